@@ -1,0 +1,69 @@
+"""The interactive API documentation (Swagger UI served from the package, no CDN) and the spec."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from tenantry.api.http import JSONResponse
+from tenantry.api.openapi import build_openapi
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+STATIC = Path(__file__).parent / "static"
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} — API docs</title>
+<link rel="icon" href="{prefix}/_static/swagger-ui/favicon-32x32.png">
+<link rel="stylesheet" href="{prefix}/_static/swagger-ui/swagger-ui.css">
+<style>body {{ margin: 0; }} .topbar {{ display: none; }}</style>
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="{prefix}/_static/swagger-ui/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{
+  url: "{prefix}/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  persistAuthorization: true,
+  tryItOutEnabled: true,
+  displayRequestDuration: true,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout"
+}});
+</script>
+</body>
+</html>
+"""
+
+
+def docs_routes(runtime: Tenantry, prefix: str = "/api") -> list[BaseRoute]:
+    """``/api/openapi.json``, ``/api/docs`` and the Swagger UI files they need."""
+    spec_bytes: list[bytes] = []
+
+    async def openapi(request: Request) -> Response:
+        # Built on first request, then served from memory: the schema cannot change while running.
+        if not spec_bytes:
+            spec_bytes.append(bytes(JSONResponse(build_openapi(runtime.schema, prefix=prefix)).body))
+        return Response(spec_bytes[0], media_type="application/json")
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(_DOCS_PAGE.format(title=html.escape(runtime.schema.title), prefix=prefix))
+
+    return [
+        Route(prefix + "/openapi.json", openapi, methods=["GET"]),
+        Route(prefix + "/docs", docs, methods=["GET"]),
+        Mount(prefix + "/_static", app=StaticFiles(directory=STATIC), name="api-static"),
+    ]

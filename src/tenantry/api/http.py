@@ -1,0 +1,76 @@
+"""HTTP plumbing shared by every endpoint group: JSON responses, bodies, error responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tenantry.errors import ApiError
+
+log = logging.getLogger("tenantry.http")
+
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+class JSONResponse(Response):
+    """JSON rendered by orjson (values are already JSON-ready; ``str`` is the fallback)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=str)
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    headers = {"Allow": exc.extra.pop("allow")} if "allow" in exc.extra else None
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body as JSON: 415 if not declared JSON, 413 if too large, 400 if malformed.
+
+    Requiring a JSON content type also keeps cross-site HTML forms (which cannot send one without a
+    CORS preflight) from writing through a user's cookies.
+    """
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype not in JSON_TYPES and not ctype.endswith("+json"):
+        raise ApiError(415, "UNSUPPORTED_MEDIA_TYPE", "Request body must be JSON (Content-Type: application/json)")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if not body.strip():
+        raise ApiError(400, "INVALID_JSON", "Request body is empty; a JSON object is expected")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "INVALID_JSON", f"Invalid JSON in request body: {exc.msg}") from None
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+async def api_error_handler(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    from tenantry.db.errors import DatabaseUnavailable
+
+    if isinstance(exc, DatabaseUnavailable):
+        return error_response(ApiError(503, "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly"))
+    return error_response(ApiError(500, "INTERNAL_ERROR", "Internal server error"))

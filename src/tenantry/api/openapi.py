@@ -1,0 +1,411 @@
+"""OpenAPI 3.1 for the generated API, computed from the schema model.
+
+Row schemas describe what the API returns (decimals and bigints as strings, timestamps as
+date-times with milliseconds); request-body schemas come from the same Pydantic models that
+validate requests, so documentation and behaviour cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from tenantry.db.query import ALL_OPS
+from tenantry.db.tables import string_length
+from tenantry.schema import Entity, Field, FieldType, Schema
+from tenantry.validation import EntityModels
+
+REF = "#/components/schemas/{model}"
+
+
+def field_schema(f: Field) -> dict[str, Any]:
+    """JSON Schema of a field's value as the API returns it."""
+    t = f.type
+    s: dict[str, Any]
+    if t is FieldType.STRING:
+        s = {"type": "string", "maxLength": string_length(f)}
+        if f.email:
+            s["format"] = "email"
+    elif t is FieldType.TEXT:
+        s = {"type": "string"}
+    elif t is FieldType.UUID:
+        s = {"type": "string", "format": "uuid"}
+    elif t is FieldType.INTEGER:
+        s = {"type": "integer", "format": "int32"}
+    elif t is FieldType.BIGINT:
+        s = {"type": "string", "pattern": r"^-?\d+$", "description": "64-bit integer as a string"}
+    elif t is FieldType.DECIMAL:
+        s = {
+            "type": "string",
+            "pattern": rf"^-?\d+(\.\d{{{f.scale}}})?$",
+            "description": f"decimal({f.precision},{f.scale}) as a string",
+        }
+    elif t is FieldType.FLOAT:
+        s = {"type": "number", "format": "double"}
+    elif t is FieldType.BOOLEAN:
+        s = {"type": "boolean"}
+    elif t is FieldType.TIMESTAMP:
+        s = {"type": "string", "format": "date-time", "examples": ["2026-11-26T10:42:01.801Z"]}
+    elif t is FieldType.DATE:
+        s = {"type": "string", "format": "date"}
+    elif t is FieldType.JSON:
+        s = {}
+    else:
+        s = {"type": "string", "enum": list(f.enum_values)}
+    if f.nullable and s:
+        s["type"] = [s["type"], "null"] if "type" in s else None
+        if "enum" in s:
+            s["enum"] = [*s["enum"], None]
+    if f.label:
+        s["description"] = f.label
+    if f.server_managed:
+        s["readOnly"] = True
+    if f.references:
+        s["description"] = (s.get("description", "") + f" References {f.references}.").strip()
+    return s
+
+
+def id_schema(entity: Entity) -> dict[str, Any]:
+    if entity.id_type == "uuid":
+        return {"type": "string", "format": "uuid", "readOnly": True}
+    if entity.id_type == "serial":
+        return {"type": "integer", "readOnly": True}
+    return {"type": "string", "readOnly": True}
+
+
+def row_schema(schema: Schema, entity: Entity) -> dict[str, Any]:
+    props: dict[str, Any] = {"id": id_schema(entity)}
+    for f in entity.fields:
+        props[f.name] = field_schema(f)
+    if entity.soft_delete:
+        props["deleted_at"] = {"type": ["string", "null"], "format": "date-time", "readOnly": True}
+    for rel in entity.relations:
+        target = schema.entities[rel.target]
+        ref = {"$ref": REF.format(model=target.class_name)}
+        props[rel.name] = (
+            {"anyOf": [ref, {"type": "null"}], "description": f"Present with ?join={rel.name}"}
+            if rel.kind == "one"
+            else {"type": "array", "items": ref, "description": f"Present with ?join={rel.name}"}
+        )
+    return {
+        "type": "object",
+        "title": entity.class_name,
+        "properties": props,
+        "required": ["id", *(f.name for f in entity.fields)],
+    }
+
+
+def _error_schemas() -> dict[str, Any]:
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["statusCode", "message", "error", "code"],
+            "properties": {
+                "statusCode": {"type": "integer"},
+                "message": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                "error": {"type": "string"},
+                "code": {"type": "string", "description": "Stable machine-readable error code"},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "field": {"type": "string"},
+                            "message": {"type": "string"},
+                            "code": {"type": "string"},
+                        },
+                    },
+                },
+                "fields": {"type": "array", "items": {"type": "string"}},
+            },
+        }
+    }
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
+    ops = ", ".join(f"${op}" for op in sorted(ALL_OPS))
+    fields = ", ".join(entity.columns)
+    rels = ", ".join(r.name for r in entity.relations) or "(none)"
+    array_of_strings = {"type": "array", "items": {"type": "string"}}
+    params: list[dict[str, Any]] = [
+        {
+            "name": "fields",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": f"Comma-separated fields to return (id is always included). Fields: {fields}",
+        },
+        {
+            "name": "filter",
+            "in": "query",
+            "style": "form",
+            "explode": True,
+            "schema": array_of_strings,
+            "description": f"`field||$op||value`, repeatable, AND-ed. Operators: {ops}. "
+            "`relation.field` filters on a related row.",
+        },
+        {
+            "name": "or",
+            "in": "query",
+            "style": "form",
+            "explode": True,
+            "schema": array_of_strings,
+            "description": "`field||$op||value`, repeatable; combined with `filter` as nestjsx/crud does.",
+        },
+        {
+            "name": "s",
+            "in": "query",
+            "schema": {"type": "string"},
+            "description": 'JSON search, e.g. `{"name":{"$contL":"acme"},"$or":[{"status":"active"}]}`; '
+            "when present, filter and or are ignored.",
+        },
+        {
+            "name": "join",
+            "in": "query",
+            "style": "form",
+            "explode": True,
+            "schema": array_of_strings,
+            "description": f"Relation to include: `rel`, `rel||f1,f2` or `rel.nested`. Relations: {rels}",
+        },
+        {
+            "name": "sort",
+            "in": "query",
+            "style": "form",
+            "explode": True,
+            "schema": array_of_strings,
+            "description": "`field,ASC` or `field,DESC`, repeatable.",
+        },
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Page size (capped).",
+        },
+        {
+            "name": "per_page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Alias of limit.",
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0},
+            "description": "Rows to skip; returns the paginated envelope.",
+        },
+        {
+            "name": "page",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1},
+            "description": "Page number; returns the paginated envelope.",
+        },
+        {"name": "cache", "in": "query", "schema": {"type": "integer"}, "description": "Accepted for compatibility."},
+    ]
+    if entity.soft_delete:
+        params.append(
+            {
+                "name": "include_deleted",
+                "in": "query",
+                "schema": {"type": "boolean"},
+                "description": "Include soft-deleted rows.",
+            }
+        )
+    for f in entity.fields:
+        if f.type is FieldType.JSON:
+            continue
+        s = field_schema(f)
+        s.pop("readOnly", None)
+        params.append({"name": f.name, "in": "query", "schema": s, "description": f"Equality filter on {f.name}."})
+    return params
+
+
+def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0") -> dict[str, Any]:
+    """The complete OpenAPI 3.1 document for the generated CRUD API."""
+    models = [EntityModels(e) for e in schema.entities.values()]
+    pairs = [(m.create, "validation") for m in models] + [(m.update, "validation") for m in models]
+    _, defs = models_json_schema(pairs, ref_template=REF)  # type: ignore[arg-type]
+    components: dict[str, Any] = dict(defs.get("$defs", {}))
+    components.update(_error_schemas())
+    paths: dict[str, Any] = {}
+    for entity in schema.entities.values():
+        name = entity.class_name
+        components[name] = row_schema(schema, entity)
+        components[f"{name}Page"] = {
+            "type": "object",
+            "required": ["data", "count", "total", "page", "pageCount"],
+            "properties": {
+                "data": {"type": "array", "items": {"$ref": REF.format(model=name)}},
+                "count": {"type": "integer"},
+                "total": {"type": "integer"},
+                "page": {"type": "integer"},
+                "pageCount": {"type": "integer"},
+            },
+        }
+        row_ref = {"$ref": REF.format(model=name)}
+        tag = entity.route
+        base = f"{prefix}/{entity.route}"
+        id_param = {
+            "name": "id",
+            "in": "path",
+            "required": True,
+            "schema": {k: v for k, v in id_schema(entity).items() if k != "readOnly"},
+        }
+        read_params = [
+            {"name": "fields", "in": "query", "schema": {"type": "string"}, "description": "Fields to return."},
+            {
+                "name": "join",
+                "in": "query",
+                "style": "form",
+                "explode": True,
+                "schema": {"type": "array", "items": {"type": "string"}},
+                "description": "Relations to include.",
+            },
+        ]
+        list_desc = (
+            "Always the paginated envelope."
+            if entity.always_paginate
+            else "A JSON array; the paginated envelope when `page` or `offset` is given."
+        )
+        paths[base] = {
+            "get": {
+                "tags": [tag],
+                "operationId": f"list{name}",
+                "summary": f"List {entity.route}",
+                "description": list_desc,
+                "parameters": _list_parameters(entity),
+                "responses": {
+                    "200": _json(
+                        {"oneOf": [{"type": "array", "items": row_ref}, {"$ref": REF.format(model=f"{name}Page")}]},
+                        "Matching rows",
+                    ),
+                    "400": _error("Invalid query"),
+                },
+            },
+            "post": {
+                "tags": [tag],
+                "operationId": f"create{name}",
+                "summary": f"Create a {name}",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Create")}}},
+                },
+                "responses": {
+                    "201": _json(row_ref, "Created"),
+                    "400": _error("Invalid body"),
+                    "409": _error("A unique field is already taken"),
+                },
+            },
+        }
+        paths[f"{base}/bulk"] = {
+            "post": {
+                "tags": [tag],
+                "operationId": f"createMany{name}",
+                "summary": f"Create several {entity.route} at once (all or none)",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["bulk"],
+                                "properties": {
+                                    "bulk": {
+                                        "type": "array",
+                                        "minItems": 1,
+                                        "items": {"$ref": REF.format(model=f"{name}Create")},
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": _json({"type": "array", "items": row_ref}, "Created"),
+                    "400": _error("Invalid body"),
+                    "409": _error("Unique conflict"),
+                },
+            }
+        }
+        update_body = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Update")}}},
+        }
+        paths[f"{base}/{{id}}"] = {
+            "parameters": [id_param],
+            "get": {
+                "tags": [tag],
+                "operationId": f"get{name}",
+                "summary": f"Get a {name}",
+                "parameters": read_params,
+                "responses": {"200": _json(row_ref, "The row"), "404": _error(f"{name} not found")},
+            },
+            "put": {
+                "tags": [tag],
+                "operationId": f"replace{name}",
+                "summary": f"Update a {name} (fields present are changed)",
+                "requestBody": update_body,
+                "responses": {
+                    "200": _json(row_ref, "Updated"),
+                    "400": _error("Invalid body"),
+                    "404": _error(f"{name} not found"),
+                    "409": _error("Unique conflict"),
+                },
+            },
+            "patch": {
+                "tags": [tag],
+                "operationId": f"update{name}",
+                "summary": f"Update some fields of a {name}",
+                "requestBody": update_body,
+                "responses": {
+                    "200": _json(row_ref, "Updated"),
+                    "400": _error("Invalid body"),
+                    "404": _error(f"{name} not found"),
+                    "409": _error("Unique conflict"),
+                },
+            },
+            "delete": {
+                "tags": [tag],
+                "operationId": f"delete{name}",
+                "summary": f"Delete a {name}",
+                "responses": {
+                    "200": {"description": "Deleted (empty body)"},
+                    "404": _error(f"{name} not found"),
+                    "409": _error("Still referenced by other rows"),
+                },
+            },
+        }
+        if entity.soft_delete:
+            paths[f"{base}/{{id}}/recover"] = {
+                "parameters": [id_param],
+                "patch": {
+                    "tags": [tag],
+                    "operationId": f"recover{name}",
+                    "summary": f"Restore a deleted {name}",
+                    "responses": {"200": _json(row_ref, "Restored"), "404": _error(f"{name} not found")},
+                },
+            }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": schema.title,
+            "version": version,
+            "description": f"Generated by Tenantry from {schema.source}.",
+        },
+        "paths": paths,
+        "components": {"schemas": components},
+        "tags": [
+            {"name": e.route, "description": (e.display.plural if e.display else e.name)}
+            for e in schema.entities.values()
+        ],
+    }

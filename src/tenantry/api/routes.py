@@ -1,0 +1,119 @@
+"""The generated CRUD endpoints: ``/api/<route>`` for every entity, matched case-insensitively.
+
+One set of routes serves every entity (the entity is looked up from the path), so a schema with
+many entities adds no routing cost. Handlers stay thin: parse, call the pipeline, shape the reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from tenantry.api.http import JSONResponse, read_json
+from tenantry.api.querystring import QueryParser
+from tenantry.errors import ApiError
+from tenantry.schema import Entity
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def method_not_allowed(request: Request, allowed: list[str]) -> ApiError:
+    return ApiError(405, "METHOD_NOT_ALLOWED", f"Cannot {request.method} {request.url.path}", allow=", ".join(allowed))
+
+
+class CrudEndpoints:
+    """Starlette endpoints for the generated CRUD API of one app."""
+
+    def __init__(self, runtime: Tenantry) -> None:
+        self.runtime = runtime
+        self.pipeline = runtime.pipeline
+        self.by_route = runtime.schema.by_route()
+        self.parser = QueryParser(runtime.schema, runtime.settings.max_limit)
+        self.max_body = runtime.settings.max_body_bytes
+
+    def routes(self, prefix: str = "/api") -> list[Route]:
+        return [
+            Route(prefix + "/{resource}", self.collection, methods=ALL_METHODS),
+            Route(prefix + "/{resource}/bulk", self.bulk, methods=ALL_METHODS),
+            Route(prefix + "/{resource}/{id}", self.item, methods=ALL_METHODS),
+            Route(prefix + "/{resource}/{id}/recover", self.recover, methods=ALL_METHODS),
+        ]
+
+    def entity(self, request: Request) -> Entity:
+        entity = self.by_route.get(request.path_params["resource"].lower())
+        if entity is None:
+            raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
+        return entity
+
+    async def collection(self, request: Request) -> Response:
+        entity = self.entity(request)
+        ctx = await self.runtime.context(request)
+        if request.method in ("GET", "HEAD"):
+            query = self.parser.parse_list(entity, request.query_params.multi_items())
+            page = await self.pipeline.list_rows(ctx, entity, query)
+            return JSONResponse(page.envelope() if page.paginated else page.data)
+        if request.method == "POST":
+            body = await read_json(request, self.max_body)
+            created = await self.pipeline.create_row(ctx, entity, body)
+            return JSONResponse(created, status_code=201)
+        raise method_not_allowed(request, ["GET", "POST"])
+
+    async def bulk(self, request: Request) -> Response:
+        entity = self.entity(request)
+        if request.method != "POST":
+            return await self.item(request)
+        ctx = await self.runtime.context(request)
+        body = await read_json(request, self.max_body)
+        if not isinstance(body, dict) or "bulk" not in body:
+            raise ApiError(
+                400,
+                "VALIDATION_FAILED",
+                ["bulk should not be empty"],
+                errors=[{"field": "bulk", "message": "is required", "code": "REQUIRED"}],
+            )
+        created = await self.pipeline.create_rows(ctx, entity, body["bulk"])
+        return JSONResponse(created, status_code=201)
+
+    async def item(self, request: Request) -> Response:
+        entity = self.entity(request)
+        ctx = await self.runtime.context(request)
+        row_id = request.path_params.get("id", "bulk")
+        handler = self._item_handlers.get(request.method)
+        if handler is None:
+            raise method_not_allowed(request, ["GET", "PUT", "PATCH", "DELETE"])
+        return await handler(self, request, entity, ctx, row_id)
+
+    async def _get(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
+        fields, joins = self.parser.parse_read(entity, request.query_params.multi_items())
+        return JSONResponse(await self.pipeline.get_row(ctx, entity, row_id, fields=fields, joins=joins))
+
+    async def _update(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
+        body = await read_json(request, self.max_body)
+        return JSONResponse(await self.pipeline.update_row(ctx, entity, row_id, body))
+
+    async def _delete(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
+        await self.pipeline.delete_row(ctx, entity, row_id)
+        # nestjsx/crud answers a delete with 200 and an empty body (returnDeleted: false).
+        return Response(status_code=200)
+
+    _item_handlers: dict[str, Callable[[CrudEndpoints, Request, Entity, Any, str], Awaitable[Response]]] = {
+        "GET": _get,
+        "HEAD": _get,
+        "PUT": _update,
+        "PATCH": _update,
+        "DELETE": _delete,
+    }
+
+    async def recover(self, request: Request) -> Response:
+        entity = self.entity(request)
+        if request.method != "PATCH" or not entity.soft_delete:
+            raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
+        ctx = await self.runtime.context(request)
+        return JSONResponse(await self.pipeline.recover_row(ctx, entity, request.path_params["id"]))

@@ -1,0 +1,105 @@
+"""The composition root: ``create_app(schema, settings)`` wires every capability into one ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import BaseRoute
+
+from tenantry.api import api_routes
+from tenantry.api.http import api_error_handler, client_ip, unexpected_error_handler
+from tenantry.config import Settings
+from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
+from tenantry.db import Database, TableSet, build_metadata, create_database
+from tenantry.errors import ApiError
+from tenantry.hooks import Hooks, load_hooks_file
+from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
+from tenantry.schema import Schema, load_schema
+
+log = logging.getLogger("tenantry")
+
+Authenticator = Callable[[Request], Awaitable[Principal | None]]
+
+
+class Tenantry:
+    """The running application: schema, database, pipeline and the request-context resolver."""
+
+    def __init__(self, schema: Schema, settings: Settings, *, hooks: Hooks | None = None) -> None:
+        self.schema = schema
+        self.settings = settings
+        self.db: Database = create_database(settings.database_url, pool_size=settings.db_pool_size)
+        self.tables: TableSet = build_metadata(schema, settings.dialect)
+        max_limit = int(schema.options.get("max_limit", settings.max_limit))
+        self.pipeline = Pipeline(
+            schema=schema,
+            db=self.db,
+            tables=self.tables,
+            policy=OpenPolicy(),
+            scope=NoScope(),
+            hooks=hooks or Hooks(),
+            max_limit=max_limit,
+        )
+        # Resolvers tried in order; the first to name a principal wins. Authentication adds its own.
+        self.authenticators: list[Authenticator] = []
+
+    async def context(self, request: Request) -> RequestContext:
+        """Who is asking (first step of the pipeline), with the facts the audit log records."""
+        principal: Principal | None = None
+        for authenticate in self.authenticators:
+            principal = await authenticate(request)
+            if principal is not None:
+                break
+        if principal is None:
+            principal = DEVELOPER if self.settings.api_is_open else ANONYMOUS
+        return RequestContext(
+            principal=principal,
+            ip_address=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
+            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+        )
+
+    async def startup(self) -> None:
+        await self.db.open()
+
+    async def shutdown(self) -> None:
+        await self.db.close()
+
+
+def create_app(schema: Schema, settings: Settings | None = None, *, hooks: Hooks | None = None) -> Starlette:
+    """An ASGI app serving ``schema`` with ``settings`` (read from the environment when omitted)."""
+    settings = settings or Settings()
+    runtime = Tenantry(schema, settings, hooks=hooks)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.startup()
+        try:
+            yield
+        finally:
+            await runtime.shutdown()
+
+    routes: list[BaseRoute] = [*api_routes(runtime)]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ApiError: api_error_handler, Exception: unexpected_error_handler},
+    )
+    app.state.tenantry = runtime
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app described by the environment (``TENANTRY_SCHEMA``, ``DATABASE_URL`` …), for servers.
+
+    Used as a factory by ``tenantry serve`` and ``tenantry dev`` so each worker builds its own app.
+    """
+    settings = Settings()
+    schema = load_schema(settings.schema_path)
+    hooks_path = Path(settings.hooks_path) if settings.hooks_path else Path(settings.schema_path).parent / "hooks.py"
+    return create_app(schema, settings, hooks=load_hooks_file(hooks_path))

@@ -1,0 +1,47 @@
+"""Who is asking, and from where: the first step of every request's path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+PrincipalKind = Literal["anonymous", "user", "system", "developer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The identity a request acts as.
+
+    ``developer`` is the open access of ``tenantry dev`` before authentication is configured;
+    ``system`` is the server itself (webhooks, CLI). ``user`` principals carry their active
+    organization and role there.
+    """
+
+    kind: PrincipalKind
+    user_id: str | None = None
+    org_id: str | None = None
+    role: str | None = None
+    session_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.kind != "anonymous"
+
+
+ANONYMOUS = Principal("anonymous")
+DEVELOPER = Principal("developer")
+SYSTEM = Principal("system")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """A principal plus the request facts the audit log records."""
+
+    principal: Principal
+    ip_address: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+
+SYSTEM_CONTEXT = RequestContext(SYSTEM)

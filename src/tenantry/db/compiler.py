@@ -1,0 +1,373 @@
+"""Build SQL with SQLAlchemy Core, compile it once per statement shape, bind values per request.
+
+Compiling a SQLAlchemy statement costs far more than running a simple indexed query, so every
+statement is keyed by its *shape* (entity, columns, condition tree without values, sort …) and
+compiled the first time that shape is seen. A ``Statement`` remembers, for each positional
+parameter, which request value feeds it and how that value is converted for the driver.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+
+from tenantry.db.codecs import id_to_db, to_db
+from tenantry.db.query import (
+    CI_OPS,
+    LIKE_OPS,
+    LIST_OPS,
+    RANGE_OPS,
+    UNARY_OPS,
+    And,
+    Condition,
+    Node,
+    Or,
+    SortKey,
+    values_of,
+)
+from tenantry.db.tables import TableSet
+from tenantry.schema import Entity, FieldType, Relation, Schema
+
+Transform = Callable[[Any], Any]
+_CACHE_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class Statement:
+    """Compiled SQL plus how to build its positional parameters.
+
+    ``slots[i]`` is either an ``int`` (the index into the statement's bound values) or a ``str``
+    naming an extra value (``limit``, ``offset``, ``ids`` …) supplied at execution.
+    """
+
+    sql: str
+    slots: tuple[int | str, ...]
+    transforms: tuple[Transform, ...]
+    defaults: dict[str, Any]
+
+    def params(self, values: Sequence[Any] = (), extras: dict[str, Any] | None = None) -> list[Any]:
+        converted = [t(v) for t, v in zip(self.transforms, values, strict=True)]
+        out: list[Any] = []
+        for slot in self.slots:
+            if isinstance(slot, int):
+                out.append(converted[slot])
+            elif extras is not None and slot in extras:
+                out.append(extras[slot])
+            else:
+                out.append(self.defaults[slot])
+        return out
+
+
+def escape_like(value: str) -> str:
+    """Escape LIKE wildcards so ``$cont||50%`` matches a literal percent sign (nestjsx does not)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class SQLCompiler:
+    """Builds and caches statements for one schema on one dialect."""
+
+    def __init__(self, schema: Schema, tables: TableSet, dialect: Dialect) -> None:
+        self.schema = schema
+        self.tables = tables
+        self.dialect = dialect
+        self.dialect_name = tables.dialect
+        self._cache: OrderedDict[tuple[Any, ...], Statement] = OrderedDict()
+
+    # -- cache --------------------------------------------------------------------------------
+
+    def _cached(self, key: tuple[Any, ...], build: Callable[[], tuple[Any, list[Transform]]]) -> Statement:
+        stmt = self._cache.get(key)
+        if stmt is not None:
+            self._cache.move_to_end(key)
+            return stmt
+        sa_stmt, transforms = build()
+        compiled = sa_stmt.compile(dialect=self.dialect)
+        slots: list[int | str] = []
+        for name in compiled.positiontup or ():
+            slots.append(int(name[1:]) if name.startswith("v") and name[1:].isdigit() else name)
+        defaults = {k: v for k, v in compiled.params.items() if not (k.startswith("v") and k[1:].isdigit())}
+        stmt = Statement(compiled.string, tuple(slots), tuple(transforms), defaults)
+        self._cache[key] = stmt
+        if len(self._cache) > _CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return stmt
+
+    # -- value conversion ---------------------------------------------------------------------
+
+    def _field_type(self, entity: Entity, name: str) -> FieldType | None:
+        if name == "id" or name == "deleted_at":
+            return None
+        f = entity.field(name)
+        assert f is not None, f"{entity.name}.{name}"
+        return f.type
+
+    def _to_db(self, entity: Entity, name: str) -> Transform:
+        dialect = self.dialect_name
+        if name == "id":
+            id_type = entity.id_type
+            return lambda v: id_to_db(id_type, dialect, v)
+        if name == "deleted_at":
+            return lambda v: to_db(FieldType.TIMESTAMP, dialect, v)
+        ftype = self._field_type(entity, name)
+        assert ftype is not None
+        return lambda v: to_db(ftype, dialect, v)
+
+    # -- expressions --------------------------------------------------------------------------
+
+    def _column(self, table: Any, entity: Entity, name: str) -> Any:
+        return table.c[name]
+
+    def _where(self, entity: Entity, table: Any, node: Node, transforms: list[Transform]) -> Any:
+        if isinstance(node, And):
+            return sa.and_(*(self._where(entity, table, n, transforms) for n in node.items))
+        if isinstance(node, Or):
+            return sa.or_(*(self._where(entity, table, n, transforms) for n in node.items))
+        if "." in node.field:
+            return self._related_condition(entity, table, node, transforms)
+        return self._condition(entity, table, node, transforms)
+
+    def _related_condition(self, entity: Entity, table: Any, cond: Condition, transforms: list[Transform]) -> Any:
+        rel_name, _, field = cond.field.partition(".")
+        rel = entity.relation(rel_name)
+        assert rel is not None
+        target = self.schema.entities[rel.target]
+        alias = self.tables.table(target).alias(f"r{len(transforms)}_{rel.name}")
+        link = alias.c[rel.remote_field] == table.c[rel.local_field]
+        inner = self._where(target, alias, Condition(field, cond.op, cond.value), transforms)
+        return sa.exists().where(link, inner)
+
+    def _bind(self, transforms: list[Transform], transform: Transform) -> Any:
+        name = f"v{len(transforms)}"
+        transforms.append(transform)
+        return sa.bindparam(name)
+
+    def _condition(self, entity: Entity, table: Any, cond: Condition, transforms: list[Transform]) -> Any:
+        col = self._column(table, entity, cond.field)
+        op = cond.op
+        if op in UNARY_OPS:
+            return col.is_(None) if op == "isnull" else col.is_not(None)
+        conv = self._to_db(entity, cond.field)
+        ftype = self._field_type(entity, cond.field)
+        textual = ftype in (FieldType.STRING, FieldType.TEXT, FieldType.ENUM) or (
+            ftype is FieldType.UUID and self.dialect_name == "sqlite"
+        )
+        if op in LIKE_OPS or op in CI_OPS:
+            as_text = col if textual else sa.cast(col, sa.Text)
+            target = sa.func.lower(as_text) if op in CI_OPS else as_text
+            base = op[:-1] if op in CI_OPS else op
+            fold: Transform = (lambda v: str(v).lower()) if op in CI_OPS else str
+            if base in ("eq", "ne"):
+                param = self._bind(transforms, fold)
+                return target == param if base == "eq" else target != param
+            if base in ("in", "notin"):
+                params = [self._bind(transforms, fold) for _ in cond.value]
+                return target.in_(params) if base == "in" else target.not_in(params)
+            pattern = {
+                "starts": lambda v: escape_like(fold(v)) + "%",
+                "ends": lambda v: "%" + escape_like(fold(v)),
+                "cont": lambda v: "%" + escape_like(fold(v)) + "%",
+                "excl": lambda v: "%" + escape_like(fold(v)) + "%",
+            }[base]
+            param = self._bind(transforms, pattern)
+            like = target.like(param, escape="\\")
+            return sa.not_(like) if base == "excl" else like
+        if op in LIST_OPS:
+            params = [self._bind(transforms, conv) for _ in cond.value]
+            return col.in_(params) if op == "in" else col.not_in(params)
+        if op in RANGE_OPS:
+            lo = self._bind(transforms, conv)
+            hi = self._bind(transforms, conv)
+            return col.between(lo, hi)
+        param = self._bind(transforms, conv)
+        return {
+            "eq": lambda: col == param,
+            "ne": lambda: col != param,
+            "gt": lambda: col > param,
+            "lt": lambda: col < param,
+            "gte": lambda: col >= param,
+            "lte": lambda: col <= param,
+        }[op]()
+
+    def _order_by(self, entity: Entity, table: Any, sort: Sequence[SortKey]) -> list[Any]:
+        clauses: list[Any] = []
+        for key in sort:
+            if "." in key.field:
+                rel_name, _, field = key.field.partition(".")
+                rel = entity.relation(rel_name)
+                assert rel is not None and rel.kind == "one"
+                target_table = self.tables.table(rel.target).alias(f"s_{rel.name}")
+                expr: Any = (
+                    sa.select(target_table.c[field])
+                    .where(target_table.c[rel.remote_field] == table.c[rel.local_field])
+                    .scalar_subquery()
+                )
+            else:
+                expr = table.c[key.field]
+            clauses.append(expr.desc().nulls_first() if key.descending else expr.asc().nulls_last())
+        if not any(k.field == "id" for k in sort):
+            clauses.append(table.c.id.asc())
+        return clauses
+
+    # -- statements ---------------------------------------------------------------------------
+
+    def select(
+        self,
+        entity: Entity,
+        columns: tuple[str, ...],
+        where: Node | None,
+        sort: Sequence[SortKey] = (),
+        *,
+        limit: bool = False,
+        offset: bool = False,
+        with_total: bool = False,
+        for_update: bool = False,
+    ) -> tuple[Statement, list[Any]]:
+        """``SELECT columns FROM entity WHERE … ORDER BY … LIMIT :limit OFFSET :offset``.
+
+        With ``with_total`` the last column is the total match count (a window function, so the
+        page and its total come back in one round trip). Returns the statement and its values.
+        """
+        key = (
+            "select",
+            entity.name,
+            columns,
+            where.shape() if where is not None else None,
+            tuple(sort),
+            limit,
+            offset,
+            with_total,
+            for_update,
+        )
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(entity)
+            transforms: list[Transform] = []
+            cols: list[Any] = [table.c[c] for c in columns]
+            if with_total:
+                cols.append(sa.func.count().over().label("__total"))
+            stmt = sa.select(*cols)
+            if where is not None:
+                stmt = stmt.where(self._where(entity, table, where, transforms))
+            if sort or limit or offset:
+                stmt = stmt.order_by(*self._order_by(entity, table, sort))
+            if limit:
+                stmt = stmt.limit(sa.bindparam("limit"))
+            if offset:
+                stmt = stmt.offset(sa.bindparam("offset"))
+            if for_update and self.dialect_name == "postgresql":
+                stmt = stmt.with_for_update()
+            return stmt, transforms
+
+        return self._cached(key, build), values_of(where)
+
+    def count(self, entity: Entity, where: Node | None) -> tuple[Statement, list[Any]]:
+        """``SELECT count(*)`` for the same conditions as a list."""
+        key = ("count", entity.name, where.shape() if where is not None else None)
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(entity)
+            transforms: list[Transform] = []
+            stmt = sa.select(sa.func.count()).select_from(table)
+            if where is not None:
+                stmt = stmt.where(self._where(entity, table, where, transforms))
+            return stmt, transforms
+
+        return self._cached(key, build), values_of(where)
+
+    def select_related(
+        self, rel: Relation, columns: tuple[str, ...], where: Node | None
+    ) -> tuple[Statement, list[Any]]:
+        """Rows of ``rel.target`` whose ``rel.remote_field`` is in the extra value ``ids``.
+
+        PostgreSQL takes the keys as one array parameter and SQLite as one JSON array, so the
+        statement has a single shape whatever the page size.
+        """
+        target = self.schema.entities[rel.target]
+        key = ("related", rel.target, rel.remote_field, columns, where.shape() if where is not None else None)
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(target)
+            transforms: list[Transform] = []
+            key_col = table.c[rel.remote_field]
+            if self.dialect_name == "postgresql":
+                match = key_col == sa.any_(sa.bindparam("ids"))
+            else:
+                match = key_col.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids"))))
+            stmt = sa.select(*(table.c[c] for c in columns)).where(match)
+            if where is not None:
+                stmt = stmt.where(self._where(target, table, where, transforms))
+            stmt = stmt.order_by(*self._order_by(target, table, self.default_sort(target)))
+            return stmt, transforms
+
+        return self._cached(key, build), values_of(where)
+
+    def insert(self, entity: Entity, columns: tuple[str, ...], returning: tuple[str, ...]) -> Statement:
+        """``INSERT INTO entity (columns) VALUES (…) RETURNING returning``; values in column order."""
+        key = ("insert", entity.name, columns, returning)
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(entity)
+            transforms: list[Transform] = []
+            values = {c: self._bind(transforms, self._to_db(entity, c)) for c in columns}
+            stmt = sa.insert(table).values(values).returning(*(table.c[c] for c in returning))
+            return stmt, transforms
+
+        return self._cached(key, build)
+
+    def update(
+        self, entity: Entity, columns: tuple[str, ...], where: Node, returning: tuple[str, ...]
+    ) -> tuple[Statement, int]:
+        """``UPDATE entity SET columns … WHERE … RETURNING``. Values: the columns', then the condition's.
+
+        Returns the statement and how many leading values are column values.
+        """
+        key = ("update", entity.name, columns, where.shape(), returning)
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(entity)
+            transforms: list[Transform] = []
+            values = {c: self._bind(transforms, self._to_db(entity, c)) for c in columns}
+            stmt = (
+                sa.update(table)
+                .where(self._where(entity, table, where, transforms))
+                .values(values)
+                .returning(*(table.c[c] for c in returning))
+            )
+            return stmt, transforms
+
+        return self._cached(key, build), len(columns)
+
+    def delete(self, entity: Entity, where: Node) -> tuple[Statement, list[Any]]:
+        """``DELETE FROM entity WHERE … RETURNING id``."""
+        key = ("delete", entity.name, where.shape())
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(entity)
+            transforms: list[Transform] = []
+            stmt = sa.delete(table).where(self._where(entity, table, where, transforms)).returning(table.c.id)
+            return stmt, transforms
+
+        return self._cached(key, build), values_of(where)
+
+    def exists(self, entity: Entity, where: Node) -> tuple[Statement, list[Any]]:
+        """``SELECT 1 … LIMIT 1`` for a condition (used to explain constraint errors)."""
+        key = ("exists", entity.name, where.shape())
+
+        def build() -> tuple[Any, list[Transform]]:
+            table = self.tables.table(entity)
+            transforms: list[Transform] = []
+            stmt = sa.select(sa.literal(1)).select_from(table).where(self._where(entity, table, where, transforms))
+            return stmt.limit(1), transforms
+
+        return self._cached(key, build), values_of(where)
+
+    @staticmethod
+    def default_sort(entity: Entity) -> tuple[SortKey, ...]:
+        """Oldest first by creation time when the entity records it, so pages are stable and intuitive."""
+        created = entity.created_at_field
+        return (SortKey(created),) if created else ()

@@ -1,0 +1,104 @@
+"""The executor interface shared by the PostgreSQL and SQLite back ends.
+
+SQL is built with SQLAlchemy Core and compiled once per statement shape (see ``compiled``); this
+interface only runs that SQL with positional parameters. Both back ends return rows that support
+indexing by position, and translate driver errors into ``tenantry.db.errors``.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+
+from sqlalchemy.engine import Dialect, make_url
+
+from tenantry.db.tables import DialectName
+
+Row = Sequence[Any]
+
+
+class Connection(Protocol):
+    """One database connection, inside or outside a transaction."""
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None: ...
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run a statement; returns the number of rows it changed."""
+        ...
+
+
+class Database(abc.ABC):
+    """A pool of connections to one database."""
+
+    dialect_name: DialectName
+    sa_dialect: Dialect
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect (the pool is created lazily by nothing else)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every connection."""
+
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """``async with db.transaction() as conn``: commit on success, roll back on any exception."""
+
+    @abc.abstractmethod
+    def connection(self) -> AbstractAsyncContextManager[Connection]:
+        """``async with db.connection() as conn``: a connection for reads outside a transaction."""
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        async with self.connection() as conn:
+            return await conn.fetch(sql, params)
+
+    async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        async with self.connection() as conn:
+            return await conn.fetchrow(sql, params)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The URL for SQLAlchemy's async engines (Alembic runs through one)."""
+        return to_sqlalchemy_url(self.url)
+
+
+def dialect_of(url: str) -> DialectName:
+    """``postgresql`` or ``sqlite`` for a ``DATABASE_URL``; raises ``ValueError`` for anything else."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql"
+    if scheme == "sqlite":
+        return "sqlite"
+    raise ValueError(f"unsupported DATABASE_URL scheme '{scheme}' (use sqlite:/// or postgresql://)")
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """``postgresql://…`` -> ``postgresql+asyncpg://…``; ``sqlite:///x`` -> ``sqlite+aiosqlite:///x``."""
+    parsed = make_url(url.replace("postgres://", "postgresql://", 1))
+    driver = "asyncpg" if dialect_of(url) == "postgresql" else "aiosqlite"
+    return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}").render_as_string(hide_password=False)
+
+
+def create_database(url: str, *, pool_size: int = 10) -> Database:
+    """The executor for ``url`` (not yet opened)."""
+    if dialect_of(url) == "postgresql":
+        from tenantry.db.postgres import PostgresDatabase
+
+        return PostgresDatabase(url, pool_size=pool_size)
+    from tenantry.db.sqlite import SQLiteDatabase
+
+    return SQLiteDatabase(url, pool_size=min(pool_size, 4))
+
+
+@asynccontextmanager
+async def nullcontext_conn(conn: Connection) -> AsyncIterator[Connection]:
+    """Reuse an already-open connection where a context manager is expected."""
+    yield conn

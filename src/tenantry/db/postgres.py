@@ -1,0 +1,129 @@
+"""PostgreSQL through an asyncpg pool (prepared statements are cached per connection by asyncpg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, NoReturn
+
+import asyncpg
+from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
+
+from tenantry.db.database import Database, Row
+from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
+
+
+def _raise_translated(exc: Exception) -> NoReturn:
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        raise IntegrityViolation(
+            "unique",
+            str(exc),
+            constraint=exc.constraint_name,
+            table=exc.table_name,
+            columns=_detail_columns(exc.detail),
+        ) from exc
+    if isinstance(exc, asyncpg.ForeignKeyViolationError):
+        raise IntegrityViolation("foreign_key", str(exc), constraint=exc.constraint_name, table=exc.table_name) from exc
+    if isinstance(exc, asyncpg.NotNullViolationError):
+        cols = (exc.column_name,) if exc.column_name else ()
+        raise IntegrityViolation("not_null", str(exc), table=exc.table_name, columns=cols) from exc
+    if isinstance(exc, asyncpg.CheckViolationError):
+        raise IntegrityViolation("check", str(exc), constraint=exc.constraint_name, table=exc.table_name) from exc
+    if isinstance(exc, (asyncpg.DataError, asyncpg.exceptions.DataError, asyncpg.ProgramLimitExceededError)):
+        raise DataRejected(str(exc)) from exc
+    if isinstance(exc, (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)):
+        raise DatabaseUnavailable(str(exc)) from exc
+    raise exc
+
+
+def _detail_columns(detail: str | None) -> tuple[str, ...]:
+    # asyncpg: 'Key (slug)=(acme) already exists.' -> ('slug',)
+    if not detail or not detail.startswith("Key ("):
+        return ()
+    inner = detail[5 : detail.find(")=")]
+    return tuple(c.strip().strip('"') for c in inner.split(","))
+
+
+class _PgConnection:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return await self._conn.fetch(sql, *params)  # type: ignore[no-any-return]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _raise_translated(exc)
+
+    async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        try:
+            return await self._conn.fetchrow(sql, *params)  # type: ignore[no-any-return]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _raise_translated(exc)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            status: str = await self._conn.execute(sql, *params)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _raise_translated(exc)
+        # 'UPDATE 3' / 'DELETE 1' / 'INSERT 0 1'
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+
+class PostgresDatabase(Database):
+    """A pool of asyncpg connections."""
+
+    dialect_name = "postgresql"
+    sa_dialect = sa_asyncpg.dialect()  # type: ignore[no-untyped-call]
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        super().__init__(url)
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def dsn(self) -> str:
+        return self.url.replace("postgresql+asyncpg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size, command_timeout=60)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise DatabaseUnavailable("the database is not open")
+        return self._pool
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[_PgConnection]:
+        async with self._require_pool().acquire() as conn:
+            yield _PgConnection(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgConnection]:
+        async with self._require_pool().acquire() as conn, conn.transaction():
+            yield _PgConnection(conn)
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        # The pool's own fetch skips a context-manager round trip on the hot read path.
+        try:
+            return await self._require_pool().fetch(sql, *params)  # type: ignore[no-any-return]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _raise_translated(exc)
+
+    async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        try:
+            return await self._require_pool().fetchrow(sql, *params)  # type: ignore[no-any-return]
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            _raise_translated(exc)

@@ -1,0 +1,109 @@
+"""The structured form of a list query: conditions, sort, projection, joins and paging.
+
+The API parses the nestjsx/crud query string into this form (with values already typed), the
+server adds its own conditions (tenant scope), and ``tenantry.db.compiler`` turns it into SQL.
+Every node separates its *shape* (cached, compiled once) from its *values* (bound per request).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+# Operators by the number of values they take.
+UNARY_OPS = frozenset({"isnull", "notnull"})
+LIST_OPS = frozenset({"in", "notin", "inL", "notinL"})
+RANGE_OPS = frozenset({"between"})
+COMPARE_OPS = frozenset({"eq", "ne", "gt", "lt", "gte", "lte"})
+LIKE_OPS = frozenset({"starts", "ends", "cont", "excl"})
+CI_OPS = frozenset({"eqL", "neL", "startsL", "endsL", "contL", "exclL", "inL", "notinL"})
+ALL_OPS = UNARY_OPS | LIST_OPS | RANGE_OPS | COMPARE_OPS | LIKE_OPS | CI_OPS
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """``field op value``. ``field`` may be ``relation.field``; ``value`` is a tuple for list ops."""
+
+    field: str
+    op: str
+    value: Any = None
+
+    def shape(self) -> tuple[Any, ...]:
+        n = len(self.value) if self.op in LIST_OPS or self.op in RANGE_OPS else (0 if self.op in UNARY_OPS else 1)
+        return ("c", self.field, self.op, n)
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Node, ...]
+
+    def shape(self) -> tuple[Any, ...]:
+        return ("and", *(i.shape() for i in self.items))
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Node, ...]
+
+    def shape(self) -> tuple[Any, ...]:
+        return ("or", *(i.shape() for i in self.items))
+
+
+Node: TypeAlias = Condition | And | Or
+
+
+def conjunction(*nodes: Node | None) -> Node | None:
+    """AND of the given nodes, skipping ``None``; a single node is returned as is."""
+    items = tuple(n for n in nodes if n is not None)
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else And(items)
+
+
+def values_of(node: Node | None) -> list[Any]:
+    """The bound values of a tree, in the order ``shape()`` walks it."""
+    out: list[Any] = []
+
+    def walk(n: Node) -> None:
+        if isinstance(n, Condition):
+            if n.op in UNARY_OPS:
+                return
+            if n.op in LIST_OPS or n.op in RANGE_OPS:
+                out.extend(n.value)
+            else:
+                out.append(n.value)
+        else:
+            for item in n.items:
+                walk(item)
+
+    if node is not None:
+        walk(node)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Load a relation (``path`` may be nested: ``organization.users``), optionally only some fields."""
+
+    path: str
+    fields: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """Everything a list request asks for, validated against its entity."""
+
+    where: Node | None = None
+    fields: tuple[str, ...] | None = None
+    sort: tuple[SortKey, ...] = ()
+    joins: tuple[Join, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    page: int | None = None
+    include_deleted: bool = False

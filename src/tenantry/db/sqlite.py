@@ -1,0 +1,159 @@
+"""SQLite through aiosqlite: WAL mode, foreign keys on, one writer at a time.
+
+SQLite allows many readers but a single writer. Writers in this process queue on an asyncio lock
+and open their transaction with ``BEGIN IMMEDIATE``, so two writers never deadlock upgrading a read
+lock; other processes wait on ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
+from sqlalchemy.engine import make_url
+
+from tenantry.db.database import Database, Row
+from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
+
+_UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '(?P<index>[^']+)'|(?P<cols>.+))")
+_NOT_NULL = re.compile(r"NOT NULL constraint failed: (?P<col>\S+)")
+_CHECK = re.compile(r"CHECK constraint failed: (?P<name>\S+)")
+
+
+def _unicode_lower(value: Any) -> Any:
+    # SQLite's built-in lower() only folds ASCII; the case-insensitive operators must fold 'É' too.
+    return value.lower() if isinstance(value, str) else value
+
+
+def _raise_translated(exc: Exception) -> NoReturn:
+    msg = str(exc)
+    if isinstance(exc, sqlite3.IntegrityError):
+        if m := _UNIQUE.match(msg):
+            if m.group("index"):
+                raise IntegrityViolation("unique", msg, constraint=m.group("index")) from exc
+            qualified = [c.strip() for c in m.group("cols").split(",")]
+            table = qualified[0].split(".")[0]
+            cols = tuple(c.split(".", 1)[-1] for c in qualified)
+            raise IntegrityViolation("unique", msg, table=table, columns=cols) from exc
+        if msg.startswith("FOREIGN KEY"):
+            raise IntegrityViolation("foreign_key", msg) from exc
+        if m := _NOT_NULL.match(msg):
+            table, _, col = m.group("col").partition(".")
+            raise IntegrityViolation("not_null", msg, table=table, columns=(col,)) from exc
+        if m := _CHECK.match(msg):
+            raise IntegrityViolation("check", msg, constraint=m.group("name")) from exc
+        raise IntegrityViolation("check", msg) from exc
+    if isinstance(exc, (OverflowError, sqlite3.DataError)):
+        raise DataRejected(msg) from exc
+    raise exc
+
+
+async def _run(conn: aiosqlite.Connection, sql: str) -> None:
+    # Always step statements to completion: an unfinished one (PRAGMA journal_mode returns a row)
+    # keeps its lock and blocks every other connection to the file.
+    await conn.execute_fetchall(sql)
+
+
+class _SQLiteConnection:
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            return list(await self._conn.execute_fetchall(sql, params))
+        except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
+            _raise_translated(exc)
+
+    async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = await self.fetch(sql, params)
+        return rows[0] if rows else None
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        try:
+            cursor = await self._conn.execute(sql, params)
+        except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
+            _raise_translated(exc)
+        count = cursor.rowcount
+        await cursor.close()
+        return max(count, 0)
+
+
+class SQLiteDatabase(Database):
+    """A small pool of aiosqlite connections to one database file."""
+
+    dialect_name = "sqlite"
+    sa_dialect = sa_aiosqlite.dialect()
+
+    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+        super().__init__(url)
+        database = make_url(url).database or ""
+        self.memory = database in ("", ":memory:")
+        self.path = ":memory:" if self.memory else database
+        # An in-memory database exists once per connection, so it gets exactly one.
+        self.pool_size = 1 if self.memory else pool_size
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all: list[aiosqlite.Connection] = []
+        self._write_lock = asyncio.Lock()
+
+    async def _connect(self) -> aiosqlite.Connection:
+        try:
+            conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
+        for pragma in ("foreign_keys = ON", "busy_timeout = 10000", "synchronous = NORMAL"):
+            await _run(conn, f"PRAGMA {pragma}")
+        await conn.create_function("lower", 1, _unicode_lower, deterministic=True)
+        return conn
+
+    async def open(self) -> None:
+        if self._all:
+            return
+        if not self.memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        first = await self._connect()
+        if not self.memory:
+            await _run(first, "PRAGMA journal_mode = WAL")
+        self._all.append(first)
+        self._idle.put_nowait(first)
+        for _ in range(self.pool_size - 1):
+            conn = await self._connect()
+            self._all.append(conn)
+            self._idle.put_nowait(conn)
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
+        self._all.clear()
+        self._idle = asyncio.Queue()
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[_SQLiteConnection]:
+        if not self._all:
+            raise DatabaseUnavailable("the database is not open")
+        conn = await self._idle.get()
+        try:
+            yield _SQLiteConnection(conn)
+        finally:
+            self._idle.put_nowait(conn)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SQLiteConnection]:
+        async with self._write_lock, self.connection() as wrapped:
+            conn = wrapped._conn
+            await _run(conn, "BEGIN IMMEDIATE")
+            try:
+                yield wrapped
+            except BaseException:
+                await _run(conn, "ROLLBACK")
+                raise
+            else:
+                await _run(conn, "COMMIT")

@@ -1,0 +1,200 @@
+"""SQLAlchemy Core tables derived from the schema model.
+
+Constraint names follow one convention (``uq_<table>_<column>``, ``fk_<table>_<column>`` …) so a
+database error naming a constraint can be traced back to the schema field that caused it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from tenantry.db.types import GUID, SQLITE_NOW, UTCTimestamp, json_type
+from tenantry.schema import Entity, Field, FieldType, Schema
+from tenantry.schema.types import DEFAULT_STRING_LENGTH
+
+DialectName = Literal["postgresql", "sqlite"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+EMAIL_LENGTH = 320
+
+
+@dataclass(frozen=True)
+class ConstraintInfo:
+    """What a named constraint protects, for turning database errors into field errors."""
+
+    entity: str
+    fields: tuple[str, ...]
+    kind: Literal["unique", "foreign_key", "check"]
+
+
+@dataclass
+class TableSet:
+    """The metadata for one dialect plus lookups from entities and constraint names."""
+
+    metadata: sa.MetaData
+    dialect: DialectName
+    tables: dict[str, sa.Table] = field(default_factory=dict)
+    constraints: dict[str, ConstraintInfo] = field(default_factory=dict)
+
+    def table(self, entity: Entity | str) -> sa.Table:
+        return self.tables[entity if isinstance(entity, str) else entity.name]
+
+
+# A capability (auth, tenancy, audit, events …) adds its own tables or columns through one of these.
+TableContributor = Callable[[TableSet, Schema], None]
+
+
+def string_length(f: Field) -> int:
+    """The maximum length stored for a string field (declared, or the default)."""
+    if f.length:
+        return f.length
+    return EMAIL_LENGTH if f.email else DEFAULT_STRING_LENGTH
+
+
+def column_type(f: Field) -> sa.types.TypeEngine[Any]:
+    """The DDL type of a field."""
+    t = f.type
+    if t is FieldType.STRING:
+        return sa.String(string_length(f))
+    if t is FieldType.TEXT:
+        return sa.Text()
+    if t is FieldType.UUID:
+        return GUID()
+    if t is FieldType.INTEGER:
+        return sa.Integer()
+    if t is FieldType.BIGINT:
+        return sa.BigInteger()
+    if t is FieldType.DECIMAL:
+        return sa.Numeric(f.precision, f.scale, asdecimal=True)
+    if t is FieldType.FLOAT:
+        return sa.Double()
+    if t is FieldType.BOOLEAN:
+        return sa.Boolean(create_constraint=False)
+    if t is FieldType.TIMESTAMP:
+        return UTCTimestamp()
+    if t is FieldType.DATE:
+        return sa.Date()
+    if t is FieldType.JSON:
+        return json_type()
+    if t is FieldType.ENUM:
+        return sa.Enum(
+            *f.enum_values,
+            native_enum=False,
+            create_constraint=True,
+            length=max(len(v) for v in f.enum_values),
+            name=f.name,
+            validate_strings=False,
+        )
+    raise AssertionError(f"unhandled field type {t}")
+
+
+def id_column(entity: Entity) -> sa.Column[Any]:
+    if entity.id_type == "serial":
+        return sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True)
+    if entity.id_type == "text":
+        return sa.Column("id", sa.String(64), primary_key=True)
+    return sa.Column("id", GUID(), primary_key=True)
+
+
+def server_default(f: Field, dialect: DialectName) -> Any:
+    """A database-side default, so rows added by other tools and new NOT NULL columns get one too."""
+    if f.auto:
+        return sa.text(SQLITE_NOW) if dialect == "sqlite" else sa.text("CURRENT_TIMESTAMP")
+    if not f.has_default or f.default == "now" or f.type is FieldType.JSON:
+        return None
+    value = f.default
+    if isinstance(value, bool):
+        return sa.true() if value else sa.false()
+    if isinstance(value, (int, float, Decimal)):
+        return sa.text(str(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def build_metadata(schema: Schema, dialect: DialectName, contributors: Iterable[TableContributor] = ()) -> TableSet:
+    """Tables for every entity of ``schema``, then whatever each contributor adds."""
+    ts = TableSet(metadata=sa.MetaData(naming_convention=NAMING_CONVENTION), dialect=dialect)
+    for entity in schema.entities.values():
+        ts.tables[entity.name] = _entity_table(ts, schema, entity)
+    for contribute in contributors:
+        contribute(ts, schema)
+    return ts
+
+
+def _entity_table(ts: TableSet, schema: Schema, entity: Entity) -> sa.Table:
+    columns: list[Any] = [id_column(entity)]
+    indexed: set[str] = set()
+    for f in entity.fields:
+        args: list[Any] = [f.name, column_type(f)]
+        if f.references:
+            target = schema.entities[f.references]
+            ondelete = {"restrict": "RESTRICT", "cascade": "CASCADE", "set null": "SET NULL"}[f.on_delete]
+            args.append(sa.ForeignKey(f"{target.table}.id", ondelete=ondelete))
+            ts.constraints[f"fk_{entity.table}_{f.name}"] = ConstraintInfo(entity.name, (f.name,), "foreign_key")
+        columns.append(sa.Column(*args, nullable=f.nullable, server_default=server_default(f, ts.dialect)))
+        if f.type is FieldType.ENUM:
+            ts.constraints[f"ck_{entity.table}_{f.name}"] = ConstraintInfo(entity.name, (f.name,), "check")
+    if entity.soft_delete:
+        columns.append(sa.Column("deleted_at", UTCTimestamp(), nullable=True))
+    table = sa.Table(entity.table, ts.metadata, *columns)
+
+    live_only = table.c.deleted_at.is_(None) if entity.soft_delete else None
+    for f in entity.fields:
+        if f.unique:
+            _unique(ts, entity, table, (f.name,), live_only)
+    for ix in entity.indexes:
+        if ix.unique:
+            _unique(ts, entity, table, ix.fields, live_only, ix.name)
+        else:
+            cols = [table.c[c].desc() if c in ix.descending else table.c[c] for c in ix.fields]
+            name = ix.name or f"ix_{entity.table}_{'_'.join(ix.fields)}"
+            sa.Index(name, *cols)
+            indexed.add(ix.fields[0])
+    # Lists are filtered by tenant and sorted by creation time by default: index exactly that.
+    created = entity.created_at_field
+    if entity.tenant_field and created and entity.tenant_field not in indexed:
+        sa.Index(f"ix_{entity.table}_{entity.tenant_field}_{created}", table.c[entity.tenant_field], table.c[created])
+        indexed.add(entity.tenant_field)
+    for f in entity.fields:
+        unique_alone = f.unique and not entity.soft_delete
+        if (f.references or f.index) and f.name not in indexed and not unique_alone:
+            sa.Index(f"ix_{entity.table}_{f.name}", table.c[f.name])
+            indexed.add(f.name)
+    return table
+
+
+def _unique(
+    ts: TableSet,
+    entity: Entity,
+    table: sa.Table,
+    cols: tuple[str, ...],
+    live_only: Any,
+    name: str | None = None,
+) -> None:
+    cname = name or f"uq_{entity.table}_{'_'.join(cols)}"
+    ts.constraints[cname] = ConstraintInfo(entity.name, cols, "unique")
+    if live_only is None:
+        table.append_constraint(sa.UniqueConstraint(*cols, name=cname))
+    else:
+        # Soft-deleted rows must not block a new row with the same value: a partial unique index.
+        sa.Index(
+            cname,
+            *(table.c[c] for c in cols),
+            unique=True,
+            postgresql_where=live_only,
+            sqlite_where=live_only,
+        )

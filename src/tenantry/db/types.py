@@ -1,0 +1,51 @@
+"""Column types whose storage differs between PostgreSQL and SQLite.
+
+These types only shape DDL (tables and Alembic migrations); rows are read and written through
+``tenantry.db.codecs``, which knows the storage format chosen here for each dialect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+
+class GUID(TypeDecorator[Any]):
+    """A UUID: native ``uuid`` on PostgreSQL, the 36-character text form on SQLite (readable, LIKE-able)."""
+
+    impl = sa.String(36)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.UUID(as_uuid=True))
+        return dialect.type_descriptor(sa.String(36))
+
+
+class UTCTimestamp(TypeDecorator[Any]):
+    """An instant: ``timestamptz`` on PostgreSQL; on SQLite, ISO-8601 UTC text with milliseconds.
+
+    The SQLite text form (``2026-11-26T10:42:01.801Z``) has a fixed width, so text comparison and
+    sorting agree with time order, and it is exactly what the API returns.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.TIMESTAMP(timezone=True))
+        return dialect.type_descriptor(sa.DateTime())
+
+
+def json_type() -> TypeEngine[Any]:
+    """``jsonb`` on PostgreSQL, JSON text elsewhere."""
+    return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+# The SQLite expression producing the timestamp text format above, for server defaults.
+SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))"

@@ -1,0 +1,611 @@
+"""The one path every read and write takes: principal -> policy -> scope -> validate -> transaction.
+
+The REST API, the web UI and internal callers (webhooks, CLI) call these service functions; none
+of them writes SQL of its own. Capabilities plug in at fixed points: a ``Policy`` decides whether a
+principal may act, a ``Scope`` adds the conditions and forced values that keep tenants apart,
+``WriteListener``s write their rows (audit log, outbox) in the same transaction as the change,
+and project hooks run before (inside the transaction) and after (after commit) each action.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from tenantry.context import RequestContext
+from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
+from tenantry.db.codecs import utc_now
+from tenantry.db.errors import DataRejected, IntegrityViolation
+from tenantry.db.query import Condition, Join, ListQuery, Node, SortKey, conjunction, values_of
+from tenantry.errors import (
+    ApiError,
+    FieldError,
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+    unauthorized,
+    validation_failed,
+)
+from tenantry.hooks import Deny, HookEvent, Hooks
+from tenantry.schema import Action, Entity, FieldType, Relation, Schema
+from tenantry.validation import EntityModels
+
+log = logging.getLogger("tenantry.pipeline")
+
+WriteAction = Literal["create", "update", "delete"]
+MAX_BULK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A permission decision. ``own_only``: the principal may act only on rows it owns."""
+
+    own_only: bool = False
+
+
+class Policy(Protocol):
+    """Decides whether a principal may take an action on an entity (deny by default)."""
+
+    def authorize(self, ctx: RequestContext, entity: Entity, action: Action) -> Grant:
+        """Return a grant, or raise a 401/403 ``ApiError``."""
+        ...
+
+
+class Scope(Protocol):
+    """The server-side tenant boundary."""
+
+    def read_filter(self, ctx: RequestContext, entity: Entity) -> Node | None:
+        """Conditions every read, update and delete of ``entity`` must satisfy."""
+        ...
+
+    def write_values(self, ctx: RequestContext, entity: Entity) -> dict[str, Any]:
+        """Values forced onto created rows (the tenant column, the owner)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WriteEvent:
+    """A committed-or-about-to-commit change, as listeners see it (values in their JSON form)."""
+
+    entity: Entity
+    action: WriteAction
+    id: Any
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    context: RequestContext
+
+
+class WriteListener(Protocol):
+    """Writes its own rows in the same transaction as every change (audit log, outbox)."""
+
+    async def on_write(self, conn: Connection, event: WriteEvent) -> None: ...
+
+
+class OpenPolicy:
+    """Everything allowed for the development and system principals; anonymous callers get 401.
+
+    Used until authentication is configured, and only in development (see ``create_app``).
+    """
+
+    def authorize(self, ctx: RequestContext, entity: Entity, action: Action) -> Grant:
+        if ctx.principal.kind in ("developer", "system"):
+            return Grant()
+        raise unauthorized("Authentication required")
+
+
+class NoScope:
+    """No tenant boundary (the open development mode, and system callers)."""
+
+    def read_filter(self, ctx: RequestContext, entity: Entity) -> Node | None:
+        return None
+
+    def write_values(self, ctx: RequestContext, entity: Entity) -> dict[str, Any]:
+        return {}
+
+
+@dataclass
+class Page:
+    """A list result, with paging facts when the response is an envelope."""
+
+    data: list[dict[str, Any]]
+    paginated: bool
+    total: int = 0
+    page: int = 1
+    page_count: int = 1
+
+    def envelope(self) -> dict[str, Any]:
+        """nestjsx/crud's ``GetManyDefaultResponse`` key order."""
+        return {
+            "data": self.data,
+            "count": len(self.data),
+            "total": self.total,
+            "page": self.page,
+            "pageCount": self.page_count,
+        }
+
+
+@dataclass
+class Pipeline:
+    """CRUD service functions for every entity of one schema."""
+
+    schema: Schema
+    db: Database
+    tables: TableSet
+    policy: Policy
+    scope: Scope = field(default_factory=NoScope)
+    hooks: Hooks = field(default_factory=Hooks)
+    listeners: list[WriteListener] = field(default_factory=list)
+    max_limit: int = 100
+
+    def __post_init__(self) -> None:
+        self.sql = SQLCompiler(self.schema, self.tables, self.db.sa_dialect)
+        self.dialect = self.db.dialect_name
+        self.models = {name: EntityModels(e) for name, e in self.schema.entities.items()}
+        self._shapers: dict[tuple[str, tuple[str, ...]], RowShaper] = {}
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def shaper(self, entity: Entity, columns: tuple[str, ...]) -> RowShaper:
+        key = (entity.name, columns)
+        shaper = self._shapers.get(key)
+        if shaper is None:
+            shaper = self._shapers[key] = RowShaper(entity, columns, self.dialect)
+        return shaper
+
+    def parse_id(self, entity: Entity, raw: Any) -> Any:
+        """An id from a URL or body in canonical form; 400 ``INVALID_ID`` when it cannot be one."""
+        text = str(raw)
+        if entity.id_type == "uuid":
+            try:
+                return str(uuid.UUID(text))
+            except ValueError:
+                raise bad_request(
+                    "INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (a UUID)"
+                ) from None
+        if entity.id_type == "serial":
+            if not text.isdigit() or len(text) > 18:
+                raise bad_request("INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (an integer)")
+            return int(text)
+        if not text or len(text) > 64:
+            raise bad_request("INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id")
+        return text
+
+    def _read_where(
+        self, ctx: RequestContext, entity: Entity, grant: Grant, include_deleted: bool = False
+    ) -> Node | None:
+        own = None
+        if grant.own_only:
+            if entity.owner_field is None or ctx.principal.user_id is None:
+                raise forbidden(
+                    f"You may only access your own {entity.display.plural if entity.display else entity.name}"
+                )
+            own = Condition(entity.owner_field, "eq", ctx.principal.user_id)
+        live = Condition("deleted_at", "isnull") if entity.soft_delete and not include_deleted else None
+        return conjunction(self.scope.read_filter(ctx, entity), own, live)
+
+    def _all_columns(self, entity: Entity) -> tuple[str, ...]:
+        return entity.columns
+
+    # -- reads --------------------------------------------------------------------------------
+
+    async def list_rows(self, ctx: RequestContext, entity: Entity, query: ListQuery) -> Page:
+        """Rows of ``entity`` matching ``query`` within the principal's scope."""
+        grant = self.policy.authorize(ctx, entity, Action.READ)
+        where = conjunction(self._read_where(ctx, entity, grant, query.include_deleted), query.where)
+        columns, internal = self._projection(entity, query.fields, query.joins)
+        limit_cap = self.max_limit
+        take = query.limit if query.limit else (entity.default_limit or limit_cap)
+        take = min(take, limit_cap)
+        paginated = entity.always_paginate or query.page is not None or query.offset is not None
+        skip = take * (query.page - 1) if query.page else (query.offset or 0)
+        sort = query.sort or self.sql.default_sort(entity)
+        stmt, values = self.sql.select(
+            entity, columns, where, sort, limit=True, offset=bool(skip), with_total=paginated
+        )
+        rows = await self.db.fetch(stmt.sql, stmt.params(values, {"limit": take, "offset": skip}))
+        total = 0
+        if paginated:
+            if rows:
+                total = int(rows[0][-1])
+            elif skip:
+                count_stmt, count_values = self.sql.count(entity, where)
+                total = int((await self.db.fetch(count_stmt.sql, count_stmt.params(count_values)))[0][0])
+        data = self.shaper(entity, columns).many(rows)
+        if query.joins:
+            await self._load_joins(ctx, entity, data, query.joins)
+        if internal:
+            for row in data:
+                for name in internal:
+                    row.pop(name, None)
+        if not paginated:
+            return Page(data, False)
+        return Page(
+            data,
+            True,
+            total=total,
+            page=skip // take + 1 if take else 1,
+            page_count=-(-total // take) if take and total else 1,
+        )
+
+    async def get_row(
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        raw_id: Any,
+        *,
+        fields: tuple[str, ...] | None = None,
+        joins: tuple[Join, ...] = (),
+    ) -> dict[str, Any]:
+        """One row by id; 404 when it does not exist or is outside the principal's scope."""
+        grant = self.policy.authorize(ctx, entity, Action.READ)
+        row_id = self.parse_id(entity, raw_id)
+        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant))
+        assert where is not None
+        columns, internal = self._projection(entity, fields, joins)
+        stmt, values = self.sql.select(entity, columns, where)
+        row = await self.db.fetchrow(stmt.sql, stmt.params(values))
+        if row is None:
+            raise not_found(entity.class_name)
+        data = self.shaper(entity, columns)(row)
+        if joins:
+            await self._load_joins(ctx, entity, [data], joins)
+        for name in internal:
+            data.pop(name, None)
+        return data
+
+    def _projection(
+        self, entity: Entity, fields: tuple[str, ...] | None, joins: tuple[Join, ...]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Columns to select, and which of them are only needed internally (join keys)."""
+        if fields is None:
+            return self._all_columns(entity), ()
+        wanted = ["id", *(f for f in fields if f != "id" and f in entity.columns)]
+        internal = []
+        for join in joins:
+            rel = entity.relation(join.path.split(".")[0])
+            if rel is not None and rel.local_field not in wanted:
+                wanted.append(rel.local_field)
+                internal.append(rel.local_field)
+        return tuple(wanted), tuple(internal)
+
+    async def _load_joins(
+        self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]], joins: Sequence[Join]
+    ) -> None:
+        """Attach related rows under each relation's name: an object (to-one) or a list (to-many).
+
+        Each relation costs one query for the whole page (never one per row), and its rows pass
+        through the target entity's own policy and scope.
+        """
+        by_head: dict[str, list[Join]] = {}
+        for join in joins:
+            head, _, rest = join.path.partition(".")
+            by_head.setdefault(head, [])
+            if rest:
+                by_head[head].append(Join(rest, join.fields))
+        own_fields = {j.path: j.fields for j in joins if "." not in j.path}
+        for head, nested in by_head.items():
+            rel = entity.relation(head)
+            if rel is None:
+                continue
+            target = self.schema.entities[rel.target]
+            try:
+                grant = self.policy.authorize(ctx, target, Action.READ)
+            except ApiError:
+                continue  # a relation the principal may not read is left out, as unknown joins are
+            columns, internal = self._projection(target, own_fields.get(head), tuple(nested))
+            if rel.remote_field not in columns:
+                columns = (*columns, rel.remote_field)
+                internal = (*internal, rel.remote_field)
+            await self._attach(ctx, rel, target, rows, columns, grant)
+            children = [r[rel.name] for r in rows if rel.kind == "one" and r.get(rel.name) is not None]
+            if rel.kind == "many":
+                children = [c for r in rows for c in r[rel.name]]
+            if nested and children:
+                await self._load_joins(ctx, target, children, nested)
+            for child in children:
+                for name in internal:
+                    child.pop(name, None)
+
+    async def _attach(
+        self,
+        ctx: RequestContext,
+        rel: Relation,
+        target: Entity,
+        rows: list[dict[str, Any]],
+        columns: tuple[str, ...],
+        grant: Grant,
+    ) -> None:
+        keys = list({r[rel.local_field] for r in rows if r.get(rel.local_field) is not None})
+        related: list[dict[str, Any]] = []
+        if keys:
+            where = self._read_where(ctx, target, grant)
+            stmt, values = self.sql.select_related(rel, columns, where)
+            ids: Any = keys if self.dialect == "postgresql" else orjson.dumps(keys).decode()
+            if self.dialect == "postgresql" and target.id_type == "uuid" and rel.remote_field == "id":
+                ids = [uuid.UUID(k) for k in keys]
+            elif self.dialect == "postgresql":
+                remote = target.field(rel.remote_field)
+                if remote is not None and remote.type is FieldType.UUID:
+                    ids = [uuid.UUID(k) for k in keys]
+            found = await self.db.fetch(stmt.sql, stmt.params(values, {"ids": ids}))
+            related = self.shaper(target, columns).many(found)
+        if rel.kind == "one":
+            index = {r[rel.remote_field]: r for r in related}
+            for row in rows:
+                row[rel.name] = index.get(row.get(rel.local_field))
+        else:
+            groups: dict[Any, list[dict[str, Any]]] = {}
+            for r in related:
+                groups.setdefault(r[rel.remote_field], []).append(r)
+            for row in rows:
+                row[rel.name] = groups.get(row.get(rel.local_field), [])
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def _complete_create(self, ctx: RequestContext, entity: Entity, values: dict[str, Any]) -> dict[str, Any]:
+        """Add the server's values to validated input: id, defaults, timestamps, forced scope values."""
+        now = utc_now()
+        row: dict[str, Any] = {}
+        if entity.id_type != "serial":
+            given = values.pop("id", None)
+            row["id"] = str(given) if given is not None else str(uuid.uuid4())
+        for f in entity.fields:
+            if f.auto:
+                row[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
+            elif f.name in values:
+                row[f.name] = values[f.name]
+            elif f.has_default:
+                row[f.name] = (
+                    (now if f.type is FieldType.TIMESTAMP else now.date()) if f.default == "now" else f.default
+                )
+        row.update(self.scope.write_values(ctx, entity))
+        return row
+
+    async def create_row(self, ctx: RequestContext, entity: Entity, body: Any) -> dict[str, Any]:
+        """Insert one row; returns it as the API shows it (201)."""
+        self.policy.authorize(ctx, entity, Action.CREATE)
+        values = self.models[entity.name].validate_create(body)
+        rows = await self._insert_many(ctx, entity, [values])
+        return rows[0]
+
+    async def create_rows(self, ctx: RequestContext, entity: Entity, items: Any) -> list[dict[str, Any]]:
+        """Insert several rows in one transaction: all of them or none."""
+        self.policy.authorize(ctx, entity, Action.CREATE)
+        if not isinstance(items, list):
+            raise validation_failed([FieldError("bulk", "must be an array of objects", "INVALID_TYPE")])
+        if not items:
+            raise validation_failed([FieldError("bulk", "should not be empty", "REQUIRED")])
+        if len(items) > MAX_BULK:
+            raise validation_failed([FieldError("bulk", f"must contain at most {MAX_BULK} items", "TOO_MANY")])
+        models = self.models[entity.name]
+        validated: list[dict[str, Any]] = []
+        errors: list[FieldError] = []
+        for i, item in enumerate(items):
+            try:
+                validated.append(models.validate_create(item))
+            except ApiError as exc:
+                errors.extend(
+                    FieldError(f"bulk.{i}.{e['field']}".rstrip("."), e["message"], e["code"])
+                    for e in exc.extra.get("errors", [])
+                )
+        if errors:
+            raise validation_failed(errors)
+        return await self._insert_many(ctx, entity, validated)
+
+    async def _insert_many(
+        self, ctx: RequestContext, entity: Entity, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        columns = self._all_columns(entity)
+        shaper = self.shaper(entity, columns)
+        created: list[dict[str, Any]] = []
+        try:
+            async with self.db.transaction() as conn:
+                for values in items:
+                    row = self._complete_create(ctx, entity, values)
+                    if self.hooks.has(entity.name, "before_create"):
+                        event = HookEvent(entity.name, "create", ctx, data=row)
+                        await self.hooks.run_before("before_create", event)
+                        row = event.data
+                    names = tuple(row)
+                    stmt = self.sql.insert(entity, names, columns)
+                    result = await conn.fetchrow(stmt.sql, stmt.params([row[n] for n in names]))
+                    assert result is not None
+                    new = shaper(result)
+                    created.append(new)
+                    await self._notify(conn, WriteEvent(entity, "create", new["id"], None, new, ctx))
+        except IntegrityViolation as exc:
+            raise await self._explain(entity, exc, items) from None
+        except DataRejected as exc:
+            raise bad_request("INVALID_VALUE", f"The database rejected a value: {_first_line(exc)}") from None
+        except Deny as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+        for new in created:
+            await self.hooks.run_after("after_create", HookEvent(entity.name, "create", ctx, new=new))
+        return created
+
+    async def update_row(self, ctx: RequestContext, entity: Entity, raw_id: Any, body: Any) -> dict[str, Any]:
+        """Change the fields present in ``body`` (PUT and PATCH alike, as nestjsx/Apso); never inserts."""
+        grant = self.policy.authorize(ctx, entity, Action.UPDATE)
+        row_id = self.parse_id(entity, raw_id)
+        models = self.models[entity.name]
+        columns = self._all_columns(entity)
+        shaper = self.shaper(entity, columns)
+        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant))
+        assert where is not None
+        values: dict[str, Any] = {}
+        try:
+            async with self.db.transaction() as conn:
+                old = await self._locked_row(conn, entity, columns, where)
+                values = models.validate_update(body, old)
+                if self.hooks.has(entity.name, "before_update"):
+                    event = HookEvent(entity.name, "update", ctx, data=values, old=old)
+                    await self.hooks.run_before("before_update", event)
+                    values = event.data
+                if not values:
+                    return old
+                now = utc_now()
+                for f in entity.fields:
+                    if f.auto == "update":
+                        values[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
+                names = tuple(values)
+                stmt, _ = self.sql.update(entity, names, where, columns)
+                result = await conn.fetchrow(stmt.sql, stmt.params([values[n] for n in names] + values_of(where)))
+                assert result is not None
+                new = shaper(result)
+                await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+        except IntegrityViolation as exc:
+            raise await self._explain(entity, exc, [values]) from None
+        except DataRejected as exc:
+            raise bad_request("INVALID_VALUE", f"The database rejected a value: {_first_line(exc)}") from None
+        except Deny as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+        await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
+        return new
+
+    async def delete_row(self, ctx: RequestContext, entity: Entity, raw_id: Any) -> dict[str, Any]:
+        """Delete a row (or mark it deleted, for soft-delete entities); returns the row as it was."""
+        grant = self.policy.authorize(ctx, entity, Action.DELETE)
+        row_id = self.parse_id(entity, raw_id)
+        columns = self._all_columns(entity)
+        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant))
+        assert where is not None
+        try:
+            async with self.db.transaction() as conn:
+                old = await self._locked_row(conn, entity, columns, where)
+                if self.hooks.has(entity.name, "before_delete"):
+                    await self.hooks.run_before("before_delete", HookEvent(entity.name, "delete", ctx, old=old))
+                if entity.soft_delete:
+                    stmt, _ = self.sql.update(entity, ("deleted_at",), where, ("id",))
+                    await conn.fetchrow(stmt.sql, stmt.params([utc_now(), *values_of(where)]))
+                else:
+                    del_stmt, del_values = self.sql.delete(entity, where)
+                    await conn.fetchrow(del_stmt.sql, del_stmt.params(del_values))
+                await self._notify(conn, WriteEvent(entity, "delete", old["id"], old, None, ctx))
+        except IntegrityViolation as exc:
+            raise await self._explain_delete(entity, row_id, exc) from None
+        except Deny as exc:
+            raise ApiError(exc.status, exc.code, exc.message) from None
+        await self.hooks.run_after("after_delete", HookEvent(entity.name, "delete", ctx, old=old))
+        return old
+
+    async def recover_row(self, ctx: RequestContext, entity: Entity, raw_id: Any) -> dict[str, Any]:
+        """Undo a soft delete."""
+        if not entity.soft_delete:
+            raise not_found(entity.class_name)
+        grant = self.policy.authorize(ctx, entity, Action.UPDATE)
+        row_id = self.parse_id(entity, raw_id)
+        columns = self._all_columns(entity)
+        deleted = Condition("deleted_at", "notnull")
+        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, True), deleted)
+        assert where is not None
+        try:
+            async with self.db.transaction() as conn:
+                old = await self._locked_row(conn, entity, columns, where)
+                stmt, _ = self.sql.update(entity, ("deleted_at",), where, columns)
+                result = await conn.fetchrow(stmt.sql, stmt.params([None, *values_of(where)]))
+                assert result is not None
+                new = self.shaper(entity, columns)(result)
+                await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+        except IntegrityViolation as exc:
+            raise await self._explain(entity, exc, [{}]) from None
+        return new
+
+    async def _locked_row(
+        self, conn: Connection, entity: Entity, columns: tuple[str, ...], where: Node
+    ) -> dict[str, Any]:
+        stmt, values = self.sql.select(entity, columns, where, for_update=True)
+        row = await conn.fetchrow(stmt.sql, stmt.params(values))
+        if row is None:
+            raise not_found(entity.class_name)
+        return self.shaper(entity, columns)(row)
+
+    async def _notify(self, conn: Connection, event: WriteEvent) -> None:
+        for listener in self.listeners:
+            await listener.on_write(conn, event)
+
+    # -- constraint errors -> client errors ---------------------------------------------------
+
+    async def _explain(self, entity: Entity, exc: IntegrityViolation, items: list[dict[str, Any]]) -> ApiError:
+        """Turn a constraint violation into the 4xx a client can act on, naming the field."""
+        if exc.kind == "unique":
+            fields = self._constraint_fields(entity, exc)
+            names = ", ".join(fields) or "value"
+            return conflict(
+                "UNIQUE_VIOLATION",
+                f"{entity.class_name} with this {names} already exists",
+                fields=list(fields),
+            )
+        if exc.kind == "foreign_key":
+            errors = await self._missing_references(entity, items)
+            if errors:
+                return validation_failed(errors)
+            return bad_request("REFERENCE_NOT_FOUND", "A referenced row does not exist")
+        if exc.kind == "not_null":
+            col = exc.columns[0] if exc.columns else "value"
+            return validation_failed([FieldError(col, "is required", "REQUIRED")])
+        return bad_request("CONSTRAINT_VIOLATION", "The database rejected the change")
+
+    def _constraint_fields(self, entity: Entity, exc: IntegrityViolation) -> tuple[str, ...]:
+        info = self.tables.constraints.get(exc.constraint or "")
+        if info is not None:
+            return info.fields
+        return exc.columns
+
+    async def _missing_references(self, entity: Entity, items: list[dict[str, Any]]) -> list[FieldError]:
+        errors: list[FieldError] = []
+        for values in items:
+            for f in entity.fields:
+                value = values.get(f.name)
+                if f.references is None or value is None:
+                    continue
+                target = self.schema.entities[f.references]
+                stmt, params = self.sql.exists(target, Condition("id", "eq", str(value)))
+                if not await self.db.fetchrow(stmt.sql, stmt.params(params)):
+                    errors.append(
+                        FieldError(
+                            f.name, f"refers to a {target.class_name} that does not exist", "REFERENCE_NOT_FOUND"
+                        )
+                    )
+        return errors
+
+    async def _explain_delete(self, entity: Entity, row_id: Any, exc: IntegrityViolation) -> ApiError:
+        if exc.kind != "foreign_key":
+            return bad_request("CONSTRAINT_VIOLATION", "The database rejected the change")
+        blockers = []
+        for rel in entity.relations:
+            if rel.kind != "many":
+                continue
+            target = self.schema.entities[rel.target]
+            stmt, params = self.sql.exists(target, Condition(rel.remote_field, "eq", row_id))
+            if await self.db.fetchrow(stmt.sql, stmt.params(params)):
+                blockers.append(target.name)
+        what = ", ".join(blockers) or "other rows"
+        return conflict(
+            "REFERENCED_BY",
+            f"{entity.class_name} is still referenced by {what}; delete or reassign those first",
+            referencedBy=blockers,
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200]
+
+
+__all__ = [
+    "Grant",
+    "NoScope",
+    "OpenPolicy",
+    "Page",
+    "Pipeline",
+    "Policy",
+    "Scope",
+    "SortKey",
+    "WriteEvent",
+    "WriteListener",
+]

@@ -1,0 +1,304 @@
+"""Turn the entities a loader read into a checked, cross-linked ``Schema``.
+
+Both dialects share this step: references are resolved, foreign keys take the type of the id
+they point to, tenant and owner columns are found, and relations are derived in both directions.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from tenantry.schema.errors import ProblemList
+from tenantry.schema.model import (
+    Display,
+    Entity,
+    Field,
+    FieldType,
+    IdType,
+    Index,
+    Location,
+    Permissions,
+    Relation,
+    Schema,
+    SystemRole,
+)
+from tenantry.schema.naming import humanize, is_identifier, pascal_case, pluralize, singularize, snake_case
+
+AUTO: Literal["auto"] = "auto"
+
+_ID_FIELD_TYPE: dict[IdType, FieldType] = {
+    "uuid": FieldType.UUID,
+    "text": FieldType.STRING,
+    "serial": FieldType.INTEGER,
+}
+_FK_COMPATIBLE = {FieldType.UUID, FieldType.STRING, FieldType.TEXT, FieldType.INTEGER, FieldType.BIGINT}
+_OWNER_NAMES = (
+    "created_by",
+    "created_by_id",
+    "createdBy",
+    "createdById",
+    "owner_id",
+    "ownerId",
+    "author_id",
+    "authorId",
+)
+_SYSTEM_NAMES: dict[str, SystemRole] = {
+    "users": "users",
+    "user": "users",
+    "organizations": "organizations",
+    "organization": "organizations",
+}
+RESERVED_FIELDS = {"id", "deleted_at"}
+
+
+@dataclass
+class DraftEntity:
+    """An entity as read from a file, before cross-entity checks."""
+
+    name: str
+    location: Location | None
+    fields: list[Field] = field(default_factory=list)
+    table: str | None = None
+    route: str | None = None
+    class_name: str | None = None
+    id_type: IdType = "uuid"
+    tenant: str | Literal["auto"] | None = AUTO
+    owner: str | Literal["auto"] | None = AUTO
+    permissions: Permissions | None = None
+    indexes: list[Index] = field(default_factory=list)
+    soft_delete: bool = False
+    always_paginate: bool = False
+    default_limit: int | None = None
+    display: Display | None = None
+    title_field: str | None = None
+
+
+def build_schema(
+    drafts: list[DraftEntity],
+    problems: ProblemList,
+    *,
+    title: str = "Tenantry",
+    roles: tuple[str, ...] = ("admin", "member", "viewer"),
+    options: dict[str, Any] | None = None,
+) -> Schema:
+    """Check and link the drafts; raises ``SchemaError`` listing every problem found."""
+    by_key: dict[str, DraftEntity] = {}
+    routes: dict[str, DraftEntity] = {}
+    for d in drafts:
+        if not is_identifier(d.name):
+            problems.at(f"entity name '{d.name}' must be letters, digits and '_' (max 63)", d.location)
+        key = d.name.lower()
+        if key in by_key:
+            problems.at(
+                f"duplicate entity '{d.name}' (first defined at line {_line(by_key[key].location)})", d.location
+            )
+            continue
+        by_key[key] = d
+        route = (d.route or d.name).lower()
+        if route in routes and routes[route] is not d:
+            problems.at(f"entity '{d.name}' has the same route as '{routes[route].name}'", d.location)
+        routes[route] = d
+        _check_fields(d, problems)
+    unique_drafts = list(by_key.values())
+    lookup = _reference_lookup(unique_drafts)
+    system = {d.name: _SYSTEM_NAMES.get(d.name.lower()) for d in unique_drafts}
+    users = next((d for d in unique_drafts if system[d.name] == "users"), None)
+    orgs = next((d for d in unique_drafts if system[d.name] == "organizations"), None)
+
+    for d in unique_drafts:
+        d.fields = [_resolve_reference(d, f, lookup, problems) for f in d.fields]
+
+    relations: dict[str, list[Relation]] = {d.name: [] for d in unique_drafts}
+    target_fields = {d.name: {f.name for f in d.fields} for d in unique_drafts}
+    for d in unique_drafts:
+        _derive_relations(d, relations, target_fields)
+
+    entities: dict[str, Entity] = {}
+    for d in unique_drafts:
+        tenant = _tenant_field(d, orgs, problems)
+        owner = _owner_field(d, users, problems)
+        _check_indexes(d, problems)
+        _check_permissions(d, roles, problems)
+        class_name = d.class_name or pascal_case(singularize(d.name))
+        display = d.display or Display(
+            plural=humanize(d.name),
+            singular=humanize(singularize(d.name)),
+            title_field=d.title_field or _title_field(d),
+        )
+        entities[d.name] = Entity(
+            name=d.name,
+            table=d.table or snake_case(d.name),
+            route=d.route or d.name,
+            class_name=class_name,
+            fields=tuple(d.fields),
+            id_type=d.id_type,
+            system=system[d.name],
+            tenant_field=tenant,
+            owner_field=owner,
+            permissions=d.permissions,
+            indexes=tuple(d.indexes),
+            soft_delete=d.soft_delete,
+            always_paginate=d.always_paginate,
+            default_limit=d.default_limit,
+            display=display,
+            relations=tuple(relations[d.name]),
+            location=d.location,
+        )
+    problems.raise_if_any()
+    return Schema(entities=entities, title=title, roles=roles, source=problems.file, options=dict(options or {}))
+
+
+def _line(loc: Location | None) -> str:
+    return str(loc.line) if loc else "?"
+
+
+def _check_fields(d: DraftEntity, problems: ProblemList) -> None:
+    seen: dict[str, Field] = {}
+    for f in d.fields:
+        if not is_identifier(f.name):
+            problems.at(f"field name '{f.name}' must be letters, digits and '_' (max 63)", f.location)
+        if f.name in RESERVED_FIELDS:
+            problems.at(f"'{f.name}' is managed by Tenantry and cannot be declared", f.location)
+        if f.name in seen:
+            problems.at(
+                f"duplicate field '{f.name}' in '{d.name}' (first at line {_line(seen[f.name].location)})", f.location
+            )
+        seen[f.name] = f
+        if f.auto and f.type not in (FieldType.TIMESTAMP, FieldType.DATE):
+            problems.at(f"'auto' applies to timestamp and date fields, not {f.type.value}", f.location)
+        if f.required and f.has_default and f.default is None:
+            problems.at(f"field '{f.name}' is required but defaults to null", f.location)
+
+
+def _reference_lookup(drafts: list[DraftEntity]) -> dict[str, DraftEntity]:
+    """Every name a reference may use for an entity: its name, table, class name, singular and plural."""
+    lookup: dict[str, DraftEntity] = {}
+    for d in drafts:
+        for alias in (d.name, d.table, d.class_name, singularize(d.name), pluralize(d.name)):
+            if alias:
+                lookup.setdefault(alias.lower(), d)
+    for d in drafts:  # exact names win over derived aliases
+        lookup[d.name.lower()] = d
+    return lookup
+
+
+def _resolve_reference(d: DraftEntity, f: Field, lookup: dict[str, DraftEntity], problems: ProblemList) -> Field:
+    if f.references is None:
+        return f
+    target = lookup.get(f.references.lower())
+    if target is None:
+        close = difflib.get_close_matches(f.references.lower(), list(lookup), n=1)
+        hint = f" (did you mean '{lookup[close[0]].name}'?)" if close else ""
+        problems.at(f"field '{f.name}' references unknown entity '{f.references}'{hint}", f.location)
+        return f
+    if f.type not in _FK_COMPATIBLE:
+        problems.at(f"field '{f.name}' is a {f.type.value} and cannot reference '{target.name}'", f.location)
+        return f
+    fk_type = _ID_FIELD_TYPE[target.id_type]
+    length = 64 if fk_type is FieldType.STRING else None
+    if f.on_delete == "set null" and f.required:
+        problems.at(f"field '{f.name}' is required, so 'on delete: set null' is impossible", f.location)
+    return replace(f, references=target.name, type=fk_type, length=length)
+
+
+def _strip_id(name: str) -> str | None:
+    for suffix in ("_id", "Id", "_ID"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def _derive_relations(d: DraftEntity, relations: dict[str, list[Relation]], target_fields: dict[str, set[str]]) -> None:
+    refs = [f for f in d.fields if f.references]
+    field_names = {f.name for f in d.fields}
+    for f in refs:
+        assert f.references is not None
+        target = f.references
+        same_target = [g for g in refs if g.references == target]
+        stripped = _strip_id(f.name)
+        if f.relation_name:
+            name = f.relation_name
+        elif len(same_target) == 1:
+            name = singularize(target) if target != d.name else (stripped or f"parent_{f.name}")
+        else:
+            name = stripped or f"{f.name}_{singularize(target)}"
+        aliases = tuple(a for a in (stripped,) if a and a != name and a not in field_names)
+        if name in field_names or any(r.name == name for r in relations[d.name]):
+            name = f"{f.name}_ref"
+        relations[d.name].append(Relation(name, "one", target, f.name, "id", aliases))
+        if f.inverse_name == "":  # explicitly one-directional
+            continue
+        if f.inverse_name:
+            inverse = f.inverse_name
+        elif len(same_target) == 1 and target != d.name:
+            inverse = d.name
+        else:
+            inverse = f"{d.name}_by_{stripped or f.name}"
+        if any(r.name == inverse for r in relations[target]) or inverse in target_fields.get(target, set()):
+            inverse = f"{d.name}_by_{f.name}"
+        # A unique foreign key is one-to-one: the way back is a single row, not a list.
+        kind: Literal["one", "many"] = "one" if f.unique else "many"
+        if f.unique and not f.inverse_name:
+            inverse = singularize(inverse) if inverse == d.name else inverse
+        relations[target].append(Relation(inverse, kind, d.name, "id", f.name))
+
+
+def _tenant_field(d: DraftEntity, orgs: DraftEntity | None, problems: ProblemList) -> str | None:
+    if d.tenant is None:
+        return None
+    if d.tenant != AUTO:
+        f = next((f for f in d.fields if f.name == d.tenant), None)
+        if f is None:
+            problems.at(f"tenant field '{d.tenant}' is not a field of '{d.name}'", d.location)
+        return d.tenant
+    if orgs is None or d is orgs:
+        return None
+    for f in d.fields:
+        if f.references == orgs.name:
+            return f.name
+    return None
+
+
+def _owner_field(d: DraftEntity, users: DraftEntity | None, problems: ProblemList) -> str | None:
+    if d.owner is None:
+        return None
+    if d.owner != AUTO:
+        f = next((f for f in d.fields if f.name == d.owner), None)
+        if f is None:
+            problems.at(f"owner field '{d.owner}' is not a field of '{d.name}'", d.location)
+        return d.owner
+    if users is None:
+        return None
+    for name in _OWNER_NAMES:
+        f = next((f for f in d.fields if f.name == name), None)
+        if f is not None and f.references == users.name:
+            return f.name
+    return None
+
+
+def _check_indexes(d: DraftEntity, problems: ProblemList) -> None:
+    known = {f.name for f in d.fields} | {"id"}
+    for ix in d.indexes:
+        for name in ix.fields:
+            if name not in known:
+                problems.at(f"index on '{d.name}' names unknown field '{name}'", ix.location or d.location)
+
+
+def _check_permissions(d: DraftEntity, roles: tuple[str, ...], problems: ProblemList) -> None:
+    if d.permissions is None:
+        return
+    for role in d.permissions.grants:
+        if role not in roles:
+            problems.at(
+                f"permissions of '{d.name}' name unknown role '{role}' (roles: {', '.join(roles)})",
+                d.permissions.location,
+            )
+
+
+def _title_field(d: DraftEntity) -> str | None:
+    for candidate in ("name", "title", "label", "email", "slug"):
+        if any(f.name == candidate for f in d.fields):
+            return candidate
+    return next((f.name for f in d.fields if f.type in (FieldType.STRING, FieldType.TEXT)), None)

@@ -1,0 +1,227 @@
+"""The frozen schema model every other part of Tenantry is derived from.
+
+Both schema dialects (the seed's YAML and Apso's ``.apsorc``) load into these classes; the
+database tables, the request validators, the CRUD routes, the OpenAPI document and the UI are all
+computed from them, never from the source file.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class FieldType(enum.StrEnum):
+    """The canonical column types. Source dialects map their spellings onto these."""
+
+    STRING = "string"
+    TEXT = "text"
+    UUID = "uuid"
+    INTEGER = "integer"
+    BIGINT = "bigint"
+    DECIMAL = "decimal"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    TIMESTAMP = "timestamp"
+    DATE = "date"
+    JSON = "json"
+    ENUM = "enum"
+
+    @property
+    def is_textual(self) -> bool:
+        """Types that LIKE-style operators apply to."""
+        return self in (FieldType.STRING, FieldType.TEXT, FieldType.ENUM, FieldType.UUID)
+
+
+class Action(enum.StrEnum):
+    """What a principal may do to rows of an entity."""
+
+    READ = "read"
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+
+
+IdType = Literal["uuid", "text", "serial"]
+SystemRole = Literal["users", "organizations"]
+OnDelete = Literal["restrict", "cascade", "set null"]
+AutoMode = Literal["create", "update"]
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where something was written in the schema file, for error messages."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column of an entity, as the schema declared it."""
+
+    name: str
+    type: FieldType
+    required: bool = False
+    nullable: bool = True
+    unique: bool = False
+    index: bool = False
+    default: Any = None
+    has_default: bool = False
+    references: str | None = None
+    on_delete: OnDelete = "restrict"
+    auto: AutoMode | None = None
+    immutable: bool = False
+    enum_values: tuple[str, ...] = ()
+    length: int | None = None
+    precision: int | None = None
+    scale: int | None = None
+    email: bool = False
+    label: str | None = None
+    relation_name: str | None = None
+    inverse_name: str | None = None
+    location: Location | None = None
+
+    @property
+    def server_managed(self) -> bool:
+        """Values the server sets itself; clients never write them."""
+        return self.auto is not None
+
+    @property
+    def writable_on_update(self) -> bool:
+        return not self.server_managed and not self.immutable
+
+
+@dataclass(frozen=True)
+class Index:
+    """A secondary index; ``descending`` names the columns sorted DESC."""
+
+    fields: tuple[str, ...]
+    unique: bool = False
+    name: str | None = None
+    descending: frozenset[str] = frozenset()
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A navigable link between two entities, derived from a reference field.
+
+    ``kind`` is ``one`` when this entity holds the foreign key (many-to-one) and ``many`` when the
+    other entity does (one-to-many). ``local_field``/``remote_field`` name the columns compared.
+    """
+
+    name: str
+    kind: Literal["one", "many"]
+    target: str
+    local_field: str
+    remote_field: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Which actions each role may take on an entity.
+
+    ``own`` holds the (role, action) pairs limited to rows the principal created.
+    """
+
+    grants: dict[str, frozenset[Action]]
+    own: frozenset[tuple[str, Action]] = frozenset()
+    location: Location | None = None
+
+    def allows(self, role: str, action: Action) -> bool:
+        return action in self.grants.get(role, frozenset())
+
+    def own_only(self, role: str, action: Action) -> bool:
+        return (role, action) in self.own
+
+
+@dataclass(frozen=True)
+class Display:
+    """How the UI names an entity."""
+
+    plural: str
+    singular: str
+    title_field: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A resource: a table, its CRUD routes and its pages."""
+
+    name: str
+    table: str
+    route: str
+    class_name: str
+    fields: tuple[Field, ...]
+    id_type: IdType = "uuid"
+    system: SystemRole | None = None
+    tenant_field: str | None = None
+    owner_field: str | None = None
+    permissions: Permissions | None = None
+    indexes: tuple[Index, ...] = ()
+    soft_delete: bool = False
+    always_paginate: bool = False
+    default_limit: int | None = None
+    display: Display | None = None
+    relations: tuple[Relation, ...] = ()
+    location: Location | None = None
+
+    def field(self, name: str) -> Field | None:
+        """The declared field called ``name`` (``id`` is implicit and not a declared field)."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every column in table order: ``id``, the declared fields, then soft-delete marker."""
+        extra = ("deleted_at",) if self.soft_delete else ()
+        return ("id", *self.field_names, *extra)
+
+    def relation(self, name: str) -> Relation | None:
+        for rel in self.relations:
+            if rel.name == name or name in rel.aliases:
+                return rel
+        return None
+
+    @property
+    def created_at_field(self) -> str | None:
+        for f in self.fields:
+            if f.auto == "create" and f.type is FieldType.TIMESTAMP:
+                return f.name
+        return None
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The whole application model."""
+
+    entities: dict[str, Entity]
+    title: str = "Tenantry"
+    roles: tuple[str, ...] = ("admin", "member", "viewer")
+    source: str = "<memory>"
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def entity(self, name: str) -> Entity | None:
+        return self.entities.get(name)
+
+    def by_route(self) -> dict[str, Entity]:
+        """Entities keyed by lower-cased route, for case-insensitive URL matching."""
+        return {e.route.lower(): e for e in self.entities.values()}
+
+    def system_entity(self, role: SystemRole) -> Entity | None:
+        for e in self.entities.values():
+            if e.system == role:
+                return e
+        return None
