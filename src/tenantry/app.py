@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,7 +22,8 @@ from tenantry.db import Database, TableSet, build_metadata, create_database
 from tenantry.errors import ApiError
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
-from tenantry.schema import Schema, load_schema
+from tenantry.schema import Schema, SchemaError, load_schema
+from tenantry.web import web_routes
 
 log = logging.getLogger("tenantry")
 
@@ -65,7 +68,19 @@ class Tenantry:
         )
 
     async def startup(self) -> None:
+        if self.settings.auto_migrate and self.settings.dialect == "sqlite":
+            await asyncio.to_thread(self._sync_development_schema)
         await self.db.open()
+
+    def _sync_development_schema(self) -> None:
+        """Bring a development SQLite database in line with the schema (``tenantry dev`` reloads)."""
+        from tenantry.db.migrations import sync_schema
+
+        result = sync_schema(self.settings.database_url, self.tables, allow_destructive=self.settings.allow_destructive)
+        for line in result.applied:
+            log.warning("schema change applied: %s", line)
+        for line in result.skipped:
+            log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
         await self.db.close()
@@ -84,7 +99,7 @@ def create_app(schema: Schema, settings: Settings | None = None, *, hooks: Hooks
         finally:
             await runtime.shutdown()
 
-    routes: list[BaseRoute] = [*api_routes(runtime)]
+    routes: list[BaseRoute] = [*api_routes(runtime), *web_routes(runtime)]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
@@ -100,6 +115,11 @@ def app_from_env() -> Starlette:
     Used as a factory by ``tenantry serve`` and ``tenantry dev`` so each worker builds its own app.
     """
     settings = Settings()
-    schema = load_schema(settings.schema_path)
+    try:
+        schema = load_schema(settings.schema_path)
+    except SchemaError as exc:
+        # Printed plainly (not as a traceback) so `tenantry dev` shows the mistakes until they are fixed.
+        sys.stderr.write(f"{exc}\n{len(exc.problems)} problem(s) in the schema; fix them and save.\n")
+        raise SystemExit(1) from None
     hooks_path = Path(settings.hooks_path) if settings.hooks_path else Path(settings.schema_path).parent / "hooks.py"
     return create_app(schema, settings, hooks=load_hooks_file(hooks_path))

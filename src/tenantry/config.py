@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     max_limit: int = Field(100, ge=1, le=10_000, alias="TENANTRY_MAX_LIMIT")
     db_pool_size: int = Field(10, ge=1, le=500, alias="TENANTRY_DB_POOL_SIZE")
     max_body_bytes: int = Field(1_048_576, ge=1024, alias="TENANTRY_MAX_BODY_BYTES")
+    auto_migrate: bool = Field(
+        False,
+        alias="TENANTRY_AUTO_MIGRATE",
+        description="Apply schema changes to a SQLite database at start-up (set by tenantry dev).",
+    )
+    allow_destructive: bool = Field(False, alias="TENANTRY_ALLOW_DESTRUCTIVE")
     open_api: bool | None = Field(
         None,
         alias="TENANTRY_OPEN_API",

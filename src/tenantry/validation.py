@@ -128,12 +128,8 @@ class EntityModels:
                 create_fields[f.name] = (annotation, PydField(default=None, description=f.label))
             if not f.immutable:
                 update_fields[f.name] = (annotation, PydField(default=None, description=f.label))
-        self.create: type[BaseModel] = create_model(
-            f"{entity.class_name}Create", __config__=config, **create_fields
-        )
-        self.update: type[BaseModel] = create_model(
-            f"{entity.class_name}Update", __config__=config, **update_fields
-        )
+        self.create: type[BaseModel] = create_model(f"{entity.class_name}Create", __config__=config, **create_fields)
+        self.update: type[BaseModel] = create_model(f"{entity.class_name}Update", __config__=config, **update_fields)
         self.immutable = frozenset(f.name for f in entity.fields if f.immutable)
         self.ignored = frozenset(
             [f.name for f in entity.fields if f.server_managed]

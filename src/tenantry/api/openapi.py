@@ -230,6 +230,10 @@ def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
     return params
 
 
+def _a(noun: str) -> str:
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0") -> dict[str, Any]:
     """The complete OpenAPI 3.1 document for the generated CRUD API."""
     models = [EntityModels(e) for e in schema.entities.values()]
@@ -295,7 +299,7 @@ def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0
             "post": {
                 "tags": [tag],
                 "operationId": f"create{name}",
-                "summary": f"Create a {name}",
+                "summary": f"Create {_a(name)}",
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Create")}}},
@@ -346,14 +350,14 @@ def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0
             "get": {
                 "tags": [tag],
                 "operationId": f"get{name}",
-                "summary": f"Get a {name}",
+                "summary": f"Get {_a(name)}",
                 "parameters": read_params,
                 "responses": {"200": _json(row_ref, "The row"), "404": _error(f"{name} not found")},
             },
             "put": {
                 "tags": [tag],
                 "operationId": f"replace{name}",
-                "summary": f"Update a {name} (fields present are changed)",
+                "summary": f"Update {_a(name)} (fields present are changed)",
                 "requestBody": update_body,
                 "responses": {
                     "200": _json(row_ref, "Updated"),
@@ -365,7 +369,7 @@ def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0
             "patch": {
                 "tags": [tag],
                 "operationId": f"update{name}",
-                "summary": f"Update some fields of a {name}",
+                "summary": f"Update some fields of {_a(name)}",
                 "requestBody": update_body,
                 "responses": {
                     "200": _json(row_ref, "Updated"),
@@ -377,7 +381,7 @@ def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0
             "delete": {
                 "tags": [tag],
                 "operationId": f"delete{name}",
-                "summary": f"Delete a {name}",
+                "summary": f"Delete {_a(name)}",
                 "responses": {
                     "200": {"description": "Deleted (empty body)"},
                     "404": _error(f"{name} not found"),

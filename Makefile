@@ -1,0 +1,43 @@
+# Tenantry — the two commands of the README's Quickstart, and the checks CI runs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: dev test pytest lint format bench install clean
+
+# Create the virtualenv and install the package (editable) with its development tools.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Run the example SaaS app (the seed's schema) on SQLite at http://127.0.0.1:8000.
+dev: $(STAMP)
+	cd examples/saas && ../../$(BIN)/tenantry dev
+
+# The whole test suite: linters, type checks, then every test on SQLite and PostgreSQL.
+test: lint pytest
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
+
+# Throughput against a raw Starlette + asyncpg baseline (needs PostgreSQL and wrk).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,135 @@
+"""The reference server for ``bench/run.py``: raw Starlette + asyncpg, no Tenantry code at all.
+
+It serves the two endpoints the benchmark drives, with the exact SQL Tenantry compiles for them
+(``run.py`` checks the strings against Tenantry's compiler before measuring) and the exact JSON
+Tenantry returns (``run.py`` compares responses byte for byte), so the only difference left is
+the framework: query-string parsing, the pipeline, statement lookup, row shaping.
+
+- ``GET /api/projects?org_id=<uuid>&limit=<n>``: the organization's projects, oldest first.
+- ``GET /api/projects/<uuid>``: one project, or 404.
+
+Run it like the benchmark does::
+
+    BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/tenantry_bench \\
+        uvicorn --app-dir bench baseline:create_app --factory --workers 1 --loop uvloop --http httptools
+
+``BENCH_DB_POOL_SIZE`` (default 10, Tenantry's default) sets the pool size and ``BENCH_MAX_LIMIT``
+(default 100) caps ``limit`` as Tenantry does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+COLUMNS = "projects.id, projects.name, projects.description, projects.org_id, projects.created_by, projects.status, projects.created_at, projects.updated_at"
+# Byte for byte what SQLCompiler produces for these two shapes (run.py asserts it).
+LIST_SQL = (
+    f"SELECT {COLUMNS} \nFROM projects \nWHERE projects.org_id = $1::UUID "
+    "ORDER BY projects.created_at ASC NULLS LAST, projects.id ASC \n LIMIT $2"
+)
+GET_SQL = f"SELECT {COLUMNS} \nFROM projects \nWHERE projects.id = $1::UUID"
+DEFAULT_LIMIT = 100  # Tenantry's max_limit; the list's default page size when no limit is given.
+
+JSON = "application/json"
+
+
+def iso_ms(value: dt.datetime) -> str:
+    """``2026-11-26T10:42:01.801Z``: asyncpg returns ``timestamptz`` as aware UTC datetimes."""
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def project_json(row: asyncpg.Record) -> dict[str, Any]:
+    """One row as the API returns it: uuids as strings, timestamps ISO-8601 UTC with milliseconds."""
+    return {
+        "id": str(row[0]),
+        "name": row[1],
+        "description": row[2],
+        "org_id": str(row[3]),
+        "created_by": str(row[4]),
+        "status": row[5],
+        "created_at": iso_ms(row[6]),
+        "updated_at": iso_ms(row[7]),
+    }
+
+
+def json_response(content: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status_code, media_type=JSON)
+
+
+def error(status: int, code: str, message: str) -> Response:
+    return json_response({"statusCode": status, "code": code, "message": message}, status)
+
+
+def parse_uuid(text: str | None) -> uuid.UUID | None:
+    """The UUID in ``text``, or ``None`` when it is missing or malformed."""
+    if text is None:
+        return None
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def pool_of(request: Request) -> asyncpg.Pool:
+    pool: asyncpg.Pool = request.app.state.pool
+    return pool
+
+
+async def list_projects(request: Request) -> Response:
+    """``GET /api/projects?org_id=…&limit=…`` (org_id is required here: the benchmark always sends it)."""
+    org_id = parse_uuid(request.query_params.get("org_id"))
+    if org_id is None:
+        return error(400, "INVALID_FILTER_VALUE", "org_id must be a UUID")
+    raw_limit = request.query_params.get("limit")
+    limit = int(raw_limit) if raw_limit and raw_limit.isdigit() else DEFAULT_LIMIT
+    limit = min(max(limit, 1), request.app.state.max_limit)
+    rows = await pool_of(request).fetch(LIST_SQL, org_id, limit)
+    return json_response([project_json(r) for r in rows])
+
+
+async def get_project(request: Request) -> Response:
+    """``GET /api/projects/<id>``."""
+    project_id = parse_uuid(request.path_params["id"])
+    if project_id is None:
+        return error(400, "INVALID_ID", "id must be a UUID")
+    row = await pool_of(request).fetchrow(GET_SQL, project_id)
+    if row is None:
+        return error(404, "NOT_FOUND", "Project not found")
+    return json_response(project_json(row))
+
+
+def create_app() -> Starlette:
+    """The baseline app; reads ``BENCH_DATABASE_URL``, ``BENCH_DB_POOL_SIZE`` and ``BENCH_MAX_LIMIT``."""
+    dsn = os.environ["BENCH_DATABASE_URL"]
+    pool_size = int(os.environ.get("BENCH_DB_POOL_SIZE", "10"))
+    max_limit = int(os.environ.get("BENCH_MAX_LIMIT", str(DEFAULT_LIMIT)))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # The same pool settings as tenantry.db.postgres.PostgresDatabase.
+        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, command_timeout=60)
+        app.state.max_limit = max_limit
+        try:
+            yield
+        finally:
+            await app.state.pool.close()
+
+    return Starlette(
+        routes=[
+            Route("/api/projects", list_projects, methods=["GET"]),
+            Route("/api/projects/{id}", get_project, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -1,0 +1,485 @@
+"""The ``tenantry`` command: scaffold, check, migrate and serve a project."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from tenantry.config import Settings
+from tenantry.schema import Schema, SchemaError, load_schema
+
+app = typer.Typer(
+    name="tenantry",
+    help="Turn one schema file into a multi-tenant SaaS backend and web app.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+schema_app = typer.Typer(help="Check the schema file.", no_args_is_help=True)
+migrate_app = typer.Typer(help="Create and apply database migrations (Alembic).", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(migrate_app, name="migrate")
+
+console = Console()
+err = Console(stderr=True)
+
+SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
+TEMPLATES = Path(__file__).parent / "templates" / "project"
+
+SchemaOption = Annotated[
+    Path | None,
+    typer.Option("--schema", "-s", help="Schema file (default: $TENANTRY_SCHEMA, ./schema.yaml or ./.apsorc)."),
+]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+# -- shared helpers ---------------------------------------------------------------------------
+
+
+def resolve_schema_path(option: Path | None) -> Path:
+    """The schema file from the option, the environment, or the current directory."""
+    if option is not None:
+        return option
+    env = os.environ.get("TENANTRY_SCHEMA")
+    if env:
+        return Path(env)
+    for name in SCHEMA_CANDIDATES:
+        if Path(name).exists():
+            return Path(name)
+    err.print(
+        "[red]No schema file found.[/] Pass [bold]--schema FILE[/], set TENANTRY_SCHEMA, "
+        "or run [bold]tenantry init DIR[/] to start a project."
+    )
+    raise typer.Exit(2)
+
+
+def load_or_exit(path: Path) -> Schema:
+    """Load the schema, or print every problem as ``FILE:LINE: message`` and exit 1."""
+    try:
+        return load_schema(path)
+    except SchemaError as exc:
+        print_schema_errors(exc)
+        raise typer.Exit(1) from None
+
+
+def print_schema_errors(exc: SchemaError) -> None:
+    for problem in exc.problems:
+        err.print(str(problem), style="red", highlight=False, markup=False)
+    count = len(exc.problems)
+    err.print(f"[bold red]{count} problem{'s' if count != 1 else ''} in the schema.[/]")
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "settings"
+            err.print(f"[red]{where}:[/] {error['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+
+
+def project_dir(schema_path: Path) -> Path:
+    return schema_path.resolve().parent
+
+
+def _set_env(**values: str) -> None:
+    # Server workers (and reloaded processes) build their app from the environment.
+    for key, value in values.items():
+        os.environ[key] = value
+
+
+# -- init -------------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+) -> None:
+    """Scaffold a project: schema.yaml (the seed's schema), .env.example, hooks.py, migrations/."""
+    from tenantry.db.migrations import ensure_migrations_dir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[str] = []
+    skipped: list[str] = []
+    for template in sorted(TEMPLATES.iterdir()):
+        name = template.name.removesuffix(".tmpl")
+        if name == "gitignore":
+            name = ".gitignore"
+        target = directory / name
+        if target.exists() and not force:
+            skipped.append(name)
+            continue
+        target.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
+        written.append(name)
+    ensure_migrations_dir(directory)
+    written.append("migrations/")
+    for name in written:
+        console.print(f"  [green]created[/] {directory / name}")
+    for name in skipped:
+        console.print(f"  [yellow]kept[/]    {directory / name} (exists; --force to overwrite)")
+    console.print(
+        f"\nNext:\n  [bold]cd {directory}[/]\n  [bold]tenantry dev[/]\nthen open http://127.0.0.1:8000/api/docs"
+    )
+
+
+# -- dev / serve ------------------------------------------------------------------------------
+
+
+def _banner(schema: Schema, host: str, port: int, settings: Settings, mode: str) -> None:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for display
+    base = f"http://{shown}:{port}"
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("UI", f"{base}/")
+    table.add_row("API", f"{base}/api")
+    table.add_row("Docs", f"{base}/api/docs")
+    table.add_row("OpenAPI", f"{base}/api/openapi.json")
+    table.add_row("Database", _redact(settings.database_url))
+    table.add_row("Entities", ", ".join(e.route for e in schema.entities.values()))
+    console.print(Panel(table, title=f"[bold]{schema.title}[/] — Tenantry {mode}", expand=False))
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
+
+
+@app.command()
+def dev(
+    schema: SchemaOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart when files change.")] = True,
+    allow_destructive: Annotated[
+        bool, typer.Option("--allow-destructive", help="Let automatic schema changes drop columns and tables.")
+    ] = False,
+) -> None:
+    """Development server: SQLite by default, autoreload, schema changes applied automatically."""
+    import uvicorn
+
+    path = resolve_schema_path(schema)
+    loaded = load_or_exit(path)
+    os.environ.setdefault("TENANTRY_ENV", "development")
+    settings = settings_or_exit()
+    if settings.env != "development":
+        err.print("[red]tenantry dev runs with TENANTRY_ENV=development; use tenantry serve for production.[/]")
+        raise typer.Exit(2)
+    _set_env(
+        TENANTRY_SCHEMA=str(path.resolve()),
+        TENANTRY_AUTO_MIGRATE="1" if settings.dialect == "sqlite" else os.environ.get("TENANTRY_AUTO_MIGRATE", "0"),
+        TENANTRY_ALLOW_DESTRUCTIVE="1" if allow_destructive else "0",
+    )
+    if settings.dialect == "sqlite":
+        _apply_dev_changes(loaded, settings, path, allow_destructive)
+    else:
+        _warn_if_behind(loaded, settings, path)
+    _banner(loaded, host, port, settings, "development")
+    root = project_dir(path)
+    uvicorn.run(
+        "tenantry.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        reload_dirs=[str(root)] if reload else None,
+        reload_includes=["*.yaml", "*.yml", "*.apsorc", "*.json", "*.py", ".env"] if reload else None,
+        reload_excludes=["migrations/*", ".venv/*", "node_modules/*"] if reload else None,
+        log_level="info",
+    )
+
+
+def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_destructive: bool) -> None:
+    from tenantry.db import build_metadata
+    from tenantry.db.migrations import MigrationError, migrations_dir, sync_schema, upgrade
+
+    tables = build_metadata(schema, settings.dialect)
+    root = project_dir(path)
+    try:
+        with console.status("Applying schema changes to the development database…"):
+            if any((migrations_dir(root) / "versions").glob("*.py")):
+                upgrade(settings.database_url, tables, root)
+            result = sync_schema(settings.database_url, tables, allow_destructive=allow_destructive)
+    except MigrationError as exc:
+        err.print(f"[red]Could not migrate the development database:[/] {exc}")
+        raise typer.Exit(1) from None
+    for line in result.applied:
+        console.print(f"  [green]applied[/] {line}")
+    for line in result.skipped:
+        console.print(f"  [yellow]skipped[/] {line}")
+    if result.skipped:
+        console.print("  [yellow]Run with --allow-destructive to apply the skipped changes.[/]")
+
+
+def _warn_if_behind(schema: Schema, settings: Settings, path: Path) -> None:
+    from tenantry.db import build_metadata
+    from tenantry.db.migrations import MigrationError, status
+
+    try:
+        state = status(settings.database_url, build_metadata(schema, settings.dialect), project_dir(path))
+    except MigrationError as exc:
+        err.print(f"[yellow]Could not read the migration status:[/] {exc}")
+        return
+    except Exception as exc:  # the database may be down; the server will say so too
+        err.print(f"[yellow]Could not reach the database:[/] {exc}")
+        return
+    if state.pending:
+        err.print(f"[yellow]{len(state.pending)} migration(s) not applied:[/] run [bold]tenantry migrate up[/]")
+    if state.unmigrated:
+        err.print("[yellow]The schema has changes no migration makes yet:[/] run [bold]tenantry migrate make -m …[/]")
+
+
+@app.command()
+def serve(
+    schema: SchemaOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Apply pending migrations before starting.")] = False,
+    proxy_headers: Annotated[
+        bool, typer.Option("--proxy-headers/--no-proxy-headers", help="Trust X-Forwarded-* from the proxy in front.")
+    ] = True,
+) -> None:
+    """Production server (TENANTRY_ENV defaults to production): refuses to start on an unmigrated database."""
+    import uvicorn
+
+    from tenantry.db import build_metadata
+    from tenantry.db.migrations import MigrationError, status, upgrade
+
+    path = resolve_schema_path(schema)
+    loaded = load_or_exit(path)
+    os.environ.setdefault("TENANTRY_ENV", "production")
+    settings = settings_or_exit()
+    _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
+    tables = build_metadata(loaded, settings.dialect)
+    root = project_dir(path)
+    try:
+        if migrate:
+            with console.status("Applying migrations…"):
+                upgrade(settings.database_url, tables, root)
+        state = status(settings.database_url, tables, root)
+    except MigrationError as exc:
+        err.print(f"[red]Migration problem:[/] {exc}")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        err.print(f"[red]Cannot reach the database:[/] {exc}")
+        raise typer.Exit(1) from None
+    if state.pending:
+        err.print(
+            f"[red]{len(state.pending)} migration(s) are not applied.[/] "
+            "Run [bold]tenantry migrate up[/] or pass --migrate."
+        )
+        raise typer.Exit(1)
+    if state.unmigrated:
+        err.print("[red]The database does not match the schema:[/]")
+        for line in state.unmigrated:
+            err.print(f"  {line}")
+        err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
+        raise typer.Exit(1)
+    _banner(loaded, host, port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
+    uvicorn.run(
+        "tenantry.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=proxy_headers,
+        access_log=False,
+        log_level="info",
+    )
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+@schema_app.command("check")
+def schema_check(file: Annotated[Path | None, typer.Argument(help="Schema file to check.")] = None) -> None:
+    """Check a schema file; every problem is reported as FILE:LINE: message (exit status 1)."""
+    path = resolve_schema_path(file)
+    loaded = load_or_exit(path)
+    table = Table(title=f"{path} — {loaded.title}", show_lines=False)
+    for column in ("entity", "route", "fields", "tenant", "relations"):
+        table.add_column(column)
+    for entity in loaded.entities.values():
+        kind = f" [dim]({entity.system})[/]" if entity.system else ""
+        table.add_row(
+            entity.name + kind,
+            f"/api/{entity.route}",
+            str(len(entity.fields)),
+            entity.tenant_field or "—",
+            ", ".join(r.name for r in entity.relations) or "—",
+        )
+    console.print(table)
+    console.print(f"[green]OK[/]: {len(loaded.entities)} entities, no problems.")
+
+
+# -- migrate ----------------------------------------------------------------------------------
+
+
+def _migration_target(schema: Path | None) -> tuple[Schema, Settings, Any, Path]:
+    from tenantry.db import build_metadata
+
+    path = resolve_schema_path(schema)
+    loaded = load_or_exit(path)
+    settings = settings_or_exit()
+    return loaded, settings, build_metadata(loaded, settings.dialect), project_dir(path)
+
+
+@migrate_app.command("make")
+def migrate_make(
+    message: Annotated[str, typer.Option("--message", "-m", help="What this migration does.")],
+    schema: SchemaOption = None,
+    allow_destructive: Annotated[
+        bool, typer.Option("--allow-destructive", help="Allow dropping tables/columns and narrowing types.")
+    ] = False,
+) -> None:
+    """Write a migration that brings the database schema in line with the schema file."""
+    from tenantry.db.migrations import DestructiveChangeError, MigrationError, make_revision
+
+    _, settings, tables, root = _migration_target(schema)
+    try:
+        with console.status("Comparing the database with the schema…"):
+            path = make_revision(settings.database_url, tables, root, message, allow_destructive=allow_destructive)
+    except DestructiveChangeError as exc:
+        err.print("[red]This migration would destroy data:[/]")
+        for line in exc.operations:
+            err.print(f"  - {line}")
+        err.print("Re-run with [bold]--allow-destructive[/] if that is intended.")
+        raise typer.Exit(1) from None
+    except MigrationError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    if path is None:
+        console.print("[green]No changes[/]: the database already matches the schema.")
+        return
+    console.print(f"[green]Created[/] {path}")
+    console.print("Review it, then run [bold]tenantry migrate up[/].")
+
+
+@migrate_app.command("up")
+def migrate_up(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    schema: SchemaOption = None,
+) -> None:
+    """Apply migrations up to REVISION (all by default)."""
+    from tenantry.db.migrations import MigrationError, upgrade
+
+    _, settings, tables, root = _migration_target(schema)
+    try:
+        with console.status("Applying migrations…"):
+            upgrade(settings.database_url, tables, root, revision)
+    except MigrationError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]Database upgraded to {revision}.[/]")
+
+
+@migrate_app.command("down")
+def migrate_down(
+    revision: Annotated[str, typer.Argument(help="Target revision (default: one step back).")] = "-1",
+    schema: SchemaOption = None,
+) -> None:
+    """Revert migrations down to REVISION (one step by default)."""
+    from tenantry.db.migrations import MigrationError, downgrade
+
+    _, settings, tables, root = _migration_target(schema)
+    try:
+        with console.status("Reverting…"):
+            downgrade(settings.database_url, tables, root, revision)
+    except MigrationError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"[green]Database downgraded to {revision}.[/]")
+
+
+@migrate_app.command("status")
+def migrate_status(schema: SchemaOption = None) -> None:
+    """Show applied and pending migrations, and schema changes no migration makes yet."""
+    from tenantry.db.migrations import MigrationError, status
+
+    _, settings, tables, root = _migration_target(schema)
+    try:
+        state = status(settings.database_url, tables, root)
+    except MigrationError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"Database: {_redact(settings.database_url)}")
+    console.print(f"Current revision: [bold]{', '.join(state.current) or '(none)'}[/]")
+    console.print(f"Head revision:    [bold]{', '.join(state.heads) or '(none)'}[/]")
+    if state.pending:
+        console.print(f"[yellow]{len(state.pending)} pending:[/]")
+        for rev in state.pending:
+            console.print(f"  {rev.revision}  {rev.message}")
+    if state.unmigrated:
+        console.print("[yellow]Schema changes without a migration:[/]")
+        for line in state.unmigrated:
+            console.print(f"  {line}")
+    if state.up_to_date:
+        console.print("[green]Up to date.[/]")
+    else:
+        raise typer.Exit(1)
+
+
+# -- openapi / routes -------------------------------------------------------------------------
+
+
+@app.command()
+def openapi(
+    schema: SchemaOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
+) -> None:
+    """Print the OpenAPI 3.1 document of the API."""
+    from tenantry.api.openapi import build_openapi
+
+    loaded = load_or_exit(resolve_schema_path(schema))
+    text = json.dumps(build_openapi(loaded), indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        console.print(f"[green]Wrote[/] {output}")
+
+
+@app.command()
+def routes(schema: SchemaOption = None) -> None:
+    """List every HTTP route the app serves."""
+    from tenantry.api.openapi import build_openapi
+
+    loaded = load_or_exit(resolve_schema_path(schema))
+    spec = build_openapi(loaded)
+    table = Table(title=f"{loaded.title} routes")
+    table.add_column("method", style="bold")
+    table.add_column("path")
+    table.add_column("summary")
+    table.add_row("GET", "/api/health", "Liveness and database check")
+    table.add_row("GET", "/api/openapi.json", "OpenAPI 3.1 document")
+    table.add_row("GET", "/api/docs", "Interactive API documentation")
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method == "parameters":
+                continue
+            table.add_row(method.upper(), path, op.get("summary", ""))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
