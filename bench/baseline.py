@@ -33,7 +33,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-COLUMNS = "projects.id, projects.name, projects.description, projects.org_id, projects.created_by, projects.status, projects.created_at, projects.updated_at"
+COLUMNS = ", ".join(
+    f"projects.{c}" for c in ("id", "name", "description", "org_id", "created_by", "status", "created_at", "updated_at")
+)
 # Byte for byte what SQLCompiler produces for these two shapes (run.py asserts it).
 LIST_SQL = (
     f"SELECT {COLUMNS} \nFROM projects \nWHERE projects.org_id = $1::UUID "

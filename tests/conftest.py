@@ -117,9 +117,10 @@ def make_client(database_url: str) -> ClientFactory:
         tables = build_metadata(schema, config.dialect)
         await asyncio.to_thread(sync_schema, database_url, tables)
         app = create_app(schema, config, hooks=hooks)
-        async with LifespanManager(app), httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-        ) as client:
+        async with (
+            LifespanManager(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+        ):
             client.app = app  # type: ignore[attr-defined]
             yield client
 

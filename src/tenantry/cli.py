@@ -30,7 +30,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(migrate_app, name="migrate")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one problem per line, so editors can jump to FILE:LINE
 
 SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
 TEMPLATES = Path(__file__).parent / "templates" / "project"

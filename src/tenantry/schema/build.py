@@ -211,7 +211,7 @@ def _strip_id(name: str) -> str | None:
 
 
 def _derive_relations(d: DraftEntity, relations: dict[str, list[Relation]], target_fields: dict[str, set[str]]) -> None:
-    refs = [f for f in d.fields if f.references]
+    refs = [f for f in d.fields if f.references in relations]  # unresolved ones were reported
     field_names = {f.name for f in d.fields}
     for f in refs:
         assert f.references is not None

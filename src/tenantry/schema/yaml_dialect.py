@@ -120,7 +120,7 @@ class _Reader:
             drafts.extend(self.read_entities_pair(key_node, value))
         if not drafts and not self.problems.problems:
             self.problems.add("the schema declares no entities", _line(root))
-        self.problems.raise_if_any()
+        # Cross-entity checks run even when fields had problems, so every mistake shows at once.
         return build_schema(drafts, self.problems, title=self.title, roles=self.roles, options=self.options)
 
     def read_entities(self, mapping: MappingNode) -> list[DraftEntity]:

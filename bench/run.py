@@ -1,0 +1,832 @@
+"""Tenantry's CRUD API against a raw Starlette + asyncpg baseline, in one invocation.
+
+    .venv/bin/python bench/run.py [--duration 10] [--connections 50] [--threads 2] [--rounds 3] [--quick]
+
+Creates the database ``tenantry_bench``, creates the tables of ``examples/saas/schema.yaml`` and
+seeds them, starts Tenantry (port 8811) and ``bench/baseline.py`` (port 8812) with uvicorn (one
+worker each, uvloop + httptools), checks that both answer the same requests with identical bytes,
+warms both up, then drives each endpoint on each server with ``wrk``, alternating servers run by
+run, and prints requests per second, latency, server CPU per request and the ours/baseline ratio.
+Everything it started is stopped and the database dropped on exit, Ctrl-C included.
+
+See bench/README.md for how to read the figures. Needs ``wrk`` (``apt-get install -y wrk``), and
+``py-spy`` for ``--profile``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import http.client
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import asyncpg
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+SCHEMA = ROOT / "examples" / "saas" / "schema.yaml"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
+DB_PREFIX = "tenantry_bench"
+LIST_LIMIT = 20
+POOL_SIZE = 10  # Tenantry's default TENANTRY_DB_POOL_SIZE; the baseline gets the same.
+
+# wrk runs this in each of its threads. Every thread walks the (shuffled) path list from its own
+# starting point, so requests spread over every organization / project and both servers get the
+# same sequence. ``done`` prints the figures as one JSON line for run.py to parse.
+WRK_LUA = r"""
+local paths = {}
+local pos = 0
+local counter = 0
+
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+
+function init(args)
+  for line in io.lines(args[1]) do
+    if #line > 0 then paths[#paths + 1] = line end
+  end
+  local threads = tonumber(args[2]) or 1
+  pos = math.floor((tid or 0) * #paths / threads)
+end
+
+function request()
+  pos = pos % #paths + 1
+  return wrk.format("GET", paths[pos])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests": %d, "duration_us": %d, "bytes": %d, "non2xx": %d, "connect": %d, ' ..
+    '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"mean_us": %.1f, "max_us": %d}\n',
+    summary.requests, summary.duration, summary.bytes, e.status, e.connect, e.read, e.write,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.mean, latency.max))
+end
+"""
+
+
+class BenchError(Exception):
+    """A precondition or check failed; the message says what to do."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line options, after ``--quick`` has been applied."""
+
+    duration: int
+    connections: int
+    threads: int
+    rounds: int
+    warmup: int
+    orgs: int
+    projects_per_org: int
+    pg_url: str
+    db_name: str
+    ours_port: int
+    baseline_port: int
+    keep_db: bool
+    profile: Path | None
+    profile_duration: int
+    json_out: Path | None
+    quick: bool
+
+    @property
+    def database_url(self) -> str:
+        return f"{self.pg_url.rstrip('/')}/{self.db_name}"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    """Parse the command line; ``--quick`` shortens every phase (a smoke run, not a measurement)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=int, default=10, help="seconds per measured wrk run (default 10)")
+    p.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="measured runs per server and endpoint, >= 2 (default 3)")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up seconds per server and endpoint (default 5)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 3 s runs, 2 rounds, 2 s warm-up")
+    p.add_argument("--orgs", type=int, default=50, help="organizations to seed (default 50)")
+    p.add_argument("--projects-per-org", type=int, default=200, help="projects per organization (default 200)")
+    p.add_argument("--pg-url", default=DEFAULT_PG, help=f"PostgreSQL server, no database (default {DEFAULT_PG})")
+    p.add_argument("--db-name", default=DB_PREFIX, help=f"database to create and drop (must start with {DB_PREFIX})")
+    p.add_argument("--ours-port", type=int, default=8811)
+    p.add_argument("--baseline-port", type=int, default=8812)
+    p.add_argument("--keep-db", action="store_true", help="leave the database in place at the end")
+    p.add_argument("--profile", type=Path, metavar="DIR", help="also profile Tenantry under load with py-spy")
+    p.add_argument("--profile-duration", type=int, default=10, help="py-spy seconds per endpoint (default 10)")
+    p.add_argument("--json", dest="json_out", type=Path, metavar="FILE", help="also write the results as JSON")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.duration, a.rounds, a.warmup = 3, 2, 2
+    if a.rounds < 2:
+        p.error("--rounds must be at least 2")
+    if a.threads < 1 or a.connections < a.threads:
+        p.error("--connections must be at least --threads (and --threads at least 1)")
+    if not a.db_name.startswith(DB_PREFIX) or not a.db_name.replace("_", "").isalnum():
+        p.error(f"--db-name must start with {DB_PREFIX} and be letters, digits and underscores")
+    if a.ours_port == a.baseline_port:
+        p.error("the two servers need different ports")
+    return Options(
+        duration=a.duration,
+        connections=a.connections,
+        threads=a.threads,
+        rounds=a.rounds,
+        warmup=a.warmup,
+        orgs=a.orgs,
+        projects_per_org=a.projects_per_org,
+        pg_url=a.pg_url,
+        db_name=a.db_name,
+        ours_port=a.ours_port,
+        baseline_port=a.baseline_port,
+        keep_db=a.keep_db,
+        profile=a.profile,
+        profile_duration=a.profile_duration,
+        json_out=a.json_out,
+        quick=a.quick,
+    )
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Preconditions
+
+
+def require_tools(opts: Options) -> None:
+    """wrk (and py-spy for --profile) must be installed; the ports must be free."""
+    if shutil.which("wrk") is None:
+        raise BenchError(
+            "wrk is not installed. Install it with:  apt-get update && apt-get install -y wrk\n"
+            "(wrk is the load generator; a Python one would be the bottleneck at these rates.)"
+        )
+    if opts.profile is not None and py_spy() is None:
+        raise BenchError(f"--profile needs py-spy: {sys.executable} -m pip install py-spy")
+    for port in (opts.ours_port, opts.baseline_port):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                raise BenchError(f"port {port} is already in use; stop what listens there or pick another port")
+
+
+def py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def check_same_sql() -> None:
+    """The baseline must run the SQL Tenantry compiles for these two requests, byte for byte."""
+    import baseline
+    from tenantry.db import SQLCompiler, build_metadata
+    from tenantry.db.postgres import PostgresDatabase
+    from tenantry.db.query import Condition
+    from tenantry.schema import load_schema
+
+    schema = load_schema(str(SCHEMA))
+    projects = schema.entities["projects"]
+    compiler = SQLCompiler(schema, build_metadata(schema, "postgresql"), PostgresDatabase.sa_dialect)
+    listed, _ = compiler.select(
+        projects,
+        projects.columns,
+        Condition("org_id", "eq", "x"),
+        compiler.default_sort(projects),
+        limit=True,
+    )
+    got, _ = compiler.select(projects, projects.columns, Condition("id", "eq", "x"))
+    for name, ours, theirs in (("list", listed.sql, baseline.LIST_SQL), ("get", got.sql, baseline.GET_SQL)):
+        if ours != theirs:
+            raise BenchError(
+                f"baseline {name} SQL differs from Tenantry's:\n  ours:     {ours!r}\n  baseline: {theirs!r}"
+            )
+
+
+# --------------------------------------------------------------------------------------------------
+# Database
+
+
+@dataclass(frozen=True)
+class Seed:
+    """What was seeded: the ids the load spreads over."""
+
+    org_ids: list[uuid.UUID]
+    project_ids: list[uuid.UUID]
+
+
+async def create_database(opts: Options) -> None:
+    conn = await asyncpg.connect(f"{opts.pg_url.rstrip('/')}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{opts.db_name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{opts.db_name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_database(opts: Options) -> None:
+    conn = await asyncpg.connect(f"{opts.pg_url.rstrip('/')}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{opts.db_name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def create_tables(opts: Options) -> None:
+    """The seed schema's tables and indexes, exactly as ``tenantry dev`` creates them."""
+    from tenantry.db import build_metadata
+    from tenantry.db.migrations import sync_schema
+    from tenantry.schema import load_schema
+
+    sync_schema(opts.database_url, build_metadata(load_schema(str(SCHEMA)), "postgresql"))
+
+
+async def seed(opts: Options) -> Seed:
+    """``orgs`` organizations with one user each and ``projects_per_org`` projects each.
+
+    Deterministic. Timestamps carry microseconds (both servers must cut them to milliseconds the
+    same way), some are shared within an organization (the id breaks the tie), some descriptions
+    are NULL and some are non-ASCII with characters JSON must escape.
+    """
+    rng = random.Random(20261126)
+
+    def new_id() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    base = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    orgs: list[tuple[Any, ...]] = []
+    users: list[tuple[Any, ...]] = []
+    projects: list[tuple[Any, ...]] = []
+    for o in range(opts.orgs):
+        org_id, user_id = new_id(), new_id()
+        created = base + dt.timedelta(days=o, microseconds=rng.randrange(1_000_000))
+        orgs.append((org_id, f"Org {o}", f"org-{o}", f"billing{o}@example.com", None, created, created))
+        users.append((user_id, f"owner{o}@example.com", f"Owner {o}", None, org_id, "admin", created, created))
+        for p in range(opts.projects_per_org):
+            # Projects come in pairs at the same minute: either both on the whole minute (a tie the
+            # id breaks) or both at random microseconds.
+            micro = rng.randrange(1_000_000) if p // 2 % 2 else 0
+            at = created + dt.timedelta(minutes=p // 2 * 7, microseconds=micro)
+            description = None if p % 3 == 0 else f'Projekt {p} — “détails” \\ "quoted"\ttab 项目 {o}'
+            status = "archived" if p % 7 == 0 else "active"
+            updated = at + dt.timedelta(hours=p % 24, microseconds=rng.randrange(1_000_000))
+            projects.append((new_id(), f"Project {o}-{p}", description, org_id, user_id, status, at, updated))
+    conn = await asyncpg.connect(opts.database_url)
+    try:
+        await conn.copy_records_to_table("organizations", records=orgs)
+        await conn.copy_records_to_table("users", records=users)
+        await conn.copy_records_to_table("projects", records=projects)
+        await conn.execute("ANALYZE")
+    finally:
+        await conn.close()
+    return Seed([o[0] for o in orgs], [p[0] for p in projects])
+
+
+# --------------------------------------------------------------------------------------------------
+# Servers
+
+
+@dataclass
+class Server:
+    """A uvicorn subprocess (one worker, so the process we start is the one serving)."""
+
+    name: str
+    port: int
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, cwd: Path) -> None:
+        with self.log_path.open("wb") as out:
+            self.proc = subprocess.Popen(  # own session: a terminal Ctrl-C is ours to handle
+                self.argv, cwd=cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *extra,
+        target,
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TENANTRY_", "BENCH_"))}
+    base_env.pop("DATABASE_URL", None)
+    ours_env = {
+        **base_env,
+        "TENANTRY_SCHEMA": str(SCHEMA),
+        "DATABASE_URL": opts.database_url,
+        "TENANTRY_ENV": "development",
+        "TENANTRY_DB_POOL_SIZE": str(POOL_SIZE),
+    }
+    baseline_env = {**base_env, "BENCH_DATABASE_URL": opts.database_url, "BENCH_DB_POOL_SIZE": str(POOL_SIZE)}
+    ours = Server(
+        "ours",
+        opts.ours_port,
+        uvicorn_argv("tenantry.app:app_from_env", opts.ours_port),
+        ours_env,
+        workdir / "ours.log",
+    )
+    base = Server(
+        "baseline",
+        opts.baseline_port,
+        uvicorn_argv("baseline:create_app", opts.baseline_port, "--app-dir", str(BENCH_DIR)),
+        baseline_env,
+        workdir / "baseline.log",
+    )
+    return ours, base
+
+
+def http_get(server: Server, path: str, timeout: float = 10.0) -> tuple[int, str, bytes]:
+    """Status, content type and body of ``GET path``."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("content-type", ""), resp.read()
+    finally:
+        conn.close()
+
+
+def wait_ready(server: Server, probe: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not server.alive():
+            raise BenchError(f"{server.name} server exited during start-up:\n{server.log_tail()}")
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            if http_get(server, probe, timeout=2.0)[0] == 200:
+                return
+        time.sleep(0.2)
+    raise BenchError(f"{server.name} server not ready after {timeout:.0f} s:\n{server.log_tail()}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Endpoints and the fairness check
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One thing to measure: a label and the request paths wrk cycles through."""
+
+    key: str
+    label: str
+    paths: list[str]
+
+
+def endpoints(data: Seed) -> list[Endpoint]:
+    rng = random.Random(7)
+    orgs = [f"/api/projects?org_id={o}&limit={LIST_LIMIT}" for o in data.org_ids]
+    ids = [f"/api/projects/{p}" for p in data.project_ids]
+    rng.shuffle(orgs)
+    rng.shuffle(ids)
+    return [
+        Endpoint("list", f"list {LIST_LIMIT} rows by org_id", orgs),
+        Endpoint("get", "get by id", ids),
+    ]
+
+
+def verify_identical(ours: Server, base: Server, eps: Sequence[Endpoint], samples: int) -> int:
+    """Both servers answer 200 with the same content type and the same bytes; returns requests checked."""
+    checked = 0
+    for ep in eps:
+        for path in ep.paths[:samples]:
+            a, b = http_get(ours, path), http_get(base, path)
+            if a[0] != 200 or b[0] != 200:
+                raise BenchError(f"GET {path}: status ours {a[0]}, baseline {b[0]} (both must be 200)\n{a[2]!r}")
+            if a[1] != b[1]:
+                raise BenchError(f"GET {path}: content type ours {a[1]!r}, baseline {b[1]!r}")
+            if a[2] != b[2]:
+                raise BenchError(f"GET {path}: bodies differ\n  ours:     {a[2][:600]!r}\n  baseline: {b[2][:600]!r}")
+            if ep.key == "list" and len(json.loads(a[2])) != LIST_LIMIT:
+                raise BenchError(f"GET {path}: expected {LIST_LIMIT} rows (seed at least that many per org)")
+            checked += 1
+    missing = f"/api/projects/{uuid.UUID(int=0, version=4)}"
+    statuses = http_get(ours, missing)[0], http_get(base, missing)[0]
+    if statuses != (404, 404):
+        raise BenchError(f"GET {missing}: expected 404 from both, got ours {statuses[0]}, baseline {statuses[1]}")
+    return checked
+
+
+# --------------------------------------------------------------------------------------------------
+# Load
+
+
+@dataclass
+class Run:
+    """One wrk run against one server."""
+
+    endpoint: str
+    server: str
+    round: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    non2xx: int
+    socket_errors: int
+    cpu_us_per_req: float
+
+
+@dataclass
+class Workspace:
+    """Temporary files: the wrk script, one path list per endpoint, server logs."""
+
+    dir: Path
+    script: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.script = self.dir / "paths.lua"
+        self.script.write_text(WRK_LUA)
+
+    def paths_file(self, ep: Endpoint) -> Path:
+        path = self.dir / f"{ep.key}.paths"
+        if not path.exists():
+            path.write_text("\n".join(ep.paths) + "\n")
+        return path
+
+
+def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds: int) -> list[str]:
+    return [
+        "wrk",
+        f"-t{opts.threads}",
+        f"-c{opts.connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(ws.script),
+        server.base_url,
+        "--",
+        str(ws.paths_file(ep)),
+        str(opts.threads),
+    ]
+
+
+def run_wrk(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds: int, rnd: int) -> Run:
+    """One wrk run; raises if the server died or wrk printed no result."""
+    cpu0 = server.cpu_seconds()
+    proc = subprocess.run(wrk_argv(opts, ws, server, ep, seconds), capture_output=True, text=True, check=False)
+    cpu = server.cpu_seconds() - cpu0
+    if not server.alive():
+        raise BenchError(f"{server.name} server died under load:\n{server.log_tail()}")
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if proc.returncode != 0 or line is None:
+        raise BenchError(f"wrk failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    r = json.loads(line.removeprefix("BENCH_RESULT "))
+    secs = r["duration_us"] / 1e6
+    n = r["requests"]
+    return Run(
+        endpoint=ep.key,
+        server=server.name,
+        round=rnd,
+        requests=n,
+        seconds=secs,
+        rps=n / secs if secs else 0.0,
+        p50_ms=r["p50_us"] / 1000,
+        p90_ms=r["p90_us"] / 1000,
+        p99_ms=r["p99_us"] / 1000,
+        max_ms=r["max_us"] / 1000,
+        non2xx=r["non2xx"],
+        socket_errors=r["connect"] + r["read"] + r["write"] + r["timeout"],
+        cpu_us_per_req=cpu / n * 1e6 if n else 0.0,
+    )
+
+
+def measure(opts: Options, ws: Workspace, ours: Server, base: Server, eps: Sequence[Endpoint]) -> list[Run]:
+    """Warm up, then per endpoint ``rounds`` runs per server, alternating (A B, B A, A B …)."""
+    for ep in eps:
+        for server in (ours, base):
+            log(f"warm-up {server.name} {ep.key} {opts.warmup}s")
+            run_wrk(opts, ws, server, ep, opts.warmup, 0)
+    runs: list[Run] = []
+    for rnd in range(1, opts.rounds + 1):
+        order = (ours, base) if rnd % 2 else (base, ours)
+        for ep in eps:
+            for server in order:
+                run = run_wrk(opts, ws, server, ep, opts.duration, rnd)
+                log(
+                    f"round {rnd} {ep.key:4} {server.name:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+                    f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  non-2xx {run.non2xx}"
+                )
+                runs.append(run)
+    return runs
+
+
+# --------------------------------------------------------------------------------------------------
+# Report
+
+
+@dataclass
+class Summary:
+    """Medians over the rounds of one endpoint, and the ours/baseline ratios."""
+
+    endpoint: str
+    label: str
+    ours_rps: float
+    base_rps: float
+    ratio: float
+    paired_ratios: list[float]
+    ours_p50_ms: float
+    ours_p99_ms: float
+    base_p50_ms: float
+    base_p99_ms: float
+    ours_cpu_us: float
+    base_cpu_us: float
+
+
+def summarize(runs: Sequence[Run], eps: Sequence[Endpoint]) -> list[Summary]:
+    out = []
+    med = statistics.median
+    for ep in eps:
+        ours = sorted((r for r in runs if r.endpoint == ep.key and r.server == "ours"), key=lambda r: r.round)
+        base = sorted((r for r in runs if r.endpoint == ep.key and r.server == "baseline"), key=lambda r: r.round)
+        ours_rps, base_rps = med(r.rps for r in ours), med(r.rps for r in base)
+        out.append(
+            Summary(
+                endpoint=ep.key,
+                label=ep.label,
+                ours_rps=ours_rps,
+                base_rps=base_rps,
+                ratio=ours_rps / base_rps if base_rps else 0.0,
+                paired_ratios=[a.rps / b.rps for a, b in zip(ours, base, strict=True) if b.rps],
+                ours_p50_ms=med(r.p50_ms for r in ours),
+                ours_p99_ms=med(r.p99_ms for r in ours),
+                base_p50_ms=med(r.p50_ms for r in base),
+                base_p99_ms=med(r.p99_ms for r in base),
+                ours_cpu_us=med(r.cpu_us_per_req for r in ours),
+                base_cpu_us=med(r.cpu_us_per_req for r in base),
+            )
+        )
+    return out
+
+
+def print_report(opts: Options, summaries: Sequence[Summary], runs: Sequence[Run]) -> None:
+    cols = (
+        f"{'endpoint':24} {'ours req/s':>10} {'base req/s':>10} {'ratio':>6} {'(per round)':>18} "
+        f"{'ours p50/p99 ms':>16} {'base p50/p99 ms':>16} {'ours cpu/req':>12} {'base cpu/req':>12}"
+    )
+    print()
+    print(
+        f"Tenantry vs raw Starlette + asyncpg: {opts.rounds} rounds x {opts.duration}s per server and endpoint, "
+        f"wrk {opts.threads} threads x {opts.connections} connections, 1 uvicorn worker each, pool {POOL_SIZE}."
+    )
+    print("Medians over the rounds; ratio = ours / baseline (1.00 = as fast as the baseline).")
+    print(cols)
+    print("-" * len(cols))
+    for s in summaries:
+        paired = f"{min(s.paired_ratios):.2f}-{max(s.paired_ratios):.2f}" if s.paired_ratios else "-"
+        print(
+            f"{s.label:24} {s.ours_rps:10.0f} {s.base_rps:10.0f} {s.ratio:6.2f} {paired:>18} "
+            f"{f'{s.ours_p50_ms:.2f} / {s.ours_p99_ms:.2f}':>16} {f'{s.base_p50_ms:.2f} / {s.base_p99_ms:.2f}':>16} "
+            f"{f'{s.ours_cpu_us:.0f} us':>12} {f'{s.base_cpu_us:.0f} us':>12}"
+        )
+    total = sum(r.requests for r in runs)
+    errors = sum(r.socket_errors for r in runs)
+    print(f"\n{total} measured requests, non-2xx: {sum(r.non2xx for r in runs)}, socket errors: {errors}.")
+    print("Figures are comparable only within one invocation (same machine, same moment, same data).")
+
+
+# --------------------------------------------------------------------------------------------------
+# Profile (optional)
+
+
+def profile(opts: Options, ws: Workspace, ours: Server, eps: Sequence[Endpoint]) -> None:
+    """py-spy on Tenantry while wrk loads each endpoint; writes collapsed stacks and prints hotspots."""
+    assert opts.profile is not None
+    spy = py_spy()
+    assert spy is not None
+    opts.profile.mkdir(parents=True, exist_ok=True)
+    for ep in eps:
+        out = opts.profile / f"ours-{ep.key}.txt"
+        log(f"profiling ours {ep.key} for {opts.profile_duration}s -> {out}")
+        load = subprocess.Popen(
+            wrk_argv(opts, ws, ours, ep, opts.profile_duration + 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(1.5)
+            subprocess.run(
+                [
+                    spy,
+                    "record",
+                    "--pid",
+                    str(ours.pid),
+                    "--duration",
+                    str(opts.profile_duration),
+                    "--rate",
+                    "250",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(out),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        finally:
+            load.wait()
+        print_hotspots(ep.label, out)
+
+
+def print_hotspots(label: str, collapsed: Path, top: int = 25) -> None:
+    """Self and inclusive share of the busiest frames in a py-spy ``raw`` (collapsed stack) file."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_short_frame(f) for f in stack.split(";")]
+        total += n
+        own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    if not total:
+        print(f"\nno samples for {label}")
+        return
+    print(f"\n== Tenantry profile, {label}: {total} samples of busy time ==")
+    print("  self %   function")
+    for name, n in own.most_common(top):
+        print(f"  {100 * n / total:6.1f}   {name}")
+    print("  incl %   function (tenantry and framework frames)")
+    wanted = ("tenantry/", "starlette/", "uvicorn/", "asyncpg/", "orjson", "uuid.py", "pydantic")
+    shown = 0
+    for name, n in inclusive.most_common():
+        if any(w in name for w in wanted):
+            print(f"  {100 * n / total:6.1f}   {name}")
+            shown += 1
+            if shown >= top:
+                break
+
+
+def _short_frame(frame: str) -> str:
+    """``func (/long/path/site-packages/pkg/mod.py:12)`` -> ``func (pkg/mod.py:12)``."""
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    for marker in ("site-packages/", "/src/", "/lib/python3"):
+        if marker in where:
+            where = where.split(marker, 1)[1]
+            break
+    return f"{name} ({where})" if where else name
+
+
+# --------------------------------------------------------------------------------------------------
+# Main
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP raise KeyboardInterrupt, so cleanup runs however the run is stopped."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    opts = parse_args(argv)
+    servers: list[Server] = []
+    db_created = False
+    with tempfile.TemporaryDirectory(prefix="tenantry-bench-") as tmp, terminate_as_interrupt():
+        try:
+            require_tools(opts)
+            check_same_sql()
+            log(f"creating database {opts.db_name}")
+            asyncio.run(create_database(opts))
+            db_created = True
+            create_tables(opts)
+            data = asyncio.run(seed(opts))
+            log(f"seeded {len(data.org_ids)} organizations, {len(data.project_ids)} projects")
+            eps = endpoints(data)
+            ws = Workspace(Path(tmp))
+            ours, base = make_servers(opts, Path(tmp))
+            servers += [ours, base]
+            for server in servers:
+                server.start(Path(tmp))
+            for server in servers:
+                wait_ready(server, eps[1].paths[0])
+                log(f"{server.name} ready on {server.base_url} (pid {server.pid})")
+            checked = verify_identical(ours, base, eps, samples=10 if opts.quick else 50)
+            log(f"identical responses from both servers for {checked} requests")
+            runs = measure(opts, ws, ours, base, eps)
+            summaries = summarize(runs, eps)
+            print_report(opts, summaries, runs)
+            if opts.json_out is not None:
+                payload = {"options": {**asdict(opts), "profile": str(opts.profile), "json_out": str(opts.json_out)}}
+                payload |= {"summaries": [asdict(s) for s in summaries], "runs": [asdict(r) for r in runs]}
+                opts.json_out.write_text(json.dumps(payload, indent=2))
+            if opts.profile is not None:
+                profile(opts, ws, ours, eps)
+            bad = [r for r in runs if r.non2xx or r.socket_errors]
+            if bad:
+                print(f"\nFAILED: {len(bad)} runs had non-2xx responses or socket errors; the figures are not valid.")
+                return 1
+            return 0
+        except BenchError as exc:
+            print(f"\nbench: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("\nbench: interrupted, cleaning up", file=sys.stderr)
+            return 130
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
+            for server in servers:
+                server.stop()
+            if db_created and not opts.keep_db:
+                with contextlib.suppress(Exception):
+                    asyncio.run(drop_database(opts))
+                    log(f"dropped database {opts.db_name}")
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

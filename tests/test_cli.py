@@ -1,0 +1,186 @@
+"""The ``tenantry`` command, run in-process (Typer's runner) and as real server processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from tenantry.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "saas"
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh project made by ``tenantry init``, as the working directory."""
+    result = runner.invoke(app, ["init", str(tmp_path / "proj")])
+    assert result.exit_code == 0, result.output
+    monkeypatch.chdir(tmp_path / "proj")
+    for key in ("TENANTRY_SCHEMA", "TENANTRY_ENV", "DATABASE_URL", "TENANTRY_SECRET", "TENANTRY_AUTO_MIGRATE"):
+        monkeypatch.delenv(key, raising=False)
+    return tmp_path / "proj"
+
+
+def test_init_scaffolds_a_project(project: Path) -> None:
+    assert (project / "schema.yaml").read_text() == (EXAMPLE / "schema.yaml").read_text()
+    assert (project / "hooks.py").exists() and (project / ".env.example").exists()
+    assert (project / "migrations" / "env.py").exists() and (project / "migrations" / "versions").is_dir()
+    again = runner.invoke(app, ["init", str(project)])
+    assert again.exit_code == 0 and "kept" in again.output
+
+
+def test_schema_check(project: Path) -> None:
+    ok = runner.invoke(app, ["schema", "check"])
+    assert ok.exit_code == 0, ok.output
+    assert "OK" in ok.output and "/api/projects" in ok.output
+    bad = project / "bad.yaml"
+    bad.write_text("projects:\n  - name: strin\n  - org_id: uuid (references orgs)\n")
+    result = runner.invoke(app, ["schema", "check", str(bad)])
+    assert result.exit_code == 1
+    assert f"{bad}:2: field 'name': unknown type 'strin'" in result.output
+    assert f"{bad}:3: field 'org_id' references unknown entity 'orgs'" in result.output
+    assert "2 problems in the schema" in result.output
+
+
+def test_openapi_and_routes(project: Path) -> None:
+    result = runner.invoke(app, ["openapi"])
+    assert result.exit_code == 0
+    spec = json.loads(result.stdout)
+    assert spec["openapi"] == "3.1.0" and "/api/projects/{id}" in spec["paths"]
+    routes = runner.invoke(app, ["routes"])
+    assert routes.exit_code == 0 and "/api/organizations/bulk" in routes.output
+
+
+def test_migrations_from_the_command_line(project: Path) -> None:
+    made = runner.invoke(app, ["migrate", "make", "-m", "initial"])
+    assert made.exit_code == 0, made.output
+    assert "Created" in made.output
+    status = runner.invoke(app, ["migrate", "status"])
+    assert status.exit_code == 1 and "1 pending" in status.output
+    up = runner.invoke(app, ["migrate", "up"])
+    assert up.exit_code == 0, up.output
+    status = runner.invoke(app, ["migrate", "status"])
+    assert status.exit_code == 0 and "Up to date" in status.output
+    nothing = runner.invoke(app, ["migrate", "make", "-m", "again"])
+    assert nothing.exit_code == 0 and "No changes" in nothing.output
+    schema = project / "schema.yaml"
+    schema.write_text(schema.read_text().replace("  - avatar_url: string (nullable)\n", ""))
+    refused = runner.invoke(app, ["migrate", "make", "-m", "drop avatar"])
+    assert refused.exit_code == 1 and "drop column users.avatar_url" in refused.output
+    allowed = runner.invoke(app, ["migrate", "make", "-m", "drop avatar", "--allow-destructive"])
+    assert allowed.exit_code == 0, allowed.output
+    down = runner.invoke(app, ["migrate", "down"])
+    assert down.exit_code == 0, down.output
+
+
+def test_serve_refuses_unsafe_starts(project: Path) -> None:
+    no_secret = runner.invoke(app, ["serve"])
+    assert no_secret.exit_code == 2 and "TENANTRY_SECRET" in no_secret.output
+    unmigrated = runner.invoke(app, ["serve"], env={"TENANTRY_SECRET": "x" * 40})
+    assert unmigrated.exit_code == 1 and "does not match the schema" in unmigrated.output
+
+
+def test_missing_schema_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TENANTRY_SCHEMA", raising=False)
+    result = runner.invoke(app, ["schema", "check"])
+    assert result.exit_code == 2 and "No schema file found" in result.output
+
+
+# -- real processes ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{proc.stdout.read().decode() if proc.stdout else ''}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"server at {url} not ready in {timeout}s")
+
+
+@pytest.fixture
+def server_process(tmp_path: Path) -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _tenantry() -> str:
+    return str(Path(sys.executable).parent / "tenantry")
+
+
+def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
+    """The README's first Quickstart command, in a copy of the example project."""
+    shutil.copytree(EXAMPLE, tmp_path / "saas", ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
+    proc = subprocess.Popen(
+        [_tenantry(), "dev", "--no-reload", "--port", str(port)],
+        cwd=tmp_path / "saas",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    server_process.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    _wait_ready(f"{base}/api/health", proc)
+    created = httpx.post(f"{base}/api/organizations", json={"name": "Acme Corp", "slug": "Acme"})
+    assert created.status_code == 201, created.text
+    assert created.json()["slug"] == "acme"  # the example project's hook lower-cases slugs
+    assert httpx.get(f"{base}/api/docs").status_code == 200
+    assert "organizations" in httpx.get(f"{base}/").text
+    assert (tmp_path / "saas" / "tenantry.db").exists()
+
+
+def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
+    shutil.copytree(EXAMPLE, tmp_path / "saas", ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    project = tmp_path / "saas"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
+    env["TENANTRY_SECRET"] = "s" * 48
+    made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
+    assert made.returncode == 0, made.stdout + made.stderr
+    port = _free_port()
+    proc = subprocess.Popen(
+        [_tenantry(), "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    server_process.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    _wait_ready(f"{base}/api/health", proc)
+    # Production has no open API: until authentication is configured, the CRUD API refuses callers.
+    refused = httpx.get(f"{base}/api/organizations")
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "UNAUTHORIZED"
