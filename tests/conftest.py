@@ -44,7 +44,7 @@ def require_service(name: str, reason: str) -> None:
 async def _pg_reachable() -> str | None:
     try:
         conn = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
-    except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return str(exc) or type(exc).__name__
     await conn.close()
     return None
