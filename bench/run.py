@@ -704,49 +704,74 @@ def profile(opts: Options, ws: Workspace, ours: Server, eps: Sequence[Endpoint])
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
+        except BaseException:
+            load.kill()
+            raise
         finally:
             load.wait()
         print_hotspots(ep.label, out)
 
 
-def print_hotspots(label: str, collapsed: Path, top: int = 25) -> None:
-    """Self and inclusive share of the busiest frames in a py-spy ``raw`` (collapsed stack) file."""
+LAYERS = (
+    ("tenantry", ("tenantry/",)),
+    ("starlette", ("starlette/",)),
+    ("uvicorn + httptools", ("uvicorn/", "httptools")),
+    ("asyncpg (incl. its C protocol)", ("asyncpg/",)),
+    ("event loop (uvloop C, socket I/O)", ("asyncio/", "uvloop")),
+)
+
+
+def print_hotspots(label: str, collapsed: Path, top: int = 20) -> None:
+    """Where the busy time goes, from a py-spy ``raw`` (collapsed stack) file.
+
+    Shares are of busy samples (py-spy leaves out the idle event loop). Time spent in C code
+    (uvloop, asyncpg's protocol, orjson, syscalls) is charged to the Python frame that called it.
+    Coroutine stacks are cut where the event loop resumes them, so inclusive shares undercount.
+    """
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
+    layers: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)
-        frames = [_short_frame(f) for f in stack.split(";")]
+        frames = [_short_frame(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
         total += n
         own[frames[-1]] += n
+        layers[_layer(frames[-1])] += n
         for f in set(frames):
             inclusive[f] += n
     if not total:
         print(f"\nno samples for {label}")
         return
-    print(f"\n== Tenantry profile, {label}: {total} samples of busy time ==")
-    print("  self %   function")
+    print(f"\n== Tenantry profile, {label}: {total} busy samples ==")
+    print("  self time by layer")
+    for name, n in layers.most_common():
+        print(f"  {100 * n / total:6.1f} %  {name}")
+    print("  self time by function (top)")
     for name, n in own.most_common(top):
-        print(f"  {100 * n / total:6.1f}   {name}")
-    print("  incl %   function (tenantry and framework frames)")
-    wanted = ("tenantry/", "starlette/", "uvicorn/", "asyncpg/", "orjson", "uuid.py", "pydantic")
-    shown = 0
-    for name, n in inclusive.most_common():
-        if any(w in name for w in wanted):
-            print(f"  {100 * n / total:6.1f}   {name}")
-            shown += 1
-            if shown >= top:
-                break
+        print(f"  {100 * n / total:6.1f} %  {name}")
+    print("  inclusive time of Tenantry functions")
+    for name, n in [(k, v) for k, v in inclusive.most_common() if "tenantry/" in k][:top]:
+        print(f"  {100 * n / total:6.1f} %  {name}")
+
+
+def _layer(frame: str) -> str:
+    for name, markers in LAYERS:
+        if any(m in frame for m in markers):
+            return name
+    return "other (stdlib, orjson, …)"
 
 
 def _short_frame(frame: str) -> str:
-    """``func (/long/path/site-packages/pkg/mod.py:12)`` -> ``func (pkg/mod.py:12)``."""
+    """``func (/long/path/site-packages/pkg/mod.py:12)`` -> ``func (pkg/mod.py)``: lines merged."""
     name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    for marker in ("site-packages/", "/src/", "/lib/python3"):
+    where = where.rstrip(") ").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/src/", "/lib/python3.11/", "/lib/python3.12/", "/lib/python3.13/"):
         if marker in where:
             where = where.split(marker, 1)[1]
             break
@@ -801,8 +826,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             summaries = summarize(runs, eps)
             print_report(opts, summaries, runs)
             if opts.json_out is not None:
-                payload = {"options": {**asdict(opts), "profile": str(opts.profile), "json_out": str(opts.json_out)}}
-                payload |= {"summaries": [asdict(s) for s in summaries], "runs": [asdict(r) for r in runs]}
+                payload: dict[str, Any] = {
+                    "options": {**asdict(opts), "profile": str(opts.profile), "json_out": str(opts.json_out)},
+                    "summaries": [asdict(s) for s in summaries],
+                    "runs": [asdict(r) for r in runs],
+                }
                 opts.json_out.write_text(json.dumps(payload, indent=2))
             if opts.profile is not None:
                 profile(opts, ws, ours, eps)

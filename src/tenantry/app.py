@@ -15,10 +15,11 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from tenantry.api import api_routes
-from tenantry.api.http import api_error_handler, client_ip, unexpected_error_handler
+from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.db import Database, TableSet, build_metadata, create_database
+from tenantry.db.errors import DataRejected
 from tenantry.errors import ApiError
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
@@ -103,7 +104,11 @@ def create_app(schema: Schema, settings: Settings | None = None, *, hooks: Hooks
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={ApiError: api_error_handler, Exception: unexpected_error_handler},
+        exception_handlers={
+            ApiError: api_error_handler,
+            DataRejected: data_rejected_handler,
+            Exception: unexpected_error_handler,
+        },
     )
     app.state.tenantry = runtime
     return app

@@ -34,6 +34,7 @@ from tenantry.errors import (
 )
 from tenantry.hooks import Deny, HookEvent, Hooks
 from tenantry.schema import Action, Entity, FieldType, Relation, Schema
+from tenantry.schema.types import INT32
 from tenantry.validation import EntityModels
 
 log = logging.getLogger("tenantry.pipeline")
@@ -169,10 +170,11 @@ class Pipeline:
                     "INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (a UUID)"
                 ) from None
         if entity.id_type == "serial":
-            if not text.isdigit() or len(text) > 18:
+            # ASCII digits only ('²'.isdigit() is true), within the int4 range of a serial column.
+            if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32[1]:
                 raise bad_request("INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (an integer)")
             return int(text)
-        if not text or len(text) > 64:
+        if not text or len(text) > 64 or "\x00" in text:
             raise bad_request("INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id")
         return text
 

@@ -3,7 +3,7 @@
 One create model and one update model per entity. The create model requires what the schema
 marks ``required`` (unless it has a default); the update model makes everything optional. Server-
 managed fields (``auto``) are not accepted at all; the pipeline drops them before validation so a
-client may send back a row it just read.
+client may send back a row it just read (an ``immutable`` one only unchanged, as any immutable field).
 """
 
 from __future__ import annotations
@@ -136,6 +136,9 @@ class EntityModels:
             + [r.name for r in entity.relations]
             + (["deleted_at"] if entity.soft_delete else [])
         )
+        # An update may send server-managed values back, but an immutable one (``created_at:
+        # timestamp (auto, immutable)``) only unchanged: it is checked, not dropped.
+        self.ignored_on_update = self.ignored - self.immutable
 
     def validate_create(self, body: Any) -> dict[str, Any]:
         """Validated create values (only the keys the client sent); raises a 400 ``ApiError``."""
@@ -144,7 +147,7 @@ class EntityModels:
 
     def validate_update(self, body: Any, current: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validated update values. Immutable fields may be sent back unchanged, never changed."""
-        data = self._prepare(body)
+        data = self._prepare(body, self.ignored_on_update)
         data.pop("id", None)
         errors = []
         for name in self.immutable & data.keys():
@@ -162,10 +165,11 @@ class EntityModels:
             raise validation_failed(errors)
         return values
 
-    def _prepare(self, body: Any) -> dict[str, Any]:
+    def _prepare(self, body: Any, ignored: frozenset[str] | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise validation_failed([FieldError("", "the request body must be a JSON object", "BODY_NOT_OBJECT")])
-        return {k: v for k, v in body.items() if k not in self.ignored}
+        skip = self.ignored if ignored is None else ignored
+        return {k: v for k, v in body.items() if k not in skip}
 
 
 def _same(current: Any, sent: Any) -> bool:

@@ -67,6 +67,13 @@ async def api_error_handler(request: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+async def data_rejected_handler(request: Request, exc: Exception) -> Response:
+    """A value the request validation let through but the database refused: still the client's input."""
+    log.warning("database rejected a value on %s %s: %s", request.method, request.url.path, exc)
+    first_line = str(exc).splitlines()[0][:200] if str(exc) else "invalid value"
+    return error_response(ApiError(400, "INVALID_VALUE", f"The database rejected a value: {first_line}"))
+
+
 async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     from tenantry.db.errors import DatabaseUnavailable

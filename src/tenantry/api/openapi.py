@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
+from tenantry.api.querystring import RESERVED
 from tenantry.db.query import ALL_OPS
 from tenantry.db.tables import string_length
 from tenantry.schema import Entity, Field, FieldType, Schema
@@ -222,8 +223,8 @@ def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
             }
         )
     for f in entity.fields:
-        if f.type is FieldType.JSON:
-            continue
+        if f.type is FieldType.JSON or f.name in RESERVED:
+            continue  # a field called e.g. `s` or `page` cannot be filtered by `?s=`: that name is taken
         s = field_schema(f)
         s.pop("readOnly", None)
         params.append({"name": f.name, "in": "query", "schema": s, "description": f"Equality filter on {f.name}."})
@@ -234,12 +235,34 @@ def _a(noun: str) -> str:
     return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
 
 
+def _allows_null(s: dict[str, Any]) -> bool:
+    if "type" not in s and "anyOf" not in s and "oneOf" not in s:
+        return True  # any JSON value
+    types = s.get("type")
+    if types == "null" or (isinstance(types, list) and "null" in types):
+        return True
+    return any(_allows_null(option) for option in s.get("anyOf", []) + s.get("oneOf", []))
+
+
+def _drop_invalid_null_defaults(models: dict[str, Any]) -> None:
+    """Optional fields that may not be null carry Pydantic's "not sent" marker as ``default: null``.
+
+    That default is not a value of the field's own schema (so the document would be invalid OpenAPI),
+    and it is not what the server does either: a field left out is not set to null.
+    """
+    for model in models.values():
+        for prop in model.get("properties", {}).values():
+            if "default" in prop and prop["default"] is None and not _allows_null(prop):
+                del prop["default"]
+
+
 def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0") -> dict[str, Any]:
     """The complete OpenAPI 3.1 document for the generated CRUD API."""
     models = [EntityModels(e) for e in schema.entities.values()]
     pairs = [(m.create, "validation") for m in models] + [(m.update, "validation") for m in models]
     _, defs = models_json_schema(pairs, ref_template=REF)  # type: ignore[arg-type]
     components: dict[str, Any] = dict(defs.get("$defs", {}))
+    _drop_invalid_null_defaults(components)
     components.update(_error_schemas())
     paths: dict[str, Any] = {}
     for entity in schema.entities.values():

@@ -121,7 +121,12 @@ class QueryParser:
         grouped = self._group(params)
         fields = self._fields(entity, grouped.get("fields", []) + grouped.get("select", []))
         joins = self._joins(entity, grouped.get("join", []))
-        sort = tuple(self._sort(entity, raw) for raw in grouped.get("sort", []))
+        sort_keys: dict[str, SortKey] = {}
+        for raw in grouped.get("sort", []):
+            key = self._sort(entity, raw)
+            # Only the first key on a field can change the order; repeats would only lengthen ORDER BY.
+            sort_keys.setdefault(key.field, key)
+        sort = tuple(sort_keys.values())
         limit = self._int(grouped, "limit") if "limit" in grouped else self._int(grouped, "per_page")
         offset = self._int(grouped, "offset")
         page = self._int(grouped, "page")
@@ -190,18 +195,19 @@ class QueryParser:
             if not path or len(segments) > MAX_JOIN_DEPTH:
                 continue
             current: Entity | None = entity
-            for depth, seg in enumerate(segments):
+            for seg in segments:
                 rel = current.relation(seg) if current else None
                 if rel is None:
                     current = None
                     break
-                # A nested join needs its parent joined too (nestjsx's rule); add it implicitly.
-                prefix = ".".join(segments[: depth + 1])
-                if prefix != path and prefix not in joins:
-                    joins[prefix] = Join(prefix)
                 current = self.schema.entities[rel.target]
             if current is None:
-                continue  # unknown relations are ignored, as in nestjsx
+                continue  # unknown relations are ignored (the whole path), as in nestjsx
+            # A nested join needs its parent joined too (nestjsx's rule); add it implicitly.
+            for depth in range(1, len(segments)):
+                parent = self._canonical_path(entity, segments[:depth])
+                if parent not in joins:
+                    joins[parent] = Join(parent)
             fields = None
             if field_list:
                 fields = tuple(f.strip() for f in field_list.split(LIST_DELIM) if f.strip() in current.columns)
@@ -237,7 +243,7 @@ class QueryParser:
         if not values:
             return None
         raw = values[-1].strip()
-        if not raw.isdigit() or len(raw) > 12:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
             raise bad_request(f"INVALID_{key.upper()}", f"Invalid {key}. Number expected")
         return int(raw)
 
@@ -322,6 +328,8 @@ class QueryParser:
 
     def _value(self, entity: Entity, column: str, op: str, raw: Any) -> Any:
         """Coerce a filter value to the column's type; 400 when it cannot be one."""
+        if isinstance(raw, str) and "\x00" in raw:  # e.g. "\u0000" inside an s= JSON string
+            raise bad_request("INVALID_QUERY", "Query parameters must not contain NUL characters")
         ftype = _column_type(entity, column)
         if op in LIKE_OPS or op in CI_OPS:
             if ftype not in _TEXT_TYPES and ftype is not FieldType.UUID:
@@ -334,7 +342,7 @@ class QueryParser:
         if ftype is FieldType.BOOLEAN and op in ("gt", "lt", "gte", "lte", "between"):
             raise bad_request("INVALID_OPERATOR", f"Operator ${op} does not apply to boolean field '{column}'")
         try:
-            return _coerce(ftype, raw, entity.id_type if column == "id" else None)
+            return _coerce(ftype, raw)
         except (ValueError, InvalidOperation, OverflowError):
             shown = str(raw)[:64]
             raise bad_request(
@@ -438,7 +446,7 @@ def _describe(ftype: FieldType) -> str:
     }.get(ftype, "text")
 
 
-def _coerce(ftype: FieldType, raw: Any, id_type: str | None) -> Any:
+def _coerce(ftype: FieldType, raw: Any) -> Any:
     if isinstance(raw, bool) and ftype not in (FieldType.BOOLEAN, FieldType.STRING, FieldType.TEXT, FieldType.ENUM):
         raise ValueError
     text = raw if isinstance(raw, str) else str(raw)
@@ -452,7 +460,7 @@ def _coerce(ftype: FieldType, raw: Any, id_type: str | None) -> Any:
                 raise ValueError
             raw = int(raw)
         value = int(text.strip()) if isinstance(raw, str) else int(raw)
-        lo, hi = INT32 if (ftype is FieldType.INTEGER and id_type != "serial") else INT64
+        lo, hi = INT32 if ftype is FieldType.INTEGER else INT64  # a serial id is an int4 column too
         if not lo <= value <= hi:
             raise ValueError
         return value

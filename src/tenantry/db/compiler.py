@@ -68,6 +68,11 @@ def escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def escape_glob(value: str) -> str:
+    """Make GLOB's wildcards (``*``, ``?``, ``[``) literal: ``[*]`` matches one ``*``."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in value)
+
+
 class SQLCompiler:
     """Builds and caches statements for one schema on one dialect."""
 
@@ -160,6 +165,16 @@ class SQLCompiler:
             as_text = col if textual else sa.cast(col, sa.Text)
             target = sa.func.lower(as_text) if op in CI_OPS else as_text
             base = op[:-1] if op in CI_OPS else op
+            if op in LIKE_OPS and self.dialect_name == "sqlite":
+                # SQLite's LIKE ignores ASCII case; GLOB matches case-sensitively, as LIKE does on PostgreSQL.
+                glob = {
+                    "starts": lambda v: escape_glob(str(v)) + "*",
+                    "ends": lambda v: "*" + escape_glob(str(v)),
+                    "cont": lambda v: "*" + escape_glob(str(v)) + "*",
+                    "excl": lambda v: "*" + escape_glob(str(v)) + "*",
+                }[op]
+                matches = target.op("GLOB", is_comparison=True)(self._bind(transforms, glob))
+                return sa.not_(matches) if op == "excl" else matches
             fold: Transform = (lambda v: str(v).lower()) if op in CI_OPS else str
             if base in ("eq", "ne"):
                 param = self._bind(transforms, fold)
