@@ -152,7 +152,7 @@ class EntityModels:
         errors = []
         for name in self.immutable & data.keys():
             value = data.pop(name)
-            if current is None or not _same(current.get(name), value):
+            if current is None or not same_value(self.entity.field(name), current.get(name), value):
                 errors.append(FieldError(name, "is immutable and cannot be changed", "IMMUTABLE_FIELD"))
         try:
             values = _run(self.update, data)
@@ -172,8 +172,36 @@ class EntityModels:
         return {k: v for k, v in body.items() if k not in skip}
 
 
-def _same(current: Any, sent: Any) -> bool:
-    return current == sent or (current is not None and str(current) == str(sent))
+def same_value(f: Field | None, current: Any, sent: Any) -> bool:
+    """Whether a value sent back equals the stored one, comparing as the field's type.
+
+    ``"2026-01-01T00:00:00+00:00"`` equals the stored ``"2026-01-01T00:00:00.000Z"``, and ``10.5``
+    equals ``"10.50"``: clients may send back what they read in any equivalent spelling.
+    """
+    if current is None or sent is None or f is None:
+        return current is None and sent is None if f is not None else current == sent
+    try:
+        if f.type is FieldType.TIMESTAMP:
+            return _instant(current) == _instant(sent)
+        if f.type is FieldType.DECIMAL:
+            return Decimal(str(current)) == Decimal(str(sent))
+        if f.type in (FieldType.INTEGER, FieldType.BIGINT):
+            return int(current) == int(sent)
+        if f.type is FieldType.UUID:
+            return uuid.UUID(str(current)) == uuid.UUID(str(sent))
+        if f.type is FieldType.DATE:
+            return dt.date.fromisoformat(str(current)) == dt.date.fromisoformat(str(sent))
+    except (ValueError, ArithmeticError, TypeError):
+        return False
+    return bool(current == sent)
+
+
+def _instant(value: Any) -> dt.datetime:
+    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.UTC)
+    stamp = stamp.astimezone(dt.UTC)
+    return stamp.replace(microsecond=stamp.microsecond // 1000 * 1000)
 
 
 def _run(model: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:

@@ -40,6 +40,7 @@ window.ui = SwaggerUIBundle({{
   persistAuthorization: true,
   tryItOutEnabled: true,
   displayRequestDuration: true,
+  validatorUrl: null,
   presets: [SwaggerUIBundle.presets.apis],
   layout: "BaseLayout"
 }});

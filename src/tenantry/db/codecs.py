@@ -74,11 +74,9 @@ def _bool_out(value: Any) -> Any:
 
 
 def _json_out(value: Any) -> Any:
-    # The stored text is already JSON: embed it as-is instead of parsing and re-serializing.
-    if value is None:
-        return None
+    # Parsed (not embedded as raw text) so hooks and listeners see plain dicts and lists.
     if isinstance(value, (bytes, str)):
-        return orjson.Fragment(value)
+        return orjson.loads(value)
     return value
 
 
