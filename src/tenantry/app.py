@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -65,7 +64,7 @@ class Tenantry:
             principal=principal,
             ip_address=client_ip(request),
             user_agent=request.headers.get("user-agent"),
-            request_id=request.headers.get("x-request-id") or uuid.uuid4().hex,
+            request_id=request.headers.get("x-request-id"),
         )
 
     async def startup(self) -> None:

@@ -164,7 +164,7 @@ class Pipeline:
         text = str(raw)
         if entity.id_type == "uuid":
             try:
-                return str(uuid.UUID(text))
+                return uuid.UUID(text)
             except ValueError:
                 raise bad_request(
                     "INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (a UUID)"

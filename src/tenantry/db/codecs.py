@@ -36,7 +36,8 @@ def format_timestamp(value: dt.datetime) -> str:
     """``2026-11-26T10:42:01.801Z``: UTC, milliseconds, as Better Auth and nestjsx clients expect."""
     if value.tzinfo is not None and value.utcoffset():
         value = value.astimezone(UTC)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
+    # isoformat is C code and twice as fast as strftime; this runs for every timestamp of every row.
+    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def _decimal_out(scale: int) -> Converter:

@@ -7,12 +7,14 @@ database error naming a constraint can be traced back to the schema field that c
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import conv
 
 from tenantry.db.types import GUID, SQLITE_NOW, UTCTimestamp, json_type
 from tenantry.schema import Entity, Field, FieldType, Schema
@@ -29,6 +31,16 @@ NAMING_CONVENTION = {
 }
 
 EMAIL_LENGTH = 320
+MAX_IDENTIFIER = 63  # PostgreSQL truncates longer names; SQLAlchemy refuses them
+
+
+def db_name(*parts: str) -> str:
+    """A constraint or index name from its parts, shortened with a stable hash to fit PostgreSQL's 63."""
+    name = "_".join(parts)
+    if len(name) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{name[: MAX_IDENTIFIER - 9]}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -95,6 +107,7 @@ def column_type(f: Field) -> sa.types.TypeEngine[Any]:
             native_enum=False,
             create_constraint=True,
             length=max(len(v) for v in f.enum_values),
+            # The naming convention turns this into ck_<table>_<field> (Alembic renders it the same way).
             name=f.name,
             validate_strings=False,
         )
@@ -143,8 +156,9 @@ def _entity_table(ts: TableSet, schema: Schema, entity: Entity) -> sa.Table:
         if f.references:
             target = schema.entities[f.references]
             ondelete = {"restrict": "RESTRICT", "cascade": "CASCADE", "set null": "SET NULL"}[f.on_delete]
-            args.append(sa.ForeignKey(f"{target.table}.id", ondelete=ondelete))
-            ts.constraints[f"fk_{entity.table}_{f.name}"] = ConstraintInfo(entity.name, (f.name,), "foreign_key")
+            fk_name = db_name("fk", entity.table, f.name)
+            args.append(sa.ForeignKey(f"{target.table}.id", ondelete=ondelete, name=conv(fk_name)))
+            ts.constraints[fk_name] = ConstraintInfo(entity.name, (f.name,), "foreign_key")
         columns.append(sa.Column(*args, nullable=f.nullable, server_default=server_default(f, ts.dialect)))
         if f.type is FieldType.ENUM:
             ts.constraints[f"ck_{entity.table}_{f.name}"] = ConstraintInfo(entity.name, (f.name,), "check")
@@ -161,18 +175,20 @@ def _entity_table(ts: TableSet, schema: Schema, entity: Entity) -> sa.Table:
             _unique(ts, entity, table, ix.fields, live_only, ix.name)
         else:
             cols = [table.c[c].desc() if c in ix.descending else table.c[c] for c in ix.fields]
-            name = ix.name or f"ix_{entity.table}_{'_'.join(ix.fields)}"
+            name = ix.name or db_name("ix", entity.table, *ix.fields)
             sa.Index(name, *cols)
             indexed.add(ix.fields[0])
     # Lists are filtered by tenant and sorted by creation time by default: index exactly that.
     created = entity.created_at_field
     if entity.tenant_field and created and entity.tenant_field not in indexed:
-        sa.Index(f"ix_{entity.table}_{entity.tenant_field}_{created}", table.c[entity.tenant_field], table.c[created])
+        sa.Index(
+            db_name("ix", entity.table, entity.tenant_field, created), table.c[entity.tenant_field], table.c[created]
+        )
         indexed.add(entity.tenant_field)
     for f in entity.fields:
         unique_alone = f.unique and not entity.soft_delete
         if (f.references or f.index) and f.name not in indexed and not unique_alone:
-            sa.Index(f"ix_{entity.table}_{f.name}", table.c[f.name])
+            sa.Index(db_name("ix", entity.table, f.name), table.c[f.name])
             indexed.add(f.name)
     return table
 
@@ -185,10 +201,10 @@ def _unique(
     live_only: Any,
     name: str | None = None,
 ) -> None:
-    cname = name or f"uq_{entity.table}_{'_'.join(cols)}"
+    cname = name or db_name("uq", entity.table, *cols)
     ts.constraints[cname] = ConstraintInfo(entity.name, cols, "unique")
     if live_only is None:
-        table.append_constraint(sa.UniqueConstraint(*cols, name=cname))
+        table.append_constraint(sa.UniqueConstraint(*cols, name=conv(cname)))
     else:
         # Soft-deleted rows must not block a new row with the same value: a partial unique index.
         sa.Index(

@@ -337,6 +337,7 @@ _INDEX_KEYS = frozenset({"fields", "unique"})
 _UNIQUE_KEYS = frozenset({"name", "fields"})
 _RELATIONSHIP_TYPES = ("OneToMany", "ManyToOne", "OneToOne", "ManyToMany")
 _INVERSE_TYPE = {"OneToMany": "ManyToOne", "ManyToOne": "OneToMany", "OneToOne": "OneToOne", "ManyToMany": "ManyToMany"}
+APSO_PAGE_SIZE = 5
 _ID_TYPES: dict[str, IdType] = {"serial": "serial", "uuid": "uuid", "text": "text"}
 
 # Types in Apso's canonical map (`fieldTypeToColumnType`) that have no Tenantry column type yet.
@@ -527,6 +528,10 @@ class _Loader:
         keys = self.members(node, what, _ENTITY_KEYS)
         label = name or "?"
         draft = DraftEntity(name=label, location=self.loc(line), class_name=label, route=pluralize(label))
+        # Apso's generated controllers use nestjsx's `alwaysPaginate: true, limit: 5`; its clients
+        # expect the {data, count, total, page, pageCount} envelope on every list.
+        draft.always_paginate = True
+        draft.default_limit = APSO_PAGE_SIZE
 
         table = self.text(keys["table"], f"'table' of {what}") if "table" in keys else None
         if table is not None and not is_identifier(table):

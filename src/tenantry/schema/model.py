@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 
@@ -174,16 +175,17 @@ class Entity:
 
     def field(self, name: str) -> Field | None:
         """The declared field called ``name`` (``id`` is implicit and not a declared field)."""
-        for f in self.fields:
-            if f.name == name:
-                return f
-        return None
+        return self._fields_by_name.get(name)
 
-    @property
+    @cached_property
+    def _fields_by_name(self) -> dict[str, Field]:
+        return {f.name: f for f in self.fields}
+
+    @cached_property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         """Every column in table order: ``id``, the declared fields, then soft-delete marker."""
         extra = ("deleted_at",) if self.soft_delete else ()
@@ -195,7 +197,7 @@ class Entity:
                 return rel
         return None
 
-    @property
+    @cached_property
     def created_at_field(self) -> str | None:
         for f in self.fields:
             if f.auto == "create" and f.type is FieldType.TIMESTAMP:
