@@ -8,7 +8,6 @@ skipped, except under CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
+from tests.conftest import PG_ADMIN_URL, require_service
 
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.migrations import (
@@ -38,7 +38,6 @@ from tenantry.schema import load_schema, load_schema_text
 T = TypeVar("T")
 
 SEED_SCHEMA = Path(__file__).resolve().parents[2] / "examples" / "saas" / "schema.yaml"
-PG_ADMIN_URL = os.environ.get("TENANTRY_TEST_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 PROJECTS = """
 projects:
@@ -80,9 +79,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     except OSError as exc:  # refused, unresolvable or timed out (TimeoutError is an OSError)
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL is required under CI but unreachable at {PG_ADMIN_URL}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_ADMIN_URL}: {exc}")
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}: {exc}")
     try:
         yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
