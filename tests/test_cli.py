@@ -139,48 +139,54 @@ def _tenantry() -> str:
     return str(Path(sys.executable).parent / "tenantry")
 
 
-def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
-    """The README's first Quickstart command, in a copy of the example project."""
-    shutil.copytree(EXAMPLE, tmp_path / "saas", ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
-    port = _free_port()
+def _clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
+    env.update(extra)
+    return env
+
+
+def _copy_example(tmp_path: Path) -> Path:
+    target = tmp_path / "saas"
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    return target
+
+
+def _start(procs: list[subprocess.Popen[bytes]], cwd: Path, env: dict[str, str], *args: str) -> str:
+    """Start ``tenantry ARGS --port P`` in ``cwd``; returns its base URL once /api/health answers."""
+    port = _free_port()
     proc = subprocess.Popen(
-        [_tenantry(), "dev", "--no-reload", "--port", str(port)],
-        cwd=tmp_path / "saas",
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        [_tenantry(), *args, "--port", str(port)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    server_process.append(proc)
+    procs.append(proc)
     base = f"http://127.0.0.1:{port}"
     _wait_ready(f"{base}/api/health", proc)
+    return base
+
+
+def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
+    """The README's first Quickstart command, in a copy of the example project."""
+    project = _copy_example(tmp_path)
+    base = _start(server_process, project, _clean_env(), "dev", "--no-reload")
     created = httpx.post(f"{base}/api/organizations", json={"name": "Acme Corp", "slug": "Acme"})
     assert created.status_code == 201, created.text
     assert created.json()["slug"] == "acme"  # the example project's hook lower-cases slugs
     assert httpx.get(f"{base}/api/docs").status_code == 200
     assert "organizations" in httpx.get(f"{base}/").text
-    assert (tmp_path / "saas" / "tenantry.db").exists()
+    assert (project / "tenantry.db").exists()
 
 
 def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
-    shutil.copytree(EXAMPLE, tmp_path / "saas", ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
-    project = tmp_path / "saas"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
-    env["TENANTRY_SECRET"] = "s" * 48
+    project = _copy_example(tmp_path)
+    env = _clean_env(TENANTRY_SECRET="s" * 48)
     made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
     assert made.returncode == 0, made.stdout + made.stderr
-    port = _free_port()
-    proc = subprocess.Popen(
-        [_tenantry(), "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    server_process.append(proc)
-    base = f"http://127.0.0.1:{port}"
-    _wait_ready(f"{base}/api/health", proc)
+    base = _start(server_process, project, env, "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1")
     # Production has no open API: until authentication is configured, the CRUD API refuses callers.
     refused = httpx.get(f"{base}/api/organizations")
     assert refused.status_code == 401
     assert refused.json()["code"] == "UNAUTHORIZED"
+
+
+def test_example_hooks_are_the_template_hooks() -> None:
+    template = ROOT / "src" / "tenantry" / "templates" / "project" / "hooks.py"
+    assert (EXAMPLE / "hooks.py").read_text() == template.read_text()

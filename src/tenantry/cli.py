@@ -381,16 +381,9 @@ def migrate_up(
     schema: SchemaOption = None,
 ) -> None:
     """Apply migrations up to REVISION (all by default)."""
-    from tenantry.db.migrations import MigrationError, upgrade
+    from tenantry.db.migrations import upgrade
 
-    _, settings, tables, root = _migration_target(schema)
-    try:
-        with console.status("Applying migrations…"):
-            upgrade(settings.database_url, tables, root, revision)
-    except MigrationError as exc:
-        err.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
-    console.print(f"[green]Database upgraded to {revision}.[/]")
+    _move_to_revision(upgrade, revision, schema, "Applying migrations…", "upgraded")
 
 
 @migrate_app.command("down")
@@ -399,16 +392,22 @@ def migrate_down(
     schema: SchemaOption = None,
 ) -> None:
     """Revert migrations down to REVISION (one step by default)."""
-    from tenantry.db.migrations import MigrationError, downgrade
+    from tenantry.db.migrations import downgrade
+
+    _move_to_revision(downgrade, revision, schema, "Reverting…", "downgraded")
+
+
+def _move_to_revision(move: Any, revision: str, schema: Path | None, doing: str, done: str) -> None:
+    from tenantry.db.migrations import MigrationError
 
     _, settings, tables, root = _migration_target(schema)
     try:
-        with console.status("Reverting…"):
-            downgrade(settings.database_url, tables, root, revision)
+        with console.status(doing):
+            move(settings.database_url, tables, root, revision)
     except MigrationError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from None
-    console.print(f"[green]Database downgraded to {revision}.[/]")
+    console.print(f"[green]Database {done} to {revision}.[/]")
 
 
 @migrate_app.command("status")

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from alembic import command
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
-from tests.conftest import PG_ADMIN_URL, require_service
 
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.migrations import (
@@ -34,6 +33,7 @@ from tenantry.db.migrations import (
 )
 from tenantry.db.tables import TableSet, build_metadata
 from tenantry.schema import load_schema, load_schema_text
+from tests.conftest import PG_ADMIN_URL, require_service
 
 T = TypeVar("T")
 

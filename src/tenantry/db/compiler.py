@@ -73,6 +73,13 @@ def escape_glob(value: str) -> str:
     return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in value)
 
 
+def _wildcard_pattern(kind: str, escape: Transform, wildcard: str, fold: Transform) -> Transform:
+    """The pattern for ``starts``/``ends``/``cont``/``excl``: the escaped value with wildcards around it."""
+    before = wildcard if kind in ("ends", "cont", "excl") else ""
+    after = wildcard if kind in ("starts", "cont", "excl") else ""
+    return lambda v: before + escape(fold(v)) + after
+
+
 class SQLCompiler:
     """Builds and caches statements for one schema on one dialect."""
 
@@ -165,16 +172,6 @@ class SQLCompiler:
             as_text = col if textual else sa.cast(col, sa.Text)
             target = sa.func.lower(as_text) if op in CI_OPS else as_text
             base = op[:-1] if op in CI_OPS else op
-            if op in LIKE_OPS and self.dialect_name == "sqlite":
-                # SQLite's LIKE ignores ASCII case; GLOB matches case-sensitively, as LIKE does on PostgreSQL.
-                glob = {
-                    "starts": lambda v: escape_glob(str(v)) + "*",
-                    "ends": lambda v: "*" + escape_glob(str(v)),
-                    "cont": lambda v: "*" + escape_glob(str(v)) + "*",
-                    "excl": lambda v: "*" + escape_glob(str(v)) + "*",
-                }[op]
-                matches = target.op("GLOB", is_comparison=True)(self._bind(transforms, glob))
-                return sa.not_(matches) if op == "excl" else matches
             fold: Transform = (lambda v: str(v).lower()) if op in CI_OPS else str
             if base in ("eq", "ne"):
                 param = self._bind(transforms, fold)
@@ -182,15 +179,15 @@ class SQLCompiler:
             if base in ("in", "notin"):
                 params = [self._bind(transforms, fold) for _ in cond.value]
                 return target.in_(params) if base == "in" else target.not_in(params)
-            pattern = {
-                "starts": lambda v: escape_like(fold(v)) + "%",
-                "ends": lambda v: "%" + escape_like(fold(v)),
-                "cont": lambda v: "%" + escape_like(fold(v)) + "%",
-                "excl": lambda v: "%" + escape_like(fold(v)) + "%",
-            }[base]
-            param = self._bind(transforms, pattern)
-            like = target.like(param, escape="\\")
-            return sa.not_(like) if base == "excl" else like
+            if op in LIKE_OPS and self.dialect_name == "sqlite":
+                # SQLite's LIKE ignores ASCII case; GLOB matches case-sensitively, as LIKE does on PostgreSQL.
+                glob = _wildcard_pattern(base, escape_glob, "*", fold)
+                matched = target.op("GLOB", is_comparison=True)(self._bind(transforms, glob))
+            else:
+                matched = target.like(
+                    self._bind(transforms, _wildcard_pattern(base, escape_like, "%", fold)), escape="\\"
+                )
+            return sa.not_(matched) if base == "excl" else matched
         if op in LIST_OPS:
             params = [self._bind(transforms, conv) for _ in cond.value]
             return col.in_(params) if op == "in" else col.not_in(params)
