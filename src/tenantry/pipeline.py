@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-import orjson
-
 from tenantry.context import RequestContext
 from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
 from tenantry.db.codecs import utc_now
@@ -328,13 +326,7 @@ class Pipeline:
         if keys:
             where = self._read_where(ctx, target, grant)
             stmt, values = self.sql.select_related(rel, columns, where)
-            ids: Any = keys if self.dialect == "postgresql" else orjson.dumps(keys).decode()
-            if self.dialect == "postgresql" and target.id_type == "uuid" and rel.remote_field == "id":
-                ids = [uuid.UUID(k) for k in keys]
-            elif self.dialect == "postgresql":
-                remote = target.field(rel.remote_field)
-                if remote is not None and remote.type is FieldType.UUID:
-                    ids = [uuid.UUID(k) for k in keys]
+            ids = self.sql.key_list(target, rel.remote_field, keys)
             found = await self.db.fetch(stmt.sql, stmt.params(values, {"ids": ids}))
             related = self.shaper(target, columns).many(found)
         if rel.kind == "one":

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
@@ -317,6 +318,12 @@ class SQLCompiler:
             return stmt, transforms
 
         return self._cached(key, build), values_of(where)
+
+    def key_list(self, entity: Entity, column: str, keys: Sequence[Any]) -> Any:
+        """The ``ids`` value of ``select_related``: an array for PostgreSQL, JSON text for SQLite."""
+        convert = self._to_db(entity, column)
+        converted = [convert(k) for k in keys]
+        return converted if self.dialect_name == "postgresql" else orjson.dumps(converted).decode()
 
     def insert(self, entity: Entity, columns: tuple[str, ...], returning: tuple[str, ...]) -> Statement:
         """``INSERT INTO entity (columns) VALUES (…) RETURNING returning``; values in column order."""
