@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 from starlette.responses import HTMLResponse
 
@@ -59,4 +60,5 @@ def home_page(schema: Schema) -> HTMLResponse:
         f"<td>{len(e.fields)}</td></tr>"
         for e in schema.entities.values()
     )
-    return HTMLResponse(_PAGE.format(title=html.escape(schema.title), source=html.escape(schema.source), rows=rows))
+    source = html.escape(Path(schema.source).name)
+    return HTMLResponse(_PAGE.format(title=html.escape(schema.title), source=source, rows=rows))
