@@ -20,9 +20,8 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from tenantry.app import create_app
+from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
-from tenantry.db import build_metadata
 from tenantry.db.migrations import sync_schema
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
@@ -114,7 +113,7 @@ def make_client(database_url: str) -> ClientFactory:
         elif isinstance(schema, str):
             schema = load_schema_text(schema, "test.yaml")
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = build_metadata(schema, config.dialect)
+        tables = app_tables(schema, config.dialect)
         await asyncio.to_thread(sync_schema, database_url, tables)
         app = create_app(schema, config, hooks=hooks)
         async with (

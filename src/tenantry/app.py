@@ -16,10 +16,12 @@ from starlette.routing import BaseRoute
 
 from tenantry.api import api_routes
 from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
+from tenantry.auth import Authentication, AuthSettings, auth_tables
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
-from tenantry.db import Database, TableSet, build_metadata, create_database
+from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.errors import DataRejected
+from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
@@ -34,11 +36,19 @@ Authenticator = Callable[[Request], Awaitable[Principal | None]]
 class Tenantry:
     """The running application: schema, database, pipeline and the request-context resolver."""
 
-    def __init__(self, schema: Schema, settings: Settings, *, hooks: Hooks | None = None) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        settings: Settings,
+        *,
+        hooks: Hooks | None = None,
+        auth_settings: AuthSettings | None = None,
+    ) -> None:
         self.schema = schema
         self.settings = settings
+        self.auth_settings = auth_settings or AuthSettings()
         self.db: Database = create_database(settings.database_url, pool_size=settings.db_pool_size)
-        self.tables: TableSet = build_metadata(schema, settings.dialect)
+        self.tables: TableSet = app_tables(schema, settings.dialect, self.auth_settings)
         max_limit = int(schema.options.get("max_limit", settings.max_limit))
         self.pipeline = Pipeline(
             schema=schema,
@@ -49,8 +59,9 @@ class Tenantry:
             hooks=hooks or Hooks(),
             max_limit=max_limit,
         )
-        # Resolvers tried in order; the first to name a principal wins. Authentication adds its own.
-        self.authenticators: list[Authenticator] = []
+        self.auth = Authentication(self, self.auth_settings, mailer=None)
+        # Resolvers tried in order; the first to name a principal wins.
+        self.authenticators: list[Authenticator] = [self.auth.authenticate]
 
     async def context(self, request: Request) -> RequestContext:
         """Who is asking (first step of the pipeline), with the facts the audit log records."""
@@ -93,10 +104,26 @@ class Tenantry:
         await self.db.close()
 
 
-def create_app(schema: Schema, settings: Settings | None = None, *, hooks: Hooks | None = None) -> Starlette:
+def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
+    """Every capability's tables, in the order they depend on each other."""
+    return [auth_tables(auth_settings.table_names)]
+
+
+def app_tables(schema: Schema, dialect: DialectName, auth_settings: AuthSettings | None = None) -> TableSet:
+    """All tables of an app: the schema's entities and every capability's own (what migrations manage)."""
+    return build_metadata(schema, dialect, table_contributors(auth_settings or AuthSettings()))
+
+
+def create_app(
+    schema: Schema,
+    settings: Settings | None = None,
+    *,
+    hooks: Hooks | None = None,
+    auth_settings: AuthSettings | None = None,
+) -> Starlette:
     """An ASGI app serving ``schema`` with ``settings`` (read from the environment when omitted)."""
     settings = settings or Settings()
-    runtime = Tenantry(schema, settings, hooks=hooks)
+    runtime = Tenantry(schema, settings, hooks=hooks, auth_settings=auth_settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -106,7 +133,7 @@ def create_app(schema: Schema, settings: Settings | None = None, *, hooks: Hooks
         finally:
             await runtime.shutdown()
 
-    routes: list[BaseRoute] = [*api_routes(runtime), *web_routes(runtime)]
+    routes: list[BaseRoute] = [runtime.auth.router.route(), *api_routes(runtime), *web_routes(runtime)]
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

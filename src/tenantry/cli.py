@@ -209,10 +209,10 @@ def dev(
 
 
 def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_destructive: bool) -> None:
-    from tenantry.db import build_metadata
+    from tenantry.app import app_tables
     from tenantry.db.migrations import MigrationError, migrations_dir, sync_schema, upgrade
 
-    tables = build_metadata(schema, settings.dialect)
+    tables = app_tables(schema, settings.dialect)
     root = project_dir(path)
     try:
         with console.status("Applying schema changes to the development database…"):
@@ -231,11 +231,11 @@ def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_des
 
 
 def _warn_if_behind(schema: Schema, settings: Settings, path: Path) -> None:
-    from tenantry.db import build_metadata
+    from tenantry.app import app_tables
     from tenantry.db.migrations import MigrationError, status
 
     try:
-        state = status(settings.database_url, build_metadata(schema, settings.dialect), project_dir(path))
+        state = status(settings.database_url, app_tables(schema, settings.dialect), project_dir(path))
     except MigrationError as exc:
         err.print(f"[yellow]Could not read the migration status:[/] {exc}")
         return
@@ -262,7 +262,7 @@ def serve(
     """Production server (TENANTRY_ENV defaults to production): refuses to start on an unmigrated database."""
     import uvicorn
 
-    from tenantry.db import build_metadata
+    from tenantry.app import app_tables
     from tenantry.db.migrations import MigrationError, status, upgrade
 
     path = resolve_schema_path(schema)
@@ -270,7 +270,7 @@ def serve(
     os.environ.setdefault("TENANTRY_ENV", "production")
     settings = settings_or_exit()
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
-    tables = build_metadata(loaded, settings.dialect)
+    tables = app_tables(loaded, settings.dialect)
     root = project_dir(path)
     try:
         if migrate:
@@ -336,12 +336,12 @@ def schema_check(file: Annotated[Path | None, typer.Argument(help="Schema file t
 
 
 def _migration_target(schema: Path | None) -> tuple[Schema, Settings, Any, Path]:
-    from tenantry.db import build_metadata
+    from tenantry.app import app_tables
 
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
     settings = settings_or_exit()
-    return loaded, settings, build_metadata(loaded, settings.dialect), project_dir(path)
+    return loaded, settings, app_tables(loaded, settings.dialect), project_dir(path)
 
 
 @migrate_app.command("make")

@@ -87,13 +87,13 @@ class WriteListener(Protocol):
 
 
 class OpenPolicy:
-    """Everything allowed for the development and system principals; anonymous callers get 401.
+    """Signed-in users, the development principal and the system may act; anonymous callers get 401.
 
-    Used until authentication is configured, and only in development (see ``create_app``).
+    The policy of an app without organizations and roles; tenancy replaces it with role-based rules.
     """
 
     def authorize(self, ctx: RequestContext, entity: Entity, action: Action) -> Grant:
-        if ctx.principal.kind in ("developer", "system"):
+        if ctx.principal.kind in ("user", "developer", "system"):
             return Grant()
         raise unauthorized("Authentication required")
 

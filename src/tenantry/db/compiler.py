@@ -110,6 +110,14 @@ class SQLCompiler:
             self._cache.popitem(last=False)
         return stmt
 
+    def prepared(self, key: tuple[Any, ...], build: Callable[[], Any]) -> Statement:
+        """A statement another capability builds itself (its own tables), compiled once per ``key``.
+
+        ``build`` returns a SQLAlchemy statement whose parameters are named bind parameters; pass
+        their values as ``extras`` to ``Statement.params``.
+        """
+        return self._cached(("prepared", *key), lambda: (build(), []))
+
     # -- value conversion ---------------------------------------------------------------------
 
     def _field_type(self, entity: Entity, name: str) -> FieldType | None:

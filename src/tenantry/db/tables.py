@@ -60,6 +60,8 @@ class TableSet:
     dialect: DialectName
     tables: dict[str, sa.Table] = field(default_factory=dict)
     constraints: dict[str, ConstraintInfo] = field(default_factory=dict)
+    # What contributors built, by capability name (e.g. "auth" -> its table handles).
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     def table(self, entity: Entity | str) -> sa.Table:
         return self.tables[entity if isinstance(entity, str) else entity.name]

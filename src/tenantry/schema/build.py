@@ -109,6 +109,12 @@ def build_schema(
 
     for d in unique_drafts:
         d.fields = [_resolve_reference(d, f, lookup, problems) for f in d.fields]
+    if users is not None and orgs is not None:
+        # A user's organization is the one active in their session; people sign up before they
+        # create or join one, so the users table cannot require it.
+        users.fields = [
+            replace(f, required=False, nullable=True) if f.references == orgs.name else f for f in users.fields
+        ]
 
     relations: dict[str, list[Relation]] = {d.name: [] for d in unique_drafts}
     target_fields = {d.name: {f.name for f in d.fields} for d in unique_drafts}

@@ -1,0 +1,56 @@
+"""Better-Auth-compatible authentication under ``/api/auth``: sessions, passwords, verification, OAuth.
+
+Its public face: ``auth_tables`` (the table contributor), ``Authentication`` (installs the
+endpoints and the request authenticator into an app), ``AuthSettings``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from tenantry.auth.endpoints import email_password, sessions, user
+from tenantry.auth.origin import SAFE_METHODS
+from tenantry.auth.router import AuthRouter
+from tenantry.auth.service import AuthContext, Mailer, build_context
+from tenantry.auth.settings import AuthSettings
+from tenantry.auth.tables import AuthTables, auth_tables
+from tenantry.context import Principal
+from tenantry.errors import ApiError
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+__all__ = ["AuthContext", "AuthSettings", "AuthTables", "Authentication", "Mailer", "auth_tables"]
+
+
+class Authentication:
+    """Authentication of one app: the ``/api/auth`` router and the principal resolver for other routes."""
+
+    def __init__(self, runtime: Tenantry, settings: AuthSettings, mailer: Mailer | None) -> None:
+        tables: AuthTables = runtime.tables.extensions["auth"]
+        self.ctx = build_context(runtime.settings, settings, runtime.db, tables, runtime.pipeline.sql, mailer)
+        self.router = AuthRouter(self.ctx)
+        self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS)
+
+    async def authenticate(self, request: Request) -> Principal | None:
+        """The signed-in user of a request to any route (cookie or ``Authorization: Bearer``).
+
+        Requests authenticated by cookie that change state must come from a trusted origin, as on
+        ``/api/auth``: a cookie alone never authorises a cross-site write.
+        """
+        lookup = await self.ctx.lookup(request, refresh=False)
+        current = lookup.current
+        if current is None:
+            return None
+        if current.via_cookie and request.method not in SAFE_METHODS:
+            origin = request.headers.get("origin") or request.headers.get("referer")
+            if not self.ctx.origins.is_trusted(origin):
+                raise ApiError(403, "INVALID_ORIGIN", "Cookie-authenticated writes must come from a trusted origin")
+        return Principal(
+            kind="user",
+            user_id=str(current.user.id),
+            session_id=current.session["id"],
+            attributes={"email": current.user.email, "email_verified": current.user.email_verified},
+        )

@@ -1,0 +1,265 @@
+"""Authentication logic shared by the ``/api/auth`` endpoints, the web UI and the CRUD API.
+
+Sessions live in the database and are looked up on every request (one indexed query joining the
+user), so revoking one takes effect on the next request, on every process; ``updateAge`` refresh
+extends the expiry at most once per ``update_age`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ipaddress
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from starlette.requests import Request
+
+from tenantry.auth.cookies import CookieNames, Cookies
+from tenantry.auth.crypto import generate_id, read_jwt, sign_jwt, verify_bearer
+from tenantry.auth.errors import auth_error
+from tenantry.auth.origin import OriginPolicy
+from tenantry.auth.ratelimit import RateLimiter
+from tenantry.auth.settings import AuthSettings
+from tenantry.auth.shapes import UserShapes
+from tenantry.auth.store import AuthStore, UserRecord
+from tenantry.auth.tables import AuthTables
+from tenantry.config import Settings
+from tenantry.db import Connection, Database, SQLCompiler
+
+BASE_PATH = "/api/auth"
+
+
+class Mailer(Protocol):
+    """Queues an e-mail inside the caller's transaction (so it exists iff the action committed)."""
+
+    async def send(
+        self, conn: Connection, *, template: str, to: str, url: str, context: dict[str, Any], dedupe_key: str
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ClientInfo:
+    ip: str
+    user_agent: str
+
+
+@dataclass
+class Current:
+    """The session a request carries, and how it arrived."""
+
+    session: dict[str, Any]
+    user: UserRecord
+    via_cookie: bool
+    dont_remember: bool = False
+    refreshed: bool = False
+
+
+@dataclass
+class Lookup:
+    """Result of reading a request's session: ``current``, or ``stale`` when cookies must be cleared."""
+
+    current: Current | None = None
+    stale: bool = False
+    had_token: bool = False
+
+
+@dataclass
+class AuthContext:
+    """Everything the authentication endpoints share."""
+
+    settings: Settings
+    auth: AuthSettings
+    db: Database
+    tables: AuthTables
+    store: AuthStore
+    shapes: UserShapes
+    cookies: Cookies
+    origins: OriginPolicy
+    limiter: RateLimiter | None
+    mailer: Mailer | None
+    base_url: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.settings.base_url.rstrip("/")
+
+    @property
+    def secret(self) -> str:
+        return self.settings.secret_value
+
+    @property
+    def auth_url(self) -> str:
+        """``{baseURL}/api/auth``: where links in e-mails point."""
+        return self.base_url + BASE_PATH
+
+    # -- clients ------------------------------------------------------------------------------
+
+    def client(self, request: Request) -> ClientInfo:
+        return ClientInfo(ip=self.client_ip(request) or "", user_agent=request.headers.get("user-agent", ""))
+
+    def client_ip(self, request: Request) -> str | None:
+        """The caller's address; ``X-Forwarded-For`` counts only when the peer is a trusted proxy."""
+        peer = request.client.host if request.client else None
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded and (peer is None or peer in self.auth.trusted_proxies):
+            candidate = forwarded.split(",")[0].strip()
+            try:
+                return str(ipaddress.ip_address(candidate))
+            except ValueError:
+                return peer
+        return peer
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def request_token(self, request: Request) -> tuple[str | None, bool]:
+        """The session token from the cookie or an ``Authorization: Bearer`` header; and whether by cookie."""
+        header = request.headers.get("authorization")
+        if header and header[:7].lower() == "bearer ":
+            token = verify_bearer(self.secret, header[7:].strip())
+            if token:
+                return token, False
+        return self.cookies.session_token(request), True
+
+    async def lookup(self, request: Request, *, refresh: bool = True) -> Lookup:
+        """The valid session of a request. Expired or revoked ones are reported as ``stale``."""
+        token, via_cookie = self.request_token(request)
+        if not token:
+            return Lookup()
+        found = await self.store.session_with_user(token)
+        now = dt.datetime.now(dt.UTC)
+        if found is None:
+            return Lookup(stale=via_cookie, had_token=True)
+        session, user = found
+        if session["expires_at"] < now:
+            async with self.db.transaction() as conn:
+                await self.store.delete_session(conn, token)
+            return Lookup(stale=via_cookie, had_token=True)
+        current = Current(session, user, via_cookie, dont_remember=via_cookie and self.cookies.dont_remember(request))
+        if refresh and not current.dont_remember and self.due_for_refresh(session, now):
+            refreshed = await self.store.refresh_session(token, now + dt.timedelta(seconds=self.auth.expires_in))
+            if refreshed is None:  # revoked between the read and the refresh
+                return Lookup(stale=via_cookie, had_token=True)
+            current.session = refreshed
+            current.refreshed = True
+        return Lookup(current=current, had_token=True)
+
+    def due_for_refresh(self, session: dict[str, Any], now: dt.datetime) -> bool:
+        # Better Auth: refresh when expiresAt - expiresIn + updateAge <= now.
+        expires: dt.datetime = session["expires_at"]
+        return expires - dt.timedelta(seconds=self.auth.expires_in - self.auth.update_age) <= now
+
+    def is_fresh(self, session: dict[str, Any]) -> bool:
+        created: dt.datetime = session["created_at"]
+        return (dt.datetime.now(dt.UTC) - created).total_seconds() < self.auth.fresh_age
+
+    async def create_session(
+        self, conn: Connection, user_id: Any, client: ClientInfo, dont_remember: bool = False
+    ) -> dict[str, Any]:
+        """A new session: ``expiresIn`` from now, or one day when the user chose not to be remembered."""
+        lifetime = 60 * 60 * 24 if dont_remember else self.auth.expires_in
+        expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime)
+        return await self.store.create_session(conn, user_id, expires, client.ip, client.user_agent)
+
+    # -- passwords ----------------------------------------------------------------------------
+
+    def check_password_length(self, password: str) -> None:
+        if len(password) < self.auth.min_password_length:
+            raise auth_error(400, "PASSWORD_TOO_SHORT")
+        if len(password) > self.auth.max_password_length:
+            raise auth_error(400, "PASSWORD_TOO_LONG")
+
+    # -- e-mail verification ------------------------------------------------------------------
+
+    def verification_token(
+        self, email: str, *, update_to: str | None = None, request_type: str | None = None
+    ) -> tuple[str, str]:
+        """A signed, expiring token for ``/verify-email`` and its id (made single-use by a row)."""
+        jti = generate_id()
+        claims: dict[str, Any] = {"email": email.lower(), "jti": jti}
+        if update_to:
+            claims["updateTo"] = update_to.lower()
+        if request_type:
+            claims["requestType"] = request_type
+        return sign_jwt(self.secret, claims, self.auth.verification_expires_in), jti
+
+    def read_verification_token(self, token: str) -> dict[str, Any] | None:
+        return read_jwt(self.secret, token)
+
+    async def send_verification_email(
+        self,
+        conn: Connection,
+        user: UserRecord,
+        callback_url: str | None,
+        *,
+        update_to: str | None = None,
+        request_type: str | None = None,
+        template: str = "verify_email",
+    ) -> None:
+        """Queue the verification (or change-email) message with a one-time link."""
+        token, jti = self.verification_token(user.email, update_to=update_to, request_type=request_type)
+        await self.store.create_verification(
+            conn,
+            f"email-verification:{jti}",
+            str(user.id),
+            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self.auth.verification_expires_in),
+        )
+        url = f"{self.auth_url}/verify-email?token={token}&callbackURL={quote(callback_url or '/', safe='')}"
+        await self.mail(
+            conn,
+            template=template,
+            to=update_to if request_type == "change-email-verification" and update_to else user.email,
+            url=url,
+            user=user,
+            dedupe_key=f"{template}:{jti}",
+            extra={"new_email": update_to} if update_to else {},
+        )
+
+    async def mail(
+        self,
+        conn: Connection,
+        *,
+        template: str,
+        to: str,
+        url: str,
+        user: UserRecord,
+        dedupe_key: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if self.mailer is None:
+            return
+        context = {"user": self.shapes.user_json(user), "url": url, "expires_in": self.auth.verification_expires_in}
+        context.update(extra or {})
+        await self.mailer.send(conn, template=template, to=to, url=url, context=context, dedupe_key=dedupe_key)
+
+
+async def at_least(seconds: float, started: float) -> None:
+    """Sleep until ``seconds`` have passed since ``started``: answers that must not leak by timing."""
+    remaining = seconds - (time.monotonic() - started)
+    if remaining > 0:
+        await asyncio.sleep(remaining)
+
+
+def build_context(
+    settings: Settings,
+    auth: AuthSettings,
+    db: Database,
+    tables: AuthTables,
+    sql: SQLCompiler,
+    mailer: Mailer | None,
+) -> AuthContext:
+    """Assemble the authentication context of an app."""
+    rate_limited = auth.rate_limit == "on" or (auth.rate_limit == "auto" and settings.env == "production")
+    return AuthContext(
+        settings=settings,
+        auth=auth,
+        db=db,
+        tables=tables,
+        store=AuthStore(db, tables, sql),
+        shapes=UserShapes(tables, db.dialect_name),
+        cookies=Cookies(CookieNames.for_site(auth.cookie_prefix, settings.base_url), settings.secret_value),
+        origins=OriginPolicy(settings.base_url, auth.trusted_origins),
+        limiter=RateLimiter(settings.redis_url) if rate_limited else None,
+        mailer=mailer,
+    )

@@ -1,0 +1,76 @@
+"""Better Auth's JSON for users and sessions, and reading the user's additional fields from input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from tenantry.auth.errors import validation_error
+from tenantry.auth.store import UserRecord, iso
+from tenantry.auth.tables import AuthTables
+from tenantry.db.codecs import Converter, field_output_converter, to_db
+from tenantry.validation import python_type
+
+
+class UserShapes:
+    """Converts users between the database, Better Auth's JSON and request bodies."""
+
+    def __init__(self, tables: AuthTables, dialect: str) -> None:
+        self.tables = tables
+        self.dialect = dialect
+        self._out: list[tuple[str, Converter | None]] = [
+            (f.name, field_output_converter(f, dialect)) for f in tables.additional
+        ]
+        writable = tables.additional_writable
+        self._writable = {f.name: f for f in writable}
+        fields: dict[str, Any] = {f.name: (python_type(f) | None, None) for f in writable}
+        self._input: type[BaseModel] = create_model(
+            "UserAdditionalFields", __config__=ConfigDict(extra="ignore"), **fields
+        )
+
+    def user_json(self, user: UserRecord) -> dict[str, Any]:
+        """``{name, email, emailVerified, image, createdAt, updatedAt, <additional…>, id}`` in that order."""
+        core = user.core
+        out: dict[str, Any] = {
+            "name": core["name"],
+            "email": core["email"],
+            "emailVerified": core["emailVerified"],
+            "image": core["image"],
+            "createdAt": iso(core["createdAt"]),
+            "updatedAt": iso(core["updatedAt"]),
+        }
+        for name, convert in self._out:
+            value = user.additional.get(name)
+            out[name] = convert(value) if convert is not None else value
+        out["id"] = user.id
+        return out
+
+    @staticmethod
+    def session_json(session: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "expiresAt": iso(session["expires_at"]),
+            "token": session["token"],
+            "createdAt": iso(session["created_at"]),
+            "updatedAt": iso(session["updated_at"]),
+            "ipAddress": session["ip_address"],
+            "userAgent": session["user_agent"],
+            "userId": session["user_id"],
+            "id": session["id"],
+        }
+
+    def additional_input(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The writable additional fields present in ``body``, validated and in database form.
+
+        Unknown keys are ignored (as Better Auth does); a value of the wrong type is a 400.
+        """
+        present = {k: v for k, v in body.items() if k in self._writable}
+        if not present:
+            return {}
+        try:
+            validated = self._input.model_validate(present).model_dump(exclude_unset=True)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            name = str(first["loc"][0]) if first["loc"] else "body"
+            raise validation_error(f"body.{name}", first["msg"]) from None
+        return {name: to_db(self._writable[name].type, self.dialect, value) for name, value in validated.items()}

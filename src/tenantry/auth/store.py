@@ -1,0 +1,476 @@
+"""Reads and writes of the authentication tables.
+
+Each statement is built with SQLAlchemy Core once and cached compiled (``SQLCompiler.prepared``);
+calls bind values and run them on the given connection (inside the caller's transaction) or on
+the pool. Rows come back as dicts keyed by Better Auth's field names with Python values
+(``datetime`` in UTC), whatever the dialect stores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from tenantry.auth.crypto import generate_id
+from tenantry.auth.tables import USER_CORE, AuthTables
+from tenantry.db import Connection, Database, SQLCompiler
+from tenantry.db.codecs import format_timestamp, to_db
+from tenantry.schema import FieldType
+
+SESSION_FIELDS = ("id", "expires_at", "token", "created_at", "updated_at", "ip_address", "user_agent", "user_id")
+ACCOUNT_FIELDS = (
+    "id",
+    "account_id",
+    "provider_id",
+    "user_id",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "access_token_expires_at",
+    "refresh_token_expires_at",
+    "scope",
+    "password",
+    "created_at",
+    "updated_at",
+)
+_TIMESTAMPS = frozenset(
+    {"expires_at", "created_at", "updated_at", "access_token_expires_at", "refresh_token_expires_at"}
+)
+
+
+@dataclass
+class UserRecord:
+    """A user as Better Auth models it: ``core`` (camelCase) plus the schema's additional fields."""
+
+    id: Any
+    core: dict[str, Any]
+    additional: dict[str, Any]
+
+    @property
+    def email(self) -> str:
+        return str(self.core["email"])
+
+    @property
+    def email_verified(self) -> bool:
+        return bool(self.core["emailVerified"])
+
+
+class AuthStore:
+    """SQL for users, sessions, accounts and verification tokens."""
+
+    def __init__(self, db: Database, tables: AuthTables, sql: SQLCompiler) -> None:
+        self.db = db
+        self.t = tables
+        self.sql = sql
+        self.dialect = db.dialect_name
+        self._user_select = [tables.user_columns[name] for name in ("id", *USER_CORE)] + [
+            tables.users.c[f.name] for f in tables.additional
+        ]
+
+    # -- value conversion ---------------------------------------------------------------------
+
+    def ts_in(self, value: dt.datetime | None) -> Any:
+        return to_db(FieldType.TIMESTAMP, self.dialect, value)
+
+    def ts_out(self, value: Any) -> dt.datetime | None:
+        if value is None or isinstance(value, dt.datetime):
+            return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+    def user_id_in(self, value: Any) -> Any:
+        if self.t.user_id_type == "uuid":
+            return uuid.UUID(str(value)) if self.dialect == "postgresql" else str(value)
+        if self.t.user_id_type == "serial":
+            return int(value)
+        return str(value)
+
+    def user_id_out(self, value: Any) -> Any:
+        return str(value) if self.t.user_id_type == "uuid" else value
+
+    def new_user_id(self) -> Any:
+        if self.t.user_id_type == "uuid":
+            return str(uuid.uuid4())
+        if self.t.user_id_type == "text":
+            return generate_id()
+        return None  # serial: the database assigns it
+
+    # -- statements ---------------------------------------------------------------------------
+
+    async def _fetch(self, conn: Connection | None, key: tuple[Any, ...], build: Any, **params: Any) -> list[Any]:
+        stmt = self.sql.prepared(("auth", *key), build)
+        args = stmt.params(extras=params)
+        if conn is None:
+            return await self.db.fetch(stmt.sql, args)
+        return await conn.fetch(stmt.sql, args)
+
+    async def _execute(self, conn: Connection, key: tuple[Any, ...], build: Any, **params: Any) -> int:
+        stmt = self.sql.prepared(("auth", *key), build)
+        return await conn.execute(stmt.sql, stmt.params(extras=params))
+
+    # -- users --------------------------------------------------------------------------------
+
+    def _user(self, row: Sequence[Any], offset: int = 0) -> UserRecord:
+        core_names = ("id", *USER_CORE)
+        values = dict(zip(core_names, row[offset : offset + len(core_names)], strict=True))
+        extra_values = row[offset + len(core_names) : offset + len(core_names) + len(self.t.additional)]
+        core = {name: values[name] for name in USER_CORE}
+        core["emailVerified"] = bool(core["emailVerified"])
+        core["createdAt"] = self.ts_out(core["createdAt"])
+        core["updatedAt"] = self.ts_out(core["updatedAt"])
+        additional = {f.name: v for f, v in zip(self.t.additional, extra_values, strict=True)}
+        return UserRecord(id=self.user_id_out(values["id"]), core=core, additional=additional)
+
+    @property
+    def user_width(self) -> int:
+        return len(self._user_select)
+
+    async def user_by_email(self, email: str, conn: Connection | None = None) -> UserRecord | None:
+        email_col = self.t.user_columns["email"]
+        rows = await self._fetch(
+            conn,
+            ("user_by_email",),
+            lambda: sa.select(*self._user_select).where(email_col == sa.bindparam("email")),
+            email=email,
+        )
+        return self._user(rows[0]) if rows else None
+
+    async def user_by_id(self, user_id: Any, conn: Connection | None = None) -> UserRecord | None:
+        rows = await self._fetch(
+            conn,
+            ("user_by_id",),
+            lambda: sa.select(*self._user_select).where(self.t.users.c.id == sa.bindparam("id")),
+            id=self.user_id_in(user_id),
+        )
+        return self._user(rows[0]) if rows else None
+
+    async def create_user(self, conn: Connection, core: dict[str, Any], additional: dict[str, Any]) -> UserRecord:
+        """Insert a user; ``core`` uses Better Auth's names, ``additional`` the schema's (already DB-typed)."""
+        values: dict[str, Any] = {}
+        new_id = self.new_user_id()
+        if new_id is not None:
+            values["id"] = self.user_id_in(new_id)
+        for name, value in core.items():
+            column = self.t.user_columns[name]
+            values[column.key] = self.ts_in(value) if name in ("createdAt", "updatedAt") else value
+            if name == "emailVerified":
+                values[column.key] = bool(value) if self.dialect == "postgresql" else int(bool(value))
+        values.update(additional)
+        keys = tuple(sorted(values))
+        users = self.t.users
+        rows = await self._fetch(
+            conn,
+            ("create_user", keys),
+            lambda: sa.insert(users).values({k: sa.bindparam(k) for k in keys}).returning(*self._user_select),
+            **values,
+        )
+        return self._user(rows[0])
+
+    async def update_user(self, conn: Connection, user_id: Any, changes: dict[str, Any]) -> UserRecord | None:
+        """Update by Better Auth field name (core) or schema field name (additional, DB-typed)."""
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name in USER_CORE:
+                column = self.t.user_columns[name]
+                if name in ("createdAt", "updatedAt"):
+                    value = self.ts_in(value)
+                elif name == "emailVerified":
+                    value = bool(value) if self.dialect == "postgresql" else int(bool(value))
+                values[column.key] = value
+            else:
+                values[name] = value
+        keys = tuple(sorted(values))
+        users = self.t.users
+        rows = await self._fetch(
+            conn,
+            ("update_user", keys),
+            lambda: (
+                sa.update(users)
+                .where(users.c.id == sa.bindparam("_id"))
+                .values({k: sa.bindparam(k) for k in keys})
+                .returning(*self._user_select)
+            ),
+            _id=self.user_id_in(user_id),
+            **values,
+        )
+        return self._user(rows[0]) if rows else None
+
+    async def delete_user(self, conn: Connection, user_id: Any) -> int:
+        users = self.t.users
+        return await self._execute(
+            conn,
+            ("delete_user",),
+            lambda: sa.delete(users).where(users.c.id == sa.bindparam("id")),
+            id=self.user_id_in(user_id),
+        )
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    def _account(self, row: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(ACCOUNT_FIELDS, row, strict=True))
+        for key in _TIMESTAMPS & out.keys():
+            out[key] = self.ts_out(out[key])
+        out["user_id"] = self.user_id_out(out["user_id"])
+        return out
+
+    async def accounts_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:
+        a = self.t.accounts
+        rows = await self._fetch(
+            conn,
+            ("accounts_of",),
+            lambda: (
+                sa.select(*(a.c[k] for k in ACCOUNT_FIELDS))
+                .where(a.c.user_id == sa.bindparam("uid"))
+                .order_by(a.c.created_at)
+            ),
+            uid=self.user_id_in(user_id),
+        )
+        return [self._account(r) for r in rows]
+
+    async def account_by_provider(
+        self, provider_id: str, account_id: str, conn: Connection | None = None
+    ) -> dict[str, Any] | None:
+        a = self.t.accounts
+        rows = await self._fetch(
+            conn,
+            ("account_by_provider",),
+            lambda: sa.select(*(a.c[k] for k in ACCOUNT_FIELDS)).where(
+                a.c.provider_id == sa.bindparam("pid"), a.c.account_id == sa.bindparam("aid")
+            ),
+            pid=provider_id,
+            aid=account_id,
+        )
+        return self._account(rows[0]) if rows else None
+
+    async def create_account(
+        self, conn: Connection, user_id: Any, provider_id: str, account_id: str, **fields: Any
+    ) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC)
+        values: dict[str, Any] = {k: None for k in ACCOUNT_FIELDS}
+        values.update(fields)
+        values.update(
+            id=generate_id(),
+            account_id=account_id,
+            provider_id=provider_id,
+            user_id=self.user_id_in(user_id),
+            created_at=now,
+            updated_at=now,
+        )
+        for key in _TIMESTAMPS:
+            values[key] = self.ts_in(values[key])
+        a = self.t.accounts
+        rows = await self._fetch(
+            conn,
+            ("create_account",),
+            lambda: (
+                sa.insert(a)
+                .values({k: sa.bindparam(k) for k in ACCOUNT_FIELDS})
+                .returning(*(a.c[k] for k in ACCOUNT_FIELDS))
+            ),
+            **values,
+        )
+        return self._account(rows[0])
+
+    async def update_account(self, conn: Connection, account_pk: str, **fields: Any) -> None:
+        fields["updated_at"] = dt.datetime.now(dt.UTC)
+        for key in _TIMESTAMPS & fields.keys():
+            fields[key] = self.ts_in(fields[key])
+        keys = tuple(sorted(fields))
+        a = self.t.accounts
+        await self._execute(
+            conn,
+            ("update_account", keys),
+            lambda: sa.update(a).where(a.c.id == sa.bindparam("_pk")).values({k: sa.bindparam(k) for k in keys}),
+            _pk=account_pk,
+            **fields,
+        )
+
+    async def delete_account(self, conn: Connection, account_pk: str) -> int:
+        a = self.t.accounts
+        return await self._execute(
+            conn, ("delete_account",), lambda: sa.delete(a).where(a.c.id == sa.bindparam("pk")), pk=account_pk
+        )
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def _session(self, row: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(SESSION_FIELDS, row[: len(SESSION_FIELDS)], strict=True))
+        for key in ("expires_at", "created_at", "updated_at"):
+            out[key] = self.ts_out(out[key])
+        out["user_id"] = self.user_id_out(out["user_id"])
+        return out
+
+    async def create_session(
+        self, conn: Connection, user_id: Any, expires_at: dt.datetime, ip: str | None, user_agent: str | None
+    ) -> dict[str, Any]:
+        now = dt.datetime.now(dt.UTC)
+        s = self.t.sessions
+        rows = await self._fetch(
+            conn,
+            ("create_session",),
+            lambda: (
+                sa.insert(s)
+                .values({k: sa.bindparam(k) for k in SESSION_FIELDS})
+                .returning(*(s.c[k] for k in SESSION_FIELDS))
+            ),
+            id=generate_id(),
+            token=generate_id(),
+            user_id=self.user_id_in(user_id),
+            expires_at=self.ts_in(expires_at),
+            created_at=self.ts_in(now),
+            updated_at=self.ts_in(now),
+            ip_address=ip or "",
+            user_agent=user_agent or "",
+        )
+        return self._session(rows[0])
+
+    async def session_with_user(self, token: str) -> tuple[dict[str, Any], UserRecord] | None:
+        """The session for ``token`` and its user, in one query (the hot path of every request)."""
+        s, u = self.t.sessions, self.t.users
+        rows = await self._fetch(
+            None,
+            ("session_with_user",),
+            lambda: (
+                sa.select(*(s.c[k] for k in SESSION_FIELDS), *self._user_select)
+                .select_from(s.join(u, u.c.id == s.c.user_id))
+                .where(s.c.token == sa.bindparam("token"))
+            ),
+            token=token,
+        )
+        if not rows:
+            return None
+        return self._session(rows[0]), self._user(rows[0], offset=len(SESSION_FIELDS))
+
+    async def sessions_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:
+        s = self.t.sessions
+        rows = await self._fetch(
+            conn,
+            ("sessions_of",),
+            lambda: (
+                sa.select(*(s.c[k] for k in SESSION_FIELDS))
+                .where(s.c.user_id == sa.bindparam("uid"), s.c.expires_at > sa.bindparam("now"))
+                .order_by(s.c.created_at)
+            ),
+            uid=self.user_id_in(user_id),
+            now=self.ts_in(dt.datetime.now(dt.UTC)),
+        )
+        return [self._session(r) for r in rows]
+
+    async def refresh_session(self, token: str, expires_at: dt.datetime) -> dict[str, Any] | None:
+        s = self.t.sessions
+        async with self.db.transaction() as conn:
+            rows = await self._fetch(
+                conn,
+                ("refresh_session",),
+                lambda: (
+                    sa.update(s)
+                    .where(s.c.token == sa.bindparam("token"))
+                    .values(expires_at=sa.bindparam("expires_at"), updated_at=sa.bindparam("now"))
+                    .returning(*(s.c[k] for k in SESSION_FIELDS))
+                ),
+                token=token,
+                expires_at=self.ts_in(expires_at),
+                now=self.ts_in(dt.datetime.now(dt.UTC)),
+            )
+        return self._session(rows[0]) if rows else None
+
+    async def delete_session(self, conn: Connection, token: str, user_id: Any | None = None) -> int:
+        """Delete by token (and owner, when given: a user may only revoke their own sessions)."""
+        s = self.t.sessions
+        if user_id is None:
+            return await self._execute(
+                conn, ("delete_session",), lambda: sa.delete(s).where(s.c.token == sa.bindparam("token")), token=token
+            )
+        return await self._execute(
+            conn,
+            ("delete_own_session",),
+            lambda: sa.delete(s).where(s.c.token == sa.bindparam("token"), s.c.user_id == sa.bindparam("uid")),
+            token=token,
+            uid=self.user_id_in(user_id),
+        )
+
+    async def delete_sessions_of(self, conn: Connection, user_id: Any, keep_token: str | None = None) -> int:
+        s = self.t.sessions
+        if keep_token is None:
+            return await self._execute(
+                conn,
+                ("delete_sessions_of",),
+                lambda: sa.delete(s).where(s.c.user_id == sa.bindparam("uid")),
+                uid=self.user_id_in(user_id),
+            )
+        return await self._execute(
+            conn,
+            ("delete_other_sessions",),
+            lambda: sa.delete(s).where(s.c.user_id == sa.bindparam("uid"), s.c.token != sa.bindparam("keep")),
+            uid=self.user_id_in(user_id),
+            keep=keep_token,
+        )
+
+    # -- verification tokens ------------------------------------------------------------------
+
+    async def create_verification(self, conn: Connection, identifier: str, value: str, expires_at: dt.datetime) -> None:
+        now = dt.datetime.now(dt.UTC)
+        v = self.t.verifications
+        await self._execute(
+            conn,
+            ("create_verification",),
+            lambda: sa.insert(v).values(
+                {k: sa.bindparam(k) for k in ("id", "identifier", "value", "expires_at", "created_at", "updated_at")}
+            ),
+            id=generate_id(),
+            identifier=identifier,
+            value=value,
+            expires_at=self.ts_in(expires_at),
+            created_at=self.ts_in(now),
+            updated_at=self.ts_in(now),
+        )
+
+    async def consume_verification(self, conn: Connection, identifier: str) -> tuple[str, dt.datetime] | None:
+        """Delete and return ``(value, expires_at)`` of a token: single use even when raced."""
+        v = self.t.verifications
+        rows = await self._fetch(
+            conn,
+            ("consume_verification",),
+            lambda: (
+                sa.delete(v).where(v.c.identifier == sa.bindparam("identifier")).returning(v.c.value, v.c.expires_at)
+            ),
+            identifier=identifier,
+        )
+        if not rows:
+            return None
+        expires = self.ts_out(rows[0][1])
+        assert expires is not None
+        return str(rows[0][0]), expires
+
+    async def peek_verification(self, identifier: str) -> tuple[str, dt.datetime] | None:
+        """``(value, expires_at)`` of a token without using it up."""
+        v = self.t.verifications
+        rows = await self._fetch(
+            None,
+            ("peek_verification",),
+            lambda: sa.select(v.c.value, v.c.expires_at).where(v.c.identifier == sa.bindparam("identifier")),
+            identifier=identifier,
+        )
+        if not rows:
+            return None
+        expires = self.ts_out(rows[0][1])
+        assert expires is not None
+        return str(rows[0][0]), expires
+
+    async def delete_expired_verifications(self, conn: Connection) -> int:
+        v = self.t.verifications
+        return await self._execute(
+            conn,
+            ("purge_verifications",),
+            lambda: sa.delete(v).where(v.c.expires_at < sa.bindparam("now")),
+            now=self.ts_in(dt.datetime.now(dt.UTC)),
+        )
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """Better Auth's date format: ISO-8601 UTC with milliseconds."""
+    return None if value is None else format_timestamp(value)

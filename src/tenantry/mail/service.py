@@ -1,0 +1,76 @@
+"""Put mail in the outbox (inside the caller's transaction) and read it back."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tenantry.db.codecs import utc_now
+from tenantry.db.database import Connection, Database
+from tenantry.db.tables import TableSet
+from tenantry.mail.ids import new_message_id
+from tenantry.mail.message import MailMessage
+from tenantry.mail.outbox import OutboxRecord, outbox_sql, rows_of
+from tenantry.mail.settings import MailSettings
+from tenantry.mail.templates import render
+
+
+def compose(
+    template: str,
+    *,
+    to: str,
+    url: str,
+    dedupe_key: str,
+    settings: MailSettings,
+    context: Mapping[str, Any] | None = None,
+) -> MailMessage:
+    """Render ``template`` for ``to`` and wrap it as a message from ``settings.mail_from``.
+
+    ``context`` adds the template's own values (``name``, ``new_email``, ``organization_name`` …);
+    ``url`` and ``email`` (the recipient) are filled in here.
+    """
+    values: dict[str, Any] = {"email": to, **(context or {}), "url": url}
+    subject, text, html = render(template, values, settings)
+    return MailMessage(
+        dedupe_key=dedupe_key,
+        to=to,
+        sender=settings.mail_from,
+        subject=subject,
+        text=text,
+        html=html,
+        url=url,
+        template=template,
+    )
+
+
+async def enqueue(conn: Connection, tables: TableSet, message: MailMessage) -> bool:
+    """Add ``message`` to the outbox on ``conn``; False when its ``dedupe_key`` is already there.
+
+    Call it inside the transaction of the action that causes the mail (``async with
+    db.transaction() as conn``): the message then exists exactly when the action committed. Wake
+    the dispatcher after the commit to send it at once rather than at its next poll.
+    """
+    sql = outbox_sql(tables)
+    row = await conn.fetchrow(sql.insert.sql, sql.insert_params(message, new_message_id(), utc_now()))
+    return row is not None
+
+
+async def list_outbox(db: Database, tables: TableSet, *, to: str | None = None, limit: int = 100) -> list[OutboxRecord]:
+    """The newest ``limit`` messages, optionally only those to ``to`` (exact address as enqueued)."""
+    sql = outbox_sql(tables)
+    if to is None:
+        rows = await db.fetch(sql.list_all.sql, sql.list_all.params({"limit": limit}))
+    else:
+        rows = await db.fetch(sql.list_to.sql, sql.list_to.params({"to": to, "limit": limit}))
+    return rows_of(rows)
+
+
+async def get_outbox_message(db: Database, tables: TableSet, message_id: str) -> OutboxRecord | None:
+    """One message by id; None when there is none (or ``message_id`` is not a UUID)."""
+    sql = outbox_sql(tables)
+    try:
+        key = sql.id_param(message_id)
+    except ValueError:
+        return None
+    row = await db.fetchrow(sql.get.sql, sql.get.params({"id": key}))
+    return None if row is None else outbox_sql(tables).record(row)

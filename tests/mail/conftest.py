@@ -1,0 +1,217 @@
+"""Fixtures for the mail tests: a database with the outbox, a fake clock, recording backends,
+a Postmark emulator on a real socket and a real SMTP server (aiosmtpd)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from tenantry.db import Database, TableSet, build_metadata, create_database, dialect_of
+from tenantry.db.codecs import utc_now
+from tenantry.db.migrations import sync_schema
+from tenantry.emulators.postmark import PostmarkEmulator
+from tenantry.mail import MailMessage, MailSettings, OutgoingMail, TransientMailError, enqueue, mail_tables
+from tenantry.schema import load_schema_text
+
+SCHEMA = """
+projects:
+  - name: string (required)
+  - created_at: timestamp (auto)
+"""
+POSTMARK_TOKEN = "server-token-for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class MailEnv:
+    url: str
+    db: Database
+    tables: TableSet
+    settings: MailSettings
+
+    async def open_another(self) -> Database:
+        """A second pool on the same database: what a second app process would have."""
+        other = create_database(self.url)
+        await other.open()
+        return other
+
+
+@pytest.fixture
+async def mail_env(database_url: str) -> AsyncIterator[MailEnv]:
+    tables = build_metadata(load_schema_text(SCHEMA, "mail.yaml"), dialect_of(database_url), [mail_tables])
+    await asyncio.to_thread(sync_schema, database_url, tables)
+    db = create_database(database_url)
+    await db.open()
+    try:
+        yield MailEnv(database_url, db, tables, MailSettings(_env_file=None))
+    finally:
+        await db.close()
+
+
+def message(key: str = "verify-email:u1:t1", to: str = "ada@example.com", **extra: Any) -> MailMessage:
+    values: dict[str, Any] = {
+        "dedupe_key": key,
+        "to": to,
+        "sender": "Acme <no-reply@acme.test>",
+        "subject": f"Hello {key}",
+        "text": "Open https://app.example.com/verify?token=abc",
+        "html": "<p>Open <a href='https://app.example.com/verify?token=abc'>this link</a></p>",
+        "url": "https://app.example.com/verify?token=abc",
+        "template": "verify_email",
+    }
+    values.update(extra)
+    return MailMessage(**values)
+
+
+async def enqueue_committed(env: MailEnv, *messages: MailMessage) -> list[bool]:
+    async with env.db.transaction() as conn:
+        return [await enqueue(conn, env.tables, m) for m in messages]
+
+
+class FakeClock:
+    """A clock the test moves by hand, so backoff and leases are tested without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = utc_now()
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@dataclass
+class RecordingBackend:
+    """Accepts every message (after ``delay`` seconds), or raises the queued ``failures`` first."""
+
+    name: str = "recording"
+    sent: list[OutgoingMail] = field(default_factory=list)
+    failures: list[Exception] = field(default_factory=list)
+    delay: float = 0.0
+    closed: int = 0
+
+    async def send(self, message: OutgoingMail) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append(message)
+        return f"{self.name}-{message.id}"
+
+    async def close(self) -> None:
+        self.closed += 1
+
+
+@dataclass
+class BlockingBackend:
+    """Holds every send until ``release`` is set: a worker caught mid-send."""
+
+    name: str = "blocking"
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: list[OutgoingMail] = field(default_factory=list)
+
+    async def send(self, message: OutgoingMail) -> str:
+        self.entered.set()
+        await self.release.wait()
+        self.sent.append(message)
+        return f"blocking-{message.id}"
+
+    async def close(self) -> None:
+        return None
+
+
+def always_failing() -> list[Exception]:
+    return [TransientMailError("provider down") for _ in range(100)]
+
+
+# -- Postmark emulator on a real socket ----------------------------------------------------------
+
+
+@dataclass
+class RunningPostmark:
+    emulator: PostmarkEmulator
+    url: str
+
+
+@pytest.fixture(scope="session")
+def _postmark_server() -> Iterator[RunningPostmark]:
+    emulator = PostmarkEmulator(POSTMARK_TOKEN)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(emulator.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, name="postmark-emulator", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the Postmark emulator did not start"
+        time.sleep(0.02)
+    yield RunningPostmark(emulator, f"http://127.0.0.1:{port}")
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def postmark(_postmark_server: RunningPostmark) -> RunningPostmark:
+    _postmark_server.emulator.reset()
+    _postmark_server.emulator.inactive_recipients.clear()
+    return _postmark_server
+
+
+# -- SMTP server --------------------------------------------------------------------------------------
+
+
+@dataclass
+class SmtpRecorder:
+    """An aiosmtpd handler that keeps what it receives and refuses chosen recipients."""
+
+    envelopes: list[Envelope] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)  # address -> SMTP reply
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 2.0.0 Message accepted"
+
+
+@dataclass
+class RunningSmtp:
+    recorder: SmtpRecorder
+    host: str
+    port: int
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[RunningSmtp]:
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        yield RunningSmtp(recorder, "127.0.0.1", controller.port)
+    finally:
+        controller.stop()
