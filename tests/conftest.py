@@ -106,19 +106,25 @@ def make_client(database_url: str) -> ClientFactory:
 
     @asynccontextmanager
     async def factory(
-        schema: Schema | str | None = None, *, hooks: Hooks | None = None, **settings: Any
+        schema: Schema | str | None = None,
+        *,
+        hooks: Hooks | None = None,
+        auth: AuthSettings | None = None,
+        base_url: str = "http://testserver",
+        **settings: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
         if schema is None:
             schema = seed_schema()
         elif isinstance(schema, str):
             schema = load_schema_text(schema, "test.yaml")
+        settings.setdefault("TENANTRY_BASE_URL", base_url)
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = app_tables(schema, config.dialect)
+        tables = app_tables(schema, config.dialect, auth)
         await asyncio.to_thread(sync_schema, database_url, tables)
-        app = create_app(schema, config, hooks=hooks)
+        app = create_app(schema, config, hooks=hooks, auth_settings=auth)
         async with (
             LifespanManager(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client,
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,
         ):
             client.app = app  # type: ignore[attr-defined]
             yield client

@@ -787,6 +787,7 @@ async def github_client(**kwargs: Any) -> AsyncIterator[AsyncOAuth2Client]:
 
 
 async def github_code(emulator: RunningServer, client: AsyncOAuth2Client, verifier: str, **form: Any) -> str:
+    form.setdefault("email", "octo.cat@example.com")
     url, state = client.create_authorization_url(github_url(emulator, "/login/oauth/authorize"), code_verifier=verifier)
     async with browser() as http:
         page = await open_signin(http, url)

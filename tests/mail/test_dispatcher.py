@@ -39,10 +39,10 @@ async def only(env: MailEnv):  # type: ignore[no-untyped-def]
 
 
 async def test_transient_failures_are_retried_with_backoff(mail_env: MailEnv) -> None:
-    clock = FakeClock()
+    await enqueue_committed(mail_env, message())
+    clock = FakeClock()  # after the enqueue: the message is due at its creation time
     backend = RecordingBackend(failures=[TransientMailError("503 busy"), TransientMailError("timeout")])
     d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock)
-    await enqueue_committed(mail_env, message())
 
     assert (await d.deliver_pending()).retrying == 1
     first = await only(mail_env)
@@ -68,10 +68,10 @@ async def test_transient_failures_are_retried_with_backoff(mail_env: MailEnv) ->
 
 
 async def test_permanent_failure_is_not_retried(mail_env: MailEnv) -> None:
+    await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(failures=[PermanentMailError("ErrorCode 406: inactive recipient")])
     d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock)
-    await enqueue_committed(mail_env, message())
     assert (await d.deliver_pending()).failed == 1
     clock.advance(86400 * 30)
     assert (await d.deliver_pending()).attempted == 0
@@ -81,11 +81,11 @@ async def test_permanent_failure_is_not_retried(mail_env: MailEnv) -> None:
 
 
 async def test_gives_up_after_max_attempts(mail_env: MailEnv) -> None:
+    await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(failures=always_failing())
     retry = RetryPolicy(delays=(1, 2), max_attempts=3, jitter=0)
     d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock, retry=retry)
-    await enqueue_committed(mail_env, message())
     outcomes = []
     for _ in range(5):
         report = await d.deliver_pending()
@@ -105,27 +105,27 @@ async def test_max_attempts_come_from_settings(mail_env: MailEnv) -> None:
 
 
 async def test_unexpected_backend_error_is_retried(mail_env: MailEnv) -> None:
+    await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(failures=[KeyError("bug")])
     d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock)
-    await enqueue_committed(mail_env, message())
     assert (await d.deliver_pending()).retrying == 1
     clock.advance(10)
     assert (await d.deliver_pending()).sent == 1
 
 
 async def test_slow_send_times_out_and_is_retried(mail_env: MailEnv) -> None:
+    await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(delay=0.5)
     d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock, send_timeout=0.05)
-    await enqueue_committed(mail_env, message())
     assert (await d.deliver_pending()).retrying == 1
     assert (await only(mail_env)).last_error == "TimeoutError: "
 
 
 async def test_expired_lease_is_delivered_by_another_worker_exactly_once(mail_env: MailEnv) -> None:
-    clock = FakeClock()
     await enqueue_committed(mail_env, message())
+    clock = FakeClock()
 
     # Worker A claims the message and dies in the middle of sending it.
     stuck = BlockingBackend()
@@ -156,8 +156,8 @@ async def test_expired_lease_is_delivered_by_another_worker_exactly_once(mail_en
 
 
 async def test_worker_that_outlived_its_lease_cannot_overwrite_the_new_claim(mail_env: MailEnv) -> None:
-    clock = FakeClock()
     await enqueue_committed(mail_env, message())
+    clock = FakeClock()
     slow = BlockingBackend()
     a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, slow, clock=clock, lease=60, send_timeout=30)
     late = asyncio.create_task(a.deliver_pending())
@@ -175,9 +175,9 @@ async def test_worker_that_outlived_its_lease_cannot_overwrite_the_new_claim(mai
 
 
 async def test_crash_during_last_attempt_marks_failed_without_sending(mail_env: MailEnv) -> None:
+    await enqueue_committed(mail_env, message())
     clock = FakeClock()
     retry = RetryPolicy(max_attempts=1)
-    await enqueue_committed(mail_env, message())
     stuck = BlockingBackend()
     a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, stuck, clock=clock, retry=retry)
     killed = asyncio.create_task(a.deliver_pending())

@@ -260,7 +260,7 @@ class AuthStore:
             created_at=now,
             updated_at=now,
         )
-        for key in _TIMESTAMPS:
+        for key in _TIMESTAMPS & values.keys():
             values[key] = self.ts_in(values[key])
         a = self.t.accounts
         rows = await self._fetch(

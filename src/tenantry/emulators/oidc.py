@@ -895,7 +895,7 @@ class _Emulator:
                 "company": None,
                 "blog": "",
                 "location": None,
-                "email": user.email if user.public_email else None,
+                "email": user.email,
                 "hireable": None,
                 "bio": None,
                 "twitter_username": None,
