@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import unquote
 
 import httpx
 
