@@ -21,6 +21,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from tenantry.app import app_tables, create_app
+from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
 from tenantry.hooks import Hooks

@@ -7,9 +7,10 @@ fields. Session, account and verification tables follow Better Auth's columns.
 
 Names come in two presets. ``tenantry`` (default): ``auth_sessions``/``auth_accounts``/
 ``auth_verifications`` with snake_case columns. ``better-auth``: Better Auth's own
-``session``/``account``/``verification`` and camelCase columns, so an existing Better Auth PostgreSQL database can be served as it is (declare
-the users entity with ``table: user`` and ``id: text`` in the schema). Code always addresses columns
-by their snake_case *key*; only the names in the database differ.
+``session``/``account``/``verification`` and camelCase columns, so an existing Better Auth
+PostgreSQL database can be served as it is (declare the users entity with ``table: user`` and
+``id: text`` in the schema). Code always addresses columns by their snake_case *key*; only the
+names in the database differ.
 """
 
 from __future__ import annotations
