@@ -336,10 +336,9 @@ async def test_sub_is_stable_per_email(emulator: RunningServer) -> None:
     assert subs[0] == subs[1] != subs[2]
 
 
-async def _jwks(emulator: RunningServer) -> dict[str, Any]:
+async def _jwks(emulator: RunningServer) -> Any:
     async with httpx.AsyncClient() as http:
-        data: dict[str, Any] = (await http.get(f"{emulator.base_url}/jwks")).json()
-    return data
+        return (await http.get(f"{emulator.base_url}/jwks")).json()
 
 
 async def test_authlib_starlette_integration_accepts_the_provider(emulator: RunningServer) -> None:
@@ -1060,15 +1059,15 @@ def test_standalone_runner(tmp_path: Path) -> None:
         cwd=ROOT,
     )
     try:
-        assert process.stdout is not None
+        assert process.stdout is not None and process.stderr is not None
         first = process.stdout.readline()
-        assert first.startswith("OIDC discovery: http://127.0.0.1:"), first + (
-            process.stderr.read() if process.poll() is not None else ""
-        )
+        if not first:  # the process ended: show why
+            pytest.fail(f"the runner exited with {process.wait()}: {process.stderr.read()}")
+        assert first.startswith("OIDC discovery: http://127.0.0.1:"), first
         discovery_url = first.split(": ", 1)[1].strip()
         issuer = discovery_url.removesuffix("/.well-known/openid-configuration")
         lines = []
-        while "Development only" not in (line := process.stdout.readline()):
+        while (line := process.stdout.readline()) and "Development only" not in line:
             lines.append(line.strip())
         assert "http://127.0.0.1:8000/api/auth/callback/github" in lines  # the GitHub sibling is registered
         metadata = httpx.get(discovery_url).json()

@@ -852,7 +852,7 @@ class _Emulator:
         except _TokenError as exc:
             error, description = _GITHUB_TOKEN_ERRORS.get(exc.error, (exc.error, exc.description))
             body = {"error": error, "error_description": description, "error_uri": _GITHUB_OAUTH_ERRORS_DOC + error}
-        if True:
+        if "application/json" in request.headers.get("accept", ""):
             return JSONResponse(body, headers=_NO_STORE)
         # GitHub's default is a form-encoded body, which JSON-only clients choke on.
         return Response(
