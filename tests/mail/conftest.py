@@ -6,14 +6,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -21,6 +18,7 @@ from tenantry.db import Database, TableSet, build_metadata, create_database, dia
 from tenantry.db.codecs import utc_now
 from tenantry.db.migrations import sync_schema
 from tenantry.emulators.postmark import PostmarkEmulator
+from tenantry.emulators.server import run_in_thread
 from tenantry.mail import MailMessage, MailSettings, OutgoingMail, TransientMailError, enqueue, mail_tables
 from tenantry.schema import load_schema_text
 
@@ -132,7 +130,7 @@ class BlockingBackend:
         self.entered.set()
         await self.release.wait()
         self.sent.append(message)
-        return f"blocking-{message.id}"
+        return f"{self.name}-{message.id}"
 
     async def close(self) -> None:
         return None
@@ -154,19 +152,8 @@ class RunningPostmark:
 @pytest.fixture(scope="session")
 def _postmark_server() -> Iterator[RunningPostmark]:
     emulator = PostmarkEmulator(POSTMARK_TOKEN)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(emulator.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, name="postmark-emulator", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the Postmark emulator did not start"
-        time.sleep(0.02)
-    yield RunningPostmark(emulator, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
+    with run_in_thread(emulator.app) as server:
+        yield RunningPostmark(emulator, server.base_url)
 
 
 @pytest.fixture

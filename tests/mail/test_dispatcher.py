@@ -16,10 +16,10 @@ from tenantry.mail import (
     SENT,
     JsonLinesBackend,
     MailDispatcher,
+    OutboxRecord,
     PermanentMailError,
     RetryPolicy,
     TransientMailError,
-    get_outbox_message,
     list_outbox,
 )
 from tests.mail.conftest import (
@@ -33,7 +33,7 @@ from tests.mail.conftest import (
 )
 
 
-async def only(env: MailEnv):  # type: ignore[no-untyped-def]
+async def only(env: MailEnv) -> OutboxRecord:
     [record] = await list_outbox(env.db, env.tables)
     return record
 
@@ -158,18 +158,23 @@ async def test_expired_lease_is_delivered_by_another_worker_exactly_once(mail_en
 async def test_worker_that_outlived_its_lease_cannot_overwrite_the_new_claim(mail_env: MailEnv) -> None:
     await enqueue_committed(mail_env, message())
     clock = FakeClock()
-    slow = BlockingBackend()
-    a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, slow, clock=clock, lease=60, send_timeout=30)
+    slow_a, slow_b = BlockingBackend("a"), BlockingBackend("b")
+    a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, slow_a, clock=clock, lease=60, send_timeout=30)
+    b = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, slow_b, clock=clock, lease=60, send_timeout=30)
     late = asyncio.create_task(a.deliver_pending())
-    await asyncio.wait_for(slow.entered.wait(), 5)
+    await asyncio.wait_for(slow_a.entered.wait(), 5)
+    clock.advance(61)  # A's lease runs out while it is still sending
+    current = asyncio.create_task(b.deliver_pending())
+    await asyncio.wait_for(slow_b.entered.wait(), 5)
 
-    clock.advance(61)
-    b = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, RecordingBackend("b"), clock=clock)
-    assert (await b.deliver_pending()).sent == 1
+    slow_a.release.set()  # A finishes while B's claim is in force: A must not record anything
+    report_a = await asyncio.wait_for(late, 5)
+    assert report_a.lost == 1 and report_a.sent == 0
+    claimed = await only(mail_env)
+    assert claimed.status == SENDING and claimed.attempts == 2 and claimed.provider_message_id is None
 
-    slow.release.set()
-    report = await asyncio.wait_for(late, 5)
-    assert report.lost == 1 and report.sent == 0
+    slow_b.release.set()
+    assert (await asyncio.wait_for(current, 5)).sent == 1
     record = await only(mail_env)
     assert record.status == SENT and record.provider_message_id == f"b-{record.id}"
 

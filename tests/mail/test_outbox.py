@@ -12,8 +12,8 @@ class Boom(Exception):
     pass
 
 
-def dispatcher(env: MailEnv, backend: RecordingBackend, **options: object) -> MailDispatcher:
-    return MailDispatcher(env.db, env.tables, env.settings, backend, **options)  # type: ignore[arg-type]
+def dispatcher(env: MailEnv, backend: RecordingBackend) -> MailDispatcher:
+    return MailDispatcher(env.db, env.tables, env.settings, backend)
 
 
 async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:

@@ -95,10 +95,11 @@ async def test_unreachable_server_is_transient() -> None:
         await SmtpBackend("127.0.0.1", free_port(), timeout=2).send(outgoing())
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 async def test_authenticates_with_username_and_password() -> None:
     def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object) -> AuthResult:
         ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"mailer", b"s3cret")
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd sends the 235/535 reply
 
     recorder = SmtpRecorder()
     controller = Controller(
