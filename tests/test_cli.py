@@ -89,7 +89,9 @@ def test_migrations_from_the_command_line(project: Path) -> None:
 def test_serve_refuses_unsafe_starts(project: Path) -> None:
     no_secret = runner.invoke(app, ["serve"])
     assert no_secret.exit_code == 2 and "TENANTRY_SECRET" in no_secret.output
-    unmigrated = runner.invoke(app, ["serve"], env={"TENANTRY_SECRET": "x" * 40})
+    no_mail = runner.invoke(app, ["serve"], env={"TENANTRY_SECRET": "x" * 40})
+    assert no_mail.exit_code == 2 and "TENANTRY_MAIL_BACKEND" in no_mail.output
+    unmigrated = runner.invoke(app, ["serve"], env={"TENANTRY_SECRET": "x" * 40, "TENANTRY_MAIL_BACKEND": "file"})
     assert unmigrated.exit_code == 1 and "does not match the schema" in unmigrated.output
 
 
@@ -177,7 +179,9 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
 
 def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
     project = _copy_example(tmp_path)
-    env = _clean_env(TENANTRY_SECRET="s" * 48)
+    env = _clean_env(
+        TENANTRY_SECRET="s" * 48, TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "mail.jsonl")
+    )
     made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
     assert made.returncode == 0, made.stdout + made.stderr
     base = _start(server_process, project, env, "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1")

@@ -24,6 +24,7 @@ from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
 from tenantry.hooks import Hooks, load_hooks_file
+from tenantry.mail import MailDispatcher, MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_tables
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.schema import Schema, SchemaError, load_schema
 from tenantry.web import web_routes
@@ -43,10 +44,14 @@ class Tenantry:
         *,
         hooks: Hooks | None = None,
         auth_settings: AuthSettings | None = None,
+        mail_settings: MailSettings | None = None,
     ) -> None:
         self.schema = schema
         self.settings = settings
         self.auth_settings = auth_settings or AuthSettings()
+        self.mail_settings = mail_settings or MailSettings()
+        if settings.env == "production" and self.mail_settings.backend == "dev":
+            raise ValueError("TENANTRY_MAIL_BACKEND=dev delivers no mail; set smtp, postmark or file in production")
         self.db: Database = create_database(settings.database_url, pool_size=settings.db_pool_size)
         self.tables: TableSet = app_tables(schema, settings.dialect, self.auth_settings)
         max_limit = int(schema.options.get("max_limit", settings.max_limit))
@@ -59,7 +64,8 @@ class Tenantry:
             hooks=hooks or Hooks(),
             max_limit=max_limit,
         )
-        self.auth = Authentication(self, self.auth_settings, mailer=None)
+        self.mail = MailDispatcher(self.db, self.tables, self.mail_settings, backend_from_settings(self.mail_settings))
+        self.auth = Authentication(self, self.auth_settings, OutboxMailer(self.tables, self.mail_settings, self.mail))
         # Resolvers tried in order; the first to name a principal wins.
         self.authenticators: list[Authenticator] = [self.auth.authenticate]
 
@@ -83,6 +89,7 @@ class Tenantry:
         if self.settings.auto_migrate and self.settings.dialect == "sqlite":
             await asyncio.to_thread(self._sync_development_schema)
         await self.db.open()
+        self.mail.start()
         # Everything built so far (schema, compiled models, routes) lives as long as the process:
         # keep it out of the collector's scans, and collect young objects less eagerly, which keeps
         # request latency tails short under load.
@@ -101,12 +108,13 @@ class Tenantry:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
+        await self.mail.stop()
         await self.db.close()
 
 
 def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
     """Every capability's tables, in the order they depend on each other."""
-    return [auth_tables(auth_settings.table_names)]
+    return [auth_tables(auth_settings.table_names), mail_tables]
 
 
 def app_tables(schema: Schema, dialect: DialectName, auth_settings: AuthSettings | None = None) -> TableSet:
@@ -134,6 +142,9 @@ def create_app(
             await runtime.shutdown()
 
     routes: list[BaseRoute] = [runtime.auth.router.route(), *api_routes(runtime), *web_routes(runtime)]
+    if settings.is_development:
+        # The dev outbox shows sign-in links: never served outside development.
+        routes.extend(mail_routes(runtime.db, runtime.tables, runtime.mail_settings))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -269,6 +269,7 @@ def serve(
     loaded = load_or_exit(path)
     os.environ.setdefault("TENANTRY_ENV", "production")
     settings = settings_or_exit()
+    _require_mail_delivery(settings)
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
     tables = app_tables(loaded, settings.dialect)
     root = project_dir(path)
@@ -306,6 +307,23 @@ def serve(
         access_log=False,
         log_level="info",
     )
+
+
+def _require_mail_delivery(settings: Settings) -> None:
+    from tenantry.mail import MailSettings
+
+    try:
+        mail = MailSettings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.print(f"[red]mail settings:[/] {error['msg'].removeprefix('Value error, ')}")
+        raise typer.Exit(2) from None
+    if settings.env == "production" and mail.backend == "dev":
+        err.print(
+            "[red]TENANTRY_MAIL_BACKEND is 'dev': no e-mail would leave this server.[/] "
+            "Set it to smtp, postmark or file for production."
+        )
+        raise typer.Exit(2)
 
 
 # -- schema -----------------------------------------------------------------------------------

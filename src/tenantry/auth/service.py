@@ -229,7 +229,7 @@ class AuthContext:
     ) -> None:
         if self.mailer is None:
             return
-        context = {"user": self.shapes.user_json(user), "url": url, "expires_in": self.auth.verification_expires_in}
+        context: dict[str, Any] = {"name": user.core.get("name"), "email": user.email}
         context.update(extra or {})
         await self.mailer.send(conn, template=template, to=to, url=url, context=context, dedupe_key=dedupe_key)
 

@@ -8,7 +8,8 @@ indexing by position, and translate driver errors into ``tenantry.db.errors``.
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Sequence
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -28,6 +29,13 @@ class Connection(Protocol):
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; returns the number of rows it changed."""
+        ...
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the surrounding transaction has committed (never if it rolls back).
+
+        Used to wake deliverers (mail, events) exactly when what they deliver becomes visible.
+        """
         ...
 
 
@@ -96,6 +104,16 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
     from tenantry.db.sqlite import SQLiteDatabase
 
     return SQLiteDatabase(url, pool_size=min(pool_size, 4))
+
+
+def run_after_commit(callbacks: list[Callable[[], None]]) -> None:
+    """Run and forget the after-commit callbacks of a transaction; one failing does not stop the rest."""
+    pending, callbacks[:] = list(callbacks), []
+    for callback in pending:
+        try:
+            callback()
+        except Exception:
+            logging.getLogger("tenantry.db").exception("after-commit callback failed")
 
 
 @asynccontextmanager

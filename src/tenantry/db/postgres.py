@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 
-from tenantry.db.database import Database, Row
+from tenantry.db.database import Database, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
 
@@ -45,10 +45,11 @@ def _detail_columns(detail: str | None) -> tuple[str, ...]:
 
 
 class _PgConnection:
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "committed")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self.committed: list[Callable[[], None]] = []
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
@@ -61,6 +62,9 @@ class _PgConnection:
             return await self._conn.fetchrow(sql, *params)  # type: ignore[no-any-return]
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _raise_translated(exc)
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
@@ -112,8 +116,11 @@ class PostgresDatabase(Database):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConnection]:
-        async with self._require_pool().acquire() as conn, conn.transaction():
-            yield _PgConnection(conn)
+        async with self._require_pool().acquire() as conn:
+            wrapped = _PgConnection(conn)
+            async with conn.transaction():
+                yield wrapped
+        run_after_commit(wrapped.committed)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         # The pool's own fetch skips a context-manager round trip on the hot read path.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,7 +19,7 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import make_url
 
-from tenantry.db.database import Database, Row
+from tenantry.db.database import Database, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
 _UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '(?P<index>[^']+)'|(?P<cols>.+))")
@@ -62,10 +62,11 @@ async def _run(conn: aiosqlite.Connection, sql: str) -> None:
 
 
 class _SQLiteConnection:
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "committed")
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
+        self.committed: list[Callable[[], None]] = []
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
@@ -76,6 +77,9 @@ class _SQLiteConnection:
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetch(sql, params)
         return rows[0] if rows else None
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        self.committed.append(callback)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
@@ -150,6 +154,7 @@ class SQLiteDatabase(Database):
         async with self._write_lock, self.connection() as wrapped:
             conn = wrapped._conn
             await _run(conn, "BEGIN IMMEDIATE")
+            wrapped.committed.clear()
             try:
                 yield wrapped
             except BaseException:
@@ -157,3 +162,4 @@ class SQLiteDatabase(Database):
                 raise
             else:
                 await _run(conn, "COMMIT")
+        run_after_commit(wrapped.committed)

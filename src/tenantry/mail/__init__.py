@@ -14,7 +14,7 @@ from tenantry.mail.outbox import OutboxRecord
 from tenantry.mail.postmark import PostmarkBackend
 from tenantry.mail.retry import RetryPolicy
 from tenantry.mail.routes import mail_routes
-from tenantry.mail.service import compose, enqueue, get_outbox_message, list_outbox
+from tenantry.mail.service import OutboxMailer, compose, enqueue, get_outbox_message, list_outbox
 from tenantry.mail.settings import MailSettings
 from tenantry.mail.smtp import SmtpBackend
 from tenantry.mail.tables import FAILED, OUTBOX_TABLE, PENDING, SENDING, SENT, mail_tables
@@ -36,6 +36,7 @@ __all__ = [
     "MailMessage",
     "MailSettings",
     "MailTemplateError",
+    "OutboxMailer",
     "OutboxRecord",
     "OutgoingMail",
     "PermanentMailError",

@@ -8,6 +8,7 @@ from typing import Any
 from tenantry.db.codecs import utc_now
 from tenantry.db.database import Connection, Database
 from tenantry.db.tables import TableSet
+from tenantry.mail.dispatcher import MailDispatcher
 from tenantry.mail.ids import new_message_id
 from tenantry.mail.message import MailMessage
 from tenantry.mail.outbox import OutboxRecord, outbox_sql, rows_of
@@ -74,3 +75,24 @@ async def get_outbox_message(db: Database, tables: TableSet, message_id: str) ->
         return None
     row = await db.fetchrow(sql.get.sql, sql.get.params({"id": key}))
     return None if row is None else outbox_sql(tables).record(row)
+
+
+class OutboxMailer:
+    """Sends templated mail through the outbox: what other capabilities call to e-mail someone.
+
+    ``send`` renders and enqueues inside the caller's transaction, and wakes the dispatcher once
+    that transaction commits, so the message leaves right away and only if the action happened.
+    """
+
+    def __init__(self, tables: TableSet, settings: MailSettings, dispatcher: MailDispatcher | None) -> None:
+        self.tables = tables
+        self.settings = settings
+        self.dispatcher = dispatcher
+
+    async def send(
+        self, conn: Connection, *, template: str, to: str, url: str, context: dict[str, Any], dedupe_key: str
+    ) -> None:
+        message = compose(template, to=to, url=url, dedupe_key=dedupe_key, settings=self.settings, context=context)
+        await enqueue(conn, self.tables, message)
+        if self.dispatcher is not None:
+            conn.on_commit(self.dispatcher.wake)
