@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: dev test pytest lint format bench install clean
+COMPAT := tests/compat/node_modules/.package-lock.json
 
 # Create the virtualenv and install the package (editable) with its development tools.
 $(STAMP): pyproject.toml
@@ -23,8 +24,16 @@ dev: $(STAMP)
 # The whole test suite: linters, type checks, then every test on SQLite and PostgreSQL.
 test: lint pytest
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(COMPAT)
 	$(BIN)/pytest
+
+# Better Auth's own client, for the compatibility suite (skipped without Node; required under CI).
+$(COMPAT): tests/compat/package.json tests/compat/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/compat && npm ci --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "npm not found: the Better Auth client compatibility suite will be skipped"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -40,4 +49,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tests/compat/node_modules
