@@ -77,12 +77,36 @@ def _col(preset: Preset, key: str, type_: Any, *args: Any, **kwargs: Any) -> sa.
     return sa.Column(_name(preset, key), type_, *args, key=key, **kwargs)
 
 
-def _id_type(id_type: str) -> Any:
+def _id_type(id_type: str, preset: Preset = "tenantry") -> Any:
     if id_type == "uuid":
         return GUID()
     if id_type == "serial":
         return sa.Integer()
-    return sa.String(64)
+    return sa.Text() if preset == "better-auth" else sa.String(64)
+
+
+class _Style:
+    """The DDL details of a preset. ``better-auth`` repeats Better Auth's own DDL exactly (text
+    columns, its default constraint names and timestamp defaults), so that migrations find nothing
+    to change in a database Better Auth created."""
+
+    def __init__(self, preset: Preset, dialect: str) -> None:
+        self.preset = preset
+        self.ba = preset == "better-auth"
+        self.now = sa.text(SQLITE_NOW) if dialect == "sqlite" else sa.text("CURRENT_TIMESTAMP")
+
+    def text_id(self) -> Any:
+        return sa.Text() if self.ba else sa.String(64)
+
+    def token(self) -> Any:
+        return sa.Text() if self.ba else sa.String(255)
+
+    def created(self) -> Any:
+        return self.now if self.ba else None
+
+    def unique(self, table: str, column: str) -> sa.UniqueConstraint:
+        name = f"{table}_{column}_key" if self.ba else db_name("uq", table, column)
+        return sa.UniqueConstraint(_name(self.preset, column), name=conv(name))
 
 
 def auth_tables(preset: Preset = "tenantry") -> TableContributor:
@@ -91,6 +115,7 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
     def contribute(ts: TableSet, schema: Schema) -> None:
         entity = schema.system_entity("users")
         names = _TABLE_NAMES[preset]
+        style = _Style(preset, ts.dialect)
         clash = [n for n in names.values() if n in ts.metadata.tables]
         if clash:
             raise ValueError(
@@ -106,7 +131,7 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
             users = sa.Table(
                 "users" if preset == "tenantry" else "user",
                 ts.metadata,
-                sa.Column("id", _id_type(id_type), primary_key=True),
+                sa.Column("id", _id_type(id_type, preset), primary_key=True),
             )
             declared = {}
         user_columns: dict[str, sa.Column[Any]] = {"id": users.c.id}
@@ -120,40 +145,40 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
             key = {"emailVerified": "email_verified", "createdAt": "created_at", "updatedAt": "updated_at"}.get(
                 ba_name, ba_name
             )
-            column = _user_column(preset, key, ts.dialect)
+            column = _user_column(style, key)
             users.append_column(column)
             user_columns[ba_name] = column
         if "email" not in declared:
-            sa.Index(db_name("uq", users.name, "email"), users.c.email, unique=True)
+            users.append_constraint(style.unique(users.name, "email"))
         additional = tuple(f for f in (entity.fields if entity else ()) if f.name not in taken)
+        user_id = _id_type(id_type, preset)
 
-        user_fk = sa.ForeignKey(
-            f"{users.name}.id", ondelete="CASCADE", name=conv(db_name("fk", names["session"], "user_id"))
-        )
+        def user_fk(table: str) -> sa.ForeignKey:
+            name = f"{table}_userId_fkey" if style.ba else db_name("fk", table, "user_id")
+            return sa.ForeignKey(f"{users.name}.id", ondelete="CASCADE", name=conv(name))
+
         sessions = sa.Table(
             names["session"],
             ts.metadata,
-            _col(preset, "id", sa.String(64), primary_key=True),
+            _col(preset, "id", style.text_id(), primary_key=True),
             _col(preset, "expires_at", UTCTimestamp(), nullable=False),
-            _col(preset, "token", sa.String(255), nullable=False, unique=True),
-            _col(preset, "created_at", UTCTimestamp(), nullable=False),
+            _col(preset, "token", style.token(), nullable=False),
+            _col(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
             _col(preset, "updated_at", UTCTimestamp(), nullable=False),
             _col(preset, "ip_address", sa.Text(), nullable=True),
             _col(preset, "user_agent", sa.Text(), nullable=True),
-            _col(preset, "user_id", _id_type(id_type), user_fk, nullable=False),
+            _col(preset, "user_id", user_id, user_fk(names["session"]), nullable=False),
+            style.unique(names["session"], "token"),
         )
         sa.Index(db_name(names["session"], _name(preset, "user_id"), "idx"), sessions.c.user_id)
 
-        account_fk = sa.ForeignKey(
-            f"{users.name}.id", ondelete="CASCADE", name=conv(db_name("fk", names["account"], "user_id"))
-        )
         accounts = sa.Table(
             names["account"],
             ts.metadata,
-            _col(preset, "id", sa.String(64), primary_key=True),
+            _col(preset, "id", style.text_id(), primary_key=True),
             _col(preset, "account_id", sa.Text(), nullable=False),
             _col(preset, "provider_id", sa.Text(), nullable=False),
-            _col(preset, "user_id", _id_type(id_type), account_fk, nullable=False),
+            _col(preset, "user_id", user_id, user_fk(names["account"]), nullable=False),
             _col(preset, "access_token", sa.Text(), nullable=True),
             _col(preset, "refresh_token", sa.Text(), nullable=True),
             _col(preset, "id_token", sa.Text(), nullable=True),
@@ -161,26 +186,28 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
             _col(preset, "refresh_token_expires_at", UTCTimestamp(), nullable=True),
             _col(preset, "scope", sa.Text(), nullable=True),
             _col(preset, "password", sa.Text(), nullable=True),
-            _col(preset, "created_at", UTCTimestamp(), nullable=False),
+            _col(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
             _col(preset, "updated_at", UTCTimestamp(), nullable=False),
         )
         sa.Index(db_name(names["account"], _name(preset, "user_id"), "idx"), accounts.c.user_id)
-        sa.Index(
-            db_name("uq", names["account"], "provider_account"),
-            accounts.c.provider_id,
-            accounts.c.account_id,
-            unique=True,
-        )
+        if not style.ba:
+            # One account per provider identity (Better Auth checks this in code only).
+            sa.Index(
+                db_name("uq", names["account"], "provider_account"),
+                accounts.c.provider_id,
+                accounts.c.account_id,
+                unique=True,
+            )
 
         verifications = sa.Table(
             names["verification"],
             ts.metadata,
-            _col(preset, "id", sa.String(64), primary_key=True),
+            _col(preset, "id", style.text_id(), primary_key=True),
             _col(preset, "identifier", sa.Text(), nullable=False),
             _col(preset, "value", sa.Text(), nullable=False),
             _col(preset, "expires_at", UTCTimestamp(), nullable=False),
-            _col(preset, "created_at", UTCTimestamp(), nullable=False),
-            _col(preset, "updated_at", UTCTimestamp(), nullable=False),
+            _col(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
+            _col(preset, "updated_at", UTCTimestamp(), nullable=False, server_default=style.created()),
         )
         sa.Index(db_name(names["verification"], "identifier", "idx"), verifications.c.identifier)
 
@@ -198,12 +225,15 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
     return contribute
 
 
-def _user_column(preset: Preset, key: str, dialect: str) -> sa.Column[Any]:
+def _user_column(style: _Style, key: str) -> sa.Column[Any]:
+    preset = style.preset
     if key == "email_verified":
-        return _col(preset, key, sa.Boolean(create_constraint=False), nullable=False, server_default=sa.false())
+        default = None if style.ba else sa.false()
+        return _col(preset, key, sa.Boolean(create_constraint=False), nullable=False, server_default=default)
     if key in ("created_at", "updated_at"):
-        now = sa.text(SQLITE_NOW) if dialect == "sqlite" else sa.text("CURRENT_TIMESTAMP")
-        return _col(preset, key, UTCTimestamp(), nullable=False, server_default=now)
+        return _col(preset, key, UTCTimestamp(), nullable=False, server_default=style.now)
     if key == "email":
-        return _col(preset, key, sa.String(320), nullable=False)
+        return _col(preset, key, sa.Text() if style.ba else sa.String(320), nullable=False)
+    if key == "name" and style.ba:
+        return _col(preset, key, sa.Text(), nullable=False)
     return _col(preset, key, sa.Text(), nullable=True)  # name, image

@@ -120,7 +120,8 @@ def id_column(entity: Entity) -> sa.Column[Any]:
     if entity.id_type == "serial":
         return sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True)
     if entity.id_type == "text":
-        return sa.Column("id", sa.String(64), primary_key=True)
+        # text, as Better Auth's own tables declare their ids (its databases can be served unchanged).
+        return sa.Column("id", sa.Text(), primary_key=True)
     return sa.Column("id", GUID(), primary_key=True)
 
 

@@ -1,0 +1,133 @@
+"""Point Tenantry at a PostgreSQL database made by Better Auth itself: its users keep signing in.
+
+Better Auth 1.7.25 (npm) creates its tables with its own migrations, signs a user up (scrypt
+password hash) and opens a session. Tenantry, configured with Better Auth's table names, then
+serves that database unchanged: the old session cookie is valid, the password works (and is
+re-hashed with argon2id), and the user appears in the CRUD API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+from asgi_lifespan import LifespanManager
+
+from tenantry.app import app_tables, create_app
+from tenantry.auth import AuthSettings
+from tenantry.config import Settings
+from tenantry.db.migrations import sync_schema
+from tenantry.schema import load_schema_text
+from tests.conftest import PG_ADMIN_URL, require_service
+
+HERE = Path(__file__).resolve().parent
+SECRET = "better-auth-shared-secret-0123456789abcdef"
+BASE = "http://127.0.0.1:8000"
+
+# The Better Auth app's user model as a Tenantry schema: Better Auth's own table and id type, and
+# the two additional fields that app declared. Better Auth's core fields need not be repeated.
+SCHEMA = """
+users:
+  table: user
+  id: text
+  fields:
+    org_id: text (nullable)
+    role: text (nullable)
+"""
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def test_existing_better_auth_database() -> None:
+    if shutil.which("node") is None or not (HERE / "node_modules" / "pg").is_dir():
+        require_service("Node.js with the compat packages", "run `npm ci` in tests/compat (make test does)")
+    name = f"tenantry_ba_{uuid.uuid4().hex[:10]}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except OSError as exc:
+        require_service("PostgreSQL", str(exc))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        made = subprocess.run(
+            ["node", str(HERE / "make-better-auth-db.mjs")],
+            cwd=HERE,
+            env={
+                "DATABASE_URL": url,
+                "BETTER_AUTH_SECRET": SECRET,
+                "BASE_URL": BASE,
+                "PATH": str(Path(shutil.which("node") or "node").parent),
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        created = json.loads(made.stdout.strip().splitlines()[-1])
+        asyncio.run(_serve_and_check(url, created))
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _serve_and_check(url: str, created: dict[str, object]) -> None:
+    schema = load_schema_text(SCHEMA, "better-auth.yaml")
+    settings = Settings(DATABASE_URL=url, TENANTRY_SECRET=SECRET, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False)
+    # That app did not require e-mail verification; neither does this configuration of Tenantry.
+    auth = AuthSettings(TENANTRY_AUTH_TABLES="better-auth", TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
+    # Tenantry's own tables (the mail outbox …) are added beside Better Auth's; its tables are left alone.
+    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
+    assert result.skipped == []
+    assert all(" mail_outbox" in change for change in result.applied), result.applied
+    app = create_app(schema, settings, auth_settings=auth)
+    user = created["user"]
+    assert isinstance(user, dict)
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        # 1. The session Better Auth issued is valid here (same secret, same signed cookie).
+        cookie_name, _, cookie_value = str(created["cookie"]).partition("=")
+        session = await client.get("/api/auth/get-session", headers={"cookie": f"{cookie_name}={cookie_value}"})
+        assert session.status_code == 200, session.text
+        body = session.json()
+        assert body["user"]["id"] == user["id"] and body["user"]["email"] == "veteran@example.com"
+        assert body["user"]["role"] == "member" and body["session"]["token"] == created["token"]
+        # 2. The scrypt password signs in, and is upgraded to argon2id.
+        signed_in = await client.post(
+            "/api/auth/sign-in/email", json={"email": "veteran@example.com", "password": "Better-Auth-Pass-1"}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        conn = await asyncpg.connect(url)
+        try:
+            stored = await conn.fetchval('SELECT password FROM account WHERE "providerId" = $1', "credential")
+        finally:
+            await conn.close()
+        assert str(stored).startswith("$argon2id$")
+        again = await client.post(
+            "/api/auth/sign-in/email",
+            json={"email": "veteran@example.com", "password": "Better-Auth-Pass-1"},
+            headers={"origin": BASE},
+        )
+        assert again.status_code == 200
+        # 3. The CRUD API serves the same rows (Better Auth's text ids), to a signed-in caller.
+        token = signed_in.json()["token"]
+        users = await client.get("/api/users", headers={"authorization": f"Bearer {token}"})
+        assert users.status_code == 200, users.text + str(users.headers)
+        assert [u["id"] for u in users.json()] == [user["id"]]
+        # 4. New sign-ups land in Better Auth's tables, in Better Auth's format.
+        fresh = await client.post(
+            "/api/auth/sign-up/email",
+            json={"email": "new@example.com", "password": "Fresh-Pass-123", "name": "New"},
+            headers={"origin": BASE},
+        )
+        assert fresh.status_code == 200, fresh.text
+        new_id = fresh.json()["user"]["id"]
+        assert len(new_id) == 32 and new_id.isalnum()
