@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 
-from tenantry.auth.endpoints import email_password, sessions, user
+from tenantry.auth.endpoints import email_password, sessions, social, user
 from tenantry.auth.origin import SAFE_METHODS
 from tenantry.auth.router import AuthRouter
 from tenantry.auth.service import AuthContext, Mailer, build_context
@@ -32,7 +32,7 @@ class Authentication:
         tables: AuthTables = runtime.tables.extensions["auth"]
         self.ctx = build_context(runtime.settings, settings, runtime.db, tables, runtime.pipeline.sql, mailer)
         self.router = AuthRouter(self.ctx)
-        self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS)
+        self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS, *social.ENDPOINTS)
 
     async def authenticate(self, request: Request) -> Principal | None:
         """The signed-in user of a request to any route (cookie or ``Authorization: Bearer``).

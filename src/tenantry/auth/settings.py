@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class OIDCProviderSettings(BaseModel):
+    """One generic OpenID Connect provider of ``TENANTRY_OIDC_PROVIDERS`` (discovered from its issuer)."""
+
+    # The id is the provider's name in URLs (``/api/auth/callback/<id>``) and in account rows.
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$", max_length=64)
+    name: str | None = None
+    issuer: str
+    client_id: str
+    client_secret: SecretStr
+    scopes: list[str] | None = None
 
 
 class AuthSettings(BaseSettings):
@@ -45,6 +57,55 @@ class AuthSettings(BaseSettings):
         alias="TENANTRY_AUTH_TABLES",
         description="'better-auth' uses Better Auth's own table and column names (session, account …).",
     )
+
+    # -- social sign-in (a provider is enabled when its client id is set) -------------------------
+    google_client_id: str | None = Field(None, alias="GOOGLE_CLIENT_ID")
+    google_client_secret: SecretStr | None = Field(None, alias="GOOGLE_CLIENT_SECRET")
+    google_issuer: str = Field(
+        "https://accounts.google.com",
+        alias="GOOGLE_ISSUER",
+        description="Where Google's OpenID configuration is discovered (an emulator's URL in tests).",
+    )
+    github_client_id: str | None = Field(None, alias="GITHUB_CLIENT_ID")
+    github_client_secret: SecretStr | None = Field(None, alias="GITHUB_CLIENT_SECRET")
+    github_authorize_url: str = Field("https://github.com/login/oauth/authorize", alias="GITHUB_AUTHORIZE_URL")
+    github_token_url: str = Field("https://github.com/login/oauth/access_token", alias="GITHUB_TOKEN_URL")
+    github_api_url: str = Field("https://api.github.com", alias="GITHUB_API_URL")
+    oidc_providers: list[OIDCProviderSettings] = Field(
+        default_factory=list,
+        alias="TENANTRY_OIDC_PROVIDERS",
+        description='JSON list of {"id", "name", "issuer", "client_id", "client_secret", "scopes"?}.',
+    )
+    trusted_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=AliasChoices("TENANTRY_TRUSTED_PROVIDERS", "trusted_providers"),
+        description="Comma-separated provider ids whose unverified e-mails may still link to an existing user.",
+    )
+    account_linking: bool = Field(
+        True,
+        alias="TENANTRY_ACCOUNT_LINKING",
+        description="Link a provider sign-in to the existing user with the same (verified) e-mail.",
+    )
+
+    @field_validator("trusted_providers", mode="before")
+    @classmethod
+    def _provider_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_providers(self) -> AuthSettings:
+        # Provider ids key the account rows: two providers under one id would share accounts,
+        # and "credential" is the e-mail/password account.
+        seen = {"google"} if self.google_client_id else set()
+        if self.github_client_id:
+            seen.add("github")
+        for provider in self.oidc_providers:
+            if provider.id == "credential" or provider.id in seen:
+                raise ValueError(f"TENANTRY_OIDC_PROVIDERS: provider id {provider.id!r} is reserved or used twice")
+            seen.add(provider.id)
+        return self
 
     @field_validator("trusted_origins", "trusted_proxies", mode="before")
     @classmethod
