@@ -175,6 +175,16 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
     assert httpx.get(f"{base}/api/docs").status_code == 200
     assert "organizations" in httpx.get(f"{base}/").text
     assert (project / "tenantry.db").exists()
+    # "Continue with Dev": the local OpenID provider `tenantry dev` starts, through the real OAuth flow.
+    with httpx.Client(base_url=base, headers={"origin": base}) as browser:
+        start = browser.post("/api/auth/sign-in/social", json={"provider": "dev", "callbackURL": "/"})
+        assert start.status_code == 200, start.text
+        provider = httpx.get(start.json()["url"] + "&prompt=none&login_hint=dev@example.com")
+        assert provider.status_code in (302, 303), provider.text
+        back = browser.get(provider.headers["location"])
+        assert back.status_code == 302 and back.headers["location"] == f"{base}/"
+        me = browser.get("/api/auth/get-session").json()
+        assert me["user"]["email"] == "dev@example.com" and me["user"]["emailVerified"] is True
 
 
 def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:

@@ -33,6 +33,7 @@ console = Console()
 err = Console(stderr=True, soft_wrap=True)  # one problem per line, so editors can jump to FILE:LINE
 
 SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
+DEV_IDP_PORT = 9400
 TEMPLATES = Path(__file__).parent / "templates" / "project"
 
 SchemaOption = Annotated[
@@ -140,7 +141,9 @@ def init(
 # -- dev / serve ------------------------------------------------------------------------------
 
 
-def _banner(schema: Schema, host: str, port: int, settings: Settings, mode: str) -> None:
+def _banner(
+    schema: Schema, host: str, port: int, settings: Settings, mode: str, dev_provider: str | None = None
+) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for display
     base = f"http://{shown}:{port}"
     table = Table.grid(padding=(0, 2))
@@ -151,6 +154,10 @@ def _banner(schema: Schema, host: str, port: int, settings: Settings, mode: str)
     table.add_row("Docs", f"{base}/api/docs")
     table.add_row("OpenAPI", f"{base}/api/openapi.json")
     table.add_row("Database", _redact(settings.database_url))
+    if dev_provider:
+        table.add_row("Sign-in", f"Continue with Dev (local OpenID provider at {dev_provider})")
+    if settings.is_development:
+        table.add_row("Mail", f"{base}/dev/mail")
     table.add_row("Entities", ", ".join(e.route for e in schema.entities.values()))
     console.print(Panel(table, title=f"[bold]{schema.title}[/] — Tenantry {mode}", expand=False))
 
@@ -173,6 +180,13 @@ def dev(
     allow_destructive: Annotated[
         bool, typer.Option("--allow-destructive", help="Let automatic schema changes drop columns and tables.")
     ] = False,
+    dev_sign_in: Annotated[
+        bool,
+        typer.Option(
+            "--dev-sign-in/--no-dev-sign-in",
+            help="Run a local OpenID provider so 'Continue with Dev' works offline (when no OIDC provider is set).",
+        ),
+    ] = True,
 ) -> None:
     """Development server: SQLite by default, autoreload, schema changes applied automatically."""
     import uvicorn
@@ -180,10 +194,13 @@ def dev(
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
     os.environ.setdefault("TENANTRY_ENV", "development")
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the URL
+    os.environ.setdefault("TENANTRY_BASE_URL", f"http://{shown_host}:{port}")
     settings = settings_or_exit()
     if settings.env != "development":
         err.print("[red]tenantry dev runs with TENANTRY_ENV=development; use tenantry serve for production.[/]")
         raise typer.Exit(2)
+    dev_provider = _start_dev_identity_provider(settings.base_url) if dev_sign_in else None
     _set_env(
         TENANTRY_SCHEMA=str(path.resolve()),
         TENANTRY_AUTO_MIGRATE="1" if settings.dialect == "sqlite" else os.environ.get("TENANTRY_AUTO_MIGRATE", "0"),
@@ -193,7 +210,7 @@ def dev(
         _apply_dev_changes(loaded, settings, path, allow_destructive)
     else:
         _warn_if_behind(loaded, settings, path)
-    _banner(loaded, host, port, settings, "development")
+    _banner(loaded, host, port, settings, "development", dev_provider)
     root = project_dir(path)
     uvicorn.run(
         "tenantry.app:app_from_env",
@@ -206,6 +223,32 @@ def dev(
         reload_excludes=["migrations/*", ".venv/*", "node_modules/*"] if reload else None,
         log_level="info",
     )
+
+
+def _start_dev_identity_provider(base_url: str) -> str | None:
+    """Serve the local OpenID provider and register it as the "dev" provider, unless one is configured.
+
+    It runs in this (parent) process, so it survives the reloads of the app's worker process.
+    """
+    if os.environ.get("TENANTRY_OIDC_PROVIDERS"):
+        return None
+    from tenantry.emulators.oidc import OIDCClient, start_oidc_emulator
+
+    callbacks = [f"{base_url}/api/auth/callback/{provider}" for provider in ("dev", "github", "google")]
+    client = OIDCClient("tenantry-dev", "tenantry-dev-secret", callbacks, name="Tenantry (development)")
+    try:
+        server = start_oidc_emulator([client], port=DEV_IDP_PORT)
+    except OSError:
+        server = start_oidc_emulator([client], port=0)  # the usual port is taken: any free one
+    provider = {
+        "id": "dev",
+        "name": "Dev",
+        "issuer": server.base_url,
+        "client_id": client.client_id,
+        "client_secret": client.client_secret,
+    }
+    os.environ["TENANTRY_OIDC_PROVIDERS"] = json.dumps([provider])
+    return server.base_url
 
 
 def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_destructive: bool) -> None:
