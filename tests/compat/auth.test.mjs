@@ -261,3 +261,29 @@ test("bearer tokens work on the auth API and the CRUD API", async () => {
   const anonymous = await fetch(`${BASE}/api/projects`);
   assert.equal(anonymous.status, 401);
 });
+
+test("signIn.social with Google and GitHub (the seed's handleGoogleLogin)", async () => {
+  for (const provider of ["google", "github"]) {
+    const b = browser();
+    const email = unique(provider);
+    const started = await b.client.signIn.social({ provider, callbackURL: "/dashboard" });
+    assert.equal(started.error, null);
+    assert.equal(started.data.redirect, true);
+    const authorize = new URL(started.data.url);
+    assert.ok(authorize.searchParams.get("state"));
+    if (provider === "google") assert.equal(authorize.searchParams.get("code_challenge_method"), "S256");
+    // The provider's page, answered by the emulator's test shortcut (a signed-in, verified user).
+    authorize.searchParams.set("prompt", "none");
+    authorize.searchParams.set(provider === "github" ? "login" : "login_hint", email);
+    const atProvider = await fetch(authorize, { redirect: "manual" });
+    assert.equal(atProvider.status, 302);
+    const back = await b.fetch(atProvider.headers.get("location"));
+    assert.equal(back.status, 302);
+    assert.equal(back.headers.get("location"), `${BASE}/dashboard`);
+    const session = await b.client.getSession();
+    assert.equal(session.data.user.email, email.toLowerCase());
+    assert.equal(session.data.user.emailVerified, true);
+    const accounts = await b.client.listAccounts();
+    assert.deepEqual(accounts.data.map((a) => a.providerId), [provider]);
+  }
+});

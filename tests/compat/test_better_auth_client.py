@@ -17,6 +17,7 @@ from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
+from tenantry.emulators.oidc import OIDCClient, start_oidc_emulator
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tests.conftest import require_service, seed_schema
 
@@ -36,11 +37,25 @@ def test_better_auth_client_suite(database_url: str, tmp_path: Path) -> None:
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    callbacks = [f"{base}/api/auth/callback/{p}" for p in ("google", "github")]
+    idp = start_oidc_emulator([OIDCClient("compat", "compat-secret", callbacks)])
+    issuer = idp.base_url
     # updateAge of one second lets the suite watch a session refresh without waiting a day.
-    auth = AuthSettings(TENANTRY_SESSION_UPDATE_AGE=1)
+    # Google and GitHub are the local emulator, through the same code path as the real ones.
+    auth = AuthSettings(
+        TENANTRY_SESSION_UPDATE_AGE=1,
+        GOOGLE_CLIENT_ID="compat",
+        GOOGLE_CLIENT_SECRET="compat-secret",
+        GOOGLE_ISSUER=issuer,
+        GITHUB_CLIENT_ID="compat",
+        GITHUB_CLIENT_SECRET="compat-secret",
+        GITHUB_AUTHORIZE_URL=f"{issuer}/github/login/oauth/authorize",
+        GITHUB_TOKEN_URL=f"{issuer}/github/login/oauth/access_token",
+        GITHUB_API_URL=f"{issuer}/github/api",
+    )
     asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
     app = create_app(schema, settings, auth_settings=auth)
-    with run_in_thread(app, sock=sock):
+    with idp, run_in_thread(app, sock=sock):
         result = subprocess.run(
             ["node", "--test", "--test-reporter=spec", str(HERE / "auth.test.mjs")],
             cwd=HERE,
