@@ -112,12 +112,12 @@ class AuthRouter:
         )
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
-        lookup_method = "GET" if method == "HEAD" else method
-        handler = self._static.get((lookup_method, path))
+        # HEAD is not mapped to GET: several GET endpoints consume one-time tokens (Better Auth 404s it too).
+        handler = self._static.get((method, path))
         if handler is not None:
             return handler, {}
         for ep_method, pattern, ep_handler in self._dynamic:
-            if ep_method == lookup_method and (m := pattern.match(path)):
+            if ep_method == method and (m := pattern.match(path)):
                 return ep_handler, m.groupdict()
         return None
 
