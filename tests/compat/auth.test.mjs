@@ -287,3 +287,25 @@ test("signIn.social with Google and GitHub (the seed's handleGoogleLogin)", asyn
     assert.deepEqual(accounts.data.map((a) => a.providerId), [provider]);
   }
 });
+
+test("linkSocial and unlinkAccount", async () => {
+  const b = browser();
+  const email = unique("link");
+  await verifiedUser(b, email);
+  await b.client.signIn.email({ email, password: PASSWORD });
+  const started = await b.client.linkSocial({ provider: "github", callbackURL: "/settings" });
+  assert.equal(started.error, null);
+  assert.equal(started.data.redirect, true);
+  const authorize = new URL(started.data.url);
+  authorize.searchParams.set("prompt", "none");
+  authorize.searchParams.set("login", email);
+  const atProvider = await fetch(authorize, { redirect: "manual" });
+  const back = await b.fetch(atProvider.headers.get("location"));
+  assert.equal(back.headers.get("location"), `${BASE}/settings`);
+  const accounts = await b.client.listAccounts();
+  assert.deepEqual(accounts.data.map((a) => a.providerId).sort(), ["credential", "github"]);
+  const unlinked = await b.client.unlinkAccount({ providerId: "github" });
+  assert.deepEqual(unlinked.data, { status: true });
+  const last = await b.client.unlinkAccount({ providerId: "credential" });
+  assert.equal(last.error.code, "FAILED_TO_UNLINK_LAST_ACCOUNT");
+});
