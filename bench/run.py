@@ -19,40 +19,58 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
-import http.client
 import json
 import os
 import random
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import asyncpg
 
-BENCH_DIR = Path(__file__).resolve().parent
-ROOT = BENCH_DIR.parent
+from common import (
+    BENCH_DIR,
+    DB_PREFIX,
+    DEFAULT_PG,
+    ROOT,
+    WRK_DONE_LUA,
+    BenchError,
+    Run,
+    Server,
+    Summary,
+    alternate,
+    create_database,
+    drop_database,
+    http_get,
+    log,
+    print_hotspots,
+    print_table,
+    print_totals,
+    py_spy,
+    record_profile,
+    require_free_ports,
+    require_wrk,
+    shielded_cleanup,
+    summarize,
+    terminate_as_interrupt,
+    uvicorn_argv,
+    wait_ready,
+    wrk_run,
+)
+
 SCHEMA = ROOT / "examples" / "saas" / "schema.yaml"
-DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432"
-DB_PREFIX = "tenantry_bench"
 LIST_LIMIT = 20
 POOL_SIZE = 10  # Tenantry's default TENANTRY_DB_POOL_SIZE; the baseline gets the same.
 
 # wrk runs this in each of its threads. Every thread walks the (shuffled) path list from its own
 # starting point, so requests spread over every organization / project and both servers get the
-# same sequence. ``done`` prints the figures as one JSON line for run.py to parse.
-WRK_LUA = r"""
+# same sequence. ``done`` (``common.WRK_DONE_LUA``) prints the figures as one JSON line for run.py to parse.
+WRK_LUA = (
+    r"""
 local paths = {}
 local pos = 0
 local counter = 0
@@ -74,22 +92,9 @@ function request()
   pos = pos % #paths + 1
   return wrk.format("GET", paths[pos])
 end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests": %d, "duration_us": %d, "bytes": %d, "non2xx": %d, "connect": %d, ' ..
-    '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
-    '"mean_us": %.1f, "max_us": %d}\n',
-    summary.requests, summary.duration, summary.bytes, e.status, e.connect, e.read, e.write,
-    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.mean, latency.max))
-end
 """
-
-
-class BenchError(Exception):
-    """A precondition or check failed; the message says what to do."""
+    + WRK_DONE_LUA
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,32 +177,16 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     )
 
 
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
 # --------------------------------------------------------------------------------------------------
 # Preconditions
 
 
 def require_tools(opts: Options) -> None:
     """wrk (and py-spy for --profile) must be installed; the ports must be free."""
-    if shutil.which("wrk") is None:
-        raise BenchError(
-            "wrk is not installed. Install it with:  apt-get update && apt-get install -y wrk\n"
-            "(wrk is the load generator; a Python one would be the bottleneck at these rates.)"
-        )
+    require_wrk()
     if opts.profile is not None and py_spy() is None:
         raise BenchError(f"--profile needs py-spy: {sys.executable} -m pip install py-spy")
-    for port in (opts.ours_port, opts.baseline_port):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                raise BenchError(f"port {port} is already in use; stop what listens there or pick another port")
-
-
-def py_spy() -> str | None:
-    beside = Path(sys.executable).parent / "py-spy"
-    return str(beside) if beside.exists() else shutil.which("py-spy")
+    require_free_ports(opts.ours_port, opts.baseline_port)
 
 
 def check_same_sql() -> None:
@@ -236,23 +225,6 @@ class Seed:
 
     org_ids: list[uuid.UUID]
     project_ids: list[uuid.UUID]
-
-
-async def create_database(opts: Options) -> None:
-    conn = await asyncpg.connect(f"{opts.pg_url.rstrip('/')}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{opts.db_name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{opts.db_name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(opts: Options) -> None:
-    conn = await asyncpg.connect(f"{opts.pg_url.rstrip('/')}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{opts.db_name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 def create_tables(opts: Options) -> None:
@@ -309,81 +281,6 @@ async def seed(opts: Options) -> Seed:
 # Servers
 
 
-@dataclass
-class Server:
-    """A uvicorn subprocess (one worker, so the process we start is the one serving)."""
-
-    name: str
-    port: int
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, cwd: Path) -> None:
-        with self.log_path.open("wb") as out:
-            self.proc = subprocess.Popen(  # own session: a terminal Ctrl-C is ours to handle
-                self.argv, cwd=cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        *extra,
-        target,
-        "--factory",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-
-
 def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TENANTRY_", "BENCH_"))}
     base_env.pop("DATABASE_URL", None)
@@ -410,29 +307,6 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
         workdir / "baseline.log",
     )
     return ours, base
-
-
-def http_get(server: Server, path: str, timeout: float = 10.0) -> tuple[int, str, bytes]:
-    """Status, content type and body of ``GET path``."""
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.getheader("content-type", ""), resp.read()
-    finally:
-        conn.close()
-
-
-def wait_ready(server: Server, probe: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not server.alive():
-            raise BenchError(f"{server.name} server exited during start-up:\n{server.log_tail()}")
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if http_get(server, probe, timeout=2.0)[0] == 200:
-                return
-        time.sleep(0.2)
-    raise BenchError(f"{server.name} server not ready after {timeout:.0f} s:\n{server.log_tail()}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -487,25 +361,6 @@ def verify_identical(ours: Server, base: Server, eps: Sequence[Endpoint], sample
 
 
 @dataclass
-class Run:
-    """One wrk run against one server."""
-
-    endpoint: str
-    server: str
-    round: int
-    requests: int
-    seconds: float
-    rps: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    non2xx: int
-    socket_errors: int
-    cpu_us_per_req: float
-
-
-@dataclass
 class Workspace:
     """Temporary files: the wrk script, one path list per endpoint, server logs."""
 
@@ -542,126 +397,36 @@ def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds
 
 def run_wrk(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds: int, rnd: int) -> Run:
     """One wrk run; raises if the server died or wrk printed no result."""
-    cpu0 = server.cpu_seconds()
-    proc = subprocess.run(wrk_argv(opts, ws, server, ep, seconds), capture_output=True, text=True, check=False)
-    cpu = server.cpu_seconds() - cpu0
-    if not server.alive():
-        raise BenchError(f"{server.name} server died under load:\n{server.log_tail()}")
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
-    if proc.returncode != 0 or line is None:
-        raise BenchError(f"wrk failed (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    r = json.loads(line.removeprefix("BENCH_RESULT "))
-    secs = r["duration_us"] / 1e6
-    n = r["requests"]
-    return Run(
-        endpoint=ep.key,
-        server=server.name,
-        round=rnd,
-        requests=n,
-        seconds=secs,
-        rps=n / secs if secs else 0.0,
-        p50_ms=r["p50_us"] / 1000,
-        p90_ms=r["p90_us"] / 1000,
-        p99_ms=r["p99_us"] / 1000,
-        max_ms=r["max_us"] / 1000,
-        non2xx=r["non2xx"],
-        socket_errors=r["connect"] + r["read"] + r["write"] + r["timeout"],
-        cpu_us_per_req=cpu / n * 1e6 if n else 0.0,
-    )
+    return wrk_run(wrk_argv(opts, ws, server, ep, seconds), server, ep.key, rnd)
 
 
 def measure(opts: Options, ws: Workspace, ours: Server, base: Server, eps: Sequence[Endpoint]) -> list[Run]:
     """Warm up, then per endpoint ``rounds`` runs per server, alternating (A B, B A, A B …)."""
-    for ep in eps:
-        for server in (ours, base):
-            log(f"warm-up {server.name} {ep.key} {opts.warmup}s")
-            run_wrk(opts, ws, server, ep, opts.warmup, 0)
-    runs: list[Run] = []
-    for rnd in range(1, opts.rounds + 1):
-        order = (ours, base) if rnd % 2 else (base, ours)
-        for ep in eps:
-            for server in order:
-                run = run_wrk(opts, ws, server, ep, opts.duration, rnd)
-                log(
-                    f"round {rnd} {ep.key:4} {server.name:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-                    f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  non-2xx {run.non2xx}"
-                )
-                runs.append(run)
-    return runs
+    by_key = {ep.key: ep for ep in eps}
+    return alternate(
+        [ep.key for ep in eps],
+        ours,
+        base,
+        lambda server, key, seconds, rnd: run_wrk(opts, ws, server, by_key[key], seconds, rnd),
+        warmup=opts.warmup,
+        rounds=opts.rounds,
+        duration=opts.duration,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
 # Report
 
 
-@dataclass
-class Summary:
-    """Medians over the rounds of one endpoint, and the ours/baseline ratios."""
-
-    endpoint: str
-    label: str
-    ours_rps: float
-    base_rps: float
-    ratio: float
-    paired_ratios: list[float]
-    ours_p50_ms: float
-    ours_p99_ms: float
-    base_p50_ms: float
-    base_p99_ms: float
-    ours_cpu_us: float
-    base_cpu_us: float
-
-
-def summarize(runs: Sequence[Run], eps: Sequence[Endpoint]) -> list[Summary]:
-    out = []
-    med = statistics.median
-    for ep in eps:
-        ours = sorted((r for r in runs if r.endpoint == ep.key and r.server == "ours"), key=lambda r: r.round)
-        base = sorted((r for r in runs if r.endpoint == ep.key and r.server == "baseline"), key=lambda r: r.round)
-        ours_rps, base_rps = med(r.rps for r in ours), med(r.rps for r in base)
-        out.append(
-            Summary(
-                endpoint=ep.key,
-                label=ep.label,
-                ours_rps=ours_rps,
-                base_rps=base_rps,
-                ratio=ours_rps / base_rps if base_rps else 0.0,
-                paired_ratios=[a.rps / b.rps for a, b in zip(ours, base, strict=True) if b.rps],
-                ours_p50_ms=med(r.p50_ms for r in ours),
-                ours_p99_ms=med(r.p99_ms for r in ours),
-                base_p50_ms=med(r.p50_ms for r in base),
-                base_p99_ms=med(r.p99_ms for r in base),
-                ours_cpu_us=med(r.cpu_us_per_req for r in ours),
-                base_cpu_us=med(r.cpu_us_per_req for r in base),
-            )
-        )
-    return out
-
-
 def print_report(opts: Options, summaries: Sequence[Summary], runs: Sequence[Run]) -> None:
-    cols = (
-        f"{'endpoint':24} {'ours req/s':>10} {'base req/s':>10} {'ratio':>6} {'(per round)':>18} "
-        f"{'ours p50/p99 ms':>16} {'base p50/p99 ms':>16} {'ours cpu/req':>12} {'base cpu/req':>12}"
-    )
     print()
     print(
         f"Tenantry vs raw Starlette + asyncpg: {opts.rounds} rounds x {opts.duration}s per server and endpoint, "
         f"wrk {opts.threads} threads x {opts.connections} connections, 1 uvicorn worker each, pool {POOL_SIZE}."
     )
     print("Medians over the rounds; ratio = ours / baseline (1.00 = as fast as the baseline).")
-    print(cols)
-    print("-" * len(cols))
-    for s in summaries:
-        paired = f"{min(s.paired_ratios):.2f}-{max(s.paired_ratios):.2f}" if s.paired_ratios else "-"
-        print(
-            f"{s.label:24} {s.ours_rps:10.0f} {s.base_rps:10.0f} {s.ratio:6.2f} {paired:>18} "
-            f"{f'{s.ours_p50_ms:.2f} / {s.ours_p99_ms:.2f}':>16} {f'{s.base_p50_ms:.2f} / {s.base_p99_ms:.2f}':>16} "
-            f"{f'{s.ours_cpu_us:.0f} us':>12} {f'{s.base_cpu_us:.0f} us':>12}"
-        )
-    total = sum(r.requests for r in runs)
-    errors = sum(r.socket_errors for r in runs)
-    print(f"\n{total} measured requests, non-2xx: {sum(r.non2xx for r in runs)}, socket errors: {errors}.")
-    print("Figures are comparable only within one invocation (same machine, same moment, same data).")
+    print_table(summaries)
+    print_totals(runs)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -677,124 +442,13 @@ def profile(opts: Options, ws: Workspace, ours: Server, eps: Sequence[Endpoint])
     for ep in eps:
         out = opts.profile / f"ours-{ep.key}.txt"
         log(f"profiling ours {ep.key} for {opts.profile_duration}s -> {out}")
-        load = subprocess.Popen(
-            wrk_argv(opts, ws, ours, ep, opts.profile_duration + 4),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            time.sleep(1.5)
-            subprocess.run(
-                [
-                    spy,
-                    "record",
-                    "--pid",
-                    str(ours.pid),
-                    "--duration",
-                    str(opts.profile_duration),
-                    "--rate",
-                    "250",
-                    "--nonblocking",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(out),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        except BaseException:
-            load.kill()
-            raise
-        finally:
-            load.wait()
+        load = wrk_argv(opts, ws, ours, ep, opts.profile_duration + 4)
+        record_profile(spy, ours.pid, load, out, opts.profile_duration)
         print_hotspots(ep.label, out)
-
-
-LAYERS = (
-    ("tenantry", ("tenantry/",)),
-    ("starlette", ("starlette/",)),
-    ("uvicorn + httptools", ("uvicorn/", "httptools")),
-    ("asyncpg (incl. its C protocol)", ("asyncpg/",)),
-    ("event loop (uvloop C, socket I/O)", ("asyncio/", "uvloop")),
-)
-
-
-def print_hotspots(label: str, collapsed: Path, top: int = 20) -> None:
-    """Where the busy time goes, from a py-spy ``raw`` (collapsed stack) file.
-
-    Shares are of busy samples (py-spy leaves out the idle event loop). Time spent in C code
-    (uvloop, asyncpg's protocol, orjson, syscalls) is charged to the Python frame that called it.
-    Coroutine stacks are cut where the event loop resumes them, so inclusive shares undercount.
-    """
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    layers: Counter[str] = Counter()
-    total = 0
-    for line in collapsed.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        frames = [_short_frame(f) for f in stack.split(";") if f]
-        if not frames:
-            continue
-        total += n
-        own[frames[-1]] += n
-        layers[_layer(frames[-1])] += n
-        for f in set(frames):
-            inclusive[f] += n
-    if not total:
-        print(f"\nno samples for {label}")
-        return
-    print(f"\n== Tenantry profile, {label}: {total} busy samples ==")
-    print("  self time by layer")
-    for name, n in layers.most_common():
-        print(f"  {100 * n / total:6.1f} %  {name}")
-    print("  self time by function (top)")
-    for name, n in own.most_common(top):
-        print(f"  {100 * n / total:6.1f} %  {name}")
-    print("  inclusive time of Tenantry functions")
-    for name, n in [(k, v) for k, v in inclusive.most_common() if "tenantry/" in k][:top]:
-        print(f"  {100 * n / total:6.1f} %  {name}")
-
-
-def _layer(frame: str) -> str:
-    for name, markers in LAYERS:
-        if any(m in frame for m in markers):
-            return name
-    return "other (stdlib, orjson, …)"
-
-
-def _short_frame(frame: str) -> str:
-    """``func (/long/path/site-packages/pkg/mod.py:12)`` -> ``func (pkg/mod.py)``: lines merged."""
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(") ").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/src/", "/lib/python3.11/", "/lib/python3.12/", "/lib/python3.13/"):
-        if marker in where:
-            where = where.split(marker, 1)[1]
-            break
-    return f"{name} ({where})" if where else name
 
 
 # --------------------------------------------------------------------------------------------------
 # Main
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM/SIGHUP raise KeyboardInterrupt, so cleanup runs however the run is stopped."""
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -806,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             require_tools(opts)
             check_same_sql()
             log(f"creating database {opts.db_name}")
-            asyncio.run(create_database(opts))
+            asyncio.run(create_database(opts.pg_url, opts.db_name))
             db_created = True
             create_tables(opts)
             data = asyncio.run(seed(opts))
@@ -823,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             checked = verify_identical(ours, base, eps, samples=10 if opts.quick else 50)
             log(f"identical responses from both servers for {checked} requests")
             runs = measure(opts, ws, ours, base, eps)
-            summaries = summarize(runs, eps)
+            summaries = summarize(runs, [(ep.key, ep.label) for ep in eps])
             print_report(opts, summaries, runs)
             if opts.json_out is not None:
                 payload: dict[str, Any] = {
@@ -846,14 +500,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\nbench: interrupted, cleaning up", file=sys.stderr)
             return 130
         finally:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the cleanup
-            for server in servers:
-                server.stop()
-            if db_created and not opts.keep_db:
-                with contextlib.suppress(Exception):
-                    asyncio.run(drop_database(opts))
-                    log(f"dropped database {opts.db_name}")
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            with shielded_cleanup():  # a second Ctrl-C must not skip the cleanup
+                for server in servers:
+                    server.stop()
+                if db_created and not opts.keep_db:
+                    with contextlib.suppress(Exception):
+                        asyncio.run(drop_database(opts.pg_url, opts.db_name))
+                        log(f"dropped database {opts.db_name}")
 
 
 if __name__ == "__main__":
