@@ -76,6 +76,16 @@ class _PgConnection:
         return int(tail) if tail.isdigit() else 0
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset when a connection returns to the pool.
+
+    The default runs ``RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()`` after every
+    request: a round trip that cost a quarter of a session lookup's time. Tenantry never leaves
+    session state on a pooled connection (no SET outside a transaction, no LISTEN, cursors or
+    advisory locks), and asyncpg still rolls back a transaction left open.
+    """
+
+
 class PostgresDatabase(Database):
     """A pool of asyncpg connections."""
 
@@ -95,7 +105,9 @@ class PostgresDatabase(Database):
         if self._pool is not None:
             return
         try:
-            self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.pool_size, command_timeout=60)
+            self._pool = await asyncpg.create_pool(
+                self.dsn, min_size=1, max_size=self.pool_size, command_timeout=60, reset=_keep_session
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 
