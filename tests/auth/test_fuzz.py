@@ -124,3 +124,15 @@ async def test_non_json_bodies(make_client) -> None:
         ):
             r = await client.post("/api/auth/sign-in/email", content=content, headers={"content-type": ctype})
             assert 400 <= r.status_code < 500, (content[:20], r.status_code, r.text)
+
+
+async def test_oversize_values_are_refused_in_better_auths_shape(make_client) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        r = await client.post(
+            "/api/auth/sign-up/email",
+            json={"email": "long@example.com", "password": "Password-One-111", "name": "n" * 300},
+        )
+        assert (r.status_code, r.json()) == (
+            400,
+            {"message": "[body.name] Too big: expected string to have <=255 characters", "code": "VALIDATION_ERROR"},
+        )

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from tenantry.auth.errors import AuthError, auth_error
 from tenantry.auth.service import BASE_PATH, AuthContext, Current, Lookup
+from tenantry.db.errors import DataRejected
 
 log = logging.getLogger("tenantry.auth")
 
@@ -141,6 +142,10 @@ class AuthRouter:
             ctx.origins.check_urls(dict(request.query_params))
             auth_request = AuthRequest(ctx, request, body, params)
             reply = await handler(auth_request)
+        except DataRejected:
+            # The database refused a value (too long for its column, out of range): the client's doing.
+            exc = AuthError(400, "VALIDATION_ERROR", "A value is too long or not valid for its field")
+            return _json(exc.body(), exc.status)
         except AuthError as exc:
             response = _json(exc.body(), exc.status)
             for key, value in exc.headers.items():

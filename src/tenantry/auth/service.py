@@ -19,7 +19,7 @@ from starlette.requests import Request
 
 from tenantry.auth.cookies import CookieNames, Cookies
 from tenantry.auth.crypto import generate_id, read_jwt, sign_jwt, verify_bearer
-from tenantry.auth.errors import auth_error
+from tenantry.auth.errors import auth_error, validation_error
 from tenantry.auth.origin import OriginPolicy
 from tenantry.auth.ratelimit import RateLimiter
 from tenantry.auth.settings import AuthSettings
@@ -161,6 +161,12 @@ class AuthContext:
         lifetime = 60 * 60 * 24 if dont_remember else self.auth.expires_in
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime)
         return await self.store.create_session(conn, user_id, expires, client.ip, client.user_agent)
+
+    def check_fits(self, field: str, value: str | None) -> None:
+        """A core user field must fit its column (SQLite would store it anyway; PostgreSQL would not)."""
+        length = getattr(self.tables.user_columns[field].type, "length", None)
+        if value is not None and length is not None and len(value) > length:
+            raise validation_error(f"body.{field}", f"Too big: expected string to have <={length} characters")
 
     # -- passwords ----------------------------------------------------------------------------
 

@@ -59,6 +59,9 @@ async def sign_up_email(req: AuthRequest) -> Reply:
     if not password:
         raise auth_error(400, "INVALID_PASSWORD")
     ctx.check_password_length(password)
+    ctx.check_fits("name", name)
+    ctx.check_fits("email", address)
+    ctx.check_fits("image", image)
     additional = ctx.shapes.additional_input(body)
     hidden_duplicates = ctx.auth.require_email_verification or not ctx.auth.auto_sign_in
     # Hash first, always: the same work for new and existing addresses, outside the transaction.

@@ -31,6 +31,8 @@ async def update_user(req: AuthRequest) -> Reply:
         changes["name"] = string(body, "name")
     if "image" in body:
         changes["image"] = string(body, "image", required=False)
+    ctx.check_fits("name", changes.get("name"))
+    ctx.check_fits("image", changes.get("image"))
     changes.update(ctx.shapes.additional_input(body))
     if not changes:
         raise AuthError(400, None, "No fields to update")
