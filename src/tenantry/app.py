@@ -27,6 +27,7 @@ from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import MailDispatcher, MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_tables
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.schema import Schema, SchemaError, load_schema
+from tenantry.tenancy import Tenancy, tenancy_tables
 from tenantry.web import web_routes
 
 log = logging.getLogger("tenantry")
@@ -66,6 +67,8 @@ class Tenantry:
         )
         self.mail = MailDispatcher(self.db, self.tables, self.mail_settings, backend_from_settings(self.mail_settings))
         self.auth = Authentication(self, self.auth_settings, OutboxMailer(self.tables, self.mail_settings, self.mail))
+        # With an organizations entity, the app is multi-tenant: role policy and tenant scope.
+        self.tenancy = Tenancy(self) if "tenancy" in self.tables.extensions else None
         # Resolvers tried in order; the first to name a principal wins.
         self.authenticators: list[Authenticator] = [self.auth.authenticate]
 
@@ -114,7 +117,7 @@ class Tenantry:
 
 def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
     """Every capability's tables, in the order they depend on each other."""
-    return [auth_tables(auth_settings.table_names), mail_tables]
+    return [auth_tables(auth_settings.table_names), tenancy_tables(auth_settings.table_names), mail_tables]
 
 
 def app_tables(schema: Schema, dialect: DialectName, auth_settings: AuthSettings | None = None) -> TableSet:

@@ -19,7 +19,7 @@ from tenantry.context import RequestContext
 from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
 from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected, IntegrityViolation
-from tenantry.db.query import Condition, Join, ListQuery, Node, SortKey, conjunction, values_of
+from tenantry.db.query import And, Condition, Join, ListQuery, Node, Or, Related, SortKey, conjunction, values_of
 from tenantry.errors import (
     ApiError,
     FieldError,
@@ -59,13 +59,27 @@ class Policy(Protocol):
 class Scope(Protocol):
     """The server-side tenant boundary."""
 
-    def read_filter(self, ctx: RequestContext, entity: Entity) -> Node | None:
-        """Conditions every read, update and delete of ``entity`` must satisfy."""
+    def read_filter(
+        self, ctx: RequestContext, entity: Entity, action: Action = Action.READ, where: Node | None = None
+    ) -> Node | None:
+        """Conditions the rows of ``entity`` that ``action`` touches must satisfy.
+
+        ``where`` is what the client asked for, so a scope may widen its default (e.g. to every
+        organization of the user when the client names them) but never beyond its boundary.
+        """
         ...
 
-    def write_values(self, ctx: RequestContext, entity: Entity) -> dict[str, Any]:
-        """Values forced onto created rows (the tenant column, the owner)."""
+    def check_write(
+        self, ctx: RequestContext, entity: Entity, values: dict[str, Any], old: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Values about to be written (``old`` is None on create), completed or refused (4xx)."""
         ...
+
+
+class Presenter(Protocol):
+    """Adds computed values to rows on their way out (e.g. a user's role in the active organization)."""
+
+    async def present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -101,11 +115,15 @@ class OpenPolicy:
 class NoScope:
     """No tenant boundary (the open development mode, and system callers)."""
 
-    def read_filter(self, ctx: RequestContext, entity: Entity) -> Node | None:
+    def read_filter(
+        self, ctx: RequestContext, entity: Entity, action: Action = Action.READ, where: Node | None = None
+    ) -> Node | None:
         return None
 
-    def write_values(self, ctx: RequestContext, entity: Entity) -> dict[str, Any]:
-        return {}
+    def check_write(
+        self, ctx: RequestContext, entity: Entity, values: dict[str, Any], old: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        return values
 
 
 @dataclass
@@ -140,6 +158,7 @@ class Pipeline:
     scope: Scope = field(default_factory=NoScope)
     hooks: Hooks = field(default_factory=Hooks)
     listeners: list[WriteListener] = field(default_factory=list)
+    presenters: list[Presenter] = field(default_factory=list)
     max_limit: int = 100
 
     def __post_init__(self) -> None:
@@ -177,7 +196,13 @@ class Pipeline:
         return text
 
     def _read_where(
-        self, ctx: RequestContext, entity: Entity, grant: Grant, include_deleted: bool = False
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        grant: Grant,
+        include_deleted: bool = False,
+        action: Action = Action.READ,
+        where: Node | None = None,
     ) -> Node | None:
         own = None
         if grant.own_only:
@@ -187,7 +212,29 @@ class Pipeline:
                 )
             own = Condition(entity.owner_field, "eq", ctx.principal.user_id)
         live = Condition("deleted_at", "isnull") if entity.soft_delete and not include_deleted else None
-        return conjunction(self.scope.read_filter(ctx, entity), own, live)
+        return conjunction(self.scope.read_filter(ctx, entity, action, where), own, live)
+
+    def _scope_relations(self, ctx: RequestContext, entity: Entity, node: Node | None) -> Node | None:
+        """Conditions on ``relation.field`` become EXISTS over the related rows *within their scope*,
+        so a filter can never learn anything about another tenant's rows."""
+        if node is None:
+            return None
+        if isinstance(node, (And, Or)):
+            items = tuple(n for n in (self._scope_relations(ctx, entity, i) for i in node.items) if n is not None)
+            return type(node)(items)
+        if isinstance(node, Condition) and "." in node.field:
+            rel_name, _, column = node.field.partition(".")
+            rel = entity.relation(rel_name)
+            assert rel is not None
+            target = self.schema.entities[rel.target]
+            inner = conjunction(Condition(column, node.op, node.value), self.scope.read_filter(ctx, target))
+            assert inner is not None
+            return Related(rel.name, inner)
+        return node
+
+    async def _present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None:
+        for presenter in self.presenters:
+            await presenter.present(ctx, entity, rows)
 
     def _all_columns(self, entity: Entity) -> tuple[str, ...]:
         return entity.columns
@@ -197,7 +244,10 @@ class Pipeline:
     async def list_rows(self, ctx: RequestContext, entity: Entity, query: ListQuery) -> Page:
         """Rows of ``entity`` matching ``query`` within the principal's scope."""
         grant = self.policy.authorize(ctx, entity, Action.READ)
-        where = conjunction(self._read_where(ctx, entity, grant, query.include_deleted), query.where)
+        where = conjunction(
+            self._read_where(ctx, entity, grant, query.include_deleted, where=query.where),
+            self._scope_relations(ctx, entity, query.where),
+        )
         columns, internal = self._projection(entity, query.fields, query.joins)
         limit_cap = self.max_limit
         take = query.limit if query.limit else (entity.default_limit or limit_cap)
@@ -219,6 +269,7 @@ class Pipeline:
         data = self.shaper(entity, columns).many(rows)
         if query.joins:
             await self._load_joins(ctx, entity, data, query.joins)
+        await self._present(ctx, entity, data)
         if internal:
             for row in data:
                 for name in internal:
@@ -255,6 +306,7 @@ class Pipeline:
         data = self.shaper(entity, columns)(row)
         if joins:
             await self._load_joins(ctx, entity, [data], joins)
+        await self._present(ctx, entity, [data])
         for name in internal:
             data.pop(name, None)
         return data
@@ -358,8 +410,30 @@ class Pipeline:
                 row[f.name] = (
                     (now if f.type is FieldType.TIMESTAMP else now.date()) if f.default == "now" else f.default
                 )
-        row.update(self.scope.write_values(ctx, entity))
         return row
+
+    async def _check_references(
+        self, ctx: RequestContext, conn: Connection, entity: Entity, values: dict[str, Any]
+    ) -> None:
+        """Every row a write points at must be one the principal may see: a project cannot name a
+        ``created_by`` outside its organization, nor an organization the user is not in. Reported
+        exactly like a reference to nothing, so other tenants' rows do not show through."""
+        errors: list[FieldError] = []
+        for f in entity.fields:
+            value = values.get(f.name)
+            if f.references is None or value is None:
+                continue
+            target = self.schema.entities[f.references]
+            scope = self.scope.read_filter(ctx, target)
+            if scope is None:
+                continue  # the foreign key alone decides
+            stmt, params = self.sql.exists(target, And((Condition("id", "eq", str(value)), scope)))
+            if await conn.fetchrow(stmt.sql, stmt.params(params)) is None:
+                errors.append(
+                    FieldError(f.name, f"refers to a {target.class_name} that does not exist", "REFERENCE_NOT_FOUND")
+                )
+        if errors:
+            raise validation_failed(errors)
 
     async def create_row(self, ctx: RequestContext, entity: Entity, body: Any) -> dict[str, Any]:
         """Insert one row; returns it as the API shows it (201)."""
@@ -401,11 +475,12 @@ class Pipeline:
         try:
             async with self.db.transaction() as conn:
                 for values in items:
-                    row = self._complete_create(ctx, entity, values)
+                    row = self._complete_create(ctx, entity, self.scope.check_write(ctx, entity, values, None))
                     if self.hooks.has(entity.name, "before_create"):
                         event = HookEvent(entity.name, "create", ctx, data=row)
                         await self.hooks.run_before("before_create", event)
                         row = event.data
+                    await self._check_references(ctx, conn, entity, row)
                     names = tuple(row)
                     stmt = self.sql.insert(entity, names, columns)
                     result = await conn.fetchrow(stmt.sql, stmt.params([row[n] for n in names]))
@@ -421,6 +496,7 @@ class Pipeline:
             raise ApiError(exc.status, exc.code, exc.message) from None
         for new in created:
             await self.hooks.run_after("after_create", HookEvent(entity.name, "create", ctx, new=new))
+        await self._present(ctx, entity, created)
         return created
 
     async def update_row(self, ctx: RequestContext, entity: Entity, raw_id: Any, body: Any) -> dict[str, Any]:
@@ -430,19 +506,21 @@ class Pipeline:
         models = self.models[entity.name]
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
-        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant))
+        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, action=Action.UPDATE))
         assert where is not None
         values: dict[str, Any] = {}
         try:
             async with self.db.transaction() as conn:
                 old = await self._locked_row(conn, entity, columns, where)
-                values = models.validate_update(body, old)
+                values = self.scope.check_write(ctx, entity, models.validate_update(body, old), old)
                 if self.hooks.has(entity.name, "before_update"):
                     event = HookEvent(entity.name, "update", ctx, data=values, old=old)
                     await self.hooks.run_before("before_update", event)
                     values = event.data
                 if not values:
+                    await self._present(ctx, entity, [old])
                     return old
+                await self._check_references(ctx, conn, entity, values)
                 now = utc_now()
                 for f in entity.fields:
                     if f.auto == "update":
@@ -460,6 +538,7 @@ class Pipeline:
         except Deny as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
         await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
+        await self._present(ctx, entity, [new])
         return new
 
     async def delete_row(self, ctx: RequestContext, entity: Entity, raw_id: Any) -> dict[str, Any]:
@@ -467,7 +546,7 @@ class Pipeline:
         grant = self.policy.authorize(ctx, entity, Action.DELETE)
         row_id = self.parse_id(entity, raw_id)
         columns = self._all_columns(entity)
-        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant))
+        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, action=Action.DELETE))
         assert where is not None
         try:
             async with self.db.transaction() as conn:

@@ -20,7 +20,17 @@ from tests.auth.helpers import (
 )
 
 USER_KEYS = ["name", "email", "emailVerified", "image", "createdAt", "updatedAt", "avatar_url", "org_id", "role", "id"]
-SESSION_KEYS = ["expiresAt", "token", "createdAt", "updatedAt", "ipAddress", "userAgent", "userId", "id"]
+SESSION_KEYS = [
+    "expiresAt",
+    "token",
+    "createdAt",
+    "updatedAt",
+    "ipAddress",
+    "userAgent",
+    "userId",
+    "activeOrganizationId",
+    "id",
+]
 
 
 async def test_sign_up_signs_in_with_better_auth_cookie(make_client) -> None:
@@ -199,6 +209,10 @@ async def test_bearer_token_on_auth_and_crud_routes(make_client) -> None:
         assert (await client.get("/api/projects")).status_code == 401
         bearer = {"authorization": f"Bearer {token}"}
         assert (await client.get("/api/auth/get-session", headers=bearer)).json()["session"]["token"] == token
+        no_org = await client.get("/api/projects", headers=bearer)
+        assert (no_org.status_code, no_org.json()["code"]) == (403, "NO_ACTIVE_ORGANIZATION")
+        created = await client.post("/api/organizations", json={"name": "Acme", "slug": "acme"}, headers=bearer)
+        assert created.status_code == 201  # the creator becomes its admin, and it becomes active
         assert (await client.get("/api/projects", headers=bearer)).status_code == 200
         signed = {"authorization": f"Bearer {token}.{expected_signature(token)}"}
         assert (await client.get("/api/projects", headers=signed)).status_code == 200

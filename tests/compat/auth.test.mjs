@@ -255,6 +255,12 @@ test("bearer tokens work on the auth API and the CRUD API", async () => {
   const bearerClient = createAuthClient({ baseURL: BASE, fetchOptions: { auth: { type: "Bearer", token } } });
   const session = await bearerClient.getSession();
   assert.equal(session.data.user.email, email.toLowerCase());
+  const org = await fetch(`${BASE}/api/organizations`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "Bearer Org", slug: `bearer-${Date.now()}` }),
+  });
+  assert.equal(org.status, 201);
   const projects = await fetch(`${BASE}/api/projects`, { headers: { authorization: `Bearer ${token}` } });
   assert.equal(projects.status, 200);
   assert.ok(Array.isArray(await projects.json()));

@@ -15,6 +15,7 @@ from tenantry.auth.origin import SAFE_METHODS
 from tenantry.auth.router import AuthRouter
 from tenantry.auth.service import AuthContext, Mailer, build_context
 from tenantry.auth.settings import AuthSettings
+from tenantry.auth.store import Memberships
 from tenantry.auth.tables import AuthTables, auth_tables
 from tenantry.context import Principal
 from tenantry.errors import ApiError
@@ -30,7 +31,13 @@ class Authentication:
 
     def __init__(self, runtime: Tenantry, settings: AuthSettings, mailer: Mailer | None) -> None:
         tables: AuthTables = runtime.tables.extensions["auth"]
-        self.ctx = build_context(runtime.settings, settings, runtime.db, tables, runtime.pipeline.sql, mailer)
+        tenancy = runtime.tables.extensions.get("tenancy")
+        memberships = (
+            Memberships(tenancy.members, tenancy.org_id_type, tenancy.organizations) if tenancy is not None else None
+        )
+        self.ctx = build_context(
+            runtime.settings, settings, runtime.db, tables, runtime.pipeline.sql, mailer, memberships
+        )
         self.router = AuthRouter(self.ctx)
         self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS, *social.ENDPOINTS)
 
@@ -48,9 +55,13 @@ class Authentication:
             origin = request.headers.get("origin") or request.headers.get("referer")
             if not self.ctx.origins.is_trusted(origin):
                 raise ApiError(403, "INVALID_ORIGIN", "Cookie-authenticated writes must come from a trusted origin")
+        role = current.session.get("role")
         return Principal(
             kind="user",
             user_id=str(current.user.id),
+            # Without a membership in it, the session's active organization grants nothing.
+            org_id=current.session.get("active_organization_id") if role else None,
+            role=role,
             session_id=current.session["id"],
             attributes={"email": current.user.email, "email_verified": current.user.email_verified},
         )

@@ -24,7 +24,7 @@ from tenantry.auth.origin import OriginPolicy
 from tenantry.auth.ratelimit import RateLimiter
 from tenantry.auth.settings import AuthSettings
 from tenantry.auth.shapes import UserShapes
-from tenantry.auth.store import AuthStore, UserRecord
+from tenantry.auth.store import AuthStore, Memberships, UserRecord
 from tenantry.auth.tables import AuthTables
 from tenantry.config import Settings
 from tenantry.db import Connection, Database, SQLCompiler
@@ -141,6 +141,7 @@ class AuthContext:
             refreshed = await self.store.refresh_session(token, now + dt.timedelta(seconds=self.auth.expires_in))
             if refreshed is None:  # revoked between the read and the refresh
                 return Lookup(stale=via_cookie, had_token=True)
+            refreshed["role"] = session.get("role")
             current.session = refreshed
             current.refreshed = True
         return Lookup(current=current, had_token=True)
@@ -254,6 +255,7 @@ def build_context(
     tables: AuthTables,
     sql: SQLCompiler,
     mailer: Mailer | None,
+    memberships: Memberships | None = None,
 ) -> AuthContext:
     """Assemble the authentication context of an app."""
     rate_limited = auth.rate_limit == "on" or (auth.rate_limit == "auto" and settings.env == "production")
@@ -262,7 +264,7 @@ def build_context(
         auth=auth,
         db=db,
         tables=tables,
-        store=AuthStore(db, tables, sql),
+        store=AuthStore(db, tables, sql, memberships),
         shapes=UserShapes(tables, db.dialect_name),
         cookies=Cookies(CookieNames.for_site(auth.cookie_prefix, settings.base_url), settings.secret_value),
         origins=OriginPolicy(settings.base_url, auth.trusted_origins),

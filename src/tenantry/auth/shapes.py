@@ -29,6 +29,18 @@ class UserShapes:
             "UserAdditionalFields", __config__=ConfigDict(extra="ignore"), **fields
         )
 
+    def session_user_json(self, user: UserRecord, session: dict[str, Any]) -> dict[str, Any]:
+        """The user of a session, with the seed's view of its active organization when there are any:
+        ``org_id`` and ``role`` there, and ``organization`` (id, name, slug)."""
+        out = self.user_json(user)
+        if "active_organization_id" in session:
+            role = session.get("role")
+            org = session.get("organization") if role else None
+            out["org_id"] = org["id"] if org else None
+            out["role"] = role
+            out["organization"] = org
+        return out
+
     def user_json(self, user: UserRecord) -> dict[str, Any]:
         """``{name, email, emailVerified, image, createdAt, updatedAt, <additional…>, id}`` in that order."""
         core = user.core
@@ -48,7 +60,7 @@ class UserShapes:
 
     @staticmethod
     def session_json(session: dict[str, Any]) -> dict[str, Any]:
-        return {
+        out = {
             "expiresAt": iso(session["expires_at"]),
             "token": session["token"],
             "createdAt": iso(session["created_at"]),
@@ -56,8 +68,11 @@ class UserShapes:
             "ipAddress": session["ip_address"],
             "userAgent": session["user_agent"],
             "userId": session["user_id"],
-            "id": session["id"],
         }
+        if "active_organization_id" in session:  # the organization plugin's session field
+            out["activeOrganizationId"] = session["active_organization_id"]
+        out["id"] = session["id"]
+        return out
 
     def additional_input(self, body: dict[str, Any]) -> dict[str, Any]:
         """The writable additional fields present in ``body``, validated and in database form.

@@ -43,6 +43,15 @@ _TIMESTAMPS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Memberships:
+    """Where organizations keep who belongs where (given by tenancy, read on every session lookup)."""
+
+    members: sa.Table  # columns keyed organization_id, user_id, role, created_at
+    org_id_type: str
+    organizations: sa.Table | None = None  # its name/slug describe the active organization
+
+
 @dataclass
 class UserRecord:
     """A user as Better Auth models it: ``core`` (camelCase) plus the schema's additional fields."""
@@ -63,11 +72,16 @@ class UserRecord:
 class AuthStore:
     """SQL for users, sessions, accounts and verification tokens."""
 
-    def __init__(self, db: Database, tables: AuthTables, sql: SQLCompiler) -> None:
+    def __init__(
+        self, db: Database, tables: AuthTables, sql: SQLCompiler, memberships: Memberships | None = None
+    ) -> None:
         self.db = db
         self.t = tables
         self.sql = sql
         self.dialect = db.dialect_name
+        self.memberships = memberships
+        # With organizations, a session also carries its active organization.
+        self.session_fields = SESSION_FIELDS + (("active_organization_id",) if memberships else ())
         self._user_select = [tables.user_columns[name] for name in ("id", *USER_CORE)] + [
             tables.users.c[f.name] for f in tables.additional
         ]
@@ -298,52 +312,132 @@ class AuthStore:
     # -- sessions -----------------------------------------------------------------------------
 
     def _session(self, row: Sequence[Any]) -> dict[str, Any]:
-        out = dict(zip(SESSION_FIELDS, row[: len(SESSION_FIELDS)], strict=True))
+        fields = self.session_fields
+        out = dict(zip(fields, row[: len(fields)], strict=True))
         for key in ("expires_at", "created_at", "updated_at"):
             out[key] = self.ts_out(out[key])
         out["user_id"] = self.user_id_out(out["user_id"])
+        if "active_organization_id" in out and out["active_organization_id"] is not None:
+            out["active_organization_id"] = str(out["active_organization_id"])
         return out
+
+    def org_id_in(self, value: Any) -> Any:
+        if self.memberships is not None and self.memberships.org_id_type == "uuid":
+            return uuid.UUID(str(value)) if self.dialect == "postgresql" else str(value)
+        return value
+
+    async def first_organization(self, conn: Connection, user_id: Any) -> Any:
+        """The organization a new session starts in: the user's oldest membership."""
+        if self.memberships is None:
+            return None
+        m = self.memberships.members
+        rows = await self._fetch(
+            conn,
+            ("first_organization",),
+            lambda: (
+                sa.select(m.c.organization_id)
+                .where(m.c.user_id == sa.bindparam("uid"))
+                .order_by(m.c.created_at, m.c.id)
+                .limit(1)
+            ),
+            uid=self.user_id_in(user_id),
+        )
+        return rows[0][0] if rows else None
 
     async def create_session(
         self, conn: Connection, user_id: Any, expires_at: dt.datetime, ip: str | None, user_agent: str | None
     ) -> dict[str, Any]:
         now = dt.datetime.now(dt.UTC)
         s = self.t.sessions
+        fields = self.session_fields
+        values: dict[str, Any] = {
+            "id": generate_id(),
+            "token": generate_id(),
+            "user_id": self.user_id_in(user_id),
+            "expires_at": self.ts_in(expires_at),
+            "created_at": self.ts_in(now),
+            "updated_at": self.ts_in(now),
+            "ip_address": ip or "",
+            "user_agent": user_agent or "",
+        }
+        if self.memberships is not None:
+            values["active_organization_id"] = await self.first_organization(conn, user_id)
         rows = await self._fetch(
             conn,
-            ("create_session",),
-            lambda: (
-                sa.insert(s)
-                .values({k: sa.bindparam(k) for k in SESSION_FIELDS})
-                .returning(*(s.c[k] for k in SESSION_FIELDS))
-            ),
-            id=generate_id(),
-            token=generate_id(),
-            user_id=self.user_id_in(user_id),
-            expires_at=self.ts_in(expires_at),
-            created_at=self.ts_in(now),
-            updated_at=self.ts_in(now),
-            ip_address=ip or "",
-            user_agent=user_agent or "",
+            ("create_session", fields),
+            lambda: sa.insert(s).values({k: sa.bindparam(k) for k in fields}).returning(*(s.c[k] for k in fields)),
+            **values,
         )
         return self._session(rows[0])
 
-    async def session_with_user(self, token: str) -> tuple[dict[str, Any], UserRecord] | None:
-        """The session for ``token`` and its user, in one query (the hot path of every request)."""
-        s, u = self.t.sessions, self.t.users
-        rows = await self._fetch(
-            None,
-            ("session_with_user",),
+    async def set_active_organization(self, conn: Connection, token: str, org_id: Any) -> None:
+        s = self.t.sessions
+        await self._execute(
+            conn,
+            ("set_active_organization",),
             lambda: (
-                sa.select(*(s.c[k] for k in SESSION_FIELDS), *self._user_select)
-                .select_from(s.join(u, u.c.id == s.c.user_id))
+                sa.update(s)
                 .where(s.c.token == sa.bindparam("token"))
+                .values(active_organization_id=sa.bindparam("org"), updated_at=sa.bindparam("now"))
             ),
             token=token,
+            org=None if org_id is None else self.org_id_in(org_id),
+            now=self.ts_in(dt.datetime.now(dt.UTC)),
         )
+
+    async def set_active_organization_by_id(self, conn: Connection, session_id: str, org_id: Any) -> None:
+        s = self.t.sessions
+        await self._execute(
+            conn,
+            ("set_active_organization_by_id",),
+            lambda: (
+                sa.update(s).where(s.c.id == sa.bindparam("sid")).values(active_organization_id=sa.bindparam("org"))
+            ),
+            sid=session_id,
+            org=None if org_id is None else self.org_id_in(org_id),
+        )
+
+    async def session_with_user(self, token: str) -> tuple[dict[str, Any], UserRecord] | None:
+        """The session for ``token``, its user and (with organizations) the user's role in the active
+        one: one query, the hot path of every request."""
+        s, u = self.t.sessions, self.t.users
+        fields = self.session_fields
+        memberships = self.memberships
+
+        def build() -> Any:
+            joined = s.join(u, u.c.id == s.c.user_id)
+            extra: list[Any] = []
+            if memberships is not None:
+                m = memberships.members
+                joined = joined.outerjoin(
+                    m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
+                )
+                extra = [m.c.role]
+                o = memberships.organizations
+                if o is not None:
+                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+                    extra += [o.c[c] if c in o.c else sa.null() for c in ("name", "slug")]
+            return (
+                sa.select(*(s.c[k] for k in fields), *extra, *self._user_select)
+                .select_from(joined)
+                .where(s.c.token == sa.bindparam("token"))
+            )
+
+        rows = await self._fetch(None, ("session_with_user", fields), build, token=token)
         if not rows:
             return None
-        return self._session(rows[0]), self._user(rows[0], offset=len(SESSION_FIELDS))
+        session = self._session(rows[0])
+        offset = len(fields)
+        if memberships is not None:
+            session["role"] = rows[0][offset]
+            offset += 1
+            if memberships.organizations is not None:
+                name, slug = rows[0][offset], rows[0][offset + 1]
+                offset += 2
+                if session["role"] is not None:
+                    org = session["active_organization_id"]
+                    session["organization"] = {"id": org, "name": name, "slug": slug}
+        return session, self._user(rows[0], offset=offset)
 
     async def sessions_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:
         s = self.t.sessions
@@ -351,7 +445,7 @@ class AuthStore:
             conn,
             ("sessions_of",),
             lambda: (
-                sa.select(*(s.c[k] for k in SESSION_FIELDS))
+                sa.select(*(s.c[k] for k in self.session_fields))
                 .where(s.c.user_id == sa.bindparam("uid"), s.c.expires_at > sa.bindparam("now"))
                 .order_by(s.c.created_at)
             ),
@@ -370,7 +464,7 @@ class AuthStore:
                     sa.update(s)
                     .where(s.c.token == sa.bindparam("token"))
                     .values(expires_at=sa.bindparam("expires_at"), updated_at=sa.bindparam("now"))
-                    .returning(*(s.c[k] for k in SESSION_FIELDS))
+                    .returning(*(s.c[k] for k in self.session_fields))
                 ),
                 token=token,
                 expires_at=self.ts_in(expires_at),

@@ -69,15 +69,18 @@ class AuthTables:
         return tuple(f for f in self.additional if not f.references and not f.server_managed and f.name != "role")
 
 
-def _name(preset: Preset, snake: str) -> str:
+def column_name(preset: Preset, snake: str) -> str:
+    """A column's name in the database: snake_case, or camelCase in the ``better-auth`` preset."""
     return camel_case(snake) if preset == "better-auth" else snake
 
 
-def _col(preset: Preset, key: str, type_: Any, *args: Any, **kwargs: Any) -> sa.Column[Any]:
-    return sa.Column(_name(preset, key), type_, *args, key=key, **kwargs)
+def preset_column(preset: Preset, key: str, type_: Any, *args: Any, **kwargs: Any) -> sa.Column[Any]:
+    """A column addressed by its snake_case ``key`` whatever its name in the preset."""
+    return sa.Column(column_name(preset, key), type_, *args, key=key, **kwargs)
 
 
-def _id_type(id_type: str, preset: Preset = "tenantry") -> Any:
+def id_column_type(id_type: str, preset: Preset = "tenantry") -> Any:
+    """The column type of an id (and of the foreign keys to it)."""
     if id_type == "uuid":
         return GUID()
     if id_type == "serial":
@@ -106,7 +109,7 @@ class _Style:
 
     def unique(self, table: str, column: str) -> sa.UniqueConstraint:
         name = f"{table}_{column}_key" if self.ba else db_name("uq", table, column)
-        return sa.UniqueConstraint(_name(self.preset, column), name=conv(name))
+        return sa.UniqueConstraint(column_name(self.preset, column), name=conv(name))
 
 
 def auth_tables(preset: Preset = "tenantry") -> TableContributor:
@@ -131,7 +134,7 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
             users = sa.Table(
                 "users" if preset == "tenantry" else "user",
                 ts.metadata,
-                sa.Column("id", _id_type(id_type, preset), primary_key=True),
+                sa.Column("id", id_column_type(id_type, preset), primary_key=True),
             )
             declared = {}
         user_columns: dict[str, sa.Column[Any]] = {"id": users.c.id}
@@ -151,7 +154,7 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
         if "email" not in declared:
             users.append_constraint(style.unique(users.name, "email"))
         additional = tuple(f for f in (entity.fields if entity else ()) if f.name not in taken)
-        user_id = _id_type(id_type, preset)
+        user_id = id_column_type(id_type, preset)
 
         def user_fk(table: str) -> sa.ForeignKey:
             name = f"{table}_userId_fkey" if style.ba else db_name("fk", table, "user_id")
@@ -160,36 +163,36 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
         sessions = sa.Table(
             names["session"],
             ts.metadata,
-            _col(preset, "id", style.text_id(), primary_key=True),
-            _col(preset, "expires_at", UTCTimestamp(), nullable=False),
-            _col(preset, "token", style.token(), nullable=False),
-            _col(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
-            _col(preset, "updated_at", UTCTimestamp(), nullable=False),
-            _col(preset, "ip_address", sa.Text(), nullable=True),
-            _col(preset, "user_agent", sa.Text(), nullable=True),
-            _col(preset, "user_id", user_id, user_fk(names["session"]), nullable=False),
+            preset_column(preset, "id", style.text_id(), primary_key=True),
+            preset_column(preset, "expires_at", UTCTimestamp(), nullable=False),
+            preset_column(preset, "token", style.token(), nullable=False),
+            preset_column(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
+            preset_column(preset, "updated_at", UTCTimestamp(), nullable=False),
+            preset_column(preset, "ip_address", sa.Text(), nullable=True),
+            preset_column(preset, "user_agent", sa.Text(), nullable=True),
+            preset_column(preset, "user_id", user_id, user_fk(names["session"]), nullable=False),
             style.unique(names["session"], "token"),
         )
-        sa.Index(db_name(names["session"], _name(preset, "user_id"), "idx"), sessions.c.user_id)
+        sa.Index(db_name(names["session"], column_name(preset, "user_id"), "idx"), sessions.c.user_id)
 
         accounts = sa.Table(
             names["account"],
             ts.metadata,
-            _col(preset, "id", style.text_id(), primary_key=True),
-            _col(preset, "account_id", sa.Text(), nullable=False),
-            _col(preset, "provider_id", sa.Text(), nullable=False),
-            _col(preset, "user_id", user_id, user_fk(names["account"]), nullable=False),
-            _col(preset, "access_token", sa.Text(), nullable=True),
-            _col(preset, "refresh_token", sa.Text(), nullable=True),
-            _col(preset, "id_token", sa.Text(), nullable=True),
-            _col(preset, "access_token_expires_at", UTCTimestamp(), nullable=True),
-            _col(preset, "refresh_token_expires_at", UTCTimestamp(), nullable=True),
-            _col(preset, "scope", sa.Text(), nullable=True),
-            _col(preset, "password", sa.Text(), nullable=True),
-            _col(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
-            _col(preset, "updated_at", UTCTimestamp(), nullable=False),
+            preset_column(preset, "id", style.text_id(), primary_key=True),
+            preset_column(preset, "account_id", sa.Text(), nullable=False),
+            preset_column(preset, "provider_id", sa.Text(), nullable=False),
+            preset_column(preset, "user_id", user_id, user_fk(names["account"]), nullable=False),
+            preset_column(preset, "access_token", sa.Text(), nullable=True),
+            preset_column(preset, "refresh_token", sa.Text(), nullable=True),
+            preset_column(preset, "id_token", sa.Text(), nullable=True),
+            preset_column(preset, "access_token_expires_at", UTCTimestamp(), nullable=True),
+            preset_column(preset, "refresh_token_expires_at", UTCTimestamp(), nullable=True),
+            preset_column(preset, "scope", sa.Text(), nullable=True),
+            preset_column(preset, "password", sa.Text(), nullable=True),
+            preset_column(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
+            preset_column(preset, "updated_at", UTCTimestamp(), nullable=False),
         )
-        sa.Index(db_name(names["account"], _name(preset, "user_id"), "idx"), accounts.c.user_id)
+        sa.Index(db_name(names["account"], column_name(preset, "user_id"), "idx"), accounts.c.user_id)
         if not style.ba:
             # One account per provider identity (Better Auth checks this in code only).
             sa.Index(
@@ -202,12 +205,12 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
         verifications = sa.Table(
             names["verification"],
             ts.metadata,
-            _col(preset, "id", style.text_id(), primary_key=True),
-            _col(preset, "identifier", sa.Text(), nullable=False),
-            _col(preset, "value", sa.Text(), nullable=False),
-            _col(preset, "expires_at", UTCTimestamp(), nullable=False),
-            _col(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
-            _col(preset, "updated_at", UTCTimestamp(), nullable=False, server_default=style.created()),
+            preset_column(preset, "id", style.text_id(), primary_key=True),
+            preset_column(preset, "identifier", sa.Text(), nullable=False),
+            preset_column(preset, "value", sa.Text(), nullable=False),
+            preset_column(preset, "expires_at", UTCTimestamp(), nullable=False),
+            preset_column(preset, "created_at", UTCTimestamp(), nullable=False, server_default=style.created()),
+            preset_column(preset, "updated_at", UTCTimestamp(), nullable=False, server_default=style.created()),
         )
         sa.Index(db_name(names["verification"], "identifier", "idx"), verifications.c.identifier)
 
@@ -229,11 +232,11 @@ def _user_column(style: _Style, key: str) -> sa.Column[Any]:
     preset = style.preset
     if key == "email_verified":
         default = None if style.ba else sa.false()
-        return _col(preset, key, sa.Boolean(create_constraint=False), nullable=False, server_default=default)
+        return preset_column(preset, key, sa.Boolean(create_constraint=False), nullable=False, server_default=default)
     if key in ("created_at", "updated_at"):
-        return _col(preset, key, UTCTimestamp(), nullable=False, server_default=style.now)
+        return preset_column(preset, key, UTCTimestamp(), nullable=False, server_default=style.now)
     if key == "email":
-        return _col(preset, key, sa.Text() if style.ba else sa.String(320), nullable=False)
+        return preset_column(preset, key, sa.Text() if style.ba else sa.String(320), nullable=False)
     if key == "name" and style.ba:
-        return _col(preset, key, sa.Text(), nullable=False)
-    return _col(preset, key, sa.Text(), nullable=True)  # name, image
+        return preset_column(preset, key, sa.Text(), nullable=False)
+    return preset_column(preset, key, sa.Text(), nullable=True)  # name, image

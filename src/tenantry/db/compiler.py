@@ -26,8 +26,10 @@ from tenantry.db.query import (
     UNARY_OPS,
     And,
     Condition,
+    InSelect,
     Node,
     Or,
+    Related,
     SortKey,
     values_of,
 )
@@ -148,9 +150,37 @@ class SQLCompiler:
             return sa.and_(*(self._where(entity, table, n, transforms) for n in node.items))
         if isinstance(node, Or):
             return sa.or_(*(self._where(entity, table, n, transforms) for n in node.items))
+        if isinstance(node, Related):
+            return self._related(entity, table, node, transforms)
+        if isinstance(node, InSelect):
+            return self._in_select(entity, table, node, transforms)
         if "." in node.field:
             return self._related_condition(entity, table, node, transforms)
         return self._condition(entity, table, node, transforms)
+
+    def _related(self, entity: Entity, table: Any, node: Related, transforms: list[Transform]) -> Any:
+        rel = entity.relation(node.relation)
+        assert rel is not None
+        target = self.schema.entities[rel.target]
+        alias = self.tables.table(target).alias(f"r{len(transforms)}_{rel.name}")
+        link = alias.c[rel.remote_field] == table.c[rel.local_field]
+        return sa.exists().where(link, self._where(target, alias, node.node, transforms))
+
+    def _in_select(self, entity: Entity, table: Any, node: InSelect, transforms: list[Transform]) -> Any:
+        other = self.tables.metadata.tables[node.table]
+        column = table.c[node.field]
+        conditions = [other.c[key] == self._bind(transforms, self._column_param(other.c[key])) for key, _ in node.match]
+        return column.in_(sa.select(other.c[node.column]).where(*conditions))
+
+    def _column_param(self, column: Any) -> Transform:
+        """How to bind a value compared with a capability table's column (ids and timestamps differ by dialect)."""
+        kind = type(column.type).__name__
+        dialect = self.dialect_name
+        if kind == "GUID":
+            return lambda v: id_to_db("uuid", dialect, v)
+        if kind == "UTCTimestamp":
+            return lambda v: to_db(FieldType.TIMESTAMP, dialect, v)
+        return lambda v: v
 
     def _related_condition(self, entity: Entity, table: Any, cond: Condition, transforms: list[Transform]) -> Any:
         rel_name, _, field = cond.field.partition(".")

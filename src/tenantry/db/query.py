@@ -49,7 +49,38 @@ class Or:
         return ("or", *(i.shape() for i in self.items))
 
 
-Node: TypeAlias = Condition | And | Or
+@dataclass(frozen=True, slots=True)
+class Related:
+    """Rows whose ``relation`` has at least one related row matching ``node`` (an EXISTS).
+
+    The pipeline adds the related entity's own scope to ``node``, so a condition on a relation
+    never reaches rows of another tenant.
+    """
+
+    relation: str
+    node: Node
+
+    def shape(self) -> tuple[Any, ...]:
+        return ("rel", self.relation, self.node.shape())
+
+
+@dataclass(frozen=True, slots=True)
+class InSelect:
+    """``field IN (SELECT column FROM table WHERE k1 = v1 AND …)`` over a capability's own table.
+
+    How tenancy says "rows of organizations this user belongs to" without fetching the list first.
+    """
+
+    field: str
+    table: str
+    column: str
+    match: tuple[tuple[str, Any], ...]
+
+    def shape(self) -> tuple[Any, ...]:
+        return ("insel", self.field, self.table, self.column, tuple(k for k, _ in self.match))
+
+
+Node: TypeAlias = Condition | And | Or | Related | InSelect
 
 
 def conjunction(*nodes: Node | None) -> Node | None:
@@ -72,6 +103,10 @@ def values_of(node: Node | None) -> list[Any]:
                 out.extend(n.value)
             else:
                 out.append(n.value)
+        elif isinstance(n, Related):
+            walk(n.node)
+        elif isinstance(n, InSelect):
+            out.extend(v for _, v in n.match)
         else:
             for item in n.items:
                 walk(item)

@@ -32,7 +32,11 @@ async def get_session(req: AuthRequest) -> Reply:
     if lookup.current is None:
         return Reply(None, headers=no_store)
     current = lookup.current
-    body = {"session": req.ctx.shapes.session_json(current.session), "user": req.ctx.shapes.user_json(current.user)}
+    shapes = req.ctx.shapes
+    body = {
+        "session": shapes.session_json(current.session),
+        "user": shapes.session_user_json(current.user, current.session),
+    }
     return Reply(body, headers=no_store)
 
 

@@ -1,0 +1,84 @@
+"""Organizations, memberships, roles and the tenant boundary.
+
+Public face: ``tenancy_tables`` (the table contributor) and ``Tenancy`` (installs the role policy,
+the tenant scope, the membership bookkeeping and the user's view of their organization into an
+app's pipeline).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tenantry.context import RequestContext
+from tenantry.db import Connection
+from tenantry.db.query import Condition
+from tenantry.pipeline import WriteEvent
+from tenantry.schema import Entity
+from tenantry.tenancy.access import Kinds, RolePolicy, TenantScope
+from tenantry.tenancy.members import MemberStore
+from tenantry.tenancy.tables import TenancyTables, tenancy_tables
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+__all__ = ["Tenancy", "TenancyTables", "tenancy_tables"]
+
+
+class Tenancy:
+    """The organizations of one app, wired into its pipeline."""
+
+    def __init__(self, runtime: Tenantry) -> None:
+        tables: TenancyTables = runtime.tables.extensions["tenancy"]
+        auth = runtime.auth.ctx
+        schema = runtime.schema
+        users = schema.system_entity("users")
+        audit = next((e for e in schema.entities.values() if e.name == "audit_logs"), None)
+        self.kinds = Kinds(
+            organizations=tables.organization_entity.name,
+            users=users.name if users else None,
+            audit=audit.name if audit else None,
+        )
+        self.tables = tables
+        self.runtime = runtime
+        self.top_role = schema.roles[0]
+        self.members = MemberStore(runtime.db, tables, runtime.pipeline.sql, auth.tables.user_id_type)
+        writable = {f.name for f in auth.tables.additional_writable}
+        writable |= {name for name in ("name", "image") if users is not None and users.field(name) is not None}
+        pipeline = runtime.pipeline
+        pipeline.policy = RolePolicy(schema, tables, self.kinds)
+        pipeline.scope = TenantScope(schema, tables, self.kinds, frozenset(writable))
+        pipeline.listeners.append(self)
+        pipeline.presenters.append(self)
+
+    # -- WriteListener: an organization created through the API belongs to its creator -------
+
+    async def on_write(self, conn: Connection, event: WriteEvent) -> None:
+        p = event.context.principal
+        if event.entity.name != self.kinds.organizations or event.action != "create" or p.user_id is None:
+            return
+        await self.members.add(conn, event.id, p.user_id, self.top_role)
+        if p.org_id is None and p.session_id is not None:
+            # The user had no organization yet: this one becomes their active organization.
+            await self.runtime.auth.ctx.store.set_active_organization_by_id(conn, p.session_id, event.id)
+
+    # -- Presenter: the seed's UserWithOrg view (org_id, role, organization) ------------------
+
+    async def present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None:
+        if entity.name != self.kinds.users or not rows or ctx.principal.kind != "user":
+            return  # the developer and the system see the stored columns
+        org_id = ctx.principal.org_id
+        roles = await self.members.roles_in(org_id, [r["id"] for r in rows if "id" in r]) if org_id else {}
+        organization = await self._organization_summary(org_id) if org_id else None
+        for row in rows:
+            role = roles.get(str(row.get("id")))
+            row["org_id"] = org_id if role else None
+            row["role"] = role
+            row["organization"] = organization if role else None
+
+    async def _organization_summary(self, org_id: str) -> dict[str, Any] | None:
+        entity = self.tables.organization_entity
+        summary_fields = tuple(f for f in ("name", "slug") if entity.field(f) is not None)
+        pipeline = self.runtime.pipeline
+        stmt, values = pipeline.sql.select(entity, ("id", *summary_fields), Condition("id", "eq", org_id))
+        row = await pipeline.db.fetchrow(stmt.sql, stmt.params(values))
+        return pipeline.shaper(entity, ("id", *summary_fields))(row) if row is not None else None

@@ -1,0 +1,114 @@
+"""Organizations' own tables: memberships and invitations, and the session's active organization.
+
+They follow Better Auth's organization plugin (``member``, ``invitation``, ``session.
+activeOrganizationId``, ``organization.logo``/``metadata``), named by the same two presets as the
+authentication tables: ``tenantry`` (``org_members``, ``org_invitations``, snake_case) and
+``better-auth`` (``member``, ``invitation``, camelCase).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import conv
+
+from tenantry.auth.tables import AuthTables, Preset, column_name, id_column_type, preset_column
+from tenantry.db.tables import TableContributor, TableSet, db_name
+from tenantry.db.types import SQLITE_NOW, UTCTimestamp
+from tenantry.schema import Entity, Schema
+
+_NAMES: dict[Preset, dict[str, str]] = {
+    "tenantry": {"member": "org_members", "invitation": "org_invitations"},
+    "better-auth": {"member": "member", "invitation": "invitation"},
+}
+
+
+@dataclass
+class TenancyTables:
+    """Handles on the organization tables and the columns tenancy reads elsewhere."""
+
+    organizations: sa.Table
+    organization_entity: Entity
+    members: sa.Table
+    invitations: sa.Table
+    session_active_org: sa.Column[Any]
+    org_id_type: str
+
+
+def tenancy_tables(preset: Preset = "tenantry") -> TableContributor:
+    """Adds memberships, invitations and the active organization; runs after the auth contributor."""
+
+    def contribute(ts: TableSet, schema: Schema) -> None:
+        orgs = schema.system_entity("organizations")
+        if orgs is None:
+            return  # no organizations entity: the app is single-tenant
+        auth: AuthTables = ts.extensions["auth"]
+        names = _NAMES[preset]
+        organizations = ts.tables[orgs.name]
+        now = sa.text(SQLITE_NOW) if ts.dialect == "sqlite" else sa.text("CURRENT_TIMESTAMP")
+        for key, type_ in (("logo", sa.Text()), ("metadata", sa.Text())):
+            if orgs.field(key) is None:
+                organizations.append_column(preset_column(preset, key, type_, nullable=True))
+        org_id = id_column_type(orgs.id_type, preset)
+        user_id = id_column_type(auth.user_id_type, preset)
+
+        def fk(table: str, column: str, target: sa.Table) -> sa.ForeignKey:
+            return sa.ForeignKey(f"{target.name}.id", ondelete="CASCADE", name=conv(db_name("fk", table, column)))
+
+        members = sa.Table(
+            names["member"],
+            ts.metadata,
+            preset_column(preset, "id", sa.String(64), primary_key=True),
+            preset_column(
+                preset, "organization_id", org_id, fk(names["member"], "organization_id", organizations), nullable=False
+            ),
+            preset_column(preset, "user_id", user_id, fk(names["member"], "user_id", auth.users), nullable=False),
+            preset_column(preset, "role", sa.String(64), nullable=False),
+            preset_column(preset, "created_at", UTCTimestamp(), nullable=False, server_default=now),
+            sa.UniqueConstraint(
+                column_name(preset, "organization_id"),
+                column_name(preset, "user_id"),
+                name=conv(db_name("uq", names["member"], "organization_user")),
+            ),
+        )
+        # Looking up "which organizations is this user in" is on every request's path.
+        sa.Index(db_name("ix", names["member"], "user_id"), members.c.user_id)
+
+        invitations = sa.Table(
+            names["invitation"],
+            ts.metadata,
+            preset_column(preset, "id", sa.String(64), primary_key=True),
+            preset_column(
+                preset,
+                "organization_id",
+                org_id,
+                fk(names["invitation"], "organization_id", organizations),
+                nullable=False,
+            ),
+            preset_column(preset, "email", sa.String(320), nullable=False),
+            preset_column(preset, "role", sa.String(64), nullable=False),
+            preset_column(preset, "status", sa.String(16), nullable=False),
+            preset_column(preset, "expires_at", UTCTimestamp(), nullable=False),
+            preset_column(preset, "created_at", UTCTimestamp(), nullable=False, server_default=now),
+            preset_column(
+                preset, "inviter_id", user_id, fk(names["invitation"], "inviter_id", auth.users), nullable=True
+            ),
+        )
+        sa.Index(db_name("ix", names["invitation"], "organization_id"), invitations.c.organization_id)
+        sa.Index(db_name("ix", names["invitation"], "email"), invitations.c.email)
+
+        active = preset_column(preset, "active_organization_id", org_id, nullable=True)
+        auth.sessions.append_column(active)
+
+        ts.extensions["tenancy"] = TenancyTables(
+            organizations=organizations,
+            organization_entity=orgs,
+            members=members,
+            invitations=invitations,
+            session_active_org=active,
+            org_id_type=orgs.id_type,
+        )
+
+    return contribute
