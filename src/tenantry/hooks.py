@@ -47,6 +47,9 @@ WHENS: tuple[When, ...] = (
 )
 
 
+Reader = Callable[[str, dict[str, Any]], Awaitable[list[dict[str, Any]]]]
+
+
 @dataclass
 class HookEvent:
     """What a hook sees. ``data`` is the validated input (mutable in ``before_*`` hooks)."""
@@ -57,6 +60,19 @@ class HookEvent:
     data: dict[str, Any] = field(default_factory=dict)
     old: dict[str, Any] | None = None
     new: dict[str, Any] | None = None
+    reader: Reader | None = None
+
+    async def find(self, entity: str, **lookups: Any) -> list[dict[str, Any]]:
+        """Rows of ``entity`` matching ``lookups``, read in this action's transaction and within the
+        caller's organization. Lookups: ``field=value``, ``field__ne=…``, ``field__in=[…]``,
+        ``field__ilike=…`` (equal ignoring case). At most 100 rows. ``before_*`` hooks only."""
+        if self.reader is None:
+            raise RuntimeError("find() is available in before_* hooks, inside the transaction")
+        return await self.reader(entity, lookups)
+
+    async def exists(self, entity: str, **lookups: Any) -> bool:
+        """Whether any row of ``entity`` matches ``lookups`` (see ``find``); ``None`` values are ignored."""
+        return bool(await self.find(entity, **{k: v for k, v in lookups.items() if v is not None}))
 
 
 HookFn = Callable[[HookEvent], Awaitable[None]]

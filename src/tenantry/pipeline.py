@@ -232,6 +232,30 @@ class Pipeline:
             return Related(rel.name, inner)
         return node
 
+    def _reader(self, ctx: RequestContext, conn: Connection) -> Any:
+        """``HookEvent.find`` for hooks: scoped reads on the action's own connection."""
+
+        async def find(name: str, lookups: dict[str, Any]) -> list[dict[str, Any]]:
+            entity = self.schema.entities.get(name)
+            if entity is None:
+                raise ValueError(f"unknown entity {name!r}")
+            conditions: list[Node] = []
+            for key, value in lookups.items():
+                field_name, _, lookup = key.partition("__")
+                if field_name not in entity.columns:
+                    raise ValueError(f"{name} has no field {field_name!r}")
+                op = {"": "eq", "ne": "ne", "in": "in", "ilike": "eqL"}.get(lookup)
+                if op is None:
+                    raise ValueError(f"unknown lookup {lookup!r} (use field, field__ne, field__in, field__ilike)")
+                conditions.append(Condition(field_name, op, tuple(value) if op == "in" else value))
+            where = conjunction(self.scope.read_filter(ctx, entity), *conditions)
+            columns = self._all_columns(entity)
+            stmt, values = self.sql.select(entity, columns, where, limit=True)
+            rows = await conn.fetch(stmt.sql, stmt.params(values, {"limit": 100}))
+            return self.shaper(entity, columns).many(rows)
+
+        return find
+
     async def _present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None:
         for presenter in self.presenters:
             await presenter.present(ctx, entity, rows)
@@ -438,7 +462,7 @@ class Pipeline:
     async def create_row(self, ctx: RequestContext, entity: Entity, body: Any) -> dict[str, Any]:
         """Insert one row; returns it as the API shows it (201)."""
         self.policy.authorize(ctx, entity, Action.CREATE)
-        values = self.models[entity.name].validate_create(body)
+        values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
         rows = await self._insert_many(ctx, entity, [values])
         return rows[0]
 
@@ -456,7 +480,7 @@ class Pipeline:
         errors: list[FieldError] = []
         for i, item in enumerate(items):
             try:
-                validated.append(models.validate_create(item))
+                validated.append(models.validate_create(item, server_fills=ctx.principal.kind == "user"))
             except ApiError as exc:
                 errors.extend(
                     FieldError(f"bulk.{i}.{e['field']}".rstrip("."), e["message"], e["code"])
@@ -477,7 +501,7 @@ class Pipeline:
                 for values in items:
                     row = self._complete_create(ctx, entity, self.scope.check_write(ctx, entity, values, None))
                     if self.hooks.has(entity.name, "before_create"):
-                        event = HookEvent(entity.name, "create", ctx, data=row)
+                        event = HookEvent(entity.name, "create", ctx, data=row, reader=self._reader(ctx, conn))
                         await self.hooks.run_before("before_create", event)
                         row = event.data
                     await self._check_references(ctx, conn, entity, row)
@@ -514,7 +538,7 @@ class Pipeline:
                 old = await self._locked_row(conn, entity, columns, where)
                 values = self.scope.check_write(ctx, entity, models.validate_update(body, old), old)
                 if self.hooks.has(entity.name, "before_update"):
-                    event = HookEvent(entity.name, "update", ctx, data=values, old=old)
+                    event = HookEvent(entity.name, "update", ctx, data=values, old=old, reader=self._reader(ctx, conn))
                     await self.hooks.run_before("before_update", event)
                     values = event.data
                 if not values:
@@ -552,7 +576,8 @@ class Pipeline:
             async with self.db.transaction() as conn:
                 old = await self._locked_row(conn, entity, columns, where)
                 if self.hooks.has(entity.name, "before_delete"):
-                    await self.hooks.run_before("before_delete", HookEvent(entity.name, "delete", ctx, old=old))
+                    event = HookEvent(entity.name, "delete", ctx, old=old, reader=self._reader(ctx, conn))
+                    await self.hooks.run_before("before_delete", event)
                 if entity.soft_delete:
                     stmt, _ = self.sql.update(entity, ("deleted_at",), where, ("id",))
                     await conn.fetchrow(stmt.sql, stmt.params([utc_now(), *values_of(where)]))

@@ -114,21 +114,29 @@ class EntityModels:
         self.entity = entity
         config = ConfigDict(extra="forbid", title=entity.class_name, ser_json_inf_nan="null")
         create_fields: dict[str, Any] = {}
+        filled_fields: dict[str, Any] = {}
         update_fields: dict[str, Any] = {}
         if entity.id_type != "serial":
-            create_fields["id"] = (_id_type(entity) | None, None)
+            create_fields["id"] = filled_fields["id"] = (_id_type(entity) | None, None)
         for f in entity.fields:
             if f.server_managed:
                 continue
             base = python_type(f)
             annotation = base | None if f.nullable else base
+            optional = (annotation, PydField(default=None, description=f.label))
             if f.required and not f.has_default:
                 create_fields[f.name] = (annotation, PydField(description=f.label))
+                # A signed-in caller may leave out the tenant and owner: the server fills them.
+                server_filled = f.name in (entity.tenant_field, entity.owner_field)
+                filled_fields[f.name] = optional if server_filled else create_fields[f.name]
             else:
-                create_fields[f.name] = (annotation, PydField(default=None, description=f.label))
+                create_fields[f.name] = filled_fields[f.name] = optional
             if not f.immutable:
-                update_fields[f.name] = (annotation, PydField(default=None, description=f.label))
+                update_fields[f.name] = optional
         self.create: type[BaseModel] = create_model(f"{entity.class_name}Create", __config__=config, **create_fields)
+        self.create_filled: type[BaseModel] = create_model(
+            f"{entity.class_name}CreateSignedIn", __config__=config, **filled_fields
+        )
         self.update: type[BaseModel] = create_model(f"{entity.class_name}Update", __config__=config, **update_fields)
         self.immutable = frozenset(f.name for f in entity.fields if f.immutable)
         self.ignored = frozenset(
@@ -140,10 +148,14 @@ class EntityModels:
         # timestamp (auto, immutable)``) only unchanged: it is checked, not dropped.
         self.ignored_on_update = self.ignored - self.immutable
 
-    def validate_create(self, body: Any) -> dict[str, Any]:
-        """Validated create values (only the keys the client sent); raises a 400 ``ApiError``."""
+    def validate_create(self, body: Any, *, server_fills: bool = False) -> dict[str, Any]:
+        """Validated create values (only the keys the client sent); raises a 400 ``ApiError``.
+
+        ``server_fills``: the caller is a signed-in user whose organization and identity the server
+        writes into the tenant and owner columns, so those may be absent.
+        """
         data = self._prepare(body)
-        return _run(self.create, data)
+        return _run(self.create_filled if server_fills else self.create, data)
 
     def validate_update(self, body: Any, current: dict[str, Any] | None = None) -> dict[str, Any]:
         """Validated update values. Immutable fields may be sent back unchanged, never changed."""
