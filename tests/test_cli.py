@@ -30,7 +30,10 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     assert result.exit_code == 0, result.output
     monkeypatch.chdir(tmp_path / "proj")
     for key in ("TENANTRY_SCHEMA", "TENANTRY_ENV", "DATABASE_URL", "TENANTRY_SECRET", "TENANTRY_AUTO_MIGRATE"):
-        monkeypatch.delenv(key, raising=False)
+        # setenv first so teardown removes whatever the commands set in-process (``serve`` sets
+        # TENANTRY_ENV=production with setdefault), not only what existed before.
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
     return tmp_path / "proj"
 
 

@@ -11,18 +11,23 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.api import api_routes
 from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
+from tenantry.audit import Audit, audit_tables
 from tenantry.auth import Authentication, AuthSettings, auth_tables
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
+from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
+from tenantry.events import Events, events_tables
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import MailDispatcher, MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_tables
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
@@ -69,6 +74,16 @@ class Tenantry:
         self.auth = Authentication(self, self.auth_settings, OutboxMailer(self.tables, self.mail_settings, self.mail))
         # With an organizations entity, the app is multi-tenant: role policy and tenant scope.
         self.tenancy = Tenancy(self) if "tenancy" in self.tables.extensions else None
+        # The audit row and the domain event of every write, in its transaction (after tenancy, whose
+        # policy the audit log's append-only rule wraps); security events come through the auth hook.
+        self.audit = Audit(self)
+        self.auth.ctx.audit_hook = self.audit.record
+        self.events = Events(self)
+        if self.tenancy is not None:
+            # Organization, membership and invitation changes of the organization plugin, in their transaction.
+            self.tenancy.organizations.observers.extend(
+                [self.audit.organization_change, self.events.organization_change]
+            )
         # Resolvers tried in order; the first to name a principal wins.
         self.authenticators: list[Authenticator] = [self.auth.authenticate]
 
@@ -81,6 +96,8 @@ class Tenantry:
                 break
         if principal is None:
             principal = DEVELOPER if self.settings.api_is_open else ANONYMOUS
+        # From here on, the database's row-level security acts for this principal (PostgreSQL).
+        current_actor.set(database_actor(principal))
         return RequestContext(
             principal=principal,
             ip_address=client_ip(request),
@@ -93,6 +110,7 @@ class Tenantry:
             await asyncio.to_thread(self._sync_development_schema)
         await self.db.open()
         self.mail.start()
+        self.events.start()
         # Everything built so far (schema, compiled models, routes) lives as long as the process:
         # keep it out of the collector's scans, and collect young objects less eagerly, which keeps
         # request latency tails short under load.
@@ -111,13 +129,52 @@ class Tenantry:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
+        await self.events.stop()
         await self.mail.stop()
         await self.db.close()
 
 
+class ActorPerRequest:
+    """Each request starts as nobody to row-level security and leaves no actor behind.
+
+    ``Tenantry.context`` names the actor once it knows the principal; until then (sign-in,
+    sign-up …) the request's connections see no tenant rows. Resetting afterwards matters where
+    requests share a task (in-process test clients): one request's user never carries over.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            # Background work started here (mail and event delivery) acts as the system.
+            await self.app(scope, receive, send)
+            return
+        token = current_actor.set(NOBODY)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_actor.reset(token)
+
+
+def database_actor(principal: Principal) -> DbActor:
+    """Whom row-level security lets a request see: a user's organizations, everything, or nothing."""
+    if principal.user_id is not None:
+        return user_actor(principal.user_id)
+    if principal.kind in ("developer", "system"):
+        return SYSTEM
+    return NOBODY
+
+
 def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
     """Every capability's tables, in the order they depend on each other."""
-    return [auth_tables(auth_settings.table_names), tenancy_tables(auth_settings.table_names), mail_tables]
+    return [
+        auth_tables(auth_settings.table_names),
+        tenancy_tables(auth_settings.table_names),
+        mail_tables,
+        audit_tables,
+        events_tables,
+    ]
 
 
 def app_tables(schema: Schema, dialect: DialectName, auth_settings: AuthSettings | None = None) -> TableSet:
@@ -144,13 +201,19 @@ def create_app(
         finally:
             await runtime.shutdown()
 
-    routes: list[BaseRoute] = [runtime.auth.router.route(), *api_routes(runtime), *web_routes(runtime)]
+    routes: list[BaseRoute] = [
+        runtime.auth.router.route(),
+        *runtime.audit.routes(),  # /api/audit_logs/export, before the CRUD routes that would shadow it
+        *api_routes(runtime),
+        *web_routes(runtime),
+    ]
     if settings.is_development:
         # The dev outbox shows sign-in links: never served outside development.
         routes.extend(mail_routes(runtime.db, runtime.tables, runtime.mail_settings))
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(ActorPerRequest)],
         exception_handlers={
             ApiError: api_error_handler,
             DataRejected: data_rejected_handler,

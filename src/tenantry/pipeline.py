@@ -20,6 +20,7 @@ from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
 from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected, IntegrityViolation
 from tenantry.db.query import And, Condition, Join, ListQuery, Node, Or, Related, SortKey, conjunction, values_of
+from tenantry.db.tables import has_foreign_keys
 from tenantry.errors import (
     ApiError,
     FieldError,
@@ -206,13 +207,49 @@ class Pipeline:
     ) -> Node | None:
         own = None
         if grant.own_only:
-            if entity.owner_field is None or ctx.principal.user_id is None:
-                raise forbidden(
-                    f"You may only access your own {entity.display.plural if entity.display else entity.name}"
-                )
-            own = Condition(entity.owner_field, "eq", ctx.principal.user_id)
+            self._require_owner_field(ctx, entity)
+            if action is Action.READ:
+                own = Condition(entity.owner_field or "", "eq", ctx.principal.user_id)
+            # Updates and deletes find the row within the tenant first, then refuse with 403 when it
+            # is someone else's (``_check_owner``): hiding a row the caller can read would be a lie.
         live = Condition("deleted_at", "isnull") if entity.soft_delete and not include_deleted else None
         return conjunction(self.scope.read_filter(ctx, entity, action, where), own, live)
+
+    @staticmethod
+    def _require_owner_field(ctx: RequestContext, entity: Entity) -> None:
+        if entity.owner_field is None or ctx.principal.user_id is None:
+            what = entity.display.plural.lower() if entity.display else entity.name
+            raise forbidden(
+                f"Your role may only change {what} it created, and these record no creator", "FORBIDDEN_ACTION"
+            )
+
+    @staticmethod
+    def _check_owner(ctx: RequestContext, entity: Entity, grant: Grant, row: dict[str, Any]) -> None:
+        if grant.own_only and str(row.get(entity.owner_field or "")) != str(ctx.principal.user_id):
+            raise forbidden("You may only change rows you created", "FORBIDDEN_ACTION")
+
+    def _related_scope(self, ctx: RequestContext, target: Entity) -> Node | None:
+        """The rows of a related entity the principal may read, as a condition (none at all when refused)."""
+        try:
+            grant = self.policy.authorize(ctx, target, Action.READ)
+        except ApiError:
+            return Condition("id", "isnull")  # ids are never NULL: no related row
+        own = Condition(target.owner_field or "", "eq", ctx.principal.user_id) if grant.own_only else None
+        return conjunction(self.scope.read_filter(ctx, target), own)
+
+    def _scope_sort(self, ctx: RequestContext, entity: Entity, sort: tuple[SortKey, ...]) -> tuple[SortKey, ...]:
+        """Sorting by ``relation.field`` reads the related row's value: only rows the principal may read.
+
+        Otherwise the order of a page would tell how another tenant's row compares.
+        """
+        scoped = []
+        for key in sort:
+            if "." in key.field:
+                rel = entity.relation(key.field.partition(".")[0])
+                assert rel is not None
+                key = SortKey(key.field, key.descending, self._related_scope(ctx, self.schema.entities[rel.target]))
+            scoped.append(key)
+        return tuple(scoped)
 
     def _scope_relations(self, ctx: RequestContext, entity: Entity, node: Node | None) -> Node | None:
         """Conditions on ``relation.field`` become EXISTS over the related rows *within their scope*,
@@ -227,7 +264,9 @@ class Pipeline:
             rel = entity.relation(rel_name)
             assert rel is not None
             target = self.schema.entities[rel.target]
-            inner = conjunction(Condition(column, node.op, node.value), self.scope.read_filter(ctx, target))
+            # Filtering on rows one may not read would reveal them, one comparison at a time: for
+            # the filter, as for joins, a relation the principal may not read has no rows.
+            inner = conjunction(Condition(column, node.op, node.value), self._related_scope(ctx, target))
             assert inner is not None
             return Related(rel.name, inner)
         return node
@@ -278,7 +317,7 @@ class Pipeline:
         take = min(take, limit_cap)
         paginated = entity.always_paginate or query.page is not None or query.offset is not None
         skip = take * (query.page - 1) if query.page else (query.offset or 0)
-        sort = query.sort or self.sql.default_sort(entity)
+        sort = self._scope_sort(ctx, entity, query.sort) or self.sql.default_sort(entity)
         stmt, values = self.sql.select(
             entity, columns, where, sort, limit=True, offset=bool(skip), with_total=paginated
         )
@@ -459,9 +498,16 @@ class Pipeline:
         if errors:
             raise validation_failed(errors)
 
+    @staticmethod
+    def _refuse_client_ids(ctx: RequestContext, items: list[Any]) -> None:
+        # A signed-in user choosing an id could learn from a 409 that another tenant's row has it.
+        if ctx.principal.kind == "user" and any(isinstance(i, dict) and "id" in i for i in items):
+            raise validation_failed([FieldError("id", "is assigned by the server", "FIELD_NOT_ALLOWED")])
+
     async def create_row(self, ctx: RequestContext, entity: Entity, body: Any) -> dict[str, Any]:
         """Insert one row; returns it as the API shows it (201)."""
         self.policy.authorize(ctx, entity, Action.CREATE)
+        self._refuse_client_ids(ctx, [body])
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
         rows = await self._insert_many(ctx, entity, [values])
         return rows[0]
@@ -475,6 +521,7 @@ class Pipeline:
             raise validation_failed([FieldError("bulk", "should not be empty", "REQUIRED")])
         if len(items) > MAX_BULK:
             raise validation_failed([FieldError("bulk", f"must contain at most {MAX_BULK} items", "TOO_MANY")])
+        self._refuse_client_ids(ctx, items)
         models = self.models[entity.name]
         validated: list[dict[str, Any]] = []
         errors: list[FieldError] = []
@@ -536,6 +583,7 @@ class Pipeline:
         try:
             async with self.db.transaction() as conn:
                 old = await self._locked_row(conn, entity, columns, where)
+                self._check_owner(ctx, entity, grant, old)
                 values = self.scope.check_write(ctx, entity, models.validate_update(body, old), old)
                 if self.hooks.has(entity.name, "before_update"):
                     event = HookEvent(entity.name, "update", ctx, data=values, old=old, reader=self._reader(ctx, conn))
@@ -575,6 +623,7 @@ class Pipeline:
         try:
             async with self.db.transaction() as conn:
                 old = await self._locked_row(conn, entity, columns, where)
+                self._check_owner(ctx, entity, grant, old)
                 if self.hooks.has(entity.name, "before_delete"):
                     event = HookEvent(entity.name, "delete", ctx, old=old, reader=self._reader(ctx, conn))
                     await self.hooks.run_before("before_delete", event)
@@ -677,9 +726,9 @@ class Pipeline:
             return bad_request("CONSTRAINT_VIOLATION", "The database rejected the change")
         blockers = []
         for rel in entity.relations:
-            if rel.kind != "many":
-                continue
             target = self.schema.entities[rel.target]
+            if rel.kind != "many" or not has_foreign_keys(target):
+                continue
             stmt, params = self.sql.exists(target, Condition(rel.remote_field, "eq", row_id))
             if await self.db.fetchrow(stmt.sql, stmt.params(params)):
                 blockers.append(target.name)

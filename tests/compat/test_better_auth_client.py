@@ -68,3 +68,28 @@ def test_better_auth_client_suite(database_url: str, tmp_path: Path) -> None:
     assert result.returncode == 0, output
     # Node's spec reporter ends with counters such as "fail 0" and "pass 9".
     assert re.search(r"\bfail 0\b", output) and not re.search(r"\bpass 0\b", output), output
+
+
+def test_better_auth_organization_client(database_url: str) -> None:
+    """``organization.test.mjs``: Better Auth's ``organizationClient()`` plugin against the server,
+    with the default settings (sign-up requires e-mail verification)."""
+    _node_ready()
+    sock = bind_socket()
+    base = format_base_url("127.0.0.1", sock.getsockname()[1])
+    schema = seed_schema()
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    auth = AuthSettings()
+    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
+    app = create_app(schema, settings, auth_settings=auth)
+    with run_in_thread(app, sock=sock):
+        result = subprocess.run(
+            ["node", "--test", "--test-reporter=spec", str(HERE / "organization.test.mjs")],
+            cwd=HERE,
+            env={"BASE_URL": base, "PATH": str(Path(shutil.which("node") or "node").parent), "NODE_NO_WARNINGS": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r"\bfail 0\b", output) and re.search(r"\bpass 3\b", output), output

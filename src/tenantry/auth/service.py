@@ -40,6 +40,40 @@ class Mailer(Protocol):
     ) -> None: ...
 
 
+class AuditHook(Protocol):
+    """Writes one audit-log row on ``conn``, inside the caller's transaction.
+
+    The app sets it (``AuthContext.audit_hook``) when it keeps an audit log, so authentication
+    records its security events without depending on the audit capability.
+    """
+
+    async def __call__(
+        self,
+        conn: Connection,
+        *,
+        action: str,
+        resource_type: str,
+        user_id: Any = None,
+        org_id: Any = None,
+        resource_id: Any = None,
+        old: dict[str, Any] | None = None,
+        new: dict[str, Any] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> None: ...
+
+
+class SignUpHook(Protocol):
+    """Runs inside the sign-up transaction right after the user and its password account exist.
+
+    Organizations set it (``AuthContext.on_sign_up``) to create or join one in the same transaction
+    from the body's extra fields; raising rolls the whole sign-up back. Returns the user as it now
+    is (e.g. verified by the invitation it signed up with).
+    """
+
+    async def __call__(self, conn: Connection, user: UserRecord, body: dict[str, Any]) -> UserRecord: ...
+
+
 @dataclass(frozen=True)
 class ClientInfo:
     ip: str
@@ -81,6 +115,8 @@ class AuthContext:
     limiter: RateLimiter | None
     mailer: Mailer | None
     base_url: str = field(init=False)
+    audit_hook: AuditHook | None = None
+    on_sign_up: SignUpHook | None = None
 
     def __post_init__(self) -> None:
         self.base_url = self.settings.base_url.rstrip("/")
@@ -93,6 +129,53 @@ class AuthContext:
     def auth_url(self) -> str:
         """``{baseURL}/api/auth``: where links in e-mails point."""
         return self.base_url + BASE_PATH
+
+    # -- the audit log ------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        conn: Connection,
+        action: str,
+        client: ClientInfo | None,
+        *,
+        session: dict[str, Any] | None = None,
+        user_id: Any = None,
+        org_id: Any = None,
+        resource_type: str = "user",
+        resource_id: Any = None,
+        old: dict[str, Any] | None = None,
+        new: dict[str, Any] | None = None,
+    ) -> None:
+        """Record a security event in ``conn``'s transaction (a no-op when the app keeps no log).
+
+        ``user_id`` is who acted; with a ``session`` it defaults to the session's user, and the
+        organization to the session's active one, counted only while the user is a member of it.
+        """
+        if self.audit_hook is None:
+            return
+        if session is not None:
+            user_id = session.get("user_id") if user_id is None else user_id
+            if org_id is None and session.get("role"):
+                org_id = session.get("active_organization_id")
+        await self.audit_hook(
+            conn,
+            action=action,
+            resource_type=resource_type,
+            user_id=user_id,
+            org_id=org_id,
+            resource_id=resource_id,
+            old=old,
+            new=new,
+            ip=(client.ip or None) if client else None,
+            user_agent=(client.user_agent or None) if client else None,
+        )
+
+    async def audit_alone(self, action: str, client: ClientInfo | None, **details: Any) -> None:
+        """Record an event in a transaction of its own, for requests that fail (a refused sign-in)."""
+        if self.audit_hook is None:
+            return
+        async with self.db.transaction() as conn:
+            await self.audit(conn, action, client, **details)
 
     # -- clients ------------------------------------------------------------------------------
 

@@ -169,7 +169,13 @@ class SQLCompiler:
     def _in_select(self, entity: Entity, table: Any, node: InSelect, transforms: list[Transform]) -> Any:
         other = self.tables.metadata.tables[node.table]
         column = table.c[node.field]
-        conditions = [other.c[key] == self._bind(transforms, self._column_param(other.c[key])) for key, _ in node.match]
+        conditions = []
+        for key, value in node.match:
+            convert = self._column_param(other.c[key])
+            if isinstance(value, tuple):
+                conditions.append(other.c[key].in_([self._bind(transforms, convert) for _ in value]))
+            else:
+                conditions.append(other.c[key] == self._bind(transforms, convert))
         return column.in_(sa.select(other.c[node.column]).where(*conditions))
 
     def _column_param(self, column: Any) -> Transform:
@@ -244,19 +250,19 @@ class SQLCompiler:
             "lte": lambda: col <= param,
         }[op]()
 
-    def _order_by(self, entity: Entity, table: Any, sort: Sequence[SortKey]) -> list[Any]:
+    def _order_by(self, entity: Entity, table: Any, sort: Sequence[SortKey], transforms: list[Transform]) -> list[Any]:
         clauses: list[Any] = []
         for key in sort:
             if "." in key.field:
                 rel_name, _, field = key.field.partition(".")
                 rel = entity.relation(rel_name)
                 assert rel is not None and rel.kind == "one"
-                target_table = self.tables.table(rel.target).alias(f"s_{rel.name}")
-                expr: Any = (
-                    sa.select(target_table.c[field])
-                    .where(target_table.c[rel.remote_field] == table.c[rel.local_field])
-                    .scalar_subquery()
-                )
+                target = self.schema.entities[rel.target]
+                target_table = self.tables.table(target).alias(f"s_{rel.name}")
+                link = target_table.c[rel.remote_field] == table.c[rel.local_field]
+                if key.scope is not None:
+                    link = sa.and_(link, self._where(target, target_table, key.scope, transforms))
+                expr: Any = sa.select(target_table.c[field]).where(link).scalar_subquery()
             else:
                 expr = table.c[key.field]
             clauses.append(expr.desc().nulls_first() if key.descending else expr.asc().nulls_last())
@@ -288,7 +294,7 @@ class SQLCompiler:
             entity.name,
             columns,
             where.shape() if where is not None else None,
-            tuple(sort),
+            tuple(k.shape() for k in sort),
             limit,
             offset,
             with_total,
@@ -305,7 +311,7 @@ class SQLCompiler:
             if where is not None:
                 stmt = stmt.where(self._where(entity, table, where, transforms))
             if sort or limit or offset:
-                stmt = stmt.order_by(*self._order_by(entity, table, sort))
+                stmt = stmt.order_by(*self._order_by(entity, table, sort, transforms))
             if limit:
                 stmt = stmt.limit(sa.bindparam("limit"))
             if offset:
@@ -314,7 +320,12 @@ class SQLCompiler:
                 stmt = stmt.with_for_update()
             return stmt, transforms
 
-        return self._cached(key, build), values_of(where)
+        # Values in the order their placeholders were made: the WHERE clause's, then the sort's.
+        values = values_of(where)
+        for k in sort:
+            if k.scope is not None:
+                values = [*values, *values_of(k.scope)]
+        return self._cached(key, build), values
 
     def count(self, entity: Entity, where: Node | None) -> tuple[Statement, list[Any]]:
         """``SELECT count(*)`` for the same conditions as a list."""
@@ -352,7 +363,7 @@ class SQLCompiler:
             stmt = sa.select(*(table.c[c] for c in columns)).where(match)
             if where is not None:
                 stmt = stmt.where(self._where(target, table, where, transforms))
-            stmt = stmt.order_by(*self._order_by(target, table, self.default_sort(target)))
+            stmt = stmt.order_by(*self._order_by(target, table, self.default_sort(target), transforms))
             return stmt, transforms
 
         return self._cached(key, build), values_of(where)

@@ -225,13 +225,23 @@ def make_revision(
 def upgrade(url: str, tables: TableSet, directory: Path, revision: str = "head") -> None:
     """Apply revisions up to ``revision`` (all of them by default), in one transaction."""
     _require_migrations(directory)
-    _alembic_call(url, lambda conn: command.upgrade(_config(url, tables, directory, conn), revision), commit=True)
+
+    def work(conn: Connection) -> None:
+        command.upgrade(_config(url, tables, directory, conn), revision)
+        run_post_steps(conn, tables)
+
+    _alembic_call(url, work, commit=True)
 
 
 def downgrade(url: str, tables: TableSet, directory: Path, revision: str = "-1") -> None:
     """Revert revisions down to ``revision`` (the last one by default), in one transaction."""
     _require_migrations(directory)
-    _alembic_call(url, lambda conn: command.downgrade(_config(url, tables, directory, conn), revision), commit=True)
+
+    def work(conn: Connection) -> None:
+        command.downgrade(_config(url, tables, directory, conn), revision)
+        run_post_steps(conn, tables)
+
+    _alembic_call(url, work, commit=True)
 
 
 def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
@@ -285,9 +295,24 @@ def sync_schema(url: str, tables: TableSet, *, allow_destructive: bool = False) 
         plan = _plan_sync(conn, upgrade_ops.ops, allow_destructive, result)
         context = MigrationContext.configure(conn, opts=_context_options(conn.dialect, tables))
         _apply(Operations(context), plan, batch=conn.dialect.name == "sqlite")
+        result.applied.extend(run_post_steps(conn, tables))
         return result
 
     return _run_async(lambda: _in_transaction(url, work, commit=True))
+
+
+def run_post_steps(conn: Connection, tables: TableSet) -> list[str]:
+    """Run the contributors' post-migration steps (``TableSet.post_steps``) on ``conn``, in order.
+
+    Called after every sync, upgrade and downgrade, inside the same transaction: Alembic neither
+    compares nor generates triggers or policies, and SQLite's batch mode drops a table's triggers
+    when it rebuilds the table, so they are checked (and recreated where missing) every time.
+    Returns what the steps changed, in plain words.
+    """
+    changed: list[str] = []
+    for step in tables.post_steps:
+        changed.extend(step(conn, tables))
+    return changed
 
 
 def run_env() -> None:

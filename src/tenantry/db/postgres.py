@@ -9,6 +9,7 @@ from typing import Any, NoReturn
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 
+from tenantry.db.actor import APP_ROLE, DbActor, current_actor
 from tenantry.db.database import Database, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
@@ -82,20 +83,61 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     The default runs ``RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()`` after every
     request: a round trip that cost a quarter of a session lookup's time. Tenantry never leaves
     session state on a pooled connection (no SET outside a transaction, no LISTEN, cursors or
-    advisory locks), and asyncpg still rolls back a transaction left open.
+    advisory locks), and asyncpg still rolls back a transaction left open. The two settings it
+    does keep (the role and the acting user, see ``PostgresDatabase``) are set again by every
+    acquire that needs other values.
     """
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as a PostgreSQL identifier (for statements that take no parameters, like SET ROLE)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+_SET_ACTOR = "SELECT set_config('tenantry.user_id', $1, false), set_config('tenantry.system', $2, false)"
+
+
 class PostgresDatabase(Database):
-    """A pool of asyncpg connections."""
+    """A pool of asyncpg connections, each acting as ``role`` for the current ``DbActor``.
+
+    Every new connection takes on ``role`` (``SET ROLE``; ``tenantry_app`` by default), which row-level
+    security applies to. Every acquire makes the connection's ``tenantry.user_id``/``tenantry.system``
+    settings match ``current_actor``; the values last set on each connection are remembered, so a
+    connection that served the same actor before costs no round trip (see ``tenantry.db.actor``).
+    ``role=None`` keeps the login role (tools that need the owner's rights, and tests of them).
+    """
 
     dialect_name = "postgresql"
     sa_dialect = sa_asyncpg.dialect()  # type: ignore[no-untyped-call]
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, role: str | None = APP_ROLE) -> None:
         super().__init__(url)
         self.pool_size = pool_size
+        self.role = role
         self._pool: asyncpg.Pool | None = None
+        # server process id -> the actor whose settings that connection holds
+        self._actors: dict[int, DbActor] = {}
+
+    async def _init_connection(self, conn: asyncpg.Connection) -> None:
+        """A new connection: take on the application role, and hold no actor yet."""
+        self._actors.pop(conn.get_server_pid(), None)  # a new process may reuse an old one's id
+        if self.role is not None:
+            try:
+                await conn.execute(f"SET ROLE {quote_identifier(self.role)}")
+            except asyncpg.PostgresError as exc:
+                raise DatabaseUnavailable(
+                    f"cannot act as the database role {self.role!r} ({exc}); "
+                    "run `tenantry migrate up` (or sync) as the database owner first, which creates it"
+                ) from exc
+
+    async def _set_actor(self, conn: asyncpg.Connection) -> None:
+        """Before a connection is handed out: make its settings name the current actor."""
+        actor = current_actor.get()
+        pid = conn.get_server_pid()
+        if self._actors.get(pid) == actor:
+            return
+        await conn.fetchrow(_SET_ACTOR, *actor.settings())
+        self._actors[pid] = actor
 
     @property
     def dsn(self) -> str:
@@ -106,7 +148,13 @@ class PostgresDatabase(Database):
             return
         try:
             self._pool = await asyncpg.create_pool(
-                self.dsn, min_size=1, max_size=self.pool_size, command_timeout=60, reset=_keep_session
+                self.dsn,
+                min_size=1,
+                max_size=self.pool_size,
+                command_timeout=60,
+                reset=_keep_session,
+                init=self._init_connection,
+                setup=self._set_actor,
             )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc

@@ -66,7 +66,8 @@ class Related:
 
 @dataclass(frozen=True, slots=True)
 class InSelect:
-    """``field IN (SELECT column FROM table WHERE k1 = v1 AND …)`` over a capability's own table.
+    """``field IN (SELECT column FROM table WHERE k1 = v1 AND …)`` over a capability's own table
+    (a tuple value means ``k IN (…)``).
 
     How tenancy says "rows of organizations this user belongs to" without fetching the list first.
     """
@@ -77,7 +78,15 @@ class InSelect:
     match: tuple[tuple[str, Any], ...]
 
     def shape(self) -> tuple[Any, ...]:
-        return ("insel", self.field, self.table, self.column, tuple(k for k, _ in self.match))
+        keys = tuple((k, len(v)) if isinstance(v, tuple) else k for k, v in self.match)
+        return ("insel", self.field, self.table, self.column, keys)
+
+    def bound(self) -> list[Any]:
+        """The values in bind order: a tuple value (``IN``) contributes each of its items."""
+        out: list[Any] = []
+        for _, value in self.match:
+            out.extend(value) if isinstance(value, tuple) else out.append(value)
+        return out
 
 
 Node: TypeAlias = Condition | And | Or | Related | InSelect
@@ -106,7 +115,7 @@ def values_of(node: Node | None) -> list[Any]:
         elif isinstance(n, Related):
             walk(n.node)
         elif isinstance(n, InSelect):
-            out.extend(v for _, v in n.match)
+            out.extend(n.bound())
         else:
             for item in n.items:
                 walk(item)
@@ -118,8 +127,19 @@ def values_of(node: Node | None) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
+    """Order by ``field`` (``relation.field`` for a to-one relation's value).
+
+    ``scope`` limits which related rows may lend their value (the related entity's read scope);
+    a related row outside it sorts as if there were none.
+    """
+
     field: str
     descending: bool = False
+    scope: Node | None = None
+
+    def shape(self) -> tuple[Any, ...]:
+        """What the compiled SQL depends on (not the scope's values)."""
+        return (self.field, self.descending, self.scope.shape() if self.scope is not None else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,6 +62,9 @@ class TableSet:
     constraints: dict[str, ConstraintInfo] = field(default_factory=dict)
     # What contributors built, by capability name (e.g. "auth" -> its table handles).
     extensions: dict[str, Any] = field(default_factory=dict)
+    # DDL that Alembic neither compares nor generates (triggers, row-level security policies):
+    # contributors register steps here, and every sync, upgrade and downgrade runs them afterwards.
+    post_steps: list[PostStep] = field(default_factory=list)
 
     def table(self, entity: Entity | str) -> sa.Table:
         return self.tables[entity if isinstance(entity, str) else entity.name]
@@ -69,6 +72,12 @@ class TableSet:
 
 # A capability (auth, tenancy, audit, events …) adds its own tables or columns through one of these.
 TableContributor = Callable[[TableSet, Schema], None]
+
+# A post-migration step: given the migration's (synchronous) connection, inside its transaction,
+# bring the DDL it owns up to date and return one line per change made. It must be idempotent
+# (nothing to do, nothing returned) and skip tables that do not exist yet (an upgrade that stops
+# at an older revision).
+PostStep = Callable[[sa.engine.Connection, TableSet], list[str]]
 
 
 def string_length(f: Field) -> int:
@@ -148,7 +157,20 @@ def build_metadata(schema: Schema, dialect: DialectName, contributors: Iterable[
         ts.tables[entity.name] = _entity_table(ts, schema, entity)
     for contribute in contributors:
         contribute(ts, schema)
+    # Last, once every table is known: the role the app's connections act as gets their rows.
+    from tenantry.db.app_role import grant_app_role  # it builds on this module
+
+    ts.post_steps.append(grant_app_role)
     return ts
+
+
+def has_foreign_keys(entity: Entity) -> bool:
+    """Whether the entity's references are foreign keys in the database.
+
+    The audit log keeps its references for joins but gets no foreign keys: its history must
+    outlive the users and organizations it mentions (see tenantry.audit).
+    """
+    return entity.system != "audit_logs"
 
 
 def _entity_table(ts: TableSet, schema: Schema, entity: Entity) -> sa.Table:
@@ -156,7 +178,7 @@ def _entity_table(ts: TableSet, schema: Schema, entity: Entity) -> sa.Table:
     indexed: set[str] = set()
     for f in entity.fields:
         args: list[Any] = [f.name, column_type(f)]
-        if f.references:
+        if f.references and has_foreign_keys(entity):
             target = schema.entities[f.references]
             ondelete = {"restrict": "RESTRICT", "cascade": "CASCADE", "set null": "SET NULL"}[f.on_delete]
             fk_name = db_name("fk", entity.table, f.name)

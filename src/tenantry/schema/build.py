@@ -49,6 +49,10 @@ _SYSTEM_NAMES: dict[str, SystemRole] = {
     "user": "users",
     "organizations": "organizations",
     "organization": "organizations",
+    "audit_logs": "audit_logs",
+    "audit_log": "audit_logs",
+    "auditlogs": "audit_logs",
+    "auditlog": "audit_logs",
 }
 RESERVED_FIELDS = {"id", "deleted_at"}
 
@@ -115,6 +119,9 @@ def build_schema(
         users.fields = [
             replace(f, required=False, nullable=True) if f.references == orgs.name else f for f in users.fields
         ]
+    audit = next((d for d in unique_drafts if system[d.name] == "audit_logs"), None)
+    if audit is not None:
+        audit.fields = [_audit_field(f) for f in audit.fields]
 
     relations: dict[str, list[Relation]] = {d.name: [] for d in unique_drafts}
     target_fields = {d.name: {f.name for f in d.fields} for d in unique_drafts}
@@ -207,6 +214,45 @@ def _resolve_reference(d: DraftEntity, f: Field, lookup: dict[str, DraftEntity],
     if f.on_delete == "set null" and f.required:
         problems.at(f"field '{f.name}' is required, so 'on delete: set null' is impossible", f.location)
     return replace(f, references=target.name, type=fk_type, length=length)
+
+
+# What the audit log must be able to hold, whatever the schema declared (see ``tenantry.audit``).
+_AUDIT_ACTION_LENGTH = 64
+_AUDIT_RESOURCE_ID_LENGTH = 255
+
+
+def _audit_field(f: Field) -> Field:
+    """Relax one declared column of the audit log so every event fits it.
+
+    Security events have no user or organization (a failed sign-in of an unknown address) or no
+    single resource (revoking every session); actions go beyond create/update/delete (``sign_in``,
+    ``member_add`` …); resource ids are not all UUIDs (sessions, memberships). The references to
+    users and organizations stay, for joins in the API (both ways: ``?join=user`` on the log,
+    ``?join=audit_logs`` on an organization, each read through the log's own policy and scope);
+    ``tenantry.db.tables`` creates no foreign key for them, because the history must outlive the
+    rows it mentions.
+    """
+    name = snake_case(f.name)
+    if name in ("user_id", "org_id", "organization_id") or f.references is not None:
+        return replace(f, required=False, nullable=True)
+    if name == "action":
+        return replace(
+            f,
+            type=FieldType.STRING,
+            enum_values=(),
+            length=max(f.length or 0, _AUDIT_ACTION_LENGTH),
+            default=None,
+            has_default=False,
+        )
+    if name == "resource_id":
+        return replace(
+            f,
+            type=FieldType.STRING,
+            length=max(f.length or 0, _AUDIT_RESOURCE_ID_LENGTH),
+            required=False,
+            nullable=True,
+        )
+    return f
 
 
 def _strip_id(name: str) -> str | None:

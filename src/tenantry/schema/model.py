@@ -45,7 +45,8 @@ class Action(enum.StrEnum):
 
 
 IdType = Literal["uuid", "text", "serial"]
-SystemRole = Literal["users", "organizations"]
+# Entities a capability gives meaning to: accounts, tenants, and the audit capability's log.
+SystemRole = Literal["users", "organizations", "audit_logs"]
 OnDelete = Literal["restrict", "cascade", "set null"]
 AutoMode = Literal["create", "update"]
 

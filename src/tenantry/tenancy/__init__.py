@@ -14,6 +14,7 @@ from tenantry.db import Connection
 from tenantry.db.query import Condition
 from tenantry.pipeline import WriteEvent
 from tenantry.schema import Entity
+from tenantry.tenancy import endpoints
 from tenantry.tenancy.access import Kinds, RolePolicy, TenantScope
 from tenantry.tenancy.members import MemberStore
 from tenantry.tenancy.tables import TenancyTables, tenancy_tables
@@ -49,6 +50,7 @@ class Tenancy:
         pipeline.scope = TenantScope(schema, tables, self.kinds, frozenset(writable))
         pipeline.listeners.append(self)
         pipeline.presenters.append(self)
+        self.organizations = endpoints.install(self)  # Better Auth's organization plugin, and sign-up with one
 
     # -- WriteListener: an organization created through the API belongs to its creator -------
 

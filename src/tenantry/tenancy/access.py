@@ -119,6 +119,12 @@ class TenantScope:
         self.kinds = kinds
         self.members = tables.members.name
         self.writable_user_fields = writable_user_fields
+        self.defaults = default_permissions(schema.roles)
+
+    def _readers(self, entity: Entity) -> tuple[str, ...]:
+        """The roles that may read ``entity`` (its own permissions, else the defaults)."""
+        permissions = entity.permissions or self.defaults
+        return tuple(role for role in self.schema.roles if permissions.allows(role, Action.READ))
 
     def _member_orgs(self, field: str, user_id: str) -> InSelect:
         return InSelect(field, self.members, "organization_id", (("user_id", user_id),))
@@ -143,10 +149,16 @@ class TenantScope:
         tenant = entity.tenant_field
         if tenant is None:
             return None
-        if action is Action.READ and _names_tenant(where, tenant):
-            # The client asked for specific organizations (?org_id=…): any of the user's, never others.
-            return self._member_orgs(tenant, user_id)
-        return Condition(tenant, "eq", p.org_id or "")
+        if action is Action.READ and _names_tenant(where, tenant) and entity.name != self.kinds.audit:
+            # The client asked for specific organizations (?org_id=…): any of the user's in which their
+            # role there may read this entity, never others.
+            readers = self._readers(entity)
+            return InSelect(tenant, self.members, "organization_id", (("user_id", user_id), ("role", readers)))
+        return (
+            Condition(tenant, "eq", p.org_id)
+            if p.org_id
+            else And((Condition(tenant, "isnull"), Condition(tenant, "notnull")))
+        )
 
     def check_write(
         self, ctx: RequestContext, entity: Entity, values: dict[str, Any], old: dict[str, Any] | None

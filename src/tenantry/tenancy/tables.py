@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import conv
 
-from tenantry.auth.tables import AuthTables, Preset, column_name, id_column_type, preset_column
+from tenantry.auth.tables import AuthTables, Preset, id_column_type, preset_column
 from tenantry.db.tables import TableContributor, TableSet, db_name
 from tenantry.db.types import SQLITE_NOW, UTCTimestamp
 from tenantry.schema import Entity, Schema
+from tenantry.tenancy.rls import TenantTable, tenant_policies
 
 _NAMES: dict[Preset, dict[str, str]] = {
     "tenantry": {"member": "org_members", "invitation": "org_invitations"},
@@ -68,8 +69,8 @@ def tenancy_tables(preset: Preset = "tenantry") -> TableContributor:
             preset_column(preset, "role", sa.String(64), nullable=False),
             preset_column(preset, "created_at", UTCTimestamp(), nullable=False, server_default=now),
             sa.UniqueConstraint(
-                column_name(preset, "organization_id"),
-                column_name(preset, "user_id"),
+                "organization_id",  # column keys, which SQLAlchemy resolves whatever the preset's names
+                "user_id",
                 name=conv(db_name("uq", names["member"], "organization_user")),
             ),
         )
@@ -102,6 +103,7 @@ def tenancy_tables(preset: Preset = "tenantry") -> TableContributor:
         active = preset_column(preset, "active_organization_id", org_id, nullable=True)
         auth.sessions.append_column(active)
 
+        ts.post_steps.append(tenant_policies(members, _guarded_tables(ts, schema, orgs)))
         ts.extensions["tenancy"] = TenancyTables(
             organizations=organizations,
             organization_entity=orgs,
@@ -112,3 +114,14 @@ def tenancy_tables(preset: Preset = "tenantry") -> TableContributor:
         )
 
     return contribute
+
+
+def _guarded_tables(ts: TableSet, schema: Schema, orgs: Entity) -> list[TenantTable]:
+    """The tables row-level security guards: every tenant entity's but the users' (read across
+    organizations by authentication) and the audit log's as append-only."""
+    guarded = []
+    for entity in schema.entities.values():
+        if entity.tenant_field is None or entity.system in ("users", "organizations") or entity is orgs:
+            continue
+        guarded.append(TenantTable(ts.tables[entity.name].name, entity.tenant_field, entity.system == "audit_logs"))
+    return guarded

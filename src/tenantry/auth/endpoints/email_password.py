@@ -87,9 +87,17 @@ async def sign_up_email(req: AuthRequest) -> Reply:
                 additional,
             )
             await ctx.store.create_account(conn, user.id, CREDENTIAL, str(user.id), password=hashed)
-            if ctx.auth.require_email_verification:
+            await ctx.audit(
+                conn, "sign_up", req.client, user_id=user.id, resource_id=user.id, new={"email": address, "name": name}
+            )
+            if ctx.on_sign_up is not None:
+                # Organizations: found one (organizationName) or join one (invitationId), all or nothing.
+                user = await ctx.on_sign_up(conn, user, body)
+            # An address proven by the invitation it signed up with needs no verification mail.
+            needs_verification = ctx.auth.require_email_verification and not user.email_verified
+            if needs_verification:
                 await ctx.send_verification_email(conn, user, callback)
-            if ctx.auth.auto_sign_in and not ctx.auth.require_email_verification:
+            if ctx.auth.auto_sign_in and not needs_verification:
                 session = await ctx.create_session(conn, user.id, req.client, dont_remember=remember is False)
     except IntegrityViolation:
         # Lost a race with a concurrent sign-up for the same address.
@@ -116,8 +124,14 @@ async def sign_in_email(req: AuthRequest) -> Reply:
     stored = account["password"] if account else None
     # With no user or no password, verify against a dummy hash: same time, same answer.
     if not await verify_password_async(stored, password) or user is None or account is None:
+        # Recorded although the request fails: its own transaction (known address or not, the same work).
+        failed = {"email": address.lower(), "reason": "INVALID_EMAIL_OR_PASSWORD"}
+        user_id = user.id if user is not None else None
+        await ctx.audit_alone("sign_in_failed", req.client, user_id=user_id, resource_id=user_id, new=failed)
         raise auth_error(401, "INVALID_EMAIL_OR_PASSWORD")
     if ctx.auth.require_email_verification and not user.email_verified:
+        unverified = {"email": user.email, "reason": "EMAIL_NOT_VERIFIED"}
+        await ctx.audit_alone("sign_in_failed", req.client, user_id=user.id, resource_id=user.id, new=unverified)
         if ctx.auth.send_verification_on_sign_in:
             async with ctx.db.transaction() as conn:
                 await ctx.send_verification_email(conn, user, callback)
@@ -127,6 +141,16 @@ async def sign_in_email(req: AuthRequest) -> Reply:
             # A Better Auth scrypt hash (or older argon2 parameters): upgrade it now that we have the password.
             await ctx.store.update_account(conn, account["id"], password=await hash_password_async(password))
         session = await ctx.create_session(conn, user.id, req.client, dont_remember=remember is False)
+        await ctx.audit(
+            conn,
+            "sign_in",
+            req.client,
+            user_id=user.id,
+            org_id=session.get("active_organization_id"),
+            resource_type="session",
+            resource_id=session["id"],
+            new={"method": "email"},
+        )
     reply_body: dict[str, Any] = {"redirect": bool(callback), "token": session["token"]}
     if callback:
         reply_body["url"] = callback
@@ -155,6 +179,14 @@ async def change_password(req: AuthRequest) -> Reply:
         if revoke:
             await ctx.store.delete_sessions_of(conn, current.user.id)
             session = await ctx.create_session(conn, current.user.id, req.client)
+        await ctx.audit(
+            conn,
+            "password_change",
+            req.client,
+            session=current.session,
+            resource_id=current.user.id,
+            new={"revoked_other_sessions": bool(revoke)},
+        )
     user_json = ctx.shapes.user_json(current.user)
     if session is None:
         return Reply({"token": None, "user": user_json})
@@ -222,6 +254,14 @@ async def reset_password(req: AuthRequest) -> Reply:
             await ctx.store.update_account(conn, account["id"], password=hashed)
         if ctx.auth.revoke_sessions_on_password_reset:
             await ctx.store.delete_sessions_of(conn, user_id)
+        await ctx.audit(
+            conn,
+            "password_reset",
+            req.client,
+            user_id=user_id,
+            resource_id=user_id,
+            new={"revoked_sessions": ctx.auth.revoke_sessions_on_password_reset},
+        )
     return Reply({"status": True})
 
 

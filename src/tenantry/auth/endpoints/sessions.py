@@ -47,8 +47,15 @@ async def get_session_post(req: AuthRequest) -> Reply:
 async def sign_out(req: AuthRequest) -> Reply:
     token, _ = req.ctx.request_token(req.request)
     if token:
+        # Read first: the audit log names the session (by id; its token is a secret) and its user.
+        current = (await req.lookup(refresh=False)).current
         async with req.ctx.db.transaction() as conn:
             await req.ctx.store.delete_session(conn, token)
+            if current is not None:
+                session = current.session
+                await req.ctx.audit(
+                    conn, "sign_out", req.client, session=session, resource_type="session", resource_id=session["id"]
+                )
     return Reply({"success": True}, clear_cookies=True)
 
 
@@ -64,21 +71,38 @@ async def revoke_session(req: AuthRequest) -> Reply:
     assert token is not None
     async with req.ctx.db.transaction() as conn:
         # Only the caller's own sessions: someone else's token is silently left alone, as Better Auth does.
-        await req.ctx.store.delete_session(conn, token, user_id=current.user.id)
+        target = next((s for s in await req.ctx.store.sessions_of(current.user.id, conn) if s["token"] == token), None)
+        if await req.ctx.store.delete_session(conn, token, user_id=current.user.id) and target is not None:
+            await req.ctx.audit(
+                conn,
+                "session_revoke",
+                req.client,
+                session=current.session,
+                resource_type="session",
+                resource_id=target["id"],
+            )
     return Reply({"status": True}, clear_cookies=token == current.session["token"])
 
 
 async def revoke_sessions(req: AuthRequest) -> Reply:
     current = await req.session()
     async with req.ctx.db.transaction() as conn:
-        await req.ctx.store.delete_sessions_of(conn, current.user.id)
+        count = await req.ctx.store.delete_sessions_of(conn, current.user.id)
+        revoked = {"sessions": "all", "count": count}
+        await req.ctx.audit(
+            conn, "session_revoke", req.client, session=current.session, resource_id=current.user.id, new=revoked
+        )
     return Reply({"status": True}, clear_cookies=True)
 
 
 async def revoke_other_sessions(req: AuthRequest) -> Reply:
     current = await req.session()
     async with req.ctx.db.transaction() as conn:
-        await req.ctx.store.delete_sessions_of(conn, current.user.id, keep_token=current.session["token"])
+        count = await req.ctx.store.delete_sessions_of(conn, current.user.id, keep_token=current.session["token"])
+        revoked = {"sessions": "others", "count": count}
+        await req.ctx.audit(
+            conn, "session_revoke", req.client, session=current.session, resource_id=current.user.id, new=revoked
+        )
     return Reply({"status": True})
 
 

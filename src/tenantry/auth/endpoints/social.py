@@ -368,6 +368,19 @@ async def sign_in_with(
                     await ctx.send_verification_email(conn, user, callback)
                 return Outcome(error="email_not_verified", is_register=is_register)
             session = await ctx.create_session(conn, user.id, client)
+            if is_register:
+                registered = {"email": email, "name": profile.name or "", "method": provider.id}
+                await ctx.audit(conn, "sign_up", client, user_id=user.id, resource_id=user.id, new=registered)
+            await ctx.audit(
+                conn,
+                "sign_in",
+                client,
+                user_id=user.id,
+                org_id=session.get("active_organization_id"),
+                resource_type="session",
+                resource_id=session["id"],
+                new={"method": provider.id},
+            )
     except _Refused as refused:
         return Outcome(error=refused.code)
     except IntegrityViolation:

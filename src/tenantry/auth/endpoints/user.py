@@ -36,9 +36,14 @@ async def update_user(req: AuthRequest) -> Reply:
     changes.update(ctx.shapes.additional_input(body))
     if not changes:
         raise AuthError(400, None, "No fields to update")
+    before = {k: current.user.core.get(k, current.user.additional.get(k)) for k in changes}
+    after = dict(changes)
     changes["updatedAt"] = dt.datetime.now(dt.UTC)
     async with ctx.db.transaction() as conn:
         await ctx.store.update_user(conn, current.user.id, changes)
+        await ctx.audit(
+            conn, "user_update", req.client, session=current.session, resource_id=current.user.id, old=before, new=after
+        )
     # Better Auth re-issues the session cookie after a profile change.
     return Reply({"status": True}, set_session=(current.session["token"], current.dont_remember))
 
@@ -116,6 +121,15 @@ async def verify_email(req: AuthRequest) -> Reply:
                 conn, user.id, {"email": update_to, "emailVerified": True, "updatedAt": dt.datetime.now(dt.UTC)}
             )
             assert updated is not None
+            await ctx.audit(
+                conn,
+                "email_change",
+                req.client,
+                user_id=user.id,
+                resource_id=user.id,
+                old={"email": user.email},
+                new={"email": update_to},
+            )
             if callback:
                 return Reply(redirect=callback)
             return Reply({"status": True, "user": ctx.shapes.user_json(updated)})
@@ -124,6 +138,7 @@ async def verify_email(req: AuthRequest) -> Reply:
             if used is None and jti is not None:
                 return fail("INVALID_TOKEN")
             await ctx.store.update_user(conn, user.id, {"emailVerified": True, "updatedAt": dt.datetime.now(dt.UTC)})
+            await ctx.audit(conn, "email_verify", req.client, user_id=user.id, resource_id=user.id)
     if callback:
         return Reply(redirect=callback)
     return Reply({"status": True, "user": None})
@@ -140,6 +155,15 @@ async def change_email(req: AuthRequest) -> Reply:
         # Taken: answer as if it worked, so the endpoint cannot probe for registered addresses.
         return Reply({"status": True})
     async with ctx.db.transaction() as conn:
+        await ctx.audit(
+            conn,
+            "email_change_request",
+            req.client,
+            session=current.session,
+            resource_id=current.user.id,
+            old={"email": current.user.email},
+            new={"email": new_email},
+        )
         if current.user.email_verified:
             # Confirm from the current address first, then verify the new one.
             await ctx.send_verification_email(
@@ -199,12 +223,23 @@ async def delete_user(req: AuthRequest) -> Reply:
 
 async def _delete_with_token(req: AuthRequest, user_id: Any, token: str) -> None:
     ctx = req.ctx
+    current = (await req.lookup()).current  # read already by the caller: who is being deleted
     try:
         async with ctx.db.transaction() as conn:
             consumed = await ctx.store.consume_verification(conn, f"delete-account-{token}")
             if consumed is None or consumed[0] != str(user_id) or consumed[1] < dt.datetime.now(dt.UTC):
                 raise auth_error(404, "INVALID_TOKEN")
             await ctx.store.delete_user(conn, user_id)  # sessions and accounts go with it (ON DELETE CASCADE)
+            # The log keeps the account's history: it has no foreign key to the user it names.
+            await ctx.audit(
+                conn,
+                "account_delete",
+                req.client,
+                session=current.session if current is not None else None,
+                user_id=user_id,
+                resource_id=user_id,
+                old={"email": current.user.email, "name": current.user.core.get("name")} if current else None,
+            )
     except IntegrityViolation:
         raise AuthError(
             409, "USER_HAS_REFERENCES", "This account still owns records; transfer or delete them first"

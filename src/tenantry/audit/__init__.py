@@ -1,0 +1,96 @@
+"""The append-only audit log.
+
+Every change through the CRUD pipeline, and every security and organization event, adds one row
+to ``audit_logs`` in the transaction of the change: both are committed, or neither.
+
+- **Table** (``audit_tables``, a table contributor): the schema's ``audit_logs`` entity when it
+  declares one (the seed does), else a table of the same columns made here. The schema builder
+  relaxes the declared constraints so every event fits: ``user_id``/``org_id`` nullable (a failed
+  sign-in of an unknown address has neither), ``action`` a string (``sign_in``, ``member_add`` …,
+  not only create/update/delete), ``resource_id`` a nullable string (session ids are not UUIDs;
+  revoking every session has no single resource). The references to users and organizations stay,
+  for joins in the API, but there are **no foreign keys**: history must outlive the users and
+  organizations it mentions, and ``ON DELETE SET NULL`` would be an UPDATE, which the log forbids.
+- **Append-only** (``triggers``): the database rejects UPDATE and DELETE on both back ends
+  (triggers created after every migration, see ``TableSet.post_steps``), and the pipeline's policy
+  refuses every write to the log through the API, whoever asks (``AuditPolicy``).
+- **Writing** (``Auditor.record``): the CRUD pipeline's ``AuditWriter``, authentication through
+  ``AuthContext.audit`` (the app sets the hook; auth does not import this package), and the
+  organization plugin through ``Audit.organization_change`` (an observer of its changes).
+  Secret-named fields are dropped.
+- **Reading**: admins read through the CRUD API (``GET /api/audit_logs?filter=…``) and export it
+  (``GET /api/audit_logs/export?format=csv|jsonl``, ``AuditExport``): the top role of the active
+  organization, that organization's rows only (``AuditPolicy``/``AuditScope``, on top of the
+  tenancy policy, which says the same for an entity named ``audit_logs``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
+
+from tenantry.audit.export import AuditExport
+from tenantry.audit.policy import AuditPolicy, AuditScope
+from tenantry.audit.redact import is_secret, redact
+from tenantry.audit.tables import AUDIT_TABLE, AuditTables, audit_tables
+from tenantry.audit.writer import Auditor, AuditWriter, OrganizationChange, organization_action
+from tenantry.db import Connection
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+__all__ = [
+    "AUDIT_TABLE",
+    "Audit",
+    "AuditExport",
+    "AuditPolicy",
+    "AuditScope",
+    "AuditTables",
+    "AuditWriter",
+    "Auditor",
+    "OrganizationChange",
+    "audit_tables",
+    "is_secret",
+    "organization_action",
+    "redact",
+]
+
+
+class Audit:
+    """The audit log of one app, wired into its pipeline (writer, append-only policy, export)."""
+
+    def __init__(self, runtime: Tenantry) -> None:
+        tables: AuditTables = runtime.tables.extensions["audit"]
+        pipeline = runtime.pipeline
+        self.tables = tables
+        self.entity = tables.entity
+        self.auditor = Auditor(tables, pipeline.sql)
+        self.writer = AuditWriter(self.auditor)
+        pipeline.listeners.append(self.writer)
+        # Wrapped around the app's own (tenancy's, when it has organizations): see ``policy``.
+        pipeline.policy = AuditPolicy(pipeline.policy, tables.entity.name, runtime.schema.roles[0])
+        pipeline.scope = AuditScope(pipeline.scope, tables.entity, runtime.schema.roles[0])
+        self.export = AuditExport(runtime, tables.entity)
+        # The hook handed to other capabilities (``AuthContext.audit_hook``): writes in their transaction.
+        self.record = self.auditor.record
+
+    async def organization_change(self, conn: Connection, change: OrganizationChange) -> None:
+        """An observer of the organization plugin: one row per organization, membership or invitation change.
+
+        Its changes carry no request, so these rows have no address or browser.
+        """
+        await self.auditor.record(
+            conn,
+            action=organization_action(change),
+            user_id=change.actor_id,
+            org_id=change.organization_id,
+            resource_type=change.resource_type,
+            resource_id=change.resource_id,
+            old=change.old,
+            new=change.new,
+        )
+
+    def routes(self, prefix: str = "/api") -> list[BaseRoute]:
+        """The export route; mount it before the CRUD routes (which would take ``export`` for an id)."""
+        return list(self.export.routes(prefix))

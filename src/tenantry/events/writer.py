@@ -1,0 +1,115 @@
+"""Recording domain events: the pipeline's ``WriteListener`` that adds one outbox row per change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from tenantry.db import Connection
+from tenantry.db.codecs import utc_now
+from tenantry.db.ids import uuid7
+from tenantry.events.bus import TOPIC_SUFFIX, DomainEvent
+from tenantry.events.sql import EventSQL
+from tenantry.pipeline import WriteEvent
+
+
+class EventWriter:
+    """Writes ``<entity>.<created|updated|deleted>`` to the outbox in the transaction of every CRUD write.
+
+    The event exists exactly when the change committed; ``wake`` (the dispatcher's) is called after
+    that commit, so subscribers hear of it at once rather than at the dispatcher's next poll.
+    """
+
+    def __init__(self, sql: EventSQL, wake: Callable[[], None] | None = None) -> None:
+        self.sql = sql
+        self.wake = wake
+
+    async def on_write(self, conn: Connection, event: WriteEvent) -> None:
+        row = event.new if event.new is not None else event.old
+        domain = DomainEvent(
+            id=str(uuid7()),
+            topic=f"{event.entity.name}.{TOPIC_SUFFIX[event.action]}",
+            entity=event.entity.name,
+            row_id=str(event.id),
+            org_id=_text(organization_of(event)),
+            data=row,
+            old=event.old if event.action == "update" else None,
+            actor_id=_text(event.context.principal.user_id),
+            created_at=utc_now(),
+        )
+        await self.record(conn, domain)
+
+    async def record(self, conn: Connection, event: DomainEvent) -> None:
+        """Add ``event`` to the outbox on ``conn`` (inside the transaction of its change)."""
+        await conn.execute(self.sql.insert.sql, self.sql.insert_params(event))
+        if self.wake is not None:
+            conn.on_commit(self.wake)
+
+
+class OrganizationChange(Protocol):
+    """A change the organization plugin reports (``tenantry.tenancy.service.OrgChange``), inside its transaction."""
+
+    @property
+    def action(self) -> str: ...  # create, update, delete
+    @property
+    def resource_type(self) -> str: ...  # organization, member, invitation
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def organization_id(self) -> str: ...
+    @property
+    def actor_id(self) -> Any: ...
+    @property
+    def old(self) -> dict[str, Any] | None: ...
+    @property
+    def new(self) -> dict[str, Any] | None: ...
+
+
+class OrganizationEventWriter:
+    """The organization plugin's changes as domain events: ``<organizations>.*``, ``members.*``, ``invitations.*``.
+
+    An observer of the plugin (it does not go through the CRUD pipeline). Organizations share the
+    CRUD topics (``organizations.created`` …); ``data`` is then the plugin's JSON (camelCase, as
+    Better Auth answers), which has the same ``id``, ``name`` and ``slug``.
+    """
+
+    def __init__(self, events: EventWriter, organizations_entity: str) -> None:
+        self.events = events
+        self.entities = {"organization": organizations_entity, "member": "members", "invitation": "invitations"}
+
+    async def __call__(self, conn: Connection, change: OrganizationChange) -> None:
+        entity = self.entities.get(change.resource_type, change.resource_type)
+        await self.events.record(
+            conn,
+            DomainEvent(
+                id=str(uuid7()),
+                topic=f"{entity}.{TOPIC_SUFFIX[change.action]}",
+                entity=entity,
+                row_id=str(change.resource_id),
+                org_id=_text(change.organization_id),
+                data=change.new if change.new is not None else change.old,
+                old=change.old if change.action == "update" else None,
+                actor_id=_text(change.actor_id),
+                created_at=utc_now(),
+            ),
+        )
+
+
+def organization_of(event: WriteEvent) -> Any:
+    """The organization a change belongs to (where realtime sends it: ``org:<id>``).
+
+    The organization itself for changes to organizations, the row's tenant column, else the
+    actor's active organization (a user's own profile, shared rows). The audit log uses the same rule.
+    """
+    entity = event.entity
+    if entity.system == "organizations":
+        return event.id
+    if entity.tenant_field is not None:
+        row = event.new if event.new is not None else event.old
+        if row is not None and row.get(entity.tenant_field) is not None:
+            return row[entity.tenant_field]
+    return event.context.principal.org_id
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

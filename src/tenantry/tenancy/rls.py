@@ -1,0 +1,145 @@
+"""Row-level security on PostgreSQL: the database's own wall between organizations.
+
+The pipeline already scopes every query to the active organization; these policies make the
+database refuse the rest even to SQL the pipeline did not write (a project hook's raw query, a
+bug in a join). On every tenant table (an entity with a tenant column, other than users and
+organizations themselves, which authentication reads across organizations by design) a policy
+shows and accepts only rows whose organization the acting user is a member of:
+
+    current_setting('tenantry.system', true) = 'on'
+    OR org_id IN (SELECT org FROM tenantry_member_orgs() AS org)
+
+where ``tenantry_member_orgs()`` selects the acting user's organizations from the membership
+table (``user_id = current_setting('tenantry.user_id')``).
+
+The settings come from ``tenantry.db.actor`` (set per request; the system is the app itself,
+outside requests). A connection that names nobody sees no tenant rows at all. The audit log is
+readable under the same rule and open to inserts (its rows are written for failed sign-ins too,
+which belong to no organization); its triggers refuse every change to the rows one can see.
+
+Membership rather than only the active organization, because a user may read several of their
+organizations at once (``?org_id=``); the pipeline narrows each request to what it asked for.
+Policies are created once and left alone when present (``ENABLE ROW LEVEL SECURITY`` is checked
+every time); Alembic does not manage them, so this runs after every migration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from tenantry.db.tables import PostStep, TableSet
+
+POLICY_PREFIX = "tenantry_"
+
+
+@dataclass(frozen=True)
+class TenantTable:
+    """A table the policies guard: its name, its tenant column, and whether it is append-only."""
+
+    table: str
+    tenant_column: str
+    append_only: bool = False
+
+
+MEMBER_ORGS_FUNCTION = "tenantry_member_orgs"
+
+
+def member_orgs_function(members: sa.Table, dialect: sa.engine.Dialect) -> tuple[str, str]:
+    """The SQL function listing the acting user's organizations: ``(body, CREATE statement)``.
+
+    A function rather than the subquery inline, because a policy's expression depends on every
+    table it names: inline, the membership table could not be dropped (by a downgrade) before the
+    tenant tables. A plain SQL function in FROM position is inlined by the planner, so the index on
+    the membership's user column serves it as it would the subquery.
+    """
+    quote = dialect.identifier_preparer.quote
+    user_type = members.c.user_id.type.compile(dialect=dialect)
+    org_type = members.c.organization_id.type.compile(dialect=dialect)
+    body = (
+        f"SELECT {quote(members.c.organization_id.name)} FROM {quote(members.name)} "
+        f"WHERE {quote(members.c.user_id.name)} = NULLIF(current_setting('tenantry.user_id', true), '')::{user_type}"
+    )
+    create = (
+        f"CREATE OR REPLACE FUNCTION {MEMBER_ORGS_FUNCTION}() RETURNS SETOF {org_type} "
+        f"LANGUAGE sql STABLE AS $body${body}$body$"
+    )
+    return body, create
+
+
+def membership_condition(tenant_column: str, dialect: sa.engine.Dialect) -> str:
+    """The policy's condition: the system, or a row of an organization the acting user belongs to."""
+    quote = dialect.identifier_preparer.quote
+    return (
+        "(current_setting('tenantry.system', true) = 'on' OR "
+        f"{quote(tenant_column)} IN (SELECT org FROM {MEMBER_ORGS_FUNCTION}() AS org))"
+    )
+
+
+def tenant_policies(members: sa.Table, guarded: list[TenantTable]) -> PostStep:
+    """A post-migration step putting row-level security on ``guarded`` (PostgreSQL only)."""
+
+    def step(conn: Connection, tables: TableSet) -> list[str]:
+        if conn.dialect.name != "postgresql":
+            return []
+        changed: list[str] = []
+        inspector = sa.inspect(conn)
+        present = [item for item in guarded if inspector.has_table(item.table)]
+        if present:
+            changed.extend(_define_member_orgs(conn, members))
+        for item in present:
+            changed.extend(_guard(conn, item))
+        return changed
+
+    return step
+
+
+def _define_member_orgs(conn: Connection, members: sa.Table) -> list[str]:
+    body, create = member_orgs_function(members, conn.dialect)
+    current = conn.execute(
+        sa.text("SELECT prosrc FROM pg_proc WHERE proname = :f AND pronamespace = current_schema()::regnamespace"),
+        {"f": MEMBER_ORGS_FUNCTION},
+    ).scalar()
+    if current == body:
+        return []
+    conn.exec_driver_sql(create)
+    return [f"create function {MEMBER_ORGS_FUNCTION}()"]
+
+
+def _guard(conn: Connection, item: TenantTable) -> list[str]:
+    quote = conn.dialect.identifier_preparer.quote
+    table = quote(item.table)
+    changed: list[str] = []
+    enabled = conn.execute(
+        sa.text("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+    ).scalar()
+    if not enabled:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        changed.append(f"enable row-level security on {item.table}")
+    existing = set(
+        conn.execute(
+            sa.text("SELECT policyname FROM pg_policies WHERE schemaname = current_schema() AND tablename = :t"),
+            {"t": item.table},
+        ).scalars()
+    )
+    condition = membership_condition(item.tenant_column, conn.dialect)
+    wanted = (
+        {
+            f"{POLICY_PREFIX}read": f"FOR SELECT USING {condition}",
+            # Any organization, or none: what is appended is decided by the app, and never changed.
+            f"{POLICY_PREFIX}append": "FOR INSERT WITH CHECK (true)",
+            # Rows one can see reach the append-only triggers, which refuse the change loudly;
+            # without these policies an UPDATE or DELETE would quietly match nothing.
+            f"{POLICY_PREFIX}update": f"FOR UPDATE USING {condition}",
+            f"{POLICY_PREFIX}delete": f"FOR DELETE USING {condition}",
+        }
+        if item.append_only
+        else {f"{POLICY_PREFIX}tenant": f"FOR ALL USING {condition} WITH CHECK {condition}"}
+    )
+    for name, body in wanted.items():
+        if name not in existing:
+            conn.exec_driver_sql(f"CREATE POLICY {quote(name)} ON {table} {body}")
+            changed.append(f"create policy {name} on {item.table}")
+    return changed

@@ -1,0 +1,195 @@
+"""Row-level security on PostgreSQL: the database refuses other organizations' rows by itself.
+
+The pipeline scopes every query it writes; these tests run SQL it did not write (as a project's
+own route or hook might), on the app's own connections, and show that the database alone keeps
+each user to the organizations they belong to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tenantry.app import Tenantry
+from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
+from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime
+from tests.conftest import PG_ADMIN_URL, ClientFactory, require_service
+from tests.tenancy.helpers import User, create_org, join, new_user
+
+RawQuery = Callable[[Tenantry, Request], Coroutine[Any, Any, Any]]
+
+
+@pytest.fixture
+def postgres_client(make_client: ClientFactory, database_url: str) -> ClientFactory:
+    return make_client
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(postgres_database: str | None) -> str:
+    """PostgreSQL only (row-level security is PostgreSQL's; on SQLite the pipeline's scope stands alone)."""
+    if postgres_database is None:
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
+    assert postgres_database is not None
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(postgres_database)
+        try:
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+    return postgres_database
+
+
+def add_raw_route(client: httpx.AsyncClient, path: str, query: RawQuery) -> None:
+    """A route of the project's own, running ``query`` for whoever signed the request."""
+    rt = runtime(client)
+
+    async def endpoint(request: Request) -> JSONResponse:
+        await rt.context(request)  # who is asking (what every API route does first)
+        try:
+            return JSONResponse(await query(rt, request))
+        except asyncpg.PostgresError as exc:
+            return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=500)
+
+    client.app.router.routes.insert(0, Route(path, endpoint, methods=["GET", "POST"]))  # type: ignore[attr-defined]
+
+
+async def everything(rt: Tenantry, request: Request) -> list[str]:
+    """A deliberately unscoped read: every project in the table, as far as the database is concerned."""
+    rows = await rt.db.fetch("SELECT name FROM projects ORDER BY name")
+    return [row[0] for row in rows]
+
+
+async def world(client: httpx.AsyncClient) -> dict[str, Any]:
+    ann = await new_user(client, "ann@example.com")
+    bob = await new_user(client, "bob@example.com")
+    both = await new_user(client, "both@example.com")
+    a = await create_org(client, ann, "Org A")
+    b = await create_org(client, bob, "Org B")
+    await join(client, ann, a, both, "viewer")
+    await join(client, bob, b, both, "viewer")
+    for user, name in ((ann, "A1"), (ann, "A2"), (bob, "B1")):
+        r = await client.post("/api/projects", json={"name": name}, headers=user.headers)
+        assert r.status_code == 201, r.text
+    return {"ann": ann, "bob": bob, "both": both, "a": a, "b": b}
+
+
+async def raw(client: httpx.AsyncClient, path: str, user: User | None, method: str = "GET") -> httpx.Response:
+    headers = user.headers if user is not None else ORIGIN
+    return await client.request(method, path, headers=headers)
+
+
+async def test_an_unscoped_query_sees_only_the_users_organizations(postgres_client: ClientFactory) -> None:
+    async with postgres_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        w = await world(client)
+        add_raw_route(client, "/raw/projects", everything)
+        assert (await raw(client, "/raw/projects", w["ann"])).json() == ["A1", "A2"]
+        assert (await raw(client, "/raw/projects", w["bob"])).json() == ["B1"]
+        # A member of both organizations: the database lets through both, the API narrows to the
+        # active one (B, whose invitation was accepted last).
+        assert (await raw(client, "/raw/projects", w["both"])).json() == ["A1", "A2", "B1"]
+        api = await client.get("/api/projects", headers=w["both"].headers)
+        assert sorted(p["name"] for p in api.json()) == ["B1"]
+        # Nobody signed in: no tenant rows at all.
+        assert (await raw(client, "/raw/projects", None)).json() == []
+        # The audit log is guarded the same way.
+        add_raw_route(
+            client,
+            "/raw/audit",
+            lambda rt, _: _column(rt, "SELECT DISTINCT org_id::text FROM audit_logs WHERE org_id IS NOT NULL"),
+        )
+        assert (await raw(client, "/raw/audit", w["ann"])).json() == [w["a"]["id"]]
+        assert (await raw(client, "/raw/audit", None)).json() == []
+
+
+async def _column(rt: Tenantry, sql: str, *params: Any) -> list[Any]:
+    return [row[0] for row in await rt.db.fetch(sql, params)]
+
+
+async def test_writes_to_other_organizations_are_refused_by_the_database(postgres_client: ClientFactory) -> None:
+    async with postgres_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        w = await world(client)
+        b_id, ann_id = w["b"]["id"], w["ann"].id
+
+        async def insert_into_b(rt: Tenantry, request: Request) -> int:
+            async with rt.db.transaction() as conn:
+                return await conn.execute(
+                    "INSERT INTO projects (id, name, org_id, created_by, status) "
+                    "VALUES (gen_random_uuid(), 'sneaky', $1, $2, 'active')",
+                    (b_id, ann_id),
+                )
+
+        async def rename_everything(rt: Tenantry, request: Request) -> int:
+            async with rt.db.transaction() as conn:
+                return await conn.execute("UPDATE projects SET name = name || '!'")
+
+        async def delete_everything(rt: Tenantry, request: Request) -> int:
+            async with rt.db.transaction() as conn:
+                return await conn.execute("DELETE FROM projects WHERE name LIKE 'B%'")
+
+        add_raw_route(client, "/raw/insert", insert_into_b)
+        add_raw_route(client, "/raw/rename", rename_everything)
+        add_raw_route(client, "/raw/delete", delete_everything)
+        refused = await raw(client, "/raw/insert", w["ann"], "POST")
+        assert refused.json()["error"] == "InsufficientPrivilegeError"
+        assert "row-level security" in refused.json()["message"]
+        assert (await raw(client, "/raw/rename", w["ann"], "POST")).json() == 2  # A1 and A2 only
+        assert (await raw(client, "/raw/delete", w["ann"], "POST")).json() == 0
+        with acting_as(SYSTEM):
+            names = await _column(runtime(client), "SELECT name FROM projects ORDER BY name")
+        assert names == ["A1!", "A2!", "B1"]
+
+
+async def test_connections_act_as_a_role_that_cannot_bypass_it(postgres_client: ClientFactory) -> None:
+    async with postgres_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        rt = runtime(client)
+        row = await rt.db.fetchrow(
+            "SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user"
+        )
+        assert row is not None and tuple(row) == (APP_ROLE, False, False)
+        # Not the owner of any table either (owners are exempt unless forced).
+        owned = await rt.db.fetch("SELECT tablename FROM pg_tables WHERE tableowner = current_user")
+        assert owned == []
+        guarded = {
+            r[0]: r[1]
+            for r in await rt.db.fetch(
+                "SELECT relname, relrowsecurity FROM pg_class WHERE relname IN "
+                "('projects', 'subscriptions', 'audit_logs', 'users', 'organizations', 'org_members')"
+            )
+        }
+        assert guarded == {
+            "projects": True,
+            "subscriptions": True,
+            "audit_logs": True,
+            # Authentication reads these across organizations by design; the pipeline scopes them.
+            "users": False,
+            "organizations": False,
+            "org_members": False,
+        }
+
+
+async def test_the_actor_follows_each_request_and_no_further(postgres_client: ClientFactory) -> None:
+    async with postgres_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        w = await world(client)
+        rt = runtime(client)
+        # Connections are shared: one that served ann must not serve bob with ann's rights.
+        for user, expected in ((w["ann"], 2), (w["bob"], 1), (w["ann"], 2), (None, 0), (w["bob"], 1)):
+            r = await client.get("/api/projects", headers=user.headers if user else ORIGIN)
+            if user is not None:
+                assert len(r.json()) == expected
+            with acting_as(user_actor(user.id) if user else NOBODY):
+                count = await rt.db.fetchrow("SELECT count(*) FROM projects")
+                assert count is not None and count[0] == expected
+        # After a request, code outside any request acts as the system again.
+        count = await rt.db.fetchrow("SELECT count(*) FROM projects")
+        assert count is not None and count[0] == 3
