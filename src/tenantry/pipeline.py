@@ -83,6 +83,12 @@ class Presenter(Protocol):
     async def present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None: ...
 
 
+class FilterTranslator(Protocol):
+    """The inverse of a presenter: conditions on computed values become conditions the database can check."""
+
+    def translate(self, ctx: RequestContext, entity: Entity, node: Node) -> Node: ...
+
+
 @dataclass(frozen=True)
 class WriteEvent:
     """A committed-or-about-to-commit change, as listeners see it (values in their JSON form)."""
@@ -160,6 +166,7 @@ class Pipeline:
     hooks: Hooks = field(default_factory=Hooks)
     listeners: list[WriteListener] = field(default_factory=list)
     presenters: list[Presenter] = field(default_factory=list)
+    translators: list[FilterTranslator] = field(default_factory=list)
     max_limit: int = 100
 
     def __post_init__(self) -> None:
@@ -307,9 +314,12 @@ class Pipeline:
     async def list_rows(self, ctx: RequestContext, entity: Entity, query: ListQuery) -> Page:
         """Rows of ``entity`` matching ``query`` within the principal's scope."""
         grant = self.policy.authorize(ctx, entity, Action.READ)
+        asked = query.where
+        for translator in self.translators:
+            asked = translator.translate(ctx, entity, asked) if asked is not None else None
         where = conjunction(
-            self._read_where(ctx, entity, grant, query.include_deleted, where=query.where),
-            self._scope_relations(ctx, entity, query.where),
+            self._read_where(ctx, entity, grant, query.include_deleted, where=asked),
+            self._scope_relations(ctx, entity, asked),
         )
         columns, internal = self._projection(entity, query.fields, query.joins)
         limit_cap = self.max_limit

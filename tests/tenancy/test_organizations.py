@@ -837,6 +837,32 @@ async def test_role_changes_take_effect_on_the_next_request(make_client) -> None
         assert (await client.delete(f"/api/projects/{annes['id']}", headers=mia.headers)).status_code == 200
 
 
+async def test_users_are_filtered_by_their_memberships(make_client) -> None:
+    # The seed lists a team with GET /api/users?org_id=…: org_id and role are the memberships the
+    # presenter shows, so filters on them must mean the same thing.
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        ann = await new_user(client, "ann@example.com")
+        mia = await new_user(client, "mia@example.com")
+        bob = await new_user(client, "bob@example.com")
+        acme = await create_org(client, ann, "Acme")
+        beta = await create_org(client, bob, "Beta")
+        await join(client, ann, acme, mia, "member")
+        await ok(client, ann, "set-active", {"organizationId": acme["id"]})
+
+        async def ids(**params: str) -> set[str]:
+            r = await client.get("/api/users", params=params, headers=ann.headers)
+            assert r.status_code == 200, r.text
+            return {u["id"] for u in r.json()}
+
+        assert await ids(org_id=acme["id"]) == {ann.id, mia.id}
+        assert await ids(filter=f"org_id||$eq||{acme['id']}") == {ann.id, mia.id}
+        assert await ids(filter="role||$eq||member") == {mia.id}
+        assert await ids(filter="role||$in||admin,viewer") == {ann.id}
+        assert await ids(filter=f"org_id||$eq||{beta['id']}") == set()  # bob is not Ann's to see
+        r = await client.get("/api/users", params={"filter": "role||$ne||admin"}, headers=ann.headers)
+        assert (r.status_code, r.json()["code"]) == (400, "INVALID_FILTER")
+
+
 async def test_sorting_by_a_relation_reads_only_related_rows_in_scope(make_client) -> None:
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         ann = await new_user(client, "ann@example.com", name="Zed")

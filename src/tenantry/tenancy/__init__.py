@@ -7,11 +7,13 @@ app's pipeline).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tenantry.context import RequestContext
 from tenantry.db import Connection
-from tenantry.db.query import Condition
+from tenantry.db.query import And, Condition, InSelect, Node, Or
+from tenantry.errors import bad_request
 from tenantry.pipeline import WriteEvent
 from tenantry.schema import Entity
 from tenantry.tenancy import endpoints
@@ -50,6 +52,7 @@ class Tenancy:
         pipeline.scope = TenantScope(schema, tables, self.kinds, frozenset(writable))
         pipeline.listeners.append(self)
         pipeline.presenters.append(self)
+        pipeline.translators.append(self)
         self.organizations = endpoints.install(self)  # Better Auth's organization plugin, and sign-up with one
 
     # -- WriteListener: an organization created through the API belongs to its creator -------
@@ -84,3 +87,40 @@ class Tenancy:
         stmt, values = pipeline.sql.select(entity, ("id", *summary_fields), Condition("id", "eq", org_id))
         row = await pipeline.db.fetchrow(stmt.sql, stmt.params(values))
         return pipeline.shaper(entity, ("id", *summary_fields))(row) if row is not None else None
+
+    # -- FilterTranslator: filtering users by the org_id and role the presenter shows ---------
+
+    def translate(self, ctx: RequestContext, entity: Entity, node: Node) -> Node:
+        """``org_id`` and ``role`` of a user are their memberships (what ``present`` shows), not
+        the stored columns, which a user in several organizations cannot hold: the seed's
+        ``GET /api/users?org_id=…`` lists an organization's members, ``role||$eq||admin`` its admins."""
+        users = self.kinds.users
+        if entity.name != users or ctx.principal.kind != "user":
+            return node
+        user_entity = self.runtime.schema.entities[users]
+        membership_fields = {name for name in (user_entity.tenant_field, "role") if name and user_entity.field(name)}
+        return _map_conditions(
+            node, lambda c: self._membership_condition(ctx, c) if c.field in membership_fields else c
+        )
+
+    def _membership_condition(self, ctx: RequestContext, cond: Condition) -> Node:
+        if cond.op not in ("eq", "in"):
+            raise bad_request("INVALID_FILTER", f"A user's {cond.field} is a membership: filter it with $eq or $in")
+        value = tuple(str(v) for v in cond.value) if cond.op == "in" else str(cond.value)
+        members = self.tables.members.name
+        if cond.field == "role":
+            match: tuple[tuple[str, Any], ...] = (("organization_id", ctx.principal.org_id or ""), ("role", value))
+        else:
+            match = (("organization_id", value),)
+        return InSelect("id", members, "user_id", match)
+
+
+def _map_conditions(node: Node, change: Callable[[Condition], Node]) -> Node:
+    """``node`` with each plain condition replaced by ``change(condition)`` (relations left alone)."""
+    if isinstance(node, Condition) and "." not in node.field:
+        return change(node)
+    if isinstance(node, And):
+        return And(tuple(_map_conditions(n, change) for n in node.items))
+    if isinstance(node, Or):
+        return Or(tuple(_map_conditions(n, change) for n in node.items))
+    return node
