@@ -11,3 +11,11 @@ for f in swagger-ui-bundle.js swagger-ui.css LICENSE NOTICE favicon-32x32.png; d
 done
 echo "swagger-ui-dist $(node -p "require('./node_modules/swagger-ui-dist/package.json').version")" > "$dest/VERSION"
 echo "vendored into $dest"
+
+# The web UI's one script: htmx (partial page updates without a JS framework).
+web=src/tenantry/web/static/vendor
+mkdir -p "$web"
+cp node_modules/htmx.org/dist/htmx.min.js "$web/htmx.min.js"
+cp node_modules/htmx.org/LICENSE "$web/htmx.LICENSE"
+echo "htmx.org $(node -p "require('./node_modules/htmx.org/package.json').version")" > "$web/VERSION"
+echo "vendored into $web"

@@ -1,23 +1,41 @@
-"""Server-rendered pages. For now: the home page linking the API, its documentation and each entity."""
+"""Server-rendered pages (Jinja2 + HTMX): the home page, sign-in and sign-up, the dashboard, a page
+set for every entity of the schema, and settings. Pages call the same services as the API."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
+from tenantry.web.auth_pages import auth_routes
+from tenantry.web.core import Web
+from tenantry.web.crud import Crud
+from tenantry.web.dashboard import dashboard_routes
 from tenantry.web.home import home_page
 
 if TYPE_CHECKING:
     from tenantry.app import Tenantry
 
+STATIC = Path(__file__).parent / "static"
+
 
 def web_routes(runtime: Tenantry) -> list[BaseRoute]:
     """Routes of the web UI."""
+    web = Web(runtime)
+    crud = Crud(web)
+    web.env.globals["nav_entities"] = crud.readable
 
     async def home(request: Request) -> Response:
         return home_page(runtime.schema)
 
-    return [Route("/", home, methods=["GET"])]
+    return [
+        Route("/", home, methods=["GET"]),
+        Mount("/static/web", app=StaticFiles(directory=STATIC), name="web_static"),
+        *auth_routes(web),
+        *dashboard_routes(web, crud),
+        *crud.routes(),
+    ]

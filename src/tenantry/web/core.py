@@ -1,0 +1,187 @@
+"""What every page shares: templates, the signed-in viewer, toasts, and the origin check on forms.
+
+CSRF: session cookies are ``SameSite=Lax`` (a cross-site form POST carries no cookie in current
+browsers), and every form POST must also carry an ``Origin`` (or ``Referer``) the app trusts: the
+same rule ``/api/auth`` and the CRUD API apply to cookie-authenticated writes. Browsers always send
+``Origin`` on form POSTs and a page cannot forge it, so no per-form token is needed; this keeps
+forms working across tabs and after the back button, which token schemes often break.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
+
+import jinja2
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from tenantry.auth.service import Current
+from tenantry.context import RequestContext
+from tenantry.db.codecs import format_timestamp
+from tenantry.errors import ApiError
+from tenantry.schema import Entity
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+TEMPLATES = Path(__file__).parent / "templates"
+FLASH_COOKIE = "tenantry.flash"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class Refused(Exception):
+    """A page request that must be answered with an error page (``status`` and a message)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass
+class Viewer:
+    """The signed-in user of a page: session, pipeline context, organizations and the active one."""
+
+    current: Current
+    ctx: RequestContext
+    organizations: list[dict[str, Any]] = field(default_factory=list)
+    active: dict[str, Any] | None = None
+
+    @property
+    def role(self) -> str | None:
+        return self.ctx.principal.role
+
+    @property
+    def user(self) -> dict[str, Any]:
+        u = self.current.user
+        return {"id": str(u.id), "email": u.email, "name": u.core.get("name"), "verified": u.email_verified}
+
+
+def safe_next(target: str | None, default: str = "/dashboard") -> str:
+    """A path on this site to return to (never another site: ``//evil.example`` is refused)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def redirect(url: str) -> RedirectResponse:
+    # 303: the browser follows a form POST with a GET.
+    return RedirectResponse(url, status_code=303)
+
+
+def flash(response: Response, message: str, kind: str = "success") -> Response:
+    """A toast shown on the next page the browser renders."""
+    response.set_cookie(FLASH_COOKIE, quote(f"{kind}:{message}"), max_age=60, path="/", httponly=True, samesite="lax")
+    return response
+
+
+class Web:
+    """The pages of one app: shared by every page module."""
+
+    def __init__(self, runtime: Tenantry) -> None:
+        self.runtime = runtime
+        self.schema = runtime.schema
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(TEMPLATES),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["timestamp"] = _timestamp
+        self.env.globals["app_title"] = runtime.schema.title
+
+    @property
+    def entities(self) -> list[Entity]:
+        return list(self.schema.entities.values())
+
+    # -- who is asking ------------------------------------------------------------------------
+
+    async def viewer(self, request: Request) -> Viewer | None:
+        """The signed-in user, or None."""
+        lookup = await self.runtime.auth.ctx.lookup(request, refresh=False)
+        if lookup.current is None:
+            return None
+        try:
+            ctx = await self.runtime.context(request)
+        except ApiError as exc:
+            raise Refused(exc.status, str(exc)) from None
+        viewer = Viewer(lookup.current, ctx)
+        tenancy = self.runtime.tenancy
+        if tenancy is not None:
+            viewer.organizations = await tenancy.organizations.store.organizations_of(None, lookup.current.user.id)
+            active_id = ctx.principal.org_id
+            viewer.active = next((o for o in viewer.organizations if str(o["id"]) == str(active_id)), None)
+        return viewer
+
+    def check_origin(self, request: Request) -> None:
+        """Refuse a form POST that does not come from a page of this app (see the module docstring)."""
+        origin = request.headers.get("origin") or request.headers.get("referer")
+        if not self.runtime.auth.ctx.origins.is_trusted(origin):
+            raise Refused(403, "This form was not sent from this site, so it was refused.")
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """The submitted form, after the origin check; repeated names keep their last value."""
+        self.check_origin(request)
+        data = await request.form()
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+
+    # -- rendering ----------------------------------------------------------------------------
+
+    def render(
+        self, request: Request, template: str, viewer: Viewer | None = None, status: int = 200, **context: Any
+    ) -> HTMLResponse:
+        """A page; the pending toast (if any) is shown once and cleared."""
+        toast = None
+        raw = request.cookies.get(FLASH_COOKIE)
+        if raw:
+            kind, _, message = unquote(raw).partition(":")
+            toast = {"kind": kind if kind in ("success", "error") else "success", "message": message}
+        body = self.env.get_template(template).render(
+            request=request, viewer=viewer, toast=toast, path=request.url.path, entities=self.entities, **context
+        )
+        response = HTMLResponse(body, status_code=status, headers={"cache-control": "no-store"})
+        if raw:
+            response.delete_cookie(FLASH_COOKIE, path="/")
+        return response
+
+    def error_page(self, request: Request, status: int, message: str, viewer: Viewer | None = None) -> HTMLResponse:
+        return self.render(request, "error.html", viewer, status=status, status_code=status, message=message)
+
+
+def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaitable[Response]]], Handler]:
+    """Wrap a page handler: errors become error pages; ``signed_in`` pages get the viewer or go to login."""
+
+    def wrap(handler: Callable[..., Awaitable[Response]]) -> Handler:
+        @functools.wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            viewer = None
+            try:
+                if signed_in:
+                    viewer = await web.viewer(request)
+                    if viewer is None:
+                        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                        return redirect(f"/login?from={quote(target, safe='')}")
+                    return await handler(request, viewer)
+                return await handler(request)
+            except Refused as exc:
+                return web.error_page(request, exc.status, exc.message, viewer)
+            except ApiError as exc:
+                message = exc.message if isinstance(exc.message, str) else "; ".join(exc.message)
+                return web.error_page(request, exc.status, message, viewer)
+
+        return endpoint
+
+    return wrap
+
+
+def _timestamp(value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        return value.replace("T", " ")[:16]
+    return format_timestamp(value).replace("T", " ")[:16]

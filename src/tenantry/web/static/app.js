@@ -1,0 +1,33 @@
+// Tenantry's web UI behaviour: small progressive enhancements; every page works without them.
+(function () {
+  "use strict";
+  // Loading state on submit: the button shows it is busy and cannot be pressed twice.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var button = event.submitter || form.querySelector("button[type=submit], button:not([type])");
+    if (button) {
+      setTimeout(function () { button.setAttribute("aria-busy", "true"); button.disabled = true; }, 0);
+    }
+  });
+  // Dialogs: <button data-open="id"> opens <dialog id>; <button data-close> closes its dialog.
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-open]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-open"));
+      if (dialog && dialog.showModal) { event.preventDefault(); dialog.showModal(); var f = dialog.querySelector("input, select, textarea, button"); if (f) f.focus(); }
+    }
+    var closer = event.target.closest("[data-close]");
+    if (closer) { var d = closer.closest("dialog"); if (d) { event.preventDefault(); d.close(); } }
+  });
+  // Selects that act at once (the organization switcher, role changes).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit]")) { event.target.form.requestSubmit(); }
+  });
+  // A dialog holding a form with errors opens by itself; toasts leave after a while.
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog[data-open-now]").forEach(function (d) { if (d.showModal) d.showModal(); });
+    document.querySelectorAll(".toast").forEach(function (t) { setTimeout(function () { t.remove(); }, 6000); });
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid) invalid.focus();
+  });
+})();
