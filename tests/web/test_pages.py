@@ -100,3 +100,76 @@ async def test_crud_pages_within_the_organization(make_client: ClientFactory) ->
         r = await client.post(f"/app/projects/{project_id}/delete", data={}, headers=FORM)
         assert r.status_code == 303 and urlsplit(r.headers["location"]).path == "/app/projects"
         assert (await client.get(f"/app/projects/{project_id}")).status_code == 404
+
+
+async def invite(client: httpx.AsyncClient, email: str, role: str) -> str:
+    r = await client.post("/settings/members/invite", data={"email": email, "role": role}, headers=FORM)
+    assert r.status_code == 303, r.text
+    url = await last_link(client, email, "invitation")
+    assert urlsplit(url).path.startswith("/accept-invitation/")
+    return urlsplit(url).path
+
+
+async def test_members_invitation_roles_and_isolation(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        r = await client.post("/app/projects/new", data={"name": "Secret", "status": "active"}, headers=FORM)
+        project = r.headers["location"]
+        link = await invite(client, "vic@example.com", "viewer")
+        members = await client.get("/settings/members")
+        assert "vic@example.com" in members.text and "Pending invitations" in members.text
+        audit = await client.get("/settings/audit?resource_type=projects")
+        assert audit.status_code == 200 and "projects" in audit.text and "export?format=csv" in audit.text
+        client.cookies.clear()
+        # The invitee signs up through the link and lands in the organization, as a viewer.
+        page = await client.get(link)
+        assert "Join Acme" in page.text
+        signup = await client.get(f"/signup?invitation={link.rsplit('/', 1)[1]}")
+        assert 'value="vic@example.com"' in signup.text
+        body = {"invitation_id": link.rsplit("/", 1)[1], "name": "Vic", "email": "vic@example.com", "password": PASSWORD}
+        r = await client.post("/signup", data=body, headers=FORM)
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard", r.text
+        dash = await client.get("/dashboard")
+        assert "Secret" in dash.text and "You are viewer" in dash.text
+        assert "New project" not in dash.text
+        detail = await client.get(project)
+        assert detail.status_code == 200 and "Delete" not in detail.text and "Edit</a>" not in detail.text
+        assert "Audit log" not in (await client.get("/settings/account")).text
+        # Forged writes are refused by the server all the same.
+        forged = await client.post("/app/projects/new", data={"name": "Nope", "status": "active"}, headers=FORM)
+        assert forged.status_code == 403
+        forged = await client.post(f"{project}/delete", data={}, headers=FORM)
+        assert forged.status_code == 403
+        assert (await client.get(project)).status_code == 200
+        client.cookies.clear()
+        # A user of another organization sees neither the project nor its page.
+        await sign_up(client, "bob@example.com", org="Other")
+        await log_in(client, "bob@example.com")
+        assert "Secret" not in (await client.get("/dashboard")).text
+        assert "Secret" not in (await client.get("/app/projects")).text
+        assert (await client.get(project)).status_code == 404
+
+
+async def test_account_sessions_and_password(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        first = dict(client.cookies)
+        client.cookies.clear()
+        await log_in(client, "ada@example.com")
+        page = await client.get("/settings/account")
+        ids = re.findall(r'name="session_id" value="([^"]+)"', page.text)
+        assert len(ids) == 1, page.text
+        r = await client.post("/settings/account/revoke", data={"session_id": ids[0]}, headers=FORM)
+        assert r.status_code == 303
+        client.cookies.clear()
+        client.cookies.update(first)
+        assert (await client.get("/dashboard")).status_code == 303  # that session is gone
+        client.cookies.clear()
+        await log_in(client, "ada@example.com")
+        wrong = {"current_password": "not-the-one", "new_password": "Another-Pass-222"}
+        r = await client.post("/settings/account/password", data=wrong, headers=FORM)
+        assert r.status_code == 400 and 'id="e-current_password"' in r.text
+        right = {"current_password": PASSWORD, "new_password": "Another-Pass-222"}
+        assert (await client.post("/settings/account/password", data=right, headers=FORM)).status_code == 303

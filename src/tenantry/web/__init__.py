@@ -16,6 +16,7 @@ from tenantry.web.core import Web
 from tenantry.web.crud import Crud
 from tenantry.web.dashboard import dashboard_routes
 from tenantry.web.home import home_page
+from tenantry.web.settings_pages import settings_routes
 
 if TYPE_CHECKING:
     from tenantry.app import Tenantry
@@ -37,5 +38,6 @@ def web_routes(runtime: Tenantry) -> list[BaseRoute]:
         Mount("/static/web", app=StaticFiles(directory=STATIC), name="web_static"),
         *auth_routes(web),
         *dashboard_routes(web, crud),
+        *settings_routes(web, crud),
         *crud.routes(),
     ]
