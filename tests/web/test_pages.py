@@ -127,7 +127,8 @@ async def test_members_invitation_roles_and_isolation(make_client: ClientFactory
         assert "Join Acme" in page.text
         signup = await client.get(f"/signup?invitation={link.rsplit('/', 1)[1]}")
         assert 'value="vic@example.com"' in signup.text
-        body = {"invitation_id": link.rsplit("/", 1)[1], "name": "Vic", "email": "vic@example.com", "password": PASSWORD}
+        invitation_id = link.rsplit("/", 1)[1]
+        body = {"invitation_id": invitation_id, "name": "Vic", "email": "vic@example.com", "password": PASSWORD}
         r = await client.post("/signup", data=body, headers=FORM)
         assert r.status_code == 303 and r.headers["location"] == "/dashboard", r.text
         dash = await client.get("/dashboard")
