@@ -20,6 +20,7 @@ from tenantry.api import api_routes
 from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
 from tenantry.audit import Audit, audit_tables
 from tenantry.auth import Authentication, AuthSettings, auth_tables
+from tenantry.billing import Billing, billing_routes, billing_tables, install_billing
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
@@ -86,6 +87,8 @@ class Tenantry:
             )
         # Resolvers tried in order; the first to name a principal wins.
         self.authenticators: list[Authenticator] = [self.auth.authenticate]
+        # Stripe billing, when the schema has organizations with subscriptions (after audit and events).
+        self.billing: Billing | None = install_billing(self)
 
     async def context(self, request: Request) -> RequestContext:
         """Who is asking (first step of the pipeline), with the facts the audit log records."""
@@ -109,6 +112,9 @@ class Tenantry:
         if self.settings.auto_migrate and self.settings.dialect == "sqlite":
             await asyncio.to_thread(self._sync_development_schema)
         await self.db.open()
+        if self.billing is not None:
+            # Stripe events stored but not applied when the last process stopped.
+            await self.billing.webhooks.apply_pending()
         self.mail.start()
         self.events.start()
         # Everything built so far (schema, compiled models, routes) lives as long as the process:
@@ -174,6 +180,7 @@ def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
         mail_tables,
         audit_tables,
         events_tables,
+        billing_tables,
     ]
 
 
@@ -204,6 +211,7 @@ def create_app(
     routes: list[BaseRoute] = [
         runtime.auth.router.route(),
         *runtime.audit.routes(),  # /api/audit_logs/export, before the CRUD routes that would shadow it
+        *(billing_routes(runtime.billing) if runtime.billing is not None else []),  # /api/billing/*
         *api_routes(runtime),
         *web_routes(runtime),
     ]

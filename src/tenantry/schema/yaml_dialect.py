@@ -319,6 +319,10 @@ class _Reader:
         if not isinstance(raw, dict):
             self.problems.at("'settings' must be a mapping", self.loc(node))
             return
+        # Where each nested setting was written (``billing.plans.pro.limits``), so capabilities that
+        # read their own settings (billing) can report mistakes as FILE:LINE.
+        self.options["_file"] = self.problems.file
+        self.options["_lines"] = _key_lines(node)
         for key, value in raw.items():
             if key == "title":
                 self.title = str(value)
@@ -359,6 +363,17 @@ class _Reader:
             return raw
         self.problems.at("expected a positive integer", self.loc(node))
         return None
+
+
+def _key_lines(node: Node, prefix: str = "") -> dict[str, int]:
+    """The line of every mapping key under ``node``, by dotted path."""
+    lines: dict[str, int] = {}
+    if isinstance(node, MappingNode):
+        for key_node, value in node.value:
+            path = f"{prefix}{key_node.value}"
+            lines[path] = _line(key_node)
+            lines.update(_key_lines(value, path + "."))
+    return lines
 
 
 def field_from_spec(name: str, spec: Any, loc: Location, problems: ProblemList) -> Field | None:

@@ -1,0 +1,57 @@
+"""Billing's HTTP endpoints under ``/api/billing``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tenantry.api.http import read_json
+from tenantry.billing.webhooks import verify
+
+if TYPE_CHECKING:
+    from tenantry.billing.service import Billing
+
+# Stripe's events stay well below this; anything larger is not a Stripe event.
+MAX_WEBHOOK_BYTES = 1_048_576
+
+
+def billing_routes(billing: Billing, prefix: str = "/api/billing") -> list[Route]:
+    """``GET /api/billing``, ``POST …/checkout``, ``POST …/portal``, ``POST …/webhook``."""
+    runtime = billing.runtime
+
+    async def summary(request: Request) -> Response:
+        ctx = await runtime.context(request)
+        return JSONResponse(await billing.summary(ctx))
+
+    async def checkout(request: Request) -> Response:
+        ctx = await runtime.context(request)
+        body = await read_json(request, runtime.settings.max_body_bytes)
+        return JSONResponse(await billing.checkout(ctx, body))
+
+    async def portal(request: Request) -> Response:
+        ctx = await runtime.context(request)
+        return JSONResponse(await billing.portal(ctx))
+
+    async def webhook(request: Request) -> Response:
+        # Anonymous by design: the signature, not a session, says the request is Stripe's.
+        payload = await request.body()
+        if len(payload) > MAX_WEBHOOK_BYTES:
+            return JSONResponse({"statusCode": 413, "code": "PAYLOAD_TOO_LARGE", "message": "Too large"}, 413)
+        event = verify(
+            payload,
+            request.headers.get("stripe-signature"),
+            billing.settings.webhook_secrets,
+            billing.settings.tolerance,
+        )
+        outcome = await billing.webhooks.receive(event)
+        return JSONResponse({"received": True, "outcome": outcome})
+
+    return [
+        Route(prefix, summary, methods=["GET"]),
+        Route(prefix + "/checkout", checkout, methods=["POST"]),
+        Route(prefix + "/portal", portal, methods=["POST"]),
+        Route(prefix + "/webhook", webhook, methods=["POST"]),
+    ]

@@ -1,0 +1,361 @@
+"""Billing's service functions: entitlements, plan limits, Checkout, the portal, seat sync.
+
+Routes (``routes.py``), the web UI and internal callers use these; none of them talks to Stripe or
+the database on its own. Stripe is reached through the official SDK (``stripe.StripeClient``),
+pointed at the local emulator in development and tests and at Stripe in production.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import stripe
+
+from tenantry.billing.errors import billing_unavailable, plan_limit_reached, plan_read_only, stripe_failed
+from tenantry.billing.plans import LIVE_STATUSES, BillingConfig, Plan, billing_config
+from tenantry.billing.settings import BillingSettings
+from tenantry.billing.store import BillingStore
+from tenantry.billing.tables import BillingTables
+from tenantry.billing.webhooks import WebhookProcessor
+from tenantry.context import RequestContext
+from tenantry.db import Connection
+from tenantry.db.actor import SYSTEM, acting_as
+from tenantry.errors import ApiError, FieldError, bad_request, conflict, forbidden, unauthorized, validation_failed
+from tenantry.events import DomainEvent
+from tenantry.pipeline import Grant, Policy, WriteEvent
+from tenantry.schema import Action, Entity
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+log = logging.getLogger("tenantry.billing")
+
+
+@dataclass(frozen=True)
+class Entitlements:
+    """What an organization may do now: its effective plan, and whether it is read-only."""
+
+    plan: Plan
+    subscribed_plan: Plan | None
+    status: str | None
+    read_only: bool
+    subscription: dict[str, Any] | None
+    extras: dict[str, Any]
+
+    def has(self, feature: str) -> bool:
+        return feature in self.plan.features
+
+    def limit(self, entity: str) -> int | None:
+        return self.plan.limits.get(entity)
+
+
+class Billing:
+    """The billing capability of one app (present when the schema has organizations and subscriptions)."""
+
+    def __init__(self, runtime: Tenantry, tables: BillingTables, settings: BillingSettings | None = None) -> None:
+        self.runtime = runtime
+        self.settings = settings or BillingSettings()
+        self.config: BillingConfig = billing_config(runtime.schema)
+        self.tables = tables
+        self.store = BillingStore(runtime.db, tables, runtime.pipeline)
+        self.webhooks = WebhookProcessor(runtime, self.store, self.config)
+        self.top_role = runtime.schema.roles[0]
+        self._client: stripe.StripeClient | None = None
+        self.limited = frozenset(name for plan in self.config.plans.values() for name in plan.limits)
+        pipeline = runtime.pipeline
+        pipeline.listeners.append(PlanLimits(self))
+        if runtime.schema.options.get("billing") is not None:
+            # A schema that declares its plans bills through Stripe: only webhooks change subscriptions.
+            pipeline.policy = SubscriptionsReadOnly(pipeline.policy, tables.subscription_entity.name)
+
+    # -- Stripe --------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> stripe.StripeClient:
+        """The SDK client (the emulator's address in development), or 503 when no key is set."""
+        if self._client is None:
+            key = self.settings.secret_key
+            if key is None:
+                raise billing_unavailable("Stripe is not configured (set STRIPE_SECRET_KEY)")
+            base: Any = {"api": self.settings.api_base} if self.settings.api_base else None
+            self._client = stripe.StripeClient(
+                key.get_secret_value(), base_addresses=base, http_client=stripe.HTTPXClient(), max_network_retries=2
+            )
+        return self._client
+
+    # -- entitlements -------------------------------------------------------------------------
+
+    async def entitlements(self, conn: Connection, org_id: Any) -> Entitlements:
+        """The organization's effective plan, following the past-due and cancellation settings."""
+        found = await self.store.subscription(conn, org_id=org_id)
+        free = self.config.free
+        if found is None:
+            return Entitlements(free, None, None, False, None, {})
+        row, extras = found
+        subscribed = self.config.plans.get(str(row.get("plan_id")))
+        status = str(row.get("status") or "")
+        plan, read_only = free, False
+        if subscribed is not None and status in ("active", "trialing"):
+            plan = subscribed
+        elif subscribed is not None and status == "past_due":
+            if self.config.past_due == "grace":
+                if self._within_grace(row):
+                    plan = subscribed
+            elif self.config.past_due == "read_only":
+                plan, read_only = subscribed, True
+        elif status == "canceled" and self.config.canceled == "read_only":
+            read_only = True
+        return Entitlements(plan, subscribed, status, read_only, row, extras)
+
+    def _within_grace(self, row: dict[str, Any]) -> bool:
+        end = _parse_time(row.get("current_period_end"))
+        if end is None:
+            return True
+        return dt.datetime.now(dt.UTC) <= end + dt.timedelta(days=self.config.grace_days)
+
+    async def check_write(self, conn: Connection, event: WriteEvent) -> None:
+        """Refuse (402) a create beyond the plan's limit, or any change while read-only; in the write's transaction."""
+        entity = event.entity
+        if event.context.principal.kind == "system" or entity.name == self.tables.subscription_entity.name:
+            return
+        if entity.tenant_field is None or entity.system is not None:
+            return
+        row = event.new if event.new is not None else event.old
+        org_id = row.get(entity.tenant_field) if row else None
+        if org_id is None:
+            return
+        limited = event.action == "create" and entity.name in self.limited
+        if not limited and self.config.past_due != "read_only" and self.config.canceled != "read_only":
+            return
+        # Locking the organization makes concurrent creates in it take turns, so two cannot both
+        # count the same free slot (SQLite's single writer does the same there).
+        await self.store.lock_organization(conn, org_id)
+        ent = await self.entitlements(conn, org_id)
+        if ent.read_only:
+            raise plan_read_only(ent.plan.key, ent.status or "inactive")
+        allowed = ent.limit(entity.name)
+        if limited and allowed is not None:
+            used = await self.store.count_rows(conn, entity.name, org_id)
+            if used > allowed:
+                raise plan_limit_reached(entity.name, allowed, ent.plan.key)
+
+    # -- endpoints' service functions ---------------------------------------------------------
+
+    def _member_org(self, ctx: RequestContext) -> str:
+        p = ctx.principal
+        if p.kind == "anonymous":
+            raise unauthorized("Authentication required")
+        if p.org_id is None:
+            raise bad_request("NO_ACTIVE_ORGANIZATION", "Choose an active organization first")
+        return p.org_id
+
+    def _admin_org(self, ctx: RequestContext) -> str:
+        org_id = self._member_org(ctx)
+        if ctx.principal.kind == "user" and ctx.principal.role != self.top_role:
+            raise forbidden(f"Only the organization's {self.top_role}s manage billing", "BILLING_ADMIN_ONLY")
+        return org_id
+
+    def _price_for(self, body: Any) -> tuple[Plan, str]:
+        if not isinstance(body, dict):
+            raise validation_failed([FieldError("", "must be an object with plan or priceId", "INVALID_TYPE")])
+        price_id, plan_key = body.get("priceId"), body.get("plan")
+        if price_id is not None:
+            plan = self.config.plan_for_price(str(price_id))
+            if plan is None:
+                raise validation_failed([FieldError("priceId", "is not the price of any plan", "UNKNOWN_PRICE")])
+            return plan, str(price_id)
+        if not isinstance(plan_key, str) or not plan_key:
+            raise validation_failed([FieldError("plan", "plan or priceId is required", "REQUIRED")])
+        plan = self.config.plans.get(plan_key)
+        if plan is None or not plan.prices:
+            raise validation_failed([FieldError("plan", "is not a plan that can be bought", "UNKNOWN_PLAN")])
+        interval = body.get("interval", "monthly")
+        price = plan.price_yearly if interval == "yearly" else plan.price_monthly
+        price = price or plan.prices[0]
+        return plan, price
+
+    async def checkout(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
+        """A subscription Checkout session for the active organization: ``{"url", "id"}``."""
+        org_id = self._admin_org(ctx)
+        plan, price = self._price_for(body)
+        with acting_as(SYSTEM):
+            async with self.runtime.db.connection() as conn:
+                ent = await self.entitlements(conn, org_id)
+        if ent.subscription is not None and ent.status in LIVE_STATUSES:
+            raise conflict(
+                "ALREADY_SUBSCRIBED", "The organization already has a subscription; change it in the billing portal"
+            )
+        customer = await self._customer(ctx, org_id)
+        seats = await self.seats(org_id) if self._per_seat else 1
+        base = self.runtime.settings.base_url.rstrip("/")
+        params: dict[str, Any] = {
+            "mode": "subscription",
+            "customer": customer,
+            "line_items": [{"price": price, "quantity": max(seats, 1)}],
+            "success_url": f"{base}/settings/billing?checkout=success&session_id={{CHECKOUT_SESSION_ID}}",
+            "cancel_url": f"{base}/settings/billing?checkout=canceled",
+            "client_reference_id": org_id,
+            "metadata": {"org_id": org_id, "plan": plan.key},
+            "subscription_data": {"metadata": {"org_id": org_id, "plan": plan.key}},
+        }
+        if plan.trial_days and ent.subscription is None:
+            # One trial per organization: only before its first subscription.
+            params["subscription_data"]["trial_period_days"] = plan.trial_days
+        try:
+            session = await self.client.v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            raise stripe_failed(f"Stripe refused the checkout: {exc.user_message or exc}") from None
+        return {"url": session.url, "id": session.id}
+
+    async def seats(self, org_id: Any) -> int:
+        """The organization's member count (what a per-seat subscription is billed for)."""
+        tenancy = self.runtime.tenancy
+        return await self.store.member_count(tenancy.tables.members, org_id) if tenancy is not None else 1
+
+    @property
+    def _per_seat(self) -> bool:
+        return self.config.per_seat and self.runtime.tenancy is not None
+
+    async def _customer(self, ctx: RequestContext, org_id: str) -> str:
+        """The organization's Stripe customer, created (once, whoever asks at the same time) when missing."""
+        with acting_as(SYSTEM):
+            async with self.runtime.db.connection() as conn:
+                existing = await self.store.customer_id(conn, org_id)
+        if existing:
+            return existing
+        try:
+            # The idempotency key makes two concurrent first checkouts get the same customer.
+            customer = await self.client.v1.customers.create_async(
+                {"metadata": {"org_id": org_id}, "description": f"organization {org_id}"},
+                {"idempotency_key": f"tenantry-customer-{org_id}"},
+            )
+        except stripe.StripeError as exc:
+            raise stripe_failed(f"Stripe refused the customer: {exc.user_message or exc}") from None
+        with acting_as(SYSTEM):
+            async with self.runtime.db.transaction() as conn:
+                org = await self.store.lock_organization(conn, org_id)
+                if org is None:
+                    raise ApiError(404, "NOT_FOUND", "Organization not found")
+                if org.get("stripe_customer_id"):
+                    return str(org["stripe_customer_id"])
+                await self.store.set_customer(conn, org_id, customer.id)
+                await self.runtime.audit.record(
+                    conn,
+                    action="stripe_customer_created",
+                    resource_type="billing",
+                    user_id=ctx.principal.user_id,
+                    org_id=org_id,
+                    resource_id=customer.id,
+                    new={"stripe_customer_id": customer.id},
+                    ip=ctx.ip_address,
+                    user_agent=ctx.user_agent,
+                )
+        return str(customer.id)
+
+    async def portal(self, ctx: RequestContext) -> dict[str, Any]:
+        """A Billing Portal session for the active organization's customer: ``{"url"}``."""
+        org_id = self._admin_org(ctx)
+        with acting_as(SYSTEM):
+            async with self.runtime.db.connection() as conn:
+                customer = await self.store.customer_id(conn, org_id)
+        if not customer:
+            raise conflict("NO_BILLING_ACCOUNT", "The organization has no billing account yet; subscribe first")
+        base = self.runtime.settings.base_url.rstrip("/")
+        try:
+            session = await self.client.v1.billing_portal.sessions.create_async(
+                {"customer": customer, "return_url": f"{base}/settings/billing"}
+            )
+        except stripe.StripeError as exc:
+            raise stripe_failed(f"Stripe refused the portal session: {exc.user_message or exc}") from None
+        return {"url": session.url}
+
+    async def summary(self, ctx: RequestContext) -> dict[str, Any]:
+        """The active organization's plan, status, period, trial and usage against every limit."""
+        org_id = self._member_org(ctx)
+        with acting_as(SYSTEM):
+            async with self.runtime.db.connection() as conn:
+                ent = await self.entitlements(conn, org_id)
+                usage = {}
+                for name in sorted(self.limited):
+                    usage[name] = {"used": await self.store.count_rows(conn, name, org_id), "limit": ent.limit(name)}
+        row = ent.subscription or {}
+        return {
+            "plan": ent.plan.to_dict(),
+            "subscribedPlan": ent.subscribed_plan.key if ent.subscribed_plan else None,
+            "status": ent.status,
+            "readOnly": ent.read_only,
+            "currentPeriodEnd": row.get("current_period_end"),
+            "trialEnd": ent.extras.get("trial_end"),
+            "cancelAtPeriodEnd": bool(ent.extras.get("cancel_at_period_end")),
+            "quantity": ent.extras.get("quantity"),
+            "stripeSubscriptionId": row.get("stripe_subscription_id"),
+            "usage": usage,
+            "features": sorted(ent.plan.features),
+            "plans": [p.to_dict() for p in self.config.plans.values()],
+        }
+
+    # -- seats ------------------------------------------------------------------------------
+
+    async def sync_seats(self, event: DomainEvent) -> None:
+        """After a membership change: the subscription's quantity becomes the member count."""
+        if not self._per_seat or event.org_id is None or self.settings.secret_key is None:
+            return
+        with acting_as(SYSTEM):
+            async with self.runtime.db.connection() as conn:
+                ent = await self.entitlements(conn, event.org_id)
+            seats = max(await self.seats(event.org_id), 1)
+        row = ent.subscription
+        if row is None or ent.status not in LIVE_STATUSES or ent.extras.get("quantity") == seats:
+            return
+        sub_id = str(row["stripe_subscription_id"])
+        try:
+            sub = await self.client.v1.subscriptions.retrieve_async(sub_id)
+            item = sub["items"].data[0]
+            if item.quantity == seats:
+                return
+            await self.client.v1.subscriptions.update_async(
+                sub_id,
+                {"items": [{"id": item.id, "quantity": seats}]},
+                {"idempotency_key": f"tenantry-seats-{sub_id}-{event.id}"},
+            )
+        except stripe.StripeError:
+            log.exception("could not sync seats of %s to %s", sub_id, seats)
+            raise  # the dispatcher keeps the event and retries
+
+
+class PlanLimits:
+    """The pipeline's write listener enforcing plan limits inside each write's transaction."""
+
+    def __init__(self, billing: Billing) -> None:
+        self.billing = billing
+
+    async def on_write(self, conn: Connection, event: WriteEvent) -> None:
+        await self.billing.check_write(conn, event)
+
+
+class SubscriptionsReadOnly:
+    """Subscriptions change only through Stripe's webhooks: no client writes them through the API."""
+
+    def __init__(self, inner: Policy, entity_name: str) -> None:
+        self.inner = inner
+        self.entity_name = entity_name
+
+    def authorize(self, ctx: RequestContext, entity: Entity, action: Action) -> Grant:
+        if entity.name == self.entity_name and action != Action.READ and ctx.principal.kind == "user":
+            raise forbidden("Subscriptions are changed by Stripe only", "SUBSCRIPTION_READ_ONLY")
+        return self.inner.authorize(ctx, entity, action)
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

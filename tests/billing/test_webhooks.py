@@ -1,0 +1,167 @@
+"""The webhook endpoint on both databases: forgeries refused, replays and reordering harmless."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tenantry.emulators.stripe import sign_payload
+from tests.auth.helpers import BASE, NO_VERIFICATION, sql
+from tests.billing.helpers import (
+    OTHER_SECRET,
+    SECRET,
+    billing_schema,
+    count,
+    deliver,
+    event,
+    subscription_object,
+    subscription_rows,
+)
+from tests.conftest import ClientFactory
+from tests.tenancy.helpers import create_org, new_user
+
+
+@pytest.fixture
+async def client(make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{SECRET},{OTHER_SECRET}")
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as c:
+        yield c
+
+
+async def org_of(client: httpx.AsyncClient, email: str = "owner@example.com") -> dict[str, Any]:
+    owner = await new_user(client, email)
+    return await create_org(client, owner, "Acme", slug="acme")
+
+
+async def test_forged_or_stale_signatures_are_refused_and_change_nothing(client: httpx.AsyncClient) -> None:
+    org = await org_of(client)
+    good = event("customer.subscription.created", subscription_object(org["id"]), int(time.time()))
+    attempts = [
+        await deliver(client, good, secret="whsec_not_ours"),  # forged
+        await deliver(client, good, timestamp=int(time.time()) - 3600),  # stale (tolerance 300 s)
+        await deliver(client, good, header=""),  # unsigned
+        await deliver(client, good, header="t=123,v0=abc"),  # no v1 scheme
+    ]
+    # A correctly signed body with its content changed afterwards.
+    signed = sign_payload(orjson.dumps(good), SECRET)
+    tampered = dict(good, data={"object": subscription_object(org["id"], status="trialing")})
+    attempts.append(await deliver(client, tampered, header=signed))
+    for r in attempts:
+        assert r.status_code == 400, r.text
+        assert r.json()["code"] == "INVALID_SIGNATURE"
+    assert await subscription_rows(client) == []
+    assert await count(client, "SELECT count(*) FROM stripe_events") == 0
+
+
+async def test_multiple_signatures_and_rotated_secrets_are_accepted(client: httpx.AsyncClient) -> None:
+    org = await org_of(client)
+    now = int(time.time())
+    first = event("customer.subscription.created", subscription_object(org["id"]), now)
+    body = orjson.dumps(first)
+    valid = sign_payload(body, SECRET, now).split(",")[1]
+    # Several v1 signatures (Stripe sends one per live secret): one of them matching is enough.
+    r = await deliver(client, first, header=f"t={now},v1={'0' * 64},{valid}")
+    assert r.status_code == 200, r.text
+    # The second configured secret (the new one during a rotation) verifies as well.
+    second = event("customer.subscription.updated", subscription_object(org["id"], quantity=3), now + 1)
+    r = await deliver(client, second, secret=OTHER_SECRET)
+    assert r.status_code == 200, r.text
+    rows = await subscription_rows(client)
+    assert len(rows) == 1 and rows[0][5] == 3
+
+
+async def test_the_same_event_ten_times_changes_once(client: httpx.AsyncClient) -> None:
+    org = await org_of(client)
+    e = event("customer.subscription.created", subscription_object(org["id"]), int(time.time()))
+    outcomes = []
+    for _ in range(10):
+        r = await deliver(client, e)
+        assert r.status_code == 200, r.text
+        outcomes.append(r.json()["outcome"])
+    assert outcomes == ["applied"] + ["duplicate"] * 9
+    rows = await subscription_rows(client)
+    assert len(rows) == 1
+    assert (rows[0][1], rows[0][2], rows[0][3]) == ("sub_test_1", "pro", "active")
+    # One audit row and one domain event for the one change.
+    assert await count(client, "SELECT count(*) FROM audit_logs WHERE resource_type = 'subscriptions'") == 1
+    assert await count(client, "SELECT count(*) FROM outbox_events WHERE topic = 'subscriptions.created'") == 1
+    assert await count(client, "SELECT count(*) FROM stripe_events") == 1
+
+
+async def test_events_in_reverse_order_leave_the_newest_state(client: httpx.AsyncClient) -> None:
+    org = await org_of(client)
+    t = int(time.time())
+    created = event("customer.subscription.created", subscription_object(org["id"], status="trialing"), t)
+    paid = event("customer.subscription.updated", subscription_object(org["id"], status="active", quantity=2), t + 5)
+    failing = event(
+        "customer.subscription.updated", subscription_object(org["id"], status="past_due", quantity=2), t + 9
+    )
+    failed_invoice = event(
+        "invoice.payment_failed",
+        {
+            "id": "in_1",
+            "object": "invoice",
+            "customer": "cus_test_1",
+            "parent": {"subscription_details": {"subscription": "sub_test_1"}},
+        },
+        t + 8,
+    )
+    outcomes = [(await deliver(client, e)).json()["outcome"] for e in (failing, failed_invoice, paid, created)]
+    assert outcomes == ["applied", "stale", "stale", "stale"]
+    rows = await subscription_rows(client)
+    assert len(rows) == 1
+    assert rows[0][3] == "past_due" and rows[0][5] == 2 and int(rows[0][6]) == t + 9
+    # Delivered in order, the same events end in the same state.
+    await sql(client, "DELETE FROM subscriptions")
+    await sql(client, "DELETE FROM stripe_events")
+    for e in (created, paid, failed_invoice, failing):
+        assert (await deliver(client, dict(e, id=e["id"] + "_again"))).json()["outcome"] == "applied"
+    rows = await subscription_rows(client)
+    assert rows[0][3] == "past_due"
+
+
+async def test_cancellation_then_a_late_update_keeps_it_canceled(client: httpx.AsyncClient) -> None:
+    org = await org_of(client)
+    t = int(time.time())
+    await deliver(client, event("customer.subscription.created", subscription_object(org["id"]), t))
+    deleted = event("customer.subscription.deleted", subscription_object(org["id"], status="canceled"), t + 20)
+    late = event("customer.subscription.updated", subscription_object(org["id"], cancel_at_period_end=True), t + 10)
+    assert (await deliver(client, deleted)).json()["outcome"] == "applied"
+    assert (await deliver(client, late)).json()["outcome"] == "stale"
+    rows = await subscription_rows(client)
+    assert rows[0][3] == "canceled"
+
+
+async def test_unknown_types_are_acknowledged_and_ignored(client: httpx.AsyncClient) -> None:
+    await org_of(client)
+    r = await deliver(client, event("customer.tax_id.created", {"id": "txi_1", "object": "tax_id"}, int(time.time())))
+    assert r.status_code == 200 and r.json()["outcome"] == "ignored"
+    assert await subscription_rows(client) == []
+
+
+async def test_an_event_for_an_unknown_organization_changes_nothing(client: httpx.AsyncClient) -> None:
+    await org_of(client)
+    obj = subscription_object("00000000-0000-4000-8000-000000000000", customer="cus_nobody")
+    r = await deliver(client, event("customer.subscription.created", obj, int(time.time())))
+    assert r.status_code == 200 and r.json()["outcome"] == "unmatched"
+    assert await subscription_rows(client) == []
+
+
+async def test_subscriptions_are_read_only_through_the_crud_api(client: httpx.AsyncClient) -> None:
+    owner = await new_user(client, "admin@example.com")
+    org = await create_org(client, owner, "Acme", slug="acme")
+    body = {"org_id": org["id"], "stripe_subscription_id": "sub_fake", "plan_id": "pro", "status": "active"}
+    r = await client.post("/api/subscriptions", json=body, headers=owner.headers)
+    assert r.status_code == 403 and r.json()["code"] == "SUBSCRIPTION_READ_ONLY"
+    await deliver(client, event("customer.subscription.created", subscription_object(org["id"]), int(time.time())))
+    rows = await sql(client, "SELECT id FROM subscriptions")
+    r = await client.patch(f"/api/subscriptions/{rows[0][0]}", json={"plan_id": "free"}, headers=owner.headers)
+    assert r.status_code == 403
+    r = await client.get("/api/subscriptions", headers=owner.headers)
+    assert r.status_code == 200 and len(r.json()) == 1
