@@ -76,7 +76,13 @@ def auth_routes(web: Web) -> list[BaseRoute]:
             return login_page(request)
         form = await web.form(request)
         target = safe_next(form.get("from"))
-        body = {"email": form.get("email", ""), "password": form.get("password", ""), "rememberMe": "remember" in form}
+        body = {
+            "email": form.get("email", ""),
+            "password": form.get("password", ""),
+            "rememberMe": "remember" in form,
+            # Where the verification link sent to an unverified address leads (only used then).
+            "callbackURL": "/login?verified=1",
+        }
         outcome = await call_auth(runtime, request, "POST", "/sign-in/email", body)
         if outcome.ok:
             return apply_cookies(runtime, outcome, redirect(target))

@@ -102,7 +102,8 @@ def parse_form(fields: list[Field], form: dict[str, str], *, creating: bool) -> 
             continue
         raw = form.get(f.name, "")
         if raw == "":
-            if not creating and f.nullable:
+            # Cleared on edit: null, which the server refuses for required fields (with the field named).
+            if not creating:
                 body[f.name] = None
             continue
         body[f.name] = _typed(f, raw)
