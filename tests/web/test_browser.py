@@ -176,6 +176,14 @@ def _journey(browser: Browser, j: Journey) -> None:
     secret_url = page.url.removeprefix(j.base)
     page.goto("/app/projects?sort=name,ASC")
     j.shoot(page, "projects-list")
+    # Search as you type (htmx): the results and the address follow the box without a submit.
+    page.get_by_label("Search").fill("zzz")
+    expect(page.get_by_text("No projects match")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"q=zzz"))
+    page.get_by_label("Search").fill("secr")
+    expect(page.get_by_role("link", name="Secret plan")).to_be_visible()
+    page.get_by_label("Status").select_option("archived")
+    expect(page.get_by_text("No projects match")).to_be_visible()
 
     # Invite a viewer.
     page.goto("/settings/members")

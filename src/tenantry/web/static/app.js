@@ -4,6 +4,7 @@
   // Loading state on submit: the button shows it is busy and cannot be pressed twice.
   document.addEventListener("submit", function (event) {
     var form = event.target;
+    if (form.hasAttribute("hx-get")) return; // htmx updates part of the page; the form stays usable
     var button = event.submitter || form.querySelector("button[type=submit], button:not([type])");
     if (button) {
       setTimeout(function () { button.setAttribute("aria-busy", "true"); button.disabled = true; }, 0);
