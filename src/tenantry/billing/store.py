@@ -145,7 +145,9 @@ class BillingStore:
         def build() -> Any:
             cols = [o.c.id] + ([o.c.stripe_customer_id] if has_customer else [])
             stmt = sa.select(*cols).where(o.c.id == sa.bindparam("id"))
-            return stmt.with_for_update() if self.dialect == "postgresql" else stmt
+            # FOR NO KEY UPDATE: inserting a row that references the organization takes a key-share
+            # lock on it, which this must not conflict with (two creates would deadlock).
+            return stmt.with_for_update(key_share=True) if self.dialect == "postgresql" else stmt
 
         stmt = self._stmt("org_lock", build)
         try:
