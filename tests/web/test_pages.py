@@ -174,3 +174,24 @@ async def test_account_sessions_and_password(make_client: ClientFactory) -> None
         assert r.status_code == 400 and 'id="e-current_password"' in r.text
         right = {"current_password": PASSWORD, "new_password": "Another-Pass-222"}
         assert (await client.post("/settings/account/password", data=right, headers=FORM)).status_code == 303
+
+
+async def test_organization_switcher(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        await client.post("/app/projects/new", data={"name": "Acme rocket", "status": "active"}, headers=FORM)
+        r = await client.post("/organizations/new", data={"name": "Second"}, headers=FORM)
+        assert r.status_code == 303
+        dash = (await client.get("/dashboard")).text
+        assert "<h1>Second</h1>" in dash and "Acme rocket" not in dash
+        options = dict(re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)</option>', dash))
+        acme = next(k for k, v in options.items() if v == "Acme")
+        headers = {**FORM, "referer": f"{BASE}/app/projects/123"}
+        r = await client.post("/organizations/switch", data={"organization_id": acme}, headers=headers)
+        assert r.status_code == 303 and r.headers["location"] == "/app/projects"
+        dash = (await client.get("/dashboard")).text
+        assert "<h1>Acme</h1>" in dash and "Acme rocket" in dash
+        # Not a member: refused, and nothing changes.
+        r = await client.post("/organizations/switch", data={"organization_id": "nope"}, headers=FORM)
+        assert "<h1>Acme</h1>" in (await client.get("/dashboard")).text

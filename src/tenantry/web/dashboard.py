@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.schema import Action, Entity
-from tenantry.web.bridge import call_auth
+from tenantry.web.bridge import apply_cookies, call_auth
 from tenantry.web.core import Viewer, Web, flash, page, redirect, safe_next
 from tenantry.web.crud import Crud
 
@@ -61,7 +61,7 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         outcome = await call_auth(runtime, request, "POST", "/organization/create", {"name": name})
         if not outcome.ok:
             return web.render(request, "no_organization.html", viewer, status=400, error=outcome.message)
-        return flash(redirect("/dashboard"), f"{name} created.")
+        return flash(apply_cookies(runtime, outcome, redirect("/dashboard")), f"{name} created.")
 
     async def switch_organization(request: Request, viewer: Viewer) -> Response:
         form = await web.form(request)
@@ -74,7 +74,8 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         path = "/" + back.split("://", 1)[-1].split("/", 1)[-1] if "://" in back else "/dashboard"
         # Rows of the previous organization are gone from view: a detail page would 404, so go to its list.
         target = safe_next("/".join(path.split("/")[:3]) if path.startswith("/app/") else path)
-        return flash(redirect(target), f"Switched to {name}." if name else "Organization switched.")
+        response = apply_cookies(runtime, outcome, redirect(target))
+        return flash(response, f"Switched to {name}." if name else "Organization switched.")
 
     return [
         Route("/dashboard", page(web, signed_in=True)(dashboard), methods=["GET"]),
