@@ -195,3 +195,14 @@ async def test_organization_switcher(make_client: ClientFactory) -> None:
         # Not a member: refused, and nothing changes.
         r = await client.post("/organizations/switch", data={"organization_id": "nope"}, headers=FORM)
         assert "<h1>Acme</h1>" in (await client.get("/dashboard")).text
+
+
+async def test_home_page_leads_into_the_app(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        home = await client.get("/")
+        assert home.status_code == 200
+        assert 'href="/dashboard"' in home.text and 'href="/signup"' in home.text and "/api/projects" in home.text
+        css = await client.get("/static/web/app.css")
+        js = await client.get("/static/web/vendor/htmx.min.js")
+        assert css.status_code == 200 and "prefers-color-scheme: dark" in css.text
+        assert js.status_code == 200 and "htmx" in js.text

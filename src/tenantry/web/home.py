@@ -1,4 +1,4 @@
-"""The landing page of a running app: what it serves and where."""
+"""The landing page of a running app: what it serves and where, and the way into the web app."""
 
 from __future__ import annotations
 
@@ -36,6 +36,10 @@ _PAGE = """<!doctype html>
 <main>
   <h1>{title}</h1>
   <p>Served by Tenantry from <code>{source}</code>.</p>
+  <div class="card">
+    <a href="/dashboard"><strong>Open the app</strong></a> — <a href="/login">sign in</a> or
+    <a href="/signup">create an account and an organization</a>.
+  </div>
   <div class="card">
     <a href="/api/docs"><strong>API documentation</strong></a> — try every endpoint in the browser.
     &nbsp;·&nbsp; <a href="/api/openapi.json">OpenAPI 3.1</a>
