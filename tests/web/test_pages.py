@@ -206,3 +206,15 @@ async def test_home_page_leads_into_the_app(make_client: ClientFactory) -> None:
         js = await client.get("/static/web/vendor/htmx.min.js")
         assert css.status_code == 200 and "prefers-color-scheme: dark" in css.text
         assert js.status_code == 200 and "htmx" in js.text
+
+
+async def test_signed_in_but_unverified_sees_why(make_client: ClientFactory) -> None:
+    from tenantry.auth import AuthSettings
+
+    async with make_client(auth=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)) as client:
+        body = {"organization": "Acme", "name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+        r = await client.post("/signup", data=body, headers=FORM)
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+        dash = await client.get("/dashboard")
+        assert "is not verified yet" in dash.text and "/verify-email?email=ada%40example.com" in dash.text
+        assert "default-src 'self'" in dash.headers["content-security-policy"]
