@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,6 +35,7 @@ err = Console(stderr=True, soft_wrap=True)  # one problem per line, so editors c
 
 SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
 DEV_IDP_PORT = 9400
+DEV_STRIPE_PORT = 12111
 TEMPLATES = Path(__file__).parent / "templates" / "project"
 
 SchemaOption = Annotated[
@@ -70,7 +72,11 @@ def resolve_schema_path(option: Path | None) -> Path:
 def load_or_exit(path: Path) -> Schema:
     """Load the schema, or print every problem as ``FILE:LINE: message`` and exit 1."""
     try:
-        return load_schema(path)
+        loaded = load_schema(path)
+        from tenantry.billing.plans import billing_config
+
+        billing_config(loaded)  # the plans in settings.billing, checked with the rest
+        return loaded
     except SchemaError as exc:
         print_schema_errors(exc)
         raise typer.Exit(1) from None
@@ -201,6 +207,7 @@ def dev(
         err.print("[red]tenantry dev runs with TENANTRY_ENV=development; use tenantry serve for production.[/]")
         raise typer.Exit(2)
     dev_provider = _start_dev_identity_provider(settings.base_url) if dev_sign_in else None
+    _start_dev_stripe(settings.base_url, loaded)
     _set_env(
         TENANTRY_SCHEMA=str(path.resolve()),
         TENANTRY_AUTO_MIGRATE="1" if settings.dialect == "sqlite" else os.environ.get("TENANTRY_AUTO_MIGRATE", "0"),
@@ -249,6 +256,28 @@ def _start_dev_identity_provider(base_url: str) -> str | None:
     }
     os.environ["TENANTRY_OIDC_PROVIDERS"] = json.dumps([provider])
     return server.base_url
+
+
+def _start_dev_stripe(base_url: str, schema: Schema) -> None:
+    """Serve the local Stripe emulator and point billing at it, unless Stripe keys are configured.
+
+    Like the identity provider it runs in this (parent) process, so it survives reloads.
+    """
+    from tenantry.billing import BillingSettings, billing_config
+    from tenantry.emulators.stripe import start_stripe_emulator
+
+    if BillingSettings().secret_key is not None or "subscriptions" not in schema.entities:
+        return
+    prices = {p: 1000 for plan in billing_config(schema).plans.values() for p in plan.prices}
+    secret = "whsec_dev_" + secrets.token_hex(16)
+    options: dict[str, Any] = {"webhook_url": f"{base_url}/api/billing/webhook", "webhook_secret": secret}
+    try:
+        _, server = start_stripe_emulator(port=DEV_STRIPE_PORT, prices=prices, **options)
+    except OSError:
+        _, server = start_stripe_emulator(port=0, prices=prices, **options)  # the usual port is taken
+    dev_key = "sk_test_tenantry_dev"  # any test key: the emulator checks only the prefix
+    _set_env(STRIPE_SECRET_KEY=dev_key, STRIPE_WEBHOOK_SECRET=secret, STRIPE_API_BASE=server.base_url)
+    console.print(f"Stripe: local emulator at {server.base_url} (no STRIPE_SECRET_KEY set)", highlight=False)
 
 
 def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_destructive: bool) -> None:

@@ -47,6 +47,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from tenantry.emulators.server import RunningServer, bind_socket, format_base_url, run_in_thread
+
 API_VERSION = "2026-10-28.endive"
 CONTROL_PREFIX = "/__emulator__"
 DAY = 86_400
@@ -840,6 +842,32 @@ def _page(title: str, body: str) -> str:
         "button{margin:.25rem;padding:.4rem .8rem}td,th{padding:.3rem .6rem;text-align:left}</style>"
         f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
     )
+
+
+def start_stripe_emulator(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
+    prices: dict[str, int] | None = None,
+) -> tuple[StripeEmulator, RunningServer]:
+    """Serve a new emulator on ``host:port`` (``0``: any free port) in a background thread.
+
+    The socket is bound first so the emulator knows its own URL (the pages it links to).
+    """
+    sock = bind_socket(host, port)
+    try:
+        emulator = StripeEmulator(
+            webhook_url=webhook_url,
+            webhook_secret=webhook_secret,
+            prices=prices,
+            base_url=format_base_url(host, sock.getsockname()[1]),
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return emulator, run_in_thread(emulator, sock=sock)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
