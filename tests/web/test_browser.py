@@ -155,7 +155,7 @@ def _journey(browser: Browser, j: Journey) -> None:
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("Name").fill("")
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("#e-name")).to_be_visible()  # the server's field error, next to the field
+    expect(page.locator("#e-name")).to_have_text("Name is required")  # the server's error, next to the field
     expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
     j.shoot(page, "project-edit-error")
     page.get_by_label("Name").fill("Artemis")

@@ -218,3 +218,18 @@ async def test_signed_in_but_unverified_sees_why(make_client: ClientFactory) -> 
         dash = await client.get("/dashboard")
         assert "is not verified yet" in dash.text and "/verify-email?email=ada%40example.com" in dash.text
         assert "default-src 'self'" in dash.headers["content-security-policy"]
+
+
+async def test_organization_settings(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        page = (await client.get("/settings/organization")).text
+        assert 'name="billing_email"' in page and 'name="slug"' in page and "stripe_customer_id" not in page
+        data = {"name": "Acme Inc", "slug": "acme-inc", "billing_email": "billing@acme.example"}
+        r = await client.post("/settings/organization", data=data, headers=FORM)
+        assert r.status_code == 303, r.text
+        page = (await client.get("/settings/organization")).text
+        assert 'value="Acme Inc"' in page and 'value="billing@acme.example"' in page
+        r = await client.post("/settings/organization", data={**data, "name": ""}, headers=FORM)
+        assert r.status_code == 400 and 'id="e-name" role="alert"' in r.text

@@ -131,5 +131,7 @@ def field_errors(exc: ApiError) -> dict[str, str]:
     for item in exc.extra.get("errors") or []:
         if isinstance(item, dict) and item.get("field"):
             name = str(item["field"]).split(".")[-1]
-            out.setdefault(name, str(item.get("message", "is not valid")))
+            # A cleared required field reaches the API as null; on a form, that is "required".
+            message = "is required" if item.get("code") == "NOT_NULLABLE" else str(item.get("message", "is not valid"))
+            out.setdefault(name, message)
     return out

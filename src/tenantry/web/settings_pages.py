@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.errors import ApiError
-from tenantry.schema import Action
+from tenantry.schema import Action, Entity, Field
 from tenantry.web.auth_pages import explain, field_errors
 from tenantry.web.bridge import apply_cookies, call_auth
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
@@ -23,6 +23,12 @@ from tenantry.web.forms import editable_fields, parse_form
 from tenantry.web.forms import field_errors as api_field_errors
 
 AUDIT_PAGE = 25
+# Organization columns the billing capability keeps (Stripe ids): shown nowhere on the settings form.
+MANAGED_PREFIXES = ("stripe_",)
+
+
+def org_fields(entity: Entity) -> list[Field]:
+    return [f for f in editable_fields(entity, creating=False) if not f.name.startswith(MANAGED_PREFIXES)]
 
 
 def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
@@ -70,7 +76,7 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             if not can_edit:
                 raise Refused(403, "Only admins can change the organization.")
             form = await web.form(request)
-            body = parse_form(editable_fields(entity, creating=False), form, creating=False)
+            body = parse_form(org_fields(entity), form, creating=False)
             try:
                 await runtime.pipeline.update_row(viewer.ctx, entity, org_id, body)
                 return flash(redirect("/settings/organization"), "Organization saved.")
@@ -81,7 +87,8 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
                 general = None if errors else str(exc)
                 values = {**row, **form}
                 status = exc.status
-        widgets = await crud.widgets(viewer, entity, values, errors, creating=False)
+        shown = {f.name for f in org_fields(entity)}
+        widgets = [w for w in await crud.widgets(viewer, entity, values, errors, creating=False) if w.name in shown]
         return render(
             request, viewer, "settings_org.html", status, widgets=widgets, can_edit=can_edit, error=general, row=row
         )
