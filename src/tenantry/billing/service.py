@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from tenantry.billing.errors import billing_unavailable, plan_limit_reached, plan_read_only, stripe_failed
+from tenantry.billing.errors import (
+    billing_unavailable,
+    feature_not_available,
+    plan_limit_reached,
+    plan_read_only,
+    stripe_failed,
+)
 from tenantry.billing.plans import LIVE_STATUSES, BillingConfig, Plan, billing_config
 from tenantry.billing.settings import BillingSettings
 from tenantry.billing.store import BillingStore
@@ -141,6 +147,17 @@ class Billing:
             used = await self.store.count_rows(conn, entity.name, org_id)
             if used > allowed:
                 raise plan_limit_reached(entity.name, allowed, ent.plan.key)
+
+    async def require_feature(self, org_id: Any, feature: str) -> None:
+        """Refuse (402 ``FEATURE_NOT_AVAILABLE``) unless the organization's plan includes ``feature``.
+
+        The one check the API, the UI and project hooks use for feature flags.
+        """
+        with acting_as(SYSTEM):
+            async with self.runtime.db.connection() as conn:
+                ent = await self.entitlements(conn, org_id)
+        if not ent.has(feature):
+            raise feature_not_available(feature, ent.plan.key)
 
     # -- endpoints' service functions ---------------------------------------------------------
 
