@@ -1,0 +1,69 @@
+"""Both servers on real ports for the end-to-end billing tests: the app, and the Stripe emulator it calls."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tenantry.app import app_tables, create_app
+from tenantry.config import Settings
+from tenantry.db import create_database
+from tenantry.db.migrations import sync_schema
+from tenantry.emulators.server import RunningServer, bind_socket, format_base_url, run_in_thread
+from tenantry.emulators.stripe import StripeEmulator
+from tenantry.schema import load_schema_text
+from tests.auth.helpers import BASE, NO_VERIFICATION
+from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema
+
+
+class Servers:
+    def __init__(self, app: RunningServer, stripe: RunningServer, emulator: StripeEmulator, db_url: str) -> None:
+        self.app = app
+        self.stripe = stripe
+        self.emulator = emulator
+        self.db_url = db_url
+
+    async def verify_email(self, user_id: str) -> None:
+        """Mark a user's address verified (invitations need it) on the app's database."""
+        db = create_database(self.db_url)
+        await db.open()
+        try:
+            async with db.transaction() as conn:
+                if db.dialect_name == "postgresql":
+                    await conn.execute("UPDATE users SET email_verified = true WHERE id = $1", [uuid.UUID(user_id)])
+                else:
+                    await conn.execute("UPDATE users SET email_verified = 1 WHERE id = ?", [user_id])
+        finally:
+            await db.close()
+
+
+@contextmanager
+def live_servers(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, settings_text: str | None = None
+) -> Iterator[Servers]:
+    """The app (with billing settings ``settings_text``) and the emulator, each on a real port."""
+    app_sock, stripe_sock = bind_socket(), bind_socket()
+    app_url = format_base_url(*app_sock.getsockname()[:2])
+    stripe_url = format_base_url(*stripe_sock.getsockname()[:2])
+    emulator = StripeEmulator(
+        webhook_url=f"{app_url}/api/billing/webhook",
+        webhook_secret=SECRET,
+        prices={PRICE_PRO: 1500, PRICE_PRO_YEARLY: 15000},
+        base_url=stripe_url,
+    )
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_checkout_flow")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
+    schema = load_schema_text(billing_schema(settings_text) if settings_text else billing_schema(), "test.yaml")
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE)
+    sync_schema(database_url, app_tables(schema, settings.dialect, NO_VERIFICATION))
+    stripe_server = run_in_thread(emulator, sock=stripe_sock)
+    app_server = run_in_thread(create_app(schema, settings, auth_settings=NO_VERIFICATION), sock=app_sock)
+    try:
+        yield Servers(app_server, stripe_server, emulator, database_url)
+    finally:
+        app_server.stop()
+        stripe_server.stop()
