@@ -157,6 +157,7 @@ def _journey(browser: Browser, j: Journey) -> None:
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#e-name")).to_have_text("Name is required")  # the server's error, next to the field
     expect(page.get_by_label("Name")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Name")).to_be_focused()  # keyboard users start at the problem
     j.shoot(page, "project-edit-error")
     page.get_by_label("Name").fill("Artemis")
     page.get_by_label("Status").select_option("archived")
