@@ -233,3 +233,73 @@ async def test_organization_settings(make_client: ClientFactory) -> None:
         assert 'value="Acme Inc"' in page and 'value="billing@acme.example"' in page
         r = await client.post("/settings/organization", data={**data, "name": ""}, headers=FORM)
         assert r.status_code == 400 and 'id="e-name" role="alert"' in r.text
+
+
+async def test_members_management(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        # Bob has an account (and an organization of his own) before he is invited.
+        await sign_up(client, "bob@example.com", org="Bobs")
+        client.cookies.clear()
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        link = await invite(client, "bob@example.com", "member")
+        await invite(client, "cy@example.com", "viewer")
+        page = (await client.get("/settings/members")).text
+        cy_id = re.search(r'/settings/members/([^/"]+)/resend"><input type="hidden" name="email" value="cy@', page)
+        assert cy_id, page
+        resend = {"email": "cy@example.com", "role": "viewer"}
+        r = await client.post(f"/settings/members/{cy_id.group(1)}/resend", data=resend, headers=FORM)
+        assert r.status_code == 303
+        r = await client.post(f"/settings/members/{cy_id.group(1)}/cancel", data={}, headers=FORM)
+        assert r.status_code == 303
+        assert "cy@example.com" not in (await client.get("/settings/members")).text
+        # Inviting an address that already has a pending invitation says why.
+        r = await client.post(
+            "/settings/members/invite", data={"email": "bob@example.com", "role": "member"}, headers=FORM
+        )
+        assert r.status_code == 400 and 'role="alert"' in r.text
+        client.cookies.clear()
+
+        # Bob, signed in, accepts on the invitation page and lands in Acme.
+        await log_in(client, "bob@example.com", link)
+        page = (await client.get(link)).text
+        assert "Accept invitation" in page and "Join Acme" in page
+        r = await client.post(link, data={"decision": "accept"}, headers=FORM)
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+        assert "<h1>Acme</h1>" in (await client.get("/dashboard")).text
+        members_page = (await client.get("/settings/members")).text
+        assert "Send invitation" not in members_page and "/remove" not in members_page  # a member manages nobody
+        client.cookies.clear()
+
+        await log_in(client, "ada@example.com")
+        page = (await client.get("/settings/members")).text
+        bob_member = re.search(r'/settings/members/([^/"]+)/role"', page)
+        assert bob_member, page
+        member_id = bob_member.group(1)
+        r = await client.post(f"/settings/members/{member_id}/role", data={"role": "viewer"}, headers=FORM)
+        assert r.status_code == 303
+        page = (await client.get("/settings/members")).text
+        assert re.search(r'<option value="viewer" selected>viewer</option>', page)
+        r = await client.post(f"/settings/members/{member_id}/remove", data={}, headers=FORM)
+        assert r.status_code == 303
+        assert "bob@example.com" not in (await client.get("/settings/members")).text
+        audit = (await client.get("/settings/audit?resource_type=member")).text
+        assert "<td>member</td>" in audit
+
+
+async def test_profile_and_sign_out_everywhere_else(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        first = dict(client.cookies)
+        client.cookies.clear()
+        await log_in(client, "ada@example.com")
+        r = await client.post("/settings/account/profile", data={"name": "Ada Lovelace"}, headers=FORM)
+        assert r.status_code == 303
+        assert "Ada Lovelace" in (await client.get("/settings/account")).text
+        r = await client.post("/settings/account/revoke-others", data={}, headers=FORM)
+        assert r.status_code == 303
+        assert (await client.get("/dashboard")).status_code == 200
+        client.cookies.clear()
+        client.cookies.update(first)
+        assert (await client.get("/dashboard")).status_code == 303
