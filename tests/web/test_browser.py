@@ -171,6 +171,7 @@ def _journey(browser: Browser, j: Journey) -> None:
 
     # A project that stays, for the checks of other users.
     page.goto("/app/projects/new")
+    j.shoot(page, "project-new")
     page.get_by_label("Name").fill("Secret plan")
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name="Secret plan")).to_be_visible()
@@ -193,6 +194,9 @@ def _journey(browser: Browser, j: Journey) -> None:
     page.get_by_role("button", name="Send invitation").click()
     expect(page.get_by_role("status").get_by_text("Invitation sent to vic@example.com.")).to_be_visible()
     j.shoot(page, "settings-members")
+    page.goto("/settings/organization")
+    expect(page.get_by_label("Billing email")).to_be_visible()
+    j.shoot(page, "settings-organization")
     page.goto("/settings/audit")
     expect(page.get_by_role("link", name="Export CSV")).to_be_visible()
     j.shoot(page, "settings-audit")
@@ -242,6 +246,7 @@ def _journey(browser: Browser, j: Journey) -> None:
     response = bob.goto(secret_url)
     assert response is not None and response.status == 404
     expect(bob.get_by_role("heading", name="Not found")).to_be_visible()
+    j.shoot(bob, "not-found")
     bob.get_by_role("button", name="Sign out").click()
     expect(bob).to_have_url(re.compile(r"/login$"))
     expect(bob.get_by_role("status").get_by_text("You are signed out.")).to_be_visible()
@@ -252,6 +257,7 @@ def _journey(browser: Browser, j: Journey) -> None:
     anon = reset_ctx.new_page()
     anon.goto("/login")
     anon.get_by_role("link", name="Forgot password?").click()
+    j.shoot(anon, "forgot-password")
     anon.get_by_label("E-mail").fill("bob@example.com")
     anon.get_by_role("button", name="Send reset link").click()
     expect(anon.get_by_role("heading", name="Check your inbox")).to_be_visible()
