@@ -303,3 +303,50 @@ async def test_profile_and_sign_out_everywhere_else(make_client: ClientFactory) 
         client.cookies.clear()
         client.cookies.update(first)
         assert (await client.get("/dashboard")).status_code == 303
+
+
+async def test_odd_requests_get_pages_not_server_errors(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        odd_gets = [
+            "/app/projects/not-a-uuid",
+            "/app/projects/00000000-0000-0000-0000-000000000000",
+            "/app/projects?page=0&sort=nope,UP&f_status=bogus&q=%00",
+            "/app/projects?page=99999",
+            "/app/nothing",
+            "/app/projects/not-a-uuid/edit",
+            "/accept-invitation/does-not-exist",
+            "/signup?invitation=nope",
+            "/reset-password?token=nope",
+            "/reset-password?error=INVALID_TOKEN",
+            "/verify-email?error=TOKEN_EXPIRED",
+            "/login?from=//evil.example/",
+            "/settings/audit?page=-1&action=bogus",
+            "/settings/nothing",
+        ]
+        for url in odd_gets:
+            r = await client.get(url)
+            assert r.status_code < 500, (url, r.status_code, r.text[:300])
+        assert (await client.get("/app/projects/00000000-0000-0000-0000-000000000000")).status_code == 404
+        odd_posts = [
+            ("/app/projects/new", {"name": "x" * 10_000, "status": "nope"}),
+            ("/app/projects/not-a-uuid/delete", {}),
+            ("/app/projects/not-a-uuid/edit", {"name": "x"}),
+            ("/organizations/switch", {}),
+            ("/organizations/new", {"name": ""}),
+            ("/settings/members/invite", {"email": "not-an-email", "role": "emperor"}),
+            ("/settings/members/nope/role", {"role": "emperor"}),
+            ("/settings/members/nope/remove", {}),
+            ("/settings/members/nope/cancel", {}),
+            ("/settings/account/revoke", {"session_id": "nope"}),
+            ("/settings/account/password", {}),
+            ("/settings/account/nothing", {}),
+            ("/reset-password", {"token": "nope", "password": "Password-Two-222"}),
+            ("/forgot-password", {"email": "not-an-email"}),
+            ("/verify-email", {"email": ""}),
+            ("/accept-invitation/nope", {"decision": "accept"}),
+        ]
+        for url, data in odd_posts:
+            r = await client.post(url, data=data, headers=FORM)
+            assert r.status_code < 500, (url, r.status_code, r.text[:300])
