@@ -235,6 +235,14 @@ class Pipeline:
         if grant.own_only and str(row.get(entity.owner_field or "")) != str(ctx.principal.user_id):
             raise forbidden("You may only change rows you created", "FORBIDDEN_ACTION")
 
+    def _goes_through(self, ctx: RequestContext, entity: Entity, relation: str) -> bool:
+        """Whether a relation is followed through its link table (``SQLCompiler.through``) for this caller.
+
+        Users see links (an organization's users are its members); the developer and the system
+        see the stored columns, as presenters show them the stored values.
+        """
+        return ctx.principal.kind == "user" and (entity.name, relation) in self.sql.through
+
     def _related_scope(self, ctx: RequestContext, target: Entity) -> Node | None:
         """The rows of a related entity the principal may read, as a condition (none at all when refused)."""
         try:
@@ -275,7 +283,7 @@ class Pipeline:
             # the filter, as for joins, a relation the principal may not read has no rows.
             inner = conjunction(Condition(column, node.op, node.value), self._related_scope(ctx, target))
             assert inner is not None
-            return Related(rel.name, inner)
+            return Related(rel.name, inner, self._goes_through(ctx, entity, rel.name))
         return node
 
     def _reader(self, ctx: RequestContext, conn: Connection) -> Any:
@@ -427,7 +435,7 @@ class Pipeline:
             if rel.remote_field not in columns:
                 columns = (*columns, rel.remote_field)
                 internal = (*internal, rel.remote_field)
-            await self._attach(ctx, rel, target, rows, columns, grant)
+            await self._attach(ctx, entity, rel, target, rows, columns, grant)
             children = [r[rel.name] for r in rows if rel.kind == "one" and r.get(rel.name) is not None]
             if rel.kind == "many":
                 children = [c for r in rows for c in r[rel.name]]
@@ -440,6 +448,7 @@ class Pipeline:
     async def _attach(
         self,
         ctx: RequestContext,
+        entity: Entity,
         rel: Relation,
         target: Entity,
         rows: list[dict[str, Any]],
@@ -448,12 +457,21 @@ class Pipeline:
     ) -> None:
         keys = list({r[rel.local_field] for r in rows if r.get(rel.local_field) is not None})
         related: list[dict[str, Any]] = []
+        via = self.sql.through.get((entity.name, rel.name)) if self._goes_through(ctx, entity, rel.name) else None
         if keys:
             where = self._read_where(ctx, target, grant)
-            stmt, values = self.sql.select_related(rel, columns, where)
+            stmt, values = self.sql.select_related(rel, columns, where, via)
             ids = self.sql.key_list(target, rel.remote_field, keys)
             found = await self.db.fetch(stmt.sql, stmt.params(values, {"ids": ids}))
             related = self.shaper(target, columns).many(found)
+            if via is not None:
+                # Group by the key each row was linked to (the extra last column), not a column of the row.
+                linked: dict[str, list[dict[str, Any]]] = {}
+                for raw, shaped in zip(found, related, strict=True):
+                    linked.setdefault(str(raw[-1]), []).append(shaped)
+                for row in rows:
+                    row[rel.name] = linked.get(str(row.get(rel.local_field)), [])
+                return
         if rel.kind == "one":
             index = {r[rel.remote_field]: r for r in related}
             for row in rows:

@@ -863,6 +863,34 @@ async def test_users_are_filtered_by_their_memberships(make_client) -> None:
         assert (r.status_code, r.json()["code"]) == (400, "INVALID_FILTER")
 
 
+async def test_an_organizations_users_are_its_members(make_client) -> None:
+    # The seed's organizations -> users relation (users.org_id) means membership here: a user may
+    # belong to several organizations, and joins and filters say so.
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        ann = await new_user(client, "ann@example.com", name="Ann")
+        mia = await new_user(client, "mia@example.com", name="Mia")
+        bob = await new_user(client, "bob@example.com", name="Bob")
+        acme = await create_org(client, ann, "Acme")
+        beta = await create_org(client, bob, "Beta")
+        await join(client, ann, acme, mia, "member")
+        await join(client, bob, beta, ann, "viewer")
+        await ok(client, ann, "set-active", {"organizationId": acme["id"]})
+
+        r = await client.get("/api/organizations", params={"join": "users||name"}, headers=ann.headers)
+        assert r.status_code == 200, r.text
+        users = {o["name"]: sorted(u["name"] for u in o["users"]) for o in r.json()}
+        # Beta's other members are not Ann's to see from Acme; she sees herself there.
+        assert users == {"Acme": ["Ann", "Mia"], "Beta": ["Ann"]}
+        r = await client.get("/api/organizations", params={"filter": "users.name||$eq||Mia"}, headers=ann.headers)
+        assert [o["name"] for o in r.json()] == ["Acme"]
+        assert (await project(client, mia, "Mia's")).status_code == 201
+        r = await client.get(
+            "/api/projects", params={"join": ["organization", "organization.users"]}, headers=ann.headers
+        )
+        assert r.status_code == 200, r.text
+        assert sorted(u["name"] for u in r.json()[0]["organization"]["users"]) == ["Ann", "Mia"]
+
+
 async def test_sorting_by_a_relation_reads_only_related_rows_in_scope(make_client) -> None:
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         ann = await new_user(client, "ann@example.com", name="Zed")

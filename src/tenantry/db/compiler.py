@@ -83,6 +83,23 @@ def _wildcard_pattern(kind: str, escape: Transform, wildcard: str, fold: Transfo
     return lambda v: before + escape(fold(v)) + after
 
 
+@dataclass(frozen=True)
+class Through:
+    """A one-to-many relation that really goes through a link table (``near`` -> ``far`` columns).
+
+    Tenancy registers organizations -> users this way: the schema's ``users.org_id`` says "a user
+    belongs to an organization", but a user may belong to several, and the memberships say which.
+    """
+
+    table: str
+    near: str  # the link table's column holding this entity's key
+    far: str  # the link table's column holding the related entity's id
+
+
+# The column ``select_related`` adds for the key a related row belongs to, when it goes through a link.
+THROUGH_KEY = "__through_key"
+
+
 class SQLCompiler:
     """Builds and caches statements for one schema on one dialect."""
 
@@ -92,6 +109,18 @@ class SQLCompiler:
         self.dialect = dialect
         self.dialect_name = tables.dialect
         self._cache: OrderedDict[tuple[Any, ...], Statement] = OrderedDict()
+        # (entity, relation name) -> the link table the relation goes through (see ``Through``).
+        self.through: dict[tuple[str, str], Through] = {}
+
+    def _link(self, entity: Entity, table: Any, rel: Relation, alias: Any, through: bool = False) -> Any:
+        """The condition tying a related row (``alias``) to a row of ``entity`` (``table``)."""
+        via = self.through.get((entity.name, rel.name)) if through else None
+        if via is None:
+            return alias.c[rel.remote_field] == table.c[rel.local_field]
+        link = self.tables.metadata.tables[via.table]
+        # Correlated to the outer row explicitly: it sits two levels down, inside the EXISTS.
+        members = sa.select(link.c[via.far]).where(link.c[via.near] == table.c[rel.local_field]).correlate_except(link)
+        return alias.c.id.in_(members)
 
     # -- cache --------------------------------------------------------------------------------
 
@@ -163,7 +192,7 @@ class SQLCompiler:
         assert rel is not None
         target = self.schema.entities[rel.target]
         alias = self.tables.table(target).alias(f"r{len(transforms)}_{rel.name}")
-        link = alias.c[rel.remote_field] == table.c[rel.local_field]
+        link = self._link(entity, table, rel, alias, node.through)
         return sa.exists().where(link, self._where(target, alias, node.node, transforms))
 
     def _in_select(self, entity: Entity, table: Any, node: InSelect, transforms: list[Transform]) -> Any:
@@ -194,7 +223,7 @@ class SQLCompiler:
         assert rel is not None
         target = self.schema.entities[rel.target]
         alias = self.tables.table(target).alias(f"r{len(transforms)}_{rel.name}")
-        link = alias.c[rel.remote_field] == table.c[rel.local_field]
+        link = self._link(entity, table, rel, alias)
         inner = self._where(target, alias, Condition(field, cond.op, cond.value), transforms)
         return sa.exists().where(link, inner)
 
@@ -342,25 +371,34 @@ class SQLCompiler:
         return self._cached(key, build), values_of(where)
 
     def select_related(
-        self, rel: Relation, columns: tuple[str, ...], where: Node | None
+        self, rel: Relation, columns: tuple[str, ...], where: Node | None, via: Through | None = None
     ) -> tuple[Statement, list[Any]]:
         """Rows of ``rel.target`` whose ``rel.remote_field`` is in the extra value ``ids``.
 
+        Through a link table (``via``), rows linked to those keys instead, each with the key it is
+        linked to as an extra last column (``THROUGH_KEY``; a row linked to two keys comes twice).
         PostgreSQL takes the keys as one array parameter and SQLite as one JSON array, so the
         statement has a single shape whatever the page size.
         """
         target = self.schema.entities[rel.target]
-        key = ("related", rel.target, rel.remote_field, columns, where.shape() if where is not None else None)
+        key = ("related", rel.target, rel.remote_field, columns, where.shape() if where is not None else None, via)
 
         def build() -> tuple[Any, list[Transform]]:
             table = self.tables.table(target)
             transforms: list[Transform] = []
+            selected: list[Any] = [table.c[c] for c in columns]
+            source: Any = table
             key_col = table.c[rel.remote_field]
+            if via is not None:
+                link = self.tables.metadata.tables[via.table]
+                key_col = link.c[via.near]
+                selected.append(key_col.label(THROUGH_KEY))
+                source = table.join(link, link.c[via.far] == table.c.id)
             if self.dialect_name == "postgresql":
                 match = key_col == sa.any_(sa.bindparam("ids"))
             else:
                 match = key_col.in_(sa.select(sa.column("value")).select_from(sa.func.json_each(sa.bindparam("ids"))))
-            stmt = sa.select(*(table.c[c] for c in columns)).where(match)
+            stmt = sa.select(*selected).select_from(source).where(match)
             if where is not None:
                 stmt = stmt.where(self._where(target, table, where, transforms))
             stmt = stmt.order_by(*self._order_by(target, table, self.default_sort(target), transforms))

@@ -59,9 +59,11 @@ class Related:
 
     relation: str
     node: Node
+    # Follow the relation through its link table (``SQLCompiler.through``) rather than the column.
+    through: bool = False
 
     def shape(self) -> tuple[Any, ...]:
-        return ("rel", self.relation, self.node.shape())
+        return ("rel", self.relation, self.node.shape(), self.through)
 
 
 @dataclass(frozen=True, slots=True)

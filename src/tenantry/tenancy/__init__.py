@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenantry.context import RequestContext
 from tenantry.db import Connection
+from tenantry.db.compiler import Through
 from tenantry.db.query import And, Condition, InSelect, Node, Or
 from tenantry.errors import bad_request
 from tenantry.pipeline import WriteEvent
@@ -53,6 +54,13 @@ class Tenancy:
         pipeline.listeners.append(self)
         pipeline.presenters.append(self)
         pipeline.translators.append(self)
+        # "An organization's users" are its members: joins and filters go through the memberships.
+        if users is not None:
+            for rel in tables.organization_entity.relations:
+                if rel.target == users.name and rel.remote_field == users.tenant_field:
+                    pipeline.sql.through[(tables.organization_entity.name, rel.name)] = Through(
+                        tables.members.name, tables.members.c.organization_id.name, tables.members.c.user_id.name
+                    )
         self.organizations = endpoints.install(self)  # Better Auth's organization plugin, and sign-up with one
 
     # -- WriteListener: an organization created through the API belongs to its creator -------
