@@ -165,3 +165,51 @@ async def test_subscriptions_are_read_only_through_the_crud_api(client: httpx.As
     assert r.status_code == 403
     r = await client.get("/api/subscriptions", headers=owner.headers)
     assert r.status_code == 200 and len(r.json()) == 1
+
+
+MALFORMED: list[tuple[str, Any]] = [
+    ("customer.subscription.created", {"object": "subscription"}),  # no id
+    ("customer.subscription.updated", {"id": 42, "items": "many"}),
+    ("customer.subscription.updated", {"id": "sub_x", "items": {"data": [{"quantity": "lots"}]}}),
+    ("customer.subscription.updated", {"id": "sub_x", "items": {"data": [{"quantity": 10**12}]}}),
+    ("customer.subscription.deleted", {"id": "sub_" + "x" * 300}),
+    ("customer.subscription.created", {"id": "sub_x", "metadata": {"org_id": ["a"]}, "customer": {"id": 1}}),
+    ("customer.subscription.created", {"id": "sub_x", "metadata": {"org_id": "not-a-uuid"}}),
+    ("customer.subscription.created", {"id": "sub_x", "trial_end": "soon"}),
+    ("checkout.session.completed", {"id": "cs_1", "customer": ["x"], "metadata": "no"}),
+    ("invoice.paid", {"id": "in_1", "parent": "x", "customer": 7}),
+    ("invoice.payment_failed", {"id": "in_1", "parent": {"subscription_details": []}}),
+    ("customer.subscription.created", []),
+]
+
+
+@pytest.mark.parametrize(("kind", "obj"), MALFORMED)
+async def test_signed_but_malformed_events_never_fail_the_endpoint(
+    client: httpx.AsyncClient, kind: str, obj: Any
+) -> None:
+    await org_of(client)
+    r = await deliver(client, event(kind, obj, int(time.time())))
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] in ("invalid", "unmatched", "ignored")
+    assert await subscription_rows(client) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "evt_1", "type": "invoice.paid"},  # no created
+        {"id": "evt_1", "type": "invoice.paid", "created": "yesterday"},
+        {"id": ["evt_1"], "type": "invoice.paid", "created": 1},
+        {"type": "invoice.paid", "created": 1},
+        ["not", "an", "event"],
+    ],
+)
+async def test_signed_bodies_that_are_not_events_are_refused(client: httpx.AsyncClient, body: Any) -> None:
+    payload = orjson.dumps(body)
+    r = await client.post(
+        "/api/billing/webhook",
+        content=payload,
+        headers={"stripe-signature": sign_payload(payload, SECRET), "content-type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_SIGNATURE"
+    assert await count(client, "SELECT count(*) FROM stripe_events") == 0

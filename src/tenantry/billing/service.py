@@ -190,6 +190,8 @@ class Billing:
         if plan is None or not plan.prices:
             raise validation_failed([FieldError("plan", "is not a plan that can be bought", "UNKNOWN_PLAN")])
         interval = body.get("interval", "monthly")
+        if interval not in ("monthly", "yearly"):
+            raise validation_failed([FieldError("interval", "must be monthly or yearly", "INVALID_VALUE")])
         price = plan.price_yearly if interval == "yearly" else plan.price_monthly
         price = price or plan.prices[0]
         return plan, price

@@ -1,6 +1,6 @@
 """Stripe webhooks: verified, stored by id, applied exactly once, newest state wins.
 
-1. **Verify** ``Stripe-Signature`` with the official SDK (``stripe.Webhook.construct_event``): the
+1. **Verify** ``Stripe-Signature`` with the official SDK (``stripe.WebhookSignature.verify_header``): the
    HMAC of ``t.payload``, a timestamp within the tolerance, any of several ``v1`` signatures, and
    each configured secret in turn (two secrets while one is rotated). Anything else is a 400 and
    changes nothing.
@@ -68,16 +68,26 @@ def verify(payload: bytes, header: str | None, secrets: list[str], tolerance: in
     if not secrets:
         raise invalid_signature("No webhook secret is configured")
     last: Exception | None = None
+    text = payload.decode("utf-8", "replace")
     for secret in secrets:
         try:
-            stripe.Webhook.construct_event(payload, header, secret, tolerance=tolerance)
+            # The SDK's own check (what ``Webhook.construct_event`` runs before building an object).
+            stripe.WebhookSignature.verify_header(text, header, secret, tolerance=tolerance)
         except stripe.SignatureVerificationError as exc:
             last = exc
             continue
-        except ValueError:
+        try:
+            event = orjson.loads(payload)
+        except orjson.JSONDecodeError:
             raise invalid_signature("The payload is not a JSON event") from None
-        event = orjson.loads(payload)
-        if not isinstance(event, dict) or not isinstance(event.get("id"), str) or not event.get("type"):
+        if (
+            not isinstance(event, dict)
+            or not _stripe_id(event.get("id"))
+            or not _stripe_id(event.get("type"))
+            or not isinstance(event.get("created"), int)
+            or isinstance(event.get("created"), bool)
+            or not 0 <= event["created"] < 2**53
+        ):
             raise invalid_signature("The payload is not a Stripe event")
         return event
     raise invalid_signature(f"Invalid signature: {last}")
@@ -104,12 +114,18 @@ class SubscriptionState:
         price = item.get("price") or {}
         # Newer API versions keep the period on the item; older ones on the subscription.
         period_end = item.get("current_period_end") or obj.get("current_period_end")
+        price_id = price.get("id") if isinstance(price, dict) else price
+        quantity = item.get("quantity")
+        if not _stripe_id(obj.get("id")) or not (price_id is None or _stripe_id(price_id)):
+            raise ValueError("not a subscription")
+        if quantity is not None and (not isinstance(quantity, int) or not 0 <= quantity <= 1_000_000):
+            raise ValueError("quantity out of range")
         return cls(
             stripe_id=str(obj["id"]),
-            customer=obj.get("customer") if isinstance(obj.get("customer"), str) else None,
-            status=str(obj.get("status") or "active"),
-            price_id=price.get("id") if isinstance(price, dict) else price,
-            quantity=int(item["quantity"]) if item.get("quantity") is not None else None,
+            customer=obj.get("customer") if _stripe_id(obj.get("customer")) else None,
+            status=str(obj.get("status") or "active")[:32],
+            price_id=price_id,
+            quantity=quantity,
             current_period_end=_time(period_end),
             trial_end=_time(obj.get("trial_end")),
             cancel_at_period_end=bool(obj.get("cancel_at_period_end")) or obj.get("cancel_at") is not None,
@@ -137,11 +153,19 @@ class WebhookProcessor:
         return outcome
 
     async def apply_pending(self) -> int:
-        """Apply every stored, unapplied event (at start-up, and after each delivery); how many."""
+        """Apply every stored, unapplied event (at start-up, and after each delivery); how many.
+
+        One event failing (the database briefly unavailable) does not stop the others, nor the
+        app's start: it stays unapplied and is tried again next time.
+        """
         count = 0
         with acting_as(SYSTEM):
             for event_id in await self.store.unapplied_events():
-                await self.apply(event_id)
+                try:
+                    await self.apply(event_id)
+                except Exception:
+                    log.exception("stripe event %s could not be applied; it will be tried again", event_id)
+                    continue
                 count += 1
         return count
 
@@ -168,11 +192,16 @@ class WebhookProcessor:
         if kind == "checkout.session.completed":
             return await self._checkout_completed(conn, obj)
         if kind.startswith("customer.subscription."):
-            return await self._subscription_changed(conn, created, SubscriptionState.parse(obj), kind)
+            try:
+                state = SubscriptionState.parse(obj)
+            except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+                # Signed by Stripe yet not a subscription we can read: kept, marked, never retried.
+                return "invalid", None
+            return await self._subscription_changed(conn, created, state, kind)
         return await self._invoice(conn, created, obj, paid=kind == "invoice.paid")
 
     async def _resolve_org(self, conn: Connection, org_id: str | None, customer: str | None) -> str | None:
-        if org_id and await self.store.lock_organization(conn, org_id) is not None:
+        if isinstance(org_id, str) and org_id and await self.store.lock_organization(conn, org_id) is not None:
             return org_id
         if customer:
             found = await self.store.org_by_customer(conn, customer)
@@ -181,14 +210,12 @@ class WebhookProcessor:
         return None
 
     async def _checkout_completed(self, conn: Connection, session: dict[str, Any]) -> tuple[str, Any]:
-        metadata = session.get("metadata") or {}
-        org_id = await self._resolve_org(
-            conn, metadata.get("org_id") or session.get("client_reference_id"), session.get("customer")
-        )
+        metadata = session.get("metadata") if isinstance(session.get("metadata"), dict) else {}
+        customer = session.get("customer") if _stripe_id(session.get("customer")) else None
+        org_id = await self._resolve_org(conn, metadata.get("org_id") or session.get("client_reference_id"), customer)
         if org_id is None:
             return "unmatched", None
         org = await self.store.lock_organization(conn, org_id)
-        customer = session.get("customer")
         if org is not None and customer and not org.get("stripe_customer_id"):
             await self.store.set_customer(conn, org_id, customer)
         await self.runtime.audit.record(
@@ -244,7 +271,8 @@ class WebhookProcessor:
         sub_id = _invoice_subscription(invoice)
         current = await self.store.subscription(conn, stripe_id=sub_id) if sub_id else None
         if current is None:
-            org_id = await self._resolve_org(conn, None, invoice.get("customer"))
+            customer = invoice.get("customer")
+            org_id = await self._resolve_org(conn, None, customer if _stripe_id(customer) else None)
             if org_id is None:
                 return "unmatched", None
             if not paid:
@@ -308,7 +336,7 @@ class WebhookProcessor:
                 id=str(uuid7()),
                 topic=topic,
                 entity="billing",
-                row_id=str(row_id or ""),
+                row_id=str(row_id or "")[:64],
                 org_id=str(org_id),
                 data=data,
                 old=None,
@@ -318,11 +346,17 @@ class WebhookProcessor:
         )
 
 
+def _stripe_id(value: Any) -> bool:
+    """Whether ``value`` looks like a Stripe object id (text that fits the columns ids go in)."""
+    return isinstance(value, str) and 0 < len(value) <= 255
+
+
 def _invoice_subscription(invoice: dict[str, Any]) -> str | None:
     parent = invoice.get("parent") or {}
-    details = parent.get("subscription_details") or {}
-    sub = details.get("subscription") or invoice.get("subscription")
-    return sub if isinstance(sub, str) else None
+    details = parent.get("subscription_details") if isinstance(parent, dict) else None
+    sub = details.get("subscription") if isinstance(details, dict) else None
+    sub = sub or invoice.get("subscription")
+    return sub if _stripe_id(sub) else None
 
 
 def _time(value: Any) -> dt.datetime | None:
