@@ -210,7 +210,8 @@ class WebhookProcessor:
         return None
 
     async def _checkout_completed(self, conn: Connection, session: dict[str, Any]) -> tuple[str, Any]:
-        metadata = session.get("metadata") if isinstance(session.get("metadata"), dict) else {}
+        raw_metadata = session.get("metadata")
+        metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
         customer = session.get("customer") if _stripe_id(session.get("customer")) else None
         org_id = await self._resolve_org(conn, metadata.get("org_id") or session.get("client_reference_id"), customer)
         if org_id is None:
