@@ -213,3 +213,17 @@ async def test_signed_bodies_that_are_not_events_are_refused(client: httpx.Async
     )
     assert r.status_code == 400 and r.json()["code"] == "INVALID_SIGNATURE"
     assert await count(client, "SELECT count(*) FROM stripe_events") == 0
+
+
+async def test_users_cannot_set_their_organizations_stripe_customer(client: httpx.AsyncClient) -> None:
+    owner = await new_user(client, "admin@example.com")
+    org = await create_org(client, owner, "Acme", slug="acme")
+    r = await client.patch(
+        f"/api/organizations/{org['id']}", json={"stripe_customer_id": "cus_someone_else"}, headers=owner.headers
+    )
+    assert r.status_code == 400 and r.json()["errors"][0]["code"] == "FIELD_NOT_ALLOWED", r.text
+    r = await client.patch(
+        f"/api/organizations/{org['id']}", json={"billing_email": "b@example.com"}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stripe_customer_id"] is None

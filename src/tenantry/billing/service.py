@@ -29,9 +29,10 @@ from tenantry.billing.webhooks import WebhookProcessor
 from tenantry.context import RequestContext
 from tenantry.db import Connection
 from tenantry.db.actor import SYSTEM, acting_as
+from tenantry.db.query import Node
 from tenantry.errors import ApiError, FieldError, bad_request, conflict, forbidden, unauthorized, validation_failed
 from tenantry.events import DomainEvent
-from tenantry.pipeline import Grant, Policy, WriteEvent
+from tenantry.pipeline import Grant, Policy, Scope, WriteEvent
 from tenantry.schema import Action, Entity
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Billing:
         self.limited = frozenset(name for plan in self.config.plans.values() for name in plan.limits)
         pipeline = runtime.pipeline
         pipeline.listeners.append(PlanLimits(self))
+        pipeline.scope = CustomerIdServerOnly(pipeline.scope, tables.organization_entity.name)
         if runtime.schema.options.get("billing") is not None:
             # A schema that declares its plans bills through Stripe: only webhooks change subscriptions.
             pipeline.policy = SubscriptionsReadOnly(pipeline.policy, tables.subscription_entity.name)
@@ -366,6 +368,37 @@ class SubscriptionsReadOnly:
         if entity.name == self.entity_name and action != Action.READ and ctx.principal.kind == "user":
             raise forbidden("Subscriptions are changed by Stripe only", "SUBSCRIPTION_READ_ONLY")
         return self.inner.authorize(ctx, entity, action)
+
+
+class CustomerIdServerOnly:
+    """An organization's ``stripe_customer_id`` is set by billing only.
+
+    A user who could point their organization at another organization's Stripe customer would get
+    that customer's billing portal.
+    """
+
+    def __init__(self, inner: Scope, organizations: str) -> None:
+        self.inner = inner
+        self.organizations = organizations
+
+    def read_filter(
+        self, ctx: RequestContext, entity: Entity, action: Action = Action.READ, where: Node | None = None
+    ) -> Node | None:
+        return self.inner.read_filter(ctx, entity, action, where)
+
+    def check_write(
+        self, ctx: RequestContext, entity: Entity, values: dict[str, Any], old: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        if (
+            entity.name == self.organizations
+            and ctx.principal.kind == "user"
+            and "stripe_customer_id" in values
+            and (old is None or values["stripe_customer_id"] != old.get("stripe_customer_id"))
+        ):
+            raise validation_failed(
+                [FieldError("stripe_customer_id", "is set by billing, not by clients", "FIELD_NOT_ALLOWED")]
+            )
+        return self.inner.check_write(ctx, entity, values, old)
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
