@@ -165,15 +165,16 @@ class Billing:
 
     def _member_org(self, ctx: RequestContext) -> str:
         p = ctx.principal
-        if p.kind == "anonymous":
-            raise unauthorized("Authentication required")
+        if p.kind != "user":
+            # Billing belongs to an organization, which only a signed-in user has (even in development).
+            raise unauthorized("Sign in to manage billing")
         if p.org_id is None:
             raise bad_request("NO_ACTIVE_ORGANIZATION", "Choose an active organization first")
         return p.org_id
 
     def _admin_org(self, ctx: RequestContext) -> str:
         org_id = self._member_org(ctx)
-        if ctx.principal.kind == "user" and ctx.principal.role != self.top_role:
+        if ctx.principal.role != self.top_role:
             raise forbidden(f"Only the organization's {self.top_role}s manage billing", "BILLING_ADMIN_ONLY")
         return org_id
 
