@@ -350,3 +350,26 @@ async def test_odd_requests_get_pages_not_server_errors(make_client: ClientFacto
         for url, data in odd_posts:
             r = await client.post(url, data=data, headers=FORM)
             assert r.status_code < 500, (url, r.status_code, r.text[:300])
+
+
+async def test_browsing_keeps_the_session_alive(make_client: ClientFactory) -> None:
+    from tenantry.auth import AuthSettings
+
+    # updateAge 0: every request is due for a refresh, as a day-old session is by default.
+    auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_SESSION_UPDATE_AGE=0)
+    async with make_client(auth=auth) as client:
+        body = {"organization": "Acme", "name": "Ada", "email": "ada@example.com", "password": PASSWORD}
+        assert (await client.post("/signup", data=body, headers=FORM)).status_code == 303
+        store = runtime(client).auth.ctx.store
+        before = (await store.sessions_of(await user_id(client, "ada@example.com")))[0]
+        page = await client.get("/dashboard")
+        cookies = page.headers.get_list("set-cookie")
+        assert any(c.startswith("better-auth.session_token=") and "Max-Age=" in c for c in cookies), cookies
+        after = (await store.sessions_of(await user_id(client, "ada@example.com")))[0]
+        assert after["expires_at"] > before["expires_at"]
+
+
+async def user_id(client: httpx.AsyncClient, email: str) -> object:
+    user = await runtime(client).auth.ctx.store.user_by_email(email)
+    assert user is not None
+    return user.id

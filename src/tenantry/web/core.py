@@ -116,7 +116,8 @@ class Web:
 
     async def viewer(self, request: Request) -> Viewer | None:
         """The signed-in user, or None."""
-        lookup = await self.runtime.auth.ctx.lookup(request, refresh=False)
+        # Browsing keeps a session alive the way Better Auth's get-session does (``updateAge``).
+        lookup = await self.runtime.auth.ctx.lookup(request, refresh=True)
         if lookup.current is None:
             return None
         try:
@@ -130,6 +131,18 @@ class Web:
             active_id = ctx.principal.org_id
             viewer.active = next((o for o in viewer.organizations if str(o["id"]) == str(active_id)), None)
         return viewer
+
+    def keep_alive(self, viewer: Viewer, response: Response) -> Response:
+        """Re-issue the session cookie when this request extended the session (and the page set none)."""
+        current = viewer.current
+        if not (current.refreshed and current.via_cookie):
+            return response
+        name = self.runtime.auth.ctx.cookies.names.session_token + "="
+        if any(v.startswith(name) for v in response.headers.getlist("set-cookie")):
+            return response
+        ctx = self.runtime.auth.ctx
+        ctx.cookies.set_session(response, current.session["token"], ctx.auth.expires_in)
+        return response
 
     def check_origin(self, request: Request) -> None:
         """Refuse a form POST that does not come from a page of this app (see the module docstring)."""
@@ -179,7 +192,7 @@ def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaita
                     if viewer is None:
                         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                         return redirect(f"/login?from={quote(target, safe='')}")
-                    return await handler(request, viewer)
+                    return web.keep_alive(viewer, await handler(request, viewer))
                 return await handler(request)
             except Refused as exc:
                 return web.error_page(request, exc.status, exc.message, viewer)
