@@ -81,5 +81,14 @@ async def test_widgets_by_field_type_and_references_within_the_organization(make
         listing = (await client.get("/app/tasks?f_done=true&f_priority=high")).text
         assert "Launch" in listing
         assert "No tasks match" in (await client.get("/app/tasks?f_done=false")).text
+        # A reference filters by a choice of the organization's rows; timestamps by a range of days.
+        listing = (await client.get(f"/app/tasks?f_project_id={project_id}&f_due_at_from=2026-12-01")).text
+        assert "Launch" in listing and re.search(rf'<option value="{project_id}" selected>Apollo</option>', listing)
+        assert 'type="date" name="f_due_at_to"' in listing and "Not yours" not in listing
+        assert "Launch" in (await client.get("/app/tasks?f_due_at_from=2026-12-01&f_due_at_to=2026-12-01")).text
+        assert "No tasks match" in (await client.get("/app/tasks?f_due_at_from=2026-12-02")).text
+        assert "No tasks match" in (await client.get("/app/tasks?f_due_at_to=2026-11-30")).text
+        # A malformed date is ignored rather than refused.
+        assert "Launch" in (await client.get("/app/tasks?f_due_at_from=someday")).text
         nav = (await client.get("/dashboard")).text
         assert 'href="/app/tasks"' in nav

@@ -6,6 +6,7 @@ scope and validation are the API's own; the pages only leave out what the role m
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -18,6 +19,8 @@ from tenantry.api.querystring import QueryParser
 from tenantry.errors import ApiError
 from tenantry.schema import Action, Entity, Field, FieldType
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, safe_next
+from tenantry.web.filters import conditions as filter_conditions
+from tenantry.web.filters import controls as filter_controls
 from tenantry.web.forms import Widget, editable_fields, field_errors, label_of, parse_form, widget
 
 PAGE_SIZE = 20
@@ -113,13 +116,7 @@ class Crud:
         field_name, _, direction = state["sort"].partition(",")
         if entity.field(field_name) is not None or field_name == "id":
             params.append(("sort", f"{field_name},{'DESC' if direction.upper() == 'DESC' else 'ASC'}"))
-        search: list[dict[str, Any]] = []
-        for f in self.filterable(entity):
-            value = qp.get(f"f_{f.name}", "")
-            if value == "":
-                continue
-            state["filters"][f.name] = value
-            search.append({f.name: {"$eq": value == "true" if f.type is FieldType.BOOLEAN else value}})
+        search, state["filters"] = filter_conditions(entity, qp)
         if state["q"]:
             textual = [f.name for f in entity.fields if f.type in (FieldType.STRING, FieldType.TEXT)]
             if textual:
@@ -127,10 +124,6 @@ class Crud:
         if search:
             params.append(("s", orjson.dumps({"$and": search}).decode()))
         return params, state
-
-    @staticmethod
-    def filterable(entity: Entity) -> list[Field]:
-        return [f for f in entity.fields if f.type in (FieldType.ENUM, FieldType.BOOLEAN)]
 
     async def list_page(self, request: Request, viewer: Viewer) -> Response:
         entity = self.entity(request)
@@ -153,7 +146,7 @@ class Crud:
             page_count=result.page_count,
             state=state,
             columns=self.columns(entity),
-            filters=self.filterable(entity),
+            filters=await filter_controls(entity, state["filters"], label_of, partial(self.choices, viewer)),
             link=link,
             title_of=self.title_of,
             label_of=label_of,
