@@ -191,6 +191,7 @@ class StripeEmulator:
             Route(CONTROL_PREFIX + "/subscriptions/{id}/{action}", self._control, methods=["POST"]),
             Route(CONTROL_PREFIX + "/checkout/{id}/pay", self._control_pay, methods=["POST"]),
             Route(CONTROL_PREFIX + "/events", self._control_events, methods=["GET"]),
+            Route(CONTROL_PREFIX + "/events/{id}/resend", self._control_resend, methods=["POST"]),
         ]
         self._app = Starlette(routes=routes)
 
@@ -822,6 +823,13 @@ class StripeEmulator:
 
     async def _control_events(self, request: Request) -> Response:
         return _json({"events": self.events, "deliveries": [d.__dict__ for d in self.deliveries]})
+
+    async def _control_resend(self, request: Request) -> Response:
+        try:
+            delivery = await self.redeliver(request.path_params["id"])
+        except KeyError:
+            return _missing("event", request.path_params["id"]).response()
+        return _json(delivery.__dict__)
 
 
 def _public(obj: dict[str, Any]) -> dict[str, Any]:
