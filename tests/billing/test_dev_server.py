@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.billing.helpers import BILLING_SETTINGS
-from tests.test_cli import _clean_env, _copy_example, _start, server_process
+from tests.test_cli import _clean_env, _copy_example, _start, _tenantry, server_process
 
 __all__ = ["server_process"]  # the fixture, shared with the CLI tests
 
@@ -43,3 +43,19 @@ def test_dev_starts_the_stripe_emulator_and_checkout_works_offline(
         state = browser.get("/api/billing").json()
         assert state["plan"]["id"] == "pro" and state["status"] == "trialing", state
         assert browser.post("/api/projects", json={"name": "Three"}).status_code == 201
+
+
+def test_schema_check_reports_billing_mistakes_with_their_lines(tmp_path: Path) -> None:
+    project = _copy_example(tmp_path)
+    schema = project / "schema.yaml"
+    lines = len(schema.read_text().splitlines())
+    schema.write_text(
+        schema.read_text() + "\nsettings:\n  billing:\n    plans:\n      pro:\n        trial_days: lots\n"
+    )
+    result = subprocess.run(
+        [_tenantry(), "schema", "check", str(schema)], env=_clean_env(), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    output = " ".join((result.stdout + result.stderr).split())  # Rich wraps long lines
+    assert f"schema.yaml:{lines + 4}:" in output and "no 'free' plan" in output
+    assert f"schema.yaml:{lines + 6}:" in output and "'trial_days' must be a whole number" in output
