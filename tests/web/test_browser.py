@@ -184,6 +184,7 @@ def _journey(browser: Browser, j: Journey) -> None:
     expect(page).to_have_url(re.compile(r"q=zzz"))
     page.get_by_label("Search").fill("secr")
     expect(page.get_by_role("link", name="Secret plan")).to_be_visible()
+    page.get_by_text("Filters", exact=True).click()
     page.get_by_label("Status").select_option("archived")
     expect(page.get_by_text("No projects match")).to_be_visible()
 
