@@ -106,6 +106,7 @@ class Web:
             lstrip_blocks=True,
         )
         self.env.filters["timestamp"] = _timestamp
+        self.env.filters["device"] = device
         self.env.globals["app_title"] = runtime.schema.title
 
     @property
@@ -211,3 +212,25 @@ def _timestamp(value: Any) -> str:
     if isinstance(value, str):
         return value.replace("T", " ")[:16]
     return format_timestamp(value).replace("T", " ")[:16]
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def device(user_agent: str | None) -> str:
+    """``Chrome on Linux`` from a user agent (first match wins: Edge and Opera also say Chrome)."""
+    ua = user_agent or ""
+    browser = next((name for token, name in _BROWSERS if token in ua), None)
+    system = next((name for token, name in _SYSTEMS if token in ua), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or (ua[:40] if ua else "Unknown device")
