@@ -32,6 +32,7 @@ from tenantry.events import Events, events_tables
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import MailDispatcher, MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_tables
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
+from tenantry.realtime import Realtime, RealtimeMiddleware, realtime_tables
 from tenantry.schema import Schema, SchemaError, load_schema
 from tenantry.tenancy import Tenancy, tenancy_tables
 from tenantry.web import web_routes
@@ -85,6 +86,8 @@ class Tenantry:
             self.tenancy.organizations.observers.extend(
                 [self.audit.organization_change, self.events.organization_change]
             )
+        # Socket.IO at /socket.io, fed by the outbox; stored notifications.
+        self.realtime = Realtime(self)
         # Resolvers tried in order; the first to name a principal wins.
         self.authenticators: list[Authenticator] = [self.auth.authenticate]
         # Stripe billing, when the schema has organizations with subscriptions (after audit and events).
@@ -117,6 +120,7 @@ class Tenantry:
             await self.billing.webhooks.apply_pending()
         self.mail.start()
         self.events.start()
+        self.realtime.start()
         # Everything built so far (schema, compiled models, routes) lives as long as the process:
         # keep it out of the collector's scans, and collect young objects less eagerly, which keeps
         # request latency tails short under load.
@@ -135,6 +139,7 @@ class Tenantry:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
+        await self.realtime.stop()
         await self.events.stop()
         await self.mail.stop()
         await self.db.close()
@@ -181,6 +186,7 @@ def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
         audit_tables,
         events_tables,
         billing_tables,
+        realtime_tables,
     ]
 
 
@@ -212,6 +218,7 @@ def create_app(
         runtime.auth.router.route(),
         *runtime.audit.routes(),  # /api/audit_logs/export, before the CRUD routes that would shadow it
         *(billing_routes(runtime.billing) if runtime.billing is not None else []),  # /api/billing/*
+        *runtime.realtime.routes(),  # /api/notifications
         *api_routes(runtime),
         *web_routes(runtime),
     ]
@@ -221,7 +228,7 @@ def create_app(
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(ActorPerRequest)],
+        middleware=[Middleware(RealtimeMiddleware, realtime=runtime.realtime), Middleware(ActorPerRequest)],
         exception_handlers={
             ApiError: api_error_handler,
             DataRejected: data_rejected_handler,

@@ -1,0 +1,136 @@
+"""Realtime: a Socket.IO server in the app, pushes driven by the event outbox, stored notifications.
+
+Public face:
+
+- ``realtime_tables`` (the table contributor: ``notifications``);
+- ``Realtime`` (installs the Socket.IO server at ``/socket.io``, its outbox subscriber, the
+  ``/api/notifications`` routes and the notify API into an app);
+- ``notify_user`` / ``notify_org`` for project hooks: they act on the app serving the current
+  request (server code holding the runtime calls ``runtime.realtime.notify_user`` directly).
+
+See ``server`` for who may connect and which rooms a socket is in, ``service`` for how a
+notification is stored and announced.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tenantry.events import DomainEvent
+from tenantry.realtime.routes import NotificationRoutes
+from tenantry.realtime.server import SocketServer, notification_payload, rooms_for
+from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationPage, NotificationStore, Notifier
+from tenantry.realtime.settings import RealtimeSettings
+from tenantry.realtime.tables import NOTIFICATIONS_TABLE, realtime_tables
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+__all__ = [
+    "NOTIFICATIONS_TABLE",
+    "NOTIFICATION_TOPIC",
+    "NotificationPage",
+    "NotificationStore",
+    "Notifier",
+    "Realtime",
+    "RealtimeMiddleware",
+    "RealtimeSettings",
+    "SocketServer",
+    "notification_payload",
+    "notify_org",
+    "notify_user",
+    "realtime_tables",
+    "rooms_for",
+]
+
+SOCKET_PATH = "/socket.io/"
+
+# The app serving the current request (or delivering the current event), for hooks' notify calls.
+current_realtime: ContextVar[Realtime | None] = ContextVar("tenantry_realtime", default=None)
+
+
+class Realtime:
+    """Realtime of one app: the Socket.IO server, its outbox subscriber, notifications and their routes."""
+
+    def __init__(self, runtime: Tenantry, settings: RealtimeSettings | None = None) -> None:
+        self.settings = settings or RealtimeSettings()
+        self.store = NotificationStore(runtime.db, runtime.tables, runtime.pipeline.sql)
+        members = runtime.tenancy.members if runtime.tenancy is not None else None
+        self.notifier = Notifier(runtime.db, self.store, runtime.events.writer, members)
+        self.server = SocketServer(runtime, self.settings, self.store)
+        # Every committed event, in order, from whichever process's dispatcher claims it.
+        runtime.events.subscribe("*", self._deliver)
+        self._routes = NotificationRoutes(runtime, self.store)
+
+    async def notify_user(self, user_id: Any, **notification: Any) -> dict[str, Any] | None:
+        """Store and push a notification to one user (see ``Notifier.notify_user`` for the arguments)."""
+        return await self.notifier.notify_user(user_id, **notification)
+
+    async def notify_org(self, org_id: Any, **notification: Any) -> list[dict[str, Any]]:
+        """Store and push a notification to every member of an organization (``Notifier.notify_org``)."""
+        return await self.notifier.notify_org(org_id, **notification)
+
+    async def _deliver(self, event: DomainEvent) -> None:
+        current_realtime.set(self)
+        await self.server.on_event(event)
+
+    def routes(self, prefix: str = "/api") -> list[BaseRoute]:
+        """``/api/notifications`` and its actions; mount before the CRUD routes."""
+        return self._routes.routes(prefix)
+
+    def start(self) -> None:
+        self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+
+class RealtimeMiddleware:
+    """Serves ``/socket.io/`` with the Socket.IO server and everything else with the app.
+
+    It also tells the socket server to re-check sessions after any authentication or organization
+    request that may have revoked a session or switched its organization, and makes the app's
+    realtime the current one for the request (``notify_user`` in hooks).
+    """
+
+    def __init__(self, app: ASGIApp, realtime: Realtime) -> None:
+        self.app = app
+        self.realtime = realtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        if path.startswith(SOCKET_PATH):
+            await self.realtime.server.asgi(scope, receive, send)
+            return
+        token = current_realtime.set(self.realtime)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            current_realtime.reset(token)
+            if scope.get("method") == "POST" and path.startswith("/api/auth/") and "/sign-in" not in path:
+                self.realtime.server.poke()
+
+
+def _current() -> Realtime:
+    realtime = current_realtime.get()
+    if realtime is None:
+        raise RuntimeError("notify_user/notify_org run inside a request or event delivery of a Tenantry app")
+    return realtime
+
+
+async def notify_user(user_id: Any, **notification: Any) -> dict[str, Any] | None:
+    """Notify one user of the app serving this request: ``type``, ``title``, ``message``, optional ``data``,
+    ``org_id``, ``dedupe_key``. Stored (read/unread) and pushed to ``user:<id>`` once committed."""
+    return await _current().notify_user(user_id, **notification)
+
+
+async def notify_org(org_id: Any, **notification: Any) -> list[dict[str, Any]]:
+    """Notify every member of an organization of the app serving this request (see ``notify_user``)."""
+    return await _current().notify_org(org_id, **notification)

@@ -1,0 +1,389 @@
+"""The Socket.IO server: who may connect, which rooms a socket is in, and what the outbox pushes to them.
+
+Connect: the Better Auth session from the cookie, or the session token in the handshake's
+``auth.token`` (as the seed's client sends it: raw, or signed as the cookie is). Anything else is
+refused with ``connect_error`` (``err.data.code``). A cookie-authenticated socket must come from a
+trusted origin, as a cookie-authenticated write must.
+
+Rooms are the server's alone (Socket.IO has no client-side join, and no handler here joins on
+request): ``user:<id>``, and while the session's user is a member of its active organization,
+``org:<id>`` plus two internal rooms that narrow it to what the socket's role may read:
+``org:<id>/role:<role>`` and ``org:<id>/role:<role>/user:<id>`` (roles granted only their own rows).
+
+Revocation and organization switches: each node re-reads the sessions of its sockets every
+``recheck_interval`` seconds, and at once after an authentication or organization request it
+served or a membership event it delivered. A session that is gone or expired is disconnected
+(``session_revoked`` first); a changed active organization or role moves the socket's rooms.
+
+Delivery: the app subscribes ``on_event`` to the event outbox, whose dispatcher hands each
+committed event to one process; that process emits through the client manager (in memory, or
+Redis pub/sub to every node). A domain event of a tenant-scoped entity goes to each role of the
+organization allowed to read the entity (the app's policy), as that role would read the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import socketio
+from starlette.requests import Request
+
+from tenantry.context import Principal, RequestContext
+from tenantry.db.codecs import format_timestamp
+from tenantry.errors import ApiError
+from tenantry.events import DomainEvent
+from tenantry.realtime.errors import (
+    INVALID_CURSOR,
+    INVALID_ORIGIN,
+    SESSION_REVOKED,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    refusal,
+)
+from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationStore
+from tenantry.realtime.settings import RealtimeSettings
+from tenantry.schema import Action, Entity
+
+if TYPE_CHECKING:
+    from tenantry.app import Tenantry
+
+log = logging.getLogger("tenantry.realtime")
+
+MAX_TOKEN_LENGTH = 4096
+# Events whose delivery may change which organization rooms a socket belongs to.
+_MEMBERSHIP_ENTITIES = frozenset({"members", "invitations"})
+
+
+def user_room(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def org_room(org_id: str) -> str:
+    return f"org:{org_id}"
+
+
+def role_room(org_id: str, role: str) -> str:
+    """Sockets of ``org_id``'s members with ``role``: where changes that role may read are sent."""
+    return f"org:{org_id}/role:{role}"
+
+
+def owner_room(org_id: str, role: str, user_id: str) -> str:
+    """One user's sockets in ``org_id`` with ``role``: for roles that may read only the rows they own."""
+    return f"org:{org_id}/role:{role}/user:{user_id}"
+
+
+def rooms_for(user_id: str, org_id: str | None, role: str | None) -> frozenset[str]:
+    """Every room a socket of ``user_id`` belongs to, with this active organization and role."""
+    rooms = {user_room(user_id)}
+    if org_id and role:
+        rooms |= {org_room(org_id), role_room(org_id, role), owner_room(org_id, role, user_id)}
+    return frozenset(rooms)
+
+
+@dataclass
+class Member:
+    """A connected socket: whose session it rides on and where it is."""
+
+    sid: str
+    user_id: str
+    token: str
+    org_id: str | None
+    role: str | None
+    rooms: frozenset[str]
+
+
+class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
+    """A refused connection: ``err.message`` for people, ``err.data.code`` for programs."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message, refusal(code, message))
+
+
+class SocketServer:
+    """python-socketio's ``AsyncServer`` for one app, with its connect rules, rooms and delivery."""
+
+    def __init__(self, runtime: Tenantry, settings: RealtimeSettings, store: NotificationStore) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.store = store
+        self.auth = runtime.auth.ctx
+        self.schema = runtime.schema
+        manager: Any = None
+        if runtime.settings.redis_url:
+            # Every node publishes what it emits on one channel and emits what the others publish
+            # to its own sockets. A Redis outage loses live pushes only (logged); requests go on.
+            manager = socketio.AsyncRedisManager(
+                runtime.settings.redis_url,
+                channel=settings.channel,
+                redis_options={"socket_connect_timeout": 2, "health_check_interval": 10},
+            )
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=manager,
+            # Browsers may connect from the app's trusted origins only; clients without Origin
+            # (servers, Node) are let through to authenticate with a token.
+            cors_allowed_origins=self._origin_allowed,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.asgi = socketio.ASGIApp(self.sio, socketio_path="socket.io")
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+        self.members: dict[str, Member] = {}
+        self._poked = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start re-checking sessions in the background (call from the running loop)."""
+        self._poked = asyncio.Event()
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name="tenantry-realtime-sessions")
+
+    async def stop(self) -> None:
+        """Disconnect every socket and stop the background work (the manager's Redis listener too)."""
+        task, self._sweeper = self._sweeper, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for sid in list(self.members):
+            with contextlib.suppress(Exception):
+                await self.sio.disconnect(sid)
+        listener = getattr(self.sio.manager, "thread", None)
+        if isinstance(listener, asyncio.Task) and not listener.done():
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
+        with contextlib.suppress(Exception):
+            await self.sio.shutdown()
+
+    def poke(self) -> None:
+        """Re-check every socket's session now (after a sign-out, a revocation, an organization switch …)."""
+        self._poked.set()
+
+    def _origin_allowed(self, origin: str | None) -> bool:
+        return origin is None or self.auth.origins.is_trusted(origin)
+
+    # -- connect ---------------------------------------------------------------------------------
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        try:
+            await self._accept(sid, environ, auth)
+        except Refused:
+            raise
+        except Exception:
+            # A refusal the client can see beats a handshake that never answers.
+            log.exception("accepting a socket failed")
+            raise Refused(UNAVAILABLE, "The server could not accept the connection; try again") from None
+
+    async def _accept(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        details = auth if isinstance(auth, dict) else {}
+        scope = environ.get("asgi.scope")
+        if not isinstance(scope, dict):
+            raise Refused(UNAUTHORIZED, "Authentication failed")
+        request = self._handshake_request(scope, details.get("token"))
+        lookup = await self.auth.lookup(request, refresh=False)
+        current = lookup.current
+        if current is None:
+            raise Refused(UNAUTHORIZED, "Authentication failed")
+        if current.via_cookie:
+            origin = request.headers.get("origin")
+            if origin is not None and not self.auth.origins.is_trusted(origin):
+                raise Refused(INVALID_ORIGIN, "Cookie-authenticated sockets must come from a trusted origin")
+        since = details.get("since")
+        if since is not None and not _is_cursor(since):
+            raise Refused(INVALID_CURSOR, "auth.since must be the id of the last notification received")
+        token, _ = self.auth.request_token(request)
+        session = current.session
+        role = session.get("role")
+        org_id = str(session["active_organization_id"]) if role and session.get("active_organization_id") else None
+        user_id = str(current.user.id)
+        member = Member(sid, user_id, token or "", org_id, role if org_id else None, frozenset())
+        rooms = rooms_for(user_id, member.org_id, member.role)
+        if since is not None:
+            # Notifications join once the missed ones are replayed (``_replay``): missed, then live.
+            rooms = rooms - {user_room(user_id)}
+        for room in rooms:
+            await self.sio.enter_room(sid, room)
+        member.rooms = rooms
+        self.members[sid] = member
+        if since is not None:
+            self.sio.start_background_task(self._replay, sid, str(since))
+
+    def _handshake_request(self, scope: dict[str, Any], token: Any) -> Request:
+        """The handshake as a request auth can read; a handshake token counts as a bearer token."""
+        # Auth reads requests: the handshake's (a websocket or polling request) as a plain GET.
+        scope = {**scope, "type": "http", "method": "GET"}
+        if token is None:
+            return Request(scope)
+        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+            raise Refused(UNAUTHORIZED, "Authentication failed")
+        try:
+            header = b"Bearer " + token.encode("ascii")
+        except UnicodeEncodeError:
+            raise Refused(UNAUTHORIZED, "Authentication failed") from None
+        # The token replaces any cookie: the socket acts as the session it names, nothing else.
+        headers = [(k, v) for k, v in scope.get("headers", []) if k not in (b"authorization", b"cookie")]
+        return Request({**scope, "headers": [*headers, (b"authorization", header)]})
+
+    async def _disconnect(self, sid: str, reason: Any = None) -> None:
+        self.members.pop(sid, None)
+
+    async def _replay(self, sid: str, since: str) -> None:
+        """Send a reconnecting socket what it missed (after ``since``), then let live notifications in."""
+        # The connect handler returns before the client is told it is connected: wait for that,
+        # or the replayed events would arrive before the client's ``connect``.
+        for _ in range(500):
+            if self.sio.manager.is_connected(sid, "/"):
+                break
+            await asyncio.sleep(0.01)
+        member = self.members.get(sid)
+        if member is None:
+            return
+        cursor = await self._send_missed(member, since)
+        room = user_room(member.user_id)
+        await self.sio.enter_room(sid, room)
+        member.rooms = member.rooms | {room}
+        # Anything committed while the first batch was read or sent (it may also arrive live:
+        # clients keep the last id and skip what they already have).
+        await self._send_missed(member, cursor)
+
+    async def _send_missed(self, member: Member, cursor: str) -> str:
+        for notification in await self.store.since(member.user_id, cursor, self.settings.replay_limit):
+            await self.sio.emit("notification", notification_payload(notification), to=member.sid)
+            cursor = notification["id"]
+        return cursor
+
+    # -- sessions, re-checked ----------------------------------------------------------------------
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poked.wait(), self.settings.recheck_interval)
+            self._poked.clear()
+            try:
+                await self.recheck()
+            except Exception:
+                # The database may be restarting: sockets stay as they are until the next pass.
+                log.exception("re-checking socket sessions failed")
+
+    async def recheck(self) -> None:
+        """Disconnect sockets whose session is gone or expired; move rooms where the organization or role changed."""
+        by_token: dict[str, list[Member]] = {}
+        for member in list(self.members.values()):
+            by_token.setdefault(member.token, []).append(member)
+        now = dt.datetime.now(dt.UTC)
+        for token, members in by_token.items():
+            found = await self.auth.store.session_with_user(token) if token else None
+            if found is None or found[0]["expires_at"] < now:
+                for member in members:
+                    await self._revoke(member)
+                continue
+            session = found[0]
+            role = session.get("role")
+            active = session.get("active_organization_id")
+            org_id = str(active) if role and active else None
+            for member in members:
+                if (member.org_id, member.role) != (org_id, role if org_id else None):
+                    await self._move(member, org_id, role if org_id else None)
+
+    async def _revoke(self, member: Member) -> None:
+        self.members.pop(member.sid, None)
+        with contextlib.suppress(Exception):
+            await self.sio.emit(
+                "session_revoked", refusal(SESSION_REVOKED, "The session was signed out or revoked"), to=member.sid
+            )
+        await self.sio.disconnect(member.sid)
+
+    async def _move(self, member: Member, org_id: str | None, role: str | None) -> None:
+        rooms = rooms_for(member.user_id, org_id, role)
+        if user_room(member.user_id) not in member.rooms:
+            rooms = rooms - {user_room(member.user_id)}  # still replaying: ``_replay`` adds it
+        for room in member.rooms - rooms:
+            await self.sio.leave_room(member.sid, room)
+        for room in rooms - member.rooms:
+            await self.sio.enter_room(member.sid, room)
+        member.org_id, member.role, member.rooms = org_id, role, rooms
+        # Tell the client, so it can reload what it shows for the organization.
+        await self.sio.emit("organization", {"org_id": org_id, "role": role}, to=member.sid)
+
+    # -- delivery (the outbox's subscriber) ---------------------------------------------------------
+
+    async def on_event(self, event: DomainEvent) -> None:
+        """Push one committed event: a notification to its user, a change to the roles that may read it."""
+        if event.topic == NOTIFICATION_TOPIC:
+            if event.data is not None:
+                room = user_room(str(event.data["user_id"]))
+                await self.sio.emit("notification", notification_payload(event.data), room=room)
+            return
+        if event.entity in _MEMBERSHIP_ENTITIES or event.entity == self._organizations_entity():
+            self.poke()
+        entity = self.schema.entities.get(event.entity)
+        if entity is None or entity.tenant_field is None or event.org_id is None:
+            return
+        for role in self.schema.roles:
+            await self._emit_change(event, entity, event.org_id, role)
+
+    def _organizations_entity(self) -> str | None:
+        organizations = self.schema.system_entity("organizations")
+        return organizations.name if organizations is not None else None
+
+    async def _emit_change(self, event: DomainEvent, entity: Entity, org_id: str, role: str) -> None:
+        ctx = RequestContext(Principal("user", org_id=org_id, role=role))
+        try:
+            grant = self.runtime.pipeline.policy.authorize(ctx, entity, Action.READ)
+        except ApiError:
+            return  # this role may not read the entity: its sockets hear nothing of it
+        if grant.own_only:
+            owner = (event.data or {}).get(entity.owner_field or "") if entity.owner_field else None
+            if owner is None:
+                return
+            room = owner_room(org_id, role, str(owner))
+        else:
+            room = role_room(org_id, role)
+        payload = {
+            "id": event.id,
+            "topic": event.topic,
+            "entity": event.entity,
+            "action": event.action,
+            "row_id": event.row_id,
+            "org_id": org_id,
+            "data": await self._present(ctx, entity, event.data),
+            "old": await self._present(ctx, entity, event.old),
+            "actor_id": event.actor_id,
+            "created_at": format_timestamp(event.created_at),
+        }
+        await self.sio.emit(event.topic, payload, room=room)
+
+    async def _present(self, ctx: RequestContext, entity: Entity, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The row as this role reads it through the API (the pipeline's presenters)."""
+        if row is None:
+            return None
+        shown = copy.deepcopy(row)
+        for presenter in self.runtime.pipeline.presenters:
+            await presenter.present(ctx, entity, [shown])
+        return shown
+
+
+def notification_payload(notification: dict[str, Any]) -> dict[str, Any]:
+    """A notification as sockets receive it: the stored row plus the seed's ``userId``."""
+    return {**notification, "userId": notification["user_id"]}
+
+
+def _is_cursor(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
