@@ -87,6 +87,12 @@ async def test_crud_pages_within_the_organization(make_client: ClientFactory) ->
         assert r.status_code == 303 and r.headers["location"] == "/dashboard"
         dash = await client.get("/dashboard")
         assert "Apollo" in dash.text and "To the moon" in dash.text
+        # From the dialog (htmx): a refusal answers the form with its errors, a success where to go.
+        htmx = {**FORM, "hx-request": "true"}
+        r = await client.post("/app/projects/new", data={"name": "", "dialog": "1", "next": "/dashboard"}, headers=htmx)
+        assert r.status_code == 400 and 'id="entity-form"' in r.text and "data-close" in r.text
+        r = await client.post("/app/projects/new", data={"name": "Gemini", "next": "/dashboard"}, headers=htmx)
+        assert r.status_code == 200 and r.headers["hx-redirect"] == "/dashboard"
         listing = await client.get("/app/projects?q=apo&f_status=active&sort=name,DESC")
         assert listing.status_code == 200 and "Apollo" in listing.text
         assert "No projects match" in (await client.get("/app/projects?q=zzz")).text

@@ -197,11 +197,24 @@ class Crud:
             general = None if errors else (exc.message if isinstance(exc.message, str) else "; ".join(exc.message))
             values = {**(row or {}), **form}
             return await self.render_form(
-                request, viewer, entity, row, values, errors, general=general, status=exc.status, next_url=next_url
+                request,
+                viewer,
+                entity,
+                row,
+                values,
+                errors,
+                general=general,
+                status=exc.status,
+                next_url=next_url,
+                in_dialog=bool(form.get("dialog")),
             )
         singular = entity.display.singular if entity.display else entity.name
         target = next_url or f"/app/{entity.route}/{saved['id']}"
-        return flash(redirect(target), f"{singular} {'created' if creating else 'saved'}.")
+        done = f"{singular} {'created' if creating else 'saved'}."
+        if request.headers.get("hx-request"):
+            # Sent by htmx (the form in a dialog): it navigates on this header instead of following a redirect.
+            return flash(Response(status_code=200, headers={"hx-redirect": target}), done)
+        return flash(redirect(target), done)
 
     async def render_form(
         self,
@@ -215,6 +228,7 @@ class Crud:
         general: str | None = None,
         status: int = 200,
         next_url: str = "",
+        in_dialog: bool = False,
     ) -> Response:
         creating = row is None
         return self.web.render(
@@ -229,6 +243,7 @@ class Crud:
             title=None if row is None else self.title_of(entity, row),
             action=f"/app/{entity.route}/new" if row is None else f"/app/{entity.route}/{row['id']}/edit",
             next_url=next_url,
+            in_dialog=in_dialog,
         )
 
     async def delete(self, request: Request, viewer: Viewer) -> Response:

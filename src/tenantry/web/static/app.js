@@ -24,6 +24,30 @@
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-autosubmit]")) { event.target.form.requestSubmit(); }
   });
+  // A toast, as the server's pages show them (role=status region at the bottom of every page).
+  function toast(message, kind) {
+    var region = document.querySelector(".toasts");
+    if (!region) return;
+    var item = document.createElement("div");
+    item.className = "toast " + (kind || "success");
+    item.textContent = message;
+    region.appendChild(item);
+    setTimeout(function () { item.remove(); }, 6000);
+  }
+  // A request htmx did not swap (refused, or the server failed): say so, and make the form usable again.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    toast(status === 403 ? "You are not allowed to do that." : "That did not work (" + status + "). Try again.", "error");
+  });
+  document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached. Try again.", "error"); });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    event.detail.elt.querySelectorAll("button[aria-busy]").forEach(function (b) { b.removeAttribute("aria-busy"); b.disabled = false; });
+  });
+  // After htmx put a refused form back, the first field with an error takes the focus.
+  document.addEventListener("htmx:afterSwap", function () {
+    var invalid = document.querySelector("[aria-invalid=true]");
+    if (invalid) invalid.focus();
+  });
   // A dialog holding a form with errors opens by itself; toasts leave after a while.
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("dialog[data-open-now]").forEach(function (d) { if (d.showModal) d.showModal(); });
