@@ -379,3 +379,17 @@ async def user_id(client: httpx.AsyncClient, email: str) -> object:
     user = await runtime(client).auth.ctx.store.user_by_email(email)
     assert user is not None
     return user.id
+
+
+async def test_sign_in_form_shares_the_api_rate_limit(make_client: ClientFactory) -> None:
+    from tenantry.auth import AuthSettings
+
+    async with make_client(auth=AuthSettings(TENANTRY_RATE_LIMIT="on")) as client:
+        wrong = {"email": "ada@example.com", "password": "wrong-password"}
+        statuses = [(await client.post("/login", data=wrong, headers=FORM)).status_code for _ in range(3)]
+        assert statuses == [401, 401, 401]
+        r = await client.post("/login", data=wrong, headers=FORM)
+        assert r.status_code == 429 and "Too many attempts" in r.text
+        # The API's endpoint counts the same attempts.
+        api = await client.post("/api/auth/sign-in/email", json=wrong, headers=FORM)
+        assert api.status_code == 429
