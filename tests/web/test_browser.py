@@ -211,6 +211,16 @@ def _journey(browser: Browser, j: Journey) -> None:
     j.shoot(page, "settings-audit")
     page.goto("/dashboard")
     j.shoot(page, "dashboard")
+    # Every entity's generated list page, and the first row's detail page where there is one.
+    for route in ("organizations", "users", "projects", "subscriptions", "audit_logs"):
+        response = page.goto(f"/app/{route}")
+        assert response is not None and response.status == 200, route
+        j.shoot(page, f"list-{route}")
+        rows = page.locator("#results tbody a")
+        if rows.count():
+            rows.first.click()
+            expect(page.locator("dl.detail")).to_be_visible()
+            j.shoot(page, f"detail-{route}")
     invitation = j.mail_link(page, "vic@example.com", "invitation")
 
     # The invitee signs up through the link and lands in the organization, as a viewer.

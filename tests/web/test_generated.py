@@ -75,7 +75,7 @@ async def test_widgets_by_field_type_and_references_within_the_organization(make
         assert r.status_code == 303, r.text
         detail = (await client.get(r.headers["location"])).text
         assert "Check the weather" in detail and "high" in detail and "2026-12-01 09:30" in detail
-        assert f'href="/app/projects/{project_id}"' in detail
+        assert f'<a href="/app/projects/{project_id}">Apollo</a>' in detail  # a reference shows its title
         edit = (await client.get(r.headers["location"] + "/edit")).text
         assert 'value="2026-12-01T09:30"' in edit and re.search(r'name="done" value="1" checked', edit)
         listing = (await client.get("/app/tasks?f_done=true&f_priority=high")).text

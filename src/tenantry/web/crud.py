@@ -155,6 +155,20 @@ class Crud:
 
     # -- one row ------------------------------------------------------------------------------
 
+    async def references(self, viewer: Viewer, entity: Entity, row: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        """For each reference of ``row``: the target's page and title, where the viewer may see it."""
+        out: dict[str, tuple[str, str]] = {}
+        for f in entity.fields:
+            target = self.web.schema.entity(f.references) if f.references else None
+            if target is None or row.get(f.name) is None:
+                continue
+            try:
+                linked = await self.pipeline.get_row(viewer.ctx, target, row[f.name])
+            except ApiError:
+                continue  # not visible to this viewer (another organization, or a role without read)
+            out[f.name] = (f"/app/{target.route}/{linked['id']}", self.title_of(target, linked))
+        return out
+
     async def detail_page(self, request: Request, viewer: Viewer) -> Response:
         entity = self.entity(request)
         row = await self.pipeline.get_row(viewer.ctx, entity, request.path_params["id"])
@@ -167,6 +181,7 @@ class Crud:
             fields=entity.fields,
             title=self.title_of(entity, row),
             label_of=label_of,
+            links=await self.references(viewer, entity, row),
             can_update=self.can(viewer, entity, Action.UPDATE, row),
             can_delete=self.can(viewer, entity, Action.DELETE, row),
         )
