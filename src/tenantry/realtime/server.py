@@ -29,6 +29,7 @@ import copy
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,7 @@ from tenantry.realtime.errors import (
     refusal,
 )
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationStore
+from tenantry.realtime.sessions import SessionReader
 from tenantry.realtime.settings import RealtimeSettings
 from tenantry.schema import Action, Entity
 
@@ -57,6 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantry.realtime")
 
 MAX_TOKEN_LENGTH = 4096
+# An internal broadcast: "every node, re-check your sockets' sessions now" (never reaches a client).
+RECHECK_EVENT = "tenantry:recheck"
+RECHECK_ROOM = "tenantry:nodes"
 # Events whose delivery may change which organization rooms a socket belongs to.
 _MEMBERSHIP_ENTITIES = frozenset({"members", "invitations"})
 
@@ -106,6 +111,25 @@ class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
         super().__init__(message, refusal(code, message))
 
 
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager, plus one internal message: re-check sessions on every node.
+
+    A revocation or an organization switch is served by one node; the sockets of that session may
+    be on any node. The serving node broadcasts ``RECHECK_EVENT`` through the same channel, and
+    each node (itself included) re-checks its own sockets at once instead of at its next pass.
+    """
+
+    def __init__(self, url: str, on_recheck: Callable[[], None], **options: Any) -> None:
+        super().__init__(url, **options)
+        self.on_recheck = on_recheck
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        if message.get("event") == RECHECK_EVENT and message.get("room") == RECHECK_ROOM:
+            self.on_recheck()
+            return
+        await super()._handle_emit(message)
+
+
 class SocketServer:
     """python-socketio's ``AsyncServer`` for one app, with its connect rules, rooms and delivery."""
 
@@ -119,8 +143,9 @@ class SocketServer:
         if runtime.settings.redis_url:
             # Every node publishes what it emits on one channel and emits what the others publish
             # to its own sockets. A Redis outage loses live pushes only (logged); requests go on.
-            manager = socketio.AsyncRedisManager(
+            manager = RedisManager(
                 runtime.settings.redis_url,
+                self._poke_here,
                 channel=settings.channel,
                 redis_options={"socket_connect_timeout": 2, "health_check_interval": 10},
             )
@@ -137,8 +162,10 @@ class SocketServer:
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.members: dict[str, Member] = {}
+        self.sessions = SessionReader(runtime.db, runtime.tables, runtime.pipeline.sql)
         self._poked = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._broadcasts: set[asyncio.Task[None]] = set()
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -167,8 +194,21 @@ class SocketServer:
             await self.sio.shutdown()
 
     def poke(self) -> None:
-        """Re-check every socket's session now (after a sign-out, a revocation, an organization switch …)."""
+        """Re-check every socket's session now, on every node (after a sign-out, a revocation, a switch …)."""
         self._poked.set()
+        if isinstance(self.sio.manager, RedisManager):
+            # Published after the local re-check is asked for: a Redis outage only delays the others.
+            self._broadcasts.add(task := asyncio.get_running_loop().create_task(self._broadcast_recheck()))
+            task.add_done_callback(self._broadcasts.discard)
+
+    def _poke_here(self) -> None:
+        self._poked.set()
+
+    async def _broadcast_recheck(self) -> None:
+        try:
+            await self.sio.emit(RECHECK_EVENT, {}, room=RECHECK_ROOM)
+        except Exception:
+            log.warning("could not ask the other nodes to re-check their sockets", exc_info=True)
 
     def _origin_allowed(self, origin: str | None) -> bool:
         return origin is None or self.auth.origins.is_trusted(origin)
@@ -281,20 +321,16 @@ class SocketServer:
         by_token: dict[str, list[Member]] = {}
         for member in list(self.members.values()):
             by_token.setdefault(member.token, []).append(member)
-        now = dt.datetime.now(dt.UTC)
+        if not by_token:
+            return
+        valid = await self.sessions.valid([t for t in by_token if t], dt.datetime.now(dt.UTC))
         for token, members in by_token.items():
-            found = await self.auth.store.session_with_user(token) if token else None
-            if found is None or found[0]["expires_at"] < now:
-                for member in members:
-                    await self._revoke(member)
-                continue
-            session = found[0]
-            role = session.get("role")
-            active = session.get("active_organization_id")
-            org_id = str(active) if role and active else None
+            state = valid.get(token)
             for member in members:
-                if (member.org_id, member.role) != (org_id, role if org_id else None):
-                    await self._move(member, org_id, role if org_id else None)
+                if state is None or state.user_id != member.user_id:
+                    await self._revoke(member)
+                elif (member.org_id, member.role) != (state.org_id, state.role):
+                    await self._move(member, state.org_id, state.role)
 
     async def _revoke(self, member: Member) -> None:
         self.members.pop(member.sid, None)
