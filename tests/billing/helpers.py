@@ -50,6 +50,11 @@ def billing(client: httpx.AsyncClient) -> Billing:
     return b
 
 
+def encode(event: Any) -> bytes:
+    """An event's body (the stdlib's JSON: integers of any size, as a forger could send)."""
+    return json.dumps(event).encode()
+
+
 async def deliver(
     client: httpx.AsyncClient,
     event: dict[str, Any],
@@ -59,7 +64,7 @@ async def deliver(
     header: str | None = None,
 ) -> httpx.Response:
     """POST ``event`` to the webhook endpoint, signed the way Stripe signs it."""
-    body = json.dumps(event).encode()  # the stdlib: integers of any size, as a forger could send
+    body = encode(event)
     sig = header if header is not None else sign_payload(body, secret, timestamp)
     return await client.post(
         "/api/billing/webhook", content=body, headers={"stripe-signature": sig, "content-type": "application/json"}
