@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from tenantry.app import app_tables, create_app
@@ -71,3 +73,50 @@ def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatc
     with run_in_thread(app, sock=sock):
         output = run_node("realtime.test.mjs", {"BASE_URL": base})
     assert re.search(r"\bpass 7\b", output), output
+
+
+async def delete_session(database_url: str, token: str) -> None:
+    """Delete a session behind the app's back (as an expiry or an administrator's SQL would end it)."""
+    if database_url.startswith("sqlite"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            conn.execute("DELETE FROM auth_sessions WHERE token = ?", (token,))
+        return
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("DELETE FROM auth_sessions WHERE token = $1", token)
+    finally:
+        await conn.close()
+
+
+def test_sessions_ended_without_a_request_are_disconnected_by_the_periodic_check(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node_ready()
+    monkeypatch.setenv("TENANTRY_REALTIME_RECHECK_SECONDS", "0.3")
+    sock = bind_socket()
+    base = format_base_url("127.0.0.1", sock.getsockname()[1])
+    schema = seed_schema()
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
+    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
+    app = create_app(schema, settings, auth_settings=auth)
+    with run_in_thread(app, sock=sock):
+        script = subprocess.Popen(
+            ["node", str(COMPAT / "realtime-expiry.mjs")],
+            cwd=COMPAT,
+            env={"PATH": str(Path(shutil.which("node") or "node").parent), "NODE_NO_WARNINGS": "1", "BASE_URL": base},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert script.stdin is not None and script.stdout is not None
+        output: list[str] = []
+        for line in script.stdout:
+            output.append(line)
+            if line.startswith("DELETE_SESSION "):
+                asyncio.run(delete_session(database_url, line.split(" ", 1)[1].strip()))
+                script.stdin.write("DONE\n")
+                script.stdin.flush()
+        assert script.wait(timeout=60) == 0, "".join(output)
+    assert "disconnected: ok" in "".join(output)
