@@ -80,6 +80,10 @@ assert.equal(event.data.org_id, org.id);
 await waitFor("the notification written on B, on A's socket", () =>
   aliceSocket.received.find((r) => r.event === "notification" && r.data.message === "Written on B was created successfully"),
 );
+// Published once: each socket gets each event once, whichever node's dispatcher delivered it.
+await new Promise((r) => setTimeout(r, 1500));
+assert.equal(aliceSocket.received.filter((r) => r.event === "projects.created").length, 1);
+assert.equal(aliceSocket.received.filter((r) => r.event === "notification").length, 1);
 console.log("cross-node delivery: ok");
 
 // A session revoked through node B disconnects its socket on node A at once (the nodes' periodic

@@ -192,6 +192,10 @@ class SocketServer:
                 await listener
         with contextlib.suppress(Exception):
             await self.sio.shutdown()
+        client = getattr(self.sio.manager, "redis", None)
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     def poke(self) -> None:
         """Re-check every socket's session now, on every node (after a sign-out, a revocation, a switch …)."""
