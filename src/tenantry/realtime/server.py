@@ -165,6 +165,7 @@ class SocketServer:
         self.sessions = SessionReader(runtime.db, runtime.tables, runtime.pipeline.sql)
         self._poked = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
         self._broadcasts: set[asyncio.Task[None]] = set()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -172,16 +173,23 @@ class SocketServer:
     def start(self) -> None:
         """Start re-checking sessions in the background (call from the running loop)."""
         self._poked = asyncio.Event()
+        self._stopping = False
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="tenantry-realtime-sessions")
 
     async def stop(self) -> None:
         """Disconnect every socket and stop the background work (the manager's Redis listener too)."""
+        self._stopping = True
+        self._poked.set()
         task, self._sweeper = self._sweeper, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # It stops at once unless a re-check is under way; that one is not worth waiting for.
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(task), 1.0)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for sid in list(self.members):
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(sid)
@@ -310,9 +318,14 @@ class SocketServer:
     # -- sessions, re-checked ----------------------------------------------------------------------
 
     async def _sweep_loop(self) -> None:
-        while True:
+        while not self._stopping:
+            # Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives as
+            # the event is set (a request's poke just before shutdown), and the loop would go on.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poked.wait(), self.settings.recheck_interval)
+                async with asyncio.timeout(self.settings.recheck_interval):
+                    await self._poked.wait()
+            if self._stopping:
+                return
             self._poked.clear()
             try:
                 await self.recheck()
