@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from tenantry.db.tables import TableSet
+from tenantry.db.tables import TableSet, db_name
 from tenantry.db.types import UTCTimestamp, json_type
 from tenantry.schema import Entity, Schema
 
@@ -74,6 +74,14 @@ def billing_tables(ts: TableSet, schema: Schema) -> None:
     for column in _extra_columns():
         if column.name not in table.c:
             table.append_column(column)
+    org_table = ts.tables[organizations.name]
+    if "stripe_customer_id" not in org_table.c:
+        # The seed declares it; a schema that does not still needs somewhere to keep the customer.
+        org_table.append_column(sa.Column("stripe_customer_id", sa.String(255), nullable=True))
+    column = org_table.c.stripe_customer_id
+    if not column.unique and not any(list(ix.columns) == [column] for ix in org_table.indexes):
+        # Webhooks that carry no organization id find it by customer.
+        sa.Index(db_name("ix", org_table.name, "stripe_customer_id"), column)
     ts.extensions["billing"] = BillingTables(
         events=events,
         subscriptions=table,
