@@ -185,3 +185,18 @@ async def test_webhooks_are_signed_as_stripe_signs_them() -> None:
     final = orjson.loads(received[-2][0])["data"]["object"]
     assert final["status"] == "canceled"
     assert all(d.status == 200 for d in emulator.deliveries)
+
+
+async def test_prices_and_customer_updates_through_the_sdk(running: tuple[StripeEmulator, RunningServer]) -> None:
+    _, server = running
+    sdk = client(server)
+    assert (await sdk.v1.prices.retrieve_async("price_basic")).unit_amount == 900
+    made = await sdk.v1.prices.create_async(
+        {"unit_amount": 4900, "currency": "usd", "recurring": {"interval": "year"}, "product": "prod_x"}
+    )
+    assert made.recurring.interval == "year" and made.type == "recurring"
+    listed = await sdk.v1.prices.list_async()
+    assert {p.id for p in listed.data} == {"price_basic", made.id}
+    customer = await sdk.v1.customers.create_async({"name": "Acme"})
+    updated = await sdk.v1.customers.update_async(customer.id, {"email": "billing@acme.test", "metadata": {"k": "v"}})
+    assert (updated.name, updated.email, updated.metadata["k"]) == ("Acme", "billing@acme.test", "v")
