@@ -14,6 +14,7 @@ Tenantry reloads this file in ``tenantry dev`` when you save it.
 """
 
 from tenantry.hooks import Deny, HookEvent, hook
+from tenantry.realtime import notify_user
 
 
 @hook("organizations", "before_create")
@@ -24,3 +25,18 @@ async def normalize_slug(event: HookEvent) -> None:
         event.data["slug"] = slug.strip().lower()
         if not event.data["slug"]:
             raise Deny("slug must not be blank")
+
+
+@hook("projects", "after_create")
+async def notify_creator(event: HookEvent) -> None:
+    """The seed's example: tell a project's creator it was created (stored, and pushed to their sockets)."""
+    project = event.new or {}
+    if project.get("created_by"):
+        await notify_user(
+            project["created_by"],
+            type="project_created",
+            title="Project created",
+            message=f"{project['name']} was created successfully",
+            data={"project_id": project["id"]},
+            org_id=project.get("org_id"),
+        )
