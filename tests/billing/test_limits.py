@@ -84,16 +84,25 @@ async def test_features_are_refused_on_a_plan_without_them(client: httpx.AsyncCl
 
 
 async def test_past_due_keeps_the_plan_during_the_grace_period_only(client: httpx.AsyncClient) -> None:
-    alice = await new_user(client, "alice@example.com")
-    org = await create_org(client, alice, "Acme", slug="acme")
     now = int(time.time())
-    recent = subscription_object(org["id"], status="past_due", period_end=now - 86_400)  # grace: 3 days
-    await deliver(client, event("customer.subscription.updated", recent, now))
-    assert (await client.get("/api/billing", headers=alice.headers)).json()["plan"]["id"] == "pro"
-    long_ago = subscription_object(org["id"], status="past_due", period_end=now - 5 * 86_400)
-    await deliver(client, event("customer.subscription.updated", long_ago, now + 1))
-    state = (await client.get("/api/billing", headers=alice.headers)).json()
-    assert state["plan"]["id"] == "free" and state["subscribedPlan"] == "pro" and state["status"] == "past_due"
+    states = []
+    # Grace is 3 days from when the subscription became past due (the event that made it so).
+    for name, became_past_due in (("recent", now - 86_400), ("long-ago", now - 5 * 86_400)):
+        user = await new_user(client, f"{name}@example.com")
+        org = await create_org(client, user, name, slug=name)
+        sub = f"sub_{name}"
+        await deliver(
+            client,
+            event("customer.subscription.created", subscription_object(org["id"], sub_id=sub), now - 30 * 86_400),
+        )
+        late = subscription_object(org["id"], sub_id=sub, status="past_due", period_end=now + 20 * 86_400)
+        await deliver(client, event("customer.subscription.updated", late, became_past_due))
+        # Still past due a day later: the grace period keeps counting from the first time.
+        await deliver(client, event("customer.subscription.updated", late, became_past_due + 3600))
+        states.append((await client.get("/api/billing", headers=user.headers)).json())
+    recent, long_ago = states
+    assert recent["plan"]["id"] == "pro" and recent["status"] == "past_due"
+    assert long_ago["plan"]["id"] == "free" and long_ago["subscribedPlan"] == "pro" and long_ago["status"] == "past_due"
 
 
 async def test_read_only_setting_refuses_every_change_while_past_due(

@@ -110,7 +110,7 @@ class Billing:
             plan = subscribed
         elif subscribed is not None and status == "past_due":
             if self.config.past_due == "grace":
-                if self._within_grace(row):
+                if self._within_grace(row, extras):
                     plan = subscribed
             elif self.config.past_due == "read_only":
                 plan, read_only = subscribed, True
@@ -118,11 +118,12 @@ class Billing:
             read_only = True
         return Entitlements(plan, subscribed, status, read_only, row, extras)
 
-    def _within_grace(self, row: dict[str, Any]) -> bool:
-        end = _parse_time(row.get("current_period_end"))
-        if end is None:
+    def _within_grace(self, row: dict[str, Any], extras: dict[str, Any]) -> bool:
+        # From when it became past due (Stripe starts the next period when its payment fails).
+        since = _parse_time(extras.get("past_due_since")) or _parse_time(row.get("current_period_end"))
+        if since is None:
             return True
-        return dt.datetime.now(dt.UTC) <= end + dt.timedelta(days=self.config.grace_days)
+        return dt.datetime.now(dt.UTC) <= since + dt.timedelta(days=self.config.grace_days)
 
     async def check_write(self, conn: Connection, event: WriteEvent) -> None:
         """Refuse (402) a create beyond the plan's limit, or any change while read-only; in the write's transaction."""
@@ -313,6 +314,7 @@ class Billing:
             "trialEnd": ent.extras.get("trial_end"),
             "cancelAtPeriodEnd": bool(ent.extras.get("cancel_at_period_end")),
             "quantity": ent.extras.get("quantity"),
+            "pastDueSince": ent.extras.get("past_due_since"),
             "stripeSubscriptionId": row.get("stripe_subscription_id"),
             "usage": usage,
             "features": sorted(ent.plan.features),

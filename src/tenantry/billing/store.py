@@ -28,6 +28,7 @@ _EXTRA_TYPES = {
     "stripe_price_id": FieldType.STRING,
     "quantity": FieldType.INTEGER,
     "stripe_event_created": FieldType.BIGINT,
+    "past_due_since": FieldType.TIMESTAMP,
 }
 
 
@@ -192,8 +193,15 @@ class BillingStore:
 
     # -- subscriptions --------------------------------------------------------------------------
 
-    async def subscription(self, conn: Connection, *, org_id: Any = None, stripe_id: str | None = None) -> Any:
-        """``(row as the API shows it, extra columns)`` for an organization or a Stripe subscription, or None."""
+    async def subscription(
+        self, conn: Connection, *, org_id: Any = None, stripe_id: str | None = None, lock: bool = True
+    ) -> Any:
+        """``(row as the API shows it, extra columns)`` for an organization or a Stripe subscription, or None.
+
+        ``lock``: the row is locked for the transaction (PostgreSQL). Lock the organization first:
+        every billing change takes the organization's lock before the subscription's, so two never
+        wait for each other.
+        """
         entity = self.entity
         columns = entity.columns
         cond = (
@@ -201,7 +209,7 @@ class BillingStore:
             if org_id is not None
             else Condition("stripe_subscription_id", "eq", stripe_id)
         )
-        stmt, values = self.sql.select(entity, columns, cond, for_update=True)
+        stmt, values = self.sql.select(entity, columns, cond, for_update=lock)
         row = await conn.fetchrow(stmt.sql, stmt.params(values))
         if row is None:
             return None

@@ -8,7 +8,8 @@
 - ``subscriptions`` (the seed's entity: org_id, stripe_subscription_id, plan_id, status,
   current_period_end) gains the columns it lacks: ``cancel_at_period_end``, ``trial_end``,
   ``stripe_price_id``, ``quantity``, and ``stripe_event_created``: the Stripe time of the newest
-  event applied to the row, which an older event never overwrites.
+  event applied to the row, which an older event never overwrites; ``past_due_since``: when it
+  became past due, which the grace period counts from.
 """
 
 from __future__ import annotations
@@ -25,7 +26,14 @@ from tenantry.schema import Entity, Schema
 EVENTS_TABLE: Final = "stripe_events"
 SUBSCRIPTIONS: Final = "subscriptions"
 # Columns billing keeps on the subscriptions table besides the entity's own fields.
-EXTRA_COLUMNS: Final = ("cancel_at_period_end", "trial_end", "stripe_price_id", "quantity", "stripe_event_created")
+EXTRA_COLUMNS: Final = (
+    "cancel_at_period_end",
+    "trial_end",
+    "stripe_price_id",
+    "quantity",
+    "stripe_event_created",
+    "past_due_since",
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,8 @@ def _extra_columns() -> list[sa.Column[Any]]:
         sa.Column("stripe_price_id", sa.String(255), nullable=True),
         sa.Column("quantity", sa.Integer(), nullable=True),
         sa.Column("stripe_event_created", sa.BigInteger(), nullable=True),
+        # When the subscription became past due (the grace period counts from here).
+        sa.Column("past_due_since", UTCTimestamp(), nullable=True),
     ]
 
 

@@ -264,13 +264,19 @@ class WebhookProcessor:
             "stripe_price_id": state.price_id,
             "quantity": state.quantity,
             "stripe_event_created": created,
+            "past_due_since": _past_due_since(current, values["status"], created),
         }
         await self._write(conn, current, values, extras_new)
         return "applied", org_id
 
     async def _invoice(self, conn: Connection, created: int, invoice: dict[str, Any], *, paid: bool) -> tuple[str, Any]:
         sub_id = _invoice_subscription(invoice)
-        current = await self.store.subscription(conn, stripe_id=sub_id) if sub_id else None
+        found = await self.store.subscription(conn, stripe_id=sub_id, lock=False) if sub_id else None
+        current = None
+        if found is not None:
+            # The organization's lock first, then the row's (the order every billing change takes).
+            await self.store.lock_organization(conn, found[0]["org_id"])
+            current = await self.store.subscription(conn, stripe_id=sub_id)
         if current is None:
             customer = invoice.get("customer")
             org_id = await self._resolve_org(conn, None, customer if _stripe_id(customer) else None)
@@ -281,7 +287,6 @@ class WebhookProcessor:
             return "ignored", org_id
         row, extras = current
         org_id = row["org_id"]
-        await self.store.lock_organization(conn, org_id)
         if not paid:
             await self._domain_event(conn, "billing.payment_failed", org_id, invoice.get("id"), invoice)
         if (extras.get("stripe_event_created") or 0) > created:
@@ -295,7 +300,8 @@ class WebhookProcessor:
             # Nothing to change, but this is now the newest word on the subscription.
             await self.store.set_extras(conn, row["id"], {"stripe_event_created": created})
             return "applied", org_id
-        await self._write(conn, current, {"status": status}, {"stripe_event_created": created})
+        since = _past_due_since(current, status, created)
+        await self._write(conn, current, {"status": status}, {"stripe_event_created": created, "past_due_since": since})
         return "applied", org_id
 
     # -- writing -------------------------------------------------------------------------------
@@ -345,6 +351,27 @@ class WebhookProcessor:
                 created_at=utc_now(),
             ),
         )
+
+
+def _past_due_since(current: Any, status: Any, created: int) -> dt.datetime | None:
+    """When the subscription became past due: kept while it stays so, the event's time when it turns so."""
+    if status != "past_due":
+        return None
+    if current is not None:
+        row, extras = current
+        if row.get("status") == "past_due" and extras.get("past_due_since") is not None:
+            return _as_time(extras["past_due_since"])
+    return _time(created)
+
+
+def _as_time(value: Any) -> dt.datetime | None:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _stripe_id(value: Any) -> bool:
