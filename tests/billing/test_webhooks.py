@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -228,3 +229,15 @@ async def test_users_cannot_set_their_organizations_stripe_customer(client: http
     )
     assert r.status_code == 200, r.text
     assert r.json()["stripe_customer_id"] is None
+
+
+async def test_the_same_event_ten_times_at_once_changes_once(client: httpx.AsyncClient) -> None:
+    org = await org_of(client)
+    e = event("customer.subscription.created", subscription_object(org["id"]), int(time.time()))
+    responses = await asyncio.gather(*(deliver(client, e) for _ in range(10)))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    outcomes = sorted(r.json()["outcome"] for r in responses)
+    assert outcomes == ["applied"] + ["duplicate"] * 9
+    assert len(await subscription_rows(client)) == 1
+    assert await count(client, "SELECT count(*) FROM audit_logs WHERE resource_type = 'subscriptions'") == 1
+    assert await count(client, "SELECT count(*) FROM outbox_events WHERE topic = 'subscriptions.created'") == 1
