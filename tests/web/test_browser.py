@@ -307,3 +307,32 @@ def _journey(browser: Browser, j: Journey) -> None:
     expect(anon).to_have_url(re.compile(r"/dashboard$"))
     for ctx in (other_ctx, reset_ctx, admin_ctx):
         ctx.close()
+
+
+def test_pages_work_without_javascript(database_url: str, browser: Browser) -> None:
+    sock = bind_socket()
+    base = format_base_url("127.0.0.1", sock.getsockname()[1])
+    schema = seed_schema()
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    sync_schema(database_url, app_tables(schema, settings.dialect))
+    backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
+    j = Journey(base, ROOT / "artifacts" / "screenshots" / backend / "no-js")
+    with run_in_thread(create_app(schema, settings), sock=sock):
+        ctx = j.context(browser, java_script_enabled=False)
+        page = ctx.new_page()
+        sign_up(page, "Initech", "Nina", "nina@example.com")
+        page.goto(j.mail_link(page, "nina@example.com", "verify_email"))
+        log_in(page, "nina@example.com")
+        expect(page).to_have_url(re.compile(r"/dashboard$"))
+        # "New project" is a link to the form page when no script opens the dialog.
+        page.get_by_role("button", name="New project").click()
+        expect(page).to_have_url(re.compile(r"/app/projects/new\?next=/dashboard$"))
+        page.get_by_label("Name").fill("Plain HTML")
+        page.get_by_role("button", name="Create").click()
+        expect(page).to_have_url(re.compile(r"/dashboard$"))
+        page.get_by_role("link", name="Plain HTML").click()
+        j.shoot(page, "project-detail")
+        page.get_by_role("button", name="Delete").click()
+        expect(page).to_have_url(re.compile(r"/app/projects$"))
+        expect(page.get_by_text("No projects yet")).to_be_visible()
+        ctx.close()

@@ -1,6 +1,7 @@
 // Tenantry's web UI behaviour: small progressive enhancements; every page works without them.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js"); // controls that need scripts show only with them
   // Loading state on submit: the button shows it is busy and cannot be pressed twice.
   document.addEventListener("submit", function (event) {
     var form = event.target;
