@@ -89,7 +89,7 @@ async def _serve_and_check(url: str, created: dict[str, object]) -> None:
     result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
     assert result.skipped == []
     # Only Tenantry's own tables are created, and the app's database role gets the rows of all of them.
-    own = ("mail_outbox", "audit_logs", "outbox_events")
+    own = ("mail_outbox", "audit_logs", "outbox_events", "notifications")
     for change in result.applied:
         ours = change.startswith(("grant ", "create role ", "create function "))
         assert ours or any(f" {t}" in change for t in own), change
