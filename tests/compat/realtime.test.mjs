@@ -145,11 +145,15 @@ test("an organization's changes reach its members' sockets only, after the commi
   const updated = await eventOf(aliceSocket, "projects.updated");
   assert.equal(updated.data.data.status, "archived");
   assert.equal(updated.data.old.status, "active");
+  await ok("DELETE", `/api/projects/${project.id}`, { token: alice.token });
+  const deleted = await eventOf(aliceSocket, "projects.deleted");
+  assert.equal(deleted.data.row_id, project.id);
+  assert.equal(deleted.data.data.name, "Apollo", "a deletion carries the row as it was");
   await settle();
   const projectEvents = aliceSocket.received.filter((r) => r.event.startsWith("projects."));
   assert.deepEqual(
     projectEvents.map((r) => r.event),
-    ["projects.created", "projects.updated"],
+    ["projects.created", "projects.updated", "projects.deleted"],
   );
   assert.deepEqual(bobSocket.received, [], "another organization's member heard of it");
   aliceSocket.close();
