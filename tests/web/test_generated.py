@@ -90,5 +90,12 @@ async def test_widgets_by_field_type_and_references_within_the_organization(make
         assert "No tasks match" in (await client.get("/app/tasks?f_due_at_to=2026-11-30")).text
         # A malformed date is ignored rather than refused.
         assert "Launch" in (await client.get("/app/tasks?f_due_at_from=someday")).text
+        # Numbers filter by a range.
+        assert 'type="number" step="any" inputmode="decimal" name="f_estimate_min"' in listing
+        assert "Launch" in (await client.get("/app/tasks?f_estimate_min=3&f_estimate_max=3")).text
+        assert "No tasks match" in (await client.get("/app/tasks?f_estimate_min=4")).text
+        assert "No tasks match" in (await client.get("/app/tasks?f_estimate_max=2")).text
+        assert "Launch" in (await client.get("/app/tasks?f_estimate_min=lots&f_estimate_max=1e999")).text
+        assert (await client.get("/app/tasks?f_estimate_min=99999999999")).status_code < 500
         nav = (await client.get("/dashboard")).text
         assert 'href="/app/tasks"' in nav

@@ -1,5 +1,5 @@
 """List filters by field type: a choice for enums, booleans and references, a date range for
-timestamps and dates. They become conditions of the API's search language (``s``)."""
+timestamps and dates, a range for numbers. They become conditions of the API's search language (``s``)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tenantry.schema import Entity, Field, FieldType
 
 Choices = Callable[[Field], Awaitable[list[tuple[str, str]]]]
 DATED = (FieldType.TIMESTAMP, FieldType.DATE)
+NUMERIC = (FieldType.INTEGER, FieldType.BIGINT, FieldType.DECIMAL, FieldType.FLOAT)
 
 
 @dataclass
@@ -20,7 +21,7 @@ class Control:
 
     name: str  # the query parameter
     label: str
-    kind: str  # select or date
+    kind: str  # select, date or number
     value: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)
 
@@ -30,7 +31,8 @@ def filterable(entity: Entity) -> list[Field]:
     return [
         f
         for f in entity.fields
-        if f.name != entity.tenant_field and (f.references or f.type in (FieldType.ENUM, FieldType.BOOLEAN, *DATED))
+        if f.name != entity.tenant_field
+        and (f.references or f.type in (FieldType.ENUM, FieldType.BOOLEAN, *DATED, *NUMERIC))
     ]
 
 
@@ -39,6 +41,19 @@ def _day(raw: str) -> dt.date | None:
         return dt.date.fromisoformat(raw)
     except ValueError:
         return None
+
+
+def _number(f: Field, raw: str) -> int | float | str | None:
+    """A bound typed in a number box, as the search language takes it; None when it is not one."""
+    try:
+        if f.type in (FieldType.INTEGER, FieldType.BIGINT):
+            return int(raw)
+        number = float(raw)
+    except ValueError:
+        return None
+    if number != number or number in (float("inf"), float("-inf")):
+        return None
+    return raw.strip() if f.type is FieldType.DECIMAL else number  # decimals keep their digits
 
 
 def _bound(f: Field, day: dt.date) -> str:
@@ -60,6 +75,14 @@ def conditions(entity: Entity, query: Mapping[str, str]) -> tuple[list[dict[str,
                 # Up to the end of that day: before the next one begins.
                 out.append({f.name: {"$lt": _bound(f, end + dt.timedelta(days=1))}})
             continue
+        if f.type in NUMERIC and not f.references:
+            for suffix, op in (("min", "$gte"), ("max", "$lte")):
+                raw_bound = query.get(f"f_{f.name}_{suffix}", "")
+                bound = _number(f, raw_bound) if raw_bound else None
+                if bound is not None:
+                    values[f"f_{f.name}_{suffix}"] = raw_bound
+                    out.append({f.name: {op: bound}})
+            continue
         raw = query.get(f"f_{f.name}", "")
         if raw == "":
             continue
@@ -78,6 +101,10 @@ async def controls(
         if f.type in DATED:
             out.append(Control(f"{name}_from", f"{label(f)} from", "date", values.get(f"{name}_from", "")))
             out.append(Control(f"{name}_to", f"{label(f)} to", "date", values.get(f"{name}_to", "")))
+            continue
+        if f.type in NUMERIC and not f.references:
+            out.append(Control(f"{name}_min", f"{label(f)} at least", "number", values.get(f"{name}_min", "")))
+            out.append(Control(f"{name}_max", f"{label(f)} at most", "number", values.get(f"{name}_max", "")))
             continue
         if f.references:
             options = await choices(f)
