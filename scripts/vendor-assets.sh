@@ -18,4 +18,8 @@ mkdir -p "$web"
 cp node_modules/htmx.org/dist/htmx.min.js "$web/htmx.min.js"
 cp node_modules/htmx.org/LICENSE "$web/htmx.LICENSE"
 echo "htmx.org $(node -p "require('./node_modules/htmx.org/package.json').version")" > "$web/VERSION"
+# The Socket.IO client for the header's notification bell and live lists (realtime.js).
+cp node_modules/socket.io-client/dist/socket.io.min.js "$web/socket.io.min.js"
+cp node_modules/socket.io-client/LICENSE "$web/socket.io-client.LICENSE"
+echo "socket.io-client $(node -p "require('./node_modules/socket.io-client/package.json').version")" >> "$web/VERSION"
 echo "vendored into $web"

@@ -16,6 +16,7 @@ from tenantry.web.core import Web
 from tenantry.web.crud import Crud
 from tenantry.web.dashboard import dashboard_routes
 from tenantry.web.home import home_page
+from tenantry.web.notifications import notification_routes
 from tenantry.web.settings_pages import settings_routes
 
 if TYPE_CHECKING:
@@ -39,5 +40,6 @@ def web_routes(runtime: Tenantry) -> list[BaseRoute]:
         *auth_routes(web),
         *dashboard_routes(web, crud),
         *settings_routes(web, crud),
+        *notification_routes(web),
         *crud.routes(),
     ]

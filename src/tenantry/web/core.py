@@ -25,6 +25,7 @@ from tenantry.context import RequestContext
 from tenantry.db.codecs import format_timestamp
 from tenantry.errors import ApiError
 from tenantry.schema import Entity
+from tenantry.web.bell import Bell, load_bell
 
 if TYPE_CHECKING:
     from tenantry.app import Tenantry
@@ -64,6 +65,7 @@ class Viewer:
     ctx: RequestContext
     organizations: list[dict[str, Any]] = field(default_factory=list)
     active: dict[str, Any] | None = None
+    bell: Bell = field(default_factory=Bell)  # the header's notifications
 
     @property
     def role(self) -> str | None:
@@ -131,6 +133,7 @@ class Web:
             viewer.organizations = await tenancy.organizations.store.organizations_of(None, lookup.current.user.id)
             active_id = ctx.principal.org_id
             viewer.active = next((o for o in viewer.organizations if str(o["id"]) == str(active_id)), None)
+        viewer.bell = await load_bell(self.runtime, str(lookup.current.user.id))
         return viewer
 
     def keep_alive(self, viewer: Viewer, response: Response) -> Response:

@@ -35,6 +35,7 @@
     region.appendChild(item);
     setTimeout(function () { item.remove(); }, 6000);
   }
+  window.tenantryToast = toast; // realtime.js shows notifications arriving on the page with it
   // A request htmx did not swap (refused, or the server failed): say so, and make the form usable again.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr ? event.detail.xhr.status : 0;
