@@ -206,7 +206,8 @@ class Crud:
             else:
                 saved = await self.pipeline.update_row(viewer.ctx, entity, row_id, body)
         except ApiError as exc:
-            if exc.status not in (400, 409, 422):
+            # 402: the plan refuses it (a limit reached, read-only); the form says so, with a way to upgrade.
+            if exc.status not in (400, 402, 409, 422):
                 raise
             errors = field_errors(exc)
             general = None if errors else (exc.message if isinstance(exc.message, str) else "; ".join(exc.message))
@@ -222,6 +223,7 @@ class Crud:
                 status=exc.status,
                 next_url=next_url,
                 in_dialog=bool(form.get("dialog")),
+                upgrade=exc.status == 402,
             )
         singular = entity.display.singular if entity.display else entity.name
         target = next_url or f"/app/{entity.route}/{saved['id']}"
@@ -244,6 +246,7 @@ class Crud:
         status: int = 200,
         next_url: str = "",
         in_dialog: bool = False,
+        upgrade: bool = False,
     ) -> Response:
         creating = row is None
         return self.web.render(
@@ -259,6 +262,7 @@ class Crud:
             action=f"/app/{entity.route}/new" if row is None else f"/app/{entity.route}/{row['id']}/edit",
             next_url=next_url,
             in_dialog=in_dialog,
+            upgrade=upgrade,
         )
 
     async def delete(self, request: Request, viewer: Viewer) -> Response:

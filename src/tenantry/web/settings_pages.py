@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from tenantry.errors import ApiError
 from tenantry.schema import Action, Entity, Field
 from tenantry.web.auth_pages import explain, field_errors
+from tenantry.web.billing_page import billing_enabled, billing_routes
 from tenantry.web.bridge import apply_cookies, call_auth
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
 from tenantry.web.crud import Crud
@@ -51,6 +52,8 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         out.append(("/settings/account", "Account"))
         if audit_entity is not None and crud.can(viewer, audit_entity, Action.READ):
             out.append(("/settings/audit", "Audit log"))
+        if billing_enabled(web) and viewer.active is not None:
+            out.append(("/settings/billing", "Billing"))
         return out
 
     def render(request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any) -> Response:
@@ -254,4 +257,5 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         Route("/settings/account", signed(account), methods=["GET"]),
         Route("/settings/account/{action}", signed(account_action), methods=["POST"]),
         Route("/settings/audit", signed(audit), methods=["GET"]),
+        *billing_routes(web, render),
     ]

@@ -1,0 +1,117 @@
+"""Upgrading in a real browser: Playwright driving Chromium against the app and the Stripe emulator,
+each on a real port, on SQLite and on PostgreSQL.
+
+The free plan's limit blocks the next project in the New project dialog with an upgrade link;
+``/settings/billing`` shows the usage; Upgrade opens the emulator's hosted Checkout page, whose Pay
+delivers signed webhooks to the app before returning to the billing page, which then shows the paid
+plan; and the project that was refused can now be created. Screenshots go to ``artifacts/``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tenantry.app import app_tables, create_app
+from tenantry.config import Settings
+from tenantry.db.migrations import sync_schema
+from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
+from tenantry.emulators.stripe import StripeEmulator
+from tenantry.schema import load_schema_text
+from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema
+from tests.conftest import ROOT
+from tests.web.test_browser import Journey, browser, log_in, sign_up  # noqa: F401 - the browser fixture
+
+DOCS_SHOT = ROOT / "docs" / "screenshots" / "billing.png"
+
+
+def create_project(page: Page, name: str) -> None:
+    page.get_by_role("button", name="New project").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Name").fill(name)
+    dialog.get_by_role("button", name="Create").click()
+
+
+def test_upgrade_in_the_browser(database_url: str, browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    app_sock, stripe_sock = bind_socket(), bind_socket()
+    base = format_base_url(*app_sock.getsockname()[:2])
+    stripe_url = format_base_url(*stripe_sock.getsockname()[:2])
+    emulator = StripeEmulator(
+        webhook_url=f"{base}/api/billing/webhook",
+        webhook_secret=SECRET,
+        prices={PRICE_PRO: 1500, PRICE_PRO_YEARLY: 15000},
+        base_url=stripe_url,
+    )
+    # Billing reads its Stripe settings from the environment, as in production.
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_browser")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
+    schema = load_schema_text(billing_schema(), "test.yaml")
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    sync_schema(database_url, app_tables(schema, settings.dialect))
+    app = create_app(schema, settings)
+    backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
+    j = Journey(base, ROOT / "artifacts" / "screenshots" / backend / "billing")
+    with run_in_thread(emulator, sock=stripe_sock), run_in_thread(app, sock=app_sock):
+        ctx = j.context(browser)
+        page = ctx.new_page()
+        sign_up(page, "Acme", "Ada Admin", "ada@example.com")
+        page.goto(j.mail_link(page, "ada@example.com", "verify_email"))
+        log_in(page, "ada@example.com")
+        expect(page).to_have_url(re.compile(r"/dashboard$"))
+
+        # The free plan allows two projects.
+        for name in ("One", "Two"):
+            create_project(page, name)
+            expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+        page.goto("/settings/billing")
+        expect(page.locator("#current-plan")).to_have_text("Free")
+        expect(page.get_by_text("Projects: 2 of 2")).to_be_visible()
+        expect(page.locator("#usage-projects")).to_have_attribute("value", "2")
+
+        # The third is refused in the dialog, which stays open with the plan's message and an upgrade link.
+        page.goto("/dashboard")
+        create_project(page, "Three")
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_role("alert")).to_contain_text("Your plan allows 2 projects")
+        j.shoot(page, "limit-reached-dialog")
+        dialog.get_by_role("link", name="See plans and upgrade").click()
+        expect(page).to_have_url(re.compile(r"/settings/billing$"))
+        expect(page.get_by_role("navigation", name="Settings").get_by_role("link", name="Billing")).to_have_attribute(
+            "aria-current", "page"
+        )
+        j.shoot(page, "billing-free")
+
+        # Upgrade: the emulator's hosted checkout page, then Pay, then back with the paid plan.
+        page.get_by_role("button", name="Upgrade to Pro").click()
+        expect(page).to_have_url(re.compile("^" + re.escape(stripe_url) + r"/checkout/"))
+        expect(page.get_by_text("14-day free trial")).to_be_visible()
+        j.shoot(page, "stripe-checkout")
+        page.get_by_role("button", name="Pay").click()
+        expect(page).to_have_url(re.compile(r"/settings/billing\?checkout=success"))
+        expect(page.locator("#current-plan")).to_have_text("Pro")
+        expect(page.locator("#plan-status")).to_have_text("trialing")
+        expect(page.get_by_text("Thank you: Acme is on the Pro plan.")).to_be_visible()
+        expect(page.get_by_text("Your free trial of Pro ends on")).to_be_visible()
+        expect(page.get_by_text("Projects: 2 of 50")).to_be_visible()
+        expect(page.get_by_role("button", name="Manage billing")).to_be_visible()
+        expect(page.get_by_role("button", name="Upgrade to Pro")).to_have_count(0)
+        assert [d.status for d in emulator.deliveries] == [200, 200, 200], emulator.deliveries
+        j.shoot(page, "billing-pro")
+        if backend == "sqlite":
+            DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
+            page.locator("main").screenshot(path=DOCS_SHOT)
+
+        # The project refused before is created now.
+        page.goto("/dashboard")
+        create_project(page, "Three")
+        expect(page.get_by_role("status").get_by_text("Project created.")).to_be_visible()
+        expect(page.get_by_role("link", name="Three", exact=True)).to_be_visible()
+
+        # Manage billing opens the portal for this organization's subscription.
+        page.goto("/settings/billing")
+        page.get_by_role("button", name="Manage billing").click()
+        expect(page).to_have_url(re.compile("^" + re.escape(stripe_url) + r"/portal/"))
+        ctx.close()
