@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
@@ -136,6 +136,19 @@ def _scenario(chromium: Browser, j: Journey) -> None:
     expect(cy.get_by_text("Satellite")).to_have_count(0)
     expect(cy.locator(".toast")).to_have_count(0)
     expect(cy.locator("#bell .bell-count")).to_be_hidden()
+
+    # A notification that arrives between rendering a page and its socket connecting is replayed, not
+    # lost: Cy's page is held before its Socket.IO script loads while his project is created.
+    held: list[Route] = []
+    cy.route("**/socket.io.min.js", lambda route: held.append(route))
+    cy.goto("/dashboard", wait_until="commit")
+    while not held:
+        cy.wait_for_timeout(50)
+    api(cy, j.base, "/api/projects", {"name": "Probe-X"})
+    held[0].continue_()
+    live(cy)
+    expect(cy.locator(".toast", has_text="Project created: Probe-X was created successfully")).to_be_visible()
+    expect(cy.locator("#bell .bell-count")).to_have_text("1")
 
     # Without JavaScript the bell shows the stored count, opens (a disclosure), and "Mark all read"
     # is a plain form that comes back to the page.
