@@ -4,7 +4,8 @@ SQLite and on PostgreSQL, with the example app's hooks (a project's creator is n
 Two members of one organization and a user of another: a project created by one member appears on
 the other's dashboard and project list without a reload; the creator's other tab shows the "Project
 created" toast and the bell's count rises; "Mark all read" resets it (and it stays reset after a
-reload); the other organization's user sees neither the project nor a notification. Screenshots of
+reload); the other organization's user sees neither the project nor a notification; one that arrives
+before a page's socket connects is replayed; without JavaScript the bell still works. Screenshots of
 the open bell go to ``artifacts/`` and the README's to ``docs/screenshots/``.
 """
 
