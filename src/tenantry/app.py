@@ -18,9 +18,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.api import api_routes
 from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
+from tenantry.api.openapi import OpenApiPart
 from tenantry.audit import Audit, audit_tables
 from tenantry.auth import Authentication, AuthSettings, auth_tables
 from tenantry.billing import Billing, billing_routes, billing_tables, install_billing
+from tenantry.billing.openapi import billing_openapi
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
@@ -92,6 +94,8 @@ class Tenantry:
         self.authenticators: list[Authenticator] = [self.auth.authenticate]
         # Stripe billing, when the schema has organizations with subscriptions (after audit and events).
         self.billing: Billing | None = install_billing(self)
+        # Paths of capabilities other than the CRUD API, for /api/openapi.json.
+        self.openapi_parts: list[OpenApiPart] = [billing_openapi()] if self.billing is not None else []
 
     async def context(self, request: Request) -> RequestContext:
         """Who is asking (first step of the pipeline), with the facts the audit log records."""

@@ -57,7 +57,9 @@ def docs_routes(runtime: Tenantry, prefix: str = "/api") -> list[BaseRoute]:
     async def openapi(request: Request) -> Response:
         # Built on first request, then served from memory: the schema cannot change while running.
         if not spec_bytes:
-            spec_bytes.append(bytes(JSONResponse(build_openapi(runtime.schema, prefix=prefix)).body))
+            spec_bytes.append(
+                bytes(JSONResponse(build_openapi(runtime.schema, prefix=prefix, parts=runtime.openapi_parts)).body)
+            )
         return Response(spec_bytes[0], media_type="application/json")
 
     async def docs(request: Request) -> Response:

@@ -7,6 +7,8 @@ validate requests, so documentation and behaviour cannot drift apart.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,15 @@ from tenantry.schema import Entity, Field, FieldType, Schema
 from tenantry.validation import EntityModels
 
 REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class OpenApiPart:
+    """Paths, component schemas and tags a capability adds to the document (billing's endpoints, say)."""
+
+    paths: Mapping[str, Any]
+    schemas: Mapping[str, Any] = field(default_factory=dict)
+    tags: Sequence[Mapping[str, str]] = ()
 
 
 def field_schema(f: Field) -> dict[str, Any]:
@@ -134,6 +145,16 @@ def _error(description: str) -> dict[str, Any]:
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_response(description: str) -> dict[str, Any]:
+    """A response whose body is the API's ``Error`` (for the paths of an ``OpenApiPart``)."""
+    return _error(description)
+
+
+def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """A JSON response with ``schema`` (for the paths of an ``OpenApiPart``)."""
+    return _json(schema, description)
 
 
 def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
@@ -260,8 +281,10 @@ def _drop_invalid_null_defaults(models: dict[str, Any]) -> None:
                 del prop["default"]
 
 
-def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0") -> dict[str, Any]:
-    """The complete OpenAPI 3.1 document for the generated CRUD API."""
+def build_openapi(
+    schema: Schema, *, prefix: str = "/api", version: str = "0.1.0", parts: Sequence[OpenApiPart] = ()
+) -> dict[str, Any]:
+    """The complete OpenAPI 3.1 document for the generated CRUD API, plus other capabilities' ``parts``."""
     models = [EntityModels(e) for e in schema.entities.values()]
     pairs = [(m.create, "validation") for m in models] + [(m.update, "validation") for m in models]
     _, defs = models_json_schema(pairs, ref_template=REF)  # type: ignore[arg-type]
@@ -426,6 +449,17 @@ def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0
                     "responses": {"200": _json(row_ref, "Restored"), "404": _error(f"{name} not found")},
                 },
             }
+    tags = [
+        {"name": e.route, "description": (e.display.plural if e.display else e.name)} for e in schema.entities.values()
+    ]
+    for part in parts:
+        taken = (set(part.paths) & set(paths)) | (set(part.schemas) & set(components))
+        if taken:
+            # An entity whose route is a capability's (say `billing`): a schema mistake, not something to paper over.
+            raise ValueError(f"OpenAPI names used twice: {', '.join(sorted(taken))}")
+        paths.update(part.paths)
+        components.update(part.schemas)
+        tags.extend(dict(t) for t in part.tags)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -435,8 +469,5 @@ def build_openapi(schema: Schema, *, prefix: str = "/api", version: str = "0.1.0
         },
         "paths": paths,
         "components": {"schemas": components},
-        "tags": [
-            {"name": e.route, "description": (e.display.plural if e.display else e.name)}
-            for e in schema.entities.values()
-        ],
+        "tags": tags,
     }
