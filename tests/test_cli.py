@@ -63,6 +63,7 @@ def test_openapi_and_routes(project: Path) -> None:
     assert result.exit_code == 0
     spec = json.loads(result.stdout)
     assert spec["openapi"] == "3.1.0" and "/api/projects/{id}" in spec["paths"]
+    assert "/api/billing/checkout" in spec["paths"]  # the seed bills (organizations with subscriptions)
     routes = runner.invoke(app, ["routes"])
     assert routes.exit_code == 0 and "/api/organizations/bulk" in routes.output
 

@@ -538,9 +538,12 @@ def openapi(
 ) -> None:
     """Print the OpenAPI 3.1 document of the API."""
     from tenantry.api.openapi import build_openapi
+    from tenantry.app import app_tables
+    from tenantry.billing.openapi import billing_parts
 
     loaded = load_or_exit(resolve_schema_path(schema))
-    text = json.dumps(build_openapi(loaded), indent=2)
+    parts = billing_parts(app_tables(loaded, "sqlite"))  # capabilities' paths, as the server documents them
+    text = json.dumps(build_openapi(loaded, parts=parts), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
     else:
@@ -552,9 +555,12 @@ def openapi(
 def routes(schema: SchemaOption = None) -> None:
     """List every HTTP route the app serves."""
     from tenantry.api.openapi import build_openapi
+    from tenantry.app import app_tables
+    from tenantry.billing.openapi import billing_parts
 
     loaded = load_or_exit(resolve_schema_path(schema))
-    spec = build_openapi(loaded)
+    parts = billing_parts(app_tables(loaded, "sqlite"))  # capabilities' paths, as the server documents them
+    spec = build_openapi(loaded, parts=parts)
     table = Table(title=f"{loaded.title} routes")
     table.add_column("method", style="bold")
     table.add_column("path")
