@@ -86,6 +86,11 @@ def _scenario(chromium: Browser, j: Journey) -> None:
     api(ben, j.base, "/api/auth/organization/set-active", {"organizationId": acme["id"]})
 
     # Ada watches the dashboard and, in a second tab, the project list; Cy watches Globex's dashboard.
+    # The page's content security policy (scripts from the app only) lets the socket upgrade to a WebSocket.
+    websockets: list[str] = []
+    refused: list[str] = []
+    ada.on("websocket", lambda ws: websockets.append(ws.url))
+    ada.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
     ada.goto("/dashboard")
     ada_list = ada_ctx.new_page()
     ada_list.goto("/app/projects")
@@ -93,6 +98,13 @@ def _scenario(chromium: Browser, j: Journey) -> None:
     for page in (ada, ada_list, cy):
         live(page)
         expect(page.locator("#bell .bell-count")).to_be_hidden()  # nothing unread yet
+
+    for _ in range(100):
+        if websockets:
+            break
+        ada.wait_for_timeout(50)
+    assert any("/socket.io/" in url and "transport=websocket" in url for url in websockets), websockets
+    assert refused == []
 
     # Ben creates a project through the API: Ada's dashboard and list show it without a reload.
     api(ben, j.base, "/api/projects", {"name": "Rocket"})
