@@ -83,15 +83,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databa
         require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
     assert postgres_database is not None
 
+    reset_public_schema(postgres_database)
+    return postgres_database
+
+
+def reset_public_schema(url: str) -> None:
+    """Empty the PostgreSQL database at ``url`` (its public schema) for the next test."""
+
     async def reset() -> None:
-        conn = await asyncpg.connect(postgres_database)
+        conn = await asyncpg.connect(url)
         try:
             await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
         finally:
             await conn.close()
 
     asyncio.run(reset())
-    return postgres_database
 
 
 def seed_schema() -> Schema:

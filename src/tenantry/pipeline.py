@@ -83,6 +83,39 @@ class Presenter(Protocol):
     async def present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None: ...
 
 
+class OrganizationChange(Protocol):
+    """A change the organization plugin reports to its observers (audit, events), inside its transaction."""
+
+    @property
+    def action(self) -> str: ...  # create, update, delete
+    @property
+    def resource_type(self) -> str: ...  # organization, member, invitation
+    @property
+    def resource_id(self) -> str: ...
+    @property
+    def organization_id(self) -> str: ...
+    @property
+    def actor_id(self) -> Any: ...
+    @property
+    def old(self) -> dict[str, Any] | None: ...
+    @property
+    def new(self) -> dict[str, Any] | None: ...
+
+
+def organization_of(event: WriteEvent) -> Any:
+    """The organization a change belongs to: the organization itself, the row's tenant, else the
+    actor's active organization (a user's own profile, shared rows). The audit log records it and
+    realtime sends the change there (``org:<id>``)."""
+    entity = event.entity
+    if entity.system == "organizations":
+        return event.id
+    if entity.tenant_field is not None:
+        row = event.new if event.new is not None else event.old
+        if row is not None and row.get(entity.tenant_field) is not None:
+            return row[entity.tenant_field]
+    return event.context.principal.org_id
+
+
 class FilterTranslator(Protocol):
     """The inverse of a presenter: conditions on computed values become conditions the database can check."""
 

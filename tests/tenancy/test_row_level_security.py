@@ -7,7 +7,6 @@ each user to the organizations they belong to.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,7 +20,7 @@ from starlette.routing import Route
 from tenantry.app import Tenantry
 from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime
-from tests.conftest import PG_ADMIN_URL, ClientFactory, require_service
+from tests.conftest import PG_ADMIN_URL, ClientFactory, require_service, reset_public_schema
 from tests.tenancy.helpers import User, create_org, join, new_user
 
 RawQuery = Callable[[Tenantry, Request], Coroutine[Any, Any, Any]]
@@ -38,15 +37,7 @@ def database_url(postgres_database: str | None) -> str:
     if postgres_database is None:
         require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
     assert postgres_database is not None
-
-    async def reset() -> None:
-        conn = await asyncpg.connect(postgres_database)
-        try:
-            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
-
-    asyncio.run(reset())
+    reset_public_schema(postgres_database)
     return postgres_database
 
 

@@ -34,8 +34,9 @@ from tenantry.audit.export import AuditExport
 from tenantry.audit.policy import AuditPolicy, AuditScope
 from tenantry.audit.redact import is_secret, redact
 from tenantry.audit.tables import AUDIT_TABLE, AuditTables, audit_tables
-from tenantry.audit.writer import Auditor, AuditWriter, OrganizationChange, organization_action
+from tenantry.audit.writer import Auditor, AuditWriter, organization_action
 from tenantry.db import Connection
+from tenantry.pipeline import OrganizationChange
 
 if TYPE_CHECKING:
     from tenantry.app import Tenantry

@@ -24,7 +24,7 @@ be the reason a change fails.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -35,7 +35,7 @@ from tenantry.db import Connection, SQLCompiler
 from tenantry.db.codecs import id_to_db, to_db, utc_now
 from tenantry.db.ids import uuid7
 from tenantry.db.tables import string_length
-from tenantry.pipeline import WriteEvent
+from tenantry.pipeline import OrganizationChange, WriteEvent, organization_of
 from tenantry.schema import Field, FieldType
 
 _TEXTUAL = (FieldType.STRING, FieldType.TEXT, FieldType.ENUM)
@@ -138,25 +138,6 @@ class AuditWriter:
         )
 
 
-class OrganizationChange(Protocol):
-    """A change the organization plugin reports (``tenantry.tenancy.service.OrgChange``), inside its transaction."""
-
-    @property
-    def action(self) -> str: ...  # create, update, delete
-    @property
-    def resource_type(self) -> str: ...  # organization, member, invitation
-    @property
-    def resource_id(self) -> str: ...
-    @property
-    def organization_id(self) -> str: ...
-    @property
-    def actor_id(self) -> Any: ...
-    @property
-    def old(self) -> dict[str, Any] | None: ...
-    @property
-    def new(self) -> dict[str, Any] | None: ...
-
-
 _INVITATION_OUTCOMES = {
     "accepted": "invitation_accept",
     "rejected": "invitation_reject",
@@ -185,15 +166,3 @@ def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[dict
     """The fields whose value differs, as they were and as they are."""
     keys = [k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)]
     return {k: old.get(k) for k in keys}, {k: new.get(k) for k in keys}
-
-
-def organization_of(event: WriteEvent) -> Any:
-    """The organization a change belongs to: the organization itself, the row's tenant, else the actor's."""
-    entity = event.entity
-    if entity.system == "organizations":
-        return event.id
-    if entity.tenant_field is not None:
-        row = event.new if event.new is not None else event.old
-        if row is not None and row.get(entity.tenant_field) is not None:
-            return row[entity.tenant_field]
-    return event.context.principal.org_id

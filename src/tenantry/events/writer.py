@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from tenantry.db import Connection
 from tenantry.db.codecs import utc_now
 from tenantry.db.ids import uuid7
 from tenantry.events.bus import TOPIC_SUFFIX, DomainEvent
 from tenantry.events.sql import EventSQL
-from tenantry.pipeline import WriteEvent
+from tenantry.pipeline import OrganizationChange, WriteEvent, organization_of
 
 
 class EventWriter:
@@ -46,25 +46,6 @@ class EventWriter:
             conn.on_commit(self.wake)
 
 
-class OrganizationChange(Protocol):
-    """A change the organization plugin reports (``tenantry.tenancy.service.OrgChange``), inside its transaction."""
-
-    @property
-    def action(self) -> str: ...  # create, update, delete
-    @property
-    def resource_type(self) -> str: ...  # organization, member, invitation
-    @property
-    def resource_id(self) -> str: ...
-    @property
-    def organization_id(self) -> str: ...
-    @property
-    def actor_id(self) -> Any: ...
-    @property
-    def old(self) -> dict[str, Any] | None: ...
-    @property
-    def new(self) -> dict[str, Any] | None: ...
-
-
 class OrganizationEventWriter:
     """The organization plugin's changes as domain events: ``<organizations>.*``, ``members.*``, ``invitations.*``.
 
@@ -93,22 +74,6 @@ class OrganizationEventWriter:
                 created_at=utc_now(),
             ),
         )
-
-
-def organization_of(event: WriteEvent) -> Any:
-    """The organization a change belongs to (where realtime sends it: ``org:<id>``).
-
-    The organization itself for changes to organizations, the row's tenant column, else the
-    actor's active organization (a user's own profile, shared rows). The audit log uses the same rule.
-    """
-    entity = event.entity
-    if entity.system == "organizations":
-        return event.id
-    if entity.tenant_field is not None:
-        row = event.new if event.new is not None else event.old
-        if row is not None and row.get(entity.tenant_field) is not None:
-            return row[entity.tenant_field]
-    return event.context.principal.org_id
 
 
 def _text(value: Any) -> str | None:
