@@ -97,13 +97,17 @@ class Tenantry:
         # Paths of capabilities other than the CRUD API, for /api/openapi.json.
         self.openapi_parts: list[OpenApiPart] = [billing_openapi()] if self.billing is not None else []
 
-    async def context(self, request: Request) -> RequestContext:
-        """Who is asking (first step of the pipeline), with the facts the audit log records."""
-        principal: Principal | None = None
-        for authenticate in self.authenticators:
-            principal = await authenticate(request)
-            if principal is not None:
-                break
+    async def context(self, request: Request, principal: Principal | None = None) -> RequestContext:
+        """Who is asking (first step of the pipeline), with the facts the audit log records.
+
+        ``principal``: already resolved by the caller (a page that looked its session up itself),
+        so the authenticators are not asked again.
+        """
+        if principal is None:
+            for authenticate in self.authenticators:
+                principal = await authenticate(request)
+                if principal is not None:
+                    break
         if principal is None:
             principal = DEVELOPER if self.settings.api_is_open else ANONYMOUS
         # From here on, the database's row-level security acts for this principal (PostgreSQL).

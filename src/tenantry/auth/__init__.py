@@ -13,7 +13,7 @@ from starlette.requests import Request
 from tenantry.auth.endpoints import email_password, sessions, social, user
 from tenantry.auth.origin import SAFE_METHODS
 from tenantry.auth.router import AuthRouter
-from tenantry.auth.service import AuthContext, Mailer, build_context
+from tenantry.auth.service import AuthContext, Current, Mailer, build_context
 from tenantry.auth.settings import AuthSettings
 from tenantry.auth.store import Memberships
 from tenantry.auth.tables import AuthTables, auth_tables
@@ -48,7 +48,11 @@ class Authentication:
         ``/api/auth``: a cookie alone never authorises a cross-site write.
         """
         lookup = await self.ctx.lookup(request, refresh=False)
-        current = lookup.current
+        return self.principal(request, lookup.current)
+
+    def principal(self, request: Request, current: Current | None) -> Principal | None:
+        """The principal of a session already looked up for ``request`` (the web pages look it up
+        themselves, refreshing it as get-session does); the same origin rule as ``authenticate``."""
         if current is None:
             return None
         if current.via_cookie and request.method not in SAFE_METHODS:

@@ -19,8 +19,6 @@ order is exact for changes that do not overlap in time.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
 import uuid
@@ -33,6 +31,7 @@ from tenantry.db.codecs import utc_now
 from tenantry.db.database import Database
 from tenantry.events.bus import DomainEvent, EventBus
 from tenantry.events.sql import EventSQL
+from tenantry.worker import PollingWorker
 
 log = logging.getLogger("tenantry.events")
 
@@ -48,7 +47,7 @@ class DispatchReport:
     lost: bool = False  # the lease ran out and another dispatcher took the rest of the batch
 
 
-class EventDispatcher:
+class EventDispatcher(PollingWorker):
     """Delivers the outbox in the background (``start``/``wake``/``stop``) or one pass at a time.
 
     ``handler_timeout`` bounds each subscriber call; the lease must leave room for two of them, so
@@ -71,71 +70,22 @@ class EventDispatcher:
             raise ValueError("handler_timeout must be positive and shorter than half the lease")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        super().__init__("event-dispatcher", poll_interval, log)
         self.db = db
         self.sql = sql
         self.bus = bus
         self.clock = clock
-        self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.lease = dt.timedelta(seconds=lease)
         self.handler_timeout = handler_timeout
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    # -- background task ---------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start delivering in the background (call from the running event loop)."""
-        if self.running:
-            return
-        self._stopping = False
-        self._wakeup = asyncio.Event()  # bound to this loop (an app may be started again on another)
-        self._task = asyncio.create_task(self._run(), name="tenantry-event-dispatcher")
-
-    def wake(self) -> None:
-        """Deliver now rather than at the next poll (called after a transaction that wrote events commits)."""
-        self._wakeup.set()
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Finish the event in hand (up to ``grace`` seconds) and stop."""
-        self._stopping = True
-        self._wakeup.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), grace)
-        except TimeoutError:
-            # What was claimed and not marked is delivered again once the lease runs out.
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self._pass(until_stopped=True)
-            except Exception:
-                # The database may be restarting: keep going, and try again at the next poll.
-                log.exception("event delivery pass failed")
-            if self._stopping:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
 
     # -- one pass ----------------------------------------------------------------------------------
 
     async def deliver_pending(self) -> DispatchReport:
         """Deliver every event committed so far (unless another dispatcher holds them); returns what happened."""
-        return await self._pass(until_stopped=False)
+        return await self.work(until_stopped=False)
 
-    async def _pass(self, *, until_stopped: bool) -> DispatchReport:
+    async def work(self, *, until_stopped: bool) -> DispatchReport:
         report = DispatchReport()
         while not (until_stopped and self._stopping):
             claim_id, batch = await self.claim()

@@ -12,7 +12,6 @@ overwrite the newer claim.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from tenantry.mail.message import OutgoingMail
 from tenantry.mail.outbox import outbox_sql
 from tenantry.mail.retry import RetryPolicy
 from tenantry.mail.settings import MailSettings
+from tenantry.worker import PollingWorker
 
 log = logging.getLogger("tenantry.mail")
 
@@ -51,7 +51,7 @@ class DeliveryReport:
         return self.sent + self.retrying + self.failed + self.lost
 
 
-class MailDispatcher:
+class MailDispatcher(PollingWorker):
     """Sends what the outbox holds, in the background (``start``/``wake``/``stop``) or one pass at a time.
 
     ``clock`` and ``retry`` exist for tests (a fake clock instead of sleeping through backoff).
@@ -77,76 +77,30 @@ class MailDispatcher:
             raise ValueError("send_timeout must be positive and shorter than the lease")
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        super().__init__("mail-dispatcher", poll_interval, log)
         self.db = db
         self.tables = tables
         self.settings = settings
         self.backend = backend
         self.retry = retry or RetryPolicy(max_attempts=settings.max_attempts)
         self.clock = clock
-        self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.lease = dt.timedelta(seconds=lease)
         self.send_timeout = send_timeout
         self._sql = outbox_sql(tables)
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
-
-    # -- background task ---------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start delivering in the background (call from the running event loop)."""
-        if self.running:
-            return
-        self._stopping = False
-        self._task = asyncio.create_task(self._run(), name="tenantry-mail-dispatcher")
-
-    def wake(self) -> None:
-        """Deliver now instead of at the next poll; call it after committing an ``enqueue``.
-
-        Only this process's dispatcher wakes; others find the message at their next poll.
-        """
-        self._wakeup.set()
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let in-flight sends finish (up to ``grace`` seconds), stop, and close the backend."""
-        self._stopping = True
-        self._wakeup.set()
-        task, self._task = self._task, None
-        if task is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(task), grace)
-            except TimeoutError:
-                # Whatever was claimed stays "sending" and is retried once its lease runs out.
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await super().stop(grace)
         await self.backend.close()
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            self._wakeup.clear()
-            try:
-                await self._pass(until_stopped=True)
-            except Exception:
-                # The database may be restarting: keep the loop alive and try again at the next poll.
-                log.exception("mail delivery pass failed")
-            if self._stopping:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
 
     # -- one pass ----------------------------------------------------------------------------------
 
     async def deliver_pending(self) -> DeliveryReport:
         """Send every message due now (claiming ``batch_size`` at a time); returns what happened."""
-        return await self._pass(until_stopped=False)
+        return await self.work(until_stopped=False)
 
-    async def _pass(self, *, until_stopped: bool) -> DeliveryReport:
+    async def work(self, *, until_stopped: bool) -> DeliveryReport:
         report = DeliveryReport()
         while not (until_stopped and self._stopping):
             batch = await self.claim()

@@ -193,16 +193,42 @@ class NotificationStore:
             limit=limit,
             offset=(page - 1) * limit,
         )
+        # The total and the unread count in one statement (a filtered count).
         totals = await self._fetch(
             None,
-            f"{name}_total",
-            lambda: sa.select(sa.func.count()).select_from(t).where(cond),
+            f"{name}_totals",
+            lambda: (
+                sa.select(sa.func.count(), sa.func.count().filter(t.c.read_at.is_(None))).select_from(t).where(cond)
+            ),
             uid=user_id,
         )
-        unread = int(totals[0][0]) if unread_only else await self.unread_count(user_id)
-        return NotificationPage(
-            [self.present(r) for r in rows], total=int(totals[0][0]), page=page, limit=limit, unread=unread
+        total, unread = int(totals[0][0]), int(totals[0][1])
+        return NotificationPage([self.present(r) for r in rows], total=total, page=page, limit=limit, unread=unread)
+
+    async def recent(self, user_id: str, limit: int) -> tuple[list[dict[str, Any]], int]:
+        """``user_id``'s newest notifications and their unread count, in one statement (the bell on every page)."""
+        t = self.table
+        u = t.alias("unread_rows")  # its own FROM: not correlated to the outer rows
+        unread = (
+            sa.select(sa.func.count())
+            .select_from(u)
+            .where(u.c.user_id == sa.bindparam("uid"), u.c.read_at.is_(None))
+            .scalar_subquery()
         )
+        rows = await self._fetch(
+            None,
+            "recent",
+            lambda: (
+                sa.select(*(t.c[c] for c in _COLUMNS), unread.label("unread"))
+                .where(t.c.user_id == sa.bindparam("uid"))
+                .order_by(t.c.id.desc())
+                .limit(sa.bindparam("limit"))
+            ),
+            uid=user_id,
+            limit=limit,
+        )
+        # No rows means no notifications at all, so none unread either.
+        return [self.present(r[:-1]) for r in rows], int(rows[0][-1]) if rows else 0
 
     async def since(self, user_id: str, cursor: str, limit: int = 500) -> list[dict[str, Any]]:
         """``user_id``'s notifications after ``cursor`` (a notification id), oldest first: what a client missed."""

@@ -25,6 +25,6 @@ class Bell:
 
 
 async def load_bell(runtime: Tenantry, user_id: str) -> Bell:
-    """The user's bell, from the realtime notification store (one page query and its count)."""
-    result = await runtime.realtime.store.page(user_id, page=1, limit=RECENT, unread_only=False)
-    return Bell(unread=result.unread, recent=result.data)
+    """The user's bell, from the realtime notification store (one query)."""
+    recent, unread = await runtime.realtime.store.recent(user_id, RECENT)
+    return Bell(unread=unread, recent=recent)

@@ -124,7 +124,8 @@ class Web:
         if lookup.current is None:
             return None
         try:
-            ctx = await self.runtime.context(request)
+            # The session just looked up is the principal: no second lookup.
+            ctx = await self.runtime.context(request, self.runtime.auth.principal(request, lookup.current))
         except ApiError as exc:
             raise Refused(exc.status, str(exc)) from None
         viewer = Viewer(lookup.current, ctx)

@@ -1,0 +1,76 @@
+"""A background loop that works through an outbox: now when woken, else at every poll.
+
+The mail dispatcher and the event dispatcher share it: ``start`` runs ``work`` in a task, ``wake``
+(called after a commit that wrote work) cuts the wait short, ``stop`` lets the pass in hand finish
+for a grace period. What a pass does, and how a crash mid-pass is recovered (leases), is theirs.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+
+
+class PollingWorker(abc.ABC):
+    """Runs ``work(until_stopped=True)`` in the background until stopped, between waits of ``poll_interval``."""
+
+    def __init__(self, name: str, poll_interval: float, log: logging.Logger) -> None:
+        self.name = name
+        self.poll_interval = poll_interval
+        self._log = log
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @abc.abstractmethod
+    async def work(self, *, until_stopped: bool) -> object:
+        """One pass over what is due; with ``until_stopped``, stop early once ``stop`` is called."""
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start working in the background (call from the running event loop)."""
+        if self.running:
+            return
+        self._stopping = False
+        self._wakeup = asyncio.Event()  # bound to this loop (an app may be started again on another)
+        self._task = asyncio.create_task(self._run(), name=f"tenantry-{self.name}")
+
+    def wake(self) -> None:
+        """Work now rather than at the next poll. Only this process's worker wakes; others poll."""
+        self._wakeup.set()
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Let the pass in hand finish (up to ``grace`` seconds), then stop."""
+        self._stopping = True
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except TimeoutError:
+            # What was claimed and not finished is taken again once its lease runs out.
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self.work(until_stopped=True)
+            except Exception:
+                # The database may be restarting: keep the loop alive and try again at the next poll.
+                self._log.exception("%s pass failed", self.name)
+            if self._stopping:
+                break
+            # Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives
+            # as the event is set, and the loop would go on after ``stop``.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wakeup.wait()
