@@ -21,6 +21,8 @@ from tenantry.api.http import api_error_handler, client_ip, data_rejected_handle
 from tenantry.api.openapi import OpenApiPart
 from tenantry.audit import Audit, audit_tables
 from tenantry.auth import Authentication, AuthSettings, auth_tables
+from tenantry.auth.plugins import enabled_plugins
+from tenantry.auth.tables import auth_plugin_tables
 from tenantry.billing import Billing, billing_routes, billing_tables, install_billing
 from tenantry.billing.openapi import billing_openapi
 from tenantry.config import Settings
@@ -188,8 +190,9 @@ def database_actor(principal: Principal) -> DbActor:
 def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
     """Every capability's tables, in the order they depend on each other."""
     return [
-        auth_tables(auth_settings.table_names),
+        auth_tables(auth_settings.table_names, enabled_plugins(auth_settings.plugins)),
         tenancy_tables(auth_settings.table_names),
+        auth_plugin_tables,
         mail_tables,
         audit_tables,
         events_tables,

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 
 from tenantry.auth.endpoints import email_password, sessions, social, user
+from tenantry.auth.errors import register_error_codes
 from tenantry.auth.origin import SAFE_METHODS
+from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.router import AuthRouter
 from tenantry.auth.service import AuthContext, Current, Mailer, build_context
 from tenantry.auth.settings import AuthSettings
@@ -38,17 +40,43 @@ class Authentication:
         self.ctx = build_context(
             runtime.settings, settings, runtime.db, tables, runtime.pipeline.sql, mailer, memberships
         )
+        self.runtime: Tenantry = runtime
         self.router = AuthRouter(self.ctx)
         self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS, *social.ENDPOINTS)
+        self.plugins: tuple[AuthPlugin, ...] = tables.plugins
+        for plugin in self.plugins:
+            register_error_codes(plugin.error_codes)
+            self.router.add(*plugin.endpoints(self))
+            if self.ctx.limiter is not None:
+                self.ctx.limiter.extra_rules += plugin.rate_limits
+            plugin.install(self)
+
+    def plugin(self, plugin_id: str) -> AuthPlugin | None:
+        """The enabled plugin ``plugin_id`` (``two-factor``, ``magic-link``, ``passkey``, ``api-key``, ``admin``)."""
+        return next((p for p in self.plugins if p.id == plugin_id), None)
 
     async def authenticate(self, request: Request) -> Principal | None:
-        """The signed-in user of a request to any route (cookie or ``Authorization: Bearer``).
+        """The signed-in user of a request to any route (cookie or ``Authorization: Bearer``), or
+        the principal of another credential a plugin accepts (``x-api-key``).
 
         Requests authenticated by cookie that change state must come from a trusted origin, as on
         ``/api/auth``: a cookie alone never authorises a cross-site write.
         """
         lookup = await self.ctx.lookup(request, refresh=False)
-        return self.principal(request, lookup.current)
+        if lookup.current is None:
+            for resolve in self.ctx.hooks.credentials:
+                found = await resolve(request)
+                if found is not None:
+                    return found
+        return await self.resolve(request, lookup.current)
+
+    async def resolve(self, request: Request, current: Current | None) -> Principal | None:
+        """``principal`` followed by the plugins' checks (an organization that requires two-factor)."""
+        principal = self.principal(request, current)
+        if principal is not None:
+            for check in self.ctx.hooks.principal_checks:
+                principal = await check(request, principal)
+        return principal
 
     def principal(self, request: Request, current: Current | None) -> Principal | None:
         """The principal of a session already looked up for ``request`` (the web pages look it up

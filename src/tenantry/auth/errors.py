@@ -66,6 +66,12 @@ BASE_ERROR_CODES: dict[str, str] = {
 }
 
 
+def register_error_codes(codes: dict[str, str] | Any) -> None:
+    """Add a plugin's error codes (Better Auth's plugins bring their own, e.g. ``INVALID_CODE``)."""
+    for code, message in codes.items():
+        BASE_ERROR_CODES.setdefault(code, message)
+
+
 class AuthError(Exception):
     """An error answered as Better Auth does: ``{"message": ..., "code": ...}`` with ``status``."""
 

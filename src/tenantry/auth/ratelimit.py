@@ -45,8 +45,9 @@ SPECIAL_RULES: tuple[tuple[str, Rule], ...] = (
 )
 
 
-def rule_for(path: str) -> Rule:
-    for prefix, rule in SPECIAL_RULES:
+def rule_for(path: str, extra: tuple[tuple[str, Rule], ...] = ()) -> Rule:
+    """The rule for ``path``: plugins' rules first, then Better Auth's, then the default."""
+    for prefix, rule in (*extra, *SPECIAL_RULES):
         if path.startswith(prefix):
             return rule
     return DEFAULT_RULE
@@ -65,10 +66,11 @@ class RateLimiter:
         self.storage = storage
         self.limiter = FixedWindowRateLimiter(storage)
         self._items: dict[Rule, RateLimitItem] = {}
+        self.extra_rules: tuple[tuple[str, Rule], ...] = ()  # plugins' rules, set as they are installed
 
     async def check(self, client: str, path: str) -> int | None:
         """Count this request; return the seconds to wait when it is over the limit, else None."""
-        rule = rule_for(path)
+        rule = rule_for(path, self.extra_rules)
         item = self._items.get(rule)
         if item is None:
             item = self._items[rule] = rule.item()

@@ -21,6 +21,7 @@ from tenantry.auth.cookies import CookieNames, Cookies
 from tenantry.auth.crypto import generate_id, read_jwt, sign_jwt, verify_bearer
 from tenantry.auth.errors import auth_error, validation_error
 from tenantry.auth.origin import OriginPolicy
+from tenantry.auth.plugin import AuthHooks
 from tenantry.auth.ratelimit import RateLimiter
 from tenantry.auth.settings import AuthSettings
 from tenantry.auth.shapes import UserShapes
@@ -117,6 +118,7 @@ class AuthContext:
     base_url: str = field(init=False)
     audit_hook: AuditHook | None = None
     on_sign_up: SignUpHook | None = None
+    hooks: AuthHooks = field(default_factory=AuthHooks)
 
     def __post_init__(self) -> None:
         self.base_url = self.settings.base_url.rstrip("/")
@@ -238,13 +240,31 @@ class AuthContext:
         created: dt.datetime = session["created_at"]
         return (dt.datetime.now(dt.UTC) - created).total_seconds() < self.auth.fresh_age
 
+    async def guard_session(self, conn: Connection | None, user: UserRecord) -> None:
+        """Let plugins refuse a session for ``user`` before one is made (a banned user): raises AuthError."""
+        for guard in self.hooks.session_guards:
+            await guard(conn, user)
+
     async def create_session(
-        self, conn: Connection, user_id: Any, client: ClientInfo, dont_remember: bool = False
+        self,
+        conn: Connection,
+        user_id: Any,
+        client: ClientInfo,
+        dont_remember: bool = False,
+        *,
+        lifetime: int | None = None,
+        plugin_values: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """A new session: ``expiresIn`` from now, or one day when the user chose not to be remembered."""
-        lifetime = 60 * 60 * 24 if dont_remember else self.auth.expires_in
+        """A new session: ``expiresIn`` from now, or one day when the user chose not to be remembered
+        (or ``lifetime`` seconds). Plugins' session guards run first and may refuse it."""
+        if self.hooks.session_guards:
+            user = await self.store.user_by_id(user_id, conn)
+            if user is not None:
+                await self.guard_session(conn, user)
+        if lifetime is None:
+            lifetime = 60 * 60 * 24 if dont_remember else self.auth.expires_in
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime)
-        return await self.store.create_session(conn, user_id, expires, client.ip, client.user_agent)
+        return await self.store.create_session(conn, user_id, expires, client.ip, client.user_agent, plugin_values)
 
     def check_fits(self, field: str, value: str | None) -> None:
         """A core user field must fit its column (SQLite would store it anyway; PostgreSQL would not)."""

@@ -52,6 +52,11 @@ class AuthSettings(BaseSettings):
     )
     cookie_prefix: str = Field("better-auth", alias="TENANTRY_COOKIE_PREFIX", pattern=r"^[A-Za-z0-9_.\-]+$")
     rate_limit: Literal["auto", "on", "off"] = Field("auto", alias="TENANTRY_RATE_LIMIT")
+    plugins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["two-factor", "magic-link", "passkey", "api-key", "admin"],
+        validation_alias=AliasChoices("TENANTRY_AUTH_PLUGINS", "plugins"),
+        description="Comma-separated authentication plugins to enable (empty: none).",
+    )
     table_names: Literal["tenantry", "better-auth"] = Field(
         "tenantry",
         alias="TENANTRY_AUTH_TABLES",
@@ -107,7 +112,17 @@ class AuthSettings(BaseSettings):
             seen.add(provider.id)
         return self
 
-    @field_validator("trusted_origins", "trusted_proxies", mode="before")
+    @field_validator("plugins", mode="after")
+    @classmethod
+    def _known_plugins(cls, value: list[str]) -> list[str]:
+        from tenantry.auth.plugins import PLUGINS
+
+        unknown = [v for v in value if v not in PLUGINS]
+        if unknown:
+            raise ValueError(f"unknown authentication plugin(s) {', '.join(unknown)}; known: {', '.join(PLUGINS)}")
+        return value
+
+    @field_validator("trusted_origins", "trusted_proxies", "plugins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # Comma-separated in the environment (NoDecode keeps pydantic from expecting JSON).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
@@ -11,6 +12,10 @@ from tenantry.auth.store import UserRecord, iso
 from tenantry.auth.tables import AuthTables
 from tenantry.db.codecs import Converter, field_output_converter, to_db
 from tenantry.validation import python_type
+
+
+def _plugin_json(value: Any) -> Any:
+    return iso(value) if isinstance(value, dt.datetime) else value
 
 
 class UserShapes:
@@ -55,11 +60,13 @@ class UserShapes:
         for name, convert in self._out:
             value = user.additional.get(name)
             out[name] = convert(value) if convert is not None else value
+        for spec in self.tables.plugin_user_fields:
+            if spec.returned:
+                out[spec.name] = _plugin_json(user.plugin.get(spec.name))
         out["id"] = user.id
         return out
 
-    @staticmethod
-    def session_json(session: dict[str, Any]) -> dict[str, Any]:
+    def session_json(self, session: dict[str, Any]) -> dict[str, Any]:
         out = {
             "expiresAt": iso(session["expires_at"]),
             "token": session["token"],
@@ -71,6 +78,9 @@ class UserShapes:
         }
         if "active_organization_id" in session:  # the organization plugin's session field
             out["activeOrganizationId"] = session["active_organization_id"]
+        for spec in self.tables.plugin_session_fields:
+            if spec.returned:
+                out[spec.name] = _plugin_json(session.get(spec.key))
         out["id"] = session["id"]
         return out
 

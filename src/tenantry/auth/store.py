@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from tenantry.auth.crypto import generate_id
 from tenantry.auth.tables import USER_CORE, AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.codecs import format_timestamp, to_db
+from tenantry.db.types import UTCTimestamp
 from tenantry.schema import FieldType
 
 SESSION_FIELDS = ("id", "expires_at", "token", "created_at", "updated_at", "ip_address", "user_agent", "user_id")
@@ -54,11 +55,13 @@ class Memberships:
 
 @dataclass
 class UserRecord:
-    """A user as Better Auth models it: ``core`` (camelCase) plus the schema's additional fields."""
+    """A user as Better Auth models it: ``core`` (camelCase) plus the schema's additional fields,
+    and the plugins' fields (``plugin``, by Better Auth's name: ``twoFactorEnabled``, ``banned`` …)."""
 
     id: Any
     core: dict[str, Any]
     additional: dict[str, Any]
+    plugin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def email(self) -> str:
@@ -81,10 +84,20 @@ class AuthStore:
         self.dialect = db.dialect_name
         self.memberships = memberships
         # With organizations, a session also carries its active organization.
-        self.session_fields = SESSION_FIELDS + (("active_organization_id",) if memberships else ())
-        self._user_select = [tables.user_columns[name] for name in ("id", *USER_CORE)] + [
-            tables.users.c[f.name] for f in tables.additional
-        ]
+        self.session_fields = (
+            SESSION_FIELDS
+            + (("active_organization_id",) if memberships else ())
+            + tuple(f.key for f in tables.plugin_session_fields)
+        )
+        self._user_select = (
+            [tables.user_columns[name] for name in ("id", *USER_CORE)]
+            + [tables.users.c[f.name] for f in tables.additional]
+            + [tables.users.c[f.key] for f in tables.plugin_user_fields]
+        )
+        self._plugin_user_keys = {f.name: f.key for f in tables.plugin_user_fields}
+        plugin_types = [*tables.plugin_user_fields, *tables.plugin_session_fields]
+        self._plugin_booleans = frozenset(f.key for f in plugin_types if isinstance(f.type, sa.Boolean))
+        self._plugin_timestamps = frozenset(f.key for f in plugin_types if isinstance(f.type, UTCTimestamp))
 
     # -- value conversion ---------------------------------------------------------------------
 
@@ -137,7 +150,29 @@ class AuthStore:
         core["createdAt"] = self.ts_out(core["createdAt"])
         core["updatedAt"] = self.ts_out(core["updatedAt"])
         additional = {f.name: v for f, v in zip(self.t.additional, extra_values, strict=True)}
-        return UserRecord(id=self.user_id_out(values["id"]), core=core, additional=additional)
+        start = offset + len(core_names) + len(self.t.additional)
+        plugin_fields = self.t.plugin_user_fields
+        plugin = {
+            f.name: self.plugin_value_out(f.key, v)
+            for f, v in zip(plugin_fields, row[start : start + len(plugin_fields)], strict=True)
+        }
+        return UserRecord(id=self.user_id_out(values["id"]), core=core, additional=additional, plugin=plugin)
+
+    def plugin_value_out(self, key: str, value: Any) -> Any:
+        """A plugin column's value as Python sees it (SQLite keeps booleans as 0/1, times as text)."""
+        if value is not None and key in self._plugin_booleans:
+            return bool(value)
+        if key in self._plugin_timestamps:
+            return self.ts_out(value)
+        return value
+
+    def plugin_value_in(self, key: str, value: Any) -> Any:
+        """A plugin column's value as the database takes it."""
+        if value is not None and key in self._plugin_booleans and self.dialect != "postgresql":
+            return int(bool(value))
+        if key in self._plugin_timestamps:
+            return self.ts_in(value)
+        return value
 
     @property
     def user_width(self) -> int:
@@ -185,10 +220,13 @@ class AuthStore:
         return self._user(rows[0])
 
     async def update_user(self, conn: Connection, user_id: Any, changes: dict[str, Any]) -> UserRecord | None:
-        """Update by Better Auth field name (core) or schema field name (additional, DB-typed)."""
+        """Update by Better Auth field name (core or a plugin's) or schema field name (additional, DB-typed)."""
         values: dict[str, Any] = {}
         for name, value in changes.items():
-            if name in USER_CORE:
+            if name in self._plugin_user_keys:
+                key = self._plugin_user_keys[name]
+                values[key] = self.plugin_value_in(key, value)
+            elif name in USER_CORE:
                 column = self.t.user_columns[name]
                 if name in ("createdAt", "updatedAt"):
                     value = self.ts_in(value)
@@ -319,6 +357,8 @@ class AuthStore:
         out["user_id"] = self.user_id_out(out["user_id"])
         if "active_organization_id" in out and out["active_organization_id"] is not None:
             out["active_organization_id"] = str(out["active_organization_id"])
+        for spec in self.t.plugin_session_fields:
+            out[spec.key] = self.plugin_value_out(spec.key, out[spec.key])
         return out
 
     def org_id_in(self, value: Any) -> Any:
@@ -345,8 +385,15 @@ class AuthStore:
         return rows[0][0] if rows else None
 
     async def create_session(
-        self, conn: Connection, user_id: Any, expires_at: dt.datetime, ip: str | None, user_agent: str | None
+        self,
+        conn: Connection,
+        user_id: Any,
+        expires_at: dt.datetime,
+        ip: str | None,
+        user_agent: str | None,
+        plugin_values: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Insert a session; ``plugin_values`` sets plugin session fields by key (``impersonated_by``)."""
         now = dt.datetime.now(dt.UTC)
         s = self.t.sessions
         fields = self.session_fields
@@ -362,6 +409,8 @@ class AuthStore:
         }
         if self.memberships is not None:
             values["active_organization_id"] = await self.first_organization(conn, user_id)
+        for spec in self.t.plugin_session_fields:
+            values[spec.key] = self.plugin_value_in(spec.key, (plugin_values or {}).get(spec.key, spec.default))
         rows = await self._fetch(
             conn,
             ("create_session", fields),

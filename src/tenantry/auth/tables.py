@@ -15,8 +15,9 @@ names in the database differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import conv
@@ -25,6 +26,9 @@ from tenantry.db.tables import TableContributor, TableSet, db_name
 from tenantry.db.types import GUID, SQLITE_NOW, UTCTimestamp
 from tenantry.schema import Entity, Field, Schema
 from tenantry.schema.naming import camel_case
+
+if TYPE_CHECKING:
+    from tenantry.auth.plugin import AuthPlugin, PluginField
 
 Preset = Literal["tenantry", "better-auth"]
 
@@ -58,6 +62,15 @@ class AuthTables:
     user_columns: dict[str, sa.Column[Any]]  # Better Auth field (camelCase) -> column
     additional: tuple[Field, ...]  # schema fields beyond Better Auth's core, in schema order
     user_id_type: str
+    plugins: tuple[AuthPlugin, ...] = ()
+    # Plugins' columns on the user and session tables, in plugin order.
+    plugin_user_fields: tuple[PluginField, ...] = field(default=())
+    plugin_session_fields: tuple[PluginField, ...] = field(default=())
+    preset: Preset = "tenantry"
+
+    def plugin(self, plugin_id: str) -> AuthPlugin | None:
+        """The enabled plugin ``plugin_id``, if it is enabled."""
+        return next((p for p in self.plugins if p.id == plugin_id), None)
 
     @property
     def additional_writable(self) -> tuple[Field, ...]:
@@ -112,8 +125,9 @@ class _Style:
         return sa.UniqueConstraint(column_name(self.preset, column), name=conv(name))
 
 
-def auth_tables(preset: Preset = "tenantry") -> TableContributor:
-    """The contributor adding (or completing) the user table and adding the session tables."""
+def auth_tables(preset: Preset = "tenantry", plugins: Sequence[AuthPlugin] = ()) -> TableContributor:
+    """The contributor adding (or completing) the user table and adding the session tables, then
+    the enabled plugins' columns and tables."""
 
     def contribute(ts: TableSet, schema: Schema) -> None:
         entity = schema.system_entity("users")
@@ -214,6 +228,18 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
         )
         sa.Index(db_name(names["verification"], "identifier", "idx"), verifications.c.identifier)
 
+        from tenantry.auth.plugin import plugin_column
+
+        user_fields = tuple(f for p in plugins for f in p.user_fields)
+        session_fields = tuple(f for p in plugins for f in p.session_fields)
+        for spec in user_fields:
+            if spec.key in declared:
+                raise ValueError(
+                    f"the users entity declares '{spec.key}', which authentication needs for itself; rename that field"
+                )
+            users.append_column(plugin_column(preset, spec))
+        for spec in session_fields:
+            sessions.append_column(plugin_column(preset, spec))
         ts.extensions["auth"] = AuthTables(
             users=users,
             sessions=sessions,
@@ -223,9 +249,21 @@ def auth_tables(preset: Preset = "tenantry") -> TableContributor:
             user_columns=user_columns,
             additional=additional,
             user_id_type=id_type,
+            plugins=tuple(plugins),
+            plugin_user_fields=user_fields,
+            plugin_session_fields=session_fields,
+            preset=preset,
         )
 
     return contribute
+
+
+def auth_plugin_tables(ts: TableSet, schema: Schema) -> None:
+    """The contributor adding the enabled plugins' own tables; it runs after organizations exist,
+    so plugin tables may reference them."""
+    auth: AuthTables = ts.extensions["auth"]
+    for plugin in auth.plugins:
+        plugin.contribute(ts, schema, auth.preset, auth)
 
 
 def _user_column(style: _Style, key: str) -> sa.Column[Any]:

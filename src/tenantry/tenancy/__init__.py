@@ -42,10 +42,10 @@ class Tenancy:
             users=users.name if users else None,
             audit=audit.name if audit else None,
         )
-        self.tables = tables
-        self.runtime = runtime
+        self.tables: TenancyTables = tables
+        self.runtime: Tenantry = runtime
         self.top_role = schema.roles[0]
-        self.members = MemberStore(runtime.db, tables, runtime.pipeline.sql, auth.tables.user_id_type)
+        self.members: MemberStore = MemberStore(runtime.db, tables, runtime.pipeline.sql, auth.tables.user_id_type)
         writable = {f.name for f in auth.tables.additional_writable}
         writable |= {name for name in ("name", "image") if users is not None and users.field(name) is not None}
         pipeline = runtime.pipeline

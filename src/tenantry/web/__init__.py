@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tenantry.web import admin_pages, api_key_pages, magic_link_pages, passkey_pages, two_factor_pages
 from tenantry.web.auth_pages import auth_routes
 from tenantry.web.core import Web
 from tenantry.web.crud import Crud
@@ -23,6 +24,13 @@ if TYPE_CHECKING:
     from tenantry.app import Tenantry
 
 STATIC = Path(__file__).parent / "static"
+PLUGIN_PAGES = {
+    "two-factor": two_factor_pages,
+    "magic-link": magic_link_pages,
+    "passkey": passkey_pages,
+    "api-key": api_key_pages,
+    "admin": admin_pages,
+}
 
 
 def web_routes(runtime: Tenantry) -> list[BaseRoute]:
@@ -30,6 +38,13 @@ def web_routes(runtime: Tenantry) -> list[BaseRoute]:
     web = Web(runtime)
     crud = Crud(web)
     web.env.globals["nav_entities"] = crud.readable
+    # Plugins' pages add templates to the sign-in page and sections (loaded by URL) to the account page.
+    web.env.globals["login_parts"] = []
+    web.env.globals["account_sections"] = []
+    plugin_routes: list[BaseRoute] = []
+    for plugin_id, pages in PLUGIN_PAGES.items():
+        if runtime.auth.plugin(plugin_id) is not None:
+            plugin_routes += pages.routes(web)
 
     async def home(request: Request) -> Response:
         return home_page(runtime.schema)
@@ -41,5 +56,6 @@ def web_routes(runtime: Tenantry) -> list[BaseRoute]:
         *dashboard_routes(web, crud),
         *settings_routes(web, crud),
         *notification_routes(web),
+        *plugin_routes,
         *crud.routes(),
     ]

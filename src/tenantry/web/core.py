@@ -125,7 +125,7 @@ class Web:
             return None
         try:
             # The session just looked up is the principal: no second lookup.
-            ctx = await self.runtime.context(request, self.runtime.auth.principal(request, lookup.current))
+            ctx = await self.runtime.context(request, await self.runtime.auth.resolve(request, lookup.current))
         except ApiError as exc:
             raise Refused(exc.status, str(exc)) from None
         viewer = Viewer(lookup.current, ctx)

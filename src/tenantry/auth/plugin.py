@@ -1,0 +1,96 @@
+"""The shape every authentication capability shares, after Better Auth's plugins.
+
+A plugin brings, each optional: columns on Better Auth's user and session tables
+(``user_fields``/``session_fields``, read and written by the store and shown in the JSON like
+core fields), tables of its own (``contribute``), endpoints under ``/api/auth``, rate-limit
+rules, error codes, and hooks into the core flows (``install``), collected in ``AuthHooks``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+from starlette.requests import Request
+
+from tenantry.auth.ratelimit import Rule
+from tenantry.context import Principal
+
+if TYPE_CHECKING:
+    from tenantry.auth import Authentication
+    from tenantry.auth.router import AuthRequest, Endpoint, Reply
+    from tenantry.auth.store import UserRecord
+    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.db import Connection
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
+
+
+@dataclass(frozen=True)
+class PluginField:
+    """A column a plugin adds to the user or session table.
+
+    ``name`` is Better Auth's field name (its JSON key and, in the ``better-auth`` preset, its
+    column); ``key`` the snake_case column key code addresses it by. ``default`` is a server
+    default so existing rows get a value when the column is added.
+    """
+
+    name: str
+    key: str
+    type: Any  # a SQLAlchemy type
+    default: Any = None
+    returned: bool = True  # shown in the user/session JSON
+
+
+# A new session is about to be created for this user: raise an AuthError to refuse it (banned users).
+SessionGuard = Callable[["Connection | None", "UserRecord"], Awaitable[None]]
+# A password sign-in succeeded: answer instead of creating the session (two-factor), or None.
+SecondFactor = Callable[["AuthRequest", "UserRecord", bool], Awaitable["Reply | None"]]
+# A request to any route carries no session: another credential may identify it (x-api-key).
+CredentialResolver = Callable[[Request], Awaitable[Principal | None]]
+# A session was resolved into a principal for a route outside /api/auth: may refuse it (403) or adjust it.
+PrincipalCheck = Callable[[Request, Principal], Awaitable[Principal]]
+
+
+@dataclass
+class AuthHooks:
+    """Where plugins join the core flows; each list runs in registration order."""
+
+    session_guards: list[SessionGuard] = field(default_factory=list)
+    second_factors: list[SecondFactor] = field(default_factory=list)
+    credentials: list[CredentialResolver] = field(default_factory=list)
+    principal_checks: list[PrincipalCheck] = field(default_factory=list)
+
+
+class AuthPlugin:
+    """One capability of ``/api/auth``. Subclasses set ``id`` and override what they need."""
+
+    id: ClassVar[str]
+    error_codes: ClassVar[Mapping[str, str]] = {}
+    rate_limits: ClassVar[tuple[tuple[str, Rule], ...]] = ()
+    user_fields: ClassVar[tuple[PluginField, ...]] = ()
+    session_fields: ClassVar[tuple[PluginField, ...]] = ()
+
+    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
+        """Add the plugin's own tables (the authentication tables already exist)."""
+
+    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+        """The plugin's endpoints under ``/api/auth``."""
+        return ()
+
+    def install(self, auth: Authentication) -> None:
+        """Register hooks (``auth.ctx.hooks``) once the app's authentication is assembled."""
+
+
+def plugin_column(preset: Preset, spec: PluginField) -> sa.Column[Any]:
+    """The column of a plugin field, named as the preset names columns."""
+    from tenantry.auth.tables import preset_column
+
+    default = None
+    if spec.default is not None:
+        default = (
+            sa.true() if spec.default is True else sa.false() if spec.default is False else sa.text(repr(spec.default))
+        )
+    return preset_column(preset, spec.key, spec.type, nullable=True, server_default=default)
