@@ -73,6 +73,11 @@ class AuthPlugin:
     user_fields: ClassVar[tuple[PluginField, ...]] = ()
     session_fields: ClassVar[tuple[PluginField, ...]] = ()
 
+    def user_fields_for(self, declared: frozenset[str]) -> tuple[PluginField, ...]:
+        """The user columns this plugin adds, given the field names the users entity ``declared``
+        (a plugin whose Better Auth field name is taken, such as ``role``, keeps it elsewhere)."""
+        return self.user_fields
+
     def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
         """Add the plugin's own tables (the authentication tables already exist)."""
 

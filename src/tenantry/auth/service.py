@@ -232,6 +232,8 @@ class AuthContext:
         return Lookup(current=current, had_token=True)
 
     def due_for_refresh(self, session: dict[str, Any], now: dt.datetime) -> bool:
+        if session.get("impersonated_by"):
+            return False  # an impersonation (admin plugin) keeps the short lifetime it was given
         # Better Auth: refresh when expiresAt - expiresIn + updateAge <= now.
         expires: dt.datetime = session["expires_at"]
         return expires - dt.timedelta(seconds=self.auth.expires_in - self.auth.update_age) <= now

@@ -230,7 +230,7 @@ def auth_tables(preset: Preset = "tenantry", plugins: Sequence[AuthPlugin] = ())
 
         from tenantry.auth.plugin import plugin_column
 
-        user_fields = tuple(f for p in plugins for f in p.user_fields)
+        user_fields = tuple(f for p in plugins for f in p.user_fields_for(frozenset(declared)))
         session_fields = tuple(f for p in plugins for f in p.session_fields)
         for spec in user_fields:
             if spec.key in declared:

@@ -504,7 +504,13 @@ async def callback(req: AuthRequest) -> Reply:
         return await _finish_link(ctx, provider, profile, tokens, data, fail, clear)
     if not profile.email:
         return fail("email_not_found")
-    outcome = await sign_in_with(ctx, req.client, provider, profile, tokens, data.callback_url)
+    try:
+        outcome = await sign_in_with(ctx, req.client, provider, profile, tokens, data.callback_url)
+    except AuthError as exc:
+        if exc.code is None:
+            raise
+        # A plugin refused the session (a banned user): back to the app with the code, as Better Auth does.
+        return fail(exc.code, exc.message)
     if outcome.error is not None or outcome.session is None:
         return fail(outcome.error or "unable_to_create_session")
     target = (data.new_user_url or data.callback_url) if outcome.is_register else data.callback_url
