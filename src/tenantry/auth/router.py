@@ -40,6 +40,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     empty: bool = False
     html: str | None = None
+    # Complete ``Set-Cookie`` values beyond the session's (plugins' cookies), sent after it in order.
+    cookies: list[str] = field(default_factory=list)
 
 
 class AuthRequest:
@@ -197,6 +199,8 @@ class AuthRouter:
         ):
             # Refreshed by this request: re-issue the cookie with a fresh Max-Age, same value.
             ctx.cookies.set_session(response, lookup.current.session["token"], ctx.auth.expires_in)
+        for cookie in reply.cookies:
+            response.headers.append("set-cookie", cookie)
         return response
 
 

@@ -90,4 +90,6 @@ def apply_cookies(runtime: Tenantry, outcome: Outcome, response: Response) -> Re
     for key, value in reply.headers.items():
         if key.lower() == "set-cookie":
             response.headers.append("set-cookie", value)
+    for cookie in reply.cookies:
+        response.headers.append("set-cookie", cookie)
     return response
