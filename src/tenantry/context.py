@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -14,7 +15,8 @@ class Principal:
 
     ``developer`` is the open access of ``tenantry dev`` before authentication is configured;
     ``system`` is the server itself (webhooks, CLI). ``user`` principals carry their active
-    organization and role there.
+    organization and role there. ``scopes`` narrow a user principal further (an API key's
+    permissions, entity -> actions); ``None`` leaves the role's rights whole.
     """
 
     kind: PrincipalKind
@@ -23,10 +25,16 @@ class Principal:
     role: str | None = None
     session_id: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    scopes: Mapping[str, frozenset[str]] | None = None
 
     @property
     def is_authenticated(self) -> bool:
         return self.kind != "anonymous"
+
+    def permits(self, entity: str, action: str) -> bool:
+        """Whether the scopes allow ``action`` (read, create, update, delete) on ``entity``: deny by
+        default once scopes are given; without scopes, yes (the role policy still decides)."""
+        return self.scopes is None or action in self.scopes.get(entity, ())
 
 
 ANONYMOUS = Principal("anonymous")

@@ -65,6 +65,10 @@ class RolePolicy:
             return Grant()
         if p.kind != "user":
             raise unauthorized("Authentication required")
+        if not p.permits(entity.name, action.value):
+            # A credential narrowed to some entities and actions (an API key's scopes) never
+            # reaches past them, whatever the role allows.
+            raise forbidden(f"This API key may not {action.value} {entity.name}", "API_KEY_SCOPE_DENIED")
         if entity.name == self.kinds.organizations:
             return self._organizations(p, action)
         if entity.name == self.kinds.users:
@@ -149,7 +153,12 @@ class TenantScope:
         tenant = entity.tenant_field
         if tenant is None:
             return None
-        if action is Action.READ and _names_tenant(where, tenant) and entity.name != self.kinds.audit:
+        if (
+            action is Action.READ
+            and _names_tenant(where, tenant)
+            and entity.name != self.kinds.audit
+            and "api_key_id" not in p.attributes  # an API key acts in its own organization only
+        ):
             # The client asked for specific organizations (?org_id=…): any of the user's in which their
             # role there may read this entity, never others.
             readers = self._readers(entity)
