@@ -1,9 +1,41 @@
-"""The magic-link plugin (Better Auth's magic-link protocol): being built."""
+"""The magic-link plugin: password-less sign-in by e-mailed link (Better Auth's ``magicLink()``).
+
+``POST /sign-in/magic-link`` mails a one-time link valid for ``TENANTRY_MAGIC_LINK_EXPIRES_IN``
+seconds (5 minutes by default); ``GET /magic-link/verify`` signs in with it, creating a verified
+user for an unknown address unless ``TENANTRY_MAGIC_LINK_DISABLE_SIGN_UP`` is set. Better Auth's
+``magicLinkClient()`` works against it unchanged.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from tenantry.auth.plugin import AuthPlugin
+from tenantry.auth.plugins.magic_link.endpoints import MagicLinkEndpoints
+from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
+from tenantry.auth.ratelimit import Rule
+
+if TYPE_CHECKING:
+    from tenantry.auth import Authentication
+    from tenantry.auth.router import Endpoint
+
+__all__ = ["MagicLinkPlugin", "MagicLinkSettings"]
 
 
 class MagicLinkPlugin(AuthPlugin):
+    """Sign-in links by e-mail; its settings come from the environment unless given."""
+
     id = "magic-link"
+    # Better Auth's rule for both paths: 5 requests a minute per client address.
+    rate_limits = (
+        ("/sign-in/magic-link", Rule(60, 5)),
+        ("/magic-link/verify", Rule(60, 5)),
+    )
+
+    def __init__(self, settings: MagicLinkSettings | None = None) -> None:
+        self.settings = settings if settings is not None else MagicLinkSettings()
+
+    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+        """``POST /sign-in/magic-link`` and ``GET /magic-link/verify``."""
+        return MagicLinkEndpoints(self.settings).all()
