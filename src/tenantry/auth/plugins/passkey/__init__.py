@@ -1,9 +1,67 @@
-"""The passkey plugin (Better Auth's passkey protocol): being built."""
+"""The passkey plugin: Better Auth's passkey protocol (``@better-auth/passkey``) over WebAuthn.
+
+A signed-in user registers passkeys (several, each with a name), lists, renames and removes them;
+anyone signs in with one, without a password or even an e-mail address (discoverable credentials).
+The challenge of each ceremony is kept server-side for five minutes, named by a signed cookie;
+the authenticator's signature counter must grow; sign-in makes the session through the core
+(session guards apply) and is audited as ``sign_in`` with method ``passkey``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from tenantry.auth.plugin import AuthPlugin
+from tenantry.auth.plugins.passkey.settings import PasskeySettings, RelyingParty, relying_party
+from tenantry.auth.plugins.passkey.store import Passkey, PasskeyStore
+from tenantry.auth.plugins.passkey.tables import EXTENSION, PasskeyTables, passkey_tables
+
+if TYPE_CHECKING:
+    from tenantry.auth import Authentication
+    from tenantry.auth.router import Endpoint
+    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
+
+__all__ = ["Passkey", "PasskeyPlugin", "PasskeySettings", "PasskeyStore", "RelyingParty"]
+
+# Better Auth's PASSKEY_ERROR_CODES (@better-auth/passkey 1.7).
+ERROR_CODES = {
+    "CHALLENGE_NOT_FOUND": "Challenge not found",
+    "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY": "You are not allowed to register this passkey",
+    "FAILED_TO_VERIFY_REGISTRATION": "Failed to verify registration",
+    "PASSKEY_NOT_FOUND": "Passkey not found",
+    "AUTHENTICATION_FAILED": "Authentication failed",
+    "UNABLE_TO_CREATE_SESSION": "Unable to create session",
+    "FAILED_TO_UPDATE_PASSKEY": "Failed to update passkey",
+    "PREVIOUSLY_REGISTERED": "Previously registered",
+    "REGISTRATION_CANCELLED": "Registration cancelled",
+    "AUTH_CANCELLED": "Auth cancelled",
+    "UNKNOWN_ERROR": "Unknown error",
+    "SESSION_REQUIRED": "Passkey registration requires an authenticated session",
+}
 
 
 class PasskeyPlugin(AuthPlugin):
+    """Passkeys (WebAuthn) for sign-in, on Better Auth's ``/passkey/*`` endpoints."""
+
     id = "passkey"
+    error_codes = ERROR_CODES
+
+    def __init__(self, settings: PasskeySettings | None = None) -> None:
+        self.settings = settings
+        self.store: PasskeyStore | None = None
+        self.rp: RelyingParty | None = None
+
+    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
+        ts.extensions[EXTENSION] = passkey_tables(ts, preset, auth)
+
+    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+        from tenantry.auth.plugins.passkey.endpoints import PasskeyEndpoints
+
+        tables: PasskeyTables = auth.runtime.tables.extensions[EXTENSION]
+        settings = self.settings or PasskeySettings()
+        self.rp = relying_party(settings, auth.ctx.base_url, auth.runtime.schema.title)
+        self.store = PasskeyStore(auth.ctx.store, tables)
+        return PasskeyEndpoints(self.store, self.rp).endpoints()
