@@ -1,12 +1,66 @@
-"""Pages of the magic-link plugin: being built."""
+"""Pages of the magic-link plugin: "Email me a link" on the sign-in page, and "check your inbox".
+
+The form runs ``POST /api/auth/sign-in/magic-link``'s own handler (``bridge.call_auth``); the
+e-mailed link goes through ``GET /api/auth/magic-link/verify``, which sets the session cookie and
+sends the browser on to the page it came for (``/dashboard`` by default), or back to ``/login``
+with the error when the link is used, expired or refused.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+from urllib.parse import quote
 
-from tenantry.web.core import Web
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tenantry.auth.plugins.magic_link import MagicLinkPlugin
+from tenantry.mail.templates import humanize_duration
+from tenantry.web.bridge import call_auth
+from tenantry.web.core import Web, page, redirect, safe_next
+
+LOGIN_PART = "_magic_link_login.html"
+# Messages a person can act on; other refusals show the endpoint's own message.
+FRIENDLY = {
+    "VALIDATION_ERROR": "Enter a valid e-mail address.",
+    "TOO_MANY_REQUESTS": "Too many links were asked for. Wait a minute, then try again.",
+}
 
 
 def routes(web: Web) -> list[BaseRoute]:
-    """The magic-link plugin's pages."""
-    return []
+    """``/login/magic-link`` (the form on its own, and where both forms post); adds the sign-in page's part."""
+    runtime = web.runtime
+    plugin = runtime.auth.plugin("magic-link")
+    assert isinstance(plugin, MagicLinkPlugin)
+    expires = humanize_duration(plugin.settings.expires_in)
+    login_parts = web.env.globals["login_parts"]
+    assert isinstance(login_parts, list)  # set by web_routes before any page module
+    login_parts.append(LOGIN_PART)
+
+    @page(web)
+    async def magic_link(request: Request) -> Response:
+        if request.method == "GET":
+            target = safe_next(request.query_params.get("from"))
+            if await web.viewer(request) is not None:
+                return redirect(target)
+            email = request.query_params.get("email", "")
+            return web.render(request, "magic_link_request.html", email=email, next=target)
+        form = await web.form(request)
+        target = safe_next(form.get("from"))
+        address = form.get("email", "").strip()
+        body = {
+            "email": address,
+            "callbackURL": target,
+            # Used, expired or refused links land on the sign-in page, which explains the error code.
+            "errorCallbackURL": "/login" if target == "/dashboard" else f"/login?from={quote(target, safe='')}",
+        }
+        outcome = await call_auth(runtime, request, "POST", "/sign-in/magic-link", body)
+        if not outcome.ok:
+            status = outcome.error.status if outcome.error else 400
+            error = FRIENDLY.get(outcome.code or "", outcome.message)
+            return web.render(
+                request, "magic_link_request.html", status=status, email=address, next=target, error=error
+            )
+        return web.render(request, "magic_link_sent.html", email=address.lower(), next=target, expires=expires)
+
+    return [Route("/login/magic-link", magic_link, methods=["GET", "POST"])]
