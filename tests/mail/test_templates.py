@@ -14,6 +14,7 @@ URL = "https://app.example.com/api/auth/verify?token=abc&callbackURL=%2Fhome"
 EXTRA = {
     "change_email": {"new_email": "new@example.com"},
     "invitation": {"organization_name": "Acme", "inviter_name": "Ada", "role": "admin"},
+    "two_factor_otp": {"otp": "123456"},
 }
 EXPIRY = {
     "verify_email": "1 hour",
@@ -22,6 +23,7 @@ EXPIRY = {
     "delete_account": "1 day",
     "invitation": "2 days",
     "magic_link": "5 minutes",
+    "two_factor_otp": "3 minutes",
 }
 
 
@@ -29,7 +31,7 @@ def settings(**values: str) -> MailSettings:
     return MailSettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
-def test_the_six_templates_exist() -> None:
+def test_the_seven_templates_exist() -> None:
     assert set(TEMPLATES) == {
         "verify_email",
         "reset_password",
@@ -37,6 +39,7 @@ def test_the_six_templates_exist() -> None:
         "delete_account",
         "invitation",
         "magic_link",
+        "two_factor_otp",
     }
 
 

@@ -44,6 +44,7 @@ TEMPLATES: dict[str, _Spec] = {
         172800,
     ),
     "magic_link": _Spec("Your sign-in link for {{ app_name }}", (), ("email",), 300),
+    "two_factor_otp": _Spec("{{ otp }} is your {{ app_name }} sign-in code", ("otp",), ("email",), 180),
 }
 
 
