@@ -1,9 +1,74 @@
-"""The api-key plugin (Better Auth's api-key protocol): being built."""
+"""The api-key plugin: Better Auth's ``apiKey()`` protocol, and keys as credentials on the CRUD API.
+
+Users create keys under ``/api/auth/api-key/*`` (``apiKeyClient()`` works unchanged) or on their
+account page. A key is sent as ``x-api-key`` and acts as its user in the key's organization, with
+the role held there now and within the key's scopes (``permissions``: entity -> actions). Keys are
+stored hashed; each use is counted against the key's rate limit in its row (shared by every
+process) and written to the audit log. See ``docs/api-keys.md``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from tenantry.auth.plugin import AuthPlugin
+from tenantry.auth.plugins.api_key.credential import KeyCredential
+from tenantry.auth.plugins.api_key.endpoints import ApiKeyEndpoints
+from tenantry.auth.plugins.api_key.errors import API_KEY_ERROR_CODES
+from tenantry.auth.plugins.api_key.gate import KeyGate
+from tenantry.auth.plugins.api_key.policy import ScopedPolicy
+from tenantry.auth.plugins.api_key.service import ApiKeys, NewKey
+from tenantry.auth.plugins.api_key.settings import ApiKeySettings
+from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore
+from tenantry.auth.plugins.api_key.tables import EXTENSION, ApiKeyTables, api_key_tables
+
+if TYPE_CHECKING:
+    from tenantry.auth import Authentication
+    from tenantry.auth.router import Endpoint
+    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
+
+__all__ = ["ApiKey", "ApiKeyPlugin", "ApiKeySettings", "ApiKeys", "NewKey"]
 
 
 class ApiKeyPlugin(AuthPlugin):
+    """API keys; the settings come from the environment unless given."""
+
     id = "api-key"
+    error_codes = API_KEY_ERROR_CODES
+
+    def __init__(self, settings: ApiKeySettings | None = None) -> None:
+        self.settings = settings if settings is not None else ApiKeySettings()
+        self._keys: ApiKeys | None = None
+        self._gate: KeyGate | None = None
+
+    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
+        """The ``apikey`` table (``auth_api_keys`` in the tenantry preset)."""
+        ts.extensions[EXTENSION] = api_key_tables(ts, preset, auth)
+
+    def _wire(self, auth: Authentication) -> tuple[ApiKeys, KeyGate]:
+        if self._keys is None or self._gate is None:
+            tables: ApiKeyTables = auth.runtime.tables.extensions[EXTENSION]
+            store = ApiKeyStore(auth.runtime.db, tables, auth.ctx.tables, auth.ctx.store, auth.runtime.pipeline.sql)
+            self._keys = ApiKeys(auth, store, self.settings)
+            self._gate = KeyGate(auth.ctx, store, self.settings)
+        return self._keys, self._gate
+
+    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+        """Better Auth's ``/api-key/*`` endpoints."""
+        keys, gate = self._wire(auth)
+        return ApiKeyEndpoints(auth, keys, gate).all()
+
+    def install(self, auth: Authentication) -> None:
+        """``x-api-key`` as a credential; scopes in an app whose policy is not tenancy's."""
+        _, gate = self._wire(auth)
+        auth.ctx.hooks.credentials.append(KeyCredential(gate))
+        if "tenancy" not in auth.runtime.tables.extensions:
+            # Tenancy's role policy checks scopes itself and replaces this policy when present.
+            auth.runtime.pipeline.policy = ScopedPolicy(auth.runtime.pipeline.policy)
+
+    def keys(self, auth: Authentication) -> ApiKeys:
+        """The service behind the endpoints (for the account page)."""
+        return self._wire(auth)[0]

@@ -1,0 +1,137 @@
+"""Using a key: is it valid now, for whom, and counting the use.
+
+Every use reads the key by its hash together with its user and the user's role in the key's
+organization *now* (one query), so a removed member's key stops working and a demoted member's
+key loses rights at once. Then, in one transaction, the use is counted against the key's quota
+(``remaining``) and rate limit (``rateLimitMax`` requests per ``rateLimitTimeWindow``) by guarded
+updates of its row, which hold across processes, and the use is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from tenantry.auth.plugins.api_key.errors import KeyRefused
+from tenantry.auth.plugins.api_key.keys import hash_key
+from tenantry.auth.plugins.api_key.scopes import principal_scopes
+from tenantry.auth.plugins.api_key.settings import ApiKeySettings
+from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore, Found
+from tenantry.auth.service import AuthContext, ClientInfo
+from tenantry.context import Principal
+from tenantry.db import Connection
+from tenantry.db.codecs import utc_now
+
+MAX_KEY_LENGTH = 256  # longer header values are refused without a database lookup
+RACE_RETRIES = 4
+
+
+@dataclass
+class Admitted:
+    """A key that may be used now, and the principal it acts as."""
+
+    key: ApiKey
+    principal: Principal
+
+
+class KeyGate:
+    """Validates keys and records their use."""
+
+    def __init__(self, ctx: AuthContext, store: ApiKeyStore, settings: ApiKeySettings) -> None:
+        self.ctx = ctx
+        self.store = store
+        self.settings = settings
+
+    async def check(self, raw: str) -> Admitted:
+        """The key's principal, or ``KeyRefused`` (a plugin's session guard may raise ``AuthError``:
+        a banned user's keys stop working with their sessions). Nothing is counted yet."""
+        if not raw or len(raw) > MAX_KEY_LENGTH:
+            raise KeyRefused(401, "INVALID_API_KEY")
+        found = await self.store.find(hash_key(raw))
+        if found is None:
+            raise KeyRefused(401, "INVALID_API_KEY")
+        key = found.key
+        now = utc_now()
+        if not key.enabled:
+            raise KeyRefused(401, "KEY_DISABLED")
+        if key.expires_at is not None and key.expires_at <= now:
+            # As Better Auth does: an expired key is deleted when it is next presented.
+            async with self.ctx.db.transaction() as conn:
+                await self.store.delete(conn, key.id)
+            raise KeyRefused(401, "KEY_EXPIRED")
+        if key.remaining == 0 and key.refill_amount is None:
+            # Spent for good (no refill): Better Auth deletes it too.
+            async with self.ctx.db.transaction() as conn:
+                await self.store.delete(conn, key.id)
+            raise KeyRefused(429, "USAGE_EXCEEDED")
+        if self.ctx.hooks.session_guards:
+            await self.ctx.guard_session(None, found.user)
+        return Admitted(key, self.principal(found))
+
+    def principal(self, found: Found) -> Principal:
+        """The key's user, in the key's organization with the role held there now, within its scopes."""
+        key, user = found.key, found.user
+        if key.organization_id is not None and found.role is None:
+            raise KeyRefused(403, "USER_NOT_MEMBER_OF_ORGANIZATION")
+        return Principal(
+            kind="user",
+            user_id=str(user.id),
+            org_id=key.organization_id,
+            role=found.role,
+            attributes={"email": user.email, "email_verified": user.email_verified, "api_key_id": key.id},
+            scopes=principal_scopes(key.scopes),
+        )
+
+    async def record(self, admitted: Admitted, client: ClientInfo, method: str, path: str, action: str) -> ApiKey:
+        """Count the use (quota, rate limit, last use) and audit it, all or nothing."""
+        now = utc_now()
+        async with self.ctx.db.transaction() as conn:
+            key = await self.claim(conn, admitted.key, now)
+            if self.settings.audit_use:
+                await self.ctx.audit(
+                    conn,
+                    action,
+                    client,
+                    user_id=admitted.principal.user_id,
+                    org_id=key.organization_id,
+                    resource_type="api_key",
+                    resource_id=key.id,
+                    new={"method": method, "path": path},
+                )
+        admitted.key = key
+        return key
+
+    async def claim(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey:
+        """Take one use from the quota and one slot of the rate-limit window, or ``KeyRefused``."""
+        if key.remaining is not None:
+            spent = await self.store.use_quota(conn, key, now)
+            if spent is None:
+                raise KeyRefused(429, "USAGE_EXCEEDED")
+            key = spent
+        limited = (
+            self.settings.rate_limit_enabled
+            and key.rate_limit_enabled
+            and key.rate_limit_time_window
+            and key.rate_limit_max is not None
+        )
+        if not limited:
+            return await self.store.touch(conn, key, now) or key
+        for _ in range(RACE_RETRIES):
+            assert key.rate_limit_time_window is not None and key.rate_limit_max is not None
+            window = dt.timedelta(milliseconds=key.rate_limit_time_window)
+            if key.window_start is None or now - key.window_start >= window:
+                updated = await self.store.start_window(conn, key, now)
+            elif key.request_count >= key.rate_limit_max:
+                wait = (key.window_start + window - now).total_seconds()
+                raise KeyRefused(429, "RATE_LIMITED", retry_after=max(1, math.ceil(wait)))
+            else:
+                updated = await self.store.count_request(conn, key, now)
+            if updated is not None:
+                return updated
+            # Another request changed the window first: read it again and decide anew.
+            fresh = await self.store.by_id(key.id, conn)
+            if fresh is None:
+                raise KeyRefused(401, "INVALID_API_KEY")
+            key = fresh
+        raise KeyRefused(429, "RATE_LIMITED", retry_after=1)
