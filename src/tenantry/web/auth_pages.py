@@ -84,6 +84,9 @@ def auth_routes(web: Web) -> list[BaseRoute]:
             "callbackURL": "/login?verified=1",
         }
         outcome = await call_auth(runtime, request, "POST", "/sign-in/email", body)
+        if outcome.ok and isinstance(outcome.body, dict) and outcome.body.get("twoFactorRedirect"):
+            # The password was right; the two-factor page asks for the second step.
+            return apply_cookies(runtime, outcome, redirect(f"/two-factor?from={quote(target, safe='')}"))
         if outcome.ok:
             return apply_cookies(runtime, outcome, redirect(target))
         if outcome.code == "EMAIL_NOT_VERIFIED":

@@ -51,10 +51,11 @@ PAGE_HEADERS = {
 class Refused(Exception):
     """A page request that must be answered with an error page (``status`` and a message)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, location: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.location = location  # where to send the browser instead (two-factor to turn on)
 
 
 @dataclass
@@ -127,7 +128,7 @@ class Web:
             # The session just looked up is the principal: no second lookup.
             ctx = await self.runtime.context(request, await self.runtime.auth.resolve(request, lookup.current))
         except ApiError as exc:
-            raise Refused(exc.status, str(exc)) from None
+            raise Refused(exc.status, str(exc), exc.extra.get("location")) from None
         viewer = Viewer(lookup.current, ctx)
         tenancy = self.runtime.tenancy
         if tenancy is not None:
@@ -200,6 +201,8 @@ def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaita
                     return web.keep_alive(viewer, await handler(request, viewer))
                 return await handler(request)
             except Refused as exc:
+                if exc.location is not None:
+                    return flash(redirect(exc.location), exc.message, "error")
                 return web.error_page(request, exc.status, exc.message, viewer)
             except ApiError as exc:
                 message = exc.message if isinstance(exc.message, str) else "; ".join(exc.message)
