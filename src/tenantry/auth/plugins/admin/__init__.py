@@ -1,9 +1,154 @@
-"""The admin plugin (Better Auth's admin protocol): being built."""
+"""The admin plugin: Better Auth's ``admin()`` protocol for platform superusers.
+
+Superusers (platform role ``admin``; ``tenantry admin create-superuser`` makes the first) list,
+create, update, ban and remove users, revoke their sessions, set their role and password, and
+impersonate them; ``/admin/list-organizations`` (a Tenantry extension) lists every organization.
+Columns: the user's platform role (see ``fields``), ``banned``/``banReason``/``banExpires``; the
+session's ``impersonatedBy``. ``TENANTRY_IMPERSONATION_DURATION`` sets how long an impersonation
+lasts (seconds, default 3600, Better Auth's ``impersonationSessionDuration``).
+"""
 
 from __future__ import annotations
 
-from tenantry.auth.plugin import AuthPlugin
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tenantry.auth.errors import AuthError
+from tenantry.auth.plugin import AuthPlugin, PluginField
+from tenantry.auth.plugins.admin import bans, impersonation, organizations, sessions, users
+from tenantry.auth.plugins.admin.common import is_impersonation
+from tenantry.auth.plugins.admin.fields import IMPERSONATED_BY, user_fields
+from tenantry.auth.router import AuthRequest, Endpoint, Handler, Reply
+
+if TYPE_CHECKING:
+    from tenantry.auth import Authentication
+
+# Better Auth's ADMIN_ERROR_CODES (1.7.25).
+ADMIN_ERROR_CODES = {
+    "FAILED_TO_CREATE_USER": "Failed to create user",
+    "USER_ALREADY_EXISTS": "User already exists.",
+    "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL": "User already exists. Use another email.",
+    "YOU_CANNOT_BAN_YOURSELF": "You cannot ban yourself",
+    "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE": "You are not allowed to change users role",
+    "YOU_ARE_NOT_ALLOWED_TO_CREATE_USERS": "You are not allowed to create users",
+    "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS": "You are not allowed to list users",
+    "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS_SESSIONS": "You are not allowed to list users sessions",
+    "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS": "You are not allowed to ban users",
+    "YOU_ARE_NOT_ALLOWED_TO_IMPERSONATE_USERS": "You are not allowed to impersonate users",
+    "YOU_ARE_NOT_ALLOWED_TO_REVOKE_USERS_SESSIONS": "You are not allowed to revoke users sessions",
+    "YOU_ARE_NOT_ALLOWED_TO_DELETE_USERS": "You are not allowed to delete users",
+    "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PASSWORD": "You are not allowed to set users password",
+    "BANNED_USER": "You have been banned from this application",
+    "YOU_ARE_NOT_ALLOWED_TO_GET_USER": "You are not allowed to get user",
+    "NO_DATA_TO_UPDATE": "No data to update",
+    "YOU_ARE_NOT_ALLOWED_TO_UPDATE_USERS": "You are not allowed to update users",
+    "YOU_CANNOT_REMOVE_YOURSELF": "You cannot remove yourself",
+    "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE": "You are not allowed to set a non-existent role value",
+    "YOU_CANNOT_IMPERSONATE_ADMINS": "You cannot impersonate admins",
+    "INVALID_ROLE_TYPE": "Invalid role type",
+    "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_EMAIL": "You are not allowed to update users email",
+    "YOU_ARE_NOT_ALLOWED_TO_SET_USERS_PHONE_NUMBER": "You are not allowed to update users phone number",
+    "PASSWORD_CANNOT_BE_UPDATED_VIA_UPDATE_USER": (
+        "Password cannot be updated through update-user. Use the set-user-password endpoint instead"
+    ),
+    "USER_ID_CANNOT_BE_UPDATED": "User id cannot be updated",
+    # Tenantry's own.
+    "NOT_ALLOWED_WHILE_IMPERSONATING": "This action is not allowed while impersonating a user",
+}
+
+# What an impersonation session may not do to the account it borrows (its credentials and its
+# existence); the admin endpoints refuse it on their own. Paths of plugins that are off are skipped.
+OFF_LIMITS_WHILE_IMPERSONATING = (
+    ("POST", "/change-password"),
+    ("POST", "/set-password"),
+    ("POST", "/change-email"),
+    ("POST", "/delete-user"),
+    ("GET", "/delete-user/callback"),
+    ("POST", "/link-social"),
+    ("POST", "/unlink-account"),
+    ("POST", "/two-factor/enable"),
+    ("POST", "/two-factor/disable"),
+    ("POST", "/two-factor/generate-backup-codes"),
+    ("POST", "/api-key/create"),
+    ("POST", "/api-key/update"),
+    ("POST", "/api-key/delete"),
+    ("GET", "/passkey/generate-register-options"),
+    ("POST", "/passkey/verify-registration"),
+    ("POST", "/passkey/delete-passkey"),
+    ("POST", "/passkey/update-passkey"),
+)
+
+
+class AdminSettings(BaseSettings):
+    """The admin plugin's settings, from the environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    impersonation_duration: int = Field(
+        impersonation.DEFAULT_DURATION, ge=60, le=60 * 60 * 24, alias="TENANTRY_IMPERSONATION_DURATION"
+    )
 
 
 class AdminPlugin(AuthPlugin):
+    """Platform superusers: users, bans, sessions, impersonation (Better Auth's ``admin()``)."""
+
     id = "admin"
+    error_codes = ADMIN_ERROR_CODES
+    session_fields = (IMPERSONATED_BY,)
+
+    def __init__(self, settings: AdminSettings | None = None) -> None:
+        self.settings = settings or AdminSettings()
+
+    def user_fields_for(self, declared: frozenset[str]) -> tuple[PluginField, ...]:
+        return user_fields(declared)
+
+    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+        return (
+            *users.ENDPOINTS,
+            *bans.ENDPOINTS,
+            *sessions.ENDPOINTS,
+            *impersonation.endpoints(self.settings.impersonation_duration),
+            *organizations.ENDPOINTS,
+        )
+
+    def install(self, auth: Authentication) -> None:
+        ctx = auth.ctx
+        ctx.hooks.session_guards.append(bans.session_guard(ctx))
+        router = auth.router
+        # The admin plugin comes last, so every other plugin's endpoints are registered by now.
+        for method, path in OFF_LIMITS_WHILE_IMPERSONATING:
+            resolved = router.resolve(method, path)
+            if resolved is not None:
+                router.add(Endpoint(method, path, _refuse_impersonation(resolved[0])))
+        listed = router.resolve("GET", "/list-sessions")
+        if listed is not None:
+            router.add(Endpoint("GET", "/list-sessions", _hide_impersonations(listed[0])))
+
+
+def _refuse_impersonation(handler: Handler) -> Handler:
+    async def guarded(req: AuthRequest) -> Reply:
+        current = await req.optional_session()
+        if current is not None and is_impersonation(current):
+            raise AuthError(
+                403, "NOT_ALLOWED_WHILE_IMPERSONATING", ADMIN_ERROR_CODES["NOT_ALLOWED_WHILE_IMPERSONATING"]
+            )
+        return await handler(req)
+
+    return guarded
+
+
+def _hide_impersonations(handler: Handler) -> Handler:
+    # Better Auth's after-hook: a user's own session list leaves out the sessions admins opened as them.
+    async def filtered(req: AuthRequest) -> Reply:
+        reply = await handler(req)
+        if isinstance(reply.body, list):
+            reply.body = [s for s in reply.body if not (isinstance(s, dict) and s.get("impersonatedBy"))]
+        return reply
+
+    return filtered
+
+
+__all__ = ["ADMIN_ERROR_CODES", "AdminPlugin", "AdminSettings"]
