@@ -28,7 +28,9 @@ app = typer.Typer(
 schema_app = typer.Typer(help="Check the schema file.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Create and apply database migrations (Alembic).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+admin_app = typer.Typer(help="Platform superusers (the admin plugin).", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
+app.add_typer(admin_app, name="admin")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # one problem per line, so editors can jump to FILE:LINE
@@ -574,6 +576,47 @@ def routes(schema: SchemaOption = None) -> None:
                 continue
             table.add_row(method.upper(), path, op.get("summary", ""))
     console.print(table)
+
+
+# -- admin (the commands live with the admin plugin; imported when run) ------------------------
+
+
+@admin_app.command("create-superuser")
+def admin_create_superuser(
+    email: Annotated[str, typer.Option("--email", "-e", help="The superuser's e-mail address.")],
+    password: Annotated[
+        str | None,
+        typer.Option("--password", help="Password (prompted for when omitted, or $TENANTRY_SUPERUSER_PASSWORD)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Display name of a new user.")] = None,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Never prompt (scripts): an existing user keeps their password.")
+    ] = False,
+    schema: SchemaOption = None,
+) -> None:
+    """Create a verified superuser, or promote an existing user to superuser."""
+    from tenantry.auth.plugins.admin.cli import create_superuser
+
+    create_superuser(email, password, name, no_input, schema)
+
+
+@admin_app.command("list")
+def admin_list(schema: SchemaOption = None) -> None:
+    """List the superusers."""
+    from tenantry.auth.plugins.admin.cli import list_superusers
+
+    list_superusers(schema)
+
+
+@admin_app.command("demote")
+def admin_demote(
+    email: Annotated[str, typer.Option("--email", "-e", help="The superuser to demote.")],
+    schema: SchemaOption = None,
+) -> None:
+    """Make a superuser an ordinary user again."""
+    from tenantry.auth.plugins.admin.cli import demote_superuser
+
+    demote_superuser(email, schema)
 
 
 if __name__ == "__main__":
