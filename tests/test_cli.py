@@ -208,3 +208,32 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
 def test_example_hooks_are_the_template_hooks() -> None:
     template = ROOT / "src" / "tenantry" / "templates" / "project" / "hooks.py"
     assert (EXAMPLE / "hooks.py").read_text() == template.read_text()
+
+
+def test_admin_create_superuser_list_and_demote(project: Path) -> None:
+    assert runner.invoke(app, ["migrate", "make", "-m", "initial"]).exit_code == 0
+    assert runner.invoke(app, ["migrate", "up"]).exit_code == 0
+    # Not a terminal and no password: refused rather than waiting for input.
+    blind = runner.invoke(app, ["admin", "create-superuser", "--email", "root@example.com"])
+    assert blind.exit_code == 2 and "No password given" in blind.output
+    short = runner.invoke(app, ["admin", "create-superuser", "--email", "root@example.com", "--password", "short"])
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    made = runner.invoke(
+        app, ["admin", "create-superuser", "--email", "Root@Example.com", "--password", "Super-Secret-99"]
+    )
+    assert made.exit_code == 0, made.output
+    assert "Created superuser root@example.com" in made.output
+    # Again, for scripts: promotes (here: keeps) the existing user without asking for anything.
+    again = runner.invoke(app, ["admin", "create-superuser", "--email", "root@example.com", "--no-input"])
+    assert again.exit_code == 0 and "Promoted superuser root@example.com" in again.output
+    prompted = runner.invoke(
+        app, ["admin", "create-superuser", "--email", "ops@example.com"], input="Ops-Secret-123\nOps-Secret-123\n"
+    )
+    assert prompted.exit_code == 2  # stdin is no terminal under the runner: never prompts blindly
+    listed = runner.invoke(app, ["admin", "list"])
+    assert listed.exit_code == 0 and "root@example.com" in listed.output
+    demoted = runner.invoke(app, ["admin", "demote", "--email", "root@example.com"])
+    assert demoted.exit_code == 0 and "Demoted root@example.com" in demoted.output
+    assert "No superusers yet" in runner.invoke(app, ["admin", "list"]).output
+    unknown = runner.invoke(app, ["admin", "demote", "--email", "root@example.com"])
+    assert unknown.exit_code == 1 and "not a superuser" in unknown.output
