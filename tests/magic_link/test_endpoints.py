@@ -306,3 +306,16 @@ async def test_rate_limit(make_client) -> None:
         assert statuses == [200] * 5 + [429]
         limited = await request_link(client)
         assert limited.headers["x-retry-after"] and int(limited.headers["x-retry-after"]) <= 60
+
+
+async def test_banned_user_refused_by_the_admin_plugin(make_client) -> None:
+    async with make_client(**SETTINGS) as client:
+        user_id = (await sign_up(client, ANN)).json()["user"]["id"]
+        ctx = runtime(client).auth.ctx
+        async with ctx.db.transaction() as conn:
+            await ctx.store.update_user(conn, user_id, {"banned": True})
+        client.cookies.clear()
+        await request_link(client, callbackURL="/after")
+        refused = await follow(client, await last_link(client))
+        assert refused.headers["location"].startswith(f"{BASE}/after?error=BANNED_USER&error_description=")
+        assert cookie_value(refused) is None
