@@ -9,6 +9,8 @@ import pytest
 
 from tenantry.auth import AuthSettings
 from tenantry.auth.errors import AuthError
+from tenantry.auth.plugins.passkey import PasskeySettings, RelyingParty
+from tenantry.auth.plugins.passkey.settings import relying_party
 from tenantry.auth.store import UserRecord
 from tests.audit.helpers import audit_rows
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, cookie_value, runtime, sign_in, sign_up, sql
@@ -315,3 +317,35 @@ def test_table_names_follow_the_preset(preset: str) -> None:
             "id", "name", "publicKey", "userId", "credentialID", "counter",
             "deviceType", "backedUp", "transports", "createdAt", "aaguid",
         ]  # fmt: skip
+
+
+async def test_registration_needs_a_fresh_session(make_client) -> None:
+    stale = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_SESSION_FRESH_AGE=0)
+    async with make_client(auth=stale, base_url=BASE) as client:
+        await sign_up(client, "ada@example.com")
+        refused = await client.get(f"{API}/generate-register-options")
+        assert refused.status_code == 403 and refused.json()["code"] == "SESSION_NOT_FRESH"
+        assert (await client.get(f"{API}/list-user-passkeys")).json() == []  # listing needs no fresh session
+
+
+async def test_relying_party_and_origins_are_configurable(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANTRY_PASSKEY_RP_ID", "example.com")
+    monkeypatch.setenv("TENANTRY_PASSKEY_RP_NAME", "Example")
+    monkeypatch.setenv("TENANTRY_PASSKEY_ORIGIN", "https://app.example.com, https://www.example.com/")
+    async with make_client(**SETTINGS) as client:
+        await sign_up(client, "ada@example.com")
+        auth = Authenticator(rp_id="example.com", origin="https://www.example.com")
+        options = (await client.get(f"{API}/generate-register-options")).json()
+        assert options["rp"] == {"name": "Example", "id": "example.com"}
+        base_origin = await register(client, auth, origin=BASE)  # the base URL is no longer one of them
+        assert base_origin.status_code == 400
+        assert (await register(client, auth)).status_code == 200
+        client.cookies.clear()
+        assert (await authenticate(client, auth, origin="https://app.example.com")).status_code == 200
+
+
+def test_relying_party_defaults_to_the_base_url() -> None:
+    rp = relying_party(PasskeySettings(), "http://localhost:8123/", "Acme")
+    assert rp == RelyingParty(id="localhost", name="Acme", origins=("http://localhost:8123",))
+    rp = relying_party(PasskeySettings(), "https://app.example.com/base", "Acme")
+    assert (rp.id, rp.origins) == ("app.example.com", ("https://app.example.com",))
