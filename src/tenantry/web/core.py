@@ -67,6 +67,8 @@ class Viewer:
     organizations: list[dict[str, Any]] = field(default_factory=list)
     active: dict[str, Any] | None = None
     bell: Bell = field(default_factory=Bell)  # the header's notifications
+    # What plugins' pages add for every page (the admin plugin: superuser, impersonation banner).
+    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def role(self) -> str | None:
@@ -111,6 +113,8 @@ class Web:
         self.env.filters["timestamp"] = _timestamp
         self.env.filters["device"] = device
         self.env.globals["app_title"] = runtime.schema.title
+        # Run on every signed-in viewer, after it is built (plugins' pages fill ``Viewer.extras``).
+        self.viewer_hooks: list[Callable[[Viewer], Awaitable[None]]] = []
 
     @property
     def entities(self) -> list[Entity]:
@@ -136,6 +140,8 @@ class Web:
             active_id = ctx.principal.org_id
             viewer.active = next((o for o in viewer.organizations if str(o["id"]) == str(active_id)), None)
         viewer.bell = await load_bell(self.runtime, str(lookup.current.user.id))
+        for hook in self.viewer_hooks:
+            await hook(viewer)
         return viewer
 
     def keep_alive(self, viewer: Viewer, response: Response) -> Response:
