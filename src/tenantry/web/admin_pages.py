@@ -1,12 +1,192 @@
-"""Pages of the admin plugin: being built."""
+"""Pages of the admin plugin, for superusers: users (search, detail with sessions, ban and unban,
+revoke sessions, set the platform role, impersonate) and organizations (search).
+
+Every action runs the ``/api/auth/admin/*`` endpoint's handler (``call_auth``), so the rights,
+refusals and audit rows are those of the API. The banner shown on every page while an admin
+impersonates someone (with the time left and a Stop button) is filled in here, through
+``Web.viewer_hooks``.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import datetime as dt
+import math
+from typing import Any
+from urllib.parse import urlencode
 
-from tenantry.web.core import Web
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from tenantry.auth.plugins.admin.access import is_admin
+from tenantry.auth.plugins.admin.common import platform_role
+from tenantry.web.bridge import apply_cookies, call_auth
+from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
+
+PAGE_SIZE = 25
+# Ban lengths offered by the form (seconds; empty: until lifted).
+BAN_LENGTHS = (("", "Until unbanned"), ("3600", "1 hour"), ("86400", "1 day"), ("604800", "1 week"))
+
+
+def _page_number(request: Request) -> int:
+    raw = request.query_params.get("page", "1")
+    return max(1, int(raw)) if raw.isdigit() else 1
 
 
 def routes(web: Web) -> list[BaseRoute]:
     """The admin plugin's pages."""
-    return []
+    runtime = web.runtime
+    ctx = runtime.auth.ctx
+
+    async def describe(viewer: Viewer) -> None:
+        current = viewer.current
+        admin_id = current.session.get("impersonated_by")
+        viewer.extras["superuser"] = not admin_id and is_admin(platform_role(ctx, current.user))
+        if not admin_id:
+            return
+        admin = await ctx.store.user_by_id(admin_id)
+        expires: dt.datetime = current.session["expires_at"]
+        left = max(0, math.ceil((expires - dt.datetime.now(dt.UTC)).total_seconds() / 60))
+        viewer.extras["impersonation"] = {
+            "admin": (admin.core.get("name") or admin.email) if admin is not None else "an administrator",
+            "expires_at": expires.isoformat(),
+            "minutes_left": left,
+        }
+
+    web.viewer_hooks.append(describe)
+
+    def superuser(viewer: Viewer) -> None:
+        if not viewer.extras.get("superuser"):
+            raise Refused(403, "Only platform administrators can open the admin pages.")
+
+    async def users(request: Request, viewer: Viewer) -> Response:
+        superuser(viewer)
+        q = request.query_params.get("q", "").strip()
+        field = request.query_params.get("field", "email")
+        field = field if field in ("email", "name") else "email"
+        number = _page_number(request)
+        query = {"limit": str(PAGE_SIZE), "offset": str((number - 1) * PAGE_SIZE), "sortBy": "createdAt"}
+        if q:
+            query |= {"searchValue": q, "searchField": field}
+        listed = await call_auth(runtime, request, "GET", "/admin/list-users", query=query)
+        if not listed.ok:
+            raise Refused(listed.error.status if listed.error else 500, listed.message)
+        body = listed.body
+        pages = max(1, math.ceil(body["total"] / PAGE_SIZE))
+
+        def link(**changes: Any) -> str:
+            params = {"q": q, "field": field, "page": number} | changes
+            return "/admin?" + urlencode({k: v for k, v in params.items() if v})
+
+        return web.render(
+            request,
+            "admin_users.html",
+            viewer,
+            users=body["users"],
+            total=body["total"],
+            q=q,
+            field=field,
+            page=number,
+            page_count=pages,
+            link=link,
+            tab="/admin",
+        )
+
+    async def user_detail(request: Request, viewer: Viewer) -> Response:
+        superuser(viewer)
+        user_id = request.path_params["id"]
+        found = await call_auth(runtime, request, "GET", "/admin/get-user", query={"id": user_id})
+        if not found.ok:
+            raise Refused(found.error.status if found.error else 500, found.message)
+        sessions = await call_auth(runtime, request, "POST", "/admin/list-user-sessions", {"userId": user_id})
+        return web.render(
+            request,
+            "admin_user.html",
+            viewer,
+            user=found.body,
+            sessions=(sessions.body or {}).get("sessions", []),
+            is_self=str(found.body["id"]) == viewer.user["id"],
+            target_is_admin=is_admin(found.body.get("role")),
+            ban_lengths=BAN_LENGTHS,
+            tab="/admin",
+        )
+
+    async def user_action(request: Request, viewer: Viewer) -> Response:
+        superuser(viewer)
+        form = await web.form(request)
+        user_id = request.path_params["id"]
+        action = request.path_params["action"]
+        back = f"/admin/users/{user_id}"
+        body: dict[str, Any] = {"userId": user_id}
+        if action == "ban":
+            path, done = "/admin/ban-user", "User banned; their sessions were revoked."
+            if form.get("reason", "").strip():
+                body["banReason"] = form["reason"].strip()[:500]
+            if form.get("length", "").isdigit():
+                body["banExpiresIn"] = int(form["length"])
+        elif action == "unban":
+            path, done = "/admin/unban-user", "User unbanned."
+        elif action == "revoke-sessions":
+            path, done = "/admin/revoke-user-sessions", "All their sessions were revoked."
+        elif action == "revoke-session":
+            path, done = "/admin/revoke-user-session", "Session revoked."
+            body = {"sessionToken": form.get("token", "")}
+        elif action == "role":
+            path, done = "/admin/set-role", "Platform role changed."
+            body["role"] = form.get("role", "")
+        elif action == "impersonate":
+            outcome = await call_auth(runtime, request, "POST", "/admin/impersonate-user", body)
+            if not outcome.ok:
+                return flash(redirect(back), outcome.message, "error")
+            return apply_cookies(runtime, outcome, redirect("/dashboard"))
+        else:
+            raise Refused(404, "Unknown action.")
+        outcome = await call_auth(runtime, request, "POST", path, body)
+        return flash(redirect(back), done if outcome.ok else outcome.message, "success" if outcome.ok else "error")
+
+    async def organizations(request: Request, viewer: Viewer) -> Response:
+        superuser(viewer)
+        q = request.query_params.get("q", "").strip()
+        number = _page_number(request)
+        query = {"limit": str(PAGE_SIZE), "offset": str((number - 1) * PAGE_SIZE)}
+        if q:
+            query["searchValue"] = q
+        listed = await call_auth(runtime, request, "GET", "/admin/list-organizations", query=query)
+        if not listed.ok:
+            raise Refused(listed.error.status if listed.error else 500, listed.message)
+        body = listed.body
+        pages = max(1, math.ceil(body["total"] / PAGE_SIZE))
+
+        def link(**changes: Any) -> str:
+            params = {"q": q, "page": number} | changes
+            return "/admin/organizations?" + urlencode({k: v for k, v in params.items() if v})
+
+        return web.render(
+            request,
+            "admin_organizations.html",
+            viewer,
+            organizations=body["organizations"],
+            total=body["total"],
+            q=q,
+            page=number,
+            page_count=pages,
+            link=link,
+            tab="/admin/organizations",
+        )
+
+    async def stop(request: Request, viewer: Viewer) -> Response:
+        await web.form(request)  # the origin check
+        target = viewer.user["id"]
+        outcome = await call_auth(runtime, request, "POST", "/admin/stop-impersonating")
+        if not outcome.ok:
+            raise Refused(outcome.error.status if outcome.error else 500, outcome.message)
+        return apply_cookies(runtime, outcome, flash(redirect(f"/admin/users/{target}"), "Impersonation ended."))
+
+    signed = page(web, signed_in=True)
+    return [
+        Route("/admin", signed(users), methods=["GET"]),
+        Route("/admin/organizations", signed(organizations), methods=["GET"]),
+        Route("/admin/stop-impersonating", signed(stop), methods=["POST"]),
+        Route("/admin/users/{id}", signed(user_detail), methods=["GET"]),
+        Route("/admin/users/{id}/{action}", signed(user_action), methods=["POST"]),
+    ]
