@@ -11,6 +11,7 @@ and assertion checks, the signature counter) is the ``webauthn`` library's work.
 from __future__ import annotations
 
 import base64
+from string import ascii_lowercase, digits
 from typing import Any
 
 import orjson
@@ -39,10 +40,12 @@ from tenantry.auth.plugins.passkey import challenge
 from tenantry.auth.plugins.passkey.settings import RelyingParty
 from tenantry.auth.plugins.passkey.store import Passkey, PasskeyStore
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
+from tenantry.auth.service import Current
 from tenantry.auth.validate import boolean, js_type, string
 from tenantry.db.errors import IntegrityViolation
 
 NAME_LENGTH = 255
+USER_HANDLE_ALPHABET = ascii_lowercase + digits  # Better Auth: generateRandomString(32, "a-z", "0-9")
 # What a malformed response makes the library raise besides its own exceptions.
 MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, AttributeError, IndexError)
 ATTACHMENTS = ("platform", "cross-platform")
@@ -113,7 +116,7 @@ class PasskeyEndpoints:
             rp_id=self.rp.id,
             rp_name=self.rp.name,
             # A random user handle per ceremony, as Better Auth does: sign-in finds the user by credential.
-            user_id=generate_id(32).lower().encode(),
+            user_id=generate_id(32, USER_HANDLE_ALPHABET).encode(),
             user_name=req.query.get("name") or label,
             user_display_name=label,
             exclude_credentials=_descriptors(await self.store.of_user(user.id)),
@@ -268,7 +271,7 @@ class PasskeyEndpoints:
         current = await req.session()
         return Reply([p.json() for p in await self.store.of_user(current.user.id)])
 
-    async def _owned(self, req: AuthRequest, forbidden: str) -> tuple[Any, Passkey]:
+    async def _owned(self, req: AuthRequest, forbidden: str) -> tuple[Current, Passkey]:
         """The caller's session and the passkey ``body.id``: 404 when there is none, 401 when it is
         someone else's (Better Auth's ``requireResourceOwnership``)."""
         current = await req.session()
