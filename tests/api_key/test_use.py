@@ -253,3 +253,27 @@ async def test_every_use_is_audited_and_keys_are_stored_hashed(make_client) -> N
         # Last use is kept.
         got = (await key_call(client, bob, "GET", "get", params={"id": created["id"]})).json()
         assert got["lastRequest"] is not None and "key" not in got
+
+
+NOTES_SCHEMA = """
+users:
+  - email: string (unique, required)
+  - name: string
+notes:
+  - title: string (required)
+  - created_at: timestamp (auto)
+"""
+
+
+async def test_scopes_in_an_app_without_organizations(make_client) -> None:
+    async with make_client(NOTES_SCHEMA, auth=NO_VERIFICATION, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        eve = await new_user(client, "eve@example.com")
+        read_only = await create_key(client, eve, permissions={"notes": ["read"]})
+        assert read_only["organizationId"] is None
+        full = await create_key(client, eve)
+        r = await client.post("/api/notes", json={"title": "n"}, headers=with_key(full["key"]))
+        assert r.status_code == 201, r.text
+        assert (await client.get("/api/notes", headers=with_key(read_only["key"]))).status_code == 200
+        r = await client.post("/api/notes", json={"title": "no"}, headers=with_key(read_only["key"]))
+        assert code(r) == (403, "API_KEY_SCOPE_DENIED")
+        assert code(await client.get("/api/notes")) == (401, "UNAUTHORIZED")
