@@ -349,3 +349,11 @@ def test_relying_party_defaults_to_the_base_url() -> None:
     assert rp == RelyingParty(id="localhost", name="Acme", origins=("http://localhost:8123",))
     rp = relying_party(PasskeySettings(), "https://app.example.com/base", "Acme")
     assert (rp.id, rp.origins) == ("app.example.com", ("https://app.example.com",))
+
+
+async def test_a_new_ceremony_replaces_the_browsers_previous_one(make_client) -> None:
+    async with make_client(**SETTINGS) as client:
+        for _ in range(3):  # a user who opens the passkey prompt and cancels it, three times
+            assert (await client.get(f"{API}/generate-authenticate-options")).status_code == 200
+        pending = await sql(client, "SELECT value FROM auth_verifications")
+        assert len(pending) == 1 and '"authentication"' in pending[0][0]

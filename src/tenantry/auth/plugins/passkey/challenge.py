@@ -38,11 +38,16 @@ def cookie_name(ctx: AuthContext) -> str:
     return f"{lead}{ctx.auth.cookie_prefix}.{COOKIE}"
 
 
-async def remember(ctx: AuthContext, ceremony: Ceremony, challenge: str, user_id: str) -> str:
+async def remember(req: AuthRequest, ceremony: Ceremony, challenge: str, user_id: str) -> str:
     """Store the challenge; the ``set-cookie`` header value that names it."""
+    ctx = req.ctx
     token = generate_id()
     value = orjson.dumps({"type": ceremony, "expectedChallenge": challenge, "userData": {"id": user_id}}).decode()
+    previous = ctx.cookies.read_signed(req.request, cookie_name(ctx))
     async with ctx.db.transaction() as conn:
+        if previous:
+            # The browser's earlier ceremony (abandoned: its cookie is about to be replaced) goes now.
+            await ctx.store.consume_verification(conn, previous)
         await ctx.store.create_verification(conn, token, value, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=MAX_AGE))
     secure = "; Secure" if ctx.cookies.names.secure else ""
     signed = sign_value(ctx.secret, token)

@@ -128,7 +128,7 @@ class PasskeyEndpoints:
         )
         body = _options_json(options)
         body["extensions"] = {"credProps": True}  # as @simplewebauthn/server asks
-        cookie = await challenge.remember(req.ctx, "registration", body["challenge"], str(user.id))
+        cookie = await challenge.remember(req, "registration", body["challenge"], str(user.id))
         return Reply(body, cookies=[cookie])
 
     async def verify_registration(self, req: AuthRequest) -> Reply:
@@ -213,7 +213,7 @@ class PasskeyEndpoints:
         if not passkeys:
             body.pop("allowCredentials", None)
         user_id = str(current.user.id) if current is not None else ""
-        cookie = await challenge.remember(req.ctx, "authentication", body["challenge"], user_id)
+        cookie = await challenge.remember(req, "authentication", body["challenge"], user_id)
         return Reply(body, cookies=[cookie])
 
     async def verify_authentication(self, req: AuthRequest) -> Reply:
