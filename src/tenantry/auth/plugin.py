@@ -90,11 +90,15 @@ class AuthPlugin:
 
 
 def plugin_column(preset: Preset, spec: PluginField) -> sa.Column[Any]:
-    """The column of a plugin field, named as the preset names columns."""
+    """The column of a plugin field, named as the preset names columns.
+
+    Better Auth applies a field's ``defaultValue`` in code, so its tables carry no column default:
+    the ``better-auth`` preset repeats that (new users get the value from the store instead).
+    """
     from tenantry.auth.tables import preset_column
 
     default = None
-    if spec.default is not None:
+    if spec.default is not None and preset != "better-auth":
         default = (
             sa.true() if spec.default is True else sa.false() if spec.default is False else sa.text(repr(spec.default))
         )

@@ -209,6 +209,9 @@ class AuthStore:
             if name == "emailVerified":
                 values[column.key] = bool(value) if self.dialect == "postgresql" else int(bool(value))
         values.update(additional)
+        for spec in self.t.plugin_user_fields:
+            if spec.default is not None:  # written, not left to a column default (the better-auth preset has none)
+                values[spec.key] = self.plugin_value_in(spec.key, spec.default)
         keys = tuple(sorted(values))
         users = self.t.users
         rows = await self._fetch(
