@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -50,7 +53,9 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-def test_existing_better_auth_database() -> None:
+@contextmanager
+def _better_auth_database(plugins: str = "") -> Iterator[tuple[str, dict[str, object]]]:
+    """A fresh PostgreSQL database made by Better Auth (with ``plugins``), and what it created."""
     if shutil.which("node") is None or not (HERE / "node_modules" / "pg").is_dir():
         require_service("Node.js with the compat packages", "run `npm ci` in tests/compat (make test does)")
     name = f"tenantry_ba_{uuid.uuid4().hex[:10]}"
@@ -67,6 +72,7 @@ def test_existing_better_auth_database() -> None:
                 "DATABASE_URL": url,
                 "BETTER_AUTH_SECRET": SECRET,
                 "BASE_URL": BASE,
+                "BETTER_AUTH_PLUGINS": plugins,
                 "PATH": str(Path(shutil.which("node") or "node").parent),
             },
             capture_output=True,
@@ -74,17 +80,24 @@ def test_existing_better_auth_database() -> None:
             timeout=120,
         )
         assert made.returncode == 0, made.stdout + made.stderr
-        created = json.loads(made.stdout.strip().splitlines()[-1])
-        asyncio.run(_serve_and_check(url, created))
+        yield url, json.loads(made.stdout.strip().splitlines()[-1])
     finally:
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_existing_better_auth_database() -> None:
+    with _better_auth_database() as (url, created):
+        asyncio.run(_serve_and_check(url, created))
 
 
 async def _serve_and_check(url: str, created: dict[str, object]) -> None:
     schema = load_schema_text(SCHEMA, "better-auth.yaml")
     settings = Settings(DATABASE_URL=url, TENANTRY_SECRET=SECRET, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False)
-    # That app did not require e-mail verification; neither does this configuration of Tenantry.
-    auth = AuthSettings(TENANTRY_AUTH_TABLES="better-auth", TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
+    # That app did not require e-mail verification and ran no Better Auth plugin; this
+    # configuration of Tenantry matches it (plugins add columns and tables of their own).
+    auth = AuthSettings(
+        TENANTRY_AUTH_TABLES="better-auth", TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_AUTH_PLUGINS=""
+    )
     # Tenantry's own tables (the mail outbox …) are added beside Better Auth's; its tables are left alone.
     result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
     assert result.skipped == []
@@ -135,3 +148,73 @@ async def _serve_and_check(url: str, created: dict[str, object]) -> None:
         assert fresh.status_code == 200, fresh.text
         new_id = fresh.json()["user"]["id"]
         assert len(new_id) == 32 and new_id.isalnum()
+
+
+# The same app with Better Auth's twoFactor and admin plugins: the admin plugin owns the user's
+# ``role`` (so the app declares no such field) and adds the ban columns and ``impersonatedBy``.
+PLUGIN_SCHEMA = """
+users:
+  table: user
+  id: text
+  fields:
+    org_id: text (nullable)
+"""
+
+
+def test_existing_better_auth_database_with_two_factor_and_admin() -> None:
+    """A database Better Auth made with ``twoFactor()`` and ``admin()``: Tenantry's same plugins, in the
+    ``better-auth`` preset, find the user and session columns those plugins own exactly as they are,
+    and read and write them (a ban set here is Better Auth's ``banned``)."""
+    with _better_auth_database("twoFactor,admin") as (url, created):
+        asyncio.run(_serve_with_plugins(url, created))
+
+
+async def _serve_with_plugins(url: str, created: dict[str, object]) -> None:
+    schema = load_schema_text(PLUGIN_SCHEMA, "better-auth.yaml")
+    settings = Settings(DATABASE_URL=url, TENANTRY_SECRET=SECRET, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False)
+    auth = AuthSettings(
+        TENANTRY_AUTH_TABLES="better-auth",
+        TENANTRY_REQUIRE_EMAIL_VERIFICATION=False,
+        TENANTRY_AUTH_PLUGINS="two-factor,admin",
+    )
+    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
+    # Nothing to change on Better Auth's user and session tables, whose plugin columns already exist.
+    touching = [c for c in result.applied + result.skipped if re.search(r'\b"?(user|session)"?[.( ]', c)]
+    assert touching == [], touching
+    user = created["user"]
+    assert isinstance(user, dict) and user["role"] == "user" and user["banned"] is False
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute('UPDATE "user" SET role = $1 WHERE id = $2', "admin", user["id"])
+    finally:
+        await conn.close()
+    app = create_app(schema, settings, auth_settings=auth)
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        # Better Auth's session is valid, with its plugins' fields.
+        cookie_name, _, cookie_value = str(created["cookie"]).partition("=")
+        as_veteran = {"cookie": f"{cookie_name}={cookie_value}", "origin": BASE}
+        session = (await client.get("/api/auth/get-session", headers=as_veteran)).json()
+        assert session["user"]["role"] == "admin" and session["user"]["twoFactorEnabled"] is False
+        assert session["session"]["impersonatedBy"] is None
+        fresh = await client.post(
+            "/api/auth/sign-up/email",
+            json={"email": "new@example.com", "password": "Fresh-Pass-123", "name": "New"},
+            headers={"origin": BASE},
+        )
+        new_id = fresh.json()["user"]["id"]
+        listed = await client.get("/api/auth/admin/list-users", headers=as_veteran)
+        assert listed.status_code == 200, listed.text
+        assert {u["email"]: u["role"] for u in listed.json()["users"]} == {
+            "veteran@example.com": "admin",
+            "new@example.com": "user",
+        }
+        banned = await client.post(
+            "/api/auth/admin/ban-user", json={"userId": new_id, "banReason": "spam"}, headers=as_veteran
+        )
+        assert banned.status_code == 200, banned.text
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow('SELECT banned, "banReason" FROM "user" WHERE id = $1', new_id)
+    finally:
+        await conn.close()
+    assert tuple(row) == (True, "spam")
