@@ -88,3 +88,18 @@ async def test_ban_through_update_user_also_revokes_sessions(make_client: Any) -
         assert updated.status_code == 200 and updated.json()["banned"] is True
         assert (await client.get("/api/auth/get-session", headers=eve.headers)).json() is None
         assert (await password_sign_in(client, "eve@example.com")).json()["code"] == "BANNED_USER"
+
+
+async def test_a_ban_also_stops_the_users_api_keys(make_client: Any) -> None:
+    async with make_client(auth=SETTINGS, base_url=BASE) as client:
+        root = await superuser(client)
+        eve = await person(client, "eve@example.com", org="eve-co")
+        made = await client.post("/api/auth/api-key/create", json={"name": "ci"}, headers=eve.headers)
+        assert made.status_code == 200, made.text
+        with_key = {"x-api-key": made.json()["key"]}
+        assert (await client.get("/api/projects", headers=with_key)).status_code == 200
+        await client.post("/api/auth/admin/ban-user", json={"userId": eve.id}, headers=root.headers)
+        refused = await client.get("/api/projects", headers=with_key)
+        assert refused.status_code == 403 and refused.json()["code"] == "BANNED_USER"
+        await client.post("/api/auth/admin/unban-user", json={"userId": eve.id}, headers=root.headers)
+        assert (await client.get("/api/projects", headers=with_key)).status_code == 200

@@ -69,6 +69,8 @@ async def test_impersonation_round_trip(make_client: Any) -> None:
             ("/change-password", {"currentPassword": PASSWORD, "newPassword": "Taken-Over-123"}),
             ("/delete-user", {}),
             ("/change-email", {"newEmail": "mallory@example.com"}),
+            ("/api-key/create", {"name": "backdoor"}),
+            ("/two-factor/enable", {"password": PASSWORD}),
         ):
             refused = await client.post("/api/auth" + path, json=data, headers=ORIGIN)
             assert refused.status_code == 403 and refused.json()["code"] == "NOT_ALLOWED_WHILE_IMPERSONATING", path
