@@ -319,3 +319,18 @@ async def test_banned_user_refused_by_the_admin_plugin(make_client) -> None:
         refused = await follow(client, await last_link(client))
         assert refused.headers["location"].startswith(f"{BASE}/after?error=BANNED_USER&error_description=")
         assert cookie_value(refused) is None
+
+
+async def test_odd_urls_redirect_encoded_or_refused(make_client) -> None:
+    async with make_client(**SETTINGS) as client:
+        unparsable = await request_link(client, callbackURL="http://[::1")
+        assert (unparsable.status_code, unparsable.json()["code"]) == (403, "INVALID_CALLBACK_URL")
+        odd_origin = await client.post(
+            "/api/auth/sign-in/magic-link", json={"email": ANN}, headers={"origin": "http://[::1"}
+        )
+        assert (odd_origin.status_code, odd_origin.json()["code"]) == (403, "INVALID_ORIGIN")
+        await request_link(client, callbackURL="/café/漢字 x")
+        used = await follow(client, await last_link(client))
+        assert used.headers["location"] == f"{BASE}/caf%C3%A9/%E6%BC%A2%E5%AD%97%20x"
+        again = await follow(client, await last_link(client))
+        assert again.headers["location"] == f"{BASE}/caf%C3%A9/%E6%BC%A2%E5%AD%97%20x?error=INVALID_TOKEN"
