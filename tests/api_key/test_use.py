@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tenantry.auth import AuthSettings
 from tests.api_key.helpers import audit_rows, create_key, key_call, table, with_key
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql, ts
 from tests.tenancy.helpers import User, create_org, join, new_user, ok
@@ -277,3 +278,24 @@ async def test_scopes_in_an_app_without_organizations(make_client) -> None:
         r = await client.post("/api/notes", json={"title": "no"}, headers=with_key(read_only["key"]))
         assert code(r) == (403, "API_KEY_SCOPE_DENIED")
         assert code(await client.get("/api/notes")) == (401, "UNAUTHORIZED")
+
+
+BETTER_AUTH_SCHEMA = """
+users:
+  table: user
+  id: text
+  fields:
+    nickname: text (nullable)
+"""
+
+
+async def test_keys_in_the_better_auth_preset(make_client) -> None:
+    auth = AuthSettings(TENANTRY_AUTH_TABLES="better-auth", TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
+    async with make_client(BETTER_AUTH_SCHEMA, auth=auth, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        eve = await new_user(client, "eve@example.com", verified=False)
+        created = await create_key(client, eve, name="ba")
+        assert table(client) == "apikey" and created["referenceId"] == eve.id
+        r = await client.get(f"/api/users/{eve.id}", headers=with_key(created["key"]))
+        assert r.status_code == 200 and r.json()["id"] == eve.id
+        [(hashed, last)] = await sql(client, 'SELECT "key", "lastRequest" FROM apikey WHERE "referenceId" = ?', eve.id)
+        assert hashed != created["key"] and len(hashed) == 43 and last is not None

@@ -100,8 +100,12 @@ def api_key_tables(ts: TableSet, preset: Preset, auth: AuthTables) -> ApiKeyTabl
     def index_name(key: str) -> str:
         return db_name(name, table.c[key].name, "idx") if ba else db_name("ix", name, key)
 
-    # Looked up by hash on every request made with a key: unique, so one hash names one key.
-    sa.Index(db_name("uq", name, "key"), table.c.key, unique=True)
+    # Looked up by hash on every request made with a key: unique, so one hash names one key
+    # (Better Auth's own DDL has a plain index, which the better-auth preset keeps as it is).
+    if ba:
+        sa.Index(index_name("key"), table.c.key)
+    else:
+        sa.Index(db_name("uq", name, "key"), table.c.key, unique=True)
     sa.Index(index_name("reference_id"), table.c.reference_id)
     sa.Index(index_name("config_id"), table.c.config_id)
     if tenancy is not None:
