@@ -5,6 +5,7 @@ hashed."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import hashlib
@@ -204,6 +205,16 @@ async def test_rate_limit_per_key_shared_by_app_instances(make_client, monkeypat
         assert (await one.get("/api/projects", headers=with_key(key))).status_code == 200
         listed = (await key_call(one, ann, "GET", "get", params={"id": created["id"]})).json()
         assert listed["requestCount"] == 1
+
+
+async def test_concurrent_requests_never_exceed_the_limit(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TENANTRY_API_KEY_RATE_LIMIT_MAX", "5")
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        ann, _, _ = await team(client)
+        key = (await create_key(client, ann))["key"]
+        answers = await asyncio.gather(*(client.get("/api/projects", headers=with_key(key)) for _ in range(12)))
+        assert sorted(r.status_code for r in answers) == [200] * 5 + [429] * 7
+        assert len(await audit_rows(client, "api_key_use")) == 5  # refused requests are not uses
 
 
 async def test_quota_set_by_server_code(make_client) -> None:
