@@ -334,3 +334,16 @@ async def test_odd_urls_redirect_encoded_or_refused(make_client) -> None:
         assert used.headers["location"] == f"{BASE}/caf%C3%A9/%E6%BC%A2%E5%AD%97%20x"
         again = await follow(client, await last_link(client))
         assert again.headers["location"] == f"{BASE}/caf%C3%A9/%E6%BC%A2%E5%AD%97%20x?error=INVALID_TOKEN"
+
+
+async def test_mail_greets_by_the_account_name_only(make_client) -> None:
+    async with make_client(**SETTINGS) as client:
+        await sign_up(client, ANN, name="Ann Account")
+        client.cookies.clear()
+        await request_link(client, ANN, name="Someone Else")
+        await request_link(client, "new@example.com", name="Visit evil.example now")
+        rt = runtime(client)
+        [known] = [m for m in await list_outbox(rt.db, rt.tables, to=ANN) if m.template == "magic_link"]
+        [unknown] = await list_outbox(rt.db, rt.tables, to="new@example.com")
+        assert "Hi Ann Account," in known.text and "Someone Else" not in known.text
+        assert "Hi there," in unknown.text and "evil.example" not in unknown.text + unknown.html

@@ -109,7 +109,8 @@ class MagicLinkEndpoints:
             user = await ctx.store.user_by_email(address, conn)
             await ctx.store.create_verification(conn, identifier, LinkRecord(address, name).dump(), expires)
             if ctx.mailer is not None:
-                greeting = user.core.get("name") if user is not None else name
+                # Never the requested name: whoever asks could put words into a mail to someone else.
+                greeting = user.core.get("name") if user is not None else None
                 await ctx.mailer.send(
                     conn,
                     template=MAIL_TEMPLATE,
