@@ -65,6 +65,16 @@ async def test_organization_requirement_enforced(make_client: Any) -> None:
         member = await turn_on(client, member)
         assert (await client.get("/api/projects", headers=member.headers)).status_code == 200
 
+        # Another organization, or no organization at all, is refused without a 500.
+        for bogus in ("not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+            assert (await require(client, admin, {"id": bogus}, False)).status_code == 403
+            got = await client.get(f"{TF}/organization-requirement?organizationId={bogus}", headers=admin.headers)
+            assert got.status_code == 403
+        wrong_type = await client.post(
+            f"{TF}/organization-requirement", json={"requireTwoFactor": "yes"}, headers=admin.headers
+        )
+        assert wrong_type.json()["code"] == "VALIDATION_ERROR"
+
         # Turned off again: anyone may work without it.
         off = await require(client, admin, org, False)
         assert off.json()["requireTwoFactor"] is False

@@ -96,7 +96,9 @@ class OrganizationRequirement:
 
     # -- endpoints ----------------------------------------------------------------------------
 
-    def _organization(self, req: AuthRequest, current: Current, given: str | None) -> Any:
+    @staticmethod
+    def _organization(current: Current, given: str | None) -> Any:
+        """The organization named in the request, else the session's active one."""
         org_id = given or current.session.get("active_organization_id")
         if not org_id:
             raise AuthError(400, "NO_ACTIVE_ORGANIZATION", "No active organization")
@@ -105,7 +107,7 @@ class OrganizationRequirement:
     async def get(self, req: AuthRequest) -> Reply:
         """``GET /two-factor/organization-requirement?organizationId=`` (members only)."""
         current = await req.session()
-        org_id = self._organization(req, current, req.query.get("organizationId"))
+        org_id = self._organization(current, req.query.get("organizationId"))
         tenancy = self.auth.runtime.tenancy
         member = await tenancy.organizations.store.member(None, org_id, current.user.id) if tenancy else None
         if member is None:
@@ -116,7 +118,7 @@ class OrganizationRequirement:
     async def set(self, req: AuthRequest) -> Reply:
         """``POST /two-factor/organization-requirement {requireTwoFactor, organizationId?}`` (admins)."""
         current = await req.session()
-        org_id = self._organization(req, current, string(req.body, "organizationId", required=False))
+        org_id = self._organization(current, string(req.body, "organizationId", required=False))
         required = boolean(req.body, "requireTwoFactor")
         if required is None:
             raise AuthError(
