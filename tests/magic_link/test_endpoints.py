@@ -259,6 +259,7 @@ async def test_validation(make_client) -> None:
             ({"email": "not-an-address"}, "[body.email] Invalid email address"),
             ({"email": ANN, "name": 5}, "[body.name] Invalid input: expected string, received number"),
             ({"email": ANN, "name": "n" * 10_000}, None),
+            ({"email": ANN, "metadata": "x"}, "[body.metadata] Invalid input: expected record, received string"),
         ]:
             r = await client.post("/api/auth/sign-in/magic-link", json=body, headers=ORIGIN)
             assert (r.status_code, r.json()["code"]) == (400, "VALIDATION_ERROR"), r.text

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urljoin, urlsplit, urlunsplit
 
-from tenantry.auth.errors import AuthError
+from tenantry.auth.errors import AuthError, validation_error
 from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
 from tenantry.auth.plugins.magic_link.tokens import LinkRecord, identifier_of, new_token
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext, ClientInfo
 from tenantry.auth.store import UserRecord
-from tenantry.auth.validate import email, string
+from tenantry.auth.validate import email, js_type, string
 from tenantry.db import Connection
 from tenantry.db.errors import IntegrityViolation
 
@@ -93,6 +93,10 @@ class MagicLinkEndpoints:
         callback = string(body, "callbackURL", required=False)
         new_user_callback = string(body, "newUserCallbackURL", required=False)
         error_callback = string(body, "errorCallbackURL", required=False)
+        metadata = body.get("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            # Better Auth passes it to its mail callback; here it is only validated, as there.
+            raise validation_error("body.metadata", f"Invalid input: expected record, received {js_type(metadata)}")
         ctx.check_fits("email", address)
         ctx.check_fits("name", name)  # checked now: the user is created from it when the link is followed
         token = new_token()
