@@ -60,7 +60,8 @@ ADMIN_ERROR_CODES = {
 }
 
 # What an impersonation session may not do to the account it borrows (its credentials and its
-# existence); the admin endpoints refuse it on their own. Paths of plugins that are off are skipped.
+# existence) nor to the organizations it belongs to (deleting one); the admin endpoints refuse it on
+# their own. Paths of plugins that are off are skipped.
 OFF_LIMITS_WHILE_IMPERSONATING = (
     ("POST", "/change-password"),
     ("POST", "/set-password"),
@@ -79,6 +80,7 @@ OFF_LIMITS_WHILE_IMPERSONATING = (
     ("POST", "/passkey/verify-registration"),
     ("POST", "/passkey/delete-passkey"),
     ("POST", "/passkey/update-passkey"),
+    ("POST", "/organization/delete"),
 )
 
 
