@@ -81,6 +81,19 @@ async def test_superuser_lists_searches_and_manages_users(make_client: Any) -> N
             headers=root.headers,
         )
         assert [u["email"] for u in page.json()["users"]] == ["linus@example.com", "grace@example.com"]
+        for odd in ({"limit": "1e400"}, {"offset": "nan"}, {"limit": "-3"}, {"offset": str(10**30)}):
+            answered = await client.get("/api/auth/admin/list-users", params=odd, headers=root.headers)
+            assert answered.status_code == 200, (odd, answered.text)
+        for odd_filter in (
+            {"filterField": "banned", "filterValue": "maybe"},
+            {"filterField": "id", "filterValue": "x"},
+        ):
+            answered = await client.get("/api/auth/admin/list-users", params=odd_filter, headers=root.headers)
+            assert answered.status_code == 200 and answered.json()["total"] == 0, (odd_filter, answered.text)
+        banned_filter = {"filterField": "banned", "filterValue": "false"}
+        assert (await client.get("/api/auth/admin/list-users", params=banned_filter, headers=root.headers)).json()[
+            "total"
+        ] == 4
         bad = await client.get("/api/auth/admin/list-users", params={"sortBy": "password"}, headers=root.headers)
         assert bad.json() == {"users": [], "total": 0}
         bad_enum = await client.get("/api/auth/admin/list-users", params={"searchField": "id"}, headers=root.headers)

@@ -44,13 +44,17 @@ def _enum(query: dict[str, str], key: str, allowed: tuple[str, ...]) -> str | No
     return value
 
 
+# Bigger pages or offsets than any database holds rows: clamped rather than overflowing a column.
+MOST_ROWS = 2**53
+
+
 def _number(value: str | None) -> int | None:
-    # Better Auth: ``Number(x) || undefined`` (so 0, "" and "abc" mean "not given").
+    # Better Auth: ``Number(x) || undefined`` (so 0, "", "abc" and NaN mean "not given").
     try:
         number = int(float(value)) if value is not None else 0
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
-    return number or None
+    return max(-MOST_ROWS, min(number, MOST_ROWS)) or None
 
 
 def _role_value(value: Any) -> str:
