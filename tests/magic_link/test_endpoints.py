@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from typing import Any
@@ -348,3 +349,28 @@ async def test_mail_greets_by_the_account_name_only(make_client) -> None:
         [unknown] = await list_outbox(rt.db, rt.tables, to="new@example.com")
         assert "Hi Ann Account," in known.text and "Someone Else" not in known.text
         assert "Hi there," in unknown.text and "evil.example" not in unknown.text + unknown.html
+
+
+async def test_racing_requests_use_a_link_once(make_client) -> None:
+    async with make_client(**SETTINGS) as client:
+        await request_link(client, callbackURL="/after", name="Ann")
+        path = path_of(await last_link(client))
+        client.cookies.clear()
+        answers = await asyncio.gather(*(client.get(path) for _ in range(5)))
+        locations = sorted(r.headers["location"] for r in answers)
+        assert locations == [f"{BASE}/after"] + [f"{BASE}/after?error=INVALID_TOKEN"] * 4
+        assert len(await sql(client, "SELECT id FROM users")) == 1
+        sessions = runtime(client).auth.ctx.tables.sessions.name
+        assert len(await sql(client, f"SELECT id FROM {sessions}")) == 1
+
+
+async def test_two_links_for_a_new_address_make_one_user(make_client) -> None:
+    async with make_client(**SETTINGS) as client:
+        for _ in range(2):
+            await request_link(client, "new@example.com", callbackURL="/after", newUserCallbackURL="/hello")
+        paths = [path_of(url) for url in await links(client, "new@example.com")]
+        client.cookies.clear()
+        answers = await asyncio.gather(*(client.get(p) for p in paths))
+        assert sorted(r.headers["location"] for r in answers) == [f"{BASE}/after", f"{BASE}/hello"]
+        assert all(cookie_value(r) for r in answers)
+        assert len(await sql(client, "SELECT id FROM users")) == 1
