@@ -205,6 +205,12 @@ async def test_rate_limit_per_key_shared_by_app_instances(make_client, monkeypat
         assert (await one.get("/api/projects", headers=with_key(key))).status_code == 200
         listed = (await key_call(one, ann, "GET", "get", params={"id": created["id"]})).json()
         assert listed["requestCount"] == 1
+        # Verification counts as a use too, and reports the limit as Better Auth does.
+        for _ in range(2):
+            assert (await key_call(two, None, "POST", "verify", json={"key": key})).json()["valid"] is True
+        over = (await key_call(two, None, "POST", "verify", json={"key": key})).json()
+        assert over["valid"] is False and over["error"]["code"] == "RATE_LIMITED"
+        assert 0 < over["error"]["details"]["tryAgainIn"] <= 60_000
 
 
 async def test_concurrent_requests_never_exceed_the_limit(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -231,6 +237,21 @@ async def test_quota_set_by_server_code(make_client) -> None:
         assert row.remaining == 2
         assert [(await client.get("/api/projects", headers=with_key(raw))).status_code for _ in range(2)] == [200, 200]
         assert code(await client.get("/api/projects", headers=with_key(raw))) == (429, "USAGE_EXCEEDED")
+        # Spent without a refill: the key is gone, as in Better Auth.
+        assert code(await client.get("/api/projects", headers=with_key(raw))) == (401, "INVALID_API_KEY")
+
+        # With a refill (server-only: refillAmount every refillInterval ms), a spent key waits for it.
+        new = NewKey(refill_amount=2, refill_interval=60_000, organization_id=acme["id"])
+        row, raw = await keys.create(ann.id, new, ClientInfo("", ""))
+        assert row.remaining == 2
+        assert [(await client.get("/api/projects", headers=with_key(raw))).status_code for _ in range(2)] == [200, 200]
+        assert code(await client.get("/api/projects", headers=with_key(raw))) == (429, "USAGE_EXCEEDED")
+        assert code(await client.get("/api/projects", headers=with_key(raw))) == (429, "USAGE_EXCEEDED")
+        earlier = ts(client, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2))
+        await sql(client, f"UPDATE {table(client)} SET created_at = ? WHERE id = ?", earlier, row.id)
+        assert (await client.get("/api/projects", headers=with_key(raw))).status_code == 200
+        got = (await key_call(client, ann, "GET", "get", params={"id": row.id})).json()
+        assert (got["remaining"], got["lastRefillAt"] is not None) == (1, True)
 
 
 async def test_every_use_is_audited_and_keys_are_stored_hashed(make_client) -> None:
