@@ -183,7 +183,11 @@ async def test_superuser_lists_searches_and_manages_users(make_client: Any) -> N
         empty = await client.post("/api/auth/admin/has-permission", json={}, headers=root.headers)
         assert empty.status_code == 400
 
-        actions = [r["action"] for r in await audit_rows(client)]
+        rows = await audit_rows(client)
+        update = next(r for r in rows if r["action"] == "admin_user_update")
+        assert (update["user_id"], update["resource_id"]) == (root.id, new["id"])
+        assert (update["old_values"], update["new_values"]) == ({"name": "New"}, {"name": "Renamed"})
+        actions = [r["action"] for r in rows]
         for action in (
             "admin_user_create",
             "admin_user_update",
@@ -210,3 +214,22 @@ async def test_superuser_lists_organizations(make_client: Any) -> None:
         assert [o["slug"] for o in found.json()["organizations"]] == ["acme-corp"]
         bad = await client.get("/api/auth/admin/list-organizations", params={"limit": "x"}, headers=root.headers)
         assert bad.status_code == 400
+
+
+async def test_users_cannot_make_themselves_superusers_or_unban_themselves(make_client: Any) -> None:
+    async with make_client(auth=SETTINGS, base_url=BASE) as client:
+        sneaky = {"platformRole": "admin", "role": "admin", "banned": False, "banReason": "x", "impersonatedBy": "x"}
+        signed_up = await client.post(
+            "/api/auth/sign-up/email",
+            json={"email": "mal@example.com", "password": "Password-One-111", "name": "Mal", **sneaky},
+            headers=ORIGIN,
+        )
+        assert signed_up.status_code == 200, signed_up.text
+        user = signed_up.json()["user"]
+        assert user["platformRole"] is None and user["banned"] is False and user["banReason"] is None
+        token = {"authorization": f"Bearer {signed_up.json()['token']}", **ORIGIN}
+        await client.post("/api/auth/update-user", json=sneaky, headers=token)
+        session = (await client.get("/api/auth/get-session", headers=token)).json()
+        assert session["user"]["platformRole"] is None and session["session"]["impersonatedBy"] is None
+        refused = await client.get("/api/auth/admin/list-users", headers=token)
+        assert refused.status_code == 403

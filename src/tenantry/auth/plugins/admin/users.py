@@ -205,7 +205,7 @@ async def update_user(req: AuthRequest) -> Reply:
                 raise auth_error(404, "USER_NOT_FOUND")
             if changes.get("banned") is True:
                 await ctx.store.delete_sessions_of(conn, user.id)
-            before = {**audit_user(user), **{k: _plain(user.plugin.get(k)) for k in BAN_KEYS}}
+            before = {**audit_user(user), **{k: _plain(v) for k, v in user.plugin.items()}, **user.core}
             after = {k: _plain(v) for k, v in changes.items() if k != "updatedAt"}
             await ctx.audit(
                 conn,
@@ -213,7 +213,7 @@ async def update_user(req: AuthRequest) -> Reply:
                 req.client,
                 session=current.session,
                 resource_id=user.id,
-                old={k: before.get(k) for k in after},
+                old={k: _plain(before.get(k)) for k in after},
                 new=after,
             )
     except IntegrityViolation:
