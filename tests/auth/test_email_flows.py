@@ -62,6 +62,9 @@ async def test_verify_email_errors(make_client) -> None:
         assert (bad.status_code, bad.json()) == (401, {"message": "Invalid token", "code": "INVALID_TOKEN"})
         redirected = await client.get("/api/auth/verify-email", params={"token": "x", "callbackURL": "/done"})
         assert redirected.headers["location"] == "/done?error=INVALID_TOKEN"
+        # A callback a header cannot carry as it is (non-ASCII, spaces) is percent-encoded, never a 500.
+        odd = await client.get("/api/auth/verify-email", params={"token": "x", "callbackURL": "/漢 字"})
+        assert (odd.status_code, odd.headers["location"]) == (302, "/%E6%BC%A2%20%E5%AD%97?error=INVALID_TOKEN")
         now = int(time.time())
         expired = jwt.encode(
             {"alg": "HS256"},

@@ -12,7 +12,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import orjson
 from starlette.requests import Request
@@ -26,6 +26,14 @@ from tenantry.db.errors import DataRejected
 log = logging.getLogger("tenantry.auth")
 
 MAX_BODY = 64 * 1024
+# What a URL keeps as it is in a Location header; anything else (non-ASCII, spaces, control
+# characters, quotes) is percent-encoded as a browser's URL parser would: a header is ASCII.
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
+
+
+def location(url: str) -> str:
+    """``url`` fit for a ``Location`` header (a callback URL may hold any character a client sent)."""
+    return quote(url, safe=_URL_SAFE)
 
 
 @dataclass
@@ -178,7 +186,7 @@ class AuthRouter:
     def _respond(self, reply: Reply, request: AuthRequest) -> Response:
         ctx = self.ctx
         if reply.redirect is not None:
-            response: Response = Response(status_code=302, headers={"location": reply.redirect})
+            response: Response = Response(status_code=302, headers={"location": location(reply.redirect)})
         elif reply.html is not None:
             response = Response(reply.html, status_code=reply.status, media_type="text/html")
         elif reply.empty:

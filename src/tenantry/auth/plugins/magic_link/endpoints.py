@@ -29,16 +29,6 @@ MAIL_TEMPLATE = "magic_link"
 TWO_FACTOR_PAGE = "/two-factor"
 
 
-# What a URL keeps as it is in a Location header; anything else (non-ASCII, spaces, control
-# characters, quotes) is percent-encoded, as a browser's URL parser would: a header is ASCII.
-_URL_SAFE = "!#$%&'()*+,-./:;=?@[]_~"
-
-
-def location(url: str) -> str:
-    """``url`` fit for a ``Location`` header."""
-    return quote(url, safe=_URL_SAFE)
-
-
 def with_query(url: str, **params: str) -> str:
     """``url`` with ``params`` set in its query (replacing values of the same names)."""
     parts = urlsplit(url)
@@ -156,7 +146,7 @@ class MagicLinkEndpoints:
             params = {"error": outcome.error or "failed_to_create_session"}
             if outcome.description:
                 params["error_description"] = outcome.description
-            return Reply(redirect=location(with_query(error_callback, **params)))
+            return Reply(redirect=with_query(error_callback, **params))
         session = outcome.session
         set_session = (session["token"], False)
         if not query.get("callbackURL"):
@@ -166,7 +156,7 @@ class MagicLinkEndpoints:
                 "session": ctx.shapes.session_json(session),
             }
             return Reply(body, set_session=set_session)
-        return Reply(redirect=location(new_user_callback if outcome.is_new else callback), set_session=set_session)
+        return Reply(redirect=new_user_callback if outcome.is_new else callback, set_session=set_session)
 
     async def _second_step(self, req: AuthRequest, identifier: str) -> Reply | SignedIn | None:
         """The second factor of a verified user who has one (two-factor): its answer instead of a
