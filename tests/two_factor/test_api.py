@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.auth import AuthSettings
 from tenantry.mail import list_outbox
 from tests.auth.helpers import (
     BASE,
@@ -302,3 +303,18 @@ async def test_get_totp_uri_and_unauthenticated_calls(make_client: Any) -> None:
         assert wrong.json()["code"] == "INVALID_PASSWORD"
         not_on = await post(client, "generate-backup-codes", {"password": PASSWORD})
         assert not_on.json()["code"] == "TWO_FACTOR_NOT_ENABLED"
+
+
+async def test_rate_limits_on_two_factor_routes(make_client: Any) -> None:
+    limited = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="on")
+    async with make_client(auth=limited, base_url=BASE) as client:
+        await enrolled(client)
+        await pending_sign_in(client)
+        # Better Auth's rule for /two-factor/*: 3 requests per 10 seconds per address and path.
+        answers = [await post(client, "verify-backup-code", {"code": "nope"}) for _ in range(4)]
+        assert [r.status_code for r in answers] == [401, 401, 401, 429]
+        assert int(answers[-1].headers["x-retry-after"]) <= 10
+        # Mailing a code: 3 a minute.
+        sent = [await post(client, "send-otp") for _ in range(4)]
+        assert [r.status_code for r in sent] == [200, 200, 200, 429]
+        assert int(sent[-1].headers["x-retry-after"]) > 10
