@@ -131,6 +131,7 @@ class Tenantry:
         self.mail.start()
         self.events.start()
         self.realtime.start()
+        self.auth.sweeper.start()
         # Everything built so far (schema, compiled models, routes) lives as long as the process:
         # keep it out of the collector's scans, and collect young objects less eagerly, which keeps
         # request latency tails short under load.
@@ -152,6 +153,7 @@ class Tenantry:
         await self.realtime.stop()
         await self.events.stop()
         await self.mail.stop()
+        await self.auth.sweeper.stop()
         await self.db.close()
 
 

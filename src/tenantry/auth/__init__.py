@@ -18,6 +18,7 @@ from tenantry.auth.router import AuthRouter
 from tenantry.auth.service import AuthContext, Current, Mailer, build_context
 from tenantry.auth.settings import AuthSettings
 from tenantry.auth.store import Memberships
+from tenantry.auth.sweeper import ExpirySweeper
 from tenantry.auth.tables import AuthTables, auth_tables
 from tenantry.context import Principal
 from tenantry.errors import ApiError
@@ -43,6 +44,7 @@ class Authentication:
         self.runtime: Tenantry = runtime
         self.router = AuthRouter(self.ctx)
         self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS, *social.ENDPOINTS)
+        self.sweeper = ExpirySweeper(runtime.db, self.ctx.store)
         self.plugins: tuple[AuthPlugin, ...] = tables.plugins
         for plugin in self.plugins:
             register_error_codes(plugin.error_codes)

@@ -607,6 +607,15 @@ class AuthStore:
         assert expires is not None
         return str(rows[0][0]), expires
 
+    async def delete_expired_sessions(self, conn: Connection) -> int:
+        s = self.t.sessions
+        return await self._execute(
+            conn,
+            ("purge_sessions",),
+            lambda: sa.delete(s).where(s.c.expires_at < sa.bindparam("now")),
+            now=self.ts_in(dt.datetime.now(dt.UTC)),
+        )
+
     async def delete_expired_verifications(self, conn: Connection) -> int:
         v = self.t.verifications
         return await self._execute(
