@@ -1,0 +1,75 @@
+"""The account page's API key section in Chromium (Playwright) against a live server, on both
+databases: the section loads by htmx, a scoped key is created and shown once, it works on the
+CRUD API within its scopes, and revoking it (after the confirmation) stops it at once."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Browser, Dialog, expect
+
+from tenantry.app import app_tables, create_app
+from tenantry.auth import AuthSettings
+from tenantry.config import Settings
+from tenantry.db.migrations import sync_schema
+from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
+from tests.conftest import seed_schema
+from tests.web.test_browser import DESKTOP, PASSWORD, browser  # noqa: F401 (the fixture)
+
+
+def test_create_use_and_revoke_in_the_browser(database_url: str, browser: Browser) -> None:  # noqa: F811
+    sock = bind_socket()
+    base = format_base_url("127.0.0.1", sock.getsockname()[1])
+    schema = seed_schema()
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
+    # Playwright's sync API runs an event loop in this thread: the schema is built synchronously.
+    sync_schema(database_url, app_tables(schema, settings.dialect, auth))
+    app = create_app(schema, settings, auth_settings=auth)
+    with run_in_thread(app, sock=sock):
+        page = browser.new_context(viewport=DESKTOP).new_page()
+        page.goto(f"{base}/signup")
+        page.fill("#f-organization", "Acme")
+        page.fill("#f-name", "Ada")
+        page.fill("#f-email", "ada@example.com")
+        page.fill("#f-password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r"/dashboard"))
+        page.goto(f"{base}/settings/account")
+        section = page.locator("#api-keys")
+        expect(section).to_contain_text("You have no API keys yet.")
+        section.locator("summary", has_text="Create a key").click()
+        page.fill("#api-key-name", "Reporting")
+        page.select_option("#api-key-expires", "30")
+        page.check("input[name=access][value=scoped]")
+        page.check("input[value='projects:read']")
+        section.get_by_role("button", name="Create key").click()
+        shown = page.locator("[data-api-key-value]")
+        expect(shown).to_be_visible()
+        key = shown.inner_text().strip()
+        assert re.fullmatch(r"[A-Za-z]{64}", key)
+        row = page.locator("tr[data-api-key]")
+        expect(row).to_contain_text("Reporting")
+        expect(row).to_contain_text("projects: read")
+        expect(row).to_contain_text(key[:6] + "…")
+
+        with httpx.Client(base_url=base) as api:
+            assert api.get("/api/projects", headers={"x-api-key": key}).status_code == 200
+            refused = api.post("/api/projects", json={"name": "no"}, headers={"x-api-key": key})
+            assert (refused.status_code, refused.json()["code"]) == (403, "API_KEY_SCOPE_DENIED")
+
+        # The key is not on the page once it is reloaded.
+        page.reload()
+        expect(page.locator("tr[data-api-key]")).to_contain_text("Reporting")
+        assert key not in page.content()
+
+        def accept(dialog: Dialog) -> None:
+            dialog.accept()
+
+        page.once("dialog", accept)
+        page.get_by_role("button", name="Revoke Reporting").click()
+        expect(page.locator("#api-keys")).to_contain_text("You have no API keys yet.")
+        with httpx.Client(base_url=base) as api:
+            gone = api.get("/api/projects", headers={"x-api-key": key})
+            assert (gone.status_code, gone.json()["code"]) == (401, "INVALID_API_KEY")
