@@ -90,6 +90,10 @@ async def test_superuser_lists_searches_and_manages_users(make_client: Any) -> N
         ):
             answered = await client.get("/api/auth/admin/list-users", params=odd_filter, headers=root.headers)
             assert answered.status_code == 200 and answered.json()["total"] == 0, (odd_filter, answered.text)
+        several = [("filterField", "email"), ("filterOperator", "in")]
+        several += [("filterValue", "ada@example.com"), ("filterValue", "linus@example.com")]
+        both = await client.get("/api/auth/admin/list-users", params=several, headers=root.headers)
+        assert sorted(u["email"] for u in both.json()["users"]) == ["ada@example.com", "linus@example.com"]
         banned_filter = {"filterField": "banned", "filterValue": "false"}
         assert (await client.get("/api/auth/admin/list-users", params=banned_filter, headers=root.headers)).json()[
             "total"

@@ -141,7 +141,7 @@ class AdminQueries:
 
     async def _run(self, statement: Any) -> list[Any]:
         # Built per request (searches and filters vary), so compiled here rather than cached.
-        compiled = statement.compile(dialect=self.ctx.store.sql.dialect)
+        compiled = statement.compile(dialect=self.ctx.store.sql.dialect, compile_kwargs={"render_postcompile": True})
         args = [compiled.params[name] for name in compiled.positiontup or ()]
         return await self.ctx.db.fetch(compiled.string, args)
 

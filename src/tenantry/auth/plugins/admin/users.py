@@ -75,7 +75,10 @@ async def list_users(req: AuthRequest) -> Reply:
     filter_operator = _enum(q, "filterOperator", FILTER_OPERATORS) or "eq"
     sort_direction = _enum(q, "sortDirection", ("asc", "desc")) or "asc"
     limit, offset = _number(q.get("limit")), _number(q.get("offset"))
-    filter_values = req.request.query_params.getlist("filterValue")
+    # A repeated filterValue is a list (``in``/``not_in``); a page calling this handler passes its own query.
+    own_query = req.request.url.path.endswith("/admin/list-users")
+    single = q.get("filterValue")
+    filter_values = req.request.query_params.getlist("filterValue") if own_query else ([single] if single else [])
     query = UserQuery(
         search_value=q.get("searchValue") or None,
         search_field=search_field,
