@@ -24,7 +24,7 @@ import orjson
 from tenantry.auth.errors import validation_error
 from tenantry.auth.plugins.api_key.errors import KeyRefused, key_error
 from tenantry.auth.plugins.api_key.gate import KeyGate
-from tenantry.auth.plugins.api_key.scopes import check_scopes, dump_scopes
+from tenantry.auth.plugins.api_key.scopes import Scopes, check_scopes, dump_scopes
 from tenantry.auth.plugins.api_key.service import ApiKeys, NewKey
 from tenantry.auth.plugins.api_key.store import SORTABLE
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
@@ -98,7 +98,7 @@ class ApiKeyEndpoints:
             raise key_error(401, "UNAUTHORIZED_SESSION")
         return current
 
-    def _scopes(self, body: dict[str, Any]) -> Any:
+    def _scopes(self, body: dict[str, Any]) -> Scopes | None:
         value = body.get("permissions")
         return None if value is None else check_scopes(value, self.keys.entities)
 
