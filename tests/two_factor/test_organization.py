@@ -99,3 +99,24 @@ async def test_organization_settings_page_shows_the_requirement(make_client: Any
         as_member = await client.get("/settings/organization/two-factor", headers=member.headers)
         # The member is sent to set up two-factor first.
         assert as_member.status_code == 303
+
+
+async def test_api_keys_of_members_without_two_factor_are_refused_too(make_client: Any) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        admin = await new_user(client, "admin@example.com")
+        org = await create_org(client, admin, "Acme", slug="acme")
+        member = await new_user(client, "member@example.com")
+        await join(client, admin, org, member, "member")
+        made = await client.post(
+            "/api/auth/api-key/create", json={"name": "ci", "organizationId": org["id"]}, headers=member.headers
+        )
+        assert made.status_code == 200, made.text
+        key = {"x-api-key": made.json()["key"]}
+        assert (await client.get("/api/projects", headers=key)).status_code == 200
+        admin = await turn_on(client, admin)
+        assert (await require(client, admin, org, True)).status_code == 200
+        # A key made before (or after) the requirement is no way around it.
+        blocked = await client.get("/api/projects", headers=key)
+        assert (blocked.status_code, blocked.json()["code"]) == (403, "TWO_FACTOR_REQUIRED")
+        member = await turn_on(client, member)
+        assert (await client.get("/api/projects", headers=key)).status_code == 200

@@ -69,15 +69,19 @@ class Authentication:
             for resolve in self.ctx.hooks.credentials:
                 found = await resolve(request)
                 if found is not None:
-                    return found
+                    # Another credential (an API key) answers to the same checks as a session.
+                    return await self.checked(request, found)
         return await self.resolve(request, lookup.current)
 
     async def resolve(self, request: Request, current: Current | None) -> Principal | None:
         """``principal`` followed by the plugins' checks (an organization that requires two-factor)."""
         principal = self.principal(request, current)
-        if principal is not None:
-            for check in self.ctx.hooks.principal_checks:
-                principal = await check(request, principal)
+        return await self.checked(request, principal) if principal is not None else None
+
+    async def checked(self, request: Request, principal: Principal) -> Principal:
+        """The plugins' ``principal_checks`` on a principal: each may refuse it (403) or adjust it."""
+        for check in self.ctx.hooks.principal_checks:
+            principal = await check(request, principal)
         return principal
 
     def principal(self, request: Request, current: Current | None) -> Principal | None:

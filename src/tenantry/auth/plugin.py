@@ -50,7 +50,8 @@ SessionGuard = Callable[["Connection | None", "UserRecord"], Awaitable[None]]
 SecondFactor = Callable[["AuthRequest", "UserRecord", bool], Awaitable["Reply | None"]]
 # A request to any route carries no session: another credential may identify it (x-api-key).
 CredentialResolver = Callable[[Request], Awaitable[Principal | None]]
-# A session was resolved into a principal for a route outside /api/auth: may refuse it (403) or adjust it.
+# A session (or another credential, such as an API key) was resolved into a principal for a route
+# outside /api/auth: may refuse it (403) or adjust it.
 PrincipalCheck = Callable[[Request, Principal], Awaitable[Principal]]
 
 
