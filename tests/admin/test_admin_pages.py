@@ -60,6 +60,24 @@ async def test_admin_pages_for_superusers_only(make_client: Any) -> None:
         ).json() is None
         assert "banned" in (await client.get(f"/admin/users/{eve.id}")).text
         await client.post(f"/admin/users/{eve.id}/unban", data={}, headers=FORM)
+        # A session revoked from her page by its id; the page never shows session tokens.
+        again = await client.post(
+            "/api/auth/sign-in/email", json={"email": "eve@example.com", "password": PASSWORD}, headers=FORM
+        )
+        client.cookies.clear()
+        await browser_login(client, "root@example.com")
+        page_html = (await client.get(f"/admin/users/{eve.id}")).text
+        assert again.json()["token"] not in page_html
+        session_id = re.search(r'name="session_id" value="([^"]+)"', page_html)
+        assert session_id is not None
+        revoked = await client.post(
+            f"/admin/users/{eve.id}/revoke-session", data={"session_id": session_id.group(1)}, headers=FORM
+        )
+        assert revoked.status_code == 303
+        as_eve = {"authorization": f"Bearer {again.json()['token']}"}
+        assert (await client.get("/api/auth/get-session", headers=as_eve)).json() is None
+        gone = await client.post(f"/admin/users/{eve.id}/revoke-session", data={"session_id": "nope"}, headers=FORM)
+        assert gone.status_code == 303
 
         started = await client.post(f"/admin/users/{eve.id}/impersonate", data={}, headers=FORM)
         assert started.status_code == 303 and started.headers["location"] == "/dashboard"

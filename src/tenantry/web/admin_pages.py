@@ -129,8 +129,14 @@ def routes(web: Web) -> list[BaseRoute]:
         elif action == "revoke-sessions":
             path, done = "/admin/revoke-user-sessions", "All their sessions were revoked."
         elif action == "revoke-session":
+            # The page names sessions by id (tokens are secrets it never shows); the API takes the token.
             path, done = "/admin/revoke-user-session", "Session revoked."
-            body = {"sessionToken": form.get("token", "")}
+            listed = await call_auth(runtime, request, "POST", "/admin/list-user-sessions", {"userId": user_id})
+            sessions = (listed.body or {}).get("sessions", [])
+            token = next((s["token"] for s in sessions if s["id"] == form.get("session_id")), None)
+            if token is None:
+                return flash(redirect(back), "That session has already ended.", "error")
+            body = {"sessionToken": token}
         elif action == "role":
             path, done = "/admin/set-role", "Platform role changed."
             body["role"] = form.get("role", "")
