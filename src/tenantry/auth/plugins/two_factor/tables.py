@@ -51,14 +51,25 @@ def two_factor_tables(ts: TableSet, preset: Preset, auth: AuthTables) -> TwoFact
             sa.ForeignKey(f"{users.name}.id", ondelete="CASCADE", name=conv(fk_name)),
             nullable=False,
         ),
-        preset_column(preset, "verified", boolean, nullable=True, server_default=sa.true()),
-        preset_column(preset, "failed_verification_count", sa.Integer(), nullable=True, server_default=sa.text("0")),
+        # Better Auth's DDL has no database defaults here (its adapter fills them in); rows are
+        # always written whole, and a missing value reads as Better Auth's default.
+        preset_column(preset, "verified", boolean, nullable=True, server_default=None if ba else sa.true()),
+        preset_column(
+            preset,
+            "failed_verification_count",
+            sa.Integer(),
+            nullable=True,
+            server_default=None if ba else sa.text("0"),
+        ),
         preset_column(preset, "locked_until", UTCTimestamp(), nullable=True),
         preset_column(preset, "last_totp_step", sa.BigInteger(), nullable=True),
     )
     user_column = column_name(preset, "user_id")
     # One enrolment per user (Better Auth looks it up by user and checks in code only).
     sa.Index(db_name(name, user_column, "idx"), table.c.user_id, unique=not ba)
+    if ba:
+        # Better Auth indexes the (encrypted) secret too; kept so its database needs no migration.
+        sa.Index(db_name(name, "secret", "idx"), table.c.secret)
     organizations = None
     tenancy = ts.extensions.get("tenancy")
     if tenancy is not None:
