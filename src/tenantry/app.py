@@ -98,6 +98,7 @@ class Tenantry:
         self.billing: Billing | None = install_billing(self)
         # Paths of capabilities other than the CRUD API, for /api/openapi.json.
         self.openapi_parts: list[OpenApiPart] = [billing_openapi()] if self.billing is not None else []
+        self.openapi_parts += [part for plugin in self.auth.plugins if (part := plugin.openapi()) is not None]
 
     async def context(self, request: Request, principal: Principal | None = None) -> RequestContext:
         """Who is asking (first step of the pipeline), with the facts the audit log records.

@@ -19,7 +19,11 @@ from tests.auth.helpers import (
     ts,
 )
 
-USER_KEYS = ["name", "email", "emailVerified", "image", "createdAt", "updatedAt", "avatar_url", "org_id", "role", "id"]
+# Core fields, the seed's additional ones, then the plugins' (two-factor, admin) as Better Auth adds them.
+USER_KEYS = [
+    *("name", "email", "emailVerified", "image", "createdAt", "updatedAt", "avatar_url", "org_id", "role"),
+    *("twoFactorEnabled", "platformRole", "banned", "banReason", "banExpires", "id"),
+]
 SESSION_KEYS = [
     "expiresAt",
     "token",
@@ -29,6 +33,7 @@ SESSION_KEYS = [
     "userAgent",
     "userId",
     "activeOrganizationId",
+    "impersonatedBy",
     "id",
 ]
 

@@ -93,7 +93,7 @@ def sign_up(page: Page, org: str, name: str, email: str) -> None:
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_web_journey(database_url: str, browser: Browser) -> None:

@@ -19,6 +19,7 @@ from tenantry.auth.ratelimit import Rule
 from tenantry.context import Principal
 
 if TYPE_CHECKING:
+    from tenantry.api.openapi import OpenApiPart
     from tenantry.auth import Authentication
     from tenantry.auth.router import AuthRequest, Endpoint, Reply
     from tenantry.auth.store import UserRecord
@@ -88,6 +89,10 @@ class AuthPlugin:
 
     def install(self, auth: Authentication) -> None:
         """Register hooks (``auth.ctx.hooks``) once the app's authentication is assembled."""
+
+    def openapi(self) -> OpenApiPart | None:
+        """What the plugin adds to the CRUD API's OpenAPI document (another credential's scheme)."""
+        return None
 
 
 def plugin_column(preset: Preset, spec: PluginField) -> sa.Column[Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.api.openapi import OpenApiPart
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.api_key.credential import KeyCredential
 from tenantry.auth.plugins.api_key.endpoints import ApiKeyEndpoints
@@ -68,6 +69,17 @@ class ApiKeyPlugin(AuthPlugin):
         if "tenancy" not in auth.runtime.tables.extensions:
             # Tenancy's role policy checks scopes itself and replaces this policy when present.
             auth.runtime.pipeline.policy = ScopedPolicy(auth.runtime.pipeline.policy)
+
+    def openapi(self) -> OpenApiPart:
+        """The ``x-api-key`` header as a security scheme of the CRUD API."""
+        scheme = {
+            "type": "apiKey",
+            "in": "header",
+            "name": "x-api-key",
+            "description": "An API key (created at /api/auth/api-key/create): its user's rights in its organization, "
+            "within its scopes.",
+        }
+        return OpenApiPart(paths={}, security_schemes={"apiKey": scheme})
 
     def keys(self, auth: Authentication) -> ApiKeys:
         """The service behind the endpoints (for the account page)."""
