@@ -172,3 +172,18 @@ async def test_docs_page_uses_only_local_assets(make_client) -> None:
         # The vendored bundle itself fetches nothing from a CDN at start-up.
         bundle = await client.get("/api/_static/swagger-ui/swagger-ui-bundle.js")
         assert "unpkg.com" not in bundle.text and "cdn.jsdelivr.net" not in bundle.text
+
+
+async def test_security_schemes_follow_the_enabled_credentials(make_client) -> None:
+    from tenantry.auth import AuthSettings
+
+    async with make_client() as client:
+        spec = await get_json(client, "/api/openapi.json")
+        schemes = spec["components"]["securitySchemes"]
+        assert set(schemes) == {"sessionCookie", "bearerToken", "apiKey"}
+        assert schemes["apiKey"] == {**schemes["apiKey"], "type": "apiKey", "in": "header", "name": "x-api-key"}
+        assert spec["security"] == [{"sessionCookie": []}, {"bearerToken": []}, {"apiKey": []}]
+        validate(spec, cls=OpenAPIV31SpecValidator)
+    async with make_client(auth=AuthSettings(TENANTRY_AUTH_PLUGINS="two-factor")) as client:
+        spec = await get_json(client, "/api/openapi.json")
+        assert set(spec["components"]["securitySchemes"]) == {"sessionCookie", "bearerToken"}
