@@ -137,15 +137,18 @@ async def sign_in_email(req: AuthRequest) -> Reply:
                 await ctx.send_verification_email(conn, user, callback)
         raise auth_error(403, "EMAIL_NOT_VERIFIED")
     await ctx.guard_session(None, user)
+    if stored is not None and needs_rehash(stored):
+        # A Better Auth scrypt hash (or older argon2 parameters): upgrade it now that we have the
+        # password, also when the session waits for a second factor.
+        rehashed = await hash_password_async(password)
+        async with ctx.db.transaction() as conn:
+            await ctx.store.update_account(conn, account["id"], password=rehashed)
     for second_factor in ctx.hooks.second_factors:
         # Two-factor: the password was right, but the session waits for the second step.
         pending = await second_factor(req, user, remember is False)
         if pending is not None:
             return pending
     async with ctx.db.transaction() as conn:
-        if stored is not None and needs_rehash(stored):
-            # A Better Auth scrypt hash (or older argon2 parameters): upgrade it now that we have the password.
-            await ctx.store.update_account(conn, account["id"], password=await hash_password_async(password))
         session = await ctx.create_session(conn, user.id, req.client, dont_remember=remember is False)
         await ctx.audit(
             conn,
