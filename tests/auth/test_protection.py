@@ -111,6 +111,19 @@ async def test_better_auth_scrypt_hashes_sign_in_and_are_upgraded(make_client) -
         assert (await sign_in(client, password="Imported-Pass-9")).status_code == 200
 
 
+async def test_old_hashes_are_upgraded_before_a_second_factor(make_client) -> None:
+    from tests.two_factor.helpers import enrolled
+
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        await enrolled(client)
+        scrypt_hash = _better_auth_scrypt(PASSWORD)
+        await sql(client, "UPDATE auth_accounts SET password = ? WHERE provider_id = 'credential'", scrypt_hash)
+        pending = await sign_in(client)
+        assert pending.json()["twoFactorRedirect"] is True
+        stored = (await sql(client, "SELECT password FROM auth_accounts WHERE provider_id = 'credential'"))[0][0]
+        assert stored.startswith("$argon2id$") and verify_password(stored, PASSWORD)
+
+
 def test_scrypt_verification_matches_better_auth_vector() -> None:
     # Same construction as Better Auth: the hex salt string itself is the salt, NFKC-normalised password.
     salt = uuid.uuid4().hex
