@@ -7,37 +7,16 @@ under ``CI=true``.
 
 from __future__ import annotations
 
-import asyncio
-import re
-import shutil
-import subprocess
-from pathlib import Path
-
-from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
-from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.oidc import OIDCClient, start_oidc_emulator
-from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
-from tests.conftest import require_service, seed_schema
-
-HERE = Path(__file__).resolve().parent
+from tests.compat.live import require_node, run_node_suite
+from tests.live_server import live_server, reserve
 
 
-def _node_ready() -> None:
-    if shutil.which("node") is None:
-        require_service("Node.js", "the `node` command is not on PATH")
-    if not (HERE / "node_modules" / "better-auth").is_dir():
-        require_service("the better-auth npm client", "run `npm ci` in tests/compat (make test does)")
-
-
-def test_better_auth_client_suite(database_url: str, tmp_path: Path) -> None:
-    _node_ready()
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    callbacks = [f"{base}/api/auth/callback/{p}" for p in ("google", "github")]
+def test_better_auth_client_suite(database_url: str) -> None:
+    require_node()
+    address = reserve()
+    callbacks = [f"{address[1]}/api/auth/callback/{p}" for p in ("google", "github")]
     idp = start_oidc_emulator([OIDCClient("compat", "compat-secret", callbacks)])
     issuer = idp.base_url
     # updateAge of one second lets the suite watch a session refresh without waiting a day.
@@ -53,43 +32,13 @@ def test_better_auth_client_suite(database_url: str, tmp_path: Path) -> None:
         GITHUB_TOKEN_URL=f"{issuer}/github/login/oauth/access_token",
         GITHUB_API_URL=f"{issuer}/github/api",
     )
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
-    app = create_app(schema, settings, auth_settings=auth)
-    with idp, run_in_thread(app, sock=sock):
-        result = subprocess.run(
-            ["node", "--test", "--test-reporter=spec", str(HERE / "auth.test.mjs")],
-            cwd=HERE,
-            env={"BASE_URL": base, "PATH": str(Path(shutil.which("node") or "node").parent), "NODE_NO_WARNINGS": "1"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    # Node's spec reporter ends with counters such as "fail 0" and "pass 9".
-    assert re.search(r"\bfail 0\b", output) and not re.search(r"\bpass 0\b", output), output
+    with idp, live_server(database_url, auth, address=address) as base:
+        run_node_suite("auth.test.mjs", base, passes=None)
 
 
 def test_better_auth_organization_client(database_url: str) -> None:
     """``organization.test.mjs``: Better Auth's ``organizationClient()`` plugin against the server,
     with the default settings (sign-up requires e-mail verification)."""
-    _node_ready()
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    auth = AuthSettings()
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
-    app = create_app(schema, settings, auth_settings=auth)
-    with run_in_thread(app, sock=sock):
-        result = subprocess.run(
-            ["node", "--test", "--test-reporter=spec", str(HERE / "organization.test.mjs")],
-            cwd=HERE,
-            env={"BASE_URL": base, "PATH": str(Path(shutil.which("node") or "node").parent), "NODE_NO_WARNINGS": "1"},
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, output
-    assert re.search(r"\bfail 0\b", output) and re.search(r"\bpass 3\b", output), output
+    require_node()
+    with live_server(database_url, AuthSettings()) as base:
+        run_node_suite("organization.test.mjs", base, passes=3)

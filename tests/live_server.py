@@ -1,0 +1,65 @@
+"""A Tenantry server on a real port for tests that drive it from outside the process (a Node
+client suite, a browser): the seed schema on a fresh database, served from a background thread."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from typer.testing import CliRunner
+
+from tenantry.app import app_tables, create_app
+from tenantry.auth import AuthSettings
+from tenantry.cli import app as cli
+from tenantry.config import Settings
+from tenantry.db.migrations import sync_schema
+from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
+from tests.conftest import SEED_SCHEMA_PATH, seed_schema
+
+Address = tuple[socket.socket, str]
+
+
+def reserve(host: str = "127.0.0.1") -> Address:
+    """A bound socket on a free port and the base URL it will serve, for a caller that must know
+    the URL before the server starts (an identity provider's callback list)."""
+    sock = bind_socket()
+    return sock, format_base_url(host, sock.getsockname()[1])
+
+
+@contextmanager
+def live_server(
+    database_url: str,
+    auth: AuthSettings | None = None,
+    *,
+    address: Address | None = None,
+    host: str = "127.0.0.1",
+    before_start: Callable[[], object] | None = None,
+) -> Iterator[str]:
+    """Serve the seed schema on ``database_url`` with ``auth`` and yield the server's base URL.
+
+    ``host`` names the server in its base URL (the socket is always bound to 127.0.0.1; passkeys
+    need ``localhost``). ``before_start`` runs once the schema exists and before the app starts.
+    """
+    sock, base = address or reserve(host)
+    schema = seed_schema()
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    # A plain call: Playwright's sync API may already run an event loop in this thread.
+    sync_schema(database_url, app_tables(schema, settings.dialect, auth))
+    if before_start is not None:
+        before_start()
+    with run_in_thread(create_app(schema, settings, auth_settings=auth), sock=sock):
+        yield base
+
+
+def create_superuser(database_url: str, email: str, password: str, name: str | None = None) -> None:
+    """``tenantry admin create-superuser`` on ``database_url``, with every authentication plugin on."""
+    args = ["admin", "create-superuser", "--email", email, "--password", password, "--schema", str(SEED_SCHEMA_PATH)]
+    if name is not None:
+        args += ["--name", name]
+    env = {"DATABASE_URL": database_url, "TENANTRY_AUTH_PLUGINS": "admin,two-factor,magic-link,passkey,api-key"}
+    # In a thread of its own: the command runs an event loop, and Playwright's may run in this one.
+    with ThreadPoolExecutor(1) as pool:
+        made = pool.submit(CliRunner().invoke, cli, args, env=env).result()
+    assert made.exit_code == 0, made.output
