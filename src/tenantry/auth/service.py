@@ -268,6 +268,33 @@ class AuthContext:
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime)
         return await self.store.create_session(conn, user_id, expires, client.ip, client.user_agent, plugin_values)
 
+    async def sign_in(
+        self,
+        conn: Connection,
+        user_id: Any,
+        client: ClientInfo,
+        *,
+        method: str,
+        dont_remember: bool = False,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new session for a sign-in by ``method`` and its ``sign_in`` audit row, in ``conn``'s transaction.
+
+        ``details`` are added to the row's ``new`` next to the method (the passkey, the second factor).
+        """
+        session = await self.create_session(conn, user_id, client, dont_remember=dont_remember)
+        await self.audit(
+            conn,
+            "sign_in",
+            client,
+            user_id=user_id,
+            org_id=session.get("active_organization_id"),
+            resource_type="session",
+            resource_id=session["id"],
+            new={"method": method, **(details or {})},
+        )
+        return session
+
     def check_fits(self, field: str, value: str | None) -> None:
         """A core user field must fit its column (SQLite would store it anyway; PostgreSQL would not)."""
         length = getattr(self.tables.user_columns[field].type, "length", None)

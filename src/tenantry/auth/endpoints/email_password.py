@@ -149,17 +149,7 @@ async def sign_in_email(req: AuthRequest) -> Reply:
         if pending is not None:
             return pending
     async with ctx.db.transaction() as conn:
-        session = await ctx.create_session(conn, user.id, req.client, dont_remember=remember is False)
-        await ctx.audit(
-            conn,
-            "sign_in",
-            req.client,
-            user_id=user.id,
-            org_id=session.get("active_organization_id"),
-            resource_type="session",
-            resource_id=session["id"],
-            new={"method": "email"},
-        )
+        session = await ctx.sign_in(conn, user.id, req.client, method="email", dont_remember=remember is False)
     reply_body: dict[str, Any] = {"redirect": bool(callback), "token": session["token"]}
     if callback:
         reply_body["url"] = callback

@@ -367,20 +367,12 @@ async def sign_in_with(
                 if is_register or ctx.auth.send_verification_on_sign_in:
                     await ctx.send_verification_email(conn, user, callback)
                 return Outcome(error="email_not_verified", is_register=is_register)
-            session = await ctx.create_session(conn, user.id, client)
             if is_register:
+                # Written before the session (in the same transaction, so a refused session drops it too):
+                # the log still reads sign_up, then sign_in.
                 registered = {"email": email, "name": profile.name or "", "method": provider.id}
                 await ctx.audit(conn, "sign_up", client, user_id=user.id, resource_id=user.id, new=registered)
-            await ctx.audit(
-                conn,
-                "sign_in",
-                client,
-                user_id=user.id,
-                org_id=session.get("active_organization_id"),
-                resource_type="session",
-                resource_id=session["id"],
-                new={"method": provider.id},
-            )
+            session = await ctx.sign_in(conn, user.id, client, method=provider.id)
     except _Refused as refused:
         return Outcome(error=refused.code)
     except IntegrityViolation:

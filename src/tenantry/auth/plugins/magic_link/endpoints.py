@@ -229,17 +229,7 @@ class MagicLinkEndpoints:
             user = await self._create_user(ctx, conn, client, address, record.name or "")
         elif not user.email_verified:
             user = await self._prove_address(ctx, conn, client, user)
-        session = await ctx.create_session(conn, user.id, client)
-        await ctx.audit(
-            conn,
-            "sign_in",
-            client,
-            user_id=user.id,
-            org_id=session.get("active_organization_id"),
-            resource_type="session",
-            resource_id=session["id"],
-            new={"method": METHOD},
-        )
+        session = await ctx.sign_in(conn, user.id, client, method=METHOD)
         return SignedIn(session=session, user=user, is_new=is_new)
 
     async def _create_user(

@@ -251,17 +251,7 @@ class PasskeyEndpoints:
             # Conditional on the counter read above: two sign-ins with one assertion cannot both pass.
             if not await self.store.advance_counter(conn, passkey.id, passkey.counter, verified.new_sign_count):
                 raise auth_error(400, "AUTHENTICATION_FAILED")
-            session = await ctx.create_session(conn, user.id, req.client)
-            await ctx.audit(
-                conn,
-                "sign_in",
-                req.client,
-                user_id=user.id,
-                org_id=session.get("active_organization_id"),
-                resource_type="session",
-                resource_id=session["id"],
-                new={"method": "passkey", "passkey_id": passkey.id},
-            )
+            session = await ctx.sign_in(conn, user.id, req.client, method="passkey", details={"passkey_id": passkey.id})
         body = {"session": ctx.shapes.session_json(session), "user": ctx.shapes.user_json(user)}
         return Reply(body, set_session=(session["token"], False))
 

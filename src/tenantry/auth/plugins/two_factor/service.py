@@ -109,16 +109,13 @@ class TwoFactorService:
             raise two_factor_error(401, "INVALID_TWO_FACTOR_COOKIE")
         # "Keep me signed in" was chosen at the password step; Better Auth carries it in this cookie.
         dont_remember = ctx.cookies.dont_remember(req.request)
-        session = await ctx.create_session(conn, user.id, req.client, dont_remember=dont_remember)
-        await ctx.audit(
+        session = await ctx.sign_in(
             conn,
-            "sign_in",
+            user.id,
             req.client,
-            user_id=user.id,
-            org_id=session.get("active_organization_id"),
-            resource_type="session",
-            resource_id=session["id"],
-            new={"method": "email", "second_factor": method, "trust_device": trust_device},
+            method="email",
+            dont_remember=dont_remember,
+            details={"second_factor": method, "trust_device": trust_device},
         )
         cookies = [self.cookies.expire(self.cookies.two_factor)]
         if trust_device:
