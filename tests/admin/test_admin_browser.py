@@ -5,51 +5,26 @@ bans them. Screenshots go to ``artifacts/screenshots/<database>/admin-*``."""
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import httpx
-from typer.testing import CliRunner
 
-from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
-from tenantry.cli import app as cli
-from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
-from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
-from tests.conftest import ROOT, SEED_SCHEMA_PATH, seed_schema
-from tests.web.test_browser import PASSWORD, Journey
-from tests.web.test_browser import browser as browser  # the Chromium fixture
+from tests.browser_harness import PASSWORD, Journey, expect, log_in, screenshots
+from tests.browser_harness import browser as browser  # the Chromium fixture
+from tests.live_server import create_superuser, live_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 
 def test_admin_pages_in_the_browser(database_url: str, browser: Browser) -> None:
-    from playwright.sync_api import expect  # present whenever the browser fixture is
-
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
-    sync_schema(database_url, app_tables(schema, settings.dialect, auth))
-    # In a thread of its own: Playwright's sync API already runs an event loop in this one.
-    with ThreadPoolExecutor(1) as pool:
-        made = pool.submit(
-            CliRunner().invoke,
-            cli,
-            [
-                *("admin", "create-superuser", "--email", "root@example.com", "--name", "Root"),
-                *("--password", PASSWORD, "--schema", str(SEED_SCHEMA_PATH)),
-            ],
-            env={"DATABASE_URL": database_url, "TENANTRY_AUTH_PLUGINS": "two-factor,magic-link,passkey,api-key,admin"},
-        ).result()
-    assert made.exit_code == 0, made.output
-    backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
-    j = Journey(base, ROOT / "artifacts" / "screenshots" / backend)
-    app = create_app(schema, settings, auth_settings=auth)
-    with run_in_thread(app, sock=sock):
+    with live_server(
+        database_url,
+        AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False),
+        before_start=lambda: create_superuser(database_url, "root@example.com", PASSWORD, name="Root"),
+    ) as base:
+        j = Journey(base, screenshots(database_url))
         signed_up = httpx.post(
             f"{base}/api/auth/sign-up/email",
             json={
@@ -64,9 +39,7 @@ def test_admin_pages_in_the_browser(database_url: str, browser: Browser) -> None
         context = j.context(browser)
         page = context.new_page()
         page.goto("/login")
-        page.get_by_label("E-mail").fill("root@example.com")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
+        log_in(page, "root@example.com")
         expect(page).to_have_url(re.compile(r"/dashboard$"))
 
         page.get_by_role("link", name="Admin").click()

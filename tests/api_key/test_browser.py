@@ -5,37 +5,23 @@ CRUD API within its scopes, and revoking it (after the confirmation) stops it at
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import httpx
-from playwright.sync_api import Browser, Dialog, expect
 
-from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
-from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
-from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
-from tests.conftest import seed_schema
-from tests.web.test_browser import DESKTOP, PASSWORD, browser  # noqa: F401 (the fixture)
+from tests.browser_harness import browser as browser  # the Chromium fixture
+from tests.browser_harness import expect, new_context, sign_up
+from tests.live_server import live_server
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Dialog
 
 
-def test_create_use_and_revoke_in_the_browser(database_url: str, browser: Browser) -> None:  # noqa: F811
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
-    # Playwright's sync API runs an event loop in this thread: the schema is built synchronously.
-    sync_schema(database_url, app_tables(schema, settings.dialect, auth))
-    app = create_app(schema, settings, auth_settings=auth)
-    with run_in_thread(app, sock=sock):
-        page = browser.new_context(viewport=DESKTOP).new_page()
-        page.goto(f"{base}/signup")
-        page.fill("#f-organization", "Acme")
-        page.fill("#f-name", "Ada")
-        page.fill("#f-email", "ada@example.com")
-        page.fill("#f-password", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r"/dashboard"))
+def test_create_use_and_revoke_in_the_browser(database_url: str, browser: Browser) -> None:
+    with live_server(database_url, AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)) as base:
+        page = new_context(browser, base).new_page()
+        sign_up(page, "Acme", "Ada", "ada@example.com", lands_on=r"/dashboard")
         page.goto(f"{base}/settings/account")
         section = page.locator("#api-keys")
         expect(section).to_contain_text("You have no API keys yet.")

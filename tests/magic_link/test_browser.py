@@ -4,36 +4,14 @@ SQLite and PostgreSQL: the link is found on the development outbox page and clic
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pytest
+from tests.browser_harness import browser as browser  # the Chromium fixture
+from tests.browser_harness import expect, new_context, sign_up
+from tests.live_server import live_server
 
-from tenantry.app import app_tables, create_app
-from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
-from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
-from tests.conftest import require_service, seed_schema
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-
-try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extras pin it
-    sync_playwright = None  # type: ignore[assignment]
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        require_service("Playwright", "install the dev extras (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 
 def open_link_from_outbox(page: Page, to: str) -> str:
@@ -49,22 +27,14 @@ def open_link_from_outbox(page: Page, to: str) -> str:
 
 
 def test_sign_in_with_a_link(database_url: str, browser: Browser) -> None:
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    # Plain call: Playwright's sync API runs an event loop in this thread already.
-    sync_schema(database_url, app_tables(schema, settings.dialect))
-    app = create_app(schema, settings)
-    with run_in_thread(app, sock=sock):
+    with live_server(database_url) as base:
         new_visitor(browser, base)
         back_to_the_page(browser, base)
 
 
 def new_visitor(browser: Browser, base: str) -> None:
     """No account yet: the link creates one, verified, and lands on the dashboard; it works once."""
-    context = browser.new_context(base_url=base)
-    context.set_default_timeout(15_000)
+    context = new_context(browser, base)
     page = context.new_page()
     page.goto("/login")
     page.get_by_label("Send a sign-in link to").fill("nia@example.com")
@@ -88,16 +58,9 @@ def new_visitor(browser: Browser, base: str) -> None:
 
 def back_to_the_page(browser: Browser, base: str) -> None:
     """A member who was sent to sign in from a page gets back to it through the link."""
-    context = browser.new_context(base_url=base)
-    context.set_default_timeout(15_000)
+    context = new_context(browser, base)
     page = context.new_page()
-    page.goto("/signup")
-    page.get_by_label("Organization name").fill("Acme")
-    page.get_by_label("Your name").fill("Ada")
-    page.get_by_label("E-mail").fill("ada@example.com")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/verify-email\?email="))
+    sign_up(page, "Acme", "Ada", "ada@example.com")
 
     page.goto("/app/projects")
     expect(page).to_have_url(re.compile(r"/login\?from=%2Fapp%2Fprojects$"))

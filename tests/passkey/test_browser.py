@@ -12,38 +12,15 @@ is neither a valid RP ID nor, for every browser, trustworthy).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pytest
-
-from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
-from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
-from tenantry.emulators.server import bind_socket, run_in_thread
-from tests.conftest import require_service, seed_schema
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PASSWORD
+from tests.browser_harness import browser as browser  # the Chromium fixture
+from tests.browser_harness import expect, new_context, sign_up
+from tests.live_server import live_server
 
-try:
-    from playwright.sync_api import Browser, CDPSession, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extras pin it
-    sync_playwright = None  # type: ignore[assignment]
-
-
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    if sync_playwright is None:
-        require_service("Playwright", "install the dev extras (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, CDPSession, Page
 
 
 def virtual_authenticator(page: Page) -> tuple[CDPSession, str]:
@@ -71,30 +48,17 @@ def credentials(cdp: CDPSession, authenticator: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_add_a_passkey_then_sign_in_with_it(database_url: str, chromium: Browser) -> None:
-    sock = bind_socket()
-    base = f"http://localhost:{sock.getsockname()[1]}"
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+def test_add_a_passkey_then_sign_in_with_it(database_url: str, browser: Browser) -> None:
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
-    sync_schema(database_url, app_tables(schema, settings.dialect, auth))
-    app = create_app(schema, settings, auth_settings=auth)
-    with run_in_thread(app, sock=sock):
-        context = chromium.new_context(base_url=base, viewport=DESKTOP)
-        context.set_default_timeout(15_000)
+    with live_server(database_url, auth, host="localhost") as base:
+        context = new_context(browser, base)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         cdp, authenticator = virtual_authenticator(page)
 
         # Sign up (signed in at once: this app does not ask for e-mail verification).
-        page.goto("/signup")
-        page.get_by_label("Organization name").fill("Acme")
-        page.get_by_label("Your name").fill("Ada Admin")
-        page.get_by_label("E-mail").fill("ada@example.com")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Create account").click()
-        expect(page).to_have_url(re.compile(r"/dashboard$"))
+        sign_up(page, "Acme", "Ada Admin", "ada@example.com", lands_on=r"/dashboard$")
 
         # Add a passkey on the account page; the section lists it by its name.
         page.goto("/settings/account")

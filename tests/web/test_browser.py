@@ -10,104 +10,33 @@ page at desktop and phone widths are saved under ``artifacts/screenshots/`` (git
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import pytest
+from tests.browser_harness import (  # re-exported: the other browser tests import them from here
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    Journey,
+    browser,
+    expect,
+    log_in,
+    screenshots,
+    sign_up,
+)
+from tests.live_server import live_server
 
-from tenantry.app import app_tables, create_app
-from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
-from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
-from tests.conftest import ROOT, require_service, seed_schema
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
-CHROMIUM = os.environ.get("TENANTRY_TEST_CHROMIUM", "/usr/bin/chromium")
-PASSWORD = "Password-One-111"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-# No background traffic: the browser talks to the server under test and nothing else.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-try:
-    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - the dev extras pin it
-    sync_playwright = None  # type: ignore[assignment]
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        require_service("Playwright", "install the dev extras (pip install -e '.[dev]')")
-    if not Path(CHROMIUM).exists():
-        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)")
-    with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-class Journey:
-    """The server's address, the outbox, and screenshots for one database."""
-
-    def __init__(self, base: str, shots: Path) -> None:
-        self.base = base
-        self.shots = shots
-        shots.mkdir(parents=True, exist_ok=True)
-
-    def context(self, browser: Browser, **options: Any) -> BrowserContext:
-        ctx = browser.new_context(base_url=self.base, viewport=DESKTOP, **options)
-        ctx.set_default_timeout(15_000)
-        return ctx
-
-    def shoot(self, page: Page, name: str) -> None:
-        """The page at desktop and phone widths."""
-        page.screenshot(path=self.shots / f"{name}-desktop.png", full_page=True)
-        page.set_viewport_size(PHONE)
-        page.screenshot(path=self.shots / f"{name}-phone.png", full_page=True)
-        page.set_viewport_size(DESKTOP)
-
-    def mail_link(self, page: Page, to: str, template: str) -> str:
-        """The link of the newest ``template`` e-mail to ``to``, as the dev outbox shows it."""
-        messages = page.request.get(f"/dev/mail.json?to={to}").json()
-        found = [m for m in messages if m["template"] == template]
-        assert found, (to, template, messages)
-        url: str = found[0]["url"]
-        return url
-
-
-def sign_up(page: Page, org: str, name: str, email: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Organization name").fill(org)
-    page.get_by_label("Your name").fill(name)
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    expect(page).to_have_url(re.compile(r"/verify-email\?email="))
-
-
-def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
+__all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PASSWORD", "PHONE", "Journey", "browser", "log_in", "sign_up"]
 
 
 def test_web_journey(database_url: str, browser: Browser) -> None:
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    # Plain call: Playwright's sync API runs an event loop in this thread already.
-    sync_schema(database_url, app_tables(schema, settings.dialect))
-    app = create_app(schema, settings)
-    backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
-    j = Journey(base, ROOT / "artifacts" / "screenshots" / backend)
-    with run_in_thread(app, sock=sock):
-        _journey(browser, j)
+    with live_server(database_url) as base:
+        _journey(browser, Journey(base, screenshots(database_url)))
 
 
 def _journey(browser: Browser, j: Journey) -> None:
@@ -310,14 +239,8 @@ def _journey(browser: Browser, j: Journey) -> None:
 
 
 def test_pages_work_without_javascript(database_url: str, browser: Browser) -> None:
-    sock = bind_socket()
-    base = format_base_url("127.0.0.1", sock.getsockname()[1])
-    schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    sync_schema(database_url, app_tables(schema, settings.dialect))
-    backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
-    j = Journey(base, ROOT / "artifacts" / "screenshots" / backend / "no-js")
-    with run_in_thread(create_app(schema, settings), sock=sock):
+    with live_server(database_url) as base:
+        j = Journey(base, screenshots(database_url, "no-js"))
         ctx = j.context(browser, java_script_enabled=False)
         page = ctx.new_page()
         sign_up(page, "Initech", "Nina", "nina@example.com")

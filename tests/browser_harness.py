@@ -1,0 +1,124 @@
+"""What the browser tests share: Debian's Chromium driven by Playwright (the ``browser`` fixture),
+browser contexts on a live server, screenshots, and the sign-up and sign-in forms.
+
+Import the fixture into a test module (``from tests.browser_harness import browser as browser``)
+and Playwright's ``expect`` from here too; serve the app with ``tests.live_server.live_server``.
+Without Playwright or Chromium a test is skipped locally and fails under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.conftest import ROOT, require_service
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
+
+CHROMIUM = os.environ.get("TENANTRY_TEST_CHROMIUM", "/usr/bin/chromium")
+PASSWORD = "Password-One-111"
+DESKTOP: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 390, "height": 844}
+# No background traffic: the browser talks to the server under test and nothing else.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+try:
+    from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the dev extras pin it; the fixture reports it (skip, or fail in CI)
+    sync_playwright = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "DESKTOP",
+    "PASSWORD",
+    "PHONE",
+    "Journey",
+    "browser",
+    "expect",
+    "log_in",
+    "new_context",
+    "screenshots",
+    "sign_up",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """A headless Chromium for the test, closed after it."""
+    if sync_playwright is None:
+        require_service("Playwright", "install the dev extras (pip install -e '.[dev]')")
+    if not Path(CHROMIUM).exists():
+        require_service("Chromium", f"{CHROMIUM} is missing (apt-get install chromium; .ci/run does)")
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def new_context(browser: Browser, base: str, **options: Any) -> BrowserContext:
+    """A fresh browser profile on ``base`` at desktop width; waits time out after 15 seconds."""
+    ctx = browser.new_context(base_url=base, viewport=DESKTOP, **options)
+    ctx.set_default_timeout(15_000)
+    return ctx
+
+
+def screenshots(database_url: str, *under: str) -> Path:
+    """``artifacts/screenshots/<database>/...``: where a test on ``database_url`` saves its pictures."""
+    backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
+    return ROOT.joinpath("artifacts", "screenshots", backend, *under)
+
+
+class Journey:
+    """The server's address, the outbox, and screenshots for one database."""
+
+    def __init__(self, base: str, shots: Path) -> None:
+        self.base = base
+        self.shots = shots
+        shots.mkdir(parents=True, exist_ok=True)
+
+    def context(self, browser: Browser, **options: Any) -> BrowserContext:
+        return new_context(browser, self.base, **options)
+
+    def shoot(self, page: Page, name: str) -> None:
+        """The page at desktop and phone widths."""
+        page.screenshot(path=self.shots / f"{name}-desktop.png", full_page=True)
+        page.set_viewport_size(PHONE)
+        page.screenshot(path=self.shots / f"{name}-phone.png", full_page=True)
+        page.set_viewport_size(DESKTOP)
+
+    def mail_link(self, page: Page, to: str, template: str) -> str:
+        """The link of the newest ``template`` e-mail to ``to``, as the dev outbox shows it."""
+        messages = page.request.get(f"/dev/mail.json?to={to}").json()
+        found = [m for m in messages if m["template"] == template]
+        assert found, (to, template, messages)
+        url: str = found[0]["url"]
+        return url
+
+
+def sign_up(page: Page, org: str, name: str, email: str, lands_on: str = r"/verify-email\?email=") -> None:
+    """Create an account with an organization on the sign-up page; the next page matches ``lands_on``
+    (by default the "check your inbox" page of an app that requires e-mail verification)."""
+    page.goto("/signup")
+    page.get_by_label("Organization name").fill(org)
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(lands_on))
+
+
+def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
+    """Fill in and send the sign-in form on the current page."""
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
