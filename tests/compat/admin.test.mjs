@@ -6,50 +6,20 @@
 // Each "browser" is a client with its own cookie jar and the browser's Origin.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createAuthClient } from "better-auth/client";
 import { adminClient } from "better-auth/client/plugins";
+import { PASSWORD, newBrowser, signUp, unique } from "./harness.mjs";
 
-const BASE = process.env.BASE_URL;
 const ADMIN_EMAIL = process.env.ADMIN_EMAIL;
 const ADMIN_PASSWORD = process.env.ADMIN_PASSWORD;
-assert.ok(BASE && ADMIN_EMAIL && ADMIN_PASSWORD, "BASE_URL, ADMIN_EMAIL and ADMIN_PASSWORD must be set");
-const PASSWORD = "Password-One-111";
+assert.ok(ADMIN_EMAIL && ADMIN_PASSWORD, "ADMIN_EMAIL and ADMIN_PASSWORD must be set");
 
-function browser() {
-  const jar = new Map();
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  const client = createAuthClient({
-    baseURL: BASE,
-    plugins: [adminClient()],
-    fetchOptions: { customFetchImpl: customFetch },
-  });
-  return { client, jar };
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-}
+const browser = () => newBrowser([adminClient()]);
 
 async function member(name) {
   const b = browser();
   const email = unique(name);
-  const signUp = await b.client.signUp.email({ email, password: PASSWORD, name });
-  assert.equal(signUp.error, null);
-  return { ...b, email, id: signUp.data.user.id };
+  const { user } = await signUp(b, email, name);
+  return { ...b, email, id: user.id };
 }
 
 async function superuser() {

@@ -7,49 +7,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { apiKeyClient } from "@better-auth/api-key/client";
-import { createAuthClient } from "better-auth/client";
 import { organizationClient } from "better-auth/client/plugins";
-
-const BASE = process.env.BASE_URL;
-assert.ok(BASE, "BASE_URL must be set");
-const PASSWORD = "Password-One-111";
-
-function browser() {
-  const jar = new Map();
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  return createAuthClient({
-    baseURL: BASE,
-    plugins: [organizationClient(), apiKeyClient()],
-    fetchOptions: { customFetchImpl: customFetch },
-  });
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-}
+import { BASE, newBrowser, signUp, unique, uniqueName } from "./harness.mjs";
 
 async function signedUpWithOrganization(name) {
-  const client = browser();
-  const email = `${unique(name)}@example.com`;
-  const up = await client.signUp.email({ email, password: PASSWORD, name });
-  assert.equal(up.error, null, JSON.stringify(up.error));
-  const org = await client.organization.create({ name: `${name} Inc`, slug: unique(name) });
+  const b = newBrowser([organizationClient(), apiKeyClient()]);
+  const { user } = await signUp(b, unique(name), name);
+  const org = await b.client.organization.create({ name: `${name} Inc`, slug: uniqueName(name) });
   assert.equal(org.error, null, JSON.stringify(org.error));
-  return { client, user: up.data.user, org: org.data };
+  return { client: b.client, user, org: org.data };
 }
 
 function crud(path, key, init = {}) {

@@ -1,62 +1,13 @@
 // Better Auth's own JS client (better-auth, pinned in package.json) against a Tenantry server.
 //
 // Run by tests/compat/test_better_auth_client.py, which starts the server and passes BASE_URL.
-// Each "browser" is a client with its own cookie jar; Node's fetch has none, so a small jar is
-// kept here and the browser's Origin header is added, as Better Auth's docs say Node callers must.
+// Each "browser" is a client with its own cookie jar and the browser's Origin (harness.mjs).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createAuthClient } from "better-auth/client";
+import { BASE, PASSWORD, mailTo, newBrowser, unique, verifiedUser } from "./harness.mjs";
 
-const BASE = process.env.BASE_URL;
-assert.ok(BASE, "BASE_URL must be set");
-const PASSWORD = "Password-One-111";
-
-function browser() {
-  const jar = new Map();
-  const setCookies = [];
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      setCookies.push(header);
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  const client = createAuthClient({ baseURL: BASE, fetchOptions: { customFetchImpl: customFetch } });
-  return { client, jar, setCookies, fetch: customFetch };
-}
-
-async function mailTo(address, template) {
-  for (let i = 0; i < 50; i++) {
-    const list = await (await fetch(`${BASE}/dev/mail.json?to=${encodeURIComponent(address)}`)).json();
-    const found = list.find((m) => m.template === template);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no ${template} mail to ${address}`);
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-}
-
-async function verifiedUser(b, email) {
-  const signUp = await b.client.signUp.email({ email, password: PASSWORD, name: "Compat User" });
-  assert.equal(signUp.error, null);
-  const mail = await mailTo(email, "verify_email");
-  const token = new URL(mail.url).searchParams.get("token");
-  const verified = await b.client.verifyEmail({ query: { token } });
-  assert.equal(verified.error, null);
-  return signUp.data.user;
-}
+const browser = () => newBrowser();
 
 test("sign-up requires verification; sign-in works once verified", async () => {
   const b = browser();

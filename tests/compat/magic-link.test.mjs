@@ -8,39 +8,15 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createAuthClient } from "better-auth/client";
 import { magicLinkClient } from "better-auth/client/plugins";
-
-const BASE = process.env.BASE_URL;
-assert.ok(BASE, "BASE_URL must be set");
-const PASSWORD = "Password-One-111";
+import { BASE, PASSWORD, mailbox, newBrowser, unique } from "./harness.mjs";
 
 function browser() {
-  const jar = new Map();
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  const client = createAuthClient({
-    baseURL: BASE,
-    plugins: [magicLinkClient()],
-    fetchOptions: { customFetchImpl: customFetch },
-  });
-  return { client, jar, open: (url) => customFetch(url) };
+  const b = newBrowser([magicLinkClient()]);
+  return { ...b, open: (url) => b.fetch(url) };
 }
 
 async function magicLinks(address) {
-  const list = await (await fetch(`${BASE}/dev/mail.json?to=${encodeURIComponent(address)}`)).json();
-  return list.filter((m) => m.template === "magic_link");
+  return (await mailbox(address)).filter((m) => m.template === "magic_link");
 }
 
 async function mailTo(address, count = 1) {
@@ -50,10 +26,6 @@ async function mailTo(address, count = 1) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`no magic link to ${address}`);
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
 }
 
 test("signIn.magicLink mails a link; following it signs in once", async () => {

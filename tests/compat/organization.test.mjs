@@ -3,68 +3,19 @@
 //
 // Run by tests/compat/test_better_auth_client.py (test_better_auth_organization_client), which
 // starts the server with its defaults (sign-up requires e-mail verification) and passes BASE_URL.
-// As in auth.test.mjs, each "browser" is a client with its own cookie jar and the browser's Origin.
+// Each "browser" is a client with its own cookie jar and the browser's Origin (harness.mjs).
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createAuthClient } from "better-auth/client";
 import { organizationClient } from "better-auth/client/plugins";
+import { BASE, PASSWORD, mailTo, mailbox, newBrowser, unique, uniqueName, verifiedUser } from "./harness.mjs";
 
-const BASE = process.env.BASE_URL;
-assert.ok(BASE, "BASE_URL must be set");
-const PASSWORD = "Password-One-111";
-
-function browser() {
-  const jar = new Map();
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  const client = createAuthClient({
-    baseURL: BASE,
-    plugins: [organizationClient()],
-    fetchOptions: { customFetchImpl: customFetch },
-  });
-  return { client, jar };
-}
-
-async function mailTo(address, template) {
-  for (let i = 0; i < 50; i++) {
-    const list = await (await fetch(`${BASE}/dev/mail.json?to=${encodeURIComponent(address)}`)).json();
-    const found = list.find((m) => m.template === template);
-    if (found) return found;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no ${template} mail to ${address}`);
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-}
-
-function slugOf(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
-}
+const browser = () => newBrowser([organizationClient()]);
 
 // Signed up, verified through the e-mailed link, signed in.
 async function signedIn(name) {
   const b = browser();
   const email = unique(name);
-  const signUp = await b.client.signUp.email({ email, password: PASSWORD, name });
-  assert.equal(signUp.error, null);
-  const mail = await mailTo(email, "verify_email");
-  const verified = await b.client.verifyEmail({ query: { token: new URL(mail.url).searchParams.get("token") } });
-  assert.equal(verified.error, null);
+  await verifiedUser(b, email, name);
   const signIn = await b.client.signIn.email({ email, password: PASSWORD });
   assert.equal(signIn.error, null);
   return { ...b, email, id: signIn.data.user.id };
@@ -72,7 +23,7 @@ async function signedIn(name) {
 
 test("create, checkSlug, list, setActive and getFullOrganization", async () => {
   const ann = await signedIn("ann");
-  const slug = slugOf("compat");
+  const slug = uniqueName("compat");
   const created = await ann.client.organization.create({ name: "Compat Org", slug, metadata: { plan: "pro" } });
   assert.equal(created.error, null);
   assert.equal(created.data.slug, slug);
@@ -85,7 +36,7 @@ test("create, checkSlug, list, setActive and getFullOrganization", async () => {
   const taken = await ann.client.organization.checkSlug({ slug });
   assert.equal(taken.error.status, 400);
   assert.equal(taken.error.code, "ORGANIZATION_SLUG_ALREADY_TAKEN");
-  const free = await ann.client.organization.checkSlug({ slug: slugOf("free") });
+  const free = await ann.client.organization.checkSlug({ slug: uniqueName("free") });
   assert.deepEqual(free.data, { status: true });
   const again = await ann.client.organization.create({ name: "Again", slug });
   assert.equal(again.error.code, "ORGANIZATION_ALREADY_EXISTS");
@@ -144,7 +95,7 @@ test("create, checkSlug, list, setActive and getFullOrganization", async () => {
 
 test("inviteMember, acceptInvitation, roles, removeMember and leave", async () => {
   const ann = await signedIn("owner");
-  const org = (await ann.client.organization.create({ name: "Team", slug: slugOf("team") })).data;
+  const org = (await ann.client.organization.create({ name: "Team", slug: uniqueName("team") })).data;
 
   // An existing (verified) user accepts.
   const bob = await signedIn("bob");
@@ -243,7 +194,7 @@ test("inviteMember, acceptInvitation, roles, removeMember and leave", async () =
 test("sign-up with an organization is all or nothing", async () => {
   const first = browser();
   const email = unique("founder");
-  const slug = slugOf("founded");
+  const slug = uniqueName("founded");
   const signUp = await first.client.signUp.email({
     email,
     password: PASSWORD,
@@ -266,7 +217,7 @@ test("sign-up with an organization is all or nothing", async () => {
   assert.equal(clash.error.status, 400);
   assert.equal(clash.error.code, "ORGANIZATION_ALREADY_EXISTS");
   // Rolled back with the organization: no user, so no verification mail either.
-  const clashMail = await (await fetch(`${BASE}/dev/mail.json?to=${encodeURIComponent(clashEmail)}`)).json();
+  const clashMail = await mailbox(clashEmail);
   assert.deepEqual(clashMail, []);
 
   const mail = await mailTo(email, "verify_email");

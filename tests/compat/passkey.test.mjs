@@ -10,11 +10,7 @@ import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { test } from "node:test";
 import { passkeyClient } from "@better-auth/passkey/client";
-import { createAuthClient } from "better-auth/client";
-
-const BASE = process.env.BASE_URL;
-assert.ok(BASE, "BASE_URL must be set");
-const PASSWORD = "Password-One-111";
+import { BASE, newBrowser, signUp, unique } from "./harness.mjs";
 
 // -- a software authenticator ------------------------------------------------------------------
 
@@ -127,39 +123,11 @@ globalThis.location = new URL(BASE);
 
 // -- browsers: a client with its own cookie jar and the page's Origin ----------------------------
 
-function browser() {
-  const jar = new Map();
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  const client = createAuthClient({
-    baseURL: BASE,
-    plugins: [passkeyClient()],
-    fetchOptions: { customFetchImpl: customFetch },
-  });
-  return { client, jar };
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-}
+const browser = () => newBrowser([passkeyClient()]);
 
 async function signedUp(email) {
   const b = browser();
-  const r = await b.client.signUp.email({ email, password: PASSWORD, name: "Key User" });
-  assert.equal(r.error, null);
+  await signUp(b, email, "Key User");
   return b;
 }
 

@@ -7,37 +7,13 @@
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
 import { test } from "node:test";
-import { createAuthClient } from "better-auth/client";
 import { twoFactorClient } from "better-auth/client/plugins";
-
-const BASE = process.env.BASE_URL;
-assert.ok(BASE, "BASE_URL must be set");
-const PASSWORD = "Password-One-111";
+import { PASSWORD, mailbox, newBrowser, unique } from "./harness.mjs";
 
 function browser() {
-  const jar = new Map();
   const redirects = [];
-  async function customFetch(input, init = {}) {
-    const headers = new Headers(init.headers);
-    headers.set("origin", BASE);
-    const cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
-    if (cookie) headers.set("cookie", cookie);
-    const response = await fetch(input, { ...init, headers, redirect: "manual" });
-    for (const header of response.headers.getSetCookie()) {
-      const [pair] = header.split(";");
-      const name = pair.slice(0, pair.indexOf("="));
-      const value = pair.slice(pair.indexOf("=") + 1);
-      if (/max-age=0/i.test(header) || value === "") jar.delete(name);
-      else jar.set(name, value);
-    }
-    return response;
-  }
-  const client = createAuthClient({
-    baseURL: BASE,
-    plugins: [twoFactorClient({ onTwoFactorRedirect: (ctx) => redirects.push(ctx.twoFactorMethods) })],
-    fetchOptions: { customFetchImpl: customFetch },
-  });
-  return { client, jar, redirects };
+  const b = newBrowser([twoFactorClient({ onTwoFactorRedirect: (ctx) => redirects.push(ctx.twoFactorMethods) })]);
+  return { ...b, redirects };
 }
 
 // RFC 4648 base32 and RFC 6238 TOTP (SHA-1, 6 digits, 30 s), as an authenticator app computes it.
@@ -61,8 +37,7 @@ function totp(secret, offsetSeconds = 0) {
 }
 
 async function mailsTo(address, template) {
-  const list = await (await fetch(`${BASE}/dev/mail.json?to=${encodeURIComponent(address)}`)).json();
-  return list.filter((m) => m.template === template);
+  return (await mailbox(address)).filter((m) => m.template === template);
 }
 
 async function newMail(address, template, seen) {
@@ -72,10 +47,6 @@ async function newMail(address, template, seen) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`no new ${template} mail to ${address}`);
-}
-
-function unique(name) {
-  return `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
 }
 
 test("two-factor with the real twoFactorClient()", async () => {
