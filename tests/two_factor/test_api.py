@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pyotp
 import pytest
 
 from tenantry.auth import AuthSettings
@@ -85,10 +86,14 @@ async def test_sign_in_with_totp_and_replayed_code_refused(make_client: Any) -> 
         assert any(c.startswith("better-auth.two_factor=2fa-") and "Max-Age=600" in c for c in cookies)
         assert not cookie_value(pending)  # no session
         assert (await client.get("/api/auth/get-session")).json() is None
-        # The code that confirmed the enrolment was used: the same step is refused.
-        replay = await post(client, "verify-totp", {"code": code(secret)})
+        # The code that confirmed the enrolment was used: the same step is refused (read the step
+        # from the row: the clock may have moved on to the next step since).
+        table_name = await table(client)
+        last_step = (await sql(client, f"SELECT last_totp_step FROM {table_name}"))[0][0]
+        replay = await post(client, "verify-totp", {"code": pyotp.TOTP(secret).at(int(last_step) * 30)})
         assert replay.status_code == 401 and replay.json()["code"] == "INVALID_CODE"
         ok = await post(client, "verify-totp", {"code": code(secret, 1), "trustDevice": False})
+        assert ok.status_code == 200, ok.text
         assert ok.status_code == 200 and ok.json()["user"]["email"] == "cap@example.com"
         assert cookie_value(ok) and any(c.startswith("better-auth.two_factor=;") for c in set_cookies(ok))
         session = (await client.get("/api/auth/get-session")).json()
