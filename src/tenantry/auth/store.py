@@ -72,6 +72,14 @@ class UserRecord:
         return bool(self.core["emailVerified"])
 
 
+def new_user_core(
+    name: str, email: str, *, verified: bool, image: str | None = None, at: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The core fields of a new user by Better Auth's names, created (and updated) ``at``, default now."""
+    at = at or dt.datetime.now(dt.UTC)
+    return {"name": name, "email": email, "emailVerified": verified, "image": image, "createdAt": at, "updatedAt": at}
+
+
 class AuthStore:
     """SQL for users, sessions, accounts and verification tokens."""
 

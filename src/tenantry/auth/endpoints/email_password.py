@@ -12,7 +12,7 @@ from tenantry.auth.errors import auth_error
 from tenantry.auth.passwords import hash_password_async, needs_rehash, verify_password_async
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext, at_least
-from tenantry.auth.store import UserRecord
+from tenantry.auth.store import UserRecord, new_user_core
 from tenantry.auth.validate import boolean, email, is_email, string
 from tenantry.db.errors import IntegrityViolation
 
@@ -31,17 +31,9 @@ def _synthetic_user(
     ctx: AuthContext, name: str, email_: str, image: str | None, additional: dict[str, Any]
 ) -> dict[str, Any]:
     """The answer to a sign-up for an existing address when it must look like a new one."""
-    now = dt.datetime.now(dt.UTC)
     record = UserRecord(
         id=ctx.store.new_user_id() or generate_id(),
-        core={
-            "name": name,
-            "email": email_,
-            "emailVerified": False,
-            "image": image,
-            "createdAt": now,
-            "updatedAt": now,
-        },
+        core=new_user_core(name, email_, verified=False, image=image),
         additional=additional,
     )
     return ctx.shapes.user_json(record)
@@ -70,21 +62,11 @@ async def sign_up_email(req: AuthRequest) -> Reply:
         if hidden_duplicates:
             return Reply({"token": None, "user": _synthetic_user(ctx, name, address, image, additional)})
         raise auth_error(422, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
-    now = dt.datetime.now(dt.UTC)
     session = None
     try:
         async with ctx.db.transaction() as conn:
             user = await ctx.store.create_user(
-                conn,
-                {
-                    "name": name,
-                    "email": address,
-                    "emailVerified": False,
-                    "image": image,
-                    "createdAt": now,
-                    "updatedAt": now,
-                },
-                additional,
+                conn, new_user_core(name, address, verified=False, image=image), additional
             )
             await ctx.store.create_account(conn, user.id, CREDENTIAL, str(user.id), password=hashed)
             await ctx.audit(

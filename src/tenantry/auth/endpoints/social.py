@@ -37,7 +37,7 @@ from tenantry.auth.errors import AuthError, auth_error, validation_error
 from tenantry.auth.providers import Provider, ProviderError, ProviderUser, Tokens, providers_for, split_scopes
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext, ClientInfo
-from tenantry.auth.store import UserRecord, iso
+from tenantry.auth.store import UserRecord, iso, new_user_core
 from tenantry.auth.validate import boolean, js_type, string
 from tenantry.db.errors import IntegrityViolation
 
@@ -336,19 +336,10 @@ async def sign_in_with(
                         conn, user.id, provider.id, profile.id, scope=_scope_column(tokens.scopes), **token_fields
                     )
                 else:
-                    now = dt.datetime.now(dt.UTC)
-                    user = await ctx.store.create_user(
-                        conn,
-                        {
-                            "name": profile.name or "",
-                            "email": email,
-                            "emailVerified": profile.email_verified,
-                            "image": profile.image,
-                            "createdAt": now,
-                            "updatedAt": now,
-                        },
-                        {},
+                    core = new_user_core(
+                        profile.name or "", email, verified=profile.email_verified, image=profile.image
                     )
+                    user = await ctx.store.create_user(conn, core, {})
                     await ctx.store.create_account(
                         conn, user.id, provider.id, profile.id, scope=_scope_column(tokens.scopes), **token_fields
                     )

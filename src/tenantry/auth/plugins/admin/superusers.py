@@ -12,7 +12,7 @@ from tenantry.auth.plugins.admin.common import platform_role
 from tenantry.auth.plugins.admin.fields import role_name
 from tenantry.auth.plugins.admin.queries import AdminQueries, UserQuery
 from tenantry.auth.service import AuthContext
-from tenantry.auth.store import UserRecord
+from tenantry.auth.store import UserRecord, new_user_core
 from tenantry.auth.validate import is_email
 
 
@@ -46,18 +46,8 @@ async def make_superuser(ctx: AuthContext, email: str, password: str | None, nam
         if user is None:
             if hashed is None:
                 raise SuperuserError("a new user needs a password")
-            user = await ctx.store.create_user(
-                conn,
-                {
-                    "name": name or address.split("@", 1)[0],
-                    "email": address,
-                    "emailVerified": True,
-                    "image": None,
-                    "createdAt": now,
-                    "updatedAt": now,
-                },
-                {},
-            )
+            core = new_user_core(name or address.split("@", 1)[0], address, verified=True, at=now)
+            user = await ctx.store.create_user(conn, core, {})
         before = platform_role(ctx, user)
         promoted = await ctx.store.update_user(conn, user.id, {role_name(ctx.tables): "admin", "updatedAt": now})
         assert promoted is not None

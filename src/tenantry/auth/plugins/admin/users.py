@@ -30,6 +30,7 @@ from tenantry.auth.plugins.admin.queries import (
     UserQuery,
 )
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
+from tenantry.auth.store import new_user_core
 from tenantry.auth.validate import boolean, is_email, js_type, string
 from tenantry.db.errors import IntegrityViolation
 
@@ -134,21 +135,9 @@ async def create_user(req: AuthRequest) -> Reply:
     if await ctx.store.user_by_email(address) is not None:
         raise auth_error(400, "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL")
     hashed = await hash_password_async(password) if password else None
-    now = dt.datetime.now(dt.UTC)
     try:
         async with ctx.db.transaction() as conn:
-            user = await ctx.store.create_user(
-                conn,
-                {
-                    "name": name,
-                    "email": address,
-                    "emailVerified": verified,
-                    "image": None,
-                    "createdAt": now,
-                    "updatedAt": now,
-                },
-                additional,
-            )
+            user = await ctx.store.create_user(conn, new_user_core(name, address, verified=verified), additional)
             updated = await ctx.store.update_user(conn, user.id, {role_name(ctx.tables): role})
             user = updated or user
             if hashed is not None:

@@ -18,7 +18,7 @@ from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
 from tenantry.auth.plugins.magic_link.tokens import LinkRecord, identifier_of, new_token
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext, ClientInfo
-from tenantry.auth.store import UserRecord
+from tenantry.auth.store import UserRecord, new_user_core
 from tenantry.auth.validate import email, js_type, string
 from tenantry.db import Connection
 from tenantry.db.errors import IntegrityViolation
@@ -236,16 +236,7 @@ class MagicLinkEndpoints:
         self, ctx: AuthContext, conn: Connection, client: ClientInfo, address: str, name: str
     ) -> UserRecord:
         """A user for an address the link has just proven (no password, no account row: as Better Auth)."""
-        now = dt.datetime.now(dt.UTC)
-        core = {
-            "name": name,
-            "email": address,
-            "emailVerified": True,
-            "image": None,
-            "createdAt": now,
-            "updatedAt": now,
-        }
-        user = await ctx.store.create_user(conn, core, {})
+        user = await ctx.store.create_user(conn, new_user_core(name, address, verified=True), {})
         registered = {"email": address, "name": name, "method": METHOD}
         await ctx.audit(conn, "sign_up", client, user_id=user.id, resource_id=user.id, new=registered)
         return user
