@@ -137,10 +137,7 @@ class TwoFactorEndpoints:
         assert code is not None
         challenge = await s.challenge(req)
         user = challenge.user
-        enrolment = await s.store.of_user(user.id)
-        if enrolment is None or (challenge.sign_in and not enrolment.verified):
-            raise two_factor_error(400, "TOTP_NOT_ENABLED")
-        s.check_lock(challenge, enrolment)
+        enrolment = await s.enrolment(challenge, "TOTP_NOT_ENABLED")
         step = codes.match_totp(s.totp_secret(enrolment, user), code)
         if step is None:
             raise await s.fail(req, challenge, enrolment, "totp", "INVALID_CODE")
@@ -260,10 +257,7 @@ class TwoFactorEndpoints:
         assert code is not None
         challenge = await s.challenge(req)
         user = challenge.user
-        enrolment = await s.store.of_user(user.id)
-        if enrolment is None or (challenge.sign_in and not enrolment.verified):
-            raise two_factor_error(400, "BACKUP_CODES_NOT_ENABLED")
-        s.check_lock(challenge, enrolment)
+        enrolment = await s.enrolment(challenge, "BACKUP_CODES_NOT_ENABLED")
         wanted = codes.hash_code(s.secret, code)
         for _ in range(BACKUP_CODE_RETRIES):
             stored = codes.open_backup_codes(enrolment.backup_codes)

@@ -182,6 +182,15 @@ class TwoFactorService:
 
     # -- failures and the lockout -------------------------------------------------------------
 
+    async def enrolment(self, challenge: Challenge, not_enabled: str) -> Enrolment:
+        """The enrolment a TOTP or backup code is checked against: 400 ``not_enabled`` when there is
+        none (at sign-in, none verified yet), 429 while the account is locked."""
+        enrolment = await self.store.of_user(challenge.user.id)
+        if enrolment is None or (challenge.sign_in and not enrolment.verified):
+            raise two_factor_error(400, not_enabled)
+        self.check_lock(challenge, enrolment)
+        return enrolment
+
     def check_lock(self, challenge: Challenge, enrolment: Enrolment | None) -> None:
         """429 while the account is locked (sign-in only: a session already proved the person)."""
         if not challenge.sign_in or enrolment is None or not enrolment.locked(now()):
