@@ -181,7 +181,7 @@ class PasskeyEndpoints:
                     session=current.session,
                     resource_type="passkey",
                     resource_id=passkey.id,
-                    new={"name": passkey.name, "deviceType": passkey.device_type, "aaguid": passkey.aaguid},
+                    new=passkey.audit_summary(),
                 )
                 if create_session:
                     session = await ctx.create_session(conn, current.user.id, req.client)
@@ -285,7 +285,7 @@ class PasskeyEndpoints:
                     session=current.session,
                     resource_type="passkey",
                     resource_id=passkey.id,
-                    old={"name": passkey.name, "deviceType": passkey.device_type, "aaguid": passkey.aaguid},
+                    old=passkey.audit_summary(),
                 )
         return Reply({"status": True})
 

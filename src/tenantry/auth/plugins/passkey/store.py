@@ -61,6 +61,10 @@ class Passkey:
             "aaguid": self.aaguid,
         }
 
+    def audit_summary(self) -> dict[str, Any]:
+        """What the audit log keeps of a passkey added or removed (never its key material)."""
+        return {"name": self.name, "deviceType": self.device_type, "aaguid": self.aaguid}
+
 
 class PasskeyStore:
     """Reads and writes passkeys with the auth store's conversions (ids, timestamps, booleans)."""
