@@ -59,37 +59,41 @@ def routes(web: Web) -> list[BaseRoute]:
         if not viewer.extras.get("superuser"):
             raise Refused(403, "Only platform administrators can open the admin pages.")
 
+    async def listing(
+        request: Request, api_path: str, query: dict[str, str], page_path: str, filters: dict[str, str]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """One page of an admin list endpoint (``query`` on top of the page's limit and offset), and
+        what its template's pagination needs: links to ``page_path`` keep the ``filters``."""
+        number = _page_number(request)
+        paged = {"limit": str(PAGE_SIZE), "offset": str((number - 1) * PAGE_SIZE)}
+        listed = await call_auth(runtime, request, "GET", api_path, query=paged | query)
+        if not listed.ok:
+            raise Refused(listed.error.status if listed.error else 500, listed.message)
+        body: dict[str, Any] = listed.body
+
+        def link(**changes: Any) -> str:
+            params = {**filters, "page": number} | changes
+            return page_path + "?" + urlencode({k: v for k, v in params.items() if v})
+
+        paging = {
+            "total": body["total"],
+            "page": number,
+            "page_count": max(1, math.ceil(body["total"] / PAGE_SIZE)),
+            "link": link,
+        }
+        return body, paging
+
     async def users(request: Request, viewer: Viewer) -> Response:
         superuser(viewer)
         q = request.query_params.get("q", "").strip()
         field = request.query_params.get("field", "email")
         field = field if field in ("email", "name") else "email"
-        number = _page_number(request)
-        query = {"limit": str(PAGE_SIZE), "offset": str((number - 1) * PAGE_SIZE), "sortBy": "createdAt"}
+        query = {"sortBy": "createdAt"}
         if q:
             query |= {"searchValue": q, "searchField": field}
-        listed = await call_auth(runtime, request, "GET", "/admin/list-users", query=query)
-        if not listed.ok:
-            raise Refused(listed.error.status if listed.error else 500, listed.message)
-        body = listed.body
-        pages = max(1, math.ceil(body["total"] / PAGE_SIZE))
-
-        def link(**changes: Any) -> str:
-            params = {"q": q, "field": field, "page": number} | changes
-            return "/admin?" + urlencode({k: v for k, v in params.items() if v})
-
+        body, paging = await listing(request, "/admin/list-users", query, "/admin", {"q": q, "field": field})
         return web.render(
-            request,
-            "admin_users.html",
-            viewer,
-            users=body["users"],
-            total=body["total"],
-            q=q,
-            field=field,
-            page=number,
-            page_count=pages,
-            link=link,
-            tab="/admin",
+            request, "admin_users.html", viewer, users=body["users"], q=q, field=field, tab="/admin", **paging
         )
 
     async def user_detail(request: Request, viewer: Viewer) -> Response:
@@ -153,31 +157,12 @@ def routes(web: Web) -> list[BaseRoute]:
     async def organizations(request: Request, viewer: Viewer) -> Response:
         superuser(viewer)
         q = request.query_params.get("q", "").strip()
-        number = _page_number(request)
-        query = {"limit": str(PAGE_SIZE), "offset": str((number - 1) * PAGE_SIZE)}
-        if q:
-            query["searchValue"] = q
-        listed = await call_auth(runtime, request, "GET", "/admin/list-organizations", query=query)
-        if not listed.ok:
-            raise Refused(listed.error.status if listed.error else 500, listed.message)
-        body = listed.body
-        pages = max(1, math.ceil(body["total"] / PAGE_SIZE))
-
-        def link(**changes: Any) -> str:
-            params = {"q": q, "page": number} | changes
-            return "/admin/organizations?" + urlencode({k: v for k, v in params.items() if v})
-
+        query = {"searchValue": q} if q else {}
+        page_path = "/admin/organizations"
+        body, paging = await listing(request, "/admin/list-organizations", query, page_path, {"q": q})
+        organizations = body["organizations"]
         return web.render(
-            request,
-            "admin_organizations.html",
-            viewer,
-            organizations=body["organizations"],
-            total=body["total"],
-            q=q,
-            page=number,
-            page_count=pages,
-            link=link,
-            tab="/admin/organizations",
+            request, "admin_organizations.html", viewer, organizations=organizations, q=q, tab=page_path, **paging
         )
 
     async def stop(request: Request, viewer: Viewer) -> Response:
