@@ -63,35 +63,32 @@
     return publicKey;
   }
 
-  function registrationJSON(credential) {
-    var r = credential.response;
+  // A credential as JSON: what both ceremonies send, around the ceremony's own response fields.
+  function credentialJSON(credential, response) {
     return {
       id: credential.id,
       rawId: toBase64url(credential.rawId),
       type: credential.type,
-      response: {
-        clientDataJSON: toBase64url(r.clientDataJSON),
-        attestationObject: toBase64url(r.attestationObject),
-        transports: r.getTransports ? r.getTransports() : [],
-      },
+      response: Object.assign({ clientDataJSON: toBase64url(credential.response.clientDataJSON) }, response),
       authenticatorAttachment: credential.authenticatorAttachment || undefined,
     };
   }
 
+  function registrationJSON(credential) {
+    var r = credential.response;
+    return credentialJSON(credential, {
+      attestationObject: toBase64url(r.attestationObject),
+      transports: r.getTransports ? r.getTransports() : [],
+    });
+  }
+
   function authenticationJSON(credential) {
     var r = credential.response;
-    return {
-      id: credential.id,
-      rawId: toBase64url(credential.rawId),
-      type: credential.type,
-      response: {
-        clientDataJSON: toBase64url(r.clientDataJSON),
-        authenticatorData: toBase64url(r.authenticatorData),
-        signature: toBase64url(r.signature),
-        userHandle: r.userHandle ? toBase64url(r.userHandle) : undefined,
-      },
-      authenticatorAttachment: credential.authenticatorAttachment || undefined,
-    };
+    return credentialJSON(credential, {
+      authenticatorData: toBase64url(r.authenticatorData),
+      signature: toBase64url(r.signature),
+      userHandle: r.userHandle ? toBase64url(r.userHandle) : undefined,
+    });
   }
 
   function explain(error) {
