@@ -99,7 +99,14 @@ async def test_a_ban_also_stops_the_users_api_keys(make_client: Any) -> None:
         with_key = {"x-api-key": made.json()["key"]}
         assert (await client.get("/api/projects", headers=with_key)).status_code == 200
         await client.post("/api/auth/admin/ban-user", json={"userId": eve.id}, headers=root.headers)
+        uses = await _key_uses(client)
         refused = await client.get("/api/projects", headers=with_key)
         assert refused.status_code == 403 and refused.json()["code"] == "BANNED_USER"
+        assert await _key_uses(client) == uses  # refused before it counts as a use
         await client.post("/api/auth/admin/unban-user", json={"userId": eve.id}, headers=root.headers)
         assert (await client.get("/api/projects", headers=with_key)).status_code == 200
+
+
+async def _key_uses(client: Any) -> int:
+    rows = await sql(client, "SELECT count(*) FROM audit_logs WHERE action = 'api_key_use'")
+    return int(rows[0][0])

@@ -196,6 +196,7 @@ async def test_rate_limit_per_key_shared_by_app_instances(make_client, monkeypat
         r = await two.get("/api/projects", headers=with_key(key))
         assert code(r) == (429, "RATE_LIMITED")
         assert 1 <= r.json()["retryAfter"] <= 60
+        assert r.headers["retry-after"] == str(r.json()["retryAfter"])
         # Another key has its own window.
         other = (await create_key(one, ann))["key"]
         assert (await two.get("/api/projects", headers=with_key(other))).status_code == 200

@@ -26,8 +26,11 @@ class JSONResponse(Response):
 
 
 def error_response(exc: ApiError) -> JSONResponse:
-    headers = {"Allow": exc.extra.pop("allow")} if "allow" in exc.extra else None
-    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+    headers = {"Allow": exc.extra.pop("allow")} if "allow" in exc.extra else {}
+    if exc.status == 429 and "retryAfter" in exc.extra:
+        # Also in the body; the header is what HTTP clients and proxies back off by.
+        headers["Retry-After"] = str(exc.extra["retryAfter"])
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers or None)
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:

@@ -50,6 +50,8 @@ SessionGuard = Callable[["Connection | None", "UserRecord"], Awaitable[None]]
 # A password sign-in succeeded: answer instead of creating the session (two-factor), or None.
 SecondFactor = Callable[["AuthRequest", "UserRecord", bool], Awaitable["Reply | None"]]
 # A request to any route carries no session: another credential may identify it (x-api-key).
+# A resolver runs ``ctx.guard_session`` on the credential's user before it admits (and counts) a
+# request, so what refuses a user's sessions (a ban) refuses their other credentials too.
 CredentialResolver = Callable[[Request], Awaitable[Principal | None]]
 # A session (or another credential, such as an API key) was resolved into a principal for a route
 # outside /api/auth: may refuse it (403) or adjust it.

@@ -118,9 +118,9 @@ class AdminPlugin(AuthPlugin):
 
     def install(self, auth: Authentication) -> None:
         ctx = auth.ctx
+        # Refuses sessions of banned users; credentials without a session (API keys) run the
+        # same guards before they admit a request (see CredentialResolver).
         ctx.hooks.session_guards.append(bans.session_guard(ctx))
-        # Installed last: the other plugins' credentials (API keys) are registered by now.
-        ctx.hooks.credentials[:] = [bans.refuse_banned(ctx, resolve) for resolve in ctx.hooks.credentials]
         router = auth.router
         # The admin plugin comes last, so every other plugin's endpoints are registered by now.
         for method, path in OFF_LIMITS_WHILE_IMPERSONATING:

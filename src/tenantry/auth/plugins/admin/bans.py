@@ -11,18 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from starlette.requests import Request
-
 from tenantry.auth.errors import AuthError, auth_error, validation_error
-from tenantry.auth.plugin import CredentialResolver
 from tenantry.auth.plugins.admin.common import admin_user_json, require_admin, target_user, user_id
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext
 from tenantry.auth.store import UserRecord
 from tenantry.auth.validate import js_type, string
-from tenantry.context import Principal
 from tenantry.db import Connection
-from tenantry.errors import ApiError
 
 # Better Auth's default ``bannedUserMessage``.
 BANNED_MESSAGE = "You have been banned from this application. Please contact support if you believe this is an error."
@@ -53,22 +48,6 @@ def session_guard(ctx: AuthContext) -> Any:
         raise AuthError(403, "BANNED_USER", BANNED_MESSAGE)
 
     return guard
-
-
-def refuse_banned(ctx: AuthContext, resolve: CredentialResolver) -> CredentialResolver:
-    """Wrap another plugin's credential (an API key) so that it stops working for a banned user:
-    those requests carry no session, so neither the revocation nor the session guard reaches them."""
-
-    async def resolved(request: Request) -> Principal | None:
-        principal = await resolve(request)
-        if principal is None or principal.user_id is None:
-            return principal
-        user = await ctx.store.user_by_id(principal.user_id)
-        if user is not None and user.plugin.get("banned") and not ban_is_over(user, dt.datetime.now(dt.UTC)):
-            raise ApiError(403, "BANNED_USER", BANNED_MESSAGE)
-        return principal
-
-    return resolved
 
 
 async def ban_user(req: AuthRequest) -> Reply:
