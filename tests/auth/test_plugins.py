@@ -104,6 +104,6 @@ async def test_plugins_can_be_switched_off(make_client: Any) -> None:
         assert (await client.post("/api/auth/two-factor/enable", json={}, headers=ORIGIN)).status_code == 404
 
 
-def test_unknown_plugin_is_a_settings_error() -> None:
+async def test_unknown_plugin_is_a_settings_error() -> None:
     with pytest.raises(ValueError, match="unknown authentication plugin"):
         AuthSettings(TENANTRY_AUTH_PLUGINS="two-factor,telepathy")
