@@ -14,23 +14,20 @@ written. The test suite never runs it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from common import in_process_main  # noqa: E402
 from tenantry.app import app_tables, create_app  # noqa: E402
 from tenantry.auth import AuthSettings  # noqa: E402
 from tenantry.auth.plugins.api_key import ApiKeyPlugin  # noqa: E402
@@ -39,7 +36,6 @@ from tenantry.db.migrations import sync_schema  # noqa: E402
 from tenantry.schema import load_schema  # noqa: E402
 
 BASE = "http://bench.local"
-PG = "postgresql://postgres@127.0.0.1:5432"
 PASSWORD = "Password-One-111"
 URL = "/api/projects?limit=20"
 
@@ -105,31 +101,5 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     print(f"  audit rows written for key uses: {rows[0][0]}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    args = parser.parse_args()
-    if args.database == "sqlite":
-        with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(f"sqlite:///{tmp}/bench.db", args.requests, args.rounds))
-        return
-    name = f"tenantry_bench_api_key_{uuid.uuid4().hex[:8]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(f"{PG}/postgres")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        asyncio.run(run(f"{PG}/{name}", args.requests, args.rounds))
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 if __name__ == "__main__":
-    main()
+    in_process_main(__doc__, "api_key", run)

@@ -7,6 +7,8 @@ ratios. This module holds those parts; each script keeps its own data, fairness 
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import contextlib
 import http.client
 import json
@@ -17,9 +19,11 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -96,6 +100,27 @@ async def drop_database(pg_url: str, name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+def in_process_main(doc: str | None, name: str, run: Callable[[str, int, int], Awaitable[None]]) -> None:
+    """The command line of an in-process bench (``--requests``, ``--rounds``, ``--database``):
+    ``run(database_url, requests, rounds)`` on a temporary SQLite file, or on a PostgreSQL
+    database ``tenantry_bench_<name>_<random>`` made for it and dropped after."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    if args.database == "sqlite":
+        with tempfile.TemporaryDirectory() as tmp:
+            asyncio.run(run(f"sqlite:///{tmp}/bench.db", args.requests, args.rounds))
+        return
+    database = f"tenantry_bench_{name}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(create_database(DEFAULT_PG, database))
+    try:
+        asyncio.run(run(f"{DEFAULT_PG}/{database}", args.requests, args.rounds))
+    finally:
+        asyncio.run(drop_database(DEFAULT_PG, database))
 
 
 # --------------------------------------------------------------------------------------------------
