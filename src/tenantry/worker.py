@@ -16,9 +16,12 @@ import logging
 class PollingWorker(abc.ABC):
     """Runs ``work(until_stopped=True)`` in the background until stopped, between waits of ``poll_interval``."""
 
-    def __init__(self, name: str, poll_interval: float, log: logging.Logger) -> None:
+    def __init__(self, name: str, poll_interval: float, log: logging.Logger, *, wait_first: bool = False) -> None:
         self.name = name
         self.poll_interval = poll_interval
+        # Outboxes work at once (something may be waiting since the last run); housekeeping waits a
+        # poll first, so starting a process costs nothing.
+        self.wait_first = wait_first
         self._log = log
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -60,6 +63,8 @@ class PollingWorker(abc.ABC):
                 await task
 
     async def _run(self) -> None:
+        if self.wait_first:
+            await self._wait()
         while not self._stopping:
             self._wakeup.clear()
             try:
@@ -69,8 +74,12 @@ class PollingWorker(abc.ABC):
                 self._log.exception("%s pass failed", self.name)
             if self._stopping:
                 break
-            # Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives
-            # as the event is set, and the loop would go on after ``stop``.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.poll_interval):
-                    await self._wakeup.wait()
+            await self._wait()
+
+    async def _wait(self) -> None:
+        """Until the next poll, or until woken or stopped."""
+        # Not ``asyncio.wait_for``: on Python 3.11 it can swallow a cancellation that arrives
+        # as the event is set, and the loop would go on after ``stop``.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_interval):
+                await self._wakeup.wait()

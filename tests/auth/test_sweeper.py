@@ -39,3 +39,28 @@ async def test_sweep_deletes_only_what_has_expired(make_client: Any) -> None:
         assert len(await sql(client, f"SELECT 1 FROM {sessions.name}")) == 1
         assert await auth.sweeper.work(until_stopped=False) == (0, 0)
         assert auth.sweeper.running  # started with the app
+
+
+async def test_the_first_sweep_waits_an_interval(make_client: Any) -> None:
+    """Starting a process costs no sweep: the first one comes a poll later, then one per poll."""
+    import asyncio
+
+    from tenantry.auth.sweeper import ExpirySweeper
+
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        store = runtime(client).auth.ctx.store
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        async with runtime(client).db.transaction() as conn:
+            await store.create_verification(conn, "old-token", "v", past)
+        sweeper = ExpirySweeper(runtime(client).db, store, interval=3.0)
+        sweeper.start()
+        try:
+            await asyncio.sleep(0.3)  # a sweep at start would be done by now
+            assert await store.peek_verification("old-token") is not None
+            for _ in range(100):
+                if await store.peek_verification("old-token") is None:
+                    break
+                await asyncio.sleep(0.1)
+            assert await store.peek_verification("old-token") is None
+        finally:
+            await sweeper.stop()

@@ -23,7 +23,7 @@ class ExpirySweeper(PollingWorker):
     """Every ``interval`` seconds: delete expired verification rows and expired sessions."""
 
     def __init__(self, db: Database, store: AuthStore, interval: float = SWEEP_INTERVAL) -> None:
-        super().__init__("auth-sweeper", interval, log)
+        super().__init__("auth-sweeper", interval, log, wait_first=True)
         self.db = db
         self.store = store
 
