@@ -34,14 +34,15 @@ class PluginField:
     """A column a plugin adds to the user or session table.
 
     ``name`` is Better Auth's field name (its JSON key and, in the ``better-auth`` preset, its
-    column); ``key`` the snake_case column key code addresses it by. ``default`` is a server
-    default so existing rows get a value when the column is added.
+    column); ``key`` the snake_case column key code addresses it by. ``default`` (a flag's) is
+    written for new rows and, in the ``tenantry`` preset, also a column default so existing rows
+    get it when the column is added.
     """
 
     name: str
     key: str
     type: Any  # a SQLAlchemy type
-    default: Any = None
+    default: bool | None = None
     returned: bool = True  # shown in the user/session JSON
 
 
@@ -107,7 +108,5 @@ def plugin_column(preset: Preset, spec: PluginField) -> sa.Column[Any]:
 
     default = None
     if spec.default is not None and preset != "better-auth":
-        default = (
-            sa.true() if spec.default is True else sa.false() if spec.default is False else sa.text(repr(spec.default))
-        )
+        default = sa.true() if spec.default else sa.false()
     return preset_column(preset, spec.key, spec.type, nullable=True, server_default=default)
