@@ -109,7 +109,11 @@ ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 @pytest.fixture
 def make_client(database_url: str) -> ClientFactory:
-    """``async with make_client(schema_or_text, **settings) as client``: an app on a fresh database."""
+    """``async with make_client(schema_or_text, **settings) as client``: an app on a fresh database.
+
+    ``settings`` are ``Settings`` fields: flat ones by their variable name (``TENANTRY_BASE_URL=…``)
+    and capabilities' parts by name (``mail=MailSettings(…)``); ``auth`` is the ``auth`` part.
+    """
 
     @asynccontextmanager
     async def factory(
@@ -125,10 +129,12 @@ def make_client(database_url: str) -> ClientFactory:
         elif isinstance(schema, str):
             schema = load_schema_text(schema, "test.yaml")
         settings.setdefault("TENANTRY_BASE_URL", base_url)
+        if auth is not None:
+            settings["auth"] = auth
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = app_tables(schema, config.dialect, auth)
+        tables = app_tables(schema, config)
         await asyncio.to_thread(sync_schema, database_url, tables)
-        app = create_app(schema, config, hooks=hooks, auth_settings=auth)
+        app = create_app(schema, config, hooks=hooks)
         async with (
             LifespanManager(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,

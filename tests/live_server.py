@@ -45,11 +45,13 @@ def live_server(
     sock, base = address or reserve(host)
     schema = seed_schema()
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    if auth is not None:
+        settings = settings.model_copy(update={"auth": auth})
     # A plain call: Playwright's sync API may already run an event loop in this thread.
-    sync_schema(database_url, app_tables(schema, settings.dialect, auth))
+    sync_schema(database_url, app_tables(schema, settings))
     if before_start is not None:
         before_start()
-    with run_in_thread(create_app(schema, settings, auth_settings=auth), sock=sock):
+    with run_in_thread(create_app(schema, settings), sock=sock):
         yield base
 
 

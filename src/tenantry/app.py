@@ -1,14 +1,22 @@
-"""The composition root: ``create_app(schema, settings)`` wires every capability into one ASGI app."""
+"""The composition root: settings → the list of capabilities → one loop.
+
+``create_app(schema, settings)`` builds each capability from its part of the settings, lets each
+contribute its tables, installs each into a ``Tenantry`` (the concrete ``tenantry.core.App``), and
+serves what they offer (routes, middleware, workers) in the order their constraints give. A new
+capability is one folder and one entry in ``CAPABILITIES``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -16,57 +24,112 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.api import api_routes
+from tenantry.api import Api, build_openapi
 from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
-from tenantry.api.openapi import OpenApiPart
-from tenantry.audit import Audit, audit_tables
-from tenantry.auth import Authentication, AuthSettings, auth_tables
-from tenantry.auth.plugins import enabled_plugins
-from tenantry.auth.tables import auth_plugin_tables
-from tenantry.billing import Billing, billing_routes, billing_tables, install_billing
-from tenantry.billing.openapi import billing_openapi
+from tenantry.audit import Audit
+from tenantry.auth import Authentication
+from tenantry.auth.plugins import plugin_classes
+from tenantry.billing import Billing
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
+from tenantry.core import Authenticator, Capabilities, Capability, Worker
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
+from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
-from tenantry.events import Events, events_tables
+from tenantry.events import Events
 from tenantry.hooks import Hooks, load_hooks_file
-from tenantry.mail import MailDispatcher, MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_tables
+from tenantry.mail import Mail
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
-from tenantry.realtime import Realtime, RealtimeMiddleware, realtime_tables
+from tenantry.realtime import Realtime
 from tenantry.schema import Schema, SchemaError, load_schema
-from tenantry.tenancy import Tenancy, tenancy_tables
-from tenantry.web import web_routes
+from tenantry.tenancy import Tenancy
+from tenantry.web import WebApp
 
 log = logging.getLogger("tenantry")
 
-Authenticator = Callable[[Request], Awaitable[Principal | None]]
+C = TypeVar("C")
+
+# Every capability an app may have. Each says when it applies (``enabled``) and what it must follow
+# (``after``); the position here only breaks ties. Authentication's optional plugins are added
+# from ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``).
+CAPABILITIES: tuple[type[Capability], ...] = (
+    Mail,
+    Authentication,
+    Tenancy,
+    Audit,
+    Events,
+    Realtime,
+    Billing,
+    Api,
+    WebApp,
+)
+
+
+def capability_classes(settings: Settings) -> list[type[Capability]]:
+    """The capability classes of an app configured by ``settings``, authentication's plugins included."""
+    return [*CAPABILITIES, *plugin_classes(settings.auth.plugins)]
+
+
+def build_capability(kind: type[Capability], settings: Settings) -> Capability:
+    """``kind`` built from its part of ``settings`` (named after it: ``magic-link`` is ``settings.magic_link``)."""
+    part = settings.part(kind.name.replace("-", "_"), kind.settings_model) if kind.settings_model else None
+    return kind.from_settings(part)
+
+
+def default_capabilities(settings: Settings) -> list[Capability]:
+    """Every capability of an app configured by ``settings`` (before each decides whether the schema needs it)."""
+    return [build_capability(kind, settings) for kind in capability_classes(settings)]
+
+
+def build_tables(schema: Schema, dialect: DialectName, capabilities: Capabilities) -> TableSet:
+    """The schema's entities, then every capability's tables and columns, in capability order."""
+
+    def contributor(capability: Capability) -> TableContributor:
+        return lambda ts, schema: capability.contribute(ts, schema, capabilities)
+
+    return build_metadata(schema, dialect, [contributor(c) for c in capabilities])
+
+
+def applicable(schema: Schema, capabilities: Iterable[Capability]) -> Capabilities:
+    """The capabilities that apply to ``schema``, in the order their constraints give."""
+    return Capabilities(c for c in capabilities if c.enabled(schema))
+
+
+def app_tables(schema: Schema, settings: Settings, dialect: DialectName | None = None) -> TableSet:
+    """All tables of an app (what migrations manage): the schema's entities and every capability's own.
+
+    ``dialect`` defaults to that of ``settings.database_url``.
+    """
+    capabilities = applicable(schema, default_capabilities(settings))
+    return build_tables(schema, dialect or settings.dialect, capabilities)
+
+
+def openapi_document(schema: Schema, settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document an app configured by ``settings`` serves, without starting it."""
+    capabilities = applicable(schema, default_capabilities(settings))
+    return build_openapi(schema, parts=[p for c in capabilities if (p := c.openapi()) is not None])
 
 
 class Tenantry:
-    """The running application: schema, database, pipeline and the request-context resolver."""
+    """The running application (the concrete ``tenantry.core.App``): schema, database, pipeline, capabilities."""
 
     def __init__(
         self,
         schema: Schema,
         settings: Settings,
+        capabilities: Iterable[Capability] | None = None,
         *,
         hooks: Hooks | None = None,
-        auth_settings: AuthSettings | None = None,
-        mail_settings: MailSettings | None = None,
     ) -> None:
         self.schema = schema
         self.settings = settings
-        self.auth_settings = auth_settings or AuthSettings()
-        self.mail_settings = mail_settings or MailSettings()
-        if settings.env == "production" and self.mail_settings.backend == "dev":
-            raise ValueError("TENANTRY_MAIL_BACKEND=dev delivers no mail; set smtp, postmark or file in production")
+        found = default_capabilities(settings) if capabilities is None else capabilities
+        self.capabilities = applicable(schema, found)
         self.db: Database = create_database(settings.database_url, pool_size=settings.db_pool_size)
-        self.tables: TableSet = app_tables(schema, settings.dialect, self.auth_settings)
-        max_limit = int(schema.options.get("max_limit", settings.max_limit))
+        self.tables = build_tables(schema, settings.dialect, self.capabilities)
         self.pipeline = Pipeline(
             schema=schema,
             db=self.db,
@@ -74,31 +137,23 @@ class Tenantry:
             policy=OpenPolicy(),
             scope=NoScope(),
             hooks=hooks or Hooks(),
-            max_limit=max_limit,
+            max_limit=int(schema.options.get("max_limit", settings.max_limit)),
         )
-        self.mail = MailDispatcher(self.db, self.tables, self.mail_settings, backend_from_settings(self.mail_settings))
-        self.auth = Authentication(self, self.auth_settings, OutboxMailer(self.tables, self.mail_settings, self.mail))
-        # With an organizations entity, the app is multi-tenant: role policy and tenant scope.
-        self.tenancy = Tenancy(self) if "tenancy" in self.tables.extensions else None
-        # The audit row and the domain event of every write, in its transaction (after tenancy, whose
-        # policy the audit log's append-only rule wraps); security events come through the auth hook.
-        self.audit = Audit(self)
-        self.auth.ctx.audit_hook = self.audit.record
-        self.events = Events(self)
-        if self.tenancy is not None:
-            # Organization, membership and invitation changes of the organization plugin, in their transaction.
-            self.tenancy.organizations.observers.extend(
-                [self.audit.organization_change, self.events.organization_change]
-            )
-        # Socket.IO at /socket.io, fed by the outbox; stored notifications.
-        self.realtime = Realtime(self)
-        # Resolvers tried in order; the first to name a principal wins.
-        self.authenticators: list[Authenticator] = [self.auth.authenticate]
-        # Stripe billing, when the schema has organizations with subscriptions (after audit and events).
-        self.billing: Billing | None = install_billing(self)
-        # Paths of capabilities other than the CRUD API, for /api/openapi.json.
-        self.openapi_parts: list[OpenApiPart] = [billing_openapi()] if self.billing is not None else []
-        self.openapi_parts += [part for plugin in self.auth.plugins if (part := plugin.openapi()) is not None]
+        self.authenticators: list[Authenticator] = []
+        for capability in self.capabilities:
+            capability.install(self)
+        self.workers: list[Worker] = [w for c in self.capabilities for w in c.workers()]
+
+    # -- the App interface ---------------------------------------------------------------------
+
+    def clock(self) -> dt.datetime:
+        return utc_now()
+
+    def get(self, kind: type[C]) -> C:
+        return self.capabilities.get(kind)
+
+    def find(self, kind: type[C]) -> C | None:
+        return self.capabilities.find(kind)
 
     async def context(self, request: Request, principal: Principal | None = None) -> RequestContext:
         """Who is asking (first step of the pipeline), with the facts the audit log records.
@@ -122,23 +177,25 @@ class Tenantry:
             request_id=request.headers.get("x-request-id"),
         )
 
+    # -- what the capabilities offer -------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        return [route for c in self.capabilities for route in c.routes()]
+
+    def middleware(self) -> list[Middleware]:
+        # The capabilities' own outermost; every request then starts as nobody to row-level security.
+        return [*(m for c in self.capabilities for m in c.middleware()), Middleware(ActorPerRequest)]
+
+    # -- lifespan --------------------------------------------------------------------------------
+
     async def startup(self) -> None:
         if self.settings.auto_migrate and self.settings.dialect == "sqlite":
             await asyncio.to_thread(self._sync_development_schema)
         await self.db.open()
-        if self.billing is not None:
-            # Stripe events stored but not applied when the last process stopped.
-            await self.billing.webhooks.apply_pending()
-        self.mail.start()
-        self.events.start()
-        self.realtime.start()
-        self.auth.sweeper.start()
-        # Everything built so far (schema, compiled models, routes) lives as long as the process:
-        # keep it out of the collector's scans, and collect young objects less eagerly, which keeps
-        # request latency tails short under load.
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 100)
+        for capability in self.capabilities:
+            await capability.startup()
+        for worker in self.workers:
+            worker.start()
 
     def _sync_development_schema(self) -> None:
         """Bring a development SQLite database in line with the schema (``tenantry dev`` reloads)."""
@@ -151,10 +208,10 @@ class Tenantry:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
-        await self.realtime.stop()
-        await self.events.stop()
-        await self.mail.stop()
-        await self.auth.sweeper.stop()
+        for worker in reversed(self.workers):
+            await worker.stop()
+        for capability in reversed(self.capabilities):
+            await capability.shutdown()
         await self.db.close()
 
 
@@ -190,35 +247,19 @@ def database_actor(principal: Principal) -> DbActor:
     return NOBODY
 
 
-def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
-    """Every capability's tables, in the order they depend on each other."""
-    return [
-        auth_tables(auth_settings.table_names, enabled_plugins(auth_settings.plugins)),
-        tenancy_tables(auth_settings.table_names),
-        auth_plugin_tables,
-        mail_tables,
-        audit_tables,
-        events_tables,
-        billing_tables,
-        realtime_tables,
-    ]
-
-
-def app_tables(schema: Schema, dialect: DialectName, auth_settings: AuthSettings | None = None) -> TableSet:
-    """All tables of an app: the schema's entities and every capability's own (what migrations manage)."""
-    return build_metadata(schema, dialect, table_contributors(auth_settings or AuthSettings()))
-
-
 def create_app(
     schema: Schema,
-    settings: Settings | None = None,
+    settings: Settings,
     *,
     hooks: Hooks | None = None,
-    auth_settings: AuthSettings | None = None,
+    capabilities: Sequence[Capability] | None = None,
 ) -> Starlette:
-    """An ASGI app serving ``schema`` with ``settings`` (read from the environment when omitted)."""
-    settings = settings or Settings()
-    runtime = Tenantry(schema, settings, hooks=hooks, auth_settings=auth_settings)
+    """An ASGI app serving ``schema`` with ``settings``.
+
+    ``capabilities`` replaces the default list (``default_capabilities(settings)``), for an app with
+    capabilities of its own.
+    """
+    runtime = Tenantry(schema, settings, capabilities, hooks=hooks)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -228,21 +269,10 @@ def create_app(
         finally:
             await runtime.shutdown()
 
-    routes: list[BaseRoute] = [
-        runtime.auth.router.route(),
-        *runtime.audit.routes(),  # /api/audit_logs/export, before the CRUD routes that would shadow it
-        *(billing_routes(runtime.billing) if runtime.billing is not None else []),  # /api/billing/*
-        *runtime.realtime.routes(),  # /api/notifications
-        *api_routes(runtime),
-        *web_routes(runtime),
-    ]
-    if settings.is_development:
-        # The dev outbox shows sign-in links: never served outside development.
-        routes.extend(mail_routes(runtime.db, runtime.tables, runtime.mail_settings))
     app = Starlette(
-        routes=routes,
+        routes=runtime.routes(),
         lifespan=lifespan,
-        middleware=[Middleware(RealtimeMiddleware, realtime=runtime.realtime), Middleware(ActorPerRequest)],
+        middleware=runtime.middleware(),
         exception_handlers={
             ApiError: api_error_handler,
             DataRejected: data_rejected_handler,
@@ -256,7 +286,7 @@ def create_app(
 def app_from_env() -> Starlette:
     """The app described by the environment (``TENANTRY_SCHEMA``, ``DATABASE_URL`` …), for servers.
 
-    Used as a factory by ``tenantry serve`` and ``tenantry dev`` so each worker builds its own app.
+    Used as a factory by ``tenantry dev`` so each worker builds its own app.
     """
     settings = Settings()
     try:
@@ -267,3 +297,17 @@ def app_from_env() -> Starlette:
         raise SystemExit(1) from None
     hooks_path = Path(settings.hooks_path) if settings.hooks_path else Path(settings.schema_path).parent / "hooks.py"
     return create_app(schema, settings, hooks=load_hooks_file(hooks_path))
+
+
+def served_app() -> Starlette:
+    """``app_from_env`` as ``tenantry serve`` runs it, in a process tuned for serving.
+
+    Everything built so far (schema, compiled models, routes) lives as long as the process: keep
+    it out of the collector's scans, and collect young objects less eagerly, which keeps request
+    latency tails short under load. Process-wide, so only the server command does it.
+    """
+    app = app_from_env()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    return app

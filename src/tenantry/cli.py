@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from tenantry.config import Settings
+from tenantry.core import App, SchemaOption
 from tenantry.schema import Schema, SchemaError, load_schema
 
 app = typer.Typer(
@@ -28,9 +31,7 @@ app = typer.Typer(
 schema_app = typer.Typer(help="Check the schema file.", no_args_is_help=True)
 migrate_app = typer.Typer(help="Create and apply database migrations (Alembic).", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
-admin_app = typer.Typer(help="Platform superusers (the admin plugin).", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
-app.add_typer(admin_app, name="admin")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)  # one problem per line, so editors can jump to FILE:LINE
@@ -39,11 +40,6 @@ SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
 DEV_IDP_PORT = 9400
 DEV_STRIPE_PORT = 12111
 TEMPLATES = Path(__file__).parent / "templates" / "project"
-
-SchemaOption = Annotated[
-    Path | None,
-    typer.Option("--schema", "-s", help="Schema file (default: $TENANTRY_SCHEMA, ./schema.yaml or ./.apsorc)."),
-]
 
 
 def main() -> None:
@@ -208,8 +204,8 @@ def dev(
     if settings.env != "development":
         err.print("[red]tenantry dev runs with TENANTRY_ENV=development; use tenantry serve for production.[/]")
         raise typer.Exit(2)
-    dev_provider = _start_dev_identity_provider(settings.base_url) if dev_sign_in else None
-    _start_dev_stripe(settings.base_url, loaded)
+    dev_provider = _start_dev_identity_provider(settings) if dev_sign_in else None
+    _start_dev_stripe(settings, loaded)
     _set_env(
         TENANTRY_SCHEMA=str(path.resolve()),
         TENANTRY_AUTO_MIGRATE="1" if settings.dialect == "sqlite" else os.environ.get("TENANTRY_AUTO_MIGRATE", "0"),
@@ -234,13 +230,14 @@ def dev(
     )
 
 
-def _start_dev_identity_provider(base_url: str) -> str | None:
+def _start_dev_identity_provider(settings: Settings) -> str | None:
     """Serve the local OpenID provider and register it as the "dev" provider, unless one is configured.
 
     It runs in this (parent) process, so it survives the reloads of the app's worker process.
     """
-    if os.environ.get("TENANTRY_OIDC_PROVIDERS"):
+    if settings.auth.oidc_providers:
         return None
+    base_url = settings.base_url
     from tenantry.emulators.oidc import OIDCClient, start_oidc_emulator
 
     callbacks = [f"{base_url}/api/auth/callback/{provider}" for provider in ("dev", "github", "google")]
@@ -260,16 +257,17 @@ def _start_dev_identity_provider(base_url: str) -> str | None:
     return server.base_url
 
 
-def _start_dev_stripe(base_url: str, schema: Schema) -> None:
+def _start_dev_stripe(settings: Settings, schema: Schema) -> None:
     """Serve the local Stripe emulator and point billing at it, unless Stripe keys are configured.
 
     Like the identity provider it runs in this (parent) process, so it survives reloads.
     """
-    from tenantry.billing import BillingSettings, billing_config
+    from tenantry.billing import billing_config
     from tenantry.emulators.stripe import start_stripe_emulator
 
-    if BillingSettings().secret_key is not None or "subscriptions" not in schema.entities:
+    if settings.billing.secret_key is not None or "subscriptions" not in schema.entities:
         return
+    base_url = settings.base_url
     prices = {p: 1000 for plan in billing_config(schema).plans.values() for p in plan.prices}
     secret = "whsec_dev_" + secrets.token_hex(16)
     options: dict[str, Any] = {"webhook_url": f"{base_url}/api/billing/webhook", "webhook_secret": secret}
@@ -286,7 +284,7 @@ def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_des
     from tenantry.app import app_tables
     from tenantry.db.migrations import MigrationError, migrations_dir, sync_schema, upgrade
 
-    tables = app_tables(schema, settings.dialect)
+    tables = app_tables(schema, settings)
     root = project_dir(path)
     try:
         with console.status("Applying schema changes to the development database…"):
@@ -309,7 +307,7 @@ def _warn_if_behind(schema: Schema, settings: Settings, path: Path) -> None:
     from tenantry.db.migrations import MigrationError, status
 
     try:
-        state = status(settings.database_url, app_tables(schema, settings.dialect), project_dir(path))
+        state = status(settings.database_url, app_tables(schema, settings), project_dir(path))
     except MigrationError as exc:
         err.print(f"[yellow]Could not read the migration status:[/] {exc}")
         return
@@ -343,9 +341,8 @@ def serve(
     loaded = load_or_exit(path)
     os.environ.setdefault("TENANTRY_ENV", "production")
     settings = settings_or_exit()
-    _require_mail_delivery(settings)
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
-    tables = app_tables(loaded, settings.dialect)
+    tables = app_tables(loaded, settings)
     root = project_dir(path)
     try:
         if migrate:
@@ -372,7 +369,7 @@ def serve(
         raise typer.Exit(1)
     _banner(loaded, host, port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
     uvicorn.run(
-        "tenantry.app:app_from_env",
+        "tenantry.app:served_app",
         factory=True,
         host=host,
         port=port,
@@ -381,23 +378,6 @@ def serve(
         access_log=False,
         log_level="info",
     )
-
-
-def _require_mail_delivery(settings: Settings) -> None:
-    from tenantry.mail import MailSettings
-
-    try:
-        mail = MailSettings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            err.print(f"[red]mail settings:[/] {error['msg'].removeprefix('Value error, ')}")
-        raise typer.Exit(2) from None
-    if settings.env == "production" and mail.backend == "dev":
-        err.print(
-            "[red]TENANTRY_MAIL_BACKEND is 'dev': no e-mail would leave this server.[/] "
-            "Set it to smtp, postmark or file for production."
-        )
-        raise typer.Exit(2)
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -433,7 +413,7 @@ def _migration_target(schema: Path | None) -> tuple[Schema, Settings, Any, Path]
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
     settings = settings_or_exit()
-    return loaded, settings, app_tables(loaded, settings.dialect), project_dir(path)
+    return loaded, settings, app_tables(loaded, settings), project_dir(path)
 
 
 @migrate_app.command("make")
@@ -539,13 +519,10 @@ def openapi(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file instead of stdout.")] = None,
 ) -> None:
     """Print the OpenAPI 3.1 document of the API."""
-    from tenantry.api.openapi import build_openapi
-    from tenantry.app import app_tables
-    from tenantry.billing.openapi import billing_parts
+    from tenantry.app import openapi_document
 
     loaded = load_or_exit(resolve_schema_path(schema))
-    parts = billing_parts(app_tables(loaded, "sqlite"))  # capabilities' paths, as the server documents them
-    text = json.dumps(build_openapi(loaded, parts=parts), indent=2)
+    text = json.dumps(openapi_document(loaded, settings_or_exit()), indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
     else:
@@ -556,13 +533,10 @@ def openapi(
 @app.command()
 def routes(schema: SchemaOption = None) -> None:
     """List every HTTP route the app serves."""
-    from tenantry.api.openapi import build_openapi
-    from tenantry.app import app_tables
-    from tenantry.billing.openapi import billing_parts
+    from tenantry.app import openapi_document
 
     loaded = load_or_exit(resolve_schema_path(schema))
-    parts = billing_parts(app_tables(loaded, "sqlite"))  # capabilities' paths, as the server documents them
-    spec = build_openapi(loaded, parts=parts)
+    spec = openapi_document(loaded, settings_or_exit())
     table = Table(title=f"{loaded.title} routes")
     table.add_column("method", style="bold")
     table.add_column("path")
@@ -578,45 +552,40 @@ def routes(schema: SchemaOption = None) -> None:
     console.print(table)
 
 
-# -- admin (the commands live with the admin plugin; imported when run) ------------------------
+# -- capabilities' own commands (``tenantry admin`` …) ----------------------------------------
 
 
-@admin_app.command("create-superuser")
-def admin_create_superuser(
-    email: Annotated[str, typer.Option("--email", "-e", help="The superuser's e-mail address.")],
-    password: Annotated[
-        str | None,
-        typer.Option("--password", help="Password (prompted for when omitted, or $TENANTRY_SUPERUSER_PASSWORD)."),
-    ] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Display name of a new user.")] = None,
-    no_input: Annotated[
-        bool, typer.Option("--no-input", help="Never prompt (scripts): an existing user keeps their password.")
-    ] = False,
-    schema: SchemaOption = None,
-) -> None:
-    """Create a verified superuser, or promote an existing user to superuser."""
-    from tenantry.auth.plugins.admin.cli import create_superuser
+class _Host:
+    """What ``Capability.commands`` get: the consoles, and the configured app with its database open."""
 
-    create_superuser(email, password, name, no_input, schema)
+    console = console
+    err = err
 
+    @contextlib.asynccontextmanager
+    async def running_app(self, schema: Path | None) -> AsyncIterator[App]:
+        from tenantry.app import Tenantry
 
-@admin_app.command("list")
-def admin_list(schema: SchemaOption = None) -> None:
-    """List the superusers."""
-    from tenantry.auth.plugins.admin.cli import list_superusers
-
-    list_superusers(schema)
+        loaded = load_or_exit(resolve_schema_path(schema))
+        runtime = Tenantry(loaded, settings_or_exit())
+        await runtime.db.open()
+        try:
+            yield runtime
+        finally:
+            await runtime.db.close()
 
 
-@admin_app.command("demote")
-def admin_demote(
-    email: Annotated[str, typer.Option("--email", "-e", help="The superuser to demote.")],
-    schema: SchemaOption = None,
-) -> None:
-    """Make a superuser an ordinary user again."""
-    from tenantry.auth.plugins.admin.cli import demote_superuser
+def _add_capability_commands() -> None:
+    from tenantry.app import CAPABILITIES
+    from tenantry.auth.plugins import PLUGINS
 
-    demote_superuser(email, schema)
+    host = _Host()
+    for kind in (*CAPABILITIES, *(factory() for factory in PLUGINS.values())):
+        group = kind.commands(host)
+        if group is not None:
+            app.add_typer(group, name=kind.name)
+
+
+_add_capability_commands()
 
 
 if __name__ == "__main__":

@@ -1,75 +1,104 @@
-"""Settings from the environment and ``.env`` (pydantic-settings), checked once at start-up."""
+"""The whole configuration of an app: the core settings and every capability's part, read once.
+
+``Settings()`` reads the environment and ``.env`` (the command line and ``app_from_env`` do it, and
+nothing else); each capability receives its part (``settings.auth``, ``settings.mail`` …) when the
+app is built, and never reads the environment itself. Variable names stay flat, as operators know
+them (``TENANTRY_SESSION_EXPIRES_IN``, ``STRIPE_SECRET_KEY``): each part reads its own.
+
+Tests and embedding code build the object directly, which reads nothing they do not pass::
+
+    Settings(DATABASE_URL=url, auth=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False))
+
+A capability outside this list (a project's own) keeps its part in ``parts`` under its name, or
+has it read from the environment with its own model when the app is built.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+)
 
-from tenantry.db.database import dialect_of
+from tenantry.auth.plugins.admin.settings import AdminSettings
+from tenantry.auth.plugins.api_key.settings import ApiKeySettings
+from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
+from tenantry.auth.plugins.passkey.settings import PasskeySettings
+from tenantry.auth.settings import AuthSettings
+from tenantry.billing.settings import BillingSettings
+from tenantry.core.settings import DEV_SECRET, CoreSettings
+from tenantry.mail.settings import MailSettings
+from tenantry.realtime.settings import RealtimeSettings
 
-DEV_SECRET = "tenantry-development-secret-do-not-use-in-production"  # noqa: S105 - dev only, refused in production
+__all__ = ["DEV_SECRET", "Settings"]
 
 
-class Settings(BaseSettings):
-    """Everything configurable about a running Tenantry app.
+class Settings(CoreSettings):
+    """The core settings (``DATABASE_URL``, ``TENANTRY_ENV`` …) with every capability's part nested."""
 
-    Names are the environment variables; ``.env`` in the working directory is read too.
-    """
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    database_url: str = Field("sqlite:///./tenantry.db", alias="DATABASE_URL")
-    redis_url: str | None = Field(None, alias="REDIS_URL")
-    secret: SecretStr | None = Field(None, alias="TENANTRY_SECRET")
-    env: Literal["development", "production"] = Field("development", alias="TENANTRY_ENV")
-    schema_path: str = Field("schema.yaml", alias="TENANTRY_SCHEMA")
-    hooks_path: str | None = Field(None, alias="TENANTRY_HOOKS")
-    base_url: str = Field("http://127.0.0.1:8000", alias="TENANTRY_BASE_URL")
-    max_limit: int = Field(100, ge=1, le=10_000, alias="TENANTRY_MAX_LIMIT")
-    db_pool_size: int = Field(10, ge=1, le=500, alias="TENANTRY_DB_POOL_SIZE")
-    max_body_bytes: int = Field(1_048_576, ge=1024, alias="TENANTRY_MAX_BODY_BYTES")
-    auto_migrate: bool = Field(
-        False,
-        alias="TENANTRY_AUTO_MIGRATE",
-        description="Apply schema changes to a SQLite database at start-up (set by tenantry dev).",
-    )
-    allow_destructive: bool = Field(False, alias="TENANTRY_ALLOW_DESTRUCTIVE")
-    open_api: bool | None = Field(
-        None,
-        alias="TENANTRY_OPEN_API",
-        description="Serve the CRUD API without authentication. Development only; defaults to on there.",
-    )
-
-    @field_validator("database_url")
-    @classmethod
-    def _known_database(cls, value: str) -> str:
-        dialect_of(value)
-        return value
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    billing: BillingSettings = Field(default_factory=BillingSettings)
+    magic_link: MagicLinkSettings = Field(default_factory=MagicLinkSettings)
+    passkey: PasskeySettings = Field(default_factory=PasskeySettings)
+    api_key: ApiKeySettings = Field(default_factory=ApiKeySettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
+    # Parts of capabilities this list does not know, by capability name.
+    parts: dict[str, BaseModel] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _production_rules(self) -> Settings:
-        if self.env == "production":
-            if self.secret is None or len(self.secret.get_secret_value()) < 32:
-                raise ValueError("TENANTRY_SECRET must be set to at least 32 random characters in production")
-            if self.open_api:
-                raise ValueError("TENANTRY_OPEN_API cannot be enabled in production")
+    def _mail_leaves_in_production(self) -> Settings:
+        if self.env == "production" and self.mail.backend == "dev":
+            raise ValueError("TENANTRY_MAIL_BACKEND=dev delivers no mail; set smtp, postmark or file in production")
         return self
 
-    @property
-    def is_development(self) -> bool:
-        return self.env == "development"
+    def part(self, name: str, model: type[BaseModel]) -> BaseModel:
+        """The part of capability ``name``: a nested field, an entry of ``parts``, or read now with ``model``."""
+        value = getattr(self, name, None) if name in type(self).model_fields else self.parts.get(name)
+        if isinstance(value, model):
+            return value
+        return model()
 
-    @property
-    def api_is_open(self) -> bool:
-        """Whether unauthenticated callers act as the developer (``tenantry dev`` before auth is set up)."""
-        return self.is_development and self.open_api is not False
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The parts read their own variables (their default factories run when this object is
+        # built); the environment must not be searched for variables named after them (``MAIL``
+        # is set on many systems, and would be parsed as the whole mail part).
+        env = _FlatEnv(settings_cls)
+        dotenv = _FlatDotEnv(settings_cls, env_file=cls.model_config.get("env_file"))
+        return init_settings, env, dotenv, file_secret_settings
 
-    @property
-    def secret_value(self) -> str:
-        return self.secret.get_secret_value() if self.secret is not None else DEV_SECRET
 
-    @property
-    def dialect(self) -> Literal["postgresql", "sqlite"]:
-        return dialect_of(self.database_url)
+def _is_part(field: FieldInfo) -> bool:
+    annotation = field.annotation
+    return annotation is not None and (
+        (isinstance(annotation, type) and issubclass(annotation, BaseModel)) or annotation == dict[str, BaseModel]
+    )
+
+
+class _FlatEnv(EnvSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if _is_part(field):
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+
+class _FlatDotEnv(DotEnvSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if _is_part(field):
+            return None, field_name, False
+        return super().get_field_value(field, field_name)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -84,7 +84,8 @@ class Presenter(Protocol):
 
 
 class OrganizationChange(Protocol):
-    """A change the organization plugin reports to its observers (audit, events), inside its transaction."""
+    """A change the organization plugin reports to the pipeline's ``change_observers`` (audit, events),
+    inside its transaction: organizations, memberships and invitations change outside the CRUD path."""
 
     @property
     def action(self) -> str: ...  # create, update, delete
@@ -132,6 +133,10 @@ class WriteEvent:
     old: dict[str, Any] | None
     new: dict[str, Any] | None
     context: RequestContext
+
+
+# Records an ``OrganizationChange`` on ``conn`` inside its transaction (the audit row, the event).
+ChangeObserver = Callable[[Connection, OrganizationChange], Awaitable[None]]
 
 
 class WriteListener(Protocol):
@@ -200,6 +205,7 @@ class Pipeline:
     listeners: list[WriteListener] = field(default_factory=list)
     presenters: list[Presenter] = field(default_factory=list)
     translators: list[FilterTranslator] = field(default_factory=list)
+    change_observers: list[ChangeObserver] = field(default_factory=list)
     max_limit: int = 100
 
     def __post_init__(self) -> None:

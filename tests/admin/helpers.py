@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.auth.plugins.admin.superusers import make_superuser
 from tests.audit.helpers import Person, person
 from tests.auth.helpers import PASSWORD, runtime
@@ -15,7 +15,7 @@ SETTINGS = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
 async def superuser(client: httpx.AsyncClient, email: str = "root@example.com", *, org: str | None = None) -> Person:
     """A signed-in superuser (promoted as ``tenantry admin create-superuser`` does)."""
     who = await person(client, email, org=org)
-    await make_superuser(runtime(client).auth.ctx, email, None, None)
+    await make_superuser(runtime(client).get(Authentication).ctx, email, None, None)
     return who
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.auth import Authentication
 from tests.admin.helpers import SETTINGS, password_sign_in, superuser
 from tests.audit.helpers import audit_rows, person
 from tests.auth.helpers import BASE, ORIGIN, runtime, sql
@@ -153,7 +154,7 @@ async def test_superuser_lists_searches_and_manages_users(make_client: Any) -> N
         )
         assert promoted.json()["user"]["role"] == "admin,user"
         # The platform role is not the organization role: the seed's users.role column is untouched.
-        table = runtime(client).auth.ctx.tables.users.name
+        table = runtime(client).get(Authentication).ctx.tables.users.name
         stored = await sql(client, f"SELECT role, platform_role FROM {table} WHERE email = ?", "new@example.com")
         assert tuple(stored[0]) == ("member", "admin,user")
 
@@ -172,7 +173,7 @@ async def test_superuser_lists_searches_and_manages_users(make_client: Any) -> N
         assert self_removal.json()["code"] == "YOU_CANNOT_REMOVE_YOURSELF"
         removed = await client.post("/api/auth/admin/remove-user", json={"userId": new["id"]}, headers=root.headers)
         assert removed.json() == {"success": True}
-        assert await runtime(client).auth.ctx.store.user_by_email("new@example.com") is None
+        assert await runtime(client).get(Authentication).ctx.store.user_by_email("new@example.com") is None
 
         granted = await client.post(
             "/api/auth/admin/has-permission", json={"permissions": {"user": ["ban"]}}, headers=root.headers

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tenantry.auth import Authentication
 from tenantry.auth.plugins.admin.superusers import make_superuser
 from tests.admin.helpers import SETTINGS
 from tests.audit.helpers import person
@@ -27,7 +28,7 @@ async def browser_login(client: httpx.AsyncClient, email: str) -> None:
 async def test_admin_pages_for_superusers_only(make_client: Any) -> None:
     async with make_client(auth=SETTINGS, base_url=BASE) as client:
         await person(client, "root@example.com", org="root-co")
-        await make_superuser(runtime(client).auth.ctx, "root@example.com", None, None)
+        await make_superuser(runtime(client).get(Authentication).ctx, "root@example.com", None, None)
         eve = await person(client, "eve@example.com", org="eve-co")
         await person(client, "zed@example.com", org="zed-co")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.auth import Authentication
 from tests.admin.helpers import SETTINGS, password_sign_in, superuser
 from tests.audit.helpers import audit_rows, person
 from tests.auth.helpers import BASE, runtime, sql, ts
@@ -68,11 +69,11 @@ async def test_a_ban_with_an_expiry_lifts_itself(make_client: Any) -> None:
         assert dt.timedelta(minutes=59) < expires - dt.datetime.now(dt.UTC) <= dt.timedelta(hours=1)
         assert (await password_sign_in(client, "eve@example.com")).status_code == 403
         # An hour later (moved back in the database): the next sign-in lifts the ban.
-        table = runtime(client).auth.ctx.tables.users.name
+        table = runtime(client).get(Authentication).ctx.tables.users.name
         past = ts(client, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         await sql(client, f"UPDATE {table} SET ban_expires = ? WHERE email = ?", past, "eve@example.com")
         assert (await password_sign_in(client, "eve@example.com")).status_code == 200
-        user = await runtime(client).auth.ctx.store.user_by_email("eve@example.com")
+        user = await runtime(client).get(Authentication).ctx.store.user_by_email("eve@example.com")
         assert user is not None and user.plugin["banned"] is False and user.plugin["banExpires"] is None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tenantry.auth import Authentication
 from tests.admin.helpers import SETTINGS, superuser
 from tests.audit.helpers import audit_rows, person
 from tests.auth.helpers import BASE, ORIGIN, PASSWORD, cookie_value, runtime, sql, ts
@@ -83,7 +84,7 @@ async def test_impersonation_round_trip(make_client: Any) -> None:
         back = (await client.get("/api/auth/get-session")).json()
         assert back["user"]["id"] == root.id and back["session"]["impersonatedBy"] is None
         # The impersonation session is gone.
-        sessions = runtime(client).auth.ctx.tables.sessions.name
+        sessions = runtime(client).get(Authentication).ctx.tables.sessions.name
         left = await sql(client, f"SELECT count(*) FROM {sessions} WHERE impersonated_by IS NOT NULL")
         assert left[0][0] == 0
         again = await client.post("/api/auth/admin/stop-impersonating", headers=ORIGIN)
@@ -122,7 +123,7 @@ async def test_an_impersonation_ends_when_its_time_is_up(make_client: Any) -> No
         eve = await person(client, "eve@example.com")
         started = await client.post("/api/auth/admin/impersonate-user", json={"userId": eve.id}, headers=root.headers)
         token = started.json()["session"]["token"]
-        sessions = runtime(client).auth.ctx.tables.sessions.name
+        sessions = runtime(client).get(Authentication).ctx.tables.sessions.name
         past = ts(client, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         await sql(client, f"UPDATE {sessions} SET expires_at = ? WHERE token = ?", past, token)
         as_eve = {"authorization": f"Bearer {token}"}

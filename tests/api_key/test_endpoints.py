@@ -10,6 +10,7 @@ import httpx
 from tenantry.app import app_tables
 from tenantry.auth import AuthSettings
 from tenantry.auth.plugins.api_key.tables import TABLE_NAMES
+from tenantry.config import Settings
 from tests.api_key.helpers import create_key, key_call, table
 from tests.auth.helpers import BASE, NO_VERIFICATION, sql, ts
 from tests.conftest import seed_schema
@@ -228,7 +229,7 @@ async def test_delete_all_expired_keys(make_client) -> None:
 def test_tables_in_both_presets() -> None:
     schema = seed_schema()
     for preset in ("tenantry", "better-auth"):
-        tables = app_tables(schema, "postgresql", AuthSettings(TENANTRY_AUTH_TABLES=preset))
+        tables = app_tables(schema, Settings(auth=AuthSettings(TENANTRY_AUTH_TABLES=preset)), "postgresql")
         keys = tables.metadata.tables[TABLE_NAMES[preset]]
         names = {c.name for c in keys.columns}
         if preset == "better-auth":

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tests.api_key.helpers import audit_rows, create_key, key_call, table, with_key
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql, ts
 from tests.tenancy.helpers import User, create_org, join, new_user, ok
@@ -230,10 +230,10 @@ async def test_quota_set_by_server_code(make_client) -> None:
 
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         ann, _, acme = await team(client)
-        auth = runtime(client).auth
+        auth = runtime(client).get(Authentication)
         plugin = auth.plugin("api-key")
         assert isinstance(plugin, ApiKeyPlugin)
-        keys = plugin.keys(auth)
+        keys = plugin.keys
         row, raw = await keys.create(ann.id, NewKey(remaining=2, organization_id=acme["id"]), ClientInfo("", ""))
         assert row.remaining == 2
         assert [(await client.get("/api/projects", headers=with_key(raw))).status_code for _ in range(2)] == [200, 200]

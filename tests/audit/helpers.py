@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import orjson
 
+from tenantry.auth import Authentication
+from tenantry.tenancy import Tenancy
 from tests.auth.helpers import ORIGIN, PASSWORD, runtime, sql
 
 AUDIT_COLUMNS = (
@@ -59,14 +61,14 @@ async def person(client: httpx.AsyncClient, email: str, *, org: str | None = Non
 async def join(client: httpx.AsyncClient, who: Person, org_id: str, role: str, *, activate: bool = True) -> None:
     """Make ``who`` a member of ``org_id`` with ``role`` (and, with ``activate``, its active organization)."""
     rt = runtime(client)
-    assert rt.tenancy is not None
+    assert rt.get(Tenancy) is not None
     async with rt.db.transaction() as conn:
-        await rt.tenancy.members.add(conn, org_id, who.id, role)
+        await rt.get(Tenancy).members.add(conn, org_id, who.id, role)
     if activate:
         await sql(
             client,
-            f"UPDATE {rt.auth.ctx.tables.sessions.name} SET active_organization_id = ? WHERE token = ?",
-            rt.auth.ctx.store.org_id_in(org_id),
+            f"UPDATE {rt.get(Authentication).ctx.tables.sessions.name} SET active_organization_id = ? WHERE token = ?",
+            rt.get(Authentication).ctx.store.org_id_in(org_id),
             who.token,
         )
         who.org_id = org_id

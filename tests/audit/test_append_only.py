@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tenantry.app import app_tables
 from tenantry.audit.triggers import trigger_names
+from tenantry.config import Settings
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.errors import IntegrityViolation
 from tenantry.db.migrations import downgrade, make_revision, run_post_steps, status, sync_schema, upgrade
@@ -77,7 +78,7 @@ def _try(url: str, statement: str) -> None:
 
 def test_migrations_create_the_triggers_and_development_sync_restores_them(database_url: str, tmp_path: Path) -> None:
     dialect = dialect_of(database_url)
-    tables = app_tables(seed_schema(), dialect)
+    tables = app_tables(seed_schema(), Settings(), dialect)
     expected = trigger_names("audit_logs", dialect)
     assert make_revision(database_url, tables, tmp_path, "initial") is not None
     upgrade(database_url, tables, tmp_path)
@@ -107,7 +108,7 @@ def test_migrations_create_the_triggers_and_development_sync_restores_them(datab
 
 
 def test_no_foreign_keys_from_the_log(database_url: str) -> None:
-    tables = app_tables(seed_schema(), dialect_of(database_url))
+    tables = app_tables(seed_schema(), Settings(DATABASE_URL=database_url))
     sync_schema(database_url, tables)
     fks = _on_db(database_url, lambda conn: sa.inspect(conn).get_foreign_keys("audit_logs"))
     assert fks == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tenantry.auth import Authentication
 from tenantry.db import Connection
 from tenantry.errors import ApiError
 from tenantry.pipeline import WriteEvent
@@ -112,7 +113,7 @@ async def test_deleting_users_and_organizations_keeps_their_history(make_client)
             "delete",
         ]
         rt = runtime(client)
-        await sql(client, "DELETE FROM users WHERE id = ?", rt.auth.ctx.store.user_id_in(ada.id))
+        await sql(client, "DELETE FROM users WHERE id = ?", rt.get(Authentication).ctx.store.user_id_in(ada.id))
         assert await sql(client, "SELECT id FROM users") == []
         assert len(await audit_rows(client)) == len(rows)
         assert all(r["user_id"] == ada.id for r in rows if r["action"] in ("create", "update", "delete"))

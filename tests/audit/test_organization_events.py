@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from tenantry.auth import Authentication
 from tests.audit.helpers import Person, audit_rows, eventually, outbox, person
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql
 
@@ -20,7 +21,7 @@ async def call(client: httpx.AsyncClient, who: Person, path: str, body: dict[str
 
 
 async def verified(client: httpx.AsyncClient, who: Person) -> None:
-    key = runtime(client).auth.ctx.store.user_id_in(who.id)
+    key = runtime(client).get(Authentication).ctx.store.user_id_in(who.id)
     await sql(client, "UPDATE users SET email_verified = ? WHERE id = ?", True, key)
 
 

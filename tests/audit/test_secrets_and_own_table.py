@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.audit import is_secret, redact
+from tenantry.audit import Audit, is_secret, redact
 from tenantry.schema import load_schema_text
 from tests.audit.helpers import audit_rows
 from tests.auth.helpers import runtime
@@ -101,7 +101,7 @@ async def test_a_schema_without_an_audit_log_gets_one_not_served_by_crud(make_cl
     schema = load_schema_text(INTEGRATIONS, "test.yaml")
     assert "audit_logs" not in schema.entities
     async with make_client(schema) as client:
-        audit = runtime(client).audit
+        audit = runtime(client).get(Audit)
         assert not audit.tables.declared and audit.tables.table.name == "audit_logs"
         assert {c.name for c in audit.tables.table.columns} >= {
             "id",

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tenantry.auth import Authentication
 from tenantry.mail import list_outbox
 from tests.audit.helpers import audit_rows, person
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, PASSWORD, runtime, sign_in, sign_up, sql
@@ -29,7 +30,7 @@ def by_action(rows: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
 
 async def secrets_of(client: httpx.AsyncClient) -> list[str]:
     """Every session token, password hash and verification value the database holds."""
-    tables = runtime(client).auth.ctx.tables
+    tables = runtime(client).get(Authentication).ctx.tables
     found = [str(r[0]) for r in await sql(client, f"SELECT token FROM {tables.sessions.name}")]
     found += [str(r[0]) for r in await sql(client, f"SELECT password FROM {tables.accounts.name}") if r[0]]
     found += [str(r[0]) for r in await sql(client, f"SELECT identifier FROM {tables.verifications.name}")]

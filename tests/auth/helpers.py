@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tenantry.app import Tenantry
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.config import DEV_SECRET
 
 BASE = "http://127.0.0.1:8000"
@@ -63,7 +63,7 @@ async def sql(client: httpx.AsyncClient, statement: str, *params: Any) -> list[A
 
 def ts(client: httpx.AsyncClient, value: dt.datetime) -> Any:
     """A timestamp as the app's database stores it."""
-    return runtime(client).auth.ctx.store.ts_in(value)
+    return runtime(client).get(Authentication).ctx.store.ts_in(value)
 
 
 def now() -> dt.datetime:

@@ -16,6 +16,7 @@ from tenantry.auth.plugins import PLUGINS
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.store import UserRecord
 from tenantry.context import Principal
+from tenantry.core import App
 from tenantry.db import Connection
 from tests.auth.helpers import BASE, ORIGIN, PASSWORD, runtime, sign_in, sign_up
 
@@ -25,12 +26,12 @@ pytestmark = pytest.mark.asyncio
 class ProbePlugin(AuthPlugin):
     """A plugin exercising every hook: a user flag, a session note, an endpoint and three hooks."""
 
-    id = "probe"
+    name = "probe"
     error_codes = {"PROBE_REFUSED": "Probe refused this user"}
     user_fields = (PluginField("probeFlag", "probe_flag", sa.Boolean(), default=False),)
     session_fields = (PluginField("probeNote", "probe_note", sa.Text()),)
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         async def flag(req: AuthRequest) -> Reply:
             current = await req.session()
             async with req.ctx.db.transaction() as conn:
@@ -40,7 +41,7 @@ class ProbePlugin(AuthPlugin):
 
         return (Endpoint("POST", "/probe/flag", flag),)
 
-    def install(self, auth: Authentication) -> None:
+    def hook(self, app: App, auth: Authentication) -> None:
         async def refuse_blocked(conn: Connection | None, user: UserRecord) -> None:
             if user.core["name"] == "Blocked":
                 raise auth_error(403, "PROBE_REFUSED")
@@ -58,7 +59,7 @@ class ProbePlugin(AuthPlugin):
 
 @pytest.fixture
 def probe(monkeypatch: pytest.MonkeyPatch) -> AuthSettings:
-    monkeypatch.setitem(PLUGINS, "probe", ProbePlugin)
+    monkeypatch.setitem(PLUGINS, "probe", lambda: ProbePlugin)
     return AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_AUTH_PLUGINS="probe")
 
 
@@ -83,9 +84,9 @@ async def test_plugin_fields_endpoints_and_hooks(make_client: Any, probe: AuthSe
         assert blocked.status_code == 403
         assert blocked.json() == {"message": "Probe refused this user", "code": "PROBE_REFUSED"}
         # The refused sign-up wrote nothing.
-        assert await runtime(client).auth.ctx.store.user_by_email("blocked@example.com") is None
+        assert await runtime(client).get(Authentication).ctx.store.user_by_email("blocked@example.com") is None
         # Another credential identifies a request without a session.
-        auth = runtime(client).auth
+        auth = runtime(client).get(Authentication)
         assert await auth.authenticate(_request({})) is None
         assert await auth.authenticate(_request({"x-probe": "let-me-in"})) == Principal("system")
 
@@ -98,7 +99,8 @@ def _request(headers: dict[str, str]) -> Request:
 async def test_plugins_can_be_switched_off(make_client: Any) -> None:
     settings = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_AUTH_PLUGINS="")
     async with make_client(auth=settings, base_url=BASE) as client:
-        assert runtime(client).auth.plugins == ()
+        # Organizations are a plugin too, on whenever the schema has them; the optional ones are off.
+        assert [p.id for p in runtime(client).get(Authentication).plugins] == ["tenancy"]
         user = (await sign_up(client)).json()["user"]
         assert "twoFactorEnabled" not in user
         assert (await client.post("/api/auth/two-factor/enable", json={}, headers=ORIGIN)).status_code == 404

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 import httpx
 import pytest
 
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.emulators.oidc import EmulatedUser, OIDCClient, start_oidc_emulator
 from tenantry.emulators.server import RunningServer
 from tests.auth.helpers import BASE, ORIGIN, cookie_value, now, runtime, set_cookies, sign_in, sign_up, sql, ts
@@ -193,7 +193,7 @@ async def test_new_user_via_generic_oidc(make_client, idp) -> None:
         assert str(account["user_id"]) == user["id"] and account["account_id"] == sub
         assert account["access_token"] and account["refresh_token"] and account["id_token"]
         assert account["scope"] == "openid,email,profile"
-        expires = runtime(client).auth.ctx.store.ts_out(account["access_token_expires_at"])
+        expires = runtime(client).get(Authentication).ctx.store.ts_out(account["access_token_expires_at"])
         assert abs((expires - now()).total_seconds() - 3600) < 60
         # The state was used up.
         assert await sql(client, "SELECT id FROM auth_verifications WHERE identifier = ?", params["state"]) == []

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tenantry.auth import Authentication
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sign_in, sign_up, sql
 
 pytestmark = pytest.mark.asyncio
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.asyncio
 
 async def test_sweep_deletes_only_what_has_expired(make_client: Any) -> None:
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
-        auth = runtime(client).auth
+        auth = runtime(client).get(Authentication)
         store = auth.ctx.store
         await sign_up(client)
         await sign_in(client)
@@ -48,7 +49,7 @@ async def test_the_first_sweep_waits_an_interval(make_client: Any) -> None:
     from tenantry.auth.sweeper import ExpirySweeper
 
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
-        store = runtime(client).auth.ctx.store
+        store = runtime(client).get(Authentication).ctx.store
         past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         async with runtime(client).db.transaction() as conn:
             await store.create_verification(conn, "old-token", "v", past)

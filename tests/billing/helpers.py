@@ -45,7 +45,7 @@ def billing_schema(settings: str = BILLING_SETTINGS) -> str:
 
 
 def billing(client: httpx.AsyncClient) -> Billing:
-    b = runtime(client).billing
+    b = runtime(client).get(Billing)
     assert b is not None
     return b
 

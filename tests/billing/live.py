@@ -58,10 +58,10 @@ def live_servers(
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
     schema = load_schema_text(billing_schema(settings_text) if settings_text else billing_schema(), "test.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE)
-    sync_schema(database_url, app_tables(schema, settings.dialect, NO_VERIFICATION))
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, auth=NO_VERIFICATION)
+    sync_schema(database_url, app_tables(schema, settings))
     stripe_server = run_in_thread(emulator, sock=stripe_sock)
-    app_server = run_in_thread(create_app(schema, settings, auth_settings=NO_VERIFICATION), sock=app_sock)
+    app_server = run_in_thread(create_app(schema, settings), sock=app_sock)
     try:
         yield Servers(app_server, stripe_server, emulator, database_url)
     finally:

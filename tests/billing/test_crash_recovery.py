@@ -28,6 +28,7 @@ WORKER = """
 import asyncio, os, sys
 import orjson
 from asgi_lifespan import LifespanManager
+from tenantry.billing import Billing
 from tenantry.app import create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
@@ -38,11 +39,10 @@ schema_path, db_url, event_path = sys.argv[1:4]
 async def main() -> None:
     app = create_app(
         load_schema(schema_path),
-        Settings(DATABASE_URL=db_url),
-        auth_settings=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False),
+        Settings(DATABASE_URL=db_url, auth=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)),
     )
     async with LifespanManager(app):
-        billing = app.state.tenantry.billing
+        billing = app.state.tenantry.get(Billing)
 
         async def die(*args, **kwargs):
             # Everything of the change is written, uncommitted: the process is killed here.

@@ -99,14 +99,14 @@ async def _serve_and_check(url: str, created: dict[str, object]) -> None:
         TENANTRY_AUTH_TABLES="better-auth", TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_AUTH_PLUGINS=""
     )
     # Tenantry's own tables (the mail outbox …) are added beside Better Auth's; its tables are left alone.
-    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
+    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, settings.model_copy(update={"auth": auth})))
     assert result.skipped == []
     # Only Tenantry's own tables are created, and the app's database role gets the rows of all of them.
     own = ("mail_outbox", "audit_logs", "outbox_events", "notifications")
     for change in result.applied:
         ours = change.startswith(("grant ", "create role ", "create function "))
         assert ours or any(f" {t}" in change for t in own), change
-    app = create_app(schema, settings, auth_settings=auth)
+    app = create_app(schema, settings.model_copy(update={"auth": auth}))
     user = created["user"]
     assert isinstance(user, dict)
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
@@ -177,7 +177,7 @@ async def _serve_with_plugins(url: str, created: dict[str, object]) -> None:
         TENANTRY_REQUIRE_EMAIL_VERIFICATION=False,
         TENANTRY_AUTH_PLUGINS="two-factor,admin",
     )
-    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
+    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, settings.model_copy(update={"auth": auth})))
     # Nothing to change on Better Auth's user and session tables, whose plugin columns already exist.
     touching = [c for c in result.applied + result.skipped if re.search(r'\b"?(user|session)"?[.( ]', c)]
     assert touching == [], touching
@@ -188,7 +188,7 @@ async def _serve_with_plugins(url: str, created: dict[str, object]) -> None:
         await conn.execute('UPDATE "user" SET role = $1 WHERE id = $2', "admin", user["id"])
     finally:
         await conn.close()
-    app = create_app(schema, settings, auth_settings=auth)
+    app = create_app(schema, settings.model_copy(update={"auth": auth}))
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         # Better Auth's session is valid, with its plugins' fields.
         cookie_name, _, cookie_value = str(created["cookie"]).partition("=")

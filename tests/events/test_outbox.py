@@ -10,7 +10,7 @@ import pytest
 
 from tenantry.db import create_database
 from tenantry.db.codecs import utc_now
-from tenantry.events import DomainEvent, EventBus, EventDispatcher, EventSQL
+from tenantry.events import DomainEvent, EventBus, EventDispatcher, Events, EventSQL
 from tests.audit.helpers import eventually, outbox, person
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
 
@@ -61,8 +61,8 @@ async def test_every_write_is_one_event_delivered_once_after_commit(make_client)
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
         projects, everything = Recorder(), Recorder()
-        rt.events.subscribe("projects.*", projects)
-        rt.events.subscribe("*", everything)
+        rt.get(Events).subscribe("projects.*", projects)
+        rt.get(Events).subscribe("*", everything)
         ada = await person(client, "ada@example.com", org="acme")
 
         created = (await client.post("/api/projects", json={"name": "Apollo"}, headers=ada.headers)).json()
@@ -99,7 +99,7 @@ async def test_every_write_is_one_event_delivered_once_after_commit(make_client)
         assert len(stored) == 6 and all(e["attempts"] == 1 for e in stored)
         assert stored[1]["payload"] == {"data": created, "old": None, "actor_id": ada.id}
         # Nothing is left to deliver, and nothing is delivered twice.
-        report = await rt.events.dispatcher.deliver_pending()
+        report = await rt.get(Events).dispatcher.deliver_pending()
         assert report.delivered == 0
         await asyncio.sleep(0.1)
         assert len(projects.events) == 5
@@ -109,7 +109,7 @@ async def test_a_rolled_back_write_is_never_delivered(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
         received = Recorder()
-        rt.events.subscribe("organizations.*", received)
+        rt.get(Events).subscribe("organizations.*", received)
         ada = await person(client, "ada@example.com", org="acme")
         await eventually(lambda: received.topics == ["organizations.created"])
         dup = await client.post(
@@ -118,7 +118,7 @@ async def test_a_rolled_back_write_is_never_delivered(make_client) -> None:
             headers=ada.headers,
         )
         assert dup.status_code == 409
-        await rt.events.dispatcher.deliver_pending()
+        await rt.get(Events).dispatcher.deliver_pending()
         await asyncio.sleep(0.1)
         assert received.topics == ["organizations.created"]
         assert [e["topic"] for e in await outbox(client)] == ["organizations.created"]
@@ -127,17 +127,17 @@ async def test_a_rolled_back_write_is_never_delivered(make_client) -> None:
 async def test_nothing_is_delivered_before_the_commit(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
-        await rt.events.stop()  # this test drives delivery itself
+        await rt.get(Events).dispatcher.stop()  # this test drives delivery itself
         received = Recorder()
-        rt.events.subscribe("*", received)
+        rt.get(Events).subscribe("*", received)
         ada = await person(client, "ada@example.com", org="acme")
-        await rt.events.dispatcher.deliver_pending()
+        await rt.get(Events).dispatcher.deliver_pending()
         received.events.clear()
-        other = EventDispatcher(create_database(rt.db.url), rt.events.sql, rt.events.bus)
+        other = EventDispatcher(create_database(rt.db.url), rt.get(Events).sql, rt.get(Events).bus)
         await other.db.open()
         try:
             async with rt.db.transaction() as conn:
-                await rt.events.writer.record(conn, _event("projects.created", ada.org_id))
+                await rt.get(Events).writer.record(conn, _event("projects.created", ada.org_id))
                 # Another connection sees nothing yet (on SQLite it waits for the writer to finish).
                 pending = asyncio.create_task(other.deliver_pending())
                 await asyncio.sleep(0.3)
@@ -172,7 +172,7 @@ async def _write_events(client: httpx.AsyncClient, count: int) -> list[str]:
     async with rt.db.transaction() as conn:
         for n in range(count):
             event = _event("things.created", None, n)
-            await rt.events.writer.record(conn, event)
+            await rt.get(Events).writer.record(conn, event)
             ids.append(event.id)
     return ids
 
@@ -180,7 +180,7 @@ async def _write_events(client: httpx.AsyncClient, count: int) -> list[str]:
 async def test_two_dispatchers_deliver_each_event_once_and_in_order(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
-        await rt.events.stop()
+        await rt.get(Events).dispatcher.stop()
         ids = await _write_events(client, 30)
         workers = []
         for _ in range(2):  # two "processes": their own pools, buses and subscribers
@@ -211,14 +211,14 @@ async def test_two_dispatchers_deliver_each_event_once_and_in_order(make_client)
 async def test_a_dead_dispatchers_claim_is_taken_over_when_its_lease_runs_out(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
-        await rt.events.stop()
+        await rt.get(Events).dispatcher.stop()
         ids = await _write_events(client, 5)
         now = [utc_now()]
 
         def clock() -> dt.datetime:
             return now[0]
 
-        sql = rt.events.sql
+        sql = rt.get(Events).sql
         dead_bus, live_bus, live = EventBus(), EventBus(), Recorder()
         live_bus.subscribe("*", live)
         dead = EventDispatcher(rt.db, sql, dead_bus, clock=clock, lease=30, batch_size=3)
@@ -239,7 +239,7 @@ async def test_a_dead_dispatchers_claim_is_taken_over_when_its_lease_runs_out(ma
 async def test_a_stopping_dispatcher_hands_back_what_it_has_not_delivered(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
-        await rt.events.stop()
+        await rt.get(Events).dispatcher.stop()
         ids = await _write_events(client, 3)
         gate, started, got = asyncio.Event(), asyncio.Event(), []
 
@@ -250,7 +250,7 @@ async def test_a_stopping_dispatcher_hands_back_what_it_has_not_delivered(make_c
 
         bus = EventBus()
         bus.subscribe("*", slow)
-        first = EventDispatcher(rt.db, rt.events.sql, bus)
+        first = EventDispatcher(rt.db, rt.get(Events).sql, bus)
         first.start()
         await asyncio.wait_for(started.wait(), 5)
         stopping = asyncio.create_task(first.stop())
@@ -262,7 +262,7 @@ async def test_a_stopping_dispatcher_hands_back_what_it_has_not_delivered(make_c
         # Handed back: the next dispatcher takes them at once, without waiting for a lease to run out.
         nxt, received = EventBus(), Recorder()
         nxt.subscribe("*", received)
-        assert (await EventDispatcher(rt.db, rt.events.sql, nxt).deliver_pending()).delivered == 2
+        assert (await EventDispatcher(rt.db, rt.get(Events).sql, nxt).deliver_pending()).delivered == 2
         assert [e.id for e in received.events] == ids[1:]
 
 
@@ -274,8 +274,8 @@ async def test_a_failing_subscriber_holds_up_nobody(make_client) -> None:
         async def broken(event: DomainEvent) -> None:
             raise RuntimeError("subscriber bug")
 
-        rt.events.subscribe("projects.*", broken)
-        rt.events.subscribe("projects.*", received)
+        rt.get(Events).subscribe("projects.*", broken)
+        rt.get(Events).subscribe("projects.*", received)
         ada = await person(client, "ada@example.com", org="acme")
         await client.post("/api/projects", json={"name": "One"}, headers=ada.headers)
         await client.post("/api/projects", json={"name": "Two"}, headers=ada.headers)
@@ -293,9 +293,9 @@ async def _published(client: httpx.AsyncClient, topic: str, count: int) -> bool:
 async def test_published_events_can_be_pruned(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         rt = runtime(client)
-        await rt.events.stop()
+        await rt.get(Events).dispatcher.stop()
         await _write_events(client, 3)
-        dispatcher = rt.events.dispatcher
+        dispatcher = rt.get(Events).dispatcher
         assert await dispatcher.prune(dt.timedelta(0)) == 0  # unpublished events are never pruned
         await dispatcher.deliver_pending()
         assert await dispatcher.prune(dt.timedelta(hours=1)) == 0

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.auth.errors import AuthError
 from tenantry.auth.plugins.magic_link.tokens import identifier_of
 from tenantry.auth.store import UserRecord
@@ -104,7 +104,7 @@ async def test_expired_link_refused(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         await request_link(client, callbackURL="/after", errorCallbackURL="/login")
         url = await last_link(client)
-        table = runtime(client).auth.ctx.tables.verifications
+        table = runtime(client).get(Authentication).ctx.tables.verifications
         past = ts(client, dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         token = parse_qs(urlsplit(url).query)["token"][0]
         await sql(client, f"UPDATE {table.name} SET expires_at = ? WHERE identifier = ?", past, identifier_of(token))
@@ -121,10 +121,10 @@ async def test_expiry_is_configurable_and_token_hashed_at_rest(make_client, monk
         before = dt.datetime.now(dt.UTC)
         await request_link(client)
         token = parse_qs(urlsplit(await last_link(client)).query)["token"][0]
-        table = runtime(client).auth.ctx.tables.verifications
+        table = runtime(client).get(Authentication).ctx.tables.verifications
         [(identifier, value, expires)] = await sql(client, f"SELECT identifier, value, expires_at FROM {table.name}")
         assert identifier == identifier_of(token) and token not in identifier and token not in value
-        expires_at = runtime(client).auth.ctx.store.ts_out(expires)
+        expires_at = runtime(client).get(Authentication).ctx.store.ts_out(expires)
         assert expires_at is not None
         assert dt.timedelta(seconds=59) < expires_at - before < dt.timedelta(seconds=62)
         [mail] = await list_outbox(runtime(client).db, runtime(client).tables, to=ANN)
@@ -270,7 +270,7 @@ async def test_validation(make_client) -> None:
 
 async def test_session_guard_refusal_redirects_and_uses_the_link(make_client) -> None:
     async with make_client(**SETTINGS) as client:
-        guards = runtime(client).auth.ctx.hooks.session_guards
+        guards = runtime(client).get(Authentication).ctx.hooks.session_guards
 
         async def banned(conn: Connection | None, user: UserRecord) -> None:
             raise AuthError(403, "BANNED_USER", "You have been banned from this application")
@@ -313,7 +313,7 @@ async def test_rate_limit(make_client) -> None:
 async def test_banned_user_refused_by_the_admin_plugin(make_client) -> None:
     async with make_client(**SETTINGS) as client:
         user_id = (await sign_up(client, ANN)).json()["user"]["id"]
-        ctx = runtime(client).auth.ctx
+        ctx = runtime(client).get(Authentication).ctx
         async with ctx.db.transaction() as conn:
             await ctx.store.update_user(conn, user_id, {"banned": True})
         client.cookies.clear()
@@ -360,7 +360,7 @@ async def test_racing_requests_use_a_link_once(make_client) -> None:
         locations = sorted(r.headers["location"] for r in answers)
         assert locations == [f"{BASE}/after"] + [f"{BASE}/after?error=INVALID_TOKEN"] * 4
         assert len(await sql(client, "SELECT id FROM users")) == 1
-        sessions = runtime(client).auth.ctx.tables.sessions.name
+        sessions = runtime(client).get(Authentication).ctx.tables.sessions.name
         assert len(await sql(client, f"SELECT id FROM {sessions}")) == 1
 
 

@@ -7,6 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
+from tenantry.auth import Authentication
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, cookie_value, runtime, sql
 from tests.magic_link.test_endpoints import SETTINGS, follow, last_link, request_link
 from tests.two_factor.helpers import code, enrolled, post
@@ -60,4 +61,4 @@ async def test_without_two_factor_the_link_signs_in_at_once(make_client) -> None
         token = parse_qs(urlsplit(await last_link(client, CAP)).query)["token"][0]
         r = await client.get("/api/auth/magic-link/verify", params={"token": token})
         assert r.status_code == 200 and r.json()["user"]["twoFactorEnabled"] is False
-        assert runtime(client).auth.plugin("two-factor") is not None
+        assert runtime(client).get(Authentication).plugin("two-factor") is not None

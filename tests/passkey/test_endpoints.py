@@ -7,11 +7,12 @@ from typing import Any
 import httpx
 import pytest
 
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.auth.errors import AuthError
 from tenantry.auth.plugins.passkey import PasskeySettings, RelyingParty
 from tenantry.auth.plugins.passkey.settings import relying_party
 from tenantry.auth.store import UserRecord
+from tenantry.config import Settings
 from tests.audit.helpers import audit_rows
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, cookie_value, runtime, sign_in, sign_up, sql
 from tests.passkey.authenticator import Authenticator
@@ -294,7 +295,7 @@ async def test_session_guards_apply(make_client) -> None:
         async def banned(conn: Any, user: UserRecord) -> None:
             raise AuthError(403, "BANNED_USER", "You have been banned from this application")
 
-        runtime(client).auth.ctx.hooks.session_guards.append(banned)
+        runtime(client).get(Authentication).ctx.hooks.session_guards.append(banned)
         refused = await authenticate(client, auth)
         assert refused.status_code == 403 and refused.json()["code"] == "BANNED_USER"
         assert cookie_value(refused) is None
@@ -306,7 +307,7 @@ def test_table_names_follow_the_preset(preset: str) -> None:
     from tenantry.app import app_tables
     from tests.conftest import seed_schema
 
-    tables = app_tables(seed_schema(), "postgresql", AuthSettings(TENANTRY_AUTH_TABLES=preset))
+    tables = app_tables(seed_schema(), Settings(auth=AuthSettings(TENANTRY_AUTH_TABLES=preset)), "postgresql")
     table = tables.extensions["passkey"].passkeys
     if preset == "tenantry":
         assert table.name == "auth_passkeys"

@@ -24,6 +24,7 @@ import redis
 
 from tenantry.app import app_tables
 from tenantry.auth import AuthSettings
+from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
 from tests.conftest import require_service, seed_schema
 from tests.realtime.test_socketio_client import COMPAT, ROOT, node_ready
@@ -98,7 +99,9 @@ def test_two_nodes_share_events_through_redis(database_url: str, private_redis: 
     node_ready()
     schema = seed_schema()
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, "postgresql", auth)))
+    asyncio.run(
+        asyncio.to_thread(sync_schema, database_url, app_tables(schema, Settings(DATABASE_URL=database_url, auth=auth)))
+    )
     ports = (free_port(), free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
     env.update(

@@ -10,7 +10,8 @@ import pytest
 
 from tenantry.auth import AuthSettings
 from tenantry.errors import ApiError
-from tenantry.events import DomainEvent
+from tenantry.events import DomainEvent, Events
+from tenantry.realtime import Realtime
 from tests.auth.helpers import BASE, ORIGIN, runtime
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import User, create_org, join, new_user
@@ -19,7 +20,9 @@ AUTH = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIM
 
 
 async def notify(client: httpx.AsyncClient, user: User, title: str, **extra: Any) -> dict[str, Any] | None:
-    return await runtime(client).realtime.notify_user(user.id, type="test", title=title, message=f"{title}!", **extra)
+    return (
+        await runtime(client).get(Realtime).notify_user(user.id, type="test", title=title, message=f"{title}!", **extra)
+    )
 
 
 async def get(client: httpx.AsyncClient, user: User | None, path: str, **params: Any) -> httpx.Response:
@@ -103,7 +106,11 @@ async def test_notify_is_idempotent_by_key_and_validated(make_client: ClientFact
         assert (await get(client, alice, "/api/notifications")).json()["total"] == 2
         for bad in ({"title": ""}, {"title": "x" * 256}, {"type": ""}):
             with pytest.raises(ApiError) as caught:
-                await runtime(client).realtime.notify_user(alice.id, **{"type": "t", "title": "t", "message": ""} | bad)
+                await (
+                    runtime(client)
+                    .get(Realtime)
+                    .notify_user(alice.id, **{"type": "t", "title": "t", "message": ""} | bad)
+                )
             assert caught.value.code == "INVALID_NOTIFICATION"
 
 
@@ -116,13 +123,13 @@ async def test_a_rolled_back_notification_is_neither_stored_nor_announced(make_c
         async def listen(event: DomainEvent) -> None:
             heard.append(event)
 
-        rt.events.subscribe("notifications.*", listen)
+        rt.get(Events).subscribe("notifications.*", listen)
         with pytest.raises(RuntimeError):
             async with rt.db.transaction() as conn:
-                await rt.realtime.notify_user(alice.id, type="t", title="Lost", message="", conn=conn)
+                await rt.get(Realtime).notify_user(alice.id, type="t", title="Lost", message="", conn=conn)
                 raise RuntimeError("the caller's transaction fails")
-        kept = await rt.realtime.notify_user(alice.id, type="t", title="Kept", message="")
-        await rt.events.dispatcher.deliver_pending()
+        kept = await rt.get(Realtime).notify_user(alice.id, type="t", title="Kept", message="")
+        await rt.get(Events).dispatcher.deliver_pending()
         assert [e.data["title"] for e in heard if e.data] == ["Kept"]
         assert kept is not None and heard[0].row_id == kept["id"]
         assert [n["title"] for n in (await get(client, alice, "/api/notifications")).json()["data"]] == ["Kept"]
@@ -135,13 +142,17 @@ async def test_notify_org_reaches_every_member_once(make_client: ClientFactory) 
         carol = await new_user(client, "carol@example.com")
         org = await create_org(client, alice, "Acme", slug="acme")
         await join(client, alice, org, bob, "member")
-        sent = await runtime(client).realtime.notify_org(
-            org["id"], type="maintenance", title="Downtime tonight", message="From 22:00", dedupe_key="m-1"
+        sent = (
+            await runtime(client)
+            .get(Realtime)
+            .notify_org(org["id"], type="maintenance", title="Downtime tonight", message="From 22:00", dedupe_key="m-1")
         )
         assert sorted(n["user_id"] for n in sent) == sorted([alice.id, bob.id])
         assert all(n["org_id"] == org["id"] for n in sent)
-        again = await runtime(client).realtime.notify_org(
-            org["id"], type="maintenance", title="Downtime tonight", message="From 22:00", dedupe_key="m-1"
+        again = (
+            await runtime(client)
+            .get(Realtime)
+            .notify_org(org["id"], type="maintenance", title="Downtime tonight", message="From 22:00", dedupe_key="m-1")
         )
         assert again == []
         for user, count in ((alice, 1), (bob, 1), (carol, 0)):

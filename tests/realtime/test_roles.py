@@ -58,9 +58,9 @@ def test_each_role_receives_what_it_may_read(database_url: str, monkeypatch: pyt
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = load_schema_text(SCHEMA, "roles.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
-    app = create_app(schema, settings, auth_settings=auth)
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth)
+    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
+    app = create_app(schema, settings)
     with run_in_thread(app, sock=sock):
         run_node("realtime-roles.test.mjs", {"BASE_URL": base})

@@ -65,11 +65,11 @@ def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatc
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth)
+    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
     hooks = load_hooks_file(ROOT / "examples" / "saas" / "hooks.py")
-    app = create_app(schema, settings, hooks=hooks, auth_settings=auth)
+    app = create_app(schema, settings, hooks=hooks)
     with run_in_thread(app, sock=sock):
         output = run_node("realtime.test.mjs", {"BASE_URL": base})
     assert re.search(r"\bpass 7\b", output), output
@@ -96,10 +96,10 @@ def test_sessions_ended_without_a_request_are_disconnected_by_the_periodic_check
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
-    app = create_app(schema, settings, auth_settings=auth)
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth)
+    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
+    app = create_app(schema, settings)
     with run_in_thread(app, sock=sock):
         script = subprocess.Popen(
             ["node", str(COMPAT / "realtime-expiry.mjs")],

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tenantry.auth import Authentication
 from tenantry.mail import list_outbox
 from tests.auth.helpers import ORIGIN, PASSWORD, runtime, sql
 
@@ -46,7 +47,7 @@ async def set_verified(client: httpx.AsyncClient, user_id: str) -> None:
 
 
 def user_key(client: httpx.AsyncClient, user_id: str) -> Any:
-    return runtime(client).auth.ctx.store.user_id_in(user_id)
+    return runtime(client).get(Authentication).ctx.store.user_id_in(user_id)
 
 
 async def call(

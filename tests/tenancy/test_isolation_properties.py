@@ -65,8 +65,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from tenantry.app import Tenantry
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.context import SYSTEM_CONTEXT
+from tenantry.tenancy import Tenancy
 from tests.auth.helpers import PASSWORD, runtime
 from tests.conftest import ClientFactory
 from tests.tenancy.conftest import IsolationRun
@@ -475,7 +476,7 @@ async def build_world(client: httpx.AsyncClient) -> World:
         body = r.json()
         people[key] = Person(key, str(body["user"]["id"]), email, name, tok, body["token"], dict(memberships), active)
     org_entity = rt.schema.system_entity("organizations")
-    assert org_entity is not None and rt.tenancy is not None
+    assert org_entity is not None and rt.get(Tenancy) is not None
     orgs: dict[str, Org] = {}
     for key in ORG_KEYS:
         tok = token("o", next(counter))
@@ -483,11 +484,11 @@ async def build_world(client: httpx.AsyncClient) -> World:
             SYSTEM_CONTEXT, org_entity, {"name": f"Org {key} {tok}", "slug": f"org-{key.lower()}-{tok}"}
         )
         orgs[key] = Org(key, str(row["id"]), row["name"], row["slug"], tok)
-    store = rt.auth.ctx.store
+    store = rt.get(Authentication).ctx.store
     async with rt.db.transaction() as conn:
         for person in people.values():
             for org_key, role in person.memberships.items():
-                await rt.tenancy.members.add(conn, orgs[org_key].id, person.id, role)
+                await rt.get(Tenancy).members.add(conn, orgs[org_key].id, person.id, role)
             await store.set_active_organization(conn, person.session, orgs[person.active].id)
     # One audit row per organization written by the app's own auditor (the API cannot write the
     # log), on top of those every change writes: reading another organization's log would show.
@@ -523,7 +524,7 @@ async def reset_world(rt: Tenantry, world: World) -> None:
     """Bring the database back to the world's initial state (the start of every example)."""
     tenancy = rt.tables.extensions["tenancy"]
     members = tenancy.members.name
-    store = rt.auth.ctx.store
+    store = rt.get(Authentication).ctx.store
     await sql(rt, "DELETE FROM subscriptions")
     await sql(rt, "DELETE FROM projects")
     await sql(rt, "UPDATE organizations SET billing_email = NULL")
@@ -1635,7 +1636,7 @@ class IsolationMachine(RuleBasedStateMachine):
     def set_active(self, org_key: str) -> None:
         """Point the two-organization user's session at an organization (membership or not)."""
         person = self.people[TWO_ORGS]
-        store = self.api.runtime.auth.ctx.store
+        store = self.api.runtime.get(Authentication).ctx.store
 
         async def point(rt: Tenantry) -> None:
             async with rt.db.transaction() as conn:

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tenantry.auth import AuthSettings
+from tenantry.auth import Authentication, AuthSettings
 from tenantry.mail import list_outbox
+from tenantry.tenancy import Tenancy
 from tenantry.tenancy.service import OrgChange
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, PASSWORD, cookie_value, runtime, set_cookies, sql, ts
 from tests.tenancy.helpers import (
@@ -142,7 +143,7 @@ async def test_create_check_slug_list_and_set_active(make_client) -> None:
 
 def cookie_value_for(client: httpx.AsyncClient, token: str) -> str:
     """The signed session cookie value of ``token`` (what a browser would hold)."""
-    return runtime(client).auth.ctx.cookies.signed_session_value(token)
+    return runtime(client).get(Authentication).ctx.cookies.signed_session_value(token)
 
 
 async def test_full_organization_update_and_delete(make_client) -> None:
@@ -981,7 +982,7 @@ async def test_every_change_is_seen_inside_its_transaction(make_client) -> None:
             assert conn is not None
             seen.append(change)
 
-        runtime(client).tenancy.organizations.observers.append(record)
+        runtime(client).get(Tenancy).organizations.observers.append(record)
         ann = await new_user(client, "ann@example.com")
         mia = await new_user(client, "mia@example.com")
         acme = await create_org(client, ann, "Acme")

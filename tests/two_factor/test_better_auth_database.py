@@ -32,10 +32,12 @@ async def _check(url: str) -> None:
         TENANTRY_REQUIRE_EMAIL_VERIFICATION=False,
         TENANTRY_AUTH_PLUGINS="two-factor,admin",
     )
-    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, "postgresql", auth))
+    result = await asyncio.to_thread(sync_schema, url, app_tables(schema, Settings(DATABASE_URL=url, auth=auth)))
     assert [c for c in result.applied + result.skipped if "twoFactor" in c] == ["add column twoFactor.lastTotpStep"]
-    settings = Settings(DATABASE_URL=url, TENANTRY_SECRET=SECRET, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False)
-    app = create_app(schema, settings, auth_settings=auth)
+    settings = Settings(
+        DATABASE_URL=url, TENANTRY_SECRET=SECRET, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False, auth=auth
+    )
+    app = create_app(schema, settings)
     origin = {"origin": BASE}
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         credentials = {"email": "veteran@example.com", "password": PASSWORD}

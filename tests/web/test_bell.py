@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 
+from tenantry.realtime import Realtime
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import new_user
@@ -25,7 +26,7 @@ async def test_bell_counts_the_users_own_notifications_and_marks_them_read(make_
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         ada = await new_user(client, "ada@example.com")
         bob = await new_user(client, "bob@example.com")
-        realtime = runtime(client).realtime
+        realtime = runtime(client).get(Realtime)
         r = await client.get("/dashboard", headers={"authorization": f"Bearer {ada.token}"})
         assert r.status_code == 200 and count(r.text) is None and "No notifications yet." in r.text
 

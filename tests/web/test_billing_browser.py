@@ -53,7 +53,7 @@ def test_upgrade_in_the_browser(database_url: str, browser: Browser, monkeypatch
     monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
     schema = load_schema_text(billing_schema(), "test.yaml")
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    sync_schema(database_url, app_tables(schema, settings.dialect))
+    sync_schema(database_url, app_tables(schema, settings))
     app = create_app(schema, settings)
     backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
     j = Journey(base, ROOT / "artifacts" / "screenshots" / backend / "billing")

@@ -60,10 +60,12 @@ def test_live_lists_and_notification_bell(database_url: str, browser: Browser) -
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
-    sync_schema(database_url, app_tables(schema, settings.dialect, NO_VERIFICATION))
+    settings = Settings(
+        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=NO_VERIFICATION
+    )
+    sync_schema(database_url, app_tables(schema, settings))
     hooks = load_hooks_file(ROOT / "examples" / "saas" / "hooks.py")
-    app = create_app(schema, settings, hooks=hooks, auth_settings=NO_VERIFICATION)
+    app = create_app(schema, settings, hooks=hooks)
     backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
     j = Journey(base, ROOT / "artifacts" / "screenshots" / backend / "live")
     with run_in_thread(app, sock=sock):

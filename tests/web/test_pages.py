@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tenantry.auth import Authentication
 from tenantry.mail import list_outbox
 from tests.auth.helpers import PASSWORD, runtime
 from tests.conftest import ClientFactory
@@ -366,7 +367,7 @@ async def test_browsing_keeps_the_session_alive(make_client: ClientFactory) -> N
     async with make_client(auth=auth) as client:
         body = {"organization": "Acme", "name": "Ada", "email": "ada@example.com", "password": PASSWORD}
         assert (await client.post("/signup", data=body, headers=FORM)).status_code == 303
-        store = runtime(client).auth.ctx.store
+        store = runtime(client).get(Authentication).ctx.store
         before = (await store.sessions_of(await user_id(client, "ada@example.com")))[0]
         page = await client.get("/dashboard")
         cookies = page.headers.get_list("set-cookie")
@@ -376,7 +377,7 @@ async def test_browsing_keeps_the_session_alive(make_client: ClientFactory) -> N
 
 
 async def user_id(client: httpx.AsyncClient, email: str) -> object:
-    user = await runtime(client).auth.ctx.store.user_by_email(email)
+    user = await runtime(client).get(Authentication).ctx.store.user_by_email(email)
     assert user is not None
     return user.id
 

@@ -2,33 +2,47 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tenantry.api.docs import docs_routes
+from tenantry.api.docs import docs_routes, openapi_parts
 from tenantry.api.http import JSONResponse
 from tenantry.api.openapi import build_openapi
 from tenantry.api.querystring import QueryParser
 from tenantry.api.routes import CrudEndpoints
+from tenantry.core import App, Capability
 
-if TYPE_CHECKING:
-    from tenantry.app import Tenantry
-
-__all__ = ["CrudEndpoints", "QueryParser", "api_routes", "build_openapi"]
+__all__ = ["Api", "CrudEndpoints", "QueryParser", "api_routes", "build_openapi", "openapi_parts"]
 
 
-def api_routes(runtime: Tenantry, prefix: str = "/api") -> list[BaseRoute]:
+class Api(Capability):
+    """The CRUD API of every entity, ``/api/health`` and the OpenAPI document with its docs page.
+
+    After every other capability: their fixed ``/api/...`` paths must come before ``/api/{resource}``.
+    """
+
+    name = "api"
+    after = ("*",)
+
+    def install(self, app: App) -> None:
+        self._routes = api_routes(app)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return self._routes
+
+
+def api_routes(app: App, prefix: str = "/api") -> list[BaseRoute]:
     """Every route of the API; fixed paths come before the per-entity ones they would shadow."""
 
     async def health(request: Request) -> Response:
-        await runtime.db.fetch("SELECT 1")
+        await app.db.fetch("SELECT 1")
         return JSONResponse({"status": "ok"})
 
     return [
         Route(prefix + "/health", health, methods=["GET"]),
-        *docs_routes(runtime, prefix),
-        *CrudEndpoints(runtime).routes(prefix),
+        *docs_routes(app, prefix),
+        *CrudEndpoints(app).routes(prefix),
     ]

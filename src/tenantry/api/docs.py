@@ -15,7 +15,7 @@ from tenantry.api.http import JSONResponse
 from tenantry.api.openapi import build_openapi
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.core import App, OpenApiPart
 
 STATIC = Path(__file__).parent / "static"
 
@@ -50,7 +50,12 @@ window.ui = SwaggerUIBundle({{
 """
 
 
-def docs_routes(runtime: Tenantry, prefix: str = "/api") -> list[BaseRoute]:
+def openapi_parts(app: App) -> list[OpenApiPart]:
+    """What the app's capabilities add to the document (billing's paths, the API key scheme …)."""
+    return [part for capability in app.capabilities if (part := capability.openapi()) is not None]
+
+
+def docs_routes(runtime: App, prefix: str = "/api") -> list[BaseRoute]:
     """``/api/openapi.json``, ``/api/docs`` and the Swagger UI files they need."""
     spec_bytes: list[bytes] = []
 
@@ -58,7 +63,7 @@ def docs_routes(runtime: Tenantry, prefix: str = "/api") -> list[BaseRoute]:
         # Built on first request, then served from memory: the schema cannot change while running.
         if not spec_bytes:
             spec_bytes.append(
-                bytes(JSONResponse(build_openapi(runtime.schema, prefix=prefix, parts=runtime.openapi_parts)).body)
+                bytes(JSONResponse(build_openapi(runtime.schema, prefix=prefix, parts=openapi_parts(runtime))).body)
             )
         return Response(spec_bytes[0], media_type="application/json")
 

@@ -7,31 +7,20 @@ validate requests, so documentation and behaviour cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
 from tenantry.api.querystring import RESERVED
+from tenantry.core.openapi import OpenApiPart
 from tenantry.db.query import ALL_OPS
 from tenantry.db.tables import string_length
 from tenantry.schema import Entity, Field, FieldType, Schema
 from tenantry.validation import EntityModels
 
 REF = "#/components/schemas/{model}"
-
-
-@dataclass(frozen=True)
-class OpenApiPart:
-    """Paths, component schemas and tags a capability adds to the document (billing's endpoints, say)."""
-
-    paths: Mapping[str, Any]
-    schemas: Mapping[str, Any] = field(default_factory=dict)
-    tags: Sequence[Mapping[str, str]] = ()
-    # Other ways to authenticate (an API key header): each is also accepted in place of a session.
-    security_schemes: Mapping[str, Any] = field(default_factory=dict)
 
 
 # How every route may be called: the session cookie (browsers) or its token as a bearer (other clients).

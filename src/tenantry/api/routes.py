@@ -19,7 +19,7 @@ from tenantry.errors import ApiError
 from tenantry.schema import Entity
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.core import App
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -31,7 +31,7 @@ def method_not_allowed(request: Request, allowed: list[str]) -> ApiError:
 class CrudEndpoints:
     """Starlette endpoints for the generated CRUD API of one app."""
 
-    def __init__(self, runtime: Tenantry) -> None:
+    def __init__(self, runtime: App) -> None:
         self.runtime = runtime
         self.pipeline = runtime.pipeline
         self.by_route = runtime.schema.by_route()

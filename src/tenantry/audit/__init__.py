@@ -15,7 +15,7 @@ to ``audit_logs`` in the transaction of the change: both are committed, or neith
   (triggers created after every migration, see ``TableSet.post_steps``), and the pipeline's policy
   refuses every write to the log through the API, whoever asks (``AuditPolicy``).
 - **Writing** (``Auditor.record``): the CRUD pipeline's ``AuditWriter``, authentication through
-  ``AuthContext.audit`` (the app sets the hook; auth does not import this package), and the
+  ``AuthContext.audit`` (this capability sets the hook; auth does not import this package), and the
   organization plugin through ``Audit.organization_change`` (an observer of its changes).
   Secret-named fields are dropped.
 - **Reading**: admins read through the CRUD API (``GET /api/audit_logs?filter=…``) and export it
@@ -26,6 +26,7 @@ to ``audit_logs`` in the transaction of the change: both are committed, or neith
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
@@ -35,11 +36,14 @@ from tenantry.audit.policy import AuditPolicy, AuditScope
 from tenantry.audit.redact import is_secret, redact
 from tenantry.audit.tables import AUDIT_TABLE, AuditTables, audit_tables
 from tenantry.audit.writer import Auditor, AuditWriter, organization_action
+from tenantry.auth import Authentication
+from tenantry.core import App, Capabilities, Capability
 from tenantry.db import Connection
 from tenantry.pipeline import OrganizationChange
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
 
 __all__ = [
     "AUDIT_TABLE",
@@ -58,23 +62,37 @@ __all__ = [
 ]
 
 
-class Audit:
-    """The audit log of one app, wired into its pipeline (writer, append-only policy, export)."""
+class Audit(Capability):
+    """The audit log of one app, wired into its pipeline (writer, append-only policy, export).
 
-    def __init__(self, runtime: Tenantry) -> None:
-        tables: AuditTables = runtime.tables.extensions["audit"]
-        pipeline = runtime.pipeline
+    Installed after tenancy, whose role policy and tenant scope its append-only rule wraps, and
+    after authentication, whose security events it records.
+    """
+
+    name = "audit"
+    after = ("auth", "tenancy")
+
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
+        audit_tables(ts, schema)
+
+    def install(self, app: App) -> None:
+        tables: AuditTables = app.tables.extensions["audit"]
+        pipeline = app.pipeline
         self.tables = tables
         self.entity = tables.entity
         self.auditor = Auditor(tables, pipeline.sql)
         self.writer = AuditWriter(self.auditor)
         pipeline.listeners.append(self.writer)
         # Wrapped around the app's own (tenancy's, when it has organizations): see ``policy``.
-        pipeline.policy = AuditPolicy(pipeline.policy, tables.entity.name, runtime.schema.roles[0])
-        pipeline.scope = AuditScope(pipeline.scope, tables.entity, runtime.schema.roles[0])
-        self.export = AuditExport(runtime, tables.entity)
-        # The hook handed to other capabilities (``AuthContext.audit_hook``): writes in their transaction.
+        pipeline.policy = AuditPolicy(pipeline.policy, tables.entity.name, app.schema.roles[0])
+        pipeline.scope = AuditScope(pipeline.scope, tables.entity, app.schema.roles[0])
+        self.export = AuditExport(app, tables.entity)
+        # Writes in the caller's transaction: authentication's security events, billing's changes.
         self.record = self.auditor.record
+        auth = app.find(Authentication)
+        if auth is not None:
+            auth.ctx.audit_hook = self.record
+        pipeline.change_observers.append(self.organization_change)
 
     async def organization_change(self, conn: Connection, change: OrganizationChange) -> None:
         """An observer of the organization plugin: one row per organization, membership or invitation change.
@@ -92,6 +110,6 @@ class Audit:
             new=change.new,
         )
 
-    def routes(self, prefix: str = "/api") -> list[BaseRoute]:
-        """The export route; mount it before the CRUD routes (which would take ``export`` for an id)."""
-        return list(self.export.routes(prefix))
+    def routes(self) -> Sequence[BaseRoute]:
+        """The export route; it comes before the CRUD routes (which would take ``export`` for an id)."""
+        return list(self.export.routes("/api"))

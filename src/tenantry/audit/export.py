@@ -35,7 +35,7 @@ from tenantry.errors import bad_request
 from tenantry.schema import Action, Entity, FieldType
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.core import App
 
 log = logging.getLogger("tenantry.audit")
 
@@ -50,7 +50,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 class AuditExport:
     """The export endpoint of one app's audit log (``entity``)."""
 
-    def __init__(self, runtime: Tenantry, entity: Entity) -> None:
+    def __init__(self, runtime: App, entity: Entity) -> None:
         self.runtime = runtime
         self.pipeline = runtime.pipeline
         self.entity = entity

@@ -1,9 +1,11 @@
-"""The shape every authentication capability shares, after Better Auth's plugins.
+"""The facet of a capability that extends authentication, after Better Auth's plugins.
 
-A plugin brings, each optional: columns on Better Auth's user and session tables
+An ``AuthPlugin`` is a ``Capability`` (tables of its own through ``contribute``, settings, routes,
+pages …) that also brings, each optional: columns on Better Auth's user and session tables
 (``user_fields``/``session_fields``, read and written by the store and shown in the JSON like
-core fields), tables of its own (``contribute``), endpoints under ``/api/auth``, rate-limit
-rules, error codes, and hooks into the core flows (``install``), collected in ``AuthHooks``.
+core fields), endpoints under ``/api/auth``, rate-limit rules, error codes, and hooks into the
+core flows (``hook``), collected in ``AuthHooks``. Authentication registers each when it is
+installed (``Authentication.register``), in capability order.
 """
 
 from __future__ import annotations
@@ -17,16 +19,14 @@ from starlette.requests import Request
 
 from tenantry.auth.ratelimit import Rule
 from tenantry.context import Principal
+from tenantry.core import App, Capability
 
 if TYPE_CHECKING:
-    from tenantry.api.openapi import OpenApiPart
-    from tenantry.auth import Authentication
+    from tenantry.auth.capability import Authentication
     from tenantry.auth.router import AuthRequest, Endpoint, Reply
     from tenantry.auth.store import UserRecord
-    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.auth.tables import Preset
     from tenantry.db import Connection
-    from tenantry.db.tables import TableSet
-    from tenantry.schema import Schema
 
 
 @dataclass(frozen=True)
@@ -69,33 +69,42 @@ class AuthHooks:
     principal_checks: list[PrincipalCheck] = field(default_factory=list)
 
 
-class AuthPlugin:
-    """One capability of ``/api/auth``. Subclasses set ``id`` and override what they need."""
+class AuthPlugin(Capability):
+    """A capability of ``/api/auth``. Subclasses set ``name`` and override what they need.
 
-    id: ClassVar[str]
+    Installed after authentication (which it requires); ``install`` registers it there, so a
+    subclass that needs more wiring overrides ``hook`` rather than ``install``.
+    """
+
+    after: ClassVar[tuple[str, ...]] = ("auth",)
+    requires: ClassVar[tuple[str, ...]] = ("auth",)
     error_codes: ClassVar[Mapping[str, str]] = {}
     rate_limits: ClassVar[tuple[tuple[str, Rule], ...]] = ()
     user_fields: ClassVar[tuple[PluginField, ...]] = ()
     session_fields: ClassVar[tuple[PluginField, ...]] = ()
+
+    @property
+    def id(self) -> str:
+        """Better Auth's name of the plugin (``two-factor`` …), which is the capability's name."""
+        return self.name
 
     def user_fields_for(self, declared: frozenset[str]) -> tuple[PluginField, ...]:
         """The user columns this plugin adds, given the field names the users entity ``declared``
         (a plugin whose Better Auth field name is taken, such as ``role``, keeps it elsewhere)."""
         return self.user_fields
 
-    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
-        """Add the plugin's own tables (the authentication tables already exist)."""
+    def install(self, app: App) -> None:
+        """Register with the app's authentication: error codes, endpoints, rate limits, then ``hook``."""
+        from tenantry.auth.capability import Authentication  # built on this module
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+        app.get(Authentication).register(self, app)
+
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """The plugin's endpoints under ``/api/auth``."""
         return ()
 
-    def install(self, auth: Authentication) -> None:
-        """Register hooks (``auth.ctx.hooks``) once the app's authentication is assembled."""
-
-    def openapi(self) -> OpenApiPart | None:
-        """What the plugin adds to the CRUD API's OpenAPI document (another credential's scheme)."""
-        return None
+    def hook(self, app: App, auth: Authentication) -> None:
+        """Join the core flows (``auth.ctx.hooks``) once the endpoints are registered."""
 
 
 def plugin_column(preset: Preset, spec: PluginField) -> sa.Column[Any]:

@@ -27,7 +27,7 @@ from tenantry.auth.settings import AuthSettings
 from tenantry.auth.shapes import UserShapes
 from tenantry.auth.store import AuthStore, Memberships, UserRecord
 from tenantry.auth.tables import AuthTables
-from tenantry.config import Settings
+from tenantry.core.settings import CoreSettings as Settings
 from tenantry.db import Connection, Database, SQLCompiler
 
 BASE_PATH = "/api/auth"

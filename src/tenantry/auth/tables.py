@@ -258,14 +258,6 @@ def auth_tables(preset: Preset = "tenantry", plugins: Sequence[AuthPlugin] = ())
     return contribute
 
 
-def auth_plugin_tables(ts: TableSet, schema: Schema) -> None:
-    """The contributor adding the enabled plugins' own tables; it runs after organizations exist,
-    so plugin tables may reference them."""
-    auth: AuthTables = ts.extensions["auth"]
-    for plugin in auth.plugins:
-        plugin.contribute(ts, schema, auth.preset, auth)
-
-
 def _user_column(style: _Style, key: str) -> sa.Column[Any]:
     preset = style.preset
     if key == "email_verified":

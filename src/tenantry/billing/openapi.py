@@ -1,11 +1,11 @@
-"""Billing's endpoints in the OpenAPI document (an ``OpenApiPart`` the app adds when billing is installed)."""
+"""Billing's endpoints in the OpenAPI document (the billing capability's ``OpenApiPart``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tenantry.api.openapi import REF, OpenApiPart, error_response, json_response
-from tenantry.db import TableSet
+from tenantry.api.openapi import REF, error_response, json_response
+from tenantry.core import OpenApiPart
 
 TAG = "billing"
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -168,11 +168,3 @@ def billing_openapi(prefix: str = "/api/billing") -> OpenApiPart:
         schemas=_schemas(),
         tags=[{"name": TAG, "description": "Plans, Stripe Checkout, the billing portal and Stripe's webhooks"}],
     )
-
-
-def billing_parts(tables: TableSet) -> list[OpenApiPart]:
-    """Billing's part of the document for an app with ``tables`` (none when the app does not bill).
-
-    The same condition as ``install_billing``, so ``tenantry openapi`` documents what a server serves.
-    """
-    return [billing_openapi()] if "billing" in tables.extensions and "tenancy" in tables.extensions else []

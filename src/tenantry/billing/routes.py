@@ -20,19 +20,19 @@ MAX_WEBHOOK_BYTES = 1_048_576
 
 def billing_routes(billing: Billing, prefix: str = "/api/billing") -> list[Route]:
     """``GET /api/billing``, ``POST …/checkout``, ``POST …/portal``, ``POST …/webhook``."""
-    runtime = billing.runtime
+    app = billing.app
 
     async def summary(request: Request) -> Response:
-        ctx = await runtime.context(request)
+        ctx = await app.context(request)
         return JSONResponse(await billing.summary(ctx))
 
     async def checkout(request: Request) -> Response:
-        ctx = await runtime.context(request)
-        body = await read_json(request, runtime.settings.max_body_bytes)
+        ctx = await app.context(request)
+        body = await read_json(request, app.settings.max_body_bytes)
         return JSONResponse(await billing.checkout(ctx, body))
 
     async def portal(request: Request) -> Response:
-        ctx = await runtime.context(request)
+        ctx = await app.context(request)
         return JSONResponse(await billing.portal(ctx))
 
     async def webhook(request: Request) -> Response:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import stripe
+from starlette.routing import BaseRoute
 
+from tenantry.audit import Audit
 from tenantry.billing.errors import (
     billing_unavailable,
     feature_not_available,
@@ -21,22 +24,27 @@ from tenantry.billing.errors import (
     plan_read_only,
     stripe_failed,
 )
+from tenantry.billing.openapi import billing_openapi
 from tenantry.billing.plans import LIVE_STATUSES, BillingConfig, Plan, billing_config
+from tenantry.billing.routes import billing_routes
 from tenantry.billing.settings import BillingSettings
 from tenantry.billing.store import BillingStore
-from tenantry.billing.tables import BillingTables
+from tenantry.billing.tables import SUBSCRIPTIONS, BillingTables, billing_tables
 from tenantry.billing.webhooks import WebhookProcessor
 from tenantry.context import RequestContext
+from tenantry.core import App, Capabilities, Capability, OpenApiPart
 from tenantry.db import Connection
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.query import Node
 from tenantry.errors import ApiError, FieldError, bad_request, conflict, forbidden, unauthorized, validation_failed
-from tenantry.events import DomainEvent
+from tenantry.events import DomainEvent, Events
 from tenantry.pipeline import Grant, Policy, Scope, WriteEvent
 from tenantry.schema import Action, Entity
+from tenantry.tenancy import Tenancy
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
 
 log = logging.getLogger("tenantry.billing")
 
@@ -59,25 +67,73 @@ class Entitlements:
         return self.plan.limits.get(entity)
 
 
-class Billing:
-    """The billing capability of one app (present when the schema has organizations and subscriptions)."""
+class Billing(Capability):
+    """Stripe billing of an app whose schema has organizations with subscriptions.
 
-    def __init__(self, runtime: Tenantry, tables: BillingTables, settings: BillingSettings | None = None) -> None:
-        self.runtime = runtime
-        self.settings = settings or BillingSettings()
-        self.config: BillingConfig = billing_config(runtime.schema)
+    Plan limits and the server-only customer id in the pipeline, the webhook processor, seat sync
+    (a subscriber of membership events), ``/api/billing``. Installed after tenancy (seats), the
+    audit log (billing's own changes are audited in their transaction) and events.
+    """
+
+    name = "billing"
+    after = ("tenancy", "audit", "events")
+    requires = ("tenancy", "audit", "events")
+    settings_model = BillingSettings
+
+    app: App
+    audit: Audit
+    events: Events
+    tenancy: Tenancy
+    config: BillingConfig
+    tables: BillingTables
+
+    def __init__(self, settings: BillingSettings) -> None:
+        self.settings = settings
+
+    def enabled(self, schema: Schema) -> bool:
+        """Only a subscriptions entity that belongs to organizations is billed."""
+        entity = schema.entities.get(SUBSCRIPTIONS)
+        return (
+            entity is not None
+            and schema.system_entity("organizations") is not None
+            and entity.field("org_id") is not None
+        )
+
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
+        billing_tables(ts, schema)
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return billing_routes(self)
+
+    def openapi(self) -> OpenApiPart:
+        return billing_openapi()
+
+    async def startup(self) -> None:
+        # Stripe events stored but not applied when the last process stopped.
+        await self.webhooks.apply_pending()
+
+    def install(self, app: App) -> None:
+        self.app = app
+        self.audit = app.get(Audit)
+        self.events = app.get(Events)
+        self.tenancy = app.get(Tenancy)
+        self.config = billing_config(app.schema)
+        tables: BillingTables = app.tables.extensions["billing"]
         self.tables = tables
-        self.store = BillingStore(runtime.db, tables, runtime.pipeline)
-        self.webhooks = WebhookProcessor(runtime, self.store, self.config)
-        self.top_role = runtime.schema.roles[0]
+        self.store = BillingStore(app.db, tables, app.pipeline)
+        self.webhooks = WebhookProcessor(self, self.store, self.config)
+        self.top_role = app.schema.roles[0]
         self._client: stripe.StripeClient | None = None
         self.limited = frozenset(name for plan in self.config.plans.values() for name in plan.limits)
-        pipeline = runtime.pipeline
+        pipeline = app.pipeline
         pipeline.listeners.append(PlanLimits(self))
         pipeline.scope = CustomerIdServerOnly(pipeline.scope, tables.organization_entity.name)
-        if runtime.schema.options.get("billing") is not None:
+        if app.schema.options.get("billing") is not None:
             # A schema that declares its plans bills through Stripe: only webhooks change subscriptions.
             pipeline.policy = SubscriptionsReadOnly(pipeline.policy, tables.subscription_entity.name)
+        if self.config.per_seat:
+            # Membership changes resize per-seat subscriptions.
+            self.events.subscribe("members.*", self.sync_seats)
 
     # -- Stripe --------------------------------------------------------------------------------
 
@@ -157,7 +213,7 @@ class Billing:
         The one check the API, the UI and project hooks use for feature flags.
         """
         with acting_as(SYSTEM):
-            async with self.runtime.db.connection() as conn:
+            async with self.app.db.connection() as conn:
                 ent = await self.entitlements(conn, org_id)
         if not ent.has(feature):
             raise feature_not_available(feature, ent.plan.key)
@@ -205,7 +261,7 @@ class Billing:
         org_id = self._admin_org(ctx)
         plan, price = self._price_for(body)
         with acting_as(SYSTEM):
-            async with self.runtime.db.connection() as conn:
+            async with self.app.db.connection() as conn:
                 ent = await self.entitlements(conn, org_id)
         if ent.subscription is not None and ent.status in LIVE_STATUSES:
             raise conflict(
@@ -213,7 +269,7 @@ class Billing:
             )
         customer = await self._customer(ctx, org_id)
         seats = await self.seats(org_id) if self._per_seat else 1
-        base = self.runtime.settings.base_url.rstrip("/")
+        base = self.app.settings.base_url.rstrip("/")
         params: dict[str, Any] = {
             "mode": "subscription",
             "customer": customer,
@@ -235,17 +291,16 @@ class Billing:
 
     async def seats(self, org_id: Any) -> int:
         """The organization's member count (what a per-seat subscription is billed for)."""
-        tenancy = self.runtime.tenancy
-        return await self.store.member_count(tenancy.tables.members, org_id) if tenancy is not None else 1
+        return await self.store.member_count(self.tenancy.tables.members, org_id)
 
     @property
     def _per_seat(self) -> bool:
-        return self.config.per_seat and self.runtime.tenancy is not None
+        return self.config.per_seat
 
     async def _customer(self, ctx: RequestContext, org_id: str) -> str:
         """The organization's Stripe customer, created (once, whoever asks at the same time) when missing."""
         with acting_as(SYSTEM):
-            async with self.runtime.db.connection() as conn:
+            async with self.app.db.connection() as conn:
                 existing = await self.store.customer_id(conn, org_id)
         if existing:
             return existing
@@ -258,14 +313,14 @@ class Billing:
         except stripe.StripeError as exc:
             raise stripe_failed(f"Stripe refused the customer: {exc.user_message or exc}") from None
         with acting_as(SYSTEM):
-            async with self.runtime.db.transaction() as conn:
+            async with self.app.db.transaction() as conn:
                 org = await self.store.lock_organization(conn, org_id)
                 if org is None:
                     raise ApiError(404, "NOT_FOUND", "Organization not found")
                 if org.get("stripe_customer_id"):
                     return str(org["stripe_customer_id"])
                 await self.store.set_customer(conn, org_id, customer.id)
-                await self.runtime.audit.record(
+                await self.audit.record(
                     conn,
                     action="stripe_customer_created",
                     resource_type="billing",
@@ -282,11 +337,11 @@ class Billing:
         """A Billing Portal session for the active organization's customer: ``{"url"}``."""
         org_id = self._admin_org(ctx)
         with acting_as(SYSTEM):
-            async with self.runtime.db.connection() as conn:
+            async with self.app.db.connection() as conn:
                 customer = await self.store.customer_id(conn, org_id)
         if not customer:
             raise conflict("NO_BILLING_ACCOUNT", "The organization has no billing account yet; subscribe first")
-        base = self.runtime.settings.base_url.rstrip("/")
+        base = self.app.settings.base_url.rstrip("/")
         try:
             session = await self.client.v1.billing_portal.sessions.create_async(
                 {"customer": customer, "return_url": f"{base}/settings/billing"}
@@ -299,7 +354,7 @@ class Billing:
         """The active organization's plan, status, period, trial and usage against every limit."""
         org_id = self._member_org(ctx)
         with acting_as(SYSTEM):
-            async with self.runtime.db.connection() as conn:
+            async with self.app.db.connection() as conn:
                 ent = await self.entitlements(conn, org_id)
                 usage = {}
                 for name in sorted(self.limited):
@@ -328,7 +383,7 @@ class Billing:
         if not self._per_seat or event.org_id is None or self.settings.secret_key is None:
             return
         with acting_as(SYSTEM):
-            async with self.runtime.db.connection() as conn:
+            async with self.app.db.connection() as conn:
                 ent = await self.entitlements(conn, event.org_id)
             seats = max(await self.seats(event.org_id), 1)
         row = ent.subscription

@@ -38,7 +38,7 @@ from tenantry.events import DomainEvent
 from tenantry.pipeline import WriteEvent
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.billing.service import Billing
 
 log = logging.getLogger("tenantry.billing")
 
@@ -136,8 +136,8 @@ class SubscriptionState:
 class WebhookProcessor:
     """Stores and applies Stripe events for one app."""
 
-    def __init__(self, runtime: Tenantry, store: BillingStore, config: BillingConfig) -> None:
-        self.runtime = runtime
+    def __init__(self, billing: Billing, store: BillingStore, config: BillingConfig) -> None:
+        self.billing = billing
         self.store = store
         self.config = config
         status_field = store.entity.field("status")
@@ -172,7 +172,7 @@ class WebhookProcessor:
     async def apply(self, event_id: str) -> str:
         """Apply one stored event in one transaction, unless it already was; its outcome."""
         with acting_as(SYSTEM):
-            async with self.runtime.db.transaction() as conn:
+            async with self.billing.app.db.transaction() as conn:
                 stored = await self.store.lock_event(conn, event_id)
                 if stored is None:
                     return "missing"
@@ -219,7 +219,7 @@ class WebhookProcessor:
         org = await self.store.lock_organization(conn, org_id)
         if org is not None and customer and not org.get("stripe_customer_id"):
             await self.store.set_customer(conn, org_id, customer)
-        await self.runtime.audit.record(
+        await self.billing.audit.record(
             conn,
             action="checkout_completed",
             resource_type="billing",
@@ -333,11 +333,11 @@ class WebhookProcessor:
 
     async def _notify(self, conn: Connection, event: WriteEvent) -> None:
         # The same listeners as every CRUD write: audit row, outbox event (and tenancy's, which ignore it).
-        for listener in self.runtime.pipeline.listeners:
+        for listener in self.billing.app.pipeline.listeners:
             await listener.on_write(conn, event)
 
     async def _domain_event(self, conn: Connection, topic: str, org_id: Any, row_id: Any, data: dict[str, Any]) -> None:
-        await self.runtime.events.writer.record(
+        await self.billing.events.writer.record(
             conn,
             DomainEvent(
                 id=str(uuid7()),

@@ -14,8 +14,10 @@ separate and unchanged: they run in the request, right after its commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from tenantry.core import App, Capabilities, Capability, Worker
 from tenantry.events.bus import DomainEvent, EventBus, Handler
 from tenantry.events.dispatcher import DispatchReport, EventDispatcher
 from tenantry.events.sql import EventSQL
@@ -23,9 +25,8 @@ from tenantry.events.tables import EVENTS_TABLE, events_tables
 from tenantry.events.writer import EventWriter, OrganizationEventWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from tenantry.app import Tenantry
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
 
 __all__ = [
     "EVENTS_TABLE",
@@ -42,20 +43,28 @@ __all__ = [
 ]
 
 
-class Events:
+class Events(Capability):
     """The domain events of one app: the outbox writer in its pipeline, a bus and its dispatcher."""
 
-    def __init__(self, runtime: Tenantry) -> None:
-        self.sql = EventSQL(runtime.tables, runtime.pipeline.sql)
+    name = "events"
+    # Its pipeline listener and its observer of organization changes run after the audit log's.
+    after = ("audit", "tenancy")
+
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
+        events_tables(ts, schema)
+
+    def install(self, app: App) -> None:
+        self.sql = EventSQL(app.tables, app.pipeline.sql)
         self.bus = EventBus()
-        self.dispatcher = EventDispatcher(runtime.db, self.sql, self.bus)
+        self.dispatcher = EventDispatcher(app.db, self.sql, self.bus)
         self.writer = EventWriter(self.sql, wake=self.dispatcher.wake)
-        runtime.pipeline.listeners.append(self.writer)
-        organizations = runtime.schema.system_entity("organizations")
+        app.pipeline.listeners.append(self.writer)
+        organizations = app.schema.system_entity("organizations")
         # An observer for the organization plugin's changes (memberships, invitations …).
         self.organization_change = OrganizationEventWriter(
             self.writer, organizations.name if organizations is not None else "organizations"
         )
+        app.pipeline.change_observers.append(self.organization_change)
 
     def subscribe(self, pattern: str, handler: Handler) -> Callable[[], None]:
         """Call ``handler`` (async) with every committed event whose topic matches ``pattern``.
@@ -65,8 +74,5 @@ class Events:
         """
         return self.bus.subscribe(pattern, handler)
 
-    def start(self) -> None:
-        self.dispatcher.start()
-
-    async def stop(self) -> None:
-        await self.dispatcher.stop()
+    def workers(self) -> Sequence[Worker]:
+        return [self.dispatcher]

@@ -7,6 +7,7 @@ with retries and backoff when the provider fails. ``mail_routes`` serves the dev
 """
 
 from tenantry.mail.backends import DevOutboxBackend, JsonLinesBackend, MailBackend, backend_from_settings
+from tenantry.mail.capability import Mail
 from tenantry.mail.dispatcher import DeliveryReport, MailDispatcher
 from tenantry.mail.errors import MailError, MailTemplateError, PermanentMailError, TransientMailError
 from tenantry.mail.message import MailMessage, OutgoingMail
@@ -30,6 +31,7 @@ __all__ = [
     "DeliveryReport",
     "DevOutboxBackend",
     "JsonLinesBackend",
+    "Mail",
     "MailBackend",
     "MailDispatcher",
     "MailError",

@@ -14,21 +14,27 @@ notification is stored and announced.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.events import DomainEvent
+from tenantry.auth import Authentication
+from tenantry.core import App, Capabilities, Capability, Worker
+from tenantry.events import DomainEvent, Events
 from tenantry.realtime.routes import NotificationRoutes
 from tenantry.realtime.server import SocketServer, notification_payload, rooms_for
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationPage, NotificationStore, Notifier
 from tenantry.realtime.settings import RealtimeSettings
 from tenantry.realtime.tables import NOTIFICATIONS_TABLE, realtime_tables
+from tenantry.tenancy import Tenancy
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
 
 __all__ = [
     "NOTIFICATIONS_TABLE",
@@ -53,18 +59,29 @@ SOCKET_PATH = "/socket.io/"
 current_realtime: ContextVar[Realtime | None] = ContextVar("tenantry_realtime", default=None)
 
 
-class Realtime:
+class Realtime(Capability):
     """Realtime of one app: the Socket.IO server, its outbox subscriber, notifications and their routes."""
 
-    def __init__(self, runtime: Tenantry, settings: RealtimeSettings | None = None) -> None:
-        self.settings = settings or RealtimeSettings()
-        self.store = NotificationStore(runtime.db, runtime.tables, runtime.pipeline.sql)
-        members = runtime.tenancy.members if runtime.tenancy is not None else None
-        self.notifier = Notifier(runtime.db, self.store, runtime.events.writer, members)
-        self.server = SocketServer(runtime, self.settings, self.store)
+    name = "realtime"
+    after = ("auth", "tenancy", "events")
+    requires = ("auth", "events")
+    settings_model = RealtimeSettings
+
+    def __init__(self, settings: RealtimeSettings) -> None:
+        self.settings = settings
+
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
+        realtime_tables(ts, schema)
+
+    def install(self, app: App) -> None:
+        events = app.get(Events)
+        tenancy = app.find(Tenancy)
+        self.store = NotificationStore(app.db, app.tables, app.pipeline.sql)
+        self.notifier = Notifier(app.db, self.store, events.writer, tenancy.members if tenancy else None)
+        self.server = SocketServer(app, app.get(Authentication).ctx, self.settings, self.store)
         # Every committed event, in order, from whichever process's dispatcher claims it.
-        runtime.events.subscribe("*", self._deliver)
-        self._routes = NotificationRoutes(runtime, self.store)
+        events.subscribe("*", self._deliver)
+        self._routes = NotificationRoutes(app, self.store)
 
     async def notify_user(self, user_id: Any, **notification: Any) -> dict[str, Any] | None:
         """Store and push a notification to one user (see ``Notifier.notify_user`` for the arguments)."""
@@ -78,15 +95,17 @@ class Realtime:
         current_realtime.set(self)
         await self.server.on_event(event)
 
-    def routes(self, prefix: str = "/api") -> list[BaseRoute]:
-        """``/api/notifications`` and its actions; mount before the CRUD routes."""
-        return self._routes.routes(prefix)
+    def routes(self) -> Sequence[BaseRoute]:
+        """``/api/notifications`` and its actions; they come before the CRUD routes."""
+        return self._routes.routes("/api")
 
-    def start(self) -> None:
-        self.server.start()
+    def middleware(self) -> Sequence[Middleware]:
+        """``/socket.io/``, and this app's realtime as the current one for hooks' ``notify_user``."""
+        return [Middleware(RealtimeMiddleware, realtime=self)]
 
-    async def stop(self) -> None:
-        await self.server.stop()
+    def workers(self) -> Sequence[Worker]:
+        """The socket server's session sweeper and fan-out."""
+        return [self.server]
 
 
 class RealtimeMiddleware:

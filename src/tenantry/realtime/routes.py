@@ -15,7 +15,7 @@ from tenantry.realtime.errors import invalid_query, notification_not_found
 from tenantry.realtime.service import NotificationStore
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.core import App
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -24,7 +24,7 @@ MAX_LIMIT = 100
 class NotificationRoutes:
     """Thin endpoints over ``NotificationStore``; every statement is bound to the caller's user id."""
 
-    def __init__(self, runtime: Tenantry, store: NotificationStore) -> None:
+    def __init__(self, runtime: App, store: NotificationStore) -> None:
         self.runtime = runtime
         self.store = store
 

@@ -54,7 +54,8 @@ from tenantry.realtime.settings import RealtimeSettings
 from tenantry.schema import Action, Entity
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.auth import AuthContext
+    from tenantry.core import App
 
 log = logging.getLogger("tenantry.realtime")
 
@@ -133,18 +134,18 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 class SocketServer:
     """python-socketio's ``AsyncServer`` for one app, with its connect rules, rooms and delivery."""
 
-    def __init__(self, runtime: Tenantry, settings: RealtimeSettings, store: NotificationStore) -> None:
-        self.runtime = runtime
+    def __init__(self, app: App, auth: AuthContext, settings: RealtimeSettings, store: NotificationStore) -> None:
+        self.app = app
         self.settings = settings
         self.store = store
-        self.auth = runtime.auth.ctx
-        self.schema = runtime.schema
+        self.auth = auth
+        self.schema = app.schema
         manager: Any = None
-        if runtime.settings.redis_url:
+        if app.settings.redis_url:
             # Every node publishes what it emits on one channel and emits what the others publish
             # to its own sockets. A Redis outage loses live pushes only (logged); requests go on.
             manager = RedisManager(
-                runtime.settings.redis_url,
+                app.settings.redis_url,
                 self._poke_here,
                 channel=settings.channel,
                 redis_options={"socket_connect_timeout": 2, "health_check_interval": 10},
@@ -162,7 +163,7 @@ class SocketServer:
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.members: dict[str, Member] = {}
-        self.sessions = SessionReader(runtime.db, runtime.tables, runtime.pipeline.sql)
+        self.sessions = SessionReader(app.db, app.tables, app.pipeline.sql)
         self._poked = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
@@ -393,7 +394,7 @@ class SocketServer:
     async def _emit_change(self, event: DomainEvent, entity: Entity, org_id: str, role: str) -> None:
         ctx = RequestContext(Principal("user", org_id=org_id, role=role))
         try:
-            grant = self.runtime.pipeline.policy.authorize(ctx, entity, Action.READ)
+            grant = self.app.pipeline.policy.authorize(ctx, entity, Action.READ)
         except ApiError:
             return  # this role may not read the entity: its sockets hear nothing of it
         if grant.own_only:
@@ -422,7 +423,7 @@ class SocketServer:
         if row is None:
             return None
         shown = copy.deepcopy(row)
-        for presenter in self.runtime.pipeline.presenters:
+        for presenter in self.app.pipeline.presenters:
             await presenter.present(ctx, entity, [shown])
         return shown
 

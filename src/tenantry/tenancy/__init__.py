@@ -1,16 +1,20 @@
 """Organizations, memberships, roles and the tenant boundary.
 
-Public face: ``tenancy_tables`` (the table contributor) and ``Tenancy`` (installs the role policy,
-the tenant scope, the membership bookkeeping and the user's view of their organization into an
-app's pipeline).
+Public face: ``Tenancy``, the capability of an app whose schema has an organizations entity. It
+is an authentication plugin, as Better Auth's organization plugin is: ``/api/auth/organization/*``
+and sign-up with an organization, its tables (memberships, invitations, the session's active
+organization), and in the pipeline the role policy, the tenant scope, the membership bookkeeping
+and the user's view of their organization.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tenantry.auth import Authentication, AuthPlugin, AuthTables
 from tenantry.context import RequestContext
+from tenantry.core import App, Capabilities
 from tenantry.db import Connection
 from tenantry.db.compiler import Through
 from tenantry.db.query import And, Condition, InSelect, Node, Or
@@ -20,21 +24,48 @@ from tenantry.schema import Entity
 from tenantry.tenancy import endpoints
 from tenantry.tenancy.access import Kinds, RolePolicy, TenantScope
 from tenantry.tenancy.members import MemberStore
+from tenantry.tenancy.service import OrganizationService
 from tenantry.tenancy.tables import TenancyTables, tenancy_tables
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.auth.router import Endpoint
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
 
-__all__ = ["Tenancy", "TenancyTables", "tenancy_tables"]
+__all__ = ["OrganizationService", "Tenancy", "TenancyTables", "tenancy_tables"]
 
 
-class Tenancy:
-    """The organizations of one app, wired into its pipeline."""
+class Tenancy(AuthPlugin):
+    """The organizations of one app: Better Auth's organization plugin, wired into the pipeline."""
 
-    def __init__(self, runtime: Tenantry) -> None:
-        tables: TenancyTables = runtime.tables.extensions["tenancy"]
-        auth = runtime.auth.ctx
-        schema = runtime.schema
+    name = "tenancy"
+
+    kinds: Kinds
+    tables: TenancyTables
+    app: App
+    members: MemberStore
+    organizations: OrganizationService
+
+    def enabled(self, schema: Schema) -> bool:
+        """With an organizations entity, the app is multi-tenant."""
+        return schema.system_entity("organizations") is not None
+
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
+        """Memberships, invitations and the session's active organization."""
+        auth: AuthTables = ts.extensions["auth"]
+        tenancy_tables(auth.preset)(ts, schema)
+
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
+        """``/organization/*``; sign-up with an organization and the CRUD write listener come with it."""
+        self.organizations = OrganizationService(self, app, auth.ctx)
+        auth.ctx.on_sign_up = self.organizations.on_sign_up
+        app.pipeline.listeners.append(self.organizations)
+        return endpoints.endpoints(self.organizations)
+
+    def install(self, app: App) -> None:
+        tables: TenancyTables = app.tables.extensions["tenancy"]
+        auth = app.get(Authentication).ctx
+        schema = app.schema
         users = schema.system_entity("users")
         audit = next((e for e in schema.entities.values() if e.name == "audit_logs"), None)
         self.kinds = Kinds(
@@ -42,13 +73,14 @@ class Tenancy:
             users=users.name if users else None,
             audit=audit.name if audit else None,
         )
-        self.tables: TenancyTables = tables
-        self.runtime: Tenantry = runtime
+        self.tables = tables
+        self.app = app
         self.top_role = schema.roles[0]
-        self.members: MemberStore = MemberStore(runtime.db, tables, runtime.pipeline.sql, auth.tables.user_id_type)
+        self.members = MemberStore(app.db, tables, app.pipeline.sql, auth.tables.user_id_type)
+        self.auth = auth
         writable = {f.name for f in auth.tables.additional_writable}
         writable |= {name for name in ("name", "image") if users is not None and users.field(name) is not None}
-        pipeline = runtime.pipeline
+        pipeline = app.pipeline
         pipeline.policy = RolePolicy(schema, tables, self.kinds)
         pipeline.scope = TenantScope(schema, tables, self.kinds, frozenset(writable))
         pipeline.listeners.append(self)
@@ -61,7 +93,8 @@ class Tenancy:
                     pipeline.sql.through[(tables.organization_entity.name, rel.name)] = Through(
                         tables.members.name, tables.members.c.organization_id.name, tables.members.c.user_id.name
                     )
-        self.organizations = endpoints.install(self)  # Better Auth's organization plugin, and sign-up with one
+        # Better Auth's organization plugin: its endpoints, sign-up with an organization.
+        super().install(app)
 
     # -- WriteListener: an organization created through the API belongs to its creator -------
 
@@ -72,7 +105,7 @@ class Tenancy:
         await self.members.add(conn, event.id, p.user_id, self.top_role)
         if p.org_id is None and p.session_id is not None:
             # The user had no organization yet: this one becomes their active organization.
-            await self.runtime.auth.ctx.store.set_active_organization_by_id(conn, p.session_id, event.id)
+            await self.auth.store.set_active_organization_by_id(conn, p.session_id, event.id)
 
     # -- Presenter: the seed's UserWithOrg view (org_id, role, organization) ------------------
 
@@ -91,7 +124,7 @@ class Tenancy:
     async def _organization_summary(self, org_id: str) -> dict[str, Any] | None:
         entity = self.tables.organization_entity
         summary_fields = tuple(f for f in ("name", "slug") if entity.field(f) is not None)
-        pipeline = self.runtime.pipeline
+        pipeline = self.app.pipeline
         stmt, values = pipeline.sql.select(entity, ("id", *summary_fields), Condition("id", "eq", org_id))
         row = await pipeline.db.fetchrow(stmt.sql, stmt.params(values))
         return pipeline.shaper(entity, ("id", *summary_fields))(row) if row is not None else None
@@ -105,7 +138,7 @@ class Tenancy:
         users = self.kinds.users
         if entity.name != users or ctx.principal.kind != "user":
             return node
-        user_entity = self.runtime.schema.entities[users]
+        user_entity = self.app.schema.entities[users]
         membership_fields = {name for name in (user_entity.tenant_field, "role") if name and user_entity.field(name)}
         return _map_conditions(
             node, lambda c: self._membership_condition(ctx, c) if c.field in membership_fields else c

@@ -2,45 +2,24 @@
 
 Each handler reads and checks its body or query as the plugin's zod schemas do (``[body.x] …``
 400s), takes the session (401 without one) and calls ``OrganizationService``, which holds the
-rules. ``install`` wires the service into an app: these endpoints, the sign-up hook and the CRUD
-write listener.
+rules. ``endpoints(service)`` binds every handler to one app's service.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast, get_args
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, cast, get_args
 
 from tenantry.auth.errors import AuthError, validation_error
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
-from tenantry.auth.service import Current
 from tenantry.auth.validate import boolean, js_type, string
 from tenantry.tenancy.service import MemberQuery, OrganizationService
 from tenantry.tenancy.store import FilterOp
 
-if TYPE_CHECKING:
-    from tenantry.tenancy import Tenancy
+Handler = Callable[[OrganizationService, AuthRequest], Awaitable[Reply]]
 
 PREFIX = "/organization"
-
-
-def install(tenancy: Tenancy) -> OrganizationService:
-    """The organization service of an app, its endpoints registered and its hooks in place."""
-    service = OrganizationService(tenancy)
-    runtime = tenancy.runtime
-    runtime.auth.router.add(*ENDPOINTS)
-    runtime.auth.ctx.on_sign_up = service.on_sign_up
-    runtime.pipeline.listeners.append(service)
-    return service
-
-
-def _service(req: AuthRequest) -> OrganizationService:
-    # Handlers are plain functions shared by every app; each request finds its app's service.
-    service: OrganizationService = req.request.app.state.tenantry.tenancy.organizations
-    return service
-
-
-async def _call(req: AuthRequest) -> tuple[OrganizationService, Current]:
-    return _service(req), await req.session()
 
 
 def _required(body: dict[str, Any], key: str, where: str = "body") -> str:
@@ -84,8 +63,8 @@ def _int(value: str | None, key: str) -> int | None:
 # -- organizations ------------------------------------------------------------------------------
 
 
-async def create(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def create(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     body = req.body
     name = _non_empty(body, "name")
     assert name is not None
@@ -100,18 +79,18 @@ async def create(req: AuthRequest) -> Reply:
     return Reply(org)
 
 
-async def check_slug(req: AuthRequest) -> Reply:
-    service, _ = await _call(req)
+async def check_slug(service: OrganizationService, req: AuthRequest) -> Reply:
+    await req.session()
     return Reply(await service.check_slug(_required(req.body, "slug")))
 
 
-async def list_organizations(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def list_organizations(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.list_organizations(current))
 
 
-async def set_active(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def set_active(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     body = req.body
     clear = "organizationId" in body and body["organizationId"] is None
     org_id = None if clear else string(body, "organizationId", required=False)
@@ -123,14 +102,14 @@ async def set_active(req: AuthRequest) -> Reply:
     return Reply(org, set_session=(current.session["token"], current.dont_remember))
 
 
-async def get_organization(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def get_organization(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     org = await service.get_organization(current, _query(req, "organizationId"), _query(req, "organizationSlug"))
     return Reply(org)
 
 
-async def get_full_organization(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def get_full_organization(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     org = await service.full_organization(
         current,
         _query(req, "organizationId"),
@@ -140,8 +119,7 @@ async def get_full_organization(req: AuthRequest) -> Reply:
     return Reply(org)
 
 
-async def update(req: AuthRequest) -> Reply:
-    service = _service(req)
+async def update(service: OrganizationService, req: AuthRequest) -> Reply:
     current = await req.optional_session()
     if current is None:
         raise AuthError(401, None, "User not found")  # Better Auth's wording here
@@ -160,21 +138,21 @@ async def update(req: AuthRequest) -> Reply:
     return Reply(await service.update_organization(current, changes, organization_id))
 
 
-async def delete(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def delete(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.delete_organization(current, _required(req.body, "organizationId")))
 
 
 # -- members ------------------------------------------------------------------------------------
 
 
-async def get_active_member(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def get_active_member(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.active_member(current))
 
 
-async def get_active_member_role(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def get_active_member_role(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     role = await service.active_member_role(
         current, _query(req, "userId"), _query(req, "organizationId"), _query(req, "organizationSlug")
     )
@@ -184,8 +162,8 @@ async def get_active_member_role(req: AuthRequest) -> Reply:
 _FILTER_OPS = frozenset(get_args(FilterOp))
 
 
-async def list_members(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def list_members(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     direction = _query(req, "sortDirection")
     if direction not in (None, "asc", "desc"):
         raise validation_error("query.sortDirection", 'Invalid option: expected one of "asc"|"desc"')
@@ -205,15 +183,15 @@ async def list_members(req: AuthRequest) -> Reply:
     return Reply(result)
 
 
-async def remove_member(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def remove_member(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     target = _required(req.body, "memberIdOrEmail")
     organization_id = string(req.body, "organizationId", required=False)
     return Reply(await service.remove_member(current, target, organization_id))
 
 
-async def update_member_role(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def update_member_role(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     body = req.body
     if body.get("role") is None:
         raise validation_error("body.role", "Invalid input")
@@ -223,13 +201,13 @@ async def update_member_role(req: AuthRequest) -> Reply:
     return Reply(await service.update_member_role(current, member_id, role, organization_id))
 
 
-async def leave(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def leave(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.leave(current, _required(req.body, "organizationId")))
 
 
-async def has_permission(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def has_permission(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     body = req.body
     given = [k for k in ("permissions", "permission") if body.get(k) is not None]
     if len(given) != 1:
@@ -246,8 +224,8 @@ async def has_permission(req: AuthRequest) -> Reply:
 # -- invitations --------------------------------------------------------------------------------
 
 
-async def invite_member(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def invite_member(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     body = req.body
     address = _required(body, "email")
     if body.get("role") is None:
@@ -259,23 +237,22 @@ async def invite_member(req: AuthRequest) -> Reply:
     return Reply(invitation)
 
 
-async def accept_invitation(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def accept_invitation(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.accept_invitation(current, _required(req.body, "invitationId")))
 
 
-async def reject_invitation(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def reject_invitation(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.reject_invitation(current, _required(req.body, "invitationId")))
 
 
-async def cancel_invitation(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def cancel_invitation(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.cancel_invitation(current, _required(req.body, "invitationId")))
 
 
-async def get_invitation(req: AuthRequest) -> Reply:
-    service = _service(req)
+async def get_invitation(service: OrganizationService, req: AuthRequest) -> Reply:
     invitation_id = _required(req.query, "id", where="query")
     current = await req.optional_session()
     if current is None:
@@ -283,13 +260,12 @@ async def get_invitation(req: AuthRequest) -> Reply:
     return Reply(await service.get_invitation(current, invitation_id))
 
 
-async def list_invitations(req: AuthRequest) -> Reply:
-    service, current = await _call(req)
+async def list_invitations(service: OrganizationService, req: AuthRequest) -> Reply:
+    current = await req.session()
     return Reply(await service.list_invitations(current, _query(req, "organizationId")))
 
 
-async def list_user_invitations(req: AuthRequest) -> Reply:
-    service = _service(req)
+async def list_user_invitations(service: OrganizationService, req: AuthRequest) -> Reply:
     if req.query.get("email"):
         raise AuthError(400, None, "User email cannot be passed for client side API calls.")
     current = await req.optional_session()
@@ -298,27 +274,32 @@ async def list_user_invitations(req: AuthRequest) -> Reply:
     return Reply(await service.list_user_invitations(current))
 
 
-ENDPOINTS = (
-    Endpoint("POST", f"{PREFIX}/create", create),
-    Endpoint("POST", f"{PREFIX}/check-slug", check_slug),
-    Endpoint("GET", f"{PREFIX}/list", list_organizations),
-    Endpoint("POST", f"{PREFIX}/set-active", set_active),
-    Endpoint("GET", f"{PREFIX}/get-organization", get_organization),
-    Endpoint("GET", f"{PREFIX}/get-full-organization", get_full_organization),
-    Endpoint("POST", f"{PREFIX}/update", update),
-    Endpoint("POST", f"{PREFIX}/delete", delete),
-    Endpoint("GET", f"{PREFIX}/get-active-member", get_active_member),
-    Endpoint("GET", f"{PREFIX}/get-active-member-role", get_active_member_role),
-    Endpoint("GET", f"{PREFIX}/list-members", list_members),
-    Endpoint("POST", f"{PREFIX}/remove-member", remove_member),
-    Endpoint("POST", f"{PREFIX}/update-member-role", update_member_role),
-    Endpoint("POST", f"{PREFIX}/leave", leave),
-    Endpoint("POST", f"{PREFIX}/has-permission", has_permission),
-    Endpoint("POST", f"{PREFIX}/invite-member", invite_member),
-    Endpoint("POST", f"{PREFIX}/accept-invitation", accept_invitation),
-    Endpoint("POST", f"{PREFIX}/reject-invitation", reject_invitation),
-    Endpoint("POST", f"{PREFIX}/cancel-invitation", cancel_invitation),
-    Endpoint("GET", f"{PREFIX}/get-invitation", get_invitation),
-    Endpoint("GET", f"{PREFIX}/list-invitations", list_invitations),
-    Endpoint("GET", f"{PREFIX}/list-user-invitations", list_user_invitations),
+HANDLERS: tuple[tuple[str, str, Handler], ...] = (
+    ("POST", f"{PREFIX}/create", create),
+    ("POST", f"{PREFIX}/check-slug", check_slug),
+    ("GET", f"{PREFIX}/list", list_organizations),
+    ("POST", f"{PREFIX}/set-active", set_active),
+    ("GET", f"{PREFIX}/get-organization", get_organization),
+    ("GET", f"{PREFIX}/get-full-organization", get_full_organization),
+    ("POST", f"{PREFIX}/update", update),
+    ("POST", f"{PREFIX}/delete", delete),
+    ("GET", f"{PREFIX}/get-active-member", get_active_member),
+    ("GET", f"{PREFIX}/get-active-member-role", get_active_member_role),
+    ("GET", f"{PREFIX}/list-members", list_members),
+    ("POST", f"{PREFIX}/remove-member", remove_member),
+    ("POST", f"{PREFIX}/update-member-role", update_member_role),
+    ("POST", f"{PREFIX}/leave", leave),
+    ("POST", f"{PREFIX}/has-permission", has_permission),
+    ("POST", f"{PREFIX}/invite-member", invite_member),
+    ("POST", f"{PREFIX}/accept-invitation", accept_invitation),
+    ("POST", f"{PREFIX}/reject-invitation", reject_invitation),
+    ("POST", f"{PREFIX}/cancel-invitation", cancel_invitation),
+    ("GET", f"{PREFIX}/get-invitation", get_invitation),
+    ("GET", f"{PREFIX}/list-invitations", list_invitations),
+    ("GET", f"{PREFIX}/list-user-invitations", list_user_invitations),
 )
+
+
+def endpoints(service: OrganizationService) -> list[Endpoint]:
+    """Better Auth's ``/organization/*`` endpoints, answered by ``service``."""
+    return [Endpoint(method, path, functools.partial(handler, service)) for method, path, handler in HANDLERS]

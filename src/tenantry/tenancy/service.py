@@ -14,7 +14,7 @@ role the member's (none). ``has-permission`` also answers for the schema's tenan
 (``{"projects": ["create"]}``) from the same rules the CRUD policy enforces.
 
 Membership and invitation limits (Better Auth's ``membershipLimit``/``invitationLimit``, 100 by
-default) are not imposed. Every change is reported to ``observers`` inside its transaction
+default) are not imposed. Every change is reported to the pipeline's change observers inside its transaction
 (``OrgChange``), for the audit log and the event outbox.
 
 Beyond Better Auth, a session never names an organization its user is not in: when a membership
@@ -27,8 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from tenantry.auth.errors import AuthError, auth_error, validation_error
@@ -38,13 +37,14 @@ from tenantry.auth.validate import is_email, js_type, string
 from tenantry.db import Connection
 from tenantry.db.errors import IntegrityViolation
 from tenantry.errors import ApiError
-from tenantry.pipeline import WriteEvent
+from tenantry.pipeline import ChangeObserver, WriteEvent
 from tenantry.schema import Action
 from tenantry.tenancy.access import default_permissions
 from tenantry.tenancy.errors import org_error
 from tenantry.tenancy.store import MEMBER_FIELDS, FilterOp, OrgStore
 
 if TYPE_CHECKING:
+    from tenantry.core import App
     from tenantry.tenancy import Tenancy
 
 INVITATION_EXPIRES_IN = 48 * 60 * 60  # Better Auth's default invitationExpiresIn
@@ -80,9 +80,6 @@ class OrgChange:
     new: dict[str, Any] | None = None
 
 
-Observer = Callable[[Connection, OrgChange], Awaitable[None]]
-
-
 @dataclass
 class MemberQuery:
     """``list-members`` paging, sorting and filtering, by Better Auth field names."""
@@ -101,18 +98,18 @@ class OrganizationService:
     """Better Auth's organization plugin over Tenantry's organizations entity."""
 
     tenancy: Tenancy
-    observers: list[Observer] = field(default_factory=list)
+    app: App
+    ctx: AuthContext
 
     def __post_init__(self) -> None:
-        runtime = self.tenancy.runtime
-        self.ctx: AuthContext = runtime.auth.ctx
-        self.db = runtime.db
-        self.schema = runtime.schema
+        app = self.app
+        self.db = app.db
+        self.schema = app.schema
         self.roles = self.schema.roles
         self.top_role = self.roles[0]
         self.entity = self.tenancy.tables.organization_entity
-        self.models = runtime.pipeline.models[self.entity.name]
-        self.store = OrgStore(self.db, self.tenancy.tables, self.ctx.tables, self.ctx.store, runtime.pipeline.sql)
+        self.models = app.pipeline.models[self.entity.name]
+        self.store = OrgStore(self.db, self.tenancy.tables, self.ctx.tables, self.ctx.store, app.pipeline.sql)
         self.has_slug = self.entity.field("slug") is not None
         columns = self.store.org_columns
         created = self.entity.created_at_field
@@ -224,6 +221,11 @@ class OrganizationService:
         }
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    @property
+    def observers(self) -> list[ChangeObserver]:
+        """Who records each change in its transaction: the pipeline's change observers (audit, events)."""
+        return self.app.pipeline.change_observers
 
     async def _notify(self, conn: Connection, change: OrgChange) -> None:
         for observer in self.observers:

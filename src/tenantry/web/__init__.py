@@ -3,14 +3,15 @@ set for every entity of the schema, and settings. Pages call the same services a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tenantry.core import App, Capability
 from tenantry.web import admin_pages, api_key_pages, magic_link_pages, passkey_pages, two_factor_pages
 from tenantry.web.auth_pages import auth_routes
 from tenantry.web.core import Web
@@ -18,10 +19,8 @@ from tenantry.web.crud import Crud
 from tenantry.web.dashboard import dashboard_routes
 from tenantry.web.home import home_page
 from tenantry.web.notifications import notification_routes
+from tenantry.web.services import Services
 from tenantry.web.settings_pages import settings_routes
-
-if TYPE_CHECKING:
-    from tenantry.app import Tenantry
 
 STATIC = Path(__file__).parent / "static"
 PLUGIN_PAGES = {
@@ -33,7 +32,21 @@ PLUGIN_PAGES = {
 }
 
 
-def web_routes(runtime: Tenantry) -> list[BaseRoute]:
+class WebApp(Capability):
+    """The server-rendered pages; last, after the API, since ``/{entity}`` pages match any path."""
+
+    name = "web"
+    after = ("*", "api")
+    requires = ("auth",)
+
+    def install(self, app: App) -> None:
+        self._routes = web_routes(Services(app))
+
+    def routes(self) -> Sequence[BaseRoute]:
+        return self._routes
+
+
+def web_routes(runtime: Services) -> list[BaseRoute]:
     """Routes of the web UI."""
     web = Web(runtime)
     crud = Crud(web)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.web.services import Services
 
 RECENT = 8
 
@@ -24,7 +24,9 @@ class Bell:
     recent: list[dict[str, Any]] = field(default_factory=list)
 
 
-async def load_bell(runtime: Tenantry, user_id: str) -> Bell:
+async def load_bell(runtime: Services, user_id: str) -> Bell:
     """The user's bell, from the realtime notification store (one query)."""
+    if runtime.realtime is None:
+        return Bell()
     recent, unread = await runtime.realtime.store.recent(user_id, RECENT)
     return Bell(unread=unread, recent=recent)

@@ -19,7 +19,7 @@ from tenantry.auth.router import AuthRequest, Reply
 from tenantry.db.errors import DataRejected
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.web.services import Services
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Outcome:
 
 
 async def call_auth(
-    runtime: Tenantry,
+    runtime: Services,
     request: Request,
     method: str,
     path: str,
@@ -76,7 +76,7 @@ async def call_auth(
         return Outcome(error=exc)
 
 
-def apply_cookies(runtime: Tenantry, outcome: Outcome, response: Response) -> Response:
+def apply_cookies(runtime: Services, outcome: Outcome, response: Response) -> Response:
     """Copy the session cookie an endpoint set (or cleared) and its own ``set-cookie`` headers."""
     reply = outcome.reply
     if reply is None:

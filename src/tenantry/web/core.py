@@ -28,7 +28,7 @@ from tenantry.schema import Entity
 from tenantry.web.bell import Bell, load_bell
 
 if TYPE_CHECKING:
-    from tenantry.app import Tenantry
+    from tenantry.web.services import Services
 
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "tenantry.flash"
@@ -101,7 +101,7 @@ def flash(response: Response, message: str, kind: str = "success") -> Response:
 class Web:
     """The pages of one app: shared by every page module."""
 
-    def __init__(self, runtime: Tenantry) -> None:
+    def __init__(self, runtime: Services) -> None:
         self.runtime = runtime
         self.schema = runtime.schema
         self.env = jinja2.Environment(

@@ -11,38 +11,40 @@ from collections.abc import Callable, Sequence
 
 from tenantry.auth.plugin import AuthPlugin
 
+# Classes are imported when asked for: the settings validate plugin names without loading them.
 
-def _two_factor() -> AuthPlugin:
+
+def _two_factor() -> type[AuthPlugin]:
     from tenantry.auth.plugins.two_factor import TwoFactorPlugin
 
-    return TwoFactorPlugin()
+    return TwoFactorPlugin
 
 
-def _magic_link() -> AuthPlugin:
+def _magic_link() -> type[AuthPlugin]:
     from tenantry.auth.plugins.magic_link import MagicLinkPlugin
 
-    return MagicLinkPlugin()
+    return MagicLinkPlugin
 
 
-def _passkey() -> AuthPlugin:
+def _passkey() -> type[AuthPlugin]:
     from tenantry.auth.plugins.passkey import PasskeyPlugin
 
-    return PasskeyPlugin()
+    return PasskeyPlugin
 
 
-def _api_key() -> AuthPlugin:
+def _api_key() -> type[AuthPlugin]:
     from tenantry.auth.plugins.api_key import ApiKeyPlugin
 
-    return ApiKeyPlugin()
+    return ApiKeyPlugin
 
 
-def _admin() -> AuthPlugin:
+def _admin() -> type[AuthPlugin]:
     from tenantry.auth.plugins.admin import AdminPlugin
 
-    return AdminPlugin()
+    return AdminPlugin
 
 
-PLUGINS: dict[str, Callable[[], AuthPlugin]] = {
+PLUGINS: dict[str, Callable[[], type[AuthPlugin]]] = {
     "two-factor": _two_factor,
     "magic-link": _magic_link,
     "passkey": _passkey,
@@ -51,6 +53,6 @@ PLUGINS: dict[str, Callable[[], AuthPlugin]] = {
 }
 
 
-def enabled_plugins(ids: Sequence[str]) -> tuple[AuthPlugin, ...]:
-    """Fresh instances of the plugins ``ids``, in the order of ``PLUGINS`` (hooks run in that order)."""
-    return tuple(factory() for plugin_id, factory in PLUGINS.items() if plugin_id in ids)
+def plugin_classes(ids: Sequence[str]) -> list[type[AuthPlugin]]:
+    """The capability classes of the plugins ``ids``, in the order of ``PLUGINS``."""
+    return [factory() for plugin_id, factory in PLUGINS.items() if plugin_id in ids]

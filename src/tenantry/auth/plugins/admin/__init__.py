@@ -13,18 +13,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
 from tenantry.auth.errors import AuthError
 from tenantry.auth.plugin import AuthPlugin, PluginField
 from tenantry.auth.plugins.admin import bans, impersonation, organizations, sessions, users
 from tenantry.auth.plugins.admin.common import is_impersonation
 from tenantry.auth.plugins.admin.fields import IMPERSONATED_BY, user_fields
+from tenantry.auth.plugins.admin.settings import AdminSettings
 from tenantry.auth.router import AuthRequest, Endpoint, Handler, Reply
 
 if TYPE_CHECKING:
+    import typer
+
     from tenantry.auth import Authentication
+    from tenantry.core import App, CommandHost
 
 # Better Auth's ADMIN_ERROR_CODES (1.7.25).
 ADMIN_ERROR_CODES = {
@@ -84,30 +85,30 @@ OFF_LIMITS_WHILE_IMPERSONATING = (
 )
 
 
-class AdminSettings(BaseSettings):
-    """The admin plugin's settings, from the environment."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
-
-    impersonation_duration: int = Field(
-        impersonation.DEFAULT_DURATION, ge=60, le=60 * 60 * 24, alias="TENANTRY_IMPERSONATION_DURATION"
-    )
-
-
 class AdminPlugin(AuthPlugin):
     """Platform superusers: users, bans, sessions, impersonation (Better Auth's ``admin()``)."""
 
-    id = "admin"
+    name = "admin"
+    # Last among authentication's plugins: it guards their endpoints while impersonating.
+    after = ("auth", "tenancy", "two-factor", "magic-link", "passkey", "api-key")
+    settings_model = AdminSettings
     error_codes = ADMIN_ERROR_CODES
     session_fields = (IMPERSONATED_BY,)
 
-    def __init__(self, settings: AdminSettings | None = None) -> None:
-        self.settings = settings or AdminSettings()
+    def __init__(self, settings: AdminSettings) -> None:
+        self.settings = settings
 
     def user_fields_for(self, declared: frozenset[str]) -> tuple[PluginField, ...]:
         return user_fields(declared)
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+    @classmethod
+    def commands(cls, host: CommandHost) -> typer.Typer:
+        """``tenantry admin create-superuser | list | demote``."""
+        from tenantry.auth.plugins.admin.cli import admin_commands  # the command line's own imports
+
+        return admin_commands(host)
+
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         return (
             *users.ENDPOINTS,
             *bans.ENDPOINTS,
@@ -116,13 +117,13 @@ class AdminPlugin(AuthPlugin):
             *organizations.ENDPOINTS,
         )
 
-    def install(self, auth: Authentication) -> None:
+    def hook(self, app: App, auth: Authentication) -> None:
         ctx = auth.ctx
         # Refuses sessions of banned users; credentials without a session (API keys) run the
         # same guards before they admit a request (see CredentialResolver).
         ctx.hooks.session_guards.append(bans.session_guard(ctx))
         router = auth.router
-        # The admin plugin comes last, so every other plugin's endpoints are registered by now.
+        # Installed after the other plugins (``after``), so their endpoints are registered by now.
         for method, path in OFF_LIMITS_WHILE_IMPERSONATING:
             resolved = router.resolve(method, path)
             if resolved is not None:

@@ -30,8 +30,6 @@ from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext, ClientInfo
 from tenantry.db import Connection
 
-DEFAULT_DURATION = 60 * 60
-
 
 def admin_cookie_name(ctx: AuthContext) -> str:
     """``better-auth.admin_session`` (``__Secure-``-prefixed on https, like the session cookie)."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from tenantry.api.openapi import OpenApiPart
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.api_key.credential import KeyCredential
 from tenantry.auth.plugins.api_key.endpoints import ApiKeyEndpoints
@@ -23,11 +22,13 @@ from tenantry.auth.plugins.api_key.service import ApiKeys, NewKey
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore
 from tenantry.auth.plugins.api_key.tables import EXTENSION, ApiKeyTables, api_key_tables
+from tenantry.core import OpenApiPart
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
-    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.auth.tables import AuthTables
+    from tenantry.core import App, Capabilities
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
 
@@ -35,40 +36,44 @@ __all__ = ["ApiKey", "ApiKeyPlugin", "ApiKeySettings", "ApiKeys", "NewKey"]
 
 
 class ApiKeyPlugin(AuthPlugin):
-    """API keys; the settings come from the environment unless given."""
+    """API keys."""
 
-    id = "api-key"
+    name = "api-key"
+    # Keys belong to organizations; with them, tenancy's role policy checks the keys' scopes itself.
+    after = ("auth", "tenancy")
+    settings_model = ApiKeySettings
     error_codes = API_KEY_ERROR_CODES
 
-    def __init__(self, settings: ApiKeySettings | None = None) -> None:
-        self.settings = settings if settings is not None else ApiKeySettings()
+    def __init__(self, settings: ApiKeySettings) -> None:
+        self.settings = settings
         self._keys: ApiKeys | None = None
         self._gate: KeyGate | None = None
 
-    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
         """The ``apikey`` table (``auth_api_keys`` in the tenantry preset)."""
-        ts.extensions[EXTENSION] = api_key_tables(ts, preset, auth)
+        auth: AuthTables = ts.extensions["auth"]
+        ts.extensions[EXTENSION] = api_key_tables(ts, auth.preset, auth)
 
-    def _wire(self, auth: Authentication) -> tuple[ApiKeys, KeyGate]:
+    def _wire(self, app: App, auth: Authentication) -> tuple[ApiKeys, KeyGate]:
         if self._keys is None or self._gate is None:
-            tables: ApiKeyTables = auth.runtime.tables.extensions[EXTENSION]
-            store = ApiKeyStore(auth.runtime.db, tables, auth.ctx.tables, auth.ctx.store, auth.runtime.pipeline.sql)
-            self._keys = ApiKeys(auth, store, self.settings)
+            tables: ApiKeyTables = app.tables.extensions[EXTENSION]
+            store = ApiKeyStore(app.db, tables, auth.ctx.tables, auth.ctx.store, app.pipeline.sql)
+            self._keys = ApiKeys(app, auth, store, self.settings)
             self._gate = KeyGate(auth.ctx, store, self.settings)
         return self._keys, self._gate
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """Better Auth's ``/api-key/*`` endpoints."""
-        keys, gate = self._wire(auth)
-        return ApiKeyEndpoints(auth, keys, gate).all()
+        keys, gate = self._wire(app, auth)
+        return ApiKeyEndpoints(app, auth, keys, gate).all()
 
-    def install(self, auth: Authentication) -> None:
+    def hook(self, app: App, auth: Authentication) -> None:
         """``x-api-key`` as a credential; scopes in an app whose policy is not tenancy's."""
-        _, gate = self._wire(auth)
+        _, gate = self._wire(app, auth)
         auth.ctx.hooks.credentials.append(KeyCredential(gate))
-        if "tenancy" not in auth.runtime.tables.extensions:
+        if "tenancy" not in app.tables.extensions:
             # Tenancy's role policy checks scopes itself and replaces this policy when present.
-            auth.runtime.pipeline.policy = ScopedPolicy(auth.runtime.pipeline.policy)
+            app.pipeline.policy = ScopedPolicy(app.pipeline.policy)
 
     def openapi(self) -> OpenApiPart:
         """The ``x-api-key`` header as a security scheme of the CRUD API."""
@@ -81,6 +86,9 @@ class ApiKeyPlugin(AuthPlugin):
         }
         return OpenApiPart(paths={}, security_schemes={"apiKey": scheme})
 
-    def keys(self, auth: Authentication) -> ApiKeys:
-        """The service behind the endpoints (for the account page)."""
-        return self._wire(auth)[0]
+    @property
+    def keys(self) -> ApiKeys:
+        """The service behind the endpoints (for the account page), once installed."""
+        if self._keys is None:
+            raise RuntimeError("the api-key plugin is not installed")
+        return self._keys

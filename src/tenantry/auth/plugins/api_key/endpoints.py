@@ -37,6 +37,7 @@ from tenantry.schema import Action
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
+    from tenantry.core import App
 
 PREFIX = re.compile(r"^[a-zA-Z0-9_-]+$")
 # Better Auth refuses these from clients (they are set by server code): SERVER_ONLY_PROPERTY.
@@ -75,7 +76,8 @@ def query_count(query: dict[str, str], key: str) -> int | None:
 class ApiKeyEndpoints:
     """The endpoints, bound to the plugin's service and gate."""
 
-    def __init__(self, auth: Authentication, keys: ApiKeys, gate: KeyGate) -> None:
+    def __init__(self, app: App, auth: Authentication, keys: ApiKeys, gate: KeyGate) -> None:
+        self.app = app
         self.auth = auth
         self.keys = keys
         self.gate = gate
@@ -257,8 +259,8 @@ class ApiKeyEndpoints:
     def _may(self, principal: Principal, wanted: dict[str, list[str]]) -> bool:
         """Whether the key may take every requested action now: its scopes *and* its user's role
         (the same policy the CRUD API applies), so the answer matches what a request would get."""
-        schema = self.auth.runtime.schema
-        policy = self.auth.runtime.pipeline.policy
+        schema = self.app.schema
+        policy = self.app.pipeline.policy
         ctx = RequestContext(principal)
         for resource, actions in wanted.items():
             entity = schema.entities.get(resource)

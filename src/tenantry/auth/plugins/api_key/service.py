@@ -20,9 +20,11 @@ from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore
 from tenantry.auth.service import ClientInfo
 from tenantry.db.codecs import utc_now
+from tenantry.tenancy import Tenancy
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
+    from tenantry.core import App
 
 NAME_LENGTH = (1, 32)  # Better Auth's minimumNameLength / maximumNameLength
 PREFIX_LENGTH = (1, 32)
@@ -51,7 +53,8 @@ class NewKey:
 class ApiKeys:
     """A user's keys."""
 
-    def __init__(self, auth: Authentication, store: ApiKeyStore, settings: ApiKeySettings) -> None:
+    def __init__(self, app: App, auth: Authentication, store: ApiKeyStore, settings: ApiKeySettings) -> None:
+        self.app = app
         self.auth = auth
         self.ctx = auth.ctx
         self.store = store
@@ -60,7 +63,7 @@ class ApiKeys:
     @property
     def entities(self) -> Iterable[str]:
         """What scopes may name: the schema's entities."""
-        return self.auth.runtime.schema.entities.keys()
+        return self.app.schema.entities.keys()
 
     @property
     def has_organizations(self) -> bool:
@@ -94,7 +97,7 @@ class ApiKeys:
 
     async def role_in(self, organization_id: str, user_id: Any) -> str | None:
         """The user's role in the organization now, or None when not a member (or no such id)."""
-        tenancy = self.auth.runtime.tenancy
+        tenancy = self.app.find(Tenancy)
         if tenancy is None:
             return None
         try:
@@ -105,7 +108,7 @@ class ApiKeys:
 
     async def organizations(self, user_id: Any) -> list[dict[str, Any]]:
         """The user's organizations (id, name), for choosing where a key acts."""
-        tenancy = self.auth.runtime.tenancy
+        tenancy = self.app.find(Tenancy)
         if tenancy is None:
             return []
         return await tenancy.organizations.store.organizations_of(None, user_id)

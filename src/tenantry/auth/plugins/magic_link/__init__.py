@@ -19,23 +19,25 @@ from tenantry.auth.ratelimit import Rule
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
+    from tenantry.core import App
 
 __all__ = ["MagicLinkPlugin", "MagicLinkSettings"]
 
 
 class MagicLinkPlugin(AuthPlugin):
-    """Sign-in links by e-mail; its settings come from the environment unless given."""
+    """Sign-in links by e-mail."""
 
-    id = "magic-link"
+    name = "magic-link"
+    settings_model = MagicLinkSettings
     # Better Auth's rule for both paths: 5 requests a minute per client address.
     rate_limits = (
         ("/sign-in/magic-link", Rule(60, 5)),
         ("/magic-link/verify", Rule(60, 5)),
     )
 
-    def __init__(self, settings: MagicLinkSettings | None = None) -> None:
-        self.settings = settings if settings is not None else MagicLinkSettings()
+    def __init__(self, settings: MagicLinkSettings) -> None:
+        self.settings = settings
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """``POST /sign-in/magic-link`` and ``GET /magic-link/verify``."""
         return MagicLinkEndpoints(self.settings).all()

@@ -20,7 +20,8 @@ from tenantry.auth.plugins.passkey.tables import EXTENSION, PasskeyTables, passk
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
-    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.auth.tables import AuthTables
+    from tenantry.core import App, Capabilities
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
 
@@ -46,22 +47,23 @@ ERROR_CODES = {
 class PasskeyPlugin(AuthPlugin):
     """Passkeys (WebAuthn) for sign-in, on Better Auth's ``/passkey/*`` endpoints."""
 
-    id = "passkey"
+    name = "passkey"
+    settings_model = PasskeySettings
     error_codes = ERROR_CODES
 
-    def __init__(self, settings: PasskeySettings | None = None) -> None:
+    def __init__(self, settings: PasskeySettings) -> None:
         self.settings = settings
         self.store: PasskeyStore | None = None
         self.rp: RelyingParty | None = None
 
-    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
-        ts.extensions[EXTENSION] = passkey_tables(ts, preset, auth)
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
+        auth: AuthTables = ts.extensions["auth"]
+        ts.extensions[EXTENSION] = passkey_tables(ts, auth.preset, auth)
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         from tenantry.auth.plugins.passkey.endpoints import PasskeyEndpoints
 
-        tables: PasskeyTables = auth.runtime.tables.extensions[EXTENSION]
-        settings = self.settings or PasskeySettings()
-        self.rp = relying_party(settings, auth.ctx.base_url, auth.runtime.schema.title)
+        tables: PasskeyTables = app.tables.extensions[EXTENSION]
+        self.rp = relying_party(self.settings, auth.ctx.base_url, app.schema.title)
         self.store = PasskeyStore(auth.ctx.store, tables)
         return PasskeyEndpoints(self.store, self.rp).endpoints()

@@ -26,7 +26,8 @@ from tenantry.auth.ratelimit import Rule
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
-    from tenantry.auth.tables import AuthTables, Preset
+    from tenantry.auth.tables import AuthTables
+    from tenantry.core import App, Capabilities
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
 
@@ -38,7 +39,9 @@ EXTENSION = "two-factor"
 class TwoFactorPlugin(AuthPlugin):
     """``twoFactorEnabled`` on users, the ``twoFactor`` table, ``/two-factor/*`` and the sign-in step."""
 
-    id = "two-factor"
+    name = "two-factor"
+    # Its table references organizations (their ``require_two_factor`` flag).
+    after = ("auth", "tenancy")
     error_codes = ERROR_CODES
     # Better Auth's rule for its two-factor paths (3 per 10 s); mailing a code, as its core rule, 3 a minute.
     rate_limits = (
@@ -51,26 +54,27 @@ class TwoFactorPlugin(AuthPlugin):
         self.service: TwoFactorService | None = None
         self.requirement: OrganizationRequirement | None = None
 
-    def contribute(self, ts: TableSet, schema: Schema, preset: Preset, auth: AuthTables) -> None:
+    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
         """The ``twoFactor`` table, and the organizations' ``require_two_factor`` flag."""
-        ts.extensions[EXTENSION] = two_factor_tables(ts, preset, auth)
+        auth: AuthTables = ts.extensions["auth"]
+        ts.extensions[EXTENSION] = two_factor_tables(ts, auth.preset, auth)
 
-    def _build(self, auth: Authentication) -> tuple[TwoFactorService, OrganizationRequirement]:
+    def _build(self, app: App, auth: Authentication) -> tuple[TwoFactorService, OrganizationRequirement]:
         if self.service is None or self.requirement is None:
-            tables: TwoFactorTables = auth.runtime.tables.extensions[EXTENSION]
+            tables: TwoFactorTables = app.tables.extensions[EXTENSION]
             store = TwoFactorStore(auth.ctx.store, tables)
-            self.service = TwoFactorService(auth.ctx, store, auth.runtime.schema.title)
-            self.requirement = OrganizationRequirement(auth, store)
+            self.service = TwoFactorService(auth.ctx, store, app.schema.title)
+            self.requirement = OrganizationRequirement(app, auth, store)
         return self.service, self.requirement
 
-    def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
+    def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """The eight ``/two-factor/*`` endpoints of Better Auth, and the organization requirement's."""
-        service, requirement = self._build(auth)
+        service, requirement = self._build(app, auth)
         return (*TwoFactorEndpoints(service).all(), *requirement.endpoints())
 
-    def install(self, auth: Authentication) -> None:
+    def hook(self, app: App, auth: Authentication) -> None:
         """The sign-in step and, with organizations, the requirement check on every request."""
-        service, requirement = self._build(auth)
+        service, requirement = self._build(app, auth)
         auth.ctx.hooks.second_factors.append(service.second_factor)
         if service.store.t.organizations is not None:
             auth.ctx.hooks.principal_checks.append(requirement.check)

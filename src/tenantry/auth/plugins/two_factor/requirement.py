@@ -19,9 +19,11 @@ from tenantry.auth.service import ClientInfo, Current
 from tenantry.auth.validate import boolean, string
 from tenantry.context import Principal
 from tenantry.errors import ApiError
+from tenantry.tenancy import Tenancy
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
+    from tenantry.core import App
 
 # Page paths where a member who still has to turn two-factor on is sent to do it.
 WEB_PREFIXES = ("/app", "/dashboard", "/settings", "/notifications", "/accept-invitation")
@@ -37,9 +39,14 @@ def _under(path: str, prefixes: tuple[str, ...]) -> bool:
 class OrganizationRequirement:
     """The ``require_two_factor`` flag of organizations: checked on requests, set by admins."""
 
-    def __init__(self, auth: Authentication, store: TwoFactorStore) -> None:
+    def __init__(self, app: App, auth: Authentication, store: TwoFactorStore) -> None:
+        self.app = app
         self.auth = auth
         self.store = store
+
+    @property
+    def tenancy(self) -> Tenancy | None:
+        return self.app.find(Tenancy)
 
     async def check(self, request: Request, principal: Principal) -> Principal:
         """The ``principal_checks`` hook: refuse a member without two-factor where it is required."""
@@ -59,7 +66,7 @@ class OrganizationRequirement:
 
     async def can_change(self, current: Current, org_id: Any) -> bool:
         """Whether the session's user may change the organization's settings (its admins)."""
-        tenancy = self.auth.runtime.tenancy
+        tenancy = self.tenancy
         if tenancy is None:
             return False
         service = tenancy.organizations
@@ -108,7 +115,7 @@ class OrganizationRequirement:
         """``GET /two-factor/organization-requirement?organizationId=`` (members only)."""
         current = await req.session()
         org_id = self._organization(current, req.query.get("organizationId"))
-        tenancy = self.auth.runtime.tenancy
+        tenancy = self.tenancy
         member = await tenancy.organizations.store.member(None, org_id, current.user.id) if tenancy else None
         if member is None:
             raise AuthError(403, "USER_IS_NOT_A_MEMBER_OF_THE_ORGANIZATION", "User is not a member of the organization")
