@@ -23,7 +23,7 @@ from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.migrations import (
     DestructiveChangeError,
     MigrationError,
-    _config,
+    alembic_config,
     downgrade,
     ensure_migrations_dir,
     make_revision,
@@ -458,7 +458,7 @@ def test_required_column_without_default_still_makes_a_revision(db_url: str, pro
 def test_run_env_opens_its_own_connection_when_given_none(db_url: str, project: Path) -> None:
     tables = tables_for(PROJECTS, db_url)
     make_revision(db_url, tables, project, "initial")
-    command.upgrade(_config(db_url, tables, project), "head")  # env.py without a shared connection
+    command.upgrade(alembic_config(db_url, tables, project), "head")  # env.py without a shared connection
     assert "projects" in table_names(db_url)
 
 

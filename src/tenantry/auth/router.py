@@ -67,6 +67,11 @@ class AuthRequest:
     def client(self) -> Any:
         return self.ctx.client(self.request)
 
+    @property
+    def looked_up(self) -> Lookup | None:
+        """The session lookup the endpoint made, if it made one."""
+        return self._lookup
+
     async def lookup(self, *, refresh: bool = True) -> Lookup:
         """The request's session, read once (the router re-issues or clears cookies from it)."""
         if self._lookup is None:
@@ -195,7 +200,7 @@ class AuthRouter:
             response = _json(reply.body, reply.status)
         for key, value in reply.headers.items():
             response.headers[key] = value
-        lookup = request._lookup
+        lookup = request.looked_up
         if reply.set_session is not None:
             token, dont_remember = reply.set_session
             ctx.cookies.set_session(response, token, ctx.auth.expires_in, dont_remember)

@@ -97,7 +97,8 @@ class AuthStore:
             + (("active_organization_id",) if memberships else ())
             + tuple(f.key for f in tables.plugin_session_fields)
         )
-        self._user_select = (
+        # The user columns every user query selects, in the order ``user_from_row`` reads them.
+        self.user_select = (
             [tables.user_columns[name] for name in ("id", *USER_CORE)]
             + [tables.users.c[f.name] for f in tables.additional]
             + [tables.users.c[f.key] for f in tables.plugin_user_fields]
@@ -149,7 +150,7 @@ class AuthStore:
 
     # -- users --------------------------------------------------------------------------------
 
-    def _user(self, row: Sequence[Any], offset: int = 0) -> UserRecord:
+    def user_from_row(self, row: Sequence[Any], offset: int = 0) -> UserRecord:
         core_names = ("id", *USER_CORE)
         values = dict(zip(core_names, row[offset : offset + len(core_names)], strict=True))
         extra_values = row[offset + len(core_names) : offset + len(core_names) + len(self.t.additional)]
@@ -184,26 +185,26 @@ class AuthStore:
 
     @property
     def user_width(self) -> int:
-        return len(self._user_select)
+        return len(self.user_select)
 
     async def user_by_email(self, email: str, conn: Connection | None = None) -> UserRecord | None:
         email_col = self.t.user_columns["email"]
         rows = await self._fetch(
             conn,
             ("user_by_email",),
-            lambda: sa.select(*self._user_select).where(email_col == sa.bindparam("email")),
+            lambda: sa.select(*self.user_select).where(email_col == sa.bindparam("email")),
             email=email,
         )
-        return self._user(rows[0]) if rows else None
+        return self.user_from_row(rows[0]) if rows else None
 
     async def user_by_id(self, user_id: Any, conn: Connection | None = None) -> UserRecord | None:
         rows = await self._fetch(
             conn,
             ("user_by_id",),
-            lambda: sa.select(*self._user_select).where(self.t.users.c.id == sa.bindparam("id")),
+            lambda: sa.select(*self.user_select).where(self.t.users.c.id == sa.bindparam("id")),
             id=self.user_id_in(user_id),
         )
-        return self._user(rows[0]) if rows else None
+        return self.user_from_row(rows[0]) if rows else None
 
     async def create_user(self, conn: Connection, core: dict[str, Any], additional: dict[str, Any]) -> UserRecord:
         """Insert a user; ``core`` uses Better Auth's names, ``additional`` the schema's (already DB-typed)."""
@@ -225,10 +226,10 @@ class AuthStore:
         rows = await self._fetch(
             conn,
             ("create_user", keys),
-            lambda: sa.insert(users).values({k: sa.bindparam(k) for k in keys}).returning(*self._user_select),
+            lambda: sa.insert(users).values({k: sa.bindparam(k) for k in keys}).returning(*self.user_select),
             **values,
         )
-        return self._user(rows[0])
+        return self.user_from_row(rows[0])
 
     async def update_user(self, conn: Connection, user_id: Any, changes: dict[str, Any]) -> UserRecord | None:
         """Update by Better Auth field name (core or a plugin's) or schema field name (additional, DB-typed)."""
@@ -255,12 +256,12 @@ class AuthStore:
                 sa.update(users)
                 .where(users.c.id == sa.bindparam("_id"))
                 .values({k: sa.bindparam(k) for k in keys})
-                .returning(*self._user_select)
+                .returning(*self.user_select)
             ),
             _id=self.user_id_in(user_id),
             **values,
         )
-        return self._user(rows[0]) if rows else None
+        return self.user_from_row(rows[0]) if rows else None
 
     async def delete_user(self, conn: Connection, user_id: Any) -> int:
         users = self.t.users
@@ -478,7 +479,7 @@ class AuthStore:
                     joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
                     extra += [o.c[c] if c in o.c else sa.null() for c in ("name", "slug")]
             return (
-                sa.select(*(s.c[k] for k in fields), *extra, *self._user_select)
+                sa.select(*(s.c[k] for k in fields), *extra, *self.user_select)
                 .select_from(joined)
                 .where(s.c.token == sa.bindparam("token"))
             )
@@ -497,7 +498,7 @@ class AuthStore:
                 if session["role"] is not None:
                     org = session["active_organization_id"]
                     session["organization"] = {"id": org, "name": name, "slug": slug}
-        return session, self._user(rows[0], offset=offset)
+        return session, self.user_from_row(rows[0], offset=offset)
 
     async def sessions_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:
         s = self.t.sessions

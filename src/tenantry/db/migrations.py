@@ -213,7 +213,7 @@ def make_revision(
             raise DestructiveChangeError(destructive)
 
     def work(conn: Connection) -> Path | None:
-        config = _config(url, tables, directory, conn)
+        config = alembic_config(url, tables, directory, conn)
         command.upgrade(config, "heads")
         produced = command.revision(config, message=message, autogenerate=True, process_revision_directives=hook)
         scripts = [s for s in (produced if isinstance(produced, list) else [produced]) if s is not None]
@@ -227,7 +227,7 @@ def upgrade(url: str, tables: TableSet, directory: Path, revision: str = "head")
     _require_migrations(directory)
 
     def work(conn: Connection) -> None:
-        command.upgrade(_config(url, tables, directory, conn), revision)
+        command.upgrade(alembic_config(url, tables, directory, conn), revision)
         run_post_steps(conn, tables)
 
     _alembic_call(url, work, commit=True)
@@ -238,7 +238,7 @@ def downgrade(url: str, tables: TableSet, directory: Path, revision: str = "-1")
     _require_migrations(directory)
 
     def work(conn: Connection) -> None:
-        command.downgrade(_config(url, tables, directory, conn), revision)
+        command.downgrade(alembic_config(url, tables, directory, conn), revision)
         run_post_steps(conn, tables)
 
     _alembic_call(url, work, commit=True)
@@ -253,7 +253,7 @@ def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
     has_scripts = (migrations_dir(directory) / "env.py").exists()
 
     def work(conn: Connection) -> MigrationStatus:
-        config = _config(url, tables, directory, conn)
+        config = alembic_config(url, tables, directory, conn)
         current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
         heads: tuple[str, ...] = ()
         pending: tuple[PendingRevision, ...] = ()
@@ -416,7 +416,7 @@ def _alembic_call(url: str, fn: Callable[[Connection], T], *, commit: bool) -> T
         raise MigrationError(str(exc)) from exc
 
 
-def _config(url: str, tables: TableSet, directory: Path, connection: Connection | None = None) -> Config:
+def alembic_config(url: str, tables: TableSet, directory: Path, connection: Connection | None = None) -> Config:
     """An Alembic configuration built in code: no ``alembic.ini``, quiet, state in ``attributes``."""
     config = Config(cmd_opts=argparse.Namespace(quiet=True))
     # ConfigParser interpolates '%', so a '%' in the path must be doubled.
@@ -480,7 +480,8 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
         return "tenantry.db.types.GUID()"
     if isinstance(obj, UTCTimestamp):
         return "tenantry.db.types.UTCTimestamp()"
-    if isinstance(obj, sa.JSON) and "postgresql" in obj._variant_mapping:
+    # SQLAlchemy offers no public way to ask a type for its dialect variants.
+    if isinstance(obj, sa.JSON) and "postgresql" in obj._variant_mapping:  # noqa: SLF001
         return "tenantry.db.types.json_type()"
     module = type(obj).__module__
     if not module.startswith(("sqlalchemy.", "tenantry.db.types")):
@@ -838,7 +839,8 @@ def _narrows(old: Any, new: Any, dialect: Dialect) -> bool:
         )
     if isinstance(old, sa.JSON):
         return not isinstance(new, sa.JSON) and not (isinstance(new, sa.String) and _str_length(new) is None)
-    return old._type_affinity is not new._type_affinity
+    # SQLAlchemy's own notion of "the same kind of type", which it keeps private.
+    return old._type_affinity is not new._type_affinity  # noqa: SLF001
 
 
 # --------------------------------------------------------------------------------------------------

@@ -62,15 +62,15 @@ async def _run(conn: aiosqlite.Connection, sql: str) -> None:
 
 
 class _SQLiteConnection:
-    __slots__ = ("_conn", "committed")
+    __slots__ = ("committed", "raw")
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
+        self.raw = conn
         self.committed: list[Callable[[], None]] = []
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
-            return list(await self._conn.execute_fetchall(sql, params))
+            return list(await self.raw.execute_fetchall(sql, params))
         except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
             _raise_translated(exc)
 
@@ -83,7 +83,7 @@ class _SQLiteConnection:
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
-            cursor = await self._conn.execute(sql, params)
+            cursor = await self.raw.execute(sql, params)
         except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
             _raise_translated(exc)
         count = cursor.rowcount
@@ -152,7 +152,7 @@ class SQLiteDatabase(Database):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SQLiteConnection]:
         async with self._write_lock, self.connection() as wrapped:
-            conn = wrapped._conn
+            conn = wrapped.raw
             await _run(conn, "BEGIN IMMEDIATE")
             wrapped.committed.clear()
             try:

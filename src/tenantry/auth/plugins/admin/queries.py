@@ -122,7 +122,7 @@ class AdminQueries:
         store = self.ctx.store
         users = self.ctx.tables.users
         where = self._where(query)
-        select = sa.select(*store._user_select).where(*where)  # the store's own columns and row reader
+        select = sa.select(*store.user_select).where(*where)  # the store's own columns and row reader
         if query.sort_by is not None:
             if query.sort_by not in self.columns:
                 raise BadQuery(f"unknown field {query.sort_by}")
@@ -137,7 +137,7 @@ class AdminQueries:
         count = sa.select(sa.func.count()).select_from(users).where(*where)
         rows = await self._run(select)
         total = await self._run(count)
-        return [store._user(row) for row in rows], int(total[0][0])
+        return [store.user_from_row(row) for row in rows], int(total[0][0])
 
     async def _run(self, statement: Any) -> list[Any]:
         # Built per request (searches and filters vary), so compiled here rather than cached.

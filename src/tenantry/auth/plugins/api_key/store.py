@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from tenantry.auth.plugins.api_key.scopes import Scopes, load_scopes
 from tenantry.auth.plugins.api_key.tables import ApiKeyTables
 from tenantry.auth.store import AuthStore, UserRecord, iso
-from tenantry.auth.tables import USER_CORE, AuthTables
+from tenantry.auth.tables import AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 
 _TIMESTAMPS = frozenset({"last_refill_at", "last_request", "expires_at", "created_at", "updated_at", "window_start"})
@@ -127,11 +127,6 @@ class ApiKeyStore:
         self.sql = sql
         self.dialect = db.dialect_name
         self.fields = tuple(k for k in KEY_FIELDS if k != "organization_id" or tables.members is not None)
-        self._user_select = (
-            [auth.user_columns[name] for name in ("id", *USER_CORE)]
-            + [auth.users.c[f.name] for f in auth.additional]
-            + [auth.users.c[f.key] for f in auth.plugin_user_fields]
-        )
 
     # -- conversions --------------------------------------------------------------------------
 
@@ -276,7 +271,7 @@ class ApiKeyStore:
                 )
                 extra = [m.c.role]
             return (
-                sa.select(*self._columns(), *extra, *self._user_select)
+                sa.select(*self._columns(), *extra, *self.store.user_select)
                 .select_from(joined)
                 .where(t.c.key == sa.bindparam("key"))
             )
@@ -291,7 +286,7 @@ class ApiKeyStore:
             role = row[offset]
             offset += 1
         # The authentication store reads the user columns it selects the same way.
-        return Found(self._key(row), self.store._user(row, offset=offset), role)
+        return Found(self._key(row), self.store.user_from_row(row, offset=offset), role)
 
     async def start_window(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey | None:
         """Open a new rate-limit window with this request, unless another request just did."""
