@@ -53,10 +53,10 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     # Keys created by this run may make every request the bench sends.
     os.environ["TENANTRY_API_KEY_RATE_LIMIT_MAX"] = str(10 * requests * rounds + 1000)
     schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
-    await asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth))
-    app = create_app(schema, settings, auth_settings=auth)
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False, auth=auth)
+    await asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings))
+    app = create_app(schema, settings)
     origin = {"origin": BASE}
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as c:
         body = {"email": "bea@example.com", "password": PASSWORD, "name": "Bea"}

@@ -249,15 +249,16 @@ def create_our_tables(opts: Options) -> None:
     """The seed schema's tables plus the authentication tables, as ``tenantry dev`` creates them."""
     from tenantry.app import app_tables
     from tenantry.auth import AuthSettings
+    from tenantry.config import Settings
     from tenantry.db.migrations import sync_schema
     from tenantry.schema import load_schema
 
-    auth = AuthSettings(_env_file=None)  # the defaults, not a stray .env
-    sync_schema(opts.url(opts.ours_db), app_tables(load_schema(str(SCHEMA)), "postgresql", auth))
+    settings = Settings(_env_file=None, auth=AuthSettings(_env_file=None))  # the defaults, not a stray .env
+    sync_schema(opts.url(opts.ours_db), app_tables(load_schema(str(SCHEMA)), settings, "postgresql"))
 
 
 def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
-    """Tenantry through ``app_from_env`` and Better Auth through ``better_auth_server.mjs``, configured alike."""
+    """Tenantry as ``tenantry serve`` runs it (``served_app``) and Better Auth (``better_auth_server.mjs``), alike."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TENANTRY_", "BENCH_", "BETTER_AUTH_"))}
     for name in ("DATABASE_URL", "REDIS_URL", "NODE_ENV", "NODE_OPTIONS", "UV_THREADPOOL_SIZE"):
         base_env.pop(name, None)
@@ -286,7 +287,7 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
     ours = Server(
         "ours",
         opts.ours_port,
-        uvicorn_argv("tenantry.app:app_from_env", opts.ours_port),
+        uvicorn_argv("tenantry.app:served_app", opts.ours_port),
         ours_env,
         workdir / "ours.log",
     )

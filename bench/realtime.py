@@ -54,12 +54,12 @@ def rss_mb(pid: int) -> float:
 def migrate(database_url: str) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from tenantry.app import app_tables
-    from tenantry.auth import AuthSettings
+    from tenantry.config import Settings
     from tenantry.db.migrations import sync_schema
     from tenantry.schema import load_schema
 
     schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
-    sync_schema(database_url, app_tables(schema, "postgresql", AuthSettings()))
+    sync_schema(database_url, app_tables(schema, Settings(DATABASE_URL=database_url)))
 
 
 def run_setup(name: str, nodes: int, redis_url: str | None, database_url: str, args: argparse.Namespace) -> dict:
@@ -89,7 +89,7 @@ def run_setup(name: str, nodes: int, redis_url: str | None, database_url: str, a
             server = Server(
                 f"{name}-{i}",
                 port,
-                uvicorn_argv("tenantry.app:app_from_env", port),
+                uvicorn_argv("tenantry.app:served_app", port),
                 {**env, "TENANTRY_BASE_URL": f"http://127.0.0.1:{port}"},
                 logs / f"node{i}.log",
             )

@@ -295,7 +295,7 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
     ours = Server(
         "ours",
         opts.ours_port,
-        uvicorn_argv("tenantry.app:app_from_env", opts.ours_port),
+        uvicorn_argv("tenantry.app:served_app", opts.ours_port),
         ours_env,
         workdir / "ours.log",
     )

@@ -132,10 +132,12 @@ def create_tables(url: str, rls: bool) -> None:
     """The seed's tables as migrations make them; without ``rls`` the policies are switched off."""
     from tenantry.app import app_tables
     from tenantry.auth import AuthSettings
+    from tenantry.config import Settings
     from tenantry.db.migrations import sync_schema
     from tenantry.schema import load_schema
 
-    sync_schema(url, app_tables(load_schema(str(SCHEMA)), "postgresql", AuthSettings(_env_file=None)))
+    settings = Settings(_env_file=None, DATABASE_URL=url, auth=AuthSettings(_env_file=None))
+    sync_schema(url, app_tables(load_schema(str(SCHEMA)), settings))
     if not rls:
 
         async def switch_off() -> None:
@@ -163,7 +165,7 @@ def make_server(name: str, port: int, url: str, workdir: Path) -> Server:
         "TENANTRY_REQUIRE_EMAIL_VERIFICATION": "false",
         "TENANTRY_RATE_LIMIT": "off",
     }
-    return Server(name, port, uvicorn_argv("tenantry.app:app_from_env", port), env, workdir / f"{name}.log")
+    return Server(name, port, uvicorn_argv("tenantry.app:served_app", port), env, workdir / f"{name}.log")
 
 
 def seed_user(server: Server, projects: int, i: int) -> list[tuple[str, str]]:

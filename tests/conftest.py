@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from asgi_lifespan import LifespanManager
 from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
+from tenantry.core import Capability
 from tenantry.db.migrations import sync_schema
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
@@ -113,6 +114,7 @@ def make_client(database_url: str) -> ClientFactory:
 
     ``settings`` are ``Settings`` fields: flat ones by their variable name (``TENANTRY_BASE_URL=…``)
     and capabilities' parts by name (``mail=MailSettings(…)``); ``auth`` is the ``auth`` part.
+    ``capabilities`` replaces the app's default list (a test capability added to it).
     """
 
     @asynccontextmanager
@@ -121,6 +123,7 @@ def make_client(database_url: str) -> ClientFactory:
         *,
         hooks: Hooks | None = None,
         auth: AuthSettings | None = None,
+        capabilities: Sequence[Capability] | None = None,
         base_url: str = "http://testserver",
         **settings: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
@@ -132,9 +135,9 @@ def make_client(database_url: str) -> ClientFactory:
         if auth is not None:
             settings["auth"] = auth
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = app_tables(schema, config)
+        tables = app_tables(schema, config, capabilities=capabilities)
         await asyncio.to_thread(sync_schema, database_url, tables)
-        app = create_app(schema, config, hooks=hooks)
+        app = create_app(schema, config, hooks=hooks, capabilities=capabilities)
         async with (
             LifespanManager(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,

@@ -98,13 +98,18 @@ def applicable(schema: Schema, capabilities: Iterable[Capability]) -> Capabiliti
     return Capabilities(c for c in capabilities if c.enabled(schema))
 
 
-def app_tables(schema: Schema, settings: Settings, dialect: DialectName | None = None) -> TableSet:
+def app_tables(
+    schema: Schema,
+    settings: Settings,
+    dialect: DialectName | None = None,
+    capabilities: Iterable[Capability] | None = None,
+) -> TableSet:
     """All tables of an app (what migrations manage): the schema's entities and every capability's own.
 
-    ``dialect`` defaults to that of ``settings.database_url``.
+    ``dialect`` defaults to that of ``settings.database_url``; ``capabilities`` to the default list.
     """
-    capabilities = applicable(schema, default_capabilities(settings))
-    return build_tables(schema, dialect or settings.dialect, capabilities)
+    found = default_capabilities(settings) if capabilities is None else capabilities
+    return build_tables(schema, dialect or settings.dialect, applicable(schema, found))
 
 
 def openapi_document(schema: Schema, settings: Settings) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import httpx
 
 from tenantry.app import app_tables
 from tenantry.auth import AuthSettings
+from tenantry.auth.plugins.api_key import ApiKeySettings
 from tenantry.auth.plugins.api_key.tables import TABLE_NAMES
 from tenantry.config import Settings
 from tests.api_key.helpers import create_key, key_call, table
@@ -101,9 +102,10 @@ async def test_create_refusals(make_client) -> None:
         assert await refused({"organizationId": "not-an-id"}) == (403, "USER_NOT_MEMBER_OF_ORGANIZATION")
 
 
-async def test_metadata_when_enabled(make_client, monkeypatch) -> None:
-    monkeypatch.setenv("TENANTRY_API_KEY_METADATA", "true")
-    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+async def test_metadata_when_enabled(make_client) -> None:
+    async with make_client(
+        auth=NO_VERIFICATION, base_url=BASE, api_key=ApiKeySettings(TENANTRY_API_KEY_METADATA=True)
+    ) as client:
         ann = await new_user(client, "ann@example.com")
         created = await create_key(client, ann, metadata={"team": "ops"})
         assert created["metadata"] == {"team": "ops"}

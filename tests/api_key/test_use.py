@@ -13,9 +13,9 @@ import json
 from typing import Any
 
 import httpx
-import pytest
 
 from tenantry.auth import Authentication, AuthSettings
+from tenantry.auth.plugins.api_key import ApiKeySettings
 from tests.api_key.helpers import audit_rows, create_key, key_call, table, with_key
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql, ts
 from tests.tenancy.helpers import User, create_org, join, new_user, ok
@@ -179,12 +179,11 @@ async def test_personal_keys_and_where_keys_are_not_accepted(make_client) -> Non
         assert code(r) == (403, "USER_NOT_MEMBER_OF_ORGANIZATION")
 
 
-async def test_rate_limit_per_key_shared_by_app_instances(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TENANTRY_API_KEY_RATE_LIMIT_MAX", "3")
-    monkeypatch.setenv("TENANTRY_API_KEY_RATE_LIMIT_WINDOW", "60")
+async def test_rate_limit_per_key_shared_by_app_instances(make_client) -> None:
+    limit = ApiKeySettings(TENANTRY_API_KEY_RATE_LIMIT_MAX=3, TENANTRY_API_KEY_RATE_LIMIT_WINDOW=60)
     async with (
-        make_client(auth=NO_VERIFICATION, base_url=BASE) as one,
-        make_client(auth=NO_VERIFICATION, base_url=BASE) as two,
+        make_client(auth=NO_VERIFICATION, base_url=BASE, api_key=limit) as one,
+        make_client(auth=NO_VERIFICATION, base_url=BASE, api_key=limit) as two,
     ):
         assert runtime(one) is not runtime(two)
         ann, _, _ = await team(one)
@@ -214,9 +213,9 @@ async def test_rate_limit_per_key_shared_by_app_instances(make_client, monkeypat
         assert 0 < over["error"]["details"]["tryAgainIn"] <= 60_000
 
 
-async def test_concurrent_requests_never_exceed_the_limit(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TENANTRY_API_KEY_RATE_LIMIT_MAX", "5")
-    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+async def test_concurrent_requests_never_exceed_the_limit(make_client) -> None:
+    limit = ApiKeySettings(TENANTRY_API_KEY_RATE_LIMIT_MAX=5)
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, api_key=limit) as client:
         ann, _, _ = await team(client)
         key = (await create_key(client, ann))["key"]
         answers = await asyncio.gather(*(client.get("/api/projects", headers=with_key(key)) for _ in range(12)))

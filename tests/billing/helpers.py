@@ -9,12 +9,19 @@ from typing import Any
 
 import httpx
 
-from tenantry.billing import Billing
+from tenantry.billing import Billing, BillingSettings
 from tenantry.emulators.stripe import sign_payload
 from tests.auth.helpers import runtime, sql
 from tests.conftest import SEED_SCHEMA_PATH
 
 SECRET = "whsec_test_secret_one"
+
+
+def stripe(webhook_secret: str = SECRET, secret_key: str | None = None, api_base: str | None = None) -> BillingSettings:
+    """Billing's settings: webhooks verify with ``webhook_secret``; without a ``secret_key`` Stripe is not called."""
+    return BillingSettings(STRIPE_WEBHOOK_SECRET=webhook_secret, STRIPE_SECRET_KEY=secret_key, STRIPE_API_BASE=api_base)
+
+
 OTHER_SECRET = "whsec_test_secret_two"
 PRICE_PRO = "price_pro_monthly"
 PRICE_PRO_YEARLY = "price_pro_yearly"

@@ -16,7 +16,7 @@ from tenantry.emulators.server import RunningServer, bind_socket, format_base_ur
 from tenantry.emulators.stripe import StripeEmulator
 from tenantry.schema import load_schema_text
 from tests.auth.helpers import BASE, NO_VERIFICATION
-from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema
+from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema, stripe
 
 
 class Servers:
@@ -54,11 +54,9 @@ def live_servers(
         prices={PRICE_PRO: 1500, PRICE_PRO_YEARLY: 15000},
         base_url=stripe_url,
     )
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_checkout_flow")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
+    billing = stripe(SECRET, secret_key="sk_test_checkout_flow", api_base=stripe_url)
     schema = load_schema_text(billing_schema(settings_text) if settings_text else billing_schema(), "test.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, auth=NO_VERIFICATION)
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, auth=NO_VERIFICATION, billing=billing)
     sync_schema(database_url, app_tables(schema, settings))
     stripe_server = run_in_thread(emulator, sock=stripe_sock)
     app_server = run_in_thread(create_app(schema, settings), sock=app_sock)

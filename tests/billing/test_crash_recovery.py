@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from tests.auth.helpers import BASE, NO_VERIFICATION, sql
-from tests.billing.helpers import SECRET, billing, billing_schema, count, deliver, event, subscription_object
+from tests.billing.helpers import SECRET, billing, billing_schema, count, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import create_org, new_user
 
@@ -57,13 +57,11 @@ asyncio.run(main())
 
 @pytest.mark.parametrize("recovery", ["restart", "redelivery"])
 async def test_killed_between_receiving_and_applying_is_applied_once_later(
-    make_client: ClientFactory, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recovery: str
+    make_client: ClientFactory, database_url: str, tmp_path: Path, recovery: str
 ) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
     schema_path = tmp_path / "schema.yaml"
     schema_path.write_text(billing_schema())
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as client:
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)) as client:
         owner = await new_user(client, "owner@example.com")
         org = await create_org(client, owner, "Acme", slug="acme")
         e = event("customer.subscription.created", subscription_object(org["id"]), int(time.time()))
@@ -89,7 +87,7 @@ async def test_killed_between_receiving_and_applying_is_applied_once_later(
             assert r.status_code == 200 and r.json()["outcome"] == "applied"
 
     # The app starts again on the same database: a stored, unapplied event is applied at start-up.
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as client:
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)) as client:
         assert await count(client, "SELECT count(*) FROM stripe_events WHERE applied_at IS NULL") == 0
         rows = await sql(client, "SELECT org_id, stripe_subscription_id, status FROM subscriptions")
         assert [(str(r[0]), r[1], r[2]) for r in rows] == [(org["id"], "sub_test_1", "active")]

@@ -9,21 +9,19 @@ import pytest
 
 from tenantry.emulators.stripe import StripeEmulator, start_stripe_emulator
 from tests.auth.helpers import BASE, NO_VERIFICATION
-from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema
+from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema, stripe
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import create_org, join, new_user
 
 
 @pytest.fixture
 async def stripe_and_client(
-    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+    make_client: ClientFactory,
 ) -> AsyncIterator[tuple[StripeEmulator, httpx.AsyncClient]]:
     emulator, server = start_stripe_emulator(prices={PRICE_PRO: 1500, PRICE_PRO_YEARLY: 15000})
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_endpoints")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("STRIPE_API_BASE", server.base_url)
+    billing = stripe(SECRET, secret_key="sk_test_endpoints", api_base=server.base_url)
     with server:
-        async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as client:
+        async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=billing) as client:
             yield emulator, client
 
 
@@ -91,12 +89,8 @@ async def test_who_may_call_what(stripe_and_client: tuple[StripeEmulator, httpx.
     assert r.status_code == 409 and r.json()["code"] == "NO_BILLING_ACCOUNT"
 
 
-async def test_without_stripe_keys_checkout_says_billing_is_not_configured(
-    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for name in ("STRIPE_SECRET_KEY", "STRIPE_API_BASE"):
-        monkeypatch.delenv(name, raising=False)
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as client:
+async def test_without_stripe_keys_checkout_says_billing_is_not_configured(make_client: ClientFactory) -> None:
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)) as client:
         owner = await new_user(client, "owner@example.com")
         await create_org(client, owner, "Acme", slug="acme")
         r = await client.post("/api/billing/checkout", json={"plan": "pro"}, headers=owner.headers)

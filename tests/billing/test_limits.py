@@ -10,7 +10,7 @@ import pytest
 
 from tenantry.errors import ApiError
 from tests.auth.helpers import BASE, NO_VERIFICATION
-from tests.billing.helpers import SECRET, billing, billing_schema, deliver, event, subscription_object
+from tests.billing.helpers import SECRET, billing, billing_schema, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import User, create_org, new_user
 
@@ -29,14 +29,8 @@ settings:
 
 
 @pytest.fixture
-def stripe_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-
-
-@pytest.fixture
-async def client(make_client: ClientFactory, stripe_env: None) -> AsyncIterator[httpx.AsyncClient]:
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as c:
+async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)) as c:
         yield c
 
 
@@ -105,10 +99,10 @@ async def test_past_due_keeps_the_plan_during_the_grace_period_only(client: http
     assert long_ago["plan"]["id"] == "free" and long_ago["subscribedPlan"] == "pro" and long_ago["status"] == "past_due"
 
 
-async def test_read_only_setting_refuses_every_change_while_past_due(
-    make_client: ClientFactory, stripe_env: None
-) -> None:
-    async with make_client(billing_schema(READ_ONLY), auth=NO_VERIFICATION, base_url=BASE) as client:
+async def test_read_only_setting_refuses_every_change_while_past_due(make_client: ClientFactory) -> None:
+    async with make_client(
+        billing_schema(READ_ONLY), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)
+    ) as client:
         alice = await new_user(client, "alice@example.com")
         org = await create_org(client, alice, "Acme", slug="acme")
         project = (await create(client, alice, "a")).json()

@@ -8,17 +8,15 @@ from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 
 from tenantry.api.openapi import OpenApiPart, build_openapi
 from tests.auth.helpers import BASE, NO_VERIFICATION
-from tests.billing.helpers import SECRET, billing_schema
+from tests.billing.helpers import SECRET, billing_schema, stripe
 from tests.conftest import ClientFactory, seed_schema
 from tests.tenancy.helpers import create_org, new_user
 
 
 async def test_billing_paths_are_documented_and_answer_as_documented(
-    make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+    make_client: ClientFactory,
 ) -> None:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as client:
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)) as client:
         spec = (await client.get("/api/openapi.json")).json()
         validate(spec, cls=OpenAPIV31SpecValidator)
         paths = spec["paths"]

@@ -21,6 +21,7 @@ from tests.billing.helpers import (
     deliver,
     encode,
     event,
+    stripe,
     subscription_object,
     subscription_rows,
 )
@@ -29,10 +30,9 @@ from tests.tenancy.helpers import create_org, new_user
 
 
 @pytest.fixture
-async def client(make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", f"{SECRET},{OTHER_SECRET}")
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as c:
+async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]:
+    billing = stripe(f"{SECRET},{OTHER_SECRET}")
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=billing) as c:
         yield c
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from tenantry.auth import Authentication, AuthSettings
 from tenantry.auth.errors import AuthError
+from tenantry.auth.plugins.magic_link import MagicLinkSettings
 from tenantry.auth.plugins.magic_link.tokens import identifier_of
 from tenantry.auth.store import UserRecord
 from tenantry.db import Connection
@@ -115,9 +116,9 @@ async def test_expired_link_refused(make_client) -> None:
         assert await sql(client, "SELECT id FROM users") == []
 
 
-async def test_expiry_is_configurable_and_token_hashed_at_rest(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TENANTRY_MAGIC_LINK_EXPIRES_IN", "60")
-    async with make_client(**SETTINGS) as client:
+async def test_expiry_is_configurable_and_token_hashed_at_rest(make_client) -> None:
+    magic_link = MagicLinkSettings(TENANTRY_MAGIC_LINK_EXPIRES_IN=60)
+    async with make_client(**SETTINGS, magic_link=magic_link) as client:
         before = dt.datetime.now(dt.UTC)
         await request_link(client)
         token = parse_qs(urlsplit(await last_link(client)).query)["token"][0]
@@ -291,9 +292,10 @@ async def test_session_guard_refusal_redirects_and_uses_the_link(make_client) ->
         assert again.headers["location"] == f"{BASE}/login?error=INVALID_TOKEN"  # but the link is used up
 
 
-async def test_sign_up_can_be_disabled(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TENANTRY_MAGIC_LINK_DISABLE_SIGN_UP", "true")
-    async with make_client(**SETTINGS) as client:
+async def test_sign_up_can_be_disabled(make_client) -> None:
+    async with make_client(
+        **SETTINGS, magic_link=MagicLinkSettings(TENANTRY_MAGIC_LINK_DISABLE_SIGN_UP=True)
+    ) as client:
         r = await request_link(client, callbackURL="/after")
         assert r.json() == {"status": True}  # still no hint whether the address has an account
         used = await follow(client, await last_link(client))

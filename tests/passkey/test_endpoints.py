@@ -329,11 +329,13 @@ async def test_registration_needs_a_fresh_session(make_client) -> None:
         assert (await client.get(f"{API}/list-user-passkeys")).json() == []  # listing needs no fresh session
 
 
-async def test_relying_party_and_origins_are_configurable(make_client, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TENANTRY_PASSKEY_RP_ID", "example.com")
-    monkeypatch.setenv("TENANTRY_PASSKEY_RP_NAME", "Example")
-    monkeypatch.setenv("TENANTRY_PASSKEY_ORIGIN", "https://app.example.com, https://www.example.com/")
-    async with make_client(**SETTINGS) as client:
+async def test_relying_party_and_origins_are_configurable(make_client) -> None:
+    passkey = PasskeySettings(
+        TENANTRY_PASSKEY_RP_ID="example.com",
+        TENANTRY_PASSKEY_RP_NAME="Example",
+        TENANTRY_PASSKEY_ORIGIN="https://app.example.com, https://www.example.com/",
+    )
+    async with make_client(**SETTINGS, passkey=passkey) as client:
         await sign_up(client, "ada@example.com")
         auth = Authenticator(rp_id="example.com", origin="https://www.example.com")
         options = (await client.get(f"{API}/generate-register-options")).json()

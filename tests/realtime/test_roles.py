@@ -12,6 +12,7 @@ from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
+from tenantry.realtime import RealtimeSettings
 from tenantry.schema import load_schema_text
 from tests.realtime.test_socketio_client import node_ready, run_node
 
@@ -54,12 +55,14 @@ SCHEMA = textwrap.dedent(
 
 def test_each_role_receives_what_it_may_read(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     node_ready()
-    monkeypatch.setenv("TENANTRY_REALTIME_RECHECK_SECONDS", "600")  # role changes apply at once, not by the clock
+    realtime = RealtimeSettings(TENANTRY_REALTIME_RECHECK_SECONDS=600)  # role changes apply at once, not by the clock
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = load_schema_text(SCHEMA, "roles.yaml")
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth)
+    settings = Settings(
+        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime
+    )
     asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
     app = create_app(schema, settings)
     with run_in_thread(app, sock=sock):

@@ -23,6 +23,7 @@ from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.hooks import load_hooks_file
+from tenantry.realtime import RealtimeSettings
 from tests.conftest import require_service, seed_schema
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +62,14 @@ def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatc
     node_ready()
     # A long re-check interval: revocations and organization switches must take effect at once
     # (the server re-checks after the request that made them), not at the next periodic pass.
-    monkeypatch.setenv("TENANTRY_REALTIME_RECHECK_SECONDS", "600")
+    realtime = RealtimeSettings(TENANTRY_REALTIME_RECHECK_SECONDS=600)
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth)
+    settings = Settings(
+        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime
+    )
     asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
     hooks = load_hooks_file(ROOT / "examples" / "saas" / "hooks.py")
     app = create_app(schema, settings, hooks=hooks)
@@ -92,12 +95,14 @@ def test_sessions_ended_without_a_request_are_disconnected_by_the_periodic_check
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node_ready()
-    monkeypatch.setenv("TENANTRY_REALTIME_RECHECK_SECONDS", "0.3")
+    realtime = RealtimeSettings(TENANTRY_REALTIME_RECHECK_SECONDS=0.3)
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth)
+    settings = Settings(
+        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime
+    )
     asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
     app = create_app(schema, settings)
     with run_in_thread(app, sock=sock):

@@ -21,7 +21,7 @@ from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.emulators.stripe import StripeEmulator
 from tenantry.schema import load_schema_text
-from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema
+from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema, stripe
 from tests.conftest import ROOT
 from tests.web.test_browser import Journey, browser, log_in, sign_up  # noqa: F401 - the browser fixture
 
@@ -47,12 +47,9 @@ def test_upgrade_in_the_browser(database_url: str, browser: Browser, monkeypatch
         prices={PRICE_PRO: 1500, PRICE_PRO_YEARLY: 15000},
         base_url=stripe_url,
     )
-    # Billing reads its Stripe settings from the environment, as in production.
-    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_browser")
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
+    billing = stripe(SECRET, secret_key="sk_test_browser", api_base=stripe_url)
     schema = load_schema_text(billing_schema(), "test.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, billing=billing)
     sync_schema(database_url, app_tables(schema, settings))
     app = create_app(schema, settings)
     backend = "postgresql" if database_url.startswith("postgres") else "sqlite"

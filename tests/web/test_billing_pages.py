@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.auth.helpers import BASE, NO_VERIFICATION
-from tests.billing.helpers import SECRET, billing_schema, deliver, event, subscription_object
+from tests.billing.helpers import SECRET, billing_schema, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import User, create_org, join, new_user
 
@@ -25,12 +25,9 @@ def toast(r: httpx.Response) -> str:
 
 
 @pytest.fixture
-async def client(make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+async def client(make_client: ClientFactory) -> AsyncIterator[httpx.AsyncClient]:
     # Webhooks verify; no Stripe key, so Checkout is refused the way an unconfigured app refuses it.
-    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
-    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    monkeypatch.delenv("STRIPE_API_BASE", raising=False)
-    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE) as c:
+    async with make_client(billing_schema(), auth=NO_VERIFICATION, base_url=BASE, billing=stripe(SECRET)) as c:
         yield c
 
 
