@@ -14,6 +14,7 @@ from tenantry.auth.errors import AuthError, validation_error
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import Current
 from tenantry.auth.validate import boolean, js_type, string
+from tenantry.tenancy import service as actions
 from tenantry.tenancy.service import MemberQuery, OrganizationService
 from tenantry.tenancy.store import FilterOp
 
@@ -299,10 +300,10 @@ async def list_user_invitations(req: AuthRequest) -> Reply:
 
 
 ENDPOINTS = (
-    Endpoint("POST", f"{PREFIX}/create", create),
+    Endpoint("POST", actions.CREATE, create),
     Endpoint("POST", f"{PREFIX}/check-slug", check_slug),
     Endpoint("GET", f"{PREFIX}/list", list_organizations),
-    Endpoint("POST", f"{PREFIX}/set-active", set_active),
+    Endpoint("POST", actions.SET_ACTIVE, set_active),
     Endpoint("GET", f"{PREFIX}/get-organization", get_organization),
     Endpoint("GET", f"{PREFIX}/get-full-organization", get_full_organization),
     Endpoint("POST", f"{PREFIX}/update", update),
@@ -310,14 +311,14 @@ ENDPOINTS = (
     Endpoint("GET", f"{PREFIX}/get-active-member", get_active_member),
     Endpoint("GET", f"{PREFIX}/get-active-member-role", get_active_member_role),
     Endpoint("GET", f"{PREFIX}/list-members", list_members),
-    Endpoint("POST", f"{PREFIX}/remove-member", remove_member),
-    Endpoint("POST", f"{PREFIX}/update-member-role", update_member_role),
+    Endpoint("POST", actions.REMOVE_MEMBER, remove_member),
+    Endpoint("POST", actions.UPDATE_MEMBER_ROLE, update_member_role),
     Endpoint("POST", f"{PREFIX}/leave", leave),
     Endpoint("POST", f"{PREFIX}/has-permission", has_permission),
-    Endpoint("POST", f"{PREFIX}/invite-member", invite_member),
-    Endpoint("POST", f"{PREFIX}/accept-invitation", accept_invitation),
-    Endpoint("POST", f"{PREFIX}/reject-invitation", reject_invitation),
-    Endpoint("POST", f"{PREFIX}/cancel-invitation", cancel_invitation),
+    Endpoint("POST", actions.INVITE_MEMBER, invite_member),
+    Endpoint("POST", actions.ACCEPT_INVITATION, accept_invitation),
+    Endpoint("POST", actions.REJECT_INVITATION, reject_invitation),
+    Endpoint("POST", actions.CANCEL_INVITATION, cancel_invitation),
     Endpoint("GET", f"{PREFIX}/get-invitation", get_invitation),
     Endpoint("GET", f"{PREFIX}/list-invitations", list_invitations),
     Endpoint("GET", f"{PREFIX}/list-user-invitations", list_user_invitations),

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.magic_link.endpoints import MagicLinkEndpoints
+from tenantry.auth.plugins.magic_link.service import SIGN_IN, VERIFY, MagicLinks
 from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
 from tenantry.auth.ratelimit import Rule
 
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
 
-__all__ = ["MagicLinkPlugin", "MagicLinkSettings"]
+__all__ = ["MagicLinkPlugin", "MagicLinkSettings", "MagicLinks"]
 
 
 class MagicLinkPlugin(AuthPlugin):
@@ -29,13 +30,15 @@ class MagicLinkPlugin(AuthPlugin):
     id = "magic-link"
     # Better Auth's rule for both paths: 5 requests a minute per client address.
     rate_limits = (
-        ("/sign-in/magic-link", Rule(60, 5)),
-        ("/magic-link/verify", Rule(60, 5)),
+        (SIGN_IN, Rule(60, 5)),
+        (VERIFY, Rule(60, 5)),
     )
 
     def __init__(self, settings: MagicLinkSettings | None = None) -> None:
         self.settings = settings if settings is not None else MagicLinkSettings()
+        self.service: MagicLinks | None = None  # the app's, once its endpoints are made
 
     def endpoints(self, auth: Authentication) -> Sequence[Endpoint]:
         """``POST /sign-in/magic-link`` and ``GET /magic-link/verify``."""
-        return MagicLinkEndpoints(self.settings).all()
+        self.service = MagicLinks(auth.ctx, self.settings)
+        return MagicLinkEndpoints(self.service).all()
