@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -26,18 +25,9 @@ from tenantry.auth.plugins.admin.common import platform_role
 from tenantry.auth.plugins.admin.queries import UserQuery
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
 
-T = TypeVar("T")
 PAGE_SIZE = 25
 # Ban lengths offered by the form (seconds; empty: until lifted).
 BAN_LENGTHS = (("", "Until unbanned"), ("3600", "1 hour"), ("86400", "1 day"), ("604800", "1 week"))
-
-
-async def refusing(read: Awaitable[T]) -> T:
-    """A read for an admin page: a refusal is the page's error (its status and message)."""
-    try:
-        return await read
-    except AuthError as exc:
-        raise Refused(exc.status, exc.message) from None
 
 
 def _page_number(request: Request) -> int:
@@ -96,7 +86,7 @@ def routes(web: Web) -> list[BaseRoute]:
         query = UserQuery(
             search_value=q or None, search_field=field, sort_by="createdAt", limit=PAGE_SIZE, offset=offset(request)
         )
-        found = await refusing(service.list_users(ctx, viewer.current, query))
+        found = await service.list_users(ctx, viewer.current, query)
         pages = paging(request, found.total, "/admin", {"q": q, "field": field})
         return web.render(
             request, "admin_users.html", viewer, users=found.users, q=q, field=field, tab="/admin", **pages
@@ -105,8 +95,8 @@ def routes(web: Web) -> list[BaseRoute]:
     async def user_detail(request: Request, viewer: Viewer) -> Response:
         superuser(viewer)
         user_id = request.path_params["id"]
-        found = await refusing(service.get_user(ctx, viewer.current, user_id))
-        sessions = await refusing(service.list_user_sessions(ctx, viewer.current, user_id))
+        found = await service.get_user(ctx, viewer.current, user_id)
+        sessions = await service.list_user_sessions(ctx, viewer.current, user_id)
         return web.render(
             request,
             "admin_user.html",
@@ -168,9 +158,7 @@ def routes(web: Web) -> list[BaseRoute]:
         superuser(viewer)
         q = request.query_params.get("q", "").strip()
         page_path = "/admin/organizations"
-        found = await refusing(
-            service.list_organizations(ctx, viewer.current, q or None, PAGE_SIZE, offset(request) or 0)
-        )
+        found = await service.list_organizations(ctx, viewer.current, q or None, PAGE_SIZE, offset(request) or 0)
         pages = paging(request, found.total, page_path, {"q": q})
         return web.render(
             request, "admin_organizations.html", viewer, organizations=found.organizations, q=q, tab=page_path, **pages
@@ -179,11 +167,8 @@ def routes(web: Web) -> list[BaseRoute]:
     async def stop(request: Request, viewer: Viewer) -> Response:
         await web.form(request)  # the origin check
         target = viewer.user["id"]
-        try:
-            await web.guard(request, service.STOP_IMPERSONATING, current=viewer.current)
-            switched = await service.stop_impersonating(ctx, web.client(request), viewer.current)
-        except AuthError as exc:
-            raise Refused(exc.status, exc.message) from None
+        await web.guard(request, service.STOP_IMPERSONATING, current=viewer.current)
+        switched = await service.stop_impersonating(ctx, web.client(request), viewer.current)
         return web.set_cookies(flash(redirect(f"/admin/users/{target}"), "Impersonation ended."), switched.cookies)
 
     signed = page(web, signed_in=True)

@@ -82,7 +82,7 @@ def routes(web: Web) -> list[BaseRoute]:
         data = await request.form()
         name = form.get("name", "").strip() or None
         days = form.get("expires", "")
-        if days and not days.isdigit():
+        if days and (not days.isdigit() or int(days) < 1):
             raise Refused(400, "Choose an expiry from the list.")
         scoped: dict[str, list[str]] | None = None
         if form.get("access") == "scoped":

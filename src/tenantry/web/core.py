@@ -275,7 +275,8 @@ class Web:
 
 
 def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaitable[Response]]], Handler]:
-    """Wrap a page handler: errors become error pages; ``signed_in`` pages get the viewer or go to login."""
+    """Wrap a page handler: errors (``Refused``, the API's and the services') become error pages;
+    ``signed_in`` pages get the viewer or go to login."""
 
     def wrap(handler: Callable[..., Awaitable[Response]]) -> Handler:
         @functools.wraps(handler)
@@ -293,6 +294,9 @@ def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaita
                 if exc.location is not None:
                     return flash(redirect(exc.location), exc.message, "error")
                 return web.error_page(request, exc.status, exc.message, viewer)
+            except AuthError as exc:
+                # A service's refusal the page does not explain itself (a read for a superuser …).
+                return web.refusal(web.error_page(request, exc.status, exc.message, viewer), exc)
             except ApiError as exc:
                 message = exc.message if isinstance(exc.message, str) else "; ".join(exc.message)
                 return web.error_page(request, exc.status, message, viewer)
