@@ -11,9 +11,10 @@ from starlette.requests import Request
 
 from tenantry.auth import Authentication, AuthSettings
 from tenantry.auth.errors import auth_error
-from tenantry.auth.plugin import AuthPlugin, PluginField
+from tenantry.auth.plugin import AuthPlugin, PluginField, SecondStep
 from tenantry.auth.plugins import PLUGINS
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
+from tenantry.auth.service import ClientInfo
 from tenantry.auth.store import UserRecord
 from tenantry.context import Principal
 from tenantry.core import App
@@ -46,8 +47,8 @@ class ProbePlugin(AuthPlugin):
             if user.core["name"] == "Blocked":
                 raise auth_error(403, "PROBE_REFUSED")
 
-        async def hold_flagged(req: AuthRequest, user: UserRecord, dont_remember: bool) -> Reply | None:
-            return Reply({"held": True}) if user.plugin["probeFlag"] else None
+        async def hold_flagged(client: ClientInfo, user: UserRecord, dont_remember: bool) -> SecondStep | None:
+            return SecondStep({"held": True}) if user.plugin["probeFlag"] else None
 
         async def header_credential(request: Request) -> Principal | None:
             return Principal("system") if request.headers.get("x-probe") == "let-me-in" else None

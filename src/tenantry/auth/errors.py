@@ -95,6 +95,11 @@ def auth_error(status: int, code: str) -> AuthError:
     return AuthError(status, code, BASE_ERROR_CODES[code])
 
 
+def value_rejected() -> AuthError:
+    """The database refused a value (too long for its column, out of range): the caller's doing, a 400."""
+    return AuthError(400, "VALIDATION_ERROR", "A value is too long or not valid for its field")
+
+
 def validation_error(path: str, message: str) -> AuthError:
     """Zod-style ``[body.email] Invalid email address`` (400 VALIDATION_ERROR)."""
     return AuthError(400, "VALIDATION_ERROR", f"[{path}] {message}")

@@ -5,11 +5,14 @@
 2. Sign-in and sign-up without cookies are checked too when the browser says anything about the
    request's origin (``Sec-Fetch-*``, ``Origin``, ``Referer``): a cross-site navigation is refused.
 3. URLs the client asks to be sent to (``callbackURL`` …) must be relative or trusted.
+
+The web pages' forms answer to rule 1 whether or not they carry a cookie (``check_form``).
 """
 
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -77,13 +80,20 @@ class OriginPolicy:
             if said_where and not self.is_trusted(origin if origin and origin != "null" else referer):
                 raise auth_error(403, "INVALID_ORIGIN")
 
+    def check_form(self, request: Request) -> None:
+        """Raise 403 unless a page's form POST comes from a trusted origin: rule 1 with or without
+        a cookie (the sign-in form has none yet; browsers always send ``Origin`` on form POSTs)."""
+        if request.method in SAFE_METHODS:
+            return
+        self._require_trusted(request.headers.get("origin"), request.headers.get("referer"))
+
     def _require_trusted(self, origin: str | None, referer: str | None) -> None:
         if origin == "null" or (not origin and not referer):
             raise auth_error(403, "MISSING_OR_NULL_ORIGIN")
         if not self.is_trusted(origin or referer):
             raise auth_error(403, "INVALID_ORIGIN")
 
-    def check_urls(self, values: dict[str, object]) -> None:
+    def check_urls(self, values: Mapping[str, object]) -> None:
         """Refuse untrusted ``callbackURL``/``redirectTo``/… given in a body or query."""
         for key, code in URL_PARAMS.items():
             value = values.get(key)

@@ -4,8 +4,9 @@ An ``AuthPlugin`` is a ``Capability`` (tables of its own through ``contribute``,
 pages …) that also brings, each optional: columns on Better Auth's user and session tables
 (``user_fields``/``session_fields``, read and written by the store and shown in the JSON like
 core fields), endpoints under ``/api/auth``, rate-limit rules, error codes, and hooks into the
-core flows (``hook``), collected in ``AuthHooks``. Authentication registers each when it is
-installed (``Authentication.register``), in capability order.
+core flows (``hook``), collected in ``AuthHooks``: they run for the endpoints and the web pages
+alike, since both call the same services through the same guard. Authentication registers each
+when it is installed (``Authentication.register``), in capability order.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from tenantry.core import App, Capability
 
 if TYPE_CHECKING:
     from tenantry.auth.capability import Authentication
-    from tenantry.auth.router import AuthRequest, Endpoint, Reply
+    from tenantry.auth.router import Endpoint
+    from tenantry.auth.service import ClientInfo, Current
     from tenantry.auth.store import UserRecord
     from tenantry.auth.tables import Preset
     from tenantry.db import Connection
@@ -48,8 +50,27 @@ class PluginField:
 
 # A new session is about to be created for this user: raise an AuthError to refuse it (banned users).
 SessionGuard = Callable[["Connection | None", "UserRecord"], Awaitable[None]]
-# A password sign-in succeeded: answer instead of creating the session (two-factor), or None.
-SecondFactor = Callable[["AuthRequest", "UserRecord", bool], Awaitable["Reply | None"]]
+
+
+@dataclass
+class SecondStep:
+    """What a first factor that needs a second step answers instead of a session: the API's JSON
+    ``body`` (two-factor: ``{"twoFactorRedirect": true, ...}``) and the complete ``Set-Cookie``
+    values that carry the pending sign-in."""
+
+    body: Any
+    cookies: list[str] = field(default_factory=list)
+
+
+# A first factor succeeded for this user (the client, the user, "don't remember me"): a second
+# step to answer instead of creating the session (two-factor), or None.
+SecondFactor = Callable[["ClientInfo", "UserRecord", bool], Awaitable["SecondStep | None"]]
+# The session of the request an action runs for, read on demand (most checks never need it).
+SessionSource = Callable[[], Awaitable["Current | None"]]
+# An action is about to run (its method and /api/auth path, from the API or a page, for the
+# session ``SessionSource`` gives): raise an AuthError to refuse it (an impersonation may not change
+# its user's credentials).
+ActionCheck = Callable[[str, str, SessionSource], Awaitable[None]]
 # A request to any route carries no session: another credential may identify it (x-api-key).
 # A resolver runs ``ctx.guard_session`` on the credential's user before it admits (and counts) a
 # request, so what refuses a user's sessions (a ban) refuses their other credentials too.
@@ -67,6 +88,7 @@ class AuthHooks:
     second_factors: list[SecondFactor] = field(default_factory=list)
     credentials: list[CredentialResolver] = field(default_factory=list)
     principal_checks: list[PrincipalCheck] = field(default_factory=list)
+    action_checks: list[ActionCheck] = field(default_factory=list)
 
 
 class AuthPlugin(Capability):

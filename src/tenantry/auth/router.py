@@ -1,8 +1,12 @@
 """The ``/api/auth/*`` router: Better Auth's request handling around every endpoint.
 
 In order: unknown route -> 404 with an empty body; rate limit -> 429 with ``x-retry-after``;
-origin checks -> 403; body parsing (JSON or form) -> 400; callback URLs -> 403; the endpoint;
-then cookies (set, re-issued or cleared) and Better Auth's ``set-auth-token`` header.
+origin checks -> 403; body parsing (JSON or form) -> 400; callback URLs -> 403; plugins' action
+checks; the endpoint; then cookies (set, re-issued or cleared) and Better Auth's
+``set-auth-token`` header. The checks are ``AuthGuard``'s, which the web pages pass too.
+
+Endpoints are thin: they read and check the body as Better Auth's schemas do, call a typed
+service (the one the pages call) and shape its result as a ``Reply``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tenantry.auth.errors import AuthError, auth_error
+from tenantry.auth.cookies import CookieChanges
+from tenantry.auth.errors import AuthError, auth_error, value_rejected
 from tenantry.auth.service import BASE_PATH, AuthContext, Current, Lookup
 from tenantry.db.errors import DataRejected
 
@@ -50,6 +55,13 @@ class Reply:
     html: str | None = None
     # Complete ``Set-Cookie`` values beyond the session's (plugins' cookies), sent after it in order.
     cookies: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, body: Any, changes: CookieChanges, **fields: Any) -> Reply:
+        """``body`` with the cookies a service changed."""
+        return cls(
+            body, set_session=changes.session, clear_cookies=changes.clear, cookies=list(changes.others), **fields
+        )
 
 
 class AuthRequest:
@@ -144,22 +156,17 @@ class AuthRouter:
             return Response(status_code=404)  # Better Auth: empty body, no content type
         handler, params = resolved
         ctx = self.ctx
+        guard = ctx.guard
         try:
-            if ctx.limiter is not None:
-                retry = await ctx.limiter.check(ctx.client_ip(request) or "unknown", path)
-                if retry is not None:
-                    raise AuthError(
-                        429, None, "Too many requests. Please try again later.", **{"x-retry-after": str(retry)}
-                    )
-            ctx.origins.check_request(request, path, has_cookie="cookie" in request.headers)
+            await guard.endpoint(request, path)
             body = await self._body(request) if request.method in ("POST", "PUT", "PATCH") else {}
-            ctx.origins.check_urls(body)
-            ctx.origins.check_urls(dict(request.query_params))
+            guard.check_urls(body)
+            guard.check_urls(dict(request.query_params))
             auth_request = AuthRequest(ctx, request, body, params)
+            await guard.check_action(request.method, path, auth_request.optional_session)
             reply = await handler(auth_request)
         except DataRejected:
-            # The database refused a value (too long for its column, out of range): the client's doing.
-            exc = AuthError(400, "VALIDATION_ERROR", "A value is too long or not valid for its field")
+            exc = value_rejected()
             return _json(exc.body(), exc.status)
         except AuthError as exc:
             response = _json(exc.body(), exc.status)
@@ -201,19 +208,21 @@ class AuthRouter:
         for key, value in reply.headers.items():
             response.headers[key] = value
         lookup = request.looked_up
+        changes = CookieChanges(reply.set_session, reply.clear_cookies, list(reply.cookies))
         if reply.set_session is not None:
-            token, dont_remember = reply.set_session
-            ctx.cookies.set_session(response, token, ctx.auth.expires_in, dont_remember)
-            _expose_auth_token(response, ctx.cookies.signed_session_value(token))
-        elif reply.clear_cookies or (lookup is not None and lookup.stale):
-            ctx.cookies.clear(response)
+            _expose_auth_token(response, ctx.cookies.signed_session_value(reply.set_session[0]))
+        elif lookup is not None and lookup.stale:
+            changes.clear = True
         elif (
-            lookup is not None and lookup.current is not None and lookup.current.refreshed and lookup.current.via_cookie
+            not reply.clear_cookies
+            and lookup is not None
+            and lookup.current is not None
+            and lookup.current.refreshed
+            and lookup.current.via_cookie
         ):
             # Refreshed by this request: re-issue the cookie with a fresh Max-Age, same value.
-            ctx.cookies.set_session(response, lookup.current.session["token"], ctx.auth.expires_in)
-        for cookie in reply.cookies:
-            response.headers.append("set-cookie", cookie)
+            changes.session = (lookup.current.session["token"], False)
+        ctx.write_cookies(response, changes)
         return response
 
 

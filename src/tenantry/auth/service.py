@@ -11,15 +11,18 @@ import asyncio
 import datetime as dt
 import ipaddress
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from starlette.requests import Request
+from starlette.responses import Response
 
-from tenantry.auth.cookies import CookieNames, Cookies
+from tenantry.auth.cookies import CookieChanges, CookieNames, Cookies
 from tenantry.auth.crypto import generate_id, read_jwt, sign_jwt, verify_bearer
 from tenantry.auth.errors import auth_error, validation_error
+from tenantry.auth.guard import AuthGuard
 from tenantry.auth.origin import OriginPolicy
 from tenantry.auth.plugin import AuthHooks
 from tenantry.auth.ratelimit import RateLimiter
@@ -77,8 +80,13 @@ class SignUpHook(Protocol):
 
 @dataclass(frozen=True)
 class ClientInfo:
+    """Who is calling: the address and user agent (sessions and the audit log keep them), and the
+    cookies the browser sent (raw, signed values: plugins read theirs, such as two-factor's
+    pending sign-in or the admin's kept session)."""
+
     ip: str
     user_agent: str
+    cookies: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -119,9 +127,12 @@ class AuthContext:
     audit_hook: AuditHook | None = None
     on_sign_up: SignUpHook | None = None
     hooks: AuthHooks = field(default_factory=AuthHooks)
+    guard: AuthGuard = field(init=False)
 
     def __post_init__(self) -> None:
         self.base_url = self.settings.base_url.rstrip("/")
+        # One guard for the endpoints and the pages: the same rate limits, origin rules and plugins' checks.
+        self.guard = AuthGuard(self.origins, self.limiter, self.client_ip, self.hooks)
 
     @property
     def secret(self) -> str:
@@ -182,7 +193,12 @@ class AuthContext:
     # -- clients ------------------------------------------------------------------------------
 
     def client(self, request: Request) -> ClientInfo:
-        return ClientInfo(ip=self.client_ip(request) or "", user_agent=request.headers.get("user-agent", ""))
+        """The caller of ``request``, as services take it."""
+        return ClientInfo(
+            ip=self.client_ip(request) or "",
+            user_agent=request.headers.get("user-agent", ""),
+            cookies=dict(request.cookies),
+        )
 
     def client_ip(self, request: Request) -> str | None:
         """The caller's address; ``X-Forwarded-For`` counts only when the peer is a trusted proxy."""
@@ -195,6 +211,10 @@ class AuthContext:
             except ValueError:
                 return peer
         return peer
+
+    def write_cookies(self, response: Response, changes: CookieChanges) -> None:
+        """Set or clear the cookies an action changed, on an API answer or a page alike."""
+        self.cookies.apply(response, changes, self.auth.expires_in)
 
     # -- sessions -----------------------------------------------------------------------------
 

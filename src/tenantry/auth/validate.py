@@ -52,7 +52,12 @@ def boolean(body: dict[str, Any], key: str) -> bool | None:
 def email(body: dict[str, Any], key: str = "email") -> str:
     value = string(body, key)
     assert value is not None
-    if not EMAIL.match(value) or len(value) > 320:
+    return checked_email(value, key)
+
+
+def checked_email(value: str, key: str = "email") -> str:
+    """``value`` if it is an e-mail address, else zod's 400 for the body member ``key``."""
+    if not is_email(value):
         raise validation_error(f"body.{key}", "Invalid email address")
     return value
 

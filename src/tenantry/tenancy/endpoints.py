@@ -14,6 +14,7 @@ from typing import Any, cast, get_args
 from tenantry.auth.errors import AuthError, validation_error
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.validate import boolean, js_type, string
+from tenantry.tenancy import service as actions
 from tenantry.tenancy.service import MemberQuery, OrganizationService
 from tenantry.tenancy.store import FilterOp
 
@@ -275,10 +276,10 @@ async def list_user_invitations(service: OrganizationService, req: AuthRequest) 
 
 
 HANDLERS: tuple[tuple[str, str, Handler], ...] = (
-    ("POST", f"{PREFIX}/create", create),
+    ("POST", actions.CREATE, create),
     ("POST", f"{PREFIX}/check-slug", check_slug),
     ("GET", f"{PREFIX}/list", list_organizations),
-    ("POST", f"{PREFIX}/set-active", set_active),
+    ("POST", actions.SET_ACTIVE, set_active),
     ("GET", f"{PREFIX}/get-organization", get_organization),
     ("GET", f"{PREFIX}/get-full-organization", get_full_organization),
     ("POST", f"{PREFIX}/update", update),
@@ -286,14 +287,14 @@ HANDLERS: tuple[tuple[str, str, Handler], ...] = (
     ("GET", f"{PREFIX}/get-active-member", get_active_member),
     ("GET", f"{PREFIX}/get-active-member-role", get_active_member_role),
     ("GET", f"{PREFIX}/list-members", list_members),
-    ("POST", f"{PREFIX}/remove-member", remove_member),
-    ("POST", f"{PREFIX}/update-member-role", update_member_role),
+    ("POST", actions.REMOVE_MEMBER, remove_member),
+    ("POST", actions.UPDATE_MEMBER_ROLE, update_member_role),
     ("POST", f"{PREFIX}/leave", leave),
     ("POST", f"{PREFIX}/has-permission", has_permission),
-    ("POST", f"{PREFIX}/invite-member", invite_member),
-    ("POST", f"{PREFIX}/accept-invitation", accept_invitation),
-    ("POST", f"{PREFIX}/reject-invitation", reject_invitation),
-    ("POST", f"{PREFIX}/cancel-invitation", cancel_invitation),
+    ("POST", actions.INVITE_MEMBER, invite_member),
+    ("POST", actions.ACCEPT_INVITATION, accept_invitation),
+    ("POST", actions.REJECT_INVITATION, reject_invitation),
+    ("POST", actions.CANCEL_INVITATION, cancel_invitation),
     ("GET", f"{PREFIX}/get-invitation", get_invitation),
     ("GET", f"{PREFIX}/list-invitations", list_invitations),
     ("GET", f"{PREFIX}/list-user-invitations", list_user_invitations),

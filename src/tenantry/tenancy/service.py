@@ -47,6 +47,16 @@ if TYPE_CHECKING:
     from tenantry.core import App
     from tenantry.tenancy import Tenancy
 
+# The ``/api/auth`` paths of the actions the pages run too: what rate limits count, whichever way they come.
+CREATE = "/organization/create"
+SET_ACTIVE = "/organization/set-active"
+INVITE_MEMBER = "/organization/invite-member"
+UPDATE_MEMBER_ROLE = "/organization/update-member-role"
+REMOVE_MEMBER = "/organization/remove-member"
+ACCEPT_INVITATION = "/organization/accept-invitation"
+REJECT_INVITATION = "/organization/reject-invitation"
+CANCEL_INVITATION = "/organization/cancel-invitation"
+
 INVITATION_EXPIRES_IN = 48 * 60 * 60  # Better Auth's default invitationExpiresIn
 MEMBERS_LIMIT = 100  # Better Auth's default page of members (membershipLimit)
 OWNER_ALIAS = "owner"

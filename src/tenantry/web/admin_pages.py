@@ -1,10 +1,10 @@
 """Pages of the admin plugin, for superusers: users (search, detail with sessions, ban and unban,
 revoke sessions, set the platform role, impersonate) and organizations (search).
 
-Every action runs the ``/api/auth/admin/*`` endpoint's handler (``call_auth``), so the rights,
-refusals and audit rows are those of the API. The banner shown on every page while an admin
-impersonates someone (with the time left and a Stop button) is filled in here, through
-``Web.viewer_hooks``.
+Every action calls the admin service the ``/api/auth/admin/*`` endpoints call, after the API's
+guard, so the rights, refusals, limits and audit rows are those of the API. The banner shown on
+every page while an admin impersonates someone (with the time left and a Stop button) is filled in
+here, through ``Web.viewer_hooks``.
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.errors import AuthError
+from tenantry.auth.plugins.admin import AdminPlugin, service
 from tenantry.auth.plugins.admin.access import is_admin
 from tenantry.auth.plugins.admin.common import platform_role
-from tenantry.web.bridge import apply_cookies, call_auth
-from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
+from tenantry.auth.plugins.admin.queries import UserQuery
+from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
 
 PAGE_SIZE = 25
 # Ban lengths offered by the form (seconds; empty: until lifted).
@@ -37,6 +39,9 @@ def routes(web: Web) -> list[BaseRoute]:
     """The admin plugin's pages."""
     runtime = web.runtime
     ctx = runtime.auth.ctx
+    plugin = runtime.auth.plugin("admin")
+    assert isinstance(plugin, AdminPlugin)
+    duration = plugin.settings.impersonation_duration
 
     async def describe(viewer: Viewer) -> None:
         current = viewer.current
@@ -59,58 +64,47 @@ def routes(web: Web) -> list[BaseRoute]:
         if not viewer.extras.get("superuser"):
             raise Refused(403, "Only platform administrators can open the admin pages.")
 
-    async def listing(
-        request: Request, api_path: str, query: dict[str, str], page_path: str, filters: dict[str, str]
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """One page of an admin list endpoint (``query`` on top of the page's limit and offset), and
-        what its template's pagination needs: links to ``page_path`` keep the ``filters``."""
+    def paging(request: Request, total: int, page_path: str, filters: dict[str, str]) -> dict[str, Any]:
+        """What a list template's pagination needs: links to ``page_path`` keep the ``filters``."""
         number = _page_number(request)
-        paged = {"limit": str(PAGE_SIZE), "offset": str((number - 1) * PAGE_SIZE)}
-        listed = await call_auth(runtime, request, "GET", api_path, query=paged | query)
-        if not listed.ok:
-            raise Refused(listed.error.status if listed.error else 500, listed.message)
-        body: dict[str, Any] = listed.body
 
         def link(**changes: Any) -> str:
             params = {**filters, "page": number} | changes
             return page_path + "?" + urlencode({k: v for k, v in params.items() if v})
 
-        paging = {
-            "total": body["total"],
-            "page": number,
-            "page_count": max(1, math.ceil(body["total"] / PAGE_SIZE)),
-            "link": link,
-        }
-        return body, paging
+        return {"total": total, "page": number, "page_count": max(1, math.ceil(total / PAGE_SIZE)), "link": link}
+
+    def offset(request: Request) -> int | None:
+        skipped = (_page_number(request) - 1) * PAGE_SIZE
+        return skipped or None
 
     async def users(request: Request, viewer: Viewer) -> Response:
         superuser(viewer)
         q = request.query_params.get("q", "").strip()
         field = request.query_params.get("field", "email")
         field = field if field in ("email", "name") else "email"
-        query = {"sortBy": "createdAt"}
-        if q:
-            query |= {"searchValue": q, "searchField": field}
-        body, paging = await listing(request, "/admin/list-users", query, "/admin", {"q": q, "field": field})
+        query = UserQuery(
+            search_value=q or None, search_field=field, sort_by="createdAt", limit=PAGE_SIZE, offset=offset(request)
+        )
+        found = await service.list_users(ctx, viewer.current, query)
+        pages = paging(request, found.total, "/admin", {"q": q, "field": field})
         return web.render(
-            request, "admin_users.html", viewer, users=body["users"], q=q, field=field, tab="/admin", **paging
+            request, "admin_users.html", viewer, users=found.users, q=q, field=field, tab="/admin", **pages
         )
 
     async def user_detail(request: Request, viewer: Viewer) -> Response:
         superuser(viewer)
         user_id = request.path_params["id"]
-        found = await call_auth(runtime, request, "GET", "/admin/get-user", query={"id": user_id})
-        if not found.ok:
-            raise Refused(found.error.status if found.error else 500, found.message)
-        sessions = await call_auth(runtime, request, "POST", "/admin/list-user-sessions", {"userId": user_id})
+        found = await service.get_user(ctx, viewer.current, user_id)
+        sessions = await service.list_user_sessions(ctx, viewer.current, user_id)
         return web.render(
             request,
             "admin_user.html",
             viewer,
-            user=found.body,
-            sessions=(sessions.body or {}).get("sessions", []),
-            is_self=str(found.body["id"]) == viewer.user["id"],
-            target_is_admin=is_admin(found.body.get("role")),
+            user=found,
+            sessions=sessions,
+            is_self=str(found["id"]) == viewer.user["id"],
+            target_is_admin=is_admin(found.get("role")),
             ban_lengths=BAN_LENGTHS,
             tab="/admin",
         )
@@ -120,58 +114,62 @@ def routes(web: Web) -> list[BaseRoute]:
         form = await web.form(request)
         user_id = request.path_params["id"]
         action = request.path_params["action"]
-        back = f"/admin/users/{user_id}"
-        body: dict[str, Any] = {"userId": user_id}
-        if action == "ban":
-            path, done = "/admin/ban-user", "User banned; their sessions were revoked."
-            if form.get("reason", "").strip():
-                body["banReason"] = form["reason"].strip()[:500]
-            if form.get("length", "").isdigit():
-                body["banExpiresIn"] = int(form["length"])
-        elif action == "unban":
-            path, done = "/admin/unban-user", "User unbanned."
-        elif action == "revoke-sessions":
-            path, done = "/admin/revoke-user-sessions", "All their sessions were revoked."
-        elif action == "revoke-session":
-            # The page names sessions by id (tokens are secrets it never shows); the API takes the token.
-            path, done = "/admin/revoke-user-session", "Session revoked."
-            listed = await call_auth(runtime, request, "POST", "/admin/list-user-sessions", {"userId": user_id})
-            sessions = (listed.body or {}).get("sessions", [])
-            token = next((s["token"] for s in sessions if s["id"] == form.get("session_id")), None)
-            if token is None:
-                return flash(redirect(back), "That session has already ended.", "error")
-            body = {"sessionToken": token}
-        elif action == "role":
-            path, done = "/admin/set-role", "Platform role changed."
-            body["role"] = form.get("role", "")
-        elif action == "impersonate":
-            outcome = await call_auth(runtime, request, "POST", "/admin/impersonate-user", body)
-            if not outcome.ok:
-                return flash(redirect(back), outcome.message, "error")
-            return apply_cookies(runtime, outcome, redirect("/dashboard"))
-        else:
-            raise Refused(404, "Unknown action.")
-        outcome = await call_auth(runtime, request, "POST", path, body)
-        return flash(redirect(back), done if outcome.ok else outcome.message, "success" if outcome.ok else "error")
+        back = redirect(f"/admin/users/{user_id}")
+        current, client = viewer.current, web.client(request)
+        try:
+            if action == "ban":
+                await web.guard(request, service.BAN_USER, current=current)
+                reason = form.get("reason", "").strip()[:500] or None
+                length = int(form["length"]) if form.get("length", "").isdigit() else None
+                await attempt(service.ban_user(ctx, client, current, user_id, reason=reason, expires_in=length))
+                done = "User banned; their sessions were revoked."
+            elif action == "unban":
+                await web.guard(request, service.UNBAN_USER, current=current)
+                await service.unban_user(ctx, client, current, user_id)
+                done = "User unbanned."
+            elif action == "revoke-sessions":
+                await web.guard(request, service.REVOKE_USER_SESSIONS, current=current)
+                await service.revoke_user_sessions(ctx, client, current, user_id)
+                done = "All their sessions were revoked."
+            elif action == "revoke-session":
+                # The page names sessions by id (tokens are secrets it never shows); the service takes the token.
+                sessions = await service.list_user_sessions(ctx, current, user_id)
+                token = next((s["token"] for s in sessions if s["id"] == form.get("session_id")), None)
+                if token is None:
+                    return flash(back, "That session has already ended.", "error")
+                await web.guard(request, service.REVOKE_USER_SESSION, current=current)
+                await service.revoke_user_session(ctx, client, current, token)
+                done = "Session revoked."
+            elif action == "role":
+                await web.guard(request, service.SET_ROLE, current=current)
+                await service.set_role(ctx, client, current, user_id, form.get("role", ""))
+                done = "Platform role changed."
+            elif action == "impersonate":
+                await web.guard(request, service.IMPERSONATE_USER, current=current)
+                switched = await service.impersonate(ctx, client, current, user_id, duration)
+                return web.set_cookies(redirect("/dashboard"), switched.cookies)
+            else:
+                raise Refused(404, "Unknown action.")
+        except AuthError as exc:
+            return web.refusal(flash(back, exc.message, "error"), exc)
+        return flash(back, done)
 
     async def organizations(request: Request, viewer: Viewer) -> Response:
         superuser(viewer)
         q = request.query_params.get("q", "").strip()
-        query = {"searchValue": q} if q else {}
         page_path = "/admin/organizations"
-        body, paging = await listing(request, "/admin/list-organizations", query, page_path, {"q": q})
-        organizations = body["organizations"]
+        found = await service.list_organizations(ctx, viewer.current, q or None, PAGE_SIZE, offset(request) or 0)
+        pages = paging(request, found.total, page_path, {"q": q})
         return web.render(
-            request, "admin_organizations.html", viewer, organizations=organizations, q=q, tab=page_path, **paging
+            request, "admin_organizations.html", viewer, organizations=found.organizations, q=q, tab=page_path, **pages
         )
 
     async def stop(request: Request, viewer: Viewer) -> Response:
         await web.form(request)  # the origin check
         target = viewer.user["id"]
-        outcome = await call_auth(runtime, request, "POST", "/admin/stop-impersonating")
-        if not outcome.ok:
-            raise Refused(outcome.error.status if outcome.error else 500, outcome.message)
-        return apply_cookies(runtime, outcome, flash(redirect(f"/admin/users/{target}"), "Impersonation ended."))
+        await web.guard(request, service.STOP_IMPERSONATING, current=viewer.current)
+        switched = await service.stop_impersonating(ctx, web.client(request), viewer.current)
+        return web.set_cookies(flash(redirect(f"/admin/users/{target}"), "Impersonation ended."), switched.cookies)
 
     signed = page(web, signed_in=True)
     return [

@@ -2,9 +2,10 @@
 
 It lists the user's keys (name, first characters, organization, scopes, expiry, last use), creates
 one (name, organization, expiry, and either every right the user's role gives or only the chosen
-entity/action pairs) and shows the new key once, and revokes keys. Each form runs the same
-``/api/auth/api-key/*`` handler as the API (``call_auth``), so rules and audit rows are the API's;
-htmx swaps the section alone, and without scripts the pages still work as plain forms.
+entity/action pairs) and shows the new key once, and revokes keys. Each form calls the service
+the ``/api/auth/api-key/*`` endpoints call (``ApiKeys``), after the API's guard, so rules, limits
+and audit rows are the API's; htmx swaps the section alone, and without scripts the pages still
+work as plain forms.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.errors import AuthError
+from tenantry.auth.plugins.api_key import ApiKeyPlugin, NewKey
+from tenantry.auth.plugins.api_key.scopes import check_scopes
+from tenantry.auth.plugins.api_key.service import CREATE, DELETE
 from tenantry.schema import Action
-from tenantry.web.bridge import call_auth
-from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
+from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
 
 SECTION = "/settings/account/api-keys"
 ACTIONS = tuple(a.value for a in Action)
@@ -28,6 +32,9 @@ EXPIRY_DAYS = (("", "Never"), ("7", "7 days"), ("30", "30 days"), ("90", "90 day
 def routes(web: Web) -> list[BaseRoute]:
     """The api-key plugin's pages."""
     runtime = web.runtime
+    plugin = runtime.auth.plugin("api-key")
+    assert isinstance(plugin, ApiKeyPlugin)
+    keys = plugin.keys
     cast(list[str], web.env.globals["account_sections"]).append(SECTION)
     entities = [(e.name, e.display.plural if e.display else e.name) for e in runtime.schema.entities.values()]
 
@@ -46,19 +53,16 @@ def routes(web: Web) -> list[BaseRoute]:
         status: int = 200,
         template: str = "_api_key_section.html",
     ) -> Response:
-        listed = await call_auth(runtime, request, "GET", "/api-key/list", query={"sortBy": "createdAt"})
+        listed = await keys.of_user(viewer.current.user.id, sort="createdAt")
         orgs = await organizations(viewer)
         names = {str(o["id"]): o["name"] for o in orgs}
-        keys = [
-            dict(k, organizationName=names.get(str(k["organizationId"])))
-            for k in (listed.body or {}).get("apiKeys", [])
-        ]
+        shown = [dict(k.json(), organizationName=names.get(str(k.organization_id))) for k in listed]
         return web.render(
             request,
             template,
             viewer,
             status=status,
-            keys=keys,
+            keys=shown,
             organizations=orgs,
             active_org=str(viewer.ctx.principal.org_id or ""),
             scope_entities=entities,
@@ -76,42 +80,53 @@ def routes(web: Web) -> list[BaseRoute]:
     async def create(request: Request, viewer: Viewer) -> Response:
         form = await web.form(request)
         data = await request.form()
-        body: dict[str, Any] = {}
-        if form.get("name", "").strip():
-            body["name"] = form["name"].strip()
-        if runtime.tenancy is not None:
-            body["organizationId"] = form.get("organization") or None
+        name = form.get("name", "").strip() or None
         days = form.get("expires", "")
-        if days:
-            if not days.isdigit():
-                raise Refused(400, "Choose an expiry from the list.")
-            body["expiresIn"] = int(days) * 24 * 60 * 60
+        if days and (not days.isdigit() or int(days) < 1):
+            raise Refused(400, "Choose an expiry from the list.")
+        scoped: dict[str, list[str]] | None = None
         if form.get("access") == "scoped":
-            scopes: dict[str, list[str]] = {}
+            scoped = {}
             for value in data.getlist("scope"):
                 entity, _, action = str(value).partition(":")
-                scopes.setdefault(entity, []).append(action)
-            body["permissions"] = scopes
-        outcome = await call_auth(runtime, request, "POST", "/api-key/create", body)
+                scoped.setdefault(entity, []).append(action)
         htmx = bool(request.headers.get("hx-request"))
-        if not outcome.ok:
-            error = _explain(outcome.code, outcome.message)
+        current = viewer.current
+        try:
+            await web.guard(request, CREATE, current=current)
+            new = NewKey(
+                name=name,
+                expires_in=int(days) * 24 * 60 * 60 if days else None,
+                scopes=check_scopes(scoped, keys.entities) if scoped is not None else None,
+                # The organization the key acts in (none: a personal key), as the form chose it.
+                organization_id=(form.get("organization") or None) if runtime.tenancy is not None else None,
+            )
+            key, raw = await attempt(keys.create(current.user.id, new, web.client(request)))
+        except AuthError as exc:
+            error = _explain(exc.code, exc.message)
             if htmx:
-                return await render_section(request, viewer, error=error, status=422)
-            return flash(redirect("/settings/account"), error, "error")
+                return web.refusal(await render_section(request, viewer, error=error, status=422), exc)
+            return web.refusal(flash(redirect("/settings/account"), error, "error"), exc)
         # The key is shown in this answer only: it is never stored, and never put in a cookie.
         template = "_api_key_section.html" if htmx else "api_key_created.html"
-        return await render_section(request, viewer, created=outcome.body, template=template)
+        return await render_section(request, viewer, created=dict(key.json(), key=raw), template=template)
 
     async def revoke(request: Request, viewer: Viewer) -> Response:
         form = await web.form(request)
-        outcome = await call_auth(runtime, request, "POST", "/api-key/delete", {"keyId": form.get("id", "")})
-        error = None if outcome.ok else _explain(outcome.code, outcome.message)
+        refusal: AuthError | None = None
+        try:
+            await web.guard(request, DELETE, current=viewer.current)
+            await keys.revoke(viewer.current, form.get("id", ""), web.client(request))
+        except AuthError as exc:
+            refusal = exc
+        error = None if refusal is None else _explain(refusal.code, refusal.message)
         if request.headers.get("hx-request"):
-            return await render_section(request, viewer, error=error, status=200 if outcome.ok else 422)
-        if error is not None:
-            return flash(redirect("/settings/account"), error, "error")
-        return flash(redirect("/settings/account"), "API key revoked.")
+            response = await render_section(request, viewer, error=error, status=200 if refusal is None else 422)
+        elif error is not None:
+            response = flash(redirect("/settings/account"), error, "error")
+        else:
+            response = flash(redirect("/settings/account"), "API key revoked.")
+        return web.refusal(response, refusal) if refusal is not None else response
 
     return [
         Route(SECTION, page(web, signed_in=True)(section), methods=["GET"]),

@@ -1,6 +1,6 @@
 """Sign-in, sign-up (with an organization or through an invitation), e-mail verification,
-password reset, sign-out and invitation acceptance: each form runs the ``/api/auth`` endpoint's
-own handler (``bridge.call_auth``)."""
+password reset, sign-out and invitation acceptance: each form passes the API's guard for its
+action and calls the service the ``/api/auth`` endpoint calls."""
 
 from __future__ import annotations
 
@@ -12,10 +12,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.errors import AuthError
 from tenantry.auth.providers import providers_for
+from tenantry.auth.services import email_password, sessions, social
+from tenantry.auth.services import user as accounts
 from tenantry.db.codecs import utc_now
-from tenantry.web.bridge import Outcome, apply_cookies, call_auth
-from tenantry.web.core import Viewer, Web, flash, page, redirect, safe_next
+from tenantry.tenancy import service as organizations
+from tenantry.web.core import (
+    Refused,
+    Viewer,
+    Web,
+    attempt,
+    flash,
+    page,
+    redirect,
+    refusal_code,
+    refused_status,
+    safe_next,
+    wait_text,
+)
 
 # Messages a person can act on, for the codes a form can meet; others show the endpoint's message.
 FRIENDLY = {
@@ -31,23 +46,25 @@ FRIENDLY = {
 _FIELD = re.compile(r"^\[body\.(\w+)\]\s*(.*)$")
 
 
-def explain(outcome: Outcome) -> str:
-    return FRIENDLY.get(outcome.code or "", outcome.message)
+def explain(exc: AuthError) -> str:
+    """A refusal in words a person can act on (the API's message when there are none better)."""
+    code = refusal_code(exc)
+    if code == "TOO_MANY_REQUESTS":
+        return f"Too many attempts. Try again in {wait_text(exc)}."
+    return FRIENDLY.get(code, exc.message)
 
 
-def field_errors(outcome: Outcome, fields: dict[str, str]) -> tuple[dict[str, str], str | None]:
-    """Split an endpoint error into per-field messages (``fields`` maps body keys to form names)."""
-    if outcome.error is None:
-        return {}, None
-    code = outcome.code or ""
+def field_errors(exc: AuthError, fields: dict[str, str]) -> tuple[dict[str, str], str | None]:
+    """Split a refusal into per-field messages (``fields`` maps API body keys to form names)."""
+    code = exc.code or ""
     if code.startswith("PASSWORD_TOO") and "password" in fields.values():
-        return {"password": explain(outcome)}, None
+        return {"password": explain(exc)}, None
     if code == "USER_ALREADY_EXISTS_USE_ANOTHER_EMAIL":
-        return {"email": explain(outcome)}, None
-    match = _FIELD.match(outcome.message)
+        return {"email": explain(exc)}, None
+    match = _FIELD.match(exc.message)
     if match and match.group(1) in fields:
         return {fields[match.group(1)]: match.group(2) or "Invalid value"}, None
-    return {}, explain(outcome)
+    return {}, explain(exc)
 
 
 def auth_routes(web: Web) -> list[BaseRoute]:
@@ -76,33 +93,41 @@ def auth_routes(web: Web) -> list[BaseRoute]:
             return login_page(request)
         form = await web.form(request)
         target = safe_next(form.get("from"))
-        body = {
-            "email": form.get("email", ""),
-            "password": form.get("password", ""),
-            "rememberMe": "remember" in form,
-            # Where the verification link sent to an unverified address leads (only used then).
-            "callbackURL": "/login?verified=1",
-        }
-        outcome = await call_auth(runtime, request, "POST", "/sign-in/email", body)
-        if outcome.ok and isinstance(outcome.body, dict) and outcome.body.get("twoFactorRedirect"):
+        address = form.get("email", "")
+        # Where the verification link sent to an unverified address leads (only used then).
+        verified = "/login?verified=1"
+        try:
+            await web.guard(request, email_password.SIGN_IN, urls={"callbackURL": verified})
+            signed_in = await email_password.sign_in(
+                ctx,
+                web.client(request),
+                email=address,
+                password=form.get("password", ""),
+                remember="remember" in form,
+                callback_url=verified,
+            )
+        except AuthError as exc:
+            if exc.code == "EMAIL_NOT_VERIFIED":
+                return login_page(request, 403, email=address, next=target, unverified=True)
+            return web.refusal(login_page(request, exc.status, email=address, next=target, error=explain(exc)), exc)
+        if signed_in.second_step is not None:
             # The password was right; the two-factor page asks for the second step.
-            return apply_cookies(runtime, outcome, redirect(f"/two-factor?from={quote(target, safe='')}"))
-        if outcome.ok:
-            return apply_cookies(runtime, outcome, redirect(target))
-        if outcome.code == "EMAIL_NOT_VERIFIED":
-            return login_page(request, 403, email=form.get("email", ""), next=target, unverified=True)
-        status = outcome.error.status if outcome.error else 400
-        return login_page(request, status, email=form.get("email", ""), next=target, error=explain(outcome))
+            target = f"/two-factor?from={quote(target, safe='')}"
+        return web.set_cookies(redirect(target), signed_in.cookies)
 
     @page(web)
     async def login_social(request: Request) -> Response:
         form = await web.form(request)
         target = safe_next(form.get("from"))
-        body = {"provider": form.get("provider", ""), "callbackURL": target, "errorCallbackURL": "/login"}
-        outcome = await call_auth(runtime, request, "POST", "/sign-in/social", body)
-        if not outcome.ok or not isinstance(outcome.body, dict) or "url" not in outcome.body:
-            return login_page(request, 400, next=target, error=explain(outcome) or "That provider is not available.")
-        return apply_cookies(runtime, outcome, redirect(str(outcome.body["url"])))
+        flow = social.SocialStart(callback_url=target, error_callback_url="/login")
+        try:
+            await web.guard(request, social.SIGN_IN_SOCIAL, urls={"callbackURL": target, "errorCallbackURL": "/login"})
+            provider = social.required_provider(ctx, form.get("provider", ""))
+            authorization = await social.start(ctx, provider, flow)
+        except AuthError as exc:
+            error = explain(exc) or "That provider is not available."
+            return web.refusal(login_page(request, 400, next=target, error=error), exc)
+        return web.set_cookies(redirect(authorization.url), authorization.cookies)
 
     async def invitation_facts(invitation_id: str) -> dict[str, Any] | None:
         """A usable invitation with its organization's name, for the invitation and sign-up pages."""
@@ -138,47 +163,62 @@ def auth_routes(web: Web) -> list[BaseRoute]:
             )
         form = await web.form(request)
         invitation = await invitation_facts(form.get("invitation_id", "")) if form.get("invitation_id") else None
-        body: dict[str, Any] = {
-            "name": form.get("name", "").strip(),
-            "email": form.get("email", "").strip(),
-            "password": form.get("password", ""),
-            "callbackURL": "/login?verified=1",
-        }
+        name = form.get("name", "").strip()
+        address = form.get("email", "").strip()
+        password = form.get("password", "")
+        verified = "/login?verified=1"
+        # What the organizations' sign-up hook reads: found one, or join through the invitation.
+        joining: dict[str, Any] = {}
         errors: dict[str, str] = {}
         if invitation is not None:
-            body["invitationId"] = invitation["id"]
+            joining["invitationId"] = invitation["id"]
         elif form.get("invitation_id"):
             errors["form"] = FRIENDLY["INVITATION_NOT_FOUND"]
         else:
-            body["organizationName"] = form.get("organization", "").strip()
-            if not body["organizationName"]:
+            joining["organizationName"] = form.get("organization", "").strip()
+            if not joining["organizationName"]:
                 errors["organization"] = "Enter your organization's name."
-        if not body["name"]:
+        if not name:
             errors["name"] = "Enter your name."
-        if len(body["password"]) < min_password:
+        if len(password) < min_password:
             errors["password"] = f"Use at least {min_password} characters."
-        outcome = None
+        refused: AuthError | None = None
+        signed_up = None
         if not errors:
-            outcome = await call_auth(runtime, request, "POST", "/sign-up/email", body)
-            fields = {"name": "name", "email": "email", "password": "password", "organizationName": "organization"}
-            errors, general = field_errors(outcome, fields)
-            if general:
-                errors["form"] = general
-        if errors or outcome is None:
-            return web.render(
+            try:
+                await web.guard(request, email_password.SIGN_UP, urls={"callbackURL": verified})
+                signed_up = await attempt(
+                    email_password.sign_up(
+                        ctx,
+                        web.client(request),
+                        name=name,
+                        email=address,
+                        password=password,
+                        callback_url=verified,
+                        fields=joining,
+                    )
+                )
+            except AuthError as exc:
+                refused = exc
+                fields = {"name": "name", "email": "email", "password": "password", "organizationName": "organization"}
+                errors, general = field_errors(exc, fields)
+                if general:
+                    errors["form"] = general
+        if errors or signed_up is None:
+            response = web.render(
                 request,
                 "signup.html",
-                status=400,
+                status=refused_status(refused) if refused is not None else 400,
                 values=form,
                 errors=errors,
                 error=errors.get("form"),
                 invitation=invitation,
                 min_password=min_password,
             )
-        token = outcome.body.get("token") if isinstance(outcome.body, dict) else None
-        if token:
-            return flash(apply_cookies(runtime, outcome, redirect("/dashboard")), "Welcome! Your account is ready.")
-        return redirect(f"/verify-email?email={quote(body['email'])}&sent=1")
+            return web.refusal(response, refused) if refused is not None else response
+        if signed_up.token:
+            return flash(web.set_cookies(redirect("/dashboard"), signed_up.cookies), "Welcome! Your account is ready.")
+        return redirect(f"/verify-email?email={quote(address)}&sent=1")
 
     @page(web)
     async def verify_email(request: Request) -> Response:
@@ -196,34 +236,43 @@ def auth_routes(web: Web) -> list[BaseRoute]:
                 request, "message.html", heading="Check your inbox", lines=lines, resend={"email": address}
             )
         form = await web.form(request)
-        body = {"email": form.get("email", ""), "callbackURL": "/login?verified=1"}
-        outcome = await call_auth(runtime, request, "POST", "/send-verification-email", body)
-        if not outcome.ok:
-            return web.render(
+        address = form.get("email", "")
+        verified = "/login?verified=1"
+        try:
+            await web.guard(request, accounts.SEND_VERIFICATION_EMAIL, urls={"callbackURL": verified})
+            current = await web.session(request)
+            await accounts.send_verification_email(ctx, current, email=address, callback_url=verified)
+        except AuthError as exc:
+            response = web.render(
                 request,
                 "message.html",
-                status=400,
+                status=refused_status(exc),
                 heading="Check your inbox",
                 lines=[],
-                error=explain(outcome),
-                resend={"email": form.get("email", "")},
+                error=explain(exc),
+                resend={"email": address},
             )
-        return flash(redirect(f"/verify-email?email={quote(form.get('email', ''))}&sent=1"), "Verification link sent.")
+            return web.refusal(response, exc)
+        return flash(redirect(f"/verify-email?email={quote(address)}&sent=1"), "Verification link sent.")
 
     @page(web)
     async def forgot_password(request: Request) -> Response:
         if request.method == "GET":
             return web.render(request, "forgot.html", email=request.query_params.get("email", ""))
         form = await web.form(request)
-        body = {"email": form.get("email", ""), "redirectTo": "/reset-password"}
-        outcome = await call_auth(runtime, request, "POST", "/request-password-reset", body)
-        if not outcome.ok:
-            errors, general = field_errors(outcome, {"email": "email"})
-            return web.render(
-                request, "forgot.html", status=400, email=body["email"], field_error=errors.get("email"), error=general
+        address = form.get("email", "")
+        try:
+            await web.guard(request, email_password.REQUEST_PASSWORD_RESET, urls={"redirectTo": "/reset-password"})
+            await email_password.request_password_reset(ctx, email=address, redirect_to="/reset-password")
+        except AuthError as exc:
+            errors, general = field_errors(exc, {"email": "email"})
+            status = refused_status(exc)
+            response = web.render(
+                request, "forgot.html", status=status, email=address, field_error=errors.get("email"), error=general
             )
+            return web.refusal(response, exc)
         lines = [
-            f"If an account exists for {body['email']}, we sent it a link to reset the password.",
+            f"If an account exists for {address}, we sent it a link to reset the password.",
             "The link works once and expires in an hour.",
         ]
         return web.render(request, "message.html", heading="Check your inbox", lines=lines, links=[("/login", "Back")])
@@ -238,26 +287,37 @@ def auth_routes(web: Web) -> list[BaseRoute]:
                 error = "This page needs the link from the password reset e-mail."
             return web.render(request, "reset.html", token=token, error=error, min_password=min_password)
         form = await web.form(request)
-        body = {"token": form.get("token", ""), "newPassword": form.get("password", "")}
-        outcome = await call_auth(runtime, request, "POST", "/reset-password", body)
-        if not outcome.ok:
-            errors, general = field_errors(outcome, {"newPassword": "password", "password": "password"})
-            return web.render(
+        token = form.get("token", "")
+        try:
+            await web.guard(request, email_password.RESET_PASSWORD)
+            await email_password.reset_password(
+                ctx, web.client(request), token=token, new_password=form.get("password", "")
+            )
+        except AuthError as exc:
+            errors, general = field_errors(exc, {"newPassword": "password", "password": "password"})
+            response = web.render(
                 request,
                 "reset.html",
-                status=400,
-                token=None if outcome.code == "INVALID_TOKEN" else body["token"],
+                status=refused_status(exc),
+                token=None if exc.code == "INVALID_TOKEN" else token,
                 field_error=errors.get("password"),
                 error=general,
                 min_password=min_password,
             )
+            return web.refusal(response, exc)
         return flash(redirect("/login"), "Your password was changed. Sign in with the new one.")
 
     @page(web)
     async def sign_out(request: Request) -> Response:
         await web.form(request)
-        outcome = await call_auth(runtime, request, "POST", "/sign-out", {})
-        return flash(apply_cookies(runtime, outcome, redirect("/login")), "You are signed out.")
+        token, _ = ctx.request_token(request)
+        current = (await ctx.lookup(request, refresh=False)).current if token else None
+        try:
+            await web.guard(request, sessions.SIGN_OUT, current=current)
+        except AuthError as exc:
+            return web.refusal(flash(redirect("/login"), explain(exc), "error"), exc)
+        changes = await sessions.sign_out(ctx, web.client(request), token, current)
+        return flash(web.set_cookies(redirect("/login"), changes), "You are signed out.")
 
     @page(web)
     async def accept_invitation(request: Request) -> Response:
@@ -271,13 +331,27 @@ def auth_routes(web: Web) -> list[BaseRoute]:
         if viewer is None:
             return redirect(f"/login?from=/accept-invitation/{quote(invitation_id)}")
         decision = "reject" if form.get("decision") == "reject" else "accept"
-        outcome = await call_auth(
-            runtime, request, "POST", f"/organization/{decision}-invitation", {"invitationId": invitation_id}
-        )
-        if not outcome.ok:
-            return web.render(
-                request, "invitation.html", viewer, status=400, invitation=invitation, error=explain(outcome)
+        tenancy = runtime.tenancy
+        if tenancy is None:
+            raise Refused(404, "This app has no organizations.")
+        service = tenancy.organizations
+        try:
+            if decision == "reject":
+                await web.guard(request, organizations.REJECT_INVITATION, current=viewer.current)
+                await service.reject_invitation(viewer.current, invitation_id)
+            else:
+                await web.guard(request, organizations.ACCEPT_INVITATION, current=viewer.current)
+                await service.accept_invitation(viewer.current, invitation_id)
+        except AuthError as exc:
+            response = web.render(
+                request,
+                "invitation.html",
+                viewer,
+                status=refused_status(exc),
+                invitation=invitation,
+                error=explain(exc),
             )
+            return web.refusal(response, exc)
         if decision == "reject":
             return flash(redirect("/dashboard"), "Invitation declined.")
         # Accepting makes the organization the active one (the endpoint does that).

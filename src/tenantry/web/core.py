@@ -1,28 +1,37 @@
-"""What every page shares: templates, the signed-in viewer, toasts, and the origin check on forms.
+"""What every page shares: templates, the signed-in viewer, toasts, and the authentication guard.
 
 CSRF: session cookies are ``SameSite=Lax`` (a cross-site form POST carries no cookie in current
 browsers), and every form POST must also carry an ``Origin`` (or ``Referer``) the app trusts: the
-same rule ``/api/auth`` and the CRUD API apply to cookie-authenticated writes. Browsers always send
-``Origin`` on form POSTs and a page cannot forge it, so no per-form token is needed; this keeps
-forms working across tabs and after the back button, which token schemes often break.
+rule ``/api/auth`` applies to cookie-authenticated writes, checked by the same ``OriginPolicy``
+and refused with the same codes. Browsers always send ``Origin`` on form POSTs and a page cannot
+forge it, so no per-form token is needed; this keeps forms working across tabs and after the back
+button, which token schemes often break.
+
+Authentication forms call the services the ``/api/auth`` endpoints call, after ``Web.guard``: the
+API's rate limit for the same action (one counter for both; a refusal is the API's 429 with its
+``x-retry-after``, and ``Retry-After``), the callback-URL checks, and the plugins' action checks.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from tenantry.auth.service import Current
+from tenantry.auth.cookies import CookieChanges
+from tenantry.auth.errors import AuthError, value_rejected
+from tenantry.auth.guard import RateLimited
+from tenantry.auth.service import AuthContext, ClientInfo, Current
 from tenantry.context import RequestContext
 from tenantry.db.codecs import format_timestamp
+from tenantry.db.errors import DataRejected
 from tenantry.errors import ApiError
 from tenantry.schema import Entity
 from tenantry.web.bell import Bell, load_bell
@@ -30,6 +39,7 @@ from tenantry.web.bell import Bell, load_bell
 if TYPE_CHECKING:
     from tenantry.web.services import Services
 
+T = TypeVar("T")
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "tenantry.flash"
 Handler = Callable[[Request], Awaitable[Response]]
@@ -85,6 +95,35 @@ def safe_next(target: str | None, default: str = "/dashboard") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+def refusal_code(exc: AuthError) -> str:
+    """The code a page explains a refusal by: the API's, or ``TOO_MANY_REQUESTS`` for a rate limit
+    (which, as in Better Auth, carries no code)."""
+    return "TOO_MANY_REQUESTS" if isinstance(exc, RateLimited) else exc.code or ""
+
+
+def wait_text(exc: AuthError) -> str:
+    """How long a rate-limited client waits, in words ("a minute", "8 seconds")."""
+    seconds = exc.retry_after if isinstance(exc, RateLimited) else 60
+    if seconds >= 60:
+        minutes = round(seconds / 60)
+        return "a minute" if minutes == 1 else f"{minutes} minutes"
+    return "a second" if seconds == 1 else f"{seconds} seconds"
+
+
+def refused_status(exc: AuthError, default: int = 400) -> int:
+    """The status of a form refused by ``exc``: the API's 429 when rate-limited, else ``default``."""
+    return exc.status if isinstance(exc, RateLimited) else default
+
+
+async def attempt(action: Awaitable[T]) -> T:
+    """A service call from a page: the database refusing a value (too long for its column) is the
+    API's answer to it, a 400 VALIDATION_ERROR, which the page shows like any other refusal."""
+    try:
+        return await action
+    except DataRejected:
+        raise value_rejected() from None
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -156,17 +195,61 @@ class Web:
         ctx.cookies.set_session(response, current.session["token"], ctx.auth.expires_in)
         return response
 
+    @property
+    def auth(self) -> AuthContext:
+        return self.runtime.auth.ctx
+
     def check_origin(self, request: Request) -> None:
-        """Refuse a form POST that does not come from a page of this app (see the module docstring)."""
-        origin = request.headers.get("origin") or request.headers.get("referer")
-        if not self.runtime.auth.ctx.origins.is_trusted(origin):
-            raise Refused(403, "This form was not sent from this site, so it was refused.")
+        """Refuse a form POST that does not come from a page of this app (see the module docstring):
+        403 with the API's reason (``Invalid origin``, ``Missing or null Origin``)."""
+        try:
+            self.auth.guard.form(request)
+        except AuthError as exc:
+            raise Refused(403, f"{exc.message}: this form was not sent from this site, so it was refused.") from None
 
     async def form(self, request: Request) -> dict[str, str]:
         """The submitted form, after the origin check; repeated names keep their last value."""
         self.check_origin(request)
         data = await request.form()
         return {k: v for k, v in data.items() if isinstance(v, str)}
+
+    # -- authentication actions ---------------------------------------------------------------
+
+    async def guard(
+        self,
+        request: Request,
+        action: str,
+        *,
+        current: Current | None = None,
+        urls: Mapping[str, str | None] | None = None,
+    ) -> None:
+        """Before a form runs the authentication ``action`` (an ``/api/auth`` path) for ``current``:
+        the API's rate limit for it, the ``urls`` it passes on (``callbackURL`` …), the plugins'
+        action checks. Raises the API's ``AuthError`` (``RateLimited`` over the limit)."""
+        await self.auth.guard.page_action(request, action, current=current, urls=urls)
+
+    def client(self, request: Request) -> ClientInfo:
+        """Who is calling, as the services take it."""
+        return self.auth.client(request)
+
+    async def session(self, request: Request) -> Current | None:
+        """The request's session, for pages open to everyone (no viewer is built)."""
+        return (await self.auth.lookup(request)).current
+
+    def set_cookies(self, response: Response, changes: CookieChanges) -> Response:
+        """Set (or clear) the cookies a service changed, as the API would."""
+        self.auth.write_cookies(response, changes)
+        return response
+
+    @staticmethod
+    def refusal(response: Response, exc: AuthError) -> Response:
+        """``response`` carrying a refusal's headers: ``x-retry-after`` as the API sends it, and
+        the standard ``Retry-After`` for browsers."""
+        for key, value in exc.headers.items():
+            response.headers[key] = value
+        if isinstance(exc, RateLimited):
+            response.headers["retry-after"] = str(exc.retry_after)
+        return response
 
     # -- rendering ----------------------------------------------------------------------------
 
@@ -192,7 +275,8 @@ class Web:
 
 
 def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaitable[Response]]], Handler]:
-    """Wrap a page handler: errors become error pages; ``signed_in`` pages get the viewer or go to login."""
+    """Wrap a page handler: errors (``Refused``, the API's and the services') become error pages;
+    ``signed_in`` pages get the viewer or go to login."""
 
     def wrap(handler: Callable[..., Awaitable[Response]]) -> Handler:
         @functools.wraps(handler)
@@ -210,6 +294,9 @@ def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaita
                 if exc.location is not None:
                     return flash(redirect(exc.location), exc.message, "error")
                 return web.error_page(request, exc.status, exc.message, viewer)
+            except AuthError as exc:
+                # A service's refusal the page does not explain itself (a read for a superuser …).
+                return web.refusal(web.error_page(request, exc.status, exc.message, viewer), exc)
             except ApiError as exc:
                 message = exc.message if isinstance(exc.message, str) else "; ".join(exc.message)
                 return web.error_page(request, exc.status, message, viewer)

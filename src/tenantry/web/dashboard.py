@@ -3,14 +3,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.cookies import CookieChanges
+from tenantry.auth.errors import AuthError
+from tenantry.auth.service import Current
 from tenantry.schema import Action, Entity
-from tenantry.web.bridge import apply_cookies, call_auth
-from tenantry.web.core import Viewer, Web, flash, page, redirect, safe_next
+from tenantry.tenancy import service as organizations
+from tenantry.tenancy.service import OrganizationService
+from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect, refused_status, safe_next
 from tenantry.web.crud import Crud
+
+if TYPE_CHECKING:
+    from tenantry.web.services import Services
 
 CARDS = 60
 
@@ -21,6 +30,19 @@ def dashboard_entity(web: Web) -> Entity | None:
     if isinstance(named, str) and web.schema.entity(named) is not None:
         return web.schema.entity(named)
     return next((e for e in web.entities if e.tenant_field and e.system is None), None)
+
+
+def organizations_of(runtime: Services) -> OrganizationService:
+    """The app's organization service (the organization forms exist only with organizations)."""
+    if runtime.tenancy is None:
+        raise Refused(404, "This app has no organizations.")
+    return runtime.tenancy.organizations
+
+
+def session_again(current: Current) -> CookieChanges:
+    """The caller's session cookie issued again (its value unchanged), as Better Auth does when
+    the session's active organization changes."""
+    return CookieChanges.new_session(current.session["token"], current.dont_remember)
 
 
 def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
@@ -58,23 +80,37 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         name = form.get("name", "").strip()
         if not name:
             return web.render(request, "no_organization.html", viewer, status=400, error="Enter a name.")
-        outcome = await call_auth(runtime, request, "POST", "/organization/create", {"name": name})
-        if not outcome.ok:
-            return web.render(request, "no_organization.html", viewer, status=400, error=outcome.message)
-        return flash(apply_cookies(runtime, outcome, redirect("/dashboard")), f"{name} created.")
+        service = organizations_of(runtime)
+        current = viewer.current
+        try:
+            await web.guard(request, organizations.CREATE, current=current)
+            await attempt(service.create_organization(current, name=name))
+        except AuthError as exc:
+            response = web.render(
+                request, "no_organization.html", viewer, status=refused_status(exc), error=exc.message
+            )
+            return web.refusal(response, exc)
+        # The new organization is the session's active one now (the session's row says so).
+        return flash(redirect("/dashboard"), f"{name} created.")
 
     async def switch_organization(request: Request, viewer: Viewer) -> Response:
         form = await web.form(request)
-        body = {"organizationId": form.get("organization_id", "")}
-        outcome = await call_auth(runtime, request, "POST", "/organization/set-active", body)
-        if not outcome.ok:
-            return flash(redirect("/dashboard"), outcome.message, "error")
-        name = outcome.body.get("name") if isinstance(outcome.body, dict) else None
+        service = organizations_of(runtime)
+        current = viewer.current
+        try:
+            await web.guard(request, organizations.SET_ACTIVE, current=current)
+            org, changed = await service.set_active(current, form.get("organization_id", ""))
+        except AuthError as exc:
+            return web.refusal(flash(redirect("/dashboard"), exc.message, "error"), exc)
+        name = org.get("name") if org is not None else None
         back = request.headers.get("referer", "")
         path = "/" + back.split("://", 1)[-1].split("/", 1)[-1] if "://" in back else "/dashboard"
         # Rows of the previous organization are gone from view: a detail page would 404, so go to its list.
         target = safe_next("/".join(path.split("/")[:3]) if path.startswith("/app/") else path)
-        response = apply_cookies(runtime, outcome, redirect(target))
+        response = redirect(target)
+        if changed:
+            # Better Auth re-issues the session cookie whenever the active organization is set.
+            web.set_cookies(response, session_again(current))
         return flash(response, f"Switched to {name}." if name else "Organization switched.")
 
     return [

@@ -1,7 +1,8 @@
 """Pages of the magic-link plugin: "Email me a link" on the sign-in page, and "check your inbox".
 
-The form runs ``POST /api/auth/sign-in/magic-link``'s own handler (``bridge.call_auth``); the
-e-mailed link goes through ``GET /api/auth/magic-link/verify``, which sets the session cookie and
+The form calls ``MagicLinks.send``, as ``POST /api/auth/sign-in/magic-link`` does, after the API's
+guard for that action (its rate limit counts both); the e-mailed link goes through
+``GET /api/auth/magic-link/verify``, which sets the session cookie and
 sends the browser on to the page it came for (``/dashboard`` by default), or back to ``/login``
 with the error when the link is used, expired or refused.
 """
@@ -14,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.errors import AuthError
 from tenantry.auth.plugins.magic_link import MagicLinkPlugin
+from tenantry.auth.plugins.magic_link.service import SIGN_IN
 from tenantry.mail.templates import humanize_duration
-from tenantry.web.bridge import call_auth
-from tenantry.web.core import Web, page, redirect, safe_next
+from tenantry.web.core import Web, attempt, page, redirect, refusal_code, safe_next
 
 LOGIN_PART = "_magic_link_login.html"
 # Messages a person can act on; other refusals show the endpoint's own message.
@@ -31,7 +33,8 @@ def routes(web: Web) -> list[BaseRoute]:
     """``/login/magic-link`` (the form on its own, and where both forms post); adds the sign-in page's part."""
     runtime = web.runtime
     plugin = runtime.auth.plugin("magic-link")
-    assert isinstance(plugin, MagicLinkPlugin)
+    assert isinstance(plugin, MagicLinkPlugin) and plugin.service is not None
+    links = plugin.service
     expires = humanize_duration(plugin.settings.expires_in)
     login_parts = web.env.globals["login_parts"]
     assert isinstance(login_parts, list)  # set by web_routes before any page module
@@ -48,19 +51,19 @@ def routes(web: Web) -> list[BaseRoute]:
         form = await web.form(request)
         target = safe_next(form.get("from"))
         address = form.get("email", "").strip()
-        body = {
-            "email": address,
-            "callbackURL": target,
-            # Used, expired or refused links land on the sign-in page, which explains the error code.
-            "errorCallbackURL": "/login" if target == "/dashboard" else f"/login?from={quote(target, safe='')}",
-        }
-        outcome = await call_auth(runtime, request, "POST", "/sign-in/magic-link", body)
-        if not outcome.ok:
-            status = outcome.error.status if outcome.error else 400
-            error = FRIENDLY.get(outcome.code or "", outcome.message)
-            return web.render(
-                request, "magic_link_request.html", status=status, email=address, next=target, error=error
+        # Used, expired or refused links land on the sign-in page, which explains the error code.
+        on_error = "/login" if target == "/dashboard" else f"/login?from={quote(target, safe='')}"
+        try:
+            await web.guard(request, SIGN_IN, urls={"callbackURL": target, "errorCallbackURL": on_error})
+            await attempt(
+                links.send(web.client(request), email=address, callback_url=target, error_callback_url=on_error)
             )
+        except AuthError as exc:
+            error = FRIENDLY.get(refusal_code(exc), exc.message)
+            response = web.render(
+                request, "magic_link_request.html", status=exc.status, email=address, next=target, error=error
+            )
+            return web.refusal(response, exc)
         return web.render(request, "magic_link_sent.html", email=address.lower(), next=target, expires=expires)
 
     return [Route("/login/magic-link", magic_link, methods=["GET", "POST"])]

@@ -3,7 +3,8 @@ Passkeys section on the account page (list, add, rename, remove).
 
 The WebAuthn ceremonies run in the browser (``static/passkey.js`` calls ``navigator.credentials``
 and the ``/api/auth/passkey/*`` endpoints directly); renaming and removing are plain forms that
-run the same endpoints' handlers, enhanced by htmx to swap only the section.
+call the service those endpoints call (``Passkeys``), after the API's guard, enhanced by htmx to
+swap only the section.
 """
 
 from __future__ import annotations
@@ -14,43 +15,54 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tenantry.web.bridge import call_auth
-from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
+from tenantry.auth.errors import AuthError
+from tenantry.auth.plugins.passkey import PasskeyPlugin
+from tenantry.auth.plugins.passkey.service import DELETE, UPDATE
+from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
 
 SECTION = "/settings/account/passkeys"
 
 
 def routes(web: Web) -> list[BaseRoute]:
     """The passkey plugin's pages."""
-    runtime = web.runtime
+    plugin = web.runtime.auth.plugin("passkey")
+    assert isinstance(plugin, PasskeyPlugin) and plugin.service is not None
+    passkeys = plugin.service
     cast(list[str], web.env.globals["login_parts"]).append("_passkey_login.html")
     cast(list[str], web.env.globals["account_sections"]).append(SECTION)
 
     async def section(request: Request, viewer: Viewer, error: str | None = None, status: int = 200) -> Response:
-        listed = await call_auth(runtime, request, "GET", "/passkey/list-user-passkeys")
-        return web.render(
-            request, "_passkey_section.html", viewer, status=status, passkeys=listed.body or [], error=error
-        )
+        listed = await passkeys.of_user(viewer.current)
+        return web.render(request, "_passkey_section.html", viewer, status=status, passkeys=listed, error=error)
 
     async def change(request: Request, viewer: Viewer) -> Response:
         action = request.path_params["action"]
         if action not in ("rename", "remove"):
             raise Refused(404, "There is no such page.")
         form = await web.form(request)
-        if action == "rename":
-            body = {"id": form.get("id", ""), "name": form.get("name", "")}
-            outcome = await call_auth(runtime, request, "POST", "/passkey/update-passkey", body)
-            done = "Passkey renamed."
-        else:
-            outcome = await call_auth(runtime, request, "POST", "/passkey/delete-passkey", {"id": form.get("id", "")})
-            done = "Passkey removed."
-        error = None if outcome.ok else _explain(outcome.code, outcome.message)
+        current, client = viewer.current, web.client(request)
+        passkey_id = form.get("id", "")
+        refusal: AuthError | None = None
+        try:
+            if action == "rename":
+                await web.guard(request, UPDATE, current=current)
+                await attempt(passkeys.rename(current, client, passkey_id, form.get("name", "")))
+                done = "Passkey renamed."
+            else:
+                await web.guard(request, DELETE, current=current)
+                await passkeys.delete(current, client, passkey_id)
+                done = "Passkey removed."
+        except AuthError as exc:
+            refusal = exc
+        error = None if refusal is None else _explain(refusal.code, refusal.message)
         if request.headers.get("hx-request"):
             # htmx swaps the section alone; a refusal is shown inside it (422 keeps the swap).
-            return await section(request, viewer, error=error, status=200 if outcome.ok else 422)
-        if error is not None:
-            return flash(redirect("/settings/account"), error, "error")
-        return flash(redirect("/settings/account"), done)
+            response = await section(request, viewer, error=error, status=200 if refusal is None else 422)
+        elif error is not None:
+            response = flash(redirect("/settings/account"), error, "error")
+        else:
+            response = flash(redirect("/settings/account"), done)
+        return web.refusal(response, refusal) if refusal is not None else response
 
     return [
         Route(SECTION, page(web, signed_in=True)(section), methods=["GET"]),

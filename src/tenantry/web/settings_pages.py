@@ -1,7 +1,8 @@
 """Settings: the organization, its members and invitations, the account (profile, password,
-sessions) and, for admins, the audit log. Organization and account actions run the
-``/api/auth`` endpoints' handlers; the organization's own fields and the audit log go through
-the pipeline, like the generated pages."""
+sessions) and, for admins, the audit log. Organization and account actions call the services the
+``/api/auth`` endpoints call (``OrganizationService`` and the account services), after the API's
+guard; the organization's own fields and the audit log go through the pipeline, like the
+generated pages."""
 
 from __future__ import annotations
 
@@ -13,17 +14,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.errors import AuthError
+from tenantry.auth.services import email_password, sessions
+from tenantry.auth.services import user as accounts
 from tenantry.errors import ApiError
 from tenantry.schema import Action, Entity, Field
+from tenantry.tenancy import service as organizations
+from tenantry.tenancy.service import MemberQuery
 from tenantry.web.auth_pages import explain, field_errors
 from tenantry.web.billing_page import billing_enabled, billing_routes
-from tenantry.web.bridge import apply_cookies, call_auth
-from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
+from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect, refused_status
 from tenantry.web.crud import Crud
 from tenantry.web.forms import editable_fields, parse_form
 from tenantry.web.forms import field_errors as api_field_errors
 
 AUDIT_PAGE = 25
+MEMBERS_SHOWN = 200
 # Organization columns the billing capability keeps (Stripe ids): shown nowhere on the settings form.
 MANAGED_PREFIXES = ("stripe_",)
 
@@ -98,55 +104,62 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
 
     # -- members and invitations --------------------------------------------------------------
 
-    async def members(request: Request, viewer: Viewer, error: str | None = None, status: int = 200) -> Response:
+    async def members(request: Request, viewer: Viewer, refusal: AuthError | None = None) -> Response:
         if tenancy is None or viewer.active is None:
             raise Refused(404, "You have no active organization.")
-        listed = await call_auth(runtime, request, "GET", "/organization/list-members", query={"limit": "200"})
+        service = tenancy.organizations
+        listed = await service.list_members(viewer.current, MemberQuery(limit=MEMBERS_SHOWN))
         can_invite = service_allows(viewer, "invitation", "create")
         invitations: list[dict[str, Any]] = []
         if can_invite:
-            pending = await call_auth(runtime, request, "GET", "/organization/list-invitations", query={})
-            invitations = [i for i in (pending.body or []) if i.get("status") == "pending"]
-        return render(
+            pending = await service.list_invitations(viewer.current)
+            invitations = [i for i in pending if i.get("status") == "pending"]
+        response = render(
             request,
             viewer,
             "settings_members.html",
-            status,
-            members=(listed.body or {}).get("members", []),
+            refusal.status if refusal is not None else 200,
+            members=listed.get("members", []),
             invitations=invitations,
             roles=web.schema.roles,
             can_invite=can_invite,
             can_update=service_allows(viewer, "member", "update"),
             can_remove=service_allows(viewer, "member", "delete"),
-            error=error,
+            error=explain(refusal) if refusal is not None else None,
         )
+        return web.refusal(response, refusal) if refusal is not None else response
 
     async def member_action(request: Request, viewer: Viewer) -> Response:
         form = await web.form(request)
         action = request.path_params["action"]
         target = request.path_params.get("id", "")
-        body: dict[str, Any]
-        if action == "invite":
-            path, body = "/organization/invite-member", {"email": form.get("email", ""), "role": form.get("role", "")}
-            done = f"Invitation sent to {form.get('email', '')}."
-        elif action == "role":
-            path, body = "/organization/update-member-role", {"memberId": target, "role": form.get("role", "")}
-            done = "Role changed."
-        elif action == "remove":
-            path, body = "/organization/remove-member", {"memberIdOrEmail": target}
-            done = "Member removed."
-        elif action == "cancel":
-            path, body = "/organization/cancel-invitation", {"invitationId": target}
-            done = "Invitation cancelled."
-        elif action == "resend":
-            body = {"email": form.get("email", ""), "role": form.get("role", ""), "resend": True}
-            path, done = "/organization/invite-member", f"Invitation sent again to {form.get('email', '')}."
-        else:
+        if tenancy is None:
             raise Refused(404, "There is no such page.")
-        outcome = await call_auth(runtime, request, "POST", path, body)
-        if not outcome.ok:
-            status = outcome.error.status if outcome.error else 400
-            return await members(request, viewer, error=explain(outcome), status=status)
+        service = tenancy.organizations
+        current = viewer.current
+        address, role = form.get("email", ""), form.get("role", "")
+        try:
+            if action in ("invite", "resend"):
+                await web.guard(request, organizations.INVITE_MEMBER, current=current)
+                resend = action == "resend"
+                await attempt(service.invite(current, address, service.parse_role(role), None, resend=resend))
+                done = f"Invitation sent again to {address}." if resend else f"Invitation sent to {address}."
+            elif action == "role":
+                await web.guard(request, organizations.UPDATE_MEMBER_ROLE, current=current)
+                await service.update_member_role(current, target, service.parse_role(role))
+                done = "Role changed."
+            elif action == "remove":
+                await web.guard(request, organizations.REMOVE_MEMBER, current=current)
+                await service.remove_member(current, target)
+                done = "Member removed."
+            elif action == "cancel":
+                await web.guard(request, organizations.CANCEL_INVITATION, current=current)
+                await service.cancel_invitation(current, target)
+                done = "Invitation cancelled."
+            else:
+                raise Refused(404, "There is no such page.")
+        except AuthError as exc:
+            return await members(request, viewer, exc)
         return flash(redirect("/settings/members"), done)
 
     # -- account ------------------------------------------------------------------------------
@@ -172,40 +185,58 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
     async def account_action(request: Request, viewer: Viewer) -> Response:
         form = await web.form(request)
         action = request.path_params["action"]
+        current, client = viewer.current, web.client(request)
+        back = redirect("/settings/account")
         if action == "profile":
-            outcome = await call_auth(runtime, request, "POST", "/update-user", {"name": form.get("name", "").strip()})
-            if not outcome.ok:
-                return await account(request, viewer, {"name": explain(outcome)}, 400)
-            return flash(apply_cookies(runtime, outcome, redirect("/settings/account")), "Profile saved.")
+            try:
+                await web.guard(request, accounts.UPDATE_USER, current=current)
+                changes = await attempt(
+                    accounts.update_user(ctx, client, current, {"name": form.get("name", "").strip()})
+                )
+            except AuthError as exc:
+                return web.refusal(await account(request, viewer, {"name": explain(exc)}, refused_status(exc)), exc)
+            return flash(web.set_cookies(back, changes), "Profile saved.")
         if action == "password":
-            body = {
-                "currentPassword": form.get("current_password", ""),
-                "newPassword": form.get("new_password", ""),
-                "revokeOtherSessions": "revoke_others" in form,
-            }
-            outcome = await call_auth(runtime, request, "POST", "/change-password", body)
-            if not outcome.ok:
-                errors, general = field_errors(outcome, {"newPassword": "new_password"})
-                if outcome.code == "INVALID_PASSWORD":
+            try:
+                await web.guard(request, email_password.CHANGE_PASSWORD, current=current)
+                changed = await email_password.change_password(
+                    ctx,
+                    client,
+                    current,
+                    current_password=form.get("current_password", ""),
+                    new_password=form.get("new_password", ""),
+                    revoke_others="revoke_others" in form,
+                )
+            except AuthError as exc:
+                errors, general = field_errors(exc, {"newPassword": "new_password"})
+                if exc.code == "INVALID_PASSWORD":
                     errors, general = {"current_password": "The current password is not right."}, None
-                elif outcome.code and outcome.code.startswith("PASSWORD_TOO"):
-                    errors = {"new_password": explain(outcome)}
-                return await account(request, viewer, errors, 400, password_error=general)
-            return flash(apply_cookies(runtime, outcome, redirect("/settings/account")), "Password changed.")
+                elif exc.code and exc.code.startswith("PASSWORD_TOO"):
+                    errors = {"new_password": explain(exc)}
+                response = await account(request, viewer, errors, refused_status(exc), password_error=general)
+                return web.refusal(response, exc)
+            return flash(web.set_cookies(back, changed.cookies), "Password changed.")
         if action == "revoke":
             # The form names a session by id; its token (a secret) never reaches the page.
             target = next(
-                (s for s in await ctx.store.sessions_of(viewer.current.user.id) if s["id"] == form.get("session_id")),
+                (s for s in await ctx.store.sessions_of(current.user.id) if s["id"] == form.get("session_id")),
                 None,
             )
             if target is None:
-                return flash(redirect("/settings/account"), "That session has already ended.", "error")
-            outcome = await call_auth(runtime, request, "POST", "/revoke-session", {"token": target["token"]})
-            response = flash(redirect("/settings/account"), "Session revoked.")
-            return apply_cookies(runtime, outcome, response)
+                return flash(back, "That session has already ended.", "error")
+            try:
+                await web.guard(request, sessions.REVOKE_SESSION, current=current)
+            except AuthError as exc:
+                return web.refusal(flash(back, explain(exc), "error"), exc)
+            changes = await sessions.revoke_session(ctx, client, current, target["token"])
+            return web.set_cookies(flash(back, "Session revoked."), changes)
         if action == "revoke-others":
-            await call_auth(runtime, request, "POST", "/revoke-other-sessions", {})
-            return flash(redirect("/settings/account"), "Signed out everywhere else.")
+            try:
+                await web.guard(request, sessions.REVOKE_OTHER_SESSIONS, current=current)
+            except AuthError as exc:
+                return web.refusal(flash(back, explain(exc), "error"), exc)
+            await sessions.revoke_other_sessions(ctx, client, current)
+            return flash(back, "Signed out everywhere else.")
         raise Refused(404, "There is no such page.")
 
     # -- audit log ----------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Pages of the two-factor plugin: the second sign-in step, the account section (turn on with a QR
 code, new backup codes, turn off) and the organization's "require two-factor" setting.
 
-Every form runs the ``/api/auth/two-factor/*`` endpoint's own handler (``bridge.call_auth``), so
-the lockout, the audit rows and the cookies are exactly the API's.
+Every form calls ``TwoFactorService``, as the ``/api/auth/two-factor/*`` endpoints do, after the
+API's guard for the same action, so the rate limits, the lockout, the audit rows and the cookies
+are exactly the API's.
 """
 
 from __future__ import annotations
@@ -17,18 +18,16 @@ from starlette.routing import BaseRoute, Route
 
 from tenantry.auth.errors import AuthError
 from tenantry.auth.plugins.two_factor import TwoFactorPlugin
+from tenantry.auth.plugins.two_factor import service as steps
 from tenantry.auth.plugins.two_factor.codes import open_backup_codes, totp_uri
+from tenantry.auth.plugins.two_factor.service import Verified
 from tenantry.web.auth_pages import explain
-from tenantry.web.bridge import Outcome, apply_cookies, call_auth
-from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, safe_next
+from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, refusal_code, safe_next
 
 SECTION = "/settings/account/two-factor"
 ORG_SECTION = "/settings/organization/two-factor"
-METHODS = {
-    "totp": "/two-factor/verify-totp",
-    "otp": "/two-factor/verify-otp",
-    "backup": "/two-factor/verify-backup-code",
-}
+# The second step's methods and their actions.
+METHODS = {"totp": steps.VERIFY_TOTP, "otp": steps.VERIFY_OTP, "backup": steps.VERIFY_BACKUP_CODE}
 FRIENDLY = {
     "INVALID_CODE": "That code is not right. Check the time on your phone and try the newest code.",
     "INVALID_BACKUP_CODE": "That backup code is not right, or it was already used.",
@@ -46,8 +45,8 @@ def qr_svg(uri: str) -> str:
     return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, title="QR code for your authenticator app"))
 
 
-def _friendly(outcome: Outcome) -> str:
-    return FRIENDLY.get(outcome.code or "", explain(outcome))
+def _friendly(exc: AuthError) -> str:
+    return FRIENDLY.get(refusal_code(exc), explain(exc))
 
 
 def routes(web: Web) -> list[BaseRoute]:
@@ -80,26 +79,36 @@ def routes(web: Web) -> list[BaseRoute]:
         method = form.get("method", "totp")
         if method not in METHODS:
             method = "totp"
-        body = {"code": form.get("code", "").strip(), "trustDevice": "trust" in form}
-        outcome = await call_auth(runtime, request, "POST", METHODS[method], body)
-        if outcome.ok:
-            return apply_cookies(runtime, outcome, redirect(target))
-        if outcome.code == "INVALID_TWO_FACTOR_COOKIE":
-            return flash(redirect(f"/login?from={quote(target, safe='')}"), _friendly(outcome), "error")
-        status = outcome.error.status if outcome.error else 400
-        return step_page(request, method, target, status, error=_friendly(outcome))
+        code, trust = form.get("code", "").strip(), "trust" in form
+        client = web.client(request)
+        try:
+            current = await web.session(request)
+            await web.guard(request, METHODS[method], current=current)
+            verified: Verified
+            if method == "otp":
+                verified = await service.verify_otp(current, client, code, trust)
+            elif method == "backup":
+                verified = await service.verify_backup_code(current, client, code, trust)
+            else:
+                verified = await service.verify_totp(current, client, code, trust)
+        except AuthError as exc:
+            if exc.code == "INVALID_TWO_FACTOR_COOKIE":
+                return flash(redirect(f"/login?from={quote(target, safe='')}"), _friendly(exc), "error")
+            return web.refusal(step_page(request, method, target, exc.status, error=_friendly(exc)), exc)
+        return web.set_cookies(redirect(target), verified.cookies)
 
     @page(web)
     async def send_otp(request: Request) -> Response:
         form = await web.form(request)
         target = safe_next(form.get("from"))
-        outcome = await call_auth(runtime, request, "POST", "/two-factor/send-otp", {})
-        if not outcome.ok:
-            if outcome.code == "INVALID_TWO_FACTOR_COOKIE":
-                return flash(redirect(f"/login?from={quote(target, safe='')}"), _friendly(outcome), "error")
-            return step_page(
-                request, "otp", target, outcome.error.status if outcome.error else 400, error=_friendly(outcome)
-            )
+        try:
+            current = await web.session(request)
+            await web.guard(request, steps.SEND_OTP, current=current)
+            await service.send_otp(current, web.client(request))
+        except AuthError as exc:
+            if exc.code == "INVALID_TWO_FACTOR_COOKIE":
+                return flash(redirect(f"/login?from={quote(target, safe='')}"), _friendly(exc), "error")
+            return web.refusal(step_page(request, "otp", target, exc.status, error=_friendly(exc)), exc)
         return step_page(request, "otp", target, notice="We e-mailed you a six-digit code. It expires in 3 minutes.")
 
     # -- the account section ------------------------------------------------------------------
@@ -134,44 +143,47 @@ def routes(web: Web) -> list[BaseRoute]:
         action = request.path_params["action"]
         form = await web.form(request)
         password = form.get("password", "")
+        current, client = viewer.current, web.client(request)
         if action == "enable":
-            outcome = await call_auth(runtime, request, "POST", "/two-factor/enable", {"password": password})
-            if not outcome.ok:
-                return refused(outcome)
-            return enrol_page(request, viewer, outcome.body["totpURI"], backup=outcome.body["backupCodes"])
+            try:
+                await web.guard(request, steps.ENABLE, current=current)
+                enabled = await service.enable(current, client, password, method="totp")
+            except AuthError as exc:
+                return refused(exc)
+            assert enabled.totp_uri is not None
+            return enrol_page(request, viewer, enabled.totp_uri, backup=enabled.backup_codes)
         if action == "confirm":
-            outcome = await call_auth(
-                runtime, request, "POST", "/two-factor/verify-totp", {"code": form.get("code", "").strip()}
-            )
-            if outcome.ok:
-                done = "Two-factor authentication is on. Keep your backup codes somewhere safe."
-                return flash(apply_cookies(runtime, outcome, redirect("/settings/account")), done)
-            # Show the same secret again: the enrolment is still waiting for its first code.
-            enrolment = await service.store.of_user(viewer.current.user.id)
-            if enrolment is None or enrolment.verified:
-                return flash(redirect("/settings/account"), _friendly(outcome), "error")
-            uri = totp_uri(service.totp_secret(enrolment, viewer.current.user), service.issuer, viewer.user["email"])
-            status = outcome.error.status if outcome.error else 400
-            return enrol_page(request, viewer, uri, status, error=_friendly(outcome))
+            try:
+                await web.guard(request, steps.VERIFY_TOTP, current=current)
+                verified = await service.verify_totp(current, client, form.get("code", "").strip(), False)
+            except AuthError as exc:
+                # Show the same secret again: the enrolment is still waiting for its first code.
+                enrolment = await service.store.of_user(current.user.id)
+                if enrolment is None or enrolment.verified:
+                    return web.refusal(flash(redirect("/settings/account"), _friendly(exc), "error"), exc)
+                uri = totp_uri(service.totp_secret(enrolment, current.user), service.issuer, viewer.user["email"])
+                return web.refusal(enrol_page(request, viewer, uri, exc.status, error=_friendly(exc)), exc)
+            done = "Two-factor authentication is on. Keep your backup codes somewhere safe."
+            return flash(web.set_cookies(redirect("/settings/account"), verified.cookies), done)
         if action == "backup-codes":
-            outcome = await call_auth(
-                runtime, request, "POST", "/two-factor/generate-backup-codes", {"password": password}
-            )
-            if not outcome.ok:
-                return refused(outcome)
-            return web.render(request, "two_factor_codes.html", viewer, backup=outcome.body["backupCodes"])
+            try:
+                await web.guard(request, steps.GENERATE_BACKUP_CODES, current=current)
+                backup = await service.generate_backup_codes(current, client, password)
+            except AuthError as exc:
+                return refused(exc)
+            return web.render(request, "two_factor_codes.html", viewer, backup=backup)
         if action == "disable":
-            outcome = await call_auth(runtime, request, "POST", "/two-factor/disable", {"password": password})
-            if not outcome.ok:
-                return refused(outcome)
-            return flash(
-                apply_cookies(runtime, outcome, redirect("/settings/account")), "Two-factor authentication is off."
-            )
+            try:
+                await web.guard(request, steps.DISABLE, current=current)
+                changes = await service.disable(current, client, password)
+            except AuthError as exc:
+                return refused(exc)
+            return flash(web.set_cookies(redirect("/settings/account"), changes), "Two-factor authentication is off.")
         raise Refused(404, "There is no such page.")
 
-    def refused(outcome: Outcome) -> Response:
+    def refused(exc: AuthError) -> Response:
         # A refused form (a wrong password): back to the account page with the reason as a toast.
-        return flash(redirect("/settings/account#two-factor"), _friendly(outcome), "error")
+        return web.refusal(flash(redirect("/settings/account#two-factor"), _friendly(exc), "error"), exc)
 
     # -- the organization's requirement -------------------------------------------------------
 

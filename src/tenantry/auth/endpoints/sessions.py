@@ -6,6 +6,7 @@ import html
 
 from tenantry.auth.errors import auth_error
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
+from tenantry.auth.services import sessions as service
 from tenantry.auth.validate import string
 
 
@@ -46,17 +47,8 @@ async def get_session_post(req: AuthRequest) -> Reply:
 
 async def sign_out(req: AuthRequest) -> Reply:
     token, _ = req.ctx.request_token(req.request)
-    if token:
-        # Read first: the audit log names the session (by id; its token is a secret) and its user.
-        current = (await req.lookup(refresh=False)).current
-        async with req.ctx.db.transaction() as conn:
-            await req.ctx.store.delete_session(conn, token)
-            if current is not None:
-                session = current.session
-                await req.ctx.audit(
-                    conn, "sign_out", req.client, session=session, resource_type="session", resource_id=session["id"]
-                )
-    return Reply({"success": True}, clear_cookies=True)
+    current = (await req.lookup(refresh=False)).current if token else None
+    return Reply.of({"success": True}, await service.sign_out(req.ctx, req.client, token, current))
 
 
 async def list_sessions(req: AuthRequest) -> Reply:
@@ -69,19 +61,7 @@ async def revoke_session(req: AuthRequest) -> Reply:
     current = await req.session()
     token = string(req.body, "token")
     assert token is not None
-    async with req.ctx.db.transaction() as conn:
-        # Only the caller's own sessions: someone else's token is silently left alone, as Better Auth does.
-        target = next((s for s in await req.ctx.store.sessions_of(current.user.id, conn) if s["token"] == token), None)
-        if await req.ctx.store.delete_session(conn, token, user_id=current.user.id) and target is not None:
-            await req.ctx.audit(
-                conn,
-                "session_revoke",
-                req.client,
-                session=current.session,
-                resource_type="session",
-                resource_id=target["id"],
-            )
-    return Reply({"status": True}, clear_cookies=token == current.session["token"])
+    return Reply.of({"status": True}, await service.revoke_session(req.ctx, req.client, current, token))
 
 
 async def revoke_sessions(req: AuthRequest) -> Reply:
@@ -97,12 +77,7 @@ async def revoke_sessions(req: AuthRequest) -> Reply:
 
 async def revoke_other_sessions(req: AuthRequest) -> Reply:
     current = await req.session()
-    async with req.ctx.db.transaction() as conn:
-        count = await req.ctx.store.delete_sessions_of(conn, current.user.id, keep_token=current.session["token"])
-        revoked = {"sessions": "others", "count": count}
-        await req.ctx.audit(
-            conn, "session_revoke", req.client, session=current.session, resource_id=current.user.id, new=revoked
-        )
+    await service.revoke_other_sessions(req.ctx, req.client, current)
     return Reply({"status": True})
 
 
@@ -111,9 +86,9 @@ ENDPOINTS = (
     Endpoint("GET", "/error", error_page),
     Endpoint("GET", "/get-session", get_session),
     Endpoint("POST", "/get-session", get_session_post),
-    Endpoint("POST", "/sign-out", sign_out),
+    Endpoint("POST", service.SIGN_OUT, sign_out),
     Endpoint("GET", "/list-sessions", list_sessions),
-    Endpoint("POST", "/revoke-session", revoke_session),
+    Endpoint("POST", service.REVOKE_SESSION, revoke_session),
     Endpoint("POST", "/revoke-sessions", revoke_sessions),
-    Endpoint("POST", "/revoke-other-sessions", revoke_other_sessions),
+    Endpoint("POST", service.REVOKE_OTHER_SESSIONS, revoke_other_sessions),
 )

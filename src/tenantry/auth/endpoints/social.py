@@ -30,24 +30,26 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urljoin
 
-import orjson
-
-from tenantry.auth.crypto import generate_id, sign_value
 from tenantry.auth.errors import AuthError, auth_error, validation_error
-from tenantry.auth.providers import Provider, ProviderError, ProviderUser, Tokens, providers_for, split_scopes
+from tenantry.auth.providers import Provider, ProviderError, ProviderUser, Tokens, split_scopes
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext, ClientInfo
+from tenantry.auth.services import social as service
+from tenantry.auth.services.social import (
+    OAuthState,
+    SocialStart,
+    provider_of,
+    redirect_uri,
+    required_provider,
+    state_cookie,
+    state_cookie_name,
+)
 from tenantry.auth.store import UserRecord, iso, new_user_core
 from tenantry.auth.validate import boolean, js_type, string
 from tenantry.db.errors import IntegrityViolation
 
 log = logging.getLogger("tenantry.auth.social")
 
-STATE_TTL = 10 * 60
-# The state cookie lives as long as the state it binds (Better Auth: 5 minutes), so a slow
-# sign-in page at the provider does not fail with a mismatch while the state is still valid.
-STATE_COOKIE_MAX_AGE = STATE_TTL
-PKCE_VERIFIER_LENGTH = 128  # RFC 7636: 43..128 unreserved characters
 # An access token this close to expiry is refreshed before it is handed out (Better Auth: 5 s).
 REFRESH_MARGIN = dt.timedelta(seconds=5)
 # ``idToken`` sign-in accepts ID tokens at most this old (Better Auth's maxTokenAge for Google).
@@ -58,23 +60,10 @@ CALLBACK_PARAMS = ("code", "error", "device_id", "error_description", "state", "
 # -- providers and URLs -----------------------------------------------------------------------
 
 
-def _provider(ctx: AuthContext, provider_id: str) -> Provider | None:
-    return providers_for(ctx.auth).get(provider_id)
-
-
 def _required_provider(req: AuthRequest, key: str = "provider") -> Provider:
     provider_id = string(req.body, key)
     assert provider_id is not None
-    provider = _provider(req.ctx, provider_id)
-    if provider is None:
-        log.error("social sign-in: provider %r is not configured", provider_id)
-        raise auth_error(404, "PROVIDER_NOT_FOUND")
-    return provider
-
-
-def redirect_uri(ctx: AuthContext, provider: Provider) -> str:
-    """``{base_url}/api/auth/callback/{provider}``: what the provider's client must have registered."""
-    return f"{ctx.auth_url}/callback/{provider.id}"
+    return required_provider(req.ctx, provider_id)
 
 
 def _absolute(ctx: AuthContext, url: str) -> str:
@@ -90,94 +79,6 @@ def _with_error(url: str, error: str, description: str | None = None) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
-# -- the state cookie -------------------------------------------------------------------------
-
-
-def _state_cookie_name(ctx: AuthContext) -> str:
-    lead = "__Secure-" if ctx.cookies.names.secure else ""
-    return f"{lead}{ctx.auth.cookie_prefix}.state"
-
-
-def _state_cookie(ctx: AuthContext, state: str | None) -> str:
-    """A ``Set-Cookie`` value binding ``state`` to this browser, or expiring the binding (``None``)."""
-    name = _state_cookie_name(ctx)
-    value = sign_value(ctx.secret, state) if state is not None else ""
-    parts = [f"{name}={value}", f"Max-Age={STATE_COOKIE_MAX_AGE if state is not None else 0}", "Path=/", "HttpOnly"]
-    if ctx.cookies.names.secure:
-        parts.append("Secure")
-    parts.append("SameSite=Lax")  # sent on the provider's top-level redirect back to us
-    return "; ".join(parts)
-
-
-# -- state ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OAuthState:
-    """What a sign-in carries from ``/sign-in/social`` to the callback (Better Auth's ``StateData``)."""
-
-    callback_url: str
-    code_verifier: str
-    expires_at: int  # epoch milliseconds
-    error_url: str | None = None
-    new_user_url: str | None = None
-    link: dict[str, str] | None = None
-    request_sign_up: bool | None = None
-    nonce: str | None = None
-    provider_id: str | None = None
-    oauth_state: str | None = None
-
-    def to_json(self) -> str:
-        data: dict[str, Any] = {
-            "callbackURL": self.callback_url,
-            "codeVerifier": self.code_verifier,
-            "errorURL": self.error_url,
-            "newUserURL": self.new_user_url,
-            "link": self.link,
-            "expiresAt": self.expires_at,
-            "requestSignUp": self.request_sign_up,
-            "idTokenNonce": self.nonce,
-            "providerId": self.provider_id,
-            "oauthState": self.oauth_state,
-        }
-        # As JSON.stringify drops undefined members.
-        return orjson.dumps({k: v for k, v in data.items() if v is not None}).decode()
-
-    @classmethod
-    def from_json(cls, raw: str) -> OAuthState | None:
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        callback, verifier, expires = data.get("callbackURL"), data.get("codeVerifier"), data.get("expiresAt")
-        if not isinstance(callback, str) or not isinstance(verifier, str) or not isinstance(expires, int):
-            return None
-        link = data.get("link")
-        if link is not None and not (
-            isinstance(link, dict) and isinstance(link.get("userId"), str) and isinstance(link.get("email"), str)
-        ):
-            return None
-
-        def text(key: str) -> str | None:
-            value = data.get(key)
-            return value if isinstance(value, str) else None
-
-        return cls(
-            callback_url=callback,
-            code_verifier=verifier,
-            expires_at=expires,
-            error_url=text("errorURL"),
-            new_user_url=text("newUserURL"),
-            link=link,
-            request_sign_up=data.get("requestSignUp") if isinstance(data.get("requestSignUp"), bool) else None,
-            nonce=text("idTokenNonce"),
-            provider_id=text("providerId"),
-            oauth_state=text("oauthState"),
-        )
-
-
 def _scopes_body(body: dict[str, Any]) -> list[str] | None:
     value = body.get("scopes")
     if value is None:
@@ -191,7 +92,7 @@ def _scopes_body(body: dict[str, Any]) -> list[str] | None:
 
 
 async def _begin(req: AuthRequest, provider: Provider, link: dict[str, str] | None = None) -> Reply:
-    """Mint the state, store it, bind it to the browser and answer the provider's URL."""
+    """Read the flow's options from the body and answer the provider's URL with the state cookie."""
     ctx, body = req.ctx, req.body
     callback = string(body, "callbackURL", required=False) or ctx.base_url
     error_callback = string(body, "errorCallbackURL", required=False)
@@ -200,37 +101,12 @@ async def _begin(req: AuthRequest, provider: Provider, link: dict[str, str] | No
     disable_redirect = boolean(body, "disableRedirect") is True
     request_sign_up = boolean(body, "requestSignUp")
     scopes = _scopes_body(body)
-    state = generate_id(32)
-    verifier = generate_id(PKCE_VERIFIER_LENGTH)
-    # OpenID Connect: the ID token must echo this nonce, binding it to this very redirect.
-    nonce = generate_id(32) if provider.oidc else None
-    try:
-        url = await provider.authorization_url(
-            state, verifier, redirect_uri(ctx, provider), scopes, login_hint, nonce=nonce
-        )
-    except ProviderError as exc:
-        log.error("social sign-in: %s", exc)
-        raise AuthError(502, "PROVIDER_UNAVAILABLE", "The identity provider could not be reached") from None
-    data = OAuthState(
-        callback_url=callback,
-        code_verifier=verifier,
-        expires_at=int((time.time() + STATE_TTL) * 1000),
-        error_url=error_callback,
-        new_user_url=new_user_callback,
-        link=link,
-        request_sign_up=request_sign_up,
-        nonce=nonce,
-        provider_id=provider.id,
-        oauth_state=state,
-    )
-    async with ctx.db.transaction() as conn:
-        await ctx.store.create_verification(
-            conn, state, data.to_json(), dt.datetime.now(dt.UTC) + dt.timedelta(seconds=STATE_TTL)
-        )
-    headers = {"set-cookie": _state_cookie(ctx, state)}
+    flow = SocialStart(callback, error_callback, new_user_callback, login_hint, scopes, request_sign_up)
+    authorization = await service.start(ctx, provider, flow, link)
+    headers = {"set-cookie": authorization.state_cookie}
     if not disable_redirect:
-        headers["location"] = url  # Better Auth sets it too (the status stays 200)
-    return Reply({"url": url, "redirect": not disable_redirect}, headers=headers)
+        headers["location"] = authorization.url  # Better Auth sets it too (the status stays 200)
+    return Reply({"url": authorization.url, "redirect": not disable_redirect}, headers=headers)
 
 
 async def _take_state(req: AuthRequest, state: str, default_error: str) -> OAuthState | Reply:
@@ -243,7 +119,7 @@ async def _take_state(req: AuthRequest, state: str, default_error: str) -> OAuth
     error_url = _absolute(ctx, data.error_url) if data.error_url else default_error
     # The browser finishing the flow must be the one that started it. A mismatch leaves the state
     # alone: a forged callback cannot use up the legitimate browser's sign-in.
-    cookie = ctx.cookies.read_signed(req.request, _state_cookie_name(ctx))
+    cookie = ctx.cookies.read_signed(req.request, state_cookie_name(ctx))
     if cookie is None or not hmac.compare_digest(cookie, state):
         log.warning("social sign-in: state cookie missing or different (another browser?)")
         return Reply(redirect=_with_error(error_url, "state_mismatch"))
@@ -450,7 +326,7 @@ async def callback(req: AuthRequest) -> Reply:
         return taken
     data = taken
     # From here on the state is spent: every answer also drops the browser's state cookie.
-    clear = {"set-cookie": _state_cookie(ctx, None)}
+    clear = {"set-cookie": state_cookie(ctx, None)}
     error_url = _absolute(ctx, data.error_url) if data.error_url else default_error
 
     def fail(code: str, description: str | None = None) -> Reply:
@@ -462,7 +338,7 @@ async def callback(req: AuthRequest) -> Reply:
     code = query.get("code")
     if not code:
         return fail("no_code")
-    provider = _provider(ctx, req.params["provider"])
+    provider = provider_of(ctx, req.params["provider"])
     if provider is None:
         return fail("oauth_provider_not_found")
     if data.provider_id is not None and data.provider_id != provider.id:
@@ -626,13 +502,13 @@ async def _selected_account(
     current = await req.session()  # over HTTP the session's user always wins over a userId
     provider_id = string(values, "providerId", required=False, where=where)
     account_id = string(values, "accountId", required=False, where=where)
-    if provider_id is not None and _provider(req.ctx, provider_id) is None:
+    if provider_id is not None and provider_of(req.ctx, provider_id) is None:
         raise AuthError(400, "PROVIDER_NOT_SUPPORTED", f"Provider {provider_id} is not supported.")
     accounts = await req.ctx.store.accounts_of(current.user.id)
     account = _pick_account(accounts, provider_id, account_id)
     if account is None:
         raise auth_error(400, "ACCOUNT_NOT_FOUND")
-    return account, _provider(req.ctx, account["provider_id"])
+    return account, provider_of(req.ctx, account["provider_id"])
 
 
 async def _valid_tokens(ctx: AuthContext, provider: Provider, account: dict[str, Any]) -> dict[str, Any]:
@@ -734,7 +610,7 @@ async def account_info(req: AuthRequest) -> Reply:
     if not matching:
         raise auth_error(400, "ACCOUNT_NOT_FOUND")
     account = matching[0]
-    provider = _provider(ctx, account["provider_id"])
+    provider = provider_of(ctx, account["provider_id"])
     if provider is None:
         raise AuthError(400, "PROVIDER_NOT_CONFIGURED", "Account is not associated with a configured social provider.")
     try:
@@ -762,7 +638,7 @@ async def account_info(req: AuthRequest) -> Reply:
 
 
 ENDPOINTS = (
-    Endpoint("POST", "/sign-in/social", sign_in_social),
+    Endpoint("POST", service.SIGN_IN_SOCIAL, sign_in_social),
     Endpoint("GET", "/callback/{provider}", callback),
     Endpoint("POST", "/callback/{provider}", callback_post),
     Endpoint("POST", "/link-social", link_social),

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Any
 from urllib.parse import quote
 
 from tenantry.auth.crypto import TokenExpired, generate_id
-from tenantry.auth.endpoints.email_password import ENUMERATION_FLOOR, credential_account
 from tenantry.auth.errors import AuthError, auth_error
 from tenantry.auth.passwords import verify_password_async
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
-from tenantry.auth.service import at_least
+from tenantry.auth.services import user as service
+from tenantry.auth.services.email_password import credential_account
 from tenantry.auth.store import iso
 from tenantry.auth.validate import email, string
 from tenantry.db.errors import IntegrityViolation
@@ -22,52 +21,24 @@ DELETE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 async def update_user(req: AuthRequest) -> Reply:
-    ctx, body = req.ctx, req.body
+    body = req.body
     current = await req.session()
     if body.get("email"):
         raise auth_error(400, "EMAIL_CAN_NOT_BE_UPDATED")
-    changes: dict[str, Any] = {}
+    profile: dict[str, str | None] = {}
     if "name" in body:
-        changes["name"] = string(body, "name")
+        profile["name"] = string(body, "name")
     if "image" in body:
-        changes["image"] = string(body, "image", required=False)
-    ctx.check_fits("name", changes.get("name"))
-    ctx.check_fits("image", changes.get("image"))
-    changes.update(ctx.shapes.additional_input(body))
-    if not changes:
-        raise AuthError(400, None, "No fields to update")
-    before = {k: current.user.core.get(k, current.user.additional.get(k)) for k in changes}
-    after = dict(changes)
-    changes["updatedAt"] = dt.datetime.now(dt.UTC)
-    async with ctx.db.transaction() as conn:
-        await ctx.store.update_user(conn, current.user.id, changes)
-        await ctx.audit(
-            conn, "user_update", req.client, session=current.session, resource_id=current.user.id, old=before, new=after
-        )
-    # Better Auth re-issues the session cookie after a profile change.
-    return Reply({"status": True}, set_session=(current.session["token"], current.dont_remember))
+        profile["image"] = string(body, "image", required=False)
+    changes = await service.update_user(req.ctx, req.client, current, profile, body)
+    return Reply.of({"status": True}, changes)
 
 
 async def send_verification_email(req: AuthRequest) -> Reply:
-    ctx, body = req.ctx, req.body
-    started = time.monotonic()
-    address = email(body).lower()
-    callback = string(body, "callbackURL", required=False)
+    address = email(req.body).lower()
+    callback = string(req.body, "callbackURL", required=False)
     current = await req.optional_session()
-    if current is None:
-        user = await ctx.store.user_by_email(address)
-        if user is not None and not user.email_verified:
-            async with ctx.db.transaction() as conn:
-                await ctx.send_verification_email(conn, user, callback)
-        # Registered or not, verified or not: the same answer after the same time.
-        await at_least(ENUMERATION_FLOOR, started)
-        return Reply({"status": True})
-    if current.user.email.lower() != address:
-        raise auth_error(400, "EMAIL_MISMATCH")
-    if current.user.email_verified:
-        raise auth_error(400, "EMAIL_ALREADY_VERIFIED")
-    async with ctx.db.transaction() as conn:
-        await ctx.send_verification_email(conn, current.user, callback)
+    await service.send_verification_email(req.ctx, current, email=address, callback_url=callback)
     return Reply({"status": True})
 
 
@@ -278,8 +249,8 @@ async def list_accounts(req: AuthRequest) -> Reply:
 
 
 ENDPOINTS = (
-    Endpoint("POST", "/update-user", update_user),
-    Endpoint("POST", "/send-verification-email", send_verification_email),
+    Endpoint("POST", service.UPDATE_USER, update_user),
+    Endpoint("POST", service.SEND_VERIFICATION_EMAIL, send_verification_email),
     Endpoint("GET", "/verify-email", verify_email),
     Endpoint("POST", "/change-email", change_email),
     Endpoint("POST", "/delete-user", delete_user),

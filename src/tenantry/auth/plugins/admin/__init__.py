@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tenantry.auth.errors import AuthError
-from tenantry.auth.plugin import AuthPlugin, PluginField
+from tenantry.auth.plugin import AuthPlugin, PluginField, SessionSource
 from tenantry.auth.plugins.admin import bans, impersonation, organizations, sessions, users
 from tenantry.auth.plugins.admin.common import is_impersonation
 from tenantry.auth.plugins.admin.fields import IMPERSONATED_BY, user_fields
@@ -61,27 +61,29 @@ ADMIN_ERROR_CODES = {
 }
 
 # What an impersonation session may not do to the account it borrows (its credentials and its
-# existence) nor to the organizations it belongs to (deleting one); the admin endpoints refuse it on
-# their own. Paths of plugins that are off are skipped.
-OFF_LIMITS_WHILE_IMPERSONATING = (
-    ("POST", "/change-password"),
-    ("POST", "/set-password"),
-    ("POST", "/change-email"),
-    ("POST", "/delete-user"),
-    ("GET", "/delete-user/callback"),
-    ("POST", "/link-social"),
-    ("POST", "/unlink-account"),
-    ("POST", "/two-factor/enable"),
-    ("POST", "/two-factor/disable"),
-    ("POST", "/two-factor/generate-backup-codes"),
-    ("POST", "/api-key/create"),
-    ("POST", "/api-key/update"),
-    ("POST", "/api-key/delete"),
-    ("GET", "/passkey/generate-register-options"),
-    ("POST", "/passkey/verify-registration"),
-    ("POST", "/passkey/delete-passkey"),
-    ("POST", "/passkey/update-passkey"),
-    ("POST", "/organization/delete"),
+# existence) nor to the organizations it belongs to (deleting one), through the API or a page; the
+# admin endpoints refuse it on their own.
+OFF_LIMITS_WHILE_IMPERSONATING = frozenset(
+    {
+        ("POST", "/change-password"),
+        ("POST", "/set-password"),
+        ("POST", "/change-email"),
+        ("POST", "/delete-user"),
+        ("GET", "/delete-user/callback"),
+        ("POST", "/link-social"),
+        ("POST", "/unlink-account"),
+        ("POST", "/two-factor/enable"),
+        ("POST", "/two-factor/disable"),
+        ("POST", "/two-factor/generate-backup-codes"),
+        ("POST", "/api-key/create"),
+        ("POST", "/api-key/update"),
+        ("POST", "/api-key/delete"),
+        ("GET", "/passkey/generate-register-options"),
+        ("POST", "/passkey/verify-registration"),
+        ("POST", "/passkey/delete-passkey"),
+        ("POST", "/passkey/update-passkey"),
+        ("POST", "/organization/delete"),
+    }
 )
 
 
@@ -89,8 +91,8 @@ class AdminPlugin(AuthPlugin):
     """Platform superusers: users, bans, sessions, impersonation (Better Auth's ``admin()``)."""
 
     name = "admin"
-    # Last among authentication's plugins: it guards their endpoints while impersonating.
-    after = ("auth", "tenancy", "two-factor", "magic-link", "passkey", "api-key")
+    # Its action check refuses other plugins' actions by path while impersonating: no order needed.
+    after = ("auth", "tenancy")
     settings_model = AdminSettings
     error_codes = ADMIN_ERROR_CODES
     session_fields = (IMPERSONATED_BY,)
@@ -122,27 +124,20 @@ class AdminPlugin(AuthPlugin):
         # Refuses sessions of banned users; credentials without a session (API keys) run the
         # same guards before they admit a request (see CredentialResolver).
         ctx.hooks.session_guards.append(bans.session_guard(ctx))
+        ctx.hooks.action_checks.append(_refuse_impersonation)
         router = auth.router
-        # Installed after the other plugins (``after``), so their endpoints are registered by now.
-        for method, path in OFF_LIMITS_WHILE_IMPERSONATING:
-            resolved = router.resolve(method, path)
-            if resolved is not None:
-                router.add(Endpoint(method, path, _refuse_impersonation(resolved[0])))
         listed = router.resolve("GET", "/list-sessions")
         if listed is not None:
             router.add(Endpoint("GET", "/list-sessions", _hide_impersonations(listed[0])))
 
 
-def _refuse_impersonation(handler: Handler) -> Handler:
-    async def guarded(req: AuthRequest) -> Reply:
-        current = await req.optional_session()
-        if current is not None and is_impersonation(current):
-            raise AuthError(
-                403, "NOT_ALLOWED_WHILE_IMPERSONATING", ADMIN_ERROR_CODES["NOT_ALLOWED_WHILE_IMPERSONATING"]
-            )
-        return await handler(req)
-
-    return guarded
+async def _refuse_impersonation(method: str, action: str, session: SessionSource) -> None:
+    """The action check: an impersonation session may not run the actions off limits to it."""
+    if (method, action) not in OFF_LIMITS_WHILE_IMPERSONATING:
+        return
+    current = await session()
+    if current is not None and is_impersonation(current):
+        raise AuthError(403, "NOT_ALLOWED_WHILE_IMPERSONATING", ADMIN_ERROR_CODES["NOT_ALLOWED_WHILE_IMPERSONATING"])
 
 
 def _hide_impersonations(handler: Handler) -> Handler:

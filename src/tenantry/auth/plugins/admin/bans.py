@@ -11,18 +11,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tenantry.auth.errors import AuthError, auth_error, validation_error
-from tenantry.auth.plugins.admin.common import admin_user_json, require_admin, target_user, user_id
+from tenantry.auth.errors import AuthError, validation_error
+from tenantry.auth.plugins.admin import service
+from tenantry.auth.plugins.admin.common import require_admin, user_id
+from tenantry.auth.plugins.admin.service import BANNED_MESSAGE, LIFTED
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import AuthContext
 from tenantry.auth.store import UserRecord
 from tenantry.auth.validate import js_type, string
 from tenantry.db import Connection
-
-# Better Auth's default ``bannedUserMessage``.
-BANNED_MESSAGE = "You have been banned from this application. Please contact support if you believe this is an error."
-DEFAULT_REASON = "No reason"
-LIFTED: dict[str, Any] = {"banned": False, "banReason": None, "banExpires": None}
 
 
 def ban_is_over(user: UserRecord, now: dt.datetime) -> bool:
@@ -51,45 +48,23 @@ def session_guard(ctx: AuthContext) -> Any:
 
 
 async def ban_user(req: AuthRequest) -> Reply:
-    ctx, body = req.ctx, req.body
+    body = req.body
     current = await require_admin(req, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")
     target_id = user_id(body)
     reason = string(body, "banReason", required=False)
     expires_in = body.get("banExpiresIn")
     if expires_in is not None and (isinstance(expires_in, bool) or not isinstance(expires_in, (int, float))):
         raise validation_error("body.banExpiresIn", f"Invalid input: expected number, received {js_type(expires_in)}")
-    user = await target_user(ctx, target_id)
-    if str(user.id) == str(current.user.id):
-        raise auth_error(400, "YOU_CANNOT_BAN_YOURSELF")
-    now = dt.datetime.now(dt.UTC)
-    expires = now + dt.timedelta(seconds=expires_in) if expires_in else None
-    changes = {"banned": True, "banReason": reason or DEFAULT_REASON, "banExpires": expires, "updatedAt": now}
-    async with ctx.db.transaction() as conn:
-        updated = await ctx.store.update_user(conn, user.id, changes)
-        if updated is None:
-            raise auth_error(404, "USER_NOT_FOUND")
-        revoked = await ctx.store.delete_sessions_of(conn, user.id)
-        ban = {"reason": changes["banReason"], "expires_at": expires.isoformat() if expires else None}
-        await ctx.audit(
-            conn, "user_ban", req.client, session=current.session, resource_id=user.id, new={**ban, "sessions": revoked}
-        )
-    return Reply({"user": admin_user_json(ctx, updated)})
+    user = await service.ban_user(req.ctx, req.client, current, target_id, reason=reason, expires_in=expires_in)
+    return Reply({"user": user})
 
 
 async def unban_user(req: AuthRequest) -> Reply:
-    ctx = req.ctx
     current = await require_admin(req, "user", "ban", "YOU_ARE_NOT_ALLOWED_TO_BAN_USERS")
-    user = await target_user(ctx, user_id(req.body))
-    async with ctx.db.transaction() as conn:
-        updated = await ctx.store.update_user(conn, user.id, {**LIFTED, "updatedAt": dt.datetime.now(dt.UTC)})
-        if updated is None:
-            raise auth_error(404, "USER_NOT_FOUND")
-        was = {"reason": user.plugin.get("banReason"), "banned": bool(user.plugin.get("banned"))}
-        await ctx.audit(conn, "user_unban", req.client, session=current.session, resource_id=user.id, old=was)
-    return Reply({"user": admin_user_json(ctx, updated)})
+    return Reply({"user": await service.unban_user(req.ctx, req.client, current, user_id(req.body))})
 
 
 ENDPOINTS = (
-    Endpoint("POST", "/admin/ban-user", ban_user),
-    Endpoint("POST", "/admin/unban-user", unban_user),
+    Endpoint("POST", service.BAN_USER, ban_user),
+    Endpoint("POST", service.UNBAN_USER, unban_user),
 )

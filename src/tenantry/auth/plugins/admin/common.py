@@ -29,14 +29,21 @@ async def require_admin(req: AuthRequest, resource: str, action: str, refusal: s
     """The caller's session if its user's platform role grants ``resource:action``: else 401
     UNAUTHORIZED without a session, 403 ``refusal`` (Better Auth's code) with one.
 
+    Checked before the body is read (the services check it again, for the pages that call them).
     An impersonation session never passes, whatever its user's role: an admin acting as someone
     cannot reach the admin endpoints through them.
     """
     current = await req.session()
-    role = platform_role(req.ctx, current.user)
+    check_admin(req.ctx, current, resource, action, refusal)
+    return current
+
+
+def check_admin(ctx: AuthContext, current: Current, resource: str, action: str, refusal: str) -> None:
+    """403 ``refusal`` unless the session's platform role grants ``resource:action`` (never for an
+    impersonation session)."""
+    role = platform_role(ctx, current.user)
     if is_impersonation(current) or not has_permission(role, {resource: [action]}):
         raise auth_error(403, refusal)
-    return current
 
 
 def admin_user_json(ctx: AuthContext, user: UserRecord) -> dict[str, Any]:

@@ -8,10 +8,9 @@ Query: ``searchValue``, ``limit`` (default 50, at most 200), ``offset``. Answer:
 from __future__ import annotations
 
 from tenantry.auth.errors import AuthError
+from tenantry.auth.plugins.admin import service
 from tenantry.auth.plugins.admin.common import require_admin
-from tenantry.auth.plugins.admin.queries import AdminQueries
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
-from tenantry.auth.store import iso
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -30,16 +29,11 @@ def _bounded(value: str | None, default: int, most: int) -> int:
 
 
 async def list_organizations(req: AuthRequest) -> Reply:
-    await require_admin(req, "user", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS")
+    current = await require_admin(req, "user", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS")
     limit = _bounded(req.query.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)
     offset = _bounded(req.query.get("offset"), 0, 2**31 - 1)
-    found = await AdminQueries(req.ctx).list_organizations(req.query.get("searchValue") or None, limit, offset)
-    if found is None:
-        raise AuthError(404, "ORGANIZATIONS_NOT_ENABLED", "This app has no organizations")
-    organizations, total = found
-    for org in organizations:
-        org["createdAt"] = iso(org["createdAt"])
-    return Reply({"organizations": organizations, "total": total, "limit": limit, "offset": offset})
+    found = await service.list_organizations(req.ctx, current, req.query.get("searchValue") or None, limit, offset)
+    return Reply({"organizations": found.organizations, "total": found.total, "limit": limit, "offset": offset})
 
 
-ENDPOINTS = (Endpoint("GET", "/admin/list-organizations", list_organizations),)
+ENDPOINTS = (Endpoint("GET", service.LIST_ORGANIZATIONS, list_organizations),)

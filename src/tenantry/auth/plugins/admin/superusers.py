@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from tenantry.auth.endpoints.email_password import CREDENTIAL, credential_account
 from tenantry.auth.passwords import hash_password_async
 from tenantry.auth.plugins.admin.access import DEFAULT_ROLE, is_admin
 from tenantry.auth.plugins.admin.common import platform_role
 from tenantry.auth.plugins.admin.fields import role_name
 from tenantry.auth.plugins.admin.queries import AdminQueries, UserQuery
 from tenantry.auth.service import AuthContext
+from tenantry.auth.services.email_password import CREDENTIAL, credential_account
 from tenantry.auth.store import UserRecord, new_user_core
 from tenantry.auth.validate import is_email
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from tenantry.auth.endpoints.email_password import CREDENTIAL, credential_account
 from tenantry.auth.errors import AuthError, auth_error, validation_error
 from tenantry.auth.passwords import hash_password_async
-from tenantry.auth.plugins.admin.access import ROLES, has_permission, parse_role, valid_permissions
+from tenantry.auth.plugins.admin import service
+from tenantry.auth.plugins.admin.access import has_permission, valid_permissions
 from tenantry.auth.plugins.admin.common import (
     admin_user_json,
     audit_user,
@@ -25,11 +25,11 @@ from tenantry.auth.plugins.admin.queries import (
     FILTER_OPERATORS,
     SEARCH_FIELDS,
     SEARCH_OPERATORS,
-    AdminQueries,
-    BadQuery,
     UserQuery,
 )
+from tenantry.auth.plugins.admin.service import role_value
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
+from tenantry.auth.services.email_password import CREDENTIAL, credential_account
 from tenantry.auth.store import new_user_core
 from tenantry.auth.validate import boolean, is_email, js_type, string
 from tenantry.db.errors import IntegrityViolation
@@ -58,28 +58,16 @@ def _number(value: str | None) -> int | None:
     return max(-MOST_ROWS, min(number, MOST_ROWS)) or None
 
 
-def _role_value(value: Any) -> str:
-    role = parse_role(value)
-    if role is None:
-        raise auth_error(400, "INVALID_ROLE_TYPE")
-    # Tenantry's roles are Better Auth's defaults, so a role outside them is refused as with custom roles.
-    if any(r not in ROLES for r in role.split(",")):
-        raise auth_error(400, "YOU_ARE_NOT_ALLOWED_TO_SET_NON_EXISTENT_VALUE")
-    return role
-
-
 async def list_users(req: AuthRequest) -> Reply:
-    await require_admin(req, "user", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS")
+    current = await require_admin(req, "user", "list", "YOU_ARE_NOT_ALLOWED_TO_LIST_USERS")
     q = req.query
     search_field = _enum(q, "searchField", SEARCH_FIELDS) or "email"
     search_operator = _enum(q, "searchOperator", SEARCH_OPERATORS) or "contains"
     filter_operator = _enum(q, "filterOperator", FILTER_OPERATORS) or "eq"
     sort_direction = _enum(q, "sortDirection", ("asc", "desc")) or "asc"
     limit, offset = _number(q.get("limit")), _number(q.get("offset"))
-    # A repeated filterValue is a list (``in``/``not_in``); a page calling this handler passes its own query.
-    own_query = req.request.url.path.endswith("/admin/list-users")
-    single = q.get("filterValue")
-    filter_values = req.request.query_params.getlist("filterValue") if own_query else ([single] if single else [])
+    # A repeated filterValue is a list (``in``/``not_in``).
+    filter_values = req.request.query_params.getlist("filterValue")
     query = UserQuery(
         search_value=q.get("searchValue") or None,
         search_field=search_field,
@@ -92,24 +80,21 @@ async def list_users(req: AuthRequest) -> Reply:
         limit=limit if limit is None or limit > 0 else None,
         offset=offset if offset is None or offset > 0 else None,
     )
-    try:
-        users, total = await AdminQueries(req.ctx).list_users(query)
-    except BadQuery:
-        # Better Auth answers a query its adapter cannot run with an empty list.
-        return Reply({"users": [], "total": 0})
-    body: dict[str, Any] = {"users": [admin_user_json(req.ctx, u) for u in users], "total": total}
-    if limit is not None:
-        body["limit"] = limit
-    if offset is not None:
-        body["offset"] = offset
+    found = await service.list_users(req.ctx, current, query)
+    body: dict[str, Any] = {"users": found.users, "total": found.total}
+    if found.runnable:  # Better Auth answers a query it cannot run with the bare empty list
+        if limit is not None:
+            body["limit"] = limit
+        if offset is not None:
+            body["offset"] = offset
     return Reply(body)
 
 
 async def get_user(req: AuthRequest) -> Reply:
-    await require_admin(req, "user", "get", "YOU_ARE_NOT_ALLOWED_TO_GET_USER")
+    current = await require_admin(req, "user", "get", "YOU_ARE_NOT_ALLOWED_TO_GET_USER")
     raw = string(req.query, "id", where="query")
     assert raw is not None
-    return Reply(admin_user_json(req.ctx, await target_user(req.ctx, raw)))
+    return Reply(await service.get_user(req.ctx, current, raw))
 
 
 async def create_user(req: AuthRequest) -> Reply:
@@ -123,7 +108,7 @@ async def create_user(req: AuthRequest) -> Reply:
     if not isinstance(data, dict):
         raise validation_error("body.data", f"Invalid input: expected record, received {js_type(data)}")
     requested = body.get("role", data.get("role"))
-    role = _role_value(requested) if requested is not None else "user"
+    role = role_value(requested) if requested is not None else "user"
     address = address.lower()
     if not is_email(address):
         raise auth_error(400, "INVALID_EMAIL")
@@ -167,7 +152,7 @@ async def update_user(req: AuthRequest) -> Reply:
         raise auth_error(400, "USER_ID_CANNOT_BE_UPDATED")
     changes: dict[str, Any] = {}
     if "role" in data:
-        changes[role_name(ctx.tables)] = _role_value(data["role"])
+        changes[role_name(ctx.tables)] = role_value(data["role"])
     if any(k in data for k in BAN_KEYS):
         if data.get("banned") is True and target_id == str(current.user.id):
             raise auth_error(400, "YOU_CANNOT_BAN_YOURSELF")
@@ -238,27 +223,13 @@ def _ban_changes(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def set_role(req: AuthRequest) -> Reply:
-    ctx, body = req.ctx, req.body
+    body = req.body
     current = await require_admin(req, "user", "set-role", "YOU_ARE_NOT_ALLOWED_TO_CHANGE_USERS_ROLE")
     target_id = user_id(body)
     if "role" not in body:
         raise validation_error("body.role", "Invalid input")
-    role = _role_value(body["role"])
-    user = await target_user(ctx, target_id)
-    async with ctx.db.transaction() as conn:
-        updated = await ctx.store.update_user(conn, user.id, {role_name(ctx.tables): role})
-        if updated is None:
-            raise auth_error(404, "USER_NOT_FOUND")
-        await ctx.audit(
-            conn,
-            "admin_set_role",
-            req.client,
-            session=current.session,
-            resource_id=user.id,
-            old={"role": platform_role(ctx, user)},
-            new={"role": role},
-        )
-    return Reply({"user": admin_user_json(ctx, updated)})
+    role = role_value(body["role"])
+    return Reply({"user": await service.set_role(req.ctx, req.client, current, target_id, role)})
 
 
 async def remove_user(req: AuthRequest) -> Reply:
@@ -323,11 +294,11 @@ async def user_has_permission(req: AuthRequest) -> Reply:
 
 
 ENDPOINTS = (
-    Endpoint("GET", "/admin/list-users", list_users),
-    Endpoint("GET", "/admin/get-user", get_user),
+    Endpoint("GET", service.LIST_USERS, list_users),
+    Endpoint("GET", service.GET_USER, get_user),
     Endpoint("POST", "/admin/create-user", create_user),
     Endpoint("POST", "/admin/update-user", update_user),
-    Endpoint("POST", "/admin/set-role", set_role),
+    Endpoint("POST", service.SET_ROLE, set_role),
     Endpoint("POST", "/admin/remove-user", remove_user),
     Endpoint("POST", "/admin/set-user-password", set_user_password),
     Endpoint("POST", "/admin/has-permission", user_has_permission),

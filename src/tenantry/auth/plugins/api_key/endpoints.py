@@ -25,7 +25,7 @@ from tenantry.auth.errors import validation_error
 from tenantry.auth.plugins.api_key.errors import KeyRefused, key_error
 from tenantry.auth.plugins.api_key.gate import KeyGate
 from tenantry.auth.plugins.api_key.scopes import Scopes, check_scopes, dump_scopes
-from tenantry.auth.plugins.api_key.service import ApiKeys, NewKey
+from tenantry.auth.plugins.api_key.service import CREATE, DELETE, LIST, ApiKeys, NewKey
 from tenantry.auth.plugins.api_key.store import SORTABLE
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import Current
@@ -84,11 +84,11 @@ class ApiKeyEndpoints:
 
     def all(self) -> list[Endpoint]:
         return [
-            Endpoint("POST", "/api-key/create", self.create),
+            Endpoint("POST", CREATE, self.create),
             Endpoint("GET", "/api-key/get", self.get),
             Endpoint("POST", "/api-key/update", self.update),
-            Endpoint("POST", "/api-key/delete", self.delete),
-            Endpoint("GET", "/api-key/list", self.list_keys),
+            Endpoint("POST", DELETE, self.delete),
+            Endpoint("GET", LIST, self.list_keys),
             Endpoint("POST", "/api-key/verify", self.verify),
             Endpoint("POST", "/api-key/delete-all-expired-api-keys", self.delete_expired),
         ]
@@ -198,9 +198,7 @@ class ApiKeyEndpoints:
         key_id = string(body, "keyId")
         assert key_id is not None
         current = await req.session()
-        if current.user.plugin.get("banned") is True:
-            raise key_error(401, "USER_BANNED")
-        await self.keys.delete(current.user.id, key_id, req.client)
+        await self.keys.revoke(current, key_id, req.client)
         return Reply({"success": True})
 
     # -- GET /api-key/list ---------------------------------------------------------------------
@@ -216,7 +214,7 @@ class ApiKeyEndpoints:
         direction = query.get("sortDirection")
         if direction is not None and direction not in ("asc", "desc"):
             raise validation_error("query.sortDirection", 'Invalid option: expected one of "asc"|"desc"')
-        keys = await self.keys.store.of_user(
+        keys = await self.keys.of_user(
             current.user.id,
             organization_id=query.get("organizationId") or None,
             sort=sort_by,

@@ -18,13 +18,17 @@ from tenantry.auth.plugins.api_key.keys import hash_key, new_key, start_of
 from tenantry.auth.plugins.api_key.scopes import Scopes, dump_scopes
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore
-from tenantry.auth.service import ClientInfo
+from tenantry.auth.service import ClientInfo, Current
 from tenantry.db.codecs import utc_now
 from tenantry.tenancy import Tenancy
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.core import App
+
+CREATE = "/api-key/create"
+LIST = "/api-key/list"
+DELETE = "/api-key/delete"
 
 NAME_LENGTH = (1, 32)  # Better Auth's minimumNameLength / maximumNameLength
 PREFIX_LENGTH = (1, 32)
@@ -217,6 +221,18 @@ class ApiKeys:
                 resource_id=key.id,
                 old=_summary(key),
             )
+
+    async def of_user(
+        self, user_id: Any, *, organization_id: str | None = None, sort: str | None = None, descending: bool = False
+    ) -> list[ApiKey]:
+        """The user's keys (only those acting in ``organization_id`` when given), sorted by a field."""
+        return await self.store.of_user(user_id, organization_id=organization_id, sort=sort, descending=descending)
+
+    async def revoke(self, current: Current, key_id: str, client: ClientInfo) -> None:
+        """``delete`` for the caller's session: a banned user's sessions revoke nothing (401 USER_BANNED)."""
+        if current.user.plugin.get("banned") is True:
+            raise key_error(401, "USER_BANNED")
+        await self.delete(current.user.id, key_id, client)
 
     async def delete_expired(self, user_id: Any) -> int:
         async with self.ctx.db.transaction() as conn:

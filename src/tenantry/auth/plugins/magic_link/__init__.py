@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.magic_link.endpoints import MagicLinkEndpoints
+from tenantry.auth.plugins.magic_link.service import SIGN_IN, VERIFY, MagicLinks
 from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
 from tenantry.auth.ratelimit import Rule
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from tenantry.auth.router import Endpoint
     from tenantry.core import App
 
-__all__ = ["MagicLinkPlugin", "MagicLinkSettings"]
+__all__ = ["MagicLinkPlugin", "MagicLinkSettings", "MagicLinks"]
 
 
 class MagicLinkPlugin(AuthPlugin):
@@ -31,13 +32,15 @@ class MagicLinkPlugin(AuthPlugin):
     settings_model = MagicLinkSettings
     # Better Auth's rule for both paths: 5 requests a minute per client address.
     rate_limits = (
-        ("/sign-in/magic-link", Rule(60, 5)),
-        ("/magic-link/verify", Rule(60, 5)),
+        (SIGN_IN, Rule(60, 5)),
+        (VERIFY, Rule(60, 5)),
     )
 
     def __init__(self, settings: MagicLinkSettings) -> None:
         self.settings = settings
+        self.service: MagicLinks | None = None  # the app's, once its endpoints are made
 
     def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """``POST /sign-in/magic-link`` and ``GET /magic-link/verify``."""
-        return MagicLinkEndpoints(self.settings).all()
+        self.service = MagicLinks(auth.ctx, self.settings)
+        return MagicLinkEndpoints(self.service).all()

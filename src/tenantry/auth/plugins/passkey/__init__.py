@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from tenantry.auth.plugin import AuthPlugin
+from tenantry.auth.plugins.passkey.service import Passkeys
 from tenantry.auth.plugins.passkey.settings import PasskeySettings, RelyingParty, relying_party
 from tenantry.auth.plugins.passkey.store import Passkey, PasskeyStore
 from tenantry.auth.plugins.passkey.tables import EXTENSION, PasskeyTables, passkey_tables
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
 
-__all__ = ["Passkey", "PasskeyPlugin", "PasskeySettings", "PasskeyStore", "RelyingParty"]
+__all__ = ["Passkey", "PasskeyPlugin", "PasskeySettings", "PasskeyStore", "Passkeys", "RelyingParty"]
 
 # Better Auth's PASSKEY_ERROR_CODES (@better-auth/passkey 1.7).
 ERROR_CODES = {
@@ -55,6 +56,7 @@ class PasskeyPlugin(AuthPlugin):
         self.settings = settings
         self.store: PasskeyStore | None = None
         self.rp: RelyingParty | None = None
+        self.service: Passkeys | None = None  # the app's, once its endpoints are made
 
     def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
         auth: AuthTables = ts.extensions["auth"]
@@ -66,4 +68,5 @@ class PasskeyPlugin(AuthPlugin):
         tables: PasskeyTables = app.tables.extensions[EXTENSION]
         self.rp = relying_party(self.settings, auth.ctx.base_url, app.schema.title)
         self.store = PasskeyStore(auth.ctx.store, tables)
-        return PasskeyEndpoints(self.store, self.rp).endpoints()
+        self.service = Passkeys(auth.ctx, self.store)
+        return PasskeyEndpoints(self.service, self.rp).endpoints()

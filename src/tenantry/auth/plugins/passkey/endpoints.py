@@ -37,14 +37,13 @@ from webauthn.helpers.structs import (
 from tenantry.auth.crypto import generate_id
 from tenantry.auth.errors import auth_error, validation_error
 from tenantry.auth.plugins.passkey import challenge
+from tenantry.auth.plugins.passkey.service import DELETE, LIST, NAME_LENGTH, UPDATE, Passkeys, passkey_name
 from tenantry.auth.plugins.passkey.settings import RelyingParty
-from tenantry.auth.plugins.passkey.store import Passkey, PasskeyStore
+from tenantry.auth.plugins.passkey.store import Passkey
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
-from tenantry.auth.service import Current
 from tenantry.auth.validate import boolean, js_type, string
 from tenantry.db.errors import IntegrityViolation
 
-NAME_LENGTH = 255
 USER_HANDLE_ALPHABET = ascii_lowercase + digits  # Better Auth: generateRandomString(32, "a-z", "0-9")
 # What a malformed response makes the library raise besides its own exceptions.
 MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, AttributeError, IndexError)
@@ -84,8 +83,9 @@ def _reported_transports(response: dict[str, Any]) -> str:
 class PasskeyEndpoints:
     """The handlers, sharing the relying party and the passkey store."""
 
-    def __init__(self, store: PasskeyStore, rp: RelyingParty) -> None:
-        self.store = store
+    def __init__(self, passkeys: Passkeys, rp: RelyingParty) -> None:
+        self.passkeys = passkeys
+        self.store = passkeys.store
         self.rp = rp
 
     def endpoints(self) -> tuple[Endpoint, ...]:
@@ -96,9 +96,9 @@ class PasskeyEndpoints:
             # Earlier Better Auth clients asked for sign-in options with a POST.
             Endpoint("POST", "/passkey/generate-authenticate-options", self.generate_authenticate_options),
             Endpoint("POST", "/passkey/verify-authentication", self.verify_authentication),
-            Endpoint("GET", "/passkey/list-user-passkeys", self.list_user_passkeys),
-            Endpoint("POST", "/passkey/delete-passkey", self.delete_passkey),
-            Endpoint("POST", "/passkey/update-passkey", self.update_passkey),
+            Endpoint("GET", LIST, self.list_user_passkeys),
+            Endpoint("POST", DELETE, self.delete_passkey),
+            Endpoint("POST", UPDATE, self.update_passkey),
         )
 
     # -- registration -------------------------------------------------------------------------
@@ -258,59 +258,20 @@ class PasskeyEndpoints:
     # -- management ---------------------------------------------------------------------------
 
     async def list_user_passkeys(self, req: AuthRequest) -> Reply:
-        current = await req.session()
-        return Reply([p.json() for p in await self.store.of_user(current.user.id)])
+        return Reply(await self.passkeys.of_user(await req.session()))
 
-    async def _owned(self, req: AuthRequest, forbidden: str) -> tuple[Current, Passkey]:
-        """The caller's session and the passkey ``body.id``: 404 when there is none, 401 when it is
-        someone else's (Better Auth's ``requireResourceOwnership``)."""
+    async def delete_passkey(self, req: AuthRequest) -> Reply:
         current = await req.session()
         passkey_id = string(req.body, "id")
         assert passkey_id is not None
-        passkey = await self.store.by_id(passkey_id) if passkey_id else None
-        if passkey is None:
-            raise auth_error(404, "PASSKEY_NOT_FOUND")
-        if str(passkey.user_id) != str(current.user.id):
-            raise auth_error(401, forbidden)
-        return current, passkey
-
-    async def delete_passkey(self, req: AuthRequest) -> Reply:
-        current, passkey = await self._owned(req, "UNAUTHORIZED")
-        async with req.ctx.db.transaction() as conn:
-            if await self.store.delete(conn, passkey.id, current.user.id):
-                await req.ctx.audit(
-                    conn,
-                    "passkey_delete",
-                    req.client,
-                    session=current.session,
-                    resource_type="passkey",
-                    resource_id=passkey.id,
-                    old=passkey.audit_summary(),
-                )
+        await self.passkeys.delete(current, req.client, passkey_id)
         return Reply({"status": True})
 
     async def update_passkey(self, req: AuthRequest) -> Reply:
-        await req.session()  # 401 before any complaint about the body
+        current = await req.session()  # 401 before any complaint about the body
         name = string(req.body, "name")
         assert name is not None
-        name = name.strip()
-        if not name:
-            raise validation_error("body.name", "Too small: expected string to have >=1 characters")
-        if len(name) > NAME_LENGTH:
-            raise validation_error("body.name", f"Too big: expected string to have <={NAME_LENGTH} characters")
-        current, passkey = await self._owned(req, "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY")
-        async with req.ctx.db.transaction() as conn:
-            updated = await self.store.rename(conn, passkey.id, name)
-            if updated is None:  # removed since it was read
-                raise auth_error(404, "PASSKEY_NOT_FOUND")
-            await req.ctx.audit(
-                conn,
-                "passkey_update",
-                req.client,
-                session=current.session,
-                resource_type="passkey",
-                resource_id=passkey.id,
-                old={"name": passkey.name},
-                new={"name": updated.name},
-            )
-        return Reply({"passkey": updated.json()})
+        name = passkey_name(name)
+        passkey_id = string(req.body, "id")
+        assert passkey_id is not None
+        return Reply({"passkey": await self.passkeys.rename(current, req.client, passkey_id, name)})

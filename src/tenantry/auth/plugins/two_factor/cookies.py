@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 
 from tenantry.auth.cookies import Cookies
@@ -44,7 +46,8 @@ class TwoFactorCookies:
     def expire(self, name: str) -> str:
         return self._header(name, "", 0)
 
-    def read(self, request: Request, name: str) -> str | None:
+    def read(self, request: Request | Mapping[str, str], name: str) -> str | None:
+        """The verified value of the cookie ``name`` of a request (or of the cookies it sent)."""
         return self.cookies.read_signed(request, name)
 
     def session_clearing(self) -> list[str]:

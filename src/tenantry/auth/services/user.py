@@ -1,0 +1,73 @@
+"""The signed-in user's profile, and e-mail verification links."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from tenantry.auth.cookies import CookieChanges
+from tenantry.auth.errors import AuthError, auth_error
+from tenantry.auth.service import AuthContext, ClientInfo, Current, at_least
+from tenantry.auth.services.email_password import ENUMERATION_FLOOR
+from tenantry.auth.validate import checked_email
+
+UPDATE_USER = "/update-user"
+SEND_VERIFICATION_EMAIL = "/send-verification-email"
+# The core user fields a user may change on their own (the e-mail address has its own flow).
+PROFILE_FIELDS = ("name", "image")
+
+
+async def update_user(
+    ctx: AuthContext,
+    client: ClientInfo,
+    current: Current,
+    profile: Mapping[str, str | None],
+    additional: Mapping[str, Any] | None = None,
+) -> CookieChanges:
+    """Change the caller's ``profile`` (``name``, ``image``: only those given) and ``additional``
+    user fields (raw values, validated here), audited; the session cookie is issued again."""
+    changes: dict[str, Any] = {k: profile[k] for k in PROFILE_FIELDS if k in profile}
+    ctx.check_fits("name", changes.get("name"))
+    ctx.check_fits("image", changes.get("image"))
+    changes.update(ctx.shapes.additional_input(dict(additional or {})))
+    if not changes:
+        raise AuthError(400, None, "No fields to update")
+    before = {k: current.user.core.get(k, current.user.additional.get(k)) for k in changes}
+    after = dict(changes)
+    changes["updatedAt"] = dt.datetime.now(dt.UTC)
+    async with ctx.db.transaction() as conn:
+        await ctx.store.update_user(conn, current.user.id, changes)
+        await ctx.audit(
+            conn, "user_update", client, session=current.session, resource_id=current.user.id, old=before, new=after
+        )
+    # Better Auth re-issues the session cookie after a profile change.
+    return CookieChanges.new_session(current.session["token"], current.dont_remember)
+
+
+async def send_verification_email(
+    ctx: AuthContext, current: Current | None, *, email: str, callback_url: str | None = None
+) -> None:
+    """Mail a new verification link (leading to ``callback_url``) to ``email``.
+
+    Without a session: to an unverified registered address, and the same outcome after the same
+    time otherwise. With one: the address must be the user's own (400 EMAIL_MISMATCH) and not
+    verified yet (400 EMAIL_ALREADY_VERIFIED).
+    """
+    started = time.monotonic()
+    address = checked_email(email).lower()
+    if current is None:
+        user = await ctx.store.user_by_email(address)
+        if user is not None and not user.email_verified:
+            async with ctx.db.transaction() as conn:
+                await ctx.send_verification_email(conn, user, callback_url)
+        # Registered or not, verified or not: the same answer after the same time.
+        await at_least(ENUMERATION_FLOOR, started)
+        return
+    if current.user.email.lower() != address:
+        raise auth_error(400, "EMAIL_MISMATCH")
+    if current.user.email_verified:
+        raise auth_error(400, "EMAIL_ALREADY_VERIFIED")
+    async with ctx.db.transaction() as conn:
+        await ctx.send_verification_email(conn, current.user, callback_url)
