@@ -25,7 +25,6 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.api import Api, build_openapi
-from tenantry.api.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
 from tenantry.audit import Audit
 from tenantry.auth import Authentication
 from tenantry.auth.plugins import plugin_classes
@@ -33,6 +32,7 @@ from tenantry.billing import Billing
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.core import Authenticator, Capabilities, Capability, Worker
+from tenantry.core.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.codecs import utc_now

@@ -18,8 +18,8 @@ async def test_login_page_offers_a_passkey(make_client: Any) -> None:
         assert page.status_code == 200
         assert "Sign in with a passkey" in page.text
         assert 'data-next="/settings/account"' in page.text
-        assert '<script src="/static/web/passkey.js" defer></script>' in page.text
-        script = await client.get("/static/web/passkey.js")
+        assert '<script src="/static/passkey/passkey.js" defer></script>' in page.text
+        script = await client.get("/static/passkey/passkey.js")
         assert script.status_code == 200 and "navigator.credentials.get" in script.text
 
 

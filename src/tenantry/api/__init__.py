@@ -9,11 +9,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.api.docs import docs_routes, openapi_parts
-from tenantry.api.http import JSONResponse
 from tenantry.api.openapi import build_openapi
-from tenantry.api.querystring import QueryParser
 from tenantry.api.routes import CrudEndpoints
 from tenantry.core import App, Capability
+from tenantry.core.http import JSONResponse
+from tenantry.querystring import QueryParser
 
 __all__ = ["Api", "CrudEndpoints", "QueryParser", "api_routes", "build_openapi", "openapi_parts"]
 

@@ -11,8 +11,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from tenantry.api.http import JSONResponse
 from tenantry.api.openapi import build_openapi
+from tenantry.core.http import JSONResponse
 
 if TYPE_CHECKING:
     from tenantry.core import App, OpenApiPart

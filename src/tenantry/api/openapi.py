@@ -13,15 +13,12 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from tenantry.api.querystring import RESERVED
-from tenantry.core.openapi import OpenApiPart
+from tenantry.core.openapi import REF, OpenApiPart, error_response, json_response
 from tenantry.db.query import ALL_OPS
 from tenantry.db.tables import string_length
+from tenantry.querystring import RESERVED
 from tenantry.schema import Entity, Field, FieldType, Schema
 from tenantry.validation import EntityModels
-
-REF = "#/components/schemas/{model}"
-
 
 # How every route may be called: the session cookie (browsers) or its token as a bearer (other clients).
 SESSION_SECURITY: dict[str, Any] = {
@@ -141,27 +138,6 @@ def _error_schemas() -> dict[str, Any]:
             },
         }
     }
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
-    }
-
-
-def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/json": {"schema": schema}}}
-
-
-def error_response(description: str) -> dict[str, Any]:
-    """A response whose body is the API's ``Error`` (for the paths of an ``OpenApiPart``)."""
-    return _error(description)
-
-
-def json_response(schema: dict[str, Any], description: str) -> dict[str, Any]:
-    """A JSON response with ``schema`` (for the paths of an ``OpenApiPart``)."""
-    return _json(schema, description)
 
 
 def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
@@ -346,11 +322,11 @@ def build_openapi(
                 "description": list_desc,
                 "parameters": _list_parameters(entity),
                 "responses": {
-                    "200": _json(
+                    "200": json_response(
                         {"oneOf": [{"type": "array", "items": row_ref}, {"$ref": REF.format(model=f"{name}Page")}]},
                         "Matching rows",
                     ),
-                    "400": _error("Invalid query"),
+                    "400": error_response("Invalid query"),
                 },
             },
             "post": {
@@ -362,9 +338,9 @@ def build_openapi(
                     "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Create")}}},
                 },
                 "responses": {
-                    "201": _json(row_ref, "Created"),
-                    "400": _error("Invalid body"),
-                    "409": _error("A unique field is already taken"),
+                    "201": json_response(row_ref, "Created"),
+                    "400": error_response("Invalid body"),
+                    "409": error_response("A unique field is already taken"),
                 },
             },
         }
@@ -392,9 +368,9 @@ def build_openapi(
                     },
                 },
                 "responses": {
-                    "201": _json({"type": "array", "items": row_ref}, "Created"),
-                    "400": _error("Invalid body"),
-                    "409": _error("Unique conflict"),
+                    "201": json_response({"type": "array", "items": row_ref}, "Created"),
+                    "400": error_response("Invalid body"),
+                    "409": error_response("Unique conflict"),
                 },
             }
         }
@@ -409,7 +385,7 @@ def build_openapi(
                 "operationId": f"get{name}",
                 "summary": f"Get {_a(name)}",
                 "parameters": read_params,
-                "responses": {"200": _json(row_ref, "The row"), "404": _error(f"{name} not found")},
+                "responses": {"200": json_response(row_ref, "The row"), "404": error_response(f"{name} not found")},
             },
             "put": {
                 "tags": [tag],
@@ -417,10 +393,10 @@ def build_openapi(
                 "summary": f"Update {_a(name)} (fields present are changed)",
                 "requestBody": update_body,
                 "responses": {
-                    "200": _json(row_ref, "Updated"),
-                    "400": _error("Invalid body"),
-                    "404": _error(f"{name} not found"),
-                    "409": _error("Unique conflict"),
+                    "200": json_response(row_ref, "Updated"),
+                    "400": error_response("Invalid body"),
+                    "404": error_response(f"{name} not found"),
+                    "409": error_response("Unique conflict"),
                 },
             },
             "patch": {
@@ -429,10 +405,10 @@ def build_openapi(
                 "summary": f"Update some fields of {_a(name)}",
                 "requestBody": update_body,
                 "responses": {
-                    "200": _json(row_ref, "Updated"),
-                    "400": _error("Invalid body"),
-                    "404": _error(f"{name} not found"),
-                    "409": _error("Unique conflict"),
+                    "200": json_response(row_ref, "Updated"),
+                    "400": error_response("Invalid body"),
+                    "404": error_response(f"{name} not found"),
+                    "409": error_response("Unique conflict"),
                 },
             },
             "delete": {
@@ -441,8 +417,8 @@ def build_openapi(
                 "summary": f"Delete {_a(name)}",
                 "responses": {
                     "200": {"description": "Deleted (empty body)"},
-                    "404": _error(f"{name} not found"),
-                    "409": _error("Still referenced by other rows"),
+                    "404": error_response(f"{name} not found"),
+                    "409": error_response("Still referenced by other rows"),
                 },
             },
         }
@@ -453,7 +429,10 @@ def build_openapi(
                     "tags": [tag],
                     "operationId": f"recover{name}",
                     "summary": f"Restore a deleted {name}",
-                    "responses": {"200": _json(row_ref, "Restored"), "404": _error(f"{name} not found")},
+                    "responses": {
+                        "200": json_response(row_ref, "Restored"),
+                        "404": error_response(f"{name} not found"),
+                    },
                 },
             }
     tags = [

@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tenantry.api.http import JSONResponse, read_json
-from tenantry.api.querystring import QueryParser
+from tenantry.core.http import JSONResponse, read_json
 from tenantry.errors import ApiError
+from tenantry.querystring import QueryParser
 from tenantry.schema import Entity
 
 if TYPE_CHECKING:

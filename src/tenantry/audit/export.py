@@ -27,11 +27,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tenantry.api import QueryParser
 from tenantry.context import RequestContext
 from tenantry.db.codecs import utc_now
 from tenantry.db.query import And, Condition, ListQuery, Node, Or, SortKey, conjunction
 from tenantry.errors import bad_request
+from tenantry.querystring import QueryParser
 from tenantry.schema import Action, Entity, FieldType
 
 if TYPE_CHECKING:

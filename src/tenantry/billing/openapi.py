@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tenantry.api.openapi import REF, error_response, json_response
-from tenantry.core import OpenApiPart
+from tenantry.core.openapi import REF, OpenApiPart, error_response, json_response
 
 TAG = "billing"
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}

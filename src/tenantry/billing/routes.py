@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tenantry.api.http import read_json
 from tenantry.billing.webhooks import verify
+from tenantry.core.http import read_json
 
 if TYPE_CHECKING:
     from tenantry.billing.service import Billing

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tenantry.api.http import JSONResponse
+from tenantry.core.http import JSONResponse
 from tenantry.errors import unauthorized
 from tenantry.realtime.errors import invalid_query, notification_not_found
 from tenantry.realtime.service import NotificationStore

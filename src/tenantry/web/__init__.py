@@ -12,24 +12,19 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tenantry.core import App, Capability
-from tenantry.web import admin_pages, api_key_pages, magic_link_pages, passkey_pages, two_factor_pages
 from tenantry.web.auth_pages import auth_routes
 from tenantry.web.core import Web
 from tenantry.web.crud import Crud
 from tenantry.web.dashboard import dashboard_routes
 from tenantry.web.home import home_page
 from tenantry.web.notifications import notification_routes
+from tenantry.web.provider import PageProvider
 from tenantry.web.services import Services
 from tenantry.web.settings_pages import settings_routes
 
+__all__ = ["PageProvider", "Web", "WebApp", "web_routes"]
+
 STATIC = Path(__file__).parent / "static"
-PLUGIN_PAGES = {
-    "two-factor": two_factor_pages,
-    "magic-link": magic_link_pages,
-    "passkey": passkey_pages,
-    "api-key": api_key_pages,
-    "admin": admin_pages,
-}
 
 
 class WebApp(Capability):
@@ -40,24 +35,31 @@ class WebApp(Capability):
     requires = ("auth",)
 
     def install(self, app: App) -> None:
-        self._routes = web_routes(Services(app))
+        self._routes = web_routes(Services(app), app.capabilities.of(PageProvider))
 
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes
 
 
-def web_routes(runtime: Services) -> list[BaseRoute]:
-    """Routes of the web UI."""
-    web = Web(runtime)
+def web_routes(runtime: Services, providers: Sequence[PageProvider] = ()) -> list[BaseRoute]:
+    """Routes of the web UI, with the pages of the capabilities that have some (``providers``)."""
+    web = Web(runtime, [p.templates for p in providers if p.templates is not None])
     crud = Crud(web)
     web.env.globals["nav_entities"] = crud.readable
     # Plugins' pages add templates to the sign-in page and sections (loaded by URL) to the account page.
     web.env.globals["login_parts"] = []
     web.env.globals["account_sections"] = []
     plugin_routes: list[BaseRoute] = []
-    for plugin_id, pages in PLUGIN_PAGES.items():
-        if runtime.auth.plugin(plugin_id) is not None:
-            plugin_routes += pages.routes(web)
+    for provider in providers:
+        plugin_routes += provider.pages(web)
+        if provider.static is not None:
+            plugin_routes.append(
+                Mount(
+                    f"/static/{provider.name}",
+                    app=StaticFiles(directory=provider.static),
+                    name=f"{provider.name}_static",
+                )
+            )
 
     async def home(request: Request) -> Response:
         return home_page(runtime.schema)

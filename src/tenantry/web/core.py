@@ -15,7 +15,7 @@ API's rate limit for the same action (one counter for both; a refusal is the API
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -140,11 +140,12 @@ def flash(response: Response, message: str, kind: str = "success") -> Response:
 class Web:
     """The pages of one app: shared by every page module."""
 
-    def __init__(self, runtime: Services) -> None:
+    def __init__(self, runtime: Services, template_dirs: Sequence[Path] = ()) -> None:
         self.runtime = runtime
         self.schema = runtime.schema
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(TEMPLATES),
+            # The web app's own templates first: capabilities' pages extend its base.html.
+            loader=jinja2.FileSystemLoader([TEMPLATES, *template_dirs]),
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tenantry.api.querystring import QueryParser
 from tenantry.errors import ApiError
+from tenantry.querystring import QueryParser
 from tenantry.schema import Action, Entity, Field, FieldType
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, safe_next
 from tenantry.web.filters import conditions as filter_conditions

@@ -11,21 +11,27 @@ lasts (seconds, default 3600, Better Auth's ``impersonationSessionDuration``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
 
 from tenantry.auth.errors import AuthError
 from tenantry.auth.plugin import AuthPlugin, PluginField, SessionSource
 from tenantry.auth.plugins.admin import bans, impersonation, organizations, sessions, users
 from tenantry.auth.plugins.admin.common import is_impersonation
 from tenantry.auth.plugins.admin.fields import IMPERSONATED_BY, user_fields
+from tenantry.auth.plugins.admin.pages import routes as page_routes
 from tenantry.auth.plugins.admin.settings import AdminSettings
 from tenantry.auth.router import AuthRequest, Endpoint, Handler, Reply
+from tenantry.web.provider import PageProvider
 
 if TYPE_CHECKING:
     import typer
 
     from tenantry.auth import Authentication
     from tenantry.core import App, CommandHost
+    from tenantry.web import Web
 
 # Better Auth's ADMIN_ERROR_CODES (1.7.25).
 ADMIN_ERROR_CODES = {
@@ -87,10 +93,14 @@ OFF_LIMITS_WHILE_IMPERSONATING = frozenset(
 )
 
 
-class AdminPlugin(AuthPlugin):
+HERE = Path(__file__).parent
+
+
+class AdminPlugin(AuthPlugin, PageProvider):
     """Platform superusers: users, bans, sessions, impersonation (Better Auth's ``admin()``)."""
 
     name = "admin"
+    templates = HERE / "templates"
     # Its action check refuses other plugins' actions by path while impersonating: no order needed.
     after = ("auth", "tenancy")
     settings_model = AdminSettings
@@ -129,6 +139,10 @@ class AdminPlugin(AuthPlugin):
         listed = router.resolve("GET", "/list-sessions")
         if listed is not None:
             router.add(Endpoint("GET", "/list-sessions", _hide_impersonations(listed[0])))
+
+    def pages(self, web: Web) -> Sequence[BaseRoute]:
+        """Its pages in the web app (``pages.py``)."""
+        return page_routes(web, self)
 
 
 async def _refuse_impersonation(method: str, action: str, session: SessionSource) -> None:

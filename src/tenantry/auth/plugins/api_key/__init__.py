@@ -10,19 +10,24 @@ process) and written to the audit log. See ``docs/api-keys.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
 
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.api_key.credential import KeyCredential
 from tenantry.auth.plugins.api_key.endpoints import ApiKeyEndpoints
 from tenantry.auth.plugins.api_key.errors import API_KEY_ERROR_CODES
 from tenantry.auth.plugins.api_key.gate import KeyGate
+from tenantry.auth.plugins.api_key.pages import routes as page_routes
 from tenantry.auth.plugins.api_key.policy import ScopedPolicy
 from tenantry.auth.plugins.api_key.service import ApiKeys, NewKey
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore
 from tenantry.auth.plugins.api_key.tables import EXTENSION, ApiKeyTables, api_key_tables
 from tenantry.core import OpenApiPart
+from tenantry.web.provider import PageProvider
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
@@ -31,14 +36,19 @@ if TYPE_CHECKING:
     from tenantry.core import App, Capabilities
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
+    from tenantry.web import Web
 
 __all__ = ["ApiKey", "ApiKeyPlugin", "ApiKeySettings", "ApiKeys", "NewKey"]
 
 
-class ApiKeyPlugin(AuthPlugin):
+HERE = Path(__file__).parent
+
+
+class ApiKeyPlugin(AuthPlugin, PageProvider):
     """API keys."""
 
     name = "api-key"
+    templates = HERE / "templates"
     # Keys belong to organizations; with them, tenancy's role policy checks the keys' scopes itself.
     after = ("auth", "tenancy")
     settings_model = ApiKeySettings
@@ -92,3 +102,7 @@ class ApiKeyPlugin(AuthPlugin):
         if self._keys is None:
             raise RuntimeError("the api-key plugin is not installed")
         return self._keys
+
+    def pages(self, web: Web) -> Sequence[BaseRoute]:
+        """Its pages in the web app (``pages.py``)."""
+        return page_routes(web, self)

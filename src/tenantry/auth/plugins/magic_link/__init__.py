@@ -9,26 +9,36 @@ user for an unknown address unless ``TENANTRY_MAGIC_LINK_DISABLE_SIGN_UP`` is se
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute
 
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.magic_link.endpoints import MagicLinkEndpoints
+from tenantry.auth.plugins.magic_link.pages import routes as page_routes
 from tenantry.auth.plugins.magic_link.service import SIGN_IN, VERIFY, MagicLinks
 from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
 from tenantry.auth.ratelimit import Rule
+from tenantry.web.provider import PageProvider
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
     from tenantry.core import App
+    from tenantry.web import Web
 
 __all__ = ["MagicLinkPlugin", "MagicLinkSettings", "MagicLinks"]
 
 
-class MagicLinkPlugin(AuthPlugin):
+HERE = Path(__file__).parent
+
+
+class MagicLinkPlugin(AuthPlugin, PageProvider):
     """Sign-in links by e-mail."""
 
     name = "magic-link"
+    templates = HERE / "templates"
     settings_model = MagicLinkSettings
     # Better Auth's rule for both paths: 5 requests a minute per client address.
     rate_limits = (
@@ -44,3 +54,7 @@ class MagicLinkPlugin(AuthPlugin):
         """``POST /sign-in/magic-link`` and ``GET /magic-link/verify``."""
         self.service = MagicLinks(auth.ctx, self.settings)
         return MagicLinkEndpoints(self.service).all()
+
+    def pages(self, web: Web) -> Sequence[BaseRoute]:
+        """Its pages in the web app (``pages.py``)."""
+        return page_routes(web, self)

@@ -10,13 +10,18 @@ the authenticator's signature counter must grow; sign-in makes the session throu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from starlette.routing import BaseRoute
+
 from tenantry.auth.plugin import AuthPlugin
+from tenantry.auth.plugins.passkey.pages import routes as page_routes
 from tenantry.auth.plugins.passkey.service import Passkeys
 from tenantry.auth.plugins.passkey.settings import PasskeySettings, RelyingParty, relying_party
 from tenantry.auth.plugins.passkey.store import Passkey, PasskeyStore
 from tenantry.auth.plugins.passkey.tables import EXTENSION, PasskeyTables, passkey_tables
+from tenantry.web.provider import PageProvider
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
@@ -25,6 +30,7 @@ if TYPE_CHECKING:
     from tenantry.core import App, Capabilities
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
+    from tenantry.web import Web
 
 __all__ = ["Passkey", "PasskeyPlugin", "PasskeySettings", "PasskeyStore", "Passkeys", "RelyingParty"]
 
@@ -45,10 +51,15 @@ ERROR_CODES = {
 }
 
 
-class PasskeyPlugin(AuthPlugin):
+HERE = Path(__file__).parent
+
+
+class PasskeyPlugin(AuthPlugin, PageProvider):
     """Passkeys (WebAuthn) for sign-in, on Better Auth's ``/passkey/*`` endpoints."""
 
     name = "passkey"
+    templates = HERE / "templates"
+    static = HERE / "static"
     settings_model = PasskeySettings
     error_codes = ERROR_CODES
 
@@ -70,3 +81,7 @@ class PasskeyPlugin(AuthPlugin):
         self.store = PasskeyStore(auth.ctx.store, tables)
         self.service = Passkeys(auth.ctx, self.store)
         return PasskeyEndpoints(self.service, self.rp).endpoints()
+
+    def pages(self, web: Web) -> Sequence[BaseRoute]:
+        """Its pages in the web app (``pages.py``)."""
+        return page_routes(web, self)

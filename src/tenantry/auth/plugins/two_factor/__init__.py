@@ -10,18 +10,22 @@ Organizations may require two-factor of their members (``require_two_factor``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from starlette.routing import BaseRoute
 
 from tenantry.auth.plugin import AuthPlugin, PluginField
 from tenantry.auth.plugins.two_factor.endpoints import TwoFactorEndpoints
 from tenantry.auth.plugins.two_factor.errors import ERROR_CODES
+from tenantry.auth.plugins.two_factor.pages import routes as page_routes
 from tenantry.auth.plugins.two_factor.requirement import OrganizationRequirement
 from tenantry.auth.plugins.two_factor.service import TwoFactorService
 from tenantry.auth.plugins.two_factor.store import TwoFactorStore
 from tenantry.auth.plugins.two_factor.tables import TwoFactorTables, two_factor_tables
 from tenantry.auth.ratelimit import Rule
+from tenantry.web.provider import PageProvider
 
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
@@ -30,16 +34,21 @@ if TYPE_CHECKING:
     from tenantry.core import App, Capabilities
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
+    from tenantry.web import Web
 
 __all__ = ["TwoFactorPlugin", "TwoFactorService"]
 
 EXTENSION = "two-factor"
 
 
-class TwoFactorPlugin(AuthPlugin):
+HERE = Path(__file__).parent
+
+
+class TwoFactorPlugin(AuthPlugin, PageProvider):
     """``twoFactorEnabled`` on users, the ``twoFactor`` table, ``/two-factor/*`` and the sign-in step."""
 
     name = "two-factor"
+    templates = HERE / "templates"
     # Its table references organizations (their ``require_two_factor`` flag).
     after = ("auth", "tenancy")
     error_codes = ERROR_CODES
@@ -78,3 +87,7 @@ class TwoFactorPlugin(AuthPlugin):
         auth.ctx.hooks.second_factors.append(service.second_factor)
         if service.store.t.organizations is not None:
             auth.ctx.hooks.principal_checks.append(requirement.check)
+
+    def pages(self, web: Web) -> Sequence[BaseRoute]:
+        """Its pages in the web app (``pages.py``)."""
+        return page_routes(web, self)

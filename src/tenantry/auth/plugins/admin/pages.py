@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -19,11 +19,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.auth.errors import AuthError
-from tenantry.auth.plugins.admin import AdminPlugin, service
+from tenantry.auth.plugins.admin import service
 from tenantry.auth.plugins.admin.access import is_admin
 from tenantry.auth.plugins.admin.common import platform_role
 from tenantry.auth.plugins.admin.queries import UserQuery
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
+
+if TYPE_CHECKING:
+    from tenantry.auth.plugins.admin import AdminPlugin
 
 PAGE_SIZE = 25
 # Ban lengths offered by the form (seconds; empty: until lifted).
@@ -35,12 +38,11 @@ def _page_number(request: Request) -> int:
     return max(1, int(raw)) if raw.isdigit() else 1
 
 
-def routes(web: Web) -> list[BaseRoute]:
+def routes(web: Web, plugin: AdminPlugin) -> list[BaseRoute]:
     """The admin plugin's pages."""
     runtime = web.runtime
     ctx = runtime.auth.ctx
-    plugin = runtime.auth.plugin("admin")
-    assert isinstance(plugin, AdminPlugin)
+
     duration = plugin.settings.impersonation_duration
 
     async def describe(viewer: Viewer) -> None:

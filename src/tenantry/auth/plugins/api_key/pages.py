@@ -11,29 +11,30 @@ work as plain forms.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.auth.errors import AuthError
-from tenantry.auth.plugins.api_key import ApiKeyPlugin, NewKey
 from tenantry.auth.plugins.api_key.scopes import check_scopes
-from tenantry.auth.plugins.api_key.service import CREATE, DELETE
+from tenantry.auth.plugins.api_key.service import CREATE, DELETE, NewKey
 from tenantry.schema import Action
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
+
+if TYPE_CHECKING:
+    from tenantry.auth.plugins.api_key import ApiKeyPlugin
 
 SECTION = "/settings/account/api-keys"
 ACTIONS = tuple(a.value for a in Action)
 EXPIRY_DAYS = (("", "Never"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"))
 
 
-def routes(web: Web) -> list[BaseRoute]:
+def routes(web: Web, plugin: ApiKeyPlugin) -> list[BaseRoute]:
     """The api-key plugin's pages."""
     runtime = web.runtime
-    plugin = runtime.auth.plugin("api-key")
-    assert isinstance(plugin, ApiKeyPlugin)
+
     keys = plugin.keys
     cast(list[str], web.env.globals["account_sections"]).append(SECTION)
     entities = [(e.name, e.display.plural if e.display else e.name) for e in runtime.schema.entities.values()]

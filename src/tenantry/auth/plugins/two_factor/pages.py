@@ -8,7 +8,7 @@ are exactly the API's.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 import segno
@@ -17,12 +17,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.auth.errors import AuthError
-from tenantry.auth.plugins.two_factor import TwoFactorPlugin
 from tenantry.auth.plugins.two_factor import service as steps
 from tenantry.auth.plugins.two_factor.codes import open_backup_codes, totp_uri
 from tenantry.auth.plugins.two_factor.service import Verified
 from tenantry.web.auth_pages import explain
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, refusal_code, safe_next
+
+if TYPE_CHECKING:
+    from tenantry.auth.plugins.two_factor import TwoFactorPlugin
 
 SECTION = "/settings/account/two-factor"
 ORG_SECTION = "/settings/organization/two-factor"
@@ -49,11 +51,10 @@ def _friendly(exc: AuthError) -> str:
     return FRIENDLY.get(refusal_code(exc), explain(exc))
 
 
-def routes(web: Web) -> list[BaseRoute]:
+def routes(web: Web, plugin: TwoFactorPlugin) -> list[BaseRoute]:
     """The two-factor plugin's pages."""
     runtime = web.runtime
-    plugin = runtime.auth.plugin("two-factor")
-    assert isinstance(plugin, TwoFactorPlugin) and plugin.service is not None and plugin.requirement is not None
+    assert plugin.service is not None and plugin.requirement is not None
     service, requirement = plugin.service, plugin.requirement
     cast(list[str], web.env.globals["account_sections"]).append(SECTION)
     if runtime.tenancy is not None:

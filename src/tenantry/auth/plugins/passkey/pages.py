@@ -9,24 +9,25 @@ swap only the section.
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.auth.errors import AuthError
-from tenantry.auth.plugins.passkey import PasskeyPlugin
 from tenantry.auth.plugins.passkey.service import DELETE, UPDATE
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect
+
+if TYPE_CHECKING:
+    from tenantry.auth.plugins.passkey import PasskeyPlugin
 
 SECTION = "/settings/account/passkeys"
 
 
-def routes(web: Web) -> list[BaseRoute]:
+def routes(web: Web, plugin: PasskeyPlugin) -> list[BaseRoute]:
     """The passkey plugin's pages."""
-    plugin = web.runtime.auth.plugin("passkey")
-    assert isinstance(plugin, PasskeyPlugin) and plugin.service is not None
+    assert plugin.service is not None
     passkeys = plugin.service
     cast(list[str], web.env.globals["login_parts"]).append("_passkey_login.html")
     cast(list[str], web.env.globals["account_sections"]).append(SECTION)

@@ -9,6 +9,7 @@ with the error when the link is used, expired or refused.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -16,10 +17,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.auth.errors import AuthError
-from tenantry.auth.plugins.magic_link import MagicLinkPlugin
 from tenantry.auth.plugins.magic_link.service import SIGN_IN
 from tenantry.mail.templates import humanize_duration
 from tenantry.web.core import Web, attempt, page, redirect, refusal_code, safe_next
+
+if TYPE_CHECKING:
+    from tenantry.auth.plugins.magic_link import MagicLinkPlugin
 
 LOGIN_PART = "_magic_link_login.html"
 # Messages a person can act on; other refusals show the endpoint's own message.
@@ -29,11 +32,9 @@ FRIENDLY = {
 }
 
 
-def routes(web: Web) -> list[BaseRoute]:
+def routes(web: Web, plugin: MagicLinkPlugin) -> list[BaseRoute]:
     """``/login/magic-link`` (the form on its own, and where both forms post); adds the sign-in page's part."""
-    runtime = web.runtime
-    plugin = runtime.auth.plugin("magic-link")
-    assert isinstance(plugin, MagicLinkPlugin) and plugin.service is not None
+    assert plugin.service is not None
     links = plugin.service
     expires = humanize_duration(plugin.settings.expires_in)
     login_parts = web.env.globals["login_parts"]
