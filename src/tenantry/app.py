@@ -32,9 +32,9 @@ from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
-from tenantry.events import Events, events_tables
+from tenantry.events import Events, Outbox, events_tables
 from tenantry.hooks import Hooks, load_hooks_file
-from tenantry.mail import MailDispatcher, MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_tables
+from tenantry.mail import MailSettings, OutboxMailer, backend_from_settings, mail_routes, mail_subscriber
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.realtime import Realtime, RealtimeMiddleware, realtime_tables
 from tenantry.schema import Schema, SchemaError, load_schema
@@ -76,8 +76,11 @@ class Tenantry:
             hooks=hooks or Hooks(),
             max_limit=max_limit,
         )
-        self.mail = MailDispatcher(self.db, self.tables, self.mail_settings, backend_from_settings(self.mail_settings))
-        self.auth = Authentication(self, self.auth_settings, OutboxMailer(self.tables, self.mail_settings, self.mail))
+        # One durable outbox for domain events and mail: each subscriber (mail, realtime, billing's
+        # seat sync, the project's) has its own deliveries and its own worker in every process.
+        self.outbox = Outbox(self.db, self.tables)
+        self.outbox.register(mail_subscriber(self.mail_settings, backend_from_settings(self.mail_settings)))
+        self.auth = Authentication(self, self.auth_settings, OutboxMailer(self.outbox, self.mail_settings))
         # With an organizations entity, the app is multi-tenant: role policy and tenant scope.
         self.tenancy = Tenancy(self) if "tenancy" in self.tables.extensions else None
         # The audit row and the domain event of every write, in its transaction (after tenancy, whose
@@ -129,8 +132,7 @@ class Tenantry:
         if self.billing is not None:
             # Stripe events stored but not applied when the last process stopped.
             await self.billing.webhooks.apply_pending()
-        self.mail.start()
-        self.events.start()
+        self.outbox.start()
         self.realtime.start()
         self.auth.sweeper.start()
         # Everything built so far (schema, compiled models, routes) lives as long as the process:
@@ -151,9 +153,9 @@ class Tenantry:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
+        # Deliveries in flight finish (realtime's included) and the rest is handed back first.
+        await self.outbox.stop()
         await self.realtime.stop()
-        await self.events.stop()
-        await self.mail.stop()
         await self.auth.sweeper.stop()
         await self.db.close()
 
@@ -196,7 +198,6 @@ def table_contributors(auth_settings: AuthSettings) -> list[TableContributor]:
         auth_tables(auth_settings.table_names, enabled_plugins(auth_settings.plugins)),
         tenancy_tables(auth_settings.table_names),
         auth_plugin_tables,
-        mail_tables,
         audit_tables,
         events_tables,
         billing_tables,

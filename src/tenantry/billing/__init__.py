@@ -23,6 +23,7 @@ from tenantry.billing.service import Billing, Entitlements
 from tenantry.billing.settings import BillingSettings
 from tenantry.billing.tables import BillingTables, billing_tables
 from tenantry.billing.webhooks import WebhookProcessor, verify
+from tenantry.events import DomainEvent, Subscriber
 
 if TYPE_CHECKING:
     from tenantry.app import Tenantry
@@ -47,12 +48,20 @@ def install_billing(runtime: Tenantry, settings: BillingSettings | None = None) 
     """Billing for ``runtime`` when its schema has organizations with subscriptions (else None).
 
     Call after tenancy, audit and events are installed: the webhook's changes use their listeners.
-    Membership changes resize per-seat subscriptions (a subscriber of the domain events).
+    Membership changes resize per-seat subscriptions (``billing.seats``, a durable subscriber of
+    ``members.*``: retried with backoff while Stripe fails, one organization's changes in order).
     """
     tables: BillingTables | None = runtime.tables.extensions.get("billing")
     if tables is None or runtime.tenancy is None:
         return None
     billing = Billing(runtime, tables, settings)
     if billing.config.per_seat:
-        runtime.events.subscribe("members.*", billing.sync_seats)
+        runtime.outbox.register(
+            Subscriber(name="billing.seats", patterns=("members.*",), handler=billing.sync_seats, key=_organization)
+        )
     return billing
+
+
+def _organization(event: DomainEvent) -> str:
+    # Seats are counted per organization: its membership changes are synced one after the other.
+    return f"org:{event.org_id}"

@@ -347,7 +347,7 @@ class Billing:
             )
         except stripe.StripeError:
             log.exception("could not sync seats of %s to %s", sub_id, seats)
-            raise  # the dispatcher keeps the event and retries
+            raise  # the outbox keeps the delivery and retries it with backoff
 
 
 class PlanLimits:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tenantry.events import DomainEvent
+from tenantry.events import DomainEvent, RetryPolicy, Subscriber
 from tenantry.realtime.routes import NotificationRoutes
 from tenantry.realtime.server import SocketServer, notification_payload, rooms_for
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationPage, NotificationStore, Notifier
@@ -49,6 +49,12 @@ __all__ = [
 
 SOCKET_PATH = "/socket.io/"
 
+# The outbox subscriber pushing every event to sockets, in the order the events were written.
+REALTIME_SUBSCRIBER = "realtime"
+# A push is worth little once later ones had to wait long behind it: a few quick retries, then the
+# stream moves on (a Redis outage does not fail a push: python-socketio logs it and goes on).
+REALTIME_RETRY = RetryPolicy(delays=(1, 5, 30), max_attempts=4)
+
 # The app serving the current request (or delivering the current event), for hooks' notify calls.
 current_realtime: ContextVar[Realtime | None] = ContextVar("tenantry_realtime", default=None)
 
@@ -62,8 +68,19 @@ class Realtime:
         members = runtime.tenancy.members if runtime.tenancy is not None else None
         self.notifier = Notifier(runtime.db, self.store, runtime.events.writer, members)
         self.server = SocketServer(runtime, self.settings, self.store)
-        # Every committed event, in order, from whichever process's dispatcher claims it.
-        runtime.events.subscribe("*", self._deliver)
+        # Every committed event, in order, from whichever process's worker claims it.
+        runtime.outbox.register(
+            Subscriber(
+                name=REALTIME_SUBSCRIBER,
+                patterns=("*",),
+                handler=self._deliver,
+                ordering="global",
+                retry=REALTIME_RETRY,
+                handler_timeout=10.0,
+                lease=60.0,
+                batch_size=100,
+            )
+        )
         self._routes = NotificationRoutes(runtime, self.store)
 
     async def notify_user(self, user_id: Any, **notification: Any) -> dict[str, Any] | None:
