@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tenantry.mail import FAILED, PENDING, SENT, MailDispatcher, enqueue, get_outbox_message, list_outbox
+from tenantry.events import DeliveryWorker
+from tenantry.mail import FAILED, PENDING, SENT, enqueue, get_outbox_message, list_outbox
 from tests.mail.conftest import MailEnv, RecordingBackend, enqueue_committed, message
 
 
@@ -12,8 +13,8 @@ class Boom(Exception):
     pass
 
 
-def dispatcher(env: MailEnv, backend: RecordingBackend) -> MailDispatcher:
-    return MailDispatcher(env.db, env.tables, env.settings, backend)
+def dispatcher(env: MailEnv, backend: RecordingBackend) -> DeliveryWorker:
+    return env.dispatcher(backend)
 
 
 async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:
@@ -24,7 +25,7 @@ async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:
     backend = RecordingBackend()
     d = dispatcher(mail_env, backend)
     report = await d.deliver_pending()
-    assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
+    assert (report.done, report.retrying, report.failed) == (1, 0, 0)
     again = await d.deliver_pending()
     assert again.attempted == 0
 
@@ -46,7 +47,7 @@ async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:
 async def test_rolled_back_action_leaves_no_mail(mail_env: MailEnv) -> None:
     with pytest.raises(Boom):
         async with mail_env.db.transaction() as conn:
-            assert await enqueue(conn, mail_env.tables, message()) is True
+            assert await enqueue(conn, mail_env.outbox, message()) is True
             raise Boom  # the action failed after the mail was queued
     assert await list_outbox(mail_env.db, mail_env.tables) == []
     backend = RecordingBackend()
@@ -76,9 +77,9 @@ async def test_same_dedupe_key_twice_is_one_message(mail_env: MailEnv) -> None:
 async def test_enqueue_sees_its_own_transaction(mail_env: MailEnv) -> None:
     """A dedupe conflict does not abort the caller's transaction (ON CONFLICT DO NOTHING, not an error)."""
     async with mail_env.db.transaction() as conn:
-        assert await enqueue(conn, mail_env.tables, message("k")) is True
-        assert await enqueue(conn, mail_env.tables, message("k")) is False
-        assert await enqueue(conn, mail_env.tables, message("k2")) is True
+        assert await enqueue(conn, mail_env.outbox, message("k")) is True
+        assert await enqueue(conn, mail_env.outbox, message("k")) is False
+        assert await enqueue(conn, mail_env.outbox, message("k2")) is True
     assert len(await list_outbox(mail_env.db, mail_env.tables)) == 2
 
 

@@ -137,9 +137,8 @@ class MailOutboxSQL:
         else:
             recipient = sa.func.json_extract(e.c.payload, sa.literal_column("'$.data.to'"))
         self.list_all = compile_(lambda: record.order_by(*newest).limit(sa.bindparam("limit")))
-        self.list_to = compile_(
-            lambda: record.where(recipient == sa.bindparam("to", type_=sa.Text())).order_by(*newest).limit(sa.bindparam("limit"))
-        )
+        to = sa.bindparam("to", type_=sa.Text())
+        self.list_to = compile_(lambda: record.where(recipient == to).order_by(*newest).limit(sa.bindparam("limit")))
         self.get = compile_(lambda: record.where(e.c.id == sa.bindparam("id")))
 
     def id_param(self, value: str) -> Any:
