@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tenantry.events import DeliveryWorker
-from tenantry.mail import FAILED, PENDING, SENT, enqueue, get_outbox_message, list_outbox
+from tenantry.events import DeliveryWorker, Outbox
+from tenantry.mail import (
+    FAILED,
+    PENDING,
+    SENT,
+    DevOutboxBackend,
+    enqueue,
+    get_outbox_message,
+    list_outbox,
+    mail_subscriber,
+)
 from tests.mail.conftest import MailEnv, RecordingBackend, enqueue_committed, message
 
 
@@ -72,6 +83,51 @@ async def test_same_dedupe_key_twice_is_one_message(mail_env: MailEnv) -> None:
     assert sorted(m.subject for m in backend.sent) == ["Hello reset:u1:t10", "Hello reset:u1:t9"]
     # Once sent, the key still blocks a new copy: the action already mailed.
     assert await enqueue_committed(mail_env, message("reset:u1:t9")) == [False]
+
+
+async def deliveries(env: MailEnv) -> int:
+    async with env.db.connection() as conn:
+        row = await conn.fetchrow("SELECT count(*) FROM outbox_deliveries")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_deduped_message_gets_no_second_delivery(mail_env: MailEnv) -> None:
+    assert await enqueue_committed(mail_env, message("verify:u1"), message("verify:u1")) == [True, False]
+    assert await enqueue_committed(mail_env, message("verify:u1")) == [False]
+    assert await deliveries(mail_env) == 1
+
+
+async def test_two_transactions_racing_on_one_dedupe_key_make_one_message(mail_env: MailEnv) -> None:
+    """Two processes acting on one action at once: the second waits for the first's commit, then adds nothing."""
+    other = await mail_env.open_another()
+    other_outbox = Outbox(other, mail_env.tables)
+    other_outbox.register(mail_subscriber(mail_env.settings, DevOutboxBackend()))
+    first_in = asyncio.Event()
+
+    async def first() -> bool:
+        async with mail_env.db.transaction() as conn:
+            added = await enqueue(conn, mail_env.outbox, message("invite:o1:u2"))
+            first_in.set()
+            await asyncio.sleep(0.3)  # still uncommitted while the other tries
+            return added
+
+    async def second() -> bool:
+        await first_in.wait()
+        async with other.transaction() as conn:
+            return await enqueue(conn, other_outbox, message("invite:o1:u2", subject="Other"))
+
+    try:
+        results = await asyncio.gather(first(), second())
+    finally:
+        await other.close()
+    assert results == [True, False]
+    [record] = await list_outbox(mail_env.db, mail_env.tables)
+    assert record.subject == "Hello invite:o1:u2"
+    assert await deliveries(mail_env) == 1
+    backend = RecordingBackend()
+    assert (await dispatcher(mail_env, backend).deliver_pending()).done == 1
+    assert [m.id for m in backend.sent] == [record.id]
 
 
 async def test_enqueue_sees_its_own_transaction(mail_env: MailEnv) -> None:

@@ -182,6 +182,22 @@ class OutboxSQL:
 
     # -- claims ------------------------------------------------------------------------------------
 
+    def due(self) -> Statement:
+        """Whether ``subscriber`` has a delivery due at ``now`` (a read: an idle poll takes no write lock)."""
+        d = self.deliveries
+        return self._stmt(
+            ("due",),
+            lambda: (
+                sa.select(sa.literal(1))
+                .where(
+                    d.c.subscriber == sa.bindparam("subscriber"),
+                    d.c.status == PENDING,
+                    d.c.next_attempt_at <= sa.bindparam("now"),
+                )
+                .limit(1)
+            ),
+        )
+
     def lock(self) -> Statement:
         """PostgreSQL: wait for the subscriber's claim lock, held until the transaction ends."""
         return self._stmt(("lock",), lambda: sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key"))))

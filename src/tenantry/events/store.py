@@ -94,6 +94,12 @@ class OutboxStore:
 
     # -- claiming ----------------------------------------------------------------------------------
 
+    async def has_due(self, subscriber: str, now: dt.datetime) -> bool:
+        """Whether ``subscriber`` has a delivery due (it may still be held back by its group)."""
+        stmt = self.sql.due()
+        values = {"subscriber": subscriber, "now": self.sql.time(now)}
+        return await self.db.fetchrow(stmt.sql, stmt.params(extras=values)) is not None
+
     async def claim(self, subscriber: str, *, ordered: bool, now: dt.datetime, until: dt.datetime, limit: int) -> Claim:
         """Claim up to ``limit`` due deliveries of ``subscriber`` until ``until`` (see ``OutboxSQL.claim``)."""
         sql = self.sql

@@ -120,6 +120,9 @@ class DeliveryWorker(PollingWorker):
     async def claim(self) -> Claim:
         """Claim up to ``batch_size`` due deliveries (empty when none is due, or all are held)."""
         now = self.clock()
+        if not await self.store.has_due(self.subscriber.name, now):
+            # Most polls find nothing: a read costs no write transaction (SQLite's one writer, PostgreSQL's WAL).
+            return Claim("", self.subscriber.name, [])
         return await self.store.claim(
             self.subscriber.name,
             ordered=self._ordered,
