@@ -45,6 +45,12 @@ MAX_RESULT_LENGTH = 255
 _EVENT_COLUMNS = ("id", "topic", "entity", "row_id", "org_id", "payload", "created_at")
 
 
+def _is(status: Any, value: str) -> Any:
+    # The status inline, not a parameter: a prepared statement's generic plan can then still use
+    # the partial indexes (``WHERE status = 'pending'``), which a parameter's value cannot prove.
+    return status == sa.literal_column(f"'{value}'")
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     """A delivery a claim holds: the event, and which attempt this is (1 for the first)."""
@@ -191,7 +197,7 @@ class OutboxSQL:
                 sa.select(sa.literal(1))
                 .where(
                     d.c.subscriber == sa.bindparam("subscriber"),
-                    d.c.status == PENDING,
+                    _is(d.c.status, PENDING),
                     d.c.next_attempt_at <= sa.bindparam("now"),
                 )
                 .limit(1)
@@ -217,7 +223,7 @@ class OutboxSQL:
             now: Any = sa.bindparam("now")
             c = d.alias("candidate")  # its own name: the UPDATE's table must not correlate into the pick
             pick = sa.select(c.c.event_id).where(
-                c.c.subscriber == sa.bindparam("subscriber"), c.c.status == PENDING, c.c.next_attempt_at <= now
+                c.c.subscriber == sa.bindparam("subscriber"), _is(c.c.status, PENDING), c.c.next_attempt_at <= now
             )
             if ordered:
                 before = d.alias("earlier")
@@ -226,7 +232,7 @@ class OutboxSQL:
                     .where(
                         before.c.subscriber == c.c.subscriber,
                         before.c.ordering_key == c.c.ordering_key,
-                        before.c.status == PENDING,
+                        _is(before.c.status, PENDING),
                         before.c.next_attempt_at > now,
                         before.c.event_id < c.c.event_id,
                     )
@@ -247,7 +253,7 @@ class OutboxSQL:
                     d.c.subscriber == sa.bindparam("subscriber"),
                     d.c.event_id.in_(pick),
                     # Checked again on the row as it is once locked: a concurrent renewal or mark wins.
-                    d.c.status == PENDING,
+                    _is(d.c.status, PENDING),
                     d.c.next_attempt_at <= now,
                 )
                 .values(
@@ -309,7 +315,7 @@ class OutboxSQL:
             d.c.event_id == sa.bindparam("event_id"),
             d.c.subscriber == sa.bindparam("subscriber"),
             d.c.claim_id == sa.bindparam("claim"),
-            d.c.status == PENDING,
+            _is(d.c.status, PENDING),
         )
 
     def mark_done(self) -> Statement:
@@ -369,7 +375,7 @@ class OutboxSQL:
     def _held(self) -> tuple[Any, ...]:
         d = self.deliveries
         claim = d.c.claim_id == sa.bindparam("claim")
-        return (d.c.subscriber == sa.bindparam("subscriber"), claim, d.c.status == PENDING)
+        return (d.c.subscriber == sa.bindparam("subscriber"), claim, _is(d.c.status, PENDING))
 
     def renew(self) -> Statement:
         """Extend the claim's lease on what it still holds; returns the event ids it still holds."""
@@ -417,8 +423,8 @@ class OutboxSQL:
             ("prune_deliveries",),
             lambda: sa.delete(d).where(
                 sa.or_(
-                    sa.and_(d.c.status == DONE, d.c.done_at < sa.bindparam("done_before")),
-                    sa.and_(d.c.status == FAILED, d.c.done_at < sa.bindparam("failed_before")),
+                    sa.and_(_is(d.c.status, DONE), d.c.done_at < sa.bindparam("done_before")),
+                    sa.and_(_is(d.c.status, FAILED), d.c.done_at < sa.bindparam("failed_before")),
                 )
             ),
         )

@@ -86,8 +86,9 @@ def events_tables(ts: TableSet, schema: Schema) -> None:
         sa.Column("done_at", UTCTimestamp(), nullable=True),
     ]
     deliveries = sa.Table(DELIVERIES_TABLE, ts.metadata, *delivery_columns)
+    # Partial indexes: the done deliveries a table keeps for days cost the claims nothing.
     pending = deliveries.c.status == PENDING
-    # Claims: a subscriber's due deliveries (partial, so the done ones a table keeps cost nothing).
+    # Unordered claims: a subscriber's due deliveries, soonest first.
     sa.Index(
         db_name("ix", DELIVERIES_TABLE, "due"),
         deliveries.c.subscriber,
@@ -95,12 +96,12 @@ def events_tables(ts: TableSet, schema: Schema) -> None:
         postgresql_where=pending,
         sqlite_where=pending,
     )
-    # Ordered claims: whether a group has a delivery held or waiting for a retry.
+    # Ordered claims: a subscriber's undone deliveries in event order (whether one of their group is
+    # held or waiting is a probe of the "due" index above: the few whose next attempt is ahead).
     sa.Index(
-        db_name("ix", DELIVERIES_TABLE, "group"),
+        db_name("ix", DELIVERIES_TABLE, "ordered"),
         deliveries.c.subscriber,
-        deliveries.c.ordering_key,
-        deliveries.c.next_attempt_at,
+        deliveries.c.event_id,
         postgresql_where=pending,
         sqlite_where=pending,
     )
