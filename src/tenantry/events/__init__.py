@@ -10,14 +10,17 @@ its messages are events (``$mail.requested``) that exist once per action (a dedu
 
 Public face:
 
-- ``events_tables``: the table contributor (``outbox_events``, ``outbox_deliveries``);
+- ``events_tables``: the table contributor (``outbox_events``, ``outbox_deliveries``; ``outbox_tables``
+  finds them, for capabilities that read their own events back, as the dev mail outbox does);
 - ``Outbox``: ``register(Subscriber)``, ``publish(conn, event, dedupe_key=…)``,
   ``add_deliveries(conn, event, subscribers)``, ``start``/``stop``, ``deliver_pending``, ``prune``;
 - ``Subscriber`` (name, patterns, handler, ordering ``none``/``aggregate``/``global``, key,
   ``RetryPolicy``, handler timeout, lease, batch size, concurrency), ``current_delivery``,
   ``DeliveryError``/``PermanentDeliveryError`` (a failure to retry / not to retry);
 - ``Events``: the writer in an app's pipeline and ``subscribe(pattern, handler)``, the short way
-  to add a subscriber; ``DomainEvent``; ``OutboxSettings`` (the prune policy).
+  to add a subscriber; ``DomainEvent``; ``OutboxSettings`` (the prune policy);
+- ``DeliveryWorker``/``OutboxStore``: one subscriber's worker on a database of its own (what
+  another process runs; tests and tools).
 
 Project hooks' ``after_*`` callbacks are separate and unchanged: they run in the request, right
 after its commit.
@@ -29,12 +32,10 @@ import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tenantry.events.event import TOPIC_SUFFIX, DomainEvent, topic_matches
-from tenantry.events.housekeeping import OutboxPruner
+from tenantry.events.event import DomainEvent, topic_matches
 from tenantry.events.outbox import Outbox
 from tenantry.events.retry import RetryPolicy
 from tenantry.events.settings import OutboxSettings
-from tenantry.events.sql import OutboxSQL, outbox_sql
 from tenantry.events.store import OutboxStore, PruneReport
 from tenantry.events.subscriber import (
     MAX_NAME,
@@ -47,7 +48,7 @@ from tenantry.events.subscriber import (
     aggregate_key,
     current_delivery,
 )
-from tenantry.events.tables import DELIVERIES_TABLE, DONE, EVENTS_TABLE, FAILED, PENDING, events_tables
+from tenantry.events.tables import DELIVERIES_TABLE, DONE, EVENTS_TABLE, FAILED, PENDING, events_tables, outbox_tables
 from tenantry.events.worker import DeliveryReport, DeliveryWorker
 from tenantry.events.writer import EventWriter, OrganizationEventWriter
 
@@ -60,7 +61,6 @@ __all__ = [
     "EVENTS_TABLE",
     "FAILED",
     "PENDING",
-    "TOPIC_SUFFIX",
     "Delivery",
     "DeliveryError",
     "DeliveryReport",
@@ -72,8 +72,6 @@ __all__ = [
     "Ordering",
     "OrganizationEventWriter",
     "Outbox",
-    "OutboxPruner",
-    "OutboxSQL",
     "OutboxSettings",
     "OutboxStore",
     "PermanentDeliveryError",
@@ -83,7 +81,7 @@ __all__ = [
     "aggregate_key",
     "current_delivery",
     "events_tables",
-    "outbox_sql",
+    "outbox_tables",
     "subscriber_name",
     "topic_matches",
 ]

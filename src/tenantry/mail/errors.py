@@ -7,7 +7,7 @@ without a traceback (they are expected).
 
 from __future__ import annotations
 
-from tenantry.events.subscriber import DeliveryError, PermanentDeliveryError
+from tenantry.events import DeliveryError, PermanentDeliveryError
 
 
 class MailError(DeliveryError):

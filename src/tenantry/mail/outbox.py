@@ -24,8 +24,7 @@ from tenantry.db.ids import uuid7
 from tenantry.db.tables import DialectName, TableSet
 from tenantry.events import DONE as DELIVERED
 from tenantry.events import FAILED as GIVEN_UP
-from tenantry.events import DomainEvent
-from tenantry.events.tables import outbox_tables
+from tenantry.events import DomainEvent, outbox_tables
 from tenantry.mail.message import MailMessage, OutgoingMail
 
 # The topic of a message to send; ``$``: no wildcard subscriber (realtime, webhooks) ever sees one.
