@@ -130,12 +130,13 @@ class Delivery:
     claimed_at: dt.datetime
 
 
-_current: ContextVar[Delivery | None] = ContextVar("tenantry_outbox_delivery", default=None)
+# Set by the worker around each handler call (a context variable: it follows the handler through its awaits).
+delivery_context: ContextVar[Delivery | None] = ContextVar("tenantry_outbox_delivery", default=None)
 
 
 def current_delivery() -> Delivery:
     """The delivery being handled: for handlers that need the attempt number (a mail's ``attempt``)."""
-    delivery = _current.get()
+    delivery = delivery_context.get()
     if delivery is None:
         raise RuntimeError("current_delivery() is only available inside a subscriber's handler")
     return delivery

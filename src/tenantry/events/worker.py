@@ -28,7 +28,7 @@ from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
 from tenantry.events.sql import Claimed
 from tenantry.events.store import Claim, OutboxStore
-from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, _current
+from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, delivery_context
 from tenantry.worker import PollingWorker
 
 log = logging.getLogger("tenantry.events")
@@ -202,7 +202,7 @@ class DeliveryWorker(PollingWorker):
         if item.attempt > sub.retry.max_attempts:
             # Its last attempt was claimed by a worker that died: the budget is spent.
             return await self._fail(claim, item, "gave up: the worker stopped during the last attempt")
-        token = _current.set(Delivery(item.event.id, sub.name, item.attempt, self.clock()))
+        token = delivery_context.set(Delivery(item.event.id, sub.name, item.attempt, self.clock()))
         try:
             async with asyncio.timeout(sub.handler_timeout):
                 result = await sub.handler(item.event)
@@ -213,7 +213,7 @@ class DeliveryWorker(PollingWorker):
             # An unexpected exception is a bug worth a traceback, and still worth another try.
             return await self._retry_or_fail(claim, item, f"{type(exc).__name__}: {exc}", None if expected else exc)
         finally:
-            _current.reset(token)
+            delivery_context.reset(token)
         if await self.store.mark_done(claim, item, self.clock(), result):
             return "done"
         return self._lost(item)
