@@ -1,4 +1,4 @@
-"""The dispatcher: retries with backoff, permanent failures, crashed workers, racing workers, wake-ups."""
+"""Mail through the outbox: retries with backoff, permanent failures, crashed workers, racing workers, wake-ups."""
 
 from __future__ import annotations
 
