@@ -92,6 +92,16 @@ async def test_fails_three_times_then_succeeds_once_in_order_per_aggregate(outbo
     assert (await worker.deliver_pending()).attempted == 0
 
 
+async def test_nothing_failing_one_at_a_time_is_event_order_across_aggregates(outbox_env: OutboxEnv) -> None:
+    env = outbox_env
+    events = [event(row_id=row) for row in "abacb"]
+    handler = Recorder()
+    env.outbox.register(Subscriber("webhook", ("projects.*",), handler))  # aggregate ordering, concurrency 1
+    await env.publish(*events)
+    assert (await env.outbox.worker("webhook").deliver_pending()).done == 5
+    assert handler.received == [e.id for e in events]
+
+
 async def test_a_dead_delivery_stops_holding_its_group_back(outbox_env: OutboxEnv) -> None:
     env, clock = outbox_env, outbox_env.clock
     a1, a2 = event(row_id="a"), event(row_id="a")

@@ -133,38 +133,46 @@ class DeliveryWorker(PollingWorker):
 
     async def _deliver(self, claim: Claim, report: DeliveryReport, *, until_stopped: bool) -> None:
         batch = _Batch(claim)
-        groups: dict[object, list[Claimed]] = {}
-        for item in claim.items:
-            # Unordered: every delivery its own group. Ordered: one sequence per ordering key, in event order.
-            key: object = item.ordering_key if self._ordered else item.event.id
-            groups.setdefault(key, []).append(item)
+        if self.subscriber.concurrency == 1:
+            lanes = [claim.items]  # one after the other, in event order
+        else:
+            # Unordered: each delivery a lane of its own. Ordered: one lane per group, in event order.
+            grouped: dict[object, list[Claimed]] = {}
+            for item in claim.items:
+                grouped.setdefault(item.ordering_key if self._ordered else item.event.id, []).append(item)
+            lanes = list(grouped.values())
         gate = asyncio.Semaphore(self.subscriber.concurrency)
 
         async def run(items: list[Claimed]) -> None:
+            # Ordered groups that must not go on in this claim, and why.
+            halted: dict[str | None, Outcome] = {}
             async with gate:
-                for index, item in enumerate(items):
+                for item in items:
                     if until_stopped and self._stopping:
                         return  # handed back below
+                    group = item.ordering_key
+                    if self._ordered and group in halted:
+                        if halted[group] == "lost":
+                            report.lost += 1
+                        continue  # handed back already, behind the one waiting for its retry
                     if not batch.holds(item):
                         # The lease ran out (renewal failed or came too late) and another worker took it.
-                        report.lost += len(items) - index
-                        return
+                        report.lost += 1
+                        halted[group] = "lost"
+                        continue
                     batch.started.add(item.event.id)
                     outcome = await self._deliver_one(claim, item)
                     setattr(report, outcome, getattr(report, outcome) + 1)
-                    if outcome in ("retrying", "lost") and self._ordered:
-                        # The rest of the group waits behind this one: handed back now, not at lease end.
-                        rest = items[index + 1 :]
-                        if outcome == "retrying" and rest:
-                            await self.store.release(claim, self.clock(), rest[0].ordering_key)
-                        if outcome == "lost":
-                            report.lost += len(rest)
-                        return
+                    if self._ordered and outcome in ("retrying", "lost"):
+                        halted[group] = outcome
+                        if outcome == "retrying":
+                            # The rest of the group waits behind this one: handed back now, not at lease end.
+                            await self.store.release(claim, self.clock(), group)
 
         renewing = asyncio.create_task(self._renew(batch), name=f"tenantry-outbox-renew-{self.subscriber.name}")
         try:
             # Every handler in flight is awaited even if one outcome cannot be recorded: none is cut off.
-            outcomes = await asyncio.gather(*(run(items) for items in groups.values()), return_exceptions=True)
+            outcomes = await asyncio.gather(*(run(items) for items in lanes), return_exceptions=True)
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
