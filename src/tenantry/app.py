@@ -39,7 +39,7 @@ from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
-from tenantry.events import Events
+from tenantry.events import Events, Outbox, events_tables
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import Mail
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
@@ -53,14 +53,13 @@ log = logging.getLogger("tenantry")
 C = TypeVar("C")
 
 # Every capability an app may have. Each says when it applies (``enabled``) and what it must follow
-# (``after``); the position here only breaks ties. Authentication's optional plugins are added
-# from ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``).
+# (``after``); the position here only breaks ties. Authentication's optional plugins are added from
+# ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
 CAPABILITIES: tuple[type[Capability], ...] = (
     Mail,
     Authentication,
     Tenancy,
     Audit,
-    Events,
     Realtime,
     Billing,
     Api,
@@ -85,12 +84,13 @@ def default_capabilities(settings: Settings) -> list[Capability]:
 
 
 def build_tables(schema: Schema, dialect: DialectName, capabilities: Capabilities) -> TableSet:
-    """The schema's entities, then every capability's tables and columns, in capability order."""
+    """The schema's entities, the outbox's tables, then every capability's tables and columns, in
+    capability order."""
 
     def contributor(capability: Capability) -> TableContributor:
         return lambda ts, schema: capability.contribute(ts, schema, capabilities)
 
-    return build_metadata(schema, dialect, [contributor(c) for c in capabilities])
+    return build_metadata(schema, dialect, [events_tables, *(contributor(c) for c in capabilities)])
 
 
 def applicable(schema: Schema, capabilities: Iterable[Capability]) -> Capabilities:
@@ -144,9 +144,16 @@ class Tenantry:
             hooks=hooks or Hooks(),
             max_limit=int(schema.options.get("max_limit", settings.max_limit)),
         )
+        # One durable outbox: every change's event, written in its transaction, and each named
+        # subscriber's deliveries (mail, realtime, billing's seat sync, the project's own).
+        self.outbox = Outbox(self.db, self.tables, settings=settings.outbox)
+        self.events = Events(self.outbox, self.pipeline, schema)
         self.authenticators: list[Authenticator] = []
         for capability in self.capabilities:
             capability.install(self)
+        for capability in self.capabilities:
+            for subscriber in capability.subscribers():
+                self.outbox.register(subscriber)
         self.workers: list[Worker] = [w for c in self.capabilities for w in c.workers()]
 
     # -- the App interface ---------------------------------------------------------------------
@@ -199,6 +206,7 @@ class Tenantry:
         await self.db.open()
         for capability in self.capabilities:
             await capability.startup()
+        self.outbox.start()
         for worker in self.workers:
             worker.start()
 
@@ -213,6 +221,8 @@ class Tenantry:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
 
     async def shutdown(self) -> None:
+        # Deliveries in flight finish (realtime's pushes included) and the rest is handed back first.
+        await self.outbox.stop()
         for worker in reversed(self.workers):
             await worker.stop()
         for capability in reversed(self.capabilities):

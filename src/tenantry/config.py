@@ -33,6 +33,7 @@ from tenantry.auth.plugins.passkey.settings import PasskeySettings
 from tenantry.auth.settings import AuthSettings
 from tenantry.billing.settings import BillingSettings
 from tenantry.core.settings import DEV_SECRET, CoreSettings
+from tenantry.events import OutboxSettings
 from tenantry.mail.settings import MailSettings
 from tenantry.realtime.settings import RealtimeSettings
 
@@ -50,6 +51,7 @@ class Settings(CoreSettings):
     passkey: PasskeySettings = Field(default_factory=PasskeySettings)
     api_key: ApiKeySettings = Field(default_factory=ApiKeySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

@@ -1,8 +1,9 @@
 """A background loop that works through an outbox: now when woken, else at every poll.
 
-The mail dispatcher and the event dispatcher share it: ``start`` runs ``work`` in a task, ``wake``
-(called after a commit that wrote work) cuts the wait short, ``stop`` lets the pass in hand finish
-for a grace period. What a pass does, and how a crash mid-pass is recovered (leases), is theirs.
+The outbox's delivery workers (one per subscriber) and the housekeeping sweeps share it: ``start``
+runs ``work`` in a task, ``wake`` (called after a commit that wrote work) cuts the wait short,
+``stop`` lets the pass in hand finish for a grace period. What a pass does, and how a crash
+mid-pass is recovered (leases), is theirs.
 """
 
 from __future__ import annotations

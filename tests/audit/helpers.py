@@ -97,14 +97,29 @@ async def actions(client: httpx.AsyncClient) -> list[str]:
 
 
 async def outbox(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-    """Every domain event as stored, in id order."""
-    columns = ("id", "topic", "entity", "row_id", "org_id", "payload", "published_at", "attempts", "last_error")
+    """Every domain event as stored, in id order, with its deliveries by subscriber.
+
+    ``delivered``: no delivery of the event is pending any more. Events of a capability's own work
+    (``$mail.requested``) are left out: they are not domain events.
+    """
+    columns = ("id", "topic", "entity", "row_id", "org_id", "payload")
     rows = await sql(client, f"SELECT {', '.join(columns)} FROM outbox_events ORDER BY id")
+    delivery_columns = ("subscriber", "status", "attempts", "last_error")
+    deliveries: dict[str, dict[str, dict[str, Any]]] = {}
+    for event_id, *values in await sql(
+        client, f"SELECT event_id, {', '.join(delivery_columns)} FROM outbox_deliveries ORDER BY subscriber"
+    ):
+        delivery = dict(zip(delivery_columns, values, strict=True))
+        deliveries.setdefault(str(event_id), {})[delivery["subscriber"]] = delivery
     out = []
     for row in rows:
         item = dict(zip(columns, row, strict=True))
+        if item["topic"].startswith("$"):
+            continue
         item["id"] = str(item["id"])
         item["payload"] = _json(item["payload"])
+        item["deliveries"] = deliveries.get(item["id"], {})
+        item["delivered"] = all(d["status"] != "pending" for d in item["deliveries"].values())
         out.append(item)
     return out
 

@@ -77,11 +77,11 @@ async def test_the_organization_lifecycle_is_audited(make_client) -> None:
             "invitations.updated",
             "members.deleted",
         ]
-        await eventually(lambda: _all_published(client))
+        await eventually(lambda: _all_delivered(client))
 
 
-async def _all_published(client: httpx.AsyncClient) -> bool:
-    return all(e["published_at"] is not None for e in await outbox(client))
+async def _all_delivered(client: httpx.AsyncClient) -> bool:
+    return all(e["delivered"] for e in await outbox(client))
 
 
 async def test_leaving_is_recorded_as_such(make_client) -> None:

@@ -1,6 +1,6 @@
 """Flows that go through e-mail: verification, password reset, e-mail change, account deletion.
 
-Links are read from the mail outbox, exactly as the dev outbox page and the dispatcher see them.
+Links are read from the mail outbox, exactly as the dev outbox page and the mail subscriber see them.
 """
 
 from __future__ import annotations

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from starlette.types import ASGIApp
 
 from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
@@ -42,9 +43,15 @@ class Servers:
 
 @contextmanager
 def live_servers(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, settings_text: str | None = None
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    settings_text: str | None = None,
+    wrap_stripe: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> Iterator[Servers]:
-    """The app (with billing settings ``settings_text``) and the emulator, each on a real port."""
+    """The app (with billing settings ``settings_text``) and the emulator, each on a real port.
+
+    ``wrap_stripe``: middleware in front of the emulator (a Stripe that fails some requests).
+    """
     app_sock, stripe_sock = bind_socket(), bind_socket()
     app_url = format_base_url(*app_sock.getsockname()[:2])
     stripe_url = format_base_url(*stripe_sock.getsockname()[:2])
@@ -58,7 +65,7 @@ def live_servers(
     schema = load_schema_text(billing_schema(settings_text) if settings_text else billing_schema(), "test.yaml")
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, auth=NO_VERIFICATION, billing=billing)
     sync_schema(database_url, app_tables(schema, settings))
-    stripe_server = run_in_thread(emulator, sock=stripe_sock)
+    stripe_server = run_in_thread(wrap_stripe(emulator) if wrap_stripe else emulator, sock=stripe_sock)
     app_server = run_in_thread(create_app(schema, settings), sock=app_sock)
     try:
         yield Servers(app_server, stripe_server, emulator, database_url)

@@ -98,11 +98,11 @@ async def _serve_and_check(url: str, created: dict[str, object]) -> None:
     auth = AuthSettings(
         TENANTRY_AUTH_TABLES="better-auth", TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_AUTH_PLUGINS=""
     )
-    # Tenantry's own tables (the mail outbox …) are added beside Better Auth's; its tables are left alone.
+    # Tenantry's own tables (the outbox …) are added beside Better Auth's; its tables are left alone.
     result = await asyncio.to_thread(sync_schema, url, app_tables(schema, settings.model_copy(update={"auth": auth})))
     assert result.skipped == []
     # Only Tenantry's own tables are created, and the app's database role gets the rows of all of them.
-    own = ("mail_outbox", "audit_logs", "outbox_events", "notifications")
+    own = ("audit_logs", "outbox_events", "outbox_deliveries", "notifications")
     for change in result.applied:
         ours = change.startswith(("grant ", "create role ", "create function "))
         assert ours or any(f" {t}" in change for t in own), change

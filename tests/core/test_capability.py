@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -40,6 +41,21 @@ async def test_a_new_capability_brings_its_table_route_setting_and_worker(make_c
         assert signed.status_code == 201
         listed = (await client.get("/api/guestbook")).json()
         assert listed == {"greeting": "Welcome", "entries": [["hi", user["id"]]]}
+        # Its subscriber hears of every project created, once its transaction committed.
+        org = await client.post("/api/auth/organization/create", json={"name": "Acme", "slug": "acme"}, headers=ORIGIN)
+        assert org.status_code == 200
+        created = await client.post(
+            "/api/projects", json={"name": "Apollo", "org_id": org.json()["id"]}, headers=ORIGIN
+        )
+        assert created.status_code == 201
+        expected = [["hi", user["id"]], ["project Apollo created", user["id"]]]
+        entries: list[Any] = []
+        for _ in range(100):  # the app's own worker delivers it, woken by the commit
+            entries = (await client.get("/api/guestbook")).json()["entries"]
+            if entries == expected:
+                break
+            await asyncio.sleep(0.05)
+        assert entries == expected
     assert guestbook.janitor.stopped == 1
 
 
@@ -95,6 +111,9 @@ def test_the_apps_order_is_the_one_its_constraints_give() -> None:
 
     settings = Settings()
     order = Capabilities(c for c in default_capabilities(settings) if c.enabled(seed_schema())).names
-    assert order.index("auth") < order.index("tenancy") < order.index("audit") < order.index("events")
-    assert order.index("admin") > max(order.index(p) for p in ("two-factor", "magic-link", "passkey", "api-key"))
+    assert order.index("mail") < order.index("auth") < order.index("tenancy") < order.index("audit")
+    assert order.index("audit") < order.index("billing") and order.index("tenancy") < order.index("realtime")
+    plugins = ("two-factor", "magic-link", "passkey", "api-key", "admin")
+    assert all(order.index("auth") < order.index(p) for p in plugins)
+    assert order.index("tenancy") < order.index("two-factor") and order.index("tenancy") < order.index("api-key")
     assert order[-2:] == ("api", "web")

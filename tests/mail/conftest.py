@@ -19,7 +19,17 @@ from tenantry.db.codecs import utc_now
 from tenantry.db.migrations import sync_schema
 from tenantry.emulators.postmark import PostmarkEmulator
 from tenantry.emulators.server import run_in_thread
-from tenantry.mail import MailMessage, MailSettings, OutgoingMail, TransientMailError, enqueue, mail_tables
+from tenantry.events import DeliveryWorker, Outbox, OutboxStore, events_tables
+from tenantry.mail import (
+    DevOutboxBackend,
+    MailBackend,
+    MailMessage,
+    MailSettings,
+    OutgoingMail,
+    TransientMailError,
+    enqueue,
+    mail_subscriber,
+)
 from tenantry.schema import load_schema_text
 
 SCHEMA = """
@@ -42,6 +52,7 @@ class MailEnv:
     db: Database
     tables: TableSet
     settings: MailSettings
+    outbox: Outbox  # with the mail subscriber registered, so enqueued messages get their delivery
 
     async def open_another(self) -> Database:
         """A second pool on the same database: what a second app process would have."""
@@ -49,15 +60,36 @@ class MailEnv:
         await other.open()
         return other
 
+    def dispatcher(
+        self,
+        backend: MailBackend,
+        *,
+        db: Database | None = None,
+        settings: MailSettings | None = None,
+        clock: Any = utc_now,
+        poll_interval: float = 1.0,
+        **options: Any,
+    ) -> DeliveryWorker:
+        """The mail subscriber's worker sending through ``backend``, on ``db`` (another process's pool) or ours.
+
+        ``options`` are ``mail_subscriber``'s (``retry``, ``send_timeout``, ``lease``, ``batch_size``).
+        """
+        store = self.outbox.store if db is None else OutboxStore(db, self.outbox.sql)
+        subscriber = mail_subscriber(settings or self.settings, backend, **options)
+        return DeliveryWorker(store, subscriber, clock=clock, poll_interval=poll_interval)
+
 
 @pytest.fixture
 async def mail_env(database_url: str) -> AsyncIterator[MailEnv]:
-    tables = build_metadata(load_schema_text(SCHEMA, "mail.yaml"), dialect_of(database_url), [mail_tables])
+    tables = build_metadata(load_schema_text(SCHEMA, "mail.yaml"), dialect_of(database_url), [events_tables])
     await asyncio.to_thread(sync_schema, database_url, tables)
     db = create_database(database_url)
     await db.open()
+    settings = MailSettings(_env_file=None)
+    outbox = Outbox(db, tables)
+    outbox.register(mail_subscriber(settings, DevOutboxBackend()))
     try:
-        yield MailEnv(database_url, db, tables, MailSettings(_env_file=None))
+        yield MailEnv(database_url, db, tables, settings, outbox)
     finally:
         await db.close()
 
@@ -79,7 +111,7 @@ def message(key: str = "verify-email:u1:t1", to: str = "ada@example.com", **extr
 
 async def enqueue_committed(env: MailEnv, *messages: MailMessage) -> list[bool]:
     async with env.db.transaction() as conn:
-        return [await enqueue(conn, env.tables, m) for m in messages]
+        return [await enqueue(conn, env.outbox, m) for m in messages]
 
 
 class FakeClock:

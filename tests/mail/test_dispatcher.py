@@ -1,4 +1,4 @@
-"""The dispatcher: retries with backoff, permanent failures, crashed workers, racing workers, wake-ups."""
+"""Mail through the outbox: retries with backoff, permanent failures, crashed workers, racing workers, wake-ups."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tenantry.mail import (
     SENDING,
     SENT,
     JsonLinesBackend,
-    MailDispatcher,
     OutboxRecord,
     PermanentMailError,
     RetryPolicy,
@@ -42,7 +41,7 @@ async def test_transient_failures_are_retried_with_backoff(mail_env: MailEnv) ->
     await enqueue_committed(mail_env, message())
     clock = FakeClock()  # after the enqueue: the message is due at its creation time
     backend = RecordingBackend(failures=[TransientMailError("503 busy"), TransientMailError("timeout")])
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock)
+    d = mail_env.dispatcher(backend, clock=clock)
 
     assert (await d.deliver_pending()).retrying == 1
     first = await only(mail_env)
@@ -61,7 +60,7 @@ async def test_transient_failures_are_retried_with_backoff(mail_env: MailEnv) ->
     clock.advance(23)
     assert (await d.deliver_pending()).attempted == 0
     clock.advance(14)
-    assert (await d.deliver_pending()).sent == 1
+    assert (await d.deliver_pending()).done == 1
     done = await only(mail_env)
     assert done.status == SENT and done.attempts == 3 and done.last_error is None
     assert len(backend.sent) == 1
@@ -71,7 +70,7 @@ async def test_permanent_failure_is_not_retried(mail_env: MailEnv) -> None:
     await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(failures=[PermanentMailError("ErrorCode 406: inactive recipient")])
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock)
+    d = mail_env.dispatcher(backend, clock=clock)
     assert (await d.deliver_pending()).failed == 1
     clock.advance(86400 * 30)
     assert (await d.deliver_pending()).attempted == 0
@@ -85,7 +84,7 @@ async def test_gives_up_after_max_attempts(mail_env: MailEnv) -> None:
     clock = FakeClock()
     backend = RecordingBackend(failures=always_failing())
     retry = RetryPolicy(delays=(1, 2), max_attempts=3, jitter=0)
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock, retry=retry)
+    d = mail_env.dispatcher(backend, clock=clock, retry=retry)
     outcomes = []
     for _ in range(5):
         report = await d.deliver_pending()
@@ -99,7 +98,7 @@ async def test_gives_up_after_max_attempts(mail_env: MailEnv) -> None:
 
 async def test_max_attempts_come_from_settings(mail_env: MailEnv) -> None:
     settings = mail_env.settings.model_copy(update={"max_attempts": 1})
-    d = MailDispatcher(mail_env.db, mail_env.tables, settings, RecordingBackend(failures=always_failing()))
+    d = mail_env.dispatcher(RecordingBackend(failures=always_failing()), settings=settings)
     await enqueue_committed(mail_env, message())
     assert (await d.deliver_pending()).failed == 1
 
@@ -108,17 +107,17 @@ async def test_unexpected_backend_error_is_retried(mail_env: MailEnv) -> None:
     await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(failures=[KeyError("bug")])
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock)
+    d = mail_env.dispatcher(backend, clock=clock)
     assert (await d.deliver_pending()).retrying == 1
     clock.advance(10)
-    assert (await d.deliver_pending()).sent == 1
+    assert (await d.deliver_pending()).done == 1
 
 
 async def test_slow_send_times_out_and_is_retried(mail_env: MailEnv) -> None:
     await enqueue_committed(mail_env, message())
     clock = FakeClock()
     backend = RecordingBackend(delay=0.5)
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock, send_timeout=0.05)
+    d = mail_env.dispatcher(backend, clock=clock, send_timeout=0.05)
     assert (await d.deliver_pending()).retrying == 1
     assert (await only(mail_env)).last_error == "TimeoutError: "
 
@@ -129,7 +128,7 @@ async def test_expired_lease_is_delivered_by_another_worker_exactly_once(mail_en
 
     # Worker A claims the message and dies in the middle of sending it.
     stuck = BlockingBackend()
-    a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, stuck, clock=clock, lease=60, send_timeout=30)
+    a = mail_env.dispatcher(stuck, clock=clock, lease=60, send_timeout=30)
     killed = asyncio.create_task(a.deliver_pending())
     await asyncio.wait_for(stuck.entered.wait(), 5)
     killed.cancel()
@@ -141,11 +140,11 @@ async def test_expired_lease_is_delivered_by_another_worker_exactly_once(mail_en
     other = await mail_env.open_another()
     try:
         backend = RecordingBackend()
-        b = MailDispatcher(other, mail_env.tables, mail_env.settings, backend, clock=clock, lease=60, send_timeout=30)
+        b = mail_env.dispatcher(backend, db=other, clock=clock, lease=60, send_timeout=30)
         clock.advance(59)
         assert (await b.deliver_pending()).attempted == 0  # A's lease still holds
         clock.advance(2)
-        assert (await b.deliver_pending()).sent == 1
+        assert (await b.deliver_pending()).done == 1
         clock.advance(3600)
         assert (await b.deliver_pending()).attempted == 0
     finally:
@@ -159,8 +158,8 @@ async def test_worker_that_outlived_its_lease_cannot_overwrite_the_new_claim(mai
     await enqueue_committed(mail_env, message())
     clock = FakeClock()
     slow_a, slow_b = BlockingBackend("a"), BlockingBackend("b")
-    a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, slow_a, clock=clock, lease=60, send_timeout=30)
-    b = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, slow_b, clock=clock, lease=60, send_timeout=30)
+    a = mail_env.dispatcher(slow_a, clock=clock, lease=60, send_timeout=30)
+    b = mail_env.dispatcher(slow_b, clock=clock, lease=60, send_timeout=30)
     late = asyncio.create_task(a.deliver_pending())
     await asyncio.wait_for(slow_a.entered.wait(), 5)
     clock.advance(61)  # A's lease runs out while it is still sending
@@ -169,12 +168,12 @@ async def test_worker_that_outlived_its_lease_cannot_overwrite_the_new_claim(mai
 
     slow_a.release.set()  # A finishes while B's claim is in force: A must not record anything
     report_a = await asyncio.wait_for(late, 5)
-    assert report_a.lost == 1 and report_a.sent == 0
+    assert report_a.lost == 1 and report_a.done == 0
     claimed = await only(mail_env)
     assert claimed.status == SENDING and claimed.attempts == 2 and claimed.provider_message_id is None
 
     slow_b.release.set()
-    assert (await asyncio.wait_for(current, 5)).sent == 1
+    assert (await asyncio.wait_for(current, 5)).done == 1
     record = await only(mail_env)
     assert record.status == SENT and record.provider_message_id == f"b-{record.id}"
 
@@ -184,7 +183,7 @@ async def test_crash_during_last_attempt_marks_failed_without_sending(mail_env: 
     clock = FakeClock()
     retry = RetryPolicy(max_attempts=1)
     stuck = BlockingBackend()
-    a = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, stuck, clock=clock, retry=retry)
+    a = mail_env.dispatcher(stuck, clock=clock, retry=retry)
     killed = asyncio.create_task(a.deliver_pending())
     await asyncio.wait_for(stuck.entered.wait(), 5)
     killed.cancel()
@@ -192,7 +191,7 @@ async def test_crash_during_last_attempt_marks_failed_without_sending(mail_env: 
         await killed
     clock.advance(3600)
     backend = RecordingBackend()
-    b = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, clock=clock, retry=retry)
+    b = mail_env.dispatcher(backend, clock=clock, retry=retry)
     assert (await b.deliver_pending()).failed == 1
     assert backend.sent == []
     record = await only(mail_env)
@@ -206,7 +205,7 @@ async def test_two_dispatchers_racing_deliver_each_message_exactly_once(mail_env
         # Small batches and a short await inside every send make the two workers interleave claims.
         backends = [RecordingBackend("a", delay=0.005), RecordingBackend("b", delay=0.005)]
         workers = [
-            MailDispatcher(db, mail_env.tables, mail_env.settings, backend, batch_size=3)
+            mail_env.dispatcher(backend, db=db, batch_size=3)
             for db, backend in zip((mail_env.db, other), backends, strict=True)
         ]
         reports = await asyncio.gather(*(w.deliver_pending() for w in workers))
@@ -215,7 +214,7 @@ async def test_two_dispatchers_racing_deliver_each_message_exactly_once(mail_env
     ids = [m.id for b in backends for m in b.sent]
     assert len(ids) == 50 and len(set(ids)) == 50
     assert all(len(b.sent) > 0 for b in backends), "both workers should have taken part"
-    assert sum(r.sent for r in reports) == 50 and sum(r.lost for r in reports) == 0
+    assert sum(r.done for r in reports) == 50 and sum(r.lost for r in reports) == 0
     records = await list_outbox(mail_env.db, mail_env.tables)
     assert {r.status for r in records} == {SENT} and {r.attempts for r in records} == {1}
 
@@ -223,7 +222,7 @@ async def test_two_dispatchers_racing_deliver_each_message_exactly_once(mail_env
 async def test_background_dispatcher_sends_right_after_wake(mail_env: MailEnv, tmp_path: Path) -> None:
     path = tmp_path / "mail.jsonl"
     # A long poll interval: only wake() can explain a quick delivery.
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, JsonLinesBackend(path), poll_interval=60)
+    d = mail_env.dispatcher(JsonLinesBackend(path), poll_interval=60)
     d.start()
     try:
         await asyncio.sleep(0.05)  # the first (empty) pass is over; the loop now waits
@@ -246,7 +245,7 @@ async def test_background_dispatcher_sends_right_after_wake(mail_env: MailEnv, t
 
 async def test_background_dispatcher_polls_without_wake(mail_env: MailEnv) -> None:
     backend = RecordingBackend()
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, poll_interval=0.05)
+    d = mail_env.dispatcher(backend, poll_interval=0.05)
     d.start()
     try:
         # Enqueued by "another process": no wake, the poll finds it.
@@ -262,7 +261,7 @@ async def test_background_dispatcher_polls_without_wake(mail_env: MailEnv) -> No
 
 async def test_stop_waits_for_the_send_in_flight(mail_env: MailEnv) -> None:
     backend = RecordingBackend(delay=0.2)
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend, poll_interval=60)
+    d = mail_env.dispatcher(backend, poll_interval=60)
     await enqueue_committed(mail_env, message())
     d.start()
     await asyncio.sleep(0.05)  # mid-send
@@ -284,4 +283,4 @@ def test_retry_policy_delays() -> None:
 
 async def test_dispatcher_options_are_checked(mail_env: MailEnv) -> None:
     with pytest.raises(ValueError, match="lease"):
-        MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, RecordingBackend(), lease=10, send_timeout=10)
+        mail_env.dispatcher(RecordingBackend(), lease=10, send_timeout=10)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tenantry.mail import FAILED, PENDING, SENT, MailDispatcher, enqueue, get_outbox_message, list_outbox
+from tenantry.events import DeliveryWorker, Outbox
+from tenantry.mail import (
+    FAILED,
+    PENDING,
+    SENT,
+    DevOutboxBackend,
+    enqueue,
+    get_outbox_message,
+    list_outbox,
+    mail_subscriber,
+)
 from tests.mail.conftest import MailEnv, RecordingBackend, enqueue_committed, message
 
 
@@ -12,8 +24,8 @@ class Boom(Exception):
     pass
 
 
-def dispatcher(env: MailEnv, backend: RecordingBackend) -> MailDispatcher:
-    return MailDispatcher(env.db, env.tables, env.settings, backend)
+def dispatcher(env: MailEnv, backend: RecordingBackend) -> DeliveryWorker:
+    return env.dispatcher(backend)
 
 
 async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:
@@ -24,7 +36,7 @@ async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:
     backend = RecordingBackend()
     d = dispatcher(mail_env, backend)
     report = await d.deliver_pending()
-    assert (report.sent, report.retrying, report.failed) == (1, 0, 0)
+    assert (report.done, report.retrying, report.failed) == (1, 0, 0)
     again = await d.deliver_pending()
     assert again.attempted == 0
 
@@ -46,7 +58,7 @@ async def test_committed_message_is_delivered_once(mail_env: MailEnv) -> None:
 async def test_rolled_back_action_leaves_no_mail(mail_env: MailEnv) -> None:
     with pytest.raises(Boom):
         async with mail_env.db.transaction() as conn:
-            assert await enqueue(conn, mail_env.tables, message()) is True
+            assert await enqueue(conn, mail_env.outbox, message()) is True
             raise Boom  # the action failed after the mail was queued
     assert await list_outbox(mail_env.db, mail_env.tables) == []
     backend = RecordingBackend()
@@ -73,12 +85,57 @@ async def test_same_dedupe_key_twice_is_one_message(mail_env: MailEnv) -> None:
     assert await enqueue_committed(mail_env, message("reset:u1:t9")) == [False]
 
 
+async def deliveries(env: MailEnv) -> int:
+    async with env.db.connection() as conn:
+        row = await conn.fetchrow("SELECT count(*) FROM outbox_deliveries")
+    assert row is not None
+    return int(row[0])
+
+
+async def test_a_deduped_message_gets_no_second_delivery(mail_env: MailEnv) -> None:
+    assert await enqueue_committed(mail_env, message("verify:u1"), message("verify:u1")) == [True, False]
+    assert await enqueue_committed(mail_env, message("verify:u1")) == [False]
+    assert await deliveries(mail_env) == 1
+
+
+async def test_two_transactions_racing_on_one_dedupe_key_make_one_message(mail_env: MailEnv) -> None:
+    """Two processes acting on one action at once: the second waits for the first's commit, then adds nothing."""
+    other = await mail_env.open_another()
+    other_outbox = Outbox(other, mail_env.tables)
+    other_outbox.register(mail_subscriber(mail_env.settings, DevOutboxBackend()))
+    first_in = asyncio.Event()
+
+    async def first() -> bool:
+        async with mail_env.db.transaction() as conn:
+            added = await enqueue(conn, mail_env.outbox, message("invite:o1:u2"))
+            first_in.set()
+            await asyncio.sleep(0.3)  # still uncommitted while the other tries
+            return added
+
+    async def second() -> bool:
+        await first_in.wait()
+        async with other.transaction() as conn:
+            return await enqueue(conn, other_outbox, message("invite:o1:u2", subject="Other"))
+
+    try:
+        results = await asyncio.gather(first(), second())
+    finally:
+        await other.close()
+    assert results == [True, False]
+    [record] = await list_outbox(mail_env.db, mail_env.tables)
+    assert record.subject == "Hello invite:o1:u2"
+    assert await deliveries(mail_env) == 1
+    backend = RecordingBackend()
+    assert (await dispatcher(mail_env, backend).deliver_pending()).done == 1
+    assert [m.id for m in backend.sent] == [record.id]
+
+
 async def test_enqueue_sees_its_own_transaction(mail_env: MailEnv) -> None:
     """A dedupe conflict does not abort the caller's transaction (ON CONFLICT DO NOTHING, not an error)."""
     async with mail_env.db.transaction() as conn:
-        assert await enqueue(conn, mail_env.tables, message("k")) is True
-        assert await enqueue(conn, mail_env.tables, message("k")) is False
-        assert await enqueue(conn, mail_env.tables, message("k2")) is True
+        assert await enqueue(conn, mail_env.outbox, message("k")) is True
+        assert await enqueue(conn, mail_env.outbox, message("k")) is False
+        assert await enqueue(conn, mail_env.outbox, message("k2")) is True
     assert len(await list_outbox(mail_env.db, mail_env.tables)) == 2
 
 

@@ -14,7 +14,6 @@ from tenantry.emulators.postmark import PostmarkEmulator
 from tenantry.mail import (
     FAILED,
     SENT,
-    MailDispatcher,
     PermanentMailError,
     PostmarkBackend,
     TransientMailError,
@@ -117,7 +116,7 @@ async def test_fails_twice_then_delivers_on_the_third_attempt(mail_env: MailEnv,
     await enqueue_committed(mail_env, message())
     clock = FakeClock()
     postmark.emulator.fail_next(2, status=500)
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend_for(postmark), clock=clock)
+    d = mail_env.dispatcher(backend_for(postmark), clock=clock)
     try:
         assert (await d.deliver_pending()).retrying == 1
         clock.advance(2)
@@ -127,7 +126,7 @@ async def test_fails_twice_then_delivers_on_the_third_attempt(mail_env: MailEnv,
         clock.advance(20)
         assert (await d.deliver_pending()).attempted == 0  # inside the second backoff (30 s ± 20 %)
         clock.advance(20)
-        assert (await d.deliver_pending()).sent == 1
+        assert (await d.deliver_pending()).done == 1
     finally:
         await d.stop()
     assert postmark.emulator.calls == 3
@@ -140,7 +139,7 @@ async def test_permanent_rejection_fails_at_once(mail_env: MailEnv, postmark: Ru
     await enqueue_committed(mail_env, message(to="bounced@example.com"))
     postmark.emulator.deactivate("bounced@example.com")
     clock = FakeClock()
-    d = MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, backend_for(postmark), clock=clock)
+    d = mail_env.dispatcher(backend_for(postmark), clock=clock)
     try:
         assert (await d.deliver_pending()).failed == 1
         clock.advance(86400)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from tenantry.mail import MailDispatcher, compose, list_outbox, mail_routes
+from tenantry.mail import compose, list_outbox, mail_routes
 from tests.mail.conftest import MailEnv, RecordingBackend, enqueue_committed, message
 
 EVIL = "<script>alert(1)</script>"
@@ -31,7 +31,7 @@ async def test_json_lists_newest_first_with_fields(mail_env: MailEnv, client: ht
     )
     await enqueue_committed(mail_env, first)
     await enqueue_committed(mail_env, message("other", to="bob@example.com"))
-    await MailDispatcher(mail_env.db, mail_env.tables, mail_env.settings, RecordingBackend()).deliver_pending()
+    await mail_env.dispatcher(RecordingBackend()).deliver_pending()
 
     r = await client.get("/dev/mail.json")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")

@@ -12,7 +12,6 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tenantry.mail import (
     SENT,
-    MailDispatcher,
     OutgoingMail,
     PermanentMailError,
     SmtpBackend,
@@ -134,8 +133,8 @@ async def test_outbox_to_smtp_end_to_end(mail_env: MailEnv, smtp_server: Running
     )
     await enqueue_committed(mail_env, mail)
     backend = SmtpBackend(smtp_server.host, smtp_server.port)
-    d = MailDispatcher(mail_env.db, mail_env.tables, settings, backend)
-    assert (await d.deliver_pending()).sent == 1
+    d = mail_env.dispatcher(backend, settings=settings)
+    assert (await d.deliver_pending()).done == 1
     [record] = await list_outbox(mail_env.db, mail_env.tables)
     assert record.status == SENT and record.provider_message_id == f"<{record.id}@acme.test>"
     email = parsed(smtp_server.recorder)

@@ -37,7 +37,7 @@ from tenantry.db import Connection
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.query import Node
 from tenantry.errors import ApiError, FieldError, bad_request, conflict, forbidden, unauthorized, validation_failed
-from tenantry.events import DomainEvent, Events
+from tenantry.events import DomainEvent, Events, Subscriber
 from tenantry.pipeline import Grant, Policy, Scope, WriteEvent
 from tenantry.schema import Action, Entity
 from tenantry.tenancy import Tenancy
@@ -71,13 +71,13 @@ class Billing(Capability):
     """Stripe billing of an app whose schema has organizations with subscriptions.
 
     Plan limits and the server-only customer id in the pipeline, the webhook processor, seat sync
-    (a subscriber of membership events), ``/api/billing``. Installed after tenancy (seats), the
-    audit log (billing's own changes are audited in their transaction) and events.
+    (a subscriber of membership events), ``/api/billing``. Installed after tenancy (seats) and the
+    audit log (billing's own changes are audited in their transaction).
     """
 
     name = "billing"
-    after = ("tenancy", "audit", "events")
-    requires = ("tenancy", "audit", "events")
+    after = ("tenancy", "audit")
+    requires = ("tenancy", "audit")
     settings_model = BillingSettings
 
     app: App
@@ -108,6 +108,13 @@ class Billing(Capability):
     def openapi(self) -> OpenApiPart:
         return billing_openapi()
 
+    def subscribers(self) -> Sequence[Subscriber]:
+        """Membership changes resize per-seat subscriptions (``billing.seats``): retried with backoff
+        while Stripe fails, one organization's changes in order."""
+        if not self.config.per_seat:
+            return []
+        return [Subscriber(name="billing.seats", patterns=("members.*",), handler=self.sync_seats, key=_organization)]
+
     async def startup(self) -> None:
         # Stripe events stored but not applied when the last process stopped.
         await self.webhooks.apply_pending()
@@ -115,7 +122,7 @@ class Billing(Capability):
     def install(self, app: App) -> None:
         self.app = app
         self.audit = app.get(Audit)
-        self.events = app.get(Events)
+        self.events = app.events
         self.tenancy = app.get(Tenancy)
         self.config = billing_config(app.schema)
         tables: BillingTables = app.tables.extensions["billing"]
@@ -131,9 +138,6 @@ class Billing(Capability):
         if app.schema.options.get("billing") is not None:
             # A schema that declares its plans bills through Stripe: only webhooks change subscriptions.
             pipeline.policy = SubscriptionsReadOnly(pipeline.policy, tables.subscription_entity.name)
-        if self.config.per_seat:
-            # Membership changes resize per-seat subscriptions.
-            self.events.subscribe("members.*", self.sync_seats)
 
     # -- Stripe --------------------------------------------------------------------------------
 
@@ -402,7 +406,7 @@ class Billing(Capability):
             )
         except stripe.StripeError:
             log.exception("could not sync seats of %s to %s", sub_id, seats)
-            raise  # the dispatcher keeps the event and retries
+            raise  # the outbox keeps the delivery and retries it with backoff
 
 
 class PlanLimits:
@@ -469,3 +473,8 @@ def _parse_time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _organization(event: DomainEvent) -> str:
+    # Seats are counted per organization: its membership changes are synced one after the other.
+    return f"org:{event.org_id}"

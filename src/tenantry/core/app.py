@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from tenantry.core.capability import Capabilities
     from tenantry.core.settings import CoreSettings
     from tenantry.db import Database, TableSet
+    from tenantry.events import Events, Outbox
     from tenantry.pipeline import Pipeline
     from tenantry.schema import Schema
 
@@ -58,6 +59,16 @@ class App(Protocol):
 
     @property
     def pipeline(self) -> Pipeline: ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where side effects leave: events written in their change's transaction, delivered to subscribers."""
+        ...
+
+    @property
+    def events(self) -> Events:
+        """The pipeline's event writer, and ``subscribe`` for subscribers of one's own."""
+        ...
 
     @property
     def capabilities(self) -> Capabilities: ...

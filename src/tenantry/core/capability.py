@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from tenantry.core.app import App, Worker
     from tenantry.core.commands import CommandHost
     from tenantry.db.tables import TableSet
+    from tenantry.events import Subscriber
     from tenantry.schema import Schema
 
 C = TypeVar("C")
@@ -85,6 +86,10 @@ class Capability:
     def openapi(self) -> OpenApiPart | None:
         """What this capability adds to ``/api/openapi.json``."""
         return None
+
+    def subscribers(self) -> Sequence[Subscriber]:
+        """Named subscribers of the outbox: each gets every matching event, with its own retries."""
+        return ()
 
     def workers(self) -> Sequence[Worker]:
         """Background workers, started after ``startup`` and stopped before ``shutdown``."""

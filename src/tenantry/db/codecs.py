@@ -40,6 +40,14 @@ def format_timestamp(value: dt.datetime) -> str:
     return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+def timestamp_from_db(value: Any) -> dt.datetime:
+    """A stored timestamp as an aware UTC datetime: asyncpg returns datetimes, SQLite the ISO text ``to_db`` wrote."""
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def _decimal_out(scale: int) -> Converter:
     fmt = f".{scale}f"
 

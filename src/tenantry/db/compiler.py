@@ -66,6 +66,20 @@ class Statement:
         return out
 
 
+def compile_statement(stmt: Any, dialect: Dialect, transforms: Sequence[Transform] = ()) -> Statement:
+    """Compile a SQLAlchemy statement once for ``dialect``: its SQL and how to build its parameters.
+
+    Bind parameters named ``v<n>`` take the n-th value given to ``Statement.params`` (through
+    ``transforms[n]``); any other named bind parameter is an extra, passed by name at execution.
+    """
+    compiled = stmt.compile(dialect=dialect)
+    slots: list[int | str] = []
+    for name in compiled.positiontup or ():
+        slots.append(int(name[1:]) if name.startswith("v") and name[1:].isdigit() else name)
+    defaults = {k: v for k, v in compiled.params.items() if not (k.startswith("v") and k[1:].isdigit())}
+    return Statement(compiled.string, tuple(slots), tuple(transforms), defaults)
+
+
 def escape_like(value: str) -> str:
     """Escape LIKE wildcards so ``$cont||50%`` matches a literal percent sign (nestjsx does not)."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -130,12 +144,7 @@ class SQLCompiler:
             self._cache.move_to_end(key)
             return stmt
         sa_stmt, transforms = build()
-        compiled = sa_stmt.compile(dialect=self.dialect)
-        slots: list[int | str] = []
-        for name in compiled.positiontup or ():
-            slots.append(int(name[1:]) if name.startswith("v") and name[1:].isdigit() else name)
-        defaults = {k: v for k, v in compiled.params.items() if not (k.startswith("v") and k[1:].isdigit())}
-        stmt = Statement(compiled.string, tuple(slots), tuple(transforms), defaults)
+        stmt = compile_statement(sa_stmt, self.dialect, transforms)
         self._cache[key] = stmt
         if len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)

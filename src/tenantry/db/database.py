@@ -88,6 +88,20 @@ def dialect_of(url: str) -> DialectName:
     raise ValueError(f"unsupported DATABASE_URL scheme '{scheme}' (use sqlite:/// or postgresql://)")
 
 
+def driver_dialect(name: DialectName) -> Dialect:
+    """SQLAlchemy's dialect for the driver each back end runs (asyncpg, aiosqlite).
+
+    SQL compiled for it has the paramstyle the executors take (``$1`` on PostgreSQL, ``?`` on SQLite).
+    """
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import asyncpg
+
+        return asyncpg.dialect()  # type: ignore[no-untyped-call]
+    from sqlalchemy.dialects.sqlite import aiosqlite
+
+    return aiosqlite.dialect()
+
+
 def to_sqlalchemy_url(url: str) -> str:
     """``postgresql://…`` -> ``postgresql+asyncpg://…``; ``sqlite:///x`` -> ``sqlite+aiosqlite:///x``."""
     parsed = make_url(url.replace("postgres://", "postgresql://", 1))

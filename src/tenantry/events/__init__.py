@@ -1,78 +1,149 @@
-"""Domain events through an outbox: written with the change, delivered after the commit.
+"""Domain events through one durable outbox: written with the change, delivered to each subscriber after the commit.
 
-Every CRUD write adds an ``outbox_events`` row (``<entity>.<created|updated|deleted>``, the row as
-the API returns it, the old row for updates) in its own transaction (``EventWriter``), so an event
-exists exactly when its change committed. After the commit an ``EventDispatcher`` hands committed
-events, in order, to the subscribers of this process's ``EventBus`` and marks them published;
-several processes share the outbox safely (claims with leases, as the mail outbox).
+Every CRUD write (and every change of the organization plugin) publishes an event in its own
+transaction (``EventWriter``): one ``outbox_events`` row, and one ``outbox_deliveries`` row per
+named subscriber whose topic pattern matches. After the commit each subscriber's worker delivers
+its rows with its own state: a failing subscriber is retried on its backoff schedule (within an
+ordering group, later events wait for it), and never holds up another subscriber. Several
+processes share the outbox safely (claims with leases, fenced marks). Mail is a subscriber too:
+its messages are events (``$mail.requested``) that exist once per action (a dedupe key).
 
-Public face: ``events_tables`` (the table contributor), ``Events`` (installs the writer and the
-dispatcher into an app; ``subscribe`` is what realtime, webhooks and other consumers call),
-``EventBus``, ``DomainEvent``, ``EventDispatcher``. Project hooks' ``after_*`` callbacks are
-separate and unchanged: they run in the request, right after its commit.
+Public face:
+
+- ``events_tables``: the table contributor (``outbox_events``, ``outbox_deliveries``; ``outbox_tables``
+  finds them, for capabilities that read their own events back, as the dev mail outbox does);
+- ``Outbox``: ``register(Subscriber)``, ``publish(conn, event, dedupe_key=…)``,
+  ``add_deliveries(conn, event, subscribers)``, ``start``/``stop``, ``deliver_pending``, ``prune``;
+- ``Subscriber`` (name, patterns, handler, ordering ``none``/``aggregate``/``global``, key,
+  ``RetryPolicy``, handler timeout, lease, batch size, concurrency), ``current_delivery``,
+  ``DeliveryError``/``PermanentDeliveryError`` (a failure to retry / not to retry);
+- ``Events``: the writer in an app's pipeline (and its observer of organization changes) and
+  ``subscribe(pattern, handler)``, the short way to add a subscriber; ``DomainEvent``;
+  ``OutboxSettings`` (the prune policy);
+- ``DeliveryWorker``/``OutboxStore``: one subscriber's worker on a database of its own (what
+  another process runs; tests and tools).
+
+Project hooks' ``after_*`` callbacks are separate and unchanged: they run in the request, right
+after its commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from tenantry.core import App, Capabilities, Capability, Worker
-from tenantry.events.bus import DomainEvent, EventBus, Handler
-from tenantry.events.dispatcher import DispatchReport, EventDispatcher
-from tenantry.events.sql import EventSQL
-from tenantry.events.tables import EVENTS_TABLE, events_tables
+from tenantry.events.event import DomainEvent, topic_matches
+from tenantry.events.outbox import Outbox
+from tenantry.events.retry import RetryPolicy
+from tenantry.events.settings import OutboxSettings
+from tenantry.events.store import OutboxStore, PruneReport
+from tenantry.events.subscriber import (
+    MAX_NAME,
+    Delivery,
+    DeliveryError,
+    Handler,
+    Ordering,
+    PermanentDeliveryError,
+    Subscriber,
+    aggregate_key,
+    current_delivery,
+)
+from tenantry.events.tables import DELIVERIES_TABLE, DONE, EVENTS_TABLE, FAILED, PENDING, events_tables, outbox_tables
+from tenantry.events.worker import DeliveryReport, DeliveryWorker
 from tenantry.events.writer import EventWriter, OrganizationEventWriter
 
 if TYPE_CHECKING:
-    from tenantry.db.tables import TableSet
+    from tenantry.pipeline import Pipeline
     from tenantry.schema import Schema
 
 __all__ = [
+    "DELIVERIES_TABLE",
+    "DONE",
     "EVENTS_TABLE",
-    "DispatchReport",
+    "FAILED",
+    "PENDING",
+    "Delivery",
+    "DeliveryError",
+    "DeliveryReport",
+    "DeliveryWorker",
     "DomainEvent",
-    "EventBus",
-    "EventDispatcher",
-    "EventSQL",
     "EventWriter",
     "Events",
     "Handler",
+    "Ordering",
     "OrganizationEventWriter",
+    "Outbox",
+    "OutboxSettings",
+    "OutboxStore",
+    "PermanentDeliveryError",
+    "PruneReport",
+    "RetryPolicy",
+    "Subscriber",
+    "aggregate_key",
+    "current_delivery",
     "events_tables",
+    "outbox_tables",
+    "subscriber_name",
+    "topic_matches",
 ]
 
 
-class Events(Capability):
-    """The domain events of one app: the outbox writer in its pipeline, a bus and its dispatcher."""
+class Events:
+    """The domain events of one app: every change through its pipeline, and every change the
+    organization plugin reports, published to its outbox in the change's transaction.
 
-    name = "events"
-    # Its pipeline listener and its observer of organization changes run after the audit log's.
-    after = ("audit", "tenancy")
+    Part of the core every capability sees (``App.events``, beside ``App.outbox``).
+    """
 
-    def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
-        events_tables(ts, schema)
-
-    def install(self, app: App) -> None:
-        self.sql = EventSQL(app.tables, app.pipeline.sql)
-        self.bus = EventBus()
-        self.dispatcher = EventDispatcher(app.db, self.sql, self.bus)
-        self.writer = EventWriter(self.sql, wake=self.dispatcher.wake)
-        app.pipeline.listeners.append(self.writer)
-        organizations = app.schema.system_entity("organizations")
-        # An observer for the organization plugin's changes (memberships, invitations …).
+    def __init__(self, outbox: Outbox, pipeline: Pipeline, schema: Schema) -> None:
+        self.outbox = outbox
+        self.writer = EventWriter(self.outbox)
+        pipeline.listeners.append(self.writer)
+        organizations = schema.system_entity("organizations")
+        # The organization plugin's changes (memberships, invitations …) come through the pipeline's observers.
         self.organization_change = OrganizationEventWriter(
             self.writer, organizations.name if organizations is not None else "organizations"
         )
-        app.pipeline.change_observers.append(self.organization_change)
+        pipeline.change_observers.append(self.organization_change)
 
-    def subscribe(self, pattern: str, handler: Handler) -> Callable[[], None]:
-        """Call ``handler`` (async) with every committed event whose topic matches ``pattern``.
+    def subscribe(
+        self,
+        pattern: str,
+        handler: Handler,
+        *,
+        name: str | None = None,
+        ordering: Ordering = "aggregate",
+        **options: Any,
+    ) -> Callable[[], None]:
+        """Deliver every event written from now on whose topic matches ``pattern`` to ``handler`` (async).
 
-        Register subscribers at start-up in every process (any process may deliver an event).
-        Returns a function that unsubscribes.
+        A durable subscriber: ``name`` (default ``subscriber_name(handler, pattern)``) keys its
+        deliveries, so it must be the same in every process and across deploys; pass one when the
+        handler may move or be renamed. Delivery is at least once, in event order per row by
+        default (``ordering``); a handler that raises is retried with backoff. ``options`` are the
+        other fields of ``Subscriber`` (``retry``, ``handler_timeout``, ``key`` …). Register at
+        start-up in every process. Returns a function that unsubscribes.
         """
-        return self.bus.subscribe(pattern, handler)
+        subscriber = Subscriber(
+            name=name or subscriber_name(handler, pattern),
+            patterns=(pattern,),
+            handler=handler,
+            ordering=ordering,
+            **options,
+        )
+        return self.outbox.register(subscriber)
 
-    def workers(self) -> Sequence[Worker]:
-        return [self.dispatcher]
+
+def subscriber_name(handler: Callable[..., Any], pattern: str) -> str:
+    """A stable name for a subscriber given by its handler: ``<module>.<qualified name>:<pattern>``.
+
+    Functions and methods name themselves; a callable object is named by its class. Two
+    subscriptions of one handler to one pattern need explicit names.
+    """
+    owner: Any = handler if hasattr(handler, "__qualname__") else type(handler)
+    name = f"{getattr(owner, '__module__', '?')}.{owner.__qualname__}:{pattern}"
+    if len(name) <= MAX_NAME:
+        return name
+    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]
+    return f"{name[: MAX_NAME - 9]}~{digest}"

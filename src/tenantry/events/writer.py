@@ -1,28 +1,26 @@
-"""Recording domain events: the pipeline's ``WriteListener`` that adds one outbox row per change."""
+"""Recording domain events: the pipeline's ``WriteListener`` that publishes one event per change."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from tenantry.db import Connection
 from tenantry.db.codecs import utc_now
 from tenantry.db.ids import uuid7
-from tenantry.events.bus import TOPIC_SUFFIX, DomainEvent
-from tenantry.events.sql import EventSQL
+from tenantry.events.event import TOPIC_SUFFIX, DomainEvent
+from tenantry.events.outbox import Outbox
 from tenantry.pipeline import OrganizationChange, WriteEvent, organization_of
 
 
 class EventWriter:
-    """Writes ``<entity>.<created|updated|deleted>`` to the outbox in the transaction of every CRUD write.
+    """Publishes ``<entity>.<created|updated|deleted>`` to the outbox in the transaction of every CRUD write.
 
-    The event exists exactly when the change committed; ``wake`` (the dispatcher's) is called after
-    that commit, so subscribers hear of it at once rather than at the dispatcher's next poll.
+    The event and its deliveries exist exactly when the change committed; the subscribers'
+    workers are woken after that commit, so they hear of it at once rather than at their next poll.
     """
 
-    def __init__(self, sql: EventSQL, wake: Callable[[], None] | None = None) -> None:
-        self.sql = sql
-        self.wake = wake
+    def __init__(self, outbox: Outbox) -> None:
+        self.outbox = outbox
 
     async def on_write(self, conn: Connection, event: WriteEvent) -> None:
         row = event.new if event.new is not None else event.old
@@ -40,10 +38,8 @@ class EventWriter:
         await self.record(conn, domain)
 
     async def record(self, conn: Connection, event: DomainEvent) -> None:
-        """Add ``event`` to the outbox on ``conn`` (inside the transaction of its change)."""
-        await conn.execute(self.sql.insert.sql, self.sql.insert_params(event))
-        if self.wake is not None:
-            conn.on_commit(self.wake)
+        """Publish ``event`` on ``conn`` (inside the transaction of its change)."""
+        await self.outbox.publish(conn, event)
 
 
 class OrganizationEventWriter:

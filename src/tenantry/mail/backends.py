@@ -2,7 +2,7 @@
 
 A backend's ``send`` returns the provider's id for the message, or raises ``TransientMailError``
 (try again later) or ``PermanentMailError`` (never going to work). Anything else it raises is
-treated as transient by the dispatcher.
+treated as transient by the outbox (retried, and logged with its traceback).
 """
 
 from __future__ import annotations

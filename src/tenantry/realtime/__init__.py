@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.auth import Authentication
 from tenantry.core import App, Capabilities, Capability, Worker
-from tenantry.events import DomainEvent, Events
+from tenantry.events import DomainEvent, RetryPolicy, Subscriber
 from tenantry.realtime.routes import NotificationRoutes
 from tenantry.realtime.server import SocketServer, notification_payload, rooms_for
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationPage, NotificationStore, Notifier
@@ -55,6 +55,12 @@ __all__ = [
 
 SOCKET_PATH = "/socket.io/"
 
+# The outbox subscriber pushing every event to sockets, in the order the events were written.
+REALTIME_SUBSCRIBER = "realtime"
+# A push is worth little once later ones had to wait long behind it: a few quick retries, then the
+# stream moves on (a Redis outage does not fail a push: python-socketio logs it and goes on).
+REALTIME_RETRY = RetryPolicy(delays=(1, 5, 30), max_attempts=4)
+
 # The app serving the current request (or delivering the current event), for hooks' notify calls.
 current_realtime: ContextVar[Realtime | None] = ContextVar("tenantry_realtime", default=None)
 
@@ -63,8 +69,8 @@ class Realtime(Capability):
     """Realtime of one app: the Socket.IO server, its outbox subscriber, notifications and their routes."""
 
     name = "realtime"
-    after = ("auth", "tenancy", "events")
-    requires = ("auth", "events")
+    after = ("auth", "tenancy")
+    requires = ("auth",)
     settings_model = RealtimeSettings
 
     def __init__(self, settings: RealtimeSettings) -> None:
@@ -74,14 +80,26 @@ class Realtime(Capability):
         realtime_tables(ts, schema)
 
     def install(self, app: App) -> None:
-        events = app.get(Events)
         tenancy = app.find(Tenancy)
         self.store = NotificationStore(app.db, app.tables, app.pipeline.sql)
-        self.notifier = Notifier(app.db, self.store, events.writer, tenancy.members if tenancy else None)
+        self.notifier = Notifier(app.db, self.store, app.events.writer, tenancy.members if tenancy else None)
         self.server = SocketServer(app, app.get(Authentication).ctx, self.settings, self.store)
-        # Every committed event, in order, from whichever process's dispatcher claims it.
-        events.subscribe("*", self._deliver)
         self._routes = NotificationRoutes(app, self.store)
+
+    def subscribers(self) -> Sequence[Subscriber]:
+        """Every committed event, in order, from whichever process's worker claims it."""
+        return [
+            Subscriber(
+                name=REALTIME_SUBSCRIBER,
+                patterns=("*",),
+                handler=self._deliver,
+                ordering="global",
+                retry=REALTIME_RETRY,
+                handler_timeout=10.0,
+                lease=60.0,
+                batch_size=100,
+            )
+        ]
 
     async def notify_user(self, user_id: Any, **notification: Any) -> dict[str, Any] | None:
         """Store and push a notification to one user (see ``Notifier.notify_user`` for the arguments)."""

@@ -15,8 +15,8 @@ Revocation and organization switches: each node re-reads the sessions of its soc
 served or a membership event it delivered. A session that is gone or expired is disconnected
 (``session_revoked`` first); a changed active organization or role moves the socket's rooms.
 
-Delivery: the app subscribes ``on_event`` to the event outbox, whose dispatcher hands each
-committed event to one process; that process emits through the client manager (in memory, or
+Delivery: ``on_event`` is the outbox's ``realtime`` subscriber (global order), whose workers hand
+each committed event to one process; that process emits through the client manager (in memory, or
 Redis pub/sub to every node). A domain event of a tenant-scoped entity goes to each role of the
 organization allowed to read the entity (the app's policy), as that role would read the row.
 """

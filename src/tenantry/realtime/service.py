@@ -2,8 +2,8 @@
 
 ``notify_user`` writes the notification row and a ``notifications.created`` outbox event in one
 transaction (the caller's, when it passes its connection): the notification exists exactly when
-that transaction commits, and the event dispatcher pushes it to ``user:<id>`` after the commit,
-once across every node. Nothing is pushed for a transaction that rolls back.
+that transaction commits, and the outbox's realtime subscriber pushes it to ``user:<id>`` after
+the commit, once across every node. Nothing is pushed for a transaction that rolls back.
 """
 
 from __future__ import annotations

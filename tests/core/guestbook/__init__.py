@@ -1,7 +1,8 @@
 """A capability made for the tests, in the shape every capability has: one folder, one list entry.
 
-It has a setting (the greeting), a table of its own, a route, and a background worker; the test
-beside it adds it to an app's list and sees each part work.
+It has a setting (the greeting), a table of its own, a route, an outbox subscriber (a new project
+signs the book) and a background worker; the test beside it adds it to an app's list and sees each
+part work.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tenantry.core import App, Capabilities, Capability, Worker
 from tenantry.db import TableSet
 from tenantry.db.types import UTCTimestamp
 from tenantry.errors import ApiError
+from tenantry.events import DomainEvent, Subscriber
 from tenantry.schema import Schema
 
 TABLE = "guestbook_entries"
@@ -86,8 +88,18 @@ class Guestbook(Capability):
     def routes(self) -> Sequence[BaseRoute]:
         return [Route("/api/guestbook", self.endpoint, methods=["GET", "POST"])]
 
+    def subscribers(self) -> Sequence[Subscriber]:
+        return [Subscriber(name="guestbook.projects", patterns=("projects.created",), handler=self.project_created)]
+
     def workers(self) -> Sequence[Worker]:
         return [self.janitor]
+
+    async def project_created(self, event: DomainEvent) -> None:
+        """A new project signs the book (delivered once, after its transaction committed)."""
+        name = (event.data or {}).get("name")
+        async with self.app.db.transaction() as conn:
+            params = {"message": f"project {name} created", "author": event.actor_id, "at": self.app.clock()}
+            await conn.execute(self.insert.sql, self.insert.params(extras=_db_values(self.app, params)))
 
     async def endpoint(self, request: Request) -> Response:
         ctx = await self.app.context(request)

@@ -1,4 +1,4 @@
-"""When to try a failed message again: growing delays with jitter, then give up."""
+"""When to try a failed delivery again: growing delays with jitter, then give up."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-# 5 s, 30 s, 2 min, 10 min, 1 h, then every 3 h: a provider outage of an afternoon loses nothing.
+# 5 s, 30 s, 2 min, 10 min, 1 h, then every 3 h: an outage of an afternoon (a mail provider, Stripe)
+# loses nothing.
 DEFAULT_DELAYS: tuple[float, ...] = (5, 30, 120, 600, 3600, 10800)
 
 
@@ -15,7 +16,7 @@ class RetryPolicy:
     """Delays between attempts and how many attempts to make.
 
     ``delays[n - 1]`` follows the n-th failed attempt (the last delay repeats). Each delay is
-    multiplied by a random factor in ``[1 - jitter, 1 + jitter]`` so that messages that failed
+    multiplied by a random factor in ``[1 - jitter, 1 + jitter]`` so that deliveries that failed
     together (a provider outage) do not all come back in the same second.
     """
 

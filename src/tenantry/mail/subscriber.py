@@ -1,0 +1,47 @@
+"""The ``mail`` subscriber: sends each ``$mail.requested`` event through the configured backend.
+
+Unordered (messages are independent, so several are sent at once). A backend's
+``PermanentMailError`` marks the message failed at once; a ``TransientMailError``, a timeout or a
+network error is retried on the backoff schedule until ``TENANTRY_MAIL_MAX_ATTEMPTS``. The
+provider's message id is kept as the delivery's result.
+"""
+
+from __future__ import annotations
+
+from tenantry.events import DomainEvent, RetryPolicy, Subscriber, current_delivery
+from tenantry.mail.backends import MailBackend
+from tenantry.mail.outbox import MAIL_SUBSCRIBER, MAIL_TOPIC, outgoing
+from tenantry.mail.settings import MailSettings
+
+
+def mail_subscriber(
+    settings: MailSettings,
+    backend: MailBackend,
+    *,
+    retry: RetryPolicy | None = None,
+    send_timeout: float = 45.0,
+    lease: float = 120.0,
+    batch_size: int = 10,
+) -> Subscriber:
+    """The subscriber that sends mail through ``backend`` (register it on the app's outbox).
+
+    ``send_timeout`` bounds one send and must be at most half the ``lease``, so a slow but live
+    worker is never mistaken for a dead one. ``retry`` defaults to the settings' ``max_attempts``.
+    """
+
+    async def send(event: DomainEvent) -> str:
+        return await backend.send(outgoing(event, current_delivery().attempt))
+
+    return Subscriber(
+        name=MAIL_SUBSCRIBER,
+        patterns=(MAIL_TOPIC,),
+        handler=send,
+        ordering="none",
+        retry=retry or RetryPolicy(max_attempts=settings.max_attempts),
+        handler_timeout=send_timeout,
+        lease=lease,
+        batch_size=batch_size,
+        # Sends of one batch run at once, so the batch finishes within about one send_timeout.
+        concurrency=batch_size,
+        close=backend.close,
+    )
