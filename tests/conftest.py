@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -23,9 +24,11 @@ from asgi_lifespan import LifespanManager
 from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
+from tenantry.db import TableSet, dialect_of
 from tenantry.db.migrations import sync_schema
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
+from tests.databases import DATABASE_PREFIX, PostgresDatabases, SqliteTemplates, drop_run_databases
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEMA_PATH = ROOT / "examples" / "saas" / "schema.yaml"
@@ -50,54 +53,119 @@ async def _pg_reachable() -> str | None:
     return None
 
 
+def run_prefix(config: pytest.Config) -> str:
+    """``tenantry_test_<run>``: the start of the name of every PostgreSQL database this run makes."""
+    return f"{DATABASE_PREFIX}_{config.stash[RUN_ID]}"
+
+
+def worker_id(config: pytest.Config) -> str:
+    """``gw0``, ``gw1`` … under pytest-xdist; ``main`` in a run without workers."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+RUN_ID = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    # One id for the whole run, workers included, so that two runs at once never share a database.
+    config.stash[RUN_ID] = workerinput["tenantry_run"] if workerinput else uuid.uuid4().hex[:10]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand the run's id to each worker it starts."""
+    node.workerinput["tenantry_run"] = node.config.stash[RUN_ID]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the run's PostgreSQL databases, once its workers (if any) have ended."""
+    if getattr(session.config, "workerinput", None) is not None:
+        return
+    if asyncio.run(_pg_reachable()) is None:
+        drop_run_databases(PG_ADMIN_URL, run_prefix(session.config))
+
+
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str | None]:
-    """A PostgreSQL database created for this test session (None when no server is reachable)."""
-    problem = asyncio.run(_pg_reachable())
-    if problem is not None:
+def postgres_databases(pytestconfig: pytest.Config) -> Iterator[PostgresDatabases | None]:
+    """This worker's PostgreSQL databases (None when no server is reachable); see tests/databases.py."""
+    if asyncio.run(_pg_reachable()) is not None:
         yield None
         return
-    name = f"tenantry_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    databases = PostgresDatabases(PG_ADMIN_URL, run_prefix(pytestconfig), worker_id(pytestconfig))
     try:
-        yield f"{base}/{name}"
+        yield databases
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        databases.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> SqliteTemplates:
+    """Prepared SQLite files, shared by the run's workers (each worker's temporary directory is
+    inside the run's own)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if getattr(pytestconfig, "workerinput", None) else base
+    return SqliteTemplates(shared / "sqlite-templates")
+
+
+def postgres_scratch(databases: PostgresDatabases | None) -> str:
+    """The worker's empty PostgreSQL database; without a server, skip (locally) or fail (CI)."""
+    if databases is None:
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
+    assert databases is not None
+    return databases.scratch()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str | None) -> str:
-    """A database URL for each back end; PostgreSQL's public schema is emptied before each test."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
+    """An empty database of each kind: a new SQLite file, or the worker's PostgreSQL scratch database
+    (its public schema dropped and created again whenever a test left something in it)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
-    if postgres_database is None:
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
-    assert postgres_database is not None
-
-    reset_public_schema(postgres_database)
-    return postgres_database
+    return postgres_scratch(postgres_databases)
 
 
-def reset_public_schema(url: str) -> None:
-    """Empty the PostgreSQL database at ``url`` (its public schema) for the next test."""
+PrepareDatabase = Callable[[TableSet], str]
 
-    async def reset() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
 
-    asyncio.run(reset())
+@pytest.fixture
+def prepare_database(
+    database_url: str, postgres_databases: PostgresDatabases | None, sqlite_templates: SqliteTemplates
+) -> PrepareDatabase:
+    """``prepare_database(tables)``: the URL of a database with exactly ``tables``, and no rows.
+
+    The first call of a test takes tables built once per run (tests/databases.py): on SQLite a copy
+    written to ``database_url``'s file, on PostgreSQL a database of this worker's kept for those
+    tables (not ``database_url``). Later calls of the same test bring that same database to their
+    tables with ``sync_schema``, keeping its rows, as an app restarted on a changed schema would.
+    """
+    chosen: list[str] = []
+    lock = threading.Lock()
+
+    def prepare(tables: TableSet) -> str:
+        with lock:
+            if chosen:
+                sync_schema(chosen[0], tables)
+            else:
+                chosen.append(_fresh_database(database_url, tables, postgres_databases, sqlite_templates))
+            return chosen[0]
+
+    return prepare
+
+
+def _fresh_database(
+    database_url: str, tables: TableSet, postgres: PostgresDatabases | None, sqlite_templates: SqliteTemplates
+) -> str:
+    if dialect_of(database_url) == "postgresql":
+        assert postgres is not None  # database_url has required the server
+        return postgres.clone_for(tables)
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if path.exists():
+        sync_schema(database_url, tables)  # the test made this file itself: build on what it holds
+    else:
+        sqlite_templates.copy_to(tables, path)
+    return database_url
 
 
 def seed_schema() -> Schema:
@@ -108,8 +176,9 @@ ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def make_client(database_url: str) -> ClientFactory:
-    """``async with make_client(schema_or_text, **settings) as client``: an app on a fresh database."""
+def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientFactory:
+    """``async with make_client(schema_or_text, **settings) as client``: an app on a database with its
+    tables and no rows (``prepare_database``); ``client.app`` is the app."""
 
     @asynccontextmanager
     async def factory(
@@ -127,7 +196,8 @@ def make_client(database_url: str) -> ClientFactory:
         settings.setdefault("TENANTRY_BASE_URL", base_url)
         config = Settings(DATABASE_URL=database_url, **settings)
         tables = app_tables(schema, config.dialect, auth)
-        await asyncio.to_thread(sync_schema, database_url, tables)
+        url = await asyncio.to_thread(prepare_database, tables)
+        config = config.model_copy(update={"database_url": url})
         app = create_app(schema, config, hooks=hooks, auth_settings=auth)
         async with (
             LifespanManager(app),
