@@ -29,6 +29,9 @@ from tenantry.db.migrations import sync_schema
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
 from tests.databases import DATABASE_PREFIX, PostgresDatabases, SqliteTemplates, drop_run_databases
+from tests.tenancy.conftest import IsolationRun
+from tests.tenancy.conftest import runs_of as isolation_runs_of
+from tests.tenancy.conftest import write_summary as write_isolation_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEMA_PATH = ROOT / "examples" / "saas" / "schema.yaml"
@@ -77,6 +80,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: hand the run's id to each worker it starts."""
     node.workerinput["tenantry_run"] = node.config.stash[RUN_ID]
+
+
+# The tenant isolation property test's runs, for the terminal summary (tests/tenancy/conftest.py).
+_ISOLATION_RUNS: list[IsolationRun] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Reports reach this hook in the process that prints them (the controller under xdist).
+    _ISOLATION_RUNS.extend(isolation_runs_of(report))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is None:  # a worker's summary is never shown
+        write_isolation_summary(terminalreporter, _ISOLATION_RUNS)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
