@@ -96,6 +96,24 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         write_isolation_summary(terminalreporter, _ISOLATION_RUNS)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest tests first, so that parallel workers finish together instead of one of them
+    starting the isolation property test when the others are nearly done.
+
+    The length is a hint: ``@pytest.mark.slow(seconds)``, or a browser's 10 s; PostgreSQL's variant
+    before SQLite's. The sort is stable: every other test keeps its place.
+    """
+    items.sort(key=_expected_seconds, reverse=True)
+
+
+def _expected_seconds(item: pytest.Item) -> tuple[float, bool]:
+    mark = item.get_closest_marker("slow")
+    seconds = float(mark.args[0]) if mark and mark.args else 10.0 if mark else 0.0
+    if not seconds and "browser" in getattr(item, "fixturenames", ()):
+        seconds = 10.0
+    return seconds, seconds > 0 and "[postgresql" in item.nodeid
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop the run's PostgreSQL databases, once its workers (if any) have ended."""
     if getattr(session.config, "workerinput", None) is not None:

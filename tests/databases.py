@@ -278,7 +278,6 @@ class BackgroundLoop:
 class Clone:
     """A worker's database cloned from a template, handed to one test after another."""
 
-    name: str
     url: str
     conn: asyncpg.Connection
     fingerprint: str
@@ -301,6 +300,7 @@ class PostgresDatabases:
         self._admin: asyncpg.Connection | None = None
         self._clones: dict[str, Clone] = {}
         self._scratch: Clone | None = None
+        self._created: list[str] = []  # every database this worker made, in order
         self._count = 0
 
     # -- public ----------------------------------------------------------------------------------
@@ -313,8 +313,13 @@ class PostgresDatabases:
         """The URL of the worker's empty database (an empty public schema, as a test left none)."""
         return self._loop.run(self._reset_scratch())
 
+    def fresh(self) -> str:
+        """The URL of a new, empty database for one test (migrations, or a database another tool
+        builds); it is dropped with the others, at the end, rather than after the test."""
+        return self._loop.run(self._create(self._new_name("fresh")))
+
     def close(self) -> None:
-        """Close this worker's connections (the databases are dropped by ``drop_run_databases``)."""
+        """Close this worker's connections and drop its databases (the templates are the run's)."""
         self._loop.run(self._close())
         self._loop.close()
 
@@ -351,12 +356,10 @@ class PostgresDatabases:
 
     async def _new_clone(self, key: str, tables: TableSet) -> Clone:
         template = await self._template(key, tables)
-        name = self._new_name(key[:12])
-        await self._admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-        url = f"{self._server}/{name}"
+        url = await self._create(self._new_name(key[:12]), template)
         conn = await asyncpg.connect(url)
         table_names = [row[0] for row in await conn.fetch(_TABLES_SQL)]
-        return Clone(name, url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_database_sql(table_names))
+        return Clone(url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_database_sql(table_names))
 
     async def _template(self, key: str, tables: TableSet) -> str:
         """The run's template database for ``key``, built here unless another worker did already."""
@@ -391,18 +394,22 @@ class PostgresDatabases:
         return self._scratch.url
 
     async def _new_scratch(self) -> Clone:
-        name = self._new_name("scratch")
-        await self._admin_execute(f'CREATE DATABASE "{name}"')
-        url = f"{self._server}/{name}"
+        url = await self._create(self._new_name("scratch"))
         conn = await asyncpg.connect(url)
         await _recreate_public_schema(conn)
-        return Clone(name, url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_sql="")
+        return Clone(url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_sql="")
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def _new_name(self, what: str) -> str:
         self._count += 1
         return f"{self.prefix}_{self.worker}_{what}_{self._count}"
+
+    async def _create(self, name: str, template: str = "template1") -> str:
+        """Create database ``name`` (a copy of ``template``), remembered for dropping; its URL."""
+        await self._admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        self._created.append(name)
+        return f"{self._server}/{name}"
 
     async def _admin_connection(self) -> asyncpg.Connection:
         if self._admin is None or self._admin.is_closed():
@@ -418,6 +425,8 @@ class PostgresDatabases:
             await clone.conn.close()
         if self._admin is not None:
             await self._admin.close()
+        # Now, while other workers may still be running tests, rather than all at the very end.
+        await _drop_databases(self.admin_url, self._created)
 
 
 async def _end_other_sessions(conn: asyncpg.Connection) -> None:
@@ -438,32 +447,39 @@ async def _recreate_public_schema(conn: asyncpg.Connection) -> None:
 def drop_run_databases(admin_url: str, prefix: str) -> list[str]:
     """Drop every database whose name starts with ``prefix``; returns their names.
 
-    Run by the process that started the run, after its workers ended. The drops run concurrently:
-    each waits for a checkpoint, and checkpoints requested together are one.
+    Run by the process that started the run, once its workers have ended: the templates, and
+    whatever a worker that died left behind.
     """
 
-    async def drop(name: str) -> None:
-        conn = await asyncpg.connect(admin_url)
-        try:
-            await conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    async def drop_all() -> list[str]:
+    async def names() -> list[str]:
         conn = await asyncpg.connect(admin_url)
         try:
             rows = await conn.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", prefix)
         finally:
             await conn.close()
-        names = [row[0] for row in rows]
-        limit = asyncio.Semaphore(8)
+        return [row[0] for row in rows]
 
-        async def limited(name: str) -> None:
-            async with limit:
-                await drop(name)
+    found = asyncio.run(names())
+    asyncio.run(_drop_databases(admin_url, found))
+    return found
 
-        await asyncio.gather(*(limited(name) for name in names))
-        return names
 
-    return asyncio.run(drop_all())
+async def _drop_databases(admin_url: str, names: list[str], at_once: int = 16) -> None:
+    """Drop ``names`` (templates too), several at a time.
+
+    Each ``DROP DATABASE`` waits for a checkpoint, and drops waiting together share one.
+    """
+    limit = asyncio.Semaphore(at_once)
+
+    async def drop(name: str) -> None:
+        async with limit:
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(f'ALTER DATABASE "{name}" IS_TEMPLATE false')
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            except asyncpg.InvalidCatalogNameError:
+                pass  # dropped already
+            finally:
+                await conn.close()
+
+    await asyncio.gather(*(drop(name) for name in names))

@@ -81,6 +81,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
             proc.wait(timeout=10)
 
 
+@pytest.mark.slow(20)
 def test_two_processes_share_the_sign_in_limit(two_servers: tuple[str, str]) -> None:
     a, b = two_servers
     # A client address of this test's own (IPv6 documentation range, 64 random bits): the counters

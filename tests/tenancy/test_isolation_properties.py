@@ -59,6 +59,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeAlias
 
 import httpx
+import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
@@ -1716,6 +1717,7 @@ def nestjsx_combination(f_nodes: list[Tree], o_nodes: list[Tree]) -> Tree | None
     return ("or", [left, right])
 
 
+@pytest.mark.slow(150)
 def test_tenant_isolation_under_random_operations(
     make_client: ClientFactory, database_url: str, isolation_runs: list[IsolationRun]
 ) -> None:

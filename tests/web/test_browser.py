@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.browser_harness import (  # re-exported: the other browser tests import them from here
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PASSWORD", "PHONE", "Journey", "browser", "log_in", "sign_up"]
 
 
+@pytest.mark.slow(35)
 def test_web_journey(database_url: str, browser: Browser) -> None:
     with live_server(database_url) as base:
         _journey(browser, Journey(base, screenshots(database_url)))

@@ -15,6 +15,7 @@ import os
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tenantry.app import app_tables, create_app
@@ -56,6 +57,7 @@ def live(page: Page) -> None:
     expect(page.locator("html[data-realtime=connected]")).to_have_count(1)
 
 
+@pytest.mark.slow(15)
 def test_live_lists_and_notification_bell(database_url: str, browser: Browser) -> None:  # noqa: F811
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
