@@ -26,6 +26,7 @@ from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.db import TableSet, dialect_of
 from tenantry.db.migrations import sync_schema
+from tenantry.db.tables import DialectName
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
 from tests.databases import DATABASE_PREFIX, PostgresDatabases, SqliteTemplates, drop_run_databases
@@ -161,13 +162,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databa
     return postgres_scratch(postgres_databases)
 
 
-PrepareDatabase = Callable[[TableSet], str]
-
-
-@pytest.fixture
-def prepare_database(
-    database_url: str, postgres_databases: PostgresDatabases | None, sqlite_templates: SqliteTemplates
-) -> PrepareDatabase:
+class PrepareDatabase:
     """``prepare_database(tables)``: the URL of a database with exactly ``tables``, and no rows.
 
     The first call of a test takes tables built once per run (tests/databases.py): on SQLite a copy
@@ -175,32 +170,43 @@ def prepare_database(
     tables (not ``database_url``). Later calls of the same test bring that same database to their
     tables with ``sync_schema``, keeping its rows, as an app restarted on a changed schema would.
     """
-    chosen: list[str] = []
-    lock = threading.Lock()
 
-    def prepare(tables: TableSet) -> str:
-        with lock:
-            if chosen:
-                sync_schema(chosen[0], tables)
+    def __init__(
+        self, database_url: str, postgres: PostgresDatabases | None, sqlite_templates: SqliteTemplates
+    ) -> None:
+        self.database_url = database_url
+        self.dialect: DialectName = dialect_of(database_url)
+        self._postgres = postgres
+        self._sqlite_templates = sqlite_templates
+        self._chosen: str | None = None
+        self._lock = threading.Lock()  # apps of one test may start in several threads
+
+    def __call__(self, tables: TableSet) -> str:
+        with self._lock:
+            if self._chosen is not None:
+                sync_schema(self._chosen, tables)
             else:
-                chosen.append(_fresh_database(database_url, tables, postgres_databases, sqlite_templates))
-            return chosen[0]
+                self._chosen = self._fresh(tables)
+            return self._chosen
 
-    return prepare
+    def _fresh(self, tables: TableSet) -> str:
+        if self.dialect == "postgresql":
+            assert self._postgres is not None  # database_url has required the server
+            return self._postgres.clone_for(tables)
+        path = Path(self.database_url.removeprefix("sqlite:///"))
+        if path.exists():
+            sync_schema(self.database_url, tables)  # the test made this file itself: build on what it holds
+        else:
+            self._sqlite_templates.copy_to(tables, path)
+        return self.database_url
 
 
-def _fresh_database(
-    database_url: str, tables: TableSet, postgres: PostgresDatabases | None, sqlite_templates: SqliteTemplates
-) -> str:
-    if dialect_of(database_url) == "postgresql":
-        assert postgres is not None  # database_url has required the server
-        return postgres.clone_for(tables)
-    path = Path(database_url.removeprefix("sqlite:///"))
-    if path.exists():
-        sync_schema(database_url, tables)  # the test made this file itself: build on what it holds
-    else:
-        sqlite_templates.copy_to(tables, path)
-    return database_url
+@pytest.fixture
+def prepare_database(
+    database_url: str, postgres_databases: PostgresDatabases | None, sqlite_templates: SqliteTemplates
+) -> PrepareDatabase:
+    """A database with the tables a test asks for, on each back end (see ``PrepareDatabase``)."""
+    return PrepareDatabase(database_url, postgres_databases, sqlite_templates)
 
 
 def seed_schema() -> Schema:
@@ -230,7 +236,7 @@ def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientF
             schema = load_schema_text(schema, "test.yaml")
         settings.setdefault("TENANTRY_BASE_URL", base_url)
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = app_tables(schema, config.dialect, auth)
+        tables = app_tables(schema, prepare_database.dialect, auth)
         url = await asyncio.to_thread(prepare_database, tables)
         config = config.model_copy(update={"database_url": url})
         app = create_app(schema, config, hooks=hooks, auth_settings=auth)

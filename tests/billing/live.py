@@ -11,12 +11,12 @@ import pytest
 from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
 from tenantry.db import create_database
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import RunningServer, bind_socket, format_base_url, run_in_thread
 from tenantry.emulators.stripe import StripeEmulator
 from tenantry.schema import load_schema_text
 from tests.auth.helpers import BASE, NO_VERIFICATION
 from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema
+from tests.conftest import PrepareDatabase
 
 
 class Servers:
@@ -42,7 +42,7 @@ class Servers:
 
 @contextmanager
 def live_servers(
-    database_url: str, monkeypatch: pytest.MonkeyPatch, settings_text: str | None = None
+    prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch, settings_text: str | None = None
 ) -> Iterator[Servers]:
     """The app (with billing settings ``settings_text``) and the emulator, each on a real port."""
     app_sock, stripe_sock = bind_socket(), bind_socket()
@@ -58,8 +58,8 @@ def live_servers(
     monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("STRIPE_API_BASE", stripe_url)
     schema = load_schema_text(billing_schema(settings_text) if settings_text else billing_schema(), "test.yaml")
+    database_url = prepare_database(app_tables(schema, prepare_database.dialect, NO_VERIFICATION))
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE)
-    sync_schema(database_url, app_tables(schema, settings.dialect, NO_VERIFICATION))
     stripe_server = run_in_thread(emulator, sock=stripe_sock)
     app_server = run_in_thread(create_app(schema, settings, auth_settings=NO_VERIFICATION), sock=app_sock)
     try:

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.billing.live import Servers, live_servers
+from tests.conftest import PrepareDatabase
 from tests.tenancy.helpers import ORG, create_org, join, new_user
 
 PER_SEAT = """
@@ -27,8 +28,8 @@ settings:
 
 
 @pytest.fixture
-def servers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
-    with live_servers(database_url, monkeypatch, PER_SEAT) as running:
+def servers(prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
+    with live_servers(prepare_database, monkeypatch, PER_SEAT) as running:
         yield running
 
 

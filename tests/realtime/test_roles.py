@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 
 import pytest
@@ -10,9 +9,9 @@ import pytest
 from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.schema import load_schema_text
+from tests.conftest import PrepareDatabase
 from tests.realtime.test_socketio_client import node_ready, run_node
 
 SCHEMA = textwrap.dedent(
@@ -52,15 +51,17 @@ SCHEMA = textwrap.dedent(
 )
 
 
-def test_each_role_receives_what_it_may_read(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_role_receives_what_it_may_read(
+    prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     node_ready()
     monkeypatch.setenv("TENANTRY_REALTIME_RECHECK_SECONDS", "600")  # role changes apply at once, not by the clock
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = load_schema_text(SCHEMA, "roles.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
+    database_url = prepare_database(app_tables(schema, prepare_database.dialect, auth))
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     app = create_app(schema, settings, auth_settings=auth)
     with run_in_thread(app, sock=sock):
         run_node("realtime-roles.test.mjs", {"BASE_URL": base})

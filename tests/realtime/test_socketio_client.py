@@ -20,10 +20,9 @@ import pytest
 from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.hooks import load_hooks_file
-from tests.conftest import require_service, seed_schema
+from tests.conftest import PrepareDatabase, require_service, seed_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPAT = ROOT / "tests" / "compat"
@@ -57,7 +56,7 @@ def run_node(script: str, env: dict[str, str]) -> str:
     return output
 
 
-def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_socketio_client_suite(prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
     node_ready()
     # A long re-check interval: revocations and organization switches must take effect at once
     # (the server re-checks after the request that made them), not at the next periodic pass.
@@ -65,9 +64,9 @@ def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatc
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
+    database_url = prepare_database(app_tables(schema, prepare_database.dialect, auth))
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     hooks = load_hooks_file(ROOT / "examples" / "saas" / "hooks.py")
     app = create_app(schema, settings, hooks=hooks, auth_settings=auth)
     with run_in_thread(app, sock=sock):
@@ -89,16 +88,16 @@ async def delete_session(database_url: str, token: str) -> None:
 
 
 def test_sessions_ended_without_a_request_are_disconnected_by_the_periodic_check(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node_ready()
     monkeypatch.setenv("TENANTRY_REALTIME_RECHECK_SECONDS", "0.3")
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings.dialect, auth)))
+    database_url = prepare_database(app_tables(schema, prepare_database.dialect, auth))
+    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     app = create_app(schema, settings, auth_settings=auth)
     with run_in_thread(app, sock=sock):
         script = subprocess.Popen(
