@@ -8,6 +8,7 @@ where they fail: CI must never pass by skipping.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import uuid
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from tenantry.app import app_tables, create_app
+from tenantry.app import create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.db import TableSet, dialect_of
@@ -29,7 +30,7 @@ from tenantry.db.migrations import sync_schema
 from tenantry.db.tables import DialectName
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
-from tests.databases import DATABASE_PREFIX, PostgresDatabases, SqliteTemplates, drop_run_databases
+from tests.databases import DATABASE_PREFIX, AppTables, PostgresDatabases, SqliteTemplates, drop_run_databases
 from tests.tenancy.conftest import IsolationRun
 from tests.tenancy.conftest import runs_of as isolation_runs_of
 from tests.tenancy.conftest import write_summary as write_isolation_summary
@@ -181,23 +182,24 @@ class PrepareDatabase:
         self._chosen: str | None = None
         self._lock = threading.Lock()  # apps of one test may start in several threads
 
-    def __call__(self, tables: TableSet) -> str:
+    def __call__(self, tables: TableSet, key: str | None = None) -> str:
+        """``key``: ``tables_key(tables)``, when the caller knows it already."""
         with self._lock:
             if self._chosen is not None:
                 sync_schema(self._chosen, tables)
             else:
-                self._chosen = self._fresh(tables)
+                self._chosen = self._fresh(tables, key)
             return self._chosen
 
-    def _fresh(self, tables: TableSet) -> str:
+    def _fresh(self, tables: TableSet, key: str | None) -> str:
         if self.dialect == "postgresql":
             assert self._postgres is not None  # database_url has required the server
-            return self._postgres.clone_for(tables)
+            return self._postgres.clone_for(tables, key)
         path = Path(self.database_url.removeprefix("sqlite:///"))
         if path.exists():
             sync_schema(self.database_url, tables)  # the test made this file itself: build on what it holds
         else:
-            self._sqlite_templates.copy_to(tables, path)
+            self._sqlite_templates.copy_to(tables, path, key)
         return self.database_url
 
 
@@ -209,8 +211,19 @@ def prepare_database(
     return PrepareDatabase(database_url, postgres_databases, sqlite_templates)
 
 
+@functools.cache
 def seed_schema() -> Schema:
+    """The example app's schema, loaded once: a schema is never changed once built."""
     return load_schema(SEED_SCHEMA_PATH)
+
+
+@functools.cache
+def schema_from_text(text: str) -> Schema:
+    """A schema written in a test, loaded once per text."""
+    return load_schema_text(text, "test.yaml")
+
+
+_APP_TABLES = AppTables()
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
@@ -233,11 +246,11 @@ def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientF
         if schema is None:
             schema = seed_schema()
         elif isinstance(schema, str):
-            schema = load_schema_text(schema, "test.yaml")
+            schema = schema_from_text(schema)
         settings.setdefault("TENANTRY_BASE_URL", base_url)
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = app_tables(schema, prepare_database.dialect, auth)
-        url = await asyncio.to_thread(prepare_database, tables)
+        tables, key = _APP_TABLES.get(schema, prepare_database.dialect, auth)
+        url = await asyncio.to_thread(prepare_database, tables, key)
         config = config.model_copy(update={"database_url": url})
         app = create_app(schema, config, hooks=hooks, auth_settings=auth)
         async with (

@@ -37,6 +37,7 @@ import hashlib
 import os
 import shutil
 import threading
+from collections import OrderedDict
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from tenantry.app import app_tables
+from tenantry.auth import AuthSettings
 from tenantry.db.migrations import sync_schema
-from tenantry.db.tables import PostStep, TableSet
+from tenantry.db.tables import DialectName, PostStep, TableSet
+from tenantry.schema import Schema
 
 T = TypeVar("T")
 
@@ -97,6 +101,34 @@ def _describe_value(value: object) -> str:
     return text
 
 
+class AppTables:
+    """``app_tables`` with its key, for the apps tests start again and again with the same schema.
+
+    An app's tables depend on its schema, its dialect and its authentication settings only, and
+    building them (and their key) costs more than the rest of a test's set-up; so the last few are
+    kept, by schema object (held here, so its identity cannot pass to another) and settings.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._built: OrderedDict[tuple[int, str, str], tuple[Schema, TableSet, str]] = OrderedDict()
+
+    def get(self, schema: Schema, dialect: DialectName, auth: AuthSettings | None) -> tuple[TableSet, str]:
+        """The tables of an app of ``schema`` on ``dialect`` with ``auth`` (None: from the environment)."""
+        auth = auth or AuthSettings()  # what the app itself would read, now
+        entry = (id(schema), dialect, auth.model_dump_json())
+        found = self._built.get(entry)
+        if found is not None and found[0] is schema:
+            self._built.move_to_end(entry)
+            return found[1], found[2]
+        tables = app_tables(schema, dialect, auth)
+        key = tables_key(tables)
+        self._built[entry] = (schema, tables, key)
+        if len(self._built) > self._size:
+            self._built.popitem(last=False)
+        return tables, key
+
+
 # --------------------------------------------------------------------------------------------------
 # SQLite
 
@@ -108,13 +140,16 @@ class SqliteTemplates:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def copy_to(self, tables: TableSet, target: Path) -> None:
-        """Write a database with exactly ``tables`` and no rows to ``target`` (a new file)."""
-        shutil.copyfile(self.template(tables), target)
+    def copy_to(self, tables: TableSet, target: Path, key: str | None = None) -> None:
+        """Write a database with exactly ``tables`` and no rows to ``target`` (a new file).
 
-    def template(self, tables: TableSet) -> Path:
+        ``key``: ``tables_key(tables)``, when the caller knows it already.
+        """
+        shutil.copyfile(self.template(tables, key), target)
+
+    def template(self, tables: TableSet, key: str | None = None) -> Path:
         """The prepared file for ``tables``, built by the first worker that needs it."""
-        path = self.directory / f"{tables_key(tables)}.db"
+        path = self.directory / f"{key or tables_key(tables)}.db"
         if path.exists():
             return path
         with _file_lock(path.with_suffix(".lock")):
@@ -305,9 +340,12 @@ class PostgresDatabases:
 
     # -- public ----------------------------------------------------------------------------------
 
-    def clone_for(self, tables: TableSet) -> str:
-        """The URL of a database with exactly ``tables`` and no rows, for one test."""
-        return self._loop.run(self._clone_for(tables))
+    def clone_for(self, tables: TableSet, key: str | None = None) -> str:
+        """The URL of a database with exactly ``tables`` and no rows, for one test.
+
+        ``key``: ``tables_key(tables)``, when the caller knows it already.
+        """
+        return self._loop.run(self._clone_for(tables, key or tables_key(tables)))
 
     def scratch(self) -> str:
         """The URL of the worker's empty database (an empty public schema, as a test left none)."""
@@ -325,8 +363,7 @@ class PostgresDatabases:
 
     # -- clones ----------------------------------------------------------------------------------
 
-    async def _clone_for(self, tables: TableSet) -> str:
-        key = tables_key(tables)
+    async def _clone_for(self, tables: TableSet, key: str) -> str:
         clone = self._clones.pop(key, None)
         if clone is not None and not await self._emptied(clone):
             await clone.conn.close()  # changed by its last test: never handed out again, dropped with the run
