@@ -23,9 +23,12 @@ Tests that need an empty database (migrations, servers that build their tables t
 worker's scratch database (``PostgresDatabases.scratch``), whose public schema is dropped and
 created again whenever a test left something in it, as before.
 
-Every database of a run is named ``tenantry_test_<run>_…`` and dropped at the end of the run by the
-process that started it (``drop_run_databases``), all at once: PostgreSQL makes each
-``DROP DATABASE`` wait for a checkpoint, and concurrent drops share one.
+Tests that need a brand-new database get one from ``PostgresDatabases.fresh``.
+
+Every database of a run is named ``tenantry_test_<run>_…``. Each worker drops its own when it ends,
+and the process that started the run drops the templates and anything a worker left
+(``drop_run_databases``); several at once, because PostgreSQL makes each ``DROP DATABASE`` wait for
+a checkpoint, and drops waiting together share one.
 """
 
 from __future__ import annotations
@@ -66,9 +69,9 @@ def tables_key(tables: TableSet) -> str:
     """A hash of everything ``sync_schema`` would build for ``tables``, the dialect included.
 
     The DDL covers tables, columns, types, defaults, constraints and indexes; comments are added
-    (PostgreSQL sets them with statements of their own). Post-migration steps (triggers, policies, grants) are
-    described by their function and the values their closure holds. A value whose text differs
-    between processes only costs a second build, never a wrong database.
+    (PostgreSQL sets them with statements of their own). Post-migration steps (triggers, policies,
+    grants) are described by their function and the values their closure holds. A value whose text
+    differs between processes only costs a second build, never a wrong database.
     """
     dialect = postgresql.dialect() if tables.dialect == "postgresql" else sqlite.dialect()
     parts = [tables.dialect]
@@ -105,8 +108,8 @@ class AppTables:
     """``app_tables`` with its key, for the apps tests start again and again with the same schema.
 
     An app's tables depend on its schema, its dialect and its authentication settings only, and
-    building them (and their key) costs more than the rest of a test's set-up; so the last few are
-    kept, by schema object (held here, so its identity cannot pass to another) and settings.
+    building them and their key takes a fifth of a small test's time; so the last few are kept, by
+    schema object (held here, so that its identity cannot pass to another) and settings.
     """
 
     def __init__(self, size: int = 64) -> None:
