@@ -3,6 +3,11 @@
 PostgreSQL comes from ``TENANTRY_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 Without a server the PostgreSQL variants are skipped with the reason printed, except when ``CI=true``,
 where they fail: CI must never pass by skipping.
+
+The databases themselves (tables built once per run, handed to each test with no rows) are in
+``tests/databases.py``; DEVELOPERS.md says which fixture to use when. The hooks here let the suite
+run on several pytest-xdist workers: one run id for all of them, the longest tests first, and the
+isolation test's counts reported by the process that prints the summary.
 """
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ async def _pg_reachable() -> str | None:
     return None
 
 
+RUN_ID = pytest.StashKey[str]()
+
+
 def run_prefix(config: pytest.Config) -> str:
     """``tenantry_test_<run>``: the start of the name of every PostgreSQL database this run makes."""
     return f"{DATABASE_PREFIX}_{config.stash[RUN_ID]}"
@@ -67,9 +75,6 @@ def worker_id(config: pytest.Config) -> str:
     """``gw0``, ``gw1`` … under pytest-xdist; ``main`` in a run without workers."""
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     return str(workerinput["workerid"]) if workerinput else "main"
-
-
-RUN_ID = pytest.StashKey[str]()
 
 
 def pytest_configure(config: pytest.Config) -> None:

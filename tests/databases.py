@@ -13,7 +13,7 @@ copies it to a file of its own, so nothing another test wrote can be in it.
 
 PostgreSQL: the tables are built once per run into a template database (under an advisory lock,
 so the workers build each one once between them). Each worker clones a template into a database
-of its own, ``Clone``, and hands that database to one test after another. Before each test its
+of its own (a ``KeptDatabase``) and hands that database to one test after another. Before each test its
 other sessions are ended, its catalog is compared with a fingerprint taken right after cloning,
 every table is emptied and every sequence restarts. A test that changed anything the fingerprint
 covers (a second app on other tables, a dropped trigger, a new function, a grant) leaves a
@@ -163,6 +163,7 @@ class SqliteTemplates:
     @staticmethod
     def _build(tables: TableSet, path: Path) -> None:
         building = path.with_suffix(f".{os.getpid()}.building")
+        building.unlink(missing_ok=True)  # left by a build of this process that failed
         sync_schema(f"sqlite:///{building}", tables)
         # A committed, closed database is one file: no journal or WAL beside it to copy as well.
         leftovers = [p.name for p in building.parent.glob(building.name + "-*")]
@@ -313,8 +314,9 @@ class BackgroundLoop:
 
 
 @dataclass
-class Clone:
-    """A worker's database cloned from a template, handed to one test after another."""
+class KeptDatabase:
+    """A database of this worker's, handed to one test after another: its URL, the connection that
+    resets it, the fingerprint of its catalog when it was made, and the SQL that empties it."""
 
     url: str
     conn: asyncpg.Connection
@@ -336,8 +338,8 @@ class PostgresDatabases:
         self._server = admin_url.rpartition("/")[0]
         self._loop = BackgroundLoop()
         self._admin: asyncpg.Connection | None = None
-        self._clones: dict[str, Clone] = {}
-        self._scratch: Clone | None = None
+        self._clones: dict[str, KeptDatabase] = {}
+        self._scratch: KeptDatabase | None = None
         self._created: list[str] = []  # every database this worker made, in order
         self._count = 0
 
@@ -376,7 +378,7 @@ class PostgresDatabases:
         self._clones[key] = clone
         return clone.url
 
-    async def _emptied(self, clone: Clone) -> bool:
+    async def _emptied(self, clone: KeptDatabase) -> bool:
         """Empty ``clone`` for its next test; False if it no longer has the tables it was cloned with."""
         if not await self._unchanged(clone):
             return False
@@ -386,7 +388,7 @@ class PostgresDatabases:
             return False
         return True
 
-    async def _unchanged(self, clone: Clone) -> bool:
+    async def _unchanged(self, clone: KeptDatabase) -> bool:
         """Whether ``clone``'s catalog is as it was when made, once nothing else holds the database."""
         try:
             await _end_other_sessions(clone.conn)
@@ -394,12 +396,12 @@ class PostgresDatabases:
         except (asyncpg.PostgresError, OSError):  # TimeoutError is an OSError
             return False
 
-    async def _new_clone(self, key: str, tables: TableSet) -> Clone:
+    async def _new_clone(self, key: str, tables: TableSet) -> KeptDatabase:
         template = await self._template(key, tables)
         url = await self._create(self._new_name(key[:12]), template)
         conn = await asyncpg.connect(url)
         table_names = [row[0] for row in await conn.fetch(_TABLES_SQL)]
-        return Clone(url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_database_sql(table_names))
+        return KeptDatabase(url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_database_sql(table_names))
 
     async def _template(self, key: str, tables: TableSet) -> str:
         """The run's template database for ``key``, built here unless another worker did already."""
@@ -433,11 +435,11 @@ class PostgresDatabases:
         self._scratch = await self._new_scratch()
         return self._scratch.url
 
-    async def _new_scratch(self) -> Clone:
+    async def _new_scratch(self) -> KeptDatabase:
         url = await self._create(self._new_name("scratch"))
         conn = await asyncpg.connect(url)
         await _recreate_public_schema(conn)
-        return Clone(url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_sql="")
+        return KeptDatabase(url, conn, await conn.fetchval(FINGERPRINT_SQL), empty_sql="")
 
     # -- helpers ---------------------------------------------------------------------------------
 

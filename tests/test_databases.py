@@ -21,7 +21,7 @@ from tenantry.db import TableSet, build_metadata, to_sqlalchemy_url
 from tenantry.db.tables import DialectName
 from tenantry.schema import Schema, load_schema_text
 from tests.conftest import PrepareDatabase, postgres_scratch, seed_schema
-from tests.databases import PostgresDatabases, SqliteTemplates, tables_key
+from tests.databases import AppTables, PostgresDatabases, SqliteTemplates, tables_key
 
 SCHEMA = """
 organizations:
@@ -68,6 +68,24 @@ def test_the_key_follows_everything_that_changes_the_tables() -> None:
     assert key not in others and len(others) == 6
     # Settings that change no table share the tables.
     assert tables_key(app_tables(seed, "sqlite", AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False))) == key
+
+
+def test_app_tables_are_reused_only_for_the_same_schema_dialect_and_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built = AppTables()
+    seed = seed_schema()
+    tables, key = built.get(seed, "sqlite", None)
+    assert built.get(seed, "sqlite", AuthSettings()) == (tables, key)  # None: the environment's settings
+    assert key == tables_key(app_tables(seed, "sqlite"))
+    # Another schema object, dialect or setting: tables of its own.
+    other_schema = load_schema_text(SCHEMA, "fixture.yaml")
+    assert built.get(other_schema, "sqlite", None)[0] is not tables
+    assert built.get(seed, "postgresql", None)[0] is not tables
+    assert built.get(seed, "sqlite", AuthSettings(TENANTRY_AUTH_TABLES="better-auth"))[1] != key
+    # The environment is read again each time, as the app reads it.
+    monkeypatch.setenv("TENANTRY_AUTH_PLUGINS", "two-factor")
+    assert built.get(seed, "sqlite", None)[1] != key
 
 
 # --------------------------------------------------------------------------------------------------
