@@ -24,8 +24,11 @@ dev: $(STAMP)
 # The whole test suite: linters, type checks, then every test on SQLite and PostgreSQL.
 test: lint pytest
 
+# One pytest worker per core (pytest-xdist), each handed one test at a time, longest first (see
+# tests/conftest.py), so that they finish together. PYTEST_WORKERS=0 runs the tests in this process.
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP) $(COMPAT)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxschedchunk 1
 
 # Better Auth's own client, for the compatibility suite (skipped without Node; required under CI).
 $(COMPAT): tests/compat/package.json tests/compat/package-lock.json

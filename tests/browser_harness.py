@@ -25,6 +25,8 @@ CHROMIUM = os.environ.get("TENANTRY_TEST_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "Password-One-111"
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+# How long actions and assertions wait for the page.
+WAIT_MS = 15_000
 # No background traffic: the browser talks to the server under test and nothing else.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -33,6 +35,11 @@ try:
 except ImportError:  # pragma: no cover - the dev extras pin it; the fixture reports it (skip, or fail in CI)
     sync_playwright = None  # type: ignore[assignment]
     expect = None  # type: ignore[assignment]
+else:
+    # Assertions wait as long as the contexts' actions do (``new_context``), not Playwright's 5 s: a
+    # machine busy with parallel workers may take longer to answer, and a met condition ends the
+    # wait at once, so this only changes how long a failing check takes to fail.
+    expect.set_options(timeout=WAIT_MS)
 
 __all__ = [
     "CHROMIUM",
@@ -68,7 +75,7 @@ def browser() -> Iterator[Browser]:
 def new_context(browser: Browser, base: str, **options: Any) -> BrowserContext:
     """A fresh browser profile on ``base`` at desktop width; waits time out after 15 seconds."""
     ctx = browser.new_context(base_url=base, viewport=DESKTOP, **options)
-    ctx.set_default_timeout(15_000)
+    ctx.set_default_timeout(WAIT_MS)
     return ctx
 
 

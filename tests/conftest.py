@@ -3,12 +3,19 @@
 PostgreSQL comes from ``TENANTRY_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 Without a server the PostgreSQL variants are skipped with the reason printed, except when ``CI=true``,
 where they fail: CI must never pass by skipping.
+
+The databases themselves (tables built once per run, handed to each test with no rows) are in
+``tests/databases.py``; DEVELOPERS.md says which fixture to use when. The hooks here let the suite
+run on several pytest-xdist workers: one run id for all of them, the longest tests first, and the
+isolation test's counts reported by the process that prints the summary.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,13 +27,19 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from tenantry.app import app_tables, create_app
+from tenantry.app import create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.core import Capability
+from tenantry.db import TableSet, dialect_of
 from tenantry.db.migrations import sync_schema
+from tenantry.db.tables import DialectName
 from tenantry.hooks import Hooks
 from tenantry.schema import Schema, load_schema, load_schema_text
+from tests.databases import DATABASE_PREFIX, AppTables, PostgresDatabases, SqliteTemplates, drop_run_databases
+from tests.tenancy.conftest import IsolationRun
+from tests.tenancy.conftest import runs_of as isolation_runs_of
+from tests.tenancy.conftest import write_summary as write_isolation_summary
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEMA_PATH = ROOT / "examples" / "saas" / "schema.yaml"
@@ -51,66 +64,181 @@ async def _pg_reachable() -> str | None:
     return None
 
 
+RUN_ID = pytest.StashKey[str]()
+
+
+def run_prefix(config: pytest.Config) -> str:
+    """``tenantry_test_<run>``: the start of the name of every PostgreSQL database this run makes."""
+    return f"{DATABASE_PREFIX}_{config.stash[RUN_ID]}"
+
+
+def worker_id(config: pytest.Config) -> str:
+    """``gw0``, ``gw1`` … under pytest-xdist; ``main`` in a run without workers."""
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    # One id for the whole run, workers included, so that two runs at once never share a database.
+    config.stash[RUN_ID] = workerinput["tenantry_run"] if workerinput else uuid.uuid4().hex[:10]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: hand the run's id to each worker it starts."""
+    node.workerinput["tenantry_run"] = node.config.stash[RUN_ID]
+
+
+# The tenant isolation property test's runs, for the terminal summary (tests/tenancy/conftest.py).
+_ISOLATION_RUNS: list[IsolationRun] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Reports reach this hook in the process that prints them (the controller under xdist).
+    _ISOLATION_RUNS.extend(isolation_runs_of(report))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is None:  # a worker's summary is never shown
+        write_isolation_summary(terminalreporter, _ISOLATION_RUNS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest tests first, so that parallel workers finish together instead of one of them
+    starting the isolation property test when the others are nearly done.
+
+    The length is a hint: ``@pytest.mark.slow(seconds)``, or a browser's 10 s; PostgreSQL's variant
+    before SQLite's. The sort is stable: every other test keeps its place.
+    """
+    items.sort(key=_expected_seconds, reverse=True)
+
+
+def _expected_seconds(item: pytest.Item) -> tuple[float, bool]:
+    mark = item.get_closest_marker("slow")
+    seconds = float(mark.args[0]) if mark and mark.args else 10.0 if mark else 0.0
+    if not seconds and "browser" in getattr(item, "fixturenames", ()):
+        seconds = 10.0
+    return seconds, seconds > 0 and "[postgresql" in item.nodeid
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the run's PostgreSQL databases, once its workers (if any) have ended."""
+    if getattr(session.config, "workerinput", None) is not None:
+        return
+    if asyncio.run(_pg_reachable()) is None:
+        drop_run_databases(PG_ADMIN_URL, run_prefix(session.config))
+
+
 @pytest.fixture(scope="session")
-def postgres_database() -> Iterator[str | None]:
-    """A PostgreSQL database created for this test session (None when no server is reachable)."""
-    problem = asyncio.run(_pg_reachable())
-    if problem is not None:
+def postgres_databases(pytestconfig: pytest.Config) -> Iterator[PostgresDatabases | None]:
+    """This worker's PostgreSQL databases (None when no server is reachable); see tests/databases.py."""
+    if asyncio.run(_pg_reachable()) is not None:
         yield None
         return
-    name = f"tenantry_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    databases = PostgresDatabases(PG_ADMIN_URL, run_prefix(pytestconfig), worker_id(pytestconfig))
     try:
-        yield f"{base}/{name}"
+        yield databases
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        databases.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_templates(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> SqliteTemplates:
+    """Prepared SQLite files, shared by the run's workers (each worker's temporary directory is
+    inside the run's own)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if getattr(pytestconfig, "workerinput", None) else base
+    return SqliteTemplates(shared / "sqlite-templates")
+
+
+def postgres_scratch(databases: PostgresDatabases | None) -> str:
+    """The worker's empty PostgreSQL database; without a server, skip (locally) or fail (CI)."""
+    if databases is None:
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
+    assert databases is not None
+    return databases.scratch()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_database: str | None) -> str:
-    """A database URL for each back end; PostgreSQL's public schema is emptied before each test."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
+    """An empty database of each kind: a new SQLite file, or the worker's PostgreSQL scratch database
+    (its public schema dropped and created again whenever a test left something in it)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'test.db'}"
-    if postgres_database is None:
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
-    assert postgres_database is not None
-
-    reset_public_schema(postgres_database)
-    return postgres_database
+    return postgres_scratch(postgres_databases)
 
 
-def reset_public_schema(url: str) -> None:
-    """Empty the PostgreSQL database at ``url`` (its public schema) for the next test."""
+class PrepareDatabase:
+    """``prepare_database(tables)``: the URL of a database with exactly ``tables``, and no rows.
 
-    async def reset() -> None:
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await conn.close()
+    The first call of a test takes tables built once per run (tests/databases.py): on SQLite a copy
+    written to ``database_url``'s file, on PostgreSQL a database of this worker's kept for those
+    tables (not ``database_url``). Later calls of the same test bring that same database to their
+    tables with ``sync_schema``, keeping its rows, as an app restarted on a changed schema would.
+    """
 
-    asyncio.run(reset())
+    def __init__(
+        self, database_url: str, postgres: PostgresDatabases | None, sqlite_templates: SqliteTemplates
+    ) -> None:
+        self.database_url = database_url
+        self.dialect: DialectName = dialect_of(database_url)
+        self._postgres = postgres
+        self._sqlite_templates = sqlite_templates
+        self._chosen: str | None = None
+        self._lock = threading.Lock()  # apps of one test may start in several threads
+
+    def __call__(self, tables: TableSet, key: str | None = None) -> str:
+        """``key``: ``tables_key(tables)``, when the caller knows it already."""
+        with self._lock:
+            if self._chosen is not None:
+                sync_schema(self._chosen, tables)
+            else:
+                self._chosen = self._fresh(tables, key)
+            return self._chosen
+
+    def _fresh(self, tables: TableSet, key: str | None) -> str:
+        if self.dialect == "postgresql":
+            assert self._postgres is not None  # database_url has required the server
+            return self._postgres.clone_for(tables, key)
+        path = Path(self.database_url.removeprefix("sqlite:///"))
+        if path.exists():
+            sync_schema(self.database_url, tables)  # the test made this file itself: build on what it holds
+        else:
+            self._sqlite_templates.copy_to(tables, path, key)
+        return self.database_url
 
 
+@pytest.fixture
+def prepare_database(
+    database_url: str, postgres_databases: PostgresDatabases | None, sqlite_templates: SqliteTemplates
+) -> PrepareDatabase:
+    """A database with the tables a test asks for, on each back end (see ``PrepareDatabase``)."""
+    return PrepareDatabase(database_url, postgres_databases, sqlite_templates)
+
+
+@functools.cache
 def seed_schema() -> Schema:
+    """The example app's schema, loaded once: a schema is never changed once built."""
     return load_schema(SEED_SCHEMA_PATH)
+
+
+@functools.cache
+def schema_from_text(text: str) -> Schema:
+    """A schema written in a test, loaded once per text."""
+    return load_schema_text(text, "test.yaml")
+
+
+_APP_TABLES = AppTables()
 
 
 ClientFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def make_client(database_url: str) -> ClientFactory:
-    """``async with make_client(schema_or_text, **settings) as client``: an app on a fresh database.
+def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientFactory:
+    """``async with make_client(schema_or_text, **settings) as client``: an app on a database with its
+    tables and no rows (``prepare_database``); ``client.app`` is the app.
 
     ``settings`` are ``Settings`` fields: flat ones by their variable name (``TENANTRY_BASE_URL=…``)
     and capabilities' parts by name (``mail=MailSettings(…)``); ``auth`` is the ``auth`` part.
@@ -130,13 +258,14 @@ def make_client(database_url: str) -> ClientFactory:
         if schema is None:
             schema = seed_schema()
         elif isinstance(schema, str):
-            schema = load_schema_text(schema, "test.yaml")
+            schema = schema_from_text(schema)
         settings.setdefault("TENANTRY_BASE_URL", base_url)
         if auth is not None:
             settings["auth"] = auth
         config = Settings(DATABASE_URL=database_url, **settings)
-        tables = app_tables(schema, config, capabilities=capabilities)
-        await asyncio.to_thread(sync_schema, database_url, tables)
+        tables, key = _APP_TABLES.get(schema, prepare_database.dialect, config, capabilities)
+        url = await asyncio.to_thread(prepare_database, tables, key)
+        config = config.model_copy(update={"database_url": url})
         app = create_app(schema, config, hooks=hooks, capabilities=capabilities)
         async with (
             LifespanManager(app),

@@ -1,5 +1,6 @@
 """A Tenantry server on a real port for tests that drive it from outside the process (a Node
-client suite, a browser): the seed schema on a fresh database, served from a background thread."""
+client suite, a browser): the seed schema on a database of its own (``prepare_database``), served
+from a background thread."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.cli import app as cli
 from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
-from tests.conftest import SEED_SCHEMA_PATH, seed_schema
+from tests.conftest import SEED_SCHEMA_PATH, PrepareDatabase, seed_schema
 
 Address = tuple[socket.socket, str]
 
@@ -30,27 +30,29 @@ def reserve(host: str = "127.0.0.1") -> Address:
 
 @contextmanager
 def live_server(
-    database_url: str,
+    prepare_database: PrepareDatabase,
     auth: AuthSettings | None = None,
     *,
     address: Address | None = None,
     host: str = "127.0.0.1",
-    before_start: Callable[[], object] | None = None,
+    before_start: Callable[[str], object] | None = None,
 ) -> Iterator[str]:
-    """Serve the seed schema on ``database_url`` with ``auth`` and yield the server's base URL.
+    """Serve the seed schema with ``auth`` on a database from ``prepare_database``; yield the base URL.
 
     ``host`` names the server in its base URL (the socket is always bound to 127.0.0.1; passkeys
-    need ``localhost``). ``before_start`` runs once the schema exists and before the app starts.
+    need ``localhost``). ``before_start(database_url)`` runs once the tables exist and before the
+    app starts.
     """
     sock, base = address or reserve(host)
     schema = seed_schema()
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
+    settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     if auth is not None:
         settings = settings.model_copy(update={"auth": auth})
     # A plain call: Playwright's sync API may already run an event loop in this thread.
-    sync_schema(database_url, app_tables(schema, settings))
+    database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
+    settings = settings.model_copy(update={"database_url": database_url})
     if before_start is not None:
-        before_start()
+        before_start(database_url)
     with run_in_thread(create_app(schema, settings), sock=sock):
         yield base
 

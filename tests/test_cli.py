@@ -191,6 +191,7 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
         assert me["user"]["email"] == "dev@example.com" and me["user"]["emailVerified"] is True
 
 
+@pytest.mark.slow(20)
 def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
     project = _copy_example(tmp_path)
     env = _clean_env(

@@ -12,17 +12,18 @@ import httpx
 from tenantry.auth import AuthSettings
 from tests.browser_harness import PASSWORD, Journey, expect, log_in, screenshots
 from tests.browser_harness import browser as browser  # the Chromium fixture
+from tests.conftest import PrepareDatabase
 from tests.live_server import create_superuser, live_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
 
 
-def test_admin_pages_in_the_browser(database_url: str, browser: Browser) -> None:
+def test_admin_pages_in_the_browser(database_url: str, prepare_database: PrepareDatabase, browser: Browser) -> None:
     with live_server(
-        database_url,
+        prepare_database,
         AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False),
-        before_start=lambda: create_superuser(database_url, "root@example.com", PASSWORD, name="Root"),
+        before_start=lambda url: create_superuser(url, "root@example.com", PASSWORD, name="Root"),
     ) as base:
         j = Journey(base, screenshots(database_url))
         signed_up = httpx.post(

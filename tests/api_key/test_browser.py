@@ -12,14 +12,15 @@ import httpx
 from tenantry.auth import AuthSettings
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.browser_harness import expect, new_context, sign_up
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Dialog
 
 
-def test_create_use_and_revoke_in_the_browser(database_url: str, browser: Browser) -> None:
-    with live_server(database_url, AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)) as base:
+def test_create_use_and_revoke_in_the_browser(prepare_database: PrepareDatabase, browser: Browser) -> None:
+    with live_server(prepare_database, AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)) as base:
         page = new_context(browser, base).new_page()
         sign_up(page, "Acme", "Ada", "ada@example.com", lands_on=r"/dashboard")
         page.goto(f"{base}/settings/account")

@@ -45,23 +45,40 @@ async def test_sweep_deletes_only_what_has_expired(make_client: Any) -> None:
 async def test_the_first_sweep_waits_an_interval(make_client: Any) -> None:
     """Starting a process costs no sweep: the first one comes a poll later, then one per poll."""
     import asyncio
+    import time
 
     from tenantry.auth.sweeper import ExpirySweeper
 
+    interval = 0.5
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         store = runtime(client).get(Authentication).ctx.store
         past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
         async with runtime(client).db.transaction() as conn:
             await store.create_verification(conn, "old-token", "v", past)
-        sweeper = ExpirySweeper(runtime(client).db, store, interval=3.0)
+        sweeper = ExpirySweeper(runtime(client).db, store, interval=interval)
+        # When each sweep starts: measured, rather than looked for after a guessed pause, so a slow
+        # machine can make a sweep late but never make an early one look late.
+        sweeps: list[float] = []
+        two_done = asyncio.Event()
+        sweep = sweeper.work
+
+        async def timed_sweep(*, until_stopped: bool) -> tuple[int, int]:
+            sweeps.append(time.monotonic())
+            try:
+                return await sweep(until_stopped=until_stopped)
+            finally:
+                if len(sweeps) == 2:
+                    two_done.set()
+
+        sweeper.work = timed_sweep  # type: ignore[method-assign]
+        started = time.monotonic()
         sweeper.start()
         try:
-            await asyncio.sleep(0.3)  # a sweep at start would be done by now
-            assert await store.peek_verification("old-token") is not None
-            for _ in range(100):
-                if await store.peek_verification("old-token") is None:
-                    break
-                await asyncio.sleep(0.1)
-            assert await store.peek_verification("old-token") is None
+            async with asyncio.timeout(30):
+                await two_done.wait()
         finally:
             await sweeper.stop()
+        assert await store.peek_verification("old-token") is None
+        # asyncio may wake a timer up to its clock's resolution early: allow a millisecond.
+        assert sweeps[0] - started >= interval - 0.001, "a sweep ran at start"
+        assert sweeps[1] - sweeps[0] >= interval - 0.001, "the second sweep came before its poll"

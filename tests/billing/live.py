@@ -12,12 +12,12 @@ from starlette.types import ASGIApp
 from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
 from tenantry.db import create_database
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import RunningServer, bind_socket, format_base_url, run_in_thread
 from tenantry.emulators.stripe import StripeEmulator
 from tenantry.schema import load_schema_text
 from tests.auth.helpers import BASE, NO_VERIFICATION
 from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema, stripe
+from tests.conftest import PrepareDatabase
 
 
 class Servers:
@@ -43,7 +43,7 @@ class Servers:
 
 @contextmanager
 def live_servers(
-    database_url: str,
+    prepare_database: PrepareDatabase,
     monkeypatch: pytest.MonkeyPatch,
     settings_text: str | None = None,
     wrap_stripe: Callable[[ASGIApp], ASGIApp] | None = None,
@@ -63,8 +63,9 @@ def live_servers(
     )
     billing = stripe(SECRET, secret_key="sk_test_checkout_flow", api_base=stripe_url)
     schema = load_schema_text(billing_schema(settings_text) if settings_text else billing_schema(), "test.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, auth=NO_VERIFICATION, billing=billing)
-    sync_schema(database_url, app_tables(schema, settings))
+    settings = Settings(TENANTRY_BASE_URL=BASE, auth=NO_VERIFICATION, billing=billing)
+    database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
+    settings = settings.model_copy(update={"database_url": database_url})
     stripe_server = run_in_thread(wrap_stripe(emulator) if wrap_stripe else emulator, sock=stripe_sock)
     app_server = run_in_thread(create_app(schema, settings), sock=app_sock)
     try:

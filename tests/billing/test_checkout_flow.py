@@ -16,12 +16,13 @@ import pytest
 
 from tests.auth.helpers import BASE
 from tests.billing.live import Servers, live_servers
+from tests.conftest import PrepareDatabase
 from tests.tenancy.helpers import create_org, join, new_user
 
 
 @pytest.fixture
-def servers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
-    with live_servers(database_url, monkeypatch) as running:
+def servers(prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
+    with live_servers(prepare_database, monkeypatch) as running:
         yield running
 
 

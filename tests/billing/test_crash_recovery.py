@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.auth.helpers import BASE, NO_VERIFICATION, sql
+from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql
 from tests.billing.helpers import SECRET, billing, billing_schema, count, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import create_org, new_user
@@ -69,9 +69,10 @@ async def test_killed_between_receiving_and_applying_is_applied_once_later(
         event_path.write_bytes(orjson.dumps(e))
 
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        app_database = runtime(client).settings.database_url  # on PostgreSQL, not database_url's
         worker = await asyncio.to_thread(
             subprocess.run,
-            [sys.executable, "-c", WORKER, str(schema_path), database_url, str(event_path)],
+            [sys.executable, "-c", WORKER, str(schema_path), app_database, str(event_path)],
             env=env,
             capture_output=True,
             timeout=120,

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.billing.live import Servers, live_servers
+from tests.conftest import PrepareDatabase
 from tests.tenancy.helpers import ORG, create_org, join, new_user
 
 PER_SEAT = """
@@ -29,8 +30,8 @@ settings:
 
 
 @pytest.fixture
-def servers(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
-    with live_servers(database_url, monkeypatch, PER_SEAT) as running:
+def servers(prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
+    with live_servers(prepare_database, monkeypatch, PER_SEAT) as running:
         yield running
 
 

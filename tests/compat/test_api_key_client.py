@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from tenantry.auth import AuthSettings
 from tests.compat.live import require_node, run_node_suite
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 
-def test_api_key_client(database_url: str) -> None:
+def test_api_key_client(prepare_database: PrepareDatabase) -> None:
     require_node("@better-auth/api-key")
-    with live_server(database_url, AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)) as base:
+    with live_server(prepare_database, AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)) as base:
         run_node_suite("api-key.test.mjs", base, passes=2)

@@ -10,10 +10,11 @@ from __future__ import annotations
 from tenantry.auth import AuthSettings
 from tenantry.emulators.oidc import OIDCClient, start_oidc_emulator
 from tests.compat.live import require_node, run_node_suite
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server, reserve
 
 
-def test_better_auth_client_suite(database_url: str) -> None:
+def test_better_auth_client_suite(prepare_database: PrepareDatabase) -> None:
     require_node()
     address = reserve()
     callbacks = [f"{address[1]}/api/auth/callback/{p}" for p in ("google", "github")]
@@ -32,13 +33,13 @@ def test_better_auth_client_suite(database_url: str) -> None:
         GITHUB_TOKEN_URL=f"{issuer}/github/login/oauth/access_token",
         GITHUB_API_URL=f"{issuer}/github/api",
     )
-    with idp, live_server(database_url, auth, address=address) as base:
+    with idp, live_server(prepare_database, auth, address=address) as base:
         run_node_suite("auth.test.mjs", base, passes=None)
 
 
-def test_better_auth_organization_client(database_url: str) -> None:
+def test_better_auth_organization_client(prepare_database: PrepareDatabase) -> None:
     """``organization.test.mjs``: Better Auth's ``organizationClient()`` plugin against the server,
     with the default settings (sign-up requires e-mail verification)."""
     require_node()
-    with live_server(database_url, AuthSettings()) as base:
+    with live_server(prepare_database, AuthSettings()) as base:
         run_node_suite("organization.test.mjs", base, passes=3)

@@ -13,7 +13,6 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +27,7 @@ from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
 from tenantry.schema import load_schema_text
 from tests.conftest import PG_ADMIN_URL, require_service
+from tests.databases import PostgresDatabases
 
 HERE = Path(__file__).resolve().parent
 SECRET = "better-auth-shared-secret-0123456789abcdef"
@@ -45,48 +45,37 @@ users:
 """
 
 
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextmanager
-def _better_auth_database(plugins: str = "") -> Iterator[tuple[str, dict[str, object]]]:
+def _better_auth_database(
+    databases: PostgresDatabases | None, plugins: str = ""
+) -> Iterator[tuple[str, dict[str, object]]]:
     """A fresh PostgreSQL database made by Better Auth (with ``plugins``), and what it created."""
     if shutil.which("node") is None or not (HERE / "node_modules" / "pg").is_dir():
         require_service("Node.js with the compat packages", "run `npm ci` in tests/compat (make test does)")
-    name = f"tenantry_ba_{uuid.uuid4().hex[:10]}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:
-        require_service("PostgreSQL", str(exc))
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        made = subprocess.run(
-            ["node", str(HERE / "make-better-auth-db.mjs")],
-            cwd=HERE,
-            env={
-                "DATABASE_URL": url,
-                "BETTER_AUTH_SECRET": SECRET,
-                "BASE_URL": BASE,
-                "BETTER_AUTH_PLUGINS": plugins,
-                "PATH": str(Path(shutil.which("node") or "node").parent),
-            },
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert made.returncode == 0, made.stdout + made.stderr
-        yield url, json.loads(made.stdout.strip().splitlines()[-1])
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if databases is None:
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
+    assert databases is not None
+    url = databases.fresh()  # dropped at the end of the run
+    made = subprocess.run(
+        ["node", str(HERE / "make-better-auth-db.mjs")],
+        cwd=HERE,
+        env={
+            "DATABASE_URL": url,
+            "BETTER_AUTH_SECRET": SECRET,
+            "BASE_URL": BASE,
+            "BETTER_AUTH_PLUGINS": plugins,
+            "PATH": str(Path(shutil.which("node") or "node").parent),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    yield url, json.loads(made.stdout.strip().splitlines()[-1])
 
 
-def test_existing_better_auth_database() -> None:
-    with _better_auth_database() as (url, created):
+def test_existing_better_auth_database(postgres_databases: PostgresDatabases | None) -> None:
+    with _better_auth_database(postgres_databases) as (url, created):
         asyncio.run(_serve_and_check(url, created))
 
 
@@ -161,11 +150,11 @@ users:
 """
 
 
-def test_existing_better_auth_database_with_two_factor_and_admin() -> None:
+def test_existing_better_auth_database_with_two_factor_and_admin(postgres_databases: PostgresDatabases | None) -> None:
     """A database Better Auth made with ``twoFactor()`` and ``admin()``: Tenantry's same plugins, in the
     ``better-auth`` preset, find the user and session columns those plugins own exactly as they are,
     and read and write them (a ban set here is Better Auth's ``banned``)."""
-    with _better_auth_database("twoFactor,admin") as (url, created):
+    with _better_auth_database(postgres_databases, "twoFactor,admin") as (url, created):
         asyncio.run(_serve_with_plugins(url, created))
 
 

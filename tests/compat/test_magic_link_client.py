@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from tenantry.auth import AuthSettings
 from tests.compat.live import require_node, run_node_suite
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 
-def test_better_auth_magic_link_client(database_url: str) -> None:
+def test_better_auth_magic_link_client(prepare_database: PrepareDatabase) -> None:
     require_node()
-    with live_server(database_url, AuthSettings()) as base:
+    with live_server(prepare_database, AuthSettings()) as base:
         run_node_suite("magic-link.test.mjs", base, passes=4)

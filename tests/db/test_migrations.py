@@ -1,7 +1,7 @@
 """Migrations (Alembic revisions) and development sync, on SQLite and on PostgreSQL.
 
 Every test runs once per database: a fresh SQLite file, and a fresh PostgreSQL database
-``tenantry_mig_<hex>`` dropped afterwards. Without a PostgreSQL server the PostgreSQL runs are
+(``PostgresDatabases.fresh``, dropped at the end of the run). Without a PostgreSQL server the PostgreSQL runs are
 skipped, except under CI (``CI=true``), where they fail.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from tenantry.db.migrations import (
 from tenantry.db.tables import TableSet, build_metadata
 from tenantry.schema import load_schema, load_schema_text
 from tests.conftest import PG_ADMIN_URL, require_service
+from tests.databases import PostgresDatabases
 
 T = TypeVar("T")
 
@@ -59,31 +60,15 @@ projects:
 # Fixtures and helpers
 
 
-async def _admin(sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty database of each kind."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
+    """A URL of an empty database of each kind: a new SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'app.db'}"
-        return
-    name = f"tenantry_mig_{uuid.uuid4().hex[:12]}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:  # refused, unresolvable or timed out (TimeoutError is an OSError)
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}: {exc}")
-    try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    if postgres_databases is None:
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
+    assert postgres_databases is not None
+    return postgres_databases.fresh()
 
 
 @pytest.fixture

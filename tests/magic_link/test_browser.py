@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.browser_harness import expect, new_context, sign_up
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 if TYPE_CHECKING:
@@ -26,8 +27,8 @@ def open_link_from_outbox(page: Page, to: str) -> str:
     return url
 
 
-def test_sign_in_with_a_link(database_url: str, browser: Browser) -> None:
-    with live_server(database_url) as base:
+def test_sign_in_with_a_link(prepare_database: PrepareDatabase, browser: Browser) -> None:
+    with live_server(prepare_database) as base:
         new_visitor(browser, base)
         back_to_the_page(browser, base)
 

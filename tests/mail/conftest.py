@@ -14,9 +14,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from tenantry.db import Database, TableSet, build_metadata, create_database, dialect_of
+from tenantry.db import Database, TableSet, build_metadata, create_database
 from tenantry.db.codecs import utc_now
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.postmark import PostmarkEmulator
 from tenantry.emulators.server import run_in_thread
 from tenantry.events import DeliveryWorker, Outbox, OutboxStore, events_tables
@@ -31,6 +30,7 @@ from tenantry.mail import (
     mail_subscriber,
 )
 from tenantry.schema import load_schema_text
+from tests.conftest import PrepareDatabase
 
 SCHEMA = """
 projects:
@@ -80,9 +80,9 @@ class MailEnv:
 
 
 @pytest.fixture
-async def mail_env(database_url: str) -> AsyncIterator[MailEnv]:
-    tables = build_metadata(load_schema_text(SCHEMA, "mail.yaml"), dialect_of(database_url), [events_tables])
-    await asyncio.to_thread(sync_schema, database_url, tables)
+async def mail_env(prepare_database: PrepareDatabase) -> AsyncIterator[MailEnv]:
+    tables = build_metadata(load_schema_text(SCHEMA, "mail.yaml"), prepare_database.dialect, [events_tables])
+    database_url = await asyncio.to_thread(prepare_database, tables)
     db = create_database(database_url)
     await db.open()
     settings = MailSettings(_env_file=None)

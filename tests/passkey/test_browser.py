@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from tenantry.auth import AuthSettings
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.browser_harness import expect, new_context, sign_up
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 if TYPE_CHECKING:
@@ -48,9 +49,9 @@ def credentials(cdp: CDPSession, authenticator: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_add_a_passkey_then_sign_in_with_it(database_url: str, browser: Browser) -> None:
+def test_add_a_passkey_then_sign_in_with_it(prepare_database: PrepareDatabase, browser: Browser) -> None:
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
-    with live_server(database_url, auth, host="localhost") as base:
+    with live_server(prepare_database, auth, host="localhost") as base:
         context = new_context(browser, base)
         page = context.new_page()
         errors: list[str] = []

@@ -94,6 +94,7 @@ def private_redis() -> Iterator[PrivateRedis]:
         server.stop()
 
 
+@pytest.mark.slow(20)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_two_nodes_share_events_through_redis(database_url: str, private_redis: PrivateRedis) -> None:
     node_ready()

@@ -20,11 +20,10 @@ import pytest
 from tenantry.app import app_tables, create_app
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.hooks import load_hooks_file
 from tenantry.realtime import RealtimeSettings
-from tests.conftest import require_service, seed_schema
+from tests.conftest import PrepareDatabase, require_service, seed_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPAT = ROOT / "tests" / "compat"
@@ -58,7 +57,7 @@ def run_node(script: str, env: dict[str, str]) -> str:
     return output
 
 
-def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_socketio_client_suite(prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
     node_ready()
     # A long re-check interval: revocations and organization switches must take effect at once
     # (the server re-checks after the request that made them), not at the next periodic pass.
@@ -67,10 +66,9 @@ def test_socketio_client_suite(database_url: str, monkeypatch: pytest.MonkeyPatc
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    settings = Settings(
-        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime
-    )
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
+    settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime)
+    database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
+    settings = settings.model_copy(update={"database_url": database_url})
     hooks = load_hooks_file(ROOT / "examples" / "saas" / "hooks.py")
     app = create_app(schema, settings, hooks=hooks)
     with run_in_thread(app, sock=sock):
@@ -92,7 +90,7 @@ async def delete_session(database_url: str, token: str) -> None:
 
 
 def test_sessions_ended_without_a_request_are_disconnected_by_the_periodic_check(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     node_ready()
     realtime = RealtimeSettings(TENANTRY_REALTIME_RECHECK_SECONDS=0.3)
@@ -100,10 +98,9 @@ def test_sessions_ended_without_a_request_are_disconnected_by_the_periodic_check
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
-    settings = Settings(
-        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime
-    )
-    asyncio.run(asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings)))
+    settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=auth, realtime=realtime)
+    database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
+    settings = settings.model_copy(update={"database_url": database_url})
     app = create_app(schema, settings)
     with run_in_thread(app, sock=sock):
         script = subprocess.Popen(

@@ -1,13 +1,17 @@
 """Reporting for the tenant isolation property test: how many operations ran, on which database.
 
 The issue asks for the operation count in CI's output. ``pytest`` hides a passing test's output
-unless run with ``-s``, so the test records each run in the session's stash and this plugin prints
-them in the terminal summary (always shown) and writes them to ``artifacts/isolation-ops.txt``.
+unless run with ``-s``, so the test records each run on its report (``user_properties``, which
+pytest-xdist carries from the worker that ran the test to the process that reports), and the
+hooks of ``tests/conftest.py`` print them in the terminal summary (always shown) and write them to
+``artifacts/isolation-ops.txt``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
@@ -33,17 +37,26 @@ class IsolationRun:
         )
 
 
-ISOLATION_RUNS = pytest.StashKey[list[IsolationRun]]()
+REPORT_PROPERTY = "tenant_isolation_run"
 
 
 @pytest.fixture
-def isolation_runs(pytestconfig: pytest.Config) -> list[IsolationRun]:
-    """Where a run of the isolation test records its counts (shared by the whole session)."""
-    return pytestconfig.stash.setdefault(ISOLATION_RUNS, [])
+def isolation_runs(request: pytest.FixtureRequest) -> Iterator[list[IsolationRun]]:
+    """Where a run of the isolation test records its counts (put on the test's report afterwards)."""
+    runs: list[IsolationRun] = []
+    yield runs
+    request.node.user_properties.extend((REPORT_PROPERTY, json.dumps(asdict(run))) for run in runs)
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    runs = config.stash.get(ISOLATION_RUNS, [])
+def runs_of(report: pytest.TestReport) -> list[IsolationRun]:
+    """The isolation runs a test's teardown report carries."""
+    if report.when != "teardown":
+        return []
+    return [IsolationRun(**json.loads(value)) for name, value in report.user_properties if name == REPORT_PROPERTY]
+
+
+def write_summary(terminalreporter: pytest.TerminalReporter, runs: list[IsolationRun]) -> None:
+    """Print the runs in the terminal summary and write them to ``artifacts/isolation-ops.txt``."""
     if not runs:
         return
     total = sum(run.operations for run in runs)

@@ -20,7 +20,8 @@ from starlette.routing import Route
 from tenantry.app import Tenantry
 from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime
-from tests.conftest import PG_ADMIN_URL, ClientFactory, require_service, reset_public_schema
+from tests.conftest import ClientFactory, postgres_scratch
+from tests.databases import PostgresDatabases
 from tests.tenancy.helpers import User, create_org, join, new_user
 
 RawQuery = Callable[[Tenantry, Request], Coroutine[Any, Any, Any]]
@@ -32,13 +33,9 @@ def postgres_client(make_client: ClientFactory, database_url: str) -> ClientFact
 
 
 @pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(postgres_database: str | None) -> str:
+def database_url(postgres_databases: PostgresDatabases | None) -> str:
     """PostgreSQL only (row-level security is PostgreSQL's; on SQLite the pipeline's scope stands alone)."""
-    if postgres_database is None:
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
-    assert postgres_database is not None
-    reset_public_schema(postgres_database)
-    return postgres_database
+    return postgres_scratch(postgres_databases)
 
 
 def add_raw_route(client: httpx.AsyncClient, path: str, query: RawQuery) -> None:

@@ -15,13 +15,14 @@ from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
 from tenantry.schema import load_schema_text
 from tests.compat.test_existing_better_auth_database import BASE, PLUGIN_SCHEMA, SECRET, _better_auth_database
+from tests.databases import PostgresDatabases
 from tests.two_factor.helpers import TF, code, secret_of
 
 PASSWORD = "Better-Auth-Pass-1"  # the user make-better-auth-db.mjs signs up
 
 
-def test_better_auth_two_factor_table_is_served() -> None:
-    with _better_auth_database("twoFactor,admin") as (url, _created):
+def test_better_auth_two_factor_table_is_served(postgres_databases: PostgresDatabases | None) -> None:
+    with _better_auth_database(postgres_databases, "twoFactor,admin") as (url, _created):
         asyncio.run(_check(url))
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tests.browser_harness import PASSWORD, Journey, expect, log_in, screenshots, sign_up
 from tests.browser_harness import browser as browser  # the Chromium fixture
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 from tests.two_factor.helpers import code
 
@@ -26,8 +27,8 @@ def log_in_as_grace(page: Page) -> None:
     log_in(page, EMAIL)
 
 
-def test_enrol_and_sign_in_with_totp(database_url: str, browser: Browser) -> None:
-    with live_server(database_url) as base:
+def test_enrol_and_sign_in_with_totp(database_url: str, prepare_database: PrepareDatabase, browser: Browser) -> None:
+    with live_server(prepare_database) as base:
         j = Journey(base, screenshots(database_url))
         context = j.context(browser)
         page = context.new_page()

@@ -17,12 +17,11 @@ from playwright.sync_api import Browser, Page, expect
 
 from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.emulators.stripe import StripeEmulator
 from tenantry.schema import load_schema_text
 from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema, stripe
-from tests.conftest import ROOT
+from tests.conftest import ROOT, PrepareDatabase
 from tests.web.test_browser import Journey, browser, log_in, sign_up  # noqa: F401 - the browser fixture
 
 DOCS_SHOT = ROOT / "docs" / "screenshots" / "billing.png"
@@ -37,7 +36,11 @@ def create_project(page: Page, name: str) -> None:
     dialog.get_by_role("button", name="Create").click()
 
 
-def test_upgrade_in_the_browser(database_url: str, browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+def test_upgrade_in_the_browser(
+    prepare_database: PrepareDatabase,
+    browser: Browser,  # noqa: F811 - the fixture imported above
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     app_sock, stripe_sock = bind_socket(), bind_socket()
     base = format_base_url(*app_sock.getsockname()[:2])
     stripe_url = format_base_url(*stripe_sock.getsockname()[:2])
@@ -49,8 +52,9 @@ def test_upgrade_in_the_browser(database_url: str, browser: Browser, monkeypatch
     )
     billing = stripe(SECRET, secret_key="sk_test_browser", api_base=stripe_url)
     schema = load_schema_text(billing_schema(), "test.yaml")
-    settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, billing=billing)
-    sync_schema(database_url, app_tables(schema, settings))
+    settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, billing=billing)
+    database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
+    settings = settings.model_copy(update={"database_url": database_url})
     app = create_app(schema, settings)
     backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
     j = Journey(base, ROOT / "artifacts" / "screenshots" / backend / "billing")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import pytest
+
 from tests.browser_harness import (  # re-exported: the other browser tests import them from here
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -26,6 +28,7 @@ from tests.browser_harness import (  # re-exported: the other browser tests impo
     screenshots,
     sign_up,
 )
+from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 if TYPE_CHECKING:
@@ -34,8 +37,9 @@ if TYPE_CHECKING:
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PASSWORD", "PHONE", "Journey", "browser", "log_in", "sign_up"]
 
 
-def test_web_journey(database_url: str, browser: Browser) -> None:
-    with live_server(database_url) as base:
+@pytest.mark.slow(35)
+def test_web_journey(database_url: str, prepare_database: PrepareDatabase, browser: Browser) -> None:
+    with live_server(prepare_database) as base:
         _journey(browser, Journey(base, screenshots(database_url)))
 
 
@@ -238,8 +242,8 @@ def _journey(browser: Browser, j: Journey) -> None:
         ctx.close()
 
 
-def test_pages_work_without_javascript(database_url: str, browser: Browser) -> None:
-    with live_server(database_url) as base:
+def test_pages_work_without_javascript(database_url: str, prepare_database: PrepareDatabase, browser: Browser) -> None:
+    with live_server(prepare_database) as base:
         j = Journey(base, screenshots(database_url, "no-js"))
         ctx = j.context(browser, java_script_enabled=False)
         page = ctx.new_page()

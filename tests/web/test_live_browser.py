@@ -15,15 +15,15 @@ import os
 import re
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect
 
 from tenantry.app import app_tables, create_app
 from tenantry.config import Settings
-from tenantry.db.migrations import sync_schema
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
 from tenantry.hooks import load_hooks_file
 from tests.auth.helpers import NO_VERIFICATION
-from tests.conftest import ROOT, seed_schema
+from tests.conftest import ROOT, PrepareDatabase, seed_schema
 from tests.web.test_browser import PASSWORD, Journey, browser, log_in  # noqa: F401 - the browser fixture
 
 DOCS_SHOT = ROOT / "docs" / "screenshots" / "notifications.png"
@@ -56,14 +56,14 @@ def live(page: Page) -> None:
     expect(page.locator("html[data-realtime=connected]")).to_have_count(1)
 
 
-def test_live_lists_and_notification_bell(database_url: str, browser: Browser) -> None:  # noqa: F811
+@pytest.mark.slow(15)
+def test_live_lists_and_notification_bell(prepare_database: PrepareDatabase, browser: Browser) -> None:  # noqa: F811
     sock = bind_socket()
     base = format_base_url("127.0.0.1", sock.getsockname()[1])
     schema = seed_schema()
-    settings = Settings(
-        DATABASE_URL=database_url, TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=NO_VERIFICATION
-    )
-    sync_schema(database_url, app_tables(schema, settings))
+    settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, auth=NO_VERIFICATION)
+    database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
+    settings = settings.model_copy(update={"database_url": database_url})
     hooks = load_hooks_file(ROOT / "examples" / "saas" / "hooks.py")
     app = create_app(schema, settings, hooks=hooks)
     backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
