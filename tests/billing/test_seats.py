@@ -99,14 +99,16 @@ class FailingSubscriptionUpdates:
         await self.app(scope, receive, send)
 
 
-async def test_a_seat_sync_that_stripe_refused_is_retried(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_seat_sync_that_stripe_refused_is_retried(
+    prepare_database: PrepareDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
     failing: list[FailingSubscriptionUpdates] = []
 
     def wrap(app: ASGIApp) -> ASGIApp:
         failing.append(FailingSubscriptionUpdates(app))
         return failing[0]
 
-    with live_servers(database_url, monkeypatch, PER_SEAT, wrap_stripe=wrap) as servers:
+    with live_servers(prepare_database, monkeypatch, PER_SEAT, wrap_stripe=wrap) as servers:
         async with httpx.AsyncClient(base_url=servers.app.base_url, timeout=30) as client:
             owner = await new_user(client, "owner@example.com", verified=False)
             org = await create_org(client, owner, "Acme", slug="acme")
