@@ -228,12 +228,17 @@ class Seed:
 
 
 def create_tables(opts: Options) -> None:
-    """The seed schema's tables and indexes, exactly as ``tenantry dev`` creates them."""
-    from tenantry.db import build_metadata
+    """The app's tables and indexes (the schema's and every capability's), as ``tenantry dev`` creates them.
+
+    The capabilities' own tables matter: billing's reconciler reads ``stripe_events`` at start-up.
+    """
+    from tenantry.app import app_tables
+    from tenantry.config import Settings
     from tenantry.db.migrations import sync_schema
     from tenantry.schema import load_schema
 
-    sync_schema(opts.database_url, build_metadata(load_schema(str(SCHEMA)), "postgresql"))
+    settings = Settings(DATABASE_URL=opts.database_url, TENANTRY_ENV="development")
+    sync_schema(opts.database_url, app_tables(load_schema(str(SCHEMA)), settings))
 
 
 async def seed(opts: Options) -> Seed:
