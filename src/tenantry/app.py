@@ -31,7 +31,7 @@ from tenantry.auth.plugins import plugin_classes
 from tenantry.billing import Billing
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
-from tenantry.core import Authenticator, Capabilities, Capability, Worker
+from tenantry.core import Authenticator, Capabilities, Capability, PrincipalListener, Worker
 from tenantry.core.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
@@ -149,6 +149,7 @@ class Tenantry:
         self.outbox = Outbox(self.db, self.tables, settings=settings.outbox)
         self.events = Events(self.outbox, self.pipeline, schema)
         self.authenticators: list[Authenticator] = []
+        self.principal_listeners: list[PrincipalListener] = []
         for capability in self.capabilities:
             capability.install(self)
         for capability in self.capabilities:
@@ -182,6 +183,8 @@ class Tenantry:
             principal = DEVELOPER if self.settings.api_is_open else ANONYMOUS
         # From here on, the database's row-level security acts for this principal (PostgreSQL).
         current_actor.set(database_actor(principal))
+        for listener in self.principal_listeners:
+            listener(request, principal)
         return RequestContext(
             principal=principal,
             ip_address=client_ip(request),

@@ -29,6 +29,10 @@ C = TypeVar("C")
 # Names the principal of a request (a session, an API key …), or None to let the next one try.
 Authenticator = Callable[[Request], Awaitable[Principal | None]]
 
+# Told who a request acts as, once that is known (``App.context``): logs, traces and error reports
+# label what follows with the user and organization. Runs in the request's task; must not block.
+PrincipalListener = Callable[[Request, Principal], None]
+
 
 class Worker(Protocol):
     """A background task of a capability (an outbox worker, a sweeper)."""
@@ -76,6 +80,11 @@ class App(Protocol):
     @property
     def authenticators(self) -> list[Authenticator]:
         """Tried in order for every request outside ``/api/auth``; the first to name a principal wins."""
+        ...
+
+    @property
+    def principal_listeners(self) -> list[PrincipalListener]:
+        """Called in order by ``context`` once a request's principal is known."""
         ...
 
     def clock(self) -> dt.datetime:
