@@ -241,6 +241,20 @@ def create_tables(opts: Options) -> None:
     sync_schema(opts.database_url, app_tables(load_schema(str(SCHEMA)), settings))
 
 
+ORG_COLUMNS = (
+    "id",
+    "name",
+    "slug",
+    "billing_email",
+    "stripe_customer_id",
+    "created_at",
+    "updated_at",
+    "require_two_factor",
+)
+USER_COLUMNS = ("id", "email", "name", "avatar_url", "org_id", "role", "created_at", "updated_at", "email_verified")
+PROJECT_COLUMNS = ("id", "name", "description", "org_id", "created_by", "status", "created_at", "updated_at")
+
+
 async def seed(opts: Options) -> Seed:
     """``orgs`` organizations with one user each and ``projects_per_org`` projects each.
 
@@ -260,8 +274,8 @@ async def seed(opts: Options) -> Seed:
     for o in range(opts.orgs):
         org_id, user_id = new_id(), new_id()
         created = base + dt.timedelta(days=o, microseconds=rng.randrange(1_000_000))
-        orgs.append((org_id, f"Org {o}", f"org-{o}", f"billing{o}@example.com", None, created, created))
-        users.append((user_id, f"owner{o}@example.com", f"Owner {o}", None, org_id, "admin", created, created))
+        orgs.append((org_id, f"Org {o}", f"org-{o}", f"billing{o}@example.com", None, created, created, False))
+        users.append((user_id, f"owner{o}@example.com", f"Owner {o}", None, org_id, "admin", created, created, True))
         for p in range(opts.projects_per_org):
             # Projects come in pairs at the same minute: either both on the whole minute (a tie the
             # id breaks) or both at random microseconds.
@@ -273,9 +287,10 @@ async def seed(opts: Options) -> Seed:
             projects.append((new_id(), f"Project {o}-{p}", description, org_id, user_id, status, at, updated))
     conn = await asyncpg.connect(opts.database_url)
     try:
-        await conn.copy_records_to_table("organizations", records=orgs)
-        await conn.copy_records_to_table("users", records=users)
-        await conn.copy_records_to_table("projects", records=projects)
+        # The columns are named: the capabilities add columns of their own to these tables.
+        await conn.copy_records_to_table("organizations", records=orgs, columns=ORG_COLUMNS)
+        await conn.copy_records_to_table("users", records=users, columns=USER_COLUMNS)
+        await conn.copy_records_to_table("projects", records=projects, columns=PROJECT_COLUMNS)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
