@@ -53,6 +53,10 @@ def _error(status: int, kind: str, code: str, detail: str) -> Response:
     return _json({"type": kind, "code": code, "detail": detail, "attr": None}, status)
 
 
+def _unavailable(status: int) -> Response:
+    return _json({"type": "server_error", "code": "unavailable", "detail": "Service Unavailable"}, status)
+
+
 class _Invalid(Exception):
     pass
 
@@ -69,7 +73,7 @@ class PostHogEmulator:
         self.received: list[dict[str, Any]] = []
         self.requests = 0  # capture requests, refused ones included
         self.arrived = threading.Event()
-        self._failures: deque[int] = deque()
+        self._failures: deque[tuple[int, bool]] = deque()
         self._open = threading.Event()
         self._open.set()
         self._seen: set[str] = set()
@@ -89,10 +93,11 @@ class PostHogEmulator:
 
     # -- test controls ---------------------------------------------------------------------------
 
-    def fail_next(self, count: int = 1, *, status: int = 503) -> None:
-        """Answer the next ``count`` capture requests with HTTP ``status``, keeping nothing (an outage)."""
+    def fail_next(self, count: int = 1, *, status: int = 503, keep: bool = False) -> None:
+        """Answer the next ``count`` capture requests with HTTP ``status``: an outage, keeping nothing, or
+        with ``keep`` an answer lost after the events were stored (the sender must not make duplicates)."""
         with self._lock:
-            self._failures.extend(status for _ in range(count))
+            self._failures.extend((status, keep) for _ in range(count))
 
     def hold(self) -> None:
         """Make capture requests wait (a PostHog that hangs) until ``release``."""
@@ -127,8 +132,8 @@ class PostHogEmulator:
         if not self._open.is_set():
             self.arrived.set()
             await anyio.to_thread.run_sync(self._open.wait)
-        if failure is not None:
-            return _json({"type": "server_error", "code": "unavailable", "detail": "Service Unavailable"}, failure)
+        if failure is not None and not failure[1]:
+            return _unavailable(failure[0])
         try:
             body = _decode(await request.body(), request)
             key, events = _events(body)
@@ -147,6 +152,8 @@ class PostHogEmulator:
                 if kept["uuid"] not in self._seen:
                     self._seen.add(kept["uuid"])
                     self.events.append(kept)
+        if failure is not None:
+            return _unavailable(failure[0])
         return _json({"status": 1})
 
     async def _flags(self, request: Request) -> Response:
@@ -157,7 +164,7 @@ class PostHogEmulator:
 
     async def _control_fail(self, request: Request) -> Response:
         body = orjson.loads(await request.body() or b"{}")
-        self.fail_next(int(body.get("count", 1)), status=int(body.get("status", 503)))
+        self.fail_next(int(body.get("count", 1)), status=int(body.get("status", 503)), keep=bool(body.get("keep")))
         return _json({"ok": True})
 
     async def _control_events(self, request: Request) -> Response:
