@@ -23,3 +23,12 @@ cp node_modules/socket.io-client/dist/socket.io.min.js "$web/socket.io.min.js"
 cp node_modules/socket.io-client/LICENSE "$web/socket.io-client.LICENSE"
 echo "socket.io-client $(node -p "require('./node_modules/socket.io-client/package.json').version")" >> "$web/VERSION"
 echo "vendored into $web"
+
+# PostHog's browser library for product analytics (loaded by pages only when POSTHOG_API_KEY is set).
+# The no-external build never fetches scripts from PostHog's asset host.
+ph=src/tenantry/analytics/static/vendor
+mkdir -p "$ph"
+cp node_modules/posthog-js/dist/array.no-external.js "$ph/posthog.js"
+cp node_modules/posthog-js/LICENSE "$ph/posthog-js.LICENSE"
+echo "posthog-js $(node -p "require('./node_modules/posthog-js/package.json').version")" > "$ph/VERSION"
+echo "vendored into $ph"

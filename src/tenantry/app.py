@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantry.analytics import Analytics
 from tenantry.api import Api, build_openapi
 from tenantry.audit import Audit
 from tenantry.auth import Authentication
@@ -62,6 +63,7 @@ CAPABILITIES: tuple[type[Capability], ...] = (
     Audit,
     Realtime,
     Billing,
+    Analytics,
     Api,
     WebApp,
 )

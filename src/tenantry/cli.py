@@ -162,6 +162,7 @@ def _banner(
         table.add_row("Sign-in", f"Continue with Dev (local OpenID provider at {dev_provider})")
     if settings.is_development:
         table.add_row("Mail", f"{base}/dev/mail")
+        table.add_row("Analytics", f"{base}/dev/analytics")
     table.add_row("Entities", ", ".join(e.route for e in schema.entities.values()))
     console.print(Panel(table, title=f"[bold]{schema.title}[/] — Tenantry {mode}", expand=False))
 

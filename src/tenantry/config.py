@@ -26,6 +26,7 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
 )
 
+from tenantry.analytics.settings import AnalyticsSettings
 from tenantry.auth.plugins.admin.settings import AdminSettings
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
@@ -52,6 +53,7 @@ class Settings(CoreSettings):
     api_key: ApiKeySettings = Field(default_factory=ApiKeySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

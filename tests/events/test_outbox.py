@@ -132,8 +132,14 @@ async def test_every_write_is_one_event_delivered_once_after_commit(make_client)
         assert [e.data["id"] for e in projects.events[3:]] == [p["id"] for p in bulk]  # type: ignore[index]
         assert {(e.org_id, e.actor_id, e.entity) for e in projects.events} == {(ada.org_id, ada.id, "projects")}
         assert [e.id for e in projects.events] == sorted(e.id for e in projects.events)  # in written order
-        await eventually(lambda: len(everything.events) == 6)
-        assert everything.topics[0] == "organizations.created" and everything.topics[1:] == projects.topics
+        # Signing up is an event too (``users.created``, written by authentication), then the organization.
+        await eventually(lambda: len(everything.events) == 7)
+        assert everything.topics[:2] == ["users.created", "organizations.created"]
+        assert everything.topics[2:] == projects.topics
+        signed_up = everything.events[0]
+        assert (signed_up.row_id, signed_up.actor_id, signed_up.org_id) == (ada.id, ada.id, None)
+        assert signed_up.data is not None and signed_up.data["email"] == "ada@example.com"
+        assert not {"password", "token", "secret"} & {k.lower() for k in signed_up.data}
 
         # A subscriber has an event before its worker marks it done: wait for the marks.
         async def all_marked() -> bool:
@@ -141,13 +147,14 @@ async def test_every_write_is_one_event_delivered_once_after_commit(make_client)
 
         await eventually(all_marked)
         stored = await outbox(client)
-        assert len(stored) == 6
+        assert len(stored) == 7
         # Each subscriber's own delivery, each made once.
         mine = (subscriber_name(projects, "projects.*"), subscriber_name(everything, "*"))
         assert all(set(mine[1:]) | {"realtime"} <= set(e["deliveries"]) for e in stored)
-        assert all(mine[0] in e["deliveries"] for e in stored[1:]) and mine[0] not in stored[0]["deliveries"]
+        assert all(mine[0] in e["deliveries"] for e in stored[2:])
+        assert not any(mine[0] in e["deliveries"] for e in stored[:2])
         assert {(d["status"], d["attempts"]) for e in stored for d in e["deliveries"].values()} == {("done", 1)}
-        assert stored[1]["payload"] == {"data": created, "old": None, "actor_id": ada.id}
+        assert stored[2]["payload"] == {"data": created, "old": None, "actor_id": ada.id}
         # Nothing is left to deliver, and nothing is delivered twice.
         report = await rt.outbox.deliver_pending()
         assert report.attempted == 0
@@ -171,7 +178,7 @@ async def test_a_rolled_back_write_is_never_delivered(make_client) -> None:
         await rt.outbox.deliver_pending()
         await asyncio.sleep(0.1)
         assert received.topics == ["organizations.created"]
-        assert [e["topic"] for e in await outbox(client)] == ["organizations.created"]
+        assert [e["topic"] for e in await outbox(client)] == ["users.created", "organizations.created"]
 
 
 def _event(topic: str, org_id: str | None, n: int = 0) -> DomainEvent:

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 
 from tenantry.auth.endpoints import email_password, sessions, social, user
 from tenantry.auth.errors import register_error_codes
+from tenantry.auth.events import UserCreatedEvents
 from tenantry.auth.origin import SAFE_METHODS
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.router import AuthRouter
@@ -61,6 +62,9 @@ class Authentication(Capability):
         self.ctx = build_context(
             app.settings, self.settings, app.db, tables, app.pipeline.sql, mail.mailer if mail else None, memberships
         )
+        # A new user is a domain event like a CRUD create (``users.created``): analytics counts
+        # sign-ups from it, a project's subscriber may welcome them. No secret is in the user's JSON.
+        self.ctx.store.user_created.append(UserCreatedEvents(app, self.ctx.shapes))
         self.router = AuthRouter(self.ctx)
         self.router.add(*sessions.ENDPOINTS, *email_password.ENDPOINTS, *user.ENDPOINTS, *social.ENDPOINTS)
         self.sweeper = ExpirySweeper(app.db, self.ctx.store)

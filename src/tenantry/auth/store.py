@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,9 @@ class AuthStore:
         self.sql = sql
         self.dialect = db.dialect_name
         self.memberships = memberships
+        # Told of every new user inside the transaction that creates it (sign-up by any method, an
+        # administrator's create): authentication publishes ``users.created`` to the outbox there.
+        self.user_created: list[Callable[[Connection, UserRecord], Awaitable[None]]] = []
         # With organizations, a session also carries its active organization.
         self.session_fields = (
             SESSION_FIELDS
@@ -229,7 +232,10 @@ class AuthStore:
             lambda: sa.insert(users).values({k: sa.bindparam(k) for k in keys}).returning(*self.user_select),
             **values,
         )
-        return self.user_from_row(rows[0])
+        user = self.user_from_row(rows[0])
+        for listener in self.user_created:
+            await listener(conn, user)
+        return user
 
     async def update_user(self, conn: Connection, user_id: Any, changes: dict[str, Any]) -> UserRecord | None:
         """Update by Better Auth field name (core or a plugin's) or schema field name (additional, DB-typed)."""

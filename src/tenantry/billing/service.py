@@ -24,6 +24,7 @@ from tenantry.billing.errors import (
     plan_read_only,
     stripe_failed,
 )
+from tenantry.billing.limit_events import LimitEvents
 from tenantry.billing.openapi import billing_openapi
 from tenantry.billing.plans import LIVE_STATUSES, BillingConfig, Plan, billing_config
 from tenantry.billing.routes import billing_routes
@@ -119,6 +120,10 @@ class Billing(Capability):
         # Stripe events stored but not applied when the last process stopped.
         await self.webhooks.apply_pending()
 
+    async def shutdown(self) -> None:
+        # Limit events still being written when the server stops.
+        await self.limit_events.drain()
+
     def install(self, app: App) -> None:
         self.app = app
         self.audit = app.get(Audit)
@@ -128,6 +133,7 @@ class Billing(Capability):
         tables: BillingTables = app.tables.extensions["billing"]
         self.tables = tables
         self.store = BillingStore(app.db, tables, app.pipeline)
+        self.limit_events = LimitEvents(app)
         self.webhooks = WebhookProcessor(self, self.store, self.config)
         self.top_role = app.schema.roles[0]
         self._client: stripe.StripeClient | None = None
@@ -209,6 +215,7 @@ class Billing(Capability):
         if limited and allowed is not None:
             used = await self.store.count_rows(conn, entity.name, org_id)
             if used > allowed:
+                self.limit_events.reached(org_id, entity.name, allowed, ent.plan.key, event.context.principal.user_id)
                 raise plan_limit_reached(entity.name, allowed, ent.plan.key)
 
     async def require_feature(self, org_id: Any, feature: str) -> None:

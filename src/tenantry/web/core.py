@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, unquote
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -56,6 +57,15 @@ PAGE_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
 }
+
+
+def _parse_csp(policy: str) -> dict[str, list[str]]:
+    """A policy's directives in order, each with its sources."""
+    directives: dict[str, list[str]] = {}
+    for part in policy.split(";"):
+        name, *values = part.split()
+        directives[name] = values
+    return directives
 
 
 class Refused(Exception):
@@ -155,6 +165,26 @@ class Web:
         self.env.globals["app_title"] = runtime.schema.title
         # Run on every signed-in viewer, after it is built (plugins' pages fill ``Viewer.extras``).
         self.viewer_hooks: list[Callable[[Viewer], Awaitable[None]]] = []
+        # Markup capabilities put in every page's <head> (``add_head``), and the headers pages are
+        # served with, whose policy a capability may widen (``allow``).
+        self.head_parts: list[Markup] = []
+        self.env.globals["head_parts"] = self.head_parts
+        self.csp: dict[str, list[str]] = _parse_csp(PAGE_HEADERS["content-security-policy"])
+        self.page_headers: dict[str, str] = dict(PAGE_HEADERS)
+
+    def add_head(self, markup: str) -> None:
+        """Put ``markup`` (trusted HTML: a ``<script src>`` of the capability's own static files, a
+        ``<meta>``) in the ``<head>`` of every page. Inline scripts are refused by the pages' policy."""
+        self.head_parts.append(Markup(markup))  # noqa: S704 - the caller's own markup, not user input
+
+    def allow(self, directive: str, *sources: str) -> None:
+        """Widen the pages' content security policy: ``sources`` added to ``directive`` (``connect-src``
+        for an analytics host). A directive not in the policy starts from ``default-src``'s sources."""
+        current = self.csp.setdefault(directive, list(self.csp.get("default-src", [])))
+        current += [s for s in sources if s not in current]
+        self.page_headers["content-security-policy"] = "; ".join(
+            " ".join([name, *values]) for name, values in self.csp.items()
+        )
 
     @property
     def entities(self) -> list[Entity]:
@@ -266,7 +296,7 @@ class Web:
         body = self.env.get_template(template).render(
             request=request, viewer=viewer, toast=toast, path=request.url.path, entities=self.entities, **context
         )
-        response = HTMLResponse(body, status_code=status, headers=PAGE_HEADERS)
+        response = HTMLResponse(body, status_code=status, headers=self.page_headers)
         if raw:
             response.delete_cookie(FLASH_COOKIE, path="/")
         return response

@@ -7,7 +7,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from tenantry.web.bell import load_bell
-from tenantry.web.core import PAGE_HEADERS, Viewer, Web, flash, page, redirect, safe_next
+from tenantry.web.core import Viewer, Web, flash, page, redirect, safe_next
 
 
 def notification_routes(web: Web) -> list[BaseRoute]:
@@ -22,7 +22,7 @@ def notification_routes(web: Web) -> list[BaseRoute]:
             viewer.bell = await load_bell(web.runtime, user_id)
             # Not ``web.render``: a fragment must not consume the toast pending for the next page.
             body = web.env.get_template("_bell.html").render(viewer=viewer, bell_open=True)
-            return HTMLResponse(body, headers=PAGE_HEADERS)
+            return HTMLResponse(body, headers=web.page_headers)
         back = request.headers.get("referer", "")
         target = "/" + back.split("://", 1)[-1].split("/", 1)[-1] if "://" in back else "/dashboard"
         return flash(redirect(safe_next(target)), "All notifications marked read.")

@@ -1,0 +1,18 @@
+// Starts posthog-js (vendored: ./vendor/posthog.js) with the project key and host the server put in
+// <meta name="tenantry-posthog">. A separate file, not an inline script: the pages' policy allows
+// scripts from this site only. Nothing is fetched from PostHog's script host.
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="tenantry-posthog"]');
+  if (!meta || !window.posthog) {
+    return;
+  }
+  var config = JSON.parse(meta.getAttribute("content"));
+  window.posthog.init(config.key, {
+    api_host: config.host,
+    disable_external_dependency_loading: true,
+    // Anonymous visitors get no person profile; the server's events carry the user id.
+    person_profiles: "identified_only",
+    capture_pageview: true,
+  });
+})();
