@@ -40,6 +40,7 @@ from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
 from tenantry.events import Events, Outbox, events_tables
+from tenantry.health import Health
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import Mail
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
@@ -56,6 +57,7 @@ C = TypeVar("C")
 # (``after``); the position here only breaks ties. Authentication's optional plugins are added from
 # ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
 CAPABILITIES: tuple[type[Capability], ...] = (
+    Health,
     Mail,
     Authentication,
     Tenancy,

@@ -34,6 +34,7 @@ from tenantry.auth.settings import AuthSettings
 from tenantry.billing.settings import BillingSettings
 from tenantry.core.settings import DEV_SECRET, CoreSettings
 from tenantry.events import OutboxSettings
+from tenantry.health.settings import HealthSettings
 from tenantry.mail.settings import MailSettings
 from tenantry.realtime.settings import RealtimeSettings
 
@@ -52,6 +53,7 @@ class Settings(CoreSettings):
     api_key: ApiKeySettings = Field(default_factory=ApiKeySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 
