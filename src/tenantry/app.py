@@ -43,6 +43,7 @@ from tenantry.events import Events, Outbox, events_tables
 from tenantry.health import Health
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import Mail
+from tenantry.metrics import Metrics
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.realtime import Realtime
 from tenantry.schema import Schema, SchemaError, load_schema
@@ -57,6 +58,7 @@ C = TypeVar("C")
 # (``after``); the position here only breaks ties. Authentication's optional plugins are added from
 # ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
 CAPABILITIES: tuple[type[Capability], ...] = (
+    Metrics,  # first: its middleware times every request, whoever answers it
     Health,
     Mail,
     Authentication,
