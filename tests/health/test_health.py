@@ -128,7 +128,7 @@ async def test_redis_reachable(make_client: Any) -> None:
         assert ready.status_code == 200 and ready.json()["checks"]["redis"] == "ok"
 
 
-@pytest.mark.slow(4)
+@pytest.mark.slow(2)
 async def test_migrations_at_head_then_behind(database_url: str, tmp_path: Path) -> None:
     """A project with revisions: ready at head; a deploy whose code has a revision the database lacks is not."""
     schema_file = tmp_path / "schema.yaml"
