@@ -160,3 +160,19 @@ def test_two_processes_one_exposition(tmp_path: Path) -> None:
     # A new run starts from nothing.
     multiprocess.prepare_directory(path)
     assert not list(path.glob("*.db"))
+
+
+async def test_a_port_of_its_own(make_client: Any) -> None:
+    """``TENANTRY_METRICS_PORT``: served there (over a real socket), and not on the public port."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    async with make_client(metrics=MetricsSettings(TENANTRY_METRICS_PORT=port)) as client:
+        assert (await client.get("/metrics")).status_code == 404
+        async with httpx.AsyncClient() as scraper:
+            scraped = await scraper.get(f"http://127.0.0.1:{port}/metrics")
+        assert scraped.status_code == 200
+        assert value(scraped.text, "tenantry_outbox_backlog_up") == 1
+        assert (await client.get("/readyz")).status_code == 200  # its server counts among the workers

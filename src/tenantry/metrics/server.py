@@ -54,6 +54,8 @@ class MetricsServer:
         config = uvicorn.Config(self.app, lifespan="off", access_log=False, log_level="warning")
         config.load()
         self.server = uvicorn.Server(config)
+        # What ``Server.serve`` would set up before ``startup`` (with lifespan off: a no-op).
+        self.server.lifespan = config.lifespan_class(config)
         self._task = asyncio.get_running_loop().create_task(self._serve(), name="tenantry-metrics-server")
 
     async def _serve(self) -> None:
