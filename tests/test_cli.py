@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from tenantry.cli import app
@@ -195,7 +196,10 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
 def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
     project = _copy_example(tmp_path)
     env = _clean_env(
-        TENANTRY_SECRET="s" * 48, TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "mail.jsonl")
+        TENANTRY_SECRET="s" * 48,
+        TENANTRY_MAIL_BACKEND="file",
+        TENANTRY_MAIL_FILE=str(tmp_path / "mail.jsonl"),
+        TENANTRY_METRICS_TOKEN="metrics-token-for-the-test",
     )
     made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
     assert made.returncode == 0, made.stdout + made.stderr
@@ -204,6 +208,21 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
     refused = httpx.get(f"{base}/api/organizations")
     assert refused.status_code == 401
     assert refused.json()["code"] == "UNAUTHORIZED"
+    # Ready: the database at the head revision, the workers running.
+    ready = httpx.get(f"{base}/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["migrations"] == "ok", ready.text
+    # Whichever worker answers a scrape counts the requests of both (multiprocess mode).
+    for _ in range(20):
+        assert httpx.get(f"{base}/healthz").status_code == 200
+    scraped = httpx.get(f"{base}/metrics", headers={"authorization": "Bearer metrics-token-for-the-test"})
+    assert scraped.status_code == 200
+    healthz = [
+        s.value
+        for family in text_string_to_metric_families(scraped.text)
+        for s in family.samples
+        if s.name == "tenantry_http_requests_total" and s.labels.get("route") == "/healthz"
+    ]
+    assert sum(healthz) == 20
 
 
 def test_example_hooks_are_the_template_hooks() -> None:

@@ -41,8 +41,10 @@ from tenantry.db.errors import DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
 from tenantry.events import Events, Outbox, events_tables
+from tenantry.health import Health
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.mail import Mail
+from tenantry.metrics import Metrics
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.realtime import Realtime
 from tenantry.schema import Schema, SchemaError, load_schema
@@ -57,6 +59,8 @@ C = TypeVar("C")
 # (``after``); the position here only breaks ties. Authentication's optional plugins are added from
 # ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
 CAPABILITIES: tuple[type[Capability], ...] = (
+    Metrics,  # first: its middleware times every request, whoever answers it
+    Health,
     Mail,
     Authentication,
     Tenancy,

@@ -369,6 +369,12 @@ def serve(
         err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
         raise typer.Exit(1)
     _banner(loaded, host, port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
+    if workers > 1:
+        from tenantry.metrics.multiprocess import prepare_directory
+
+        # Before the workers start: each writes its metrics there, and a scrape sums them. Emptied
+        # now, so the counters of a previous run do not add to this one's.
+        prepare_directory()
     uvicorn.run(
         "tenantry.app:served_app",
         factory=True,

@@ -35,7 +35,9 @@ from tenantry.auth.settings import AuthSettings
 from tenantry.billing.settings import BillingSettings
 from tenantry.core.settings import DEV_SECRET, CoreSettings
 from tenantry.events import OutboxSettings
+from tenantry.health.settings import HealthSettings
 from tenantry.mail.settings import MailSettings
+from tenantry.metrics.settings import MetricsSettings
 from tenantry.realtime.settings import RealtimeSettings
 
 __all__ = ["DEV_SECRET", "Settings"]
@@ -54,6 +56,8 @@ class Settings(CoreSettings):
     admin: AdminSettings = Field(default_factory=AdminSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

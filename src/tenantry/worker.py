@@ -36,6 +36,11 @@ class PollingWorker(abc.ABC):
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    @property
+    def alive(self) -> bool:
+        """Its loop is running (``tenantry.core.Supervised``): False once stopped, or if its task died."""
+        return self.running
+
     def start(self) -> None:
         """Start working in the background (call from the running event loop)."""
         if self.running:

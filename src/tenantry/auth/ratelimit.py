@@ -19,6 +19,8 @@ from limits.aio.storage import MemoryStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.storage import storage_from_string
 
+from tenantry.core.metrics import RATE_LIMIT_REFUSALS
+
 log = logging.getLogger("tenantry.auth.ratelimit")
 
 
@@ -47,10 +49,15 @@ SPECIAL_RULES: tuple[tuple[str, Rule], ...] = (
 
 def rule_for(path: str, extra: tuple[tuple[str, Rule], ...] = ()) -> Rule:
     """The rule for ``path``: plugins' rules first, then Better Auth's, then the default."""
+    return named_rule_for(path, extra)[1]
+
+
+def named_rule_for(path: str, extra: tuple[tuple[str, Rule], ...] = ()) -> tuple[str, Rule]:
+    """The rule for ``path`` with its name: the prefix it was declared for, or ``default``."""
     for prefix, rule in (*extra, *SPECIAL_RULES):
         if path.startswith(prefix):
-            return rule
-    return DEFAULT_RULE
+            return prefix, rule
+    return "default", DEFAULT_RULE
 
 
 class RateLimiter:
@@ -70,7 +77,7 @@ class RateLimiter:
 
     async def check(self, client: str, path: str) -> int | None:
         """Count this request; return the seconds to wait when it is over the limit, else None."""
-        rule = rule_for(path, self.extra_rules)
+        name, rule = named_rule_for(path, self.extra_rules)
         item = self._items.get(rule)
         if item is None:
             item = self._items[rule] = rule.item()
@@ -82,4 +89,6 @@ class RateLimiter:
         except Exception as exc:  # storage down: fail open, loudly
             log.warning("rate limiter storage unavailable, request allowed: %s", exc)
             return None
+        # Labelled by the rule's name (a fixed prefix), never the path or the client.
+        RATE_LIMIT_REFUSALS.labels(rule=name).inc()
         return max(1, math.ceil(stats.reset_time - time.time()))

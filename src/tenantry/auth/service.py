@@ -30,6 +30,7 @@ from tenantry.auth.settings import AuthSettings
 from tenantry.auth.shapes import UserShapes
 from tenantry.auth.store import AuthStore, Memberships, UserRecord
 from tenantry.auth.tables import AuthTables
+from tenantry.core.metrics import SIGN_INS
 from tenantry.core.settings import CoreSettings as Settings
 from tenantry.db import Connection, Database, SQLCompiler
 
@@ -303,6 +304,8 @@ class AuthContext:
         ``details`` are added to the row's ``new`` next to the method (the passkey, the second factor).
         """
         session = await self.create_session(conn, user_id, client, dont_remember=dont_remember)
+        # Counted once the session exists for good (a rolled-back sign-in made none).
+        conn.on_commit(SIGN_INS.labels(method=method).inc)
         await self.audit(
             conn,
             "sign_in",

@@ -5,7 +5,7 @@ and their helpers) imports no capability; capabilities import the core and, thro
 faces, each other; ``tenantry.app`` and ``tenantry.cli`` compose them (``make lint`` checks it).
 """
 
-from tenantry.core.app import App, Authenticator, PrincipalListener, Worker
+from tenantry.core.app import App, Authenticator, PrincipalListener, Supervised, Worker
 from tenantry.core.capability import Capabilities, Capability, CapabilityError
 from tenantry.core.commands import CommandHost, SchemaOption
 from tenantry.core.openapi import OpenApiPart
@@ -23,5 +23,6 @@ __all__ = [
     "OpenApiPart",
     "PrincipalListener",
     "SchemaOption",
+    "Supervised",
     "Worker",
 ]

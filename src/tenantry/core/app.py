@@ -9,8 +9,8 @@ capabilities (``get``/``find``, by type).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from starlette.requests import Request
 
@@ -46,6 +46,20 @@ class Worker(Protocol):
         ...
 
 
+@runtime_checkable
+class Supervised(Protocol):
+    """A worker that can tell whether it is still running (readiness probes ask it).
+
+    Optional: a ``Worker`` without ``alive`` is taken to be alive. ``alive`` is False once its
+    background task has ended, whether stopped or crashed; it must be cheap (no I/O).
+    """
+
+    @property
+    def alive(self) -> bool:
+        """Whether the background task is running."""
+        ...
+
+
 class App(Protocol):
     """The running application, as capabilities see it."""
 
@@ -76,6 +90,11 @@ class App(Protocol):
 
     @property
     def capabilities(self) -> Capabilities: ...
+
+    @property
+    def workers(self) -> Sequence[Worker]:
+        """The capabilities' background workers (the outbox's own are ``outbox.workers``)."""
+        ...
 
     @property
     def authenticators(self) -> list[Authenticator]:

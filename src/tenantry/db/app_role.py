@@ -30,6 +30,8 @@ $body$
 """
 
 _TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# Alembic's table of applied revisions (named as ``tenantry.db.migrations.VERSION_TABLE``).
+VERSION_TABLE = "alembic_version"
 
 
 class AppRoleError(RuntimeError):
@@ -68,6 +70,14 @@ def grant_app_role(conn: Connection, tables: TableSet) -> list[str]:
             continue
         # Not reported: a table's grant goes with its creation, which the migration reports already.
         conn.exec_driver_sql(f"GRANT {', '.join(_TABLE_RIGHTS)} ON {quote(table.name)} TO {APP_ROLE}")
+    # Readiness probes compare the applied revision with the code's (``/readyz``): reading it is all.
+    if (
+        inspector.has_table(VERSION_TABLE)
+        and not conn.execute(
+            sa.text("SELECT has_table_privilege(:r, :t, 'SELECT')"), {"r": APP_ROLE, "t": VERSION_TABLE}
+        ).scalar()
+    ):
+        conn.exec_driver_sql(f"GRANT SELECT ON {quote(VERSION_TABLE)} TO {APP_ROLE}")
     # Serial ids draw from sequences; granting all of them is idempotent and cheap.
     conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {quote(str(schema))} TO {APP_ROLE}")
     return changed

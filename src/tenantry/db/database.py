@@ -11,6 +11,7 @@ import abc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy.engine import Dialect, make_url
@@ -39,6 +40,35 @@ class Connection(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PoolStats:
+    """The connection pool at one moment, for metrics: how full it is and how often callers queued.
+
+    ``waits`` counts the acquisitions that found every connection in use and had to queue since the
+    database was created; ``wait_seconds`` is the time they spent queueing, in total.
+    """
+
+    size: int
+    max_size: int
+    in_use: int
+    waits: int
+    wait_seconds: float
+
+
+class PoolWaits:
+    """The wait counters a back end keeps (only acquisitions that queue touch them: cheap)."""
+
+    __slots__ = ("count", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.seconds += seconds
+
+
 class Database(abc.ABC):
     """A pool of connections to one database."""
 
@@ -47,6 +77,11 @@ class Database(abc.ABC):
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.waits = PoolWaits()
+
+    @abc.abstractmethod
+    def pool_stats(self) -> PoolStats:
+        """How many connections are open, in use, and how often callers had to wait for one."""
 
     @abc.abstractmethod
     async def open(self) -> None:

@@ -277,6 +277,19 @@ def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
     return _alembic_call(url, work, commit=False)
 
 
+def head_revisions(directory: Path) -> tuple[str, ...]:
+    """The head revision(s) of the project at ``directory``, read from its files (no database).
+
+    Empty when the project has no revisions (a development database kept by ``sync_schema``).
+    """
+    if not (migrations_dir(directory) / "env.py").exists():
+        return ()
+    return tuple(sorted(ScriptDirectory(str(migrations_dir(directory))).get_heads()))
+
+
+CURRENT_REVISIONS_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
+
+
 def sync_schema(url: str, tables: TableSet, *, allow_destructive: bool = False) -> SyncResult:
     """Make the database at ``url`` match ``tables`` directly, without revision files (development).
 

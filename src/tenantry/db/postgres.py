@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn
@@ -10,7 +11,7 @@ import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 
 from tenantry.db.actor import APP_ROLE, DbActor, current_actor
-from tenantry.db.database import Database, Row, run_after_commit
+from tenantry.db.database import Database, PoolStats, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
 
@@ -117,6 +118,8 @@ class PostgresDatabase(Database):
         self._pool: asyncpg.Pool | None = None
         # server process id -> the actor whose settings that connection holds
         self._actors: dict[int, DbActor] = {}
+        # Callers holding or acquiring a connection: at the pool's size, the next one queues.
+        self._busy = 0
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
         """A new connection: take on the application role, and hold no actor yet."""
@@ -169,28 +172,69 @@ class PostgresDatabase(Database):
             raise DatabaseUnavailable("the database is not open")
         return self._pool
 
+    def pool_stats(self) -> PoolStats:
+        pool = self._pool
+        size = pool.get_size() if pool is not None else 0
+        idle = pool.get_idle_size() if pool is not None else 0
+        return PoolStats(
+            size=size,
+            max_size=self.pool_size,
+            in_use=size - idle,
+            waits=self.waits.count,
+            wait_seconds=self.waits.seconds,
+        )
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; an acquisition that has to queue is counted and timed (``pool_stats``)."""
+        pool = self._require_pool()
+        queued = self._busy >= self.pool_size
+        self._busy += 1
+        try:
+            started = time.perf_counter() if queued else 0.0
+            async with pool.acquire() as conn:
+                if queued:
+                    self.waits.add(time.perf_counter() - started)
+                yield conn
+        finally:
+            self._busy -= 1
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[_PgConnection]:
-        async with self._require_pool().acquire() as conn:
+        async with self._acquire() as conn:
             yield _PgConnection(conn)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConnection]:
-        async with self._require_pool().acquire() as conn:
+        async with self._acquire() as conn:
             wrapped = _PgConnection(conn)
             async with conn.transaction():
                 yield wrapped
         run_after_commit(wrapped.committed)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        # The pool's own fetch skips a context-manager round trip on the hot read path.
         try:
-            return await self._require_pool().fetch(sql, *params)  # type: ignore[no-any-return]
+            if self._busy >= self.pool_size:
+                async with self._acquire() as conn:
+                    return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
+            # The pool's own fetch skips a context-manager round trip on the hot read path.
+            self._busy += 1
+            try:
+                return await self._require_pool().fetch(sql, *params)  # type: ignore[no-any-return]
+            finally:
+                self._busy -= 1
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _raise_translated(exc)
 
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         try:
-            return await self._require_pool().fetchrow(sql, *params)  # type: ignore[no-any-return]
+            if self._busy >= self.pool_size:
+                async with self._acquire() as conn:
+                    return await conn.fetchrow(sql, *params)  # type: ignore[no-any-return]
+            self._busy += 1
+            try:
+                return await self._require_pool().fetchrow(sql, *params)  # type: ignore[no-any-return]
+            finally:
+                self._busy -= 1
         except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             _raise_translated(exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import make_url
 
-from tenantry.db.database import Database, Row, run_after_commit
+from tenantry.db.database import Database, PoolStats, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
 _UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '(?P<index>[^']+)'|(?P<cols>.+))")
@@ -139,11 +140,27 @@ class SQLiteDatabase(Database):
         self._all.clear()
         self._idle = asyncio.Queue()
 
+    def pool_stats(self) -> PoolStats:
+        size = len(self._all)
+        return PoolStats(
+            size=size,
+            max_size=self.pool_size,
+            in_use=size - self._idle.qsize() if size else 0,
+            waits=self.waits.count,
+            wait_seconds=self.waits.seconds,
+        )
+
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[_SQLiteConnection]:
         if not self._all:
             raise DatabaseUnavailable("the database is not open")
-        conn = await self._idle.get()
+        if self._idle.empty():
+            # Every connection is taken: queue, and count how long (the pool-waits metric).
+            started = time.perf_counter()
+            conn = await self._idle.get()
+            self.waits.add(time.perf_counter() - started)
+        else:
+            conn = self._idle.get_nowait()
         try:
             yield _SQLiteConnection(conn)
         finally:

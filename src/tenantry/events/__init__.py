@@ -37,7 +37,7 @@ from tenantry.events.event import DomainEvent, topic_matches
 from tenantry.events.outbox import Outbox
 from tenantry.events.retry import RetryPolicy
 from tenantry.events.settings import OutboxSettings
-from tenantry.events.store import OutboxStore, PruneReport
+from tenantry.events.store import Backlog, OutboxStore, PruneReport
 from tenantry.events.subscriber import (
     MAX_NAME,
     Delivery,
@@ -63,6 +63,7 @@ __all__ = [
     "EVENTS_TABLE",
     "FAILED",
     "PENDING",
+    "Backlog",
     "Delivery",
     "DeliveryError",
     "DeliveryReport",

@@ -105,6 +105,16 @@ class Outbox:
         """This process's worker of the subscriber ``name``."""
         return self._workers[name]
 
+    @property
+    def workers(self) -> Mapping[str, DeliveryWorker]:
+        """This process's delivery workers by subscriber name (readiness probes ask each if it is ``alive``)."""
+        return MappingProxyType(self._workers)
+
+    @property
+    def running(self) -> bool:
+        """Between ``start`` and ``stop``: the workers are meant to be alive."""
+        return self._running
+
     # -- writing -------------------------------------------------------------------------------------
 
     async def publish(self, conn: Connection, event: DomainEvent, *, dedupe_key: str | None = None) -> bool:

@@ -204,6 +204,19 @@ class OutboxSQL:
             ),
         )
 
+    def backlog(self) -> Statement:
+        """Per subscriber: its pending deliveries and the creation time of the oldest one's event."""
+        d, e = self.deliveries, self.events
+        return self._stmt(
+            ("backlog",),
+            lambda: (
+                sa.select(d.c.subscriber, sa.func.count(), sa.func.min(e.c.created_at))
+                .select_from(d.join(e, e.c.id == d.c.event_id))
+                .where(_is(d.c.status, PENDING))
+                .group_by(d.c.subscriber)
+            ),
+        )
+
     def lock(self) -> Statement:
         """PostgreSQL: wait for the subscriber's claim lock, held until the transaction ends."""
         return self._stmt(("lock",), lambda: sa.select(sa.func.pg_advisory_xact_lock(sa.bindparam("key"))))

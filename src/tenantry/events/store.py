@@ -35,6 +35,15 @@ class Claim:
     items: list[Claimed]
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """One subscriber's pending deliveries: how many, and when the oldest one's event was written."""
+
+    subscriber: str
+    pending: int
+    oldest: dt.datetime
+
+
 @dataclass
 class PruneReport:
     """What one prune deleted."""
@@ -99,6 +108,12 @@ class OutboxStore:
         stmt = self.sql.due()
         values = {"subscriber": subscriber, "now": self.sql.time(now)}
         return await self.db.fetchrow(stmt.sql, stmt.params(extras=values)) is not None
+
+    async def backlog(self) -> list[Backlog]:
+        """What waits for each subscriber with pending deliveries (metrics: one grouped read)."""
+        stmt = self.sql.backlog()
+        rows = await self.db.fetch(stmt.sql, stmt.params())
+        return [Backlog(str(name), int(count), self.sql.read_time(oldest)) for name, count, oldest in rows]
 
     async def claim(self, subscriber: str, *, ordered: bool, now: dt.datetime, until: dt.datetime, limit: int) -> Claim:
         """Claim up to ``limit`` due deliveries of ``subscriber`` until ``until`` (see ``OutboxSQL.claim``)."""

@@ -8,8 +8,10 @@ provider's message id is kept as the delivery's result.
 
 from __future__ import annotations
 
+from tenantry.core.metrics import MAIL_FAILURES, MAIL_SENT
 from tenantry.events import DomainEvent, RetryPolicy, Subscriber, current_delivery
 from tenantry.mail.backends import MailBackend
+from tenantry.mail.errors import PermanentMailError
 from tenantry.mail.outbox import MAIL_SUBSCRIBER, MAIL_TOPIC, outgoing
 from tenantry.mail.settings import MailSettings
 
@@ -29,8 +31,20 @@ def mail_subscriber(
     worker is never mistaken for a dead one. ``retry`` defaults to the settings' ``max_attempts``.
     """
 
+    sent = MAIL_SENT.labels(backend=settings.backend)
+
     async def send(event: DomainEvent) -> str:
-        return await backend.send(outgoing(event, current_delivery().attempt))
+        try:
+            result = await backend.send(outgoing(event, current_delivery().attempt))
+        except PermanentMailError:
+            MAIL_FAILURES.labels(backend=settings.backend, kind="permanent").inc()
+            raise
+        except Exception:
+            # A timeout, a network error, a TransientMailError: retried on the backoff schedule.
+            MAIL_FAILURES.labels(backend=settings.backend, kind="transient").inc()
+            raise
+        sent.inc()
+        return result
 
     return Subscriber(
         name=MAIL_SUBSCRIBER,

@@ -37,6 +37,7 @@ import socketio
 from starlette.requests import Request
 
 from tenantry.context import Principal, RequestContext
+from tenantry.core.metrics import SOCKETS_CONNECTED
 from tenantry.db.codecs import format_timestamp
 from tenantry.errors import ApiError
 from tenantry.events import DomainEvent
@@ -206,6 +207,11 @@ class SocketServer:
             with contextlib.suppress(Exception):
                 await client.aclose()
 
+    @property
+    def alive(self) -> bool:
+        """Its session sweeper is running (``tenantry.core.Supervised``, asked by readiness probes)."""
+        return self._sweeper is not None and not self._sweeper.done()
+
     def poke(self) -> None:
         """Re-check every socket's session now, on every node (after a sign-out, a revocation, a switch …)."""
         self._poked.set()
@@ -268,6 +274,8 @@ class SocketServer:
         for room in rooms:
             await self.sio.enter_room(sid, room)
         member.rooms = rooms
+        if sid not in self.members:
+            SOCKETS_CONNECTED.inc()
         self.members[sid] = member
         if since is not None:
             self.sio.start_background_task(self._replay, sid, str(since))
@@ -289,7 +297,8 @@ class SocketServer:
         return Request({**scope, "headers": [*headers, (b"authorization", header)]})
 
     async def _disconnect(self, sid: str, reason: Any = None) -> None:
-        self.members.pop(sid, None)
+        if self.members.pop(sid, None) is not None:
+            SOCKETS_CONNECTED.dec()
 
     async def _replay(self, sid: str, since: str) -> None:
         """Send a reconnecting socket what it missed (after ``since``), then let live notifications in."""
@@ -351,7 +360,8 @@ class SocketServer:
                     await self._move(member, state.org_id, state.role)
 
     async def _revoke(self, member: Member) -> None:
-        self.members.pop(member.sid, None)
+        if self.members.pop(member.sid, None) is not None:
+            SOCKETS_CONNECTED.dec()
         with contextlib.suppress(Exception):
             await self.sio.emit(
                 "session_revoked", refusal(SESSION_REVOKED, "The session was signed out or revoked"), to=member.sid

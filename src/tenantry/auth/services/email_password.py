@@ -17,6 +17,7 @@ from tenantry.auth.plugin import SecondStep
 from tenantry.auth.service import AuthContext, ClientInfo, Current, at_least
 from tenantry.auth.store import UserRecord, new_user_core
 from tenantry.auth.validate import checked_email, is_email
+from tenantry.core.metrics import SIGN_IN_FAILURES
 from tenantry.db.errors import IntegrityViolation
 
 SIGN_UP = "/sign-up/email"
@@ -169,10 +170,12 @@ async def sign_in(
         failed = {"email": email.lower(), "reason": "INVALID_EMAIL_OR_PASSWORD"}
         user_id = user.id if user is not None else None
         await ctx.audit_alone("sign_in_failed", client, user_id=user_id, resource_id=user_id, new=failed)
+        SIGN_IN_FAILURES.labels(method="email", reason="INVALID_EMAIL_OR_PASSWORD").inc()
         raise auth_error(401, "INVALID_EMAIL_OR_PASSWORD")
     if ctx.auth.require_email_verification and not user.email_verified:
         unverified = {"email": user.email, "reason": "EMAIL_NOT_VERIFIED"}
         await ctx.audit_alone("sign_in_failed", client, user_id=user.id, resource_id=user.id, new=unverified)
+        SIGN_IN_FAILURES.labels(method="email", reason="EMAIL_NOT_VERIFIED").inc()
         if ctx.auth.send_verification_on_sign_in:
             async with ctx.db.transaction() as conn:
                 await ctx.send_verification_email(conn, user, callback_url)

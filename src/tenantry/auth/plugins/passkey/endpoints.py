@@ -42,6 +42,7 @@ from tenantry.auth.plugins.passkey.settings import RelyingParty
 from tenantry.auth.plugins.passkey.store import Passkey
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.validate import boolean, js_type, string
+from tenantry.core.metrics import SIGN_IN_FAILURES
 from tenantry.db.errors import IntegrityViolation
 
 USER_HANDLE_ALPHABET = ascii_lowercase + digits  # Better Auth: generateRandomString(32, "a-z", "0-9")
@@ -243,6 +244,7 @@ class PasskeyEndpoints:
             await ctx.audit_alone(
                 "sign_in_failed", req.client, user_id=passkey.user_id, resource_id=passkey.user_id, new=failed
             )
+            SIGN_IN_FAILURES.labels(method="passkey", reason="AUTHENTICATION_FAILED").inc()
             raise auth_error(400, "AUTHENTICATION_FAILED") from exc
         user = await ctx.store.user_by_id(passkey.user_id)
         if user is None:

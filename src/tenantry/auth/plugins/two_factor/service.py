@@ -31,6 +31,7 @@ from tenantry.auth.plugins.two_factor.store import Enrolment, TwoFactorStore
 from tenantry.auth.service import AuthContext, ClientInfo, Current
 from tenantry.auth.services.email_password import credential_account
 from tenantry.auth.store import UserRecord
+from tenantry.core.metrics import SIGN_IN_FAILURES
 from tenantry.db import Connection
 
 log = logging.getLogger("tenantry.auth.two_factor")
@@ -271,6 +272,9 @@ class TwoFactorService:
         """Record a wrong code in its own transaction; the error to raise."""
         async with self.ctx.db.transaction() as conn:
             await self.record_failure(conn, client, challenge, enrolment, method, code)
+        if challenge.sign_in:
+            # The second step of a sign-in failed (``method``: totp, otp, backup-code).
+            SIGN_IN_FAILURES.labels(method=f"two-factor-{method}", reason=code).inc()
         return two_factor_error(401, code)
 
     # -- enrolment helpers --------------------------------------------------------------------

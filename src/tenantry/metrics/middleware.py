@@ -1,0 +1,60 @@
+"""Requests by route template, method and status, and their latency: a pure ASGI middleware.
+
+The route label is the template Starlette matched (``/api/{entity}/{id}``), never the path, so
+neither ids nor whatever a scanner tries become label values; a path no route matched is
+``<unmatched>``, and the method is one of the standard ones or ``OTHER``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantry.core.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+SOCKET_PREFIX = "/socket.io/"
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that served ``scope``, or ``<unmatched>``."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if isinstance(template, str):
+        if isinstance(route, Mount):
+            return template
+        return template or "/"
+    # Socket.IO answers in its own middleware, before routing.
+    if str(scope.get("path", "")).startswith(SOCKET_PREFIX):
+        return SOCKET_PREFIX
+    return UNMATCHED_ROUTE
+
+
+class HttpMetrics:
+    """Counts every HTTP request and times it, from arrival to the end of its response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets when the app raises before answering
+
+        async def observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed)
+        finally:
+            method = scope["method"] if scope["method"] in METHODS else "OTHER"
+            route = route_template(scope)
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
