@@ -34,8 +34,10 @@ from tenantry.auth.settings import AuthSettings
 from tenantry.billing.settings import BillingSettings
 from tenantry.core.settings import DEV_SECRET, CoreSettings
 from tenantry.events import OutboxSettings
+from tenantry.logs.settings import LogSettings
 from tenantry.mail.settings import MailSettings
 from tenantry.realtime.settings import RealtimeSettings
+from tenantry.tracing.settings import TracingSettings
 
 __all__ = ["DEV_SECRET", "Settings"]
 
@@ -52,6 +54,8 @@ class Settings(CoreSettings):
     api_key: ApiKeySettings = Field(default_factory=ApiKeySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

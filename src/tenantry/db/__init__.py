@@ -1,7 +1,7 @@
 """Schema model -> tables, executors for PostgreSQL (asyncpg) and SQLite (aiosqlite), compiled SQL."""
 
 from tenantry.db.compiler import SQLCompiler, Statement
-from tenantry.db.database import Connection, Database, create_database, dialect_of, to_sqlalchemy_url
+from tenantry.db.database import Connection, Database, QueryObserver, create_database, dialect_of, to_sqlalchemy_url
 from tenantry.db.errors import DatabaseError, DatabaseUnavailable, DataRejected, IntegrityViolation
 from tenantry.db.shape import RowShaper
 from tenantry.db.tables import ConstraintInfo, TableContributor, TableSet, build_metadata
@@ -14,6 +14,7 @@ __all__ = [
     "DatabaseError",
     "DatabaseUnavailable",
     "IntegrityViolation",
+    "QueryObserver",
     "RowShaper",
     "SQLCompiler",
     "Statement",

@@ -42,7 +42,7 @@ _CACHE_KEY = "tenantry.events.sql"
 MAX_ERROR_LENGTH = 2000
 MAX_RESULT_LENGTH = 255
 
-_EVENT_COLUMNS = ("id", "topic", "entity", "row_id", "org_id", "payload", "created_at")
+_EVENT_COLUMNS = ("id", "topic", "entity", "row_id", "org_id", "payload", "created_at", "trace_context")
 
 
 def _is(status: Any, value: str) -> Any:
@@ -175,6 +175,7 @@ class OutboxSQL:
             "e_payload": orjson.dumps(payload, default=str).decode(),
             "e_created_at": self.time(event.created_at),
             "e_dedupe_key": dedupe_key,
+            "e_trace_context": event.trace_context,
         }
 
     @staticmethod
@@ -293,7 +294,7 @@ class OutboxSQL:
     @classmethod
     def event(cls, row: Sequence[Any]) -> DomainEvent:
         """An event row (``_EVENT_COLUMNS`` order) as subscribers receive it."""
-        id_, topic, entity, row_id, org_id, payload, created_at = row
+        id_, topic, entity, row_id, org_id, payload, created_at, trace_context = row
         body = orjson.loads(payload) if isinstance(payload, str | bytes) else payload
         return DomainEvent(
             id=str(id_),
@@ -305,6 +306,7 @@ class OutboxSQL:
             old=body.get("old"),
             actor_id=body.get("actor_id"),
             created_at=cls.read_time(created_at),
+            trace_context=trace_context,
         )
 
     # -- marks (fenced: only the claim that holds a delivery changes it) ---------------------------
