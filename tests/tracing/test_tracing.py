@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 from typing import Any
 
 import httpx
+import pytest
 
 from tenantry.emulators.otlp import OtlpEmulator, ReceivedSpan
 from tenantry.events import DomainEvent
+from tenantry.logs import LogSettings
 from tenantry.tracing import Tracing, TracingSettings
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime, sign_up, sql
 
@@ -27,11 +30,15 @@ def server_span(spans: list[ReceivedSpan], name: str) -> ReceivedSpan:
 
 
 async def test_a_request_is_one_trace_with_a_span_per_query(
-    make_client: Any, otlp: OtlpEmulator, otlp_url: str
+    make_client: Any, otlp: OtlpEmulator, otlp_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with make_client(auth=NO_VERIFICATION, base_url=BASE, tracing=traced(otlp_url)) as client:
+    async with make_client(
+        auth=NO_VERIFICATION, base_url=BASE, tracing=traced(otlp_url), logs=LogSettings(TENANTRY_LOG_FORMAT="json")
+    ) as client:
         dialect = runtime(client).db.dialect_name
+        capsys.readouterr()
         up = await sign_up(client)
+        access = next(json.loads(line) for line in capsys.readouterr().err.splitlines() if "tenantry.access" in line)
         assert up.status_code == 200
         link = await client.get("/api/auth/reset-password/secret-token-123?callbackURL=/x&token=abc")
         assert link.status_code in (302, 400, 404)
@@ -40,6 +47,7 @@ async def test_a_request_is_one_trace_with_a_span_per_query(
     spans = otlp.wait_for(lambda got: any(s.name == "GET /api/auth/reset-password/{token}" for s in got))
     request = server_span(spans, "POST /api/auth/sign-up/email")
     assert request.parent_span_id is None
+    assert access["trace_id"] == request.trace_id  # the access line leads to the trace
     assert request.attributes["http.route"] == "/api/auth/sign-up/email"
     assert request.resource["service.name"] == "shop"
     queries = [s for s in spans if s.trace_id == request.trace_id and s.kind == "client"]

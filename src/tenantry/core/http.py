@@ -22,6 +22,9 @@ REQUEST_ID_SCOPE_KEY = "tenantry.request_id"
 # The template of the endpoint a dispatcher behind a catch-all route chose (``/api/auth/sign-in/email``
 # behind ``/api/auth/{path:path}``): what logs, traces and metrics name a request by, when set.
 ROUTE_SCOPE_KEY = "tenantry.route"
+# The id of the trace a request is recorded in (32 hex digits), set by tracing when the request is
+# sampled: the access line carries it, so a log line leads to its trace.
+TRACE_ID_SCOPE_KEY = "tenantry.trace_id"
 
 
 class JSONResponse(Response):

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.context import Principal
-from tenantry.core.http import REQUEST_ID_SCOPE_KEY, route_template
+from tenantry.core.http import REQUEST_ID_SCOPE_KEY, TRACE_ID_SCOPE_KEY, route_template
 
 HEADER: Final = b"x-request-id"
 # What the request's log fields live in while it runs (the principal listener adds to it).
@@ -127,6 +127,10 @@ class RequestLogging:
             return
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         route = route_template(scope)
+        fields = holder.fields
+        trace_id = scope.get(TRACE_ID_SCOPE_KEY)
+        if trace_id is not None:
+            fields = {**fields, "trace_id": trace_id}
         # The fields as ``extra``: the JSON line has them as keys, the console shows them after the message.
         access.log(
             level,
@@ -140,6 +144,6 @@ class RequestLogging:
                 "route": route,
                 "status": status,
                 "duration_ms": duration_ms,
-                **holder.fields,
+                **fields,
             },
         )

@@ -34,7 +34,9 @@ _SECRET_PARTS: Final = (
 _SECRET_NAMES: Final = frozenset({"code", "key", "session", "auth", "pin", "totp"})
 
 # Keys structlog and the access line use: never secrets, never searched by name.
-_SAFE_KEYS: Final = frozenset({"event", "level", "logger", "timestamp", "request_id", "user_id", "organization_id"})
+_SAFE_KEYS: Final = frozenset(
+    {"event", "level", "logger", "timestamp", "request_id", "user_id", "organization_id", "trace_id"}
+)
 
 _NAME: Final = (
     r"[\w.\-]*(?:password|passwd|secret|token|api[_\-]?key|otp|credential|signature|session)[\w.\-]*|code|key"

@@ -22,7 +22,7 @@ from tenantry.logs.settings import LogFormat
 # Loggers that configure handlers of their own (uvicorn's dictConfig): handed to the root's handler.
 _ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 # ``extra`` fields of standard-library records that become keys of the line (the access line's).
-_EXTRA = ("method", "route", "status", "duration_ms", "request_id", "user_id", "organization_id")
+_EXTRA = ("method", "route", "status", "duration_ms", "request_id", "user_id", "organization_id", "trace_id")
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
