@@ -12,6 +12,7 @@ from tenantry.app import default_capabilities
 from tenantry.config import Settings
 from tenantry.core import Capability
 from tenantry.logs import Logs, LogSettings
+from tenantry.mail import MailSettings
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, PASSWORD, cookie_value, runtime, sign_in, sign_up
 from tests.logs.chatty import Chatty
 
@@ -166,8 +167,23 @@ async def test_development_logs_read_as_text(make_client: Any, capsys: pytest.Ca
     assert any("/test/context/{name}" in line and "200" in line for line in output.splitlines())
 
 
-def test_production_defaults_to_json_lines() -> None:
-    assert LogSettings().format is None  # chosen at install from TENANTRY_ENV
+async def test_production_logs_json_lines_by_default(
+    make_client: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    production = {
+        "TENANTRY_ENV": "production",
+        "TENANTRY_SECRET": "s" * 40,
+        "mail": MailSettings(TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "mail.jsonl")),
+    }
+    async with make_client(**production) as client:
+        assert runtime(client).get(Logs).format == "json"
+        capsys.readouterr()
+        await client.get("/api/auth/ok")
+        lines = json_lines(capsys.readouterr().err)
+    assert access_lines(lines)[0]["route"] == "/api/auth/ok"
+
+
+def test_the_redaction_processor() -> None:
     from tenantry.logs.redact import redact_secrets
 
     event = redact_secrets(
