@@ -33,7 +33,13 @@ from tenantry.billing import Billing
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.core import Authenticator, Capabilities, Capability, PrincipalListener, Worker
-from tenantry.core.http import api_error_handler, client_ip, data_rejected_handler, unexpected_error_handler
+from tenantry.core.http import (
+    api_error_handler,
+    client_ip,
+    data_rejected_handler,
+    request_id,
+    unexpected_error_handler,
+)
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.codecs import utc_now
@@ -43,12 +49,14 @@ from tenantry.errors import ApiError
 from tenantry.events import Events, Outbox, events_tables
 from tenantry.health import Health
 from tenantry.hooks import Hooks, load_hooks_file
+from tenantry.logs import Logs
 from tenantry.mail import Mail
 from tenantry.metrics import Metrics
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.realtime import Realtime
 from tenantry.schema import Schema, SchemaError, load_schema
 from tenantry.tenancy import Tenancy
+from tenantry.tracing import Tracing
 from tenantry.web import WebApp
 
 log = logging.getLogger("tenantry")
@@ -59,7 +67,9 @@ C = TypeVar("C")
 # (``after``); the position here only breaks ties. Authentication's optional plugins are added from
 # ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
 CAPABILITIES: tuple[type[Capability], ...] = (
-    Metrics,  # first: its middleware times every request, whoever answers it
+    Logs,  # first: its request-id middleware is the outermost
+    Metrics,  # its middleware times every request, whoever answers it
+    Tracing,  # only with an OTLP endpoint; its server span inside the request id
     Health,
     Mail,
     Authentication,
@@ -195,7 +205,7 @@ class Tenantry:
             principal=principal,
             ip_address=client_ip(request),
             user_agent=request.headers.get("user-agent"),
-            request_id=request.headers.get("x-request-id"),
+            request_id=request_id(request),
         )
 
     # -- what the capabilities offer -------------------------------------------------------------

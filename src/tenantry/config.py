@@ -36,9 +36,11 @@ from tenantry.billing.settings import BillingSettings
 from tenantry.core.settings import DEV_SECRET, CoreSettings
 from tenantry.events import OutboxSettings
 from tenantry.health.settings import HealthSettings
+from tenantry.logs.settings import LogSettings
 from tenantry.mail.settings import MailSettings
 from tenantry.metrics.settings import MetricsSettings
 from tenantry.realtime.settings import RealtimeSettings
+from tenantry.tracing.settings import TracingSettings
 
 __all__ = ["DEV_SECRET", "Settings"]
 
@@ -58,6 +60,8 @@ class Settings(CoreSettings):
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    logs: LogSettings = Field(default_factory=LogSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

@@ -22,7 +22,7 @@ from tenantry.db.compiler import compile_statement
 from tenantry.db.database import Database, driver_dialect
 from tenantry.db.tables import TableSet
 from tenantry.events import DomainEvent, outbox_tables
-from tenantry.events.sql import OutboxSQL
+from tenantry.events.sql import EVENT_COLUMNS, OutboxSQL
 
 BASE_PATH = "/dev/analytics"
 MAX_LIMIT = 500
@@ -42,7 +42,7 @@ class LocalEvents:
         e, d = outbox_tables(tables)
         delivery = sa.and_(d.c.event_id == e.c.id, d.c.subscriber == subscriber)
         stmt = (
-            sa.select(e.c.id, e.c.topic, e.c.entity, e.c.row_id, e.c.org_id, e.c.payload, e.c.created_at, d.c.status)
+            sa.select(*(e.c[column] for column in EVENT_COLUMNS), d.c.status)
             .select_from(e.outerjoin(d, delivery))
             .where(sa.or_(*(e.c.topic == sa.bindparam(f"t{i}") for i in range(len(topics)))))
             .order_by(e.c.created_at.desc(), e.c.id.desc())
@@ -54,7 +54,8 @@ class LocalEvents:
     async def newest(self, limit: int) -> list[tuple[DomainEvent, str | None]]:
         """Up to ``limit`` events, newest first, each with its delivery's status (None: not sent to PostHog)."""
         rows = await self.db.fetch(self.statement.sql, self.statement.params(extras={**self.extras, "limit": limit}))
-        return [(OutboxSQL.event(tuple(r)[:7]), r[7]) for r in rows]
+        width = len(EVENT_COLUMNS)
+        return [(OutboxSQL.event(tuple(r)[:width]), r[width]) for r in rows]
 
 
 def dev_routes(local: LocalEvents, translator: Translator, host: str | None) -> list[BaseRoute]:

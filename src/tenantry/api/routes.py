@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tenantry.core.http import JSONResponse, read_json
+from tenantry.core.http import ROUTE_SCOPE_KEY, JSONResponse, read_json
 from tenantry.errors import ApiError
 from tenantry.querystring import QueryParser
 from tenantry.schema import Entity
@@ -50,6 +50,10 @@ class CrudEndpoints:
         entity = self.by_route.get(request.path_params["resource"].lower())
         if entity is None:
             raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
+        # Logs, traces and metrics name the entity's endpoint (/api/projects/{id}), not the shared route.
+        template = getattr(request.scope.get("route"), "path_format", None)
+        if isinstance(template, str):
+            request.scope[ROUTE_SCOPE_KEY] = template.replace("{resource}", entity.route, 1)
         return entity
 
     async def collection(self, request: Request) -> Response:

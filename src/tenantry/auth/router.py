@@ -26,6 +26,7 @@ from starlette.routing import Route
 from tenantry.auth.cookies import CookieChanges
 from tenantry.auth.errors import AuthError, auth_error, value_rejected
 from tenantry.auth.service import BASE_PATH, AuthContext, Current, Lookup
+from tenantry.core.http import ROUTE_SCOPE_KEY
 from tenantry.db.errors import DataRejected
 
 log = logging.getLogger("tenantry.auth")
@@ -123,12 +124,12 @@ class AuthRouter:
     def __init__(self, ctx: AuthContext) -> None:
         self.ctx = ctx
         self._static: dict[tuple[str, str], Handler] = {}
-        self._dynamic: list[tuple[str, re.Pattern[str], Handler]] = []
+        self._dynamic: list[tuple[str, re.Pattern[str], Handler, str]] = []
 
     def add(self, *endpoints: Endpoint) -> None:
         for ep in endpoints:
             if "{" in ep.path:
-                self._dynamic.append((ep.method, ep.pattern(), ep.handler))
+                self._dynamic.append((ep.method, ep.pattern(), ep.handler, ep.path))
             else:
                 self._static[(ep.method, ep.path)] = ep.handler
 
@@ -140,21 +141,28 @@ class AuthRouter:
         )
 
     def resolve(self, method: str, path: str) -> tuple[Handler, dict[str, str]] | None:
+        found = self.endpoint(method, path)
+        return None if found is None else (found[0], found[1])
+
+    def endpoint(self, method: str, path: str) -> tuple[Handler, dict[str, str], str] | None:
+        """The handler of ``method path``, its parameters and its template (``/reset-password/{token}``)."""
         # HEAD is not mapped to GET: several GET endpoints consume one-time tokens (Better Auth 404s it too).
         handler = self._static.get((method, path))
         if handler is not None:
-            return handler, {}
-        for ep_method, pattern, ep_handler in self._dynamic:
+            return handler, {}, path
+        for ep_method, pattern, ep_handler, template in self._dynamic:
             if ep_method == method and (m := pattern.match(path)):
-                return ep_handler, m.groupdict()
+                return ep_handler, m.groupdict(), template
         return None
 
     async def dispatch(self, request: Request) -> Response:
         path = "/" + request.path_params["path"]
-        resolved = self.resolve(request.method, path)
+        resolved = self.endpoint(request.method, path)
         if resolved is None:
             return Response(status_code=404)  # Better Auth: empty body, no content type
-        handler, params = resolved
+        handler, params, template = resolved
+        # Logs and metrics name the endpoint, not the catch-all route (nor the token in its path).
+        request.scope[ROUTE_SCOPE_KEY] = BASE_PATH + template
         ctx = self.ctx
         guard = ctx.guard
         try:

@@ -8,12 +8,23 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from tenantry.errors import ApiError
 
 log = logging.getLogger("tenantry.http")
 
 JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+# Where the ASGI scope carries the request's id, once the logging middleware has chosen it (taken
+# from a trusted proxy's ``X-Request-ID`` or made up): the audit log records the id the logs show.
+REQUEST_ID_SCOPE_KEY = "tenantry.request_id"
+# The template of the endpoint a dispatcher behind a catch-all route chose (``/api/auth/sign-in/email``
+# behind ``/api/auth/{path:path}``): what logs, traces and metrics name a request by, when set.
+ROUTE_SCOPE_KEY = "tenantry.route"
+# The id of the trace a request is recorded in (32 hex digits), set by tracing when the request is
+# sampled: the access line carries it, so a log line leads to its trace.
+TRACE_ID_SCOPE_KEY = "tenantry.trace_id"
 
 
 class JSONResponse(Response):
@@ -63,6 +74,27 @@ async def read_json(request: Request, max_bytes: int) -> Any:
 
 def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
+
+
+def route_template(scope: Scope) -> str | None:
+    """The template of the endpoint a request reached (``/api/projects/{id}``, with its mount's prefix),
+    once routed; None when nothing matched. What logs, traces and metrics name requests by: never the
+    raw path, which holds ids and tokens. A dispatcher behind a catch-all route names its endpoint
+    (``ROUTE_SCOPE_KEY``)."""
+    named = scope.get(ROUTE_SCOPE_KEY)
+    if isinstance(named, str):
+        return named
+    route = scope.get("route")
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        return None
+    return f"{scope.get('root_path', '')}{template}"
+
+
+def request_id(request: Request) -> str | None:
+    """The request's id as the logging middleware chose it (``REQUEST_ID_SCOPE_KEY``), or None without it."""
+    value = request.scope.get(REQUEST_ID_SCOPE_KEY)
+    return value if isinstance(value, str) else None
 
 
 async def api_error_handler(request: Request, exc: Exception) -> Response:

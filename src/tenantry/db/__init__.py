@@ -1,7 +1,15 @@
 """Schema model -> tables, executors for PostgreSQL (asyncpg) and SQLite (aiosqlite), compiled SQL."""
 
 from tenantry.db.compiler import SQLCompiler, Statement
-from tenantry.db.database import Connection, Database, PoolStats, create_database, dialect_of, to_sqlalchemy_url
+from tenantry.db.database import (
+    Connection,
+    Database,
+    PoolStats,
+    QueryObserver,
+    create_database,
+    dialect_of,
+    to_sqlalchemy_url,
+)
 from tenantry.db.errors import DatabaseError, DatabaseUnavailable, DataRejected, IntegrityViolation
 from tenantry.db.shape import RowShaper
 from tenantry.db.tables import ConstraintInfo, TableContributor, TableSet, build_metadata
@@ -15,6 +23,7 @@ __all__ = [
     "DatabaseUnavailable",
     "IntegrityViolation",
     "PoolStats",
+    "QueryObserver",
     "RowShaper",
     "SQLCompiler",
     "Statement",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +19,10 @@ from sqlalchemy.engine import Dialect, make_url
 from tenantry.db.tables import DialectName
 
 Row = Sequence[Any]
+
+# Entered around each statement a back end runs, given its SQL (tracing's span per query). A back end
+# whose driver has an instrumentation of its own (asyncpg) leaves it to that.
+QueryObserver = Callable[[str], AbstractContextManager[object]]
 
 
 class Connection(Protocol):
@@ -74,6 +78,8 @@ class Database(abc.ABC):
 
     dialect_name: DialectName
     sa_dialect: Dialect
+    # Set by tracing on SQLite (see ``QueryObserver``); None costs nothing.
+    query_observer: QueryObserver | None = None
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -20,7 +20,7 @@ import aiosqlite
 from sqlalchemy.dialects.sqlite import aiosqlite as sa_aiosqlite
 from sqlalchemy.engine import make_url
 
-from tenantry.db.database import Database, PoolStats, Row, run_after_commit
+from tenantry.db.database import Database, PoolStats, QueryObserver, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
 _UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '(?P<index>[^']+)'|(?P<cols>.+))")
@@ -63,13 +63,22 @@ async def _run(conn: aiosqlite.Connection, sql: str) -> None:
 
 
 class _SQLiteConnection:
-    __slots__ = ("committed", "raw")
+    __slots__ = ("committed", "observer", "raw")
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, observer: QueryObserver | None = None) -> None:
         self.raw = conn
         self.committed: list[Callable[[], None]] = []
+        # Spans are opened here, on the event loop, where the request's context is: aiosqlite runs
+        # the statement on its own thread, which an instrumentation of sqlite3 would see without it.
+        self.observer = observer
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        if self.observer is not None:
+            with self.observer(sql):
+                return await self._fetch(sql, params)
+        return await self._fetch(sql, params)
+
+    async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
         try:
             return list(await self.raw.execute_fetchall(sql, params))
         except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
@@ -83,6 +92,12 @@ class _SQLiteConnection:
         self.committed.append(callback)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        if self.observer is not None:
+            with self.observer(sql):
+                return await self._execute(sql, params)
+        return await self._execute(sql, params)
+
+    async def _execute(self, sql: str, params: Sequence[Any]) -> int:
         try:
             cursor = await self.raw.execute(sql, params)
         except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
@@ -162,7 +177,7 @@ class SQLiteDatabase(Database):
         else:
             conn = self._idle.get_nowait()
         try:
-            yield _SQLiteConnection(conn)
+            yield _SQLiteConnection(conn, self.query_observer)
         finally:
             self._idle.put_nowait(conn)
 

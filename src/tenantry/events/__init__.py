@@ -20,6 +20,8 @@ Public face:
 - ``Events``: the writer in an app's pipeline (and its observer of organization changes) and
   ``subscribe(pattern, handler)``, the short way to add a subscriber; ``DomainEvent``;
   ``OutboxSettings`` (the prune policy);
+- ``DeliveryObserver``: told of each publish and delivery (``Outbox.observe``), how tracing links a
+  delivery to the request that published its event;
 - ``DeliveryWorker``/``OutboxStore``: one subscriber's worker on a database of its own (what
   another process runs; tests and tools).
 
@@ -34,6 +36,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tenantry.events.event import DomainEvent, topic_matches
+from tenantry.events.observer import DeliveryObserver
 from tenantry.events.outbox import Outbox
 from tenantry.events.retry import RetryPolicy
 from tenantry.events.settings import OutboxSettings
@@ -66,6 +69,7 @@ __all__ = [
     "Backlog",
     "Delivery",
     "DeliveryError",
+    "DeliveryObserver",
     "DeliveryReport",
     "DeliveryWorker",
     "DomainEvent",

@@ -39,6 +39,9 @@ class DomainEvent:
     old: dict[str, Any] | None
     actor_id: str | None
     created_at: dt.datetime
+    # Where the event came from, for tracing (a W3C ``traceparent``): opaque to the outbox, written
+    # by ``Outbox.publish`` from its observer and handed back to it around each delivery.
+    trace_context: str | None = None
 
     @property
     def action(self) -> str:

@@ -11,6 +11,7 @@ from state only one process holds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -20,11 +21,12 @@ from tenantry.db import Connection, Database, TableSet
 from tenantry.db.codecs import utc_now
 from tenantry.events.event import DomainEvent
 from tenantry.events.housekeeping import OutboxPruner
+from tenantry.events.observer import DeliveryObserver
 from tenantry.events.settings import OutboxSettings
 from tenantry.events.sql import outbox_sql
 from tenantry.events.store import OutboxStore, PruneReport
 from tenantry.events.subscriber import Subscriber
-from tenantry.events.tables import DEDUPE_KEY_LENGTH
+from tenantry.events.tables import DEDUPE_KEY_LENGTH, TRACE_CONTEXT_LENGTH
 from tenantry.events.worker import DeliveryReport, DeliveryWorker
 
 log = logging.getLogger("tenantry.events")
@@ -57,6 +59,13 @@ class Outbox:
         self._matching: dict[str, tuple[Subscriber, ...]] = {}  # topic -> its subscribers, until the next (un)register
         self._running = False
         self._retiring: set[asyncio.Task[None]] = set()
+        self._observer: DeliveryObserver | None = None
+
+    def observe(self, observer: DeliveryObserver | None) -> None:
+        """Tell ``observer`` of every publish and delivery from now on (tracing); None stops it."""
+        self._observer = observer
+        for worker in self._workers.values():
+            worker.observer = observer
 
     # -- subscribers -------------------------------------------------------------------------------
 
@@ -75,6 +84,7 @@ class Outbox:
         if name in self._subscribers:
             raise ValueError(f"a subscriber named {name!r} is registered already; give this one another name")
         worker = DeliveryWorker(self.store, subscriber, clock=self.clock, poll_interval=self.poll_interval)
+        worker.observer = self._observer
         self._subscribers[name] = subscriber
         self._workers[name] = worker
         self._matching.clear()
@@ -127,6 +137,10 @@ class Outbox:
         if dedupe_key is not None and not 0 < len(dedupe_key) <= DEDUPE_KEY_LENGTH:
             raise ValueError(f"dedupe_key must be 1-{DEDUPE_KEY_LENGTH} characters")
         subscribers = self.subscribers_for(event.topic)
+        if self._observer is not None and event.trace_context is None:
+            context = self._observer.publishing()
+            if context is not None:
+                event = dataclasses.replace(event, trace_context=context[:TRACE_CONTEXT_LENGTH])
         targets = [(s.name, s.ordering_key(event)) for s in subscribers]
         written = await self.store.publish(conn, event, targets, self.clock(), dedupe_key)
         if written and subscribers:

@@ -42,7 +42,7 @@ _CACHE_KEY = "tenantry.events.sql"
 MAX_ERROR_LENGTH = 2000
 MAX_RESULT_LENGTH = 255
 
-_EVENT_COLUMNS = ("id", "topic", "entity", "row_id", "org_id", "payload", "created_at")
+EVENT_COLUMNS = ("id", "topic", "entity", "row_id", "org_id", "payload", "created_at", "trace_context")
 
 
 def _is(status: Any, value: str) -> Any:
@@ -102,7 +102,7 @@ class OutboxSQL:
         insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
         return (
             insert(e)
-            .values({c: sa.bindparam(f"e_{c}") for c in (*_EVENT_COLUMNS, "dedupe_key")})
+            .values({c: sa.bindparam(f"e_{c}") for c in (*EVENT_COLUMNS, "dedupe_key")})
             # An action's event exists once: the second insert of its key is skipped, not an error
             # (an error would abort the caller's transaction on PostgreSQL).
             .on_conflict_do_nothing(index_elements=[e.c.dedupe_key])
@@ -175,6 +175,7 @@ class OutboxSQL:
             "e_payload": orjson.dumps(payload, default=str).decode(),
             "e_created_at": self.time(event.created_at),
             "e_dedupe_key": dedupe_key,
+            "e_trace_context": event.trace_context,
         }
 
     @staticmethod
@@ -284,7 +285,7 @@ class OutboxSQL:
 
     def _claimed_columns(self) -> tuple[Any, ...]:
         d, e = self.deliveries, self.events
-        return (d.c.attempts, d.c.ordering_key, *(e.c[col] for col in _EVENT_COLUMNS))
+        return (d.c.attempts, d.c.ordering_key, *(e.c[col] for col in EVENT_COLUMNS))
 
     def claimed_rows(self) -> Statement:
         """SQLite: what ``claim`` took, read in the same transaction (the rows PostgreSQL's claim returns)."""
@@ -305,8 +306,8 @@ class OutboxSQL:
 
     @classmethod
     def event(cls, row: Sequence[Any]) -> DomainEvent:
-        """An event row (``_EVENT_COLUMNS`` order) as subscribers receive it."""
-        id_, topic, entity, row_id, org_id, payload, created_at = row
+        """An event row (``EVENT_COLUMNS`` order) as subscribers receive it."""
+        id_, topic, entity, row_id, org_id, payload, created_at, trace_context = row
         body = orjson.loads(payload) if isinstance(payload, str | bytes) else payload
         return DomainEvent(
             id=str(id_),
@@ -318,6 +319,7 @@ class OutboxSQL:
             old=body.get("old"),
             actor_id=body.get("actor_id"),
             created_at=cls.read_time(created_at),
+            trace_context=trace_context,
         )
 
     # -- marks (fenced: only the claim that holds a delivery changes it) ---------------------------

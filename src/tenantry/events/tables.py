@@ -29,6 +29,8 @@ STATUSES: Final = (PENDING, DONE, FAILED)
 
 # Room for a capability's prefix ("mail:") before a caller's key of up to 255 characters.
 DEDUPE_KEY_LENGTH: Final = 320
+# A traceparent is 55 characters; a tracestate beside it may take up to 512 more.
+TRACE_CONTEXT_LENGTH: Final = 600
 
 
 def events_tables(ts: TableSet, schema: Schema) -> None:
@@ -46,6 +48,8 @@ def events_tables(ts: TableSet, schema: Schema) -> None:
         sa.Column("created_at", UTCTimestamp(), nullable=False),
         # The action an event stands for, when it must exist once (a mail): a second publish is a no-op.
         sa.Column("dedupe_key", sa.String(DEDUPE_KEY_LENGTH), nullable=True),
+        # The trace the event was published in (opaque: a W3C traceparent), linked by its deliveries.
+        sa.Column("trace_context", sa.String(TRACE_CONTEXT_LENGTH), nullable=True),
     ]
     events = sa.Table(EVENTS_TABLE, ts.metadata, *event_columns)
     # NULLs never conflict (both databases), so events without a key are not constrained.

@@ -26,6 +26,7 @@ from typing import Literal
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
+from tenantry.events.observer import DeliveryObserver
 from tenantry.events.sql import Claimed
 from tenantry.events.store import Claim, OutboxStore
 from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, delivery_context
@@ -91,6 +92,8 @@ class DeliveryWorker(PollingWorker):
         self.clock = clock
         self.lease = dt.timedelta(seconds=subscriber.lease)
         self._ordered = subscriber.ordering != "none"
+        # Wraps each handler call when set (``Outbox.observe``: tracing).
+        self.observer: DeliveryObserver | None = None
 
     async def stop(self, grace: float = 10.0) -> None:
         """Let the handlers in flight finish (within ``grace`` seconds), hand back the rest; close the subscriber."""
@@ -211,9 +214,15 @@ class DeliveryWorker(PollingWorker):
             # Its last attempt was claimed by a worker that died: the budget is spent.
             return await self._fail(claim, item, "gave up: the worker stopped during the last attempt")
         token = delivery_context.set(Delivery(item.event.id, sub.name, item.attempt, self.clock()))
+        observed = (
+            contextlib.nullcontext()
+            if self.observer is None
+            else self.observer.delivering(sub.name, item.event, item.attempt)
+        )
         try:
-            async with asyncio.timeout(sub.handler_timeout):
-                result = await sub.handler(item.event)
+            with observed:
+                async with asyncio.timeout(sub.handler_timeout):
+                    result = await sub.handler(item.event)
         except PermanentDeliveryError as exc:
             return await self._fail(claim, item, f"{type(exc).__name__}: {exc}")
         except Exception as exc:

@@ -1,6 +1,7 @@
 """Requests by route template, method and status, and their latency: a pure ASGI middleware.
 
-The route label is the template Starlette matched (``/api/{entity}/{id}``), never the path, so
+The route label is the endpoint's template (``tenantry.core.http.route_template``, the same name logs
+and traces use: ``/api/projects/{id}``, ``/api/auth/sign-in/email``), never the path, so
 neither ids nor whatever a scanner tries become label values; a path no route matched is
 ``<unmatched>``, and the method is one of the standard ones or ``OTHER``.
 """
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tenantry.core.http import route_template as endpoint_template
 from tenantry.core.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -20,11 +21,8 @@ SOCKET_PREFIX = "/socket.io/"
 
 def route_template(scope: Scope) -> str:
     """The template of the route that served ``scope``, or ``<unmatched>``."""
-    route = scope.get("route")
-    template = getattr(route, "path_format", None)
-    if isinstance(template, str):
-        if isinstance(route, Mount):
-            return template
+    template = endpoint_template(scope)
+    if template is not None:
         return template or "/"
     # Socket.IO answers in its own middleware, before routing.
     if str(scope.get("path", "")).startswith(SOCKET_PREFIX):

@@ -1,0 +1,149 @@
+"""The request's id and its access line: a pure ASGI middleware, the outermost of the app.
+
+The id comes from ``X-Request-ID`` only when the peer is a trusted proxy (``TENANTRY_TRUSTED_PROXIES``,
+the peers whose ``X-Forwarded-For`` authentication believes) and the value is short and plain;
+otherwise a new one is made. It is returned in the response's ``X-Request-ID``, put in the ASGI
+scope (``REQUEST_ID_SCOPE_KEY``: ``App.context`` gives it to the audit log) and bound with
+``structlog.contextvars``, so every line logged while the request runs carries it; the principal
+listener adds the user and organization once they are known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import re
+import time
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any, Final
+
+import structlog
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tenantry.context import Principal
+from tenantry.core.http import REQUEST_ID_SCOPE_KEY, TRACE_ID_SCOPE_KEY, route_template
+
+HEADER: Final = b"x-request-id"
+# What the request's log fields live in while it runs (the principal listener adds to it).
+FIELDS_SCOPE_KEY: Final = "tenantry.log_fields"
+# Letters, digits and a few separators (UUIDs, hex, ULIDs, "Root=1-…"): nothing that could break a line.
+_VALID_ID: Final = re.compile(rb"[A-Za-z0-9._:=+/@\-]{1,128}")
+
+access = logging.getLogger("tenantry.access")
+
+
+def new_request_id() -> str:
+    """A fresh request id (32 hex digits)."""
+    return uuid.uuid4().hex
+
+
+def incoming_request_id(scope: Scope, trusted_proxies: Collection[str]) -> str | None:
+    """The ``X-Request-ID`` a trusted proxy sent, when it is a plain value of at most 128 characters."""
+    client = scope.get("client")
+    if not client or client[0] not in trusted_proxies:
+        return None
+    for name, value in scope.get("headers", ()):
+        if name == HEADER:
+            return value.decode("ascii") if _VALID_ID.fullmatch(value) else None
+    return None
+
+
+class RequestFields:
+    """The request's log fields and the context variable tokens to undo when it ends."""
+
+    __slots__ = ("fields", "tokens")
+
+    def __init__(self, request_id: str) -> None:
+        self.fields: dict[str, Any] = {"request_id": request_id}
+        self.tokens: list[Mapping[str, contextvars.Token[Any]]] = []
+
+    def bind(self, **values: Any) -> None:
+        """Add ``values`` to every line logged from now on in this request."""
+        self.fields.update(values)
+        self.tokens.append(structlog.contextvars.bind_contextvars(**values))
+
+    def unbind(self) -> None:
+        """Undo every ``bind`` (requests that share a task, as in-process test clients do, start clean)."""
+        for tokens in reversed(self.tokens):
+            # A binding made in another context (a task of its own) is gone with it.
+            with contextlib.suppress(ValueError):
+                structlog.contextvars.reset_contextvars(**tokens)
+        self.tokens.clear()
+
+
+def principal_fields(request: Request, principal: Principal) -> None:
+    """The principal listener: the user and organization ids on the rest of the request's lines."""
+    holder = request.scope.get(FIELDS_SCOPE_KEY)
+    if isinstance(holder, RequestFields) and (principal.user_id is not None or principal.org_id is not None):
+        holder.bind(user_id=principal.user_id, organization_id=principal.org_id)
+
+
+class RequestLogging:
+    """Chooses the request id, binds it, returns it, and logs one access line when the answer is sent."""
+
+    def __init__(self, app: ASGIApp, *, trusted_proxies: Collection[str], access_log: bool) -> None:
+        self.app = app
+        self.trusted_proxies = frozenset(trusted_proxies)
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope, self.trusted_proxies) or new_request_id()
+        scope[REQUEST_ID_SCOPE_KEY] = request_id
+        holder = scope[FIELDS_SCOPE_KEY] = RequestFields(request_id)
+        holder.bind(request_id=request_id)
+        if scope["type"] == "websocket":
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                holder.unbind()
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts: an exception escaped, the server answers 500
+        header = (HEADER, request_id.encode("ascii"))
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.access_log:
+                self._log(scope, status, started, holder)
+            holder.unbind()
+
+    def _log(self, scope: Scope, status: int, started: float, holder: RequestFields) -> None:
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if not access.isEnabledFor(level):
+            return
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        route = route_template(scope)
+        fields = holder.fields
+        trace_id = scope.get(TRACE_ID_SCOPE_KEY)
+        if trace_id is not None:
+            fields = {**fields, "trace_id": trace_id}
+        # The fields as ``extra``: the JSON line has them as keys, the console shows them after the message.
+        access.log(
+            level,
+            "%s %s %d %.1fms",
+            scope.get("method"),
+            route or "(no route)",
+            status,
+            duration_ms,
+            extra={
+                "method": scope.get("method"),
+                "route": route,
+                "status": status,
+                "duration_ms": duration_ms,
+                **fields,
+            },
+        )

@@ -1,0 +1,23 @@
+"""Logging settings from the environment and ``.env`` (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogFormat = Literal["json", "console"]
+
+
+class LogSettings(BaseSettings):
+    """How the process logs: its level, JSON lines or a readable console, and the access line."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    level: LogLevel = Field("INFO", alias="TENANTRY_LOG_LEVEL")
+    # None: JSON lines in production (TENANTRY_ENV=production), the readable console otherwise.
+    format: LogFormat | None = Field(None, alias="TENANTRY_LOG_FORMAT")
+    # One line per HTTP request once it is answered (method, route template, status, duration, ids).
+    access_log: bool = Field(True, alias="TENANTRY_ACCESS_LOG")

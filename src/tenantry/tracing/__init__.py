@@ -1,0 +1,120 @@
+"""Traces: OpenTelemetry's SDK, one trace per request with a span per query, deliveries linked to it.
+
+``Tracing`` applies only when an OTLP endpoint is configured (``TracingSettings``:
+``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ``TENANTRY_TRACES_SAMPLE_RATE`` …);
+otherwise it is not part of the app at all: no tracer provider, no middleware, no instrumentation.
+When on, it has its own ``TracerProvider`` (not the process-wide one, so two apps in one process
+stay apart) exporting by OTLP/HTTP in batches; the ASGI instrumentation opens the server span,
+named after the route template (``middleware``); queries get client spans (asyncpg's
+instrumentation on PostgreSQL, ``queries`` on SQLite); the outbox stores each event's trace
+context and each delivery runs in a span linked to it (``outbox``). ``sampler`` says which are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from starlette.middleware import Middleware
+
+from tenantry.core import App, Capability
+from tenantry.schema import Schema
+from tenantry.tracing.settings import TracingSettings
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Tracer
+
+__all__ = ["Tracing", "TracingSettings"]
+
+
+class Tracing(Capability):
+    """OpenTelemetry traces, exported by OTLP/HTTP when an endpoint is configured."""
+
+    name = "tracing"
+    # Inside the logs' middleware: the request id is chosen before the span opens.
+    after = ("logs",)
+    settings_model = TracingSettings
+
+    def __init__(self, settings: TracingSettings) -> None:
+        self.settings = settings
+        self.provider: TracerProvider | None = None
+        self._asyncpg: Any = None
+        self._dialect = ""
+
+    def enabled(self, schema: Schema) -> bool:
+        return self.settings.enabled
+
+    @property
+    def tracer(self) -> Tracer:
+        """A tracer of this app's provider, for spans of one's own (``with tracer.start_as_current_span(…)``)."""
+        assert self.provider is not None, "tracing is installed only when an endpoint is configured"
+        return self.provider.get_tracer("tenantry")
+
+    def install(self, app: App) -> None:
+        # Loaded here, not at import: an app without tracing never imports the SDK.
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from tenantry.tracing.outbox import OutboxTracer
+        from tenantry.tracing.queries import sqlite_query_observer
+        from tenantry.tracing.sampler import TenantrySampler
+
+        settings = self.settings
+        self._dialect = app.db.dialect_name
+        rate = settings.sample_rate
+        if rate is None:
+            rate = 0.1 if app.settings.env == "production" else 1.0
+        resource = Resource.create(
+            {"service.name": settings.service_name, "deployment.environment.name": app.settings.env}
+        )
+        self.provider = TracerProvider(resource=resource, sampler=TenantrySampler(rate))
+        exporter = OTLPSpanExporter(
+            endpoint=settings.url,
+            headers=settings.header_map() or None,
+            compression=Compression.Gzip if settings.compression == "gzip" else Compression.NoCompression,
+        )
+        self.provider.add_span_processor(BatchSpanProcessor(exporter))
+        app.outbox.observe(OutboxTracer(self.tracer))
+        if app.db.dialect_name == "sqlite":
+            app.db.query_observer = sqlite_query_observer(self.tracer, app.settings.database_url.rsplit("/", 1)[-1])
+
+    def middleware(self) -> Sequence[Middleware]:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        from tenantry.tracing.middleware import RouteNamer, span_details, without_query
+
+        return [
+            Middleware(
+                OpenTelemetryMiddleware,
+                tracer_provider=self.provider,
+                default_span_details=span_details,
+                server_request_hook=without_query,
+                # One span per request: the ASGI messages sent and received are not worth a span each.
+                exclude_spans=["receive", "send"],
+            ),
+            Middleware(RouteNamer),
+        ]
+
+    async def startup(self) -> None:
+        if self.provider is not None and self._dialect == "postgresql":
+            from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+
+            # asyncpg's instrumentation wraps the driver's methods process-wide; it is taken off at
+            # shutdown, so apps started one after another (tests) each trace with their own provider.
+            self._asyncpg = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+            self._asyncpg.instrument(tracer_provider=self.provider)
+
+    async def shutdown(self) -> None:
+        if self._asyncpg is not None:
+            self._asyncpg.uninstrument()
+            self._asyncpg = None
+        if self.provider is not None:
+            self.provider.shutdown()  # exports what the batch still holds
+
+    def force_flush(self, timeout_millis: int = 5000) -> bool:
+        """Export every finished span now (tests; a process about to exit)."""
+        return self.provider.force_flush(timeout_millis) if self.provider is not None else True

@@ -1,0 +1,208 @@
+"""Logs through the real app: JSON lines, the request id, the access line, and no secret in any line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tenantry.app import default_capabilities
+from tenantry.config import Settings
+from tenantry.core import Capability
+from tenantry.logs import Logs, LogSettings
+from tenantry.mail import MailSettings
+from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, PASSWORD, cookie_value, runtime, sign_in, sign_up
+from tests.logs.chatty import Chatty
+
+JSON_LOGS = LogSettings(TENANTRY_LOG_FORMAT="json", TENANTRY_LOG_LEVEL="INFO")
+
+
+def with_chatty(**settings: Any) -> list[Capability]:
+    return [*default_capabilities(Settings(**settings)), Chatty()]
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    """Every line of ``text`` (each must be one JSON object: nothing else is written)."""
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def access_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [line for line in lines if line.get("logger") == "tenantry.access"]
+
+
+async def test_no_password_token_cookie_or_api_key_reaches_the_logs(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with make_client(
+        auth=NO_VERIFICATION,
+        logs=JSON_LOGS,
+        base_url=BASE,
+        capabilities=with_chatty(auth=NO_VERIFICATION, logs=JSON_LOGS),
+    ) as client:
+        capsys.readouterr()
+        up = await sign_up(client)
+        assert up.status_code == 200, up.text
+        wrong = await sign_in(client, password="Wrong-Password-999")
+        assert wrong.status_code == 401
+        signed = await sign_in(client)
+        assert signed.status_code == 200
+        token = signed.json()["token"]
+        cookie = cookie_value(signed)
+        assert token and cookie
+        reset = await client.post(
+            "/api/auth/request-password-reset",
+            json={"email": "cap@example.com", "redirectTo": "/reset"},
+            headers=ORIGIN,
+        )
+        assert reset.status_code == 200
+        created = await client.post("/api/auth/api-key/create", json={"name": "ci"}, headers=ORIGIN)
+        assert created.status_code == 200, created.text
+        api_key = created.json()["key"]
+        used = await client.get("/api/auth/api-key/list", headers={"x-api-key": api_key})
+        assert used.status_code in (200, 401, 403)
+        bearer = await client.get("/api/auth/get-session", headers={"authorization": f"Bearer {token}"})
+        assert bearer.status_code == 200
+        output = capsys.readouterr().err
+
+    lines = json_lines(output)
+    # The careless capability did log bodies and headers (the test sees the redacted lines) ...
+    careless = [line for line in lines if line.get("logger", "").startswith("tenantry.test.")]
+    assert len(careless) > 20
+    assert "[redacted]" in output
+    assert any("request body" in line["event"] and "cap@example.com" in str(line) for line in careless)
+    # ... and not one secret survived, in whatever form it was logged.
+    for secret in (PASSWORD, "Wrong-Password-999", token, cookie, cookie.split(".")[0], api_key):
+        assert secret not in output, f"{secret[:6]}… leaked"
+    # One access line per request, each with its id and duration.
+    access = access_lines(lines)
+    assert [line["route"] for line in access] == [
+        "/api/auth/sign-up/email",
+        "/api/auth/sign-in/email",
+        "/api/auth/sign-in/email",
+        "/api/auth/request-password-reset",
+        "/api/auth/api-key/create",
+        "/api/auth/api-key/list",
+        "/api/auth/get-session",
+    ]
+    assert [line["status"] for line in access][:3] == [200, 401, 200]
+    assert all(len(line["request_id"]) == 32 and line["duration_ms"] >= 0 for line in access)
+    assert len({line["request_id"] for line in access}) == len(access)
+
+
+async def test_the_request_id_is_returned_bound_and_given_to_the_audit_context(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with make_client(
+        auth=NO_VERIFICATION,
+        logs=JSON_LOGS,
+        base_url=BASE,
+        capabilities=with_chatty(auth=NO_VERIFICATION, logs=JSON_LOGS),
+    ) as client:
+        user = (await sign_up(client)).json()["user"]
+        org = await client.post("/api/auth/organization/create", json={"name": "Acme", "slug": "acme"}, headers=ORIGIN)
+        assert org.status_code == 200, org.text
+        capsys.readouterr()
+
+        # From a trusted proxy (the in-process client's peer is 127.0.0.1, the default), a plain id is kept.
+        kept = await client.get("/test/context/one", headers={"x-request-id": "edge-4f1c.77:a"})
+        assert kept.headers["x-request-id"] == "edge-4f1c.77:a"
+        assert kept.json() == {"request_id": "edge-4f1c.77:a", "user_id": user["id"]}
+        # Too long, or with characters that could forge a log line: replaced.
+        for bad in ("x" * 129, "abc def", 'a"b', "line\tbreak"):
+            replaced = await client.get("/test/context/two", headers={"x-request-id": bad})
+            assert replaced.headers["x-request-id"] != bad
+            assert len(replaced.headers["x-request-id"]) == 32
+            assert replaced.json()["request_id"] == replaced.headers["x-request-id"]
+        lines = json_lines(capsys.readouterr().err)
+
+        # Every line of the request carries its id and, once known, the user and organization.
+        said = next(line for line in lines if line["event"] == "context asked for one")
+        assert said["request_id"] == "edge-4f1c.77:a"
+        assert said["user_id"] == user["id"]
+        assert said["organization_id"] == org.json()["id"]
+        access = access_lines(lines)[0]
+        assert access["method"] == "GET"
+        assert access["route"] == "/test/context/{name}"  # the template, not the raw path
+        assert access["status"] == 200
+        assert access["request_id"] == "edge-4f1c.77:a"
+        assert access["user_id"] == user["id"]
+        assert access["organization_id"] == org.json()["id"]
+        assert isinstance(access["duration_ms"], float)
+
+        # From any other peer the header is not believed.
+        transport = httpx.ASGITransport(app=client.app, client=("203.0.113.7", 4000))  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as outsider:
+            r = await outsider.get("/test/context/three", headers={"x-request-id": "spoofed-id"})
+        assert r.headers["x-request-id"] != "spoofed-id"
+        assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+async def test_requests_that_fail_or_match_nothing_get_their_access_line(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with make_client(logs=JSON_LOGS, capabilities=with_chatty(logs=JSON_LOGS)) as client:
+        capsys.readouterr()
+        transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as c:
+            missing = await c.get("/api/no_such_entity/1")
+            bad = await c.post("/api/projects", content=b"{not json", headers={"content-type": "application/json"})
+        assert missing.status_code == 404 and bad.status_code == 400
+        access = access_lines(json_lines(capsys.readouterr().err))
+        assert [(a["status"], a["level"]) for a in access] == [(404, "info"), (400, "info")]
+        assert all(a["request_id"] for a in access)
+
+
+async def test_development_logs_read_as_text(make_client: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    async with make_client(capabilities=with_chatty()) as client:
+        assert runtime(client).get(Logs).format == "console"
+        capsys.readouterr()
+        r = await client.get("/test/context/dev", headers={"x-request-id": "dev-id-1"})
+        assert r.status_code == 200
+        output = capsys.readouterr().err
+    said = next(line for line in output.splitlines() if "context asked for dev" in line)
+    assert not said.lstrip().startswith("{")
+    assert "request_id=dev-id-1" in said
+    assert any("/test/context/{name}" in line and "200" in line for line in output.splitlines())
+
+
+async def test_production_logs_json_lines_by_default(
+    make_client: Any, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    production = {
+        "TENANTRY_ENV": "production",
+        "TENANTRY_SECRET": "s" * 40,
+        "mail": MailSettings(TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "mail.jsonl")),
+    }
+    async with make_client(**production) as client:
+        assert runtime(client).get(Logs).format == "json"
+        capsys.readouterr()
+        await client.get("/api/auth/ok")
+        lines = json_lines(capsys.readouterr().err)
+    assert access_lines(lines)[0]["route"] == "/api/auth/ok"
+
+
+def test_the_redaction_processor() -> None:
+    from tenantry.logs.redact import redact_secrets
+
+    event = redact_secrets(
+        None,
+        "info",
+        {
+            "event": "connecting to postgresql://app:s3cret@db/app",
+            "password": "x",
+            "headers": {"Authorization": "Bearer abcdefghij", "accept": "*/*"},
+            "sentry_dsn": "https://pub@o1.ingest.example/1",
+            "nested": [{"otp": "123456"}, "code=654321&state=ok"],
+            "ordering_key": "org-1",
+        },
+    )
+    assert event == {
+        "event": "connecting to postgresql://[redacted]@db/app",
+        "password": "[redacted]",
+        "headers": {"Authorization": "[redacted]", "accept": "*/*"},
+        "sentry_dsn": "[redacted]",
+        "nested": [{"otp": "[redacted]"}, "code=[redacted]&state=ok"],
+        "ordering_key": "org-1",
+    }
