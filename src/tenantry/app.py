@@ -45,6 +45,7 @@ from tenantry.mail import Mail
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.realtime import Realtime
 from tenantry.schema import Schema, SchemaError, load_schema
+from tenantry.sentry import ErrorTracking
 from tenantry.tenancy import Tenancy
 from tenantry.web import WebApp
 
@@ -55,7 +56,9 @@ C = TypeVar("C")
 # Every capability an app may have. Each says when it applies (``enabled``) and what it must follow
 # (``after``); the position here only breaks ties. Authentication's optional plugins are added from
 # ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
+# Error tracking comes first: it starts before, and stops after, every other capability.
 CAPABILITIES: tuple[type[Capability], ...] = (
+    ErrorTracking,
     Mail,
     Authentication,
     Tenancy,

@@ -36,6 +36,7 @@ from tenantry.core.settings import DEV_SECRET, CoreSettings
 from tenantry.events import OutboxSettings
 from tenantry.mail.settings import MailSettings
 from tenantry.realtime.settings import RealtimeSettings
+from tenantry.sentry.settings import SentrySettings
 
 __all__ = ["DEV_SECRET", "Settings"]
 
@@ -52,6 +53,7 @@ class Settings(CoreSettings):
     api_key: ApiKeySettings = Field(default_factory=ApiKeySettings)
     admin: AdminSettings = Field(default_factory=AdminSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    sentry: SentrySettings = Field(default_factory=SentrySettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

@@ -20,6 +20,9 @@ Public face:
 - ``Events``: the writer in an app's pipeline (and its observer of organization changes) and
   ``subscribe(pattern, handler)``, the short way to add a subscriber; ``DomainEvent``;
   ``OutboxSettings`` (the prune policy);
+- ``Outbox.failure_listeners``: told of every failed attempt (``DeliveryFailure``: the subscriber,
+  the event, the attempt, the exception, whether it was expected and whether it was the last),
+  for an error tracker;
 - ``DeliveryWorker``/``OutboxStore``: one subscriber's worker on a database of its own (what
   another process runs; tests and tools).
 
@@ -50,7 +53,7 @@ from tenantry.events.subscriber import (
     current_delivery,
 )
 from tenantry.events.tables import DELIVERIES_TABLE, DONE, EVENTS_TABLE, FAILED, PENDING, events_tables, outbox_tables
-from tenantry.events.worker import DeliveryReport, DeliveryWorker
+from tenantry.events.worker import DeliveryFailure, DeliveryReport, DeliveryWorker, FailureListener
 from tenantry.events.writer import EventWriter, OrganizationEventWriter
 
 if TYPE_CHECKING:
@@ -65,11 +68,13 @@ __all__ = [
     "PENDING",
     "Delivery",
     "DeliveryError",
+    "DeliveryFailure",
     "DeliveryReport",
     "DeliveryWorker",
     "DomainEvent",
     "EventWriter",
     "Events",
+    "FailureListener",
     "Handler",
     "Ordering",
     "OrganizationEventWriter",
