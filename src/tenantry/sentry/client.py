@@ -62,8 +62,8 @@ def start_client(
         # Errors only: no transactions, no profiles (traces are OpenTelemetry's).
         "traces_sample_rate": None,
         "profiles_sample_rate": None,
-        # Never the client's address, cookies or user fields; never a body or a frame's variables.
-        "send_default_pii": False,
+        # Never a body or a frame's variables. ``send_default_pii`` stays unset, which is off (and
+        # deprecated in newer SDKs): no client address, cookies or user fields are collected.
         "max_request_body_size": "never",
         "include_local_variables": False,
         "event_scrubber": EventScrubber(denylist=DENYLIST, recursive=True),
