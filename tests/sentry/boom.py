@@ -12,10 +12,11 @@ from starlette.routing import BaseRoute, Route
 
 from tenantry.core import App, Capability, Worker
 from tenantry.errors import ApiError
-from tenantry.events import DomainEvent, RetryPolicy, Subscriber
+from tenantry.events import DeliveryError, DomainEvent, RetryPolicy, Subscriber
 from tenantry.worker import PollingWorker
 
 SUBSCRIBER = "boom.projects"
+FLAKY = "boom.flaky"
 
 
 class BoomError(RuntimeError):
@@ -40,8 +41,9 @@ class FailingOnce(PollingWorker):
 
 
 class Boom(Capability):
-    """``/api/boom`` raises after learning who asks; ``/api/boom/client`` answers a 400; a new project's
-    delivery to ``boom.projects`` raises; the worker's first pass fails if ``fail_worker``."""
+    """``/api/boom`` raises after learning who asks; ``/api/boom/client`` answers a 400; a new
+    project's delivery to ``boom.projects`` raises (a bug) and to ``boom.flaky`` fails as expected;
+    the worker's first pass fails if ``fail_worker``."""
 
     name = "boom"
     after = ("auth", "tenancy")
@@ -68,7 +70,13 @@ class Boom(Capability):
                 handler=self.project_created,
                 # Two attempts, the second due at once: the test drives it without waiting.
                 retry=RetryPolicy(delays=(0.0,), max_attempts=2, jitter=0.0),
-            )
+            ),
+            Subscriber(
+                name=FLAKY,
+                patterns=("projects.created",),
+                handler=self.provider_down,
+                retry=RetryPolicy(delays=(0.0,), max_attempts=2, jitter=0.0),
+            ),
         ]
 
     def workers(self) -> Sequence[Worker]:
@@ -90,3 +98,6 @@ class Boom(Capability):
 
     async def project_created(self, event: DomainEvent) -> None:
         raise BoomError(f"the subscriber exploded on {event.row_id}")
+
+    async def provider_down(self, event: DomainEvent) -> None:
+        raise DeliveryError("the provider is down")  # expected: retried, reported only when given up

@@ -23,7 +23,7 @@ from tenantry.events import DeliveryFailure
 from tenantry.sentry import ErrorTracking, SentrySettings
 from tenantry.sentry.client import default_release
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime, sign_up
-from tests.sentry.boom import SUBSCRIBER, Boom
+from tests.sentry.boom import FLAKY, SUBSCRIBER, Boom
 
 PASSWORD_IN_BODY = "body-password-Zx81!"
 BEARER = "bearer-secret-Qw72"
@@ -138,7 +138,7 @@ async def test_client_errors_are_not_reported(make_client: Any, sentry: tuple[Se
     assert emulator.events == []
 
 
-async def test_a_failing_outbox_delivery_is_reported_at_each_attempt(
+async def test_a_failing_delivery_is_reported_at_each_attempt_an_expected_one_when_given_up(
     make_client: Any, sentry: tuple[SentryEmulator, str]
 ) -> None:
     emulator, dsn = sentry
@@ -162,13 +162,15 @@ async def test_a_failing_outbox_delivery_is_reported_at_each_attempt(
         assert created.status_code == 201
         project_id = created.json()["id"]
         async with told:
-            await asyncio.wait_for(told.wait_for(lambda: len(failures) >= 1), 10)
-        # The second (last) attempt is due at once: deliver it here rather than wait for the next poll.
+            await asyncio.wait_for(told.wait_for(lambda: len(failures) >= 2), 10)
+        # The second (last) attempts are due at once: deliver them here rather than wait for the next poll.
         await app.outbox.deliver_pending()
         async with told:
-            await asyncio.wait_for(told.wait_for(lambda: len(failures) >= 2), 10)
+            await asyncio.wait_for(told.wait_for(lambda: len(failures) >= 4), 10)
         await flush()
-    assert [(f.subscriber, f.attempt, f.given_up, f.expected) for f in failures] == [
+    assert sorted((f.subscriber, f.attempt, f.given_up, f.expected) for f in failures) == [
+        (FLAKY, 1, False, True),
+        (FLAKY, 2, True, True),
         (SUBSCRIBER, 1, False, False),
         (SUBSCRIBER, 2, True, False),
     ]
@@ -184,7 +186,12 @@ async def test_a_failing_outbox_delivery_is_reported_at_each_attempt(
         assert event["tags"]["organization.id"] == org_id
         assert event["contexts"]["outbox"]["row_id"] == project_id
         assert event["release"] == default_release()
-    # The outbox's own "gave up" log line is not a second event: the listener reported it.
+    # An expected failure is reported once, when given up.
+    [flaky] = [e for e in emulator.events if e.get("transaction") == f"outbox:{FLAKY}"]
+    assert flaky["tags"]["outbox.given_up"] == "yes"
+    assert flaky["exception"]["values"][-1]["type"] == "DeliveryError"
+    assert len(emulator.events) == 3
+    # The outbox's own "gave up" log lines are not second events: the listener reported them.
     assert not [e for e in emulator.events if e.get("logger") == "tenantry.events"]
 
 
