@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import sentry_sdk
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
 from tenantry.context import Principal
 from tenantry.core import App, Capability
 from tenantry.events import DeliveryFailure
-from tenantry.sentry.client import default_release, is_current, start_client, stop_client
-from tenantry.sentry.labels import label_principal, report_delivery_failure
-from tenantry.sentry.local import CapturedError, ErrorLog, LocalTransport
-from tenantry.sentry.routes import error_routes
-from tenantry.sentry.scrub import scrub_event
 from tenantry.sentry.settings import SentrySettings
 
-__all__ = ["CapturedError", "ErrorLog", "ErrorTracking", "SentrySettings", "scrub_event"]
+if TYPE_CHECKING:
+    import sentry_sdk
+
+    from tenantry.sentry.local import ErrorLog
+
+__all__ = ["ErrorTracking", "SentrySettings"]
 
 
 class ErrorTracking(Capability):
@@ -62,9 +62,15 @@ class ErrorTracking(Capability):
         self._active = self.reporting or local
         if not self._active:
             return
+        # The SDK is imported only by an app that uses it (it costs start-up time in every process).
         if local:
+            from tenantry.sentry.local import ErrorLog
+            from tenantry.sentry.routes import error_routes
+
             self.log = ErrorLog()
             self._routes = error_routes(self.log)
+        import tenantry.sentry.labels  # noqa: F401 - the listeners' module, loaded once here
+
         app.principal_listeners.append(self._label_principal)
         app.outbox.failure_listeners.append(self._report_delivery_failure)
 
@@ -74,6 +80,9 @@ class ErrorTracking(Capability):
     async def startup(self) -> None:
         if not self._active:
             return
+        from tenantry.sentry.client import default_release, start_client
+        from tenantry.sentry.local import LocalTransport
+
         self.client = start_client(
             dsn=self.settings.dsn,
             environment=self._environment,
@@ -85,15 +94,21 @@ class ErrorTracking(Capability):
     async def shutdown(self) -> None:
         client, self.client = self.client, None
         if client is not None:
+            from tenantry.sentry.client import stop_client
+
             # Flushing waits on the network: not on the event loop.
             await asyncio.to_thread(stop_client, client)
 
     # -- listeners: each does nothing unless this app's client is the process's ---------------------
 
     def _label_principal(self, request: Request, principal: Principal) -> None:
-        if is_current(self.client):
-            label_principal(request, principal)
+        from tenantry.sentry import labels  # imported at install already: a lookup
+
+        if labels.is_current(self.client):
+            labels.label_principal(request, principal)
 
     def _report_delivery_failure(self, failure: DeliveryFailure) -> None:
-        if is_current(self.client):
-            report_delivery_failure(failure)
+        from tenantry.sentry import labels
+
+        if labels.is_current(self.client):
+            labels.report_delivery_failure(failure)

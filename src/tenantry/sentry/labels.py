@@ -20,6 +20,9 @@ from starlette.requests import Request
 
 from tenantry.context import Principal
 from tenantry.events import DeliveryFailure
+from tenantry.sentry.client import is_current
+
+__all__ = ["ORG_TAG", "is_current", "label_principal", "report_delivery_failure"]
 
 ORG_TAG = "organization.id"
 

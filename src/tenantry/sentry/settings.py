@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sentry_sdk.utils import BadDsn, Dsn
 
 
 class SentrySettings(BaseSettings):
@@ -41,10 +42,23 @@ class SentrySettings(BaseSettings):
         if not value or not value.strip():
             return None
         value = value.strip()
-        try:
-            Dsn(value)
-        except BadDsn as exc:
-            raise ValueError(f"SENTRY_DSN is not a Sentry DSN (https://KEY@HOST/PROJECT_ID): {exc}") from None
+        # The SDK's own rules (sentry_sdk.utils.Dsn), checked without importing the SDK: the command
+        # line reads these settings on every call, and most processes have no DSN.
+        parts = urlsplit(value)
+        project = parts.path.rstrip("/").rpartition("/")[2]
+        problem = (
+            "its scheme must be http or https"
+            if parts.scheme not in ("http", "https")
+            else "it has no public key (KEY@)"
+            if not parts.username
+            else "it has no host"
+            if not parts.hostname
+            else "it does not end with a numeric project id"
+            if not project.isdigit()
+            else None
+        )
+        if problem:
+            raise ValueError(f"SENTRY_DSN is not a Sentry DSN (https://KEY@HOST/PROJECT_ID): {problem}")
         return value
 
     @field_validator("environment", "release")
