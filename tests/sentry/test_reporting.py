@@ -105,6 +105,8 @@ async def test_a_failing_route_is_one_scrubbed_event_with_release_environment_us
     assert exception["type"] == "BoomError"
     assert exception["value"] == "the route exploded"
     assert exception["stacktrace"]["frames"][-1]["function"] == "explode"
+    # Reported by the Starlette integration as unhandled, although the app answered it with a 500.
+    assert exception["mechanism"] == {"type": "starlette", "handled": False}
     assert event["release"] == default_release()
     assert event["environment"] == "development"
     assert event["user"] == {"id": user_id}
