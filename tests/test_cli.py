@@ -178,6 +178,7 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
     assert created.status_code == 201, created.text
     assert created.json()["slug"] == "acme"  # the example project's hook lower-cases slugs
     assert httpx.get(f"{base}/api/docs").status_code == 200
+    assert "No errors yet." in httpx.get(f"{base}/dev/errors").text  # kept locally: no SENTRY_DSN
     assert "organizations" in httpx.get(f"{base}/").text
     assert (project / "tenantry.db").exists()
     # "Continue with Dev": the local OpenID provider `tenantry dev` starts, through the real OAuth flow.

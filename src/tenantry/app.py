@@ -55,6 +55,7 @@ from tenantry.metrics import Metrics
 from tenantry.pipeline import NoScope, OpenPolicy, Pipeline
 from tenantry.realtime import Realtime
 from tenantry.schema import Schema, SchemaError, load_schema
+from tenantry.sentry import ErrorTracking
 from tenantry.tenancy import Tenancy
 from tenantry.tracing import Tracing
 from tenantry.web import WebApp
@@ -66,8 +67,10 @@ C = TypeVar("C")
 # Every capability an app may have. Each says when it applies (``enabled``) and what it must follow
 # (``after``); the position here only breaks ties. Authentication's optional plugins are added from
 # ``TENANTRY_AUTH_PLUGINS`` (see ``capability_classes``). The outbox and its events are the core's.
+# Error tracking comes first: it starts before, and stops after, every other capability.
 CAPABILITIES: tuple[type[Capability], ...] = (
-    Logs,  # first: its request-id middleware is the outermost
+    ErrorTracking,
+    Logs,  # its request-id middleware is the outermost
     Metrics,  # its middleware times every request, whoever answers it
     Tracing,  # only with an OTLP endpoint; its server span inside the request id
     Health,

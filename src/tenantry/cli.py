@@ -163,8 +163,20 @@ def _banner(
     if settings.is_development:
         table.add_row("Mail", f"{base}/dev/mail")
         table.add_row("Analytics", f"{base}/dev/analytics")
+    table.add_row("Errors", _errors_row(settings, base))
     table.add_row("Entities", ", ".join(e.route for e in schema.entities.values()))
     console.print(Panel(table, title=f"[bold]{schema.title}[/] — Tenantry {mode}", expand=False))
+
+
+def _errors_row(settings: Settings, base: str) -> str:
+    """Where unexpected errors go: Sentry (its host, not the DSN's key), ``/dev/errors``, or nowhere."""
+    if settings.sentry.dsn:
+        from urllib.parse import urlsplit
+
+        return f"Sentry at {urlsplit(settings.sentry.dsn).hostname} (SENTRY_DSN)"
+    if settings.is_development and settings.sentry.dev_errors:
+        return f"{base}/dev/errors"
+    return "not tracked (set SENTRY_DSN)"
 
 
 def _redact(url: str) -> str:

@@ -41,6 +41,7 @@ from tenantry.mail.settings import MailSettings
 from tenantry.metrics.settings import MetricsSettings
 from tenantry.realtime.settings import RealtimeSettings
 from tenantry.tracing.settings import TracingSettings
+from tenantry.sentry.settings import SentrySettings
 
 __all__ = ["DEV_SECRET", "Settings"]
 
@@ -62,6 +63,7 @@ class Settings(CoreSettings):
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     logs: LogSettings = Field(default_factory=LogSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
+    sentry: SentrySettings = Field(default_factory=SentrySettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 

@@ -22,6 +22,9 @@ Public face:
   ``OutboxSettings`` (the prune policy);
 - ``DeliveryObserver``: told of each publish and delivery (``Outbox.observe``), how tracing links a
   delivery to the request that published its event;
+- ``Outbox.failure_listeners``: told of every failed attempt (``DeliveryFailure``: the subscriber,
+  the event, the attempt, the exception, whether it was expected and whether it was the last),
+  for an error tracker;
 - ``DeliveryWorker``/``OutboxStore``: one subscriber's worker on a database of its own (what
   another process runs; tests and tools).
 
@@ -53,7 +56,7 @@ from tenantry.events.subscriber import (
     current_delivery,
 )
 from tenantry.events.tables import DELIVERIES_TABLE, DONE, EVENTS_TABLE, FAILED, PENDING, events_tables, outbox_tables
-from tenantry.events.worker import DeliveryReport, DeliveryWorker
+from tenantry.events.worker import DeliveryFailure, DeliveryReport, DeliveryWorker, FailureListener
 from tenantry.events.writer import EventWriter, OrganizationEventWriter
 
 if TYPE_CHECKING:
@@ -69,12 +72,14 @@ __all__ = [
     "Backlog",
     "Delivery",
     "DeliveryError",
+    "DeliveryFailure",
     "DeliveryObserver",
     "DeliveryReport",
     "DeliveryWorker",
     "DomainEvent",
     "EventWriter",
     "Events",
+    "FailureListener",
     "Handler",
     "Ordering",
     "OrganizationEventWriter",

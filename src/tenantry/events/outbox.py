@@ -27,7 +27,7 @@ from tenantry.events.sql import outbox_sql
 from tenantry.events.store import OutboxStore, PruneReport
 from tenantry.events.subscriber import Subscriber
 from tenantry.events.tables import DEDUPE_KEY_LENGTH, TRACE_CONTEXT_LENGTH
-from tenantry.events.worker import DeliveryReport, DeliveryWorker
+from tenantry.events.worker import DeliveryReport, DeliveryWorker, FailureListener
 
 log = logging.getLogger("tenantry.events")
 
@@ -54,6 +54,8 @@ class Outbox:
         self.clock = clock
         self.poll_interval = poll_interval
         self.pruner = OutboxPruner(self.store, self.settings, clock=clock)
+        # Told of every failed delivery attempt of every subscriber (an error tracker's seam).
+        self.failure_listeners: list[FailureListener] = []
         self._subscribers: dict[str, Subscriber] = {}
         self._workers: dict[str, DeliveryWorker] = {}
         self._matching: dict[str, tuple[Subscriber, ...]] = {}  # topic -> its subscribers, until the next (un)register
@@ -83,7 +85,13 @@ class Outbox:
         name = subscriber.name
         if name in self._subscribers:
             raise ValueError(f"a subscriber named {name!r} is registered already; give this one another name")
-        worker = DeliveryWorker(self.store, subscriber, clock=self.clock, poll_interval=self.poll_interval)
+        worker = DeliveryWorker(
+            self.store,
+            subscriber,
+            clock=self.clock,
+            poll_interval=self.poll_interval,
+            failure_listeners=self.failure_listeners,
+        )
         worker.observer = self._observer
         self._subscribers[name] = subscriber
         self._workers[name] = worker

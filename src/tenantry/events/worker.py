@@ -12,6 +12,9 @@ share its deliveries safely:
   later deliveries are handed back and wait for it), other groups go on; after the last attempt
   the delivery is ``failed`` and its group moves on;
 - stopping lets the handlers in flight finish and hands back what was not started at once.
+
+Every failed attempt is also told to the outbox's failure listeners (``DeliveryFailure``): the
+seam through which an error tracker hears of background failures without the core knowing it.
 """
 
 from __future__ import annotations
@@ -20,13 +23,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
 from tenantry.events.observer import DeliveryObserver
+from tenantry.events.event import DomainEvent
 from tenantry.events.sql import Claimed
 from tenantry.events.store import Claim, OutboxStore
 from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, delivery_context
@@ -36,6 +40,29 @@ log = logging.getLogger("tenantry.events")
 
 Clock = Callable[[], dt.datetime]
 Outcome = Literal["done", "retrying", "failed", "lost"]
+
+
+@dataclass(frozen=True)
+class DeliveryFailure:
+    """One failed delivery attempt, as the failure listeners hear of it.
+
+    ``error`` is what the handler raised (None when the attempt was given up without running:
+    its worker died during the last one). ``expected``: a failure the handler announced
+    (``DeliveryError``, a timeout, a network error), retried as a matter of course, as opposed to
+    a bug. ``given_up``: this was the last attempt, the delivery is ``failed``.
+    """
+
+    subscriber: str
+    event: DomainEvent
+    attempt: int
+    error: BaseException | None
+    message: str
+    expected: bool
+    given_up: bool
+
+
+# Told of every failed attempt, in the worker's task, before the outcome is recorded; must not block.
+FailureListener = Callable[[DeliveryFailure], None]
 
 
 @dataclass
@@ -85,8 +112,11 @@ class DeliveryWorker(PollingWorker):
         *,
         clock: Clock = utc_now,
         poll_interval: float = 1.0,
+        failure_listeners: Sequence[FailureListener] = (),
     ) -> None:
         super().__init__(f"outbox-{subscriber.name}", poll_interval, log)
+        # Shared with the outbox (its list, not a copy): listeners added later are heard too.
+        self.failure_listeners = failure_listeners
         self.store = store
         self.subscriber = subscriber
         self.clock = clock
@@ -212,7 +242,7 @@ class DeliveryWorker(PollingWorker):
         sub = self.subscriber
         if item.attempt > sub.retry.max_attempts:
             # Its last attempt was claimed by a worker that died: the budget is spent.
-            return await self._fail(claim, item, "gave up: the worker stopped during the last attempt")
+            return await self._fail(claim, item, "gave up: the worker stopped during the last attempt", None, True)
         token = delivery_context.set(Delivery(item.event.id, sub.name, item.attempt, self.clock()))
         observed = (
             contextlib.nullcontext()
@@ -224,21 +254,22 @@ class DeliveryWorker(PollingWorker):
                 async with asyncio.timeout(sub.handler_timeout):
                     result = await sub.handler(item.event)
         except PermanentDeliveryError as exc:
-            return await self._fail(claim, item, f"{type(exc).__name__}: {exc}")
+            return await self._fail(claim, item, f"{type(exc).__name__}: {exc}", exc, True)
         except Exception as exc:
             expected = isinstance(exc, DeliveryError | TimeoutError | OSError)
             # An unexpected exception is a bug worth a traceback, and still worth another try.
-            return await self._retry_or_fail(claim, item, f"{type(exc).__name__}: {exc}", None if expected else exc)
+            return await self._retry_or_fail(claim, item, f"{type(exc).__name__}: {exc}", exc, expected)
         finally:
             delivery_context.reset(token)
         if await self.store.mark_done(claim, item, self.clock(), result):
             return "done"
         return self._lost(item)
 
-    async def _retry_or_fail(self, claim: Claim, item: Claimed, error: str, exc: Exception | None) -> Outcome:
+    async def _retry_or_fail(self, claim: Claim, item: Claimed, error: str, exc: Exception, expected: bool) -> Outcome:
         sub = self.subscriber
         if sub.retry.gives_up_after(item.attempt):
-            return await self._fail(claim, item, f"gave up after {item.attempt} attempts: {error}")
+            return await self._fail(claim, item, f"gave up after {item.attempt} attempts: {error}", exc, expected)
+        self._tell(item, exc, error, expected=expected, given_up=False)
         next_at = self.clock() + dt.timedelta(seconds=sub.retry.delay_after(item.attempt))
         log.warning(
             "%s: attempt %d on %s (%s) failed: %s; next attempt at %s",
@@ -248,13 +279,16 @@ class DeliveryWorker(PollingWorker):
             item.event.id,
             error,
             next_at,
-            exc_info=exc,
+            exc_info=None if expected else exc,
         )
         if await self.store.mark_retry(claim, item, next_at, error):
             return "retrying"
         return self._lost(item)
 
-    async def _fail(self, claim: Claim, item: Claimed, error: str) -> Outcome:
+    async def _fail(
+        self, claim: Claim, item: Claimed, error: str, exc: BaseException | None, expected: bool
+    ) -> Outcome:
+        self._tell(item, exc, error, expected=expected, given_up=True)
         log.error(
             "%s: gave up on %s (%s) after attempt %d: %s",
             self.subscriber.name,
@@ -266,6 +300,17 @@ class DeliveryWorker(PollingWorker):
         if await self.store.mark_failed(claim, item, self.clock(), error):
             return "failed"
         return self._lost(item)
+
+    def _tell(self, item: Claimed, exc: BaseException | None, error: str, *, expected: bool, given_up: bool) -> None:
+        """Tell the failure listeners of a failed attempt; a listener's own failure is only logged."""
+        if not self.failure_listeners:
+            return
+        failure = DeliveryFailure(self.subscriber.name, item.event, item.attempt, exc, error, expected, given_up)
+        for listener in self.failure_listeners:
+            try:
+                listener(failure)
+            except Exception:
+                log.warning("a failure listener of %s raised", self.subscriber.name, exc_info=True)
 
     def _lost(self, item: Claimed) -> Outcome:
         log.warning(
