@@ -40,8 +40,8 @@ from tenantry.logs.settings import LogSettings
 from tenantry.mail.settings import MailSettings
 from tenantry.metrics.settings import MetricsSettings
 from tenantry.realtime.settings import RealtimeSettings
-from tenantry.tracing.settings import TracingSettings
 from tenantry.sentry.settings import SentrySettings
+from tenantry.tracing.settings import TracingSettings
 
 __all__ = ["DEV_SECRET", "Settings"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -23,8 +24,12 @@ WITH_TOKEN = MetricsSettings(TENANTRY_METRICS_TOKEN=SecretStr(TOKEN))
 LIMITED = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="on")
 
 
+@functools.cache
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition, by name and sorted labels (the official parser)."""
+    """Every sample of an exposition, by name and sorted labels (the official parser).
+
+    Parsed once per text: the suite's apps share the process's registry, whose exposition grows
+    large, and a test reads many values of the same scrape."""
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)

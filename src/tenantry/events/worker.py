@@ -29,8 +29,8 @@ from typing import Literal
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
-from tenantry.events.observer import DeliveryObserver
 from tenantry.events.event import DomainEvent
+from tenantry.events.observer import DeliveryObserver
 from tenantry.events.sql import Claimed
 from tenantry.events.store import Claim, OutboxStore
 from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, delivery_context
