@@ -4,7 +4,8 @@
 
 Seeds the same database as ``bench/run.py`` (50 organizations, 10,000 projects), starts the same
 Tenantry twice with uvicorn (one worker each, uvloop + httptools), and drives the CRUD list and
-get-by-id endpoints on both with ``wrk``, alternating run by run:
+get-by-id endpoints of ``bench/run.py`` and ``bench/auth.py``'s get-session with a session cookie
+on both with ``wrk``, alternating run by run:
 
 - **on** (port 8821): JSON log lines with one access line per request (written to a file),
   Prometheus metrics (the request middleware, scraped every second during the runs with a bearer
@@ -43,9 +44,11 @@ from common import (
     BenchError,
     Run,
     Server,
+    alternate,
     create_database,
     drop_database,
     http_get,
+    http_request,
     log,
     print_table,
     print_totals,
@@ -63,6 +66,8 @@ from tenantry.emulators.otlp import OtlpEmulator
 from tenantry.emulators.server import run_in_thread
 
 METRICS_TOKEN = "bench-metrics-token"
+SECRET = "bench-observability-secret-0123456789abcdef"
+SESSION_PATH = "/api/auth/get-session"
 SIGNALS = ("logs", "metrics", "traces", "errors")
 
 
@@ -137,6 +142,11 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
         "TENANTRY_ENV": "development",
         "TENANTRY_DB_POOL_SIZE": str(run.POOL_SIZE),
         "TENANTRY_LOG_FORMAT": "json",
+        # Both accept the session one of them signed (the same secret) from the one origin.
+        "TENANTRY_SECRET": SECRET,
+        "TENANTRY_BASE_URL": f"http://127.0.0.1:{o.baseline_port}",
+        "TENANTRY_REQUIRE_EMAIL_VERIFICATION": "false",
+        "TENANTRY_RATE_LIMIT": "off",
     }
     on_env = {**common, "TENANTRY_ACCESS_LOG": "true" if "logs" in opts.signals else "false"}
     if "metrics" in opts.signals:
@@ -206,6 +216,32 @@ def check_signals(opts: Options, on: Server, off: Server) -> None:
         raise BenchError("the 'off' server wrote access lines")
 
 
+def session_cookie(server: Server) -> str:
+    """Signs a user up on ``server`` and returns the ``Cookie`` header of their session."""
+    body = {"email": "observer@example.com", "password": "observability-bench-password", "name": "Observer"}
+    reply = http_request(server, "POST", "/api/auth/sign-up/email", body, {"Origin": server.base_url})
+    if reply.status != 200:
+        raise BenchError(f"sign-up answered {reply.status}: {reply.body[:300]!r}")
+    cookies = [c.split(";", 1)[0] for c in reply.all("set-cookie")]
+    if not cookies:
+        raise BenchError("sign-up set no cookie")
+    return "; ".join(cookies)
+
+
+class SessionLoad:
+    """get-session with one session cookie, for ``run.measure``'s wrk runs (the other endpoints as ``run.py``)."""
+
+    def __init__(self, opts: run.Options, ws: run.Workspace, cookie: str, eps: Sequence[run.Endpoint]) -> None:
+        self.opts, self.ws, self.cookie = opts, ws, cookie
+        self.by_key = {ep.key: ep for ep in eps}
+
+    def __call__(self, server: Server, key: str, seconds: int, rnd: int) -> Run:
+        argv = run.wrk_argv(self.opts, self.ws, server, self.by_key[key], seconds)
+        if key == "session":
+            argv[1:1] = ["-H", f"Cookie: {self.cookie}"]
+        return wrk_run(argv, server, key, rnd)
+
+
 def latency(opts: Options, ws: run.Workspace, server: Server, path: str, connections: int) -> Run:
     """wrk on one path (``/readyz``) for a few seconds; its p50/p99 are the probe's latency under that load."""
     ep = run.Endpoint(path.strip("/"), path, [path])
@@ -247,9 +283,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 wait_ready(server, eps[1].paths[0])
                 log(f"{server.name} ready on {server.base_url} (pid {server.pid})")
             check_signals(opts, on, off)
+            cookie = session_cookie(off)
+            for server in (on, off):
+                reply = http_request(server, "GET", SESSION_PATH, headers={"Cookie": cookie})
+                if reply.status != 200 or not isinstance(reply.json(), dict):
+                    raise BenchError(f"{server.name}: get-session answered {reply.status}: {reply.body[:200]!r}")
+            eps = [*eps, run.Endpoint("session", "get-session (cookie)", [SESSION_PATH])]
+            load = SessionLoad(o, ws, cookie, eps)
             with contextlib.ExitStack() as scraping:
                 scraper = scraping.enter_context(Scraper(on)) if "metrics" in opts.signals else None
-                runs = run.measure(o, ws, on, off, eps)
+                runs = alternate(
+                    [ep.key for ep in eps], on, off, load, warmup=o.warmup, rounds=o.rounds, duration=o.duration
+                )
             traced = len(receiver.wait_for(bool, timeout=10)) if "traces" in opts.signals else 0
             if "traces" in opts.signals and not traced:
                 raise BenchError("the 'on' server exported no span to the OTLP receiver")
@@ -276,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             print_totals(runs)
             if opts.profile is not None:
-                run.profile(replace(o, profile=opts.profile), ws, on, eps)
+                run.profile(replace(o, profile=opts.profile), ws, on, eps[:2])  # wrk without the cookie
             bad = [r for r in (*runs, *probes) if r.non2xx or r.socket_errors]
             if bad:
                 print(f"\nFAILED: {len(bad)} runs had non-2xx responses or socket errors; the figures are not valid.")

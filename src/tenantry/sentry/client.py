@@ -25,6 +25,9 @@ from tenantry.sentry.scrub import scrub_event
 # The API's error handler logs every 500 with its traceback; the Starlette integration reports the
 # same exception with the request's context, so the log line must not become a second event.
 HTTP_LOGGER = "tenantry.http"
+# The access line of a request answered 500 is logged at ERROR: the same failure again, without the
+# exception (the logs capability writes it; the name is the contract, not an import).
+ACCESS_LOGGER = "tenantry.access"
 # The outbox logs each delivery it gives up on (without the exception); the failure listener
 # reports it with the exception and the delivery's context instead.
 OUTBOX_LOGGER = "tenantry.events"
@@ -84,6 +87,7 @@ def start_client(
         options["auto_session_tracking"] = False
     client = sentry_sdk.Client(**options)
     ignore_logger(HTTP_LOGGER)
+    ignore_logger(ACCESS_LOGGER)
     sentry_sdk.get_global_scope().set_client(client)
     return client
 
