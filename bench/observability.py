@@ -15,7 +15,8 @@ on both with ``wrk``, alternating run by run:
   one sends nothing).
 - **off** (port 8822): the same app with the access log off, no metrics token and port (so its
   middleware still counts, the cost of an unscraped counter), no OTLP endpoint (no tracing at all),
-  and no error tracking.
+  and no error tracking (``TENANTRY_DEV_ERRORS=false``: development mode would otherwise keep
+  errors in memory for ``/dev/errors``, with the Sentry SDK's per-request work).
 
 Both run in development mode with the API open, as ``bench/run.py`` does: the cheapest request is
 where a fixed per-request cost weighs the most, so the ratio here is the pessimistic one. It then
@@ -158,7 +159,10 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
     if "errors" in opts.signals and has_sentry():
         # Error events only: a request without an error sends nothing, so no receiver is needed.
         on_env["SENTRY_DSN"] = f"http://public@127.0.0.1:{opts.otlp_port}/1"
-    off_env = {**common, "TENANTRY_ACCESS_LOG": "false"}
+    if "errors" not in opts.signals:
+        on_env["TENANTRY_DEV_ERRORS"] = "false"
+    # Development mode keeps errors in memory for /dev/errors by default: off means off here too.
+    off_env = {**common, "TENANTRY_ACCESS_LOG": "false", "TENANTRY_DEV_ERRORS": "false"}
     on = Server("ours", o.ours_port, uvicorn_argv("tenantry.app:served_app", o.ours_port), on_env, workdir / "on.log")
     off = Server(
         "off", o.baseline_port, uvicorn_argv("tenantry.app:served_app", o.baseline_port), off_env, workdir / "off.log"

@@ -116,6 +116,28 @@ async def test_sampled_at_zero_nothing_is_exported(make_client: Any, otlp: OtlpE
     assert otlp.spans == [] and otlp.requests == 0
 
 
+async def test_a_callers_sampled_trace_is_followed_whatever_the_rate(
+    make_client: Any, otlp: OtlpEmulator, otlp_url: str
+) -> None:
+    # The sampling gate draws lots only for requests that start a trace: one that continues its
+    # caller's sampled trace is traced (with its queries) even at rate 0, and one without is not.
+    caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    traceparent = {"traceparent": f"00-{caller_trace}-{caller_span}-01"}
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, tracing=traced(otlp_url, rate=0.0)) as client:
+        assert (await sign_up(client, email="untraced@example.com")).status_code == 200
+        body = {"email": "traced@example.com", "password": "a-long-enough-password", "name": "T"}
+        traced_up = await client.post("/api/auth/sign-up/email", json=body, headers={**ORIGIN, **traceparent})
+        assert traced_up.status_code == 200
+        flush(client)
+    spans = otlp.wait_for(lambda got: any(s.kind == "server" for s in got))
+    [request] = [s for s in spans if s.kind == "server"]
+    assert request.trace_id == caller_trace and request.parent_span_id == caller_span
+    assert request.name == "POST /api/auth/sign-up/email"
+    queries = [s for s in spans if s.kind == "client"]
+    assert queries and all(q.trace_id == caller_trace for q in queries)
+    assert {s.trace_id for s in spans} == {caller_trace}
+
+
 async def test_unconfigured_there_is_no_tracing_at_all(make_client: Any) -> None:
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         app = runtime(client)

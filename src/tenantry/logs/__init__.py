@@ -52,7 +52,7 @@ class Logs(Capability):
 
     def install(self, app: App) -> None:
         self._format: LogFormat = self.settings.format or ("json" if app.settings.env == "production" else "console")
-        configure_logging(self.settings.level, self._format)
+        self.handler = configure_logging(self.settings.level, self._format)
         # One list of trusted proxies for the whole app: authentication's (TENANTRY_TRUSTED_PROXIES).
         auth = app.find(Authentication)
         if auth is not None:
@@ -60,4 +60,11 @@ class Logs(Capability):
         app.principal_listeners.append(principal_fields)
 
     def middleware(self) -> Sequence[Middleware]:
-        return [Middleware(RequestLogging, trusted_proxies=self.trusted_proxies, access_log=self.settings.access_log)]
+        return [
+            Middleware(
+                RequestLogging,
+                trusted_proxies=self.trusted_proxies,
+                access_log=self.settings.access_log,
+                write_line=self.handler.write_line,
+            )
+        ]

@@ -8,6 +8,7 @@ Two nets, both cheap: values under a sensitive key are replaced whole (``passwor
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
@@ -33,10 +34,12 @@ _SECRET_PARTS: Final = (
 # Whole key names secret on their own, too generic to match inside longer names ("key" vs "ordering_key").
 _SECRET_NAMES: Final = frozenset({"code", "key", "session", "auth", "pin", "totp"})
 
-# Keys structlog and the access line use: never secrets, never searched by name.
+# Keys structlog and the access line use: never secrets, never searched by name. (The access line's
+# ``route`` is a route template, never a path: it holds no value a client sent.)
 _SAFE_KEYS: Final = frozenset(
     {"event", "level", "logger", "timestamp", "request_id", "user_id", "organization_id", "trace_id"}
 )
+_PLAIN_KEYS: Final = frozenset({"method", "route", "status", "duration_ms"})
 
 _NAME: Final = (
     r"[\w.\-]*(?:password|passwd|secret|token|api[_\-]?key|otp|credential|signature|session)[\w.\-]*|code|key"
@@ -57,9 +60,13 @@ _PATTERNS: Final = (
         r"\1\2" + REDACTED + r"\2",
     ),
 )
+# What every pattern above needs somewhere in the text: a text without any (most log lines) is
+# returned as it is, without running the five substitutions.
+_ANY_SHAPE: Final = re.compile(r"(?i)@|=|bearer|basic|token|[\"']\s*:")
 _MAX_DEPTH: Final = 6
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_key(key: str) -> bool:
     """Whether a value under ``key`` must never be logged."""
     name = key.lower().replace("-", "").replace("_", "")
@@ -68,6 +75,8 @@ def is_secret_key(key: str) -> bool:
 
 def redact_text(text: str) -> str:
     """``text`` with secrets in the shapes of ``_PATTERNS`` replaced."""
+    if _ANY_SHAPE.search(text) is None:
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -93,6 +102,8 @@ def redact_secrets(_logger: Any, _method: str, event_dict: MutableMapping[str, A
         if key in _SAFE_KEYS:
             if key == "event" and isinstance(value, str):
                 event_dict[key] = redact_text(value)
+            continue
+        if key in _PLAIN_KEYS:
             continue
         if is_secret_key(key):
             event_dict[key] = REDACTED

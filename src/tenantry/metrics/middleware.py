@@ -9,6 +9,7 @@ neither ids nor whatever a scanner tries become label values; a path no route ma
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -35,6 +36,9 @@ class HttpMetrics:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # The labelled series by (route, method, status): ``labels()`` validates and locks on every
+        # call, and the set is small (templates by methods by statuses), so each is looked up once.
+        self.series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -52,7 +56,12 @@ class HttpMetrics:
         try:
             await self.app(scope, receive, observed)
         finally:
+            elapsed = time.perf_counter() - started
             method = scope["method"] if scope["method"] in METHODS else "OTHER"
             route = route_template(scope)
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
-            HTTP_DURATION.labels(route, method).observe(time.perf_counter() - started)
+            series = self.series.get((route, method, status))
+            if series is None:
+                series = HTTP_REQUESTS.labels(route, method, str(status)), HTTP_DURATION.labels(route, method)
+                self.series[route, method, status] = series
+            series[0].inc()
+            series[1].observe(elapsed)

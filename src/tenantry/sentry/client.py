@@ -71,6 +71,9 @@ def start_client(
         "include_local_variables": False,
         "event_scrubber": EventScrubber(denylist=DENYLIST, recursive=True),
         "before_send": _before_send,
+        # No release-health sessions: a server's requests are not user sessions, and counting each
+        # one costs every request a session object (errors, which is what is tracked, are unaffected).
+        "auto_session_tracking": False,
         # Only what is listed: no integration turns itself on because a library is installed.
         "default_integrations": False,
         "auto_enabling_integrations": False,
@@ -82,9 +85,8 @@ def start_client(
     }
     if transport is not None:
         options["transport"] = transport
-        # Kept in memory: no health-check thread, no release-health sessions to send.
+        # Kept in memory: no health-check thread.
         options["enable_backpressure_handling"] = False
-        options["auto_session_tracking"] = False
     client = sentry_sdk.Client(**options)
     ignore_logger(HTTP_LOGGER)
     ignore_logger(ACCESS_LOGGER)

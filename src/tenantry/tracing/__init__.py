@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from tenantry.core import App, Capability
 from tenantry.schema import Schema
@@ -39,6 +40,7 @@ class Tracing(Capability):
     def __init__(self, settings: TracingSettings) -> None:
         self.settings = settings
         self.provider: TracerProvider | None = None
+        self.rate = 1.0
         self._asyncpg: Any = None
         self._dialect = ""
 
@@ -71,6 +73,7 @@ class Tracing(Capability):
         resource = Resource.create(
             {"service.name": settings.service_name, "deployment.environment.name": app.settings.env}
         )
+        self.rate = rate
         self.provider = TracerProvider(resource=resource, sampler=TenantrySampler(rate))
         exporter = OTLPSpanExporter(
             endpoint=settings.url,
@@ -85,19 +88,23 @@ class Tracing(Capability):
     def middleware(self) -> Sequence[Middleware]:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
+        from tenantry.tracing.gate import SamplingGate
         from tenantry.tracing.middleware import RouteNamer, span_details, without_query
 
-        return [
-            Middleware(
-                OpenTelemetryMiddleware,
-                tracer_provider=self.provider,
+        provider, rate = self.provider, self.rate
+
+        def gated(app: ASGIApp) -> ASGIApp:
+            traced = OpenTelemetryMiddleware(
+                app,
+                tracer_provider=provider,
                 default_span_details=span_details,
                 server_request_hook=without_query,
                 # One span per request: the ASGI messages sent and received are not worth a span each.
                 exclude_spans=["receive", "send"],
-            ),
-            Middleware(RouteNamer),
-        ]
+            )
+            return SamplingGate(app, traced=traced, rate=rate)
+
+        return [Middleware(gated), Middleware(RouteNamer)]
 
     async def startup(self) -> None:
         if self.provider is not None and self._dialect == "postgresql":

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind
 
 from tenantry.db import QueryObserver
@@ -22,6 +23,9 @@ def sqlite_query_observer(tracer: trace.Tracer, database: str) -> QueryObserver:
 
     @contextmanager
     def observe(sql: str) -> Iterator[object]:
+        if not is_instrumentation_enabled():  # a request the sampling gate did not choose
+            yield None
+            return
         # Queries outside any request (polls) are dropped by the sampler before anything is recorded.
         operation = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else "SQL"
         with tracer.start_as_current_span(

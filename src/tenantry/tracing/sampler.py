@@ -5,7 +5,10 @@
   be one trace a second of noise.
 - A delivery (no parent, linked to the request that published its event) is kept when that request
   was, so a kept request's background work is there to follow.
-- Anything else (a request) is kept at the configured ratio, decided by the trace id.
+- A request's server span is kept: the sampling gate (``tenantry.tracing.gate``) drew the lot at the
+  configured ratio before OpenTelemetry's middleware opened it, and sends only the chosen ones.
+- Anything else (spans of one's own without a parent) is kept at the configured ratio, decided by
+  the trace id.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class TenantrySampler(Sampler):
             if links:
                 follow = ALWAYS_ON if any(link.context.trace_flags.sampled for link in links) else ALWAYS_OFF
                 return follow.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+            if kind == SpanKind.SERVER:
+                return ALWAYS_ON.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         return self._inner.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
 
     def get_description(self) -> str:

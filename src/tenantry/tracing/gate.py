@@ -1,0 +1,50 @@
+"""The sampling decision of a request, made before OpenTelemetry's middleware sees it.
+
+OpenTelemetry's ASGI middleware does its work for every request, sampled or not: it reads the
+headers, collects the URL attributes, opens a span (a non-recording one when the sampler drops it)
+and wraps ``send``; the database instrumentation opens a span per query the same way. At a 10 %
+sample rate nine requests in ten pay all of that for nothing. The gate decides first:
+
+- a request that carries a ``traceparent`` goes through the middleware, whose parent-based sampler
+  follows the caller's choice;
+- otherwise it is traced with probability ``rate``; the sampler then keeps its server span (the
+  gate already drew the lot, see ``TenantrySampler``);
+- every other request runs with OpenTelemetry's instrumentation suppressed in its context: no span
+  is opened for it or for its queries, and the events it publishes carry no trace context (their
+  deliveries are not traced either, as with a dropped request).
+"""
+
+from __future__ import annotations
+
+import random
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+TRACEPARENT = b"traceparent"
+
+
+class SamplingGate:
+    """Sends the requests to trace through ``traced`` (OpenTelemetry's middleware around ``app``), the rest
+    straight to ``app`` with the instrumentation suppressed."""
+
+    def __init__(self, app: ASGIApp, *, traced: ASGIApp, rate: float) -> None:
+        self.app = app
+        self.traced = traced
+        self.rate = rate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or self.chosen(scope):
+            await self.traced(scope, receive, send)
+            return
+        with suppress_instrumentation():
+            await self.app(scope, receive, send)
+
+    def chosen(self, scope: Scope) -> bool:
+        """Whether this request is traced: its caller's trace goes on, else a draw at ``rate``."""
+        if any(name == TRACEPARENT for name, _ in scope.get("headers", ())):
+            return True
+        return random.random() < self.rate  # a sampling draw, not a secret
+
+
+__all__ = ["SamplingGate"]
