@@ -23,8 +23,10 @@ class TracingSettings(BaseSettings):
     )
     # "key=value,key2=value2" sent with every export (a vendor's API key: Honeycomb's x-honeycomb-team).
     headers: SecretStr | None = Field(None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_HEADERS", "headers"))
+    # None by default, as OpenTelemetry's own default: the exporter's gzip runs at level 9 on the
+    # process's cores; worth it only when the collector is far (a vendor's endpoint, not a sidecar).
     compression: Literal["gzip", "none"] = Field(
-        "gzip", validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_COMPRESSION", "compression")
+        "none", validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_COMPRESSION", "compression")
     )
     service_name: str = Field(
         "tenantry", min_length=1, validation_alias=AliasChoices("OTEL_SERVICE_NAME", "service_name")
