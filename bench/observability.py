@@ -11,8 +11,8 @@ on both with ``wrk``, alternating run by run:
   Prometheus metrics (the request middleware, scraped every second during the runs with a bearer
   token), OpenTelemetry traces sampled at ``--sample-rate`` and exported by OTLP/HTTP to a local
   receiver (``tenantry.emulators.otlp``, served from this process, which counts the spans), and
-  error tracking when the ``tenantry.sentry`` capability exists (errors only: a request without
-  one sends nothing).
+  with ``--signals …,errors``, error tracking (Sentry's SDK and its Starlette integration; a
+  request without an error sends nothing). The default is logs, metrics and traces.
 - **off** (port 8822): the same app with the access log off, no metrics token and port (so its
   middleware still counts, the cost of an unscraped counter), no OTLP endpoint (no tracing at all),
   and no error tracking (``TENANTRY_DEV_ERRORS=false``: development mode would otherwise keep
@@ -93,8 +93,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--otlp-port", type=int, default=8823)
     p.add_argument(
         "--signals",
-        default=",".join(SIGNALS),
-        help=f"which signals the 'on' server has, comma-separated (default {','.join(SIGNALS)})",
+        default="logs,metrics,traces",
+        help=f"which of {','.join(SIGNALS)} the 'on' server has, comma-separated (default logs,metrics,traces)",
     )
     p.add_argument("--profile", type=Path, metavar="DIR", help="also profile the 'on' server under load with py-spy")
     a, rest = p.parse_known_args(argv)
