@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
@@ -147,8 +148,12 @@ SOCKETS_CONNECTED.inc(int(sys.argv[1]))
 """
 
 
-def test_two_processes_one_exposition(tmp_path: Path) -> None:
+def test_two_processes_one_exposition(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two processes write (as ``--workers 2`` would); one registry over the directory sums them."""
+    # ``prepare_directory`` names the directory in this process's environment (for the workers it
+    # starts): set here through monkeypatch so that it is gone after the test, or every later app
+    # in this process would serve the (empty) multiprocess directory instead of its own metrics.
+    monkeypatch.setenv(multiprocess.ENV, str(tmp_path / "metrics"))
     path = multiprocess.prepare_directory(tmp_path / "metrics")
     env = {**os.environ, multiprocess.ENV: str(path)}
     for count in ("2", "3"):
@@ -181,3 +186,13 @@ async def test_a_port_of_its_own(make_client: Any) -> None:
         assert scraped.status_code == 200
         assert value(scraped.text, "tenantry_outbox_backlog_up") == 1
         assert (await client.get("/readyz")).status_code == 200  # its server counts among the workers
+
+
+async def test_a_refused_magic_link_is_a_failed_sign_in(make_client: Any) -> None:
+    async with make_client(base_url=BASE, metrics=WITH_TOKEN, TENANTRY_OPEN_API=False) as client:
+        before = await scrape(client)
+        refused = await client.get("/api/auth/magic-link/verify", params={"token": "x" * 32})
+        assert refused.status_code == 302 and "error=INVALID_TOKEN" in refused.headers["location"]
+        after = await scrape(client)
+    name, labels = "tenantry_sign_in_failures_total", {"method": "magic-link", "reason": "INVALID_TOKEN"}
+    assert value(after, name, **labels) - value(before, name, **labels) == 1

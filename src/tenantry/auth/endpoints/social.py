@@ -46,6 +46,7 @@ from tenantry.auth.services.social import (
 )
 from tenantry.auth.store import UserRecord, iso, new_user_core
 from tenantry.auth.validate import boolean, js_type, string
+from tenantry.core.metrics import SIGN_IN_FAILURES
 from tenantry.db.errors import IntegrityViolation
 
 log = logging.getLogger("tenantry.auth.social")
@@ -178,6 +179,17 @@ def _trusted(ctx: AuthContext, provider: Provider) -> bool:
 
 
 async def sign_in_with(
+    ctx: AuthContext, client: ClientInfo, provider: Provider, profile: ProviderUser, tokens: Tokens, callback: str
+) -> Outcome:
+    """Find or link or create the user of ``profile`` and open a session (``open_session``); a refusal
+    is counted as a failed sign-in by the provider's id and the error code."""
+    outcome = await open_session(ctx, client, provider, profile, tokens, callback)
+    if outcome.error is not None:
+        SIGN_IN_FAILURES.labels(method=provider.id, reason=outcome.error).inc()
+    return outcome
+
+
+async def open_session(
     ctx: AuthContext, client: ClientInfo, provider: Provider, profile: ProviderUser, tokens: Tokens, callback: str
 ) -> Outcome:
     """Find or link or create the user of ``profile`` and open a session, in one transaction.

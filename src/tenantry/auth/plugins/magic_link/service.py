@@ -19,6 +19,7 @@ from tenantry.auth.plugins.magic_link.tokens import LinkRecord, identifier_of, n
 from tenantry.auth.service import AuthContext, ClientInfo
 from tenantry.auth.store import UserRecord, new_user_core
 from tenantry.auth.validate import checked_email
+from tenantry.core.metrics import SIGN_IN_FAILURES
 from tenantry.db import Connection
 from tenantry.db.errors import IntegrityViolation
 
@@ -107,10 +108,12 @@ class MagicLinks:
     async def follow(self, client: ClientInfo, token: str) -> SecondStep | LinkOutcome:
         """Use the link ``token``: a session (or an error code), or the second step its user has."""
         identifier = identifier_of(token)
-        pending = await self._second_step(client, identifier)
-        if pending is not None:
-            return pending
-        return await self._sign_in_with(client, identifier)
+        outcome = await self._second_step(client, identifier)
+        if outcome is None:
+            outcome = await self._sign_in_with(client, identifier)
+        if isinstance(outcome, LinkOutcome) and outcome.error is not None:
+            SIGN_IN_FAILURES.labels(method="magic-link", reason=outcome.error).inc()
+        return outcome
 
     async def _second_step(self, client: ClientInfo, identifier: str) -> SecondStep | LinkOutcome | None:
         """The second factor of a verified user who has one (two-factor): its answer instead of a
