@@ -22,6 +22,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from tenantry.auth import Authentication, AuthSettings
 from tenantry.emulators.oidc import EmulatedUser, OIDCClient, start_oidc_emulator
@@ -274,14 +275,22 @@ async def test_existing_verified_user_is_linked_by_verified_provider_email(make_
         assert (await sign_in(client)).status_code == 200
 
 
+def failed_sign_ins(method: str, reason: str) -> float:
+    """The process's count of refused sign-ins by ``method`` and ``reason`` (what ``/metrics`` shows)."""
+    labels = {"method": method, "reason": reason}
+    return REGISTRY.get_sample_value("tenantry_sign_in_failures_total", labels) or 0.0
+
+
 async def test_unverified_provider_email_is_not_linked(make_client, idp) -> None:
     async with make_client(auth=providers(idp), base_url=BASE) as client:
         await sign_up(client, email="victim@example.com")
         await verify_email_in_db(client, "victim@example.com")
         client.cookies.clear()
+        refusals = failed_sign_ins("dev", "account_not_linked")
         done = await social_sign_in(client, "dev", "victim@example.com", form=UNVERIFIED, errorCallbackURL="/oops")
         assert done.status_code == 302
         assert done.headers["location"] == f"{BASE}/oops?error=account_not_linked"
+        assert failed_sign_ins("dev", "account_not_linked") == refusals + 1  # counted for /metrics
         assert cookie_value(done, SESSION_COOKIE) is None and await session_user(client) is None
         assert await account_rows(client, "dev") == []
 
