@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Mount
 from starlette.types import Scope
 
 from tenantry.errors import ApiError
@@ -88,7 +89,12 @@ def route_template(scope: Scope) -> str | None:
     template = getattr(route, "path_format", None)
     if not isinstance(template, str):
         return None
-    return f"{scope.get('root_path', '')}{template}"
+    root = str(scope.get("root_path", ""))
+    if isinstance(route, Mount) and route.path and root.endswith(route.path):
+        # A mount that answers itself (static files): its template already starts with its own
+        # path, which routing also appended to ``root_path``.
+        root = root.removesuffix(route.path)
+    return f"{root}{template}"
 
 
 def request_id(request: Request) -> str | None:
