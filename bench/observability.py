@@ -1,11 +1,19 @@
 """What logs, metrics and traces cost on the hot path: Tenantry with them on against itself with them off.
 
     .venv/bin/python bench/observability.py [--duration 10] [--rounds 3] [--quick] [--sample-rate 0.1]
+                                            [--mode production|development]
 
-Seeds the same database as ``bench/run.py`` (50 organizations, 10,000 projects), starts the same
-Tenantry twice with uvicorn (one worker each, uvloop + httptools), and drives the CRUD list and
-get-by-id endpoints of ``bench/run.py`` and ``bench/auth.py``'s get-session with a session cookie
-on both with ``wrk``, alternating run by run:
+Starts the same Tenantry twice with uvicorn (one worker each, uvloop + httptools) on one database
+and drives both with ``wrk``, alternating run by run. In ``--mode production`` (the default: what
+users run) both servers are in production mode, the API is closed and row-level security is on;
+``--users`` users sign up, each with an organization of their own and ``--projects`` projects, and
+wrk reads as them with bearer sessions, a different user on every request (``bench/tenancy.py``'s
+load): the organization's 20 newest projects, one project by id, and ``bench/auth.py``'s
+get-session with a session cookie. ``--mode development`` measures ``bench/run.py``'s requests
+instead (its seed of 50 organizations and 10,000 projects, the API open, nobody signed in: the
+cheapest requests, where a fixed cost per request weighs the most) and get-session.
+
+The two servers:
 
 - **on** (port 8821): JSON log lines with one access line per request (written to a file),
   Prometheus metrics (the request middleware, scraped every second during the runs with a bearer
@@ -18,9 +26,8 @@ on both with ``wrk``, alternating run by run:
   and no error tracking (``TENANTRY_DEV_ERRORS=false``: development mode would otherwise keep
   errors in memory for ``/dev/errors``, with the Sentry SDK's per-request work).
 
-Both run in development mode with the API open, as ``bench/run.py`` does: the cheapest request is
-where a fixed per-request cost weighs the most, so the ratio here is the pessimistic one. It then
-measures ``/readyz`` and ``/healthz`` latency on the "on" server with wrk (one connection, then 10).
+It then measures ``/readyz`` and ``/healthz`` latency on the "on" server with wrk (one connection,
+then 10).
 
 The ratio printed is on / off (1.00 = free). Needs ``wrk``.
 """
@@ -30,6 +37,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import sys
@@ -37,10 +45,12 @@ import tempfile
 import threading
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import run
+import tenancy
 from common import (
     BenchError,
     Run,
@@ -81,6 +91,9 @@ class Options:
     otlp_port: int
     signals: frozenset[str]
     profile: Path | None
+    mode: str
+    users: int
+    projects: int
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -97,6 +110,14 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help=f"which of {','.join(SIGNALS)} the 'on' server has, comma-separated (default logs,metrics,traces)",
     )
     p.add_argument("--profile", type=Path, metavar="DIR", help="also profile the 'on' server under load with py-spy")
+    p.add_argument(
+        "--mode",
+        choices=("production", "development"),
+        default="production",
+        help="production: signed-in users, API closed, RLS on (default); development: bench/run.py's open API",
+    )
+    p.add_argument("--users", type=int, default=50, help="production mode: users, one organization each (default 50)")
+    p.add_argument("--projects", type=int, default=20, help="production mode: projects per organization (default 20)")
     a, rest = p.parse_known_args(argv)
     base = run.parse_args(
         [
@@ -121,7 +142,17 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     signals = frozenset(filter(None, a.signals.split(",")))
     if not signals or signals - set(SIGNALS):
         p.error(f"--signals: one or more of {', '.join(SIGNALS)}")
-    return Options(base=base, sample_rate=a.sample_rate, otlp_port=a.otlp_port, signals=signals, profile=a.profile)
+    users = min(a.users, 10) if a.quick else a.users
+    return Options(
+        base=base,
+        sample_rate=a.sample_rate,
+        otlp_port=a.otlp_port,
+        signals=signals,
+        profile=a.profile,
+        mode=a.mode,
+        users=users,
+        projects=a.projects,
+    )
 
 
 def has_sentry() -> bool:
@@ -140,7 +171,7 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
         **env,
         "TENANTRY_SCHEMA": str(run.SCHEMA),
         "DATABASE_URL": o.database_url,
-        "TENANTRY_ENV": "development",
+        "TENANTRY_ENV": opts.mode,
         "TENANTRY_DB_POOL_SIZE": str(run.POOL_SIZE),
         "TENANTRY_LOG_FORMAT": "json",
         # Both accept the session one of them signed (the same secret) from the one origin.
@@ -149,6 +180,9 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
         "TENANTRY_REQUIRE_EMAIL_VERIFICATION": "false",
         "TENANTRY_RATE_LIMIT": "off",
     }
+    if opts.mode == "production":
+        # Production refuses the development mail outbox; nothing is mailed during the runs.
+        common |= {"TENANTRY_MAIL_BACKEND": "file", "TENANTRY_MAIL_FILE": str(workdir / "mail.jsonl")}
     on_env = {**common, "TENANTRY_ACCESS_LOG": "true" if "logs" in opts.signals else "false"}
     if "metrics" in opts.signals:
         on_env["TENANTRY_METRICS_TOKEN"] = METRICS_TOKEN
@@ -232,18 +266,43 @@ def session_cookie(server: Server) -> str:
     return "; ".join(cookies)
 
 
-class SessionLoad:
-    """get-session with one session cookie, for ``run.measure``'s wrk runs (the other endpoints as ``run.py``)."""
+class Load:
+    """One wrk run of an endpoint: ``run.py``'s paths, signed-in users' ``token path`` lines
+    (``tenancy.py``'s script), or get-session with one session cookie."""
 
-    def __init__(self, opts: run.Options, ws: run.Workspace, cookie: str, eps: Sequence[run.Endpoint]) -> None:
+    def __init__(
+        self,
+        opts: run.Options,
+        ws: run.Workspace,
+        cookie: str,
+        eps: Sequence[run.Endpoint],
+        signed_in: dict[str, Path] | None = None,
+    ) -> None:
         self.opts, self.ws, self.cookie = opts, ws, cookie
         self.by_key = {ep.key: ep for ep in eps}
+        self.signed_in = signed_in or {}
+        self.rotate = ws.dir / "rotate.lua"
+        self.rotate.write_text(tenancy.WRK_LUA)
 
     def __call__(self, server: Server, key: str, seconds: int, rnd: int) -> Run:
-        argv = run.wrk_argv(self.opts, self.ws, server, self.by_key[key], seconds)
+        o = self.opts
+        if key in self.signed_in:
+            argv = ["wrk", f"-t{o.threads}", f"-c{o.connections}", f"-d{seconds}s", "--timeout", "10s"]
+            argv += ["-s", str(self.rotate), server.base_url, "--", str(self.signed_in[key])]
+            return wrk_run(argv, server, key, rnd)
+        argv = run.wrk_argv(o, self.ws, server, self.by_key[key], seconds)
         if key == "session":
             argv[1:1] = ["-H", f"Cookie: {self.cookie}"]
         return wrk_run(argv, server, key, rnd)
+
+
+def seed_signed_in(opts: Options, server: Server, workdir: Path) -> dict[str, Path]:
+    """Production mode: users with organizations and projects, signed up through ``server``; the
+    ``token path`` files of the list and get loads."""
+    log(f"seeding {opts.users} users, each with an organization of {opts.projects} projects")
+    with ThreadPoolExecutor(4) as pool:
+        seeded = list(pool.map(functools.partial(tenancy.seed_user, server, opts.projects), range(opts.users)))
+    return tenancy.write_scripts(workdir, server, seeded)
 
 
 def latency(opts: Options, ws: run.Workspace, server: Server, path: str, connections: int) -> Run:
@@ -272,9 +331,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(create_database(o.pg_url, o.db_name))
             db_created = True
             run.create_tables(o)
-            data = asyncio.run(run.seed(o))
-            log(f"seeded {len(data.org_ids)} organizations, {len(data.project_ids)} projects")
-            eps = run.endpoints(data)
+            eps: list[run.Endpoint] = []
+            if opts.mode == "development":
+                data = asyncio.run(run.seed(o))
+                log(f"seeded {len(data.org_ids)} organizations, {len(data.project_ids)} projects")
+                eps = run.endpoints(data)
             ws = run.Workspace(Path(tmp))
             receiver = OtlpEmulator()
             otlp = run_in_thread(receiver.app(), port=opts.otlp_port)
@@ -284,8 +345,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for server in (on, off):
                 server.start(Path(tmp))
             for server in (on, off):
-                wait_ready(server, eps[1].paths[0])
+                wait_ready(server, "/healthz")
                 log(f"{server.name} ready on {server.base_url} (pid {server.pid})")
+            signed_in = seed_signed_in(opts, off, Path(tmp)) if opts.mode == "production" else {}
+            if signed_in:
+                eps = [
+                    run.Endpoint("list", "list 20 of own org, RLS", []),
+                    run.Endpoint("get", "get by id, RLS", []),
+                ]
             check_signals(opts, on, off)
             cookie = session_cookie(off)
             for server in (on, off):
@@ -293,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if reply.status != 200 or not isinstance(reply.json(), dict):
                     raise BenchError(f"{server.name}: get-session answered {reply.status}: {reply.body[:200]!r}")
             eps = [*eps, run.Endpoint("session", "get-session (cookie)", [SESSION_PATH])]
-            load = SessionLoad(o, ws, cookie, eps)
+            load = Load(o, ws, cookie, eps, signed_in)
             with contextlib.ExitStack() as scraping:
                 scraper = scraping.enter_context(Scraper(on)) if "metrics" in opts.signals else None
                 runs = alternate(
@@ -306,8 +373,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             probes = [latency(opts, ws, on, path, c) for path in ("/readyz", "/healthz") for c in (1, 10)]
             print()
             print(
-                f"Tenantry with its signals (traces sampled at {opts.sample_rate:g}) on against off: "
-                f"{o.rounds} rounds x {o.duration}s, wrk {o.threads} threads x {o.connections} connections."
+                f"Tenantry ({opts.mode} mode) with its signals (traces sampled at {opts.sample_rate:g}) on against "
+                f"off: {o.rounds} rounds x {o.duration}s, wrk {o.threads} threads x {o.connections} connections."
             )
             print("Medians over the rounds; ratio = on / off (1.00 = the signals cost nothing).")
             print_table(summaries, ref="off")
@@ -324,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"non-2xx {probe.non2xx}"
                 )
             print_totals(runs)
-            if opts.profile is not None:
+            if opts.profile is not None and opts.mode == "development":
                 run.profile(replace(o, profile=opts.profile), ws, on, eps[:2])  # wrk without the cookie
             bad = [r for r in (*runs, *probes) if r.non2xx or r.socket_errors]
             if bad:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
@@ -23,9 +24,12 @@ REQUEST_ID_SCOPE_KEY = "tenantry.request_id"
 # The template of the endpoint a dispatcher behind a catch-all route chose (``/api/auth/sign-in/email``
 # behind ``/api/auth/{path:path}``): what logs, traces and metrics name a request by, when set.
 ROUTE_SCOPE_KEY = "tenantry.route"
-# The id of the trace a request is recorded in (32 hex digits), set by tracing when the request is
-# sampled: the access line carries it, so a log line leads to its trace.
-TRACE_ID_SCOPE_KEY = "tenantry.trace_id"
+# The log fields of the request being served: its id, then the user, organization and trace ids as
+# they become known. The logging middleware sets it for the request's duration and every line logged
+# meanwhile carries them; other capabilities add theirs (tracing its trace id, so a log line leads to
+# its trace). One mutable dict in one variable: a field added is one dict write, seen by the tasks
+# the request started too.
+LOG_FIELDS: ContextVar[dict[str, Any] | None] = ContextVar("tenantry.log_fields", default=None)
 
 
 class JSONResponse(Response):

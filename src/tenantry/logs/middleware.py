@@ -3,32 +3,29 @@
 The id comes from ``X-Request-ID`` only when the peer is a trusted proxy (``TENANTRY_TRUSTED_PROXIES``,
 the peers whose ``X-Forwarded-For`` authentication believes) and the value is short and plain;
 otherwise a new one is made. It is returned in the response's ``X-Request-ID``, put in the ASGI
-scope (``REQUEST_ID_SCOPE_KEY``: ``App.context`` gives it to the audit log) and bound with
-``structlog.contextvars``, so every line logged while the request runs carries it; the principal
-listener adds the user and organization once they are known.
+scope (``REQUEST_ID_SCOPE_KEY``: ``App.context`` gives it to the audit log) and made the first of
+the request's log fields (``tenantry.core.http.LOG_FIELDS``), which every line logged while the
+request runs carries; the principal listener adds the user and organization once they are known,
+tracing the trace id.
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import random
 import re
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection
 from typing import Any, Final
 
-import structlog
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.context import Principal
-from tenantry.core.http import REQUEST_ID_SCOPE_KEY, TRACE_ID_SCOPE_KEY, route_template
+from tenantry.core.http import LOG_FIELDS, REQUEST_ID_SCOPE_KEY, route_template
 
 HEADER: Final = b"x-request-id"
-# What the request's log fields live in while it runs (the principal listener adds to it).
-FIELDS_SCOPE_KEY: Final = "tenantry.log_fields"
 # Letters, digits and a few separators (UUIDs, hex, ULIDs, "Root=1-…"): nothing that could break a line.
 _VALID_ID: Final = re.compile(rb"[A-Za-z0-9._:=+/@\-]{1,128}")
 
@@ -57,34 +54,12 @@ def incoming_request_id(scope: Scope, trusted_proxies: Collection[str]) -> str |
     return None
 
 
-class RequestFields:
-    """The request's log fields and the context variable tokens to undo when it ends."""
-
-    __slots__ = ("fields", "tokens")
-
-    def __init__(self, request_id: str) -> None:
-        self.fields: dict[str, Any] = {"request_id": request_id}
-        self.tokens: list[Mapping[str, contextvars.Token[Any]]] = []
-
-    def bind(self, **values: Any) -> None:
-        """Add ``values`` to every line logged from now on in this request."""
-        self.fields.update(values)
-        self.tokens.append(structlog.contextvars.bind_contextvars(**values))
-
-    def unbind(self) -> None:
-        """Undo every ``bind`` (requests that share a task, as in-process test clients do, start clean)."""
-        for tokens in reversed(self.tokens):
-            # A binding made in another context (a task of its own) is gone with it.
-            with contextlib.suppress(ValueError):
-                structlog.contextvars.reset_contextvars(**tokens)
-        self.tokens.clear()
-
-
 def principal_fields(request: Request, principal: Principal) -> None:
     """The principal listener: the user and organization ids on the rest of the request's lines."""
-    holder = request.scope.get(FIELDS_SCOPE_KEY)
-    if isinstance(holder, RequestFields) and (principal.user_id is not None or principal.org_id is not None):
-        holder.bind(user_id=principal.user_id, organization_id=principal.org_id)
+    fields = LOG_FIELDS.get()
+    if fields is not None and (principal.user_id is not None or principal.org_id is not None):
+        fields["user_id"] = principal.user_id
+        fields["organization_id"] = principal.org_id
 
 
 class RequestLogging:
@@ -104,13 +79,13 @@ class RequestLogging:
             return
         request_id = incoming_request_id(scope, self.trusted_proxies) or new_request_id()
         scope[REQUEST_ID_SCOPE_KEY] = request_id
-        holder = scope[FIELDS_SCOPE_KEY] = RequestFields(request_id)
-        holder.bind(request_id=request_id)
+        fields = {"request_id": request_id}
+        token = LOG_FIELDS.set(fields)
         if scope["type"] == "websocket":
             try:
                 await self.app(scope, receive, send)
             finally:
-                holder.unbind()
+                _reset(token)
             return
         started = time.perf_counter()
         status = 500  # unless an answer starts: an exception escaped, the server answers 500
@@ -126,24 +101,28 @@ class RequestLogging:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            _reset(token)
             if self.access_log:
-                self._log(scope, status, started, holder)
-            holder.unbind()
+                self._log(scope, status, started, fields)
 
-    def _log(self, scope: Scope, status: int, started: float, holder: RequestFields) -> None:
+    def _log(self, scope: Scope, status: int, started: float, fields: dict[str, Any]) -> None:
         level = logging.ERROR if status >= 500 else logging.INFO
         if not access.isEnabledFor(level):
             return
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         route = route_template(scope)
-        fields = holder.fields
-        trace_id = scope.get(TRACE_ID_SCOPE_KEY)
-        if trace_id is not None:
-            fields = {**fields, "trace_id": trace_id}
-        fields = {"method": scope.get("method"), "route": route, "status": status, "duration_ms": duration_ms, **fields}
-        message = f"{scope.get('method')} {route or '(no route)'} {status} {duration_ms:.1f}ms"
+        method = scope.get("method")
+        message = f"{method} {route or '(no route)'} {status} {duration_ms:.1f}ms"
+        line = {"method": method, "route": route, "status": status, "duration_ms": duration_ms, **fields}
         if self.write_line is not None:
-            self.write_line(access.name, level, message, fields)
+            self.write_line(access.name, level, message, line)
             return
         # The fields as ``extra``: the JSON line has them as keys, the console shows them after the message.
-        access.log(level, "%s", message, extra=fields)
+        access.log(level, "%s", message, extra=line)
+
+
+def _reset(token: Any) -> None:
+    """Ends the request's log fields (requests that share a task, as in-process test clients do, start clean)."""
+    # Set in another context (a task of its own): gone with it.
+    with contextlib.suppress(ValueError):
+        LOG_FIELDS.reset(token)

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
 import structlog
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
+from tenantry.core.http import LOG_FIELDS
 from tenantry.logs.redact import redact_secrets
 from tenantry.logs.settings import LogFormat
 
@@ -24,6 +26,9 @@ from tenantry.logs.settings import LogFormat
 _ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 # ``extra`` fields of standard-library records that become keys of the line (the access line's).
 _EXTRA = ("method", "route", "status", "duration_ms", "request_id", "user_id", "organization_id", "trace_id")
+
+
+_LEVEL_NAMES: dict[int, str] = {logging.INFO: "info", logging.WARNING: "warning", logging.ERROR: "error"}
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -55,26 +60,57 @@ class TenantryHandler(_StderrHandler):
 
     def write_line(self, logger: str, level: int, event: str, fields: dict[str, Any]) -> None:
         """Render ``event`` with ``fields`` as logger ``logger`` at ``level`` and write it (one line)."""
-        method = logging.getLevelName(level).lower()
+        method = _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower()
         event_dict: Any = {"event": event, **fields, "logger": logger, "level": method}
         for processor in self.direct:
             event_dict = processor(None, method, event_dict)
-        self.acquire()
-        try:
-            self.stream.write(f"{event_dict}{self.terminator}")
-            self.flush()
-        finally:
-            self.release()
+        with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
+            stream = self.stream
+            stream.write(f"{event_dict}\n")
+            stream.flush()
+
+
+def add_request_fields(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+    """The fields of the request being served (``LOG_FIELDS``: its id, user, organization, trace), where
+    the line has none of its own by those names."""
+    fields = LOG_FIELDS.get()
+    if fields:
+        for key, value in fields.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
+
+class UtcTimestamp:
+    """A processor adding ``timestamp`` as structlog's ``TimeStamper(fmt="iso", utc=True)`` writes it
+    (``2026-12-06T08:17:51.295527Z``), at a quarter of its cost: the date and time to the second are
+    formatted once a second, not once a line (that formatting was a fifth of an access line's cost)."""
+
+    __slots__ = ("_second",)
+
+    def __init__(self) -> None:
+        # One attribute holding both, so a thread never pairs one second with another's text.
+        self._second: tuple[int, str] = (-1, "")
+
+    def __call__(self, _logger: Any, _method: str, event_dict: EventDict) -> EventDict:
+        now = time.time()
+        second, prefix = self._second
+        if int(now) != second:
+            second = int(now)
+            prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = (second, prefix)
+        event_dict["timestamp"] = f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+        return event_dict
 
 
 def shared_processors() -> list[Processor]:
     """What every line gets, whether logged through structlog or the standard library."""
     return [
+        add_request_fields,
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.PositionalArgumentsFormatter(),
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcTimestamp(),
     ]
 
 
@@ -111,7 +147,7 @@ def configure_logging(level: str, fmt: LogFormat) -> TenantryHandler:
     )
     direct: list[Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        UtcTimestamp(),
         *renderer(fmt),
     ]
     handler = TenantryHandler(direct)

@@ -95,7 +95,7 @@ class Tracing(Capability):
 
         def gated(app: ASGIApp) -> ASGIApp:
             traced = OpenTelemetryMiddleware(
-                app,
+                RouteNamer(app),
                 tracer_provider=provider,
                 default_span_details=span_details,
                 server_request_hook=without_query,
@@ -104,7 +104,8 @@ class Tracing(Capability):
             )
             return SamplingGate(app, traced=traced, rate=rate)
 
-        return [Middleware(gated), Middleware(RouteNamer)]
+        # The route namer only where a span is recorded: the requests not chosen skip both.
+        return [Middleware(gated)]
 
     async def startup(self) -> None:
         if self.provider is not None and self._dialect == "postgresql":

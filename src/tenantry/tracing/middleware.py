@@ -8,14 +8,12 @@ its attributes, and this middleware, inside it, renames it ``GET /api/projects/{
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tenantry.core.http import ROUTE_SCOPE_KEY, TRACE_ID_SCOPE_KEY, route_template
+from tenantry.core.http import LOG_FIELDS, ROUTE_SCOPE_KEY, route_template
 
 # Attributes that hold the raw URL; set again without the query string (tokens travel in it).
 _PATH_ONLY = ("http.target", "url.path")
@@ -68,15 +66,11 @@ class RouteNamer:
                 name(span, scope)
             await send(message)
 
-        # Log lines name the trace they belong to: those of the request (bound here), and its access line.
-        trace_id = format(span.get_span_context().trace_id, "032x")
-        scope[TRACE_ID_SCOPE_KEY] = trace_id
-        tokens = structlog.contextvars.bind_contextvars(trace_id=trace_id)
-        try:
-            await self.app(scope, receive, send_named)
-        finally:
-            with contextlib.suppress(ValueError):  # bound in another context: gone with it
-                structlog.contextvars.reset_contextvars(**tokens)
+        # Log lines name the trace they belong to: those of the request, and its access line.
+        fields = LOG_FIELDS.get()
+        if fields is not None:
+            fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
+        await self.app(scope, receive, send_named)
 
 
 def name(span: trace.Span, scope: Scope) -> None:
