@@ -284,3 +284,27 @@ def test_retry_policy_delays() -> None:
 async def test_dispatcher_options_are_checked(mail_env: MailEnv) -> None:
     with pytest.raises(ValueError, match="lease"):
         mail_env.dispatcher(RecordingBackend(), lease=10, send_timeout=10)
+
+
+async def test_failed_sends_are_counted_by_kind(mail_env: MailEnv) -> None:
+    """Every failed attempt is in ``tenantry_mail_failures_total``: a slow send as a timeout too."""
+    from prometheus_client import REGISTRY
+
+    def failures(kind: str) -> float:
+        labels = {"backend": mail_env.settings.backend, "kind": kind}
+        return REGISTRY.get_sample_value("tenantry_mail_failures_total", labels) or 0.0
+
+    before = {kind: failures(kind) for kind in ("timeout", "transient", "permanent")}
+    await enqueue_committed(mail_env, message("slow"))
+    clock = FakeClock()  # after the enqueue: the message is due at its creation time
+    assert (
+        await mail_env.dispatcher(RecordingBackend(delay=0.5), clock=clock, send_timeout=0.05).deliver_pending()
+    ).retrying == 1
+    await enqueue_committed(mail_env, message("refused"))
+    clock.advance(3600)  # the slow one is due again too: both fail this time
+    backend = RecordingBackend(failures=[OSError("connection refused"), PermanentMailError("bad address")])
+    outcome = await mail_env.dispatcher(backend, clock=clock, batch_size=1).deliver_pending()
+    assert (outcome.retrying, outcome.failed) == (1, 1)
+    assert failures("timeout") - before["timeout"] == 1
+    assert failures("transient") - before["transient"] == 1
+    assert failures("permanent") - before["permanent"] == 1

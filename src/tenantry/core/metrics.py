@@ -65,7 +65,8 @@ DB_POOL_WAIT_SECONDS = Counter(
 MAIL_SENT = Counter("tenantry_mail_sent", "Messages the mail backend accepted, by backend.", ["backend"])
 MAIL_FAILURES = Counter(
     "tenantry_mail_failures",
-    "Attempts to send a message that failed, by backend and kind (transient: retried; permanent: given up).",
+    "Attempts to send a message that failed, by backend and kind "
+    "(transient: retried; timeout: no answer in time, retried; permanent: given up).",
     ["backend", "kind"],
 )
 SOCKETS_CONNECTED = Gauge(
