@@ -17,7 +17,6 @@ from tenantry.core.http import route_template as endpoint_template
 from tenantry.core.metrics import HTTP_DURATION, HTTP_REQUESTS, UNMATCHED_ROUTE
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-SOCKET_PREFIX = "/socket.io/"
 
 
 def route_template(scope: Scope) -> str:
@@ -25,9 +24,6 @@ def route_template(scope: Scope) -> str:
     template = endpoint_template(scope)
     if template is not None:
         return template or "/"
-    # Socket.IO answers in its own middleware, before routing.
-    if str(scope.get("path", "")).startswith(SOCKET_PREFIX):
-        return SOCKET_PREFIX
     return UNMATCHED_ROUTE
 
 

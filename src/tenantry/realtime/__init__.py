@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.auth import Authentication
 from tenantry.core import App, Capabilities, Capability, Worker
+from tenantry.core.http import ROUTE_SCOPE_KEY
 from tenantry.events import DomainEvent, RetryPolicy, Subscriber
 from tenantry.realtime.routes import NotificationRoutes
 from tenantry.realtime.server import SocketServer, notification_payload, rooms_for
@@ -144,6 +145,8 @@ class RealtimeMiddleware:
             return
         path: str = scope.get("path", "")
         if path.startswith(SOCKET_PATH):
+            # Routing never sees it: named here for the access line, metrics and traces.
+            scope[ROUTE_SCOPE_KEY] = SOCKET_PATH
             await self.realtime.server.asgi(scope, receive, send)
             return
         token = current_realtime.set(self.realtime)
