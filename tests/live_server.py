@@ -5,9 +5,10 @@ from a background thread."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from typing import Any
 
 from typer.testing import CliRunner
 
@@ -36,8 +37,11 @@ def live_server(
     address: Address | None = None,
     host: str = "127.0.0.1",
     before_start: Callable[[str], object] | None = None,
+    parts: Mapping[str, Any] | None = None,
 ) -> Iterator[str]:
     """Serve the seed schema with ``auth`` on a database from ``prepare_database``; yield the base URL.
+
+    ``parts`` replaces other parts of the settings by name (``{"analytics": AnalyticsSettings(...)}``).
 
     ``host`` names the server in its base URL (the socket is always bound to 127.0.0.1; passkeys
     need ``localhost``). ``before_start(database_url)`` runs once the tables exist and before the
@@ -48,6 +52,8 @@ def live_server(
     settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     if auth is not None:
         settings = settings.model_copy(update={"auth": auth})
+    if parts:
+        settings = settings.model_copy(update=dict(parts))
     # A plain call: Playwright's sync API may already run an event loop in this thread.
     database_url = prepare_database(app_tables(schema, settings, prepare_database.dialect))
     settings = settings.model_copy(update={"database_url": database_url})

@@ -84,3 +84,11 @@ def test_each_capture_of_an_event_has_its_own_stable_uuid() -> None:
 def test_billing_publishes_the_topic_analytics_listens_to() -> None:
     assert BILLING_TOPIC == PLAN_LIMIT_TOPIC
     assert PLAN_LIMIT_TOPIC in Topics().patterns
+
+
+def test_an_organization_renamed_sets_its_group_name_again() -> None:
+    renamed = Translator(Topics()).captures(domain("organizations.updated", {"name": "New"}, {"name": "Old"}))
+    assert [(c.event, c.group, c.properties, c.uuid) for c in renamed] == [
+        ("$groupidentify", ("organization", "o1"), {"name": "New"}, EVENT_ID)
+    ]
+    assert names(domain("organizations.updated", {"name": "Same", "logo": "x"}, {"name": "Same"})) == []

@@ -45,6 +45,12 @@ async def test_each_action_is_captured_once_with_its_actor_and_organization(
     assert identify["properties"]["$group_type"] == "organization"
     assert identify["properties"]["$group_key"] == org["id"]
     assert identify["properties"]["$group_set"] == {"name": "Acme Corp"}
+    # Renamed: the group gets its new name (another change, none).
+    await ok(client, alice, "update", {"organizationId": org["id"], "data": {"name": "Acme Inc"}})
+    await ok(client, alice, "update", {"organizationId": org["id"], "data": {"logo": "https://img.example/a.png"}})
+    renamed = await eventually(lambda: [e for e in named(posthog, "$groupidentify") if e is not identify])
+    assert [r["properties"]["$group_set"] for r in renamed] == [{"name": "Acme Inc"}]
+    assert renamed[0]["properties"]["$group_key"] == org["id"] and renamed[0]["distinct_id"] == alice.id
 
     bob = await new_user(client, "bob@example.com")
     invitation = await ok(
@@ -94,6 +100,7 @@ async def test_each_action_is_captured_once_with_its_actor_and_organization(
             "user signed up",
             "user signed up",
             "organization created",
+            "$groupidentify",
             "$groupidentify",
             "member invited",
             "member joined",

@@ -80,6 +80,7 @@ class Topics:
         return (
             f"{self.users}.created",
             f"{self.organizations}.created",
+            f"{self.organizations}.updated",
             "invitations.created",
             "invitations.updated",
             "subscriptions.created",
@@ -101,6 +102,8 @@ class Translator:
             return [self._signed_up(event)]
         if event.topic == f"{self.topics.organizations}.created":
             return self._organization_created(event)
+        if event.topic == f"{self.topics.organizations}.updated":
+            return self._organization_renamed(event)
         if event.topic == "invitations.created":
             data = event.data or {}
             return [self._capture(event, MEMBER_INVITED, {"role": data.get("role"), "invitation_id": event.row_id})]
@@ -130,15 +133,26 @@ class Translator:
     def _organization_created(self, event: DomainEvent) -> list[Capture]:
         org_id = event.org_id or event.row_id
         created = self._capture(event, ORGANIZATION_CREATED, {}, org_id=org_id)
-        identify = Capture(
+        identify = self._group_identify(event, created.distinct_id, str(uuid.uuid5(_GROUP_NAMESPACE, event.id)))
+        return [created, identify]
+
+    def _organization_renamed(self, event: DomainEvent) -> list[Capture]:
+        """The group's name set again when it changed (PostHog's group keeps the last one set)."""
+        if (event.data or {}).get("name") == (event.old or {}).get("name"):
+            return []
+        org_id = event.org_id or event.row_id
+        actor = str(event.actor_id) if event.actor_id is not None else f"organization:{org_id}"
+        return [self._group_identify(event, actor, event.id)]
+
+    def _group_identify(self, event: DomainEvent, distinct_id: str, capture_id: str) -> Capture:
+        return Capture(
             event=GROUP_IDENTIFY,
-            distinct_id=created.distinct_id,
-            uuid=str(uuid.uuid5(_GROUP_NAMESPACE, event.id)),
+            distinct_id=distinct_id,
+            uuid=capture_id,
             timestamp=event.created_at,
             properties={"name": (event.data or {}).get("name")},
-            group=(ORGANIZATION_GROUP, org_id),
+            group=(ORGANIZATION_GROUP, event.org_id or event.row_id),
         )
-        return [created, identify]
 
     def _subscription(self, event: DomainEvent) -> list[Capture]:
         new, old = event.data or {}, event.old or {}

@@ -6,7 +6,9 @@ SDKs: ``{"api_key", "batch": [...], "sent_at"}``), ``/capture/``, ``/e/``, ``/i/
 (``Content-Encoding: gzip`` or ``?compression=gzip-js``) or form-encoded (``data=<base64 JSON>``).
 The project key comes from the body's ``api_key``/``token`` or each event's ``properties.token``;
 a missing or wrong one is refused with 401 as PostHog refuses it, a malformed body with 400, and
-an accepted request answers ``{"status": 1}``. Events are kept in memory (``.events``), once per
+an accepted request answers ``{"status": 1}``. As PostHog's hosts do, it answers browsers' CORS
+requests from any origin, and serves the remote configuration posthog-js asks for at start-up
+(``/array/<key>/config``) and its feature flags (``/flags/``: none). Events are kept in memory (``.events``), once per
 ``uuid`` as PostHog deduplicates them; ``.received`` keeps every event of every accepted request.
 
 Tests steer it with ``fail_next`` (the next requests answer an HTTP error, e.g. 503) and ``hold``
@@ -33,6 +35,8 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 import orjson
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -83,9 +87,20 @@ class PostHogEmulator:
             routes=[
                 *(Route(path, self._capture, methods=["POST"]) for path in CAPTURE_PATHS),
                 Route("/flags/", self._flags, methods=["POST"]),
+                Route("/array/{key}/config", self._config, methods=["GET"]),
                 Route(f"{CONTROL_PREFIX}/fail", self._control_fail, methods=["POST"]),
                 Route(f"{CONTROL_PREFIX}/events", self._control_events, methods=["GET", "DELETE"]),
-            ]
+            ],
+            # posthog-js posts from the app's pages, another origin: PostHog allows any.
+            middleware=[
+                Middleware(
+                    CORSMiddleware,
+                    allow_origin_regex=".*",
+                    allow_credentials=True,
+                    allow_methods=["GET", "POST", "OPTIONS"],
+                    allow_headers=["*"],
+                )
+            ],
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -155,6 +170,30 @@ class PostHogEmulator:
         if failure is not None:
             return _unavailable(failure[0])
         return _json({"status": 1})
+
+    async def _config(self, request: Request) -> Response:
+        # The project's remote configuration: the compression it accepts, nothing else switched on.
+        key = request.path_params["key"]
+        if self.api_key is not None and key != self.api_key:
+            return _error(401, "authentication_error", "invalid_api_key", _BAD_KEY)
+        return _json(
+            {
+                "token": key,
+                "supportedCompression": ["gzip", "gzip-js"],
+                "hasFeatureFlags": False,
+                "captureDeadClicks": False,
+                "capturePerformance": False,
+                "autocapture_opt_out": False,
+                "autocaptureExceptions": False,
+                "analytics": {"endpoint": "/i/v0/e/"},
+                "elementsChainAsString": True,
+                "sessionRecording": False,
+                "heatmaps": False,
+                "surveys": False,
+                "defaultIdentifiedOnly": True,
+                "siteApps": [],
+            }
+        )
 
     async def _flags(self, request: Request) -> Response:
         # posthog-js asks for feature flags at start-up: none here.
