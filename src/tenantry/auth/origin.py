@@ -60,10 +60,6 @@ class OriginPolicy:
             return False
         return origin in self.exact or any(fnmatch.fnmatchcase(origin, p) for p in self.patterns)
 
-    def url_allowed(self, url: str) -> bool:
-        """Whether ``url`` is a target a client may be sent to (``tenantry.auth.redirects``)."""
-        return self.redirects.resolve(url) is not None
-
     def check_request(self, request: Request, path: str, has_cookie: bool) -> None:
         """Raise 403 when a state-changing request fails the origin rules."""
         if request.method in SAFE_METHODS:
