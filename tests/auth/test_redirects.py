@@ -7,7 +7,12 @@ The rule's cases first (no app needed), then every door over HTTP on both databa
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from ada_url import URL
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tenantry.auth import AuthSettings
 from tenantry.auth.origin import OriginPolicy
@@ -36,6 +41,11 @@ OFF_SITE = [
     "data:text/html,<script>alert(1)</script>",
     "blob:https://app.example.com/1",
     "ftp://app.example.com/",
+    "/.//evil.example",  # dot segments resolve to a path beginning with //, which reads as a host
+    "/%2e//evil.example",
+    "/a/..//evil.example",
+    "/a/%2E%2e//evil.example",
+    "/./\\evil.example",
     "/%2F/evil.example",  # a client-side router may decode %2F into //
     "/%5c/evil.example",
     "/a\x00b",  # control characters are refused, whatever a browser would strip
@@ -71,6 +81,35 @@ def test_allowed_targets_are_handed_on_as_checked(target: str, handed_on: str) -
     assert POLICY.redirects.resolve(target) == handed_on
     if handed_on.startswith("/"):
         assert site_path(target) == handed_on
+
+
+# The pieces open redirects are made of.
+PIECES = ["/", "//", "/.", "/..", "\\", "%2e", "%2F", "%5c", ":", "?", "#", "@", " ", "\t", "\x00", "\u3002"]
+PIECES += ["http:", "https:", "javascript:", "evil.example", "app.example.com", BASE, "\u65e5"]
+
+
+def assert_leads_where_the_browser_would_go(target: str) -> None:
+    """An allowed target, read from any page of the site, reaches a trusted origin, and the very
+    one a browser would reach from the value as the client sent it."""
+    handed_on = POLICY.redirects.resolve(target)
+    if handed_on is None:
+        return
+    handed_on.encode("ascii")  # fit for a Location header as it is
+    for page in (f"{BASE}/", f"{BASE}/settings/account"):
+        where = URL(handed_on, page).origin
+        assert POLICY.is_trusted(where), (target, handed_on, where)
+        assert URL(target, page).origin == where, (target, handed_on)
+
+
+def test_every_short_combination_of_the_pieces_is_decided_safely() -> None:
+    for combination in itertools.product(PIECES, repeat=3):
+        assert_leads_where_the_browser_would_go("".join(combination))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(PIECES), st.text(max_size=3)), max_size=8).map("".join))
+def test_any_target_is_decided_safely(target: str) -> None:
+    assert_leads_where_the_browser_would_go(target)
 
 
 NO_VERIFICATION = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)

@@ -15,7 +15,8 @@ A target is allowed when it is
 
 Refused besides, as Better Auth refuses them: any control character (U+0000-U+001F, U+007F-U+009F),
 whatever a browser would strip, and an encoded ``/`` or ``\\`` (``%2F``, ``%5C``) in a path, which
-a client-side router may decode into ``//``.
+a client-side router may decode into ``//``; and a path that its dot segments turn into one
+beginning with ``//`` (``/.//evil.example``), which on its own names a host.
 
 What is handed on (to the ``Location`` header, the sign-in answer's ``url``, a stored OAuth state)
 is the parsed URL as the parser serialises it: the very URL that was checked, in ASCII.
@@ -56,9 +57,12 @@ def site_path(value: str | None) -> str | None:
     parsed = _parse(value, _PROBE_ORIGIN + "/")
     if parsed is None or parsed.origin != _PROBE_ORIGIN:
         return None
-    if _ENCODED_SEPARATOR.search(parsed.pathname):
+    path = str(parsed.pathname)
+    # Dot segments can leave a path beginning with // ("/.//evil.example"): on its own, as it is
+    # handed on, that names a host.
+    if path.startswith("//") or _ENCODED_SEPARATOR.search(path):
         return None
-    return f"{parsed.pathname}{parsed.search}{parsed.hash}"
+    return f"{path}{parsed.search}{parsed.hash}"
 
 
 class RedirectRule:
