@@ -224,6 +224,15 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
         if s.name == "tenantry_http_requests_total" and s.labels.get("route") == "/healthz"
     ]
     assert sum(healthz) == 20
+    # No proxy is trusted unless configured (uvicorn's own default trusted 127.0.0.1): a made-up
+    # X-Forwarded-For per attempt is no way around the sign-in limit of 3 per 10 s per address,
+    # which each of the two workers counts on its own (no Redis here), so 7 attempts reach it.
+    body = {"email": "nobody@example.com", "password": "wrong-password"}
+    statuses = [
+        httpx.post(f"{base}/api/auth/sign-in/email", json=body, headers={"x-forwarded-for": f"203.0.113.{i}"})
+        for i in range(7)
+    ]
+    assert 429 in [r.status_code for r in statuses], [r.status_code for r in statuses]
 
 
 def test_example_hooks_are_the_template_hooks() -> None:

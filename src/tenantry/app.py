@@ -40,6 +40,7 @@ from tenantry.core.http import (
     request_id,
     unexpected_error_handler,
 )
+from tenantry.core.security_headers import SecurityHeaders, hsts_value
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.codecs import utc_now
@@ -217,8 +218,15 @@ class Tenantry:
         return [route for c in self.capabilities for route in c.routes()]
 
     def middleware(self) -> list[Middleware]:
-        # The capabilities' own outermost; every request then starts as nobody to row-level security.
-        return [*(m for c in self.capabilities for m in c.middleware()), Middleware(ActorPerRequest)]
+        # Security headers outermost (every answer gets them, the capabilities' own included), then
+        # the capabilities'; every request then starts as nobody to row-level security.
+        s = self.settings
+        hsts = hsts_value(s.env, s.base_url, s.hsts_max_age, s.hsts_include_subdomains)
+        return [
+            Middleware(SecurityHeaders, hsts=hsts),
+            *(m for c in self.capabilities for m in c.middleware()),
+            Middleware(ActorPerRequest),
+        ]
 
     # -- lifespan --------------------------------------------------------------------------------
 

@@ -240,7 +240,18 @@ def dev(
         reload_includes=["*.yaml", "*.yml", "*.apsorc", "*.json", "*.py", ".env"] if reload else None,
         reload_excludes=["migrations/*", ".venv/*", "node_modules/*"] if reload else None,
         log_level="info",
+        **_proxy_options(settings, True),
     )
+
+
+def _proxy_options(settings: Settings, proxy_headers: bool) -> dict[str, Any]:
+    """uvicorn's proxy options: forwarded headers believed from TENANTRY_TRUSTED_PROXIES only.
+
+    uvicorn would otherwise trust 127.0.0.1 (its default), and replace the peer address with any
+    ``X-Forwarded-For`` a local process sends, before the app's own check could refuse it.
+    """
+    trusted = settings.auth.trusted_proxies
+    return {"proxy_headers": proxy_headers and bool(trusted), "forwarded_allow_ips": list(trusted)}
 
 
 def _start_dev_identity_provider(settings: Settings) -> str | None:
@@ -341,7 +352,11 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     migrate: Annotated[bool, typer.Option("--migrate", help="Apply pending migrations before starting.")] = False,
     proxy_headers: Annotated[
-        bool, typer.Option("--proxy-headers/--no-proxy-headers", help="Trust X-Forwarded-* from the proxy in front.")
+        bool,
+        typer.Option(
+            "--proxy-headers/--no-proxy-headers",
+            help="Trust X-Forwarded-* from the proxies named by TENANTRY_TRUSTED_PROXIES (none by default).",
+        ),
     ] = True,
 ) -> None:
     """Production server (TENANTRY_ENV defaults to production): refuses to start on an unmigrated database."""
@@ -393,7 +408,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        proxy_headers=proxy_headers,
+        **_proxy_options(settings, proxy_headers),
         access_log=False,
         log_level="info",
     )

@@ -769,7 +769,12 @@ class Pipeline:
         info = self.tables.constraints.get(exc.constraint or "")
         if info is not None:
             return info.fields
-        return exc.columns
+        # SQLite names the columns, not the constraint: a per-organization rule names the
+        # fields the client wrote, not the tenant column the server added.
+        columns = exc.columns
+        if columns[1:] and entity.unique_columns(columns[1:]) == columns:
+            return columns[1:]
+        return columns
 
     async def _missing_references(self, entity: Entity, items: list[dict[str, Any]]) -> list[FieldError]:
         errors: list[FieldError] = []

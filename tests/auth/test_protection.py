@@ -71,16 +71,32 @@ async def test_rate_limits(make_client) -> None:
         limited = attempts[-1]
         assert limited.json() == {"message": "Too many requests. Please try again later."}
         assert limited.headers["x-retry-after"] == "10"
-        # Another client address has its own budget (the test transport is a trusted proxy).
-        other = await client.post(
+        # No proxy is trusted unless configured: a forwarded address from the same host is no way
+        # around the limit.
+        spoofed = await client.post(
             "/api/auth/sign-in/email",
             json={"email": "a@b.co", "password": "wrong-password"},
             headers={"x-forwarded-for": "203.0.113.7", **ORIGIN},
         )
-        assert other.status_code == 401
+        assert spoofed.status_code == 429
         # The default rule is 100 per 10 seconds.
         statuses = [(await client.get("/api/auth/ok")).status_code for _ in range(101)]
         assert statuses.count(200) == 100 and statuses[-1] == 429
+
+
+async def test_a_configured_proxy_names_the_client(make_client) -> None:
+    auth = AuthSettings(
+        TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="on", TENANTRY_TRUSTED_PROXIES="127.0.0.1"
+    )
+    async with make_client(auth=auth, base_url=BASE) as client:
+        forwarded = {"x-forwarded-for": "203.0.113.7, 127.0.0.1", **ORIGIN}
+        body = {"email": "a@b.co", "password": "wrong-password"}
+        attempts = [await client.post("/api/auth/sign-in/email", json=body, headers=forwarded) for _ in range(4)]
+        assert [r.status_code for r in attempts] == [401, 401, 401, 429]
+        # The proxy's own address and another forwarded client each have their own budget.
+        assert (await sign_in(client, password="wrong-password")).status_code == 401
+        other = {"x-forwarded-for": "198.51.100.9", **ORIGIN}
+        assert (await client.post("/api/auth/sign-in/email", json=body, headers=other)).status_code == 401
 
 
 async def test_rate_limits_are_off_in_development_by_default(make_client) -> None:

@@ -50,6 +50,8 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
         TENANTRY_MAIL_BACKEND="file",
         TENANTRY_MAIL_FILE=str(tmp_path / "mail.jsonl"),
         REDIS_URL=REDIS_URL,
+        # The test's requests come from this host, standing in for the proxy that names the client.
+        TENANTRY_TRUSTED_PROXIES="127.0.0.1",
     )
     tenantry = str(Path(sys.executable).parent / "tenantry")
     made = subprocess.run([tenantry, "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)

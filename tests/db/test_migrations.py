@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -236,7 +238,83 @@ def test_every_field_type_and_default_round_trips_without_spurious_changes(db_ur
     assert st.up_to_date, st
     # The generated migration built the same constraints the application maps errors from.
     uniques = on_db(db_url, lambda c: {ix["name"] for ix in sa.inspect(c).get_indexes("items") if ix["unique"]})
-    assert "uq_items_sku" in uniques
+    assert "uq_items_org_id_sku" in uniques  # unique within the organization (items is a tenant entity)
+
+
+TICKETS = """
+organizations:
+  - name: string (required)
+
+tickets:
+  fields:
+    - code: string (required, unique)
+    - title: string (required)
+    - org_id: uuid (references organizations, required)
+  indexes:
+    - fields: [title]
+      unique: true
+"""
+
+
+def _unique_everywhere(conn: Connection) -> None:
+    """Put back the rules a database made before uniqueness was per organization: over the
+    fields alone, under their old names."""
+    operations = Operations(MigrationContext.configure(conn, opts={"render_as_batch": True}))
+    with operations.batch_alter_table("tickets") as batch:
+        batch.drop_constraint("uq_tickets_org_id_code", type_="unique")
+        batch.drop_constraint("uq_tickets_org_id_title", type_="unique")
+        batch.create_unique_constraint("uq_tickets_code", ["code"])
+        batch.create_unique_constraint("uq_tickets_title", ["title"])
+
+
+TICKET = "INSERT INTO tickets (id, code, title, org_id) VALUES (:id, :code, :title, :org)"
+
+
+def _two_organizations_one_ticket(db_url: str) -> list[str]:
+    """Two organizations, the first with ticket T-1 "Launch"; their ids."""
+    orgs = [new_id(), new_id()]
+    for org in orgs:
+        execute(db_url, "INSERT INTO organizations (id, name) VALUES (:id, 'Org')", {"id": org})
+    execute(db_url, TICKET, {"id": new_id(), "code": "T-1", "title": "Launch", "org": orgs[0]})
+    return orgs
+
+
+def _unique_per_organization(db_url: str, orgs: list[str]) -> None:
+    """Another organization may hold the same values; the same organization still may not."""
+    execute(db_url, TICKET, {"id": new_id(), "code": "T-1", "title": "Launch", "org": orgs[1]})
+    for clash in ({"code": "T-1", "title": "Other"}, {"code": "T-2", "title": "Launch"}):
+        with pytest.raises(sa.exc.IntegrityError):
+            execute(db_url, TICKET, {"id": new_id(), "org": orgs[0], **clash})
+    assert execute(db_url, "SELECT count(*) FROM tickets") == [(2,)]
+
+
+def test_unique_rules_of_a_tenant_entity_migrate_to_per_organization(db_url: str, project: Path) -> None:
+    tables = tables_for(TICKETS, db_url)
+    make_revision(db_url, tables, project, "initial")
+    upgrade(db_url, tables, project)
+    on_db(db_url, _unique_everywhere)
+    orgs = _two_organizations_one_ticket(db_url)
+
+    # The change is a plain revision (nothing destructive: every row valid before stays valid).
+    assert status(db_url, tables, project).unmigrated
+    path = make_revision(db_url, tables, project, "unique per organization")
+    assert path is not None
+    text = path.read_text()
+    assert "'uq_tickets_code'" in text and "'uq_tickets_org_id_code'" in text
+    upgrade(db_url, tables, project)
+    assert status(db_url, tables, project).up_to_date
+    _unique_per_organization(db_url, orgs)
+
+
+def test_sync_schema_makes_unique_rules_per_organization(db_url: str) -> None:
+    tables = tables_for(TICKETS, db_url)
+    sync_schema(db_url, tables)
+    on_db(db_url, _unique_everywhere)
+    orgs = _two_organizations_one_ticket(db_url)
+    result = sync_schema(db_url, tables)
+    assert result.skipped == [] and len(result.applied) == 4, result  # two rules dropped, two added
+    assert not sync_schema(db_url, tables).changed
+    _unique_per_organization(db_url, orgs)
 
 
 def test_upgrade_downgrade_and_status(db_url: str, project: Path) -> None:

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tenantry.app import default_capabilities
+from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.core import Capability
 from tenantry.logs import Logs, LogSettings
@@ -17,6 +18,10 @@ from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, PASSWORD, cookie_v
 from tests.logs.chatty import Chatty
 
 JSON_LOGS = LogSettings(TENANTRY_LOG_FORMAT="json", TENANTRY_LOG_LEVEL="INFO")
+
+
+# The in-process client's peer is 127.0.0.1, named as the proxy in front (no proxy is trusted by default).
+BEHIND_PROXY = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_TRUSTED_PROXIES="127.0.0.1")
 
 
 def with_chatty(**settings: Any) -> list[Capability]:
@@ -95,17 +100,17 @@ async def test_the_request_id_is_returned_bound_and_given_to_the_audit_context(
     make_client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     async with make_client(
-        auth=NO_VERIFICATION,
+        auth=BEHIND_PROXY,
         logs=JSON_LOGS,
         base_url=BASE,
-        capabilities=with_chatty(auth=NO_VERIFICATION, logs=JSON_LOGS),
+        capabilities=with_chatty(auth=BEHIND_PROXY, logs=JSON_LOGS),
     ) as client:
         user = (await sign_up(client)).json()["user"]
         org = await client.post("/api/auth/organization/create", json={"name": "Acme", "slug": "acme"}, headers=ORIGIN)
         assert org.status_code == 200, org.text
         capsys.readouterr()
 
-        # From a trusted proxy (the in-process client's peer is 127.0.0.1, the default), a plain id is kept.
+        # From the trusted proxy (the in-process client's peer, 127.0.0.1), a plain id is kept.
         kept = await client.get("/test/context/one", headers={"x-request-id": "edge-4f1c.77:a"})
         assert kept.headers["x-request-id"] == "edge-4f1c.77:a"
         assert kept.json() == {"request_id": "edge-4f1c.77:a", "user_id": user["id"]}
@@ -146,11 +151,13 @@ async def test_requests_that_fail_or_match_nothing_get_their_access_line(
         capsys.readouterr()
         transport = httpx.ASGITransport(app=client.app, raise_app_exceptions=False)  # type: ignore[attr-defined]
         async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as c:
-            missing = await c.get("/api/no_such_entity/1")
+            missing = await c.get("/api/no_such_entity/1", headers={"x-request-id": "from-a-neighbour"})
             bad = await c.post("/api/projects", content=b"{not json", headers={"content-type": "application/json"})
             # Socket.IO answers before routing: its polling requests are named all the same.
             polling = await c.get("/socket.io/", params={"EIO": "4", "transport": "polling"})
         assert missing.status_code == 404 and bad.status_code == 400 and polling.status_code == 200
+        # No proxy is trusted unless configured, not even one on this host.
+        assert missing.headers["x-request-id"] != "from-a-neighbour"
         access = access_lines(json_lines(capsys.readouterr().err))
         assert [(a["status"], a["level"]) for a in access] == [(404, "info"), (400, "info"), (200, "info")]
         assert all(a["request_id"] for a in access)
@@ -158,7 +165,7 @@ async def test_requests_that_fail_or_match_nothing_get_their_access_line(
 
 
 async def test_development_logs_read_as_text(make_client: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    async with make_client(capabilities=with_chatty()) as client:
+    async with make_client(auth=BEHIND_PROXY, capabilities=with_chatty(auth=BEHIND_PROXY)) as client:
         assert runtime(client).get(Logs).format == "console"
         capsys.readouterr()
         r = await client.get("/test/context/dev", headers={"x-request-id": "dev-id-1"})

@@ -20,7 +20,9 @@ session's active organization, every project and subscription). After every step
   through the API when the machine chooses to compare them).
 
 Besides projects (list with random queries, get, create, bulk create, update, delete) the machine
-reads and writes users, organizations and subscriptions, reads the audit log (list and export,
+reads and writes users and organizations, reads subscriptions (written as Stripe's webhooks write
+them; every client write is refused alike, so no answer confirms another organization's Stripe
+id), reads the audit log (list and export,
 admins of the active organization only; nobody writes it), calls Better Auth's organization
 endpoints when the app has them, switches the two-organization user's active organization and
 changes their role (which must count from the next request).
@@ -163,7 +165,7 @@ class Project:
 
 @dataclass
 class Subscription:
-    """An organization's subscription (one at most; Stripe ids are unique across all)."""
+    """An organization's subscription (one at most), as Stripe's webhooks wrote it."""
 
     id: str
     org: str
@@ -580,14 +582,13 @@ class IsolationMachine(RuleBasedStateMachine):
         self.projects: dict[str, Project] = {}
         self.gone: dict[str, Project] = {}
         self.subscriptions: dict[str, Subscription] = {}
-        self.gone_subscriptions: dict[str, Subscription] = {}
         tally.examples += 1
         api.call(reset_world, api.runtime, world)
         # Every organization starts with rows made through the API by its own users.
         for actor in ("a_admin", "a_member", "b_admin", "b_member", "c_admin"):
             self._create_project(actor, NewProject("alpha", "absent", "absent", None, True, "server", 0))
-        # C's subscription: another organization's row that A's and B's users must never see.
-        self._create_subscription("c_admin", "absent", "fresh", 0)
+        # C's subscription (Stripe's webhooks write them): a row that A's and B's users must never see.
+        self._stripe_writes_subscription("C")
 
     # -- the actors -----------------------------------------------------------------------------
 
@@ -641,7 +642,7 @@ class IsolationMachine(RuleBasedStateMachine):
             if pr.org not in mine:
                 out[pr.id] = f"the id of project {pr.name!r} of organization {pr.org}"
                 out[pr.token] = f"the name/description of project {pr.name!r} of organization {pr.org}"
-        for s in itertools.chain(self.subscriptions.values(), self.gone_subscriptions.values()):
+        for s in self.subscriptions.values():
             if s.org not in mine:
                 out[s.id] = f"the id of organization {s.org}'s subscription"
                 out[s.stripe_id] = f"the Stripe id of organization {s.org}'s subscription"
@@ -1478,54 +1479,49 @@ class IsolationMachine(RuleBasedStateMachine):
                 f"{r.what}: audit rows of another organization than the active one"
             )
 
-    # -- subscriptions (one per organization, Stripe ids unique across all of them) ---------------
+    # -- subscriptions (one per organization; only Stripe's webhooks write them) -------------------
 
-    def _create_subscription(self, actor: str, org_choice: str, stripe_choice: str, pick: int) -> None:
-        """POST a subscription and check the answer against the model."""
-        org, role = self.principal(actor)
-        person = self.people[actor]
-        active = org or person.active
-        body: dict[str, Any] = {"plan_id": PLANS[pick % 2], "status": "active"}
-        if stripe_choice == "fresh":
-            body["stripe_subscription_id"] = f"sub_{token('s', next(self.world.counter))}"
-        else:
-            existing = [s.stripe_id for s in self.subscriptions.values()]
-            body["stripe_subscription_id"] = existing[pick % len(existing)] if existing else f"sub_{token('s', 0)}"
-        if org_choice == "active":
-            body["org_id"] = self.orgs[active].id
-        elif org_choice == "foreign":
-            body["org_id"] = self.orgs[[k for k in ORG_KEYS if k != active][pick % 2]].id
-        r = self.send(actor, "POST", "/api/subscriptions", body=body)
-        if role is None:
-            r.expect(403, "NO_ACTIVE_ORGANIZATION")
+    def _stripe_writes_subscription(self, org_key: str) -> None:
+        """A subscription written as billing's webhooks write them (by the server, not a client)."""
+        org = self.orgs[org_key]
+        stripe_id = f"sub_{token('s', next(self.world.counter))}"
+        values = {"org_id": org.id, "stripe_subscription_id": stripe_id, "plan_id": PLANS[0], "status": "active"}
+        rt = self.api.runtime
+        entity = rt.schema.entities["subscriptions"]
+        row = self.api.call(rt.pipeline.create_row, SYSTEM_CONTEXT, entity, values)
+        self.subscriptions[str(row["id"])] = Subscription(str(row["id"]), org_key, stripe_id)
+
+    @rule(org_key=st.sampled_from(ORG_KEYS))
+    def stripe_writes_subscription(self, org_key: str) -> None:
+        """Stripe's webhook gives an organization without one a subscription."""
+        if any(s.org == org_key for s in self.subscriptions.values()):
             return
-        if role == "viewer":
-            r.expect(403, "FORBIDDEN_ACTION")
-            return
-        assert org is not None
-        if "org_id" in body and body["org_id"] != self.orgs[org].id:
-            r.expect(403, "TENANT_MISMATCH")
-            return
-        taken = any(s.org == org for s in self.subscriptions.values()) or any(
-            s.stripe_id == body["stripe_subscription_id"] for s in self.subscriptions.values()
-        )
-        if taken:
-            r.expect(409, "UNIQUE_VIOLATION")
-            return
-        r.expect(201)
-        assert r.body["org_id"] == self.orgs[org].id, r.what
-        self.subscriptions[r.body["id"]] = Subscription(r.body["id"], org, body["stripe_subscription_id"])
+        self.tally.operations += 1
+        self._stripe_writes_subscription(org_key)
 
     @rule(
         actor=actors,
         org_choice=st.sampled_from(("absent", "active", "foreign")),
-        stripe_choice=st.sampled_from(("fresh", "fresh", "existing")),
+        stripe_choice=st.sampled_from(("fresh", "existing")),
         pick=picks,
     )
     def create_subscription(self, actor: str, org_choice: str, stripe_choice: str, pick: int) -> None:
-        """Create a subscription in the active, another or no named organization."""
+        """POST a subscription: refused to every user alike, whatever it names, so that no answer
+        (a 409 above all) can confirm another organization's Stripe id."""
         self.tally.operations += 1
-        self._create_subscription(actor, org_choice, stripe_choice, pick)
+        org, _ = self.principal(actor)
+        active = org or self.people[actor].active
+        body: dict[str, Any] = {"plan_id": PLANS[pick % 2], "status": "active"}
+        existing = [s.stripe_id for s in self.subscriptions.values()]
+        if stripe_choice == "existing" and existing:
+            body["stripe_subscription_id"] = existing[pick % len(existing)]
+        else:
+            body["stripe_subscription_id"] = f"sub_{token('s', next(self.world.counter))}"
+        if org_choice == "active":
+            body["org_id"] = self.orgs[active].id
+        elif org_choice == "foreign":
+            body["org_id"] = self.orgs[[k for k in ORG_KEYS if k != active][pick % 2]].id
+        self.send(actor, "POST", "/api/subscriptions", body=body).expect(403, "SUBSCRIPTION_READ_ONLY")
 
     @rule(actor=actors, named=st.sampled_from((None, *ORG_KEYS)))
     def list_subscriptions(self, actor: str, named: str | None) -> None:
@@ -1545,30 +1541,14 @@ class IsolationMachine(RuleBasedStateMachine):
 
     @rule(actor=actors, kind=st.sampled_from(("active", "other", "missing")), pick=picks)
     def delete_subscription(self, actor: str, kind: str, pick: int) -> None:
-        """Delete a subscription: admins only, in their active organization."""
+        """Delete a subscription: refused to every user, admins included (Stripe ends them)."""
         self.tally.operations += 1
-        org, role = self.principal(actor)
+        org, _ = self.principal(actor)
         candidates = [
             s for s in self.subscriptions.values() if kind != "missing" and (s.org == org) == (kind == "active")
         ]
         sub_id = candidates[pick % len(candidates)].id if candidates else str(uuid.UUID(int=pick + 99))
-        r = self.send(actor, "DELETE", f"/api/subscriptions/{sub_id}")
-        if role is None:
-            r.expect(403, "NO_ACTIVE_ORGANIZATION")
-            return
-        if role == "viewer":
-            r.expect(403, "FORBIDDEN_ACTION")
-            return
-        if role == "member":
-            # Members may delete only rows they created; subscriptions record no creator.
-            r.expect(403)
-            return
-        sub = self.subscriptions.get(sub_id)
-        if sub is None or sub.org != org:
-            r.expect(404, "NOT_FOUND")
-            return
-        r.expect(200)
-        self.gone_subscriptions[sub_id] = self.subscriptions.pop(sub_id)
+        self.send(actor, "DELETE", f"/api/subscriptions/{sub_id}").expect(403, "SUBSCRIPTION_READ_ONLY")
 
     # -- sessions and roles ---------------------------------------------------------------------
 

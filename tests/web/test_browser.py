@@ -32,7 +32,7 @@ from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, ConsoleMessage
 
 __all__ = ["CHROMIUM", "CHROMIUM_ARGS", "DESKTOP", "PASSWORD", "PHONE", "Journey", "browser", "log_in", "sign_up"]
 
@@ -51,6 +51,21 @@ def _journey(browser: Browser, j: Journey) -> None:
     page.goto("/app/projects")
     expect(page).to_have_url(re.compile(r"/login\?from=%2Fapp%2Fprojects$"))
     j.shoot(page, "login")
+
+    # The API docs run under their content security policy: Swagger UI renders the spec, and the
+    # browser reports no script, style or request that the policy refused.
+    refused: list[str] = []
+
+    def csp_report(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text:
+            refused.append(message.text)
+
+    page.on("console", csp_report)
+    page.goto("/api/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("my-saas-api")
+    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    assert refused == [], refused
+    page.remove_listener("console", csp_report)
 
     # Sign-up with an organization; the 8-character rule is shown and enforced.
     page.goto("/signup")

@@ -8,7 +8,8 @@ An *action* is named by its ``/api/auth`` path (``/sign-in/email``), whichever d
 - Origins (``OriginPolicy``): the API's rules on ``/api/auth`` requests. A page's form must always
   come from a trusted origin (the rule the API applies to requests carrying a cookie), since a
   form may be the very one that signs in and carries no cookie yet.
-- Callback URLs (``callbackURL`` …) must be relative or trusted.
+- Callback URLs (``callbackURL`` …) must be paths on this site or of trusted origins
+  (``tenantry.auth.redirects``).
 - Plugins' action checks (``AuthHooks.action_checks``): the admin plugin refuses an impersonation
   the actions that would change the credentials of the user it borrows.
 """
@@ -16,7 +17,7 @@ An *action* is named by its ``/api/auth`` path (``/sign-in/email``), whichever d
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -63,9 +64,10 @@ class AuthGuard:
         if retry is not None:
             raise RateLimited(retry)
 
-    def check_urls(self, values: Mapping[str, object]) -> None:
-        """Refuse (403) an untrusted ``callbackURL``/``redirectTo``/… among ``values``."""
-        self.origins.check_urls(values)
+    def check_urls(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` with their ``callbackURL``/``redirectTo``/… as checked (``OriginPolicy.check_urls``);
+        403 for one that a client may not be sent to."""
+        return self.origins.check_urls(values)
 
     async def check_action(self, method: str, action: str, session: SessionSource) -> None:
         """The plugins' action checks (each may refuse with an ``AuthError``)."""

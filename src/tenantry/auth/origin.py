@@ -4,7 +4,9 @@
    ``Origin``, or else its ``Referer``).
 2. Sign-in and sign-up without cookies are checked too when the browser says anything about the
    request's origin (``Sec-Fetch-*``, ``Origin``, ``Referer``): a cross-site navigation is refused.
-3. URLs the client asks to be sent to (``callbackURL`` …) must be relative or trusted.
+3. URLs the client asks to be sent to (``callbackURL`` …) must be paths on this site or of trusted
+   origins, as a browser would parse them (``tenantry.auth.redirects``); refused with Better Auth's
+   403 codes (``INVALID_CALLBACK_URL`` …), and handed on as they were checked.
 
 The web pages' forms answer to rule 1 whether or not they carry a cookie (``check_form``).
 """
@@ -13,11 +15,13 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
 from tenantry.auth.errors import AuthError, auth_error
+from tenantry.auth.redirects import RedirectRule
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORM_CSRF_PATHS = frozenset({"/sign-in/email", "/sign-up/email", "/sign-in/magic-link"})
@@ -46,6 +50,7 @@ class OriginPolicy:
         base = origin_of(base_url)
         self.exact = {o for o in [base, *(origin_of(t) or t.lower() for t in trusted if "*" not in t)] if o}
         self.patterns = [t.lower().rstrip("/") for t in trusted if "*" in t]
+        self.redirects = RedirectRule(self.is_trusted)
 
     def is_trusted(self, url: str | None) -> bool:
         if not url:
@@ -54,12 +59,6 @@ class OriginPolicy:
         if origin is None:
             return False
         return origin in self.exact or any(fnmatch.fnmatchcase(origin, p) for p in self.patterns)
-
-    def url_allowed(self, url: str) -> bool:
-        """Relative paths (``/dashboard``, not ``//evil.com``) and trusted absolute URLs."""
-        if url.startswith("/") and not url.startswith("//") and "\\" not in url:
-            return True
-        return self.is_trusted(url)
 
     def check_request(self, request: Request, path: str, has_cookie: bool) -> None:
         """Raise 403 when a state-changing request fails the origin rules."""
@@ -93,9 +92,15 @@ class OriginPolicy:
         if not self.is_trusted(origin or referer):
             raise auth_error(403, "INVALID_ORIGIN")
 
-    def check_urls(self, values: Mapping[str, object]) -> None:
-        """Refuse untrusted ``callbackURL``/``redirectTo``/… given in a body or query."""
+    def check_urls(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` (a body or a query) with each ``callbackURL``/``redirectTo``/… as it was
+        checked; 403 with Better Auth's code for the first one that is not allowed."""
+        checked = dict(values)
         for key, code in URL_PARAMS.items():
             value = values.get(key)
-            if isinstance(value, str) and value and not self.url_allowed(value):
-                raise AuthError(403, code)
+            if isinstance(value, str) and value:
+                target = self.redirects.resolve(value)
+                if target is None:
+                    raise AuthError(403, code)
+                checked[key] = target
+        return checked

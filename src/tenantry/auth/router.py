@@ -68,11 +68,18 @@ class Reply:
 class AuthRequest:
     """One request to an endpoint: parsed body and query, and its session on demand."""
 
-    def __init__(self, ctx: AuthContext, request: Request, body: dict[str, Any], params: dict[str, str]) -> None:
+    def __init__(
+        self,
+        ctx: AuthContext,
+        request: Request,
+        body: dict[str, Any],
+        params: dict[str, str],
+        query: dict[str, str] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.request = request
         self.body = body
-        self.query = dict(request.query_params)
+        self.query = dict(request.query_params) if query is None else query
         self.params = params
         self._lookup: Lookup | None = None
 
@@ -168,9 +175,10 @@ class AuthRouter:
         try:
             await guard.endpoint(request, path)
             body = await self._body(request) if request.method in ("POST", "PUT", "PATCH") else {}
-            guard.check_urls(body)
-            guard.check_urls(dict(request.query_params))
-            auth_request = AuthRequest(ctx, request, body, params)
+            # Endpoints see each redirect target as it was checked, never the raw text.
+            body = guard.check_urls(body)
+            query = guard.check_urls(dict(request.query_params))
+            auth_request = AuthRequest(ctx, request, body, params, query)
             await guard.check_action(request.method, path, auth_request.optional_session)
             reply = await handler(auth_request)
         except DataRejected:
@@ -214,7 +222,7 @@ class AuthRouter:
         else:
             response = _json(reply.body, reply.status)
         for key, value in reply.headers.items():
-            response.headers[key] = value
+            response.headers[key] = location(value) if key.lower() == "location" else value
         lookup = request.looked_up
         changes = CookieChanges(reply.set_session, reply.clear_cookies, list(reply.cookies))
         if reply.set_session is not None:

@@ -205,7 +205,8 @@ class AuthContext:
         """The caller's address; ``X-Forwarded-For`` counts only when the peer is a trusted proxy."""
         peer = request.client.host if request.client else None
         forwarded = request.headers.get("x-forwarded-for")
-        if forwarded and (peer is None or peer in self.auth.trusted_proxies):
+        # Any client can send the header; only a proxy the operator named may say who the client is.
+        if forwarded and peer is not None and peer in self.auth.trusted_proxies:
             candidate = forwarded.split(",")[0].strip()
             try:
                 return str(ipaddress.ip_address(candidate))

@@ -46,9 +46,12 @@ class AuthSettings(BaseSettings):
         description="Comma-separated origins (wildcards like https://*.example.com allowed).",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["127.0.0.1", "::1"],
+        default_factory=list,
         validation_alias=AliasChoices("TENANTRY_TRUSTED_PROXIES", "trusted_proxies"),
-        description="Peers whose X-Forwarded-For names the client (rate limits, session IPs).",
+        description=(
+            "Comma-separated peer addresses whose X-Forwarded-For names the client (rate limits, session "
+            "IPs, audit rows). None by default: a forwarded address is believed only from a proxy named here."
+        ),
     )
     cookie_prefix: str = Field("better-auth", alias="TENANTRY_COOKIE_PREFIX", pattern=r"^[A-Za-z0-9_.\-]+$")
     rate_limit: Literal["auto", "on", "off"] = Field("auto", alias="TENANTRY_RATE_LIMIT")

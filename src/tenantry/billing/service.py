@@ -141,9 +141,9 @@ class Billing(Capability):
         pipeline = app.pipeline
         pipeline.listeners.append(PlanLimits(self))
         pipeline.scope = CustomerIdServerOnly(pipeline.scope, tables.organization_entity.name)
-        if app.schema.options.get("billing") is not None:
-            # A schema that declares its plans bills through Stripe: only webhooks change subscriptions.
-            pipeline.policy = SubscriptionsReadOnly(pipeline.policy, tables.subscription_entity.name)
+        # Whether or not the schema declares its plans, /api/billing reads the subscriptions
+        # entity as the truth about what an organization paid for: only Stripe's webhooks write it.
+        pipeline.policy = SubscriptionsReadOnly(pipeline.policy, tables.subscription_entity.name)
 
     # -- Stripe --------------------------------------------------------------------------------
 

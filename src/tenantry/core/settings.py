@@ -47,6 +47,18 @@ class CoreSettings(BaseSettings):
         description="Serve the CRUD API without authentication. Development only; defaults to on there.",
     )
 
+    hsts_max_age: int = Field(
+        63_072_000,
+        ge=0,
+        alias="TENANTRY_HSTS_MAX_AGE",
+        description="Strict-Transport-Security max-age in production over https (two years; 0 sends none).",
+    )
+    hsts_include_subdomains: bool = Field(
+        True,
+        alias="TENANTRY_HSTS_INCLUDE_SUBDOMAINS",
+        description="Whether Strict-Transport-Security covers the site's subdomains too.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:

@@ -211,7 +211,8 @@ def _entity_table(ts: TableSet, schema: Schema, entity: Entity) -> sa.Table:
         )
         indexed.add(entity.tenant_field)
     for f in entity.fields:
-        unique_alone = f.unique and not entity.soft_delete
+        # A unique constraint on the field alone indexes it already (not one per organization).
+        unique_alone = f.unique and not entity.soft_delete and entity.unique_columns((f.name,)) == (f.name,)
         if (f.references or f.index) and f.name not in indexed and not unique_alone:
             sa.Index(db_name("ix", entity.table, f.name), table.c[f.name])
             indexed.add(f.name)
@@ -226,15 +227,18 @@ def _unique(
     live_only: Any,
     name: str | None = None,
 ) -> None:
-    cname = name or db_name("uq", entity.table, *cols)
+    # Per organization on a tenant entity (``Entity.unique_columns``); a conflict names the fields
+    # the schema declared, which are all the client wrote.
+    scoped = entity.unique_columns(cols)
+    cname = name or db_name("uq", entity.table, *scoped)
     ts.constraints[cname] = ConstraintInfo(entity.name, cols, "unique")
     if live_only is None:
-        table.append_constraint(sa.UniqueConstraint(*cols, name=conv(cname)))
+        table.append_constraint(sa.UniqueConstraint(*scoped, name=conv(cname)))
     else:
         # Soft-deleted rows must not block a new row with the same value: a partial unique index.
         sa.Index(
             cname,
-            *(table.c[c] for c in cols),
+            *(table.c[c] for c in scoped),
             unique=True,
             postgresql_where=live_only,
             sqlite_where=live_only,

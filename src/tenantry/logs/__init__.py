@@ -31,9 +31,6 @@ __all__ = [
     "redact_text",
 ]
 
-# Whose X-Forwarded-For authentication believes when it has no settings of its own (its default).
-_LOOPBACK = ("127.0.0.1", "::1")
-
 
 class Logs(Capability):
     """Structured logs with a request id; first in the list, so its middleware is the outermost."""
@@ -43,7 +40,8 @@ class Logs(Capability):
 
     def __init__(self, settings: LogSettings) -> None:
         self.settings = settings
-        self.trusted_proxies: tuple[str, ...] = _LOOPBACK
+        # No proxy is trusted unless authentication's settings name one (TENANTRY_TRUSTED_PROXIES).
+        self.trusted_proxies: tuple[str, ...] = ()
 
     @property
     def format(self) -> LogFormat:

@@ -192,6 +192,20 @@ class Entity:
         extra = ("deleted_at",) if self.soft_delete else ()
         return ("id", *self.field_names, *extra)
 
+    def unique_columns(self, fields: tuple[str, ...]) -> tuple[str, ...]:
+        """The columns over which a uniqueness rule on ``fields`` holds.
+
+        On a tenant-scoped entity of the schema's own, uniqueness is per organization: the tenant
+        column comes first, so a 409 can only ever be about a row of the writer's own organization
+        and never confirms another tenant's value. System entities keep theirs as declared (a
+        user's e-mail and an organization's slug are unique everywhere), and so does a rule that
+        names the tenant column itself (one subscription per organization).
+        """
+        tenant = self.tenant_field
+        if tenant is None or self.system is not None or tenant in fields:
+            return fields
+        return (tenant, *fields)
+
     def relation(self, name: str) -> Relation | None:
         for rel in self.relations:
             if rel.name == name or name in rel.aliases:

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from tenantry.auth.cookies import CookieChanges
 from tenantry.auth.errors import AuthError, value_rejected
 from tenantry.auth.guard import RateLimited
+from tenantry.auth.redirects import site_path
 from tenantry.auth.service import AuthContext, ClientInfo, Current
 from tenantry.context import RequestContext
 from tenantry.db.codecs import format_timestamp
@@ -101,10 +102,9 @@ class Viewer:
 
 
 def safe_next(target: str | None, default: str = "/dashboard") -> str:
-    """A path on this site to return to (never another site: ``//evil.example`` is refused)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    """A path on this site to return to, as ``/api/auth`` decides callback URLs (never another site:
+    ``//evil.example``, ``/\t/evil.example`` and the like give ``default``)."""
+    return site_path(target) or default
 
 
 def refusal_code(exc: AuthError) -> str:
