@@ -173,9 +173,14 @@ def _start(procs: list[subprocess.Popen[bytes]], cwd: Path, env: dict[str, str],
 def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subprocess.Popen[bytes]]) -> None:
     """The README's first Quickstart command, in a copy of the example project."""
     project = _copy_example(tmp_path)
-    base = _start(server_process, project, _clean_env(), "dev", "--no-reload")
-    created = httpx.post(f"{base}/api/organizations", json={"name": "Acme Corp", "slug": "Acme"})
+    env = _clean_env(TENANTRY_TRUSTED_PROXIES="127.0.0.1")
+    base = _start(server_process, project, env, "dev", "--no-reload")
+    # Through a trusted proxy (here, this host): its request id is the request's, and its
+    # X-Forwarded-For names the client, both believed by the app (the server rewrites nothing first).
+    proxied = {"x-request-id": "edge-42", "x-forwarded-for": "203.0.113.7"}
+    created = httpx.post(f"{base}/api/organizations", json={"name": "Acme Corp", "slug": "Acme"}, headers=proxied)
     assert created.status_code == 201, created.text
+    assert created.headers["x-request-id"] == "edge-42"
     assert created.json()["slug"] == "acme"  # the example project's hook lower-cases slugs
     assert httpx.get(f"{base}/api/docs").status_code == 200
     assert "No errors yet." in httpx.get(f"{base}/dev/errors").text  # kept locally: no SENTRY_DSN

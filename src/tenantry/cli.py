@@ -240,18 +240,9 @@ def dev(
         reload_includes=["*.yaml", "*.yml", "*.apsorc", "*.json", "*.py", ".env"] if reload else None,
         reload_excludes=["migrations/*", ".venv/*", "node_modules/*"] if reload else None,
         log_level="info",
-        **_proxy_options(settings, True),
+        # Forwarded headers are the app's to believe (``TENANTRY_TRUSTED_PROXIES``), not uvicorn's.
+        proxy_headers=False,
     )
-
-
-def _proxy_options(settings: Settings, proxy_headers: bool) -> dict[str, Any]:
-    """uvicorn's proxy options: forwarded headers believed from TENANTRY_TRUSTED_PROXIES only.
-
-    uvicorn would otherwise trust 127.0.0.1 (its default), and replace the peer address with any
-    ``X-Forwarded-For`` a local process sends, before the app's own check could refuse it.
-    """
-    trusted = settings.auth.trusted_proxies
-    return {"proxy_headers": proxy_headers and bool(trusted), "forwarded_allow_ips": list(trusted)}
 
 
 def _start_dev_identity_provider(settings: Settings) -> str | None:
@@ -355,7 +346,8 @@ def serve(
         bool,
         typer.Option(
             "--proxy-headers/--no-proxy-headers",
-            help="Trust X-Forwarded-* from the proxies named by TENANTRY_TRUSTED_PROXIES (none by default).",
+            help="Believe X-Forwarded-* from the proxies TENANTRY_TRUSTED_PROXIES names (none by default); "
+            "--no-proxy-headers believes none, whatever it names.",
         ),
     ] = True,
 ) -> None:
@@ -368,6 +360,8 @@ def serve(
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
     os.environ.setdefault("TENANTRY_ENV", "production")
+    if not proxy_headers:
+        os.environ["TENANTRY_TRUSTED_PROXIES"] = ""  # the workers read it too
     settings = settings_or_exit()
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
     tables = app_tables(loaded, settings)
@@ -408,7 +402,9 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        **_proxy_options(settings, proxy_headers),
+        # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
+        # 127.0.0.1 by default, and replace the peer before the app's request id check).
+        proxy_headers=False,
         access_log=False,
         log_level="info",
     )

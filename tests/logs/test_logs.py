@@ -216,3 +216,28 @@ def test_the_redaction_processor() -> None:
         "nested": [{"otp": "[redacted]"}, "code=[redacted]&state=ok"],
         "ordering_key": "org-1",
     }
+
+
+async def test_a_trusted_proxy_names_the_request_and_the_client(
+    make_client: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Behind a trusted proxy its X-Request-ID is the request's id, and its X-Forwarded-For the client."""
+    auth = NO_VERIFICATION.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    async with make_client(auth=auth, logs=JSON_LOGS, base_url=BASE) as client:
+        transport = httpx.ASGITransport(app=client.app, client=("127.0.0.1", 40000))  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=transport, base_url=str(client.base_url)) as proxied:
+            capsys.readouterr()
+            forwarded = {"x-request-id": "edge-7f3a", "x-forwarded-for": "203.0.113.9", **ORIGIN}
+            body = {"email": "proxied@example.com", "password": PASSWORD, "name": "Proxied"}
+            up = await proxied.post("/api/auth/sign-up/email", json=body, headers=forwarded)
+            assert up.status_code == 200, up.text
+            assert up.headers["x-request-id"] == "edge-7f3a"
+            session = await proxied.get("/api/auth/get-session", headers=forwarded)
+            assert session.json()["session"]["ipAddress"] == "203.0.113.9"
+        # A peer that is not the proxy is not believed, whatever it sends.
+        other = httpx.ASGITransport(app=client.app, client=("198.51.100.4", 40000))  # type: ignore[attr-defined]
+        async with httpx.AsyncClient(transport=other, base_url=str(client.base_url)) as direct:
+            spoofed = await direct.get("/healthz", headers={"x-request-id": "made-up", "x-forwarded-for": "1.2.3.4"})
+            assert spoofed.headers["x-request-id"] != "made-up"
+    lines = access_lines(json_lines(capsys.readouterr().err))
+    assert "edge-7f3a" in {line["request_id"] for line in lines}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from starlette.middleware import Middleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from tenantry.auth import Authentication
 from tenantry.core import App, Capability
@@ -58,11 +59,15 @@ class Logs(Capability):
         app.principal_listeners.append(principal_fields)
 
     def middleware(self) -> Sequence[Middleware]:
-        return [
-            Middleware(
-                RequestLogging,
-                trusted_proxies=self.trusted_proxies,
-                access_log=self.settings.access_log,
-                write_line=self.handler.write_line,
-            )
-        ]
+        logging_ = Middleware(
+            RequestLogging,
+            trusted_proxies=self.trusted_proxies,
+            access_log=self.settings.access_log,
+            write_line=self.handler.write_line,
+        )
+        if not self.trusted_proxies:
+            return [logging_]
+        # The trusted proxies' X-Forwarded-For and -Proto name the client and scheme (uvicorn's
+        # middleware, in the app rather than the server: the request id is chosen before it, while
+        # the proxy is still the peer and its X-Request-ID can be believed).
+        return [logging_, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(self.trusted_proxies))]
