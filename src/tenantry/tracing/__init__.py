@@ -4,8 +4,8 @@
 ``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ``TENANTRY_TRACES_SAMPLE_RATE`` …);
 otherwise it is not part of the app at all: no tracer provider, no middleware, no instrumentation.
 When on, it has its own ``TracerProvider`` (not the process-wide one, so two apps in one process
-stay apart) exporting by OTLP/HTTP in batches; the ASGI instrumentation opens the server span,
-named after the route template (``middleware``); queries get client spans (asyncpg's
+stay apart) exporting by OTLP/HTTP in batches; ``middleware`` opens the server span, named after
+the route template; queries get client spans (asyncpg's
 instrumentation on PostgreSQL, ``queries`` on SQLite); the outbox stores each event's trace
 context and each delivery runs in a span linked to it (``outbox``). ``sampler`` says which are kept.
 """
@@ -86,25 +86,15 @@ class Tracing(Capability):
             app.db.query_observer = sqlite_query_observer(self.tracer, app.settings.database_url.rsplit("/", 1)[-1])
 
     def middleware(self) -> Sequence[Middleware]:
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
         from tenantry.tracing.gate import SamplingGate
-        from tenantry.tracing.middleware import RouteNamer, span_details, without_query
+        from tenantry.tracing.middleware import ServerSpans
 
-        provider, rate = self.provider, self.rate
+        tracer, rate = self.tracer, self.rate
 
         def gated(app: ASGIApp) -> ASGIApp:
-            traced = OpenTelemetryMiddleware(
-                RouteNamer(app),
-                tracer_provider=provider,
-                default_span_details=span_details,
-                server_request_hook=without_query,
-                # One span per request: the ASGI messages sent and received are not worth a span each.
-                exclude_spans=["receive", "send"],
-            )
-            return SamplingGate(app, traced=traced, rate=rate)
+            # The server span only for the requests the gate chooses: the others skip it entirely.
+            return SamplingGate(app, traced=ServerSpans(app, tracer), rate=rate)
 
-        # The route namer only where a span is recorded: the requests not chosen skip both.
         return [Middleware(gated)]
 
     async def startup(self) -> None:

@@ -1,12 +1,11 @@
-"""The sampling decision of a request, made before OpenTelemetry's middleware sees it.
+"""The sampling decision of a request, made before its server span would be opened.
 
-OpenTelemetry's ASGI middleware does its work for every request, sampled or not: it reads the
-headers, collects the URL attributes, opens a span (a non-recording one when the sampler drops it)
-and wraps ``send``; the database instrumentation opens a span per query the same way. At a 10 %
-sample rate nine requests in ten pay all of that for nothing. The gate decides first:
+Opening a span costs the same whether the sampler keeps it or drops it (a non-recording span, a
+wrapped ``send``), and the database instrumentation opens a span per query the same way. At a 10 %
+sample rate nine requests in ten would pay all of that for nothing. The gate decides first:
 
-- a request that carries a ``traceparent`` goes through the middleware, whose parent-based sampler
-  follows the caller's choice;
+- a request that carries a ``traceparent`` goes through the server span, whose parent-based
+  sampler follows the caller's choice;
 - otherwise it is traced with probability ``rate``; the sampler then keeps its server span (the
   gate already drew the lot, see ``TenantrySampler``);
 - every other request runs with OpenTelemetry's instrumentation suppressed in its context: no span
@@ -26,7 +25,7 @@ TRACEPARENT = b"traceparent"
 
 
 class SamplingGate:
-    """Sends the requests to trace through ``traced`` (OpenTelemetry's middleware around ``app``), the rest
+    """Sends the requests to trace through ``traced`` (the server span around ``app``), the rest
     straight to ``app`` with the instrumentation suppressed."""
 
     def __init__(self, app: ASGIApp, *, traced: ASGIApp, rate: float) -> None:
