@@ -9,7 +9,7 @@ import httpx
 
 from tenantry.auth import AuthSettings
 from tenantry.db.codecs import utc_now
-from tenantry.webhooks import DELIVERY_SUBSCRIBER, FANOUT_SUBSCRIBER, WebhookSettings, Webhooks
+from tenantry.webhooks import DELIVERY_SUBSCRIBER, FANOUT_SUBSCRIBER, Webhooks, WebhookSettings
 from tests.auth.helpers import runtime
 from tests.tenancy.helpers import User
 
