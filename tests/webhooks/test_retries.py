@@ -16,7 +16,7 @@ from tests.audit.helpers import eventually
 from tests.auth.helpers import BASE, runtime, sql
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import User, create_org, new_user
-from tests.webhooks.helpers import API, AUTH, LOCAL, FakeClock, create_endpoint, create_project, wake
+from tests.webhooks.helpers import API, AUTH, LOCAL, FakeClock, create_endpoint, create_project, wake, webhooks
 from tests.webhooks.receiver import Inbox, Receiver
 
 
@@ -105,6 +105,17 @@ async def test_failing_three_times_then_succeeding_delivers_once_on_the_schedule
         assert box.received[-1].headers["webhook-id"] == messages[0]["id"]
         r = await client.post(f"{API}/endpoints/{eid}/messages/msg_nope/resend", headers=ada.headers)
         assert (r.status_code, r.json()["code"]) == (404, "WEBHOOK_MESSAGE_NOT_FOUND")
+        await settled(client, box, 5)
+
+        # Kept 30 days, then pruned with its attempts.
+        pruner = webhooks(client).pruner
+        clock.advance(28 * 86400)  # 29 days after it was made
+        assert await pruner.work(until_stopped=False) == 0
+        clock.advance(2 * 86400)
+        assert await pruner.work(until_stopped=False) == 1
+        for path in ("messages", "attempts"):
+            r = await client.get(f"{API}/endpoints/{eid}/{path}", headers=ada.headers)
+            assert r.json() == {"data": [], "next": None}
 
 
 async def test_a_receiver_failing_every_time_is_tried_eight_times(
