@@ -6,7 +6,6 @@ import ipaddress
 
 import httpx
 import pytest
-from openapi_spec_validator import validate
 
 from tenantry.webhooks.addresses import refusal
 from tests.auth.helpers import BASE, sql
@@ -176,8 +175,8 @@ async def test_event_types_and_openapi(make_client: ClientFactory) -> None:
         assert updated["properties"]["data"]["properties"]["name"]["type"] == "string"
         assert "previous" in updated["required"]
         document = (await client.get("/api/openapi.json")).json()
+        # The whole document is validated by tests/api/test_openapi.py.
         assert f"{API}/endpoints" in document["paths"] and f"{API}/endpoints/{{id}}/rotate-secret" in document["paths"]
-        validate(document)
 
 
 @pytest.mark.parametrize(

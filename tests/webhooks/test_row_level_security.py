@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tenantry.db.actor import NOBODY, SYSTEM, acting_as, user_actor
+from tests.audit.helpers import eventually
 from tests.auth.helpers import BASE, runtime
 from tests.conftest import ClientFactory, postgres_scratch
 from tests.databases import PostgresDatabases
@@ -32,7 +33,12 @@ async def test_each_user_sees_only_their_organizations_endpoints_messages_and_at
         await create_project(client, ada, "Apollo")
         await create_project(client, bob, "Bravo")
         db = runtime(client).db
-        await runtime(client).outbox.deliver_pending()
+
+        async def attempted() -> bool:
+            with acting_as(SYSTEM):
+                return len(await db.fetch("SELECT id FROM webhook_attempts")) == 2
+
+        await eventually(attempted)
 
         async def urls(table: str) -> list[str]:
             column = "url" if table == "webhook_endpoints" else "e.url"

@@ -72,7 +72,12 @@ class FanOut:
         kind = self.catalogue.get(event.topic)
         if kind is None or event.org_id is None:
             return None
-        endpoints = [e for e in await self.store.endpoints(None, event.org_id) if e.enabled and e.wants(event.topic)]
+        endpoints = [
+            e
+            for e in await self.store.endpoints(None, event.org_id)
+            # An endpoint hears of what happens from its registration on, not of what came before.
+            if e.enabled and e.wants(event.topic) and e.created_at <= event.created_at
+        ]
         if not endpoints:
             return None
         payload = await self.payload(event, kind.entity)
