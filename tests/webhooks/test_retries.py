@@ -144,6 +144,22 @@ async def test_a_receiver_failing_every_time_is_tried_eight_times(
         # 27.5 hours of failures: not yet five days, the endpoint stays on.
         assert (await endpoint_state(client, ada, eid))["enabled"] is True
 
+        # The receiver is fixed: an admin replays what failed since the message was made.
+        box.answers.clear()
+        made = (await client.get(f"{API}/endpoints/{eid}/messages", headers=ada.headers)).json()["data"][0]
+        replay = f"{API}/endpoints/{eid}/replay"
+        for bad, code in [({}, "REQUIRED"), ({"since": "yesterday"}, "INVALID_TIME"), ({"since": 5}, "REQUIRED")]:
+            r = await client.post(replay, json=bad, headers=ada.headers)
+            assert (r.status_code, r.json()["errors"][0]["code"]) == (400, code)
+        r = await client.post(replay, json={"since": made["created_at"], "failed_only": True}, headers=ada.headers)
+        assert r.status_code == 202 and r.json()["queued"] == 1 and r.json()["more"] is False
+        await settled(client, box, 9)
+        assert box.received[-1].headers["webhook-id"] == made["id"]
+        again = (await client.get(f"{API}/endpoints/{eid}/messages", headers=ada.headers)).json()["data"][0]
+        assert (again["status"], again["attempts"]) == ("delivered", 9)
+        r = await client.post(replay, json={"since": made["created_at"], "failed_only": True}, headers=ada.headers)
+        assert r.json()["queued"] == 0  # nothing failed any more
+
 
 async def test_410_gone_disables_the_endpoint_at_once_and_tells_the_admins(
     make_client: ClientFactory, receiver: Receiver

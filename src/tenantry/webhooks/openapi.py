@@ -248,6 +248,39 @@ def webhooks_openapi(prefix: str = "/api/webhooks") -> OpenApiPart:
                 {**found, "404": error_response("WEBHOOK_ENDPOINT_NOT_FOUND, WEBHOOK_MESSAGE_NOT_FOUND")},
             ),
         },
+        f"{one}/replay": {
+            "parameters": [id_param],
+            "post": op(
+                "replayWebhookMessages",
+                "Admins: send every message since a time again (oldest first, at most 1000 per call)",
+                {
+                    "202": json_response(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "queued": {"type": "integer"},
+                                "more": {"type": "boolean"},
+                                "last_created_at": _NULL_TIME,
+                            },
+                        },
+                        "Queued",
+                    )
+                },
+                {**found, "400": error_response("VALIDATION_FAILED (REQUIRED, INVALID_TIME, INVALID_TYPE)")},
+                requestBody={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["since"],
+                                "properties": {"since": _TIME, "failed_only": {"type": "boolean", "default": False}},
+                            }
+                        }
+                    },
+                },
+            ),
+        },
     }
     return OpenApiPart(
         paths=paths,

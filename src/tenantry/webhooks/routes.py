@@ -46,6 +46,7 @@ class WebhookRoutes:
             Route(f"{one}/attempts", self.attempts, methods=["GET"]),
             Route(one + "/messages/{message_id}/attempts", self.message_attempts, methods=["GET"]),
             Route(one + "/messages/{message_id}/resend", self.resend, methods=["POST"]),
+            Route(f"{one}/replay", self.replay, methods=["POST"]),
         ]
 
     async def event_types(self, request: Request) -> Response:
@@ -117,6 +118,12 @@ class WebhookRoutes:
         ctx = await self.app.context(request)
         message = await self.resender.resend(ctx, request.path_params["id"], request.path_params["message_id"])
         return JSONResponse(message.to_json(), status_code=202)
+
+    async def replay(self, request: Request) -> Response:
+        ctx = await self.app.context(request)
+        self.service.admin_org(ctx)
+        body = await read_json(request, self.app.settings.max_body_bytes)
+        return JSONResponse(await self.resender.replay(ctx, request.path_params["id"], body), status_code=202)
 
 
 def _page(request: Request, *, uuid_cursor: bool = False) -> tuple[int, str | None]:

@@ -373,6 +373,30 @@ class WebhookStore:
         rows = await self._fetch(conn, f"messages:{paged}", build, **params)
         return [self._message(r) for r in rows]
 
+    async def messages_since(
+        self, conn: Connection | None, endpoint_id: str, since: dt.datetime, *, failed_only: bool, limit: int
+    ) -> list[Message]:
+        """An endpoint's messages made at or after ``since`` (only failed ones, if asked), oldest first."""
+        m = self.t.messages
+
+        def build() -> Any:
+            stmt = sa.select(*(m.c[c] for c in MESSAGE_COLUMNS)).where(
+                m.c.endpoint_id == sa.bindparam("endpoint"), m.c.created_at >= sa.bindparam("since")
+            )
+            if failed_only:
+                stmt = stmt.where(m.c.status == "failed")
+            return stmt.order_by(m.c.id).limit(sa.bindparam("limit"))
+
+        rows = await self._fetch(
+            conn,
+            f"messages_since:{failed_only}",
+            build,
+            endpoint=self._uuid(endpoint_id),
+            since=self._time(since),
+            limit=limit,
+        )
+        return [self._message(r) for r in rows]
+
     async def set_message_state(
         self, conn: Connection, message_id: str, *, status: str, attempts: int, delivered_at: dt.datetime | None
     ) -> None:
