@@ -13,7 +13,8 @@ Two outbox subscribers carry it, so nothing is lost between a change and its del
   per call, retried on Standard Webhooks' schedule, kept with its outcome (``dispatch``).
 
 Addresses are checked against SSRF at registration and before each connection (``addresses``);
-messages and attempts are kept 30 days (``retention``).
+messages and attempts are kept 30 days (``retention``). In development ``/dev/webhooks`` is a
+receiver to try endpoints against (``devinbox``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from tenantry.events import Subscriber
 from tenantry.mail import Mail
 from tenantry.tenancy import Tenancy
 from tenantry.webhooks.catalogue import Catalogue, EventType
+from tenantry.webhooks.devinbox import DevInbox
 from tenantry.webhooks.dispatch import Dispatcher
 from tenantry.webhooks.fanout import MESSAGE_TOPIC, FanOut
 from tenantry.webhooks.notices import DisabledNotice
@@ -104,6 +106,8 @@ class Webhooks(Capability):
         )
         self.pruner = Pruner(app.db, self.store, app.clock, self.settings.retention_days)
         self._routes = WebhookRoutes(self.service, Resender(self.service))
+        # A receiver to try endpoints against, in development only (it shows every payload).
+        self.dev_inbox = DevInbox(self.store) if app.settings.is_development else None
 
     def subscribers(self) -> Sequence[Subscriber]:
         """The fan-out (in order per organization) and the delivery (in order per endpoint)."""
@@ -136,7 +140,8 @@ class Webhooks(Capability):
 
     def routes(self) -> Sequence[BaseRoute]:
         """``/api/webhooks/...``; before the CRUD routes, which would take ``webhooks`` for an entity."""
-        return self._routes.routes("/api/webhooks")
+        dev = self.dev_inbox.routes() if self.dev_inbox is not None else []
+        return [*self._routes.routes("/api/webhooks"), *dev]
 
     def openapi(self) -> OpenApiPart | None:
         return webhooks_openapi("/api/webhooks")
