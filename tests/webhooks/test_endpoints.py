@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tenantry.webhooks.addresses import refusal
+from tests.api_key.helpers import create_key, with_key
 from tests.auth.helpers import BASE, sql
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import create_org, join, new_user
@@ -185,3 +186,15 @@ async def test_event_types_and_openapi(make_client: ClientFactory) -> None:
 )
 def test_refusal_names_the_reason(url: str, reason: str) -> None:
     assert refusal(ipaddress.ip_address(httpx.URL(url).host)) == reason
+
+
+async def test_api_keys_manage_webhooks_only_unscoped(make_client: ClientFactory) -> None:
+    async with make_client(auth=AUTH, base_url=BASE, webhooks=LOCAL) as client:
+        ada = await new_user(client, "ada@example.com")
+        acme = await create_org(client, ada, "Acme", slug="acme")
+        full = await create_key(client, ada, organizationId=acme["id"])
+        scoped = await create_key(client, ada, organizationId=acme["id"], permissions={"projects": ["read"]})
+        r = await client.post(f"{API}/endpoints", json={"url": URL}, headers=with_key(full["key"]))
+        assert r.status_code == 201, r.text
+        r = await client.get(f"{API}/endpoints", headers=with_key(scoped["key"]))
+        assert (r.status_code, r.json()["code"]) == (403, "API_KEY_SCOPE_DENIED")

@@ -11,7 +11,10 @@ latency, the first KB of the answer, the error) in the transaction that also rec
   failing since its first failure after its last success, and once that reaches
   ``disable_after_days`` it is disabled and its admins are told.
 
-Messages queued for a disabled endpoint are marked failed without a request.
+Messages queued for a disabled endpoint are marked failed without a request. A message that is
+given up (its last attempt failed, or its endpoint is now disabled) ends its outbox delivery as
+done: a receiver's failure is the organization's to see (its attempts), not an error of the app's
+to report to error tracking.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 
 from tenantry.db import Connection
 from tenantry.db.ids import uuid7
-from tenantry.events import DeliveryError, DomainEvent, PermanentDeliveryError, current_delivery
+from tenantry.events import DeliveryError, DomainEvent, current_delivery
 from tenantry.webhooks.fanout import DELIVERED, FAILED, PENDING
 from tenantry.webhooks.records import Attempt, Endpoint, Message
 from tenantry.webhooks.schedule import ATTEMPTS
@@ -85,7 +88,9 @@ class Dispatcher:
             )
         error = outcome.error or "failed"
         if reason is not None:
-            raise PermanentDeliveryError(f"{error}; endpoint disabled ({reason})")
+            return f"{error}; endpoint disabled ({reason})"
+        if last:
+            return f"{error}; gave up after {ATTEMPTS} attempts"
         raise DeliveryError(error)
 
     async def _keep(self, conn: Connection, message: Message, outcome: Outcome, now: dt.datetime) -> None:
