@@ -36,7 +36,8 @@ class Inbox:
     path: str
     received: list[Received] = field(default_factory=list)
     answers: list[int] = field(default_factory=list)
-    delay: float = 0.0
+    # Set: each request waits until the test opens it (an endpoint that takes its time).
+    gate: threading.Event | None = None
 
     @property
     def url(self) -> str:
@@ -57,9 +58,10 @@ class Receiver:
         assert self.server is not None
         return self.server.base_url
 
-    def inbox(self, *answers: int, delay: float = 0.0) -> Inbox:
-        """A new path that answers ``answers`` in turn (then 204), each after ``delay`` seconds."""
-        box = Inbox(self.base_url, f"/hooks/{uuid.uuid4().hex}", answers=list(answers), delay=delay)
+    def inbox(self, *answers: int, held: bool = False) -> Inbox:
+        """A new path that answers ``answers`` in turn (then 204); ``held``: only once its ``gate`` is set."""
+        gate = threading.Event() if held else None
+        box = Inbox(self.base_url, f"/hooks/{uuid.uuid4().hex}", answers=list(answers), gate=gate)
         self.inboxes[box.path] = box
         return box
 
@@ -68,8 +70,8 @@ class Receiver:
         box = self.inboxes.get(request.url.path)
         if box is None:
             return Response(status_code=404)
-        if box.delay:
-            await asyncio.sleep(box.delay)
+        if box.gate is not None:
+            await asyncio.to_thread(box.gate.wait, 10)
         with self._lock:
             box.received.append(Received({k.lower(): v for k, v in request.headers.items()}, body))
             status = box.answers.pop(0) if box.answers else 204
