@@ -97,6 +97,10 @@ async def test_bad_input_is_a_clear_400_and_changes_nothing(make_client: ClientF
             ({"url": URL, "secret": "whsec_mine"}, "secret", "UNKNOWN_FIELD"),
             ({"url": URL, "description": "x" * 501}, "description", "TOO_LONG"),
             ({"url": "http://nowhere.invalid/x"}, "url", "UNRESOLVABLE_HOST"),
+            ({"url": "http://127.0.0.1:99999/x"}, "url", "INVALID_URL"),
+            ({"url": "http://127.0.0.1/\u0000"}, "url", "INVALID_URL"),
+            ({"url": URL, "description": "a\u0000b"}, "description", "INVALID_CHARACTERS"),
+            ({"url": ["http://127.0.0.1/x"]}, "url", "REQUIRED"),
         ]
         for body, field, code in cases:
             r = await client.post(f"{API}/endpoints", json=body, headers=ada.headers)
@@ -111,6 +115,21 @@ async def test_bad_input_is_a_clear_400_and_changes_nothing(make_client: ClientF
             assert (r.status_code, r.json()["code"]) == (400, code)
         r = await client.get(f"{API}/endpoints/not-a-uuid", headers=ada.headers)
         assert (r.status_code, r.json()["code"]) == (404, "WEBHOOK_ENDPOINT_NOT_FOUND")
+        endpoint = await create_endpoint(client, ada, URL)
+        one = f"{API}/endpoints/{endpoint['id']}"
+        for path, code in [
+            (f"{one}/messages?limit=0", "INVALID_QUERY"),
+            (f"{one}/messages?limit=9999", "INVALID_QUERY"),
+            (f"{one}/messages?before=%00", "INVALID_QUERY"),
+            (f"{one}/attempts?before=msg_x", "INVALID_QUERY"),
+            (f"{one}/messages/%00/attempts", "WEBHOOK_MESSAGE_NOT_FOUND"),
+            (f"{one}/messages/{'m' * 500}/attempts", "WEBHOOK_MESSAGE_NOT_FOUND"),
+        ]:
+            r = await client.get(path, headers=ada.headers)
+            assert (r.status_code // 100, r.json()["code"]) == (4, code), (path, r.text)
+        r = await client.post(f"{one}/replay", json={"since": "2026-13-45"}, headers=ada.headers)
+        assert r.json()["errors"][0]["code"] == "INVALID_TIME"
+        assert (await client.delete(one, headers=ada.headers)).status_code == 200
         r = await client.get(f"{API}/endpoints", headers=ada.headers)
         assert r.json() == []
 

@@ -61,6 +61,8 @@ def parse_url(raw: str, *, https_only: bool) -> httpx.URL:
         raise AddressRefused("HTTPS_REQUIRED", "must be an https URL")
     if not url.host:
         raise AddressRefused("INVALID_URL", "has no host")
+    if url.port is not None and not 0 < url.port < 65536:
+        raise AddressRefused("INVALID_URL", "has a port out of range (1-65535)")
     if url.fragment:
         raise AddressRefused("INVALID_URL", "must not have a #fragment")
     return url

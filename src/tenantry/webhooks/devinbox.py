@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import format_timestamp, utc_now
+from tenantry.webhooks.fanout import is_message_id
 from tenantry.webhooks.store import WebhookStore
 
 BASE_PATH: Final = "/dev/webhooks"
@@ -100,7 +101,7 @@ class DevInbox:
 
     async def _verify(self, message_id: str, body: str, headers: dict[str, str]) -> tuple[bool, str | None]:
         with acting_as(SYSTEM):
-            message = await self.store.message(None, message_id) if message_id else None
+            message = await self.store.message(None, message_id) if is_message_id(message_id) else None
             endpoint = await self.store.endpoint(None, message.endpoint_id) if message is not None else None
         if endpoint is None:
             return False, "no message of this app has that webhook-id"

@@ -42,6 +42,11 @@ def new_message_id() -> str:
     return f"msg_{uuid7().hex}"
 
 
+def is_message_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a message id (anything else names no message)."""
+    return len(value) == 36 and value.startswith("msg_") and all(c in "0123456789abcdef" for c in value[4:])
+
+
 async def queue_message(app: App, conn: Connection, message: Message, dedupe_key: str) -> bool:
     """Queue ``message`` for delivery on ``conn`` (inside the transaction that made or resends it)."""
     event = DomainEvent(

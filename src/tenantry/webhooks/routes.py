@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from tenantry.core.http import JSONResponse, read_json
 from tenantry.webhooks import errors
+from tenantry.webhooks.fanout import is_message_id
 
 if TYPE_CHECKING:
     from tenantry.webhooks.resend import Resender
@@ -148,7 +149,7 @@ def _cursor_ok(value: str, *, uuid_cursor: bool) -> bool:
         except ValueError:
             return False
         return True
-    return value.startswith("msg_") and len(value) == 36 and all(c in "0123456789abcdef" for c in value[4:])
+    return is_message_id(value)
 
 
 def _envelope(data: list[dict[str, object]], limit: int) -> dict[str, object]:

@@ -21,6 +21,7 @@ from tenantry.errors import forbidden
 from tenantry.webhooks import errors
 from tenantry.webhooks.addresses import AddressRefused, check, parse_url
 from tenantry.webhooks.catalogue import Catalogue
+from tenantry.webhooks.fanout import is_message_id
 from tenantry.webhooks.records import Endpoint, Message
 from tenantry.webhooks.signing import new_secret
 from tenantry.webhooks.store import WebhookStore
@@ -36,7 +37,7 @@ FIELDS: Final = frozenset({"url", "description", "event_types", "enabled"})
 
 
 class EndpointService:
-    """The endpoint operations the API calls (and tests, and pages one day)."""
+    """The endpoint operations the API and the settings page call."""
 
     def __init__(
         self, app: App, store: WebhookStore, catalogue: Catalogue, settings: WebhookSettings, audit: Audit | None
@@ -84,8 +85,10 @@ class EndpointService:
             return ""
         if not isinstance(value, str):
             raise errors.invalid("description", "must be a string", "INVALID_TYPE")
-        if len(value) > DESCRIPTION_LENGTH or "\x00" in value:
+        if len(value) > DESCRIPTION_LENGTH:
             raise errors.invalid("description", f"must be at most {DESCRIPTION_LENGTH} characters", "TOO_LONG")
+        if "\x00" in value:
+            raise errors.invalid("description", "must not contain NUL characters", "INVALID_CHARACTERS")
         return value
 
     def _event_types(self, value: Any) -> tuple[str, ...] | None:
@@ -231,7 +234,7 @@ class EndpointService:
     async def message(self, ctx: RequestContext, endpoint_id: str, message_id: str) -> tuple[Endpoint, Message]:
         org_id = self.admin_org(ctx)
         endpoint = await self._found(org_id, endpoint_id)
-        found = await self.store.message(None, message_id, endpoint.id)
+        found = await self.store.message(None, message_id, endpoint.id) if is_message_id(message_id) else None
         if found is None:
             raise errors.message_not_found()
         return endpoint, found
