@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from tenantry.api.openapi import field_schema, id_schema
+from tenantry.core.openapi import field_schema, id_schema
 from tenantry.events.event import TOPIC_SUFFIX
 from tenantry.schema import Entity, Schema
 
