@@ -6,7 +6,10 @@ import ipaddress
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
+from tenantry.config import Settings
+from tenantry.mail import MailSettings
 from tenantry.webhooks.addresses import refusal
 from tests.api_key.helpers import create_key, with_key
 from tests.auth.helpers import BASE, sql
@@ -217,3 +220,11 @@ async def test_api_keys_manage_webhooks_only_unscoped(make_client: ClientFactory
         assert r.status_code == 201, r.text
         r = await client.get(f"{API}/endpoints", headers=with_key(scoped["key"]))
         assert (r.status_code, r.json()["code"]) == (403, "API_KEY_SCOPE_DENIED")
+
+
+def test_production_refuses_private_addresses() -> None:
+    production = {"TENANTRY_ENV": "production", "TENANTRY_SECRET": "s" * 40}
+    mail = MailSettings(TENANTRY_MAIL_BACKEND="file")
+    with pytest.raises(ValidationError, match="TENANTRY_WEBHOOKS_ALLOW_PRIVATE"):
+        Settings(**production, mail=mail, webhooks=LOCAL)  # type: ignore[arg-type]
+    assert Settings(**production, mail=mail, webhooks=STRICT).webhooks.allow_private is False  # type: ignore[arg-type]
