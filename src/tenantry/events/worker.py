@@ -166,16 +166,16 @@ class DeliveryWorker(PollingWorker):
             try:
                 while not self._stopping:
                     self._wakeup.clear()
-                    free = capacity - sum(running.values())
+                    wanted = min(capacity - sum(running.values()), self.subscriber.batch_size)
                     claimed = 0
-                    if free > 0:
-                        claim = await self.claim(min(free, self.subscriber.batch_size))
+                    if wanted > 0:
+                        claim = await self.claim(wanted)
                         claimed = len(claim.items)
                         if claimed:
                             task = asyncio.create_task(self._deliver(claim, report, until_stopped=True))
                             running[task] = claimed
-                    if claimed and claimed == free:
-                        continue  # there may be more due: claim again once a slot frees up
+                    if claimed and claimed == wanted:
+                        continue  # there may be more due: claim again (once a slot is free)
                     if not running:
                         return
                     woken = asyncio.create_task(self._wakeup.wait())
