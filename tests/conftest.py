@@ -13,6 +13,7 @@ isolation test's counts reported by the process that prints the summary.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import os
 import threading
@@ -32,6 +33,7 @@ from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.core import Capability
 from tenantry.db import TableSet, dialect_of
+from tenantry.db.codecs import utc_now
 from tenantry.db.migrations import sync_schema
 from tenantry.db.tables import DialectName
 from tenantry.hooks import Hooks
@@ -242,7 +244,8 @@ def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientF
 
     ``settings`` are ``Settings`` fields: flat ones by their variable name (``TENANTRY_BASE_URL=…``)
     and capabilities' parts by name (``mail=MailSettings(…)``); ``auth`` is the ``auth`` part.
-    ``capabilities`` replaces the app's default list (a test capability added to it).
+    ``capabilities`` replaces the app's default list (a test capability added to it); ``clock`` the
+    app's clock (a test that moves time).
     """
 
     @asynccontextmanager
@@ -253,6 +256,7 @@ def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientF
         auth: AuthSettings | None = None,
         capabilities: Sequence[Capability] | None = None,
         base_url: str = "http://testserver",
+        clock: Callable[[], dt.datetime] | None = None,
         **settings: Any,
     ) -> AsyncIterator[httpx.AsyncClient]:
         if schema is None:
@@ -266,7 +270,7 @@ def make_client(database_url: str, prepare_database: PrepareDatabase) -> ClientF
         tables, key = _APP_TABLES.get(schema, prepare_database.dialect, config, capabilities)
         url = await asyncio.to_thread(prepare_database, tables, key)
         config = config.model_copy(update={"database_url": url})
-        app = create_app(schema, config, hooks=hooks, capabilities=capabilities)
+        app = create_app(schema, config, hooks=hooks, capabilities=capabilities, clock=clock or utc_now)
         async with (
             LifespanManager(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url) as client,

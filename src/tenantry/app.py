@@ -14,7 +14,7 @@ import datetime as dt
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -60,6 +60,7 @@ from tenantry.sentry import ErrorTracking
 from tenantry.tenancy import Tenancy
 from tenantry.tracing import Tracing
 from tenantry.web import WebApp
+from tenantry.webhooks import Webhooks
 
 log = logging.getLogger("tenantry")
 
@@ -82,6 +83,7 @@ CAPABILITIES: tuple[type[Capability], ...] = (
     Realtime,
     Billing,
     Analytics,
+    Webhooks,
     Api,
     WebApp,
 )
@@ -148,9 +150,12 @@ class Tenantry:
         capabilities: Iterable[Capability] | None = None,
         *,
         hooks: Hooks | None = None,
+        clock: Callable[[], dt.datetime] = utc_now,
     ) -> None:
         self.schema = schema
         self.settings = settings
+        # One clock for the outbox and every capability, so tests can move time for all of them.
+        self._clock = clock
         found = default_capabilities(settings) if capabilities is None else capabilities
         self.capabilities = applicable(schema, found)
         self.db: Database = create_database(settings.database_url, pool_size=settings.db_pool_size)
@@ -166,7 +171,7 @@ class Tenantry:
         )
         # One durable outbox: every change's event, written in its transaction, and each named
         # subscriber's deliveries (mail, realtime, billing's seat sync, the project's own).
-        self.outbox = Outbox(self.db, self.tables, settings=settings.outbox)
+        self.outbox = Outbox(self.db, self.tables, settings=settings.outbox, clock=clock)
         self.events = Events(self.outbox, self.pipeline, schema)
         self.authenticators: list[Authenticator] = []
         self.principal_listeners: list[PrincipalListener] = []
@@ -180,7 +185,7 @@ class Tenantry:
     # -- the App interface ---------------------------------------------------------------------
 
     def clock(self) -> dt.datetime:
-        return utc_now()
+        return self._clock()
 
     def get(self, kind: type[C]) -> C:
         return self.capabilities.get(kind)
@@ -298,13 +303,14 @@ def create_app(
     *,
     hooks: Hooks | None = None,
     capabilities: Sequence[Capability] | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> Starlette:
     """An ASGI app serving ``schema`` with ``settings``.
 
     ``capabilities`` replaces the default list (``default_capabilities(settings)``), for an app with
-    capabilities of its own.
+    capabilities of its own; ``clock`` replaces the wall clock (tests that move time).
     """
-    runtime = Tenantry(schema, settings, capabilities, hooks=hooks)
+    runtime = Tenantry(schema, settings, capabilities, hooks=hooks, clock=clock)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

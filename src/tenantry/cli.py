@@ -163,6 +163,7 @@ def _banner(
     if settings.is_development:
         table.add_row("Mail", f"{base}/dev/mail")
         table.add_row("Analytics", f"{base}/dev/analytics")
+        table.add_row("Webhooks", f"{base}/dev/webhooks (an endpoint to try: {base}/dev/webhooks/inbox)")
     table.add_row("Errors", _errors_row(settings, base))
     table.add_row("Entities", ", ".join(e.route for e in schema.entities.values()))
     console.print(Panel(table, title=f"[bold]{schema.title}[/] — Tenantry {mode}", expand=False))
@@ -213,6 +214,8 @@ def dev(
     os.environ.setdefault("TENANTRY_ENV", "development")
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the URL
     os.environ.setdefault("TENANTRY_BASE_URL", f"http://{shown_host}:{port}")
+    # Webhooks to a receiver on this machine (the /dev/webhooks inbox among them); production refuses it.
+    os.environ.setdefault("TENANTRY_WEBHOOKS_ALLOW_PRIVATE", "1")
     settings = settings_or_exit()
     if settings.env != "development":
         err.print("[red]tenantry dev runs with TENANTRY_ENV=development; use tenantry serve for production.[/]")

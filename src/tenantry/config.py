@@ -42,6 +42,7 @@ from tenantry.metrics.settings import MetricsSettings
 from tenantry.realtime.settings import RealtimeSettings
 from tenantry.sentry.settings import SentrySettings
 from tenantry.tracing.settings import TracingSettings
+from tenantry.webhooks.settings import WebhookSettings
 
 __all__ = ["DEV_SECRET", "Settings"]
 
@@ -64,6 +65,7 @@ class Settings(CoreSettings):
     logs: LogSettings = Field(default_factory=LogSettings)
     tracing: TracingSettings = Field(default_factory=TracingSettings)
     sentry: SentrySettings = Field(default_factory=SentrySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     # Parts of capabilities this list does not know, by capability name.
     parts: dict[str, BaseModel] = Field(default_factory=dict)
 
@@ -71,6 +73,8 @@ class Settings(CoreSettings):
     def _mail_leaves_in_production(self) -> Settings:
         if self.env == "production" and self.mail.backend == "dev":
             raise ValueError("TENANTRY_MAIL_BACKEND=dev delivers no mail; set smtp, postmark or file in production")
+        if self.env == "production" and self.webhooks.allow_private:
+            raise ValueError("TENANTRY_WEBHOOKS_ALLOW_PRIVATE is for development and tests; production refuses it")
         return self
 
     def part(self, name: str, model: type[BaseModel]) -> BaseModel:

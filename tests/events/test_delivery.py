@@ -301,6 +301,39 @@ async def test_a_slow_subscriber_does_not_delay_the_others(outbox_env: OutboxEnv
         await env.outbox.stop()
 
 
+async def test_a_pipelined_subscriber_moves_other_groups_on_while_one_handler_is_slow(outbox_env: OutboxEnv) -> None:
+    env = outbox_env
+    gate = asyncio.Event()
+    got: list[tuple[str, str]] = []
+
+    async def handler(e: DomainEvent) -> None:
+        got.append((e.row_id, str((e.data or {}).get("n"))))
+        if e.row_id == "A" and not gate.is_set():
+            await gate.wait()
+
+    env.outbox.register(
+        Subscriber("piped", ("projects.*",), handler, concurrency=4, batch_size=4, pipelined=True, handler_timeout=30)
+    )
+    env.outbox.start()
+    try:
+        await env.publish(event(row_id="A", n=1), event(row_id="B", n=1))
+        await eventually(lambda: ("B", "1") in got and ("A", "1") in got)
+        # Published while A's first delivery is still in hand: B's go through, A's waits behind its first.
+        await env.publish(event(row_id="B", n=2), event(row_id="A", n=2), event(row_id="B", n=3))
+        await eventually(lambda: ("B", "3") in got)
+        assert ("A", "2") not in got
+        gate.set()
+        await eventually(lambda: ("A", "2") in got)
+        assert [n for row, n in got if row == "A"] == ["1", "2"] and [n for row, n in got if row == "B"] == [
+            "1",
+            "2",
+            "3",
+        ]
+    finally:
+        await env.outbox.stop()
+    assert {status for status, _, _ in (await env.deliveries("piped")).values()} == {"done"}
+
+
 async def test_a_slow_batch_keeps_its_claim_by_renewing_the_lease(outbox_env: OutboxEnv) -> None:
     env = outbox_env
     calls: list[str] = []

@@ -15,8 +15,15 @@ EXTRA = {
     "change_email": {"new_email": "new@example.com"},
     "invitation": {"organization_name": "Acme", "inviter_name": "Ada", "role": "admin"},
     "two_factor_otp": {"otp": "123456"},
+    "webhook_disabled": {
+        "organization_name": "Acme",
+        "endpoint_url": "https://hooks.acme.test/in",
+        "reason": "it answered 410 Gone",
+    },
 }
-EXPIRY = {
+# A notice has no link that expires.
+EXPIRY: dict[str, str | None] = {
+    "webhook_disabled": None,
     "verify_email": "1 hour",
     "reset_password": "1 hour",
     "change_email": "1 hour",
@@ -31,7 +38,7 @@ def settings(**values: str) -> MailSettings:
     return MailSettings(_env_file=None, **values)  # type: ignore[arg-type]
 
 
-def test_the_seven_templates_exist() -> None:
+def test_the_eight_templates_exist() -> None:
     assert set(TEMPLATES) == {
         "verify_email",
         "reset_password",
@@ -40,6 +47,7 @@ def test_the_seven_templates_exist() -> None:
         "invitation",
         "magic_link",
         "two_factor_otp",
+        "webhook_disabled",
     }
 
 
@@ -47,10 +55,12 @@ def test_the_seven_templates_exist() -> None:
 def test_renders_link_app_name_expiry_and_text_twin(name: str) -> None:
     subject, text, html = render(name, {"url": URL, "name": "Ada", **EXTRA.get(name, {})}, settings())
     assert "Tenantry" in subject and "\n" not in subject
-    assert URL in text and "Tenantry" in text and f"expires in {EXPIRY[name]}" in text and "Hi Ada," in text
+    assert URL in text and "Tenantry" in text and "Hi Ada," in text
     escaped = URL.replace("&", "&amp;")
-    assert f'href="{escaped}"' in html
-    assert f"expires in {EXPIRY[name]}" in html and "Hi Ada," in html
+    assert f'href="{escaped}"' in html and "Hi Ada," in html
+    expiry = EXPIRY[name]
+    if expiry is not None:
+        assert f"expires in {expiry}" in text and f"expires in {expiry}" in html
     assert html.startswith("<!doctype html>") and 'name="viewport"' in html
     assert f"<title>{subject}</title>" in html
     # Self-contained: no scripts, stylesheets or remote resources; only the action link (and mailto).

@@ -13,11 +13,10 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from tenantry.core.openapi import REF, OpenApiPart, error_response, json_response
+from tenantry.core.openapi import REF, OpenApiPart, error_response, field_schema, id_schema, json_response
 from tenantry.db.query import ALL_OPS
-from tenantry.db.tables import string_length
 from tenantry.querystring import RESERVED
-from tenantry.schema import Entity, Field, FieldType, Schema
+from tenantry.schema import Entity, FieldType, Schema
 from tenantry.validation import EntityModels
 
 # How every route may be called: the session cookie (browsers) or its token as a bearer (other clients).
@@ -34,61 +33,6 @@ SESSION_SECURITY: dict[str, Any] = {
         "description": "The session token (the `set-auth-token` header of sign-in) as `Authorization: Bearer`.",
     },
 }
-
-
-def field_schema(f: Field) -> dict[str, Any]:
-    """JSON Schema of a field's value as the API returns it."""
-    t = f.type
-    s: dict[str, Any]
-    if t is FieldType.STRING:
-        s = {"type": "string", "maxLength": string_length(f)}
-        if f.email:
-            s["format"] = "email"
-    elif t is FieldType.TEXT:
-        s = {"type": "string"}
-    elif t is FieldType.UUID:
-        s = {"type": "string", "format": "uuid"}
-    elif t is FieldType.INTEGER:
-        s = {"type": "integer", "format": "int32"}
-    elif t is FieldType.BIGINT:
-        s = {"type": "string", "pattern": r"^-?\d+$", "description": "64-bit integer as a string"}
-    elif t is FieldType.DECIMAL:
-        s = {
-            "type": "string",
-            "pattern": rf"^-?\d+(\.\d{{{f.scale}}})?$",
-            "description": f"decimal({f.precision},{f.scale}) as a string",
-        }
-    elif t is FieldType.FLOAT:
-        s = {"type": "number", "format": "double"}
-    elif t is FieldType.BOOLEAN:
-        s = {"type": "boolean"}
-    elif t is FieldType.TIMESTAMP:
-        s = {"type": "string", "format": "date-time", "examples": ["2026-11-26T10:42:01.801Z"]}
-    elif t is FieldType.DATE:
-        s = {"type": "string", "format": "date"}
-    elif t is FieldType.JSON:
-        s = {}
-    else:
-        s = {"type": "string", "enum": list(f.enum_values)}
-    if f.nullable and s:
-        s["type"] = [s["type"], "null"] if "type" in s else None
-        if "enum" in s:
-            s["enum"] = [*s["enum"], None]
-    if f.label:
-        s["description"] = f.label
-    if f.server_managed:
-        s["readOnly"] = True
-    if f.references:
-        s["description"] = (s.get("description", "") + f" References {f.references}.").strip()
-    return s
-
-
-def id_schema(entity: Entity) -> dict[str, Any]:
-    if entity.id_type == "uuid":
-        return {"type": "string", "format": "uuid", "readOnly": True}
-    if entity.id_type == "serial":
-        return {"type": "integer", "readOnly": True}
-    return {"type": "string", "readOnly": True}
 
 
 def row_schema(schema: Schema, entity: Entity) -> dict[str, Any]:

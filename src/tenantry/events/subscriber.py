@@ -69,8 +69,10 @@ class Subscriber:
     before another process may take it over (a process that died mid-delivery); the worker renews
     it while it works, and it must leave room for two handler calls. A worker claims up to
     ``batch_size`` deliveries at a time and runs up to ``concurrency`` of them (or, when ordered,
-    of their groups) at once. ``close`` is awaited when the subscriber's worker stops (a backend's
-    connections).
+    of their groups) at once. ``pipelined``: a worker claims more due deliveries as soon as one of
+    those in hand finishes, instead of after its whole batch, so one slow handler call (a webhook
+    endpoint that takes its full timeout) never holds up the other groups. ``close`` is awaited when
+    the subscriber's worker stops (a backend's connections).
     """
 
     name: str
@@ -83,6 +85,7 @@ class Subscriber:
     lease: float = 120.0
     batch_size: int = 50
     concurrency: int = 1
+    pipelined: bool = False
     close: Callable[[], Awaitable[None]] | None = None
 
     def __post_init__(self) -> None:

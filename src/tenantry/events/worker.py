@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
@@ -139,6 +139,9 @@ class DeliveryWorker(PollingWorker):
 
     async def work(self, *, until_stopped: bool) -> DeliveryReport:
         report = DeliveryReport()
+        if until_stopped and self.subscriber.pipelined:
+            await self._work_pipelined(report)
+            return report
         # Handlers act as the application itself, whichever task started the worker.
         with acting_as(SYSTEM):
             while not (until_stopped and self._stopping):
@@ -150,8 +153,51 @@ class DeliveryWorker(PollingWorker):
                     break
         return report
 
-    async def claim(self) -> Claim:
-        """Claim up to ``batch_size`` due deliveries (empty when none is due, or all are held)."""
+    async def _work_pipelined(self, report: DeliveryReport) -> None:
+        """Keep up to ``concurrency`` deliveries in hand, claiming more whenever some finish.
+
+        A claim never takes a group whose earlier delivery is in hand (claimed deliveries are not
+        due until their lease ends), so order within a group holds while other groups move on.
+        Returns once nothing is in hand and nothing is due (the polling loop waits then).
+        """
+        running: dict[asyncio.Task[Any], int] = {}
+        capacity = self.subscriber.concurrency
+        with acting_as(SYSTEM):
+            try:
+                while not self._stopping:
+                    self._wakeup.clear()
+                    wanted = min(capacity - sum(running.values()), self.subscriber.batch_size)
+                    claimed = 0
+                    if wanted > 0:
+                        claim = await self.claim(wanted)
+                        claimed = len(claim.items)
+                        if claimed:
+                            task = asyncio.create_task(self._deliver(claim, report, until_stopped=True))
+                            running[task] = claimed
+                    if claimed and claimed == wanted:
+                        continue  # there may be more due: claim again (once a slot is free)
+                    if not running:
+                        return
+                    woken = asyncio.create_task(self._wakeup.wait())
+                    try:
+                        done, _ = await asyncio.wait(
+                            {*running, woken}, timeout=self.poll_interval, return_when=asyncio.FIRST_COMPLETED
+                        )
+                    finally:
+                        woken.cancel()
+                    for finished in done:
+                        if finished is woken:
+                            continue
+                        running.pop(finished)
+                        if not finished.cancelled() and finished.exception() is not None:
+                            log.error("%s: a batch failed", self.subscriber.name, exc_info=finished.exception())
+            finally:
+                # Stopping (or failing): the handlers in flight finish; what was not started is handed back.
+                if running:
+                    await asyncio.gather(*running, return_exceptions=True)
+
+    async def claim(self, limit: int | None = None) -> Claim:
+        """Claim up to ``limit`` (``batch_size``) due deliveries (empty when none is due, or all are held)."""
         now = self.clock()
         if not await self.store.has_due(self.subscriber.name, now):
             # Most polls find nothing: a read costs no write transaction (SQLite's one writer, PostgreSQL's WAL).
@@ -161,7 +207,7 @@ class DeliveryWorker(PollingWorker):
             ordered=self._ordered,
             now=now,
             until=now + self.lease,
-            limit=self.subscriber.batch_size,
+            limit=limit or self.subscriber.batch_size,
         )
 
     async def _deliver(self, claim: Claim, report: DeliveryReport, *, until_stopped: bool) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry.db import Connection
-from tenantry.db.codecs import utc_now
 from tenantry.db.ids import uuid7
 from tenantry.events.event import TOPIC_SUFFIX, DomainEvent
 from tenantry.events.outbox import Outbox
@@ -33,7 +32,7 @@ class EventWriter:
             data=row,
             old=event.old if event.action == "update" else None,
             actor_id=_text(event.context.principal.user_id),
-            created_at=utc_now(),
+            created_at=self.outbox.clock(),
         )
         await self.record(conn, domain)
 
@@ -67,7 +66,7 @@ class OrganizationEventWriter:
                 data=change.new if change.new is not None else change.old,
                 old=change.old if change.action == "update" else None,
                 actor_id=_text(change.actor_id),
-                created_at=utc_now(),
+                created_at=self.events.outbox.clock(),
             ),
         )
 

@@ -45,6 +45,12 @@ TEMPLATES: dict[str, _Spec] = {
     ),
     "magic_link": _Spec("Your sign-in link for {{ app_name }}", (), ("email",), 300),
     "two_factor_otp": _Spec("{{ otp }} is your {{ app_name }} sign-in code", ("otp",), ("email",), 180),
+    "webhook_disabled": _Spec(
+        "A {{ app_name }} webhook endpoint of {{ organization_name }} was disabled",
+        ("organization_name", "endpoint_url", "reason"),
+        ("email",),
+        0,
+    ),
 }
 
 

@@ -10,10 +10,11 @@ from tenantry.context import Principal, RequestContext
 from tenantry.core import App
 from tenantry.realtime import Realtime
 from tenantry.tenancy import Tenancy
+from tenantry.webhooks import Webhooks
 
 
 class Services:
-    """The app as the pages see it: authentication always; organizations, realtime, billing when present."""
+    """The app as the pages see it: authentication always; organizations, realtime, billing, webhooks when present."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -26,6 +27,7 @@ class Services:
         self.tenancy: Tenancy | None = app.find(Tenancy)
         self.realtime: Realtime | None = app.find(Realtime)
         self.billing: Billing | None = app.find(Billing)
+        self.webhooks: Webhooks | None = app.find(Webhooks)
 
     async def context(self, request: Request, principal: Principal | None = None) -> RequestContext:
         """Who is asking (see ``App.context``)."""

@@ -27,6 +27,7 @@ from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redire
 from tenantry.web.crud import Crud
 from tenantry.web.forms import editable_fields, parse_form
 from tenantry.web.forms import field_errors as api_field_errors
+from tenantry.web.webhooks_page import webhooks_enabled, webhooks_routes
 
 AUDIT_PAGE = 25
 MEMBERS_SHOWN = 200
@@ -60,6 +61,8 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             out.append(("/settings/audit", "Audit log"))
         if billing_enabled(web) and viewer.active is not None:
             out.append(("/settings/billing", "Billing"))
+        if webhooks_enabled(web, viewer):
+            out.append(("/settings/webhooks", "Webhooks"))
         return out
 
     def render(request: Request, viewer: Viewer, template: str, status: int = 200, **context: Any) -> Response:
@@ -289,4 +292,5 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         Route("/settings/account/{action}", signed(account_action), methods=["POST"]),
         Route("/settings/audit", signed(audit), methods=["GET"]),
         *billing_routes(web, render),
+        *webhooks_routes(web, render),
     ]
