@@ -37,8 +37,16 @@ _DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncp
 CONNECT_TIMEOUT = 5.0
 
 
+def _is_closed(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` is gone (a pool's proxy whose connection was dropped refuses even to say)."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
 def _raise_translated(exc: BaseException, conn: asyncpg.Connection | None = None) -> NoReturn:
-    if isinstance(exc, _UNAVAILABLE) or (conn is not None and conn.is_closed()):
+    if isinstance(exc, _UNAVAILABLE) or (conn is not None and _is_closed(conn)):
         raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if isinstance(exc, asyncpg.UniqueViolationError):
         raise IntegrityViolation(
@@ -174,7 +182,11 @@ class PostgresDatabase(Database):
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
-                min_size=1,
+                # One connection at start proves the database is there; no floor kept after that:
+                # asyncpg restores a floor in the background, logging a traceback every retry of an
+                # outage. Requests open what they need (the first after an outage reconnects).
+                init_size=1,
+                min_size=0,
                 max_size=self.pool_size,
                 command_timeout=60,
                 timeout=CONNECT_TIMEOUT,
@@ -248,7 +260,7 @@ class PostgresDatabase(Database):
             except BaseException:
                 # A connection lost mid-transaction cannot roll back; the server already has. The
                 # caller's exception is the one that matters.
-                if not conn.is_closed():
+                if not _is_closed(conn):
                     with contextlib.suppress(*_DRIVER_ERRORS):
                         await transaction.rollback()
                 raise

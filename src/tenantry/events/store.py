@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tenantry.db import Connection, Database, Statement
+from tenantry.db import Connection, Database, DatabaseUnavailable, Statement
 from tenantry.events.event import DomainEvent
 from tenantry.events.sql import MAX_ERROR_LENGTH, MAX_RESULT_LENGTH, Claimed, OutboxSQL
 
@@ -183,10 +183,14 @@ class OutboxStore:
         for pause in (*_MARK_RETRIES, None):
             try:
                 return await self._write(stmt, values) == 1
-            except Exception:
+            except Exception as exc:
                 if pause is None:
                     raise
-                log.warning("recording a delivery's outcome failed; retrying in %.1fs", pause, exc_info=True)
+                # A database outage needs no traceback; anything else may be a bug.
+                known = isinstance(exc, DatabaseUnavailable)
+                log.warning(
+                    "recording a delivery's outcome failed; retrying in %.1fs: %s", pause, exc, exc_info=not known
+                )
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 

@@ -39,8 +39,10 @@ from starlette.requests import Request
 from tenantry.context import Principal, RequestContext
 from tenantry.core.metrics import SOCKETS_CONNECTED
 from tenantry.db.codecs import format_timestamp
+from tenantry.db.errors import DatabaseUnavailable
 from tenantry.errors import ApiError
 from tenantry.events import DomainEvent
+from tenantry.outage import Outage
 from tenantry.realtime.errors import (
     INVALID_CURSOR,
     INVALID_ORIGIN,
@@ -169,6 +171,7 @@ class SocketServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
         self._broadcasts: set[asyncio.Task[None]] = set()
+        self._database = Outage("database (for realtime's session re-checks)", log)
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -339,9 +342,13 @@ class SocketServer:
             self._poked.clear()
             try:
                 await self.recheck()
+            except DatabaseUnavailable as exc:
+                # The database is restarting or away: sockets stay as they are until the next pass.
+                self._database.failed(exc, "sockets' sessions are re-checked once it is back")
             except Exception:
-                # The database may be restarting: sockets stay as they are until the next pass.
                 log.exception("re-checking socket sessions failed")
+            else:
+                self._database.recovered()
 
     async def recheck(self) -> None:
         """Disconnect sockets whose session is gone or expired; move rooms where the organization or role changed."""
