@@ -174,6 +174,11 @@ class OutboxStore:
         values = self._fence(claim, item) | {"next_at": self.sql.time(next_at), "error": error[:MAX_ERROR_LENGTH]}
         return await self._mark(self.sql.mark_retry(), values)
 
+    async def defer(self, claim: Claim, item: Claimed, next_at: dt.datetime, error: str) -> bool:
+        """Hand a delivery back uncounted, due at ``next_at`` (``DeliveryDeferred``); False when the claim was lost."""
+        values = self._fence(claim, item) | {"next_at": self.sql.time(next_at), "error": error[:MAX_ERROR_LENGTH]}
+        return await self._mark(self.sql.defer(), values)
+
     async def mark_failed(self, claim: Claim, item: Claimed, now: dt.datetime, error: str) -> bool:
         """Record a delivery given up; False when the claim was lost."""
         values = self._fence(claim, item) | {"now": self.sql.time(now), "error": error[:MAX_ERROR_LENGTH]}

@@ -33,7 +33,14 @@ from tenantry.events.event import DomainEvent
 from tenantry.events.observer import DeliveryObserver
 from tenantry.events.sql import Claimed
 from tenantry.events.store import Claim, OutboxStore
-from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, delivery_context
+from tenantry.events.subscriber import (
+    Delivery,
+    DeliveryDeferred,
+    DeliveryError,
+    PermanentDeliveryError,
+    Subscriber,
+    delivery_context,
+)
 from tenantry.worker import PollingWorker
 
 log = logging.getLogger("tenantry.events")
@@ -255,6 +262,8 @@ class DeliveryWorker(PollingWorker):
                     result = await sub.handler(item.event)
         except PermanentDeliveryError as exc:
             return await self._fail(claim, item, f"{type(exc).__name__}: {exc}", exc, True)
+        except DeliveryDeferred as exc:
+            return await self._defer(claim, item, exc)
         except Exception as exc:
             expected = isinstance(exc, DeliveryError | TimeoutError | OSError)
             # An unexpected exception is a bug worth a traceback, and still worth another try.
@@ -282,6 +291,13 @@ class DeliveryWorker(PollingWorker):
             exc_info=None if expected else exc,
         )
         if await self.store.mark_retry(claim, item, next_at, error):
+            return "retrying"
+        return self._lost(item)
+
+    async def _defer(self, claim: Claim, item: Claimed, exc: DeliveryDeferred) -> Outcome:
+        next_at = self.clock() + dt.timedelta(seconds=exc.retry_after)
+        log.debug("%s: %s (%s) deferred until %s: %s", self.subscriber.name, item.event.topic, item.event.id, next_at, exc)
+        if await self.store.defer(claim, item, next_at, f"deferred: {exc}"):
             return "retrying"
         return self._lost(item)
 
