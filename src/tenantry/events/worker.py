@@ -296,7 +296,8 @@ class DeliveryWorker(PollingWorker):
 
     async def _defer(self, claim: Claim, item: Claimed, exc: DeliveryDeferred) -> Outcome:
         next_at = self.clock() + dt.timedelta(seconds=exc.retry_after)
-        log.debug("%s: %s (%s) deferred until %s: %s", self.subscriber.name, item.event.topic, item.event.id, next_at, exc)
+        sub, event = self.subscriber.name, item.event
+        log.debug("%s: %s (%s) deferred until %s: %s", sub, event.topic, event.id, next_at, exc)
         if await self.store.defer(claim, item, next_at, f"deferred: {exc}"):
             return "retrying"
         return self._lost(item)
