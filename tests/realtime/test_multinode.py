@@ -2,8 +2,8 @@
 
 A socket on node A receives what a write on node B caused, and is disconnected at once when its
 session is revoked through node B; with Redis stopped, requests still succeed and the pushes wait
-in the outbox; once Redis is back they arrive, in order, and the outage was logged once per node. Redis here is a private
-``redis-server`` on a free port, so stopping it disturbs nothing else.
+in the outbox; once Redis is back they arrive, in order, and the outage was logged once per node.
+Redis here is a private ``redis-server`` on a free port, so stopping it disturbs nothing else.
 """
 
 from __future__ import annotations
