@@ -348,7 +348,7 @@ def serve(
     import uvicorn
 
     from tenantry.app import app_tables
-    from tenantry.db.migrations import MigrationError, status, upgrade
+    from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
 
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
@@ -360,8 +360,11 @@ def serve(
     try:
         if migrate:
             with console.status("Applying migrations…"):
-                upgrade(settings.database_url, tables, root)
+                upgrade(settings.database_url, tables, root, on_wait=_waiting_for_another_node)
         state = status(settings.database_url, tables, root)
+    except DatabaseAheadError as exc:
+        err.print(f"[red]This code is older than the database; not starting.[/] {exc}")
+        raise typer.Exit(1) from None
     except MigrationError as exc:
         err.print(f"[red]Migration problem:[/] {exc}")
         raise typer.Exit(1) from None
@@ -397,6 +400,10 @@ def serve(
         access_log=False,
         log_level="info",
     )
+
+
+def _waiting_for_another_node() -> None:
+    console.print("[yellow]Another process is migrating this database; waiting for it to finish…[/]")
 
 
 # -- schema -----------------------------------------------------------------------------------
