@@ -159,6 +159,13 @@ class SocketServer:
         self._stopping = False
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="tenantry-realtime-sessions")
+        manager = self.sio.manager
+        listener = getattr(manager, "thread", None)
+        if isinstance(manager, RedisManager) and (listener is None or listener.done()):
+            # python-socketio starts the Redis listener at the first socket's handshake; pushes wait
+            # for it (``RedisManager.ensure_ready``), so a node without sockets yet needs it now.
+            self.sio.manager_initialized = True
+            manager.initialize()
 
     async def stop(self) -> None:
         """Disconnect every socket and stop the background work (the manager's Redis listener too)."""
