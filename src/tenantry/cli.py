@@ -361,7 +361,7 @@ def serve(
         if migrate:
             with console.status("Applying migrations…"):
                 upgrade(settings.database_url, tables, root, on_wait=_waiting_for_another_node)
-        state = status(settings.database_url, tables, root)
+        state = status(settings.database_url, tables, root, on_wait=_waiting_for_another_node)
     except DatabaseAheadError as exc:
         err.print(f"[red]This code is older than the database; not starting.[/] {exc}")
         raise typer.Exit(1) from None

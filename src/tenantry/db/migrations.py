@@ -271,11 +271,14 @@ def downgrade(url: str, tables: TableSet, directory: Path, revision: str = "-1")
     _alembic_call(url, work, commit=True)
 
 
-def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
+def status(
+    url: str, tables: TableSet, directory: Path, *, on_wait: Callable[[], None] | None = None
+) -> MigrationStatus:
     """Current and head revisions, the revisions still to apply, and schema changes no revision makes.
 
     Finding the last part applies the pending revisions inside a transaction that is always rolled
-    back, so this takes the same locks an upgrade would, briefly, but changes nothing.
+    back, so this takes the same locks an upgrade would, briefly, but changes nothing. A migration
+    under way in another process is waited for (``on_wait`` is told), so what it reports is after it.
     """
     has_scripts = (migrations_dir(directory) / "env.py").exists()
 
@@ -300,7 +303,7 @@ def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
         assert upgrade_ops is not None
         return MigrationStatus(current, heads, pending, tuple(_describe_all(upgrade_ops.ops, conn.dialect)))
 
-    return _alembic_call(url, work, commit=False)
+    return _alembic_call(url, work, commit=False, on_wait=on_wait)
 
 
 def _current(conn: Connection) -> tuple[str, ...]:
