@@ -29,6 +29,7 @@ from typing import Literal
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
+from tenantry.db.errors import DatabaseUnavailable
 from tenantry.events.event import DomainEvent
 from tenantry.events.observer import DeliveryObserver
 from tenantry.events.sql import Claimed
@@ -265,7 +266,8 @@ class DeliveryWorker(PollingWorker):
         except DeliveryDeferred as exc:
             return await self._defer(claim, item, exc)
         except Exception as exc:
-            expected = isinstance(exc, DeliveryError | TimeoutError | OSError)
+            # The database away mid-handler is a fault of the moment, as a provider's outage is.
+            expected = isinstance(exc, DeliveryError | TimeoutError | OSError | DatabaseUnavailable)
             # An unexpected exception is a bug worth a traceback, and still worth another try.
             return await self._retry_or_fail(claim, item, f"{type(exc).__name__}: {exc}", exc, expected)
         finally:
