@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -272,3 +273,17 @@ def test_admin_create_superuser_list_and_demote(project: Path) -> None:
     assert "No superusers yet" in runner.invoke(app, ["admin", "list"]).output
     unknown = runner.invoke(app, ["admin", "demote", "--email", "root@example.com"])
     assert unknown.exit_code == 1 and "not a superuser" in unknown.output
+
+
+def test_serve_refuses_a_database_ahead_of_its_code(project: Path) -> None:
+    assert runner.invoke(app, ["migrate", "make", "-m", "initial"]).exit_code == 0
+    assert runner.invoke(app, ["migrate", "up"]).exit_code == 0
+    # A newer version of the project migrated the database one revision further.
+    with sqlite3.connect(project / "tenantry.db") as db:
+        db.execute("UPDATE alembic_version SET version_num = 'f00dfeed1234'")
+    env = {"TENANTRY_SECRET": "x" * 40, "TENANTRY_MAIL_BACKEND": "file"}
+    for args in (["serve"], ["serve", "--migrate"]):
+        refused = runner.invoke(app, args, env=env)
+        assert refused.exit_code == 1, refused.output
+        assert "This code is older than the database; not starting." in refused.output
+        assert "f00dfeed1234" in refused.output and "a newer version of this project migrated it" in refused.output

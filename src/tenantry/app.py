@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,18 +33,18 @@ from tenantry.billing import Billing
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.core import Authenticator, Capabilities, Capability, PrincipalListener, Worker
-from tenantry.core.http import (
-    api_error_handler,
-    client_ip,
-    data_rejected_handler,
-    request_id,
+from tenantry.core.faults import (
+    AnsweringStarlette,
+    client_disconnected_handler,
+    database_unavailable_handler,
     unexpected_error_handler,
 )
+from tenantry.core.http import api_error_handler, client_ip, data_rejected_handler, request_id
 from tenantry.core.security_headers import SecurityHeaders, hsts_value
 from tenantry.db import Database, TableContributor, TableSet, build_metadata, create_database
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.codecs import utc_now
-from tenantry.db.errors import DataRejected
+from tenantry.db.errors import DatabaseUnavailable, DataRejected
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
 from tenantry.events import Events, Outbox, events_tables
@@ -320,13 +320,16 @@ def create_app(
         finally:
             await runtime.shutdown()
 
-    app = Starlette(
+    app = AnsweringStarlette(
         routes=runtime.routes(),
         lifespan=lifespan,
         middleware=runtime.middleware(),
         exception_handlers={
             ApiError: api_error_handler,
             DataRejected: data_rejected_handler,
+            # Faults of the environment, answered where they are raised (see ``tenantry.core.faults``).
+            DatabaseUnavailable: database_unavailable_handler,
+            ClientDisconnect: client_disconnected_handler,
             Exception: unexpected_error_handler,
         },
     )

@@ -358,7 +358,7 @@ def serve(
     import uvicorn
 
     from tenantry.app import app_tables
-    from tenantry.db.migrations import MigrationError, status, upgrade
+    from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
 
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
@@ -372,8 +372,11 @@ def serve(
     try:
         if migrate:
             with console.status("Applying migrations…"):
-                upgrade(settings.database_url, tables, root)
-        state = status(settings.database_url, tables, root)
+                upgrade(settings.database_url, tables, root, on_wait=_waiting_for_another_node)
+        state = status(settings.database_url, tables, root, on_wait=_waiting_for_another_node)
+    except DatabaseAheadError as exc:
+        err.print(f"[red]This code is older than the database; not starting.[/] {exc}")
+        raise typer.Exit(1) from None
     except MigrationError as exc:
         err.print(f"[red]Migration problem:[/] {exc}")
         raise typer.Exit(1) from None
@@ -413,6 +416,10 @@ def serve(
     )
 
 
+def _waiting_for_another_node() -> None:
+    console.print("[yellow]Another process is migrating this database; waiting for it to finish…[/]")
+
+
 # -- schema -----------------------------------------------------------------------------------
 
 
@@ -435,6 +442,51 @@ def schema_check(file: Annotated[Path | None, typer.Argument(help="Schema file t
         )
     console.print(table)
     console.print(f"[green]OK[/]: {len(loaded.entities)} entities, no problems.")
+
+
+# -- check ------------------------------------------------------------------------------------
+
+
+@app.command()
+def check(
+    schema: SchemaOption = None,
+    deploy: Annotated[
+        bool, typer.Option("--deploy", help="Also list every setting that is unsafe in production, with its fix.")
+    ] = False,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Worker processes per node the deploy will run (tenantry serve --workers).")
+    ] = 1,
+) -> None:
+    """Check the schema and the settings; with --deploy, the production settings too (exit status 1 when serious)."""
+    load_or_exit(resolve_schema_path(schema))
+    if not deploy:
+        settings_or_exit()
+        console.print("[green]OK[/]: the schema and the settings load. Add [bold]--deploy[/] before deploying.")
+        return
+    from tenantry.deploy import deploy_problems
+
+    declared = os.environ.get("TENANTRY_ENV")
+    # Read as development, so that what production would refuse outright is listed with the rest.
+    settings = settings_or_exit(TENANTRY_ENV="development")
+    problems = deploy_problems(settings, workers=workers, declared_env=declared)
+    if not problems:
+        console.print(f"[green]No problems[/]: nothing unsafe for production found ({workers} worker(s) per node).")
+        return
+    table = Table(title="Settings unsafe in production", show_lines=True, expand=True)
+    table.add_column("level", no_wrap=True)
+    table.add_column("id", no_wrap=True, style="bold")
+    table.add_column("problem", ratio=3, overflow="fold")
+    table.add_column("fix", ratio=2, overflow="fold")
+    for problem in sorted(problems, key=lambda p: (not p.serious, p.id)):
+        level = "[red]error[/]" if problem.serious else "[yellow]warning[/]"
+        table.add_row(level, problem.id, problem.message, problem.fix)
+    console.print(table)
+    serious = sum(p.serious for p in problems)
+    summary = f"{serious} serious, {len(problems) - serious} warning(s)."
+    if serious:
+        console.print(f"[bold red]{summary}[/] Fix the errors before deploying.")
+        raise typer.Exit(1)
+    console.print(f"[yellow]{summary}[/]")
 
 
 # -- migrate ----------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ import asyncio
 import contextlib
 import logging
 
+from tenantry.db.errors import DatabaseUnavailable
+from tenantry.outage import Outage
+
 
 class PollingWorker(abc.ABC):
     """Runs ``work(until_stopped=True)`` in the background until stopped, between waits of ``poll_interval``."""
@@ -24,6 +27,8 @@ class PollingWorker(abc.ABC):
         # poll first, so starting a process costs nothing.
         self.wait_first = wait_first
         self._log = log
+        # A database outage is met at every poll: logged when it starts and when it ends, not each time.
+        self._database = Outage(f"database (for {name})", log)
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -75,9 +80,13 @@ class PollingWorker(abc.ABC):
             self._wakeup.clear()
             try:
                 await self.work(until_stopped=True)
+            except DatabaseUnavailable as exc:
+                # The database is restarting or away: keep the loop alive and try again at the next poll.
+                self._database.failed(exc, "retrying at every poll")
             except Exception:
-                # The database may be restarting: keep the loop alive and try again at the next poll.
                 self._log.exception("%s pass failed", self.name)
+            else:
+                self._database.recovered()
             if self._stopping:
                 break
             await self._wait()

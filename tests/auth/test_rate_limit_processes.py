@@ -1,8 +1,9 @@
-"""Rate limits hold across server processes when they share Redis, and fail open without it."""
+"""Rate limits hold across server processes when they share Redis, and per process while it is down."""
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import shutil
 import socket
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -100,8 +102,16 @@ def test_two_processes_share_the_sign_in_limit(two_servers: tuple[str, str]) -> 
     assert refused.status_code == 429 and 1 <= int(refused.headers["x-retry-after"]) <= 10
 
 
-async def test_redis_outage_does_not_stop_sign_in(make_client) -> None:
+async def test_without_redis_the_sign_in_limit_holds_per_process(
+    make_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="on")
     async with make_client(auth=auth, base_url=BASE, REDIS_URL="redis://127.0.0.1:1/0") as client:
-        statuses = {(await sign_in(client, password="wrong-password")).status_code for _ in range(5)}
-        assert statuses == {401}  # limiter unreachable: requests pass (and it is logged)
+        with caplog.at_level(logging.WARNING, logger="tenantry.auth.ratelimit"):
+            statuses = [(await sign_in(client, password="wrong-password")).status_code for _ in range(6)]
+    # Redis unreachable: sign-in still works, and the limit is counted in this process instead.
+    assert statuses == [401, 401, 401, 429, 429, 429]
+    outage = [r for r in caplog.records if r.name == "tenantry.auth.ratelimit"]
+    assert len(outage) == 1, [r.getMessage() for r in outage]
+    assert outage[0].getMessage().startswith("Redis (rate limits) unavailable")
+    assert "counted per process" in outage[0].getMessage() and not outage[0].exc_info

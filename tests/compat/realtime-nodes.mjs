@@ -105,7 +105,14 @@ assert.ok(stored.data.some((n) => n.message === "During the outage was created s
 console.log("requests during the outage: ok");
 
 await ask("START_REDIS");
-// Delivery resumes once the nodes are reconnected (a node's listener retries with a growing pause).
+// The push of the change made during the outage was held in the outbox, not dropped: it arrives
+// now, before anything written later.
+await waitFor("the change written during the outage", () => created(aliceSocket, "During the outage"), 15000);
+await waitFor("the notification written during the outage", () =>
+  aliceSocket.received.find((r) => r.event === "notification" && r.data.message === "During the outage was created successfully"),
+);
+console.log("held pushes delivered: ok");
+// Delivery goes on as before.
 let resumed = null;
 for (let attempt = 0; attempt < 30 && !resumed; attempt++) {
   const name = `After the outage ${attempt}`;
@@ -113,6 +120,8 @@ for (let attempt = 0; attempt < 30 && !resumed; attempt++) {
   resumed = await waitFor("a change after the outage", () => created(aliceSocket, name), 1000).catch(() => null);
 }
 assert.ok(resumed, "no change reached A's socket after Redis came back");
+const order = (name) => aliceSocket.received.findIndex((r) => r.event === "projects.created" && r.data.data.name === name);
+assert.ok(order("During the outage") < order(resumed.data.data.name), "a held push arrived after a later one");
 console.log("delivery after outage: ok");
 
 assert.ok(!bobSocket.received.some((r) => r.event.startsWith("projects.") || r.event === "notification"),

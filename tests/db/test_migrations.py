@@ -8,6 +8,8 @@ skipped, except under CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.migrations import (
+    DatabaseAheadError,
     DestructiveChangeError,
     MigrationError,
     alembic_config,
@@ -682,3 +685,62 @@ def test_sync_schema_checks_an_enum_field_added_later(db_url: str) -> None:
     assert sync_schema(db_url, v2).applied == []
     with pytest.raises(sa.exc.IntegrityError):
         execute(db_url, "INSERT INTO projects (id, name, stage) VALUES (:id, 'x', 'gamma')", {"id": new_id()})
+
+
+# ------------------------------------------------------------------------------------------------
+# Several processes at once, and code older than its database
+
+
+# One node: what ``tenantry serve --migrate`` does before it serves (a process of its own, as a node is).
+NODE = """
+import sys
+from pathlib import Path
+from tenantry.db.migrations import upgrade
+from tenantry.db.tables import build_metadata
+from tenantry.schema import load_schema_text
+
+url, project, schema = sys.argv[1:4]
+upgrade(url, build_metadata(load_schema_text(schema), "postgresql"), Path(project), on_wait=lambda: print("WAITED"))
+"""
+
+
+def test_three_nodes_migrating_at_once_apply_each_revision_once(
+    postgres_databases: PostgresDatabases | None, project: Path
+) -> None:
+    if postgres_databases is None:
+        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
+    assert postgres_databases is not None
+    url = postgres_databases.fresh()
+    tables = tables_for(PROJECTS, url)
+    path = make_revision(url, tables, project, "initial")
+    assert path is not None
+    # A revision that counts its runs, and is slow enough for the three to overlap.
+    text = path.read_text()
+    path.write_text(
+        text.replace(
+            '    """Upgrade schema."""\n',
+            '    """Upgrade schema."""\n'
+            '    op.execute("CREATE TABLE IF NOT EXISTS migration_runs (at timestamptz DEFAULT now())")\n'
+            '    op.execute("INSERT INTO migration_runs DEFAULT VALUES")\n'
+            '    op.execute("SELECT pg_sleep(1)")\n',
+        )
+    )
+    args = [sys.executable, "-c", NODE, url, str(project), PROJECTS]
+    nodes = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+    outputs = [node.communicate(timeout=60)[0] for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0, 0], outputs  # every node started
+    assert execute(url, "SELECT count(*) FROM migration_runs") == [(1,)]
+    assert sum("WAITED" in out for out in outputs) >= 1, "no node waited for another: they did not overlap"
+    state = status(url, tables, project)
+    assert state.current == state.heads and state.pending == ()
+
+
+def test_code_older_than_its_database_is_refused_clearly(db_url: str, project: Path) -> None:
+    tables = tables_for(PROJECTS, db_url)
+    make_revision(db_url, tables, project, "initial")
+    upgrade(db_url, tables, project)
+    # A newer version of the project migrated the database one revision further.
+    execute(db_url, "UPDATE alembic_version SET version_num = 'f00dfeed1234'")
+    for operation in (status, upgrade):
+        with pytest.raises(DatabaseAheadError, match=r"f00dfeed1234.*a newer version of this project migrated it"):
+            operation(db_url, tables, project)

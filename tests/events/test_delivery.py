@@ -16,6 +16,8 @@ import pytest
 
 from tenantry.db.codecs import utc_now
 from tenantry.events import (
+    DeliveryDeferred,
+    DeliveryFailure,
     DeliveryWorker,
     DomainEvent,
     Outbox,
@@ -138,6 +140,37 @@ async def test_global_order_waits_for_a_retry_and_a_permanent_error_is_not_retri
     assert (await env.outbox.worker("feed").deliver_pending()).done == 3
     assert handler.received == [first.id, second.id, third.id]
     assert {v[:2] for v in (await env.deliveries("dead-end")).values()} == {("failed", 1)}
+
+
+async def test_a_deferred_delivery_waits_in_order_and_never_spends_its_attempts(outbox_env: OutboxEnv) -> None:
+    env, clock = outbox_env, outbox_env.clock
+    first, second = event(row_id="1"), event(row_id="2")
+    told: list[DeliveryFailure] = []
+    env.outbox.failure_listeners.append(told.append)
+    away = {"for": 5}
+    received: list[str] = []
+
+    async def push(event: DomainEvent) -> None:
+        if away["for"] > 0:
+            away["for"] -= 1
+            raise DeliveryDeferred("Redis is away", retry_after=2)
+        received.append(event.id)
+
+    # Two attempts at most: five deferrals would have given up twice over had they counted.
+    retry = RetryPolicy(delays=(1,), max_attempts=2, jitter=0)
+    env.outbox.register(Subscriber("pushes", ("projects.*",), push, ordering="global", retry=retry))
+    await env.publish(first, second)
+    worker = env.outbox.worker("pushes")
+    for _ in range(5):
+        report = await worker.deliver_pending()
+        assert (report.retrying, report.done) == (1, 0)  # the second waits behind the first
+        assert (await worker.deliver_pending()).attempted == 0  # not due before retry_after
+        clock.advance(2)
+    assert (await env.deliveries("pushes"))[first.id] == ("pending", 0, "deferred: Redis is away")
+    assert (await worker.deliver_pending()).done == 2
+    assert received == [first.id, second.id]
+    assert {v[:2] for v in (await env.deliveries("pushes")).values()} == {("done", 1)}
+    assert told == []  # a deferral is no failure: error tracking hears nothing
 
 
 # -- crashes ----------------------------------------------------------------------------------------

@@ -7,14 +7,16 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
 from tenantry.auth import AuthSettings
 from tenantry.errors import ApiError
 from tenantry.events import DomainEvent
-from tenantry.realtime import Realtime
+from tenantry.realtime import Realtime, RealtimeSettings
 from tests.audit.helpers import eventually
 from tests.auth.helpers import BASE, ORIGIN, runtime
-from tests.conftest import ClientFactory
+from tests.auth.test_rate_limit_processes import REDIS_URL
+from tests.conftest import ClientFactory, require_service
 from tests.tenancy.helpers import User, create_org, join, new_user
 
 AUTH = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
@@ -156,3 +158,24 @@ async def test_notify_org_reaches_every_member_once(make_client: ClientFactory) 
         assert again == []
         for user, count in ((alice, 1), (bob, 1), (carol, 0)):
             assert (await get(client, user, "/api/notifications/unread-count")).json() == {"count": count}
+
+
+async def test_a_node_with_redis_and_no_socket_yet_still_pushes(make_client: ClientFactory) -> None:
+    """Pushes wait for the node's Redis listener (held while it is not subscribed): it must run from
+    the start, not from the first socket's handshake, or a node nobody connected to would hold them."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as exc:
+        require_service("Redis", f"cannot reach {REDIS_URL}: {exc}")
+    realtime = RealtimeSettings(TENANTRY_REALTIME_CHANNEL=f"tenantry-test-{uuid.uuid4().hex}")
+    async with make_client(auth=AUTH, base_url=BASE, REDIS_URL=REDIS_URL, realtime=realtime) as client:
+        alice = await new_user(client, "alice@example.com")
+        await notify(client, alice, "Pushed")
+        rt = runtime(client)
+
+        async def delivered() -> bool:
+            async with rt.db.connection() as conn:
+                rows = await conn.fetch("SELECT status FROM outbox_deliveries WHERE subscriber = 'realtime'")
+            return bool(rows) and {r[0] for r in rows} == {"done"}
+
+        await eventually(delivered)

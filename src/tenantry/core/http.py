@@ -43,7 +43,7 @@ class JSONResponse(Response):
 
 def error_response(exc: ApiError) -> JSONResponse:
     headers = {"Allow": exc.extra.pop("allow")} if "allow" in exc.extra else {}
-    if exc.status == 429 and "retryAfter" in exc.extra:
+    if exc.status in (429, 503) and "retryAfter" in exc.extra:
         # Also in the body; the header is what HTTP clients and proxies back off by.
         headers["Retry-After"] = str(exc.extra["retryAfter"])
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers or None)
@@ -117,12 +117,3 @@ async def data_rejected_handler(request: Request, exc: Exception) -> Response:
     log.warning("database rejected a value on %s %s: %s", request.method, request.url.path, exc)
     first_line = str(exc).splitlines()[0][:200] if str(exc) else "invalid value"
     return error_response(ApiError(400, "INVALID_VALUE", f"The database rejected a value: {first_line}"))
-
-
-async def unexpected_error_handler(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    from tenantry.db.errors import DatabaseUnavailable
-
-    if isinstance(exc, DatabaseUnavailable):
-        return error_response(ApiError(503, "DATABASE_UNAVAILABLE", "The database is unavailable; try again shortly"))
-    return error_response(ApiError(500, "INTERNAL_ERROR", "Internal server error"))

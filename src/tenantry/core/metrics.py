@@ -31,6 +31,12 @@ HTTP_DURATION = Histogram(
     ["route", "method"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+HTTP_FAILURES = Counter(
+    "tenantry_http_failures",
+    "Requests that failed through no fault of what the client sent, by kind: internal_error (a bug, "
+    "answered 500), database_unavailable (answered 503), client_disconnected (gone mid-request).",
+    ["kind"],
+)
 # The one route label of a path no route matched (scanners would otherwise fill the label set).
 UNMATCHED_ROUTE = "<unmatched>"
 

@@ -12,12 +12,19 @@ apply pending revisions, look at the result and roll everything back.
 
 Only async drivers are installed (asyncpg, aiosqlite), so the synchronous Alembic API runs inside
 ``AsyncConnection.run_sync`` on an event loop of our own (``_run_async``).
+
+Several processes may migrate one database at once (every node of a deploy started with
+``tenantry serve --migrate``). On PostgreSQL each operation first takes a transaction-scoped
+advisory lock (``MIGRATION_LOCK_KEY``), so they run one after the other and each later one finds
+the work done; SQLite's ``BEGIN IMMEDIATE`` serialises them already. A database at a revision the
+project's files do not have was migrated by newer code: :class:`DatabaseAheadError`, never a guess.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +113,18 @@ def downgrade() -> None:
 
 class MigrationError(Exception):
     """A migration could not be made or applied; the message says why."""
+
+
+class DatabaseAheadError(MigrationError):
+    """The database is at revisions this code's migrations do not have: a newer version migrated it."""
+
+    def __init__(self, unknown: Sequence[str], directory: Path) -> None:
+        self.unknown = tuple(unknown)
+        super().__init__(
+            f"the database is at revision {', '.join(self.unknown)}, which {directory} does not have: "
+            "a newer version of this project migrated it. Run that version (or a newer one) here; "
+            "older code must not serve, or migrate, a database ahead of it"
+        )
 
 
 class DestructiveChangeError(MigrationError):
@@ -222,15 +241,23 @@ def make_revision(
     return _alembic_call(url, work, commit=False)
 
 
-def upgrade(url: str, tables: TableSet, directory: Path, revision: str = "head") -> None:
-    """Apply revisions up to ``revision`` (all of them by default), in one transaction."""
+def upgrade(
+    url: str, tables: TableSet, directory: Path, revision: str = "head", *, on_wait: Callable[[], None] | None = None
+) -> None:
+    """Apply revisions up to ``revision`` (all of them by default), in one transaction.
+
+    Another process migrating the same database at the same time is waited for (``on_wait`` is
+    called first, once, when it has to); what it applied is not applied again.
+    """
     _require_migrations(directory)
 
     def work(conn: Connection) -> None:
-        command.upgrade(alembic_config(url, tables, directory, conn), revision)
+        config = alembic_config(url, tables, directory, conn)
+        _refuse_unknown(ScriptDirectory.from_config(config), _current(conn), directory)
+        command.upgrade(config, revision)
         run_post_steps(conn, tables)
 
-    _alembic_call(url, work, commit=True)
+    _alembic_call(url, work, commit=True, on_wait=on_wait)
 
 
 def downgrade(url: str, tables: TableSet, directory: Path, revision: str = "-1") -> None:
@@ -244,21 +271,25 @@ def downgrade(url: str, tables: TableSet, directory: Path, revision: str = "-1")
     _alembic_call(url, work, commit=True)
 
 
-def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
+def status(
+    url: str, tables: TableSet, directory: Path, *, on_wait: Callable[[], None] | None = None
+) -> MigrationStatus:
     """Current and head revisions, the revisions still to apply, and schema changes no revision makes.
 
     Finding the last part applies the pending revisions inside a transaction that is always rolled
-    back, so this takes the same locks an upgrade would, briefly, but changes nothing.
+    back, so this takes the same locks an upgrade would, briefly, but changes nothing. A migration
+    under way in another process is waited for (``on_wait`` is told), so what it reports is after it.
     """
     has_scripts = (migrations_dir(directory) / "env.py").exists()
 
     def work(conn: Connection) -> MigrationStatus:
         config = alembic_config(url, tables, directory, conn)
-        current = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+        current = _current(conn)
         heads: tuple[str, ...] = ()
         pending: tuple[PendingRevision, ...] = ()
         if has_scripts:
             scripts = ScriptDirectory.from_config(config)
+            _refuse_unknown(scripts, current, directory)
             heads = tuple(sorted(scripts.get_heads()))
             pending = _pending(scripts, current)
             if pending:
@@ -267,14 +298,24 @@ def status(url: str, tables: TableSet, directory: Path) -> MigrationStatus:
                 except sa.exc.DBAPIError as exc:
                     raise MigrationError(f"the pending revisions fail to apply: {exc.orig}") from exc
         elif current:
-            raise MigrationError(
-                f"the database is at revision {', '.join(current)} but {migrations_dir(directory)} has no revisions"
-            )
+            raise DatabaseAheadError(current, migrations_dir(directory))
         upgrade_ops = _diff(conn, tables).upgrade_ops
         assert upgrade_ops is not None
         return MigrationStatus(current, heads, pending, tuple(_describe_all(upgrade_ops.ops, conn.dialect)))
 
-    return _alembic_call(url, work, commit=False)
+    return _alembic_call(url, work, commit=False, on_wait=on_wait)
+
+
+def _current(conn: Connection) -> tuple[str, ...]:
+    """The revisions the database is at (none before the first upgrade)."""
+    return tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+
+
+def _refuse_unknown(scripts: ScriptDirectory, current: Sequence[str], directory: Path) -> None:
+    known = {script.revision for script in scripts.walk_revisions()}
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        raise DatabaseAheadError(unknown, migrations_dir(directory))
 
 
 def head_revisions(directory: Path) -> tuple[str, ...]:
@@ -408,11 +449,34 @@ async def _connect(url: str) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-async def _in_transaction(url: str, fn: Callable[[Connection], T], *, commit: bool) -> T:
-    """``fn(connection)`` inside one transaction, committed only if ``commit`` and ``fn`` succeeded."""
+# The PostgreSQL advisory lock every Tenantry process takes before touching a database's schema (a
+# transaction-scoped one: released by the commit or rollback, or by the server if the process dies).
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"tenantry.migrations").digest()[:8], "big", signed=True)
+
+
+def _one_at_a_time(conn: Connection, on_wait: Callable[[], None] | None) -> None:
+    """Take the migration lock (PostgreSQL), after telling ``on_wait`` when another process holds it."""
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: BEGIN IMMEDIATE holds the single writer's lock already
+    if conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({MIGRATION_LOCK_KEY})").scalar():
+        return
+    if on_wait is not None:
+        on_wait()
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+
+
+async def _in_transaction(
+    url: str, fn: Callable[[Connection], T], *, commit: bool, on_wait: Callable[[], None] | None = None
+) -> T:
+    """``fn(connection)`` inside one transaction, committed only if ``commit`` and ``fn`` succeeded.
+
+    The transaction holds the migration lock first (``_one_at_a_time``): what ``fn`` reads of the
+    schema, another process is not changing.
+    """
     async with _connect(url) as conn:
         await conn.begin()
         try:
+            await conn.run_sync(_one_at_a_time, on_wait)
             result = await conn.run_sync(fn)
         except BaseException:
             await conn.rollback()
@@ -421,10 +485,12 @@ async def _in_transaction(url: str, fn: Callable[[Connection], T], *, commit: bo
         return result
 
 
-def _alembic_call(url: str, fn: Callable[[Connection], T], *, commit: bool) -> T:
+def _alembic_call(
+    url: str, fn: Callable[[Connection], T], *, commit: bool, on_wait: Callable[[], None] | None = None
+) -> T:
     """Like ``_in_transaction``, with Alembic's command errors turned into :class:`MigrationError`."""
     try:
-        return _run_async(lambda: _in_transaction(url, fn, commit=commit))
+        return _run_async(lambda: _in_transaction(url, fn, commit=commit, on_wait=on_wait))
     except (CommandError, RevisionError) as exc:  # e.g. the database is at a revision no file has
         raise MigrationError(str(exc)) from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -14,8 +15,39 @@ from tenantry.db.actor import APP_ROLE, DbActor, current_actor
 from tenantry.db.database import Database, PoolStats, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
+# What a statement, an acquisition or a commit raises when the server cannot be used: refused or
+# broken connections (the operating system's errors, asyncpg's class 08), a server shutting down or
+# starting up (57P01-57P03), no connection slot left (53300), a connection attempt that timed out, a
+# write sent to a standby after a failover (25006). Each is the database's fault, not the request's:
+# ``DatabaseUnavailable`` (503), never a 500.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.ReadOnlySQLTransactionError,
+)
+# Everything the driver or the network may raise around a statement (translated by ``_raise_translated``).
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# Bound on opening a connection: a database host that drops packets must not hold requests for
+# asyncpg's default minute.
+CONNECT_TIMEOUT = 5.0
 
-def _raise_translated(exc: Exception) -> NoReturn:
+
+def _is_closed(conn: asyncpg.Connection) -> bool:
+    """Whether ``conn`` is gone (a pool's proxy whose connection was dropped refuses even to say)."""
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True
+
+
+def _raise_translated(exc: BaseException, conn: asyncpg.Connection | None = None) -> NoReturn:
+    if isinstance(exc, _UNAVAILABLE) or (conn is not None and _is_closed(conn)):
+        raise DatabaseUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if isinstance(exc, asyncpg.UniqueViolationError):
         raise IntegrityViolation(
             "unique",
@@ -33,8 +65,6 @@ def _raise_translated(exc: Exception) -> NoReturn:
         raise IntegrityViolation("check", str(exc), constraint=exc.constraint_name, table=exc.table_name) from exc
     if isinstance(exc, (asyncpg.DataError, asyncpg.exceptions.DataError, asyncpg.ProgramLimitExceededError)):
         raise DataRejected(str(exc)) from exc
-    if isinstance(exc, (OSError, asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError)):
-        raise DatabaseUnavailable(str(exc)) from exc
     raise exc
 
 
@@ -56,14 +86,14 @@ class _PgConnection:
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
             return await self._conn.fetch(sql, *params)  # type: ignore[no-any-return]
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            _raise_translated(exc)
+        except _DRIVER_ERRORS as exc:
+            _raise_translated(exc, self._conn)
 
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         try:
             return await self._conn.fetchrow(sql, *params)  # type: ignore[no-any-return]
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            _raise_translated(exc)
+        except _DRIVER_ERRORS as exc:
+            _raise_translated(exc, self._conn)
 
     def on_commit(self, callback: Callable[[], None]) -> None:
         self.committed.append(callback)
@@ -71,8 +101,8 @@ class _PgConnection:
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
             status: str = await self._conn.execute(sql, *params)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            _raise_translated(exc)
+        except _DRIVER_ERRORS as exc:
+            _raise_translated(exc, self._conn)
         # 'UPDATE 3' / 'DELETE 1' / 'INSERT 0 1'
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
@@ -152,14 +182,19 @@ class PostgresDatabase(Database):
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
-                min_size=1,
+                # One connection at start proves the database is there; no floor kept after that:
+                # asyncpg restores a floor in the background, logging a traceback every retry of an
+                # outage. Requests open what they need (the first after an outage reconnects).
+                init_size=1,
+                min_size=0,
                 max_size=self.pool_size,
                 command_timeout=60,
+                timeout=CONNECT_TIMEOUT,
                 reset=_keep_session,
                 init=self._init_connection,
                 setup=self._set_actor,
             )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 
     async def close(self) -> None:
@@ -192,10 +227,17 @@ class PostgresDatabase(Database):
         self._busy += 1
         try:
             started = time.perf_counter() if queued else 0.0
-            async with pool.acquire() as conn:
-                if queued:
-                    self.waits.add(time.perf_counter() - started)
+            try:
+                # Opening a connection (the pool replaces broken ones here) is where an outage shows first.
+                conn = await pool.acquire()
+            except _DRIVER_ERRORS as exc:
+                _raise_translated(exc)
+            if queued:
+                self.waits.add(time.perf_counter() - started)
+            try:
                 yield conn
+            finally:
+                await pool.release(conn)
         finally:
             self._busy -= 1
 
@@ -208,8 +250,24 @@ class PostgresDatabase(Database):
     async def transaction(self) -> AsyncIterator[_PgConnection]:
         async with self._acquire() as conn:
             wrapped = _PgConnection(conn)
-            async with conn.transaction():
+            transaction = conn.transaction()
+            try:
+                await transaction.start()
+            except _DRIVER_ERRORS as exc:
+                _raise_translated(exc, conn)
+            try:
                 yield wrapped
+            except BaseException:
+                # A connection lost mid-transaction cannot roll back; the server already has. The
+                # caller's exception is the one that matters.
+                if not _is_closed(conn):
+                    with contextlib.suppress(*_DRIVER_ERRORS):
+                        await transaction.rollback()
+                raise
+            try:
+                await transaction.commit()
+            except _DRIVER_ERRORS as exc:
+                _raise_translated(exc, conn)
         run_after_commit(wrapped.committed)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -223,7 +281,7 @@ class PostgresDatabase(Database):
                 return await self._require_pool().fetch(sql, *params)  # type: ignore[no-any-return]
             finally:
                 self._busy -= 1
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             _raise_translated(exc)
 
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
@@ -236,5 +294,5 @@ class PostgresDatabase(Database):
                 return await self._require_pool().fetchrow(sql, *params)  # type: ignore[no-any-return]
             finally:
                 self._busy -= 1
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DRIVER_ERRORS as exc:
             _raise_translated(exc)

@@ -17,6 +17,7 @@ Public face:
 - ``Subscriber`` (name, patterns, handler, ordering ``none``/``aggregate``/``global``, key,
   ``RetryPolicy``, handler timeout, lease, batch size, concurrency), ``current_delivery``,
   ``DeliveryError``/``PermanentDeliveryError`` (a failure to retry / not to retry);
+  ``DeliveryDeferred`` (a dependency away: try again later, not counted as an attempt);
 - ``Events``: the writer in an app's pipeline (and its observer of organization changes) and
   ``subscribe(pattern, handler)``, the short way to add a subscriber; ``DomainEvent``;
   ``OutboxSettings`` (the prune policy);
@@ -47,6 +48,7 @@ from tenantry.events.store import Backlog, OutboxStore, PruneReport
 from tenantry.events.subscriber import (
     MAX_NAME,
     Delivery,
+    DeliveryDeferred,
     DeliveryError,
     Handler,
     Ordering,
@@ -71,6 +73,7 @@ __all__ = [
     "PENDING",
     "Backlog",
     "Delivery",
+    "DeliveryDeferred",
     "DeliveryError",
     "DeliveryFailure",
     "DeliveryObserver",

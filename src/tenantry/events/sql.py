@@ -369,6 +369,24 @@ class OutboxSQL:
             ),
         )
 
+    def defer(self) -> Statement:
+        """Not attempted after all (a dependency is away): due again at ``next_at``, its attempt not counted."""
+        d = self.deliveries
+        return self._stmt(
+            ("defer",),
+            lambda: (
+                sa.update(d)
+                .where(self._fenced())
+                .values(
+                    next_attempt_at=sa.bindparam("next_at"),
+                    last_error=sa.bindparam("error"),
+                    claim_id=None,
+                    claimed_until=None,
+                    attempts=d.c.attempts - 1,
+                )
+            ),
+        )
+
     def mark_failed(self) -> Statement:
         """Given up (dead): kept as ``failed`` for the failed retention, and no longer holding its group back."""
         d = self.deliveries

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tenantry.db import Connection, Database, Statement
+from tenantry.db import Connection, Database, DatabaseUnavailable, Statement
 from tenantry.events.event import DomainEvent
 from tenantry.events.sql import MAX_ERROR_LENGTH, MAX_RESULT_LENGTH, Claimed, OutboxSQL
 
@@ -174,6 +174,11 @@ class OutboxStore:
         values = self._fence(claim, item) | {"next_at": self.sql.time(next_at), "error": error[:MAX_ERROR_LENGTH]}
         return await self._mark(self.sql.mark_retry(), values)
 
+    async def defer(self, claim: Claim, item: Claimed, next_at: dt.datetime, error: str) -> bool:
+        """Hand a delivery back uncounted, due at ``next_at`` (``DeliveryDeferred``); False when the claim was lost."""
+        values = self._fence(claim, item) | {"next_at": self.sql.time(next_at), "error": error[:MAX_ERROR_LENGTH]}
+        return await self._mark(self.sql.defer(), values)
+
     async def mark_failed(self, claim: Claim, item: Claimed, now: dt.datetime, error: str) -> bool:
         """Record a delivery given up; False when the claim was lost."""
         values = self._fence(claim, item) | {"now": self.sql.time(now), "error": error[:MAX_ERROR_LENGTH]}
@@ -183,10 +188,14 @@ class OutboxStore:
         for pause in (*_MARK_RETRIES, None):
             try:
                 return await self._write(stmt, values) == 1
-            except Exception:
+            except Exception as exc:
                 if pause is None:
                     raise
-                log.warning("recording a delivery's outcome failed; retrying in %.1fs", pause, exc_info=True)
+                # A database outage needs no traceback; anything else may be a bug.
+                known = isinstance(exc, DatabaseUnavailable)
+                log.warning(
+                    "recording a delivery's outcome failed; retrying in %.1fs: %s", pause, exc, exc_info=not known
+                )
                 await asyncio.sleep(pause)
         raise AssertionError("unreachable")
 

@@ -47,6 +47,21 @@ class DeliveryError(Exception):
     """A failure a handler expects (a provider down, a timeout): retried, logged without a traceback."""
 
 
+class DeliveryDeferred(DeliveryError):
+    """What the handler needs is away for now (Redis for realtime's pushes): try again in ``retry_after``
+    seconds, as often as it takes.
+
+    Not an attempt: the delivery's attempts are not counted (so an outage, however long, never makes
+    it give up), the failure listeners are not told, and the worker logs nothing above DEBUG (the
+    handler's owner logs the outage once). An ordered group waits behind it, so what follows is
+    delivered after it, in order, once the dependency is back.
+    """
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PermanentDeliveryError(DeliveryError):
     """This event can never be delivered to this subscriber (a rejected recipient): no retry, marked failed."""
 

@@ -29,11 +29,19 @@ from typing import Any, Literal
 
 from tenantry.db.actor import SYSTEM, acting_as
 from tenantry.db.codecs import utc_now
+from tenantry.db.errors import DatabaseUnavailable
 from tenantry.events.event import DomainEvent
 from tenantry.events.observer import DeliveryObserver
 from tenantry.events.sql import Claimed
 from tenantry.events.store import Claim, OutboxStore
-from tenantry.events.subscriber import Delivery, DeliveryError, PermanentDeliveryError, Subscriber, delivery_context
+from tenantry.events.subscriber import (
+    Delivery,
+    DeliveryDeferred,
+    DeliveryError,
+    PermanentDeliveryError,
+    Subscriber,
+    delivery_context,
+)
 from tenantry.worker import PollingWorker
 
 log = logging.getLogger("tenantry.events")
@@ -301,8 +309,11 @@ class DeliveryWorker(PollingWorker):
                     result = await sub.handler(item.event)
         except PermanentDeliveryError as exc:
             return await self._fail(claim, item, f"{type(exc).__name__}: {exc}", exc, True)
+        except DeliveryDeferred as exc:
+            return await self._defer(claim, item, exc)
         except Exception as exc:
-            expected = isinstance(exc, DeliveryError | TimeoutError | OSError)
+            # The database away mid-handler is a fault of the moment, as a provider's outage is.
+            expected = isinstance(exc, DeliveryError | TimeoutError | OSError | DatabaseUnavailable)
             # An unexpected exception is a bug worth a traceback, and still worth another try.
             return await self._retry_or_fail(claim, item, f"{type(exc).__name__}: {exc}", exc, expected)
         finally:
@@ -328,6 +339,14 @@ class DeliveryWorker(PollingWorker):
             exc_info=None if expected else exc,
         )
         if await self.store.mark_retry(claim, item, next_at, error):
+            return "retrying"
+        return self._lost(item)
+
+    async def _defer(self, claim: Claim, item: Claimed, exc: DeliveryDeferred) -> Outcome:
+        next_at = self.clock() + dt.timedelta(seconds=exc.retry_after)
+        sub, event = self.subscriber.name, item.event
+        log.debug("%s: %s (%s) deferred until %s: %s", sub, event.topic, event.id, next_at, exc)
+        if await self.store.defer(claim, item, next_at, f"deferred: {exc}"):
             return "retrying"
         return self._lost(item)
 

@@ -59,7 +59,8 @@ SOCKET_PATH = "/socket.io/"
 # The outbox subscriber pushing every event to sockets, in the order the events were written.
 REALTIME_SUBSCRIBER = "realtime"
 # A push is worth little once later ones had to wait long behind it: a few quick retries, then the
-# stream moves on (a Redis outage does not fail a push: python-socketio logs it and goes on).
+# stream moves on. A Redis outage is no failure: its pushes are deferred, uncounted, until it is
+# back (``tenantry.realtime.fanout``).
 REALTIME_RETRY = RetryPolicy(delays=(1, 5, 30), max_attempts=4)
 
 # The app serving the current request (or delivering the current event), for hooks' notify calls.

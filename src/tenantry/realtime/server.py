@@ -29,7 +29,6 @@ import copy
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +38,10 @@ from starlette.requests import Request
 from tenantry.context import Principal, RequestContext
 from tenantry.core.metrics import SOCKETS_CONNECTED
 from tenantry.db.codecs import format_timestamp
+from tenantry.db.errors import DatabaseUnavailable
 from tenantry.errors import ApiError
 from tenantry.events import DomainEvent
+from tenantry.outage import Outage
 from tenantry.realtime.errors import (
     INVALID_CURSOR,
     INVALID_ORIGIN,
@@ -49,6 +50,7 @@ from tenantry.realtime.errors import (
     UNAVAILABLE,
     refusal,
 )
+from tenantry.realtime.fanout import RECHECK_EVENT, RECHECK_ROOM, PushesHeld, RedisManager
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationStore
 from tenantry.realtime.sessions import SessionReader
 from tenantry.realtime.settings import RealtimeSettings
@@ -61,9 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("tenantry.realtime")
 
 MAX_TOKEN_LENGTH = 4096
-# An internal broadcast: "every node, re-check your sockets' sessions now" (never reaches a client).
-RECHECK_EVENT = "tenantry:recheck"
-RECHECK_ROOM = "tenantry:nodes"
 # Events whose delivery may change which organization rooms a socket belongs to.
 _MEMBERSHIP_ENTITIES = frozenset({"members", "invitations"})
 
@@ -113,25 +112,6 @@ class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
         super().__init__(message, refusal(code, message))
 
 
-class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """python-socketio's Redis manager, plus one internal message: re-check sessions on every node.
-
-    A revocation or an organization switch is served by one node; the sockets of that session may
-    be on any node. The serving node broadcasts ``RECHECK_EVENT`` through the same channel, and
-    each node (itself included) re-checks its own sockets at once instead of at its next pass.
-    """
-
-    def __init__(self, url: str, on_recheck: Callable[[], None], **options: Any) -> None:
-        super().__init__(url, **options)
-        self.on_recheck = on_recheck
-
-    async def _handle_emit(self, message: dict[str, Any]) -> None:
-        if message.get("event") == RECHECK_EVENT and message.get("room") == RECHECK_ROOM:
-            self.on_recheck()
-            return
-        await super()._handle_emit(message)
-
-
 class SocketServer:
     """python-socketio's ``AsyncServer`` for one app, with its connect rules, rooms and delivery."""
 
@@ -169,6 +149,7 @@ class SocketServer:
         self._sweeper: asyncio.Task[None] | None = None
         self._stopping = False
         self._broadcasts: set[asyncio.Task[None]] = set()
+        self._database = Outage("database (for realtime's session re-checks)", log)
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -178,6 +159,13 @@ class SocketServer:
         self._stopping = False
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="tenantry-realtime-sessions")
+        manager = self.sio.manager
+        listener = getattr(manager, "thread", None)
+        if isinstance(manager, RedisManager) and (listener is None or listener.done()):
+            # python-socketio starts the Redis listener at the first socket's handshake; pushes wait
+            # for it (``RedisManager.ensure_ready``), so a node without sockets yet needs it now.
+            self.sio.manager_initialized = True
+            manager.initialize()
 
     async def stop(self) -> None:
         """Disconnect every socket and stop the background work (the manager's Redis listener too)."""
@@ -226,6 +214,8 @@ class SocketServer:
     async def _broadcast_recheck(self) -> None:
         try:
             await self.sio.emit(RECHECK_EVENT, {}, room=RECHECK_ROOM)
+        except PushesHeld:
+            pass  # Redis is away (logged once): the other nodes re-check at their next pass
         except Exception:
             log.warning("could not ask the other nodes to re-check their sockets", exc_info=True)
 
@@ -321,7 +311,8 @@ class SocketServer:
 
     async def _send_missed(self, member: Member, cursor: str) -> str:
         for notification in await self.store.since(member.user_id, cursor, self.settings.replay_limit):
-            await self.sio.emit("notification", notification_payload(notification), to=member.sid)
+            # This node's socket: no other node need hear it, so a Redis outage cannot hold it up.
+            await self.sio.emit("notification", notification_payload(notification), to=member.sid, ignore_queue=True)
             cursor = notification["id"]
         return cursor
 
@@ -339,9 +330,13 @@ class SocketServer:
             self._poked.clear()
             try:
                 await self.recheck()
+            except DatabaseUnavailable as exc:
+                # The database is restarting or away: sockets stay as they are until the next pass.
+                self._database.failed(exc, "sockets' sessions are re-checked once it is back")
             except Exception:
-                # The database may be restarting: sockets stay as they are until the next pass.
                 log.exception("re-checking socket sessions failed")
+            else:
+                self._database.recovered()
 
     async def recheck(self) -> None:
         """Disconnect sockets whose session is gone or expired; move rooms where the organization or role changed."""
@@ -364,7 +359,10 @@ class SocketServer:
             SOCKETS_CONNECTED.dec()
         with contextlib.suppress(Exception):
             await self.sio.emit(
-                "session_revoked", refusal(SESSION_REVOKED, "The session was signed out or revoked"), to=member.sid
+                "session_revoked",
+                refusal(SESSION_REVOKED, "The session was signed out or revoked"),
+                to=member.sid,
+                ignore_queue=True,
             )
         await self.sio.disconnect(member.sid)
 
@@ -378,12 +376,15 @@ class SocketServer:
             await self.sio.enter_room(member.sid, room)
         member.org_id, member.role, member.rooms = org_id, role, rooms
         # Tell the client, so it can reload what it shows for the organization.
-        await self.sio.emit("organization", {"org_id": org_id, "role": role}, to=member.sid)
+        await self.sio.emit("organization", {"org_id": org_id, "role": role}, to=member.sid, ignore_queue=True)
 
     # -- delivery (the outbox's subscriber) ---------------------------------------------------------
 
     async def on_event(self, event: DomainEvent) -> None:
         """Push one committed event: a notification to its user, a change to the roles that may read it."""
+        manager = self.sio.manager
+        if isinstance(manager, RedisManager):
+            manager.ensure_ready()  # held (raises) while a push could miss a node: nothing emitted yet
         if event.topic == NOTIFICATION_TOPIC:
             if event.data is not None:
                 room = user_room(str(event.data["user_id"]))

@@ -20,6 +20,7 @@ from sentry_sdk.integrations.starlette import StarletteIntegration
 from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
 from sentry_sdk.transport import Transport
 
+from tenantry.core.faults import is_known_fault
 from tenantry.sentry.scrub import scrub_event
 
 # The API's error handler logs every 500 with its traceback; the Starlette integration reports the
@@ -47,6 +48,9 @@ def default_release() -> str:
 
 
 def _before_send(event: Any, hint: Any) -> Any:
+    exc_info = hint.get("exc_info") if isinstance(hint, dict) else None
+    if exc_info and isinstance(exc_info[1], BaseException) and is_known_fault(exc_info[1]):
+        return None  # a database outage or a client gone: counted and logged, no bug to track
     record = hint.get("log_record") if isinstance(hint, dict) else None
     if isinstance(record, logging.LogRecord) and record.name == OUTBOX_LOGGER and record.exc_info is None:
         return None  # a gave-up line: reported by the failure listener, with its exception
