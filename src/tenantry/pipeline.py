@@ -9,6 +9,7 @@ and project hooks run before (inside the transaction) and after (after commit) e
 
 from __future__ import annotations
 
+import copy
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -352,6 +353,15 @@ class Pipeline:
     async def _present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None:
         for presenter in self.presenters:
             await presenter.present(ctx, entity, rows)
+
+    async def presented(self, ctx: RequestContext, entity: Entity, row: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A copy of ``row`` as ``ctx`` reads it through the API (the presenters hide what they hide):
+        what a pushed notification or an outgoing webhook may carry of a stored row."""
+        if row is None:
+            return None
+        shown = copy.deepcopy(row)
+        await self._present(ctx, entity, [shown])
+        return shown
 
     def _all_columns(self, entity: Entity) -> tuple[str, ...]:
         return entity.columns

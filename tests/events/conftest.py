@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,24 +15,12 @@ from tenantry.db.ids import uuid7
 from tenantry.db.migrations import sync_schema
 from tenantry.events import DomainEvent, Outbox, OutboxStore, events_tables
 from tenantry.schema import load_schema_text
+from tests.clock import FakeClock
 
 SCHEMA = """
 projects:
   - name: string (required)
 """
-
-
-class FakeClock:
-    """A clock the test moves by hand: backoff, leases and retention without sleeping."""
-
-    def __init__(self, start: dt.datetime | None = None) -> None:
-        self.now = start or utc_now()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float = 0, *, days: float = 0) -> None:
-        self.now += dt.timedelta(seconds=seconds, days=days)
 
 
 @dataclass

@@ -26,7 +26,8 @@ from tenantry.events import (
     RetryPolicy,
     Subscriber,
 )
-from tests.events.conftest import SCHEMA, FakeClock, OutboxEnv, event
+from tests.clock import FakeClock
+from tests.events.conftest import SCHEMA, OutboxEnv, event
 
 QUICK = RetryPolicy(delays=(1,), max_attempts=8, jitter=0)
 

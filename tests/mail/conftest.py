@@ -4,7 +4,6 @@ a Postmark emulator on a real socket and a real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -112,19 +111,6 @@ def message(key: str = "verify-email:u1:t1", to: str = "ada@example.com", **extr
 async def enqueue_committed(env: MailEnv, *messages: MailMessage) -> list[bool]:
     async with env.db.transaction() as conn:
         return [await enqueue(conn, env.outbox, m) for m in messages]
-
-
-class FakeClock:
-    """A clock the test moves by hand, so backoff and leases are tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = utc_now()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 @dataclass

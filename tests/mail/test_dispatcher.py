@@ -21,9 +21,9 @@ from tenantry.mail import (
     TransientMailError,
     list_outbox,
 )
+from tests.clock import FakeClock
 from tests.mail.conftest import (
     BlockingBackend,
-    FakeClock,
     MailEnv,
     RecordingBackend,
     always_failing,

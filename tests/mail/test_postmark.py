@@ -19,9 +19,9 @@ from tenantry.mail import (
     TransientMailError,
     list_outbox,
 )
+from tests.clock import FakeClock
 from tests.mail.conftest import (
     POSTMARK_TOKEN,
-    FakeClock,
     MailEnv,
     RunningPostmark,
     enqueue_committed,

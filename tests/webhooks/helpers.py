@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import httpx
 
 from tenantry.auth import AuthSettings
-from tenantry.db.codecs import utc_now
 from tenantry.webhooks import DELIVERY_SUBSCRIBER, FANOUT_SUBSCRIBER, Webhooks, WebhookSettings
 from tests.auth.helpers import runtime
 from tests.tenancy.helpers import User
@@ -18,19 +16,6 @@ AUTH = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIM
 LOCAL = WebhookSettings(TENANTRY_WEBHOOKS_ALLOW_PRIVATE=True, TENANTRY_WEBHOOKS_TIMEOUT=5)
 STRICT = WebhookSettings(TENANTRY_WEBHOOKS_ALLOW_PRIVATE=False)
 API = "/api/webhooks"
-
-
-class FakeClock:
-    """The app's clock, moved by the test (retries and the five-day rule without waiting)."""
-
-    def __init__(self) -> None:
-        self.now = utc_now()
-
-    def __call__(self) -> dt.datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += dt.timedelta(seconds=seconds)
 
 
 def webhooks(client: httpx.AsyncClient) -> Webhooks:

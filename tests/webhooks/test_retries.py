@@ -14,9 +14,10 @@ from tenantry.webhooks import DELIVERY_SUBSCRIBER
 from tenantry.webhooks.schedule import DELAYS
 from tests.audit.helpers import eventually
 from tests.auth.helpers import BASE, runtime, sql
+from tests.clock import FakeClock
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import User, create_org, new_user
-from tests.webhooks.helpers import API, AUTH, LOCAL, FakeClock, create_endpoint, create_project, wake, webhooks
+from tests.webhooks.helpers import API, AUTH, LOCAL, create_endpoint, create_project, wake, webhooks
 from tests.webhooks.receiver import Inbox, Receiver
 
 

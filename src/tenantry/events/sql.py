@@ -354,38 +354,23 @@ class OutboxSQL:
 
     def mark_retry(self) -> Statement:
         """Failed, to be tried again at ``next_at`` (later deliveries of an ordered group wait for it)."""
-        d = self.deliveries
-        return self._stmt(
-            ("mark_retry",),
-            lambda: (
-                sa.update(d)
-                .where(self._fenced())
-                .values(
-                    next_attempt_at=sa.bindparam("next_at"),
-                    last_error=sa.bindparam("error"),
-                    claim_id=None,
-                    claimed_until=None,
-                )
-            ),
-        )
+        return self._reschedule("mark_retry", counted=True)
 
     def defer(self) -> Statement:
         """Not attempted after all (a dependency is away): due again at ``next_at``, its attempt not counted."""
+        return self._reschedule("defer", counted=False)
+
+    def _reschedule(self, name: str, *, counted: bool) -> Statement:
         d = self.deliveries
-        return self._stmt(
-            ("defer",),
-            lambda: (
-                sa.update(d)
-                .where(self._fenced())
-                .values(
-                    next_attempt_at=sa.bindparam("next_at"),
-                    last_error=sa.bindparam("error"),
-                    claim_id=None,
-                    claimed_until=None,
-                    attempts=d.c.attempts - 1,
-                )
-            ),
-        )
+        values: dict[str, Any] = {
+            "next_attempt_at": sa.bindparam("next_at"),
+            "last_error": sa.bindparam("error"),
+            "claim_id": None,
+            "claimed_until": None,
+        }
+        if not counted:
+            values["attempts"] = d.c.attempts - 1
+        return self._stmt((name,), lambda: sa.update(d).where(self._fenced()).values(**values))
 
     def mark_failed(self) -> Statement:
         """Given up (dead): kept as ``failed`` for the failed retention, and no longer holding its group back."""

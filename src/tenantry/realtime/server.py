@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import datetime as dt
 import logging
 import uuid
@@ -422,21 +421,12 @@ class SocketServer:
             "action": event.action,
             "row_id": event.row_id,
             "org_id": org_id,
-            "data": await self._present(ctx, entity, event.data),
-            "old": await self._present(ctx, entity, event.old),
+            "data": await self.app.pipeline.presented(ctx, entity, event.data),
+            "old": await self.app.pipeline.presented(ctx, entity, event.old),
             "actor_id": event.actor_id,
             "created_at": format_timestamp(event.created_at),
         }
         await self.sio.emit(event.topic, payload, room=room)
-
-    async def _present(self, ctx: RequestContext, entity: Entity, row: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The row as this role reads it through the API (the pipeline's presenters)."""
-        if row is None:
-            return None
-        shown = copy.deepcopy(row)
-        for presenter in self.app.pipeline.presenters:
-            await presenter.present(ctx, entity, [shown])
-        return shown
 
 
 def notification_payload(notification: dict[str, Any]) -> dict[str, Any]:

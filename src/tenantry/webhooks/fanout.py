@@ -10,7 +10,6 @@ subscriber's, ordered per endpoint (see ``dispatch``).
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -111,23 +110,14 @@ class FanOut:
         """The body every attempt sends: Standard Webhooks' ``{type, timestamp, data}`` (and ``previous``)."""
         if entity is not None:
             ctx = RequestContext(Principal("user", org_id=event.org_id, role=self.top_role))
-            data = await self._present(ctx, entity, event.data)
-            old = await self._present(ctx, entity, event.old)
+            data = await self.app.pipeline.presented(ctx, entity, event.data)
+            old = await self.app.pipeline.presented(ctx, entity, event.old)
         else:
             data, old = redact(event.data), redact(event.old)
         body: dict[str, Any] = {"type": event.topic, "timestamp": format_timestamp(event.created_at), "data": data}
         if event.action == "updated":
             body["previous"] = _previous(old or {}, data or {})
         return orjson.dumps(body, default=str).decode()
-
-    async def _present(self, ctx: RequestContext, entity: Entity, row: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The row as an admin reads it through the API (the pipeline's presenters hide what it hides)."""
-        if row is None:
-            return None
-        shown = copy.deepcopy(row)
-        for presenter in self.app.pipeline.presenters:
-            await presenter.present(ctx, entity, [shown])
-        return shown
 
 
 def _previous(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
