@@ -35,6 +35,8 @@ class Inbox:
     base_url: str
     path: str
     received: list[Received] = field(default_factory=list)
+    # Requests that reached the receiver, held or not (a held one is in ``received`` once let go).
+    arrived: int = 0
     answers: list[int] = field(default_factory=list)
     # Set: each request waits until the test opens it (an endpoint that takes its time).
     gate: threading.Event | None = None
@@ -70,6 +72,7 @@ class Receiver:
         box = self.inboxes.get(request.url.path)
         if box is None:
             return Response(status_code=404)
+        box.arrived += 1
         if box.gate is not None:
             await asyncio.to_thread(box.gate.wait, 10)
         with self._lock:
