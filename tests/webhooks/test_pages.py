@@ -50,6 +50,11 @@ async def test_an_admin_manages_endpoints_from_the_settings_page(make_client: Cl
         listed = await client.get(PAGE, headers=ada.headers)
         assert "http://127.0.0.1:9/in" in listed.text and "whsec_" not in listed.text  # shown once only
 
+        unknown = await client.post(
+            f"{PAGE}/{endpoint['id']}/messages/msg_nothing/resend", data={}, headers=ada.headers
+        )
+        assert unknown.status_code == 303 and toast(unknown) and "sent again" not in toast(unknown)
+
         paused = await client.post(f"{PAGE}/{endpoint['id']}/disable", data={}, headers=ada.headers)
         assert paused.status_code == 303 and toast(paused).endswith("Endpoint paused.")
         assert (await client.get(f"{API}/endpoints/{endpoint['id']}", headers=ada.headers)).json()["enabled"] is False

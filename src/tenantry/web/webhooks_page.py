@@ -1,5 +1,5 @@
 """``/settings/webhooks``: an organization's admins register, pause, delete and re-key webhook endpoints,
-and see each endpoint's latest deliveries.
+see each endpoint's latest deliveries and send a message again.
 
 Every action calls the webhooks service the ``/api/webhooks`` endpoints call (in-process), so roles,
 validation (the address checks included) and audit rows are the API's. A new or rotated secret is
@@ -34,6 +34,7 @@ def webhooks_routes(web: Web, render: Callable[..., Response]) -> list[BaseRoute
     if webhooks is None:
         return []
     service = webhooks.service
+    resender = webhooks.resender
 
     async def show(
         request: Request,
@@ -103,11 +104,21 @@ def webhooks_routes(web: Web, render: Callable[..., Response]) -> list[BaseRoute
             return flash(redirect(PAGE), _message(exc), "error")
         return flash(redirect(PAGE), done)
 
+    async def resend(request: Request, viewer: Viewer) -> Response:
+        await web.form(request)  # the origin check
+        params = request.path_params
+        try:
+            await resender.resend(viewer.ctx, params["id"], params["message_id"])
+        except ApiError as exc:
+            return flash(redirect(PAGE), _message(exc), "error")
+        return flash(redirect(PAGE), "Message sent again.")
+
     signed = page(web, signed_in=True)
     return [
         Route(PAGE, signed(index), methods=["GET"]),
         Route(PAGE + "/create", signed(create), methods=["POST"]),
         Route(PAGE + "/{id}/{action}", signed(action), methods=["POST"]),
+        Route(PAGE + "/{id}/messages/{message_id}/resend", signed(resend), methods=["POST"]),
     ]
 
 

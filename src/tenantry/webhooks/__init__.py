@@ -105,7 +105,8 @@ class Webhooks(Capability):
             notice=notice,
         )
         self.pruner = Pruner(app.db, self.store, app.clock, self.settings.retention_days)
-        self._routes = WebhookRoutes(self.service, Resender(self.service))
+        self.resender = Resender(self.service)
+        self._routes = WebhookRoutes(self.service, self.resender)
         # A receiver to try endpoints against, in development only (it shows every payload).
         self.dev_inbox = DevInbox(self.store) if app.settings.is_development else None
 
