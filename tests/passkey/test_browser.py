@@ -65,6 +65,9 @@ def test_add_a_passkey_then_sign_in_with_it(prepare_database: PrepareDatabase, b
         page.goto("/settings/account")
         section = page.locator("section#passkeys")
         expect(section.get_by_text("You have no passkeys yet.")).to_be_visible()
+        # The section's script arrives after the section (htmx runs it once swapped in): a click
+        # before it runs would submit the form as plain HTML.
+        page.wait_for_function("window.tenantryPasskeys === true")
         section.get_by_label("Name").fill("Test laptop")
         section.get_by_role("button", name="Add a passkey").click()
         expect(page.locator("section#passkeys tr[data-passkey]")).to_have_count(1)
