@@ -45,9 +45,11 @@ from tenantry.db import Database, TableContributor, TableSet, build_metadata, cr
 from tenantry.db.actor import NOBODY, SYSTEM, DbActor, current_actor, user_actor
 from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DatabaseUnavailable, DataRejected
+from tenantry.db.postgres import PostgresDatabase
 from tenantry.db.tables import DialectName
 from tenantry.errors import ApiError
 from tenantry.events import Events, Outbox, events_tables
+from tenantry.events.wakeups import Bell
 from tenantry.health import Health
 from tenantry.hooks import Hooks, load_hooks_file
 from tenantry.logs import Logs
@@ -241,9 +243,14 @@ class Tenantry:
         await self.db.open()
         for capability in self.capabilities:
             await capability.startup()
-        self.outbox.start()
-        for worker in self.workers:
-            worker.start()
+        # On PostgreSQL, processes that run no background work wake those that do (``NOTIFY``).
+        dsn = self.db.dsn if isinstance(self.db, PostgresDatabase) else None
+        if self.settings.background:
+            self.outbox.start(listen=dsn)
+            for worker in self.workers:
+                worker.start()
+        elif dsn is not None:
+            self.outbox.ring_elsewhere(Bell(dsn))
 
     def _sync_development_schema(self) -> None:
         """Bring a development SQLite database in line with the schema (``tenantry dev`` reloads)."""
@@ -365,3 +372,26 @@ def served_app() -> Starlette:
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
     return app
+
+
+async def run_worker(app: Starlette | None = None) -> None:
+    """Run the background work of ``app`` (default: ``served_app()``) until SIGTERM or SIGINT, serving no HTTP.
+
+    What ``tenantry worker`` runs: the app's start-up and shut-down (its lifespan) with nothing in
+    between but the outbox's workers, the pruner and the capabilities' sweeps.
+    """
+    import signal
+
+    app = app or served_app()
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    try:
+        async with app.router.lifespan_context(app):
+            log.info("worker started")
+            await stopping.wait()
+            log.info("worker stopping")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -357,9 +357,6 @@ def serve(
     """Production server (TENANTRY_ENV defaults to production): refuses to start on an unmigrated database."""
     import uvicorn
 
-    from tenantry.app import app_tables
-    from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
-
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
     os.environ.setdefault("TENANTRY_ENV", "production")
@@ -367,6 +364,67 @@ def serve(
         os.environ["TENANTRY_TRUSTED_PROXIES"] = ""  # the workers read it too
     settings = settings_or_exit()
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
+    _require_migrated(path, loaded, settings, migrate=migrate)
+    _banner(loaded, host, port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
+    if workers > 1:
+        from tenantry.metrics.multiprocess import prepare_directory
+
+        # Before the workers start: each writes its metrics there, and a scrape sums them. Emptied
+        # now, so the counters of a previous run do not add to this one's.
+        prepare_directory()
+    uvicorn.run(
+        "tenantry.app:served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
+        # 127.0.0.1 by default, and replace the peer before the app's request id check).
+        proxy_headers=False,
+        access_log=False,
+        log_level="info",
+    )
+
+
+@app.command()
+def worker(
+    schema: SchemaOption = None,
+    migrate: Annotated[bool, typer.Option("--migrate", help="Apply pending migrations before starting.")] = False,
+) -> None:
+    """Background worker: delivers the outbox (mail, webhooks, realtime pushes) and runs the sweeps; no HTTP.
+
+    Pair it with web nodes started with TENANTRY_BACKGROUND=false, so that deliveries never take
+    CPU from requests. On PostgreSQL the web nodes wake it as soon as a write commits. Stops on
+    SIGTERM or Ctrl-C once the deliveries in hand are done.
+    """
+    path = resolve_schema_path(schema)
+    loaded = load_or_exit(path)
+    os.environ.setdefault("TENANTRY_ENV", "production")
+    _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0", TENANTRY_BACKGROUND="true")
+    settings = settings_or_exit()
+    _require_migrated(path, loaded, settings, migrate=migrate)
+    if settings.dialect != "postgresql":
+        console.print(
+            "[yellow]On SQLite nothing wakes this worker when a web process writes: it finds new work at "
+            "every poll (1 s).[/]"
+        )
+    if settings.redis_url is None:
+        console.print(
+            "[yellow]REDIS_URL is not set: realtime pushes made by this worker reach no web process's sockets.[/]"
+        )
+    console.print(f"[bold green]Tenantry worker[/] for [bold]{loaded.title}[/] · {settings.env} · Ctrl-C to stop")
+    import asyncio
+
+    from tenantry.app import run_worker
+
+    asyncio.run(run_worker())
+
+
+def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate: bool) -> None:
+    """Apply pending migrations if asked; exit unless the database is at this code's head and matches the schema."""
+    from tenantry.app import app_tables
+    from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
+
     tables = app_tables(loaded, settings)
     root = project_dir(path)
     try:
@@ -395,25 +453,6 @@ def serve(
             err.print(f"  {line}")
         err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
         raise typer.Exit(1)
-    _banner(loaded, host, port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
-    if workers > 1:
-        from tenantry.metrics.multiprocess import prepare_directory
-
-        # Before the workers start: each writes its metrics there, and a scrape sums them. Emptied
-        # now, so the counters of a previous run do not add to this one's.
-        prepare_directory()
-    uvicorn.run(
-        "tenantry.app:served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
-        # 127.0.0.1 by default, and replace the peer before the app's request id check).
-        proxy_headers=False,
-        access_log=False,
-        log_level="info",
-    )
 
 
 def _waiting_for_another_node() -> None:

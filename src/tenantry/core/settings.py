@@ -41,6 +41,12 @@ class CoreSettings(BaseSettings):
         description="Apply schema changes to a SQLite database at start-up (set by tenantry dev).",
     )
     allow_destructive: bool = Field(False, alias="TENANTRY_ALLOW_DESTRUCTIVE")
+    background: bool = Field(
+        True,
+        alias="TENANTRY_BACKGROUND",
+        description="Run the background work (outbox deliveries: mail, webhooks, realtime pushes; sweeps) in "
+        "this process. Off on web nodes whose background work runs in `tenantry worker` processes.",
+    )
     open_api: bool | None = Field(
         None,
         alias="TENANTRY_OPEN_API",

@@ -3,7 +3,9 @@
 Publishing is write-time fan-out: the event row and one delivery row per subscriber whose
 pattern matches, on the caller's connection, so both exist exactly when the change committed.
 After that commit this process's workers of those subscribers are woken; other processes find the
-deliveries at their next poll. Subscribers must therefore be registered in every process that
+deliveries at their next poll, or at once when this process rings for them (``ring_elsewhere``: a
+process that runs no workers of its own) and they listen (``start(listen=…)``, on PostgreSQL).
+ Subscribers must therefore be registered in every process that
 writes events (any process may also deliver them): register them at start-up, from code, never
 from state only one process holds.
 """
@@ -27,6 +29,7 @@ from tenantry.events.sql import outbox_sql
 from tenantry.events.store import OutboxStore, PruneReport
 from tenantry.events.subscriber import Subscriber
 from tenantry.events.tables import DEDUPE_KEY_LENGTH, TRACE_CONTEXT_LENGTH
+from tenantry.events.wakeups import Bell, Listener
 from tenantry.events.worker import DeliveryReport, DeliveryWorker, FailureListener
 
 log = logging.getLogger("tenantry.events")
@@ -62,6 +65,8 @@ class Outbox:
         self._running = False
         self._retiring: set[asyncio.Task[None]] = set()
         self._observer: DeliveryObserver | None = None
+        self._bell: Bell | None = None
+        self._listener: Listener | None = None
 
     def observe(self, observer: DeliveryObserver | None) -> None:
         """Tell ``observer`` of every publish and delivery from now on (tracing); None stops it."""
@@ -179,26 +184,51 @@ class Outbox:
         names = [s.name for s in subscribers]
 
         def wake() -> None:
-            for name in names:
-                worker = self._workers.get(name)
-                if worker is not None:
-                    worker.wake()
+            if self._running:
+                self.wake(names)
+            elif self._bell is not None:
+                self._bell.ring(names)
 
         return wake
 
+    def ring_elsewhere(self, bell: Bell | None) -> None:
+        """While this process runs no workers, wake those of other processes through ``bell``."""
+        self._bell = bell
+
+    def wake(self, names: Iterable[str] | None = None) -> None:
+        """Wake this process's workers of the subscribers ``names`` (None: every one)."""
+        if names is None:
+            names = list(self._workers)
+        for name in names:
+            found = self._workers.get(name)
+            if found is not None:
+                found.wake()
+
     # -- delivery --------------------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Start every subscriber's worker and the pruner (call from the running event loop)."""
+    def start(self, *, listen: str | None = None) -> None:
+        """Start every subscriber's worker and the pruner (call from the running event loop).
+
+        ``listen``: a PostgreSQL DSN on which to hear the bells of processes that run no workers.
+        """
         self._running = True
         for worker in self._workers.values():
             worker.start()
         self.pruner.start()
+        if listen is not None:
+            self._listener = Listener(listen, self.wake)
+            self._listener.start()
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop the workers (handlers in flight finish within ``grace``; the rest is handed back) and the pruner."""
         self._running = False
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.stop()
         await asyncio.gather(*(w.stop(grace) for w in self._workers.values()), self.pruner.stop(grace))
+        bell, self._bell = self._bell, None
+        if bell is not None:
+            await bell.close()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
 

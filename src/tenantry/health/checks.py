@@ -71,10 +71,12 @@ async def redis(client: Any) -> Outcome:
 
 
 def workers(app: App) -> Outcome:
-    """The outbox's delivery workers and pruner and the capabilities' workers are running.
+    """The outbox's delivery workers and pruner and the capabilities' workers are running (if run here).
 
     A worker that cannot tell (no ``alive``, see ``tenantry.core.Supervised``) counts as running.
     """
+    if not app.settings.background:
+        return Outcome(OK)  # ``tenantry worker`` processes run them (and answer for them)
     stopped: list[str] = []
     outbox = app.outbox
     if not outbox.running:
