@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from tenantry.app import default_capabilities
 from tenantry.auth import AuthSettings
@@ -241,3 +242,9 @@ async def test_a_trusted_proxy_names_the_request_and_the_client(
             assert spoofed.headers["x-request-id"] != "made-up"
     lines = access_lines(json_lines(capsys.readouterr().err))
     assert "edge-7f3a" in {line["request_id"] for line in lines}
+
+
+def test_the_level_may_be_written_in_any_case() -> None:
+    assert LogSettings(TENANTRY_LOG_LEVEL="warning").level == "WARNING"
+    with pytest.raises(ValidationError):
+        LogSettings(TENANTRY_LOG_LEVEL="loud")

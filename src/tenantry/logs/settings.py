@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -21,3 +21,9 @@ class LogSettings(BaseSettings):
     format: LogFormat | None = Field(None, alias="TENANTRY_LOG_FORMAT")
     # One line per HTTP request once it is answered (method, route template, status, duration, ids).
     access_log: bool = Field(True, alias="TENANTRY_ACCESS_LOG")
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # ``info`` is as clear as ``INFO`` (uvicorn's --log-level takes it lower-cased).
+        return value.upper() if isinstance(value, str) else value
