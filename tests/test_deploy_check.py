@@ -85,6 +85,11 @@ def test_each_unsafe_setting_is_a_serious_problem(changes: dict[str, object], ex
     assert ids(safe(**changes), workers=2) == {expected: "error"}
 
 
+def test_web_nodes_beside_workers_need_redis() -> None:
+    assert ids(safe(background=False, redis_url=None), workers=1) == {"redis.missing-for-workers": "error"}
+    assert ids(safe(background=False), workers=1) == {}
+
+
 def test_warnings_are_not_serious() -> None:
     found = ids(
         safe(

@@ -240,6 +240,16 @@ def _processes(settings: Settings, workers: int) -> list[Problem]:
                 "Set REDIS_URL (also needed when several machines serve the app).",
             )
         )
+    if not settings.background and not settings.redis_url:
+        found.append(
+            Problem(
+                "redis.missing-for-workers",
+                "error",
+                "TENANTRY_BACKGROUND=false without REDIS_URL: the realtime pushes the `tenantry worker` "
+                "processes make reach none of this node's sockets",
+                "Set REDIS_URL on the web nodes and the workers.",
+            )
+        )
     if workers > 1 and settings.dialect == "sqlite":
         found.append(
             Problem(

@@ -105,7 +105,9 @@ class Listener(PollingWorker):
     since rings may have been missed meanwhile.
     """
 
-    def __init__(self, dsn: str, on_ring: Callable[[frozenset[str] | None], None], *, poll_interval: float = 5.0) -> None:
+    def __init__(
+        self, dsn: str, on_ring: Callable[[frozenset[str] | None], None], *, poll_interval: float = 5.0
+    ) -> None:
         super().__init__("outbox-listener", poll_interval, log)
         self.dsn = dsn
         self.on_ring = on_ring
