@@ -56,10 +56,23 @@ def _raise_translated(exc: Exception) -> NoReturn:
     raise exc
 
 
+def _busy(exc: sqlite3.OperationalError) -> DatabaseUnavailable | None:
+    """Another process held the write lock past ``busy_timeout``: the database is busy, not broken."""
+    message = str(exc)
+    if "database is locked" in message or "database is busy" in message:
+        return DatabaseUnavailable(f"the SQLite database stayed locked by another process ({message})")
+    return None
+
+
 async def _run(conn: aiosqlite.Connection, sql: str) -> None:
     # Always step statements to completion: an unfinished one (PRAGMA journal_mode returns a row)
     # keeps its lock and blocks every other connection to the file.
-    await conn.execute_fetchall(sql)
+    try:
+        await conn.execute_fetchall(sql)
+    except sqlite3.OperationalError as exc:
+        if busy := _busy(exc):
+            raise busy from exc
+        raise
 
 
 class _SQLiteConnection:
@@ -83,6 +96,10 @@ class _SQLiteConnection:
             return list(await self.raw.execute_fetchall(sql, params))
         except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
             _raise_translated(exc)
+        except sqlite3.OperationalError as exc:
+            if busy := _busy(exc):
+                raise busy from exc
+            raise
 
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = await self.fetch(sql, params)
@@ -102,6 +119,10 @@ class _SQLiteConnection:
             cursor = await self.raw.execute(sql, params)
         except (sqlite3.IntegrityError, sqlite3.DataError, OverflowError) as exc:
             _raise_translated(exc)
+        except sqlite3.OperationalError as exc:
+            if busy := _busy(exc):
+                raise busy from exc
+            raise
         count = cursor.rowcount
         await cursor.close()
         return max(count, 0)
@@ -113,8 +134,10 @@ class SQLiteDatabase(Database):
     dialect_name = "sqlite"
     sa_dialect = sa_aiosqlite.dialect()
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, busy_timeout: float = 10.0) -> None:
         super().__init__(url)
+        # How long a statement waits for another process's write lock before the database is busy.
+        self.busy_timeout = busy_timeout
         database = make_url(url).database or ""
         self.memory = database in ("", ":memory:")
         self.path = ":memory:" if self.memory else database
@@ -129,7 +152,7 @@ class SQLiteDatabase(Database):
             conn = await aiosqlite.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot open SQLite database {self.path}: {exc}") from exc
-        for pragma in ("foreign_keys = ON", "busy_timeout = 10000", "synchronous = NORMAL"):
+        for pragma in ("foreign_keys = ON", f"busy_timeout = {int(self.busy_timeout * 1000)}", "synchronous = NORMAL"):
             await _run(conn, f"PRAGMA {pragma}")
         await conn.create_function("lower", 1, _unicode_lower, deterministic=True)
         return conn
@@ -193,5 +216,10 @@ class SQLiteDatabase(Database):
                 await _run(conn, "ROLLBACK")
                 raise
             else:
-                await _run(conn, "COMMIT")
+                try:
+                    await _run(conn, "COMMIT")
+                except DatabaseUnavailable:
+                    # Still open: a COMMIT that could not take the lock leaves the transaction as it was.
+                    await _run(conn, "ROLLBACK")
+                    raise
         run_after_commit(wrapped.committed)
