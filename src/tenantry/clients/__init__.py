@@ -19,14 +19,15 @@ LANGUAGES: tuple[Language, ...] = ("typescript", "python")
 
 def render(schema: Schema, language: Language) -> dict[str, str]:
     """The files of ``language``'s client for ``schema``, by path relative to the package directory."""
-    renderer: Callable[[Schema], dict[str, str]]
-    if language == "typescript":
-        from tenantry.clients.typescript import render as renderer
-    elif language == "python":
-        from tenantry.clients.python import render as renderer
-    else:
+    from tenantry.clients import python, typescript
+
+    renderers: dict[str, Callable[[Schema], dict[str, str]]] = {
+        "typescript": typescript.render,
+        "python": python.render,
+    }
+    if language not in renderers:
         raise ValueError(f"unknown client language {language!r}; expected one of: {', '.join(LANGUAGES)}")
-    return renderer(schema)
+    return renderers[language](schema)
 
 
 def typescript_module(schema: Schema) -> str:

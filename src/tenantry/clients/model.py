@@ -165,9 +165,7 @@ def describe(schema: Schema) -> list[EntityInfo]:
 
 def _describe_entity(schema: Schema, entity: Entity) -> EntityInfo:
     columns = row_columns(entity)
-    relations = tuple(
-        RelationInfo(r.name, r.target, r.kind == "many", r.aliases) for r in entity.relations if r.target
-    )
+    relations = tuple(RelationInfo(r.name, r.target, r.kind == "many", r.aliases) for r in entity.relations if r.target)
     filters: list[tuple[str, Column]] = [(c.name, c) for c in columns]
     sorts = [c.name for c in columns if c.kind != "json"]
     joins: list[tuple[str, str]] = []

@@ -94,7 +94,10 @@ def _entity_types(info: EntityInfo, infos: dict[str, EntityInfo]) -> str:
     out.append("}")
     out.append(f"/** The body of a create; optional fields may be left out. */\n{_body(cls + 'Create', info.create)}")
     out.append(f"/** The body of an update: the fields given are changed. */\n{_body(cls + 'Update', info.update)}")
-    out.append(f"/** What each name `filter` and `or` take is, and so which operators apply. */\nexport interface {cls}Filter {{")
+    out.append(
+        "/** What each name `filter` and `or` take is, and so which operators apply. */\n"
+        f"export interface {cls}Filter {{"
+    )
     out.extend(f"  {_key(name)}: {_filter_type(c)};" for name, c in info.filters)
     out.append("}")
     out.append(f"export interface {cls}Equality {{")
