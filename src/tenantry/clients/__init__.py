@@ -7,11 +7,14 @@ on every reload of ``tenantry dev`` does not wake the file watcher again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from tenantry.schema import Schema
+
+log = logging.getLogger("tenantry.clients")
 
 Language = Literal["typescript", "python"]
 LANGUAGES: tuple[Language, ...] = ("typescript", "python")
@@ -53,4 +56,36 @@ def write_client(schema: Schema, language: Language, directory: Path) -> list[Pa
     return changed
 
 
-__all__ = ["LANGUAGES", "Language", "render", "typescript_module", "write_client"]
+def parse_client_specs(specs: str) -> list[tuple[Language, Path]]:
+    """``typescript:DIR;python:DIR`` (what ``tenantry dev --client`` hands its workers) as pairs.
+
+    Raises ``ValueError`` naming the spec that is not ``LANGUAGE:DIR`` with a known language.
+    """
+    pairs: list[tuple[Language, Path]] = []
+    for spec in filter(None, (s.strip() for s in specs.split(";"))):
+        language, sep, directory = spec.partition(":")
+        if not sep or not directory or language not in LANGUAGES:
+            raise ValueError(f"{spec!r} is not LANGUAGE:DIR with LANGUAGE one of {', '.join(LANGUAGES)}")
+        pairs.append((language, Path(directory)))
+    return pairs
+
+
+def write_dev_clients(schema: Schema, specs: str) -> None:
+    """Write every client ``specs`` names; a problem is logged, never stops the server."""
+    try:
+        for language, directory in parse_client_specs(specs):
+            for path in write_client(schema, language, directory):
+                log.warning("typed client updated: %s", path)
+    except (OSError, ValueError) as exc:
+        log.error("could not write the typed clients: %s", exc)
+
+
+__all__ = [
+    "LANGUAGES",
+    "Language",
+    "parse_client_specs",
+    "render",
+    "typescript_module",
+    "write_client",
+    "write_dev_clients",
+]

@@ -91,10 +91,13 @@ def _conditions(info: EntityInfo) -> str:
         if kind == "bool":
             members += [f"tuple[{field}, EqualityOp, bool]", f"tuple[{field}, ListOp, Sequence[bool]]"]
             continue
+        # mypy infers a list or tuple inside a union of tuples as of ``str``, not of an enum's
+        # literals: lists and ranges of enum values are typed as text (the server checks them).
+        items = "str" if value.startswith("Literal[") else value
         members += [
             f"tuple[{field}, CompareOp, {value}]",
-            f"tuple[{field}, ListOp, Sequence[{value}]]",
-            f"tuple[{field}, BetweenOp, tuple[{value}, {value}]]",
+            f"tuple[{field}, ListOp, Sequence[{items}]]",
+            f"tuple[{field}, BetweenOp, tuple[{items}, {items}]]",
         ]
         if kind == "text":
             members += [f"tuple[{field}, LikeOp, str]", f"tuple[{field}, CiListOp, Sequence[str]]"]

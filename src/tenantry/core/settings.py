@@ -41,6 +41,12 @@ class CoreSettings(BaseSettings):
         description="Apply schema changes to a SQLite database at start-up (set by tenantry dev).",
     )
     allow_destructive: bool = Field(False, alias="TENANTRY_ALLOW_DESTRUCTIVE")
+    dev_clients: str | None = Field(
+        None,
+        alias="TENANTRY_DEV_CLIENTS",
+        description="Typed clients to regenerate whenever the app starts in development "
+        "(`typescript:DIR;python:DIR`, set by tenantry dev --client).",
+    )
     open_api: bool | None = Field(
         None,
         alias="TENANTRY_OPEN_API",
