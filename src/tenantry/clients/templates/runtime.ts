@@ -188,10 +188,13 @@ export function isApiError<C extends ErrorCode>(
   return error instanceof ApiError && (code === undefined || error.body.code === code);
 }
 
+/** Whether a browser sends cookies: `"include"` sends Better Auth's session cookie across origins too. */
+export type Credentials = "include" | "same-origin" | "omit";
+
 /** What `fetch` must look like (the global one by default). */
 export type FetchLike = (
   url: string,
-  init: { method: string; headers: Record<string, string>; body?: string; credentials?: string; signal?: any },
+  init: { method: string; headers: Record<string, string>; body?: string; credentials?: Credentials; signal?: any },
 ) => Promise<{ status: number; ok: boolean; text(): Promise<string> }>;
 
 type Secret = string | null | undefined | (() => string | null | undefined | Promise<string | null | undefined>);
@@ -206,7 +209,7 @@ export interface ClientOptions {
   /** An API key, sent as `x-api-key`. */
   apiKey?: Secret;
   /** The cookie mode: Better Auth's session cookie travels with `"include"` (the default). */
-  credentials?: "include" | "same-origin" | "omit";
+  credentials?: Credentials;
   headers?: Record<string, string>;
   fetch?: FetchLike;
 }
