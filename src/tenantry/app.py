@@ -356,6 +356,11 @@ def app_from_env() -> Starlette:
         # Printed plainly (not as a traceback) so `tenantry dev` shows the mistakes until they are fixed.
         sys.stderr.write(f"{exc}\n{len(exc.problems)} problem(s) in the schema; fix them and save.\n")
         raise SystemExit(1) from None
+    if settings.is_development and settings.dev_clients:
+        # ``tenantry dev --client``: each reload after a schema change writes the clients again.
+        from tenantry.clients import write_dev_clients
+
+        write_dev_clients(schema, settings.dev_clients)
     hooks_path = Path(settings.hooks_path) if settings.hooks_path else Path(settings.schema_path).parent / "hooks.py"
     return create_app(schema, settings, hooks=load_hooks_file(hooks_path))
 

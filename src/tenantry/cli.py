@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from tenantry.clients import Language
 from tenantry.config import Settings
 from tenantry.core import App, SchemaOption
 from tenantry.schema import Schema, SchemaError, load_schema
@@ -205,12 +206,20 @@ def dev(
             help="Run a local OpenID provider so 'Continue with Dev' works offline (when no OIDC provider is set).",
         ),
     ] = True,
+    client: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--client",
+            help="Keep a typed client up to date: LANGUAGE:DIR (typescript or python), repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Development server: SQLite by default, autoreload, schema changes applied automatically."""
     import uvicorn
 
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
+    client_dirs = _dev_clients(loaded, client or [])
     os.environ.setdefault("TENANTRY_ENV", "development")
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for the URL
     os.environ.setdefault("TENANTRY_BASE_URL", f"http://{shown_host}:{port}")
@@ -241,11 +250,45 @@ def dev(
         reload=reload,
         reload_dirs=[str(root)] if reload else None,
         reload_includes=["*.yaml", "*.yml", "*.apsorc", "*.json", "*.py", ".env"] if reload else None,
-        reload_excludes=["migrations/*", ".venv/*", "node_modules/*"] if reload else None,
+        reload_excludes=["migrations/*", ".venv/*", "node_modules/*", *client_dirs] if reload else None,
         log_level="info",
         # Forwarded headers are the app's to believe (``TENANTRY_TRUSTED_PROXIES``), not uvicorn's.
         proxy_headers=False,
     )
+
+
+def _dev_clients(schema: Schema, specs: list[str]) -> list[str]:
+    """Write the clients ``--client`` asks for and have every reload write them again.
+
+    Returns reload exclusions for the clients' folders: writing a client must not restart the server.
+    """
+    from tenantry.clients import parse_client_specs
+
+    if not specs:
+        return []
+    try:
+        pairs = parse_client_specs(";".join(specs))
+    except ValueError as exc:
+        err.print(f"[red]--client:[/] {exc}")
+        raise typer.Exit(2) from None
+    resolved = [(language, directory.resolve()) for language, directory in pairs]
+    _set_env(TENANTRY_DEV_CLIENTS=";".join(f"{language}:{directory}" for language, directory in resolved))
+    for language, directory in resolved:
+        _write_client(schema, language, directory)
+    return [f"{directory}/*" for _, directory in resolved]
+
+
+def _write_client(schema: Schema, language: Language, directory: Path) -> None:
+    from tenantry.clients import write_client
+
+    try:
+        changed = write_client(schema, language, directory)
+    except OSError as exc:
+        err.print(f"[red]Could not write the {language} client to {directory}:[/] {exc}")
+        raise typer.Exit(1) from None
+    state = f"{len(changed)} file{'s' if len(changed) != 1 else ''} written" if changed else "up to date"
+    shown = {"typescript": "TypeScript", "python": "Python"}[language]
+    console.print(f"[green]{shown} client[/] {directory} ({state})", highlight=False)
 
 
 def _start_dev_identity_provider(settings: Settings) -> str | None:
@@ -632,6 +675,26 @@ def migrate_status(schema: SchemaOption = None) -> None:
         console.print("[green]Up to date.[/]")
     else:
         raise typer.Exit(1)
+
+
+# -- client ----------------------------------------------------------------------------------
+
+
+@app.command()
+def client(
+    language: Annotated[Language, typer.Argument(help="typescript or python.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder to write the client package to.")],
+    schema: SchemaOption = None,
+) -> None:
+    """Write a typed client of the API: a fetch-based TypeScript module, or a Python package on httpx."""
+    loaded = load_or_exit(resolve_schema_path(schema))
+    _write_client(loaded, language, output)
+    entities = ", ".join(e.route for e in loaded.entities.values())
+    if language == "typescript":
+        usage = f'import {{ createClient }} from "./{output.name}/index.js"\nconst api = createClient({{ baseUrl }})'
+    else:
+        usage = f"from {output.name} import Client\napi = Client(base_url, token=token)"
+    console.print(f"Entities: {entities}\n\n{usage}", highlight=False)
 
 
 # -- openapi / routes -------------------------------------------------------------------------

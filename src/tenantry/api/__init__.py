@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -41,8 +41,25 @@ def api_routes(app: App, prefix: str = "/api") -> list[BaseRoute]:
         await app.db.fetch("SELECT 1")
         return JSONResponse({"status": "ok"})
 
-    return [
-        Route(prefix + "/health", health, methods=["GET"]),
-        *docs_routes(app, prefix),
-        *CrudEndpoints(app).routes(prefix),
-    ]
+    routes: list[BaseRoute] = [Route(prefix + "/health", health, methods=["GET"]), *docs_routes(app, prefix)]
+    if app.settings.is_development:
+        routes.append(Route(prefix + "/client.ts", typescript_client(app), methods=["GET"]))
+    return [*routes, *CrudEndpoints(app).routes(prefix)]
+
+
+def typescript_client(app: App) -> Callable[[Request], Awaitable[Response]]:
+    """``/api/client.ts`` (development only): the typed TypeScript client of the schema being served.
+
+    Built from the running app's schema, so after ``tenantry dev`` reloads on a change it is the
+    new schema's; a frontend can fetch it on start instead of keeping a generated copy.
+    """
+    from tenantry.clients import typescript_module
+
+    source: list[bytes] = []
+
+    async def client(request: Request) -> Response:
+        if not source:
+            source.append(typescript_module(app.schema).encode())
+        return Response(source[0], media_type="application/typescript; charset=utf-8")
+
+    return client

@@ -47,6 +47,12 @@ class CoreSettings(BaseSettings):
         description="Run the background work (outbox deliveries: mail, webhooks, realtime pushes; sweeps) in "
         "this process. Off on web nodes whose background work runs in `tenantry worker` processes.",
     )
+    dev_clients: str | None = Field(
+        None,
+        alias="TENANTRY_DEV_CLIENTS",
+        description="Typed clients to regenerate whenever the app starts in development "
+        "(`typescript:DIR;python:DIR`, set by tenantry dev --client).",
+    )
     open_api: bool | None = Field(
         None,
         alias="TENANTRY_OPEN_API",
