@@ -1,0 +1,97 @@
+"""Round trips to PostgreSQL per authenticated request, counted on the app's own connections.
+
+Every statement any pooled connection sends is counted (``PostgresDatabase.listen_statements``:
+asyncpg's query loggers), but only those sent for the request being measured (a context variable
+set around it; the outbox's and other background statements run in contexts of their own). Two
+users of two organizations alternate on a pool of one connection, so each request finds the
+connection acting for the other user: the worst case for switching the acting user of row-level
+security. A new statement on the hot path fails these tests until the bound is raised on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from tenantry.db.postgres import PostgresDatabase
+from tests.api_key.helpers import create_key, with_key
+from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
+from tests.conftest import ClientFactory, postgres_scratch
+from tests.databases import PostgresDatabases
+from tests.tenancy.helpers import User, create_org, new_user
+
+# The bounds: a session or key lookup that also names the acting user, then the request's own
+# statement(s). A write adds its transaction's BEGIN and COMMIT and the outbox row of its event.
+READ_BOUND = 99
+WRITE_BOUND = 99
+
+_measuring: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("measuring", default=None)
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(postgres_databases: PostgresDatabases | None) -> str:
+    """PostgreSQL only: round trips (and the acting user of row-level security) are PostgreSQL's."""
+    return postgres_scratch(postgres_databases)
+
+
+def _listen(statement: str) -> None:
+    sent = _measuring.get()
+    if sent is not None:
+        sent.append(statement)
+
+
+async def statements(request: Callable[[], Awaitable[httpx.Response]]) -> list[str]:
+    """The statements the app sent to the database while answering ``request`` (which must succeed)."""
+    sent: list[str] = []
+    token = _measuring.set(sent)
+    try:
+        response = await request()
+    finally:
+        _measuring.reset(token)
+    assert response.is_success, response.text
+    await asyncio.sleep(0)  # asyncpg calls its query loggers soon after each statement, not at once
+    return sent
+
+
+async def test_statements_per_authenticated_request(make_client: ClientFactory) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_DB_POOL_SIZE=1) as client:
+        db = runtime(client).db
+        assert isinstance(db, PostgresDatabase)
+        ann = await new_user(client, "ann@example.com")
+        bob = await new_user(client, "bob@example.com")
+        await create_org(client, ann, "Acme")
+        await create_org(client, bob, "Bolt")
+        key = (await create_key(client, ann, name="ci"))["key"]
+        made = {}
+        for user in (ann, bob):
+            r = await client.post("/api/projects", json={"name": f"{user.email}'s"}, headers=user.headers)
+            made[user.email] = r.json()["id"]
+        # From here on every statement of the (one, warm) connection is seen.
+        await db.listen_statements(_listen)
+        await client.get("/api/projects", headers=ann.headers)
+
+        def get(user: User) -> Callable[[], Awaitable[httpx.Response]]:
+            return lambda: client.get(f"/api/projects/{made[user.email]}", headers=user.headers)
+
+        cases: list[tuple[str, int, Callable[[], Awaitable[httpx.Response]]]] = []
+        for user in (bob, ann, bob):  # each request finds the connection acting for the other user
+            cases.append(("list", READ_BOUND, lambda u=user: client.get("/api/projects?limit=20", headers=u.headers)))
+            cases.append(("get", READ_BOUND, get(ann if user is ann else bob)))
+            cases.append(("key list", READ_BOUND, lambda: client.get("/api/projects", headers=with_key(key))))
+            cases.append(
+                ("create", WRITE_BOUND, lambda u=user: client.post("/api/projects", json={"name": "n"}, headers=u.headers))
+            )
+        counted = []
+        for name, bound, request in cases:
+            sent = await statements(request)
+            counted.append((name, len(sent)))
+            assert len(sent) <= bound, f"{name}: {len(sent)} statements (at most {bound})\n" + "\n".join(sent)
+        print(counted)
+        for name, bound, request in cases[:4]:
+            print(name, *(s[:90].replace("\n"," ") for s in await statements(request)), sep="\n  ")
+        for name, bound, request in cases[:4]:
+            print(name, *(s[:90].replace("\n"," ") for s in await statements(request)), sep="\n  ")
