@@ -87,7 +87,11 @@ async def test_statements_per_authenticated_request(make_client: ClientFactory) 
             cases.append(("get", READ_BOUND, get(ann if user is ann else bob)))
             cases.append(("key list", KEY_BOUND, lambda: client.get("/api/projects", headers=with_key(key))))
             cases.append(
-                ("create", WRITE_BOUND, lambda u=user: client.post("/api/projects", json={"name": "n"}, headers=u.headers))
+                (
+                    "create",
+                    WRITE_BOUND,
+                    lambda u=user: client.post("/api/projects", json={"name": "n"}, headers=u.headers),
+                )
             )
         for name, bound, request in cases:
             sent = await statements(request)

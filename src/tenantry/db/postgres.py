@@ -130,10 +130,11 @@ def quote_identifier(name: str) -> str:
 
 
 _SET_ACTOR = "SELECT set_config('tenantry.user_id', $1, false), set_config('tenantry.system', $2, false)"
-# How long a connection kept for a request waits for the request's next statement
-# before it goes back to the pool anyway: a route that does other slow work (a call to another
-# service) after authenticating must not keep a connection from everyone else meanwhile.
-HOLD_SECONDS = 0.05
+# How long a connection kept for a request waits for the request's next statement before it goes
+# back to the pool anyway: a route that does other slow work (a call to another service) after
+# authenticating must not keep a connection from everyone else meanwhile; long enough for an
+# event loop that lags under load.
+HOLD_SECONDS = 0.5
 
 
 class _Held:
