@@ -8,6 +8,13 @@ the framework: query-string parsing, the pipeline, statement lookup, row shaping
 - ``GET /api/projects?org_id=<uuid>&limit=<n>``: the organization's projects, oldest first.
 - ``GET /api/projects/<uuid>``: one project, or 404.
 
+With ``Authorization: Bearer <token>.<signature>`` (the signed session token Tenantry's sign-in
+returns in ``set-auth-token``), both act for the session's user as Tenantry does in production: the
+signature is checked (HMAC-SHA256 with ``BENCH_SECRET``), the session, its user and the user's
+membership in the session's active organization are read in one query (``SESSION_SQL``), and the
+list is that organization's (no ``org_id`` needed), the get answers 404 for another organization's
+row. No session: 401.
+
 Run it like the benchmark does::
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/tenantry_bench \\
@@ -19,12 +26,16 @@ Run it like the benchmark does::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
+import hashlib
+import hmac
 import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 import orjson
@@ -43,6 +54,13 @@ LIST_SQL = (
 )
 GET_SQL = f"SELECT {COLUMNS} \nFROM projects \nWHERE projects.id = $1::UUID"
 DEFAULT_LIMIT = 100  # Tenantry's max_limit; the list's default page size when no limit is given.
+# The session, its user and the user's role in the session's active organization: one query, as
+# Tenantry's session lookup.
+SESSION_SQL = (
+    "SELECT s.expires_at, s.user_id, u.email, m.organization_id, m.role FROM auth_sessions AS s "
+    "JOIN users AS u ON u.id = s.user_id LEFT JOIN org_members AS m "
+    "ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id WHERE s.token = $1"
+)
 
 JSON = "application/json"
 
@@ -89,9 +107,34 @@ def pool_of(request: Request) -> asyncpg.Pool:
     return pool
 
 
+def session_token(secret: str, header: str) -> str | None:
+    """The session token of a signed bearer value, or None when its signature is wrong."""
+    value, _, signature = unquote(header[7:].strip()).rpartition(".")
+    expected = base64.b64encode(hmac.new(secret.encode(), value.encode(), hashlib.sha256).digest()).decode()
+    return value if value and hmac.compare_digest(signature, expected) else None
+
+
+async def organization(request: Request) -> uuid.UUID | Response | None:
+    """The active organization of the request's session (a 401 answer when it has none); None
+    without ``Authorization``."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    token = session_token(request.app.state.secret, header) if header[:7].lower() == "bearer " else None
+    row = await pool_of(request).fetchrow(SESSION_SQL, token) if token else None
+    if row is None or row[0] < dt.datetime.now(dt.UTC) or row[3] is None:
+        return error(401, "UNAUTHORIZED", "Sign in to continue")
+    org: uuid.UUID = row[3]
+    return org
+
+
 async def list_projects(request: Request) -> Response:
-    """``GET /api/projects?org_id=…&limit=…`` (org_id is required here: the benchmark always sends it)."""
-    org_id = parse_uuid(request.query_params.get("org_id"))
+    """``GET /api/projects?org_id=…&limit=…`` (org_id is required here without a session: the
+    benchmark always sends it)."""
+    signed_in = await organization(request)
+    if isinstance(signed_in, Response):
+        return signed_in
+    org_id = signed_in or parse_uuid(request.query_params.get("org_id"))
     if org_id is None:
         return error(400, "INVALID_FILTER_VALUE", "org_id must be a UUID")
     raw_limit = request.query_params.get("limit")
@@ -103,17 +146,21 @@ async def list_projects(request: Request) -> Response:
 
 async def get_project(request: Request) -> Response:
     """``GET /api/projects/<id>``."""
+    signed_in = await organization(request)
+    if isinstance(signed_in, Response):
+        return signed_in
     project_id = parse_uuid(request.path_params["id"])
     if project_id is None:
         return error(400, "INVALID_ID", "id must be a UUID")
     row = await pool_of(request).fetchrow(GET_SQL, project_id)
-    if row is None:
+    if row is None or (signed_in is not None and row[3] != signed_in):
         return error(404, "NOT_FOUND", "Project not found")
     return json_response(project_json(row))
 
 
 def create_app() -> Starlette:
-    """The baseline app; reads ``BENCH_DATABASE_URL``, ``BENCH_DB_POOL_SIZE`` and ``BENCH_MAX_LIMIT``."""
+    """The baseline app; reads ``BENCH_DATABASE_URL``, ``BENCH_DB_POOL_SIZE``, ``BENCH_MAX_LIMIT`` and
+    ``BENCH_SECRET``."""
     dsn = os.environ["BENCH_DATABASE_URL"]
     pool_size = int(os.environ.get("BENCH_DB_POOL_SIZE", "10"))
     max_limit = int(os.environ.get("BENCH_MAX_LIMIT", str(DEFAULT_LIMIT)))
@@ -123,6 +170,7 @@ def create_app() -> Starlette:
         # The same pool settings as tenantry.db.postgres.PostgresDatabase.
         app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, command_timeout=60)
         app.state.max_limit = max_limit
+        app.state.secret = os.environ.get("BENCH_SECRET", "")
         try:
             yield
         finally:

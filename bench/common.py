@@ -173,9 +173,17 @@ class Server:
             self.proc.wait(timeout=5)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process (all its threads) has used so far."""
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server process (all its threads) and its direct children (the
+        workers of ``uvicorn --workers N``) have used so far."""
+        pids = [self.pid]
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
+        total = 0
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def settle(self, idle_share: float = 0.05, window: float = 0.3, timeout: float = 30.0) -> float:
         """Wait until the process uses less than ``idle_share`` of a core; returns the seconds waited.
@@ -192,7 +200,7 @@ class Server:
         return time.monotonic() - started
 
 
-def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
+def uvicorn_argv(target: str, port: int, *extra: str, workers: int = 1) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -205,7 +213,7 @@ def uvicorn_argv(target: str, port: int, *extra: str) -> list[str]:
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
         "--loop",
         "uvloop",
         "--http",

@@ -46,6 +46,7 @@ from common import (
     create_database,
     drop_database,
     http_get,
+    http_request,
     log,
     print_hotspots,
     print_table,
@@ -61,6 +62,7 @@ from common import (
     wait_ready,
     wrk_run,
 )
+from tenantry.auth.crypto import sign_value
 
 SCHEMA = ROOT / "examples" / "saas" / "schema.yaml"
 LIST_LIMIT = 20
@@ -97,6 +99,35 @@ end
 )
 
 
+# The signed-in load: each line of the endpoint's file is "<bearer> <path>"; every request takes the
+# next line (the file is shuffled, so the user changes from one request to the next).
+AUTH_LUA = (
+    r"""
+local lines = {}
+local n = 0
+local i = 0
+function init(args)
+  for line in io.lines(args[1]) do
+    local bearer, path = line:match("^(%S+) (%S+)$")
+    if bearer then
+      n = n + 1
+      lines[n] = {bearer, path}
+    end
+  end
+  i = math.random(n)
+end
+function request()
+  i = i % n + 1
+  local l = lines[i]
+  return wrk.format("GET", l[2], {["Authorization"] = "Bearer " .. l[1]})
+end
+"""
+    + WRK_DONE_LUA
+)
+# The secret both servers check the bearer tokens' signatures with (a throwaway benchmark secret).
+SECRET = "tenantry-bench-run-secret-0123456789abcdef0123456789abcdef"
+
+
 # --------------------------------------------------------------------------------------------------
 # Options
 
@@ -121,6 +152,8 @@ class Options:
     profile_duration: int
     json_out: Path | None
     quick: bool
+    workers: tuple[int, ...]
+    open_api: bool
 
     @property
     def database_url(self) -> str:
@@ -146,6 +179,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--profile", type=Path, metavar="DIR", help="also profile Tenantry under load with py-spy")
     p.add_argument("--profile-duration", type=int, default=10, help="py-spy seconds per endpoint (default 10)")
     p.add_argument("--json", dest="json_out", type=Path, metavar="FILE", help="also write the results as JSON")
+    p.add_argument(
+        "--workers", default="1,2", help="uvicorn workers of the signed-in runs, comma-separated (default 1,2)"
+    )
+    p.add_argument(
+        "--no-open", dest="open_api", action="store_false", help="skip the second figure (open API, no session)"
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.duration, a.rounds, a.warmup = 3, 2, 2
@@ -174,6 +213,8 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         profile_duration=a.profile_duration,
         json_out=a.json_out,
         quick=a.quick,
+        workers=tuple(int(w) for w in a.workers.split(",") if w.strip()),
+        open_api=a.open_api,
     )
 
 
@@ -221,10 +262,14 @@ def check_same_sql() -> None:
 
 @dataclass(frozen=True)
 class Seed:
-    """What was seeded: the ids the load spreads over."""
+    """What was seeded: the ids the load spreads over, and each organization's signed-in owner."""
 
     org_ids: list[uuid.UUID]
     project_ids: list[uuid.UUID]
+    # the signed bearer value of the owner's session (as ``set-auth-token`` gives it), per organization
+    bearers: list[str]
+    # organization index of each project
+    project_orgs: list[int]
 
 
 def create_tables(opts: Options) -> None:
@@ -253,6 +298,18 @@ ORG_COLUMNS = (
 )
 USER_COLUMNS = ("id", "email", "name", "avatar_url", "org_id", "role", "created_at", "updated_at", "email_verified")
 PROJECT_COLUMNS = ("id", "name", "description", "org_id", "created_by", "status", "created_at", "updated_at")
+MEMBER_COLUMNS = ("id", "organization_id", "user_id", "role", "created_at")
+SESSION_COLUMNS = (
+    "id",
+    "expires_at",
+    "token",
+    "created_at",
+    "updated_at",
+    "ip_address",
+    "user_agent",
+    "user_id",
+    "active_organization_id",
+)
 
 
 async def seed(opts: Options) -> Seed:
@@ -285,23 +342,37 @@ async def seed(opts: Options) -> Seed:
             status = "archived" if p % 7 == 0 else "active"
             updated = at + dt.timedelta(hours=p % 24, microseconds=rng.randrange(1_000_000))
             projects.append((new_id(), f"Project {o}-{p}", description, org_id, user_id, status, at, updated))
+    # Each owner is an admin of their organization, with a session active there for a week.
+    members, sessions, bearers = [], [], []
+    now = dt.datetime.now(dt.UTC)
+    for o, (org, user) in enumerate(zip(orgs, users, strict=True)):
+        token = f"benchsession{o:04d}{rng.getrandbits(96):024x}"
+        members.append((f"member-{o}", org[0], user[0], "admin", now))
+        sessions.append((f"session-{o}", now + dt.timedelta(days=7), token, now, now, None, "wrk", user[0], org[0]))
+        bearers.append(sign_value(SECRET, token))
     conn = await asyncpg.connect(opts.database_url)
     try:
         # The columns are named: the capabilities add columns of their own to these tables.
         await conn.copy_records_to_table("organizations", records=orgs, columns=ORG_COLUMNS)
         await conn.copy_records_to_table("users", records=users, columns=USER_COLUMNS)
         await conn.copy_records_to_table("projects", records=projects, columns=PROJECT_COLUMNS)
+        await conn.copy_records_to_table("org_members", records=members, columns=MEMBER_COLUMNS)
+        await conn.copy_records_to_table("auth_sessions", records=sessions, columns=SESSION_COLUMNS)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
-    return Seed([o[0] for o in orgs], [p[0] for p in projects])
+    per_org = opts.projects_per_org
+    return Seed([o[0] for o in orgs], [p[0] for p in projects], bearers, [i // per_org for i in range(len(projects))])
 
 
 # --------------------------------------------------------------------------------------------------
 # Servers
 
 
-def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
+def make_servers(opts: Options, workdir: Path, *, signed_in: bool = False, workers: int = 1) -> tuple[Server, Server]:
+    """Tenantry and the baseline. ``signed_in``: Tenantry as ``tenantry serve`` runs it in production
+    (the API closed to anyone without a session, row-level security on); otherwise in development
+    mode with the API open (no authentication at all)."""
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TENANTRY_", "BENCH_"))}
     base_env.pop("DATABASE_URL", None)
     ours_env = {
@@ -311,20 +382,36 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
         "TENANTRY_ENV": "development",
         "TENANTRY_DB_POOL_SIZE": str(POOL_SIZE),
     }
-    baseline_env = {**base_env, "BENCH_DATABASE_URL": opts.database_url, "BENCH_DB_POOL_SIZE": str(POOL_SIZE)}
+    if signed_in:
+        ours_env |= {
+            "TENANTRY_ENV": "production",
+            "TENANTRY_SECRET": SECRET,
+            "TENANTRY_BASE_URL": f"http://127.0.0.1:{opts.ours_port}",
+            # Production refuses the development mail outbox; nothing is mailed during the runs.
+            "TENANTRY_MAIL_BACKEND": "file",
+            "TENANTRY_MAIL_FILE": str(workdir / "mail.jsonl"),
+            "TENANTRY_AUTO_MIGRATE": "0",
+        }
+    baseline_env = {
+        **base_env,
+        "BENCH_DATABASE_URL": opts.database_url,
+        "BENCH_DB_POOL_SIZE": str(POOL_SIZE),
+        "BENCH_SECRET": SECRET,
+    }
+    suffix = f"-{workers}w" if signed_in else "-open"
     ours = Server(
         "ours",
         opts.ours_port,
-        uvicorn_argv("tenantry.app:served_app", opts.ours_port),
+        uvicorn_argv("tenantry.app:served_app", opts.ours_port, workers=workers),
         ours_env,
-        workdir / "ours.log",
+        workdir / f"ours{suffix}.log",
     )
     base = Server(
         "baseline",
         opts.baseline_port,
-        uvicorn_argv("baseline:create_app", opts.baseline_port, "--app-dir", str(BENCH_DIR)),
+        uvicorn_argv("baseline:create_app", opts.baseline_port, "--app-dir", str(BENCH_DIR), workers=workers),
         baseline_env,
-        workdir / "baseline.log",
+        workdir / f"baseline{suffix}.log",
     )
     return ours, base
 
@@ -352,6 +439,53 @@ def endpoints(data: Seed) -> list[Endpoint]:
         Endpoint("list", f"list {LIST_LIMIT} rows by org_id", orgs),
         Endpoint("get", "get by id", ids),
     ]
+
+
+def signed_in_endpoints(data: Seed) -> list[Endpoint]:
+    """The signed-in loads: ``<bearer> <path>`` lines, a random user's on each request."""
+    rng = random.Random(11)
+    lists = [f"{bearer} /api/projects?limit={LIST_LIMIT}" for bearer in data.bearers]
+    gets = [f"{data.bearers[o]} /api/projects/{p}" for p, o in zip(data.project_ids, data.project_orgs, strict=True)]
+    rng.shuffle(lists)
+    rng.shuffle(gets)
+    return [
+        Endpoint("list", f"list {LIST_LIMIT} of own org, signed in", lists),
+        Endpoint("get", "get by id, signed in", gets),
+    ]
+
+
+def verify_signed_in(ours: Server, base: Server, eps: Sequence[Endpoint], samples: int) -> int:
+    """As ``verify_identical``, with the sessions' bearer tokens; and both refuse a forged one."""
+    checked = 0
+    for ep in eps:
+        for line in ep.paths[:samples]:
+            bearer, path = line.split(" ", 1)
+            headers = {"Authorization": f"Bearer {bearer}"}
+            a, b = http_request(ours, "GET", path, headers=headers), http_request(base, "GET", path, headers=headers)
+            if a.status != 200 or b.status != 200:
+                raise BenchError(
+                    f"GET {path}: status ours {a.status}, baseline {b.status} (both must be 200)\n{a.body!r}"
+                )
+            if a.header("content-type") != b.header("content-type"):
+                raise BenchError(
+                    f"GET {path}: content types differ: {a.header('content-type')!r}, {b.header('content-type')!r}"
+                )
+            if a.body != b.body:
+                raise BenchError(
+                    f"GET {path}: bodies differ\n  ours:     {a.body[:600]!r}\n  baseline: {b.body[:600]!r}"
+                )
+            if ep.key == "list" and len(json.loads(a.body)) != LIST_LIMIT:
+                raise BenchError(f"GET {path}: expected {LIST_LIMIT} rows (seed at least that many per org)")
+            checked += 1
+    path = eps[0].paths[0].split(" ", 1)[1]
+    forged = {"Authorization": "Bearer benchsession-forged.c2lnbmF0dXJl"}
+    statuses = (
+        http_request(ours, "GET", path, headers=forged).status,
+        http_request(base, "GET", path, headers=forged).status,
+    )
+    if statuses != (401, 401):
+        raise BenchError(f"GET {path} with a forged token: expected 401 from both, got {statuses}")
+    return checked
 
 
 def verify_identical(ours: Server, base: Server, eps: Sequence[Endpoint], samples: int) -> int:
@@ -386,19 +520,24 @@ class Workspace:
 
     dir: Path
     script: Path = field(init=False)
+    auth_script: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.script = self.dir / "paths.lua"
         self.script.write_text(WRK_LUA)
+        self.auth_script = self.dir / "signed-in.lua"
+        self.auth_script.write_text(AUTH_LUA)
 
     def paths_file(self, ep: Endpoint) -> Path:
-        path = self.dir / f"{ep.key}.paths"
+        signed_in = " " in ep.paths[0]
+        path = self.dir / f"{ep.key}{'.signed-in' if signed_in else ''}.paths"
         if not path.exists():
             path.write_text("\n".join(ep.paths) + "\n")
         return path
 
 
 def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds: int) -> list[str]:
+    signed_in = " " in ep.paths[0]
     return [
         "wrk",
         f"-t{opts.threads}",
@@ -407,7 +546,7 @@ def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds
         "--timeout",
         "10s",
         "-s",
-        str(ws.script),
+        str(ws.auth_script if signed_in else ws.script),
         server.base_url,
         "--",
         str(ws.paths_file(ep)),
@@ -438,11 +577,12 @@ def measure(opts: Options, ws: Workspace, ours: Server, base: Server, eps: Seque
 # Report
 
 
-def print_report(opts: Options, summaries: Sequence[Summary], runs: Sequence[Run]) -> None:
+def print_report(opts: Options, title: str, workers: int, summaries: Sequence[Summary], runs: Sequence[Run]) -> None:
     print()
     print(
-        f"Tenantry vs raw Starlette + asyncpg: {opts.rounds} rounds x {opts.duration}s per server and endpoint, "
-        f"wrk {opts.threads} threads x {opts.connections} connections, 1 uvicorn worker each, pool {POOL_SIZE}."
+        f"{title}: Tenantry vs raw Starlette + asyncpg, {opts.rounds} rounds x {opts.duration}s per server and "
+        f"endpoint, wrk {opts.threads} threads x {opts.connections} connections, {workers} uvicorn worker"
+        f"{'s' if workers > 1 else ''} each, pool {POOL_SIZE} per worker."
     )
     print("Medians over the rounds; ratio = ours / baseline (1.00 = as fast as the baseline).")
     print_table(summaries)
@@ -453,14 +593,14 @@ def print_report(opts: Options, summaries: Sequence[Summary], runs: Sequence[Run
 # Profile (optional)
 
 
-def profile(opts: Options, ws: Workspace, ours: Server, eps: Sequence[Endpoint]) -> None:
+def profile(opts: Options, ws: Workspace, ours: Server, eps: Sequence[Endpoint], phase: str) -> None:
     """py-spy on Tenantry while wrk loads each endpoint; writes collapsed stacks and prints hotspots."""
     assert opts.profile is not None
     spy = py_spy()
     assert spy is not None
     opts.profile.mkdir(parents=True, exist_ok=True)
     for ep in eps:
-        out = opts.profile / f"ours-{ep.key}.txt"
+        out = opts.profile / f"ours-{phase}-{ep.key}.txt"
         log(f"profiling ours {ep.key} for {opts.profile_duration}s -> {out}")
         load = wrk_argv(opts, ws, ours, ep, opts.profile_duration + 4)
         record_profile(spy, ours.pid, load, out, opts.profile_duration)
@@ -485,29 +625,51 @@ def main(argv: Sequence[str] | None = None) -> int:
             create_tables(opts)
             data = asyncio.run(seed(opts))
             log(f"seeded {len(data.org_ids)} organizations, {len(data.project_ids)} projects")
-            eps = endpoints(data)
             ws = Workspace(Path(tmp))
-            ours, base = make_servers(opts, Path(tmp))
-            servers += [ours, base]
-            for server in servers:
-                server.start(Path(tmp))
-            for server in servers:
-                wait_ready(server, eps[1].paths[0])
-                log(f"{server.name} ready on {server.base_url} (pid {server.pid})")
-            checked = verify_identical(ours, base, eps, samples=10 if opts.quick else 50)
-            log(f"identical responses from both servers for {checked} requests")
-            runs = measure(opts, ws, ours, base, eps)
-            summaries = summarize(runs, [(ep.key, ep.label) for ep in eps])
-            print_report(opts, summaries, runs)
+            samples = 10 if opts.quick else 50
+            all_runs: list[Run] = []
+            reports: list[dict[str, Any]] = []
+            phases: list[tuple[str, bool, int]] = [
+                (f"Signed in, production, {w} worker{'s' if w > 1 else ''}", True, w) for w in opts.workers
+            ]
+            if opts.open_api:
+                phases.append(("Open API, no session (development mode)", False, 1))
+            printed: list[tuple[str, int, list[Summary], list[Run]]] = []
+            for title, signed_in, workers in phases:
+                eps = signed_in_endpoints(data) if signed_in else endpoints(data)
+                ours, base = make_servers(opts, Path(tmp), signed_in=signed_in, workers=workers)
+                servers[:] = [ours, base]
+                for server in servers:
+                    server.start(Path(tmp))
+                for server in servers:
+                    # Tenantry's API answers 401 without a session; the baseline is open without one.
+                    wait_ready(
+                        server,
+                        "/api/auth/ok" if server is ours and signed_in else f"/api/projects/{data.project_ids[0]}",
+                    )
+                    log(f"{server.name} ready on {server.base_url} (pid {server.pid}, {workers} worker(s))")
+                verify = verify_signed_in if signed_in else verify_identical
+                log(f"identical responses from both servers for {verify(ours, base, eps, samples)} requests")
+                runs = measure(opts, ws, ours, base, eps)
+                summaries = summarize(runs, [(ep.key, ep.label) for ep in eps])
+                printed.append((title, workers, summaries, runs))
+                all_runs += runs
+                reports.append(
+                    {"phase": title, "summaries": [asdict(x) for x in summaries], "runs": [asdict(r) for r in runs]}
+                )
+                if opts.profile is not None:
+                    profile(opts, ws, ours, eps, "signed-in" if signed_in else "open")
+                for server in servers:
+                    server.stop()
+            for title, workers, summaries, runs in printed:
+                print_report(opts, title, workers, summaries, runs)
             if opts.json_out is not None:
                 payload: dict[str, Any] = {
                     "options": {**asdict(opts), "profile": str(opts.profile), "json_out": str(opts.json_out)},
-                    "summaries": [asdict(s) for s in summaries],
-                    "runs": [asdict(r) for r in runs],
+                    "phases": reports,
                 }
-                opts.json_out.write_text(json.dumps(payload, indent=2))
-            if opts.profile is not None:
-                profile(opts, ws, ours, eps)
+                opts.json_out.write_text(json.dumps(payload, indent=2, default=str))
+            runs = all_runs
             bad = [r for r in runs if r.non2xx or r.socket_errors]
             if bad:
                 print(f"\nFAILED: {len(bad)} runs had non-2xx responses or socket errors; the figures are not valid.")

@@ -232,7 +232,7 @@ class Tenantry:
         return [
             Middleware(SecurityHeaders, hsts=hsts),
             *(m for c in self.capabilities for m in c.middleware()),
-            Middleware(ActorPerRequest),
+            Middleware(ActorPerRequest, db=self.db),
         ]
 
     # -- lifespan --------------------------------------------------------------------------------
@@ -278,19 +278,27 @@ class ActorPerRequest:
     ``Tenantry.context`` names the actor once it knows the principal; until then (sign-in,
     sign-up …) the request's connections see no tenant rows. Resetting afterwards matters where
     requests share a task (in-process test clients): one request's user never carries over.
+    An HTTP request also runs inside the database's ``request_scope`` (on PostgreSQL, the
+    connection that authenticated it serves its next statement, already acting for its user).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, db: Database) -> None:
         self.app = app
+        self.db = db
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        kind = scope["type"]
+        if kind == "lifespan":
             # Background work started here (mail and event delivery) acts as the system.
             await self.app(scope, receive, send)
             return
         token = current_actor.set(NOBODY)
         try:
-            await self.app(scope, receive, send)
+            if kind == "http":
+                async with self.db.request_scope():
+                    await self.app(scope, receive, send)
+            else:
+                await self.app(scope, receive, send)
         finally:
             current_actor.reset(token)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
@@ -16,7 +16,7 @@ from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.router import AuthRouter
 from tenantry.auth.service import AuthContext, Current, build_context
 from tenantry.auth.settings import AuthSettings
-from tenantry.auth.store import Memberships
+from tenantry.auth.store import REQUIRE_TWO_FACTOR, TWO_FACTOR_ATTRIBUTE, Memberships
 from tenantry.auth.sweeper import ExpirySweeper
 from tenantry.auth.tables import AuthTables, auth_tables
 from tenantry.context import Principal
@@ -126,6 +126,13 @@ class Authentication(Capability):
             if not self.ctx.origins.is_trusted(origin):
                 raise ApiError(403, "INVALID_ORIGIN", "Cookie-authenticated writes must come from a trusted origin")
         role = current.session.get("role")
+        attributes: dict[str, Any] = {"email": current.user.email, "email_verified": current.user.email_verified}
+        if REQUIRE_TWO_FACTOR in current.session:
+            # Read with the session: the two-factor plugin's check on every request needs no query.
+            attributes[TWO_FACTOR_ATTRIBUTE] = (
+                current.session[REQUIRE_TWO_FACTOR],
+                bool(current.user.plugin.get("twoFactorEnabled")),
+            )
         return Principal(
             kind="user",
             user_id=str(current.user.id),
@@ -133,5 +140,5 @@ class Authentication(Capability):
             org_id=current.session.get("active_organization_id") if role else None,
             role=role,
             session_id=current.session["id"],
-            attributes={"email": current.user.email, "email_verified": current.user.email_verified},
+            attributes=attributes,
         )

@@ -19,10 +19,16 @@ import sqlalchemy as sa
 from tenantry.auth.crypto import generate_id
 from tenantry.auth.tables import USER_CORE, AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
+from tenantry.db.actor import actor_columns
 from tenantry.db.codecs import format_timestamp, to_db
 from tenantry.db.types import UTCTimestamp
 from tenantry.schema import FieldType
 
+# The organizations' column the two-factor plugin adds (its requirement flag).
+REQUIRE_TWO_FACTOR = "require_two_factor"
+# The principal attribute a lookup that read that flag leaves: ``(organization requires two-factor,
+# the user has it on)``.
+TWO_FACTOR_ATTRIBUTE = "two_factor"
 SESSION_FIELDS = ("id", "expires_at", "token", "created_at", "updated_at", "ip_address", "user_agent", "user_id")
 ACCOUNT_FIELDS = (
     "id",
@@ -146,6 +152,16 @@ class AuthStore:
         if conn is None:
             return await self.db.fetch(stmt.sql, args)
         return await conn.fetch(stmt.sql, args)
+
+    def actor_columns(self, user_id: Any) -> list[Any]:
+        """On PostgreSQL, the columns that make a lookup name its user as the acting user for
+        row-level security (``PostgresDatabase.fetch_identifying``); none elsewhere."""
+        return actor_columns(user_id) if self.dialect == "postgresql" else []
+
+    async def fetch_identifying(self, name: tuple[Any, ...], build: Any, **params: Any) -> list[Any]:
+        """A lookup built with ``actor_columns``: it authenticates a request (see ``fetch_identifying``)."""
+        stmt = self.sql.prepared(("auth", *name), build)
+        return await self.db.fetch_identifying(stmt.sql, stmt.params(extras=params))
 
     async def _execute(self, conn: Connection, key: tuple[Any, ...], build: Any, **params: Any) -> int:
         stmt = self.sql.prepared(("auth", *key), build)
@@ -483,14 +499,16 @@ class AuthStore:
                 o = memberships.organizations
                 if o is not None:
                     joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
-                    extra += [o.c[c] if c in o.c else sa.null() for c in ("name", "slug")]
+                    # The two-factor plugin's flag: its check on every request reads it from here.
+                    names = ("name", "slug", REQUIRE_TWO_FACTOR)
+                    extra += [o.c[c] if c in o.c else sa.null() for c in names]
             return (
-                sa.select(*(s.c[k] for k in fields), *extra, *self.user_select)
+                sa.select(*(s.c[k] for k in fields), *extra, *self.user_select, *self.actor_columns(s.c.user_id))
                 .select_from(joined)
                 .where(s.c.token == sa.bindparam("token"))
             )
 
-        rows = await self._fetch(None, ("session_with_user", fields), build, token=token)
+        rows = await self.fetch_identifying(("session_with_user", fields), build, token=token)
         if not rows:
             return None
         session = self._session(rows[0])
@@ -499,11 +517,12 @@ class AuthStore:
             session["role"] = rows[0][offset]
             offset += 1
             if memberships.organizations is not None:
-                name, slug = rows[0][offset], rows[0][offset + 1]
-                offset += 2
+                name, slug, requires = rows[0][offset : offset + 3]
+                offset += 3
                 if session["role"] is not None:
                     org = session["active_organization_id"]
                     session["organization"] = {"id": org, "name": name, "slug": slug}
+                    session[REQUIRE_TWO_FACTOR] = bool(requires)
         return session, self.user_from_row(rows[0], offset=offset)
 
     async def sessions_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:

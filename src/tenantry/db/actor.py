@@ -20,6 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
 
 # The role application connections take on PostgreSQL (``SET ROLE``): no superuser, no BYPASSRLS,
 # not the owner of any table, so row-level security applies to everything it runs.
@@ -42,6 +45,17 @@ SYSTEM = DbActor(system=True)
 NOBODY = DbActor()
 
 current_actor: ContextVar[DbActor] = ContextVar("tenantry_db_actor", default=SYSTEM)
+
+
+def actor_columns(user_id: Any) -> list[Any]:
+    """The two columns a statement that authenticates a request ends with on PostgreSQL
+    (``PostgresDatabase.fetch_identifying``): ``set_config`` of ``tenantry.user_id`` to ``user_id``
+    (a SQL expression) and of ``tenantry.system`` to nothing, so that its connection acts for that
+    user from then on, with no round trip of its own."""
+    return [
+        sa.func.set_config("tenantry.user_id", sa.cast(user_id, sa.Text), False),
+        sa.func.set_config("tenantry.system", "", False),
+    ]
 
 
 def user_actor(user_id: str) -> DbActor:

@@ -32,12 +32,19 @@ def truncate_ms(value: dt.datetime) -> dt.datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def format_timestamp(value: dt.datetime) -> str:
-    """``2026-11-26T10:42:01.801Z``: UTC, milliseconds, as Better Auth and nestjsx clients expect."""
-    if value.tzinfo is not None and value.utcoffset():
+def format_timestamp(value: dt.datetime, _iso: Callable[..., str] = dt.datetime.isoformat) -> str:
+    """``2026-11-26T10:42:01.801Z``: UTC, milliseconds, as Better Auth and nestjsx clients expect.
+
+    This runs for every timestamp of every row. orjson cannot write it (its datetimes carry all
+    six digits of microseconds, or none): isoformat is C code, twice as fast as strftime, and an
+    aware UTC value (what asyncpg returns) is written with no copy, cutting its ``+00:00``.
+    """
+    tz = value.tzinfo
+    if tz is UTC:
+        return _iso(value, "T", "milliseconds")[:-6] + "Z"
+    if tz is not None and value.utcoffset():
         value = value.astimezone(UTC)
-    # isoformat is C code and twice as fast as strftime; this runs for every timestamp of every row.
-    return value.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return _iso(value.replace(tzinfo=None), "T", "milliseconds") + "Z"
 
 
 def timestamp_from_db(value: Any) -> dt.datetime:
@@ -66,9 +73,12 @@ def _str_or_none(value: Any) -> Any:
     return None if value is None else str(value)
 
 
-def _timestamp_out(value: Any) -> Any:
+def _timestamp_out(value: Any, _iso: Callable[..., str] = dt.datetime.isoformat) -> Any:
+    # ``format_timestamp`` inlined for the common case: the function call is a third of its cost.
     if value is None or isinstance(value, str):
         return value
+    if value.tzinfo is UTC:
+        return _iso(value, "T", "milliseconds")[:-6] + "Z"
     return format_timestamp(value)
 
 

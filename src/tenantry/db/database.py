@@ -73,6 +73,17 @@ class PoolWaits:
         self.seconds += seconds
 
 
+class _Nothing:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NOTHING = _Nothing()
+
+
 class Database(abc.ABC):
     """A pool of connections to one database."""
 
@@ -112,6 +123,16 @@ class Database(abc.ABC):
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         async with self.connection() as conn:
             return await conn.fetchrow(sql, params)
+
+    async def fetch_identifying(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """A statement that authenticates a request and names its acting user for row-level
+        security in the same round trip (see ``PostgresDatabase``); elsewhere a plain ``fetch``."""
+        return await self.fetch(sql, params)
+
+    def request_scope(self) -> AbstractAsyncContextManager[None]:
+        """Around one request (``ActorPerRequest``): what the back end keeps for the request's
+        duration (PostgreSQL: the connection its identifying statement used); nothing here."""
+        return _NOTHING
 
     @property
     def sqlalchemy_url(self) -> str:

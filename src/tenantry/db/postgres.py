@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 import asyncpg
@@ -32,6 +34,8 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 # Everything the driver or the network may raise around a statement (translated by ``_raise_translated``).
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# Give-backs of kept connections running in the background (referenced until they end).
+_background: set[asyncio.Task[None]] = set()
 # Bound on opening a connection: a database host that drops packets must not hold requests for
 # asyncpg's default minute.
 CONNECT_TIMEOUT = 5.0
@@ -126,15 +130,37 @@ def quote_identifier(name: str) -> str:
 
 
 _SET_ACTOR = "SELECT set_config('tenantry.user_id', $1, false), set_config('tenantry.system', $2, false)"
+# How long a connection kept for a request waits for the request's next statement before it goes
+# back to the pool anyway: a route that does other slow work (a call to another service) after
+# authenticating must not keep a connection from everyone else meanwhile; long enough for an
+# event loop that lags under load.
+HOLD_SECONDS = 0.5
+
+
+class _Held:
+    """A request's slot for the connection its last statement used (see ``request_scope``)."""
+
+    __slots__ = ("conn", "timer")
+
+    def __init__(self) -> None:
+        self.conn: asyncpg.Connection | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
 
 class PostgresDatabase(Database):
     """A pool of asyncpg connections, each acting as ``role`` for the current ``DbActor``.
 
     Every new connection takes on ``role`` (``SET ROLE``; ``tenantry_app`` by default), which row-level
-    security applies to. Every acquire makes the connection's ``tenantry.user_id``/``tenantry.system``
-    settings match ``current_actor``; the values last set on each connection are remembered, so a
-    connection that served the same actor before costs no round trip (see ``tenantry.db.actor``).
+    security applies to. Before any statement a connection's ``tenantry.user_id``/``tenantry.system``
+    settings are made to match ``current_actor``; the values last set on each connection are
+    remembered, so a connection that served the same actor before costs no round trip (see
+    ``tenantry.db.actor``).
+
+    The statement that authenticates a request (the session or API key lookup) names its user in
+    the same round trip (``fetch_identifying``). Inside a request (``request_scope``) the
+    connection a statement used is kept for the request's next one (for ``HOLD_SECONDS`` at
+    most), which therefore finds it acting for the right user already: two round trips for an
+    authenticated read, and no other request ever gets a connection while it is kept.
     ``role=None`` keeps the login role (tools that need the owner's rights, and tests of them).
     """
 
@@ -150,10 +176,16 @@ class PostgresDatabase(Database):
         self._actors: dict[int, DbActor] = {}
         # Callers holding or acquiring a connection: at the pool's size, the next one queues.
         self._busy = 0
+        # Called with the text of every statement the pool's connections send (``listen_statements``).
+        self._statement_listeners: list[Callable[[str], None]] = []
+        # The current request's slot (one variable per database: two apps in one process keep apart).
+        self._held: ContextVar[_Held | None] = ContextVar(f"tenantry_held_connection_{id(self)}", default=None)
 
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
         """A new connection: take on the application role, and hold no actor yet."""
         self._actors.pop(conn.get_server_pid(), None)  # a new process may reuse an old one's id
+        for listener in self._statement_listeners:
+            conn.add_query_logger(lambda logged, listener=listener: listener(logged.query))
         if self.role is not None:
             try:
                 await conn.execute(f"SET ROLE {quote_identifier(self.role)}")
@@ -164,13 +196,23 @@ class PostgresDatabase(Database):
                 ) from exc
 
     async def _set_actor(self, conn: asyncpg.Connection) -> None:
-        """Before a connection is handed out: make its settings name the current actor."""
+        """Before a connection runs a statement: make its settings name the current actor."""
         actor = current_actor.get()
         pid = conn.get_server_pid()
         if self._actors.get(pid) == actor:
             return
+        # Forgotten first: if setting fails half-way, the next use sets both again.
+        self._actors.pop(pid, None)
         await conn.fetchrow(_SET_ACTOR, *actor.settings())
         self._actors[pid] = actor
+
+    async def listen_statements(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener`` with the text of every statement sent from now on (a test counting round
+        trips). asyncpg calls it soon after each statement, in the context of the task that sent it.
+        Open connections are replaced at their next use, so that they report too."""
+        self._statement_listeners.append(listener)
+        if self._pool is not None:
+            await self._pool.expire_connections()
 
     @property
     def dsn(self) -> str:
@@ -192,7 +234,6 @@ class PostgresDatabase(Database):
                 timeout=CONNECT_TIMEOUT,
                 reset=_keep_session,
                 init=self._init_connection,
-                setup=self._set_actor,
             )
         except _DRIVER_ERRORS as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
@@ -219,27 +260,133 @@ class PostgresDatabase(Database):
             wait_seconds=self.waits.seconds,
         )
 
-    @asynccontextmanager
-    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; an acquisition that has to queue is counted and timed (``pool_stats``)."""
-        pool = self._require_pool()
-        queued = self._busy >= self.pool_size
-        self._busy += 1
-        try:
+    # -- connections: taken from the request's slot or the pool, and given back ---------------------
+
+    async def _take(self, *, sync: bool = True) -> asyncpg.Connection:
+        """A connection for the caller: the one the request's identifying statement kept, else one
+        from the pool (an acquisition that has to queue is counted and timed: ``pool_stats``);
+        ``sync``: acting for ``current_actor``."""
+        held = self._held.get()
+        conn = held.conn if held is not None else None
+        if conn is not None:
+            assert held is not None
+            held.conn = None
+            if held.timer is not None:
+                held.timer.cancel()
+                held.timer = None
+        else:
+            pool = self._require_pool()
+            queued = self._busy >= self.pool_size
+            self._busy += 1
             started = time.perf_counter() if queued else 0.0
             try:
                 # Opening a connection (the pool replaces broken ones here) is where an outage shows first.
                 conn = await pool.acquire()
-            except _DRIVER_ERRORS as exc:
-                _raise_translated(exc)
+            except BaseException as exc:
+                self._busy -= 1
+                if isinstance(exc, _DRIVER_ERRORS):
+                    _raise_translated(exc)
+                raise
             if queued:
                 self.waits.add(time.perf_counter() - started)
+        if sync:
             try:
-                yield conn
-            finally:
-                await pool.release(conn)
+                await self._set_actor(conn)
+            except _DRIVER_ERRORS as exc:
+                try:
+                    _raise_translated(exc, conn)  # while ``conn`` can still say whether it is closed
+                finally:
+                    await self._release(conn)
+            except BaseException:
+                await self._release(conn)
+                raise
+        return conn
+
+    async def _give_back(self, conn: asyncpg.Connection) -> None:
+        """Keep ``conn`` for the request's next statement (inside ``request_scope``), else return it
+        to the pool."""
+        if not self._keep(conn):
+            await self._release(conn)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        """Return ``conn`` to the pool."""
+        try:
+            await self._require_pool().release(conn)
         finally:
             self._busy -= 1
+
+    def _keep(self, conn: asyncpg.Connection) -> bool:
+        """Keep ``conn`` in the request's slot for its next statement; False outside a request, when
+        the slot is taken (statements run concurrently) or ``conn`` is broken."""
+        held = self._held.get()
+        if held is None or held.conn is not None or _is_closed(conn) or conn.is_in_transaction():
+            return False
+        held.conn = conn
+        held.timer = asyncio.get_running_loop().call_later(HOLD_SECONDS, self._expire, held)
+        return True
+
+    def _expire(self, held: _Held) -> None:
+        """The request did not use its kept connection soon enough: back to the pool with it."""
+        conn, held.conn, held.timer = held.conn, None, None
+        if conn is not None:
+            task = asyncio.get_running_loop().create_task(self._release(conn))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    @asynccontextmanager
+    async def request_scope(self) -> AsyncIterator[None]:
+        """Around one request: a slot for the connection its last statement used, returned to the
+        pool at the latest when the request ends."""
+        held = _Held()
+        token = self._held.set(held)
+        try:
+            yield
+        finally:
+            self._held.reset(token)
+            if held.timer is not None:
+                held.timer.cancel()
+            if held.conn is not None:
+                conn, held.conn = held.conn, None
+                await self._release(conn)
+
+    async def fetch_identifying(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Run a statement that names the acting user itself: it reads only tables without row-level
+        security (sessions, users, memberships, keys), so the user the connection acted for before
+        does not matter to it, and ends with ``actor_columns`` of the user it finds. The connection
+        acts for that user afterwards (no row: as before), and inside ``request_scope`` it is kept
+        for the request's next statement."""
+        conn = await self._take(sync=False)
+        pid = conn.get_server_pid()
+        # Unknown until the statement's answer says: a failure must not leave a stale belief.
+        before = self._actors.pop(pid, None)
+        try:
+            rows: list[Row] = await conn.fetch(sql, *params)
+        except _DRIVER_ERRORS as exc:
+            try:
+                _raise_translated(exc, conn)
+            finally:
+                await self._release(conn)
+        except BaseException:
+            await self._release(conn)
+            raise
+        if rows:
+            row = rows[0]
+            self._actors[pid] = DbActor(user_id=row[-2] or None, system=row[-1] == "on")
+        elif before is not None:
+            self._actors[pid] = before
+        await self._give_back(conn)
+        return rows
+
+    @asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection acting for ``current_actor``, given back when the block ends."""
+        conn = await self._take()
+        try:
+            yield conn
+        except BaseException:
+            await self._release(conn)
+            raise
+        await self._give_back(conn)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[_PgConnection]:
@@ -271,28 +418,19 @@ class PostgresDatabase(Database):
         run_after_commit(wrapped.committed)
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        conn = await self._take()
         try:
-            if self._busy >= self.pool_size:
-                async with self._acquire() as conn:
-                    return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
-            # The pool's own fetch skips a context-manager round trip on the hot read path.
-            self._busy += 1
-            try:
-                return await self._require_pool().fetch(sql, *params)  # type: ignore[no-any-return]
-            finally:
-                self._busy -= 1
+            return await conn.fetch(sql, *params)  # type: ignore[no-any-return]
         except _DRIVER_ERRORS as exc:
-            _raise_translated(exc)
+            _raise_translated(exc, conn)
+        finally:
+            await self._give_back(conn)
 
     async def fetchrow(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        conn = await self._take()
         try:
-            if self._busy >= self.pool_size:
-                async with self._acquire() as conn:
-                    return await conn.fetchrow(sql, *params)  # type: ignore[no-any-return]
-            self._busy += 1
-            try:
-                return await self._require_pool().fetchrow(sql, *params)  # type: ignore[no-any-return]
-            finally:
-                self._busy -= 1
+            return await conn.fetchrow(sql, *params)  # type: ignore[no-any-return]
         except _DRIVER_ERRORS as exc:
-            _raise_translated(exc)
+            _raise_translated(exc, conn)
+        finally:
+            await self._give_back(conn)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from tenantry.auth.plugins.api_key.errors import KeyRefused
 from tenantry.auth.plugins.api_key.keys import hash_key
@@ -19,8 +20,10 @@ from tenantry.auth.plugins.api_key.scopes import principal_scopes
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore, Found
 from tenantry.auth.service import AuthContext, ClientInfo
+from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE
 from tenantry.context import Principal
 from tenantry.db import Connection
+from tenantry.db.actor import acting_as, user_actor
 from tenantry.db.codecs import utc_now
 
 MAX_KEY_LENGTH = 256  # longer header values are refused without a database lookup
@@ -74,18 +77,29 @@ class KeyGate:
         key, user = found.key, found.user
         if key.organization_id is not None and found.role is None:
             raise KeyRefused(403, "USER_NOT_MEMBER_OF_ORGANIZATION")
+        attributes: dict[str, Any] = {"email": user.email, "email_verified": user.email_verified, "api_key_id": key.id}
+        if found.requires_two_factor is not None:
+            attributes[TWO_FACTOR_ATTRIBUTE] = (found.requires_two_factor, bool(user.plugin.get("twoFactorEnabled")))
         return Principal(
             kind="user",
             user_id=str(user.id),
             org_id=key.organization_id,
             role=found.role,
-            attributes={"email": user.email, "email_verified": user.email_verified, "api_key_id": key.id},
+            attributes=attributes,
             scopes=principal_scopes(key.scopes),
         )
 
     async def record(self, admitted: Admitted, client: ClientInfo, method: str, path: str, action: str) -> ApiKey:
         """Count the use (quota, rate limit, last use) and audit it, all or nothing."""
         now = utc_now()
+        # As the key's user, whom the connection that found the key acts for already (no round trip
+        # to switch); the key table has no row-level security and the audit log accepts any row.
+        with acting_as(user_actor(str(admitted.principal.user_id))):
+            return await self._record(admitted, client, method, path, action, now)
+
+    async def _record(
+        self, admitted: Admitted, client: ClientInfo, method: str, path: str, action: str, now: dt.datetime
+    ) -> ApiKey:
         async with self.ctx.db.transaction() as conn:
             key = await self.claim(conn, admitted.key, now)
             if self.settings.audit_use:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from tenantry.auth.plugins.api_key.scopes import Scopes, load_scopes
 from tenantry.auth.plugins.api_key.tables import ApiKeyTables
-from tenantry.auth.store import AuthStore, UserRecord, iso
+from tenantry.auth.store import REQUIRE_TWO_FACTOR, AuthStore, UserRecord, iso
 from tenantry.auth.tables import AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 
@@ -109,6 +109,8 @@ class Found:
     key: ApiKey
     user: UserRecord
     role: str | None
+    # Whether the key's organization requires two-factor (None: not known from the lookup).
+    requires_two_factor: bool | None = None
 
 
 Usage = Literal["skip", "start", "increment"]
@@ -261,6 +263,10 @@ class ApiKeyStore:
     async def find(self, hashed: str) -> Found | None:
         """The key with this hash, its user, and the user's role in the key's organization (one query)."""
         t, u, m = self.t.keys, self.auth.users, self.t.members
+        memberships = self.store.memberships
+        o = memberships.organizations if memberships is not None else None
+        # The two-factor plugin's flag on the key's organization: its check on every request reads it here.
+        requires = m is not None and o is not None and REQUIRE_TWO_FACTOR in o.c
 
         def build() -> Any:
             joined = t.join(u, u.c.id == t.c.reference_id)
@@ -270,23 +276,32 @@ class ApiKeyStore:
                     m, sa.and_(m.c.organization_id == t.c.organization_id, m.c.user_id == t.c.reference_id)
                 )
                 extra = [m.c.role]
+                if requires:
+                    assert o is not None
+                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+                    extra.append(o.c[REQUIRE_TWO_FACTOR])
             return (
-                sa.select(*self._columns(), *extra, *self.store.user_select)
+                sa.select(*self._columns(), *extra, *self.store.user_select, *self.store.actor_columns(u.c.id))
                 .select_from(joined)
                 .where(t.c.key == sa.bindparam("key"))
             )
 
-        rows = await self._fetch(None, ("find",), build, key=hashed)
+        # It authenticates the request: its connection acts for the key's user from then on.
+        rows = await self.store.fetch_identifying(("api_key", "find"), build, key=hashed)
         if not rows:
             return None
         row = rows[0]
         offset = len(self.fields)
         role = None
+        org_requires: bool | None = None
         if m is not None:
             role = row[offset]
             offset += 1
+            if requires:
+                org_requires = bool(row[offset]) if role is not None else None
+                offset += 1
         # The authentication store reads the user columns it selects the same way.
-        return Found(self._key(row), self.store.user_from_row(row, offset=offset), role)
+        return Found(self._key(row), self.store.user_from_row(row, offset=offset), role, org_requires)
 
     async def start_window(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey | None:
         """Open a new rate-limit window with this request, unless another request just did."""

@@ -16,6 +16,7 @@ from tenantry.auth.plugins.two_factor.errors import ERROR_CODES, two_factor_erro
 from tenantry.auth.plugins.two_factor.store import TwoFactorStore
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.service import ClientInfo, Current
+from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE
 from tenantry.auth.validate import boolean, string
 from tenantry.context import Principal
 from tenantry.errors import ApiError
@@ -52,7 +53,9 @@ class OrganizationRequirement:
         """The ``principal_checks`` hook: refuse a member without two-factor where it is required."""
         if principal.kind != "user" or principal.org_id is None or principal.user_id is None:
             return principal
-        found = await self.store.requirement(principal.user_id, principal.org_id)
+        found = principal.attributes.get(TWO_FACTOR_ATTRIBUTE)  # read with the session or key
+        if found is None:
+            found = await self.store.requirement(principal.user_id, principal.org_id)
         if found is None or not found[0] or found[1]:
             return principal
         path = request.url.path

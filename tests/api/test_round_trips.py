@@ -1,0 +1,100 @@
+"""Round trips to PostgreSQL per authenticated request, counted on the app's own connections.
+
+Every statement any pooled connection sends is counted (``PostgresDatabase.listen_statements``:
+asyncpg's query loggers), but only those sent for the request being measured (a context variable
+set around it; the outbox's and other background statements run in contexts of their own). Two
+users of two organizations alternate on a pool of one connection, so each request finds the
+connection acting for the other user: the worst case for switching the acting user of row-level
+security. A new statement on the hot path fails these tests until the bound is raised on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Awaitable, Callable
+
+import httpx
+import pytest
+
+from tenantry.db.postgres import PostgresDatabase
+from tests.api_key.helpers import create_key, with_key
+from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
+from tests.conftest import ClientFactory, postgres_scratch
+from tests.databases import PostgresDatabases
+from tests.tenancy.helpers import User, create_org, new_user
+
+# The bounds (before: 5-6 for a read, 9 with an API key, 11 for a create). A read: the session
+# lookup, which also names the acting user, then the request's query. With an API key, the use is
+# counted and audited in a transaction of its own (BEGIN, the key's counter, the audit row,
+# COMMIT). A create: BEGIN, the reference checks of the organization and the user, the row, its
+# event in the outbox, its audit row, COMMIT.
+READ_BOUND = 2
+KEY_BOUND = 6
+WRITE_BOUND = 8
+
+_measuring: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("measuring", default=None)
+
+
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(postgres_databases: PostgresDatabases | None) -> str:
+    """PostgreSQL only: round trips (and the acting user of row-level security) are PostgreSQL's."""
+    return postgres_scratch(postgres_databases)
+
+
+def _listen(statement: str) -> None:
+    sent = _measuring.get()
+    if sent is not None:
+        sent.append(statement)
+
+
+async def statements(request: Callable[[], Awaitable[httpx.Response]]) -> list[str]:
+    """The statements the app sent to the database while answering ``request`` (which must succeed)."""
+    sent: list[str] = []
+    token = _measuring.set(sent)
+    try:
+        response = await request()
+    finally:
+        _measuring.reset(token)
+    assert response.is_success, response.text
+    await asyncio.sleep(0)  # asyncpg calls its query loggers soon after each statement, not at once
+    return sent
+
+
+async def test_statements_per_authenticated_request(make_client: ClientFactory) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_DB_POOL_SIZE=1) as client:
+        db = runtime(client).db
+        assert isinstance(db, PostgresDatabase)
+        ann = await new_user(client, "ann@example.com")
+        bob = await new_user(client, "bob@example.com")
+        await create_org(client, ann, "Acme")
+        await create_org(client, bob, "Bolt")
+        key = (await create_key(client, ann, name="ci"))["key"]
+        made = {}
+        for user in (ann, bob):
+            r = await client.post("/api/projects", json={"name": f"{user.email}'s"}, headers=user.headers)
+            made[user.email] = r.json()["id"]
+        # From here on every statement of the (one, warm) connection is seen.
+        await db.listen_statements(_listen)
+        await client.get("/api/projects", headers=ann.headers)
+
+        def get(user: User) -> Callable[[], Awaitable[httpx.Response]]:
+            return lambda: client.get(f"/api/projects/{made[user.email]}", headers=user.headers)
+
+        cases: list[tuple[str, int, Callable[[], Awaitable[httpx.Response]]]] = []
+        for user in (bob, ann, bob):  # each request finds the connection acting for the other user
+            cases.append(("list", READ_BOUND, lambda u=user: client.get("/api/projects?limit=20", headers=u.headers)))
+            cases.append(("get", READ_BOUND, get(ann if user is ann else bob)))
+            cases.append(("key list", KEY_BOUND, lambda: client.get("/api/projects", headers=with_key(key))))
+            cases.append(
+                (
+                    "create",
+                    WRITE_BOUND,
+                    lambda u=user: client.post("/api/projects", json={"name": "n"}, headers=u.headers),
+                )
+            )
+        for name, bound, request in cases:
+            sent = await statements(request)
+            assert len(sent) <= bound, f"{name}: {len(sent)} statements (at most {bound})\n" + "\n".join(sent)
+            # The lookup named the acting user of row-level security: no statement of its own did.
+            assert not any(s.lstrip().startswith("SELECT set_config") for s in sent), (name, sent)
