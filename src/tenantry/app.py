@@ -52,6 +52,7 @@ from tenantry.events import Events, Outbox, events_tables
 from tenantry.events.wakeups import Bell
 from tenantry.health import Health
 from tenantry.hooks import Hooks, load_hooks_file
+from tenantry.idempotency import Idempotency
 from tenantry.logs import Logs
 from tenantry.mail import Mail
 from tenantry.metrics import Metrics
@@ -83,6 +84,7 @@ CAPABILITIES: tuple[type[Capability], ...] = (
     Tenancy,
     Audit,
     Realtime,
+    Idempotency,
     Billing,
     Analytics,
     Webhooks,

@@ -139,6 +139,11 @@ class WriteEvent:
 # Records an ``OrganizationChange`` on ``conn`` inside its transaction (the audit row, the event).
 ChangeObserver = Callable[[Connection, OrganizationChange], Awaitable[None]]
 
+# Called by a write with what it returns (the created rows, the updated row, the deleted row), on
+# its connection as the last step of its transaction: an idempotency key's answer commits with
+# the write or not at all. Raising rolls the write back.
+Seal = Callable[[Connection, Any], Awaitable[None]]
+
 
 class WriteListener(Protocol):
     """Writes its own rows in the same transaction as every change (audit log, outbox)."""
@@ -353,6 +358,10 @@ class Pipeline:
     async def _present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None:
         for presenter in self.presenters:
             await presenter.present(ctx, entity, rows)
+
+    async def present(self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]]) -> None:
+        """Add what the presenters compute to stored ``rows``, in place (an answer replayed)."""
+        await self._present(ctx, entity, rows)
 
     async def presented(self, ctx: RequestContext, entity: Entity, row: dict[str, Any] | None) -> dict[str, Any] | None:
         """A copy of ``row`` as ``ctx`` reads it through the API (the presenters hide what they hide):
@@ -581,16 +590,20 @@ class Pipeline:
         if ctx.principal.kind == "user" and any(isinstance(i, dict) and "id" in i for i in items):
             raise validation_failed([FieldError("id", "is assigned by the server", "FIELD_NOT_ALLOWED")])
 
-    async def create_row(self, ctx: RequestContext, entity: Entity, body: Any) -> dict[str, Any]:
-        """Insert one row; returns it as the API shows it (201)."""
+    async def create_row(
+        self, ctx: RequestContext, entity: Entity, body: Any, *, seal: Seal | None = None
+    ) -> dict[str, Any]:
+        """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         self._refuse_client_ids(ctx, [body])
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
-        rows = await self._insert_many(ctx, entity, [values])
+        rows = await self._insert_many(ctx, entity, [values], None if seal is None else _first(seal))
         return rows[0]
 
-    async def create_rows(self, ctx: RequestContext, entity: Entity, items: Any) -> list[dict[str, Any]]:
-        """Insert several rows in one transaction: all of them or none."""
+    async def create_rows(
+        self, ctx: RequestContext, entity: Entity, items: Any, *, seal: Seal | None = None
+    ) -> list[dict[str, Any]]:
+        """Insert several rows in one transaction: all of them or none. ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         if not isinstance(items, list):
             raise validation_failed([FieldError("bulk", "must be an array of objects", "INVALID_TYPE")])
@@ -612,10 +625,10 @@ class Pipeline:
                 )
         if errors:
             raise validation_failed(errors)
-        return await self._insert_many(ctx, entity, validated)
+        return await self._insert_many(ctx, entity, validated, seal)
 
     async def _insert_many(
-        self, ctx: RequestContext, entity: Entity, items: list[dict[str, Any]]
+        self, ctx: RequestContext, entity: Entity, items: list[dict[str, Any]], seal: Seal | None = None
     ) -> list[dict[str, Any]]:
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
@@ -636,6 +649,8 @@ class Pipeline:
                     new = shaper(result)
                     created.append(new)
                     await self._notify(conn, WriteEvent(entity, "create", new["id"], None, new, ctx))
+                if seal is not None:
+                    await seal(conn, created)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, items) from None
         except DataRejected as exc:
@@ -647,8 +662,12 @@ class Pipeline:
         await self._present(ctx, entity, created)
         return created
 
-    async def update_row(self, ctx: RequestContext, entity: Entity, raw_id: Any, body: Any) -> dict[str, Any]:
-        """Change the fields present in ``body`` (PUT and PATCH alike, as nestjsx/Apso); never inserts."""
+    async def update_row(
+        self, ctx: RequestContext, entity: Entity, raw_id: Any, body: Any, *, seal: Seal | None = None
+    ) -> dict[str, Any]:
+        """Change the fields present in ``body`` (PUT and PATCH alike, as nestjsx/Apso); never inserts.
+
+        ``seal``: see ``Seal``."""
         grant = self.policy.authorize(ctx, entity, Action.UPDATE)
         row_id = self.parse_id(entity, raw_id)
         models = self.models[entity.name]
@@ -667,6 +686,8 @@ class Pipeline:
                     await self.hooks.run_before("before_update", event)
                     values = event.data
                 if not values:
+                    if seal is not None:
+                        await seal(conn, old)
                     await self._present(ctx, entity, [old])
                     return old
                 await self._check_references(ctx, conn, entity, values)
@@ -680,6 +701,8 @@ class Pipeline:
                 assert result is not None
                 new = shaper(result)
                 await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+                if seal is not None:
+                    await seal(conn, new)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, [values]) from None
         except DataRejected as exc:
@@ -690,8 +713,12 @@ class Pipeline:
         await self._present(ctx, entity, [new])
         return new
 
-    async def delete_row(self, ctx: RequestContext, entity: Entity, raw_id: Any) -> dict[str, Any]:
-        """Delete a row (or mark it deleted, for soft-delete entities); returns the row as it was."""
+    async def delete_row(
+        self, ctx: RequestContext, entity: Entity, raw_id: Any, *, seal: Seal | None = None
+    ) -> dict[str, Any]:
+        """Delete a row (or mark it deleted, for soft-delete entities); returns the row as it was.
+
+        ``seal``: see ``Seal``."""
         grant = self.policy.authorize(ctx, entity, Action.DELETE)
         row_id = self.parse_id(entity, raw_id)
         columns = self._all_columns(entity)
@@ -711,6 +738,8 @@ class Pipeline:
                     del_stmt, del_values = self.sql.delete(entity, where)
                     await conn.fetchrow(del_stmt.sql, del_stmt.params(del_values))
                 await self._notify(conn, WriteEvent(entity, "delete", old["id"], old, None, ctx))
+                if seal is not None:
+                    await seal(conn, old)
         except IntegrityViolation as exc:
             raise await self._explain_delete(entity, row_id, exc) from None
         except Deny as exc:
@@ -822,6 +851,15 @@ class Pipeline:
         )
 
 
+def _first(seal: Seal) -> Seal:
+    """``seal`` of a one-row create: given the row rather than the list of one."""
+
+    async def first(conn: Connection, rows: Any) -> None:
+        await seal(conn, rows[0])
+
+    return first
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0][:200]
 
@@ -834,6 +872,7 @@ __all__ = [
     "Pipeline",
     "Policy",
     "Scope",
+    "Seal",
     "SortKey",
     "WriteEvent",
     "WriteListener",

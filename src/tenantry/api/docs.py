@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from tenantry.api.openapi import build_openapi
 from tenantry.core.http import JSONResponse
+from tenantry.idempotency import Idempotency
 
 if TYPE_CHECKING:
     from tenantry.core import App, OpenApiPart
@@ -60,7 +61,16 @@ def docs_routes(runtime: App, prefix: str = "/api") -> list[BaseRoute]:
         # Built on first request, then served from memory: the schema cannot change while running.
         if not spec_bytes:
             spec_bytes.append(
-                bytes(JSONResponse(build_openapi(runtime.schema, prefix=prefix, parts=openapi_parts(runtime))).body)
+                bytes(
+                    JSONResponse(
+                        build_openapi(
+                            runtime.schema,
+                            prefix=prefix,
+                            parts=openapi_parts(runtime),
+                            idempotency=runtime.find(Idempotency) is not None,
+                        )
+                    ).body
+                )
             )
         return Response(spec_bytes[0], media_type="application/json")
 

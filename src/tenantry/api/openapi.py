@@ -15,6 +15,7 @@ from pydantic.json_schema import models_json_schema
 
 from tenantry.core.openapi import REF, OpenApiPart, error_response, field_schema, id_schema, json_response
 from tenantry.db.query import ALL_OPS
+from tenantry.idempotency import idempotency_parameter
 from tenantry.querystring import RESERVED
 from tenantry.schema import Entity, FieldType, Schema
 from tenantry.validation import EntityModels
@@ -209,9 +210,22 @@ def _drop_invalid_null_defaults(models: dict[str, Any]) -> None:
 
 
 def build_openapi(
-    schema: Schema, *, prefix: str = "/api", version: str = "0.1.0", parts: Sequence[OpenApiPart] = ()
+    schema: Schema,
+    *,
+    prefix: str = "/api",
+    version: str = "0.1.0",
+    parts: Sequence[OpenApiPart] = (),
+    idempotency: bool = True,
 ) -> dict[str, Any]:
-    """The complete OpenAPI 3.1 document for the generated CRUD API, plus other capabilities' ``parts``."""
+    """The complete OpenAPI 3.1 document for the generated CRUD API, plus other capabilities' ``parts``.
+
+    ``idempotency``: the writes take an ``Idempotency-Key`` (the app has ``tenantry.idempotency``)."""
+    keyed = [idempotency_parameter()] if idempotency else []
+    key_errors = (
+        {"422": error_response("IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was sent with another request")}
+        if idempotency
+        else {}
+    )
     models = [EntityModels(e) for e in schema.entities.values()]
     pairs = [(m.create, "validation") for m in models] + [(m.update, "validation") for m in models]
     _, defs = models_json_schema(pairs, ref_template=REF)  # type: ignore[arg-type]
@@ -277,6 +291,7 @@ def build_openapi(
                 "tags": [tag],
                 "operationId": f"create{name}",
                 "summary": f"Create {_a(name)}",
+                "parameters": keyed,
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Create")}}},
@@ -285,6 +300,7 @@ def build_openapi(
                     "201": json_response(row_ref, "Created"),
                     "400": error_response("Invalid body"),
                     "409": error_response("A unique field is already taken"),
+                    **key_errors,
                 },
             },
         }
@@ -293,6 +309,7 @@ def build_openapi(
                 "tags": [tag],
                 "operationId": f"createMany{name}",
                 "summary": f"Create several {entity.route} at once (all or none)",
+                "parameters": keyed,
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -315,6 +332,7 @@ def build_openapi(
                     "201": json_response({"type": "array", "items": row_ref}, "Created"),
                     "400": error_response("Invalid body"),
                     "409": error_response("Unique conflict"),
+                    **key_errors,
                 },
             }
         }
@@ -335,34 +353,40 @@ def build_openapi(
                 "tags": [tag],
                 "operationId": f"replace{name}",
                 "summary": f"Update {_a(name)} (fields present are changed)",
+                "parameters": keyed,
                 "requestBody": update_body,
                 "responses": {
                     "200": json_response(row_ref, "Updated"),
                     "400": error_response("Invalid body"),
                     "404": error_response(f"{name} not found"),
                     "409": error_response("Unique conflict"),
+                    **key_errors,
                 },
             },
             "patch": {
                 "tags": [tag],
                 "operationId": f"update{name}",
                 "summary": f"Update some fields of {_a(name)}",
+                "parameters": keyed,
                 "requestBody": update_body,
                 "responses": {
                     "200": json_response(row_ref, "Updated"),
                     "400": error_response("Invalid body"),
                     "404": error_response(f"{name} not found"),
                     "409": error_response("Unique conflict"),
+                    **key_errors,
                 },
             },
             "delete": {
                 "tags": [tag],
                 "operationId": f"delete{name}",
                 "summary": f"Delete {_a(name)}",
+                "parameters": keyed,
                 "responses": {
                     "200": {"description": "Deleted (empty body)"},
                     "404": error_response(f"{name} not found"),
                     "409": error_response("Still referenced by other rows"),
+                    **key_errors,
                 },
             },
         }

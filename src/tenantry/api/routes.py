@@ -2,6 +2,8 @@
 
 One set of routes serves every entity (the entity is looked up from the path), so a schema with
 many entities adds no routing cost. Handlers stay thin: parse, call the pipeline, shape the reply.
+A write sent with an ``Idempotency-Key`` goes through ``tenantry.idempotency`` (one header lookup
+when there is none).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from starlette.routing import Route
 
 from tenantry.core.http import ROUTE_SCOPE_KEY, JSONResponse, read_json
 from tenantry.errors import ApiError
+from tenantry.idempotency import IDEMPOTENCY_HEADER, Claim, Idempotency
+from tenantry.pipeline import Seal
 from tenantry.querystring import QueryParser
 from tenantry.schema import Entity
 
@@ -37,6 +41,8 @@ class CrudEndpoints:
         self.by_route = runtime.schema.by_route()
         self.parser = QueryParser(runtime.schema, runtime.settings.max_limit)
         self.max_body = runtime.settings.max_body_bytes
+        idempotency = runtime.find(Idempotency)
+        self.keys = idempotency.keys if idempotency is not None else None
 
     def routes(self, prefix: str = "/api") -> list[Route]:
         return [
@@ -65,6 +71,17 @@ class CrudEndpoints:
             return JSONResponse(page.envelope() if page.paginated else page.data)
         if request.method == "POST":
             body = await read_json(request, self.max_body)
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            if key is not None:
+                return await self._once(
+                    request,
+                    ctx,
+                    entity,
+                    key,
+                    body,
+                    201,
+                    lambda seal: self.pipeline.create_row(ctx, entity, body, seal=seal),
+                )
             created = await self.pipeline.create_row(ctx, entity, body)
             return JSONResponse(created, status_code=201)
         raise method_not_allowed(request, ["GET", "POST"])
@@ -81,6 +98,17 @@ class CrudEndpoints:
                 "VALIDATION_FAILED",
                 ["bulk should not be empty"],
                 errors=[{"field": "bulk", "message": "is required", "code": "REQUIRED"}],
+            )
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None:
+            return await self._once(
+                request,
+                ctx,
+                entity,
+                key,
+                body,
+                201,
+                lambda seal: self.pipeline.create_rows(ctx, entity, body["bulk"], seal=seal),
             )
         created = await self.pipeline.create_rows(ctx, entity, body["bulk"])
         return JSONResponse(created, status_code=201)
@@ -100,12 +128,62 @@ class CrudEndpoints:
 
     async def _update(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
         body = await read_json(request, self.max_body)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None:
+            return await self._once(
+                request,
+                ctx,
+                entity,
+                key,
+                body,
+                200,
+                lambda seal: self.pipeline.update_row(ctx, entity, row_id, body, seal=seal),
+            )
         return JSONResponse(await self.pipeline.update_row(ctx, entity, row_id, body))
 
     async def _delete(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None:
+            return await self._once(
+                request,
+                ctx,
+                entity,
+                key,
+                None,
+                200,
+                lambda seal: self.pipeline.delete_row(ctx, entity, row_id, seal=seal),
+                render=_empty,
+            )
         await self.pipeline.delete_row(ctx, entity, row_id)
         # nestjsx/crud answers a delete with 200 and an empty body (returnDeleted: false).
         return Response(status_code=200)
+
+    async def _once(
+        self,
+        request: Request,
+        ctx: Any,
+        entity: Entity,
+        key: str,
+        body: Any,
+        status: int,
+        write: Callable[[Seal | None], Awaitable[Any]],
+        render: Callable[[Any], Any] = lambda result: result,
+    ) -> Response:
+        """A write sent with an ``Idempotency-Key``: run once, its answer stored in its transaction."""
+        if self.keys is None:  # an app without the capability: the header means nothing
+            return _answer(status, render(await write(None)))
+
+        def seal_of(claim: Claim | None) -> Awaitable[Any]:
+            return write(None if claim is None else claim.seal)
+
+        async def present(stored: Any) -> Any:
+            rows = stored if isinstance(stored, list) else [stored]
+            await self.pipeline.present(ctx, entity, [r for r in rows if isinstance(r, dict)])
+            return stored
+
+        return await self.keys.run(
+            request, ctx, key, body, status=status, write=seal_of, render=render, present=present
+        )
 
     _item_handlers: dict[str, Callable[[CrudEndpoints, Request, Entity, Any, str], Awaitable[Response]]] = {
         "GET": _get,
@@ -121,3 +199,12 @@ class CrudEndpoints:
             raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
         ctx = await self.runtime.context(request)
         return JSONResponse(await self.pipeline.recover_row(ctx, entity, request.path_params["id"]))
+
+
+def _empty(result: Any) -> None:
+    """A delete answers with an empty body (nestjsx/crud's returnDeleted: false)."""
+    return None
+
+
+def _answer(status: int, body: Any) -> Response:
+    return Response(status_code=status) if body is None else JSONResponse(body, status_code=status)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tenantry.core.openapi import REF, OpenApiPart, error_response, json_response
+from tenantry.idempotency import idempotency_parameter
 
 TAG = "billing"
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
@@ -100,6 +101,7 @@ def billing_openapi(prefix: str = "/api/billing") -> OpenApiPart:
                 "tags": [TAG],
                 "operationId": "createBillingCheckout",
                 "summary": "Admins: a Stripe Checkout session for a subscription (the customer is created once)",
+                "parameters": [idempotency_parameter()],
                 "requestBody": {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": REF.format(model="BillingCheckout")}}},
@@ -110,7 +112,11 @@ def billing_openapi(prefix: str = "/api/billing") -> OpenApiPart:
                     ),
                     **signed_in,
                     "403": error_response("BILLING_ADMIN_ONLY"),
-                    "409": error_response("ALREADY_SUBSCRIBED: change the plan in the billing portal"),
+                    "409": error_response(
+                        "ALREADY_SUBSCRIBED: change the plan in the billing portal; "
+                        "IDEMPOTENCY_KEY_IN_USE: a request with this key is still running"
+                    ),
+                    "422": error_response("IDEMPOTENCY_KEY_REUSED: the key was sent with another request"),
                     **stripe_errors,
                 },
             }

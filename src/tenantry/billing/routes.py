@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -10,6 +11,7 @@ from starlette.routing import Route
 
 from tenantry.billing.webhooks import verify
 from tenantry.core.http import read_json
+from tenantry.idempotency import IDEMPOTENCY_HEADER, Claim, Idempotency
 
 if TYPE_CHECKING:
     from tenantry.billing.service import Billing
@@ -21,6 +23,7 @@ MAX_WEBHOOK_BYTES = 1_048_576
 def billing_routes(billing: Billing, prefix: str = "/api/billing") -> list[Route]:
     """``GET /api/billing``, ``POST …/checkout``, ``POST …/portal``, ``POST …/webhook``."""
     app = billing.app
+    idempotency = app.find(Idempotency)
 
     async def summary(request: Request) -> Response:
         ctx = await app.context(request)
@@ -29,6 +32,16 @@ def billing_routes(billing: Billing, prefix: str = "/api/billing") -> list[Route
     async def checkout(request: Request) -> Response:
         ctx = await app.context(request)
         body = await read_json(request, app.settings.max_body_bytes)
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is not None and idempotency is not None:
+
+            def create(claim: Claim | None) -> Awaitable[dict[str, Any]]:
+                # Stripe gets a key of ours for the session: a retry that takes over a request which
+                # died after Stripe answered gets that same session back, not a second one.
+                stripe_key = None if claim is None else f"tenantry-checkout-{claim.reference}"
+                return billing.checkout(ctx, body, stripe_key=stripe_key)
+
+            return await idempotency.keys.run(request, ctx, key, body, status=200, write=create)
         return JSONResponse(await billing.checkout(ctx, body))
 
     async def portal(request: Request) -> Response:

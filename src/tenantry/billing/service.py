@@ -267,8 +267,10 @@ class Billing(Capability):
         price = price or plan.prices[0]
         return plan, price
 
-    async def checkout(self, ctx: RequestContext, body: Any) -> dict[str, Any]:
-        """A subscription Checkout session for the active organization: ``{"url", "id"}``."""
+    async def checkout(self, ctx: RequestContext, body: Any, *, stripe_key: str | None = None) -> dict[str, Any]:
+        """A subscription Checkout session for the active organization: ``{"url", "id"}``.
+
+        ``stripe_key``: Stripe's idempotency key for the session (a client's ``Idempotency-Key``, scoped)."""
         org_id = self._admin_org(ctx)
         plan, price = self._price_for(body)
         with acting_as(SYSTEM):
@@ -295,7 +297,8 @@ class Billing(Capability):
             # One trial per organization: only before its first subscription.
             params["subscription_data"]["trial_period_days"] = plan.trial_days
         try:
-            session = await self.client.v1.checkout.sessions.create_async(params)  # type: ignore[arg-type]
+            options: dict[str, Any] = {"idempotency_key": stripe_key} if stripe_key else {}
+            session = await self.client.v1.checkout.sessions.create_async(params, options)  # type: ignore[arg-type]
         except stripe.StripeError as exc:
             raise stripe_failed(f"Stripe refused the checkout: {exc.user_message or exc}") from None
         return {"url": session.url, "id": session.id}

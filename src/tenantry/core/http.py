@@ -43,7 +43,7 @@ class JSONResponse(Response):
 
 def error_response(exc: ApiError) -> JSONResponse:
     headers = {"Allow": exc.extra.pop("allow")} if "allow" in exc.extra else {}
-    if exc.status in (429, 503) and "retryAfter" in exc.extra:
+    if exc.status in (409, 429, 503) and "retryAfter" in exc.extra:
         # Also in the body; the header is what HTTP clients and proxies back off by.
         headers["Retry-After"] = str(exc.extra["retryAfter"])
     return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers or None)
