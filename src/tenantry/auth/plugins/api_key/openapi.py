@@ -72,7 +72,7 @@ OPS: tuple[AuthOp, ...] = (
         "/api-key/create",
         "Create a key for the user in an organization (the active one by default)",
         ref("ApiKeyCreated"),
-        body=body(prefix=STRING, organizationId=STRING, **_WRITE),
+        body=body((), prefix=STRING, organizationId=STRING, **_WRITE),
         errors={**_SESSION, **_NOT_FOUND},
     ),
     AuthOp(
