@@ -141,7 +141,8 @@ def app_tables(
 def openapi_document(schema: Schema, settings: Settings) -> dict[str, Any]:
     """The OpenAPI document an app configured by ``settings`` serves, without starting it."""
     capabilities = applicable(schema, default_capabilities(settings))
-    return build_openapi(schema, parts=[p for c in capabilities if (p := c.openapi()) is not None])
+    tables = build_tables(schema, settings.dialect, capabilities)
+    return build_openapi(schema, parts=[p for c in capabilities if (p := c.openapi(schema, tables)) is not None])
 
 
 class Tenantry:

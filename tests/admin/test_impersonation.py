@@ -88,7 +88,10 @@ async def test_impersonation_round_trip(make_client: Any) -> None:
         left = await sql(client, f"SELECT count(*) FROM {sessions} WHERE impersonated_by IS NOT NULL")
         assert left[0][0] == 0
         again = await client.post("/api/auth/admin/stop-impersonating", headers=ORIGIN)
-        assert again.status_code == 400 and again.json() == {"message": "You are not impersonating anyone"}
+        assert again.status_code == 400 and again.json() == {
+            "message": "You are not impersonating anyone",
+            "code": "YOU_ARE_NOT_IMPERSONATING_ANYONE",
+        }
 
         rows = await audit_rows(client)
         mine = [(r["action"], r["user_id"], r["org_id"], r["resource_id"]) for r in rows if "impersonat" in r["action"]]

@@ -225,7 +225,7 @@ async def test_full_organization_update_and_delete(make_client) -> None:
         assert await fails(client, ann, "update", {"data": {"name": ""}}) == (400, "VALIDATION_ERROR")
         assert await fails(client, ann, "update", {"name": "no data"}) == (400, "VALIDATION_ERROR")
         r = await call(client, None, "update", {"data": {"name": "x"}})
-        assert (r.status_code, r.json()) == (401, {"message": "User not found"})
+        assert (r.status_code, r.json()) == (401, {"message": "User not found", "code": "USER_NOT_FOUND"})
         assert (await ok(client, mia, "get-organization"))["name"] == "Acme Inc"
 
         # delete: the top role only; data of the organization's own blocks it (the schema keeps it).
@@ -346,7 +346,7 @@ async def test_invitations_for_an_existing_user(make_client) -> None:
         mine = await ok(client, bob, "list-user-invitations")
         assert [(i["id"], i["organizationName"]) for i in mine] == [(invitation["id"], "Acme")]
         r = await call(client, None, "get-invitation", id=invitation["id"])
-        assert (r.status_code, r.json()) == (401, {"message": "Not authenticated"})
+        assert (r.status_code, r.json()) == (401, {"message": "Not authenticated", "code": "NOT_AUTHENTICATED"})
         r = await call(client, bob, "list-user-invitations", email="bob@example.com")
         assert r.status_code == 400
 
@@ -376,7 +376,13 @@ async def test_invitations_for_an_existing_user(make_client) -> None:
             "MEMBER_NOT_FOUND",
         )
         r = await call(client, zed, "list-invitations", organizationId=acme["id"])
-        assert (r.status_code, r.json()) == (403, {"message": "You are not a member of this organization"})
+        assert (r.status_code, r.json()) == (
+            403,
+            {
+                "message": "You are not a member of this organization",
+                "code": "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION",
+            },
+        )
         assert [i["email"] for i in await ok(client, ann, "list-invitations")] == ["bob@example.com"]
 
         # reject and cancel.
@@ -1055,7 +1061,13 @@ async def test_two_admins_stepping_down_at_once_leave_one(make_client) -> None:
         stayed = ann if results[1].status_code == 200 else mia
         assert await ok(client, stayed, "get-active-member-role") == {"role": "admin"}
         r = await call(client, None, "list-user-invitations")
-        assert (r.status_code, r.json()) == (400, {"message": "Missing session headers, or email query parameter."})
+        assert (r.status_code, r.json()) == (
+            400,
+            {
+                "message": "Missing session headers, or email query parameter.",
+                "code": "MISSING_SESSION_HEADERS_OR_EMAIL_QUERY_PARAMETER",
+            },
+        )
 
 
 async def test_better_auths_own_table_names(make_client) -> None:

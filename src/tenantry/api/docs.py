@@ -50,7 +50,7 @@ DOCS_HEADERS = {
 
 def openapi_parts(app: App) -> list[OpenApiPart]:
     """What the app's capabilities add to the document (billing's paths, the API key scheme …)."""
-    return [part for capability in app.capabilities if (part := capability.openapi()) is not None]
+    return [part for capability in app.capabilities if (part := capability.openapi(app.schema, app.tables)) is not None]
 
 
 def docs_routes(runtime: App, prefix: str = "/api") -> list[BaseRoute]:

@@ -13,7 +13,16 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from tenantry.core.openapi import REF, OpenApiPart, error_response, field_schema, id_schema, json_response
+from tenantry.core.openapi import (
+    REF,
+    OpenApiPart,
+    error_response,
+    error_responses,
+    field_schema,
+    id_schema,
+    json_response,
+    obj,
+)
 from tenantry.db.query import ALL_OPS
 from tenantry.idempotency import idempotency_parameter
 from tenantry.querystring import RESERVED
@@ -53,8 +62,64 @@ def row_schema(schema: Schema, entity: Entity) -> dict[str, Any]:
     return {
         "type": "object",
         "title": entity.class_name,
+        "description": "Every field is present unless `?fields=` chose some (`id` always is).",
         "properties": props,
-        "required": ["id", *(f.name for f in entity.fields)],
+        "required": ["id"],
+    }
+
+
+# What every write may answer beyond its own: sign-in, role, plan limits, body size and type, outage.
+_WRITE_ERRORS: dict[str, Any] = error_responses(401, 402, 403, 413, 415, 429, 503)
+
+
+def _own_paths(prefix: str) -> dict[str, Any]:
+    """``/api/health``, the document itself, its docs page and the page's files."""
+    public: list[dict[str, Any]] = []
+    tag = ["documentation"]
+    return {
+        f"{prefix}/health": {
+            "get": {
+                "tags": ["operations"],
+                "operationId": "apiHealth",
+                "summary": "Liveness with a database round trip",
+                "security": public,
+                "responses": {
+                    "200": json_response(obj(("status",), status={"const": "ok"}), "Alive, database answers"),
+                    "503": error_response("The database is unavailable (DATABASE_UNAVAILABLE)"),
+                },
+            }
+        },
+        f"{prefix}/openapi.json": {
+            "get": {
+                "tags": tag,
+                "operationId": "openapiDocument",
+                "summary": "This document",
+                "security": public,
+                "responses": {"200": json_response({"type": "object"}, "OpenAPI 3.1")},
+            }
+        },
+        f"{prefix}/docs": {
+            "get": {
+                "tags": tag,
+                "operationId": "apiDocs",
+                "summary": "Interactive documentation of this API (Swagger UI)",
+                "security": public,
+                "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}},
+            }
+        },
+        prefix + "/_static/{path}": {
+            "get": {
+                "tags": tag,
+                "operationId": "apiDocsAsset",
+                "summary": "A file of the documentation page",
+                "security": public,
+                "parameters": [{"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "The file", "content": {"*/*": {"schema": {"type": "string"}}}},
+                    "404": {"description": "No such file", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                },
+            }
+        },
     }
 
 
@@ -285,6 +350,7 @@ def build_openapi(
                         "Matching rows",
                     ),
                     "400": error_response("Invalid query"),
+                    **error_responses(401, 403, 429, 503),
                 },
             },
             "post": {
@@ -299,6 +365,7 @@ def build_openapi(
                 "responses": {
                     "201": json_response(row_ref, "Created"),
                     "400": error_response("Invalid body"),
+                    **_WRITE_ERRORS,
                     "409": error_response("A unique field is already taken"),
                     **key_errors,
                 },
@@ -331,6 +398,7 @@ def build_openapi(
                 "responses": {
                     "201": json_response({"type": "array", "items": row_ref}, "Created"),
                     "400": error_response("Invalid body"),
+                    **_WRITE_ERRORS,
                     "409": error_response("Unique conflict"),
                     **key_errors,
                 },
@@ -347,7 +415,12 @@ def build_openapi(
                 "operationId": f"get{name}",
                 "summary": f"Get {_a(name)}",
                 "parameters": read_params,
-                "responses": {"200": json_response(row_ref, "The row"), "404": error_response(f"{name} not found")},
+                "responses": {
+                    "200": json_response(row_ref, "The row"),
+                    "400": error_response("Invalid id or query"),
+                    **error_responses(401, 403, 429, 503),
+                    "404": error_response(f"{name} not found"),
+                },
             },
             "put": {
                 "tags": [tag],
@@ -358,6 +431,7 @@ def build_openapi(
                 "responses": {
                     "200": json_response(row_ref, "Updated"),
                     "400": error_response("Invalid body"),
+                    **_WRITE_ERRORS,
                     "404": error_response(f"{name} not found"),
                     "409": error_response("Unique conflict"),
                     **key_errors,
@@ -372,6 +446,7 @@ def build_openapi(
                 "responses": {
                     "200": json_response(row_ref, "Updated"),
                     "400": error_response("Invalid body"),
+                    **_WRITE_ERRORS,
                     "404": error_response(f"{name} not found"),
                     "409": error_response("Unique conflict"),
                     **key_errors,
@@ -384,6 +459,8 @@ def build_openapi(
                 "parameters": keyed,
                 "responses": {
                     "200": {"description": "Deleted (empty body)"},
+                    "400": error_response("Invalid id"),
+                    **error_responses(401, 402, 403, 429, 503),
                     "404": error_response(f"{name} not found"),
                     "409": error_response("Still referenced by other rows"),
                     **key_errors,
@@ -399,13 +476,19 @@ def build_openapi(
                     "summary": f"Restore a deleted {name}",
                     "responses": {
                         "200": json_response(row_ref, "Restored"),
+                        "400": error_response("Invalid id"),
+                        **error_responses(401, 402, 403, 429, 503),
                         "404": error_response(f"{name} not found"),
+                        "409": error_response("A unique field of the row is taken again"),
                     },
                 },
             }
     tags = [
         {"name": e.route, "description": (e.display.plural if e.display else e.name)} for e in schema.entities.values()
     ]
+    paths.update(_own_paths(prefix))
+    tags.append({"name": "operations", "description": "Health, readiness and metrics"})
+    tags.append({"name": "documentation", "description": "This document and its interactive page"})
     for part in parts:
         taken = (set(part.paths) & set(paths)) | (set(part.schemas) & set(components))
         if taken:
@@ -413,7 +496,15 @@ def build_openapi(
             raise ValueError(f"OpenAPI names used twice: {', '.join(sorted(taken))}")
         paths.update(part.paths)
         components.update(part.schemas)
-        tags.extend(dict(t) for t in part.tags)
+        tags.extend(dict(t) for t in part.tags if t["name"] not in {existing["name"] for existing in tags})
+    for part in parts:
+        # Once every part is in: a part may change another's schema, whatever their order.
+        for name, properties in part.properties.items():
+            if name in components:
+                components[name]["properties"].update(properties)
+        for name, fields in part.optional.items():
+            if name in components and "required" in components[name]:
+                components[name]["required"] = [f for f in components[name]["required"] if f not in fields]
     security_schemes = {**SESSION_SECURITY, **{k: v for part in parts for k, v in part.security_schemes.items()}}
     return {
         "openapi": "3.1.0",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from tenantry.core.http import ROUTE_SCOPE_KEY, JSONResponse, read_json
 from tenantry.errors import ApiError
@@ -32,6 +32,20 @@ def method_not_allowed(request: Request, allowed: list[str]) -> ApiError:
     return ApiError(405, "METHOD_NOT_ALLOWED", f"Cannot {request.method} {request.url.path}", allow=", ".join(allowed))
 
 
+def not_routed(request: Request) -> ApiError:
+    """No entity has this route: 405 with ``Allow`` when another route serves the path with other
+    methods (``DELETE /api/billing``: Starlette passed it on to these catch-alls), else 404."""
+    allowed: set[str] = set()
+    router = request.scope.get("router")
+    for route in getattr(router, "routes", ()):
+        match, _ = route.matches(request.scope)
+        if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+            allowed |= route.methods
+    if allowed:
+        return method_not_allowed(request, sorted(allowed))
+    return ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
+
+
 class CrudEndpoints:
     """Starlette endpoints for the generated CRUD API of one app."""
 
@@ -43,6 +57,17 @@ class CrudEndpoints:
         self.max_body = runtime.settings.max_body_bytes
         idempotency = runtime.find(Idempotency)
         self.keys = idempotency.keys if idempotency is not None else None
+        self._fixed: dict[str, set[str]] | None = None
+
+    def _fixed_paths(self, request: Request) -> dict[str, set[str]]:
+        """The app's other routes without parameters and their methods, read once."""
+        if self._fixed is None:
+            fixed: dict[str, set[str]] = {}
+            for route in getattr(request.scope.get("router"), "routes", ()):
+                if isinstance(route, Route) and "{" not in route.path and route.methods:
+                    fixed.setdefault(route.path, set()).update(route.methods)
+            self._fixed = fixed
+        return self._fixed
 
     def routes(self, prefix: str = "/api") -> list[Route]:
         return [
@@ -53,9 +78,14 @@ class CrudEndpoints:
         ]
 
     def entity(self, request: Request) -> Entity:
+        fixed = self._fixed_paths(request).get(request.url.path)
+        if fixed is not None:
+            # A path another route serves with other methods (``PUT /api/audit_logs/export``):
+            # Starlette passed it on to these catch-alls, which must not take it for a row id.
+            raise method_not_allowed(request, sorted(fixed))
         entity = self.by_route.get(request.path_params["resource"].lower())
         if entity is None:
-            raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
+            raise not_routed(request)
         # Logs, traces and metrics name the entity's endpoint (/api/projects/{id}), not the shared route.
         template = getattr(request.scope.get("route"), "path_format", None)
         if isinstance(template, str):
@@ -89,7 +119,9 @@ class CrudEndpoints:
     async def bulk(self, request: Request) -> Response:
         entity = self.entity(request)
         if request.method != "POST":
-            return await self.item(request)
+            if entity.id_type == "text":
+                return await self.item(request)  # `bulk` may be a row's id
+            raise method_not_allowed(request, ["POST"])
         ctx = await self.runtime.context(request)
         body = await read_json(request, self.max_body)
         if not isinstance(body, dict) or "bulk" not in body:
@@ -195,8 +227,10 @@ class CrudEndpoints:
 
     async def recover(self, request: Request) -> Response:
         entity = self.entity(request)
-        if request.method != "PATCH" or not entity.soft_delete:
+        if not entity.soft_delete:
             raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
+        if request.method != "PATCH":
+            raise method_not_allowed(request, ["PATCH"])
         ctx = await self.runtime.context(request)
         return JSONResponse(await self.pipeline.recover_row(ctx, entity, request.path_params["id"]))
 

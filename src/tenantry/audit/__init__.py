@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from tenantry.audit.export import AuditExport
+from tenantry.audit.openapi import export_openapi
 from tenantry.audit.policy import AuditPolicy, AuditScope
 from tenantry.audit.redact import is_secret, redact
 from tenantry.audit.tables import AUDIT_TABLE, AuditTables, audit_tables
 from tenantry.audit.writer import Auditor, AuditWriter, organization_action
 from tenantry.auth import Authentication
-from tenantry.core import App, Capabilities, Capability
+from tenantry.core import App, Capabilities, Capability, OpenApiPart
 from tenantry.db import Connection
 from tenantry.pipeline import OrganizationChange
 
@@ -109,6 +110,11 @@ class Audit(Capability):
             old=change.old,
             new=change.new,
         )
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """The export's route."""
+        audit: AuditTables = tables.extensions["audit"]
+        return export_openapi(audit.entity.route)
 
     def routes(self) -> Sequence[BaseRoute]:
         """The export route; it comes before the CRUD routes (which would take ``export`` for an id)."""

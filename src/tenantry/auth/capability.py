@@ -11,6 +11,7 @@ from starlette.routing import BaseRoute
 from tenantry.auth.endpoints import email_password, sessions, social, user
 from tenantry.auth.errors import register_error_codes
 from tenantry.auth.events import UserCreatedEvents
+from tenantry.auth.openapi import core_part
 from tenantry.auth.origin import SAFE_METHODS
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.router import AuthRouter
@@ -20,7 +21,7 @@ from tenantry.auth.store import REQUIRE_TWO_FACTOR, TWO_FACTOR_ATTRIBUTE, Member
 from tenantry.auth.sweeper import ExpirySweeper
 from tenantry.auth.tables import AuthTables, auth_tables
 from tenantry.context import Principal
-from tenantry.core import App, Capabilities, Capability, Worker
+from tenantry.core import App, Capabilities, Capability, OpenApiPart, Worker
 from tenantry.errors import ApiError
 from tenantry.mail import Mail
 
@@ -81,6 +82,10 @@ class Authentication(Capability):
 
     def routes(self) -> Sequence[BaseRoute]:
         return [self.router.route()]
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Better Auth's core endpoints and the user, session and error shapes its plugins share."""
+        return core_part(tables)
 
     def workers(self) -> Sequence[Worker]:
         return [self.sweeper]

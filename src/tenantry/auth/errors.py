@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 # Better Auth's BASE_ERROR_CODES (better-auth 1.7), code -> message, so clients that switch on
@@ -77,8 +78,11 @@ class AuthError(Exception):
 
     def __init__(self, status: int, code: str | None, message: str | None = None, **headers: str) -> None:
         self.status = status
-        self.code = code
         self.message = message if message is not None else BASE_ERROR_CODES.get(code or "", code or "")
+        # Every error but the rate limit's carries a stable code: one Better Auth gives its message
+        # alone gets the code its server library derives from that message ("Email is the same"
+        # -> EMAIL_IS_THE_SAME), so clients can switch on ``code`` everywhere.
+        self.code = code if code is not None or status == 429 else message_code(self.message)
         self.headers = headers
         super().__init__(self.message)
 
@@ -88,6 +92,11 @@ class AuthError(Exception):
         if self.code is not None:
             body["code"] = self.code
         return body
+
+
+def message_code(message: str) -> str:
+    """``"You are not impersonating anyone"`` -> ``YOU_ARE_NOT_IMPERSONATING_ANYONE``."""
+    return re.sub(r"[^A-Z0-9_]", "", message.upper().replace(" ", "_"))
 
 
 def auth_error(status: int, code: str) -> AuthError:

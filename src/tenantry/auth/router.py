@@ -140,6 +140,10 @@ class AuthRouter:
             else:
                 self._static[(ep.method, ep.path)] = ep.handler
 
+    def endpoints(self) -> list[tuple[str, str]]:
+        """Every registered endpoint as ``(method, path template)``, in registration order."""
+        return [*self._static, *((method, template) for method, _, _, template in self._dynamic)]
+
     def route(self) -> Route:
         return Route(
             BASE_PATH + "/{path:path}",

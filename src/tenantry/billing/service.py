@@ -106,7 +106,7 @@ class Billing(Capability):
     def routes(self) -> Sequence[BaseRoute]:
         return billing_routes(self)
 
-    def openapi(self) -> OpenApiPart:
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
         return billing_openapi()
 
     def subscribers(self) -> Sequence[Subscriber]:

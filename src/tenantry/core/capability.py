@@ -83,8 +83,10 @@ class Capability:
         """ASGI middleware, outermost first; the app keeps its own innermost."""
         return ()
 
-    def openapi(self) -> OpenApiPart | None:
-        """What this capability adds to ``/api/openapi.json``."""
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart | None:
+        """What this capability adds to ``/api/openapi.json``: its routes, each with its request
+        body, parameters, every status it answers and the JSON it answers with (``tables``: what
+        the capabilities contributed, for shapes that depend on them, such as the user's fields)."""
         return None
 
     def subscribers(self) -> Sequence[Subscriber]:

@@ -21,6 +21,12 @@ class OpenApiPart:
     tags: Sequence[Mapping[str, str]] = ()
     # Other ways to authenticate (an API key header): each is also accepted in place of a session.
     security_schemes: Mapping[str, Any] = field(default_factory=dict)
+    # Properties this capability adds to (or changes in) another part's component schema, by schema
+    # name: tenancy shows a user's ``org_id``, ``role`` and ``organization`` as their membership.
+    properties: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Properties of another part's component schema that are no longer required, by schema name:
+    # tenancy fills a row's organization (and owner) itself when a create leaves them out.
+    optional: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 # Where a component schema of the document is referenced from (``REF.format(model="Error")``).
@@ -93,3 +99,40 @@ def id_schema(entity: Entity) -> dict[str, Any]:
     if entity.id_type == "serial":
         return {"type": "integer", "readOnly": True}
     return {"type": "string", "readOnly": True}
+
+
+def ref(model: str) -> dict[str, str]:
+    """A ``$ref`` to the component schema ``model``."""
+    return {"$ref": REF.format(model=model)}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` or JSON ``null``."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: Sequence[str] = (), **properties: Any) -> dict[str, Any]:
+    """An object schema with ``properties``; ``required`` names those always present."""
+    out: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+# What every /api route that is not /api/auth may answer whatever it does (the CRUD API's shared
+# responses): a missing or refused credential, a body too large or not JSON, an outage.
+ERROR_STATUSES = {
+    "401": "Not signed in, or the credential is not valid (UNAUTHORIZED)",
+    "403": "Not allowed: the role, the API key's scopes, a cross-site cookie write (INVALID_ORIGIN), "
+    "no active organization, two-factor required",
+    "404": "Not found (ROUTE_NOT_FOUND, NOT_FOUND)",
+    "413": "Request body too large (PAYLOAD_TOO_LARGE)",
+    "415": "Request body is not JSON (UNSUPPORTED_MEDIA_TYPE)",
+    "429": "An API key's usage limit is reached (USAGE_EXCEEDED, with Retry-After)",
+    "503": "The database is unavailable (DATABASE_UNAVAILABLE, with Retry-After); retry later",
+}
+
+
+def error_responses(*statuses: int) -> dict[str, Any]:
+    """The ``Error`` responses of ``statuses``, with the shared descriptions of ``ERROR_STATUSES``."""
+    return {str(s): error_response(ERROR_STATUSES.get(str(s), "Error")) for s in statuses}

@@ -24,10 +24,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from tenantry.core import App, Capability
+from tenantry.core import App, Capability, OpenApiPart
 from tenantry.core.http import JSONResponse
+from tenantry.db.tables import TableSet
 from tenantry.health import checks
+from tenantry.health.openapi import health_openapi
 from tenantry.health.settings import HealthSettings
+from tenantry.schema import Schema
 
 __all__ = ["Health", "HealthSettings"]
 
@@ -49,6 +52,10 @@ class Health(Capability):
 
     def install(self, app: App) -> None:
         self.app = app
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """``/healthz`` and ``/readyz``."""
+        return health_openapi()
 
     def routes(self) -> Sequence[BaseRoute]:
         return [

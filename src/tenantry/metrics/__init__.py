@@ -20,13 +20,16 @@ from collections.abc import Sequence
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from tenantry.core import App, Capability, Worker
+from tenantry.core import App, Capability, OpenApiPart, Worker
+from tenantry.db.tables import TableSet
 from tenantry.metrics import multiprocess
 from tenantry.metrics.exposition import Exposition, OutboxBacklog, not_served
 from tenantry.metrics.middleware import HttpMetrics, route_template
+from tenantry.metrics.openapi import metrics_openapi
 from tenantry.metrics.sampler import PoolSampler
 from tenantry.metrics.server import MetricsServer
 from tenantry.metrics.settings import MetricsSettings
+from tenantry.schema import Schema
 
 __all__ = ["HttpMetrics", "Metrics", "MetricsSettings", "OutboxBacklog", "route_template"]
 
@@ -56,6 +59,10 @@ class Metrics(Capability):
             log.warning(
                 "/metrics is not served: set TENANTRY_METRICS_TOKEN or TENANTRY_METRICS_PORT to expose it in production"
             )
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """``/metrics``."""
+        return metrics_openapi()
 
     def routes(self) -> Sequence[BaseRoute]:
         endpoint = self.exposition.endpoint if self.public else not_served

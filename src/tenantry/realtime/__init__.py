@@ -23,9 +23,10 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tenantry.auth import Authentication
-from tenantry.core import App, Capabilities, Capability, Worker
+from tenantry.core import App, Capabilities, Capability, OpenApiPart, Worker
 from tenantry.core.http import ROUTE_SCOPE_KEY
 from tenantry.events import DomainEvent, RetryPolicy, Subscriber
+from tenantry.realtime.openapi import notifications_openapi
 from tenantry.realtime.routes import NotificationRoutes
 from tenantry.realtime.server import SocketServer, notification_payload, rooms_for
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationPage, NotificationStore, Notifier
@@ -114,6 +115,10 @@ class Realtime(Capability):
     async def _deliver(self, event: DomainEvent) -> None:
         current_realtime.set(self)
         await self.server.on_event(event)
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """``/api/notifications`` and its actions."""
+        return notifications_openapi()
 
     def routes(self) -> Sequence[BaseRoute]:
         """``/api/notifications`` and its actions; they come before the CRUD routes."""

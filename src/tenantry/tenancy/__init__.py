@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenantry.auth import Authentication, AuthPlugin, AuthTables
 from tenantry.context import RequestContext
-from tenantry.core import App, Capabilities
+from tenantry.core import App, Capabilities, OpenApiPart
 from tenantry.db import Connection
 from tenantry.db.compiler import Through
 from tenantry.db.query import And, Condition, InSelect, Node, Or
@@ -24,6 +24,7 @@ from tenantry.schema import Entity
 from tenantry.tenancy import endpoints
 from tenantry.tenancy.access import Kinds, RolePolicy, TenantScope
 from tenantry.tenancy.members import MemberStore
+from tenantry.tenancy.openapi import organization_part
 from tenantry.tenancy.service import OrganizationService
 from tenantry.tenancy.tables import TenancyTables, tenancy_tables
 
@@ -54,6 +55,19 @@ class Tenancy(AuthPlugin):
         """Memberships, invitations and the session's active organization."""
         auth: AuthTables = ts.extensions["auth"]
         tenancy_tables(auth.preset)(ts, schema)
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Better Auth's ``/organization/*`` endpoints, and a user's row as ``present`` shows it."""
+        auth: AuthTables = tables.extensions["auth"]
+        # ``check_write`` fills these on create: a client need not send them.
+        users = schema.system_entity("users")
+        filled = {
+            f"{e.class_name}Create": [f for f in (e.tenant_field, e.owner_field) if f is not None]
+            for e in schema.entities.values()
+            if e is not users and (e.tenant_field or e.owner_field)
+        }
+        part = organization_part(auth.user_entity.class_name if auth.user_entity is not None else None)
+        return OpenApiPart(part.paths, part.schemas, part.tags, properties=part.properties, optional=filled)
 
     def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """``/organization/*``; sign-up with an organization and the CRUD write listener come with it."""

@@ -144,7 +144,7 @@ class Webhooks(Capability):
         dev = self.dev_inbox.routes() if self.dev_inbox is not None else []
         return [*self._routes.routes("/api/webhooks"), *dev]
 
-    def openapi(self) -> OpenApiPart | None:
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart | None:
         return webhooks_openapi("/api/webhooks")
 
     def workers(self) -> Sequence[Worker]:

@@ -187,6 +187,13 @@ def webhooks_openapi(prefix: str = "/api/webhooks") -> OpenApiPart:
                 {**found, **invalid},
                 requestBody={**body, "content": {"application/json": {"schema": _ref("WebhookEndpointWrite")}}},
             ),
+            "put": op(
+                "replaceWebhookEndpoint",
+                "Admins: change an endpoint (the same as PATCH)",
+                {"200": json_response(_ref("WebhookEndpoint"), "Endpoint")},
+                {**found, **invalid},
+                requestBody={**body, "content": {"application/json": {"schema": _ref("WebhookEndpointWrite")}}},
+            ),
             "delete": op(
                 "deleteWebhookEndpoint",
                 "Admins: delete an endpoint, its messages and attempts",

@@ -21,6 +21,7 @@ from tenantry.auth.plugin import AuthPlugin, PluginField, SessionSource
 from tenantry.auth.plugins.admin import bans, impersonation, organizations, sessions, users
 from tenantry.auth.plugins.admin.common import is_impersonation
 from tenantry.auth.plugins.admin.fields import IMPERSONATED_BY, user_fields
+from tenantry.auth.plugins.admin.openapi import admin_part
 from tenantry.auth.plugins.admin.pages import routes as page_routes
 from tenantry.auth.plugins.admin.settings import AdminSettings
 from tenantry.auth.router import AuthRequest, Endpoint, Handler, Reply
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     import typer
 
     from tenantry.auth import Authentication
-    from tenantry.core import App, CommandHost
+    from tenantry.core import App, CommandHost, OpenApiPart
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
     from tenantry.web import Web
 
 # Better Auth's ADMIN_ERROR_CODES (1.7.25).
@@ -119,6 +122,10 @@ class AdminPlugin(AuthPlugin, PageProvider):
         from tenantry.auth.plugins.admin.cli import admin_commands  # the command line's own imports
 
         return admin_commands(host)
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Its ``/api/auth`` endpoints in the OpenAPI document."""
+        return admin_part()
 
     def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         return (

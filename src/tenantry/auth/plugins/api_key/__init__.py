@@ -20,6 +20,7 @@ from tenantry.auth.plugins.api_key.credential import KeyCredential
 from tenantry.auth.plugins.api_key.endpoints import ApiKeyEndpoints
 from tenantry.auth.plugins.api_key.errors import API_KEY_ERROR_CODES
 from tenantry.auth.plugins.api_key.gate import KeyGate
+from tenantry.auth.plugins.api_key.openapi import api_key_part
 from tenantry.auth.plugins.api_key.pages import routes as page_routes
 from tenantry.auth.plugins.api_key.policy import ScopedPolicy
 from tenantry.auth.plugins.api_key.service import ApiKeys, NewKey
@@ -85,16 +86,9 @@ class ApiKeyPlugin(AuthPlugin, PageProvider):
             # Tenancy's role policy checks scopes itself and replaces this policy when present.
             app.pipeline.policy = ScopedPolicy(app.pipeline.policy)
 
-    def openapi(self) -> OpenApiPart:
-        """The ``x-api-key`` header as a security scheme of the CRUD API."""
-        scheme = {
-            "type": "apiKey",
-            "in": "header",
-            "name": "x-api-key",
-            "description": "An API key (created at /api/auth/api-key/create): its user's rights in its organization, "
-            "within its scopes.",
-        }
-        return OpenApiPart(paths={}, security_schemes={"apiKey": scheme})
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Better Auth's ``/api-key/*`` endpoints, and ``x-api-key`` as a security scheme of the API."""
+        return api_key_part()
 
     @property
     def keys(self) -> ApiKeys:

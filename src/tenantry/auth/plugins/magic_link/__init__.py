@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.plugins.magic_link.endpoints import MagicLinkEndpoints
+from tenantry.auth.plugins.magic_link.openapi import magic_link_part
 from tenantry.auth.plugins.magic_link.pages import routes as page_routes
 from tenantry.auth.plugins.magic_link.service import SIGN_IN, VERIFY, MagicLinks
 from tenantry.auth.plugins.magic_link.settings import MagicLinkSettings
@@ -25,7 +26,9 @@ from tenantry.web.provider import PageProvider
 if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
-    from tenantry.core import App
+    from tenantry.core import App, OpenApiPart
+    from tenantry.db.tables import TableSet
+    from tenantry.schema import Schema
     from tenantry.web import Web
 
 __all__ = ["MagicLinkPlugin", "MagicLinkSettings", "MagicLinks"]
@@ -49,6 +52,10 @@ class MagicLinkPlugin(AuthPlugin, PageProvider):
     def __init__(self, settings: MagicLinkSettings) -> None:
         self.settings = settings
         self.service: MagicLinks | None = None  # the app's, once its endpoints are made
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Its ``/api/auth`` endpoints in the OpenAPI document."""
+        return magic_link_part()
 
     def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """``POST /sign-in/magic-link`` and ``GET /magic-link/verify``."""

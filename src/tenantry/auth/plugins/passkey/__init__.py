@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute
 
 from tenantry.auth.plugin import AuthPlugin
+from tenantry.auth.plugins.passkey.openapi import passkey_part
 from tenantry.auth.plugins.passkey.pages import routes as page_routes
 from tenantry.auth.plugins.passkey.service import Passkeys
 from tenantry.auth.plugins.passkey.settings import PasskeySettings, RelyingParty, relying_party
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
     from tenantry.auth.tables import AuthTables
-    from tenantry.core import App, Capabilities
+    from tenantry.core import App, Capabilities, OpenApiPart
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
     from tenantry.web import Web
@@ -72,6 +73,10 @@ class PasskeyPlugin(AuthPlugin, PageProvider):
     def contribute(self, ts: TableSet, schema: Schema, capabilities: Capabilities) -> None:
         auth: AuthTables = ts.extensions["auth"]
         ts.extensions[EXTENSION] = passkey_tables(ts, auth.preset, auth)
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Its ``/api/auth`` endpoints in the OpenAPI document."""
+        return passkey_part()
 
     def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         from tenantry.auth.plugins.passkey.endpoints import PasskeyEndpoints

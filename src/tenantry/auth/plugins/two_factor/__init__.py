@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute
 from tenantry.auth.plugin import AuthPlugin, PluginField
 from tenantry.auth.plugins.two_factor.endpoints import TwoFactorEndpoints
 from tenantry.auth.plugins.two_factor.errors import ERROR_CODES
+from tenantry.auth.plugins.two_factor.openapi import two_factor_part
 from tenantry.auth.plugins.two_factor.pages import routes as page_routes
 from tenantry.auth.plugins.two_factor.requirement import OrganizationRequirement
 from tenantry.auth.plugins.two_factor.service import TwoFactorService
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from tenantry.auth import Authentication
     from tenantry.auth.router import Endpoint
     from tenantry.auth.tables import AuthTables
-    from tenantry.core import App, Capabilities
+    from tenantry.core import App, Capabilities, OpenApiPart
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
     from tenantry.web import Web
@@ -75,6 +76,10 @@ class TwoFactorPlugin(AuthPlugin, PageProvider):
             self.service = TwoFactorService(auth.ctx, store, app.schema.title)
             self.requirement = OrganizationRequirement(app, auth, store)
         return self.service, self.requirement
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
+        """Its ``/api/auth`` endpoints in the OpenAPI document."""
+        return two_factor_part()
 
     def endpoints(self, app: App, auth: Authentication) -> Sequence[Endpoint]:
         """The eight ``/two-factor/*`` endpoints of Better Auth, and the organization requirement's."""
