@@ -12,10 +12,29 @@ from tenantry.api.docs import docs_routes, openapi_parts
 from tenantry.api.openapi import build_openapi
 from tenantry.api.routes import CrudEndpoints
 from tenantry.core import App, Capability
+from tenantry.core.openapi import OpenApiPart
+from tenantry.db import TableSet
 from tenantry.core.http import JSONResponse
 from tenantry.querystring import QueryParser
+from tenantry.schema import Schema
 
 __all__ = ["Api", "CrudEndpoints", "QueryParser", "api_routes", "build_openapi", "openapi_parts"]
+
+
+CLIENT_PATH = {
+    "get": {
+        "tags": ["documentation"],
+        "operationId": "typescriptClient",
+        "summary": "The typed TypeScript client of this schema (development only)",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "A TypeScript module (see docs/clients.md)",
+                "content": {"application/typescript": {"schema": {"type": "string"}}},
+            }
+        },
+    }
+}
 
 
 class Api(Capability):
@@ -29,6 +48,12 @@ class Api(Capability):
 
     def install(self, app: App) -> None:
         self._routes = api_routes(app)
+        self._development = app.settings.is_development
+
+    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart | None:
+        if not self._development:
+            return None
+        return OpenApiPart(paths={"/api/client.ts": CLIENT_PATH})
 
     def routes(self) -> Sequence[BaseRoute]:
         return self._routes
