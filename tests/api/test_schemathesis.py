@@ -10,7 +10,6 @@ and derandomized, so CI sees the same requests each time.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -137,9 +136,6 @@ def _run(base: str) -> tuple[list[str], int, int]:
 @pytest.mark.slow(SECONDS)
 def test_the_api_answers_as_its_document_says(prepare_database: PrepareDatabase) -> None:
     with live_server(prepare_database, AUTH) as base:
-        started = time.monotonic()
         failures, operations, calls = _run(base)
-        elapsed = time.monotonic() - started
     assert operations > 150
     assert not failures, f"{len(failures)} failures in {calls} calls:\n" + "\n".join(failures[:30])
-    assert elapsed < SECONDS * 2, f"{elapsed:.0f} s for {calls} calls"
