@@ -135,8 +135,8 @@ class DrainingServer(uvicorn.Server):
         if self.draining:
             return
         self.draining = True
-        for task in self._accepting:
-            task.cancel()
+        # The accepting tasks are not cancelled: one may hold a connection accepted a moment ago,
+        # which a cancellation would drop. Each ends by itself once the socket stops listening.
         taken = 0
         for sock in self._listeners:
             queued: list[socket.socket] = []
@@ -195,5 +195,7 @@ class DrainingServer(uvicorn.Server):
             for task in list(self.server_state.tasks):
                 task.cancel(msg="the server's grace period ran out")
             await asyncio.wait(list(self.server_state.tasks), timeout=1.0)
+        for task in self._accepting:
+            task.cancel()  # only one waiting on a socket that never woke (nothing to drop)
         if not self.force_exit:
             await self.lifespan.shutdown()

@@ -142,6 +142,7 @@ class Supervisor:
                 process.kill()
                 process.join()
                 status = 1
-            elif process.exitcode != 0:
+            elif process.exitcode not in (0, -signal.SIGTERM):
+                # -SIGTERM: stopped while starting, before it could serve anything: nothing was cut off.
                 status = 1
         return status
