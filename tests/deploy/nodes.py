@@ -34,6 +34,7 @@ import uuid
 from pathlib import Path
 
 from tenantry.hooks import HookEvent, hook
+from tenantry.realtime import notify_user
 
 
 @hook("notes", "before_create")
@@ -44,6 +45,14 @@ async def slow_on_request(event: HookEvent) -> None:
     if len(words) == 2 and words[0] == "slow":
         (Path(os.environ["SLOW_MARKS"]) / uuid.uuid4().hex).touch()
         await asyncio.sleep(float(words[1]))
+
+
+@hook("notes", "after_create")
+async def tell_the_author(event: HookEvent) -> None:
+    """A note titled "ping ..." notifies its author (stored, and pushed to their sockets)."""
+    note = event.new or {}
+    if str(note.get("title", "")).startswith("ping") and event.context.principal.user_id:
+        await notify_user(event.context.principal.user_id, type="ping", title=note["title"], message="noted")
 '''
 PASSWORD = "Password-One-111"
 
@@ -61,10 +70,15 @@ class SlowSmtp:
 
     delay: float = 0.3
     received: list[str] = field(default_factory=list)
+    started: int = 0  # messages whose DATA arrived (being accepted or accepted)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        with self.lock:
+            self.started += 1
         await asyncio.sleep(self.delay)
+        if server.transport is None or server.transport.is_closing():
+            return "421 the client is gone"  # never acknowledged: not delivered
         content = envelope.original_content or b""
         parsed = message_from_bytes(content if isinstance(content, bytes) else content.encode())
         with self.lock:
@@ -200,3 +214,19 @@ def sign_up(url: str, email: str, origin: str) -> str:
 def in_flight(project: Path) -> int:
     """How many slow creates have started (their hook is running or has run)."""
     return len(list((project.parent / "slow-marks").iterdir()))
+
+
+def worker_pids(supervisor: int) -> set[int]:
+    """The worker processes of a ``tenantry serve --workers N`` (multiprocessing's helper excluded)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == supervisor and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            found.add(int(entry.name))
+    return found

@@ -1,6 +1,7 @@
 """Three `tenantry serve` nodes behind nginx (deploy/nginx.conf), on PostgreSQL and Redis.
 
-A session made on one node works on the others, and a rolling restart of all three under a steady
+A session made on one node works on the others, the npm socket.io-client receives pushes through
+nginx over WebSocket and over long polling, and a rolling restart of all three under a steady
 load of reads and writes (POSTs included) through nginx fails no request: each stopping node
 refuses new connections, so nginx passes them to the next one.
 """
@@ -23,6 +24,7 @@ from tests.deploy.load import LoadLoop, start_loops
 from tests.deploy.nodes import Node, base_env, free_port, make_project, sign_up
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+COMPAT = ROOT / "tests" / "compat"
 REDIS_URL = os.environ.get("TENANTRY_TEST_REDIS", "redis://127.0.0.1:6379/0")
 LOOPS = 4
 
@@ -34,6 +36,24 @@ def nginx_config(ports: list[int], listen: int) -> str:
         text = text.replace(f"server app{number}:8000", f"server 127.0.0.1:{port}")
     assert "app1:" not in text and "listen 8080;" in text
     return text.replace("listen 8080;", f"listen 127.0.0.1:{listen};")
+
+
+def run_socketio_client(proxy: str, token: str) -> list[str]:
+    """tests/compat/realtime-proxy.mjs (the npm socket.io-client) against ``proxy``; its output lines."""
+    if shutil.which("node") is None or not (COMPAT / "node_modules" / "socket.io-client").is_dir():
+        require_service("Node.js and socket.io-client", "run `npm ci` in tests/compat (make test does)")
+    result = subprocess.run(
+        ["node", str(COMPAT / "realtime-proxy.mjs")],
+        cwd=COMPAT,
+        env={"PATH": os.environ["PATH"], "NODE_NO_WARNINGS": "1", "PROXY": proxy, "TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "DONE", lines
+    return lines
 
 
 @pytest.fixture
@@ -98,6 +118,13 @@ def test_three_nodes_behind_nginx_restart_one_by_one_without_a_failed_request(
         for node in nodes:
             session = httpx.get(f"{node.url}/api/auth/get-session", headers={"authorization": f"Bearer {token}"})
             assert session.status_code == 200 and session.json()["user"]["email"] == "nodes@example.com"
+
+        # Socket.IO through nginx: upgraded to WebSocket, and on long polling (sticky to one node).
+        realtime = run_socketio_client(proxy, token)
+        for transport in ("websocket", "polling"):
+            assert [line for line in realtime if line.startswith(transport)] == [
+                f"{transport} ping {n}" for n in (1, 2, 3)
+            ], realtime
 
         stop = threading.Event()
         loops = [LoadLoop(proxy, token, "nodes@example.com", proxy, stop, pause=0.005) for _ in range(LOOPS)]
