@@ -1,13 +1,15 @@
 """Three `tenantry serve` nodes behind nginx (deploy/nginx.conf), on PostgreSQL and Redis.
 
 A session made on one node works on the others, the npm socket.io-client receives pushes through
-nginx over WebSocket and over long polling, and a rolling restart of all three under a steady
+nginx over WebSocket and over long polling, a socket closed by each stopping node reconnects
+through nginx to another, and a rolling restart of all three under a steady
 load of reads and writes (POSTs included) through nginx fails no request: each stopping node
 refuses new connections, so nginx passes them to the next one.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -127,6 +129,18 @@ def test_three_nodes_behind_nginx_restart_one_by_one_without_a_failed_request(
                 f"{transport} ping {n}" for n in (1, 2, 3)
             ], realtime
 
+        # A socket kept open through the restarts: closed by each stopping node, it reconnects.
+        follower = subprocess.Popen(
+            ["node", str(COMPAT / "realtime-follow.mjs")],
+            cwd=COMPAT,
+            env={"PATH": os.environ["PATH"], "NODE_NO_WARNINGS": "1", "PROXY": proxy, "TOKEN": token},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert follower.stdout is not None and follower.stdin is not None
+        assert follower.stdout.readline().strip() == "CONNECTED"
+
         stop = threading.Event()
         loops = [LoadLoop(proxy, token, "nodes@example.com", proxy, stop, pause=0.005) for _ in range(LOOPS)]
         threads = start_loops(loops)
@@ -146,13 +160,20 @@ def test_three_nodes_behind_nginx_restart_one_by_one_without_a_failed_request(
             for thread in threads:
                 thread.join(30)
         restart_seconds = time.monotonic() - started
+        follower.stdin.write("END\n")
+        follower.stdin.flush()
+        summary = json.loads(follower.stdout.readline())
+        follower.wait(10)
         outcomes = [o for loop in loops for o in loop.outcomes]
         bad = [o for o in outcomes if o.kind != "ok" or o.status not in (200, 201)]
         posts = sum(o.what.startswith("POST") for o in outcomes)
         print(
             f"\nrolling restart of 3 nodes, twice: {restart_seconds:.1f} s, {len(outcomes)} requests ({posts} POSTs), "
-            f"{len(bad)} failed"
+            f"{len(bad)} failed, socket reconnected {len(summary['reasons'])} times"
         )
+        # Closed by stopping nodes as a transport close (never "io server disconnect"), and back.
+        assert summary["reasons"] and set(summary["reasons"]) == {"transport close"}, summary
+        assert summary["connected"] and summary["connects"] == len(summary["reasons"]) + 1, summary
         assert bad == [], bad[:5]
         assert posts > 10
     finally:
