@@ -31,7 +31,7 @@ def create_slowly(url: str, token: str) -> int:
     return answer.status_code
 
 
-@pytest.mark.slow(14)
+@pytest.mark.slow(17)
 def test_sigterm_finishes_what_is_in_flight_and_refuses_the_rest(tmp_path: Path, database_url: str) -> None:
     workers = 2 if database_url.startswith("postgresql") else 1
     project = make_project(tmp_path, database_url)

@@ -68,7 +68,7 @@ def nginx_dir(tmp_path: Path) -> Iterator[Path]:
     yield folder
 
 
-@pytest.mark.slow(45)
+@pytest.mark.slow(38)
 def test_three_nodes_behind_nginx_restart_one_by_one_without_a_failed_request(
     tmp_path: Path, nginx_dir: Path, postgres_databases: object
 ) -> None:
