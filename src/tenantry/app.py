@@ -179,6 +179,7 @@ class Tenantry:
         self.outbox = Outbox(self.db, self.tables, settings=settings.outbox, clock=clock)
         self.events = Events(self.outbox, self.pipeline, schema)
         self.authenticators: list[Authenticator] = []
+        self.draining = False
         self.principal_listeners: list[PrincipalListener] = []
         for capability in self.capabilities:
             capability.install(self)
@@ -264,6 +265,17 @@ class Tenantry:
             log.warning("schema change applied: %s", line)
         for line in result.skipped:
             log.warning("schema change skipped (use --allow-destructive): %s", line)
+
+    async def drain(self) -> None:
+        """The server stops taking work: readiness answers 503, capabilities close long-lived connections."""
+        if self.draining:
+            return
+        self.draining = True
+        for capability in self.capabilities:
+            try:
+                await capability.drain()
+            except Exception:
+                log.exception("draining %s failed", capability.name)
 
     async def shutdown(self) -> None:
         # Deliveries in flight finish (realtime's pushes included) and the rest is handed back first.

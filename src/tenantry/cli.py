@@ -387,6 +387,13 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    grace: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="On SIGTERM, seconds requests in flight get to finish (default TENANTRY_SHUTDOWN_GRACE, 30).",
+        ),
+    ] = None,
     migrate: Annotated[bool, typer.Option("--migrate", help="Apply pending migrations before starting.")] = False,
     proxy_headers: Annotated[
         bool,
@@ -397,14 +404,20 @@ def serve(
         ),
     ] = True,
 ) -> None:
-    """Production server (TENANTRY_ENV defaults to production): refuses to start on an unmigrated database."""
-    import uvicorn
+    """Production server (TENANTRY_ENV defaults to production): refuses to start on an unmigrated database.
+
+    On SIGTERM it stops accepting connections at once, lets requests in flight finish (up to
+    --grace seconds), hands back its outbox work and exits with status 0.
+    """
+    from tenantry.server import NodeOptions, bind, serve_node
 
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
     os.environ.setdefault("TENANTRY_ENV", "production")
     if not proxy_headers:
         os.environ["TENANTRY_TRUSTED_PROXIES"] = ""  # the workers read it too
+    if grace is not None:
+        os.environ["TENANTRY_SHUTDOWN_GRACE"] = str(grace)
     settings = settings_or_exit()
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
     _require_migrated(path, loaded, settings, migrate=migrate)
@@ -415,18 +428,13 @@ def serve(
         # Before the workers start: each writes its metrics there, and a scrape sums them. Emptied
         # now, so the counters of a previous run do not add to this one's.
         prepare_directory()
-    uvicorn.run(
-        "tenantry.app:served_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
-        # 127.0.0.1 by default, and replace the peer before the app's request id check).
-        proxy_headers=False,
-        access_log=False,
-        log_level="info",
-    )
+    try:
+        sock = bind(host, port)
+    except OSError as exc:  # the port is taken, or the address is not this machine's
+        err.print(f"[red]Cannot listen on {host}:{port}:[/] {exc}")
+        raise typer.Exit(1) from None
+    options = NodeOptions(host=host, port=port, workers=workers, grace=settings.shutdown_grace)
+    raise typer.Exit(serve_node(options, sock))
 
 
 @app.command()

@@ -11,6 +11,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -512,3 +513,34 @@ async def test_the_pruner_waits_one_interval_before_its_first_pass(outbox_env: O
             await asyncio.sleep(0.05)
     finally:
         await outbox.stop()
+
+
+async def test_a_stop_that_cuts_a_handler_off_hands_its_claim_back_at_once(outbox_env: OutboxEnv) -> None:
+    env = outbox_env
+    started = asyncio.Event()
+
+    async def stuck(event: DomainEvent) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    stuck_subscriber = Subscriber("webhook", ("projects.*",), stuck, lease=60, handler_timeout=30)
+    env.outbox.register(stuck_subscriber)
+    [published] = [event(row_id="cut")]
+    await env.publish(published)
+    worker = env.outbox.worker("webhook")
+    worker.start()
+    await asyncio.wait_for(started.wait(), 30)
+    await worker.stop(grace=0.1)  # the grace runs out: the handler is cancelled
+    # Handed back, not held for the 60 s lease: another process delivers it now.
+    handler = Recorder()
+    other = DeliveryWorker(env.store(), Subscriber("webhook", ("projects.*",), handler), clock=utc_now)
+    assert (await other.deliver_pending()).done == 1
+    assert handler.received == [published.id]
+
+
+def test_the_lease_setting_replaces_each_subscribers_lease_and_bounds_its_handler() -> None:
+    subscriber = Subscriber("webhook", ("projects.*",), Recorder(), lease=120, handler_timeout=30)
+    worker = DeliveryWorker(cast(Any, None), subscriber, lease=5)
+    assert (worker.lease.total_seconds(), worker.handler_timeout) == (5, 2.5)
+    default = DeliveryWorker(cast(Any, None), subscriber)
+    assert (default.lease.total_seconds(), default.handler_timeout) == (120, 30)

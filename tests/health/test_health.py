@@ -108,6 +108,15 @@ async def test_a_stopped_worker(make_client: Any) -> None:
         assert body["stopped_workers"] == ["auth-sweeper"]
 
 
+async def test_draining_is_not_ready(make_client: Any) -> None:
+    async with make_client() as client:
+        assert (await client.get("/readyz")).status_code == 200
+        await runtime(client).drain()  # what `tenantry serve` does on SIGTERM
+        ready = await client.get("/readyz")
+        assert (ready.status_code, ready.json()) == (503, {"status": "draining"})
+        assert (await client.get("/healthz")).status_code == 200  # alive, finishing its requests
+
+
 async def test_redis_unreachable(make_client: Any) -> None:
     url = f"redis://127.0.0.1:{closed_port()}/0"
     async with make_client(REDIS_URL=url) as client:

@@ -12,9 +12,9 @@ from tenantry.api.docs import docs_routes, openapi_parts
 from tenantry.api.openapi import build_openapi
 from tenantry.api.routes import CrudEndpoints
 from tenantry.core import App, Capability
+from tenantry.core.http import JSONResponse
 from tenantry.core.openapi import OpenApiPart
 from tenantry.db import TableSet
-from tenantry.core.http import JSONResponse
 from tenantry.querystring import QueryParser
 from tenantry.schema import Schema
 

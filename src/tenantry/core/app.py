@@ -106,6 +106,11 @@ class App(Protocol):
         """Called in order by ``context`` once a request's principal is known."""
         ...
 
+    @property
+    def draining(self) -> bool:
+        """The server is stopping (SIGTERM): it takes no new connections and readiness says so."""
+        ...
+
     def clock(self) -> dt.datetime:
         """Now, in UTC (one clock for every capability; tests may move it)."""
         ...

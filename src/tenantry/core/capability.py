@@ -100,6 +100,10 @@ class Capability:
     async def startup(self) -> None:
         """Runs once the database is open, before the app serves (recover what was left unfinished)."""
 
+    async def drain(self) -> None:
+        """Runs when the server stops taking work (SIGTERM), while requests in flight finish: close
+        long-lived connections (sockets) so their clients reconnect to another node."""
+
     async def shutdown(self) -> None:
         """Runs after the workers stopped, before the database closes."""
 

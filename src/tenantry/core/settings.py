@@ -35,6 +35,13 @@ class CoreSettings(BaseSettings):
     max_limit: int = Field(100, ge=1, le=10_000, alias="TENANTRY_MAX_LIMIT")
     db_pool_size: int = Field(10, ge=1, le=500, alias="TENANTRY_DB_POOL_SIZE")
     max_body_bytes: int = Field(1_048_576, ge=1024, alias="TENANTRY_MAX_BODY_BYTES")
+    shutdown_grace: float = Field(
+        30.0,
+        ge=0,
+        le=3600,
+        alias="TENANTRY_SHUTDOWN_GRACE",
+        description="Seconds a stopping server lets requests in flight finish (tenantry serve --grace).",
+    )
     auto_migrate: bool = Field(
         False,
         alias="TENANTRY_AUTO_MIGRATE",

@@ -96,6 +96,7 @@ class Outbox:
             clock=self.clock,
             poll_interval=self.poll_interval,
             failure_listeners=self.failure_listeners,
+            lease=self.settings.lease_seconds,
         )
         worker.observer = self._observer
         self._subscribers[name] = subscriber

@@ -19,5 +19,8 @@ class OutboxSettings(BaseSettings):
 
     retention_days: float = Field(7.0, gt=0, le=3650, alias="TENANTRY_OUTBOX_RETENTION_DAYS")
     failed_retention_days: float = Field(30.0, gt=0, le=3650, alias="TENANTRY_OUTBOX_FAILED_RETENTION_DAYS")
+    # Overrides every subscriber's lease: how long a process that died mid-delivery holds its claims
+    # before another process takes them over (each handler is then bounded by half of it).
+    lease_seconds: float | None = Field(None, ge=1, le=86400, alias="TENANTRY_OUTBOX_LEASE_SECONDS")
     # How often each process prunes; the first pass comes one interval after start-up.
     prune_interval: float = Field(3600.0, gt=0, le=7 * 86400, alias="TENANTRY_OUTBOX_PRUNE_SECONDS")

@@ -121,6 +121,7 @@ class DeliveryWorker(PollingWorker):
         clock: Clock = utc_now,
         poll_interval: float = 1.0,
         failure_listeners: Sequence[FailureListener] = (),
+        lease: float | None = None,
     ) -> None:
         super().__init__(f"outbox-{subscriber.name}", poll_interval, log)
         # Shared with the outbox (its list, not a copy): listeners added later are heard too.
@@ -128,7 +129,11 @@ class DeliveryWorker(PollingWorker):
         self.store = store
         self.subscriber = subscriber
         self.clock = clock
-        self.lease = dt.timedelta(seconds=subscriber.lease)
+        # ``lease`` (TENANTRY_OUTBOX_LEASE_SECONDS) replaces the subscriber's; a handler must still end
+        # within half of it, or another process could take its delivery while it runs.
+        seconds = lease or subscriber.lease
+        self.lease = dt.timedelta(seconds=seconds)
+        self.handler_timeout = min(subscriber.handler_timeout, seconds / 2)
         self._ordered = subscriber.ordering != "none"
         # Wraps each handler call when set (``Outbox.observe``: tracing).
         self.observer: DeliveryObserver | None = None
@@ -260,6 +265,12 @@ class DeliveryWorker(PollingWorker):
         try:
             # Every handler in flight is awaited even if one outcome cannot be recorded: none is cut off.
             outcomes = await asyncio.gather(*(run(items) for items in lanes), return_exceptions=True)
+        except asyncio.CancelledError:
+            # Cut off (a stop whose grace ran out): what is not done is handed back now, so another
+            # process takes it at once rather than when the lease runs out. At least once still holds.
+            with contextlib.suppress(Exception):
+                await self.store.release(claim, self.clock())
+            raise
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -305,7 +316,7 @@ class DeliveryWorker(PollingWorker):
         )
         try:
             with observed:
-                async with asyncio.timeout(sub.handler_timeout):
+                async with asyncio.timeout(self.handler_timeout):
                     result = await sub.handler(item.event)
         except PermanentDeliveryError as exc:
             return await self._fail(claim, item, f"{type(exc).__name__}: {exc}", exc, True)

@@ -6,7 +6,8 @@
   round trip through the pool), its migrations (the applied revision is the code's head, when the
   project has revisions), Redis (a PING, when ``REDIS_URL`` is set) and the background workers
   (every outbox subscriber's worker, the pruner, the capabilities' workers). 200 with each check's
-  ``ok`` when all pass; 503 naming the ones that do not. Nothing is cached, so an outage shows at
+  ``ok`` when all pass; 503 naming the ones that do not, and 503 ``{"status": "draining"}`` once
+  the server is stopping (SIGTERM). Nothing is cached, so an outage shows at
   the next probe; nothing secret is in the body (outcomes are single words).
 
 Both need no authentication, pass no rate limit or origin check, and come before the CRUD API's
@@ -90,7 +91,10 @@ class Health(Capability):
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
     async def readyz(self, request: Request) -> Response:
-        """Every dependency answers in time: 200, or 503 naming what does not."""
+        """Every dependency answers in time: 200, or 503 naming what does not (or that the server is stopping)."""
+        if self.app.draining:
+            # Stopping (SIGTERM): a proxy or orchestrator still probing this node must route elsewhere.
+            return JSONResponse({"status": "draining"}, status_code=503, headers=NO_STORE)
         outcomes = await self.check()
         failing = checks.failing(outcomes)
         body: dict[str, Any] = {

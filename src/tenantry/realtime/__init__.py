@@ -128,6 +128,10 @@ class Realtime(Capability):
         """``/socket.io/``, and this app's realtime as the current one for hooks' ``notify_user``."""
         return [Middleware(RealtimeMiddleware, realtime=self)]
 
+    async def drain(self) -> None:
+        """The server is stopping: close every socket, so its client reconnects (to another node)."""
+        await self.server.close_sockets()
+
     def workers(self) -> Sequence[Worker]:
         """The socket server's session sweeper and fan-out."""
         return [self.server]

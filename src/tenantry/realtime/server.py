@@ -166,6 +166,13 @@ class SocketServer:
             self.sio.manager_initialized = True
             manager.initialize()
 
+    async def close_sockets(self) -> None:
+        """Close every client's connection (Engine.IO's close, not Socket.IO's disconnect): the client
+        sees its transport closed and reconnects by itself, where a Socket.IO disconnect would tell it
+        to stay away. Pushes from the outbox go on meanwhile (to other nodes' sockets, through Redis)."""
+        with contextlib.suppress(Exception):
+            await self.sio.eio.disconnect()
+
     async def stop(self) -> None:
         """Disconnect every socket and stop the background work (the manager's Redis listener too)."""
         self._stopping = True

@@ -1,0 +1,148 @@
+"""One node of ``tenantry serve``: a listening socket and one or more worker processes serving it.
+
+With one worker the app is served in this process. With several, this process binds the socket,
+starts the workers (``spawn``: each builds its own app) and watches them: a worker that dies (a
+crash, SIGKILL) is replaced, and the others serve meanwhile since they share the socket. SIGTERM
+or SIGINT is passed on to every worker at once; each stops as ``DrainingServer`` describes (the
+first to get it shuts the shared socket down, so the node refuses new connections at once). The
+exit status is the same either way: 0 once every worker has finished gracefully, 1 if one had to
+be killed after the grace period.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+
+from tenantry.server.drain import DrainingServer
+
+log = logging.getLogger("tenantry.server")
+
+# Beyond the grace period: the app's own shutdown (the outbox's handlers, closing the pool).
+SHUTDOWN_MARGIN = 15.0
+# How often the supervisor looks for dead workers.
+WATCH_INTERVAL = 0.2
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """What ``tenantry serve`` asks for; the app itself comes from the environment in each worker."""
+
+    host: str
+    port: int
+    workers: int = 1
+    grace: float = 30.0
+    log_level: str = "info"
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The node's listening socket (IPv6 when ``host`` is an IPv6 address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_node(options: NodeOptions, sock: socket.socket) -> int:
+    """Serve ``sock`` (see ``bind``) until SIGTERM/SIGINT; returns the exit status (0: stopped gracefully)."""
+    if options.workers == 1:
+        return run_worker(options, sock)
+    return Supervisor(options, sock).run()
+
+
+def run_worker(options: NodeOptions, sock: socket.socket) -> int:
+    """Build the app from the environment and serve ``sock`` with it until told to stop."""
+    from tenantry.app import served_app
+
+    app = served_app()
+    config = uvicorn.Config(
+        app,
+        # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
+        # 127.0.0.1 by default, and replace the peer before the app's request id check).
+        proxy_headers=False,
+        access_log=False,
+        log_level=options.log_level,
+    )
+    server = DrainingServer(config, grace=options.grace, on_drain=app.state.tenantry.drain)
+    server.run(sockets=[sock])
+    return 0
+
+
+def _worker_main(options: NodeOptions, sock: socket.socket) -> None:
+    """A worker process's entry point (spawned: a fresh interpreter)."""
+    raise SystemExit(run_worker(options, sock))
+
+
+class Supervisor:
+    """Runs ``options.workers`` worker processes on ``sock``, replacing any that die, until stopped."""
+
+    def __init__(self, options: NodeOptions, sock: socket.socket) -> None:
+        self.options = options
+        self.sock = sock
+        self.context = multiprocessing.get_context("spawn")
+        self.processes: list[BaseProcess] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> int:
+        """Start the workers, watch them, and stop them all on SIGTERM/SIGINT."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+        log.info("supervisor [%d] starting %d workers", os.getpid(), self.options.workers)
+        self.processes = [self._start() for _ in range(self.options.workers)]
+        while not self.stopping.wait(WATCH_INTERVAL):
+            self._replace_dead()
+        return self._stop()
+
+    def _start(self) -> BaseProcess:
+        process = self.context.Process(target=_worker_main, args=(self.options, self.sock), name="tenantry-worker")
+        process.start()
+        return process
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        # Passed on at once (not at the next watch): the workers stop accepting now.
+        if not self.stopping.is_set():
+            self.stopping.set()
+            for process in self.processes:
+                if process.pid is not None and process.exitcode is None:
+                    os.kill(process.pid, signal.SIGTERM)
+
+    def _replace_dead(self) -> None:
+        for index, process in enumerate(self.processes):
+            if process.exitcode is None or self.stopping.is_set():
+                continue
+            log.warning("worker [%s] exited with status %s; starting another", process.pid, process.exitcode)
+            if process.exitcode == 3:  # uvicorn's STARTUP_FAILURE: every replacement would fail alike
+                log.error("a worker could not start; stopping the node")
+                self._on_signal(signal.SIGTERM, None)
+                return
+            self.processes[index] = self._start()
+
+    def _stop(self) -> int:
+        log.info("supervisor [%d] stopping %d workers", os.getpid(), len(self.processes))
+        self.sock.close()  # the workers have shut it down; this process never accepted on it
+        deadline = time.monotonic() + self.options.grace + SHUTDOWN_MARGIN
+        status = 0
+        for process in self.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.exitcode is None:
+                log.error("worker [%s] did not stop in time; killing it", process.pid)
+                process.kill()
+                process.join()
+                status = 1
+            elif process.exitcode not in (0, -signal.SIGTERM):
+                # -SIGTERM: stopped while starting, before it could serve anything: nothing was cut off.
+                status = 1
+        return status
