@@ -235,13 +235,18 @@ async def test_nul_in_query_is_400(make_client) -> None:
 
 async def test_malformed_ids_are_400(make_client) -> None:
     async with make_client() as client:
-        for bad in ("abc", "1", "123e4567-e89b-12d3-a456-42661417400", "%20", "bulk", "²"):
+        for bad in ("abc", "1", "123e4567-e89b-12d3-a456-42661417400", "%20", "²"):
             for method in ("GET", "PUT", "PATCH", "DELETE"):
                 r = await client.request(
                     method, f"/api/projects/{bad}", json={"name": "x"} if method in ("PUT", "PATCH") else None
                 )
                 body = assert_error(r, 400, "INVALID_ID")
                 assert body["message"].endswith("is not a valid Project id (a UUID)")
+        # ``bulk`` is no UUID, but it is a path of its own: the methods it does not serve are 405.
+        for method in ("GET", "PUT", "PATCH", "DELETE"):
+            r = await client.request(method, "/api/projects/bulk", json={"name": "x"} if method != "GET" else None)
+            assert_error(r, 405, "METHOD_NOT_ALLOWED")
+            assert r.headers["allow"] == "POST"
 
 
 async def test_malformed_serial_and_text_ids(make_client) -> None:

@@ -91,7 +91,7 @@ async def _serve_and_check(url: str, created: dict[str, object]) -> None:
     result = await asyncio.to_thread(sync_schema, url, app_tables(schema, settings.model_copy(update={"auth": auth})))
     assert result.skipped == []
     # Only Tenantry's own tables are created, and the app's database role gets the rows of all of them.
-    own = ("audit_logs", "outbox_events", "outbox_deliveries", "notifications")
+    own = ("audit_logs", "outbox_events", "outbox_deliveries", "notifications", "idempotency_keys")
     for change in result.applied:
         ours = change.startswith(("grant ", "create role ", "create function "))
         assert ours or any(f" {t}" in change for t in own), change

@@ -63,7 +63,8 @@ def _journey(browser: Browser, j: Journey) -> None:
     page.on("console", csp_report)
     page.goto("/api/docs")
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("my-saas-api")
-    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    # (A document this large is shown as a virtual list: only the tags in view are in the page.)
+    expect(page.locator(".opblock-tag").first).to_be_visible()
     assert refused == [], refused
     page.remove_listener("console", csp_report)
 

@@ -45,6 +45,8 @@ class Api(Capability):
 
     name = "api"
     after = ("*",)
+    # Whether ``/api/client.ts`` is served (development); known once installed.
+    _development = False
 
     def install(self, app: App) -> None:
         self._routes = api_routes(app)

@@ -266,10 +266,12 @@ class DeliveryWorker(PollingWorker):
             # Every handler in flight is awaited even if one outcome cannot be recorded: none is cut off.
             outcomes = await asyncio.gather(*(run(items) for items in lanes), return_exceptions=True)
         except asyncio.CancelledError:
-            # Cut off (a stop whose grace ran out): what is not done is handed back now, so another
+            # Cut off by a stop whose grace ran out: what is not done is handed back now, so another
             # process takes it at once rather than when the lease runs out. At least once still holds.
-            with contextlib.suppress(Exception):
-                await self.store.release(claim, self.clock())
+            # Any other cancellation is treated as the process dying: the lease decides.
+            if self._stopping:
+                with contextlib.suppress(Exception):
+                    await self.store.release(claim, self.clock())
             raise
         finally:
             renewing.cancel()
