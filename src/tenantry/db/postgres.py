@@ -176,6 +176,8 @@ class PostgresDatabase(Database):
         self._actors: dict[int, DbActor] = {}
         # Callers holding or acquiring a connection: at the pool's size, the next one queues.
         self._busy = 0
+        # One permit per connection of the pool, taken in arrival order (see ``_take``).
+        self._admission = asyncio.Semaphore(pool_size)
         # Called with the text of every statement the pool's connections send (``listen_statements``).
         self._statement_listeners: list[Callable[[str], None]] = []
         # The current request's slot (one variable per database: two apps in one process keep apart).
@@ -221,6 +223,8 @@ class PostgresDatabase(Database):
     async def open(self) -> None:
         if self._pool is not None:
             return
+        # Bound to the loop that opens the pool (an app may be started again on another loop).
+        self._admission = asyncio.Semaphore(self.pool_size)
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
@@ -280,8 +284,17 @@ class PostgresDatabase(Database):
             self._busy += 1
             started = time.perf_counter() if queued else 0.0
             try:
-                # Opening a connection (the pool replaces broken ones here) is where an outage shows first.
-                conn = await pool.acquire()
+                # First come, first served: asyncpg's pool lets a newcomer take a connection released
+                # while an older waiter is being woken, and that waiter queues again at the back; under
+                # load some requests then wait seconds. A permit per connection, handed out in order
+                # (asyncio's semaphore lets nobody jump the queue), keeps every wait to its turn.
+                await self._admission.acquire()
+                try:
+                    # Opening a connection (the pool replaces broken ones here) is where an outage shows first.
+                    conn = await pool.acquire()
+                except BaseException:
+                    self._admission.release()
+                    raise
             except BaseException as exc:
                 self._busy -= 1
                 if isinstance(exc, _DRIVER_ERRORS):
@@ -314,6 +327,7 @@ class PostgresDatabase(Database):
             await self._require_pool().release(conn)
         finally:
             self._busy -= 1
+            self._admission.release()
 
     def _keep(self, conn: asyncpg.Connection) -> bool:
         """Keep ``conn`` in the request's slot for its next statement; False outside a request, when
