@@ -2,10 +2,18 @@
 
 Every operation of ``/api/openapi.json`` (the CRUD API, ``/api/auth`` with every plugin, billing,
 webhooks, notifications …) is called with requests generated from its description, valid and
-invalid, against a live server on each database, as a signed-in user with an organization (bearer
-token). Each answer must be no 5xx, a documented status and content type, a body that matches its
-documented schema, and the documented headers. The run is bounded (a few examples per operation)
-and derandomized, so CI sees the same requests each time.
+invalid, against a live server on each database, as the three roles of one organization (bearer
+tokens): its admin, a member and a viewer, in turn, so that every operation meets more than one
+role and the refusals a member or a viewer gets are checked against the document too. Each answer
+must be no 5xx, a documented status and content type, a body that matches its documented schema,
+and the documented headers.
+
+Where a create succeeds, the row is followed as the document's links would (create -> read ->
+update -> delete by the returned ``id``): by its creator, which must read it back and delete it,
+and by the viewer, which may read it but never change it.
+
+The run is bounded (a few examples per operation) and derandomized, so CI sees the same requests
+each time.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation import GenerationMode
+from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -45,65 +54,177 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
+# The seed's roles, top first: the organization's creator is its admin.
+ROLES = ("admin", "member", "viewer")
 # Per operation, valid and invalid requests together: every operation is called, and the run stays
 # within about 30 s per database on two cores.
 EXAMPLES = 2
 SECONDS = 40
+ORG = "/api/auth/organization"
 
 
 class Caller:
-    """A signed-in user with an active organization; made again when a generated request ended the
-    session or left the organization (sign-out, delete-user, organization/leave …)."""
+    """A signed-in user holding ``role`` in the team's organization; made again when a generated
+    request ended its session or took it out of that organization or role (sign-out, delete-user,
+    organization/leave, organization/create, which makes the new organization active …)."""
 
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.http = httpx.Client(base_url=base, headers={"origin": base})
-        self.made = 0
+    def __init__(self, team: Team, role: str) -> None:
+        self.team = team
+        self.role = role
         self.token = ""
+
+    @property
+    def http(self) -> httpx.Client:
+        return self.team.http
 
     def headers(self) -> dict[str, str]:
         if not self.token:
-            self._sign_up()
+            self.token = self.team.join(self.role)
+        return self.bearer()
+
+    def bearer(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self.token}"}
 
     def answered(self, path: str, method: str, status: int) -> None:
         """After a call: one that changed something of /api/auth may have ended the session, rotated
-        its token or left the organization (sign-out, change-password, leave …); check it."""
-        if path.startswith("/api/auth/") and method == "POST" and status < 300 and not self._active():
+        its token or moved it to another organization; check it, and put it back where it belongs."""
+        if path.startswith("/api/auth/") and method == "POST" and status < 300 and not self._in_role():
             self.token = ""
 
-    def _active(self) -> bool:
-        r = self.http.get("/api/auth/get-session", headers={"authorization": f"Bearer {self.token}"})
-        body = r.json() if r.status_code == 200 else None
-        return bool(body and body["session"].get("activeOrganizationId"))
+    def _in_role(self) -> bool:
+        r = self.http.get(f"{ORG}/get-active-member", headers=self.bearer())
+        if r.status_code == 200 and r.json()["organizationId"] == self.team.org_id:
+            return bool(r.json()["role"] == self.role)
+        if r.status_code == 401:
+            return False
+        back = self.http.post(f"{ORG}/set-active", json={"organizationId": self.team.org_id}, headers=self.bearer())
+        return back.status_code == 200 and self._in_role()
 
-    def _sign_up(self) -> None:
+
+class Team:
+    """One organization and a caller for each of its roles."""
+
+    def __init__(self, base: str) -> None:
+        self.http = httpx.Client(base_url=base, headers={"origin": base})
+        self.made = 0
+        self.org_id = ""
+        self.email = ""
+        self.callers = {role: Caller(self, role) for role in ROLES}
+
+    def join(self, role: str) -> str:
+        """A new user with ``role`` in the organization (made first, by a new admin, if needed):
+        its session token, the organization active."""
+        token = self._sign_up()
+        if role == ROLES[0]:
+            self._new_organization(token)
+            return token
+        admin = self.callers[ROLES[0]]
+        admin.headers()
+        invite = {"email": self.email, "role": role, "organizationId": self.org_id}
+        r = self.http.post(f"{ORG}/invite-member", json=invite, headers=admin.bearer())
+        if r.status_code != 200:
+            # The admin lost its place (a generated request removed it): a new organization.
+            admin.token = ""
+            admin.headers()
+            invite["organizationId"] = self.org_id
+            r = self.http.post(f"{ORG}/invite-member", json=invite, headers=admin.bearer())
+        assert r.status_code == 200, r.text
+        auth = {"authorization": f"Bearer {token}"}
+        r = self.http.post(f"{ORG}/accept-invitation", json={"invitationId": r.json()["id"]}, headers=auth)
+        assert r.status_code == 200, r.text
+        return token
+
+    def _sign_up(self) -> str:
         self.made += 1
-        email = f"fuzz{self.made}@example.com"
-        r = self.http.post("/api/auth/sign-up/email", json={"email": email, "password": PASSWORD, "name": "Fuzz"})
+        self.email = f"fuzz{self.made}@example.com"
+        body = {"email": self.email, "password": PASSWORD, "name": f"Fuzz {self.made}"}
+        r = self.http.post("/api/auth/sign-up/email", json=body)
         assert r.status_code == 200, r.text
-        self.token = r.json()["token"]
-        auth = {"authorization": f"Bearer {self.token}"}
+        token: str = r.json()["token"]
+        return token
+
+    def _new_organization(self, token: str) -> None:
+        auth = {"authorization": f"Bearer {token}"}
         org = {"name": f"Fuzz {self.made}", "slug": f"fuzz-{self.made}"}
-        r = self.http.post("/api/auth/organization/create", json=org, headers=auth)
+        r = self.http.post(f"{ORG}/create", json=org, headers=auth)
         assert r.status_code == 200, r.text
-        r = self.http.post("/api/auth/organization/set-active", json={"organizationId": r.json()["id"]}, headers=auth)
-        assert r.status_code == 200, r.text
+        self.org_id = r.json()["id"]
+        # Members and viewers made from now on join this organization; those made before stay in
+        # theirs, with their role.
+        for role in ROLES[1:]:
+            self.callers[role].token = ""
 
 
-def _run(base: str) -> tuple[list[str], int, int]:
-    spec = httpx.get(base + "/api/openapi.json").json()
-    schema = schemathesis.openapi.from_dict(spec)
-    caller = Caller(base)
-    failures: list[str] = []
-    operations = calls = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
-        operations += 1
+class Run:
+    """The calls, the failures found, and the rows followed after their create."""
+
+    def __init__(self, base: str, schema: Any) -> None:
+        self.base = base
+        self.team = Team(base)
+        self.operations: dict[tuple[str, str], APIOperation[Any]] = {}
+        for result in schema.get_all_operations():
+            operation = result.ok()
+            self.operations[(operation.method.upper(), operation.path)] = operation
+        self.failures: list[str] = []
+        self.calls = 0
+        self.by_role = dict.fromkeys(ROLES, 0)
+        self.followed: set[tuple[str, str]] = set()
+
+    def call(self, case: Any, role: str) -> httpx.Response | None:
+        """``case`` as ``role``: its answer, checked; ``None`` when a check failed."""
+        caller = self.team.callers[role]
+        self.calls += 1
+        self.by_role[role] += 1
+        response: httpx.Response = case.call(base_url=self.base, headers=caller.headers())
+        caller.answered(case.operation.path, case.method.upper(), response.status_code)
+        try:
+            case.validate_response(response, checks=CHECKS)
+        except FailureGroup as exc:
+            for failure in exc.exceptions:
+                detail = " ".join(str(failure.message).split())[:300]
+                self.failures.append(f"{case.operation.label} as {role}: {failure.title}: {detail}")
+            return None
+        return response
+
+    def expect(self, label: str, role: str, response: httpx.Response | None, statuses: set[int]) -> None:
+        if response is not None and response.status_code not in statuses:
+            self.failures.append(f"{label} as {role}: {response.status_code}, expected {sorted(statuses)}")
+
+    def follow(self, create: Any, role: str, response: httpx.Response) -> None:
+        """After a ``201`` of ``POST /api/<entity>``: the row by its id, as the OpenAPI links from the
+        create to the item operations would take it (once per entity and role, to stay cheap)."""
+        path = create.operation.path + "/{id}"
+        if (path, role) in self.followed or ("GET", path) not in self.operations:
+            return
+        self.followed.add((path, role))
+        item = {"id": response.json()["id"]}
+
+        def case(method: str, body: Any = None) -> Any:
+            operation = self.operations[(method, path)]
+            if body is None:
+                return operation.Case(path_parameters=item)
+            return operation.Case(path_parameters=item, body=body, media_type="application/json")
+
+        self.expect(f"GET {path}", role, self.call(case("GET"), role), {200})
+        if response.json().get("org_id") == self.team.org_id:
+            # A viewer reads the organization's rows and changes none of them.
+            self.expect(f"GET {path}", "viewer", self.call(case("GET"), "viewer"), {200})
+            refused = self.call(case("PATCH", create.body), "viewer")
+            self.expect(f"PATCH {path}", "viewer", refused, {403})
+            self.expect(f"DELETE {path}", "viewer", self.call(case("DELETE"), "viewer"), {403})
+        self.call(case("PATCH", create.body), role)
+        self.expect(f"DELETE {path}", role, self.call(case("DELETE"), role), {200})
+        self.expect(f"GET {path}", role, self.call(case("GET"), role), {404})
+
+    def fuzz(self, index: int, operation: APIOperation[Any]) -> None:
+        """Generated requests of ``operation``, valid and invalid, each as the next role in turn
+        (starting with a different role for each operation)."""
         strategy = st.one_of(
             operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
             operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
         )
+        turn = [index]
+        creates = operation.method.upper() == "POST" and ("GET", operation.path + "/{id}") in self.operations
 
         @given(case=strategy)
         @settings(
@@ -115,27 +236,31 @@ def _run(base: str) -> tuple[list[str], int, int]:
             suppress_health_check=list(HealthCheck),
         )
         def check(case: Any) -> None:
-            nonlocal calls
-            calls += 1
-            try:
-                response = case.call(base_url=base, headers=caller.headers())
-                caller.answered(case.operation.path, case.method.upper(), response.status_code)
-                case.validate_response(response, checks=CHECKS)
-            except FailureGroup as exc:
-                for failure in exc.exceptions:
-                    detail = " ".join(str(failure.message).split())[:300]
-                    failures.append(f"{case.operation.label}: {failure.title}: {detail}")
+            role = ROLES[turn[0] % len(ROLES)]
+            turn[0] += 1
+            response = self.call(case, role)
+            if creates and response is not None and response.status_code == 201:
+                self.follow(case, role, response)
 
-        before = calls
         check()
-        if calls == before:
-            failures.append(f"{operation.label}: never called")
-    return failures, operations, calls
+        if turn[0] == index:
+            self.failures.append(f"{operation.label}: never called")
+
+
+def _run(base: str) -> Run:
+    spec = httpx.get(base + "/api/openapi.json").json()
+    run = Run(base, schemathesis.openapi.from_dict(spec))
+    for index, operation in enumerate(list(run.operations.values())):
+        run.fuzz(index, operation)
+    return run
 
 
 @pytest.mark.slow(SECONDS)
 def test_the_api_answers_as_its_document_says(prepare_database: PrepareDatabase) -> None:
     with live_server(prepare_database, AUTH) as base:
-        failures, operations, calls = _run(base)
-    assert operations > 150
-    assert not failures, f"{len(failures)} failures in {calls} calls:\n" + "\n".join(failures[:30])
+        run = _run(base)
+    assert len(run.operations) > 150
+    assert not run.failures, f"{len(run.failures)} failures in {run.calls} calls:\n" + "\n".join(run.failures[:30])
+    # Each role made a good share of the calls, and rows were followed from their create.
+    assert min(run.by_role.values()) > run.calls // 5, run.by_role
+    assert {role for _, role in run.followed} >= {"admin", "member"}, run.followed
