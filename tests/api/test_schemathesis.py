@@ -54,7 +54,7 @@ AUTH = AuthSettings(
 #   finding in a run;
 # - positive_data_acceptance: a valid request may still be refused for what it means (an id or a
 #   token that is not there, a role that may not, a filter string that does not parse, a unique
-#   value taken): documented 4xx, not a fault (about 80 findings in a run, all such);
+#   value taken): documented 4xx, not a fault (about 80 findings in a run);
 # - missing_required_header, unsupported_method, ignored_auth: each sends requests of its own for
 #   every operation, which the time budget does not allow (405 with Allow and 401 without a
 #   credential have tests of their own: tests/api/test_openapi_complete.py, tests/auth);
