@@ -3,14 +3,16 @@
 Every operation of ``/api/openapi.json`` (the CRUD API, ``/api/auth`` with every plugin, billing,
 webhooks, notifications …) is called with requests generated from its description, valid and
 invalid, against a live server on each database, as the three roles of one organization (bearer
-tokens): its admin, a member and a viewer, in turn, so that every operation meets more than one
-role and the refusals a member or a viewer gets are checked against the document too. Each answer
-must be no 5xx, a documented status and content type, a body that matches its documented schema,
-and the documented headers.
+tokens): its admin, a member and a viewer. An operation's requests go to the roles in turn,
+starting with a different role for each operation, so each role makes about a third of the calls
+and the refusals a member or a viewer gets are checked against the document too. Each answer must
+be no 5xx, a documented status and content type, a body that matches its documented schema, and
+the documented headers (``Allow`` on a 405).
 
-Where a create succeeds, the row is followed as the document's links would (create -> read ->
-update -> delete by the returned ``id``): by its creator, which must read it back and delete it,
-and by the viewer, which may read it but never change it.
+Rows created in the organization (a project by the admin and one by the member, and the first row
+of each entity a generated create makes for a role) are followed as the document's links would
+take them (create -> read -> update -> delete by the returned ``id``): by their creator, which must
+read them back and delete them, and by the viewer, which may read them but never change them.
 
 The run is bounded (a few examples per operation) and derandomized, so CI sees the same requests
 each time.
@@ -202,10 +204,12 @@ class Run:
         if response is not None and response.status_code not in statuses:
             self.failures.append(f"{label} as {role}: {response.status_code}, expected {sorted(statuses)}")
 
-    def follow(self, create: Any, role: str, response: httpx.Response) -> None:
+    def follow(self, create: Any, role: str, response: httpx.Response, *, updatable: bool = False) -> None:
         """After a ``201`` of ``POST /api/<entity>`` for a row of the team's organization: the row by
         its id, as OpenAPI links from the create to the item operations would take it, by its
-        creator and by the viewer (once per entity and role, to stay cheap)."""
+        creator and by the viewer (once per entity and role, to stay cheap). ``updatable``: the
+        create's body is one the creator may send again as an update (a generated one may hold
+        fields that cannot change)."""
         path = create.operation.path + "/{id}"
         row = response.json()
         tenant_row = row.get("org_id") == self.team.org_id
@@ -226,7 +230,9 @@ class Run:
         self.expect(f"PATCH {path}", "viewer", self.call(case("PATCH", create.body), "viewer"), {403})
         self.expect(f"DELETE {path}", "viewer", self.call(case("DELETE"), "viewer"), {403})
         # Its creator may change it (the member: what it made) and delete it; then it is gone.
-        self.call(case("PATCH", create.body), role)
+        updated = self.call(case("PATCH", create.body), role)
+        if updatable:
+            self.expect(f"PATCH {path}", role, updated, {200})
         self.expect(f"DELETE {path}", role, self.call(case("DELETE"), role), {200})
         self.expect(f"GET {path}", role, self.call(case("GET"), role), {404})
 
@@ -239,7 +245,7 @@ class Run:
             response = self.call(case, role)
             self.expect("POST /api/projects", role, response, {403} if role == "viewer" else {201})
             if response is not None and response.status_code == 201:
-                self.follow(case, role, response)
+                self.follow(case, role, response, updatable=True)
 
     def fuzz(self, index: int, operation: APIOperation[Any, Any, Any, Any]) -> None:
         """Generated requests of ``operation``, valid and invalid, each as the next role in turn
