@@ -68,7 +68,8 @@ BASE_ERROR_CODES: dict[str, str] = {
 
 
 def register_error_codes(codes: dict[str, str] | Any) -> None:
-    """Add a plugin's error codes (Better Auth's plugins bring their own, e.g. ``INVALID_CODE``)."""
+    """Add a plugin's error codes (Better Auth's plugins bring their own, e.g. ``INVALID_CODE``);
+    a message of theirs raised without a code then gets its code from them."""
     for code, message in codes.items():
         BASE_ERROR_CODES.setdefault(code, message)
 
@@ -79,10 +80,10 @@ class AuthError(Exception):
     def __init__(self, status: int, code: str | None, message: str | None = None, **headers: str) -> None:
         self.status = status
         self.message = message if message is not None else BASE_ERROR_CODES.get(code or "", code or "")
-        # Every error but the rate limit's carries a stable code: one Better Auth gives its message
-        # alone gets the code its server library derives from that message ("Email is the same"
-        # -> EMAIL_IS_THE_SAME), so clients can switch on ``code`` everywhere.
-        self.code = code if code is not None or status == 429 else message_code(self.message)
+        # Every error but the rate limit's carries a stable code, so clients can switch on ``code``
+        # everywhere: one Better Auth words without a code gets Better Auth's code for that message
+        # when it has one, else the code derived from the message (see ``code_for``).
+        self.code = code if code is not None or status == 429 else code_for(self.message)
         self.headers = headers
         super().__init__(self.message)
 
@@ -92,6 +93,16 @@ class AuthError(Exception):
         if self.code is not None:
             body["code"] = self.code
         return body
+
+
+def code_for(message: str) -> str:
+    """The stable code of an error Better Auth gives as a message alone: the code Better Auth's
+    tables (its core's and those of the plugins registered) have for that very message, else
+    ``message_code(message)``."""
+    for code, known in BASE_ERROR_CODES.items():
+        if known == message:
+            return code
+    return message_code(message)
 
 
 def message_code(message: str) -> str:

@@ -23,6 +23,7 @@ from tenantry.pipeline import WriteEvent
 from tenantry.schema import Entity
 from tenantry.tenancy import endpoints
 from tenantry.tenancy.access import Kinds, RolePolicy, TenantScope
+from tenantry.tenancy.errors import ORGANIZATION_ERROR_CODES
 from tenantry.tenancy.members import MemberStore
 from tenantry.tenancy.openapi import organization_part
 from tenantry.tenancy.service import OrganizationService
@@ -40,6 +41,7 @@ class Tenancy(AuthPlugin):
     """The organizations of one app: Better Auth's organization plugin, wired into the pipeline."""
 
     name = "tenancy"
+    error_codes = ORGANIZATION_ERROR_CODES
 
     kinds: Kinds
     tables: TenancyTables

@@ -123,7 +123,7 @@ async def get_full_organization(service: OrganizationService, req: AuthRequest) 
 async def update(service: OrganizationService, req: AuthRequest) -> Reply:
     current = await req.optional_session()
     if current is None:
-        raise AuthError(401, None, "User not found")  # Better Auth's wording here
+        raise AuthError(401, "USER_NOT_FOUND", "User not found")  # Better Auth's wording here
     data = _record(req.body, "data", required=True)
     assert data is not None
     organization_id = string(req.body, "organizationId", required=False)
@@ -257,7 +257,8 @@ async def get_invitation(service: OrganizationService, req: AuthRequest) -> Repl
     invitation_id = _required(req.query, "id", where="query")
     current = await req.optional_session()
     if current is None:
-        raise AuthError(401, None, "Not authenticated")
+        # Better Auth's words here, with the code of its session check for the same situation.
+        raise AuthError(401, "UNAUTHORIZED", "Not authenticated")
     return Reply(await service.get_invitation(current, invitation_id))
 
 

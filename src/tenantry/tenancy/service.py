@@ -950,10 +950,11 @@ class OrganizationService:
         """``organization/list-invitations``: every invitation of the organization the member may see."""
         org_id = organization_id or self._active(current)
         if not org_id:
-            raise AuthError(400, None, "Organization ID is required")
+            # Better Auth's words here, with the code its other endpoints give the same situation.
+            raise AuthError(400, "NO_ACTIVE_ORGANIZATION", "Organization ID is required")
         me = await self.store.member(None, org_id, current.user.id)
         if me is None:
-            raise AuthError(403, None, "You are not a member of this organization")
+            raise org_error(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION")
         if not self.allows(me["role"], {"invitation": ["create"]}):
             raise org_error(403, "YOU_ARE_NOT_ALLOWED_TO_LIST_INVITATIONS")
         invitations = self._visible_invitations(await self.store.invitations_of(None, org_id), me["role"])
