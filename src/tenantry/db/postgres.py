@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, NoReturn
 
 import asyncpg
@@ -140,11 +140,12 @@ HOLD_SECONDS = 0.5
 class _Held:
     """A request's slot for the connection its last statement used (see ``request_scope``)."""
 
-    __slots__ = ("conn", "timer")
+    __slots__ = ("conn", "timer", "token")
 
     def __init__(self) -> None:
         self.conn: asyncpg.Connection | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.token: Token[_Held | None] | None = None
 
 
 class PostgresDatabase(Database):
@@ -333,21 +334,42 @@ class PostgresDatabase(Database):
             _background.add(task)
             task.add_done_callback(_background.discard)
 
+    def begin_request(self) -> _Held:
+        """A request starts: a slot for the connection its last statement used (see ``end_request``)."""
+        held = _Held()
+        held.token = self._held.set(held)
+        return held
+
+    async def end_request(self, slot: object) -> None:
+        """The request ``begin_request`` began has ended: its kept connection goes back to the pool."""
+        assert isinstance(slot, _Held) and slot.token is not None
+        self._held.reset(slot.token)
+        slot.token = None
+        await self._hand_back(slot)
+
+    async def hand_back(self) -> None:
+        """The request's answer is starting: its kept connection goes back to the pool now, not held
+        through the rest of the answer (a later statement of the request takes one from the pool)."""
+        held = self._held.get()
+        if held is not None and held.conn is not None:
+            await self._hand_back(held)
+
+    async def _hand_back(self, held: _Held) -> None:
+        if held.timer is not None:
+            held.timer.cancel()
+            held.timer = None
+        if held.conn is not None:
+            conn, held.conn = held.conn, None
+            await self._release(conn)
+
     @asynccontextmanager
     async def request_scope(self) -> AsyncIterator[None]:
-        """Around one request: a slot for the connection its last statement used, returned to the
-        pool at the latest when the request ends."""
-        held = _Held()
-        token = self._held.set(held)
+        """Around one request: ``begin_request`` … ``end_request``."""
+        held = self.begin_request()
         try:
             yield
         finally:
-            self._held.reset(token)
-            if held.timer is not None:
-                held.timer.cancel()
-            if held.conn is not None:
-                conn, held.conn = held.conn, None
-                await self._release(conn)
+            await self.end_request(held)
 
     async def fetch_identifying(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a statement that names the acting user itself: it reads only tables without row-level
