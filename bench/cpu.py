@@ -144,7 +144,7 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     print(f"database: {settings.dialect}, {requests} requests x {rounds} rounds, in process, production settings")
     medians = {name: statistics.median(values) for name, values in results.items()}
     for name, m in medians.items():
-        print(f"  {name:<10} {m * 1e6:8.0f} µs CPU/request")
+        print(f"  {name:<10} {m * 1e6:8.0f} us CPU/request")
     print(f"  dashboard / list: {medians['dashboard'] / medians['list']:.2f}x")
 
 

@@ -136,10 +136,12 @@ class Database(abc.ABC):
 
     async def end_request(self, slot: object) -> None:
         """The request whose ``slot`` ``begin_request`` gave has ended: give back what it kept."""
+        return None
 
     async def hand_back(self) -> None:
         """The current request's answer is starting: give back what it keeps (it may still run a
         statement, which then takes a connection anew)."""
+        return None
 
     def request_scope(self) -> AbstractAsyncContextManager[None]:
         """Around one request (``ActorPerRequest``): what the back end keeps for the request's
