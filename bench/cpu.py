@@ -10,7 +10,8 @@ moves, unlike wall-clock throughput. Requests alternate between the two users, s
 each one finds its connection acting for the other user (the worst case for row-level security's
 acting user). PostgreSQL's own CPU is not counted (it is another process). Rounds rotate the
 order of the endpoints; it prints the median microseconds per request of each, and the
-dashboard/list ratio. The test suite never runs it.
+dashboard/list ratio. ``BENCH_CPU_ONLY=list,get`` measures only those endpoints (to profile one:
+``py-spy record --pid`` once it prints that it is measuring). The test suite never runs it.
 """
 
 from __future__ import annotations
@@ -134,10 +135,13 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
             keys.append(scope_of("/api/projects?limit=20", {"x-api-key": created.json()["key"]}))
             pages.append(scope_of("/dashboard", {"cookie": cookie}))
         endpoints = {"list": lists, "get": gets, "key list": keys, "dashboard": pages}
+        only = [name.strip() for name in os.environ.get("BENCH_CPU_ONLY", "").split(",") if name.strip()]
+        endpoints = {name: scopes for name, scopes in endpoints.items() if not only or name in only}
         results: dict[str, list[float]] = {name: [] for name in endpoints}
         for scopes in endpoints.values():
             await cpu_per_request(app, scopes, 100)  # warm up: statements prepared, templates compiled
         names = list(endpoints)
+        print(f"measuring (pid {os.getpid()})", flush=True)
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 results[name].append(await cpu_per_request(app, endpoints[name], requests))
@@ -145,7 +149,8 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     medians = {name: statistics.median(values) for name, values in results.items()}
     for name, m in medians.items():
         print(f"  {name:<10} {m * 1e6:8.0f} us CPU/request")
-    print(f"  dashboard / list: {medians['dashboard'] / medians['list']:.2f}x")
+    if "dashboard" in medians and "list" in medians:
+        print(f"  dashboard / list: {medians['dashboard'] / medians['list']:.2f}x")
 
 
 if __name__ == "__main__":
