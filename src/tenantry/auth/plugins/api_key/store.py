@@ -196,7 +196,7 @@ class ApiKeyStore:
         def audited() -> Any:
             used = build().returning(*self._columns()).cte("used")
             logged = writer.insert_when(used).cte("logged")
-            return sa.select(*(used.c[c.name] for c in self._columns())).add_cte(logged)
+            return sa.select(*used.c).add_cte(logged)  # the key's columns, in ``_columns`` order
 
         rows = await self._fetch(conn, (*statement, "audited"), audited, **params, **audit.params)
         return self._key(rows[0]) if rows else None
