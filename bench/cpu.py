@@ -5,12 +5,13 @@
 One app as ``tenantry serve`` runs it in production (the API closed, row-level security on
 PostgreSQL), two users of two organizations with 20 projects each and one API key. Each request is
 one raw ASGI call of the app (no HTTP client, no sockets), so what is measured is the app's own
-work: its CPU time (``time.process_time``) per request, which the machine's other load hardly
-moves, unlike wall-clock throughput. Requests alternate between the two users, so on PostgreSQL
-each one finds its connection acting for the other user (the worst case for row-level security's
-acting user). PostgreSQL's own CPU is not counted (it is another process). Rounds rotate the
-order of the endpoints; it prints the median microseconds per request of each, and the
-dashboard/list ratio. ``BENCH_CPU_ONLY=list,get`` measures only those endpoints (to profile one:
+work: its CPU time (``time.process_time``) per request, which the machine's other load moves
+less than wall-clock throughput (it still does: compare best rounds on a busy machine). Requests
+alternate between the two users, so on PostgreSQL each one finds its connection acting for the
+other user (the worst case for row-level security's acting user). PostgreSQL's own CPU is not
+counted (it is another process). Rounds rotate the order of the endpoints; it prints the median
+and the best round's microseconds per request of each, and the dashboard/list ratio.
+``BENCH_CPU_ONLY=list,get`` measures only those endpoints (to profile one:
 ``py-spy record --pid`` once it prints that it is measuring). The test suite never runs it.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 from asgi_lifespan import LifespanManager
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,14 +96,14 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     os.environ["TENANTRY_API_KEY_RATE_LIMIT_MAX"] = str(10 * requests * rounds + 1000)
     schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
-    mail = Path(tempfile.mkdtemp()) / "mail.jsonl"
+    # Production refuses the development mail outbox; nothing is mailed while measuring.
+    os.environ["TENANTRY_MAIL_BACKEND"] = "file"
+    os.environ["TENANTRY_MAIL_FILE"] = str(Path(tempfile.mkdtemp()) / "mail.jsonl")
     settings = Settings(
         DATABASE_URL=database_url,
         TENANTRY_BASE_URL=BASE,
         TENANTRY_ENV="production",
         TENANTRY_SECRET=SECRET,
-        TENANTRY_MAIL_BACKEND="file",
-        TENANTRY_MAIL_FILE=str(mail),
         TENANTRY_AUTO_MIGRATE=False,
         auth=auth,
     )
@@ -148,10 +150,12 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     print(f"database: {settings.dialect}, {requests} requests x {rounds} rounds, in process, production settings")
     medians = {name: statistics.median(values) for name, values in results.items()}
     for name, m in medians.items():
-        print(f"  {name:<10} {m * 1e6:8.0f} us CPU/request")
+        # The best round too: other processes' load only ever adds to a round's figure.
+        print(f"  {name:<10} {m * 1e6:8.0f} us CPU/request (median), {min(results[name]) * 1e6:6.0f} (best round)")
     if "dashboard" in medians and "list" in medians:
         print(f"  dashboard / list: {medians['dashboard'] / medians['list']:.2f}x")
 
 
 if __name__ == "__main__":
+    uvloop.install()  # the event loop ``tenantry serve`` runs on
     in_process_main(__doc__, "cpu", run)
