@@ -327,7 +327,8 @@ class PostgresDatabase(Database):
         return True
 
     def _expire(self, held: _Held) -> None:
-        """The request did not use its kept connection soon enough: back to the pool with it."""
+        """Back to the pool with the kept connection, in the background: the request did not use it
+        soon enough, or its answer is starting."""
         conn, held.conn, held.timer = held.conn, None, None
         if conn is not None:
             task = asyncio.get_running_loop().create_task(self._release(conn))
@@ -349,10 +350,14 @@ class PostgresDatabase(Database):
 
     async def hand_back(self) -> None:
         """The request's answer is starting: its kept connection goes back to the pool now, not held
-        through the rest of the answer (a later statement of the request takes one from the pool)."""
+        through the rest of the answer (a later statement of the request takes one from the pool).
+        In the background: asyncpg's release takes turns of the event loop, which the answer's
+        start need not wait for (the connection is no longer the request's either way)."""
         held = self._held.get()
         if held is not None and held.conn is not None:
-            await self._hand_back(held)
+            if held.timer is not None:
+                held.timer.cancel()
+            self._expire(held)
 
     async def _hand_back(self, held: _Held) -> None:
         if held.timer is not None:
