@@ -138,7 +138,7 @@ HOLD_SECONDS = 0.5
 
 
 class _Held:
-    """A request's slot for the connection its last statement used (see ``request_scope``)."""
+    """A request's slot for the connection its last statement used (see ``begin_request``)."""
 
     __slots__ = ("conn", "timer", "token")
 
@@ -158,10 +158,11 @@ class PostgresDatabase(Database):
     ``tenantry.db.actor``).
 
     The statement that authenticates a request (the session or API key lookup) names its user in
-    the same round trip (``fetch_identifying``). Inside a request (``request_scope``) the
-    connection a statement used is kept for the request's next one (for ``HOLD_SECONDS`` at
-    most), which therefore finds it acting for the right user already: two round trips for an
-    authenticated read, and no other request ever gets a connection while it is kept.
+    the same round trip (``fetch_identifying``). Inside a request (``begin_request`` …
+    ``end_request``) the connection a statement used is kept for the request's next one (for
+    ``HOLD_SECONDS`` at most, and only until the answer starts: ``hand_back``), which therefore
+    finds it acting for the right user already: two round trips for an authenticated read, and no
+    other request ever gets a connection while it is kept.
     ``role=None`` keeps the login role (tools that need the owner's rights, and tests of them).
     """
 
@@ -304,7 +305,7 @@ class PostgresDatabase(Database):
         return conn
 
     async def _give_back(self, conn: asyncpg.Connection) -> None:
-        """Keep ``conn`` for the request's next statement (inside ``request_scope``), else return it
+        """Keep ``conn`` for the request's next statement (inside ``begin_request``), else return it
         to the pool."""
         if not self._keep(conn):
             await self._release(conn)
@@ -380,7 +381,7 @@ class PostgresDatabase(Database):
         """Run a statement that names the acting user itself: it reads only tables without row-level
         security (sessions, users, memberships, keys), so the user the connection acted for before
         does not matter to it, and ends with ``actor_columns`` of the user it finds. The connection
-        acts for that user afterwards (no row: as before), and inside ``request_scope`` it is kept
+        acts for that user afterwards (no row: as before), and inside ``begin_request`` it is kept
         for the request's next statement."""
         conn = await self._take(sync=False)
         pid = conn.get_server_pid()
