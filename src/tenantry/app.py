@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.analytics import Analytics
 from tenantry.api import Api, build_openapi
@@ -293,8 +293,11 @@ class ActorPerRequest:
     ``Tenantry.context`` names the actor once it knows the principal; until then (sign-in,
     sign-up …) the request's connections see no tenant rows. Resetting afterwards matters where
     requests share a task (in-process test clients): one request's user never carries over.
-    An HTTP request also runs inside the database's ``request_scope`` (on PostgreSQL, the
-    connection that authenticated it serves its next statement, already acting for its user).
+    The database keeps what it may for an HTTP request (``Database.begin_request``: on
+    PostgreSQL, the connection that authenticated it serves its next statement, already acting for
+    its user) until the answer starts (``hand_back``): serializing the body and the outer
+    middleware's work hold no connection. Written as a plain coroutine (no context managers) as it
+    wraps every request.
     """
 
     def __init__(self, app: ASGIApp, db: Database) -> None:
@@ -308,13 +311,22 @@ class ActorPerRequest:
             await self.app(scope, receive, send)
             return
         token = current_actor.set(NOBODY)
+        db = self.db
+        slot = db.begin_request() if kind == "http" else None
         try:
-            if kind == "http":
-                async with self.db.request_scope():
-                    await self.app(scope, receive, send)
-            else:
+            if slot is None:
                 await self.app(scope, receive, send)
+                return
+
+            async def answering(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    await db.hand_back()
+                await send(message)
+
+            await self.app(scope, receive, answering)
         finally:
+            if slot is not None:
+                await db.end_request(slot)
             current_actor.reset(token)
 
 

@@ -93,6 +93,8 @@ class Audit(Capability):
         auth = app.find(Authentication)
         if auth is not None:
             auth.ctx.audit_hook = self.record
+            if app.db.dialect_name == "postgresql":
+                auth.ctx.audit_rows = self.auditor
         pipeline.change_observers.append(self.organization_change)
 
     async def organization_change(self, conn: Connection, change: OrganizationChange) -> None:

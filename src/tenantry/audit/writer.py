@@ -74,6 +74,34 @@ class Auditor:
         user_agent: str | None = None,
     ) -> None:
         """Add one row to the log on ``conn`` (call it inside the transaction of what it records)."""
+        params = self.row(
+            action=action,
+            resource_type=resource_type,
+            user_id=user_id,
+            org_id=org_id,
+            resource_id=resource_id,
+            old=old,
+            new=new,
+            ip=ip,
+            user_agent=user_agent,
+        )
+        stmt = self.sql.prepared(("audit", "insert", self.entity_name), self._insert)
+        await conn.execute(stmt.sql, stmt.params(extras=params))
+
+    def row(
+        self,
+        *,
+        action: str,
+        resource_type: str,
+        user_id: Any = None,
+        org_id: Any = None,
+        resource_id: Any = None,
+        old: Mapping[str, Any] | None = None,
+        new: Mapping[str, Any] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> dict[str, Any]:
+        """The bind parameters of one row (``record``'s arguments), for ``insert_when`` or ``record``."""
         if not action or not resource_type:
             raise ValueError("an audit row needs an action and a resource type")
         values = {
@@ -92,8 +120,18 @@ class Auditor:
         if self.id_type != "serial":
             new_id = uuid7()  # time-ordered: the log reads in the order it was written
             params["a_id"] = id_to_db(self.id_type, self.dialect, new_id if self.id_type == "uuid" else str(new_id))
-        stmt = self.sql.prepared(("audit", "insert", self.entity_name), self._insert)
-        await conn.execute(stmt.sql, stmt.params(extras=params))
+        return params
+
+    def insert_when(self, source: Any) -> Any:
+        """``INSERT`` of one row (``row``'s parameters) if ``source`` (a CTE of the same statement)
+        has a row: a change and its audit row in one statement, both or neither, with no
+        transaction of their own (PostgreSQL, where a data-modifying CTE may do it)."""
+        table = self.tables.table
+        binds = list(self._binds.items())
+        values = sa.select(*(sa.bindparam(bind, type_=table.c[column].type) for bind, column in binds)).where(
+            sa.exists(sa.select(sa.literal(1)).select_from(source))
+        )
+        return sa.insert(table).from_select([column for _, column in binds], values)
 
     def _param(self, f: Field, value: Any) -> Any:
         if value is None:

@@ -68,6 +68,31 @@ class AuditHook(Protocol):
     ) -> None: ...
 
 
+class AuditRows(Protocol):
+    """The audit log's rows as parts of a caller's own statement (``tenantry.audit.Auditor``): a
+    change and its audit row written by one statement, with no transaction around them."""
+
+    def row(
+        self,
+        *,
+        action: str,
+        resource_type: str,
+        user_id: Any = None,
+        org_id: Any = None,
+        resource_id: Any = None,
+        old: dict[str, Any] | None = None,
+        new: dict[str, Any] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+    ) -> dict[str, Any]:
+        """The bind parameters of one row."""
+        ...
+
+    def insert_when(self, source: Any) -> Any:
+        """A SQLAlchemy ``INSERT`` of that row, made only if the CTE ``source`` has a row."""
+        ...
+
+
 class SignUpHook(Protocol):
     """Runs inside the sign-up transaction right after the user and its password account exist.
 
@@ -126,6 +151,8 @@ class AuthContext:
     mailer: Mailer | None
     base_url: str = field(init=False)
     audit_hook: AuditHook | None = None
+    # Set with ``audit_hook`` on PostgreSQL: see ``AuditRows``.
+    audit_rows: AuditRows | None = None
     on_sign_up: SignUpHook | None = None
     hooks: AuthHooks = field(default_factory=AuthHooks)
     guard: AuthGuard = field(init=False)

@@ -24,7 +24,7 @@ app's decision, which a headers library would leave to code like this anyway.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
@@ -38,6 +38,8 @@ HTML_POLICY = (
 )
 # Everything else: opened as a document, it may load and run nothing.
 OTHER_POLICY = "default-src 'none'; frame-ancestors 'none'"
+_HTML_POLICY = HTML_POLICY.encode("latin-1")
+_OTHER_POLICY = OTHER_POLICY.encode("latin-1")
 COMMON = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "same-origin",
@@ -68,12 +70,27 @@ def frame_options(policy: str) -> str | None:
     return "DENY"  # the policy says nothing of framing: nobody may
 
 
+# The names ``SecurityHeaders`` looks for in a response's own headers (ASGI gives them lower-case).
+_CSP = b"content-security-policy"
+_FRAME = b"x-frame-options"
+_TYPE = b"content-type"
+# Distinct policies whose framing header is remembered (a handful in practice: the defaults and the
+# pages' own); beyond that it is worked out again each time.
+_FRAMINGS_KEPT = 64
+
+
 class SecurityHeaders:
-    """ASGI middleware adding the module's headers to every HTTP response that lacks them."""
+    """ASGI middleware adding the module's headers to every HTTP response that lacks them.
+
+    It works on the raw header list of the answer's start (one pass over it, the headers it adds
+    encoded once): it runs on every response."""
 
     def __init__(self, app: ASGIApp, *, hsts: str | None = None) -> None:
         self.app = app
         self.fixed: Mapping[str, str] = {**COMMON, **({"strict-transport-security": hsts} if hsts else {})}
+        self._fixed_raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in self.fixed.items()]
+        self._watched = frozenset({_CSP, _FRAME, _TYPE, *(k for k, _ in self._fixed_raw)})
+        self._framings: dict[bytes, bytes | None] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,19 +99,45 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.add(MutableHeaders(scope=message))
+                message["headers"] = self.completed(message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
+    def completed(self, raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+        """A response's raw headers with every security header it does not set itself added."""
+        headers = list(raw)
+        watched = self._watched
+        present: dict[bytes, bytes] = {}
+        for name, value in headers:
+            key = name.lower()
+            if key in watched and key not in present:
+                present[key] = value
+        for name, value in self._fixed_raw:
+            if name not in present:
+                headers.append((name, value))
+        policy = present.get(_CSP)
+        if policy is None:
+            is_html = present.get(_TYPE, b"").lower().startswith(b"text/html")
+            policy = _HTML_POLICY if is_html else _OTHER_POLICY
+            headers.append((_CSP, policy))
+        if _FRAME not in present:
+            framing = self._framing(policy)
+            if framing is not None:
+                headers.append((_FRAME, framing))
+        return headers
+
+    def _framing(self, policy: bytes) -> bytes | None:
+        try:
+            return self._framings[policy]
+        except KeyError:
+            pass
+        found = frame_options(policy.decode("latin-1"))
+        framing = found.encode("latin-1") if found is not None else None
+        if len(self._framings) < _FRAMINGS_KEPT:
+            self._framings[policy] = framing
+        return framing
+
     def add(self, headers: MutableHeaders) -> None:
         """Complete ``headers`` (a response's) with every security header it does not set itself."""
-        for name, value in self.fixed.items():
-            headers.setdefault(name, value)
-        if "content-security-policy" not in headers:
-            is_html = headers.get("content-type", "").lower().startswith("text/html")
-            headers["content-security-policy"] = HTML_POLICY if is_html else OTHER_POLICY
-        if "x-frame-options" not in headers:
-            framing = frame_options(headers["content-security-policy"])
-            if framing is not None:
-                headers["x-frame-options"] = framing
+        headers.raw[:] = self.completed(headers.raw)

@@ -129,6 +129,20 @@ class Database(abc.ABC):
         security in the same round trip (see ``PostgresDatabase``); elsewhere a plain ``fetch``."""
         return await self.fetch(sql, params)
 
+    def begin_request(self) -> object | None:
+        """A request starts (``ActorPerRequest``): a slot for what the back end keeps for it until
+        ``end_request`` (PostgreSQL: the connection its last statement used), or None: nothing kept."""
+        return None
+
+    async def end_request(self, slot: object) -> None:
+        """The request whose ``slot`` ``begin_request`` gave has ended: give back what it kept."""
+        return None
+
+    async def hand_back(self) -> None:
+        """The current request's answer is starting: give back what it keeps (it may still run a
+        statement, which then takes a connection anew)."""
+        return None
+
     def request_scope(self) -> AbstractAsyncContextManager[None]:
         """Around one request (``ActorPerRequest``): what the back end keeps for the request's
         duration (PostgreSQL: the connection its identifying statement used); nothing here."""

@@ -7,7 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, NoReturn
 
 import asyncpg
@@ -138,13 +138,14 @@ HOLD_SECONDS = 0.5
 
 
 class _Held:
-    """A request's slot for the connection its last statement used (see ``request_scope``)."""
+    """A request's slot for the connection its last statement used (see ``begin_request``)."""
 
-    __slots__ = ("conn", "timer")
+    __slots__ = ("conn", "timer", "token")
 
     def __init__(self) -> None:
         self.conn: asyncpg.Connection | None = None
         self.timer: asyncio.TimerHandle | None = None
+        self.token: Token[_Held | None] | None = None
 
 
 class PostgresDatabase(Database):
@@ -157,10 +158,11 @@ class PostgresDatabase(Database):
     ``tenantry.db.actor``).
 
     The statement that authenticates a request (the session or API key lookup) names its user in
-    the same round trip (``fetch_identifying``). Inside a request (``request_scope``) the
-    connection a statement used is kept for the request's next one (for ``HOLD_SECONDS`` at
-    most), which therefore finds it acting for the right user already: two round trips for an
-    authenticated read, and no other request ever gets a connection while it is kept.
+    the same round trip (``fetch_identifying``). Inside a request (``begin_request`` …
+    ``end_request``) the connection a statement used is kept for the request's next one (for
+    ``HOLD_SECONDS`` at most, and only until the answer starts: ``hand_back``), which therefore
+    finds it acting for the right user already: two round trips for an authenticated read, and no
+    other request ever gets a connection while it is kept.
     ``role=None`` keeps the login role (tools that need the owner's rights, and tests of them).
     """
 
@@ -316,7 +318,7 @@ class PostgresDatabase(Database):
         return conn
 
     async def _give_back(self, conn: asyncpg.Connection) -> None:
-        """Keep ``conn`` for the request's next statement (inside ``request_scope``), else return it
+        """Keep ``conn`` for the request's next statement (inside ``begin_request``), else return it
         to the pool."""
         if not self._keep(conn):
             await self._release(conn)
@@ -340,34 +342,60 @@ class PostgresDatabase(Database):
         return True
 
     def _expire(self, held: _Held) -> None:
-        """The request did not use its kept connection soon enough: back to the pool with it."""
+        """Back to the pool with the kept connection, in the background: the request did not use it
+        soon enough, or its answer is starting."""
         conn, held.conn, held.timer = held.conn, None, None
         if conn is not None:
             task = asyncio.get_running_loop().create_task(self._release(conn))
             _background.add(task)
             task.add_done_callback(_background.discard)
 
+    def begin_request(self) -> _Held:
+        """A request starts: a slot for the connection its last statement used (see ``end_request``)."""
+        held = _Held()
+        held.token = self._held.set(held)
+        return held
+
+    async def end_request(self, slot: object) -> None:
+        """The request ``begin_request`` began has ended: its kept connection goes back to the pool."""
+        assert isinstance(slot, _Held) and slot.token is not None
+        self._held.reset(slot.token)
+        slot.token = None
+        await self._hand_back(slot)
+
+    async def hand_back(self) -> None:
+        """The request's answer is starting: its kept connection goes back to the pool now, not held
+        through the rest of the answer (a later statement of the request takes one from the pool).
+        In the background: asyncpg's release takes turns of the event loop, which the answer's
+        start need not wait for (the connection is no longer the request's either way)."""
+        held = self._held.get()
+        if held is not None and held.conn is not None:
+            if held.timer is not None:
+                held.timer.cancel()
+            self._expire(held)
+
+    async def _hand_back(self, held: _Held) -> None:
+        if held.timer is not None:
+            held.timer.cancel()
+            held.timer = None
+        if held.conn is not None:
+            conn, held.conn = held.conn, None
+            await self._release(conn)
+
     @asynccontextmanager
     async def request_scope(self) -> AsyncIterator[None]:
-        """Around one request: a slot for the connection its last statement used, returned to the
-        pool at the latest when the request ends."""
-        held = _Held()
-        token = self._held.set(held)
+        """Around one request: ``begin_request`` … ``end_request``."""
+        held = self.begin_request()
         try:
             yield
         finally:
-            self._held.reset(token)
-            if held.timer is not None:
-                held.timer.cancel()
-            if held.conn is not None:
-                conn, held.conn = held.conn, None
-                await self._release(conn)
+            await self.end_request(held)
 
     async def fetch_identifying(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Run a statement that names the acting user itself: it reads only tables without row-level
         security (sessions, users, memberships, keys), so the user the connection acted for before
         does not matter to it, and ends with ``actor_columns`` of the user it finds. The connection
-        acts for that user afterwards (no row: as before), and inside ``request_scope`` it is kept
+        acts for that user afterwards (no row: as before), and inside ``begin_request`` it is kept
         for the request's next statement."""
         conn = await self._take(sync=False)
         pid = conn.get_server_pid()

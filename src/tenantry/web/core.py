@@ -159,6 +159,9 @@ class Web:
             autoescape=True,
             trim_blocks=True,
             lstrip_blocks=True,
+            # Outside development the templates are those of the installed package: no check of
+            # every template file's time on each page (``get_template`` and each ``extends``).
+            auto_reload=runtime.settings.is_development,
         )
         self.env.filters["timestamp"] = _timestamp
         self.env.filters["device"] = device

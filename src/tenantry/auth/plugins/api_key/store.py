@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tenantry.auth.plugins.api_key.scopes import Scopes, load_scopes
 from tenantry.auth.plugins.api_key.tables import ApiKeyTables
+from tenantry.auth.service import AuditRows
 from tenantry.auth.store import REQUIRE_TWO_FACTOR, AuthStore, UserRecord, iso
 from tenantry.auth.tables import AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
@@ -116,6 +117,14 @@ class Found:
 Usage = Literal["skip", "start", "increment"]
 
 
+@dataclass(frozen=True, slots=True)
+class AuditedUse:
+    """The audit row of a key's use, written by the statement that counts the use (``AuditRows``)."""
+
+    rows: AuditRows
+    params: dict[str, Any]
+
+
 class ApiKeyStore:
     """Reads and writes of the API key table."""
 
@@ -167,6 +176,30 @@ class ApiKeyStore:
         if conn is None:
             return await self.db.fetch(stmt.sql, args)
         return await conn.fetch(stmt.sql, args)
+
+    async def _update(
+        self,
+        conn: Connection,
+        statement: tuple[Any, ...],
+        build: Callable[[], Any],
+        audit: AuditedUse | None,
+        /,
+        **params: Any,
+    ) -> ApiKey | None:
+        """Run the ``UPDATE`` ``build`` makes and return the key it changed (None: no row matched);
+        with ``audit``, the audit row is written by the same statement when a row matched."""
+        if audit is None:
+            rows = await self._fetch(conn, statement, lambda: build().returning(*self._columns()), **params)
+            return self._key(rows[0]) if rows else None
+        writer = audit.rows
+
+        def audited() -> Any:
+            used = build().returning(*self._columns()).cte("used")
+            logged = writer.insert_when(used).cte("logged")
+            return sa.select(*used.c).add_cte(logged)  # the key's columns, in ``_columns`` order
+
+        rows = await self._fetch(conn, (*statement, "audited"), audited, **params, **audit.params)
+        return self._key(rows[0]) if rows else None
 
     # -- rows ---------------------------------------------------------------------------------
 
@@ -303,11 +336,13 @@ class ApiKeyStore:
         # The authentication store reads the user columns it selects the same way.
         return Found(self._key(row), self.store.user_from_row(row, offset=offset), role, org_requires)
 
-    async def start_window(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey | None:
+    async def start_window(
+        self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
+    ) -> ApiKey | None:
         """Open a new rate-limit window with this request, unless another request just did."""
         t = self.t.keys
         window = dt.timedelta(milliseconds=key.rate_limit_time_window or 0)
-        rows = await self._fetch(
+        return await self._update(
             conn,
             ("start_window",),
             lambda: (
@@ -322,20 +357,21 @@ class ApiKeyStore:
                     last_request=sa.bindparam("now"),
                     updated_at=sa.bindparam("now"),
                 )
-                .returning(*self._columns())
             ),
+            audit,
             id=key.id,
             cutoff=self.store.ts_in(now - window),
             now=self.store.ts_in(now),
         )
-        return self._key(rows[0]) if rows else None
 
-    async def count_request(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey | None:
+    async def count_request(
+        self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
+    ) -> ApiKey | None:
         """Count this request in the current window while it is under the limit (compare-and-set:
         concurrent requests on any process can never push the count past the maximum)."""
         t = self.t.keys
         window = dt.timedelta(milliseconds=key.rate_limit_time_window or 0)
-        rows = await self._fetch(
+        return await self._update(
             conn,
             ("count_request",),
             lambda: (
@@ -350,18 +386,33 @@ class ApiKeyStore:
                     last_request=sa.bindparam("now"),
                     updated_at=sa.bindparam("now"),
                 )
-                .returning(*self._columns())
             ),
+            audit,
             id=key.id,
             cutoff=self.store.ts_in(now - window),
             max=key.rate_limit_max,
             now=self.store.ts_in(now),
         )
-        return self._key(rows[0]) if rows else None
 
-    async def touch(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey | None:
+    async def touch(
+        self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
+    ) -> ApiKey | None:
         """Record the use of a key that is not rate limited."""
-        return await self.update(conn, key.id, {"last_request": now, "updated_at": now})
+        if audit is None:
+            return await self.update(conn, key.id, {"last_request": now, "updated_at": now})
+        t = self.t.keys
+        return await self._update(
+            conn,
+            ("touch",),
+            lambda: (
+                sa.update(t)
+                .where(t.c.id == sa.bindparam("id"))
+                .values(last_request=sa.bindparam("now"), updated_at=sa.bindparam("now"))
+            ),
+            audit,
+            id=key.id,
+            now=self.store.ts_in(now),
+        )
 
     async def use_quota(self, conn: Connection, key: ApiKey, now: dt.datetime) -> ApiKey | None:
         """Take one from ``remaining``: a due refill first (won by one request only), else a guarded
