@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -34,6 +35,7 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 # Everything the driver or the network may raise around a statement (translated by ``_raise_translated``).
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+log = logging.getLogger("tenantry.db")
 # Give-backs of kept connections running in the background (referenced until they end).
 _background: set[asyncio.Task[None]] = set()
 # Bound on opening a connection: a database host that drops packets must not hold requests for
@@ -327,6 +329,11 @@ class PostgresDatabase(Database):
         """Return ``conn`` to the pool."""
         try:
             await self._require_pool().release(conn)
+        except asyncpg.InternalClientError:
+            # A connection that closed (the database went away) was handed back to the pool by
+            # asyncpg as it closed; only a live one released twice would be a mistake of ours.
+            if not _is_closed(conn):
+                raise
         finally:
             self._busy -= 1
             self._admission.release()
@@ -346,9 +353,16 @@ class PostgresDatabase(Database):
         soon enough, or its answer is starting."""
         conn, held.conn, held.timer = held.conn, None, None
         if conn is not None:
-            task = asyncio.get_running_loop().create_task(self._release(conn))
+            task = asyncio.get_running_loop().create_task(self._release_quietly(conn))
             _background.add(task)
             task.add_done_callback(_background.discard)
+
+    async def _release_quietly(self, conn: asyncpg.Connection) -> None:
+        """``_release`` in the background, where nobody would hear of a failure: it is logged."""
+        try:
+            await self._release(conn)
+        except Exception:
+            log.exception("returning a connection to the pool failed")
 
     def begin_request(self) -> _Held:
         """A request starts: a slot for the connection its last statement used (see ``end_request``)."""
