@@ -24,11 +24,9 @@ dev: $(STAMP)
 # The whole test suite: linters, type checks, then every test on SQLite and PostgreSQL.
 test: lint pytest
 
-# Half again as many pytest workers (pytest-xdist) as cores: a third of the suite's time is spent
-# waiting on servers, browsers and subprocesses it starts, which an extra worker fills (on 2 cores:
-# 3 workers, 7 min 44 s against 8 min 22 s with 2). Each is handed one test at a time, longest first
-# (see tests/conftest.py), so that they finish together. PYTEST_WORKERS=0 runs the tests in this process.
-PYTEST_WORKERS ?= $(shell $(PYTHON) -c 'import os; print(max(2, (os.cpu_count() or 1) * 3 // 2))')
+# One pytest worker per core (pytest-xdist), each handed one test at a time, longest first (see
+# tests/conftest.py), so that they finish together. PYTEST_WORKERS=0 runs the tests in this process.
+PYTEST_WORKERS ?= auto
 pytest: $(STAMP) $(COMPAT)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxschedchunk 1
 
