@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -46,10 +46,10 @@ def recording(name: str, into: list[str]) -> Subscriber:
     return Subscriber(name, ("projects.created",), handle)
 
 
-async def wait_until(condition: object, within: float = 10.0) -> bool:
+async def wait_until(condition: Callable[[], bool], within: float = 10.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if callable(condition) and condition():
+        if condition():
             return True
         await asyncio.sleep(0.05)
     return False

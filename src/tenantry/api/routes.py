@@ -101,19 +101,9 @@ class CrudEndpoints:
             return JSONResponse(page.envelope() if page.paginated else page.data)
         if request.method == "POST":
             body = await read_json(request, self.max_body)
-            key = request.headers.get(IDEMPOTENCY_HEADER)
-            if key is not None:
-                return await self._once(
-                    request,
-                    ctx,
-                    entity,
-                    key,
-                    body,
-                    201,
-                    lambda seal: self.pipeline.create_row(ctx, entity, body, seal=seal),
-                )
-            created = await self.pipeline.create_row(ctx, entity, body)
-            return JSONResponse(created, status_code=201)
+            return await self._write(
+                request, ctx, entity, body, 201, lambda seal: self.pipeline.create_row(ctx, entity, body, seal=seal)
+            )
         raise method_not_allowed(request, ["GET", "POST"])
 
     async def bulk(self, request: Request) -> Response:
@@ -131,19 +121,14 @@ class CrudEndpoints:
                 ["bulk should not be empty"],
                 errors=[{"field": "bulk", "message": "is required", "code": "REQUIRED"}],
             )
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None:
-            return await self._once(
-                request,
-                ctx,
-                entity,
-                key,
-                body,
-                201,
-                lambda seal: self.pipeline.create_rows(ctx, entity, body["bulk"], seal=seal),
-            )
-        created = await self.pipeline.create_rows(ctx, entity, body["bulk"])
-        return JSONResponse(created, status_code=201)
+        return await self._write(
+            request,
+            ctx,
+            entity,
+            body,
+            201,
+            lambda seal: self.pipeline.create_rows(ctx, entity, body["bulk"], seal=seal),
+        )
 
     async def item(self, request: Request) -> Response:
         entity = self.entity(request)
@@ -160,49 +145,36 @@ class CrudEndpoints:
 
     async def _update(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
         body = await read_json(request, self.max_body)
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None:
-            return await self._once(
-                request,
-                ctx,
-                entity,
-                key,
-                body,
-                200,
-                lambda seal: self.pipeline.update_row(ctx, entity, row_id, body, seal=seal),
-            )
-        return JSONResponse(await self.pipeline.update_row(ctx, entity, row_id, body))
+        return await self._write(
+            request, ctx, entity, body, 200, lambda seal: self.pipeline.update_row(ctx, entity, row_id, body, seal=seal)
+        )
 
     async def _delete(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if key is not None:
-            return await self._once(
-                request,
-                ctx,
-                entity,
-                key,
-                None,
-                200,
-                lambda seal: self.pipeline.delete_row(ctx, entity, row_id, seal=seal),
-                render=_empty,
-            )
-        await self.pipeline.delete_row(ctx, entity, row_id)
         # nestjsx/crud answers a delete with 200 and an empty body (returnDeleted: false).
-        return Response(status_code=200)
+        return await self._write(
+            request,
+            ctx,
+            entity,
+            None,
+            200,
+            lambda seal: self.pipeline.delete_row(ctx, entity, row_id, seal=seal),
+            _empty,
+        )
 
-    async def _once(
+    async def _write(
         self,
         request: Request,
         ctx: Any,
         entity: Entity,
-        key: str,
         body: Any,
         status: int,
         write: Callable[[Seal | None], Awaitable[Any]],
         render: Callable[[Any], Any] = lambda result: result,
     ) -> Response:
-        """A write sent with an ``Idempotency-Key``: run once, its answer stored in its transaction."""
-        if self.keys is None:  # an app without the capability: the header means nothing
+        """Run ``write`` and answer ``status`` with what ``render`` makes of its result; with an
+        ``Idempotency-Key``, once per key, its answer stored in the write's transaction."""
+        key = request.headers.get(IDEMPOTENCY_HEADER)
+        if key is None or self.keys is None:  # without the capability the header means nothing
             return _answer(status, render(await write(None)))
 
         def seal_of(claim: Claim | None) -> Awaitable[Any]:
