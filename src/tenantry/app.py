@@ -29,7 +29,7 @@ from tenantry.api import Api, build_openapi
 from tenantry.audit import Audit
 from tenantry.auth import Authentication
 from tenantry.auth.plugins import plugin_classes
-from tenantry.billing import Billing
+from tenantry.billing import Billing, billing_config
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.core import Authenticator, Capabilities, Capability, PrincipalListener, Worker
@@ -387,9 +387,16 @@ def app_from_env() -> Starlette:
     settings = Settings()
     try:
         schema = load_schema(settings.schema_path)
+        billing_config(schema)  # the plans in settings.billing, checked with the rest
     except SchemaError as exc:
         # Printed plainly (not as a traceback) so `tenantry dev` shows the mistakes until they are fixed.
-        sys.stderr.write(f"{exc}\n{len(exc.problems)} problem(s) in the schema; fix them and save.\n")
+        from tenantry.server.schema_error import problem_lines, schema_error_app
+
+        problems = [str(p) for p in exc.problems]
+        sys.stderr.write("\n".join(problem_lines(problems)) + "\n")
+        if settings.is_development:
+            # The browser shows them too, and reloads once the file is fixed (the server restarts then).
+            return schema_error_app(problems)
         raise SystemExit(1) from None
     if settings.is_development and settings.dev_clients:
         # ``tenantry dev --client``: each reload after a schema change writes the clients again.

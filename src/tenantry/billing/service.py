@@ -17,6 +17,7 @@ import stripe
 from starlette.routing import BaseRoute
 
 from tenantry.audit import Audit
+from tenantry.billing.dev_prices import create_emulator_prices
 from tenantry.billing.errors import (
     billing_unavailable,
     feature_not_available,
@@ -119,6 +120,9 @@ class Billing(Capability):
     async def startup(self) -> None:
         # Stripe events stored but not applied when the last process stopped.
         await self.webhooks.apply_pending()
+        if self.settings.dev_emulator and self.settings.api_base and self.app.settings.is_development:
+            # `tenantry dev`: a plan added to the schema since the emulator started gets its prices now.
+            await create_emulator_prices(self.settings.api_base, self.config)
 
     async def shutdown(self) -> None:
         # Limit events still being written when the server stops.
