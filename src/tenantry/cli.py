@@ -286,7 +286,8 @@ def dev(
         reload=reload,
         reload_dirs=[str(root)] if reload else None,
         reload_includes=["*.yaml", "*.yml", "*.apsorc", "*.json", "*.py", ".env"] if reload else None,
-        reload_excludes=["migrations/*", ".venv/*", "node_modules/*", *client_dirs] if reload else None,
+        # .tenantry/ holds the Stripe emulator's state file, written on every change it makes.
+        reload_excludes=["migrations/*", ".venv/*", "node_modules/*", ".tenantry/*", *client_dirs] if reload else None,
         log_level="info",
         # Forwarded headers are the app's to believe (``TENANTRY_TRUSTED_PROXIES``), not uvicorn's.
         proxy_headers=False,
