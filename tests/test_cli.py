@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -20,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
 from tenantry.billing import billing_config
-from tenantry.cli import app
+from tenantry.cli import app, summarize_changes
 from tenantry.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,6 +247,29 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
         assert back.status_code == 302 and back.headers["location"] == f"{base}/"
         me = browser.get("/api/auth/get-session").json()
         assert me["user"]["email"] == "dev@example.com" and me["user"]["emailVerified"] is True
+    # Before the banner, one line for the tables made on the first start, not one per table and index.
+    proc = server_process.pop()
+    proc.terminate()
+    output = proc.communicate(timeout=20)[0].decode()
+    created = re.search(r"Created (\d+) tables, (\d+) indexes and 2 triggers \(--verbose lists them\)", output)
+    assert created and int(created[1]) > 10 and int(created[2]) > 10, output
+    assert "applied" not in output and output.index("Created") < output.index("Tenantry development"), output
+
+
+def test_schema_changes_are_summarised() -> None:
+    applied = [
+        "create table projects",
+        "create index ix_projects_org_id on projects",
+        "create unique index uq_projects_slug on projects",
+        "add column projects.due",
+        "create trigger trg_audit_logs_no_update on audit_logs (rejects UPDATE)",
+    ]
+    assert summarize_changes(applied) == (
+        "Created 1 table, 2 indexes and 1 trigger",
+        ["add column projects.due"],
+    )
+    assert summarize_changes(["add column projects.due"]) == (None, ["add column projects.due"])
+    assert summarize_changes(["create table a", "create table b"])[0] == "Created 2 tables"
 
 
 @pytest.mark.slow(20)
