@@ -78,3 +78,29 @@ def test_production_does_not_start(broken: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("TENANTRY_MAIL_BACKEND", "file")
     with pytest.raises(SystemExit):
         app_from_env()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("def broken(:\n    pass\n", ":1: SyntaxError: invalid syntax"),
+        ("import os\n\nraise RuntimeError('no config here')\n", ":3: RuntimeError: no config here"),
+    ],
+)
+def test_a_broken_hooks_file_is_shown_too(
+    broken: Path, monkeypatch: pytest.MonkeyPatch, source: str, expected: str
+) -> None:
+    broken.write_text(SEED_SCHEMA_PATH.read_text())
+    hooks = broken.parent / "hooks.py"
+    hooks.write_text(source)
+    monkeypatch.setenv("TENANTRY_ENV", "development")
+    app = app_from_env()
+
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dev") as client:
+            return await client.get("/", headers={"accept": "text/html"}), await client.get("/api/projects")
+
+    page, api = asyncio.run(ask())
+    assert page.status_code == 503 and f"{hooks}{expected}" in html.unescape(page.text)
+    assert api.status_code == 503 and api.json()["code"] == "HOOKS_INVALID"
+    assert api.json()["problems"] == [f"{hooks}{expected}"]

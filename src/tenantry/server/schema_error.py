@@ -1,4 +1,4 @@
-"""What ``tenantry dev`` serves while the schema has mistakes: the mistakes, until they are fixed.
+"""What ``tenantry dev`` serves while the schema (or ``hooks.py``) has mistakes: the mistakes, until fixed.
 
 After a schema edit the development server builds the app again; when the schema cannot be loaded
 there is no app to serve, and a browser would wait on a server that never answers. This app
@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 CODE = "SCHEMA_INVALID"
+HOOKS_CODE = "HOOKS_INVALID"
 HEADER = "x-tenantry-schema-error"  # on every answer of this app: the page's poll reloads once it is gone
 POLL_MS = 1000
 
@@ -58,7 +59,15 @@ def problem_lines(problems: Sequence[str]) -> list[str]:
 
 def schema_error_app(problems: Sequence[str]) -> Starlette:
     """An app answering every HTTP request with 503 and ``problems`` (strings, ``FILE:LINE: message``)."""
-    lines = problem_lines(problems)
+    return _error_app(problem_lines(problems), problems, CODE, "The schema has mistakes", "the file")
+
+
+def hooks_error_app(path: str, lines: Sequence[str]) -> Starlette:
+    """The same for a project's ``hooks.py`` that cannot be imported: ``lines`` are its traceback's end."""
+    return _error_app(lines, lines, HOOKS_CODE, f"{path} cannot be loaded", "it")
+
+
+def _error_app(lines: Sequence[str], problems: Sequence[str], code: str, heading: str, what: str) -> Starlette:
 
     async def answer(request: Request) -> Response:
         headers = {HEADER: "1", "retry-after": "1", "cache-control": "no-store"}
@@ -68,12 +77,12 @@ def schema_error_app(problems: Sequence[str]) -> Starlette:
                 f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
                 "connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
             )
-            return HTMLResponse(_page(lines, nonce), 503, headers=headers)
+            return HTMLResponse(_page(lines, nonce, heading, what), 503, headers=headers)
         body = {
             "statusCode": 503,
-            "message": "The schema has mistakes; the development server serves the app again once they are fixed.",
+            "message": f"{heading}; the development server serves the app again once {what} is fixed.",
             "error": "Service Unavailable",
-            "code": CODE,
+            "code": code,
             "problems": list(problems),
         }
         return JSONResponse(body, 503, headers=headers)
@@ -89,15 +98,15 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _page(lines: Sequence[str], nonce: str) -> str:
+def _page(lines: Sequence[str], nonce: str, heading: str, what: str) -> str:
     text = html.escape("\n".join(lines))
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width,initial-scale=1">'
         "<title>Schema error · Tenantry</title>"
         f"<style nonce={nonce}>{_STYLE}</style></head><body><main>"
-        "<h1>The schema has mistakes</h1>"
-        "<p>The development server cannot build the app from it. Fix the file and save: "
+        f"<h1>{html.escape(heading)}</h1>"
+        f"<p>The development server cannot build the app. Fix {what} and save: "
         "this page reloads by itself.</p>"
         f"<pre id=schema-problems role=alert>{text}</pre><p class=wait aria-live=polite>Waiting for a fix…</p>"
         f"<script nonce={nonce}>{_SCRIPT}</script></main></body></html>"
