@@ -211,6 +211,7 @@ class StripeEmulator:
             Route(CONTROL_PREFIX + "/events/{id}/resend", self._control_resend, methods=["POST"]),
             Route(CONTROL_PREFIX + "/prices", self._control_prices, methods=["POST"]),
             Route("/static/checkout.css", self._stylesheet, methods=["GET"]),
+            Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         ]
         self._app = Starlette(routes=routes)
 
@@ -994,9 +995,9 @@ def _list(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
 # allows styles from itself only), in the manner of Stripe's hosted Checkout.
 _CSS = """
 :root{color-scheme:light dark;--bg:#f6f8fa;--card:#fff;--text:#1a1f36;--muted:#6a7383;--line:#e3e8ee;
---accent:#635bff;--accent-text:#fff}
+--accent:#635bff;--accent-text:#fff;--link:#4f46e5}
 @media (prefers-color-scheme:dark){:root{--bg:#0f1320;--card:#171c2c;--text:#e6e9f0;--muted:#9aa3b5;
---line:#2a3146;--accent:#7a73ff}}
+--line:#2a3146;--link:#a5a0ff}}
 *{box-sizing:border-box}
 body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--text)}
 header{padding:1rem 1.5rem;border-bottom:1px solid var(--line);background:var(--card);font-weight:600}
@@ -1019,7 +1020,7 @@ button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
 table{width:100%;border-collapse:collapse}
 td,th{padding:.45rem .6rem;text-align:left;border-bottom:1px solid var(--line);vertical-align:top}
 .table{overflow-x:auto}
-a{color:var(--accent)}
+a{color:var(--link)}
 .inline{display:inline}
 """
 _POLICY = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
