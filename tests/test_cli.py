@@ -161,7 +161,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    # A start takes a few seconds, more on a machine busy with parallel tests: the wait ends as soon as it answers.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
