@@ -198,6 +198,10 @@ async def test_prices_and_customer_updates_through_the_sdk(running: tuple[Stripe
     assert made.recurring.interval == "year" and made.type == "recurring"
     listed = await sdk.v1.prices.list_async()
     assert {p.id for p in listed.data} == {"price_basic", made.id}
+    named = await sdk.v1.prices.create_async(
+        {"unit_amount": 1900, "currency": "usd", "recurring": {"interval": "month"}, "product_data": {"name": "Team"}}
+    )
+    assert running[0].price_label(named.to_dict()) == ("Team", "$19.00 per month")
     customer = await sdk.v1.customers.create_async({"name": "Acme"})
     updated = await sdk.v1.customers.update_async(customer.id, {"email": "billing@acme.test", "metadata": {"k": "v"}})
     assert (updated.name, updated.email, updated.metadata["k"]) == ("Acme", "billing@acme.test", "v")

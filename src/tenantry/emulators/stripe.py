@@ -444,8 +444,12 @@ class StripeEmulator:
                 amount = p.get("unit_amount")
                 if amount is None or not str(amount).isdigit():
                     raise StripeError(400, "Missing required param: unit_amount.", param="unit_amount")
+                product: dict[str, Any] = p["product_data"] if isinstance(p.get("product_data"), dict) else {}
                 price = self.add_price(
-                    str(p.get("lookup_key") or self._new_id("price")), int(amount), recurring.get("interval", "month")
+                    str(p.get("lookup_key") or self._new_id("price")),
+                    int(amount),
+                    recurring.get("interval", "month"),
+                    name=p.get("nickname") or product.get("name"),
                 )
                 return price
             prices = [o for o in self._state.objects.values() if o["object"] == "price"]
