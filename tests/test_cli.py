@@ -200,7 +200,7 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def _copy_example(tmp_path: Path) -> Path:
     target = tmp_path / "saas"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("*.db*", "__pycache__", ".tenantry"))
     return target
 
 
