@@ -22,7 +22,8 @@ from rich.table import Table
 
 from tenantry.clients import Language
 from tenantry.config import Settings
-from tenantry.core import App, SchemaOption
+from tenantry.core import App
+from tenantry.core.options import SchemaOption
 from tenantry.schema import Schema, SchemaError, load_schema
 
 app = typer.Typer(
@@ -502,7 +503,8 @@ def serve(
     On SIGTERM it stops accepting connections at once, lets requests in flight finish (up to
     --grace seconds), hands back its outbox work and exits with status 0.
     """
-    from tenantry.server import NodeOptions, bind, serve_node
+    from tenantry.server import NodeOptions, bind
+    from tenantry.server.__main__ import exec_argv
 
     path = resolve_schema_path(schema)
     loaded = load_or_exit(path)
@@ -527,7 +529,12 @@ def serve(
         err.print(f"[red]Cannot listen on {host}:{port}:[/] {exc}")
         raise typer.Exit(1) from None
     options = NodeOptions(host=host, port=port, workers=workers, grace=settings.shutdown_grace)
-    raise typer.Exit(serve_node(options, sock))
+    # The node starts afresh, without this command line, Alembic or the schema's tables in memory
+    # (see tenantry.server.__main__); the environment set above carries the rest.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    argv = exec_argv(options, sock)
+    os.execv(argv[0], argv)  # noqa: S606 - this interpreter, our own module, no shell involved
 
 
 @app.command()
@@ -597,6 +604,10 @@ def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate
             err.print(f"  {line}")
         err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
         raise typer.Exit(1)
+    from tenantry.health import HEADS_ENV
+
+    # Readiness compares the database with these; the processes started from here need not read them again.
+    os.environ[HEADS_ENV] = ",".join(state.heads)
 
 
 def _waiting_for_another_node() -> None:

@@ -13,8 +13,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from posthog import Posthog
-
 from tenantry.analytics.captures import Capture
 from tenantry.analytics.settings import AnalyticsSettings
 from tenantry.events import DeliveryError
@@ -28,6 +26,9 @@ class PostHogSink:
     def __init__(self, settings: AnalyticsSettings) -> None:
         if settings.api_key is None:
             raise ValueError("POSTHOG_API_KEY is required to send events to PostHog")
+        # Imported only when events are sent: the SDK (with requests) is a tenth of a worker's memory.
+        from posthog import Posthog
+
         self.host = settings.host
         self.client = Posthog(
             settings.api_key,

@@ -17,10 +17,6 @@ import time
 from typing import Any
 from urllib.parse import quote, unquote
 
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import OctKey
-
 ALPHANUMERIC = string.ascii_letters + string.digits
 
 
@@ -77,6 +73,9 @@ def verify_bearer(secret: str, token: str) -> str | None:
 
 def sign_jwt(secret: str, claims: dict[str, Any], expires_in: int) -> str:
     """An HS256 JWT with ``iat``/``exp`` added, header ``{"alg":"HS256"}`` as Better Auth emits."""
+    from joserfc import jwt  # loaded by the first verification link, not by every worker at start
+    from joserfc.jwk import OctKey
+
     now = int(time.time())
     payload = {**claims, "iat": now, "exp": now + expires_in}
     return jwt.encode({"alg": "HS256"}, payload, OctKey.import_key(secret.encode()))
@@ -88,6 +87,10 @@ class TokenExpired(Exception):
 
 def read_jwt(secret: str, token: str) -> dict[str, Any] | None:
     """The claims of a valid HS256 JWT, None if invalid; raises ``TokenExpired`` when only too old."""
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import OctKey
+
     try:
         decoded = jwt.decode(token, OctKey.import_key(secret.encode()), algorithms=["HS256"])
     except (JoseError, ValueError, TypeError):

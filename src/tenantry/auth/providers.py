@@ -27,27 +27,32 @@ import time
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import httpx
-from authlib.deprecate import AuthlibDeprecationWarning  # type: ignore[import-untyped]
-from joserfc import jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
+    from joserfc.jwk import KeySet
+
     from tenantry.auth.settings import AuthSettings
 
-# Authlib 1.6+ warns on import that it would rather use the ``httpx2`` package; httpx works the
-# same, so the warning is only noise on every start (and in every test run).
-with warnings.catch_warnings():
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning)
-    from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
-        AsyncOAuth2Client,
-        OAuthError,
-    )
-
 log = logging.getLogger("tenantry.auth.providers")
+
+
+@functools.cache
+def _authlib() -> ModuleType:
+    """Authlib's httpx client module, loaded by the first sign-in with a provider (not by every worker)."""
+    from authlib.deprecate import AuthlibDeprecationWarning  # type: ignore[import-untyped]
+
+    # Authlib 1.6+ warns on import that it would rather use the ``httpx2`` package; httpx works the
+    # same, so the warning is only noise.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning)
+        from authlib.integrations import httpx_client  # type: ignore[import-untyped]
+    return cast("ModuleType", httpx_client)
+
 
 __all__ = [
     "GitHubProvider",
@@ -244,7 +249,7 @@ class _OAuthProvider:
 
     def client(self, token: Mapping[str, Any] | None = None) -> Any:
         """A fresh Authlib client: it keeps the token of one exchange, so clients are never shared."""
-        return AsyncOAuth2Client(
+        return _authlib().AsyncOAuth2Client(
             client_id=self.client_id,
             client_secret=self.client_secret,
             token_endpoint_auth_method=self.auth_method,
@@ -288,7 +293,7 @@ class _OAuthProvider:
                     code_verifier=code_verifier,
                     redirect_uri=redirect_uri,
                 )
-        except OAuthError as exc:
+        except _authlib().OAuthError as exc:
             raise ProviderError(f"{self.id}: token endpoint refused the code: {exc.error}") from None
         except (httpx.HTTPError, ValueError) as exc:
             raise ProviderError(f"{self.id}: token endpoint failed: {exc!r}") from None
@@ -301,7 +306,7 @@ class _OAuthProvider:
         try:
             async with self.client() as client:
                 token = await client.refresh_token(endpoint, refresh_token=refresh_token)
-        except OAuthError as exc:
+        except _authlib().OAuthError as exc:
             raise ProviderError(f"{self.id}: refresh refused: {exc.error}") from None
         except (httpx.HTTPError, ValueError) as exc:
             raise ProviderError(f"{self.id}: refresh failed: {exc!r}") from None
@@ -317,7 +322,7 @@ class _OAuthProvider:
                 response: httpx.Response = await client.request(
                     "GET", url, withhold_token=token is None, headers=headers
                 )
-        except (httpx.HTTPError, OAuthError) as exc:
+        except (httpx.HTTPError, _authlib().OAuthError) as exc:
             raise ProviderError(f"{self.id}: {what} failed: {exc!r}") from None
         return response
 
@@ -384,6 +389,9 @@ class OIDCProvider(_OAuthProvider):
         # Concurrent first requests may each fetch: harmless, the key set is the same.
         meta = await self.metadata()
         data = _json(await self._get(meta["jwks_uri"], "JWKS"), f"{self.id}: JWKS")
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         try:
             keys = KeySet.import_key_set(data)
         except (JoseError, ValueError, TypeError, KeyError) as exc:
@@ -398,6 +406,9 @@ class OIDCProvider(_OAuthProvider):
         meta = await self.metadata()
         offered = meta.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = [a for a in offered if a in ASYMMETRIC_ALGORITHMS]
+        from joserfc import jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+
         try:
             try:
                 token = jwt.decode(id_token, await self._key_set(), algorithms=algorithms)

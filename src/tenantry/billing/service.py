@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import stripe
 from starlette.routing import BaseRoute
 
 from tenantry.audit import Audit
@@ -29,6 +28,7 @@ from tenantry.billing.limit_events import LimitEvents
 from tenantry.billing.openapi import billing_openapi
 from tenantry.billing.plans import LIVE_STATUSES, BillingConfig, Plan, billing_config
 from tenantry.billing.routes import billing_routes
+from tenantry.billing.sdk import stripe_sdk
 from tenantry.billing.settings import BillingSettings
 from tenantry.billing.store import BillingStore
 from tenantry.billing.tables import SUBSCRIPTIONS, BillingTables, billing_tables
@@ -45,6 +45,8 @@ from tenantry.schema import Action, Entity
 from tenantry.tenancy import Tenancy
 
 if TYPE_CHECKING:
+    import stripe
+
     from tenantry.db.tables import TableSet
     from tenantry.schema import Schema
 
@@ -159,8 +161,11 @@ class Billing(Capability):
             if key is None:
                 raise billing_unavailable("Stripe is not configured (set STRIPE_SECRET_KEY)")
             base: Any = {"api": self.settings.api_base} if self.settings.api_base else None
-            self._client = stripe.StripeClient(
-                key.get_secret_value(), base_addresses=base, http_client=stripe.HTTPXClient(), max_network_retries=2
+            self._client = stripe_sdk().StripeClient(
+                key.get_secret_value(),
+                base_addresses=base,
+                http_client=stripe_sdk().HTTPXClient(),
+                max_network_retries=2,
             )
         return self._client
 
@@ -303,7 +308,7 @@ class Billing(Capability):
         try:
             options: dict[str, Any] = {"idempotency_key": stripe_key} if stripe_key else {}
             session = await self.client.v1.checkout.sessions.create_async(params, options)  # type: ignore[arg-type]
-        except stripe.StripeError as exc:
+        except stripe_sdk().StripeError as exc:
             raise stripe_failed(f"Stripe refused the checkout: {exc.user_message or exc}") from None
         return {"url": session.url, "id": session.id}
 
@@ -328,7 +333,7 @@ class Billing(Capability):
                 {"metadata": {"org_id": org_id}, "description": f"organization {org_id}"},
                 {"idempotency_key": f"tenantry-customer-{org_id}"},
             )
-        except stripe.StripeError as exc:
+        except stripe_sdk().StripeError as exc:
             raise stripe_failed(f"Stripe refused the customer: {exc.user_message or exc}") from None
         with acting_as(SYSTEM):
             async with self.app.db.transaction() as conn:
@@ -364,7 +369,7 @@ class Billing(Capability):
             session = await self.client.v1.billing_portal.sessions.create_async(
                 {"customer": customer, "return_url": f"{base}/settings/billing"}
             )
-        except stripe.StripeError as exc:
+        except stripe_sdk().StripeError as exc:
             raise stripe_failed(f"Stripe refused the portal session: {exc.user_message or exc}") from None
         return {"url": session.url}
 
@@ -418,7 +423,7 @@ class Billing(Capability):
                 {"items": [{"id": item.id, "quantity": seats}]},
                 {"idempotency_key": f"tenantry-seats-{sub_id}-{event.id}"},
             )
-        except stripe.StripeError:
+        except stripe_sdk().StripeError:
             log.exception("could not sync seats of %s to %s", sub_id, seats)
             raise  # the outbox keeps the delivery and retries it with backoff
 

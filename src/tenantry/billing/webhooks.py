@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import stripe
 
 from tenantry.billing.errors import invalid_signature
 from tenantry.billing.plans import BillingConfig
+from tenantry.billing.sdk import stripe_sdk
 from tenantry.billing.store import BillingStore
 from tenantry.context import SYSTEM_CONTEXT
 from tenantry.db import Connection
@@ -72,8 +72,8 @@ def verify(payload: bytes, header: str | None, secrets: list[str], tolerance: in
     for secret in secrets:
         try:
             # The SDK's own check (what ``Webhook.construct_event`` runs before building an object).
-            stripe.WebhookSignature.verify_header(text, header, secret, tolerance=tolerance)
-        except stripe.SignatureVerificationError as exc:
+            stripe_sdk().WebhookSignature.verify_header(text, header, secret, tolerance=tolerance)
+        except stripe_sdk().SignatureVerificationError as exc:
             last = exc
             continue
         try:

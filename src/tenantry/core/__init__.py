@@ -7,7 +7,7 @@ faces, each other; ``tenantry.app`` and ``tenantry.cli`` compose them (``make li
 
 from tenantry.core.app import App, Authenticator, PrincipalListener, Supervised, Worker
 from tenantry.core.capability import Capabilities, Capability, CapabilityError
-from tenantry.core.commands import CommandHost, SchemaOption
+from tenantry.core.commands import CommandHost
 from tenantry.core.openapi import OpenApiPart
 from tenantry.core.settings import DEV_SECRET, CoreSettings
 
@@ -22,7 +22,6 @@ __all__ = [
     "CoreSettings",
     "OpenApiPart",
     "PrincipalListener",
-    "SchemaOption",
     "Supervised",
     "Worker",
 ]

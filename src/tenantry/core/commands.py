@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Protocol
-
-import typer
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from tenantry.core.app import App
-
-SchemaOption = Annotated[
-    Path | None,
-    typer.Option("--schema", "-s", help="Schema file (default: $TENANTRY_SCHEMA, ./schema.yaml or ./.apsorc)."),
-]
 
 
 class CommandHost(Protocol):

@@ -6,8 +6,6 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
-import aiosmtplib
-
 from tenantry.mail.errors import PermanentMailError, TransientMailError
 from tenantry.mail.message import OutgoingMail
 from tenantry.mail.settings import MailSettings
@@ -77,6 +75,8 @@ class SmtpBackend:
         )
 
     async def send(self, message: OutgoingMail) -> str:
+        import aiosmtplib  # here, so that only apps that send by SMTP load it
+
         email = build_email(message)
         try:
             await aiosmtplib.send(

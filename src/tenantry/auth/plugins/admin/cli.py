@@ -14,7 +14,8 @@ from rich.table import Table
 
 from tenantry.auth.plugins.admin.superusers import SuperuserError, demote, make_superuser, superusers
 from tenantry.auth.service import AuthContext
-from tenantry.core import CommandHost, SchemaOption
+from tenantry.core import CommandHost
+from tenantry.core.options import SchemaOption
 
 T = TypeVar("T")
 

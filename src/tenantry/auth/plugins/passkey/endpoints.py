@@ -10,66 +10,31 @@ and assertion checks, the signature counter) is the ``webauthn`` library's work.
 
 from __future__ import annotations
 
-import base64
 from string import ascii_lowercase, digits
-from typing import Any
-
-import orjson
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorAttachment,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
+from typing import TYPE_CHECKING, Any
 
 from tenantry.auth.crypto import generate_id
 from tenantry.auth.errors import auth_error, validation_error
 from tenantry.auth.plugins.passkey import challenge
 from tenantry.auth.plugins.passkey.service import DELETE, LIST, NAME_LENGTH, UPDATE, Passkeys, passkey_name
 from tenantry.auth.plugins.passkey.settings import RelyingParty
-from tenantry.auth.plugins.passkey.store import Passkey
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
 from tenantry.auth.validate import boolean, js_type, string
 from tenantry.core.metrics import SIGN_IN_FAILURES
 from tenantry.db.errors import IntegrityViolation
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 USER_HANDLE_ALPHABET = ascii_lowercase + digits  # Better Auth: generateRandomString(32, "a-z", "0-9")
-# What a malformed response makes the library raise besides its own exceptions.
-MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, AttributeError, IndexError)
 ATTACHMENTS = ("platform", "cross-platform")
-# The library spells these in snake case; Better Auth stores SimpleWebAuthn's camel case.
-DEVICE_TYPES = {CredentialDeviceType.SINGLE_DEVICE: "singleDevice", CredentialDeviceType.MULTI_DEVICE: "multiDevice"}
 
 
-def _transports(stored: str | None) -> list[AuthenticatorTransport] | None:
-    """The stored comma-separated transports the library knows (others are left out, not refused)."""
-    known = {t.value for t in AuthenticatorTransport}
-    found = [AuthenticatorTransport(t) for t in (stored or "").split(",") if t in known]
-    return found or None
+def _ceremony() -> ModuleType:
+    """``tenantry.auth.plugins.passkey.ceremony``, loaded by the first ceremony (see its docstring)."""
+    from tenantry.auth.plugins.passkey import ceremony
 
-
-def _descriptors(passkeys: list[Passkey]) -> list[PublicKeyCredentialDescriptor]:
-    return [
-        PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id), transports=_transports(p.transports))
-        for p in passkeys
-    ]
-
-
-def _options_json(options: Any) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(options_to_json(options))
-    return data
+    return ceremony
 
 
 def _reported_transports(response: dict[str, Any]) -> str:
@@ -113,21 +78,15 @@ class PasskeyEndpoints:
                 "query.authenticatorAttachment", 'Invalid option: expected one of "platform"|"cross-platform"'
             )
         label = user.email or str(user.id)
-        options = generate_registration_options(
-            rp_id=self.rp.id,
-            rp_name=self.rp.name,
+        body = _ceremony().registration_options(
+            self.rp,
             # A random user handle per ceremony, as Better Auth does: sign-in finds the user by credential.
-            user_id=generate_id(32, USER_HANDLE_ALPHABET).encode(),
+            user_handle=generate_id(32, USER_HANDLE_ALPHABET).encode(),
             user_name=req.query.get("name") or label,
-            user_display_name=label,
-            exclude_credentials=_descriptors(await self.store.of_user(user.id)),
-            authenticator_selection=AuthenticatorSelectionCriteria(
-                authenticator_attachment=AuthenticatorAttachment(attachment) if attachment else None,
-                resident_key=ResidentKeyRequirement.PREFERRED,
-                user_verification=UserVerificationRequirement.PREFERRED,
-            ),
+            display_name=label,
+            exclude=await self.store.of_user(user.id),
+            attachment=attachment,
         )
-        body = _options_json(options)
         body["extensions"] = {"credProps": True}  # as @simplewebauthn/server asks
         cookie = await challenge.remember(req, "registration", body["challenge"], str(user.id))
         return Reply(body, cookies=[cookie])
@@ -146,19 +105,13 @@ class PasskeyEndpoints:
             raise auth_error(401, "YOU_ARE_NOT_ALLOWED_TO_REGISTER_THIS_PASSKEY")
         if not isinstance(response, (dict, str)):
             raise auth_error(400, "FAILED_TO_VERIFY_REGISTRATION")
+        ceremony = _ceremony()
         try:
-            verified = verify_registration_response(
-                credential=response,
-                expected_challenge=base64url_to_bytes(pending.challenge),
-                expected_rp_id=self.rp.id,
-                expected_origin=list(self.rp.origins),
-                require_user_verification=False,
-            )
-        except MALFORMED:
+            verified = ceremony.verify_registration(self.rp, response, pending.challenge)
+        except ceremony.CeremonyFailed:
             # Better Auth answers 500 here; a response that does not verify is the client's doing.
             raise auth_error(400, "FAILED_TO_VERIFY_REGISTRATION") from None
-        credential_id = bytes_to_base64url(verified.credential_id)
-        if await self.store.by_credential(credential_id) is not None:
+        if await self.store.by_credential(verified.credential_id) is not None:
             raise auth_error(400, "PREVIOUSLY_REGISTERED")
         session = None
         try:
@@ -167,11 +120,11 @@ class PasskeyEndpoints:
                     conn,
                     user_id=current.user.id,
                     name=name or None,
-                    public_key=base64.b64encode(verified.credential_public_key).decode(),
-                    credential_id=credential_id,
+                    public_key=verified.public_key,
+                    credential_id=verified.credential_id,
                     counter=verified.sign_count,
-                    device_type=DEVICE_TYPES[verified.credential_device_type],
-                    backed_up=verified.credential_backed_up,
+                    device_type=verified.device_type,
+                    backed_up=verified.backed_up,
                     transports=_reported_transports(response) if isinstance(response, dict) else "",
                     aaguid=verified.aaguid,
                 )
@@ -205,12 +158,7 @@ class PasskeyEndpoints:
         # Signed in: only this user's passkeys (Better Auth's re-authentication). Otherwise the
         # browser offers whichever discoverable passkey the user picks for this site.
         passkeys = await self.store.of_user(current.user.id) if current is not None else []
-        options = generate_authentication_options(
-            rp_id=self.rp.id,
-            allow_credentials=_descriptors(passkeys),
-            user_verification=UserVerificationRequirement.PREFERRED,
-        )
-        body = _options_json(options)
+        body = _ceremony().authentication_options(self.rp, passkeys)
         if not passkeys:
             body.pop("allowCredentials", None)
         user_id = str(current.user.id) if current is not None else ""
@@ -228,18 +176,10 @@ class PasskeyEndpoints:
         passkey = await self.store.by_credential(credential_id) if isinstance(credential_id, str) else None
         if passkey is None:
             raise auth_error(401, "PASSKEY_NOT_FOUND")
+        ceremony = _ceremony()
         try:
-            verified = verify_authentication_response(
-                credential=response,
-                expected_challenge=base64url_to_bytes(pending.challenge),
-                expected_rp_id=self.rp.id,
-                expected_origin=list(self.rp.origins),
-                credential_public_key=base64.b64decode(passkey.public_key),
-                # The library refuses a counter that did not grow (a cloned authenticator).
-                credential_current_sign_count=passkey.counter,
-                require_user_verification=False,
-            )
-        except MALFORMED as exc:
+            new_count = ceremony.verify_authentication(self.rp, response, pending.challenge, passkey)
+        except ceremony.CeremonyFailed as exc:
             failed = {"method": "passkey", "passkey_id": passkey.id, "reason": "AUTHENTICATION_FAILED"}
             await ctx.audit_alone(
                 "sign_in_failed", req.client, user_id=passkey.user_id, resource_id=passkey.user_id, new=failed
@@ -251,7 +191,7 @@ class PasskeyEndpoints:
             raise auth_error(401, "PASSKEY_NOT_FOUND")
         async with ctx.db.transaction() as conn:
             # Conditional on the counter read above: two sign-ins with one assertion cannot both pass.
-            if not await self.store.advance_counter(conn, passkey.id, passkey.counter, verified.new_sign_count):
+            if not await self.store.advance_counter(conn, passkey.id, passkey.counter, new_count):
                 raise auth_error(400, "AUTHENTICATION_FAILED")
             session = await ctx.sign_in(conn, user.id, req.client, method="passkey", details={"passkey_id": passkey.id})
         body = {"session": ctx.shapes.session_json(session), "user": ctx.shapes.user_json(user)}

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
-import segno
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -44,6 +43,8 @@ FRIENDLY = {
 
 def qr_svg(uri: str) -> str:
     """The ``otpauth://`` URI as an inline SVG QR code (made here: the secret never leaves the server)."""
+    import segno  # loaded by the first two-factor set-up page, not by every worker
+
     return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, title="QR code for your authenticator app"))
 
 

@@ -1,0 +1,57 @@
+"""``python -m tenantry.server``: the node process ``tenantry serve`` replaces itself with.
+
+``tenantry serve`` loads the schema, checks the database's migrations and binds the listening
+socket, which needs the whole command line, Alembic and every capability's tables. It then
+``exec``s this module with the socket's descriptor, so the process that serves (one worker) or
+supervises (several) starts from a fresh interpreter holding none of that: a supervisor imports
+only ``tenantry.server``, and each worker only what the app needs. The process id stays the same,
+so a container runtime's or a test's SIGTERM reaches the node as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+from collections.abc import Sequence
+
+from tenantry.server.node import NodeOptions, serve_node
+
+
+def parse(argv: Sequence[str]) -> tuple[NodeOptions, int]:
+    """The node's options and the inherited listening socket's descriptor, from ``argv``."""
+    parser = argparse.ArgumentParser(prog="python -m tenantry.server", description=__doc__)
+    parser.add_argument("--fd", type=int, required=True, help="descriptor of the bound, listening socket")
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--grace", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    options = NodeOptions(host=args.host, port=args.port, workers=args.workers, grace=args.grace)
+    return options, args.fd
+
+
+def exec_argv(options: NodeOptions, sock: socket.socket) -> list[str]:
+    """The command line that runs this module on ``sock`` (which must be inheritable)."""
+    return [
+        sys.executable,
+        "-m",
+        "tenantry.server",
+        f"--fd={sock.fileno()}",
+        f"--host={options.host}",
+        f"--port={options.port}",
+        f"--workers={options.workers}",
+        f"--grace={options.grace}",
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the inherited socket until SIGTERM/SIGINT; the exit status of ``serve_node``."""
+    options, fd = parse(sys.argv[1:] if argv is None else argv)
+    sock = socket.socket(fileno=fd)
+    sock.set_inheritable(True)  # the workers of a supervisor are given it
+    return serve_node(options, sock)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
