@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import httpx
-
 from tenantry.billing.plans import BillingConfig
 
 log = logging.getLogger(__name__)
@@ -42,6 +40,8 @@ async def create_emulator_prices(api_base: str, config: BillingConfig) -> list[s
     A failure is logged, never raised: the app serves without them, and a checkout then says
     which price is missing.
     """
+    import httpx  # only `tenantry dev` gets here
+
     specs = emulator_prices(config)
     if not specs:
         return []

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from starlette.routing import BaseRoute
 
 from tenantry.audit import Audit
-from tenantry.billing.dev_prices import create_emulator_prices
 from tenantry.billing.errors import (
     billing_unavailable,
     feature_not_available,
@@ -124,6 +123,8 @@ class Billing(Capability):
         await self.webhooks.apply_pending()
         if self.settings.dev_emulator and self.settings.api_base and self.app.settings.is_development:
             # `tenantry dev`: a plan added to the schema since the emulator started gets its prices now.
+            from tenantry.billing.dev_prices import create_emulator_prices
+
             await create_emulator_prices(self.settings.api_base, self.config)
 
     async def shutdown(self) -> None:
