@@ -279,8 +279,8 @@ def test_prices_created_on_request_and_the_checkout_page_shows_the_plan(
     page = httpx.get(made.json()["url"])
     assert page.status_code == 200
     text = page.text
-    assert "<h1 id=product>Team</h1>" in text and "7-day free trial" in text and "Then $19.00 per month" in text
-    assert "3 seats" in text and "price_team_monthly" not in text
+    assert "<h1 id=product>Team</h1>" in text and "7-day free trial" in text and "Then $57.00 per month" in text
+    assert "3 seats at $19.00 per month each" in text and "price_team_monthly" not in text
     assert "style=" not in text and "<style" not in text and "<script" not in text
     policy = page.headers["content-security-policy"]
     assert "style-src 'self'" in policy and "script-src" not in policy and "form-action" not in policy

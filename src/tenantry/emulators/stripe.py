@@ -818,14 +818,15 @@ class StripeEmulator:
     def _checkout_html(self, session: dict[str, Any]) -> str:
         """Stripe's hosted Checkout, in small: what is bought and for how much on one side, Pay on the other."""
         price = self._get("price", session["_line"]["price"])
-        name, amount = self.price_label(price)
+        name, each = self.price_label(price)
         quantity = int(session["_line"]["quantity"])
+        amount = self.price_label({**price, "unit_amount": int(price.get("unit_amount") or 0) * quantity})[1]
         trial = int(session["_subscription_data"].get("trial_period_days") or 0)
         email = session.get("customer_email") or (self._state.objects.get(str(session.get("customer"))) or {}).get(
             "email"
         )
         then = f"Then {amount}" if trial else amount
-        seats = f"<p class=muted>{quantity} seats</p>" if quantity > 1 else ""
+        seats = f"<p class=muted>{quantity} seats at {html.escape(each)} each</p>" if quantity > 1 else ""
         summary = (
             f'<section class=summary aria-label="Order summary"><p class=muted>Subscribe to</p>'
             f"<h1 id=product>{html.escape(name)}</h1>"
