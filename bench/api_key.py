@@ -52,7 +52,7 @@ async def timed(client: httpx.AsyncClient, headers: dict[str, str], count: int) 
 async def run(database_url: str, requests: int, rounds: int) -> None:
     # Keys created by this run may make every request the bench sends.
     os.environ["TENANTRY_API_KEY_RATE_LIMIT_MAX"] = str(10 * requests * rounds + 1000)
-    schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
+    schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False, auth=auth)
     await asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings))

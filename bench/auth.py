@@ -70,7 +70,7 @@ from common import (
     wrk_run,
 )
 
-SCHEMA = ROOT / "examples" / "saas" / "schema.yaml"
+SCHEMA = ROOT / "tests" / "seed_schema.yaml"
 COMPAT_DIR = ROOT / "tests" / "compat"
 BA_SERVER = BENCH_DIR / "better_auth_server.mjs"
 BA_VERSION = "1.7.25"
@@ -265,6 +265,7 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
     ours_env = {
         **base_env,
         "TENANTRY_SCHEMA": str(SCHEMA),
+        "TENANTRY_HOOKS": str(ROOT / "examples" / "saas" / "hooks.py"),
         "DATABASE_URL": opts.url(opts.ours_db),
         "TENANTRY_ENV": "development",
         "TENANTRY_DB_POOL_SIZE": str(POOL_SIZE),

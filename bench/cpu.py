@@ -94,7 +94,7 @@ async def cpu_per_request(app: ASGIApp, scopes: list[dict[str, Any]], count: int
 
 async def run(database_url: str, requests: int, rounds: int) -> None:
     os.environ["TENANTRY_API_KEY_RATE_LIMIT_MAX"] = str(10 * requests * rounds + 1000)
-    schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
+    schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
     # Production refuses the development mail outbox; nothing is mailed while measuring.
     os.environ["TENANTRY_MAIL_BACKEND"] = "file"

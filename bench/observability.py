@@ -170,6 +170,7 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
     common = {
         **env,
         "TENANTRY_SCHEMA": str(run.SCHEMA),
+        "TENANTRY_HOOKS": str(run.ROOT / "examples" / "saas" / "hooks.py"),
         "DATABASE_URL": o.database_url,
         "TENANTRY_ENV": opts.mode,
         "TENANTRY_DB_POOL_SIZE": str(run.POOL_SIZE),

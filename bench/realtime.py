@@ -58,7 +58,7 @@ def migrate(database_url: str) -> None:
     from tenantry.db.migrations import sync_schema
     from tenantry.schema import load_schema
 
-    schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
+    schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
     sync_schema(database_url, app_tables(schema, Settings(DATABASE_URL=database_url)))
 
 
@@ -68,7 +68,8 @@ def run_setup(name: str, nodes: int, redis_url: str | None, database_url: str, a
         k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k not in ("DATABASE_URL", "REDIS_URL")
     }
     env.update(
-        TENANTRY_SCHEMA=str(ROOT / "examples" / "saas" / "schema.yaml"),
+        TENANTRY_SCHEMA=str(ROOT / "tests" / "seed_schema.yaml"),
+        TENANTRY_HOOKS=str(ROOT / "examples" / "saas" / "hooks.py"),
         DATABASE_URL=database_url,
         TENANTRY_SECRET="b" * 48,
         TENANTRY_REQUIRE_EMAIL_VERIFICATION="false",

@@ -64,7 +64,7 @@ from common import (
 )
 from tenantry.auth.crypto import sign_value
 
-SCHEMA = ROOT / "examples" / "saas" / "schema.yaml"
+SCHEMA = ROOT / "tests" / "seed_schema.yaml"
 LIST_LIMIT = 20
 POOL_SIZE = 10  # Tenantry's default TENANTRY_DB_POOL_SIZE; the baseline gets the same.
 
@@ -378,6 +378,7 @@ def make_servers(opts: Options, workdir: Path, *, signed_in: bool = False, worke
     ours_env = {
         **base_env,
         "TENANTRY_SCHEMA": str(SCHEMA),
+        "TENANTRY_HOOKS": str(ROOT / "examples" / "saas" / "hooks.py"),
         "DATABASE_URL": opts.database_url,
         "TENANTRY_ENV": "development",
         "TENANTRY_DB_POOL_SIZE": str(POOL_SIZE),

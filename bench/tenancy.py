@@ -57,7 +57,7 @@ from common import (
     wrk_run,
 )
 
-SCHEMA = ROOT / "examples" / "saas" / "schema.yaml"
+SCHEMA = ROOT / "tests" / "seed_schema.yaml"
 SECRET = "tenantry-bench-secret-0123456789abcdef0123456789abcdef"  # a throwaway benchmark secret
 PASSWORD = "Bench-Password-0001"
 REF = "no-rls"
@@ -157,6 +157,7 @@ def make_server(name: str, port: int, url: str, workdir: Path) -> Server:
     }
     env |= {
         "TENANTRY_SCHEMA": str(SCHEMA),
+        "TENANTRY_HOOKS": str(ROOT / "examples" / "saas" / "hooks.py"),
         "DATABASE_URL": url,
         "TENANTRY_ENV": "development",
         "TENANTRY_OPEN_API": "false",

@@ -44,7 +44,7 @@ async def timed(client: httpx.AsyncClient, url: str, count: int) -> float:
 
 
 async def run(database_url: str, requests: int, rounds: int) -> None:
-    schema = load_schema(ROOT / "examples" / "saas" / "schema.yaml")
+    schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
     settings = Settings(DATABASE_URL=database_url, TENANTRY_BASE_URL=BASE, TENANTRY_OPEN_API=False)
     await asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings))
     app = create_app(schema, settings)

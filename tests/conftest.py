@@ -16,6 +16,7 @@ import asyncio
 import datetime as dt
 import functools
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -44,7 +45,7 @@ from tests.tenancy.conftest import runs_of as isolation_runs_of
 from tests.tenancy.conftest import write_summary as write_isolation_summary
 
 ROOT = Path(__file__).resolve().parents[1]
-SEED_SCHEMA_PATH = ROOT / "examples" / "saas" / "schema.yaml"
+SEED_SCHEMA_PATH = ROOT / "tests" / "seed_schema.yaml"
 PG_ADMIN_URL = os.environ.get("TENANTRY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -221,8 +222,19 @@ def prepare_database(
 
 @functools.cache
 def seed_schema() -> Schema:
-    """The example app's schema, loaded once: a schema is never changed once built."""
+    """The seed's schema (the example app's, without its plans), loaded once: a schema is never
+    changed once built."""
     return load_schema(SEED_SCHEMA_PATH)
+
+
+def seed_project(directory: Path) -> Path:
+    """A project folder in ``directory`` for server processes: the seed's schema (no plan limits) with
+    the example app's hooks."""
+    project = directory / "seed"
+    project.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SEED_SCHEMA_PATH, project / "schema.yaml")
+    shutil.copyfile(ROOT / "examples" / "saas" / "hooks.py", project / "hooks.py")
+    return project
 
 
 @functools.cache

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import shutil
 import socket
 import sqlite3
@@ -18,7 +20,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from typer.testing import CliRunner
 
-from tenantry.cli import app
+from tenantry.billing import billing_config
+from tenantry.cli import app, summarize_changes
+from tenantry.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "saas"
@@ -40,11 +44,51 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_init_scaffolds_a_project(project: Path) -> None:
-    assert (project / "schema.yaml").read_text() == (EXAMPLE / "schema.yaml").read_text()
+    text = (project / "schema.yaml").read_text()
+    schema = load_schema(project / "schema.yaml")
+    # Its own name (the folder's), the example's entities and plans, nothing about where it came from.
+    assert schema.title == "proj" and "Service Name: proj\n" in text
+    assert list(schema.entities) == list(load_schema(EXAMPLE / "schema.yaml").entities)
+    assert list(billing_config(schema).plans) == ["free", "pro"]
+    assert "guide" not in text.lower() and "seed" not in text.lower() and "my-saas-api" not in text
     assert (project / "hooks.py").exists() and (project / ".env.example").exists()
+    assert ".tenantry/" in (project / ".gitignore").read_text().splitlines()
     assert (project / "migrations" / "env.py").exists() and (project / "migrations" / "versions").is_dir()
     again = runner.invoke(app, ["init", str(project)])
     assert again.exit_code == 0 and "kept" in again.output
+
+
+def test_init_takes_a_name(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["init", str(tmp_path / "x"), "--name", "Acme CRM"])
+    assert result.exit_code == 0, result.output
+    assert load_schema(tmp_path / "x" / "schema.yaml").title == "acme-crm"
+    assert load_schema(_init_in(tmp_path, "My Shop 2") / "schema.yaml").title == "my-shop-2"
+
+
+def _init_in(tmp_path: Path, folder: str) -> Path:
+    result = runner.invoke(app, ["init", str(tmp_path / folder)])
+    assert result.exit_code == 0, result.output
+    return tmp_path / folder
+
+
+@pytest.mark.slow(8)
+def test_init_hint_works_without_an_activated_virtualenv(
+    tmp_path: Path, server_process: list[subprocess.Popen[bytes]]
+) -> None:
+    """``tenantry init``'s "Next:" commands, typed as printed in a shell whose PATH has no virtualenv."""
+    env = _clean_env(PATH="/usr/bin:/bin")
+    env.pop("VIRTUAL_ENV", None)
+    made = subprocess.run(
+        [_tenantry(), "init", "My App"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    hint = made.stdout[made.stdout.index("Next:") :].splitlines()
+    assert hint[1].strip() == "cd 'My App'"
+    command = hint[2].strip()
+    assert command == f"{_tenantry()} dev", hint  # the full path: plain `tenantry` is not on this PATH
+    # Run exactly that, in that folder (on a free port, without the file watcher).
+    base = _start(server_process, tmp_path / "My App", env, *shlex.split(command)[1:], "--no-reload", command=command)
+    assert "my-app" in httpx.get(f"{base}/api/openapi.json").json()["info"]["title"]
 
 
 def test_schema_check(project: Path) -> None:
@@ -117,7 +161,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    # A start takes a few seconds, more on a machine busy with parallel tests: the wait ends as soon as it answers.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -155,15 +200,21 @@ def _clean_env(**extra: str) -> dict[str, str]:
 
 def _copy_example(tmp_path: Path) -> Path:
     target = tmp_path / "saas"
-    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    shutil.copytree(EXAMPLE, target, ignore=shutil.ignore_patterns("*.db*", "__pycache__", ".tenantry"))
     return target
 
 
-def _start(procs: list[subprocess.Popen[bytes]], cwd: Path, env: dict[str, str], *args: str) -> str:
-    """Start ``tenantry ARGS --port P`` in ``cwd``; returns its base URL once /api/health answers."""
+def _start(
+    procs: list[subprocess.Popen[bytes]], cwd: Path, env: dict[str, str], *args: str, command: str | None = None
+) -> str:
+    """Start ``tenantry ARGS --port P`` in ``cwd``; returns its base URL once /api/health answers.
+
+    ``command``: the program as a shell line (its first word is run), instead of this environment's ``tenantry``.
+    """
     port = _free_port()
+    program = shlex.split(command)[0] if command else _tenantry()
     proc = subprocess.Popen(
-        [_tenantry(), *args, "--port", str(port)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [program, *args, "--port", str(port)], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     procs.append(proc)
     base = f"http://127.0.0.1:{port}"
@@ -197,6 +248,29 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
         assert back.status_code == 302 and back.headers["location"] == f"{base}/"
         me = browser.get("/api/auth/get-session").json()
         assert me["user"]["email"] == "dev@example.com" and me["user"]["emailVerified"] is True
+    # Before the banner, one line for the tables made on the first start, not one per table and index.
+    proc = server_process.pop()
+    proc.terminate()
+    output = proc.communicate(timeout=20)[0].decode()
+    created = re.search(r"Created (\d+) tables, (\d+) indexes and 2 triggers \(--verbose lists them\)", output)
+    assert created and int(created[1]) > 10 and int(created[2]) > 10, output
+    assert "applied" not in output and output.index("Created") < output.index("Tenantry development"), output
+
+
+def test_schema_changes_are_summarised() -> None:
+    applied = [
+        "create table projects",
+        "create index ix_projects_org_id on projects",
+        "create unique index uq_projects_slug on projects",
+        "add column projects.due",
+        "create trigger trg_audit_logs_no_update on audit_logs (rejects UPDATE)",
+    ]
+    assert summarize_changes(applied) == (
+        "Created 1 table, 2 indexes and 1 trigger",
+        ["add column projects.due"],
+    )
+    assert summarize_changes(["add column projects.due"]) == (None, ["add column projects.due"])
+    assert summarize_changes(["create table a", "create table b"])[0] == "Created 2 tables"
 
 
 @pytest.mark.slow(20)

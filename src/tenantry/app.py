@@ -29,7 +29,7 @@ from tenantry.api import Api, build_openapi
 from tenantry.audit import Audit
 from tenantry.auth import Authentication
 from tenantry.auth.plugins import plugin_classes
-from tenantry.billing import Billing
+from tenantry.billing import Billing, billing_config
 from tenantry.config import Settings
 from tenantry.context import ANONYMOUS, DEVELOPER, Principal, RequestContext
 from tenantry.core import Authenticator, Capabilities, Capability, PrincipalListener, Worker
@@ -387,9 +387,16 @@ def app_from_env() -> Starlette:
     settings = Settings()
     try:
         schema = load_schema(settings.schema_path)
+        billing_config(schema)  # the plans in settings.billing, checked with the rest
     except SchemaError as exc:
         # Printed plainly (not as a traceback) so `tenantry dev` shows the mistakes until they are fixed.
-        sys.stderr.write(f"{exc}\n{len(exc.problems)} problem(s) in the schema; fix them and save.\n")
+        from tenantry.server.schema_error import problem_lines, schema_error_app
+
+        problems = [str(p) for p in exc.problems]
+        sys.stderr.write("\n".join(problem_lines(problems)) + "\n")
+        if settings.is_development:
+            # The browser shows them too, and reloads once the file is fixed (the server restarts then).
+            return schema_error_app(problems)
         raise SystemExit(1) from None
     if settings.is_development and settings.dev_clients:
         # ``tenantry dev --client``: each reload after a schema change writes the clients again.
@@ -397,7 +404,33 @@ def app_from_env() -> Starlette:
 
         write_dev_clients(schema, settings.dev_clients)
     hooks_path = Path(settings.hooks_path) if settings.hooks_path else Path(settings.schema_path).parent / "hooks.py"
-    return create_app(schema, settings, hooks=load_hooks_file(hooks_path))
+    try:
+        hooks = load_hooks_file(hooks_path)
+    except Exception as exc:
+        if not settings.is_development:
+            raise
+        # A typo in hooks.py while `tenantry dev` runs: shown in the browser too, until it is saved fixed.
+        from tenantry.server.schema_error import hooks_error_app
+
+        lines = _traceback_end(exc, hooks_path)
+        sys.stderr.write("\n".join(lines) + "\n")
+        return hooks_error_app(str(hooks_path), lines)
+    return create_app(schema, settings, hooks=hooks)
+
+
+def _traceback_end(exc: BaseException, path: Path) -> list[str]:
+    """``FILE:LINE: Error: message`` for ``exc``: the last frame in ``path``, or where a syntax error is."""
+    import traceback
+
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f"{exc.filename}:{exc.lineno}: "
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == path.resolve()]
+        if frames:
+            where = f"{frames[-1].filename}:{frames[-1].lineno}: "
+    message = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return [f"{where}{type(exc).__name__}: {message}"]
 
 
 def served_app() -> Starlette:

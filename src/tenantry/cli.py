@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
+import shlex
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -115,33 +118,63 @@ def _set_env(**values: str) -> None:
 @app.command()
 def init(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="The app's name (default: the folder's name), e.g. acme-crm.")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
 ) -> None:
-    """Scaffold a project: schema.yaml (the seed's schema), .env.example, hooks.py, migrations/."""
+    """Scaffold a project: schema.yaml (organizations, users, projects, billing plans), .env.example,
+    hooks.py, migrations/."""
     from tenantry.db.migrations import ensure_migrations_dir
 
+    app_name = project_name(name or directory.resolve().name)
     directory.mkdir(parents=True, exist_ok=True)
     written: list[str] = []
     skipped: list[str] = []
     for template in sorted(TEMPLATES.iterdir()):
-        name = template.name.removesuffix(".tmpl")
-        if name == "gitignore":
-            name = ".gitignore"
-        target = directory / name
+        target_name = template.name.removesuffix(".tmpl")
+        if target_name == "gitignore":
+            target_name = ".gitignore"
+        target = directory / target_name
         if target.exists() and not force:
-            skipped.append(name)
+            skipped.append(target_name)
             continue
-        target.write_text(template.read_text(encoding="utf-8"), encoding="utf-8")
-        written.append(name)
+        text = template.read_text(encoding="utf-8")
+        if template.name.endswith(".tmpl"):
+            text = text.format(name=app_name)
+        target.write_text(text, encoding="utf-8")
+        written.append(target_name)
     ensure_migrations_dir(directory)
     written.append("migrations/")
-    for name in written:
-        console.print(f"  [green]created[/] {directory / name}")
-    for name in skipped:
-        console.print(f"  [yellow]kept[/]    {directory / name} (exists; --force to overwrite)")
+    for item in written:
+        console.print(f"  [green]created[/] {directory / item}", highlight=False)
+    for item in skipped:
+        console.print(f"  [yellow]kept[/]    {directory / item} (exists; --force to overwrite)", highlight=False)
     console.print(
-        f"\nNext:\n  [bold]cd {directory}[/]\n  [bold]tenantry dev[/]\nthen open http://127.0.0.1:8000/api/docs"
+        f"\nNext:\n  [bold]cd {shlex.quote(str(directory))}[/]\n  [bold]{tenantry_command()} dev[/]\n"
+        "then open http://127.0.0.1:8000/",
+        highlight=False,
+        soft_wrap=True,
     )
+
+
+def project_name(raw: str) -> str:
+    """An app name from a folder's name: lower case, words joined by hyphens (``My App`` -> ``my-app``)."""
+    words = re.findall(r"[a-z0-9]+", raw.lower())
+    return "-".join(words) or "my-app"
+
+
+def tenantry_command() -> str:
+    """How to run this ``tenantry`` from any folder, with or without an activated virtualenv: ``tenantry``
+    when that is the one on PATH, else its full path, else ``python -m tenantry`` with this interpreter."""
+    script = Path(sys.argv[0]) if Path(sys.argv[0]).name == "tenantry" else Path(sys.executable).parent / "tenantry"
+    if not script.is_file():
+        return f"{shlex.quote(sys.executable)} -m tenantry"
+    script = script.absolute()
+    found = shutil.which("tenantry")
+    if found is not None and Path(found).absolute() == script:
+        return "tenantry"
+    return shlex.quote(str(script))
 
 
 # -- dev / serve ------------------------------------------------------------------------------
@@ -214,6 +247,9 @@ def dev(
             help="Keep a typed client up to date: LANGUAGE:DIR (typescript or python), repeatable.",
         ),
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="List every table, index and trigger the schema changes create.")
+    ] = False,
 ) -> None:
     """Development server: SQLite by default, autoreload, schema changes applied automatically."""
     import uvicorn
@@ -231,14 +267,14 @@ def dev(
         err.print("[red]tenantry dev runs with TENANTRY_ENV=development; use tenantry serve for production.[/]")
         raise typer.Exit(2)
     dev_provider = _start_dev_identity_provider(settings) if dev_sign_in else None
-    _start_dev_stripe(settings, loaded)
+    _start_dev_stripe(settings, loaded, project_dir(path))
     _set_env(
         TENANTRY_SCHEMA=str(path.resolve()),
         TENANTRY_AUTO_MIGRATE="1" if settings.dialect == "sqlite" else os.environ.get("TENANTRY_AUTO_MIGRATE", "0"),
         TENANTRY_ALLOW_DESTRUCTIVE="1" if allow_destructive else "0",
     )
     if settings.dialect == "sqlite":
-        _apply_dev_changes(loaded, settings, path, allow_destructive)
+        _apply_dev_changes(loaded, settings, path, allow_destructive, verbose=verbose)
     else:
         _warn_if_behind(loaded, settings, path)
     _banner(loaded, host, port, settings, "development", dev_provider)
@@ -251,7 +287,8 @@ def dev(
         reload=reload,
         reload_dirs=[str(root)] if reload else None,
         reload_includes=["*.yaml", "*.yml", "*.apsorc", "*.json", "*.py", ".env"] if reload else None,
-        reload_excludes=["migrations/*", ".venv/*", "node_modules/*", *client_dirs] if reload else None,
+        # .tenantry/ holds the Stripe emulator's state file, written on every change it makes.
+        reload_excludes=["migrations/*", ".venv/*", "node_modules/*", ".tenantry/*", *client_dirs] if reload else None,
         log_level="info",
         # Forwarded headers are the app's to believe (``TENANTRY_TRUSTED_PROXIES``), not uvicorn's.
         proxy_headers=False,
@@ -319,30 +356,56 @@ def _start_dev_identity_provider(settings: Settings) -> str | None:
     return server.base_url
 
 
-def _start_dev_stripe(settings: Settings, schema: Schema) -> None:
+def _start_dev_stripe(settings: Settings, schema: Schema, root: Path) -> None:
     """Serve the local Stripe emulator and point billing at it, unless Stripe keys are configured.
 
-    Like the identity provider it runs in this (parent) process, so it survives reloads.
+    Like the identity provider it runs in this (parent) process, so it survives reloads. Its objects
+    are kept in a file beside the development database, so the customers and subscriptions the
+    database refers to survive a restart; each app process creates its plans' prices in it at
+    start-up (``TENANTRY_DEV_STRIPE_EMULATOR``), so a plan added while the server runs can be bought.
     """
-    from tenantry.billing import billing_config
     from tenantry.emulators.stripe import start_stripe_emulator
 
     if settings.billing.secret_key is not None or "subscriptions" not in schema.entities:
         return
     base_url = settings.base_url
-    prices = {p: 1000 for plan in billing_config(schema).plans.values() for p in plan.prices}
     secret = "whsec_dev_" + secrets.token_hex(16)
-    options: dict[str, Any] = {"webhook_url": f"{base_url}/api/billing/webhook", "webhook_secret": secret}
+    options: dict[str, Any] = {
+        "webhook_url": f"{base_url}/api/billing/webhook",
+        "webhook_secret": secret,
+        "state_file": dev_stripe_state_file(settings.database_url, root),
+    }
     try:
-        _, server = start_stripe_emulator(port=DEV_STRIPE_PORT, prices=prices, **options)
+        _, server = start_stripe_emulator(port=DEV_STRIPE_PORT, **options)
     except OSError:
-        _, server = start_stripe_emulator(port=0, prices=prices, **options)  # the usual port is taken
+        _, server = start_stripe_emulator(port=0, **options)  # the usual port is taken
     dev_key = "sk_test_tenantry_dev"  # any test key: the emulator checks only the prefix
-    _set_env(STRIPE_SECRET_KEY=dev_key, STRIPE_WEBHOOK_SECRET=secret, STRIPE_API_BASE=server.base_url)
+    _set_env(
+        STRIPE_SECRET_KEY=dev_key,
+        STRIPE_WEBHOOK_SECRET=secret,
+        STRIPE_API_BASE=server.base_url,
+        TENANTRY_DEV_STRIPE_EMULATOR="1",
+    )
     console.print(f"Stripe: local emulator at {server.base_url} (no STRIPE_SECRET_KEY set)", highlight=False)
 
 
-def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_destructive: bool) -> None:
+def dev_stripe_state_file(database_url: str, root: Path) -> Path | None:
+    """Where ``tenantry dev`` keeps the Stripe emulator's objects: ``.tenantry/stripe-emulator.json``
+    beside the SQLite database file (in the project folder for PostgreSQL); none for an in-memory database.
+    """
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return root / ".tenantry" / "stripe-emulator.json"
+    if not url.database or url.database == ":memory:" or "mode=memory" in str(url.query):
+        return None
+    return Path(url.database).resolve().parent / ".tenantry" / "stripe-emulator.json"
+
+
+def _apply_dev_changes(
+    schema: Schema, settings: Settings, path: Path, allow_destructive: bool, *, verbose: bool = False
+) -> None:
     from tenantry.app import app_tables
     from tenantry.db.migrations import MigrationError, migrations_dir, sync_schema, upgrade
 
@@ -356,12 +419,42 @@ def _apply_dev_changes(schema: Schema, settings: Settings, path: Path, allow_des
     except MigrationError as exc:
         err.print(f"[red]Could not migrate the development database:[/] {exc}")
         raise typer.Exit(1) from None
-    for line in result.applied:
-        console.print(f"  [green]applied[/] {line}")
+    summary, others = summarize_changes(result.applied)
+    if summary and not verbose:
+        console.print(f"[green]{summary}[/] (--verbose lists them)", highlight=False)
+    for line in result.applied if verbose else others:
+        console.print(f"  [green]applied[/] {line}", highlight=False)
     for line in result.skipped:
         console.print(f"  [yellow]skipped[/] {line}")
     if result.skipped:
         console.print("  [yellow]Run with --allow-destructive to apply the skipped changes.[/]")
+
+
+_CREATED_KINDS = {"table": "table", "index": "index", "unique index": "index", "trigger": "trigger"}
+
+
+def summarize_changes(applied: list[str]) -> tuple[str | None, list[str]]:
+    """``Created 24 tables, 31 indexes and 2 triggers`` for the objects ``applied`` creates, and the
+    changes that say more than that (a new column, a widened type), to be listed one by one.
+
+    A first start creates dozens of objects whose names mean little to a developer; a later schema
+    edit's one new column is worth its own line.
+    """
+    counts: dict[str, int] = {}
+    others: list[str] = []
+    for line in applied:
+        words = line.split(" on ")[0].split()
+        kind = " ".join(words[1:-1]) if len(words) >= 3 and words[0] == "create" else ""
+        if kind in _CREATED_KINDS:
+            counts[_CREATED_KINDS[kind]] = counts.get(_CREATED_KINDS[kind], 0) + 1
+        else:
+            others.append(line)
+    if not counts:
+        return None, others
+    plural = {"table": "tables", "index": "indexes", "trigger": "triggers"}
+    parts = [f"{n} {kind if n == 1 else plural[kind]}" for kind, n in counts.items()]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return f"Created {text}", others
 
 
 def _warn_if_behind(schema: Schema, settings: Settings, path: Path) -> None:

@@ -45,7 +45,9 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """Two `tenantry serve` processes of one project, sharing its database and Redis."""
     _require_redis()
     project = tmp_path / "saas"
-    shutil.copytree(ROOT / "examples" / "saas", project, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    shutil.copytree(
+        ROOT / "examples" / "saas", project, ignore=shutil.ignore_patterns("*.db*", "__pycache__", ".tenantry")
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
     env.update(
         TENANTRY_SECRET="r" * 48,

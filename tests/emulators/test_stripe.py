@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import orjson
@@ -197,6 +198,91 @@ async def test_prices_and_customer_updates_through_the_sdk(running: tuple[Stripe
     assert made.recurring.interval == "year" and made.type == "recurring"
     listed = await sdk.v1.prices.list_async()
     assert {p.id for p in listed.data} == {"price_basic", made.id}
+    named = await sdk.v1.prices.create_async(
+        {"unit_amount": 1900, "currency": "usd", "recurring": {"interval": "month"}, "product_data": {"name": "Team"}}
+    )
+    assert running[0].price_label(named.to_dict()) == ("Team", "$19.00 per month")
     customer = await sdk.v1.customers.create_async({"name": "Acme"})
     updated = await sdk.v1.customers.update_async(customer.id, {"email": "billing@acme.test", "metadata": {"k": "v"}})
     assert (updated.name, updated.email, updated.metadata["k"]) == ("Acme", "billing@acme.test", "v")
+
+
+async def test_the_state_file_keeps_objects_and_events_across_restarts(tmp_path: Path) -> None:
+    state = tmp_path / ".tenantry" / "stripe-emulator.json"
+    emulator, server = start_stripe_emulator(prices={"price_basic": 900}, state_file=state)
+    with server:
+        sdk = client(server)
+        customer = await sdk.v1.customers.create_async({"email": "a@example.com", "metadata": {"org_id": "o"}})
+        session = await sdk.v1.checkout.sessions.create_async(
+            {
+                "mode": "subscription",
+                "customer": customer.id,
+                "success_url": "http://app/ok",
+                "line_items": [{"price": "price_basic", "quantity": 1}],
+            }
+        )
+        async with httpx.AsyncClient() as http:
+            assert (await http.post(f"{server.base_url}/checkout/{session.id}/pay")).status_code == 303
+        events = [e["id"] for e in emulator.events]
+    assert state.is_file() and not state.with_name(state.name + ".partial").exists()
+
+    # A new emulator (another process, another port) on the same file: the same customer, subscription and events.
+    again, server = start_stripe_emulator(prices={"price_basic": 100}, state_file=state)
+    with server:
+        sdk = client(server)
+        assert (await sdk.v1.customers.retrieve_async(customer.id)).metadata["org_id"] == "o"
+        subs = await sdk.v1.subscriptions.list_async({"customer": customer.id})
+        assert [s.status for s in subs.data] == ["active"]
+        assert (await sdk.v1.prices.retrieve_async("price_basic")).unit_amount == 900  # kept, not made again
+        assert [e["id"] for e in again.events] == events
+        later = await sdk.v1.customers.create_async({"email": "b@example.com"})
+        assert later.created > max(e["created"] for e in again.events)  # times go on increasing
+
+
+def test_an_unreadable_state_file_is_set_aside(tmp_path: Path) -> None:
+    state = tmp_path / "stripe.json"
+    state.write_text("{not json")
+    emulator = StripeEmulator(state_file=state)
+    assert emulator.objects("customer") == [] and emulator.events == []
+    assert state.with_name("stripe.json.bad").read_text() == "{not json"
+    emulator.add_price("price_x", 500, name="X")
+    assert orjson.loads(state.read_bytes())["objects"]["price_x"]["unit_amount"] == 500
+
+
+def test_prices_created_on_request_and_the_checkout_page_shows_the_plan(
+    running: tuple[StripeEmulator, RunningServer],
+) -> None:
+    emulator, server = running
+    specs = [
+        {"id": "price_team_monthly", "unit_amount": 1900, "interval": "month", "name": "Team"},
+        {"id": "price_basic", "unit_amount": 1, "interval": "month", "name": "Renamed"},
+    ]
+    made = httpx.post(f"{server.base_url}/__emulator__/prices", json={"prices": specs})
+    assert made.status_code == 200 and made.json() == {"created": ["price_team_monthly"]}
+    again = httpx.post(f"{server.base_url}/__emulator__/prices", json={"prices": specs})
+    assert again.json() == {"created": []}
+    bad = httpx.post(f"{server.base_url}/__emulator__/prices", json={"prices": [{"id": "p", "interval": "fortnight"}]})
+    assert bad.status_code == 400 and "fortnight" in bad.json()["error"]["message"]
+    assert emulator.price_label(emulator.ensure_price("price_basic")[0]) == ("price_basic", "$9.00 per month")
+
+    form = {
+        "mode": "subscription",
+        "success_url": "http://app/ok",
+        "line_items[0][price]": "price_team_monthly",
+        "line_items[0][quantity]": "3",
+        "subscription_data[trial_period_days]": "7",
+    }
+    made = httpx.post(
+        f"{server.base_url}/v1/checkout/sessions", data=form, headers={"authorization": "Bearer sk_test_1"}
+    )
+    assert made.status_code == 200, made.text
+    page = httpx.get(made.json()["url"])
+    assert page.status_code == 200
+    text = page.text
+    assert "<h1 id=product>Team</h1>" in text and "7-day free trial" in text and "Then $57.00 per month" in text
+    assert "3 seats at $19.00 per month each" in text and "price_team_monthly" not in text
+    assert "style=" not in text and "<style" not in text and "<script" not in text
+    policy = page.headers["content-security-policy"]
+    assert "style-src 'self'" in policy and "script-src" not in policy and "form-action" not in policy
+    css = httpx.get(f"{server.base_url}/static/checkout.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css") and ".checkout" in css.text

@@ -116,7 +116,7 @@ def pg_url(postgres_databases: PostgresDatabases | None) -> str:
 @pytest.mark.slow(12)
 async def test_tenantry_worker_delivers_what_web_nodes_write(tmp_path: Path, pg_url: str) -> None:
     project = tmp_path / "saas"
-    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.db*", "__pycache__"))
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("*.db*", "__pycache__", ".tenantry"))
     mail_file = tmp_path / "mail.jsonl"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
     env.update(

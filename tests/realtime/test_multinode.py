@@ -26,8 +26,8 @@ from tenantry.app import app_tables
 from tenantry.auth import AuthSettings
 from tenantry.config import Settings
 from tenantry.db.migrations import sync_schema
-from tests.conftest import require_service, seed_schema
-from tests.realtime.test_socketio_client import COMPAT, ROOT, node_ready
+from tests.conftest import require_service, seed_project, seed_schema
+from tests.realtime.test_socketio_client import COMPAT, node_ready
 
 
 def free_port() -> int:
@@ -96,7 +96,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 @pytest.mark.slow(20)
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_two_nodes_share_events_through_redis(database_url: str, private_redis: PrivateRedis) -> None:
+def test_two_nodes_share_events_through_redis(database_url: str, private_redis: PrivateRedis, tmp_path: Path) -> None:
     node_ready()
     schema = seed_schema()
     auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False, TENANTRY_RATE_LIMIT="off")
@@ -106,7 +106,7 @@ def test_two_nodes_share_events_through_redis(database_url: str, private_redis: 
     ports = (free_port(), free_port())
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
     env.update(
-        TENANTRY_SCHEMA=str(ROOT / "examples" / "saas" / "schema.yaml"),
+        TENANTRY_SCHEMA=str(seed_project(tmp_path) / "schema.yaml"),
         DATABASE_URL=database_url,
         REDIS_URL=private_redis.url,
         TENANTRY_SECRET="m" * 48,

@@ -7,11 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from tenantry.billing import billing_config
 from tenantry.schema import Action, FieldType, SchemaError, load_schema, load_schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "saas" / "schema.yaml"
-TEMPLATE = ROOT / "src" / "tenantry" / "templates" / "project" / "schema.yaml"
+SEED = ROOT / "tests" / "seed_schema.yaml"
+TEMPLATE = ROOT / "src" / "tenantry" / "templates" / "project" / "schema.yaml.tmpl"
+
+
+def _entities(text: str) -> str:
+    """A schema file's text from ``Service Name:`` to the end, without comment lines."""
+    body = text[text.index("Service Name:") :]
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
 
 
 def problems(text: str) -> list[str]:
@@ -21,7 +29,7 @@ def problems(text: str) -> list[str]:
 
 
 def test_the_seed_schema_loads_verbatim() -> None:
-    schema = load_schema(EXAMPLE)
+    schema = load_schema(SEED)
     assert schema.title == "my-saas-api"
     assert list(schema.entities) == ["organizations", "users", "projects", "subscriptions", "audit_logs"]
     orgs = schema.entities["organizations"]
@@ -51,8 +59,25 @@ def test_the_seed_schema_loads_verbatim() -> None:
     assert sub is not None and sub.kind == "one"
 
 
-def test_project_template_is_the_example_schema() -> None:
-    assert TEMPLATE.read_text() == EXAMPLE.read_text()
+def test_the_example_is_the_seed_schema_with_free_and_pro_plans() -> None:
+    seed, example = SEED.read_text(), EXAMPLE.read_text()
+    assert example.startswith(example[: example.index("Service Name:")] + seed[seed.index("Service Name:") :])
+    schema = load_schema(EXAMPLE)
+    assert list(schema.entities) == list(load_schema(SEED).entities)
+    config = billing_config(schema)
+    assert list(config.plans) == ["free", "pro"] and config.free_plan == "free"
+    free, pro = config.plans["free"], config.plans["pro"]
+    assert free.name == "Free" and free.prices == () and free.limits == {"projects": 3}
+    assert pro.name == "Pro" and pro.prices == ("price_pro_monthly", "price_pro_yearly")
+    assert pro.trial_days == 14 and pro.limits == {"projects": 100}
+
+
+def test_project_template_is_the_example_under_its_own_name() -> None:
+    template = TEMPLATE.read_text()
+    assert "guide" not in template.lower() and "seed" not in template.lower()
+    mine = template.format(name="acme-crm")
+    assert "Service Name: acme-crm" in mine
+    assert _entities(mine).replace("acme-crm", "my-saas-api") == _entities(EXAMPLE.read_text())
 
 
 def test_every_mistake_is_reported_with_file_and_line_at_once() -> None:

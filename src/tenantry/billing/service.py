@@ -121,6 +121,11 @@ class Billing(Capability):
     async def startup(self) -> None:
         # Stripe events stored but not applied when the last process stopped.
         await self.webhooks.apply_pending()
+        if self.settings.dev_emulator and self.settings.api_base and self.app.settings.is_development:
+            # `tenantry dev`: a plan added to the schema since the emulator started gets its prices now.
+            from tenantry.billing.dev_prices import create_emulator_prices
+
+            await create_emulator_prices(self.settings.api_base, self.config)
 
     async def shutdown(self) -> None:
         # Limit events still being written when the server stops.

@@ -18,6 +18,11 @@ class BillingSettings(BaseSettings):
         description="whsec_… of the webhook endpoint; several, comma-separated, while a secret is rotated.",
     )
     api_base: str | None = Field(None, alias="STRIPE_API_BASE", description="Stripe's API (the emulator's URL in dev).")
+    dev_emulator: bool = Field(
+        False,
+        alias="TENANTRY_DEV_STRIPE_EMULATOR",
+        description="Set by `tenantry dev`: Stripe is its local emulator, where each start creates the plans' prices.",
+    )
     tolerance: int = Field(
         300, ge=1, le=86_400, alias="STRIPE_WEBHOOK_TOLERANCE", description="Seconds a signature stays valid."
     )

@@ -21,21 +21,30 @@ event is kept (``events``) and can be delivered again (``redeliver``), which is 
 reorder and forge deliveries. Event ``created`` times strictly increase, as a real account's do
 within one subscription's life.
 
+With a ``state_file`` the objects and events are written to that JSON file after every change and
+read back at start, so a restarted emulator still knows its customers and subscriptions (``tenantry
+dev`` keeps one beside the development database). ``POST /__emulator__/prices`` creates prices with
+chosen ids (a schema's plans), keeping those that exist.
+
 Run it alone: ``python -m tenantry.emulators.stripe --port 12111 --webhook-url URL --webhook-secret whsec_…``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import html
+import logging
+import os
 import re
 import secrets
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -54,6 +63,8 @@ CONTROL_PREFIX = "/__emulator__"
 DAY = 86_400
 PERIODS = {"day": DAY, "week": 7 * DAY, "month": 30 * DAY, "year": 365 * DAY}
 _BRACKETS = re.compile(r"\[([^\]]*)\]")
+STATE_VERSION = 1
+log = logging.getLogger(__name__)
 
 
 class StripeError(Exception):
@@ -157,8 +168,10 @@ class StripeEmulator:
         api_keys: Sequence[str] | None = None,
         prices: dict[str, int] | None = None,
         base_url: str = "http://127.0.0.1:12111",
+        state_file: Path | None = None,
     ) -> None:
-        """``api_keys``: accepted secret keys (any ``sk_test_…`` when None); ``prices``: id -> cents a month."""
+        """``api_keys``: accepted secret keys (any ``sk_test_…`` when None); ``prices``: id -> cents a month
+        (created unless the state file has them); ``state_file``: where objects and events are kept."""
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self.api_keys = set(api_keys) if api_keys is not None else None
@@ -170,8 +183,12 @@ class StripeEmulator:
         self._clock = 0
         # Events created by the action in progress, delivered once it has answered (``_flush``).
         self._pending: list[dict[str, Any]] = []
+        self.state_file = state_file
+        if state_file is not None:
+            self._load(state_file)
         for price_id, amount in (prices or {}).items():
-            self.add_price(price_id, amount)
+            if price_id not in self._state.objects:
+                self.add_price(price_id, amount)
         routes = [
             Route("/v1/customers", self._create_customer, methods=["POST"]),
             Route("/v1/customers/{id}", self._customer, methods=["GET", "POST", "DELETE"]),
@@ -192,6 +209,9 @@ class StripeEmulator:
             Route(CONTROL_PREFIX + "/checkout/{id}/pay", self._control_pay, methods=["POST"]),
             Route(CONTROL_PREFIX + "/events", self._control_events, methods=["GET"]),
             Route(CONTROL_PREFIX + "/events/{id}/resend", self._control_resend, methods=["POST"]),
+            Route(CONTROL_PREFIX + "/prices", self._control_prices, methods=["POST"]),
+            Route("/static/checkout.css", self._stylesheet, methods=["GET"]),
+            Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         ]
         self._app = Starlette(routes=routes)
 
@@ -215,24 +235,99 @@ class StripeEmulator:
             raise _missing(kind, ident, param)
         return obj
 
-    def add_price(self, price_id: str, amount: int = 1000, interval: str = "month") -> dict[str, Any]:
-        """A recurring price with a chosen id (the ids a schema's plans name)."""
+    def add_price(
+        self, price_id: str, amount: int = 1000, interval: str = "month", name: str | None = None
+    ) -> dict[str, Any]:
+        """A recurring price with a chosen id (the ids a schema's plans name), of a product called ``name``."""
+        product_id = f"prod_{price_id}"
+        product: dict[str, Any] = {
+            "id": product_id,
+            "object": "product",
+            "active": True,
+            "name": name or price_id,
+            "livemode": False,
+            "metadata": {},
+            "created": self._now(),
+        }
         price = {
             "id": price_id,
             "object": "price",
             "active": True,
             "currency": "usd",
             "unit_amount": amount,
+            "nickname": name,
             "type": "recurring",
             "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
-            "product": f"prod_{price_id}",
+            "product": product_id,
             "livemode": False,
             "metadata": {},
             "created": self._now(),
         }
         with self._lock:
+            self._state.objects[product_id] = product
             self._state.objects[price_id] = price
+        self._save()
         return price
+
+    def ensure_price(
+        self, price_id: str, amount: int = 1000, interval: str = "month", name: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
+        """The price ``price_id``, created as described unless it exists; and whether it was created."""
+        with self._lock:
+            found = self._state.objects.get(price_id)
+            if found is not None and found.get("object") == "price":
+                return found, False
+            return self.add_price(price_id, amount, interval, name), True
+
+    def price_label(self, price: dict[str, Any]) -> tuple[str, str]:
+        """What a customer reads for ``price``: its product's name and ``$19.00 per month``."""
+        product = self._state.objects.get(str(price.get("product")))
+        name = str((product or {}).get("name") or price.get("nickname") or price["id"])
+        amount = int(price.get("unit_amount") or 0)
+        money = f"{'€' if price.get('currency') == 'eur' else '$'}{amount / 100:,.2f}"
+        return name, f"{money} per {price['recurring']['interval']}"
+
+    # -- the state file -----------------------------------------------------------------------------
+
+    def _load(self, path: Path) -> None:
+        """Objects, events and the clock from ``path``; a missing file is a first start, an unreadable one
+        is set aside (``.bad``) so that a bad write never stops the emulator from starting."""
+        try:
+            raw = orjson.loads(path.read_bytes())
+            if not isinstance(raw, dict) or raw.get("version") != STATE_VERSION:
+                raise ValueError("not a state file of this version")
+            objects, events = raw["objects"], raw["events"]
+            if not isinstance(objects, dict) or not isinstance(events, list):
+                raise ValueError("objects must be a mapping and events a list")
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError) as exc:
+            log.warning("Stripe emulator: %s is unreadable (%s); starting empty and keeping it as .bad", path, exc)
+            with contextlib.suppress(OSError):
+                path.replace(path.with_name(path.name + ".bad"))
+            return
+        self._state.objects = objects
+        self._state.events = events
+        self._clock = int(raw.get("clock") or 0)
+
+    def _save(self) -> None:
+        """Write the state file (a new file renamed over the old one: a crash leaves one or the other)."""
+        if self.state_file is None:
+            return
+        with self._lock:
+            body = orjson.dumps(
+                {
+                    "version": STATE_VERSION,
+                    "clock": self._clock,
+                    "objects": self._state.objects,
+                    "events": self._state.events,
+                },
+                option=orjson.OPT_INDENT_2,
+            )
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            partial = self.state_file.with_name(self.state_file.name + ".partial")
+            partial.write_bytes(body)
+            os.replace(partial, self.state_file)
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -296,6 +391,8 @@ class StripeEmulator:
                 with self._lock:
                     auth = request.headers.get("authorization", "")
                     self._state.idempotency[(auth, key)] = _Idempotent(fingerprint, 200, body)
+            if request.method != "GET":
+                self._save()
             await self._flush()
             return Response(body, 200, media_type="application/json", headers={"Request-Id": self._new_id("req")})
         except StripeError as exc:
@@ -347,8 +444,12 @@ class StripeEmulator:
                 amount = p.get("unit_amount")
                 if amount is None or not str(amount).isdigit():
                     raise StripeError(400, "Missing required param: unit_amount.", param="unit_amount")
+                product: dict[str, Any] = p["product_data"] if isinstance(p.get("product_data"), dict) else {}
                 price = self.add_price(
-                    str(p.get("lookup_key") or self._new_id("price")), int(amount), recurring.get("interval", "month")
+                    str(p.get("lookup_key") or self._new_id("price")),
+                    int(amount),
+                    recurring.get("interval", "month"),
+                    name=p.get("nickname") or product.get("name"),
                 )
                 return price
             prices = [o for o in self._state.objects.values() if o["object"] == "price"]
@@ -711,30 +812,50 @@ class StripeEmulator:
         try:
             session = self._get("checkout.session", request.path_params["id"])
         except StripeError as exc:
-            return HTMLResponse(_page("Not found", f"<p>{html.escape(str(exc))}</p>"), 404)
+            return _html(_message("Not found", exc), 404)
+        return _html(self._checkout_html(session))
+
+    def _checkout_html(self, session: dict[str, Any]) -> str:
+        """Stripe's hosted Checkout, in small: what is bought and for how much on one side, Pay on the other."""
         price = self._get("price", session["_line"]["price"])
-        trial = session["_subscription_data"].get("trial_period_days")
-        amount = f"${int(price['unit_amount']) / 100:.2f} / {price['recurring']['interval']}"
-        body = (
-            f"<p>Subscribe to <strong>{html.escape(price['id'])}</strong>: {amount}"
-            f" x {session['_line']['quantity']}</p>"
-            + (f"<p>{int(trial)}-day free trial</p>" if trial else "")
-            + f"<p>Status: <span id=status>{session['status']}</span></p>"
-            + (
-                f'<form method=post action="/checkout/{session["id"]}/pay"><button id=pay>Pay</button></form>'
-                f'<form method=post action="/checkout/{session["id"]}/cancel"><button id=cancel>Cancel</button></form>'
-                if session["status"] == "open"
-                else ""
-            )
+        name, each = self.price_label(price)
+        quantity = int(session["_line"]["quantity"])
+        amount = self.price_label({**price, "unit_amount": int(price.get("unit_amount") or 0) * quantity})[1]
+        trial = int(session["_subscription_data"].get("trial_period_days") or 0)
+        email = session.get("customer_email") or (self._state.objects.get(str(session.get("customer"))) or {}).get(
+            "email"
         )
-        return HTMLResponse(_page("Checkout (Stripe emulator)", body))
+        then = f"Then {amount}" if trial else amount
+        seats = f"<p class=muted>{quantity} seats at {html.escape(each)} each</p>" if quantity > 1 else ""
+        summary = (
+            f'<section class=summary aria-label="Order summary"><p class=muted>Subscribe to</p>'
+            f"<h1 id=product>{html.escape(name)}</h1>"
+            + (f"<p class=headline id=trial>{trial}-day free trial</p>" if trial else "")
+            + f"<p class={'muted' if trial else 'headline'} id=amount>{html.escape(then)}</p>{seats}</section>"
+        )
+        if session["status"] == "open":
+            action = (
+                f'<form method=post action="/checkout/{session["id"]}/pay">'
+                + (f"<p class=muted>Paying as {html.escape(str(email))}</p>" if email else "")
+                + "<p class=card>Test card <span class=mono>4242 4242 4242 4242</span></p>"
+                + "<button id=pay class=primary>Pay</button>"
+                + "<p class=muted><small>A local Stripe emulator: nothing is charged.</small></p></form>"
+                f'<form method=post action="/checkout/{session["id"]}/cancel">'
+                "<button id=cancel class=link>Cancel</button></form>"
+            )
+        else:
+            action = f"<p>Status: <span id=status>{html.escape(str(session['status']))}</span></p>"
+        return _page(
+            f"Subscribe to {name}", f"<div class=checkout>{summary}<section class=pay>{action}</section></div>"
+        )
 
     async def _checkout_pay(self, request: Request) -> Response:
         session_id = request.path_params["id"]
         try:
             self.pay(session_id)
         except StripeError as exc:
-            return HTMLResponse(_page("Checkout", f"<p>{html.escape(str(exc))}</p>"), exc.status)
+            return _html(_message("Checkout", exc), exc.status)
+        self._save()
         await self._flush()
         url = str(self._state.objects[session_id]["success_url"]).replace("{CHECKOUT_SESSION_ID}", session_id)
         return RedirectResponse(url, 303)
@@ -743,21 +864,21 @@ class StripeEmulator:
         try:
             session = self._get("checkout.session", request.path_params["id"])
         except StripeError as exc:
-            return HTMLResponse(_page("Checkout", f"<p>{html.escape(str(exc))}</p>"), 404)
+            return _html(_message("Checkout", exc), 404)
         return RedirectResponse(session.get("cancel_url") or session["success_url"], 303)
 
     async def _portal_page(self, request: Request) -> Response:
         try:
             session = self._get("billing_portal.session", request.path_params["id"])
         except StripeError as exc:
-            return HTMLResponse(_page("Not found", f"<p>{html.escape(str(exc))}</p>"), 404)
+            return _html(_message("Not found", exc), 404)
         rows = []
         for sub in self.objects("subscription"):
             if sub["customer"] != session["customer"]:
                 continue
             item = sub["items"]["data"][0]
             actions = "".join(
-                f'<form method=post action="/portal/{session["id"]}/{a}/{sub["id"]}" style="display:inline">'
+                f'<form method=post action="/portal/{session["id"]}/{a}/{sub["id"]}" class=inline>'
                 f"<button name={a}>{label}</button></form>"
                 for a, label in (
                     ("renew", "Renew (pay next period)"),
@@ -767,17 +888,19 @@ class StripeEmulator:
                 )
                 if sub["status"] != "canceled"
             )
+            name, amount = self.price_label(item["price"])
             rows.append(
-                f"<tr><td>{sub['id']}</td><td>{html.escape(item['price']['id'])}</td><td>{item['quantity']}</td>"
+                f"<tr><td>{sub['id']}</td><td>{html.escape(name)}<br><small>{html.escape(amount)}</small></td>"
+                f"<td>{item['quantity']}</td>"
                 f"<td class=status>{sub['status']}</td><td>{sub['cancel_at_period_end']}</td>"
                 f"<td>{item['current_period_end']}</td><td>{actions}</td></tr>"
             )
         back = session.get("return_url")
         body = (
-            "<table><tr><th>Subscription</th><th>Price</th><th>Seats</th><th>Status</th>"
-            "<th>Cancels at period end</th><th>Period end</th><th></th></tr>" + "".join(rows) + "</table>"
+            "<div class='box table'><table><tr><th>Subscription</th><th>Plan</th><th>Seats</th><th>Status</th>"
+            "<th>Cancels at period end</th><th>Period end</th><th></th></tr>" + "".join(rows) + "</table></div>"
         ) + (f'<p><a href="{html.escape(back)}">Return</a></p>' if back else "")
-        return HTMLResponse(_page("Billing portal (Stripe emulator)", body))
+        return _html(_page("Billing portal (Stripe emulator)", "<h1>Billing portal</h1>" + body))
 
     async def _portal_action(self, request: Request) -> Response:
         session_id, action, sub_id = (request.path_params[k] for k in ("id", "action", "sub"))
@@ -788,7 +911,11 @@ class StripeEmulator:
                 raise _missing("subscription", sub_id)
             self._act(action, sub_id)
         except StripeError as exc:
-            return HTMLResponse(_page("Billing portal", f"<p>{html.escape(str(exc))}</p>"), exc.status)
+            return _html(
+                _message("Billing portal", exc),
+                exc.status,
+            )
+        self._save()
         await self._flush()
         return RedirectResponse(f"/portal/{session_id}", 303)
 
@@ -810,6 +937,7 @@ class StripeEmulator:
             sub = self._act(request.path_params["action"], request.path_params["id"])
         except StripeError as exc:
             return exc.response()
+        self._save()
         await self._flush()
         return _json(sub)
 
@@ -818,11 +946,37 @@ class StripeEmulator:
             sub = self.pay(request.path_params["id"])
         except StripeError as exc:
             return exc.response()
+        self._save()
         await self._flush()
         return _json(sub)
 
     async def _control_events(self, request: Request) -> Response:
         return _json({"events": self.events, "deliveries": [d.__dict__ for d in self.deliveries]})
+
+    async def _control_prices(self, request: Request) -> Response:
+        """Create the prices a JSON body lists (``{"prices": [{"id", "unit_amount", "interval", "name"}]}``)
+        unless they exist: how ``tenantry dev`` adds a plan declared while it runs."""
+        try:
+            body = orjson.loads(await request.body())
+            wanted = body["prices"]
+            if not isinstance(wanted, list):
+                raise TypeError("'prices' must be a list")
+            created = []
+            for spec in wanted:
+                interval = str(spec.get("interval") or "month")
+                if interval not in PERIODS:
+                    raise ValueError(f"unknown interval {interval!r}")
+                _, new = self.ensure_price(
+                    str(spec["id"]), int(spec.get("unit_amount", 1000)), interval, spec.get("name")
+                )
+                if new:
+                    created.append(str(spec["id"]))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            return StripeError(400, f"Invalid prices: {exc}").response()
+        return _json({"created": created})
+
+    async def _stylesheet(self, request: Request) -> Response:
+        return Response(_CSS, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
 
     async def _control_resend(self, request: Request) -> Response:
         try:
@@ -842,13 +996,59 @@ def _list(url: str, items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"object": "list", "data": ordered, "has_more": False, "url": url}
 
 
+# The hosted pages' own style sheet, served from the emulator (no inline style: its pages' policy
+# allows styles from itself only), in the manner of Stripe's hosted Checkout.
+_CSS = """
+:root{color-scheme:light dark;--bg:#f6f8fa;--card:#fff;--text:#1a1f36;--muted:#6a7383;--line:#e3e8ee;
+--accent:#635bff;--accent-text:#fff;--link:#4f46e5}
+@media (prefers-color-scheme:dark){:root{--bg:#0f1320;--card:#171c2c;--text:#e6e9f0;--muted:#9aa3b5;
+--line:#2a3146;--link:#a5a0ff}}
+*{box-sizing:border-box}
+body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--text)}
+header{padding:1rem 1.5rem;border-bottom:1px solid var(--line);background:var(--card);font-weight:600}
+header span{color:var(--muted);font-weight:400;margin-left:.5rem;font-size:.85rem}
+main{max-width:60rem;margin:2rem auto;padding:0 1rem}
+h1{font-size:1.4rem;margin:.1rem 0 .6rem}
+.checkout{display:grid;grid-template-columns:1fr 1fr;gap:1.5rem}
+@media (max-width:40rem){.checkout{grid-template-columns:1fr}}
+section,.box{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:1.5rem}
+.headline{font-size:1.8rem;font-weight:700;margin:.2rem 0}
+.muted{color:var(--muted);margin:.2rem 0}
+.card{border:1px solid var(--line);border-radius:8px;padding:.7rem .9rem;margin:.8rem 0}
+.mono{font-family:ui-monospace,monospace;letter-spacing:.05em}
+button{font:inherit;cursor:pointer;border-radius:8px;padding:.55rem 1rem;border:1px solid var(--line);
+background:var(--card);color:var(--text);margin:.2rem .2rem .2rem 0}
+button.primary{width:100%;background:var(--accent);border-color:var(--accent);color:var(--accent-text);
+font-weight:600;padding:.75rem 1rem;margin:.4rem 0}
+button.link{border:0;background:none;color:var(--muted);text-decoration:underline;padding:.3rem 0}
+button:focus-visible{outline:3px solid var(--accent);outline-offset:2px}
+table{width:100%;border-collapse:collapse}
+td,th{padding:.45rem .6rem;text-align:left;border-bottom:1px solid var(--line);vertical-align:top}
+.table{overflow-x:auto}
+a{color:var(--link)}
+.inline{display:inline}
+"""
+_POLICY = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'"
+
+
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    """A hosted page, under a policy that allows nothing but the emulator's own style sheet."""
+    return HTMLResponse(text, status, headers={"content-security-policy": _POLICY})
+
+
+def _message(title: str, exc: Exception) -> str:
+    """A hosted page that only says what went wrong."""
+    return _page(title, f"<div class=box><h1>{html.escape(title)}</h1><p>{html.escape(str(exc))}</p></div>")
+
+
 def _page(title: str, body: str) -> str:
     return (
-        "<!doctype html><html><head><meta charset=utf-8>"
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}"
-        "button{margin:.25rem;padding:.4rem .8rem}td,th{padding:.3rem .6rem;text-align:left}</style>"
-        f"</head><body><h1>{html.escape(title)}</h1>{body}</body></html>"
+        '<link rel=stylesheet href="/static/checkout.css">'
+        "</head><body><header>Stripe<span>local emulator · test mode</span></header>"
+        f"<main>{body}</main></body></html>"
     )
 
 
@@ -859,6 +1059,7 @@ def start_stripe_emulator(
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
     prices: dict[str, int] | None = None,
+    state_file: Path | None = None,
 ) -> tuple[StripeEmulator, RunningServer]:
     """Serve a new emulator on ``host:port`` (``0``: any free port) in a background thread.
 
@@ -871,6 +1072,7 @@ def start_stripe_emulator(
             webhook_secret=webhook_secret,
             prices=prices,
             base_url=format_base_url(host, sock.getsockname()[1]),
+            state_file=state_file,
         )
     except BaseException:
         sock.close()
@@ -888,12 +1090,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--webhook-url", default=None)
     parser.add_argument("--webhook-secret", default=None)
     parser.add_argument("--price", action="append", default=[], help="a price id to create (repeatable)")
+    parser.add_argument("--state-file", type=Path, default=None, help="keep objects and events in this JSON file")
     args = parser.parse_args(argv)
     emulator = StripeEmulator(
         webhook_url=args.webhook_url,
         webhook_secret=args.webhook_secret,
         prices=dict.fromkeys(args.price, 1000),
         base_url=f"http://{args.host}:{args.port}",
+        state_file=args.state_file,
     )
     uvicorn.run(emulator, host=args.host, port=args.port, log_level="warning")
 

@@ -135,6 +135,13 @@ def _dumps(value: Any, **_: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
+class _AlembicSetUp(logging.Filter):
+    """Drops Alembic's "Context impl …" and "Will assume … DDL" lines, which say nothing was done."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(("Context impl", "Will assume"))
+
+
 def configure_logging(level: str, fmt: LogFormat) -> TenantryHandler:
     """Route every logger through one handler on the root logger rendering ``fmt`` at ``level``.
 
@@ -161,6 +168,12 @@ def configure_logging(level: str, fmt: LogFormat) -> TenantryHandler:
         routed = logging.getLogger(name)
         routed.handlers.clear()
         routed.propagate = True
+    # Alembic describes its set-up at INFO on every comparison (each start of `tenantry dev`):
+    # kept to what it did ("Running upgrade …").
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    migration = logging.getLogger("alembic.runtime.migration")
+    if not any(isinstance(f, _AlembicSetUp) for f in migration.filters):
+        migration.addFilter(_AlembicSetUp())
     structlog.configure(
         processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

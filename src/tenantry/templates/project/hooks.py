@@ -29,7 +29,7 @@ async def normalize_slug(event: HookEvent) -> None:
 
 @hook("projects", "after_create")
 async def notify_creator(event: HookEvent) -> None:
-    """The seed's example: tell a project's creator it was created (stored, and pushed to their sockets)."""
+    """Tell a project's creator it was created (stored, and pushed to their sockets)."""
     project = event.new or {}
     if project.get("created_by"):
         await notify_user(
