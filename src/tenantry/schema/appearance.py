@@ -65,33 +65,53 @@ def check_logo(value: Any, schema_file: str, loc: Location | None, problems: Pro
     return str(path.resolve())
 
 
-def read_menu(value: Any, loc: Location | None, problems: ProblemList) -> tuple[MenuGroup, ...] | None:
-    """``[projects, {Planning: [tasks, milestones]}]``: entities in order, consecutive plain names
-    together without a heading, a one-key mapping a group under its heading."""
-    hint = "'menu' lists entity names, or groups written as 'Heading: [entity, ...]'"
+def read_menu(
+    value: Any, loc: Location | None, problems: ProblemList
+) -> tuple[tuple[MenuGroup, ...] | None, tuple[tuple[str, str], ...]]:
+    """The menu's groups and the icons it gives entities, from a list of entries:
+
+    - ``projects``: an entity; ``projects: folder``: an entity with its icon;
+    - ``Planning: [tasks, {milestones: flag}]``: entities under a heading.
+
+    Consecutive entries outside a heading form a group without one."""
+    hint = "'menu' lists entities ('projects' or 'projects: folder') and groups ('Heading: [entity, ...]')"
     if not isinstance(value, list):
         problems.at(hint, loc)
-        return None
+        return None, ()
     groups: list[MenuGroup] = []
+    icons: list[tuple[str, str]] = []
     loose: list[str] = []
-    for item in value:
+
+    def entry(item: Any) -> str | None:
+        """An entity entry's name (its icon noted), or None when ``item`` is not one."""
         if isinstance(item, str):
-            loose.append(item)
+            return item
+        if isinstance(item, dict) and len(item) == 1:
+            name, icon = next(iter(item.items()))
+            if isinstance(name, str) and isinstance(icon, str):
+                if check_icon(icon, f"'{name}' in the menu", loc, problems):
+                    icons.append((name, icon))
+                return name
+        return None
+
+    for item in value:
+        name = entry(item)
+        if name is not None:
+            loose.append(name)
             continue
         if loose:
             groups.append(MenuGroup(None, tuple(loose)))
             loose = []
         if isinstance(item, dict) and len(item) == 1:
-            label, names = next(iter(item.items()))
-            if isinstance(names, str):
-                names = [n.strip() for n in names.split(",")]
-            if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
-                groups.append(MenuGroup(str(label), tuple(names)))
+            label, members = next(iter(item.items()))
+            names = [entry(m) for m in members] if isinstance(members, list) else []
+            if names and all(names):
+                groups.append(MenuGroup(str(label), tuple(n for n in names if n)))
                 continue
         problems.at(f"{hint}, not {item!r}", loc)
     if loose:
         groups.append(MenuGroup(None, tuple(loose)))
-    return tuple(groups)
+    return tuple(groups), tuple(icons)
 
 
 def read_app_display(raw: Any, schema_file: str, line_of: LineOf, problems: ProblemList) -> AppDisplay:
@@ -107,11 +127,13 @@ def read_app_display(raw: Any, schema_file: str, line_of: LineOf, problems: Prob
     if name is not None and (not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME):
         problems.at(f"'name' is the app's name, 1 to {MAX_NAME} characters", line_of("name"))
         name = None
+    menu, icons = read_menu(raw["menu"], line_of("menu"), problems) if "menu" in raw else (None, ())
     return AppDisplay(
         name=name.strip() if isinstance(name, str) else None,
         logo=check_logo(raw["logo"], schema_file, line_of("logo"), problems) if "logo" in raw else None,
         color=check_color(raw["color"], line_of("color"), problems) if "color" in raw else None,
-        menu=read_menu(raw["menu"], line_of("menu"), problems) if "menu" in raw else None,
+        menu=menu,
+        icons=icons,
     )
 
 

@@ -173,6 +173,7 @@ class AppDisplay:
     logo: str | None = None  # an image file, absolute or relative to the schema file
     color: str | None = None  # the brand colour, ``#rrggbb``
     menu: tuple[MenuGroup, ...] | None = None  # None: every entity a user works with
+    icons: tuple[tuple[str, str], ...] = ()  # (entity, icon) the menu gives
 
 
 @dataclass(frozen=True)

@@ -121,17 +121,19 @@ def in_menu_by_default(entity: Entity) -> bool:
     return entity.system is None and entity.name.lower() not in SYSTEM_TABLES
 
 
-def _item(entity: Entity) -> NavItem:
+def _item(entity: Entity, icons: dict[str, str]) -> NavItem:
     label = entity.display.plural if entity.display else entity.name
-    return NavItem(label, f"/app/{entity.route}", icon(entity.display.icon if entity.display else None))
+    name = icons.get(entity.name.lower()) or (entity.display.icon if entity.display else None)
+    return NavItem(label, f"/app/{entity.route}", icon(name))
 
 
 def menu(schema: Schema, readable: Sequence[Entity]) -> list[NavGroup]:
     """The sidebar's groups for a viewer who may read ``readable``."""
     allowed = {e.name.lower(): e for e in readable}
+    icons = {name.lower(): drawing for name, drawing in schema.app.icons}
     if schema.app.menu is not None:
         groups = [
-            NavGroup(g.label, tuple(_item(allowed[n.lower()]) for n in g.entities if n.lower() in allowed))
+            NavGroup(g.label, tuple(_item(allowed[n.lower()], icons) for n in g.entities if n.lower() in allowed))
             for g in schema.app.menu
         ]
         return [g for g in groups if g.items]
@@ -140,7 +142,7 @@ def menu(schema: Schema, readable: Sequence[Entity]) -> list[NavGroup]:
         listed = entity.display.menu if entity.display and entity.display.menu is not None else None
         if entity.name.lower() not in allowed or not (in_menu_by_default(entity) if listed is None else listed):
             continue
-        by_label.setdefault(entity.display.group if entity.display else None, []).append(_item(entity))
+        by_label.setdefault(entity.display.group if entity.display else None, []).append(_item(entity, icons))
     return [NavGroup(label, tuple(items)) for label, items in by_label.items() if items]
 
 

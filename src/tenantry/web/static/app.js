@@ -44,7 +44,7 @@
     if (event.target.closest("[data-sidebar-toggle]")) {
       if (narrow.matches) {
         root.classList.add("drawer-open");
-        var first = document.querySelector("#sidebar a, #sidebar select");
+        var first = document.querySelector("#sidebar [data-drawer-close]");
         // After the drawer becomes visible: focus cannot go to a hidden element.
         if (first) setTimeout(function () { first.focus(); }, 50);
       } else {
