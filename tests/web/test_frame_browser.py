@@ -254,7 +254,7 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
 
         # The user menu: initials, name and e-mail, sign out.
         page.goto("/dashboard")
-        menu = page.locator("summary[aria-label='Account menu of Ada Admin']")  # a disclosure, not a button role
+        menu = page.locator(".user-menu > summary", has_text="Ada Admin")  # a disclosure, not a button role
         expect(menu.locator(".avatar")).to_have_text("AA")
         menu.click()
         expect(page.get_by_text("ada@example.com", exact=True)).to_be_visible()
