@@ -347,7 +347,8 @@ class _Reader:
                 self.title = str(value)
             elif key == "display":
                 lines = self.options["_lines"]
-                self.app_location = Location(self.problems.file, lines.get("display", _line(node)))
+                where = lines.get("display.menu", lines.get("display", _line(node)))
+                self.app_location = Location(self.problems.file, where)
 
                 def line_of(sub: str, lines: dict[str, int] = lines) -> Location:
                     path = f"display.{sub}" if sub else "display"

@@ -121,6 +121,11 @@ def in_menu_by_default(entity: Entity) -> bool:
     return entity.system is None and entity.name.lower() not in SYSTEM_TABLES
 
 
+def filled_by_system(entity: Entity) -> bool:
+    """Rows the app writes itself (billing's subscriptions, the audit log): no "New" for people."""
+    return entity.system == "audit_logs" or entity.name.lower() in SYSTEM_TABLES
+
+
 def _item(entity: Entity, icons: dict[str, str]) -> NavItem:
     label = entity.display.plural if entity.display else entity.name
     name = icons.get(entity.name.lower()) or (entity.display.icon if entity.display else None)
