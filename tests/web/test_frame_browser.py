@@ -308,6 +308,13 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
             box = control.bounding_box()  # not pushed off the right edge (nor clipped by the table's frame)
             assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= NARROW["width"] - 8, box
         assert overflow(page) <= 0, too_wide(page)
+        # The audit log on a phone: who did what, all within the screen.
+        page.goto("/settings/audit")
+        first = page.locator("table.audit tbody tr").first
+        expect(first).to_contain_text("Ada Admin (ada@example.com)")
+        box = page.locator("table.audit").bounding_box()
+        assert box is not None and box["x"] + box["width"] <= NARROW["width"], box
+        shoot(j, page, "audit-phone-dark", False)
         context.close()
 
 

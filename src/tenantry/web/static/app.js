@@ -70,7 +70,14 @@
     });
   });
   if (narrow.addEventListener) narrow.addEventListener("change", function () { closeDrawer(false); syncToggle(); });
-  document.addEventListener("DOMContentLoaded", syncToggle);
+  document.addEventListener("DOMContentLoaded", function () {
+    syncToggle();
+    // A row of tabs wider than the screen scrolls sideways: bring the current one into view.
+    var tab = document.querySelector(".settings-nav [aria-current=page]");
+    if (tab && tab.parentElement.scrollWidth > tab.parentElement.clientWidth) {
+      tab.parentElement.scrollLeft = tab.offsetLeft - tab.parentElement.offsetLeft - 16;
+    }
+  });
   // Selects that act at once (the organization switcher, role changes).
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-autosubmit]")) { event.target.form.requestSubmit(); }
