@@ -235,6 +235,7 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         page.on("response", lambda r: favicons.append(r.status) if "favicon" in r.url else None)
         page.goto("/login")
         expect(page).to_have_title(re.compile(r"Orbit$"))
+        shoot(j, page, "login-methods", docs)
         log_in(page, "ada@example.com")
         expect(page).to_have_url(re.compile(r"/dashboard$"))
 
