@@ -91,6 +91,8 @@ async def test_favicon_and_logo(make_client: ClientFactory, tmp_path: Path) -> N
         assert ">M</text>" in icon.text and 'fill="#4f46e5"' in icon.text  # "My SaaS API", the default colour
         assert (await client.get("/favicon.svg")).text == icon.text
         assert 'rel="icon" href="/favicon.svg"' in (await client.get("/login")).text
+        home = (await client.get("/")).text
+        assert "<title>My SaaS API</title>" in home and 'rel="icon"' in home
         assert (await client.get("/brand/logo.svg")).status_code == 404
 
     logo = tmp_path / "logo.svg"

@@ -180,7 +180,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         j = Journey(base, screenshots(database_url, "frame"))
         problems: list[str] = []
         visitor = j.context(browser).new_page()
-        for url in ("/login", "/signup", "/forgot-password", "/no-such-page"):
+        for url in ("/", "/login", "/signup", "/forgot-password", "/no-such-page"):
             check_page(visitor, url, problems)
 
         ada = signed_in(j, browser, "ada@example.com")
@@ -271,6 +271,7 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         page.goto("/app/projects")
         expect(page.locator("html.sidebar-collapsed")).to_have_count(1)
         expect(main_nav.get_by_role("link", name="Projects")).to_be_visible()  # its name kept for screen readers
+        assert audit(page) == []
         page.get_by_role("button", name="Menu", exact=True).click()
         expect(page.locator("html.sidebar-collapsed")).to_have_count(0)
 
@@ -290,6 +291,7 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         expect(toggle).to_have_attribute("aria-expanded", "true")
         expect(sidebar.get_by_role("button", name="Close menu")).to_be_focused()
         shoot(j, page, "frame-phone-drawer-light", docs)
+        assert audit(page) == []
         page.keyboard.press("Escape")
         expect(sidebar).to_be_hidden()
         expect(toggle).to_be_focused()
