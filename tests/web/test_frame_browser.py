@@ -180,7 +180,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         j = Journey(base, screenshots(database_url, "frame"))
         problems: list[str] = []
         visitor = j.context(browser).new_page()
-        for url in ("/", "/login", "/signup", "/forgot-password", "/no-such-page"):
+        for url in ("/", "/login", "/signup", "/forgot-password", "/verify-email?email=eve%40example.com", "/nope"):
             check_page(visitor, url, problems)
 
         ada = signed_in(j, browser, "ada@example.com")
@@ -192,7 +192,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         root = signed_in(j, browser, "root@example.com", lands_on=r"/(dashboard|organizations/new|welcome)?")
         root.goto("/admin")
         user_links = rows_of_admin(root)
-        for url in ("/admin", "/admin/organizations", *user_links[:1]):
+        for url in ("/dashboard", "/admin", "/admin/organizations", *user_links[:1]):
             check_page(root, url, problems)
         assert problems == [], "\n".join(problems)
 
@@ -292,6 +292,7 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         expect(sidebar.get_by_role("button", name="Close menu")).to_be_focused()
         shoot(j, page, "frame-phone-drawer-light", docs)
         assert audit(page) == []
+        assert page.evaluate("document.querySelector('main').inert")  # the page behind takes no focus
         page.keyboard.press("Escape")
         expect(sidebar).to_be_hidden()
         expect(toggle).to_be_focused()

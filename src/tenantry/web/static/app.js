@@ -33,9 +33,13 @@
     var open = narrow.matches ? root.classList.contains("drawer-open") : !root.classList.contains("sidebar-collapsed");
     button.setAttribute("aria-expanded", open ? "true" : "false");
   }
+  function setInert(on) {
+    document.querySelectorAll(".frame-main > main, .topbar .header-tools").forEach(function (e) { e.inert = on; });
+  }
   function closeDrawer(returnFocus) {
     if (!root.classList.contains("drawer-open")) return;
     root.classList.remove("drawer-open");
+    setInert(false);
     syncToggle();
     var button = toggleButton();
     if (returnFocus && button) button.focus();
@@ -44,6 +48,7 @@
     if (event.target.closest("[data-sidebar-toggle]")) {
       if (narrow.matches) {
         root.classList.add("drawer-open");
+        setInert(true); // the page behind the open drawer takes no focus or clicks
         var first = document.querySelector("#sidebar [data-drawer-close]");
         // After the drawer becomes visible: focus cannot go to a hidden element.
         if (first) setTimeout(function () { first.focus(); }, 50);
