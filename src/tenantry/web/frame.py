@@ -151,7 +151,7 @@ def menu(schema: Schema, readable: Sequence[Entity]) -> list[NavGroup]:
     return [NavGroup(label, tuple(items)) for label, items in by_label.items() if items]
 
 
-def favicon_response(brand: Brand, request: Request) -> Response:
+def favicon_response(brand: Brand) -> Response:
     """The logo when it is an icon-sized format, else the generated brand square."""
     if brand.logo is not None and brand.logo.suffix.lower() in (".svg", ".ico", ".png"):
         return logo_response(brand)
@@ -176,7 +176,7 @@ def brand_routes(brand: Brand) -> list[Route]:
     """``/favicon.ico``, ``/favicon.svg`` and, with a logo, ``/brand/logo.<ext>``."""
 
     async def favicon(request: Request) -> Response:
-        return favicon_response(brand, request)
+        return favicon_response(brand)
 
     async def logo(request: Request) -> Response:
         return logo_response(brand)
