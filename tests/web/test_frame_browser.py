@@ -389,4 +389,14 @@ def test_keyboard_only_sign_in_create_edit_delete(
         page.keyboard.press("Enter")
         expect(page.get_by_role("status").get_by_text("Project deleted.")).to_be_visible()
         expect(page.get_by_role("link", name="Vostok")).to_have_count(0)
+
+        # On a phone: the menu button opens the drawer, whose links Tab reaches next.
+        page.set_viewport_size(NARROW)  # type: ignore[arg-type]
+        page.goto("/dashboard")
+        tab_to(page, "Menu")
+        page.keyboard.press("Enter")
+        expect(page.get_by_role("button", name="Close menu")).to_be_focused()
+        tab_to(page, "Projects", limit=8)
+        page.keyboard.press("Enter")
+        expect(page).to_have_url(re.compile(r"/app/projects$"))
         context.close()
