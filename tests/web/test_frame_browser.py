@@ -166,7 +166,7 @@ def app_pages(page: Page) -> list[str]:
     return urls
 
 
-@pytest.mark.slow(120)
+@pytest.mark.slow(60)
 def test_every_page_fits_a_phone_and_passes_axe(
     database_url: str, prepare_database: PrepareDatabase, browser: Browser
 ) -> None:
@@ -223,7 +223,7 @@ def shoot(j: Journey, page: Page, name: str, docs: bool) -> None:
         shutil.copyfile(path, ROOT / "docs" / "screenshots" / f"{name}.png")
 
 
-@pytest.mark.slow(40)
+@pytest.mark.slow(20)
 def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: PrepareDatabase, browser: Browser) -> None:
     docs = bool(os.environ.get("TENANTRY_UPDATE_DOCS_SCREENSHOTS")) and database_url.startswith("sqlite")
     with live_server(prepare_database, NO_VERIFICATION, schema=frame_schema()) as base:
@@ -341,7 +341,7 @@ def tab_to(page: Page, name: str, limit: int = 60) -> None:
     raise AssertionError(f"Tab never reached {name!r}, only {seen}")
 
 
-@pytest.mark.slow(25)
+@pytest.mark.slow(15)
 def test_keyboard_only_sign_in_create_edit_delete(
     database_url: str, prepare_database: PrepareDatabase, browser: Browser
 ) -> None:
