@@ -52,7 +52,9 @@ __all__ = [
     "expect",
     "log_in",
     "new_context",
+    "open_user_menu",
     "screenshots",
+    "sign_out",
     "sign_up",
 ]
 
@@ -129,3 +131,14 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def open_user_menu(page: Page) -> None:
+    """Open the account menu of the top bar (the avatar), where "Sign out" is."""
+    page.locator(".user-menu > summary").click()
+
+
+def sign_out(page: Page) -> None:
+    """Sign out through the account menu."""
+    open_user_menu(page)
+    page.get_by_role("button", name="Sign out").click()

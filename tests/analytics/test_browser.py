@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenantry.auth import AuthSettings
 from tests.analytics.conftest import PostHog
-from tests.browser_harness import WAIT_MS, new_context, sign_up
+from tests.browser_harness import WAIT_MS, new_context, sign_out, sign_up
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
@@ -63,7 +63,7 @@ def test_the_browser_identifies_the_user_and_the_organization(
         identified = wait_for(lambda: posthog.emulator.named("$identify"))
         assert {distinct_id_of(e) for e in identified} == {user_id}
         # Signed out, the next visitor on this browser is anonymous: not counted as Ada.
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         page.wait_for_url("**/login**")
         before = len(posthog.emulator.named("$pageview"))
         page.goto("/signup")

@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from tests.browser_harness import browser as browser  # the Chromium fixture
-from tests.browser_harness import expect, new_context, sign_up
+from tests.browser_harness import expect, new_context, open_user_menu, sign_up
 from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
@@ -45,6 +45,7 @@ def new_visitor(browser: Browser, base: str) -> None:
 
     url = open_link_from_outbox(page, "nia@example.com")
     expect(page).to_have_url(f"{base}/dashboard")
+    open_user_menu(page)
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     expect(page.get_by_text("is not verified yet")).to_have_count(0)  # the link proved the address
 

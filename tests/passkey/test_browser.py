@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenantry.auth import AuthSettings
 from tests.browser_harness import browser as browser  # the Chromium fixture
-from tests.browser_harness import expect, new_context, sign_up
+from tests.browser_harness import expect, new_context, sign_out, sign_up
 from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
 
@@ -80,7 +80,7 @@ def test_add_a_passkey_then_sign_in_with_it(prepare_database: PrepareDatabase, b
         assert held["isResidentCredential"] is True and held["rpId"] == "localhost"
 
         # Signed out, the passkey alone signs Ada in and takes her where she was going.
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         expect(page).not_to_have_url(re.compile(r"/settings"))
         page.goto("/login?from=%2Fsettings%2Faccount")
         page.get_by_role("button", name="Sign in with a passkey").click()
@@ -94,7 +94,7 @@ def test_add_a_passkey_then_sign_in_with_it(prepare_database: PrepareDatabase, b
         page.once("dialog", lambda dialog: dialog.accept())
         page.get_by_role("button", name="Remove Test laptop").click()
         expect(page.locator("section#passkeys").get_by_text("You have no passkeys yet.")).to_be_visible()
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         page.goto("/login")
         page.get_by_role("button", name="Sign in with a passkey").click()
         expect(page.get_by_text("This site does not know that passkey.")).to_be_visible()

@@ -56,7 +56,7 @@ async def test_register_list_rename_delete(make_client) -> None:
         user = (await sign_up(client, "ada@example.com")).json()["user"]
         auth = device()
         options = (await client.get(f"{API}/generate-register-options")).json()
-        assert options["rp"] == {"name": runtime(client).schema.title, "id": "127.0.0.1"}
+        assert options["rp"] == {"name": runtime(client).schema.app_name, "id": "127.0.0.1"}
         assert options["user"]["name"] == "ada@example.com" and options["attestation"] == "none"
         assert options["authenticatorSelection"]["residentKey"] == "preferred"
         assert options["excludeCredentials"] == []

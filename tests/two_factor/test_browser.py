@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from tests.browser_harness import PASSWORD, Journey, expect, log_in, screenshots, sign_up
+from tests.browser_harness import PASSWORD, Journey, expect, log_in, screenshots, sign_out, sign_up
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
@@ -58,7 +58,7 @@ def test_enrol_and_sign_in_with_totp(database_url: str, prepare_database: Prepar
 
         # Sign out and back in: the password, then the authenticator's code (the next step's:
         # the one that turned two-factor on is used up), trusting this browser.
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         expect(page).to_have_url(re.compile(r"/login"))
         log_in_as_grace(page)
         expect(page).to_have_url(re.compile(r"/two-factor\?from="))
@@ -73,7 +73,7 @@ def test_enrol_and_sign_in_with_totp(database_url: str, prepare_database: Prepar
         expect(page).to_have_url(re.compile(r"/dashboard$"))
 
         # The trusted browser skips the second step next time.
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         log_in_as_grace(page)
         expect(page).to_have_url(re.compile(r"/dashboard$"))
         context.close()

@@ -26,6 +26,7 @@ from tests.browser_harness import (  # re-exported: the other browser tests impo
     expect,
     log_in,
     screenshots,
+    sign_out,
     sign_up,
 )
 from tests.conftest import PrepareDatabase
@@ -215,7 +216,7 @@ def _journey(browser: Browser, j: Journey) -> None:
     assert response is not None and response.status == 404
     expect(bob.get_by_role("heading", name="Not found")).to_be_visible()
     j.shoot(bob, "not-found")
-    bob.get_by_role("button", name="Sign out").click()
+    sign_out(bob)
     expect(bob).to_have_url(re.compile(r"/login$"))
     expect(bob.get_by_role("status").get_by_text("You are signed out.")).to_be_visible()
     bob_ctx.close()

@@ -11,7 +11,7 @@ from tenantry.events import Subscriber
 from tenantry.mail.backends import backend_from_settings
 from tenantry.mail.routes import mail_routes
 from tenantry.mail.service import OutboxMailer
-from tenantry.mail.settings import MailSettings
+from tenantry.mail.settings import MailSettings, branded
 from tenantry.mail.subscriber import mail_subscriber
 
 
@@ -33,6 +33,7 @@ class Mail(Capability):
         self._routes: list[BaseRoute] = []
 
     def install(self, app: App) -> None:
+        self.settings = branded(self.settings, app.schema.app_name, app.schema.app.color)
         self.mailer = OutboxMailer(app.outbox, self.settings)
         if app.settings.is_development:
             self._routes = mail_routes(app.db, app.tables, self.settings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -125,3 +125,17 @@ class MailSettings(BaseSettings):
         if self.smtp_ssl:
             return 465
         return 587 if self.smtp_starttls else 25
+
+
+def branded(settings: MailSettings, app_name: str, color: str | None) -> MailSettings:
+    """``settings`` speaking in the app's name (the schema's ``settings: display:``) where the
+    environment did not say otherwise: the name in every e-mail, its colour, the sender's name."""
+    given = settings.model_fields_set
+    update: dict[str, str] = {}
+    if "app_name" not in given:
+        update["app_name"] = app_name[:100]
+    if "brand_color" not in given and color is not None:
+        update["brand_color"] = color
+    if "mail_from" not in given:
+        update["mail_from"] = formataddr((update.get("app_name", settings.app_name), parseaddr(settings.mail_from)[1]))
+    return settings.model_copy(update=update) if update else settings

@@ -7,12 +7,14 @@ from pathlib import Path
 from tenantry.schema.errors import Problem, SchemaError
 from tenantry.schema.model import (
     Action,
+    AppDisplay,
     Display,
     Entity,
     Field,
     FieldType,
     Index,
     Location,
+    MenuGroup,
     Permissions,
     Relation,
     Schema,
@@ -21,12 +23,14 @@ from tenantry.schema.yaml_dialect import load_yaml_schema
 
 __all__ = [
     "Action",
+    "AppDisplay",
     "Display",
     "Entity",
     "Field",
     "FieldType",
     "Index",
     "Location",
+    "MenuGroup",
     "Permissions",
     "Problem",
     "Relation",

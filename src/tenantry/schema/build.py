@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.model import (
+    AppDisplay,
     Display,
     Entity,
     Field,
@@ -86,6 +87,7 @@ def build_schema(
     title: str = "Tenantry",
     roles: tuple[str, ...] = ("admin", "member", "viewer"),
     options: dict[str, Any] | None = None,
+    app: AppDisplay | None = None,
 ) -> Schema:
     """Check and link the drafts; raises ``SchemaError`` listing every problem found."""
     by_key: dict[str, DraftEntity] = {}
@@ -160,7 +162,14 @@ def build_schema(
             location=d.location,
         )
     problems.raise_if_any()
-    return Schema(entities=entities, title=title, roles=roles, source=problems.file, options=dict(options or {}))
+    return Schema(
+        entities=entities,
+        title=title,
+        roles=roles,
+        source=problems.file,
+        options=dict(options or {}),
+        app=app or AppDisplay(),
+    )
 
 
 def _line(loc: Location | None) -> str:

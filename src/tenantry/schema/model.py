@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from tenantry.schema.naming import readable_title
+
 
 class FieldType(enum.StrEnum):
     """The canonical column types. Source dialects map their spellings onto these."""
@@ -145,11 +147,33 @@ class Permissions:
 
 @dataclass(frozen=True)
 class Display:
-    """How the UI names an entity."""
+    """How the UI names an entity, and where its pages sit in the web app's menu."""
 
     plural: str
     singular: str
     title_field: str | None = None
+    icon: str | None = None  # a name from ``tenantry.schema.icons.ICONS``
+    group: str | None = None  # the heading it is listed under in the menu
+    menu: bool | None = None  # True/False: listed or not; None: the default (system tables are not)
+
+
+@dataclass(frozen=True)
+class MenuGroup:
+    """Entities listed together in the web app's menu, under ``label`` (none: no heading)."""
+
+    label: str | None
+    entities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AppDisplay:
+    """The web app's own look, from the schema's ``settings: display:``."""
+
+    name: str | None = None  # the app's name (default: the schema's title, made readable)
+    logo: str | None = None  # an image file, absolute or relative to the schema file
+    color: str | None = None  # the brand colour, ``#rrggbb``
+    menu: tuple[MenuGroup, ...] | None = None  # None: every entity a user works with
+    icons: tuple[tuple[str, str], ...] = ()  # (entity, icon) the menu gives
 
 
 @dataclass(frozen=True)
@@ -229,6 +253,13 @@ class Schema:
     roles: tuple[str, ...] = ("admin", "member", "viewer")
     source: str = "<memory>"
     options: dict[str, Any] = field(default_factory=dict)
+    app: AppDisplay = AppDisplay()
+
+    @property
+    def app_name(self) -> str:
+        """What the app is called on its pages and in its e-mails: ``settings: display: name``,
+        else the title (the seed's ``Service Name``) as people would write it."""
+        return self.app.name or readable_title(self.title)
 
     def entity(self, name: str) -> Entity | None:
         return self.entities.get(name)

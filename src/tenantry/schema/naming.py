@@ -54,3 +54,16 @@ def humanize(name: str) -> str:
     """``billing_email`` -> ``Billing email``; ``createdAt`` -> ``Created at``."""
     words = snake_case(name).replace("_", " ").strip()
     return words[:1].upper() + words[1:]
+
+
+# Words a slug spells in lower case that people write otherwise.
+_WORDS = {"api": "API", "saas": "SaaS", "crm": "CRM", "erp": "ERP", "hr": "HR", "ai": "AI", "io": "IO", "ui": "UI"}
+
+
+def readable_title(title: str) -> str:
+    """A slug as people would write it (``my-saas-api`` -> ``My SaaS API``); a title already
+    written with spaces or capitals is kept as it is."""
+    if " " in title or title != title.lower():
+        return title
+    words = [w for w in re.split(r"[-_.]+", title) if w]
+    return " ".join(_WORDS.get(w, w[:1].upper() + w[1:]) for w in words) or title

@@ -15,10 +15,11 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from tenantry.schema.appearance import check_menu_entities, entity_menu_options, read_app_display
 from tenantry.schema.build import AUTO, DraftEntity, build_schema
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.fieldspec import SpecError, parse_field_spec
-from tenantry.schema.model import Action, Display, Field, FieldType, Index, Location, Permissions, Schema
+from tenantry.schema.model import Action, AppDisplay, Display, Field, FieldType, Index, Location, Permissions, Schema
 from tenantry.schema.naming import humanize, singularize
 from tenantry.schema.types import DEFAULT_PRECISION, DEFAULT_SCALE, MAX_PRECISION, DefaultValueError, parse_default
 
@@ -43,6 +44,9 @@ _ENTITY_OPTIONS = {
     "label",
     "title_field",
 }
+
+
+_DISPLAY_KEYS = {"plural", "singular", "name", "title", "title_field", "icon", "group", "menu"}
 
 
 def load_yaml_schema(text: str, filename: str = "<schema>") -> Schema:
@@ -97,6 +101,8 @@ class _Reader:
         self.title = "Tenantry"
         self.roles: tuple[str, ...] = ("admin", "member", "viewer")
         self.options: dict[str, Any] = {}
+        self.app = AppDisplay()
+        self.app_location: Location | None = None
 
     def loc(self, node: Node) -> Location:
         return Location(self.problems.file, _line(node))
@@ -120,8 +126,11 @@ class _Reader:
             drafts.extend(self.read_entities_pair(key_node, value))
         if not drafts and not self.problems.problems:
             self.problems.add("the schema declares no entities", _line(root))
+        check_menu_entities(self.app.menu, [d.name for d in drafts], self.app_location, self.problems)
         # Cross-entity checks run even when fields had problems, so every mistake shows at once.
-        return build_schema(drafts, self.problems, title=self.title, roles=self.roles, options=self.options)
+        return build_schema(
+            drafts, self.problems, title=self.title, roles=self.roles, options=self.options, app=self.app
+        )
 
     def read_entities(self, mapping: MappingNode) -> list[DraftEntity]:
         out: list[DraftEntity] = []
@@ -305,13 +314,23 @@ class _Reader:
         if isinstance(raw, str):
             return Display(plural=raw, singular=singularize(raw))
         if isinstance(raw, dict):
+            for key in raw:
+                if key not in _DISPLAY_KEYS:
+                    self.problems.at(
+                        f"unknown display option {key!r} for entity '{draft.name}' "
+                        f"(options: {', '.join(sorted(_DISPLAY_KEYS))})",
+                        self.loc(node),
+                    )
             plural = str(raw.get("plural") or raw.get("name") or humanize(draft.name))
             return Display(
                 plural=plural,
                 singular=str(raw.get("singular") or singularize(plural)),
-                title_field=raw.get("title") or raw.get("title_field"),
+                title_field=raw.get("title") or raw.get("title_field") or draft.title_field,
+                **entity_menu_options(raw, draft.name, self.loc(node), self.problems),
             )
-        self.problems.at("'display' is a name or a mapping with plural, singular, title", self.loc(node))
+        self.problems.at(
+            "'display' is a name or a mapping with plural, singular, title, icon, group, menu", self.loc(node)
+        )
         return None
 
     def read_settings(self, node: Node) -> None:
@@ -326,6 +345,16 @@ class _Reader:
         for key, value in raw.items():
             if key == "title":
                 self.title = str(value)
+            elif key == "display":
+                lines = self.options["_lines"]
+                where = lines.get("display.menu", lines.get("display", _line(node)))
+                self.app_location = Location(self.problems.file, where)
+
+                def line_of(sub: str, lines: dict[str, int] = lines) -> Location:
+                    path = f"display.{sub}" if sub else "display"
+                    return Location(self.problems.file, lines.get(path, lines.get("display", _line(node))))
+
+                self.app = read_app_display(value, self.problems.file, line_of, self.problems)
             elif key == "roles":
                 if not isinstance(value, list) or not value or not all(isinstance(r, str) for r in value):
                     self.problems.at("'roles' must be a list of role names", self.loc(node))

@@ -12,10 +12,12 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from tenantry.core import App, Capability
+from tenantry.errors import ApiError
 from tenantry.web.auth_pages import auth_routes
 from tenantry.web.core import Web
 from tenantry.web.crud import Crud
 from tenantry.web.dashboard import dashboard_routes
+from tenantry.web.frame import brand_routes, menu, other_methods
 from tenantry.web.home import home_page
 from tenantry.web.notifications import notification_routes
 from tenantry.web.provider import PageProvider
@@ -46,6 +48,8 @@ def web_routes(runtime: Services, providers: Sequence[PageProvider] = ()) -> lis
     web = Web(runtime, [p.templates for p in providers if p.templates is not None])
     crud = Crud(web)
     web.env.globals["nav_entities"] = crud.readable
+    brand = web.brand
+    web.env.globals["nav_groups"] = lambda viewer: menu(runtime.schema, crud.readable(viewer))
     # Plugins' pages add templates to the sign-in page and sections (loaded by URL) to the account page.
     web.env.globals["login_parts"] = []
     web.env.globals["account_sections"] = []
@@ -64,13 +68,32 @@ def web_routes(runtime: Services, providers: Sequence[PageProvider] = ()) -> lis
     async def home(request: Request) -> Response:
         return home_page(runtime.schema)
 
+    async def not_found(request: Request) -> Response:
+        """Any path nothing else serves: an HTML page for browsers, the API's JSON for the rest."""
+        allowed = other_methods(request, catch_all)
+        if allowed:
+            raise ApiError(
+                405, "METHOD_NOT_ALLOWED", f"Cannot {request.method} {request.url.path}", allow=", ".join(allowed)
+            )
+        path = request.url.path
+        if path == "/api" or path.startswith("/api/") or "text/html" not in request.headers.get("accept", ""):
+            raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {path}")
+        try:
+            viewer = await web.viewer(request)
+        except Exception:  # a 404 page is shown whatever the session's state
+            viewer = None
+        return web.error_page(request, 404, "There is nothing at this address. Check the link, or go back.", viewer)
+
+    catch_all = Route("/{path:path}", not_found, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
     return [
         Route("/", home, methods=["GET"]),
         Mount("/static/web", app=StaticFiles(directory=STATIC), name="web_static"),
+        *brand_routes(brand),
         *auth_routes(web),
         *dashboard_routes(web, crud),
         *settings_routes(web, crud),
         *notification_routes(web),
         *plugin_routes,
         *crud.routes(),
+        catch_all,
     ]

@@ -37,6 +37,7 @@ from tenantry.db.errors import DataRejected
 from tenantry.errors import ApiError
 from tenantry.schema import Entity
 from tenantry.web.bell import Bell, load_bell
+from tenantry.web.frame import brand_of, icon, initials
 
 if TYPE_CHECKING:
     from tenantry.web.services import Services
@@ -165,7 +166,10 @@ class Web:
         )
         self.env.filters["timestamp"] = _timestamp
         self.env.filters["device"] = device
-        self.env.globals["app_title"] = runtime.schema.title
+        self.env.globals["app_title"] = runtime.schema.app_name
+        # The app frame's brand and helpers (``web/frame.py``), for base.html and _frame.html.
+        self.brand = brand_of(runtime.schema)
+        self.env.globals.update(brand=self.brand, icon=icon, initials=initials)
         # Run on every signed-in viewer, after it is built (plugins' pages fill ``Viewer.extras``).
         self.viewer_hooks: list[Callable[[Viewer], Awaitable[None]]] = []
         # Markup capabilities put in every page's <head> (``add_head``), and the headers pages are

@@ -22,6 +22,7 @@ from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, safe_
 from tenantry.web.filters import conditions as filter_conditions
 from tenantry.web.filters import controls as filter_controls
 from tenantry.web.forms import Widget, editable_fields, field_errors, label_of, parse_form, widget
+from tenantry.web.frame import filled_by_system
 
 PAGE_SIZE = 20
 REFERENCE_CHOICES = 200
@@ -127,6 +128,8 @@ class Crud:
 
     async def list_page(self, request: Request, viewer: Viewer) -> Response:
         entity = self.entity(request)
+        if entity.system == "audit_logs":
+            return redirect("/settings/audit")  # the audit log has one page, with names and filters
         params, state = self.list_params(entity, request)
         query = self.parser.parse_list(entity, params)
         result = await self.pipeline.list_rows(viewer.ctx, entity, query)
@@ -150,7 +153,7 @@ class Crud:
             link=link,
             title_of=self.title_of,
             label_of=label_of,
-            can_create=self.can(viewer, entity, Action.CREATE),
+            can_create=self.can(viewer, entity, Action.CREATE) and not filled_by_system(entity),
         )
 
     # -- one row ------------------------------------------------------------------------------
@@ -192,6 +195,8 @@ class Crud:
         creating = row_id is None
         row = None if creating else await self.pipeline.get_row(viewer.ctx, entity, row_id)
         action = Action.CREATE if creating else Action.UPDATE
+        if creating and filled_by_system(entity):
+            raise Refused(403, f"{entity.display.plural if entity.display else entity.name} are created by the app.")
         if not self.can(viewer, entity, action, row):
             raise Refused(403, f"Your role may not {action.value} this.")
         next_url = safe_next(request.query_params.get("next"), "")

@@ -15,6 +15,7 @@ _PAGE = """<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
+<link rel="icon" href="/favicon.svg">
 <style>
   :root {{ color-scheme: light dark; --fg: #0a0a0a; --muted: #737373; --border: #e5e5e5; --bg: #fff; }}
   @media (prefers-color-scheme: dark) {{
@@ -65,4 +66,4 @@ def home_page(schema: Schema) -> HTMLResponse:
         for e in schema.entities.values()
     )
     source = html.escape(Path(schema.source).name)
-    return HTMLResponse(_PAGE.format(title=html.escape(schema.title), source=source, rows=rows))
+    return HTMLResponse(_PAGE.format(title=html.escape(schema.app_name), source=source, rows=rows))

@@ -39,6 +39,12 @@ def org_fields(entity: Entity) -> list[Field]:
     return [f for f in editable_fields(entity, creating=False) if not f.name.startswith(MANAGED_PREFIXES)]
 
 
+def short_id(value: object) -> str:
+    """An id too long to read, cut to its start (the whole id is in the element's title)."""
+    text = str(value or "")
+    return text if len(text) <= 13 else text[:8] + "…"
+
+
 def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
     runtime = web.runtime
     tenancy = runtime.tenancy
@@ -244,6 +250,21 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
 
     # -- audit log ----------------------------------------------------------------------------
 
+    async def audit_people(viewer: Viewer) -> dict[str, str]:
+        """The organization's members by user id, as the audit log names them ("Ada (ada@example.com)")."""
+        if tenancy is None or viewer.active is None:
+            return {}
+        try:
+            listed = await tenancy.organizations.list_members(viewer.current, MemberQuery(limit=MEMBERS_SHOWN))
+        except (ApiError, AuthError):
+            return {}
+        people: dict[str, str] = {}
+        for member in listed.get("members", []):
+            user = member.get("user") or {}
+            name, email = user.get("name"), user.get("email") or ""
+            people[str(member.get("userId"))] = f"{name} ({email})" if name else email
+        return people
+
     async def audit(request: Request, viewer: Viewer) -> Response:
         if audit_entity is None:
             raise Refused(404, "This app keeps no audit log.")
@@ -261,6 +282,9 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         result = await runtime.pipeline.list_rows(viewer.ctx, audit_entity, query)
         action_field = audit_entity.field("action")
         actions = list(action_field.enum_values) if action_field is not None else []
+        people = await audit_people(viewer)
+        if filters["user_id"] and filters["user_id"] not in people:
+            people[filters["user_id"]] = short_id(filters["user_id"])  # a former member: still filterable
 
         def link(page_number: int) -> str:
             current = {k: v for k, v in filters.items() if v}
@@ -277,6 +301,8 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             page_count=result.page_count,
             filters=filters,
             actions=actions,
+            people=people,
+            short_id=short_id,
             link=link,
             export_query=("&" + export) if export else "",
         )

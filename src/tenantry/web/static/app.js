@@ -21,6 +21,68 @@
     var closer = event.target.closest("[data-close]");
     if (closer) { var d = closer.closest("dialog"); if (d) { event.preventDefault(); d.close(); } }
   });
+  // The app frame. Wide screens: the menu button folds the sidebar to icons (remembered in a
+  // cookie, so the server draws the next page folded). Narrow screens: it opens the sidebar as a
+  // drawer over the page, which Escape, the backdrop or the close button shut again.
+  var root = document.documentElement;
+  var narrow = window.matchMedia("(max-width: 860px)");
+  function toggleButton() { return document.querySelector("[data-sidebar-toggle]"); }
+  function syncToggle() {
+    var button = toggleButton();
+    if (!button) return;
+    var open = narrow.matches ? root.classList.contains("drawer-open") : !root.classList.contains("sidebar-collapsed");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  function setInert(on) {
+    document.querySelectorAll(".frame-main > main, .topbar .header-tools").forEach(function (e) { e.inert = on; });
+  }
+  function closeDrawer(returnFocus) {
+    if (!root.classList.contains("drawer-open")) return;
+    root.classList.remove("drawer-open");
+    setInert(false);
+    syncToggle();
+    var button = toggleButton();
+    if (returnFocus && button) button.focus();
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-sidebar-toggle]")) {
+      if (narrow.matches) {
+        root.classList.add("drawer-open");
+        setInert(true); // the page behind the open drawer takes no focus or clicks
+        var first = document.querySelector("#sidebar [data-drawer-close]");
+        // After the drawer becomes visible: focus cannot go to a hidden element.
+        if (first) setTimeout(function () { first.focus(); }, 50);
+      } else {
+        var collapsed = root.classList.toggle("sidebar-collapsed");
+        document.cookie = "tenantry.sidebar=" + (collapsed ? "collapsed" : "open") + "; path=/; max-age=31536000; samesite=lax";
+      }
+      syncToggle();
+      return;
+    }
+    if (event.target.closest("[data-drawer-close]")) { closeDrawer(true); return; }
+    // A click outside an open menu (user menu, bell) closes it.
+    document.querySelectorAll("details.user-menu[open], details.bell[open]").forEach(function (d) {
+      if (!d.contains(event.target)) d.removeAttribute("open");
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") return;
+    closeDrawer(true);
+    document.querySelectorAll("details.user-menu[open], details.bell[open]").forEach(function (d) {
+      d.removeAttribute("open");
+      var summary = d.querySelector("summary");
+      if (summary) summary.focus();
+    });
+  });
+  if (narrow.addEventListener) narrow.addEventListener("change", function () { closeDrawer(false); syncToggle(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    syncToggle();
+    // A row of tabs wider than the screen scrolls sideways: bring the current one into view.
+    var tab = document.querySelector(".settings-nav [aria-current=page]");
+    if (tab && tab.parentElement.scrollWidth > tab.parentElement.clientWidth) {
+      tab.parentElement.scrollLeft = tab.offsetLeft - tab.parentElement.offsetLeft - 16;
+    }
+  });
   // Selects that act at once (the organization switcher, role changes).
   document.addEventListener("change", function (event) {
     if (event.target.matches("select[data-autosubmit]")) { event.target.form.requestSubmit(); }

@@ -82,7 +82,7 @@ class PasskeyPlugin(AuthPlugin, PageProvider):
         from tenantry.auth.plugins.passkey.endpoints import PasskeyEndpoints
 
         tables: PasskeyTables = app.tables.extensions[EXTENSION]
-        self.rp = relying_party(self.settings, auth.ctx.base_url, app.schema.title)
+        self.rp = relying_party(self.settings, auth.ctx.base_url, app.schema.app_name)
         self.store = PasskeyStore(auth.ctx.store, tables)
         self.service = Passkeys(auth.ctx, self.store)
         return PasskeyEndpoints(self.service, self.rp).endpoints()

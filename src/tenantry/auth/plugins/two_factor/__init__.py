@@ -73,7 +73,7 @@ class TwoFactorPlugin(AuthPlugin, PageProvider):
         if self.service is None or self.requirement is None:
             tables: TwoFactorTables = app.tables.extensions[EXTENSION]
             store = TwoFactorStore(auth.ctx.store, tables)
-            self.service = TwoFactorService(auth.ctx, store, app.schema.title)
+            self.service = TwoFactorService(auth.ctx, store, app.schema.app_name)
             self.requirement = OrganizationRequirement(app, auth, store)
         return self.service, self.requirement
 
