@@ -37,6 +37,7 @@ from tenantry.db.errors import DataRejected
 from tenantry.errors import ApiError
 from tenantry.schema import Entity
 from tenantry.web.bell import Bell, load_bell
+from tenantry.web.times import time_tag
 
 if TYPE_CHECKING:
     from tenantry.web.services import Services
@@ -165,6 +166,7 @@ class Web:
         )
         self.env.filters["timestamp"] = _timestamp
         self.env.filters["device"] = device
+        self.env.filters["when"] = lambda value: time_tag(value, runtime.app.clock())
         self.env.globals["app_title"] = runtime.schema.title
         # Run on every signed-in viewer, after it is built (plugins' pages fill ``Viewer.extras``).
         self.viewer_hooks: list[Callable[[Viewer], Awaitable[None]]] = []
