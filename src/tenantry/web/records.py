@@ -5,8 +5,9 @@ context, so a reference the viewer may not see is shown as missing, never leaked
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -43,7 +44,7 @@ class Children:
     all_href: str
     new_href: str | None
     qualified: bool = False  # named by its field too: the child refers to the parent more than once
-    widgets: list[Any] = field(default_factory=list)  # the new child's form, the parent filled in
+    widgets: list[Any] = dataclasses.field(default_factory=list)  # the new child's form, the parent filled in
     here: str = ""  # the parent's page, where the new child's form returns to
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from urllib.parse import quote
 
-from tenantry.auth.crypto import TokenExpired, generate_id
+from tenantry.auth.crypto import TokenExpired
 from tenantry.auth.errors import AuthError, auth_error
 from tenantry.auth.passwords import verify_password_async
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
@@ -15,9 +14,6 @@ from tenantry.auth.services.email_password import credential_account
 from tenantry.auth.store import iso
 from tenantry.auth.validate import email, string
 from tenantry.db.errors import IntegrityViolation
-
-DELETE_TOKEN_TTL = 60 * 60 * 24
-DELETE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 async def update_user(req: AuthRequest) -> Reply:
@@ -172,23 +168,7 @@ async def delete_user(req: AuthRequest) -> Reply:
         await _delete_with_token(req, current.user.id, token)
         return Reply({"success": True, "message": "User deleted"}, clear_cookies=True)
     # Deletion is confirmed by e-mail: the link proves the mailbox, the session proves the person.
-    delete_token = generate_id(32, DELETE_ALPHABET)
-    url = f"{ctx.auth_url}/delete-user/callback?token={delete_token}&callbackURL={quote(callback or '/', safe='')}"
-    async with ctx.db.transaction() as conn:
-        await ctx.store.create_verification(
-            conn,
-            f"delete-account-{delete_token}",
-            str(current.user.id),
-            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DELETE_TOKEN_TTL),
-        )
-        await ctx.mail(
-            conn,
-            template="delete_account",
-            to=current.user.email,
-            url=url,
-            user=current.user,
-            dedupe_key=f"delete-account:{delete_token}",
-        )
+    await service.request_deletion(ctx, current, callback)
     return Reply({"success": True, "message": "Verification email sent"})
 
 
@@ -253,7 +233,7 @@ ENDPOINTS = (
     Endpoint("POST", service.SEND_VERIFICATION_EMAIL, send_verification_email),
     Endpoint("GET", "/verify-email", verify_email),
     Endpoint("POST", "/change-email", change_email),
-    Endpoint("POST", "/delete-user", delete_user),
+    Endpoint("POST", service.DELETE_USER, delete_user),
     Endpoint("GET", "/delete-user/callback", delete_user_callback),
     Endpoint("GET", "/list-accounts", list_accounts),
 )

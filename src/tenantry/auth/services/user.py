@@ -6,8 +6,10 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from tenantry.auth.cookies import CookieChanges
+from tenantry.auth.crypto import generate_id
 from tenantry.auth.errors import AuthError, auth_error
 from tenantry.auth.service import AuthContext, ClientInfo, Current, at_least
 from tenantry.auth.services.email_password import ENUMERATION_FLOOR
@@ -15,6 +17,9 @@ from tenantry.auth.validate import checked_email
 
 UPDATE_USER = "/update-user"
 SEND_VERIFICATION_EMAIL = "/send-verification-email"
+DELETE_USER = "/delete-user"
+DELETE_TOKEN_TTL = 60 * 60 * 24
+DELETE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # The core user fields a user may change on their own (the e-mail address has its own flow).
 PROFILE_FIELDS = ("name", "image")
 
@@ -71,3 +76,25 @@ async def send_verification_email(
         raise auth_error(400, "EMAIL_ALREADY_VERIFIED")
     async with ctx.db.transaction() as conn:
         await ctx.send_verification_email(conn, current.user, callback_url)
+
+
+async def request_deletion(ctx: AuthContext, current: Current, callback_url: str | None = None) -> None:
+    """Mail the caller a link that deletes their account (``delete-user`` without a token): the link
+    proves the mailbox, the session proves the person. Opening it leads to ``callback_url``."""
+    token = generate_id(32, DELETE_ALPHABET)
+    url = f"{ctx.auth_url}/delete-user/callback?token={token}&callbackURL={quote(callback_url or '/', safe='')}"
+    async with ctx.db.transaction() as conn:
+        await ctx.store.create_verification(
+            conn,
+            f"delete-account-{token}",
+            str(current.user.id),
+            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DELETE_TOKEN_TTL),
+        )
+        await ctx.mail(
+            conn,
+            template="delete_account",
+            to=current.user.email,
+            url=url,
+            user=current.user,
+            dedupe_key=f"delete-account:{token}",
+        )
