@@ -133,3 +133,26 @@ async def test_palette_finds_only_what_the_viewer_may_read(make_client: ClientFa
         client.cookies.clear()
         r = await client.get("/palette/search?q=moon")
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
+
+
+async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        dash = (await client.get("/dashboard")).text
+        assert "Get Acme started" in dash and "0 of 2 done" in dash
+        assert '<a class="step" href="/settings/members#invite-email">Invite a teammate</a>' in dash
+        assert '<a class="step" href="/app/projects/new">Create your first project</a>' in dash
+        assert "No projects yet" in dash and 'href="/app/projects/new?next=/dashboard">New project</a>' in dash
+        assert re.search(r'<p class="muted" style="margin:0">Projects</p><p class="stat">0</p>', dash)
+        await _create(client, "projects", {"name": "Apollo", "status": "archived"})
+        dash = (await client.get("/dashboard")).text
+        assert "1 of 2 done" in dash and '<li class="done" data-step="2">' in dash
+        assert '<span class="badge">archived</span>' in dash and "data-relative>just now</time>" in dash
+        assert re.search(r'<p class="muted" style="margin:0">Projects</p><p class="stat">1</p>', dash)
+        r = await client.post(
+            "/settings/members/invite", data={"email": "bo@example.com", "role": "member"}, headers=FORM
+        )
+        assert r.status_code == 303
+        dash = (await client.get("/dashboard")).text
+        assert "Get Acme started" not in dash  # every step done: the checklist leaves

@@ -64,7 +64,7 @@ class Palette:
             hits += [
                 Hit("Page", "Organization settings", "/settings/organization"),
                 Hit("Page", "Members", "/settings/members"),
-                Hit("Action", "Invite a teammate", "/settings/members#invite"),
+                Hit("Action", "Invite a teammate", "/settings/members#invite-email"),
             ]
         hits += [
             Hit("Page", "Account settings", "/settings/account"),
