@@ -103,6 +103,10 @@
     } else if (event.key === "Enter") {
       event.preventDefault();
       go(selected);
+    } else if (event.key === "Escape") {
+      // A search box would only clear itself on Escape: the palette closes instead.
+      event.preventDefault();
+      dialog.close();
     }
   });
   dialog.querySelector("form").addEventListener("submit", function (event) { event.preventDefault(); });
