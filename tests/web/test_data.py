@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.auth.helpers import PASSWORD
+from tests.auth.helpers import PASSWORD, sql
 from tests.conftest import ClientFactory
 from tests.web.test_pages import BASE, FORM, invite, last_link, log_in, sign_up
 
@@ -126,3 +126,6 @@ async def test_leave_and_delete_organization_and_account(make_client: ClientFact
         assert "Create an organization" in (await client.get("/dashboard")).text
         mine = _zip(await client.get("/settings/data/my-data.zip"))
         assert _lines(mine, "organizations.jsonl") == []
+        # Each of them is in the audit log (which outlives the account and the organization).
+        actions = {row[0] for row in await sql(client, "SELECT action FROM audit_logs")}
+        assert {"member_leave", "account_delete", "organization_delete", "data_export"} <= actions, actions
