@@ -140,7 +140,7 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         await sign_up(client, "ada@example.com")
         await log_in(client, "ada@example.com")
         dash = (await client.get("/dashboard")).text
-        assert "Get Acme started" in dash and "0 of 2 done" in dash
+        assert "First steps" in dash and "0 of 2 done" in dash
         assert '<a class="step" href="/settings/members#invite-email">Invite a teammate</a>' in dash
         assert '<a class="step" href="/app/projects/new">Create your first project</a>' in dash
         assert "No projects yet" in dash and 'href="/app/projects/new?next=/dashboard">New project</a>' in dash
@@ -155,4 +155,4 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         )
         assert r.status_code == 303
         dash = (await client.get("/dashboard")).text
-        assert "Get Acme started" not in dash  # every step done: the checklist leaves
+        assert "First steps" not in dash  # every step done: the checklist leaves

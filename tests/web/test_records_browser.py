@@ -111,7 +111,7 @@ def test_record_pages_and_palette(
         # The palette, by keyboard alone: Ctrl-K, words, arrows, Enter; Escape closes it.
         page.goto("/dashboard")
         page.keyboard.press("Control+k")
-        box = page.get_by_role("combobox", name="Search records, pages and actions")
+        box = page.get_by_role("combobox", name="Find records, pages and actions")
         expect(box).to_be_focused()
         page.keyboard.type("laun")
         palette = page.locator("dialog.palette")

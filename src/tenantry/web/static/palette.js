@@ -4,22 +4,40 @@
 (function () {
   "use strict";
   if (!document.body || !document.body.hasAttribute("data-user-id")) return; // signed-in pages only
-  var dialog = document.createElement("dialog");
-  dialog.className = "palette";
-  dialog.setAttribute("aria-label", "Search and commands");
-  dialog.innerHTML =
-    '<form role="search"><label class="skip" for="palette-q">Search records, pages and actions</label>' +
-    '<input id="palette-q" type="search" autocomplete="off" placeholder="Search records, pages and actions…" ' +
-    'role="combobox" aria-expanded="true" aria-controls="palette-results" aria-autocomplete="list"></form>' +
-    '<ul id="palette-results" role="listbox" aria-label="Results"></ul>' +
-    '<p class="palette-hint">↑ ↓ to move · Enter to open · Esc to close</p>';
-  document.body.appendChild(dialog);
-  var input = dialog.querySelector("input");
-  var list = dialog.querySelector("ul");
+  // Built on first use: pages without the palette open hold none of it.
+  var dialog, input, list;
   var results = [];
   var selected = 0;
   var timer = null;
   var asked = 0;
+
+  function build() {
+    dialog = document.createElement("dialog");
+    dialog.className = "palette";
+    dialog.setAttribute("aria-label", "Command palette");
+    dialog.innerHTML =
+      '<form role="search"><label class="skip" for="palette-q">Find records, pages and actions</label>' +
+      '<input id="palette-q" type="search" autocomplete="off" placeholder="Find records, pages and actions…" ' +
+      'role="combobox" aria-expanded="true" aria-controls="palette-results" aria-autocomplete="list"></form>' +
+      '<ul id="palette-results" role="listbox" aria-label="Results"></ul>' +
+      '<p class="palette-hint">↑ ↓ to move · Enter to open · Esc to close</p>';
+    document.body.appendChild(dialog);
+    input = dialog.querySelector("input");
+    list = dialog.querySelector("ul");
+    input.addEventListener("input", function () {
+      dialog.removeAttribute("data-ready");
+      clearTimeout(timer);
+      timer = setTimeout(search, 120);
+    });
+    input.addEventListener("keydown", onKey);
+    dialog.querySelector("form").addEventListener("submit", function (event) { event.preventDefault(); });
+    list.addEventListener("click", function (event) {
+      var item = event.target.closest("[role=option]");
+      if (item) go(Number(item.id.replace("palette-item-", "")));
+    });
+    // A click on the backdrop (outside the box) closes it, as Escape does.
+    dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
+  }
 
   function render() {
     list.textContent = "";
@@ -68,6 +86,7 @@
   }
 
   function open() {
+    if (!dialog) build();
     if (dialog.open) return;
     input.value = "";
     dialog.showModal();
@@ -83,18 +102,13 @@
   document.addEventListener("keydown", function (event) {
     if ((event.ctrlKey || event.metaKey) && !event.altKey && (event.key === "k" || event.key === "K")) {
       event.preventDefault();
-      if (dialog.open) dialog.close(); else open();
+      if (dialog && dialog.open) dialog.close(); else open();
     }
   });
   document.addEventListener("click", function (event) {
     if (event.target.closest && event.target.closest("[data-palette-open]")) { event.preventDefault(); open(); }
   });
-  input.addEventListener("input", function () {
-    dialog.removeAttribute("data-ready");
-    clearTimeout(timer);
-    timer = setTimeout(search, 120);
-  });
-  input.addEventListener("keydown", function (event) {
+  function onKey(event) {
     if (event.key === "ArrowDown" || event.key === "ArrowUp") {
       event.preventDefault();
       if (!results.length) return;
@@ -108,14 +122,7 @@
       event.preventDefault();
       dialog.close();
     }
-  });
-  dialog.querySelector("form").addEventListener("submit", function (event) { event.preventDefault(); });
-  list.addEventListener("click", function (event) {
-    var item = event.target.closest("[role=option]");
-    if (item) go(Number(item.id.replace("palette-item-", "")));
-  });
-  // A click on the backdrop (outside the box) closes it, as Escape does.
-  dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
+  }
 
   // Relative times ("3 minutes ago") stay true while the page is open; the exact time is the title.
   var UNITS = [[31536000, "year"], [2592000, "month"], [604800, "week"], [86400, "day"], [3600, "hour"], [60, "minute"]];
