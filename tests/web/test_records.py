@@ -6,11 +6,14 @@ palette's search, which finds only what the viewer's organization and role may r
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 
-from tests.auth.helpers import runtime
+from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
+from tests.billing.helpers import SECRET, billing_schema, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
+from tests.tenancy.helpers import create_org, new_user
 from tests.web.test_pages import FORM, log_in, sign_up
 
 SCHEMA = """
@@ -156,3 +159,17 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         assert r.status_code == 303
         dash = (await client.get("/dashboard")).text
         assert "First steps" not in dash  # every step done: the checklist leaves
+
+
+async def test_choosing_a_plan_is_a_step_ticked_by_the_subscription(make_client: ClientFactory) -> None:
+    settings = {"auth": NO_VERIFICATION, "base_url": BASE, "billing": stripe(SECRET)}
+    async with make_client(billing_schema(), **settings) as client:
+        admin = await new_user(client, "admin@example.com")
+        org = await create_org(client, admin, "Acme", slug="acme")
+        dash = (await client.get("/dashboard", headers=admin.headers)).text
+        assert '<a class="step" href="/settings/billing">Choose a plan</a>' in dash and "0 of 3 done" in dash
+        now = int(time.time())
+        paid = subscription_object(org["id"], status="active")
+        assert (await deliver(client, event("customer.subscription.created", paid, now - 60))).status_code == 200
+        dash = (await client.get("/dashboard", headers=admin.headers)).text
+        assert '<li class="done" data-step="3">' in dash and "1 of 3 done" in dash

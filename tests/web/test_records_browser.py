@@ -72,6 +72,7 @@ def test_record_pages_and_palette(
         page.get_by_role("button", name="Create").click()
         expect(page.get_by_role("heading", name="Apollo", level=1)).to_be_visible()
         expect(page.get_by_text("No tasks yet.")).to_be_visible()
+        _no_sideways_scroll(page)
         page.get_by_role("button", name="Add task").click()
         dialog = page.get_by_role("dialog")
         expect(dialog.get_by_label("Project")).to_have_value(re.compile(r"^[0-9a-f-]{36}$"))
@@ -107,6 +108,7 @@ def test_record_pages_and_palette(
             "href", re.compile(r"^/app/projects/[0-9a-f-]{36}$")
         )
         j.shoot(page, f"tasks-list-{viewport}")
+        _no_sideways_scroll(page)
 
         # The palette, by keyboard alone: Ctrl-K, words, arrows, Enter; Escape closes it.
         page.goto("/dashboard")
