@@ -6,6 +6,7 @@ each audited."""
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from typing import Any
 
@@ -109,14 +110,35 @@ async def test_leave_and_delete_organization_and_account(make_client: ClientFact
         r = await client.post("/settings/data/delete-account", headers=FORM)
         assert r.status_code == 303
         url = (await last_link(client, "vic@example.com", "delete_account")).removeprefix(BASE)
-        r = await client.get(url)
-        assert r.status_code == 302 and r.headers["location"] == "/goodbye"
+        path, _, token = url.partition("?token=")
+        assert path == "/settings/data/delete-account/confirm"
+        page = await client.get(url)  # opening the link deletes nothing: it asks
+        assert page.status_code == 200 and f'name="token" value="{token}"' in page.text
+        r = await client.post(path, data={"token": "not-the-token"}, headers=FORM)
+        assert r.status_code == 404 and "This link is invalid" in r.text
+        r = await client.post(path, data={"token": token}, headers=FORM)
+        assert r.status_code == 303 and r.headers["location"] == "/goodbye"
+        assert any(
+            c.startswith("better-auth.session_token=;") or "Max-Age=0" in c for c in r.headers.get_list("set-cookie")
+        )
         assert "Your account was deleted" in (await client.get("/goodbye")).text
+        assert (await client.get("/settings/data")).status_code == 303  # signed out
         r = await client.post("/login", data={"email": "vic@example.com", "password": PASSWORD}, headers=FORM)
         assert r.status_code != 303
 
         # The only admin cannot leave; deleting needs the name typed exactly.
         await _as(client, "ada@example.com")
+        # An account that still owns records is told so, not deleted.
+        await client.post("/app/projects/new", data={"name": "Apollo", "status": "active"}, headers=FORM)
+        await client.post("/settings/data/delete-account", headers=FORM)
+        url = (await last_link(client, "ada@example.com", "delete_account")).removeprefix(BASE)
+        path, _, token = url.partition("?token=")
+        r = await client.post(path, data={"token": token}, headers=FORM)
+        assert r.status_code == 409 and "Your account still owns records" in r.text
+        listing = (await client.get("/app/projects")).text
+        project = re.search(r'href="/app/projects/([0-9a-f-]{36})"', listing)
+        assert project is not None
+        assert (await client.post(f"/app/projects/{project.group(1)}/delete", headers=FORM)).status_code == 303
         r = await client.post("/settings/data/leave", headers=FORM)
         assert r.status_code == 400 and "only owner" in r.text.lower(), r.text
         r = await client.post("/settings/data/delete-organization", data={"confirm": "acme"}, headers=FORM)

@@ -203,6 +203,8 @@ def test_exports_leaving_and_deleting(
         mx.get_by_role("button", name="Delete my account").click()
         expect(mx.get_by_role("status").get_by_text("We sent a link to max@example.com")).to_be_visible()
         mx.goto(j.mail_link(mx, "max@example.com", "delete_account"))
+        expect(mx.get_by_role("heading", name="Delete your account?")).to_be_visible()
+        mx.get_by_role("button", name="Delete my account").click()
         expect(mx).to_have_url(re.compile(r"/goodbye$"))
         expect(mx.get_by_role("heading", name="Your account was deleted")).to_be_visible()
         mx.goto("/dashboard")

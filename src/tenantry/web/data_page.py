@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from tenantry.auth.cookies import CookieChanges
 from tenantry.auth.errors import AuthError
 from tenantry.auth.services import user as accounts
 from tenantry.tenancy import service as organizations
@@ -28,8 +29,16 @@ from tenantry.web.export import Exporter
 
 PAGE = "/settings/data"
 MEMBERS_EXPORTED = 10_000
-# Where the e-mailed deletion link lands once the account is gone.
+# The e-mailed deletion link's page, and where the browser lands once the account is gone.
+CONFIRM = f"{PAGE}/delete-account/confirm"
 GOODBYE = "/goodbye"
+DELETION_REFUSED = {
+    "INVALID_TOKEN": "This link is invalid, was already used or has expired. Ask for a new one on the Your data page.",
+    "USER_HAS_REFERENCES": (
+        "Your account still owns records (such as projects you created). Delete them, or ask an admin to, "
+        "then ask for a new link."
+    ),
+}
 
 
 def data_routes(web: Web, crud: Crud, render: Callable[..., Response]) -> list[BaseRoute]:
@@ -130,8 +139,9 @@ def data_routes(web: Web, crud: Crud, render: Callable[..., Response]) -> list[B
     async def delete_account(request: Request, viewer: Viewer) -> Response:
         await web.form(request)
         try:
-            await web.guard(request, accounts.DELETE_USER, current=viewer.current, urls={"callbackURL": GOODBYE})
-            await accounts.request_deletion(ctx, viewer.current, GOODBYE)
+            await web.guard(request, accounts.DELETE_USER, current=viewer.current)
+            # The link opens a page that asks once more (a link alone deletes nothing) and explains a refusal.
+            await accounts.request_deletion(ctx, viewer.current, confirm_url=f"{ctx.base_url}{CONFIRM}")
         except AuthError as exc:
             return web.refusal(show(request, viewer, 400, delete_account_error=explain(exc)), exc)
         return flash(
@@ -139,8 +149,23 @@ def data_routes(web: Web, crud: Crud, render: Callable[..., Response]) -> list[B
             f"We sent a link to {viewer.current.user.email}. Open it to delete your account.",
         )
 
+    async def confirm_deletion(request: Request, viewer: Viewer) -> Response:
+        """The e-mailed link's page: a button that deletes (GET shows it; POST deletes)."""
+        if request.method == "GET":
+            token = request.query_params.get("token", "")
+            return web.render(request, "delete_account.html", viewer, token=token)
+        form = await web.form(request)
+        try:
+            await web.guard(request, accounts.DELETE_USER, current=viewer.current)
+            await accounts.delete_with_token(ctx, ctx.client(request), viewer.current, form.get("token", ""))
+        except AuthError as exc:
+            message = DELETION_REFUSED.get(exc.code or "", explain(exc))
+            response = web.render(request, "delete_account.html", viewer, status=exc.status, token="", error=message)
+            return web.refusal(response, exc)
+        # The account and its sessions are gone: the browser forgets the session too.
+        return web.set_cookies(redirect(GOODBYE), CookieChanges.cleared())
+
     async def goodbye(request: Request) -> Response:
-        # The e-mailed link's endpoint deleted the account and cleared the session cookies.
         return web.render(
             request,
             "message.html",
@@ -157,5 +182,6 @@ def data_routes(web: Web, crud: Crud, render: Callable[..., Response]) -> list[B
         Route(f"{PAGE}/leave", signed(leave), methods=["POST"]),
         Route(f"{PAGE}/delete-organization", signed(delete_organization), methods=["POST"]),
         Route(f"{PAGE}/delete-account", signed(delete_account), methods=["POST"]),
+        Route(CONFIRM, signed(confirm_deletion), methods=["GET", "POST"]),
         Route(GOODBYE, page(web)(goodbye), methods=["GET"]),
     ]

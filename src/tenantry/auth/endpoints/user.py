@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from tenantry.auth.crypto import TokenExpired
 from tenantry.auth.errors import AuthError, auth_error
@@ -13,7 +12,6 @@ from tenantry.auth.services import user as service
 from tenantry.auth.services.email_password import credential_account
 from tenantry.auth.store import iso
 from tenantry.auth.validate import email, string
-from tenantry.db.errors import IntegrityViolation
 
 
 async def update_user(req: AuthRequest) -> Reply:
@@ -165,36 +163,11 @@ async def delete_user(req: AuthRequest) -> Reply:
         if not await verify_password_async(account["password"], password):
             raise auth_error(400, "INVALID_PASSWORD")
     if token:
-        await _delete_with_token(req, current.user.id, token)
+        await service.delete_with_token(ctx, req.client, current, token)
         return Reply({"success": True, "message": "User deleted"}, clear_cookies=True)
     # Deletion is confirmed by e-mail: the link proves the mailbox, the session proves the person.
     await service.request_deletion(ctx, current, callback)
     return Reply({"success": True, "message": "Verification email sent"})
-
-
-async def _delete_with_token(req: AuthRequest, user_id: Any, token: str) -> None:
-    ctx = req.ctx
-    current = (await req.lookup()).current  # read already by the caller: who is being deleted
-    try:
-        async with ctx.db.transaction() as conn:
-            consumed = await ctx.store.consume_verification(conn, f"delete-account-{token}")
-            if consumed is None or consumed[0] != str(user_id) or consumed[1] < dt.datetime.now(dt.UTC):
-                raise auth_error(404, "INVALID_TOKEN")
-            await ctx.store.delete_user(conn, user_id)  # sessions and accounts go with it (ON DELETE CASCADE)
-            # The log keeps the account's history: it has no foreign key to the user it names.
-            await ctx.audit(
-                conn,
-                "account_delete",
-                req.client,
-                session=current.session if current is not None else None,
-                user_id=user_id,
-                resource_id=user_id,
-                old={"email": current.user.email, "name": current.user.core.get("name")} if current else None,
-            )
-    except IntegrityViolation:
-        raise AuthError(
-            409, "USER_HAS_REFERENCES", "This account still owns records; transfer or delete them first"
-        ) from None
 
 
 async def delete_user_callback(req: AuthRequest) -> Reply:
@@ -202,7 +175,7 @@ async def delete_user_callback(req: AuthRequest) -> Reply:
     if current is None:
         raise auth_error(404, "FAILED_TO_GET_USER_INFO")
     token = req.query.get("token", "")
-    await _delete_with_token(req, current.user.id, token)
+    await service.delete_with_token(req.ctx, req.client, current, token)
     callback = req.query.get("callbackURL")
     if callback:
         return Reply(redirect=callback, clear_cookies=True)
