@@ -41,6 +41,11 @@ def _no_sideways_scroll(page: Page) -> None:
     assert width <= viewport, (page.url, width, viewport)
 
 
+def _shot(j: Journey, page: Page, name: str) -> None:
+    """The page at its current width (``Journey.shoot`` would put a phone back to desktop width)."""
+    page.screenshot(path=j.shots / f"{name}.png", full_page=True)
+
+
 def _csp_watch(page: Page) -> list[str]:
     refused: list[str] = []
 
@@ -94,7 +99,7 @@ def test_record_pages_and_palette(
         stamp = page.locator("dl.detail time").first
         expect(stamp).to_have_text("just now")
         expect(stamp).to_have_attribute("title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$"))
-        j.shoot(page, f"task-detail-{viewport}")
+        _shot(j, page, f"task-detail-{viewport}")
         # Edit has Cancel, back to the task unchanged.
         page.get_by_role("link", name="Edit").click()
         page.get_by_label("Title").fill("Changed my mind")
@@ -107,7 +112,7 @@ def test_record_pages_and_palette(
         expect(page.locator("#results").get_by_role("link", name="Apollo")).to_have_attribute(
             "href", re.compile(r"^/app/projects/[0-9a-f-]{36}$")
         )
-        j.shoot(page, f"tasks-list-{viewport}")
+        _shot(j, page, f"tasks-list-{viewport}")
         _no_sideways_scroll(page)
 
         # The palette, by keyboard alone: Ctrl-K, words, arrows, Enter; Escape closes it.
@@ -120,7 +125,7 @@ def test_record_pages_and_palette(
         expect(palette).to_have_attribute("data-ready", "laun")
         expect(palette.get_by_role("option").first).to_contain_text("Launch")
         expect(palette.get_by_role("option").first).to_have_attribute("aria-selected", "true")
-        j.shoot(page, f"palette-{viewport}")
+        _shot(j, page, f"palette-{viewport}")
         page.keyboard.press("Escape")
         expect(palette).not_to_be_visible()
         page.keyboard.press("Control+k")
@@ -138,6 +143,7 @@ def test_record_pages_and_palette(
         expect(page).to_have_url(re.compile(r"/app/tasks/new$"))
         expect(page.get_by_role("heading", name="New task")).to_be_visible()
         assert refused == [], refused
+        assert page.evaluate("window.innerWidth") == (360 if viewport == "phone" else 1280)
         ctx.close()
 
 
@@ -161,7 +167,7 @@ def test_exports_leaving_and_deleting(
         # Exports download as zips of JSON lines.
         ada.goto("/settings/data")
         _no_sideways_scroll(ada)
-        j.shoot(ada, f"your-data-{viewport}")
+        _shot(j, ada, f"your-data-{viewport}")
         with ada.expect_download() as got:
             ada.get_by_role("link", name="Export this organization").click()
         archive = zipfile.ZipFile(io.BytesIO(got.value.path().read_bytes()))
@@ -227,4 +233,5 @@ def test_exports_leaving_and_deleting(
         ada.get_by_role("button", name="Delete organization").click()
         expect(ada.get_by_role("status").get_by_text("Acme was deleted.")).to_be_visible()
         expect(ada.get_by_role("heading", name="Create an organization")).to_be_visible()
+        assert ada.evaluate("window.innerWidth") == (360 if viewport == "phone" else 1280)
         admin_ctx.close()
