@@ -153,6 +153,16 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         assert "1 of 2 done" in dash and '<li class="done" data-step="2">' in dash
         assert '<span class="badge">archived</span>' in dash and "data-relative>just now</time>" in dash
         assert re.search(r'<p class="muted" style="margin:0">Projects</p><p class="stat">1</p>', dash)
+        # A person's page lists the projects they created; none is added there (the creator is whoever adds it).
+        project = re.search(r'href="(/app/projects/[0-9a-f-]{36})"', dash)
+        assert project is not None
+        creator = re.search(
+            r'<dt>Created by</dt>\s*<dd><a href="(/app/users/[0-9a-f-]{36})">Ada</a>',
+            (await client.get(project.group(1))).text,
+        )
+        assert creator is not None
+        person = (await client.get(creator.group(1))).text
+        assert f'<a href="{project.group(1)}">Apollo</a>' in person and "Add project" not in person
         r = await client.post(
             "/settings/members/invite", data={"email": "bo@example.com", "role": "member"}, headers=FORM
         )

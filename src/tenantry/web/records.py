@@ -128,7 +128,9 @@ class Records:
                 continue
             here = f"/app/{entity.route}/{row['id']}"
             new_href = None
-            if can(viewer, child, Action.CREATE):
+            # Added in place only where a person chooses the parent: not through the owner column,
+            # which the server fills with whoever creates the row.
+            if f.name != child.owner_field and not f.auto and can(viewer, child, Action.CREATE):
                 new_href = f"/app/{child.route}/new?{f.name}={row['id']}&next={here}"
             out.append(
                 Children(
