@@ -128,6 +128,10 @@ def test_record_pages_and_palette(
         _shot(j, page, f"palette-{viewport}")
         page.keyboard.press("Escape")
         expect(palette).not_to_be_visible()
+        page.get_by_role("button", name="Find anything").click()  # the dashboard's way in, for a pointer
+        expect(box).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(palette).not_to_be_visible()
         page.keyboard.press("Control+k")
         page.keyboard.type("task")
         expect(palette).to_have_attribute("data-ready", "task")
