@@ -128,7 +128,7 @@ async def test_palette_finds_only_what_the_viewer_may_read(make_client: ClientFa
         assert not any("secret" in h["label"] for h in hits)  # another organization's row
         # Pages and actions match too; without words, only they are listed.
         places = {h["label"] for h in (await client.get("/palette/search?q=")).json()["results"]}
-        assert {"Dashboard", "Projects", "Tasks", "New task", "Members"} <= places
+        assert {"Dashboard", "Projects", "Tasks", "New task", "Members", "Invite a teammate", "Your data"} <= places
         assert [h["label"] for h in (await client.get("/palette/search?q=new+ta")).json()["results"]] == ["New task"]
         # Characters of the search language are only words here.
         assert (await client.get("/palette/search?q=%25_%22%7B")).json()["results"] == []

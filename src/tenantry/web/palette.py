@@ -60,15 +60,18 @@ class Palette:
         for e in self.web.entities:
             if e.system is None and self.crud.can(viewer, e, Action.CREATE):
                 hits.append(Hit("Action", f"New {singular(e).lower()}", f"/app/{e.route}/new"))
-        if viewer.active is not None:
+        tenancy = self.web.runtime.tenancy
+        if tenancy is not None and viewer.active is not None:
             hits += [
                 Hit("Page", "Organization settings", "/settings/organization"),
                 Hit("Page", "Members", "/settings/members"),
-                Hit("Action", "Invite a teammate", "/settings/members#invite-email"),
             ]
+            if viewer.role and tenancy.organizations.allows(viewer.role, {"invitation": ["create"]}):
+                hits.append(Hit("Action", "Invite a teammate", "/settings/members#invite-email"))
         hits += [
             Hit("Page", "Account settings", "/settings/account"),
-            Hit("Action", "Download my data", "/settings/data"),
+            Hit("Page", "Your data", "/settings/data"),
+            Hit("Action", "Download my data", "/settings/data/my-data.zip"),
         ]
         return hits
 
