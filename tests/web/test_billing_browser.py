@@ -72,6 +72,9 @@ def test_upgrade_in_the_browser(
             expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
         page.goto("/settings/billing")
         expect(page.locator("#current-plan")).to_have_text("Free")
+        # Plans show their price, as Stripe (here the emulator) has it.
+        expect(page.locator("[data-plan-price=pro]")).to_contain_text("$15.00 / month")
+        expect(page.locator("[data-plan-price=free]")).to_have_text("Free")
         expect(page.get_by_text("Projects: 2 of 2")).to_be_visible()
         expect(page.locator("#usage-projects")).to_have_attribute("value", "2")
 

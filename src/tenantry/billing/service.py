@@ -144,6 +144,7 @@ class Billing(Capability):
         self.webhooks = WebhookProcessor(self, self.store, self.config)
         self.top_role = app.schema.roles[0]
         self._client: stripe.StripeClient | None = None
+        self._price_labels: dict[str, str] = {}
         self.limited = frozenset(name for plan in self.config.plans.values() for name in plan.limits)
         pipeline = app.pipeline
         pipeline.listeners.append(PlanLimits(self))
@@ -374,6 +375,26 @@ class Billing(Capability):
             raise stripe_failed(f"Stripe refused the portal session: {exc.user_message or exc}") from None
         return {"url": session.url}
 
+    async def price_labels(self) -> dict[str, str]:
+        """``$15.00 / month`` for each Stripe price of the plans that Stripe could tell. A price's
+        amount never changes in Stripe (a new amount is a new price), so one read per process is
+        enough; without a key, or while Stripe cannot be reached, the plans show no price."""
+        if self.settings.secret_key is None:
+            return {}
+        for plan in self.config.plans.values():
+            for price_id in plan.prices:
+                if price_id in self._price_labels:
+                    continue
+                try:
+                    price = await self.client.v1.prices.retrieve_async(price_id)
+                except stripe.StripeError:
+                    continue
+                if price.unit_amount is not None:
+                    self._price_labels[price_id] = price_label(
+                        price.unit_amount, price.currency, price.recurring.interval if price.recurring else None
+                    )
+        return dict(self._price_labels)
+
     async def summary(self, ctx: RequestContext) -> dict[str, Any]:
         """The active organization's plan, status, period, trial and usage against every limit."""
         org_id = self._member_org(ctx)
@@ -498,3 +519,13 @@ def _parse_time(value: Any) -> dt.datetime | None:
 def _organization(event: DomainEvent) -> str:
     # Seats are counted per organization: its membership changes are synced one after the other.
     return f"org:{event.org_id}"
+
+
+CURRENCY_SIGNS = {"usd": "$", "eur": "€", "gbp": "£"}
+
+
+def price_label(amount: int, currency: str, interval: str | None) -> str:
+    """``$15.00 / month`` from Stripe's amount in cents, its currency and its interval."""
+    sign = CURRENCY_SIGNS.get(currency.lower())
+    money = f"{sign}{amount / 100:,.2f}" if sign else f"{amount / 100:,.2f} {currency.upper()}"
+    return f"{money} / {interval}" if interval else money

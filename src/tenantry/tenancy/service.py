@@ -56,6 +56,8 @@ REMOVE_MEMBER = "/organization/remove-member"
 ACCEPT_INVITATION = "/organization/accept-invitation"
 REJECT_INVITATION = "/organization/reject-invitation"
 CANCEL_INVITATION = "/organization/cancel-invitation"
+LEAVE = "/organization/leave"
+DELETE = "/organization/delete"
 
 INVITATION_EXPIRES_IN = 48 * 60 * 60  # Better Auth's default invitationExpiresIn
 MEMBERS_LIMIT = 100  # Better Auth's default page of members (membershipLimit)

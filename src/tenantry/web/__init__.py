@@ -20,6 +20,7 @@ from tenantry.web.dashboard import dashboard_routes
 from tenantry.web.frame import brand_routes, menu, other_methods
 from tenantry.web.home import home_page
 from tenantry.web.notifications import notification_routes
+from tenantry.web.palette import Palette
 from tenantry.web.provider import PageProvider
 from tenantry.web.services import Services
 from tenantry.web.settings_pages import settings_routes
@@ -50,6 +51,9 @@ def web_routes(runtime: Services, providers: Sequence[PageProvider] = ()) -> lis
     web.env.globals["nav_entities"] = crud.readable
     brand = web.brand
     web.env.globals["nav_groups"] = lambda viewer: menu(runtime.schema, crud.readable(viewer))
+    # Record pages, the palette and the data settings: their own style sheet and script.
+    web.add_head('<link rel="stylesheet" href="/static/web/records.css">')
+    web.add_head('<script src="/static/web/palette.js" defer></script>')
     # Plugins' pages add templates to the sign-in page and sections (loaded by URL) to the account page.
     web.env.globals["login_parts"] = []
     web.env.globals["account_sections"] = []
@@ -93,6 +97,7 @@ def web_routes(runtime: Services, providers: Sequence[PageProvider] = ()) -> lis
         *dashboard_routes(web, crud),
         *settings_routes(web, crud),
         *notification_routes(web),
+        *Palette(web, crud).routes(),
         *plugin_routes,
         *crud.routes(),
         catch_all,

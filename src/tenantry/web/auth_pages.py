@@ -180,6 +180,10 @@ def auth_routes(web: Web) -> list[BaseRoute]:
                 errors["organization"] = "Enter your organization's name."
         if not name:
             errors["name"] = "Enter your name."
+        if not address:
+            errors["email"] = "Enter your e-mail address."
+        elif "@" not in address.strip("@"):
+            errors["email"] = "Enter an e-mail address like name@example.com."
         if len(password) < min_password:
             errors["password"] = f"Use at least {min_password} characters."
         refused: AuthError | None = None

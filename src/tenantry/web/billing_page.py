@@ -64,6 +64,7 @@ def billing_routes(web: Web, render: Callable[..., Response]) -> list[BaseRoute]
             live=live,
             is_admin=is_admin(viewer),
             free_plan=billing.config.free_plan,
+            prices=await billing.price_labels(),
             returned=request.query_params.get("checkout"),
         )
 

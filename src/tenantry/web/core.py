@@ -38,6 +38,7 @@ from tenantry.errors import ApiError
 from tenantry.schema import Entity
 from tenantry.web.bell import Bell, load_bell
 from tenantry.web.frame import brand_of, icon, initials
+from tenantry.web.times import time_tag
 
 if TYPE_CHECKING:
     from tenantry.web.services import Services
@@ -166,6 +167,7 @@ class Web:
         )
         self.env.filters["timestamp"] = _timestamp
         self.env.filters["device"] = device
+        self.env.filters["when"] = lambda value: time_tag(value, runtime.app.clock())
         self.env.globals["app_title"] = runtime.schema.app_name
         # The app frame's brand and helpers (``web/frame.py``), for base.html and _frame.html.
         self.brand = brand_of(runtime.schema)

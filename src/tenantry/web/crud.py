@@ -23,6 +23,7 @@ from tenantry.web.filters import conditions as filter_conditions
 from tenantry.web.filters import controls as filter_controls
 from tenantry.web.forms import Widget, editable_fields, field_errors, label_of, parse_form, widget
 from tenantry.web.frame import filled_by_system
+from tenantry.web.records import Records, plural, title_of
 
 PAGE_SIZE = 20
 REFERENCE_CHOICES = 200
@@ -38,6 +39,7 @@ class Crud:
         self.pipeline = web.runtime.pipeline
         self.by_route = web.schema.by_route()
         self.parser = QueryParser(web.schema, web.runtime.settings.max_limit)
+        self.records = Records(web.schema, self.pipeline, self.parser)
 
     # -- permissions --------------------------------------------------------------------------
 
@@ -62,20 +64,12 @@ class Crud:
 
     # -- shaping ------------------------------------------------------------------------------
 
-    @staticmethod
-    def title_of(entity: Entity, row: dict[str, Any]) -> str:
-        name = entity.display.title_field if entity.display else None
-        for key in (name, "name", "title", "email"):
-            if key and row.get(key) not in (None, ""):
-                return str(row[key])
-        return str(row.get("id", ""))
+    title_of = staticmethod(title_of)
 
     @staticmethod
     def columns(entity: Entity) -> list[Field]:
         shown = [
-            f
-            for f in entity.fields
-            if f.type not in (FieldType.TEXT, FieldType.JSON) and f.name != entity.tenant_field and not f.references
+            f for f in entity.fields if f.type not in (FieldType.TEXT, FieldType.JSON) and f.name != entity.tenant_field
         ]
         title = entity.display.title_field if entity.display else None
         shown.sort(key=lambda f: f.name != title)
@@ -133,6 +127,7 @@ class Crud:
         params, state = self.list_params(entity, request)
         query = self.parser.parse_list(entity, params)
         result = await self.pipeline.list_rows(viewer.ctx, entity, query)
+        columns = self.columns(entity)
 
         def link(**changes: Any) -> str:
             current = {k: v for k, v in request.query_params.items() if v}
@@ -148,7 +143,8 @@ class Crud:
             total=result.total,
             page_count=result.page_count,
             state=state,
-            columns=self.columns(entity),
+            columns=columns,
+            links=await self.records.links(viewer, entity, result.data, columns),
             filters=await filter_controls(entity, state["filters"], label_of, partial(self.choices, viewer)),
             link=link,
             title_of=self.title_of,
@@ -158,23 +154,14 @@ class Crud:
 
     # -- one row ------------------------------------------------------------------------------
 
-    async def references(self, viewer: Viewer, entity: Entity, row: dict[str, Any]) -> dict[str, tuple[str, str]]:
-        """For each reference of ``row``: the target's page and title, where the viewer may see it."""
-        out: dict[str, tuple[str, str]] = {}
-        for f in entity.fields:
-            target = self.web.schema.entity(f.references) if f.references else None
-            if target is None or row.get(f.name) is None:
-                continue
-            try:
-                linked = await self.pipeline.get_row(viewer.ctx, target, row[f.name])
-            except ApiError:
-                continue  # not visible to this viewer (another organization, or a role without read)
-            out[f.name] = (f"/app/{target.route}/{linked['id']}", self.title_of(target, linked))
-        return out
-
     async def detail_page(self, request: Request, viewer: Viewer) -> Response:
         entity = self.entity(request)
         row = await self.pipeline.get_row(viewer.ctx, entity, request.path_params["id"])
+        children = await self.records.children(viewer, entity, row, self.can)
+        for c in children:
+            if c.new_href is not None:
+                # "Add" opens the child's form in place, the reference to this row already chosen.
+                c.widgets = await self.widgets(viewer, c.entity, {c.field.name: row["id"]}, {}, creating=True)
         return self.web.render(
             request,
             "crud_detail.html",
@@ -184,7 +171,9 @@ class Crud:
             fields=entity.fields,
             title=self.title_of(entity, row),
             label_of=label_of,
-            links=await self.references(viewer, entity, row),
+            links=await self.records.links(viewer, entity, [row], list(entity.fields)),
+            children=children,
+            title_of=self.title_of,
             can_update=self.can(viewer, entity, Action.UPDATE, row),
             can_delete=self.can(viewer, entity, Action.DELETE, row),
         )
@@ -201,7 +190,9 @@ class Crud:
             raise Refused(403, f"Your role may not {action.value} this.")
         next_url = safe_next(request.query_params.get("next"), "")
         if request.method == "GET":
-            return await self.render_form(request, viewer, entity, row, row or {}, {}, next_url=next_url)
+            # A new row may come with values filled in (a child added from its parent's page).
+            preset = {k: v for k, v in request.query_params.items() if creating and entity.field(k) is not None}
+            return await self.render_form(request, viewer, entity, row, row or preset, {}, next_url=next_url)
         form = await self.web.form(request)
         next_url = safe_next(form.get("next"), "")
         body = parse_form(editable_fields(entity, creating=creating), form, creating=creating)
@@ -254,6 +245,7 @@ class Crud:
         upgrade: bool = False,
     ) -> Response:
         creating = row is None
+        cancel = next_url or f"/app/{entity.route}" + ("" if row is None else f"/{row['id']}")
         return self.web.render(
             request,
             "crud_form.html",
@@ -266,8 +258,10 @@ class Crud:
             title=None if row is None else self.title_of(entity, row),
             action=f"/app/{entity.route}/new" if row is None else f"/app/{entity.route}/{row['id']}/edit",
             next_url=next_url,
+            cancel_url=cancel,
             in_dialog=in_dialog,
             upgrade=upgrade,
+            plural=plural(entity),
         )
 
     async def delete(self, request: Request, viewer: Viewer) -> Response:

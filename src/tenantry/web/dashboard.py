@@ -12,11 +12,12 @@ from starlette.routing import BaseRoute, Route
 from tenantry.auth.cookies import CookieChanges
 from tenantry.auth.errors import AuthError
 from tenantry.auth.service import Current
-from tenantry.schema import Action, Entity
+from tenantry.schema import Action, Entity, FieldType
 from tenantry.tenancy import service as organizations
 from tenantry.tenancy.service import OrganizationService
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect, refused_status, safe_next
 from tenantry.web.crud import Crud
+from tenantry.web.onboarding import checklist, stats
 
 if TYPE_CHECKING:
     from tenantry.web.services import Services
@@ -62,6 +63,8 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             if can_create:
                 widgets = await crud.widgets(viewer, entity, {}, {}, creating=True)
         description = next((f.name for f in entity.fields if f.name == "description"), None) if entity else None
+        badge = next((f.name for f in entity.fields if f.type is FieldType.ENUM), None) if entity else None
+        steps = await checklist(web, viewer, entity, bool(rows))
         return web.render(
             request,
             "dashboard.html",
@@ -72,6 +75,9 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             can_create=can_create,
             description=description,
             created=entity.created_at_field if entity else None,
+            badge=badge,
+            steps=steps if not all(step.done for step in steps) else [],
+            stats=await stats(web, crud, viewer),
             title_of=crud.title_of,
         )
 

@@ -31,6 +31,9 @@ def label_of(f: Field) -> str:
     if f.label:
         return f.label
     name = f.name[:-3] if f.name.endswith("_id") and f.references else f.name
+    target = (f.references or "").removesuffix("s")
+    if target and target != name and target.startswith(name):
+        name = target  # an abbreviation of what it refers to: ``org_id`` is the Organization
     return name.replace("_", " ").capitalize()
 
 

@@ -25,6 +25,7 @@ from tenantry.web.auth_pages import explain, field_errors
 from tenantry.web.billing_page import billing_enabled, billing_routes
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect, refused_status
 from tenantry.web.crud import Crud
+from tenantry.web.data_page import data_routes
 from tenantry.web.forms import editable_fields, parse_form
 from tenantry.web.forms import field_errors as api_field_errors
 from tenantry.web.webhooks_page import webhooks_enabled, webhooks_routes
@@ -63,6 +64,7 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         if tenancy is not None and viewer.active is not None:
             out += [("/settings/organization", "Organization"), ("/settings/members", "Members")]
         out.append(("/settings/account", "Account"))
+        out.append(("/settings/data", "Your data"))
         if audit_entity is not None and crud.can(viewer, audit_entity, Action.READ):
             out.append(("/settings/audit", "Audit log"))
         if billing_enabled(web) and viewer.active is not None:
@@ -319,4 +321,5 @@ def settings_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         Route("/settings/audit", signed(audit), methods=["GET"]),
         *billing_routes(web, render),
         *webhooks_routes(web, render),
+        *data_routes(web, crud, render),
     ]

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-from urllib.parse import quote
 
-from tenantry.auth.crypto import TokenExpired, generate_id
+from tenantry.auth.crypto import TokenExpired
 from tenantry.auth.errors import AuthError, auth_error
 from tenantry.auth.passwords import verify_password_async
 from tenantry.auth.router import AuthRequest, Endpoint, Reply
@@ -14,10 +12,6 @@ from tenantry.auth.services import user as service
 from tenantry.auth.services.email_password import credential_account
 from tenantry.auth.store import iso
 from tenantry.auth.validate import email, string
-from tenantry.db.errors import IntegrityViolation
-
-DELETE_TOKEN_TTL = 60 * 60 * 24
-DELETE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 async def update_user(req: AuthRequest) -> Reply:
@@ -169,52 +163,11 @@ async def delete_user(req: AuthRequest) -> Reply:
         if not await verify_password_async(account["password"], password):
             raise auth_error(400, "INVALID_PASSWORD")
     if token:
-        await _delete_with_token(req, current.user.id, token)
+        await service.delete_with_token(ctx, req.client, current, token)
         return Reply({"success": True, "message": "User deleted"}, clear_cookies=True)
     # Deletion is confirmed by e-mail: the link proves the mailbox, the session proves the person.
-    delete_token = generate_id(32, DELETE_ALPHABET)
-    url = f"{ctx.auth_url}/delete-user/callback?token={delete_token}&callbackURL={quote(callback or '/', safe='')}"
-    async with ctx.db.transaction() as conn:
-        await ctx.store.create_verification(
-            conn,
-            f"delete-account-{delete_token}",
-            str(current.user.id),
-            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DELETE_TOKEN_TTL),
-        )
-        await ctx.mail(
-            conn,
-            template="delete_account",
-            to=current.user.email,
-            url=url,
-            user=current.user,
-            dedupe_key=f"delete-account:{delete_token}",
-        )
+    await service.request_deletion(ctx, current, callback)
     return Reply({"success": True, "message": "Verification email sent"})
-
-
-async def _delete_with_token(req: AuthRequest, user_id: Any, token: str) -> None:
-    ctx = req.ctx
-    current = (await req.lookup()).current  # read already by the caller: who is being deleted
-    try:
-        async with ctx.db.transaction() as conn:
-            consumed = await ctx.store.consume_verification(conn, f"delete-account-{token}")
-            if consumed is None or consumed[0] != str(user_id) or consumed[1] < dt.datetime.now(dt.UTC):
-                raise auth_error(404, "INVALID_TOKEN")
-            await ctx.store.delete_user(conn, user_id)  # sessions and accounts go with it (ON DELETE CASCADE)
-            # The log keeps the account's history: it has no foreign key to the user it names.
-            await ctx.audit(
-                conn,
-                "account_delete",
-                req.client,
-                session=current.session if current is not None else None,
-                user_id=user_id,
-                resource_id=user_id,
-                old={"email": current.user.email, "name": current.user.core.get("name")} if current else None,
-            )
-    except IntegrityViolation:
-        raise AuthError(
-            409, "USER_HAS_REFERENCES", "This account still owns records; transfer or delete them first"
-        ) from None
 
 
 async def delete_user_callback(req: AuthRequest) -> Reply:
@@ -222,7 +175,7 @@ async def delete_user_callback(req: AuthRequest) -> Reply:
     if current is None:
         raise auth_error(404, "FAILED_TO_GET_USER_INFO")
     token = req.query.get("token", "")
-    await _delete_with_token(req, current.user.id, token)
+    await service.delete_with_token(req.ctx, req.client, current, token)
     callback = req.query.get("callbackURL")
     if callback:
         return Reply(redirect=callback, clear_cookies=True)
@@ -253,7 +206,7 @@ ENDPOINTS = (
     Endpoint("POST", service.SEND_VERIFICATION_EMAIL, send_verification_email),
     Endpoint("GET", "/verify-email", verify_email),
     Endpoint("POST", "/change-email", change_email),
-    Endpoint("POST", "/delete-user", delete_user),
+    Endpoint("POST", service.DELETE_USER, delete_user),
     Endpoint("GET", "/delete-user/callback", delete_user_callback),
     Endpoint("GET", "/list-accounts", list_accounts),
 )

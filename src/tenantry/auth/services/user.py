@@ -6,15 +6,21 @@ import datetime as dt
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from tenantry.auth.cookies import CookieChanges
+from tenantry.auth.crypto import generate_id
 from tenantry.auth.errors import AuthError, auth_error
 from tenantry.auth.service import AuthContext, ClientInfo, Current, at_least
 from tenantry.auth.services.email_password import ENUMERATION_FLOOR
 from tenantry.auth.validate import checked_email
+from tenantry.db.errors import IntegrityViolation
 
 UPDATE_USER = "/update-user"
 SEND_VERIFICATION_EMAIL = "/send-verification-email"
+DELETE_USER = "/delete-user"
+DELETE_TOKEN_TTL = 60 * 60 * 24
+DELETE_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # The core user fields a user may change on their own (the e-mail address has its own flow).
 PROFILE_FIELDS = ("name", "image")
 
@@ -71,3 +77,58 @@ async def send_verification_email(
         raise auth_error(400, "EMAIL_ALREADY_VERIFIED")
     async with ctx.db.transaction() as conn:
         await ctx.send_verification_email(conn, current.user, callback_url)
+
+
+async def request_deletion(
+    ctx: AuthContext, current: Current, callback_url: str | None = None, *, confirm_url: str | None = None
+) -> None:
+    """Mail the caller a link that deletes their account (``delete-user`` without a token): the link
+    proves the mailbox, the session proves the person. The link is the API's callback, which deletes
+    and leads to ``callback_url``, or ``confirm_url?token=…`` (a page that asks before deleting)."""
+    token = generate_id(32, DELETE_ALPHABET)
+    if confirm_url is not None:
+        url = f"{confirm_url}?token={token}"
+    else:
+        url = f"{ctx.auth_url}/delete-user/callback?token={token}&callbackURL={quote(callback_url or '/', safe='')}"
+    async with ctx.db.transaction() as conn:
+        await ctx.store.create_verification(
+            conn,
+            f"delete-account-{token}",
+            str(current.user.id),
+            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DELETE_TOKEN_TTL),
+        )
+        await ctx.mail(
+            conn,
+            template="delete_account",
+            to=current.user.email,
+            url=url,
+            user=current.user,
+            dedupe_key=f"delete-account:{token}",
+        )
+
+
+async def delete_with_token(ctx: AuthContext, client: ClientInfo, current: Current, token: str) -> None:
+    """Delete the caller's account with the token of its e-mailed link, audited (404 INVALID_TOKEN for
+    a token that is unknown, expired or another user's; 409 USER_HAS_REFERENCES while records of the
+    schema still refer to the account)."""
+    user_id = current.user.id
+    try:
+        async with ctx.db.transaction() as conn:
+            consumed = await ctx.store.consume_verification(conn, f"delete-account-{token}")
+            if consumed is None or consumed[0] != str(user_id) or consumed[1] < dt.datetime.now(dt.UTC):
+                raise auth_error(404, "INVALID_TOKEN")
+            await ctx.store.delete_user(conn, user_id)  # sessions and accounts go with it (ON DELETE CASCADE)
+            # The log keeps the account's history: it has no foreign key to the user it names.
+            await ctx.audit(
+                conn,
+                "account_delete",
+                client,
+                session=current.session,
+                user_id=user_id,
+                resource_id=user_id,
+                old={"email": current.user.email, "name": current.user.core.get("name")},
+            )
+    except IntegrityViolation:
+        raise AuthError(
+            409, "USER_HAS_REFERENCES", "This account still owns records; transfer or delete them first"
+        ) from None

@@ -1,0 +1,76 @@
+"""What the dashboard shows around an organization's records: how much it holds (one count per
+entity, linked to its list) and, for a new organization's admins, the first steps, each ticked
+from the organization's real data (a teammate invited or joined, a first record, a plan chosen)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tenantry.billing.plans import LIVE_STATUSES
+from tenantry.errors import ApiError
+from tenantry.schema import Entity
+from tenantry.tenancy.service import MemberQuery
+from tenantry.web.billing_page import billing_enabled
+from tenantry.web.core import Viewer, Web
+from tenantry.web.crud import Crud
+from tenantry.web.records import plural, singular
+
+
+@dataclass
+class Step:
+    """One step of the checklist: what to do, where, and whether the data shows it done."""
+
+    text: str
+    href: str
+    done: bool
+
+
+@dataclass
+class Stat:
+    """One count on the dashboard."""
+
+    label: str
+    count: int
+    href: str
+
+
+async def stats(web: Web, crud: Crud, viewer: Viewer) -> list[Stat]:
+    """How many rows of each of the organization's own entities the viewer may read, and its members."""
+    out = []
+    for e in crud.readable(viewer):
+        if e.system is not None or not e.tenant_field:
+            continue
+        try:
+            page = await web.runtime.pipeline.list_rows(
+                viewer.ctx, e, crud.parser.parse_list(e, [("limit", "1"), ("page", "1")])
+            )
+        except ApiError:
+            continue
+        out.append(Stat(plural(e), page.total, f"/app/{e.route}"))
+    tenancy = web.runtime.tenancy
+    if tenancy is not None and viewer.active is not None:
+        listed = await tenancy.organizations.list_members(viewer.current, MemberQuery(limit=1))
+        out.append(Stat("Members", int(listed.get("total", 0)), "/settings/members"))
+    return out
+
+
+async def checklist(web: Web, viewer: Viewer, entity: Entity | None, has_rows: bool) -> list[Step]:
+    """The first steps of a new organization, for its admins (the top role); empty for others."""
+    tenancy = web.runtime.tenancy
+    roles = web.schema.roles
+    if tenancy is None or viewer.active is None or not roles or viewer.role != roles[0]:
+        return []
+    service = tenancy.organizations
+    members = await service.list_members(viewer.current, MemberQuery(limit=1))
+    invited = any(i.get("status") == "pending" for i in await service.list_invitations(viewer.current))
+    steps = [Step("Invite a teammate", "/settings/members#invite-email", int(members.get("total", 0)) > 1 or invited)]
+    if entity is not None:
+        steps.append(Step(f"Create your first {singular(entity).lower()}", f"/app/{entity.route}/new", has_rows))
+    billing = web.runtime.billing
+    if billing is not None and billing_enabled(web):
+        try:
+            status = (await billing.summary(viewer.ctx))["status"]
+        except ApiError:
+            status = None
+        steps.append(Step("Choose a plan", "/settings/billing", status in LIVE_STATUSES))
+    return steps

@@ -1,0 +1,153 @@
+"""Your data, over HTTP on SQLite and PostgreSQL: exports (a zip of JSON lines, streamed; the
+organization's for admins only, holding nothing of another organization), leaving and deleting an
+organization (its name typed to confirm), and deleting one's account through the e-mailed link;
+each audited."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.auth.helpers import PASSWORD, sql
+from tests.conftest import ClientFactory
+from tests.web.test_pages import BASE, FORM, invite, last_link, log_in, sign_up
+
+
+def _zip(r: httpx.Response) -> zipfile.ZipFile:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/zip"
+    assert r.headers["content-disposition"].startswith("attachment; filename=")
+    archive = zipfile.ZipFile(io.BytesIO(r.content))
+    assert archive.testzip() is None
+    return archive
+
+
+def _lines(archive: zipfile.ZipFile, name: str) -> list[dict[str, Any]]:
+    return [orjson.loads(x) for x in archive.read(name).splitlines() if x]
+
+
+async def _as(client: httpx.AsyncClient, email: str) -> None:
+    client.cookies.clear()
+    await log_in(client, email)
+
+
+async def test_exports_are_isolated_and_for_admins(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "eve@example.com", org="Elsewhere")
+        await log_in(client, "eve@example.com")
+        await client.post("/app/projects/new", data={"name": "Secret", "status": "active"}, headers=FORM)
+        await sign_up(client, "ada@example.com")
+        await _as(client, "ada@example.com")
+        await client.post("/app/projects/new", data={"name": "Apollo", "status": "active"}, headers=FORM)
+        page = await client.get("/settings/data")
+        assert page.status_code == 200 and 'href="/settings/data/organization.zip"' in page.text
+
+        org = _zip(await client.get("/settings/data/organization.zip"))
+        assert orjson.loads(org.read("organization.json"))["name"] == "Acme"
+        assert [p["name"] for p in _lines(org, "projects.jsonl")] == ["Apollo"]
+        assert [m["user"]["email"] for m in _lines(org, "members.jsonl")] == ["ada@example.com"]
+        assert b"Secret" not in b"".join(org.read(n) for n in org.namelist())
+        assert b"eve@example.com" not in b"".join(org.read(n) for n in org.namelist())
+        assert {"manifest.json", "audit_logs.jsonl"} <= set(org.namelist())
+
+        mine = _zip(await client.get("/settings/data/my-data.zip"))
+        assert orjson.loads(mine.read("profile.json"))["email"] == "ada@example.com"
+        assert [o["name"] for o in _lines(mine, "organizations.jsonl")] == ["Acme"]
+        assert [p["name"] for p in _lines(mine, "projects.jsonl")] == ["Apollo"]
+        sessions = _lines(mine, "sessions.jsonl")
+        assert sessions and all("token" not in s for s in sessions)
+
+        # A member may download their own data, not the organization's.
+        link = await invite(client, "max@example.com", "member")
+        client.cookies.clear()
+        body = {
+            "invitation_id": link.rsplit("/", 1)[1],
+            "name": "Max",
+            "email": "max@example.com",
+            "password": PASSWORD,
+        }
+        assert (await client.post("/signup", data=body, headers=FORM)).status_code == 303
+        assert "Only admins can export" in (await client.get("/settings/data")).text
+        assert (await client.get("/settings/data/organization.zip")).status_code == 403
+        assert _zip(await client.get("/settings/data/my-data.zip")).read("profile.json")
+
+        # Every export is in the audit log.
+        await _as(client, "ada@example.com")
+        audit = (await client.get("/settings/audit?action=data_export")).text
+        assert audit.count("data_export") >= 3, audit
+
+
+async def test_leave_and_delete_organization_and_account(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        link = await invite(client, "vic@example.com", "member")
+        client.cookies.clear()
+        body = {
+            "invitation_id": link.rsplit("/", 1)[1],
+            "name": "Vic",
+            "email": "vic@example.com",
+            "password": PASSWORD,
+        }
+        assert (await client.post("/signup", data=body, headers=FORM)).status_code == 303
+        page = (await client.get("/settings/data")).text
+        assert "Leave organization" in page and "Delete organization" not in page  # not the top role
+        r = await client.post("/settings/data/delete-organization", data={"confirm": "Acme"}, headers=FORM)
+        assert r.status_code == 403
+        # A form from another site is refused before anything happens.
+        r = await client.post("/settings/data/leave", headers={"origin": "https://evil.example"})
+        assert r.status_code == 403
+        r = await client.post("/settings/data/leave", headers=FORM)
+        assert r.status_code == 303 and r.headers["location"] == "/dashboard"
+        assert "Create an organization" in (await client.get("/dashboard")).text
+
+        # Deleting the account is confirmed by an e-mailed link opened while signed in.
+        r = await client.post("/settings/data/delete-account", headers=FORM)
+        assert r.status_code == 303
+        url = (await last_link(client, "vic@example.com", "delete_account")).removeprefix(BASE)
+        path, _, token = url.partition("?token=")
+        assert path == "/settings/data/delete-account/confirm"
+        page = await client.get(url)  # opening the link deletes nothing: it asks
+        assert page.status_code == 200 and f'name="token" value="{token}"' in page.text
+        r = await client.post(path, data={"token": "not-the-token"}, headers=FORM)
+        assert r.status_code == 404 and "This link is invalid" in r.text
+        r = await client.post(path, data={"token": token}, headers=FORM)
+        assert r.status_code == 303 and r.headers["location"] == "/goodbye"
+        assert any(
+            c.startswith("better-auth.session_token=;") or "Max-Age=0" in c for c in r.headers.get_list("set-cookie")
+        )
+        assert "Your account was deleted" in (await client.get("/goodbye")).text
+        assert (await client.get("/settings/data")).status_code == 303  # signed out
+        r = await client.post("/login", data={"email": "vic@example.com", "password": PASSWORD}, headers=FORM)
+        assert r.status_code != 303
+
+        # The only admin cannot leave; deleting needs the name typed exactly.
+        await _as(client, "ada@example.com")
+        # An account that still owns records is told so, not deleted.
+        await client.post("/app/projects/new", data={"name": "Apollo", "status": "active"}, headers=FORM)
+        await client.post("/settings/data/delete-account", headers=FORM)
+        url = (await last_link(client, "ada@example.com", "delete_account")).removeprefix(BASE)
+        path, _, token = url.partition("?token=")
+        r = await client.post(path, data={"token": token}, headers=FORM)
+        assert r.status_code == 409 and "Your account still owns records" in r.text
+        listing = (await client.get("/app/projects")).text
+        project = re.search(r'href="/app/projects/([0-9a-f-]{36})"', listing)
+        assert project is not None
+        assert (await client.post(f"/app/projects/{project.group(1)}/delete", headers=FORM)).status_code == 303
+        r = await client.post("/settings/data/leave", headers=FORM)
+        assert r.status_code == 400 and "only owner" in r.text.lower(), r.text
+        r = await client.post("/settings/data/delete-organization", data={"confirm": "acme"}, headers=FORM)
+        assert r.status_code == 400 and "Type Acme exactly to confirm." in r.text
+        r = await client.post("/settings/data/delete-organization", data={"confirm": "Acme"}, headers=FORM)
+        assert r.status_code == 303, r.text
+        assert "Create an organization" in (await client.get("/dashboard")).text
+        mine = _zip(await client.get("/settings/data/my-data.zip"))
+        assert _lines(mine, "organizations.jsonl") == []
+        # Each of them is in the audit log (which outlives the account and the organization).
+        actions = {row[0] for row in await sql(client, "SELECT action FROM audit_logs")}
+        assert {"member_leave", "account_delete", "organization_delete", "data_export"} <= actions, actions
