@@ -816,28 +816,30 @@ class Pipeline:
                 if not values:
                     if seal is not None:
                         await seal(conn, old)
-                    await self._show_links(ctx, entity, old, links)
-                    await self._present(ctx, entity, [old])
-                    return old
-                await self._check_references(ctx, conn, entity, values)
-                now = utc_now()
-                for f in entity.fields:
-                    if f.auto == "update":
-                        values[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
-                names = tuple(values)
-                stmt, _ = self.sql.update(entity, names, where, columns)
-                result = await conn.fetchrow(stmt.sql, stmt.params([values[n] for n in names] + values_of(where)))
-                assert result is not None
-                new = shaper(result)
-                await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
-                if seal is not None:
-                    await seal(conn, new)
+                else:
+                    await self._check_references(ctx, conn, entity, values)
+                    now = utc_now()
+                    for f in entity.fields:
+                        if f.auto == "update":
+                            values[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
+                    names = tuple(values)
+                    stmt, _ = self.sql.update(entity, names, where, columns)
+                    result = await conn.fetchrow(stmt.sql, stmt.params([values[n] for n in names] + values_of(where)))
+                    assert result is not None
+                    new = shaper(result)
+                    await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+                    if seal is not None:
+                        await seal(conn, new)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, [values]) from None
         except DataRejected as exc:
             raise bad_request("INVALID_VALUE", f"The database rejected a value: {_first_line(exc)}") from None
         except Deny as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
+        if not values:  # nothing but links (or nothing at all) changed: the row is as it was
+            await self._show_links(ctx, entity, old, links)
+            await self._present(ctx, entity, [old])
+            return old
         await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
         await self._show_links(ctx, entity, new, links)
         await self._present(ctx, entity, [new])
