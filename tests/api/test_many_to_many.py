@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tenantry.schema import load_schema
 from tests.api._helpers import assert_error, field_codes, get_json, post
-from tests.auth.helpers import sql
-from tests.conftest import ClientFactory
+from tests.auth.helpers import BASE, NO_VERIFICATION, sql
+from tests.conftest import SEED_SCHEMA_PATH, ClientFactory
+from tests.tenancy.helpers import create_org, new_user
 
 BLOG = load_schema(Path(__file__).resolve().parent / "fixtures" / "blog.apsorc")
 
@@ -196,3 +198,92 @@ async def test_create_is_all_or_nothing(make_client: ClientFactory) -> None:
         assert (await client.delete(f"/api/Posts/{w['posts']['p3']['id']}")).status_code == 200
         assert len(await sql(client, "SELECT 1 FROM post_categories_category")) == 3
         assert (await get_json(client, "/api/Categories"))["total"] == 3
+
+
+# -- tenancy: two organizations --------------------------------------------------------------
+
+ARTICLES = """
+articles:
+  fields:
+    - title: string (required)
+    - org_id: uuid (references organizations, required)
+    - created_by: uuid (references users)
+    - created_at: timestamp (auto)
+  many_to_many:
+    tags: tags
+    reviewers: {to: users, inverse: reviewed_articles}
+
+tags:
+  - name: string (required)
+  - org_id: uuid (references organizations, required)
+"""
+TENANT_SCHEMA = SEED_SCHEMA_PATH.read_text() + ARTICLES
+
+
+async def two_tenants(client: httpx.AsyncClient) -> dict[str, Any]:
+    """Ann (organization A) and Bob (organization B), each with a tag called news and an article."""
+    ann, bob = await new_user(client, "ann@example.com"), await new_user(client, "bob@example.com")
+    await create_org(client, ann, "Org A")
+    await create_org(client, bob, "Org B")
+    out: dict[str, Any] = {"ann": ann, "bob": bob}
+    for who, user in (("a", ann), ("b", bob)):
+        r = await client.post("/api/tags", json={"name": "news"}, headers=user.headers)
+        assert r.status_code == 201, r.text
+        out[f"tag_{who}"] = r.json()
+        r = await client.post(
+            "/api/articles", json={"title": f"{who}1", "tags": [{"id": out[f"tag_{who}"]["id"]}]}, headers=user.headers
+        )
+        assert r.status_code == 201, r.text
+        out[f"article_{who}"] = r.json()
+    return out
+
+
+@pytest.mark.slow(6)
+async def test_no_organization_links_to_or_sees_anothers_rows(make_client: ClientFactory) -> None:
+    async with make_client(TENANT_SCHEMA, auth=NO_VERIFICATION, base_url=BASE) as client:
+        w = await two_tenants(client)
+        ann, bob = w["ann"], w["bob"]
+        tag_a, tag_b = w["tag_a"]["id"], w["tag_b"]["id"]
+        links = "SELECT count(*) FROM articles_tags"
+        assert (await sql(client, links))[0][0] == 2
+        # Another organization's tag is reported as a tag that does not exist, and nothing is written.
+        for tags in ([{"id": tag_b}], [{"id": tag_a}, {"id": tag_b}]):
+            r = await client.post("/api/articles", json={"title": "x", "tags": tags}, headers=ann.headers)
+            assert field_codes(assert_error(r, 400, "VALIDATION_FAILED")) == {"tags": "REFERENCE_NOT_FOUND"}
+            r = await client.patch(f"/api/articles/{w['article_a']['id']}", json={"tags": tags}, headers=ann.headers)
+            assert field_codes(assert_error(r, 400, "VALIDATION_FAILED")) == {"tags": "REFERENCE_NOT_FOUND"}
+        # ... and so is a user of another organization.
+        r = await client.patch(
+            f"/api/articles/{w['article_a']['id']}", json={"reviewers": [{"id": bob.id}]}, headers=ann.headers
+        )
+        assert field_codes(assert_error(r, 400, "VALIDATION_FAILED")) == {"reviewers": "REFERENCE_NOT_FOUND"}
+        r = await client.patch(f"/api/articles/{w['article_b']['id']}", json={"tags": []}, headers=ann.headers)
+        assert_error(r, 404)
+        assert (await sql(client, links))[0][0] == 2
+        assert (await client.get("/api/articles", headers=ann.headers)).json()[0]["title"] == "a1"
+        # Reads through the join table stay in the organization: filters, joins, sorts, deep paths.
+        for params in (
+            {"filter": "tags.name||$eq||news"},
+            {"filter": "tags.articles.title||$eq||b1"},
+            {"s": '{"tags.articles.tags.org_id": {"$ne": "00000000-0000-0000-0000-000000000000"}}'},
+            {"sort": "tags.articles.title,DESC"},
+            {"join": "tags.articles"},
+        ):
+            mine = (await client.get("/api/articles", params=params, headers=ann.headers)).json()
+            assert [a["title"] for a in mine] in (["a1"], []), params
+        assert (
+            await client.get("/api/articles", params={"filter": "tags.articles.title||$eq||b1"}, headers=ann.headers)
+        ).json() == []
+        joined = (await client.get(f"/api/tags/{tag_a}", params={"join": "articles.tags"}, headers=ann.headers)).json()
+        assert [a["title"] for a in joined["articles"]] == ["a1"]
+        assert [t["id"] for t in joined["articles"][0]["tags"]] == [tag_a]
+        r = await client.get(f"/api/tags/{tag_b}", params={"join": "articles"}, headers=ann.headers)
+        assert_error(r, 404)
+        # Her own user may review her article; the answer shows the linked rows as ?join= would.
+        r = await client.patch(
+            f"/api/articles/{w['article_a']['id']}", json={"reviewers": [{"id": ann.id}]}, headers=ann.headers
+        )
+        assert r.status_code == 200, r.text
+        assert [u["id"] for u in r.json()["reviewers"]] == [ann.id]
+        mine = await client.get("/api/users", params={"join": "reviewed_articles"}, headers=ann.headers)
+        assert [[a["title"] for a in u["reviewed_articles"]] for u in mine.json()] == [["a1"]]
