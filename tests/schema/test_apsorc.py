@@ -1127,7 +1127,8 @@ class TestManyToMany:
     def test_v1_associations_make_one_join_table(self) -> None:
         schema = load("""\
             {"version": 1, "entities": [
-              {"name": "Post", "fields": [], "associations": [{"name": "Tag", "type": "ManyToMany", "join_table": true}]},
+              {"name": "Post", "fields": [],
+               "associations": [{"name": "Tag", "type": "ManyToMany", "join_table": true}]},
               {"name": "Tag", "fields": [], "associations": [{"name": "Post", "type": "ManyToMany"}]}
             ]}""")
         (m2m,) = schema.many_to_many
