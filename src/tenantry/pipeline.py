@@ -643,7 +643,7 @@ class Pipeline:
         ctx: RequestContext,
         conn: Connection,
         entity: Entity,
-        row_id: Any,
+        row: dict[str, Any],
         links: dict[str, list[Any]],
         *,
         replace: bool = False,
@@ -652,8 +652,10 @@ class Pipeline:
     ) -> None:
         """Link a row to the given rows (``replace``: instead of those it was linked to).
 
-        Every row linked to must be one the caller may read (its entity's policy and scope): another
-        tenant's row is reported exactly like one that does not exist, and nothing is written.
+        Every row linked to must be one the caller may read (its entity's policy and scope) and, when
+        both entities belong to organizations, one of the row's own organization (a member of two
+        never links across them): any other is reported exactly like one that does not exist, and
+        nothing is written.
         """
         errors: list[FieldError] = []
         for name, ids in links.items():
@@ -662,10 +664,12 @@ class Pipeline:
             target = self.schema.entities[rel.target]
             if not ids:
                 continue
+            tenant = entity.tenant_field and row.get(entity.tenant_field)
             visible = conjunction(
                 Condition("id", "in", tuple(ids)),
                 self._related_scope(ctx, target),
                 Condition("deleted_at", "isnull") if target.soft_delete else None,
+                Condition(target.tenant_field, "eq", tenant) if target.tenant_field and tenant else None,
             )
             stmt, values = self.sql.select(target, ("id",), visible)
             found = {str(r[0]) for r in await conn.fetch(stmt.sql, stmt.params(values))}
@@ -681,7 +685,7 @@ class Pipeline:
             rel = entity.relation(name)
             assert rel is not None
             target = self.schema.entities[rel.target]
-            near = self.sql.id_value(entity, row_id)
+            near = self.sql.id_value(entity, row["id"])
             if replace:
                 delete = self.sql.link_delete(via)
                 await conn.execute(delete.sql, delete.params((), {"near": near}))
@@ -769,7 +773,7 @@ class Pipeline:
                     new = shaper(result)
                     created.append(new)
                     if links and links[i]:
-                        await self._write_links(ctx, conn, entity, new["id"], links[i], bulk=len(items) > 1, index=i)
+                        await self._write_links(ctx, conn, entity, new, links[i], bulk=len(items) > 1, index=i)
                     await self._notify(conn, WriteEvent(entity, "create", new["id"], None, new, ctx))
                 if seal is not None:
                     await seal(conn, created)
@@ -812,7 +816,7 @@ class Pipeline:
                     await self.hooks.run_before("before_update", event)
                     values = event.data
                 if links:
-                    await self._write_links(ctx, conn, entity, old["id"], links, replace=True)
+                    await self._write_links(ctx, conn, entity, {**old, **values}, links, replace=True)
                 if not values:
                     if seal is not None:
                         await seal(conn, old)
