@@ -664,7 +664,9 @@ class Pipeline:
             target = self.schema.entities[rel.target]
             if not ids:
                 continue
-            tenant = entity.tenant_field and row.get(entity.tenant_field)
+            # Users and organizations are shared across organizations (memberships say whose they are).
+            shared = entity.system is not None or target.system is not None
+            tenant = None if shared or entity.tenant_field is None else row.get(entity.tenant_field)
             visible = conjunction(
                 Condition("id", "in", tuple(ids)),
                 self._related_scope(ctx, target),

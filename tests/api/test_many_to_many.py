@@ -287,3 +287,13 @@ async def test_no_organization_links_to_or_sees_anothers_rows(make_client: Clien
         assert [u["id"] for u in r.json()["reviewers"]] == [ann.id]
         mine = await client.get("/api/users", params={"join": "reviewed_articles"}, headers=ann.headers)
         assert [[a["title"] for a in u["reviewed_articles"]] for u in mine.json()] == [["a1"]]
+
+
+async def test_openapi_documents_links_in_write_bodies(make_client: ClientFactory) -> None:
+    async with make_client(BLOG) as client:
+        schemas = (await get_json(client, "/api/openapi.json"))["components"]["schemas"]
+        for model in ("PostCreate", "PostUpdate", "CategoryCreate", "CategoryUpdate"):
+            assert (
+                schemas[model]["properties"]["categories" if model.startswith("Post") else "posts"]["type"] == "array"
+            )
+        assert schemas["Post"]["properties"]["categories"]["type"] == "array"
