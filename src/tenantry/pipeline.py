@@ -598,16 +598,17 @@ class Pipeline:
 
     # -- many-to-many links ------------------------------------------------------------------
 
-    def _split_links(self, entity: Entity, body: Any) -> dict[str, list[Any]]:
-        """Take a body's many-to-many keys out of it (in place): relation name -> the ids to link.
+    def _split_links(self, entity: Entity, body: Any) -> tuple[Any, dict[str, list[Any]]]:
+        """A body without its many-to-many keys, and those: relation name -> the ids to link.
 
         As TypeORM saves them: ``"categories": [{"id": 3}, {"id": 4}]`` (bare ids are taken too).
         The values are checked here (400 on a malformed one); whether they exist for the caller is
         checked in the write's transaction.
         """
         links: dict[str, list[Any]] = {}
-        if not isinstance(body, dict):
-            return links
+        if not isinstance(body, dict) or not any(r.link is not None for r in entity.relations):
+            return body, links
+        body = dict(body)  # the caller's stays as sent (an idempotency key's fingerprint, hooks)
         errors: list[FieldError] = []
         for rel in entity.relations:
             if rel.link is None:
@@ -636,7 +637,7 @@ class Pipeline:
                 links[rel.name] = list(ids.values())
         if errors:
             raise validation_failed(errors)
-        return links
+        return body, links
 
     async def _write_links(
         self,
@@ -714,7 +715,7 @@ class Pipeline:
         """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         self._refuse_client_ids(ctx, [body])
-        links = self._split_links(entity, body)
+        body, links = self._split_links(entity, body)
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
         rows = await self._insert_many(ctx, entity, [values], None if seal is None else _first(seal), [links])
         return rows[0]
@@ -737,7 +738,8 @@ class Pipeline:
         errors: list[FieldError] = []
         for i, item in enumerate(items):
             try:
-                links.append(self._split_links(entity, item))
+                item, linked = self._split_links(entity, item)
+                links.append(linked)
                 validated.append(models.validate_create(item, server_fills=ctx.principal.kind == "user"))
             except ApiError as exc:
                 errors.extend(
@@ -807,7 +809,7 @@ class Pipeline:
         where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, action=Action.UPDATE))
         assert where is not None
         values: dict[str, Any] = {}
-        links = self._split_links(entity, body)
+        body, links = self._split_links(entity, body)
         try:
             async with self.db.transaction() as conn:
                 old = await self._locked_row(conn, entity, columns, where)
