@@ -67,6 +67,8 @@ async def test_join_answers_arrays_of_related_rows(make_client: ClientFactory) -
         assert sorted(c["name"] for c in one["categories"]) == ["life", "tech"]
         only_names = await get_json(client, f"/api/Posts/{p1}", {"join": "categories||name"})
         assert all(set(c) == {"id", "name"} for c in only_names["categories"])
+        narrow = await get_json(client, "/api/Posts", {"fields": "title", "join": "categories||name", "limit": "1"})
+        assert narrow["data"] == [{"id": p1, "title": "p1", "categories": only_names["categories"]}]
         page = await get_json(client, "/api/Posts", {"join": "categories", "limit": "10"})
         by_title = {p["title"]: sorted(c["name"] for c in p["categories"]) for p in page["data"]}
         assert by_title == {"p1": ["life", "tech"], "p2": ["tech"], "p3": ["art"], "p4": []}
