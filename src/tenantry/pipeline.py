@@ -286,7 +286,10 @@ class Pipeline:
         Users see links (an organization's users are its members); the developer and the system
         see the stored columns, as presenters show them the stored values.
         """
-        return ctx.principal.kind == "user" and (entity.name, relation) in self.sql.through
+        if (entity.name, relation) not in self.sql.through:
+            return False
+        rel = entity.relation(relation)
+        return ctx.principal.kind == "user" or (rel is not None and rel.link is not None)
 
     def _related_scope(self, ctx: RequestContext, target: Entity) -> Node | None:
         """The rows of a related entity the principal may read, as a condition (none at all when refused)."""
@@ -305,9 +308,14 @@ class Pipeline:
         scoped = []
         for key in sort:
             if "." in key.field:
-                rel = entity.relation(key.field.partition(".")[0])
-                assert rel is not None
-                key = SortKey(key.field, key.descending, self._related_scope(ctx, self.schema.entities[rel.target]))
+                scopes: list[Node | None] = []
+                current = entity
+                for name in key.field.split(".")[:-1]:
+                    rel = current.relation(name)
+                    assert rel is not None
+                    current = self.schema.entities[rel.target]
+                    scopes.append(self._related_scope(ctx, current))
+                key = SortKey(key.field, key.descending, tuple(scopes))
             scoped.append(key)
         return tuple(scoped)
 
@@ -320,13 +328,17 @@ class Pipeline:
             items = tuple(n for n in (self._scope_relations(ctx, entity, i) for i in node.items) if n is not None)
             return type(node)(items)
         if isinstance(node, Condition) and "." in node.field:
-            rel_name, _, column = node.field.partition(".")
+            rel_name, _, rest = node.field.partition(".")
             rel = entity.relation(rel_name)
             assert rel is not None
             target = self.schema.entities[rel.target]
             # Filtering on rows one may not read would reveal them, one comparison at a time: for
-            # the filter, as for joins, a relation the principal may not read has no rows.
-            inner = conjunction(Condition(column, node.op, node.value), self._related_scope(ctx, target))
+            # the filter, as for joins, a relation the principal may not read has no rows. A deeper
+            # path (``post.author.name``) nests one EXISTS per relation, each within its own scope.
+            inner = conjunction(
+                self._scope_relations(ctx, target, Condition(rest, node.op, node.value)),
+                self._related_scope(ctx, target),
+            )
             assert inner is not None
             return Related(rel.name, inner, self._goes_through(ctx, entity, rel.name))
         return node
@@ -584,6 +596,113 @@ class Pipeline:
         if errors:
             raise validation_failed(errors)
 
+    # -- many-to-many links ------------------------------------------------------------------
+
+    def _split_links(self, entity: Entity, body: Any) -> tuple[Any, dict[str, list[Any]]]:
+        """A body without its many-to-many keys, and those: relation name -> the ids to link.
+
+        As TypeORM saves them: ``"categories": [{"id": 3}, {"id": 4}]`` (bare ids are taken too).
+        The values are checked here (400 on a malformed one); whether they exist for the caller is
+        checked in the write's transaction.
+        """
+        links: dict[str, list[Any]] = {}
+        if not isinstance(body, dict) or not any(r.link is not None for r in entity.relations):
+            return body, links
+        body = dict(body)  # the caller's stays as sent (an idempotency key's fingerprint, hooks)
+        errors: list[FieldError] = []
+        for rel in entity.relations:
+            if rel.link is None:
+                continue
+            for key in (rel.name, *rel.aliases):
+                if key not in body:
+                    continue
+                raw = body.pop(key)
+                target = self.schema.entities[rel.target]
+                if not isinstance(raw, list) or len(raw) > MAX_BULK:
+                    errors.append(FieldError(key, f"must be an array of at most {MAX_BULK} ids", "INVALID_TYPE"))
+                    continue
+                ids: dict[str, Any] = {}
+                for i, item in enumerate(raw):
+                    value = item.get("id") if isinstance(item, dict) else item
+                    if value is None or isinstance(value, (bool, list, dict, float)):
+                        what = f"must be a {target.class_name} or its id"
+                        errors.append(FieldError(f"{key}.{i}", what, "INVALID_ID"))
+                        break
+                    try:
+                        parsed = self.parse_id(target, value)
+                    except ApiError as exc:
+                        errors.append(FieldError(f"{key}.{i}", str(exc.message), "INVALID_ID"))
+                        break
+                    ids.setdefault(str(parsed), parsed)
+                links[rel.name] = list(ids.values())
+        if errors:
+            raise validation_failed(errors)
+        return body, links
+
+    async def _write_links(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        entity: Entity,
+        row: dict[str, Any],
+        links: dict[str, list[Any]],
+        *,
+        replace: bool = False,
+        bulk: bool = False,
+        index: int = 0,
+    ) -> None:
+        """Link a row to the given rows (``replace``: instead of those it was linked to).
+
+        Every row linked to must be one the caller may read (its entity's policy and scope) and, when
+        both entities belong to organizations, one of the row's own organization (a member of two
+        never links across them): any other is reported exactly like one that does not exist, and
+        nothing is written.
+        """
+        errors: list[FieldError] = []
+        for name, ids in links.items():
+            rel = entity.relation(name)
+            assert rel is not None
+            target = self.schema.entities[rel.target]
+            if not ids:
+                continue
+            # Users and organizations are shared across organizations (memberships say whose they are).
+            shared = entity.system is not None or target.system is not None
+            tenant = None if shared or entity.tenant_field is None else row.get(entity.tenant_field)
+            visible = conjunction(
+                Condition("id", "in", tuple(ids)),
+                self._related_scope(ctx, target),
+                Condition("deleted_at", "isnull") if target.soft_delete else None,
+                Condition(target.tenant_field, "eq", tenant) if target.tenant_field and tenant else None,
+            )
+            stmt, values = self.sql.select(target, ("id",), visible)
+            found = {str(r[0]) for r in await conn.fetch(stmt.sql, stmt.params(values))}
+            found = {str(self.parse_id(target, f)) for f in found}
+            if any(str(i) not in found for i in ids):
+                field_name = f"bulk.{index}.{name}" if bulk else name
+                what = f"refers to a {target.class_name} that does not exist"
+                errors.append(FieldError(field_name, what, "REFERENCE_NOT_FOUND"))
+        if errors:
+            raise validation_failed(errors)
+        for name, ids in links.items():
+            via = self.sql.through[(entity.name, name)]
+            rel = entity.relation(name)
+            assert rel is not None
+            target = self.schema.entities[rel.target]
+            near = self.sql.id_value(entity, row["id"])
+            if replace:
+                delete = self.sql.link_delete(via)
+                await conn.execute(delete.sql, delete.params((), {"near": near}))
+            insert = self.sql.link_insert(via)
+            for i in ids:
+                await conn.execute(insert.sql, insert.params((), {"near": near, "far": self.sql.id_value(target, i)}))
+
+    async def _show_links(
+        self, ctx: RequestContext, entity: Entity, row: dict[str, Any], links: dict[str, list[Any]]
+    ) -> None:
+        """A write that set links answers with the rows now linked, as ``?join=`` would show them."""
+        if links:
+            await self._load_joins(ctx, entity, [row], [Join(name) for name in links])
+
     @staticmethod
     def _refuse_client_ids(ctx: RequestContext, items: list[Any]) -> None:
         # A signed-in user choosing an id could learn from a 409 that another tenant's row has it.
@@ -596,8 +715,9 @@ class Pipeline:
         """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         self._refuse_client_ids(ctx, [body])
+        body, links = self._split_links(entity, body)
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
-        rows = await self._insert_many(ctx, entity, [values], None if seal is None else _first(seal))
+        rows = await self._insert_many(ctx, entity, [values], None if seal is None else _first(seal), [links])
         return rows[0]
 
     async def create_rows(
@@ -614,9 +734,12 @@ class Pipeline:
         self._refuse_client_ids(ctx, items)
         models = self.models[entity.name]
         validated: list[dict[str, Any]] = []
+        links: list[dict[str, list[Any]]] = []
         errors: list[FieldError] = []
         for i, item in enumerate(items):
             try:
+                item, linked = self._split_links(entity, item)
+                links.append(linked)
                 validated.append(models.validate_create(item, server_fills=ctx.principal.kind == "user"))
             except ApiError as exc:
                 errors.extend(
@@ -625,17 +748,22 @@ class Pipeline:
                 )
         if errors:
             raise validation_failed(errors)
-        return await self._insert_many(ctx, entity, validated, seal)
+        return await self._insert_many(ctx, entity, validated, seal, links)
 
     async def _insert_many(
-        self, ctx: RequestContext, entity: Entity, items: list[dict[str, Any]], seal: Seal | None = None
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        items: list[dict[str, Any]],
+        seal: Seal | None = None,
+        links: list[dict[str, list[Any]]] | None = None,
     ) -> list[dict[str, Any]]:
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
         created: list[dict[str, Any]] = []
         try:
             async with self.db.transaction() as conn:
-                for values in items:
+                for i, values in enumerate(items):
                     row = self._complete_create(ctx, entity, self.scope.check_write(ctx, entity, values, None))
                     if self.hooks.has(entity.name, "before_create"):
                         event = HookEvent(entity.name, "create", ctx, data=row, reader=self._reader(ctx, conn))
@@ -648,6 +776,8 @@ class Pipeline:
                     assert result is not None
                     new = shaper(result)
                     created.append(new)
+                    if links and links[i]:
+                        await self._write_links(ctx, conn, entity, new, links[i], bulk=len(items) > 1, index=i)
                     await self._notify(conn, WriteEvent(entity, "create", new["id"], None, new, ctx))
                 if seal is not None:
                     await seal(conn, created)
@@ -659,6 +789,9 @@ class Pipeline:
             raise ApiError(exc.status, exc.code, exc.message) from None
         for new in created:
             await self.hooks.run_after("after_create", HookEvent(entity.name, "create", ctx, new=new))
+        if links:
+            for new, linked in zip(created, links, strict=True):
+                await self._show_links(ctx, entity, new, linked)
         await self._present(ctx, entity, created)
         return created
 
@@ -676,6 +809,7 @@ class Pipeline:
         where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, action=Action.UPDATE))
         assert where is not None
         values: dict[str, Any] = {}
+        body, links = self._split_links(entity, body)
         try:
             async with self.db.transaction() as conn:
                 old = await self._locked_row(conn, entity, columns, where)
@@ -685,31 +819,37 @@ class Pipeline:
                     event = HookEvent(entity.name, "update", ctx, data=values, old=old, reader=self._reader(ctx, conn))
                     await self.hooks.run_before("before_update", event)
                     values = event.data
+                if links:
+                    await self._write_links(ctx, conn, entity, {**old, **values}, links, replace=True)
                 if not values:
                     if seal is not None:
                         await seal(conn, old)
-                    await self._present(ctx, entity, [old])
-                    return old
-                await self._check_references(ctx, conn, entity, values)
-                now = utc_now()
-                for f in entity.fields:
-                    if f.auto == "update":
-                        values[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
-                names = tuple(values)
-                stmt, _ = self.sql.update(entity, names, where, columns)
-                result = await conn.fetchrow(stmt.sql, stmt.params([values[n] for n in names] + values_of(where)))
-                assert result is not None
-                new = shaper(result)
-                await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
-                if seal is not None:
-                    await seal(conn, new)
+                else:
+                    await self._check_references(ctx, conn, entity, values)
+                    now = utc_now()
+                    for f in entity.fields:
+                        if f.auto == "update":
+                            values[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
+                    names = tuple(values)
+                    stmt, _ = self.sql.update(entity, names, where, columns)
+                    result = await conn.fetchrow(stmt.sql, stmt.params([values[n] for n in names] + values_of(where)))
+                    assert result is not None
+                    new = shaper(result)
+                    await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+                    if seal is not None:
+                        await seal(conn, new)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, [values]) from None
         except DataRejected as exc:
             raise bad_request("INVALID_VALUE", f"The database rejected a value: {_first_line(exc)}") from None
         except Deny as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
+        if not values:  # nothing but links (or nothing at all) changed: the row is as it was
+            await self._show_links(ctx, entity, old, links)
+            await self._present(ctx, entity, [old])
+            return old
         await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
+        await self._show_links(ctx, entity, new, links)
         await self._present(ctx, entity, [new])
         return new
 

@@ -232,11 +232,11 @@ class QueryParser:
         order = order.strip()
         if order not in ("ASC", "DESC"):
             raise bad_request("INVALID_SORT", "Invalid sort order. ASC,DESC expected")
-        target, name = self._resolve_field(entity, field, for_sort=True)
+        target, name, canonical = self._resolve_field(entity, field)
         f = target.field(name)
         if f is not None and f.type is FieldType.JSON:
             raise bad_request("INVALID_SORT", f"Cannot sort by JSON field '{field}'")
-        return SortKey(field, order == "DESC")
+        return SortKey(canonical, order == "DESC")
 
     def _int(self, grouped: dict[str, list[str]], key: str) -> int | None:
         values = grouped.get(key)
@@ -292,29 +292,30 @@ class QueryParser:
             return raw
         raise bad_request("INVALID_OPERATOR", f"Invalid comparison operator. {_NESTJSX_OPS} expected")
 
-    def _resolve_field(self, entity: Entity, name: str, *, for_sort: bool = False) -> tuple[Entity, str]:
-        """The entity and column a (possibly ``relation.field``) name refers to."""
-        if "." in name:
-            rel_name, _, column = name.partition(".")
-            rel = entity.relation(rel_name)
-            if rel is None or "." in column:
+    def _resolve_field(self, entity: Entity, name: str) -> tuple[Entity, str, str]:
+        """The entity and column a name refers to, and the name with each relation's canonical name.
+
+        A name may follow relations to any depth up to ``MAX_JOIN_DEPTH`` (``post.author.name``),
+        whatever their kind; each relation is matched by its name or an alias.
+        """
+        *path, column = name.split(".")
+        if len(path) > MAX_JOIN_DEPTH:
+            raise bad_request("INVALID_FIELD", f"Invalid field '{name}': at most {MAX_JOIN_DEPTH} relations deep")
+        current = entity
+        canonical: list[str] = []
+        for segment in path:
+            rel = current.relation(segment)
+            if rel is None:
                 raise bad_request("INVALID_FIELD", f"Invalid field '{name}'")
-            if for_sort and rel.kind == "many":
-                raise bad_request("INVALID_SORT", f"Cannot sort by '{name}': '{rel_name}' has many rows per row")
-            target = self.schema.entities[rel.target]
-            if column not in target.columns:
-                raise bad_request("INVALID_FIELD", f"Invalid field '{name}'")
-            return target, column
-        if name not in entity.columns:
+            canonical.append(rel.name)
+            current = self.schema.entities[rel.target]
+        if column not in current.columns:
             raise bad_request("INVALID_FIELD", f"Invalid field '{name}'")
-        return entity, name
+        return current, column, ".".join((*canonical, column))
 
     def _condition(self, entity: Entity, field: str, op: str, value: Any) -> Condition:
-        target, column = self._resolve_field(entity, field)
-        if field != column:  # canonical relation name, whatever alias the client used
-            rel = entity.relation(field.split(".")[0])
-            assert rel is not None
-            field = f"{rel.name}.{column}"
+        # Canonical relation names, whatever alias the client used.
+        target, column, field = self._resolve_field(entity, field)
         if op in UNARY_OPS:
             return Condition(field, op)
         if op in LIST_OPS or op in RANGE_OPS:

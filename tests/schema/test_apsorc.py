@@ -448,15 +448,13 @@ class TestVersion1:
         profile_id = schema.entities["User"].field("profileId")
         assert profile_id is not None and profile_id.unique
 
-    def test_v1_rejects_top_level_relationships_and_many_to_many(self) -> None:
+    def test_v1_rejects_top_level_relationships(self) -> None:
         assert problems("""\
             {"version": 1, "entities": [
               {"name": "Tag", "fields": [], "associations": [{"name": "Post", "type": "ManyToMany"}]},
               {"name": "Post", "fields": []}
             ],
             "relationships": [{"from": "Post", "to": "Tag", "type": "ManyToOne"}]}""") == [
-            "app.apsorc:2: ManyToMany relationships are not supported yet ('Tag' to 'Post'); "
-            "model the join table as an entity with two ManyToOne relationships",
             "app.apsorc:5: top-level 'relationships' are only read in version 2 files: set \"version\": 2 "
             "or declare 'associations' on the entities",
         ]
@@ -927,7 +925,13 @@ class TestRelationships:
                 [
                     {"from": "Usr", "to": "Team", "type": "OneToMany"},
                     {"from": "Team", "to": "Pots", "type": "ManyToOne"},
-                    {"from": "Post", "to": "User", "type": "ManyToMany"},
+                    {
+                        "from": "Post",
+                        "to": "User",
+                        "type": "ManyToMany",
+                        "joinColumnName": "x",
+                        "inverseJoinColumnName": "x",
+                    },
                     {"from": "Team", "to": "User", "type": "OneToMany"},
                     {"from": "Post", "to": "User", "type": "ManyToOne"},
                     {"from": "Post", "to": "User", "type": "ManyToOne"},
@@ -940,8 +944,7 @@ class TestRelationships:
         ) == [
             "app.apsorc:6: relationship from unknown entity 'Usr' (did you mean 'User'?)",
             "app.apsorc:7: relationship to unknown entity 'Pots' (did you mean 'Post'?)",
-            "app.apsorc:8: ManyToMany relationships are not supported yet ('Post' to 'User'); "
-            "model the join table as an entity with two ManyToOne relationships",
+            "app.apsorc:8: the join table 'post_users_user' needs two different column names (both are 'x')",
             "app.apsorc:9: the relationship to 'Team' adds the field 'teamId' to 'User', which already declares it "
             "(line 2)",
             "app.apsorc:11: 'Post' gets the foreign key 'userId' twice (first from the relationship at line 10); "
@@ -1001,8 +1004,6 @@ class TestFile:
             "broken.apsorc:13: nested scope paths like 'project.organizationId' are not supported yet; "
             "scope 'Task' by one of its own fields",
             "broken.apsorc:19: relationship from unknown entity 'Usr' (did you mean 'User'?)",
-            "broken.apsorc:20: ManyToMany relationships are not supported yet ('Task' to 'Tag'); "
-            "model the join table as an entity with two ManyToOne relationships",
             "broken.apsorc:22: 'Task' gets the foreign key 'userId' twice (first from the relationship at line 21); "
             "give one of them a 'to_name'",
         ]
@@ -1010,7 +1011,7 @@ class TestFile:
     def test_problems_are_structured(self) -> None:
         with pytest.raises(SchemaError) as info:
             load(BROKEN, "broken.apsorc")
-        assert len(info.value.problems) == 11
+        assert len(info.value.problems) == 10
         assert all(p.location is not None and p.location.file == "broken.apsorc" for p in info.value.problems)
 
     def test_invalid_json_is_one_problem_with_its_line(self) -> None:
@@ -1073,3 +1074,62 @@ class TestFile:
     )
     def test_file_problems(self, text: str, expected: list[str]) -> None:
         assert problems(text) == expected
+
+
+class TestManyToMany:
+    def test_v2_join_table_as_typeorm_names_it(self) -> None:
+        schema = load(
+            v2(
+                [entity("WorkspaceUser"), entity("Tag")],
+                [
+                    {"from": "WorkspaceUser", "to": "Tag", "type": "ManyToMany"},
+                    {"from": "Tag", "to": "Tag", "type": "ManyToMany", "to_name": "parent", "bi_directional": False},
+                ],
+            )
+        )
+        first, second = schema.many_to_many
+        assert (first.table, first.owner_column, first.target_column) == (
+            "workspace_user_tags_tag",
+            "workspaceUserId",
+            "tagId",
+        )
+        assert schema.entities["WorkspaceUser"].relation("tags") is not None
+        back = schema.entities["Tag"].relation("workspaceUsers")
+        assert back is not None and back.kind == "many" and back.link is not None
+        assert (back.link.near, back.link.far) == ("tagId", "workspaceUserId")
+        assert (second.table, second.owner_column, second.target_column) == ("tag_parents_tag", "tagId_1", "tagId_2")
+        assert second.inverse is None
+
+    def test_v2_join_table_options(self) -> None:
+        schema = load(
+            v2(
+                [entity("Post"), entity("Category")],
+                [
+                    {
+                        "from": "Post",
+                        "to": "Category",
+                        "type": "ManyToMany",
+                        "joinTableName": "post_category",
+                        "joinColumnName": "post_id",
+                        "inverseJoinColumnName": "category_id",
+                    }
+                ],
+            )
+        )
+        (m2m,) = schema.many_to_many
+        assert (m2m.table, m2m.owner_column, m2m.target_column) == ("post_category", "post_id", "category_id")
+
+    def test_join_options_belong_to_many_to_many(self) -> None:
+        assert problems(
+            v2([entity("A"), entity("B")], [{"from": "A", "to": "B", "type": "ManyToOne", "joinTableName": "ab"}])
+        ) == ["app.apsorc:5: 'joinTableName', 'joinColumnName' and 'inverseJoinColumnName' apply to ManyToMany only"]
+
+    def test_v1_associations_make_one_join_table(self) -> None:
+        schema = load("""\
+            {"version": 1, "entities": [
+              {"name": "Post", "fields": [],
+               "associations": [{"name": "Tag", "type": "ManyToMany", "join_table": true}]},
+              {"name": "Tag", "fields": [], "associations": [{"name": "Post", "type": "ManyToMany"}]}
+            ]}""")
+        (m2m,) = schema.many_to_many
+        assert (m2m.table, m2m.owner, m2m.name, m2m.inverse) == ("post_tags_tag", "Post", "tags", "posts")

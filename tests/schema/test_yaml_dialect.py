@@ -265,3 +265,58 @@ def test_file_errors() -> None:
         load_schema_text("", "s.yaml")
     with pytest.raises(SchemaError, match="needs a list of fields"):
         load_schema_text("projects: 3\n", "s.yaml")
+
+
+def test_many_to_many() -> None:
+    schema = load_schema_text(
+        textwrap.dedent("""\
+        posts:
+          fields:
+            - title: string (required)
+          many_to_many:
+            tags: tags
+            related: {to: posts, inverse: false}
+            editors: {to: people, inverse: edited, table: post_editors, column: post, target_column: person}
+        tags:
+          - name: string
+        people:
+          - name: string
+        """)
+    )
+    tags, related, editors = schema.many_to_many
+    assert (tags.table, tags.owner_column, tags.target_column, tags.inverse) == (
+        "posts_tags",
+        "post_id",
+        "tag_id",
+        "posts",
+    )
+    back = schema.entities["tags"].relation("posts")
+    assert back is not None and back.kind == "many" and back.target == "posts"
+    assert (related.table, related.owner_column, related.target_column, related.inverse) == (
+        "posts_related",
+        "post_id",
+        "related_id",
+        None,
+    )
+    assert (editors.table, editors.owner_column, editors.target_column) == ("post_editors", "post", "person")
+    assert schema.entities["people"].relation("edited") is not None
+
+
+def test_many_to_many_mistakes() -> None:
+    assert problems("""\
+        posts:
+          fields:
+            - title: string
+          many_to_many:
+            tags: tagz
+            title: tags
+            other: {to: tags, colour: red}
+            none: {inverse: x}
+        tags:
+          - name: string
+        """) == [
+        "s.yaml:5: many-to-many relationship to unknown entity 'tagz'",
+        "s.yaml:6: 'posts' already has a field or relation called 'title'",
+        "s.yaml:7: unknown key 'colour' in many-to-many 'other' (keys: column, inverse, table, target_column, to)",
+        "s.yaml:8: many-to-many 'none' of 'posts' needs 'to: <entity>'",
+    ]

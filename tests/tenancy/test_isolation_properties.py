@@ -19,6 +19,12 @@ session's active organization, every project and subscription). After every step
 - the database agrees with the model (read directly after every step, and the admins' full lists
   through the API when the machine chooses to compare them).
 
+Projects carry labels (a many-to-many relationship: each organization has two labels, linked on
+create and update with ``"labels": [{"id": …}]``; a label of another organization, or of the user's
+other organization, is refused like a label that does not exist). List queries filter, sort and
+join through the join table and along deeper paths (``labels.projects.name``,
+``organization.projects.name``), and the join table must match the model after every step.
+
 Besides projects (list with random queries, get, create, bulk create, update, delete) the machine
 reads and writes users and organizations, reads subscriptions (written as Stripe's webhooks write
 them; every client write is refused alike, so no answer confirms another organization's Stripe
@@ -73,8 +79,20 @@ from tenantry.auth import Authentication, AuthSettings
 from tenantry.context import SYSTEM_CONTEXT
 from tenantry.tenancy import Tenancy
 from tests.auth.helpers import PASSWORD, runtime
-from tests.conftest import IN_CI, ClientFactory
+from tests.conftest import IN_CI, SEED_SCHEMA_PATH, ClientFactory
 from tests.tenancy.conftest import IsolationRun
+
+# The seed's schema plus labels, linked to projects through a join table (``labels_projects``).
+LABELS = """
+labels:
+  fields:
+    - name: string (required)
+    - org_id: uuid (references organizations, required)
+  many_to_many:
+    projects: {to: projects, inverse: labels}
+"""
+SCHEMA = SEED_SCHEMA_PATH.read_text() + LABELS
+LABELS_PER_ORG = 2
 
 OPS_PER_DATABASE = int(os.environ.get("TENANTRY_ISOLATION_OPS", "5000" if IN_CI else "1000"))
 # A failing run shrinks its sequence to a minimal one (minutes: every replay resets the world);
@@ -161,6 +179,18 @@ class Project:
     description: str | None
     status: str
     token: str
+    labels: frozenset[str] = frozenset()  # label keys
+
+
+@dataclass(frozen=True)
+class Label:
+    """A label of an organization (made once per database); ``token`` marks its name."""
+
+    key: str
+    id: str
+    org: str
+    name: str
+    token: str
 
 
 @dataclass
@@ -188,6 +218,7 @@ class World:
     people: dict[str, Person]
     audit: list[AuditRow]
     has_set_active: bool
+    labels: dict[str, Label]
     counter: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
 
 
@@ -203,6 +234,12 @@ class Tally:
 # -- generated requests -----------------------------------------------------------------------------
 
 Ref: TypeAlias = str  # how a value is chosen from the model when the step runs (IsolationMachine.value)
+
+
+# Which labels a body links: none named, an empty list, the active organization's, another organization's
+# (a foreign one, or the two-organization user's other one), or a mix of own and other.
+Labels: TypeAlias = Literal["empty", "own", "other", "mixed"] | None
+label_choices = st.sampled_from((None, None, "empty", "own", "own", "other", "mixed"))
 
 
 @dataclass(frozen=True)
@@ -241,6 +278,7 @@ class NewProject:
     described: bool
     id: Literal["server", "fresh", "existing"]
     pick: int
+    labels: Labels = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +290,7 @@ class ProjectChange:
     described: bool | None
     org: Literal["same", "other"] | None
     creator: Literal["same", "self", "colleague", "outsider"] | None
+    labels: Labels = None
 
 
 @dataclass(frozen=True)
@@ -298,7 +337,17 @@ def conditions(text_fields: tuple[str, ...], uuid_fields: tuple[str, ...], statu
 
 
 project_conds = conditions(
-    ("name", "description", "organization.name", "organization.slug", "user.name", "user.email"),
+    (
+        "name",
+        "description",
+        "organization.name",
+        "organization.slug",
+        "user.name",
+        "user.email",
+        "labels.name",
+        "labels.projects.name",
+        "organization.projects.name",
+    ),
     ("org_id", "created_by", "id"),
     status=True,
 )
@@ -314,13 +363,17 @@ project_queries = st.builds(
         st.sampled_from(("name", "status", "org_id", "created_by", "description")), min_size=1, max_size=3, unique=True
     ).map(tuple),
     joins=st.lists(
-        st.sampled_from(("organization", "user", "organization.users", "organization.projects")),
+        st.sampled_from(
+            ("organization", "user", "organization.users", "organization.projects", "labels", "labels.projects")
+        ),
         max_size=2,
         unique=True,
     ).map(tuple),
     sort=st.none()
     | st.tuples(
-        st.sampled_from(("name", "status", "created_at", "organization.name", "user.email")),
+        st.sampled_from(
+            ("name", "status", "created_at", "organization.name", "user.email", "labels.name", "labels.projects.name")
+        ),
         st.sampled_from(("ASC", "DESC")),
     ),
     limit=st.none() | st.integers(1, 5),
@@ -335,6 +388,7 @@ new_projects = st.builds(
     described=st.booleans(),
     id=st.sampled_from(("server", "server", "server", "fresh", "existing")),
     pick=picks,
+    labels=label_choices,
 )
 project_changes = st.builds(
     ProjectChange,
@@ -343,6 +397,7 @@ project_changes = st.builds(
     described=st.none() | st.booleans(),
     org=st.sampled_from((None, None, "same", "other")),
     creator=st.sampled_from((None, None, "same", "self", "colleague", "outsider")),
+    labels=label_choices,
 )
 PROJECT_TARGETS = ("own", "same_org", "member_org", "foreign", "deleted", "missing")
 user_queries = st.builds(
@@ -514,6 +569,15 @@ async def build_world(client: httpx.AsyncClient) -> World:
                     user_agent=f"agent {tok}",
                 )
                 audit.append(AuditRow(key, tok))
+    labels: dict[str, Label] = {}
+    label_entity = rt.schema.entities["labels"]
+    for key in ORG_KEYS:
+        for i in range(LABELS_PER_ORG):
+            tok = token("l", next(counter))
+            row = await rt.pipeline.create_row(
+                SYSTEM_CONTEXT, label_entity, {"name": f"{WORDS[i]} {tok}", "org_id": orgs[key].id}
+            )
+            labels[f"{key}{i}"] = Label(f"{key}{i}", str(row["id"]), key, row["name"], tok)
     # Better Auth's organization plugin, when the app has it: a 404 (no route) means it does not.
     probe = await client.post(
         "/api/auth/organization/set-active",
@@ -521,7 +585,7 @@ async def build_world(client: httpx.AsyncClient) -> World:
         headers={"authorization": f"Bearer {people[TWO_ORGS].session}"},
     )
     assert probe.status_code < 500, probe.text
-    return World(orgs, people, audit, has_set_active=probe.status_code != 404)
+    return World(orgs, people, audit, has_set_active=probe.status_code != 404, labels=labels)
 
 
 async def reset_world(rt: Tenantry, world: World) -> None:
@@ -530,6 +594,7 @@ async def reset_world(rt: Tenantry, world: World) -> None:
     members = tenancy.members.name
     store = rt.get(Authentication).ctx.store
     await sql(rt, "DELETE FROM subscriptions")
+    await sql(rt, "DELETE FROM labels_projects")
     await sql(rt, "DELETE FROM projects")
     await sql(rt, "UPDATE organizations SET billing_email = NULL")
     for person in world.people.values():
@@ -586,7 +651,7 @@ class IsolationMachine(RuleBasedStateMachine):
         api.call(reset_world, api.runtime, world)
         # Every organization starts with rows made through the API by its own users.
         for actor in ("a_admin", "a_member", "b_admin", "b_member", "c_admin"):
-            self._create_project(actor, NewProject("alpha", "absent", "absent", None, True, "server", 0))
+            self._create_project(actor, NewProject("alpha", "absent", "absent", None, True, "server", 0, "own"))
         # C's subscription (Stripe's webhooks write them): a row that A's and B's users must never see.
         self._stripe_writes_subscription("C")
 
@@ -642,6 +707,10 @@ class IsolationMachine(RuleBasedStateMachine):
             if pr.org not in mine:
                 out[pr.id] = f"the id of project {pr.name!r} of organization {pr.org}"
                 out[pr.token] = f"the name/description of project {pr.name!r} of organization {pr.org}"
+        for label in self.world.labels.values():
+            if label.org not in mine:
+                out[label.id] = f"the id of label {label.key} of organization {label.org}"
+                out[label.token] = f"the name of label {label.key} of organization {label.org}"
         for s in self.subscriptions.values():
             if s.org not in mine:
                 out[s.id] = f"the id of organization {s.org}'s subscription"
@@ -728,10 +797,10 @@ class IsolationMachine(RuleBasedStateMachine):
 
     # -- what the model says a project row looks like -----------------------------------------
 
-    def project_field(self, actor: str, pr: Project, name: str) -> tuple[bool, str | None]:
-        """``(reachable, value)`` of a (possibly ``relation.field``) field for ``actor``.
-
-        A relation's row counts only when the actor may see it (the pipeline adds its scope)."""
+    def project_field(self, actor: str, pr: Project, name: str) -> list[str | None]:
+        """The values a (possibly ``relation.….field``) field has for ``actor``: one for a column,
+        one per related row reachable along the path, each row only when the actor may see it
+        (the pipeline adds each relation's scope)."""
         org = self.orgs[pr.org]
         creator = self.people[pr.creator]
         plain = {
@@ -743,13 +812,26 @@ class IsolationMachine(RuleBasedStateMachine):
             "id": pr.id,
         }
         if name in plain:
-            return True, plain[name]
-        rel, _, column = name.partition(".")
+            return [plain[name]]
+        active, _ = self.principal(actor)
+        rel, _, rest = name.partition(".")
         if rel == "organization":
-            return pr.org in self.people[actor].memberships, {"name": org.name, "slug": org.slug}[column]
+            if pr.org not in self.people[actor].memberships:
+                return []
+            if rest == "projects.name":  # the organization's projects, within the project scope (active)
+                return [q.name for q in self.projects.values() if q.org == pr.org == active]
+            return [{"name": org.name, "slug": org.slug}[rest]]
+        if rel == "labels":
+            labels = [self.world.labels[k] for k in sorted(pr.labels) if self.world.labels[k].org == active]
+            if rest == "name":
+                return [label.name for label in labels]
+            assert rest == "projects.name", name
+            return [
+                q.name for label in labels for q in self.projects.values() if label.key in q.labels and q.org == active
+            ]
         assert rel == "user", name
         visible = any(p.key == creator.key for p in self.visible_people(actor))
-        return visible, {"name": creator.name, "email": creator.email}[column]
+        return [{"name": creator.name, "email": creator.email}[rest]] if visible else []
 
     def project_matches(self, actor: str, pr: Project, tree: Tree | None) -> bool | None:
         """Whether ``pr`` satisfies the condition tree, in SQL's three-valued logic."""
@@ -760,11 +842,10 @@ class IsolationMachine(RuleBasedStateMachine):
         if tree[0] == "or":
             return three_valued_or(self.project_matches(actor, pr, t) for t in tree[1])
         _, name, op, args = tree
-        reachable, value = self.project_field(actor, pr, name)
-        result = compare(op, value, args)
-        if "." in name:  # EXISTS over the related row: unknown counts as no match
-            return bool(reachable and result is True)
-        return result
+        values = self.project_field(actor, pr, name)
+        if "." in name:  # EXISTS over the related rows: unknown counts as no match
+            return any(compare(op, value, args) is True for value in values)
+        return compare(op, values[0], args)
 
     def check_project_row(self, row: dict[str, Any], pr: Project, fields: tuple[str, ...] | None, what: str) -> None:
         """A returned project row equals the model's (only the asked-for fields, the id always)."""
@@ -856,7 +937,7 @@ class IsolationMachine(RuleBasedStateMachine):
         for row in rows:
             pr = allowed[row["id"]]
             self.check_project_row(
-                {k: v for k, v in row.items() if k not in ("organization", "user")}, pr, q.fields, r.what
+                {k: v for k, v in row.items() if k not in ("organization", "user", "labels")}, pr, q.fields, r.what
             )
             self.check_project_joins(actor, row, pr, q.joins, r.what)
 
@@ -877,6 +958,15 @@ class IsolationMachine(RuleBasedStateMachine):
                 expected = {p.id for p in self.projects.values() if p.org == pr.org} if pr.org == org else set()
                 got = {p["id"] for p in joined["projects"]}
                 assert got == expected, f"{what}: organization.projects {got}, the model has {expected}"
+        if "labels" in heads:
+            mine = {k for k in pr.labels if self.world.labels[k].org == org}
+            got = {label["id"] for label in row["labels"]}
+            assert got == {self.world.labels[k].id for k in mine}, f"{what}: labels {row['labels']}"
+            if "labels.projects" in joins:
+                for label in row["labels"]:
+                    key = next(k for k in mine if self.world.labels[k].id == label["id"])
+                    linked = {q.id for q in self.projects.values() if key in q.labels and q.org == org}
+                    assert {p["id"] for p in label["projects"]} == linked, f"{what}: labels.projects {label}"
         if "user" in heads:
             creator = self.people[pr.creator]
             if any(p.key == creator.key for p in self.visible_people(actor)):
@@ -969,7 +1059,34 @@ class IsolationMachine(RuleBasedStateMachine):
         elif spec.id == "existing":
             existing = list(self.projects)
             body["id"] = existing[spec.pick % len(existing)] if existing else str(uuid.UUID(int=(1 << 100)))
+        if spec.labels is not None:
+            body["labels"] = self.label_refs(actor, spec.labels, spec.pick)
         return body, tok
+
+    def label_refs(self, actor: str, kind: str, pick: int) -> list[dict[str, str]]:
+        """``[{"id": …}]`` of labels of the active organization, of another one, or of both."""
+        org, _ = self.principal(actor)
+        active = org or self.people[actor].active
+        own = [label for label in self.world.labels.values() if label.org == active]
+        other = [label for label in self.world.labels.values() if label.org != active]
+        chosen = {
+            "empty": [],
+            "own": own[: 1 + pick % LABELS_PER_ORG],
+            "other": [other[pick % len(other)]],
+            "mixed": [own[pick % len(own)], other[pick % len(other)]],
+        }[kind]
+        return [{"id": label.id} for label in chosen]
+
+    def labels_of(self, refs: list[dict[str, str]]) -> frozenset[str] | None:
+        """The label keys a body links, or None when one is not the active organization's."""
+        by_id = {label.id: label for label in self.world.labels.values()}
+        return frozenset(by_id[ref["id"]].key for ref in refs)
+
+    def labels_allowed(self, actor: str, body: dict[str, Any]) -> bool:
+        """Only labels of the active organization, where the project is, may be linked."""
+        org, _ = self.principal(actor)
+        keys = self.labels_of(body.get("labels", []))
+        return keys is not None and all(self.world.labels[k].org == org for k in keys)
 
     def refusal(self, actor: str, body: dict[str, Any], taken: set[str]) -> tuple[int, str | None] | None:
         """Why the server must refuse to create ``body`` (tenant, owner, reference, unique), or None."""
@@ -985,6 +1102,8 @@ class IsolationMachine(RuleBasedStateMachine):
             return 400, "VALIDATION_FAILED"  # a user outside the organization is as good as none
         if body.get("id") in taken:
             return 409, "UNIQUE_VIOLATION"
+        if not self.labels_allowed(actor, body):
+            return 400, "VALIDATION_FAILED"  # another organization's label is as good as none
         return None
 
     def add_project(self, actor: str, row: dict[str, Any], tok: str) -> None:
@@ -993,8 +1112,10 @@ class IsolationMachine(RuleBasedStateMachine):
         assert org is not None
         creator = self.person_by_id(row["created_by"])
         assert creator is not None, row
+        linked = self.labels_of([{"id": label["id"]} for label in row.get("labels", [])])
+        assert linked is not None
         self.projects[row["id"]] = Project(
-            row["id"], org, creator.key, row["name"], row["description"], row["status"], tok
+            row["id"], org, creator.key, row["name"], row["description"], row["status"], tok, linked
         )
 
     def _create_project(self, actor: str, spec: NewProject) -> None:
@@ -1091,6 +1212,8 @@ class IsolationMachine(RuleBasedStateMachine):
                 "outsider": outsiders,
             }[change.creator]
             body["created_by"] = self.people[chosen[pick % len(chosen)]].id
+        if change.labels is not None:
+            body["labels"] = self.label_refs(actor, change.labels, pick)
         r = self.send(actor, "PATCH", f"/api/projects/{project_id}", body=body)
         if role is None:
             r.expect(403, "NO_ACTIVE_ORGANIZATION")
@@ -1118,7 +1241,15 @@ class IsolationMachine(RuleBasedStateMachine):
         if creator is not None and creator not in {p.id for p in self.visible_people(actor)}:
             r.expect(400, "VALIDATION_FAILED")
             return
+        if not self.labels_allowed(actor, body):
+            r.expect(400, "VALIDATION_FAILED")
+            return
         r.expect(200)
+        if "labels" in body:
+            linked = self.labels_of(body["labels"])
+            assert linked is not None
+            pr.labels = linked
+            assert {label["id"] for label in r.body["labels"]} == {self.world.labels[k].id for k in linked}
         assert org is not None
         if "name" in body:
             pr.name = body["name"]
@@ -1130,7 +1261,7 @@ class IsolationMachine(RuleBasedStateMachine):
             found = self.person_by_id(creator)
             assert found is not None
             pr.creator = found.key
-        self.check_project_row(r.body, pr, None, r.what)
+        self.check_project_row({k: v for k, v in r.body.items() if k != "labels"}, pr, None, r.what)
 
     @rule(actor=actors, kind=st.sampled_from(PROJECT_TARGETS), pick=picks)
     def delete_project(self, actor: str, kind: str, pick: int) -> None:
@@ -1684,6 +1815,12 @@ class IsolationMachine(RuleBasedStateMachine):
         stored_subs = {str(r[0]): (str(r[1]), r[2]) for r in rows}
         model_subs = {s.id: (self.orgs[s.org].id, s.stripe_id) for s in self.subscriptions.values()}
         assert stored_subs == model_subs, f"subscriptions differ from the model:\n{stored_subs}\n{model_subs}"
+        rows = self.api.call(
+            functools.partial(sql, self.api.runtime, "SELECT label_id, project_id FROM labels_projects")
+        )
+        stored_links = {(str(r[0]), str(r[1])) for r in rows}
+        model_links = {(self.world.labels[k].id, p.id) for p in self.projects.values() for k in p.labels}
+        assert stored_links == model_links, f"links differ from the model:\n{stored_links}\n{model_links}"
 
 
 def nestjsx_combination(f_nodes: list[Tree], o_nodes: list[Tree]) -> Tree | None:
@@ -1723,7 +1860,7 @@ def test_tenant_isolation_under_random_operations(
     started = time.monotonic()
     with (
         start_blocking_portal() as portal,
-        portal.wrap_async_context_manager(make_client(auth=AUTH, TENANTRY_OPEN_API=False)) as client,
+        portal.wrap_async_context_manager(make_client(SCHEMA, auth=AUTH, TENANTRY_OPEN_API=False)) as client,
     ):
         api = Api(portal, client)
         world = api.call(build_world, client)

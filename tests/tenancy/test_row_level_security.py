@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from tenantry.app import Tenantry
 from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
+from tests.api.test_many_to_many import TENANT_SCHEMA, two_tenants
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime
 from tests.conftest import ClientFactory, postgres_scratch
 from tests.databases import PostgresDatabases
@@ -181,3 +182,37 @@ async def test_the_actor_follows_each_request_and_no_further(postgres_client: Cl
         # After a request, code outside any request acts as the system again.
         count = await rt.db.fetchrow("SELECT count(*) FROM projects")
         assert count is not None and count[0] == 3
+
+
+async def test_join_tables_are_guarded_through_the_rows_they_link(postgres_client: ClientFactory) -> None:
+    """A many-to-many join table has no tenant column: a link shows, and may be written, only while
+    the rows it links do."""
+    async with postgres_client(TENANT_SCHEMA, auth=NO_VERIFICATION, base_url=BASE, TENANTRY_OPEN_API=False) as client:
+        w = await two_tenants(client)
+        article_a, tag_b = w["article_a"]["id"], w["tag_b"]["id"]
+
+        async def links(rt: Tenantry, request: Request) -> list[Any]:
+            return await _column(rt, "SELECT tag_id::text FROM articles_tags")
+
+        async def link_to_b(rt: Tenantry, request: Request) -> int:
+            async with rt.db.transaction() as conn:
+                return await conn.execute(
+                    "INSERT INTO articles_tags (article_id, tag_id) VALUES ($1, $2)", (article_a, tag_b)
+                )
+
+        async def unlink_everything(rt: Tenantry, request: Request) -> int:
+            async with rt.db.transaction() as conn:
+                return await conn.execute("DELETE FROM articles_tags")
+
+        add_raw_route(client, "/raw/links", links)
+        add_raw_route(client, "/raw/link", link_to_b)
+        add_raw_route(client, "/raw/unlink", unlink_everything)
+        assert (await raw(client, "/raw/links", w["ann"])).json() == [w["tag_a"]["id"]]
+        assert (await raw(client, "/raw/links", None)).json() == []
+        refused = await raw(client, "/raw/link", w["ann"], "POST")
+        assert refused.json()["error"] == "InsufficientPrivilegeError"
+        assert "row-level security" in refused.json()["message"]
+        assert (await raw(client, "/raw/unlink", w["ann"], "POST")).json() == 1  # her own link only
+        with acting_as(SYSTEM):
+            left = await _column(runtime(client), "SELECT tag_id FROM articles_tags")
+        assert [str(t) for t in left] == [tag_b]

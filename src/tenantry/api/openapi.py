@@ -274,6 +274,26 @@ def _drop_invalid_null_defaults(models: dict[str, Any]) -> None:
                 del prop["default"]
 
 
+def _link_properties(schema: Schema, components: dict[str, Any]) -> None:
+    """Many-to-many relations in create and update bodies: the ids to link (``[{"id": 3}]``)."""
+    for entity in schema.entities.values():
+        for rel in entity.relations:
+            if rel.link is None:
+                continue
+            target = schema.entities[rel.target]
+            key = {k: v for k, v in id_schema(target).items() if k != "readOnly"}
+            prop = {
+                "type": "array",
+                "maxItems": 1000,
+                "items": {"anyOf": [{"type": "object", "properties": {"id": key}, "required": ["id"]}, key]},
+                "description": f"The {target.class_name} rows to link (an update replaces the set); "
+                "each must be one the caller may read, else 400 REFERENCE_NOT_FOUND.",
+            }
+            for model in (f"{entity.class_name}Create", f"{entity.class_name}Update"):
+                if model in components:
+                    components[model].setdefault("properties", {})[rel.name] = prop
+
+
 def build_openapi(
     schema: Schema,
     *,
@@ -297,6 +317,7 @@ def build_openapi(
     components: dict[str, Any] = dict(defs.get("$defs", {}))
     _drop_invalid_null_defaults(components)
     components.update(_error_schemas())
+    _link_properties(schema, components)
     paths: dict[str, Any] = {}
     for entity in schema.entities.values():
         name = entity.class_name

@@ -8,6 +8,7 @@ parameter, which request value feeds it and how that value is converted for the 
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -124,11 +125,22 @@ class SQLCompiler:
         self.dialect_name = tables.dialect
         self._cache: OrderedDict[tuple[Any, ...], Statement] = OrderedDict()
         # (entity, relation name) -> the link table the relation goes through (see ``Through``).
-        self.through: dict[tuple[str, str], Through] = {}
+        # Many-to-many relations always go through their join table.
+        self.through: dict[tuple[str, str], Through] = {
+            (entity.name, rel.name): Through(rel.link.table, rel.link.near, rel.link.far)
+            for entity in schema.entities.values()
+            for rel in entity.relations
+            if rel.link is not None
+        }
+        # Aliases of related tables get a number each: a path may name one relation twice (parent.parent).
+        self._aliases = itertools.count()
+
+    def _alias(self, target: Entity, rel: Relation) -> Any:
+        return self.tables.table(target).alias(f"r{next(self._aliases)}_{rel.name}")
 
     def _link(self, entity: Entity, table: Any, rel: Relation, alias: Any, through: bool = False) -> Any:
         """The condition tying a related row (``alias``) to a row of ``entity`` (``table``)."""
-        via = self.through.get((entity.name, rel.name)) if through else None
+        via = self.through.get((entity.name, rel.name)) if through or rel.link is not None else None
         if via is None:
             return alias.c[rel.remote_field] == table.c[rel.local_field]
         link = self.tables.metadata.tables[via.table]
@@ -200,7 +212,7 @@ class SQLCompiler:
         rel = entity.relation(node.relation)
         assert rel is not None
         target = self.schema.entities[rel.target]
-        alias = self.tables.table(target).alias(f"r{len(transforms)}_{rel.name}")
+        alias = self._alias(target, rel)
         link = self._link(entity, table, rel, alias, node.through)
         return sa.exists().where(link, self._where(target, alias, node.node, transforms))
 
@@ -231,7 +243,7 @@ class SQLCompiler:
         rel = entity.relation(rel_name)
         assert rel is not None
         target = self.schema.entities[rel.target]
-        alias = self.tables.table(target).alias(f"r{len(transforms)}_{rel.name}")
+        alias = self._alias(target, rel)
         link = self._link(entity, table, rel, alias)
         inner = self._where(target, alias, Condition(field, cond.op, cond.value), transforms)
         return sa.exists().where(link, inner)
@@ -292,21 +304,43 @@ class SQLCompiler:
         clauses: list[Any] = []
         for key in sort:
             if "." in key.field:
-                rel_name, _, field = key.field.partition(".")
-                rel = entity.relation(rel_name)
-                assert rel is not None and rel.kind == "one"
-                target = self.schema.entities[rel.target]
-                target_table = self.tables.table(target).alias(f"s_{rel.name}")
-                link = target_table.c[rel.remote_field] == table.c[rel.local_field]
-                if key.scope is not None:
-                    link = sa.and_(link, self._where(target, target_table, key.scope, transforms))
-                expr: Any = sa.select(target_table.c[field]).where(link).scalar_subquery()
+                expr: Any = self._path_value(entity, table, key, transforms)
             else:
                 expr = table.c[key.field]
             clauses.append(expr.desc().nulls_first() if key.descending else expr.asc().nulls_last())
         if not any(k.field == "id" for k in sort):
             clauses.append(table.c.id.asc())
         return clauses
+
+    def _path_value(self, entity: Entity, table: Any, key: SortKey, transforms: list[Transform]) -> Any:
+        """The value a sort path (``post.author.name``) reads for each row: a correlated subquery
+        following each relation, each related row within its scope (``key.scopes``).
+
+        Through a to-many relation a row has several values: it sorts by its first in the
+        requested order (the least ascending, the greatest descending), as a SQL join would
+        place it first.
+        """
+        *path, field = key.field.split(".")
+        current, current_table = entity, table
+        conditions: list[Any] = []
+        many = False
+        for depth, name in enumerate(path):
+            rel = current.relation(name)
+            assert rel is not None
+            target = self.schema.entities[rel.target]
+            alias = self._alias(target, rel)
+            conditions.append(self._link(current, current_table, rel, alias, through=True))
+            scope = key.scopes[depth] if depth < len(key.scopes) else None
+            if scope is not None:
+                conditions.append(self._where(target, alias, scope, transforms))
+            many = many or rel.kind == "many"
+            current, current_table = target, alias
+        value = current_table.c[field]
+        stmt = sa.select(value).where(*conditions)
+        if many:
+            ordered = value.desc().nulls_last() if key.descending else value.asc().nulls_last()
+            stmt = stmt.order_by(ordered).limit(1)
+        return stmt.scalar_subquery()
 
     # -- statements ---------------------------------------------------------------------------
 
@@ -361,8 +395,8 @@ class SQLCompiler:
         # Values in the order their placeholders were made: the WHERE clause's, then the sort's.
         values = values_of(where)
         for k in sort:
-            if k.scope is not None:
-                values = [*values, *values_of(k.scope)]
+            for scope in k.scopes:
+                values = [*values, *values_of(scope)]
         return self._cached(key, build), values
 
     def count(self, entity: Entity, where: Node | None) -> tuple[Statement, list[Any]]:
@@ -414,6 +448,22 @@ class SQLCompiler:
             return stmt, transforms
 
         return self._cached(key, build), values_of(where)
+
+    def link_insert(self, via: Through) -> Statement:
+        """``INSERT INTO <join table> (near, far) VALUES (:near, :far)``: one many-to-many link."""
+        link = self.tables.metadata.tables[via.table]
+        values: dict[str, Any] = {via.near: sa.bindparam("near"), via.far: sa.bindparam("far")}
+        return self.prepared(("link-insert", via), lambda: sa.insert(link).values(values))
+
+    def link_delete(self, via: Through) -> Statement:
+        """``DELETE FROM <join table> WHERE near = :near``: every link of one row."""
+        link = self.tables.metadata.tables[via.table]
+        stmt = sa.delete(link).where(link.c[via.near] == sa.bindparam("near"))
+        return self.prepared(("link-delete", via), lambda: stmt)
+
+    def id_value(self, entity: Entity, value: Any) -> Any:
+        """An id of ``entity`` as the driver takes it (the join tables' columns hold ids)."""
+        return id_to_db(entity.id_type, self.dialect_name, value)
 
     def key_list(self, entity: Entity, column: str, keys: Sequence[Any]) -> Any:
         """The ``ids`` value of ``select_related``: an array for PostgreSQL, JSON text for SQLite."""

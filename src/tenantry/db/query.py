@@ -129,19 +129,19 @@ def values_of(node: Node | None) -> list[Any]:
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
-    """Order by ``field`` (``relation.field`` for a to-one relation's value).
+    """Order by ``field`` (a path ``relation.….field`` for a related row's value).
 
-    ``scope`` limits which related rows may lend their value (the related entity's read scope);
-    a related row outside it sorts as if there were none.
+    ``scopes`` limit, one per relation of the path, which related rows may lend their value (each
+    related entity's read scope); a related row outside it sorts as if there were none.
     """
 
     field: str
     descending: bool = False
-    scope: Node | None = None
+    scopes: tuple[Node | None, ...] = ()
 
     def shape(self) -> tuple[Any, ...]:
-        """What the compiled SQL depends on (not the scope's values)."""
-        return (self.field, self.descending, self.scope.shape() if self.scope is not None else None)
+        """What the compiled SQL depends on (not the scopes' values)."""
+        return (self.field, self.descending, tuple(s.shape() if s is not None else None for s in self.scopes))
 
 
 @dataclass(frozen=True, slots=True)

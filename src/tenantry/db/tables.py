@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql.elements import conv
 
 from tenantry.db.types import GUID, SQLITE_NOW, UTCTimestamp, json_type
-from tenantry.schema import Entity, Field, FieldType, Schema
+from tenantry.schema import Entity, Field, FieldType, ManyToMany, Schema
 from tenantry.schema.types import DEFAULT_STRING_LENGTH
 
 DialectName = Literal["postgresql", "sqlite"]
@@ -155,6 +155,8 @@ def build_metadata(schema: Schema, dialect: DialectName, contributors: Iterable[
     ts = TableSet(metadata=sa.MetaData(naming_convention=NAMING_CONVENTION), dialect=dialect)
     for entity in schema.entities.values():
         ts.tables[entity.name] = _entity_table(ts, schema, entity)
+    for m2m in schema.many_to_many:
+        _join_table(ts, schema, m2m)
     for contribute in contributors:
         contribute(ts, schema)
     # Last, once every table is known: the role the app's connections act as gets their rows.
@@ -162,6 +164,35 @@ def build_metadata(schema: Schema, dialect: DialectName, contributors: Iterable[
 
     ts.post_steps.append(grant_app_role)
     return ts
+
+
+def id_type(entity: Entity) -> sa.types.TypeEngine[Any]:
+    """The type of ``entity``'s id column, for the columns that hold it elsewhere."""
+    return id_column(entity).type
+
+
+def _join_table(ts: TableSet, schema: Schema, m2m: ManyToMany) -> sa.Table:
+    """A many-to-many's join table: one row per linked pair, removed with either row (TypeORM's junction).
+
+    The primary key leads with the owner's column (listing an owner's links); the index on the
+    target's column serves the way back.
+    """
+    columns: list[Any] = []
+    for column, name in ((m2m.owner_column, m2m.owner), (m2m.target_column, m2m.target)):
+        target = schema.entities[name]
+        fk_name = db_name("fk", m2m.table, column)
+        ts.constraints[fk_name] = ConstraintInfo(name, (column,), "foreign_key")
+        columns.append(
+            sa.Column(
+                column,
+                id_type(target),
+                sa.ForeignKey(f"{target.table}.id", ondelete="CASCADE", name=conv(fk_name)),
+                primary_key=True,
+            )
+        )
+    table = sa.Table(m2m.table, ts.metadata, *columns)
+    sa.Index(db_name("ix", m2m.table, m2m.target_column), table.c[m2m.target_column])
+    return table
 
 
 def has_foreign_keys(entity: Entity) -> bool:

@@ -11,7 +11,7 @@ standard ``json`` module does not say where a value was written.
 
 Where Apso's behaviour is a known bug, the loader does what the file plainly means instead
 (a boolean default of ``"false"`` is false; ``scale: 0`` is zero). What Tenantry cannot serve
-yet (ManyToMany, PostGIS and other exotic column types, custom primary keys, nested scope paths)
+yet (PostGIS and other exotic column types, custom primary keys, nested scope paths)
 is reported as a problem rather than silently dropped.
 """
 
@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
-from tenantry.schema.build import DraftEntity, build_schema
+from tenantry.schema.build import DraftEntity, DraftManyToMany, build_schema
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.model import Field, FieldType, IdType, Index, Location, Schema
 from tenantry.schema.naming import camel_case, is_identifier, pascal_case, pluralize, singularize, snake_case
@@ -383,6 +383,10 @@ class _Relationship:
     cascade: bool
     index: bool
     location: Location
+    # ManyToMany only: the @JoinTable options Apso passes through (None: TypeORM's default names).
+    join_table: str | None = None
+    join_column: str | None = None
+    inverse_join_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -396,6 +400,7 @@ class _Association:
     nullable: bool
     index: bool
     location: Location
+    join_table: bool = False  # ManyToMany: this side holds the join table
 
 
 @dataclass(frozen=True)
@@ -438,6 +443,7 @@ def _collection_name(word: str) -> str:
 class _Loader:
     def __init__(self, problems: ProblemList) -> None:
         self.problems = problems
+        self.many_to_many: list[DraftManyToMany] = []
 
     def loc(self, line: int) -> Location:
         return Location(self.problems.file, line)
@@ -473,7 +479,7 @@ class _Loader:
         relationships = self.read_relationships(top, reads, version)
         drafts = self.link(reads, relationships)
         # build_schema adds its own checks to the same list and raises once with all of them.
-        return build_schema(drafts, self.problems, title=title)
+        return build_schema(drafts, self.problems, title=title, many_to_many=self.many_to_many)
 
     def read_entities(self, member: JsonMember | None, root: JsonObject) -> list[_EntityRead]:
         if member is None:
@@ -841,10 +847,16 @@ class _Loader:
         bi = self.flag(keys["bi_directional"], "a relationship") if "bi_directional" in keys else None
         cascade = "cascadeDelete" in keys and self.flag(keys["cascadeDelete"], "a relationship")
         index = "index" in keys and self.flag(keys["index"], "a relationship")
+        join = [
+            self.text(keys[k], f"'{k}'") if k in keys else None
+            for k in ("joinTableName", "joinColumnName", "inverseJoinColumnName")
+        ]
         source, target = ends
         if source is None or target is None or kind is None:
             return None
-        return _Relationship(source, target, kind, to_name, nullable, bi, cascade, index, self.loc(line))
+        if kind != "ManyToMany" and any(join):
+            self.report("'joinTableName', 'joinColumnName' and 'inverseJoinColumnName' apply to ManyToMany only", line)
+        return _Relationship(source, target, kind, to_name, nullable, bi, cascade, index, self.loc(line), *join)
 
     def read_association(self, node: JsonNode, entity: str) -> _Association | None:
         if not isinstance(node, JsonObject):
@@ -859,9 +871,10 @@ class _Loader:
         reference = self.text(keys["reference_name"], "'reference_name'") if "reference_name" in keys else None
         nullable = "nullable" in keys and self.flag(keys["nullable"], "an association", text_ok=True)
         index = "index" in keys and self.flag(keys["index"], "an association")
+        owns = "join_table" in keys and self.flag(keys["join_table"], "an association")
         if name is None or kind is None:
             return None
-        return _Association(entity, name, kind, reference, nullable, index, self.loc(line))
+        return _Association(entity, name, kind, reference, nullable, index, self.loc(line), owns)
 
     def relationship_type(self, member: JsonMember | None, line: int) -> str | None:
         if member is None:
@@ -892,6 +905,12 @@ class _Loader:
                 )
             if a.kind == "ManyToOne" and inverse is not None:
                 continue  # the OneToMany side declares this link
+            if a.kind == "ManyToMany" and inverse is not None:
+                # One join table for both declarations: the side with `join_table` holds it, else the first.
+                if inverse.join_table and not a.join_table:
+                    continue
+                if inverse.join_table == a.join_table and associations.index(inverse) < associations.index(a):
+                    continue
             index = inverse.index if a.kind == "OneToMany" and inverse is not None else a.index
             # Apso makes every OneToMany navigable both ways, with or without an inverse declared.
             bi = None if a.kind == "OneToMany" else inverse is not None
@@ -909,11 +928,7 @@ class _Loader:
         valid: list[_Relationship] = []
         for rel in relationships:
             if rel.kind == "ManyToMany":
-                self.problems.at(
-                    f"ManyToMany relationships are not supported yet ('{rel.source}' to '{rel.target}'); "
-                    "model the join table as an entity with two ManyToOne relationships",
-                    rel.location,
-                )
+                self.many_to_many.append(_join_table(rel))
                 continue
             known = True
             for role, name in (("from", rel.source), ("to", rel.target)):
@@ -1127,6 +1142,22 @@ def _foreign_key(rel: _Relationship) -> _ForeignKey:
         location=rel.location,
     )
     return _ForeignKey(holder, field, rel)
+
+
+def _join_table(rel: _Relationship) -> DraftManyToMany:
+    """A ManyToMany as Apso generates it: ``@ManyToMany() @JoinTable() <plural of to_name or target>``
+    on ``from``; TypeORM names the table and columns unless the relationship does."""
+    inverse = None if rel.bi_directional is False or rel.source == rel.target else _collection_name(rel.source)
+    return DraftManyToMany(
+        owner=rel.source,
+        target=rel.target,
+        name=_collection_name(rel.to_name or rel.target),
+        inverse=inverse,
+        location=rel.location,
+        table=rel.join_table,
+        owner_column=rel.join_column,
+        target_column=rel.inverse_join_column,
+    )
 
 
 def _one_to_one_owner(a: _Relationship, b: _Relationship) -> tuple[_Relationship, _Relationship]:

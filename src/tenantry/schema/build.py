@@ -19,13 +19,23 @@ from tenantry.schema.model import (
     FieldType,
     IdType,
     Index,
+    Link,
     Location,
+    ManyToMany,
     Permissions,
     Relation,
     Schema,
     SystemRole,
 )
-from tenantry.schema.naming import humanize, is_identifier, pascal_case, pluralize, singularize, snake_case
+from tenantry.schema.naming import (
+    camel_case,
+    humanize,
+    is_identifier,
+    pascal_case,
+    pluralize,
+    singularize,
+    snake_case,
+)
 
 AUTO: Literal["auto"] = "auto"
 
@@ -80,6 +90,37 @@ class DraftEntity:
     title_field: str | None = None
 
 
+@dataclass
+class DraftManyToMany:
+    """A many-to-many relationship as a loader read it; ``build_schema`` names what it leaves out.
+
+    ``name`` is the owner's relation, ``inverse`` the target's (``None``: one-way). Without
+    ``table`` and columns, the join table is named as TypeORM names it (see ``join_table_names``).
+    """
+
+    owner: str
+    target: str
+    name: str
+    inverse: str | None
+    location: Location | None
+    table: str | None = None
+    owner_column: str | None = None
+    target_column: str | None = None
+
+
+def join_table_names(owner_table: str, name: str, target_table: str) -> tuple[str, str, str]:
+    """TypeORM's default join table and columns for ``@ManyToMany() @JoinTable() name`` (what Apso generates).
+
+    ``DefaultNamingStrategy``: the table is ``snake(<owner table>_<property>_<target table>)``, each
+    column ``camel(<table>_id)``; a table joined to itself gets ``_1`` and ``_2`` suffixes.
+    """
+    table = snake_case(f"{owner_table}_{name}_{target_table}")
+    near, far = camel_case(f"{owner_table}_id"), camel_case(f"{target_table}_id")
+    if near == far:
+        near, far = f"{near}_1", f"{far}_2"
+    return table, near, far
+
+
 def build_schema(
     drafts: list[DraftEntity],
     problems: ProblemList,
@@ -88,6 +129,7 @@ def build_schema(
     roles: tuple[str, ...] = ("admin", "member", "viewer"),
     options: dict[str, Any] | None = None,
     app: AppDisplay | None = None,
+    many_to_many: list[DraftManyToMany] | None = None,
 ) -> Schema:
     """Check and link the drafts; raises ``SchemaError`` listing every problem found."""
     by_key: dict[str, DraftEntity] = {}
@@ -129,6 +171,7 @@ def build_schema(
     target_fields = {d.name: {f.name for f in d.fields} for d in unique_drafts}
     for d in unique_drafts:
         _derive_relations(d, relations, target_fields)
+    links = _many_to_many(many_to_many or [], by_key, relations, target_fields, problems)
 
     entities: dict[str, Entity] = {}
     for d in unique_drafts:
@@ -161,6 +204,11 @@ def build_schema(
             relations=tuple(relations[d.name]),
             location=d.location,
         )
+    tables = {e.table: name for name, e in entities.items()}
+    for m in links:
+        if m.table in tables:
+            problems.at(f"the join table '{m.table}' has the name of the table of '{tables[m.table]}'", m.location)
+        tables[m.table] = m.table
     problems.raise_if_any()
     return Schema(
         entities=entities,
@@ -169,7 +217,43 @@ def build_schema(
         source=problems.file,
         options=dict(options or {}),
         app=app or AppDisplay(),
+        many_to_many=tuple(links),
     )
+
+
+def _many_to_many(
+    declared: list[DraftManyToMany],
+    by_key: dict[str, DraftEntity],
+    relations: dict[str, list[Relation]],
+    target_fields: dict[str, set[str]],
+    problems: ProblemList,
+) -> list[ManyToMany]:
+    """Both sides' relations of each many-to-many, and its join table."""
+    out: list[ManyToMany] = []
+    for m in declared:
+        owner, target = by_key.get(m.owner.lower()), by_key.get(m.target.lower())
+        for role, name, found in (("from", m.owner, owner), ("to", m.target, target)):
+            if found is None:
+                problems.at(f"many-to-many relationship {role} unknown entity '{name}'", m.location)
+        if owner is None or target is None:
+            continue
+        owner_table, target_table = owner.table or snake_case(owner.name), target.table or snake_case(target.name)
+        default = join_table_names(owner_table, m.name, target_table)
+        table = m.table or default[0]
+        near, far = m.owner_column or default[1], m.target_column or default[2]
+        if near == far:
+            problems.at(f"the join table '{table}' needs two different column names (both are '{near}')", m.location)
+            continue
+        sides = [(owner.name, m.name, target.name, Link(table, near, far))]
+        if m.inverse:
+            sides.append((target.name, m.inverse, owner.name, Link(table, far, near)))
+        for holder, name, other, link in sides:
+            if name in target_fields[holder] or any(r.name == name for r in relations[holder]):
+                problems.at(f"'{holder}' already has a field or relation called '{name}'", m.location)
+                continue
+            relations[holder].append(Relation(name, "many", other, "id", "id", link=link))
+        out.append(ManyToMany(table, owner.name, near, target.name, far, m.name, m.inverse or None, m.location))
+    return out
 
 
 def _line(loc: Location | None) -> str:

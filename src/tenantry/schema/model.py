@@ -112,11 +112,24 @@ class Index:
 
 
 @dataclass(frozen=True)
+class Link:
+    """The join table a many-to-many relation goes through, seen from one side.
+
+    ``near`` holds this side's id, ``far`` the related row's id.
+    """
+
+    table: str
+    near: str
+    far: str
+
+
+@dataclass(frozen=True)
 class Relation:
-    """A navigable link between two entities, derived from a reference field.
+    """A navigable link between two entities, derived from a reference field or a join table.
 
     ``kind`` is ``one`` when this entity holds the foreign key (many-to-one) and ``many`` when the
-    other entity does (one-to-many). ``local_field``/``remote_field`` name the columns compared.
+    other entity does (one-to-many), or when a join table links them (many-to-many: ``link`` is
+    set and both fields are ``id``). ``local_field``/``remote_field`` name the columns compared.
     """
 
     name: str
@@ -125,6 +138,25 @@ class Relation:
     local_field: str
     remote_field: str
     aliases: tuple[str, ...] = ()
+    link: Link | None = None
+
+
+@dataclass(frozen=True)
+class ManyToMany:
+    """A many-to-many relationship and its join table (``owner`` is the side declaring it).
+
+    ``owner_column`` holds the owner's id, ``target_column`` the target's; ``name`` is the owner's
+    relation, ``inverse`` the target's (``None``: navigable from the owner only).
+    """
+
+    table: str
+    owner: str
+    owner_column: str
+    target: str
+    target_column: str
+    name: str
+    inverse: str | None = None
+    location: Location | None = None
 
 
 @dataclass(frozen=True)
@@ -253,6 +285,7 @@ class Schema:
     roles: tuple[str, ...] = ("admin", "member", "viewer")
     source: str = "<memory>"
     options: dict[str, Any] = field(default_factory=dict)
+    many_to_many: tuple[ManyToMany, ...] = ()
     app: AppDisplay = AppDisplay()
 
     @property

@@ -16,11 +16,11 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tenantry.schema.appearance import check_menu_entities, entity_menu_options, read_app_display
-from tenantry.schema.build import AUTO, DraftEntity, build_schema
+from tenantry.schema.build import AUTO, DraftEntity, DraftManyToMany, build_schema
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.fieldspec import SpecError, parse_field_spec
 from tenantry.schema.model import Action, AppDisplay, Display, Field, FieldType, Index, Location, Permissions, Schema
-from tenantry.schema.naming import humanize, singularize
+from tenantry.schema.naming import humanize, singularize, snake_case
 from tenantry.schema.types import DEFAULT_PRECISION, DEFAULT_SCALE, MAX_PRECISION, DefaultValueError, parse_default
 
 # Top-level keys of the seed's block that describe the service rather than an entity.
@@ -43,7 +43,9 @@ _ENTITY_OPTIONS = {
     "display",
     "label",
     "title_field",
+    "many_to_many",
 }
+_MANY_TO_MANY_KEYS = {"to", "inverse", "table", "column", "target_column"}
 
 
 _DISPLAY_KEYS = {"plural", "singular", "name", "title", "title_field", "icon", "group", "menu"}
@@ -103,6 +105,7 @@ class _Reader:
         self.options: dict[str, Any] = {}
         self.app = AppDisplay()
         self.app_location: Location | None = None
+        self.many_to_many: list[DraftManyToMany] = []
 
     def loc(self, node: Node) -> Location:
         return Location(self.problems.file, _line(node))
@@ -129,7 +132,13 @@ class _Reader:
         check_menu_entities(self.app.menu, [d.name for d in drafts], self.app_location, self.problems)
         # Cross-entity checks run even when fields had problems, so every mistake shows at once.
         return build_schema(
-            drafts, self.problems, title=self.title, roles=self.roles, options=self.options, app=self.app
+            drafts,
+            self.problems,
+            title=self.title,
+            roles=self.roles,
+            options=self.options,
+            many_to_many=self.many_to_many,
+            app=self.app,
         )
 
     def read_entities(self, mapping: MappingNode) -> list[DraftEntity]:
@@ -240,6 +249,58 @@ class _Reader:
                 draft.display = self.read_display(draft, value)
             elif key == "title_field":
                 draft.title_field = self.scalar(value)
+            elif key == "many_to_many":
+                self.read_many_to_many(draft, value)
+
+    def read_many_to_many(self, draft: DraftEntity, node: Node) -> None:
+        """``many_to_many: {categories: categories}`` or ``{tags: {to: tags, inverse: posts, table: …}}``.
+
+        The join table defaults to ``<entity>_<relation>`` with ``<singular entity>_id`` and
+        ``<singular target>_id`` columns; the target sees the link under ``inverse`` (default: this
+        entity's name; ``false``: one-way).
+        """
+        if not isinstance(node, MappingNode):
+            self.problems.at("'many_to_many' maps relation names to entities", self.loc(node))
+            return
+        for key_node, value in node.value:
+            name = str(key_node.value)
+            loc = self.loc(key_node)
+            options: dict[str, Any] = {}
+            if isinstance(value, ScalarNode):
+                options["to"] = str(value.value)
+            elif isinstance(value, MappingNode):
+                raw = self.plain(value)
+                unknown = set(raw) - _MANY_TO_MANY_KEYS
+                if unknown:
+                    self.problems.at(
+                        f"unknown key '{sorted(unknown)[0]}' in many-to-many '{name}' "
+                        f"(keys: {', '.join(sorted(_MANY_TO_MANY_KEYS))})",
+                        loc,
+                    )
+                    continue
+                options = raw
+            target = options.get("to")
+            if not isinstance(target, str) or not target:
+                self.problems.at(f"many-to-many '{name}' of '{draft.name}' needs 'to: <entity>'", loc)
+                continue
+            inverse = options.get("inverse", draft.name)
+            owner_table = snake_case(draft.name)
+            near = str(options.get("column") or f"{singularize(owner_table)}_id")
+            far = str(options.get("target_column") or f"{singularize(snake_case(target))}_id")
+            if near == far and "target_column" not in options:
+                far = f"{singularize(snake_case(name))}_id"
+            self.many_to_many.append(
+                DraftManyToMany(
+                    owner=draft.name,
+                    target=target,
+                    name=name,
+                    inverse=str(inverse) if inverse not in (None, False, "") else None,
+                    location=loc,
+                    table=str(options.get("table") or f"{owner_table}_{snake_case(name)}"),
+                    owner_column=near,
+                    target_column=far,
+                )
+            )
 
     def read_permissions(self, node: Node) -> Permissions | None:
         if not isinstance(node, MappingNode):

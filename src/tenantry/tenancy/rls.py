@@ -96,6 +96,68 @@ def tenant_policies(members: sa.Table, guarded: list[TenantTable]) -> PostStep:
     return step
 
 
+@dataclass(frozen=True)
+class LinkTable:
+    """A many-to-many join table, guarded through the rows it links: ``ends`` pairs each of its
+    columns holding a guarded row's id with that row's table."""
+
+    table: str
+    ends: tuple[tuple[str, str], ...]
+
+
+def link_policies(links: list[LinkTable]) -> PostStep:
+    """Row-level security on join tables (PostgreSQL only): a link is visible, and may be written,
+    only while every guarded row it links is visible to the acting user.
+
+    The join table has no tenant column of its own; the ``EXISTS`` reads each linked table under
+    that table's own policy, so a link is in the organization of the rows it links, and no tenant
+    can link to, or see a link to, another's rows even with SQL the pipeline did not write.
+    """
+
+    def step(conn: Connection, tables: TableSet) -> list[str]:
+        if conn.dialect.name != "postgresql":
+            return []
+        quote = conn.dialect.identifier_preparer.quote
+        inspector = sa.inspect(conn)
+        changed: list[str] = []
+        for item in links:
+            if not item.ends or not inspector.has_table(item.table):
+                continue
+            condition = " AND ".join(
+                f"EXISTS (SELECT 1 FROM {quote(other)} WHERE {quote(other)}.id = {quote(item.table)}.{quote(column)})"
+                for column, other in item.ends
+            )
+            changed.extend(
+                _guard_with(
+                    conn, item.table, f"{POLICY_PREFIX}link", f"FOR ALL USING ({condition}) WITH CHECK ({condition})"
+                )
+            )
+        return changed
+
+    return step
+
+
+def _guard_with(conn: Connection, table_name: str, name: str, body: str) -> list[str]:
+    """Enable row-level security on a table and create the policy ``name`` unless present."""
+    quote = conn.dialect.identifier_preparer.quote
+    table = quote(table_name)
+    changed: list[str] = []
+    enabled = conn.execute(
+        sa.text("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}
+    ).scalar()
+    if not enabled:
+        conn.exec_driver_sql(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        changed.append(f"enable row-level security on {table_name}")
+    present = conn.execute(
+        sa.text("SELECT 1 FROM pg_policies WHERE schemaname = current_schema() AND tablename = :t AND policyname = :p"),
+        {"t": table_name, "p": name},
+    ).scalar()
+    if not present:
+        conn.exec_driver_sql(f"CREATE POLICY {quote(name)} ON {table} {body}")
+        changed.append(f"create policy {name} on {table_name}")
+    return changed
+
+
 def _define_member_orgs(conn: Connection, members: sa.Table) -> list[str]:
     body, create = member_orgs_function(members, conn.dialect)
     current = conn.execute(

@@ -18,7 +18,7 @@ from tenantry.auth.tables import AuthTables, Preset, id_column_type, preset_colu
 from tenantry.db.tables import TableContributor, TableSet, db_name
 from tenantry.db.types import SQLITE_NOW, UTCTimestamp
 from tenantry.schema import Entity, Schema
-from tenantry.tenancy.rls import TenantTable, tenant_policies
+from tenantry.tenancy.rls import LinkTable, TenantTable, link_policies, tenant_policies
 
 _NAMES: dict[Preset, dict[str, str]] = {
     "tenantry": {"member": "org_members", "invitation": "org_invitations"},
@@ -103,7 +103,9 @@ def tenancy_tables(preset: Preset = "tenantry") -> TableContributor:
         active = preset_column(preset, "active_organization_id", org_id, nullable=True)
         auth.sessions.append_column(active)
 
-        ts.post_steps.append(tenant_policies(members, _guarded_tables(ts, schema, orgs)))
+        guarded = _guarded_tables(ts, schema, orgs)
+        ts.post_steps.append(tenant_policies(members, guarded))
+        ts.post_steps.append(link_policies(_guarded_links(schema, {g.table for g in guarded})))
         ts.extensions["tenancy"] = TenancyTables(
             organizations=organizations,
             organization_entity=orgs,
@@ -125,3 +127,18 @@ def _guarded_tables(ts: TableSet, schema: Schema, orgs: Entity) -> list[TenantTa
             continue
         guarded.append(TenantTable(ts.tables[entity.name].name, entity.tenant_field, entity.system == "audit_logs"))
     return guarded
+
+
+def _guarded_links(schema: Schema, guarded: set[str]) -> list[LinkTable]:
+    """Each many-to-many join table with the columns pointing at guarded tables (none: left open,
+    as the rows it links are)."""
+    links = []
+    for m in schema.many_to_many:
+        ends = tuple(
+            (column, schema.entities[name].table)
+            for column, name in ((m.owner_column, m.owner), (m.target_column, m.target))
+            if schema.entities[name].table in guarded
+        )
+        if ends:
+            links.append(LinkTable(m.table, ends))
+    return links
