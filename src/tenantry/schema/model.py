@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from tenantry.schema.crud import CrudOptions, View
+
 
 class FieldType(enum.StrEnum):
     """The canonical column types. Source dialects map their spellings onto these."""
@@ -173,6 +175,8 @@ class Entity:
     display: Display | None = None
     relations: tuple[Relation, ...] = ()
     location: Location | None = None
+    # nestjsx @Crud() options of the entity's own route (docs/crud-options.md).
+    crud: CrudOptions = CrudOptions()
 
     def field(self, name: str) -> Field | None:
         """The declared field called ``name`` (``id`` is implicit and not a declared field)."""
@@ -229,6 +233,8 @@ class Schema:
     roles: tuple[str, ...] = ("admin", "member", "viewer")
     source: str = "<memory>"
     options: dict[str, Any] = field(default_factory=dict)
+    # Entities served under second routes, with guards and options of their own.
+    views: tuple[View, ...] = ()
 
     def entity(self, name: str) -> Entity | None:
         return self.entities.get(name)

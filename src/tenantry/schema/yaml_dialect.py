@@ -16,6 +16,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tenantry.schema.build import AUTO, DraftEntity, build_schema
+from tenantry.schema.crud import read_crud, read_views
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.fieldspec import SpecError, parse_field_spec
 from tenantry.schema.model import Action, Display, Field, FieldType, Index, Location, Permissions, Schema
@@ -42,6 +43,8 @@ _ENTITY_OPTIONS = {
     "display",
     "label",
     "title_field",
+    "crud",
+    "views",
 }
 
 
@@ -231,6 +234,12 @@ class _Reader:
                 draft.display = self.read_display(draft, value)
             elif key == "title_field":
                 draft.title_field = self.scalar(value)
+            elif key == "crud":
+                draft.crud = read_crud(self.plain(value), lambda m, loc=loc: self.problems.at(m, loc), loc)
+            elif key == "views":
+                draft.views = read_views(
+                    self.plain(value), draft.name, lambda m, loc=loc: self.problems.at(m, loc), loc
+                )
 
     def read_permissions(self, node: Node) -> Permissions | None:
         if not isinstance(node, MappingNode):
