@@ -661,9 +661,7 @@ class Pipeline:
         errors: list[FieldError] = []
         for i, item in enumerate(items):
             try:
-                validated.append(
-                    models.validate_create(restrict.body(item), server_fills=ctx.principal.kind == "user")
-                )
+                validated.append(models.validate_create(restrict.body(item), server_fills=ctx.principal.kind == "user"))
             except ApiError as exc:
                 errors.extend(
                     FieldError(f"bulk.{i}.{e['field']}".rstrip("."), e["message"], e["code"])
@@ -961,10 +959,10 @@ def _first_line(exc: Exception) -> str:
 
 
 __all__ = [
+    "NO_RESTRICTION",
     "Grant",
     "NoScope",
     "OpenPolicy",
-    "NO_RESTRICTION",
     "Page",
     "Pipeline",
     "Policy",

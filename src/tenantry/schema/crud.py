@@ -42,9 +42,11 @@ _JOIN_KEYS = ("eager", "required", "select", "allow", "exclude", "alias")
 _VIEW_KEYS = ("route", "guard", "crud")
 _GUARD_KEYS = ("header", "headers", "roles")
 _OPERATORS = frozenset(
-    "eq ne gt lt gte lte starts ends cont excl in notin isnull notnull between "
-    "eqL neL startsL endsL contL exclL inL notinL".split()
-)
+    {
+        "eq", "ne", "gt", "lt", "gte", "lte", "starts", "ends", "cont", "excl", "in", "notin", "isnull",
+        "notnull", "between", "eqL", "neL", "startsL", "endsL", "contL", "exclL", "inL", "notinL",
+    }
+)  # fmt: skip
 
 Report = Callable[[str], None]
 
@@ -115,8 +117,8 @@ class View:
     route: str
     entity: str
     class_name: str
-    guard: Guard = Guard()
-    crud: CrudOptions = CrudOptions()
+    guard: Guard = field(default_factory=Guard)
+    crud: CrudOptions = field(default_factory=CrudOptions)
     location: Location | None = field(default=None, compare=False)
 
 
@@ -350,9 +352,9 @@ def check_crud(schema: Schema, entity: Entity, options: CrudOptions, where: str,
 __all__ = [
     "ROUTE_NAMES",
     "CrudOptions",
-    "Report",
     "Guard",
     "JoinOption",
+    "Report",
     "View",
     "check_crud",
     "read_crud",

@@ -176,7 +176,7 @@ class Entity:
     relations: tuple[Relation, ...] = ()
     location: Location | None = None
     # nestjsx @Crud() options of the entity's own route (docs/crud-options.md).
-    crud: CrudOptions = CrudOptions()
+    crud: CrudOptions = field(default_factory=CrudOptions)
 
     def field(self, name: str) -> Field | None:
         """The declared field called ``name`` (``id`` is implicit and not a declared field)."""

@@ -10,6 +10,7 @@ visible, which ``yaml.safe_load`` would silently drop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -235,11 +236,17 @@ class _Reader:
             elif key == "title_field":
                 draft.title_field = self.scalar(value)
             elif key == "crud":
-                draft.crud = read_crud(self.plain(value), lambda m, loc=loc: self.problems.at(m, loc), loc)
+                draft.crud = read_crud(self.plain(value), self.reporter(loc), loc)
             elif key == "views":
-                draft.views = read_views(
-                    self.plain(value), draft.name, lambda m, loc=loc: self.problems.at(m, loc), loc
-                )
+                draft.views = read_views(self.plain(value), draft.name, self.reporter(loc), loc)
+
+    def reporter(self, loc: Location) -> Callable[[str], None]:
+        """Report messages at ``loc`` (the option's line)."""
+
+        def report(message: str) -> None:
+            self.problems.at(message, loc)
+
+        return report
 
     def read_permissions(self, node: Node) -> Permissions | None:
         if not isinstance(node, MappingNode):
