@@ -17,6 +17,7 @@ from tenantry.auth import AuthSettings
 from tenantry.cli import app as cli
 from tenantry.config import Settings
 from tenantry.emulators.server import bind_socket, format_base_url, run_in_thread
+from tenantry.schema import Schema
 from tests.conftest import SEED_SCHEMA_PATH, PrepareDatabase, seed_schema
 
 Address = tuple[socket.socket, str]
@@ -38,8 +39,10 @@ def live_server(
     host: str = "127.0.0.1",
     before_start: Callable[[str], object] | None = None,
     parts: Mapping[str, Any] | None = None,
+    schema: Schema | None = None,
 ) -> Iterator[str]:
-    """Serve the seed schema with ``auth`` on a database from ``prepare_database``; yield the base URL.
+    """Serve ``schema`` (by default the seed's) with ``auth`` on a database from ``prepare_database``;
+    yield the base URL.
 
     ``parts`` replaces other parts of the settings by name (``{"analytics": AnalyticsSettings(...)}``).
 
@@ -48,7 +51,7 @@ def live_server(
     app starts.
     """
     sock, base = address or reserve(host)
-    schema = seed_schema()
+    schema = schema or seed_schema()
     settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False)
     if auth is not None:
         settings = settings.model_copy(update={"auth": auth})
