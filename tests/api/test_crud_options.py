@@ -13,7 +13,9 @@ import httpx
 import orjson
 
 from tenantry.schema import Schema, load_schema
+from tests.auth.helpers import BASE, NO_VERIFICATION
 from tests.conftest import ClientFactory
+from tests.tenancy.helpers import create_org, join, new_user
 
 BLOG = Path(__file__).resolve().parent / "fixtures" / "blog.apsorc"
 KEY = {"x-blog-key": "s3cret"}
@@ -239,3 +241,58 @@ async def test_scoped_view_writes(make_client: ClientFactory) -> None:
         assert (await client.patch("/api/scoped-posts/4/recover")).status_code == 200
         page = (await client.get("/api/scoped-posts", params={"limit": 10})).json()
         assert sorted(r["title"] for r in page["data"]) == ["Bravo", "Delta 2", "Echo", "Foxtrot", "Hotel", "India"]
+
+
+TENANT_SCHEMA = """
+organizations:
+  - name: string (required)
+  - slug: string (unique, required)
+users:
+  - email: string (unique, required)
+  - name: string
+  - org_id: uuid (references organizations, required)
+  - role: enum(admin, member, viewer) (default: member)
+projects:
+  fields:
+    - name: string (required)
+    - org_id: uuid (references organizations, required)
+    - created_by: uuid (references users, required)
+    - status: enum(active, archived) (default: active)
+  views:
+    - route: admin-projects
+      guard: {roles: [admin]}
+    - route: archived-projects
+      crud:
+        params: {status: archived}
+        routes: {only: [getMany, getOne, createOne]}
+"""
+
+
+async def test_views_by_role_keep_tenants_apart(make_client: ClientFactory) -> None:
+    """A role guard reads the caller's role in its active organization; a view never reaches into another
+    organization's rows, whatever its options."""
+    async with make_client(TENANT_SCHEMA, auth=NO_VERIFICATION, base_url=BASE) as client:
+        ann, bob, cy = [await new_user(client, f"{n}@example.com") for n in ("ann", "bob", "cy")]
+        acme = await create_org(client, ann, "Acme", slug="acme")
+        await join(client, ann, acme, bob, "member")
+        await create_org(client, cy, "Other", slug="other")
+
+        made = await client.post("/api/admin-projects", json={"name": "Rocket"}, headers=ann.headers)
+        assert made.status_code == 201, made.text
+        refused = await client.get("/api/admin-projects", headers=bob.headers)
+        assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN_RESOURCE")
+        assert (await client.get("/api/projects", headers=bob.headers)).json()[0]["name"] == "Rocket"
+        # Cy is the admin of another organization: the guard lets her in, her tenant scope still holds.
+        assert (await client.get("/api/admin-projects", headers=cy.headers)).json() == []
+        assert (await client.get(f"/api/admin-projects/{made.json()['id']}", headers=cy.headers)).status_code == 404
+
+        archived = await client.post(
+            "/api/archived-projects", json={"name": "Old", "status": "active"}, headers=bob.headers
+        )
+        assert archived.status_code == 201 and archived.json()["status"] == "archived"
+        assert [p["name"] for p in (await client.get("/api/archived-projects", headers=ann.headers)).json()] == ["Old"]
+        assert (await client.get("/api/archived-projects", headers=cy.headers)).json() == []
+        r = await client.patch(
+            f"/api/archived-projects/{archived.json()['id']}", json={"name": "x"}, headers=ann.headers
+        )
+        assert (r.status_code, r.json()["code"]) == (404, "ROUTE_NOT_FOUND")

@@ -114,6 +114,12 @@ def build_schema(
             if taken is not None:
                 problems.at(f"view '{view.route}' of '{d.name}' has the same route as '{taken.name}'", view.location)
             routes[view.route.lower()] = d
+            for role in view.guard.roles:
+                if role not in roles:
+                    problems.at(
+                        f"view '{view.route}': guard names unknown role '{role}' (roles: {', '.join(roles)})",
+                        view.location,
+                    )
     unique_drafts = list(by_key.values())
     lookup = _reference_lookup(unique_drafts)
     system = {d.name: _SYSTEM_NAMES.get(d.name.lower()) for d in unique_drafts}
@@ -181,11 +187,7 @@ def build_schema(
     for entity in entities.values():
         check_crud(schema, entity, entity.crud, f"crud of '{entity.name}'", _reporter(problems, entity.crud.location))
     for view in schema.views:
-        report = _reporter(problems, view.location)
-        check_crud(schema, entities[view.entity], view.crud, f"view '{view.route}'", report)
-        for role in view.guard.roles:
-            if role not in roles:
-                report(f"view '{view.route}': guard names unknown role '{role}' (roles: {', '.join(roles)})")
+        check_crud(schema, entities[view.entity], view.crud, f"view '{view.route}'", _reporter(problems, view.location))
     problems.raise_if_any()
     return schema
 
