@@ -66,6 +66,8 @@ def test_yaml_extended_form() -> None:
         ("query: {limit: 0}", "'query.limit' must be a positive integer"),
         ("query: {filter: [{field: title, operator: $like, value: x}]}", "unknown operator '$like'"),
         ("query: {cache: 10}", "unknown key 'cache' in 'crud.query'"),
+        ("query: {filter: {$or: [{nope: 1}]}}", "'query.filter' names unknown field 'nope'"),
+        ("query: {filter: {author.nope: 1}}", "'query.filter' names unknown field 'author.nope'"),
         ("params: {nope: 1}", "fixed value for unknown field 'nope'"),
         ("persist: {title: [1]}", "'persist' maps field names to fixed values"),
     ],

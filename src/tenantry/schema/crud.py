@@ -347,6 +347,28 @@ def check_crud(schema: Schema, entity: Entity, options: CrudOptions, where: str,
                 report(f"{where}: join '{path}' names unknown field '{name}'")
         if join.required and "." in path:
             report(f"{where}: 'required' applies to joins of the entity's own relations, not '{path}'")
+    if options.filter is not None:
+        for name in _search_fields(orjson.loads(options.filter)):
+            head, _, column = name.partition(".")
+            rel = entity.relation(head) if column else None
+            known = name in columns if not column else rel is not None and column in schema.entities[rel.target].columns
+            if not known:
+                report(f"{where}: 'query.filter' names unknown field '{name}'")
+
+
+def _search_fields(tree: Any) -> list[str]:
+    """The field names an ``s`` search object tests (``$and``/``$or`` walked into)."""
+    names: list[str] = []
+    items = tree if isinstance(tree, list) else [tree]
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        for key, value in item.items():
+            if key in ("$and", "$or"):
+                names.extend(_search_fields(value))
+            else:
+                names.append(key)
+    return names
 
 
 __all__ = [
