@@ -41,7 +41,8 @@ def live_server(
     parts: Mapping[str, Any] | None = None,
     schema: Schema | None = None,
 ) -> Iterator[str]:
-    """Serve the seed schema with ``auth`` on a database from ``prepare_database``; yield the base URL.
+    """Serve ``schema`` (by default the seed's) with ``auth`` on a database from ``prepare_database``;
+    yield the base URL.
 
     ``schema`` replaces the seed schema; ``parts`` replaces other parts of the settings by name
     (``{"analytics": AnalyticsSettings(...)}``).

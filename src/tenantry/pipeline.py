@@ -177,6 +177,28 @@ class NoScope:
         return values
 
 
+@dataclass(frozen=True)
+class Restriction:
+    """A route's fixed row scope (nestjsx ``query.filter`` and route ``params``) and the values its
+    writes always set (``params`` and ``@CrudAuth`` ``persist``).
+
+    ``where`` is ANDed outside everything a client asks for, so no ``filter``, ``or`` or ``s`` can
+    widen it; a write whose row would fall outside it is refused. ``written`` overrides the body.
+    """
+
+    where: Node | None = None
+    written: dict[str, Any] = field(default_factory=dict)
+
+    def body(self, body: Any) -> Any:
+        """``body`` with the fixed values put over what the client sent."""
+        if self.written and isinstance(body, dict):
+            return {**body, **self.written}
+        return body
+
+
+NO_RESTRICTION = Restriction()
+
+
 @dataclass
 class Page:
     """A list result, with paging facts when the response is an envelope."""
@@ -389,21 +411,25 @@ class Pipeline:
 
     # -- reads --------------------------------------------------------------------------------
 
-    async def list_rows(self, ctx: RequestContext, entity: Entity, query: ListQuery) -> Page:
-        """Rows of ``entity`` matching ``query`` within the principal's scope."""
+    async def list_rows(
+        self, ctx: RequestContext, entity: Entity, query: ListQuery, *, restrict: Restriction = NO_RESTRICTION
+    ) -> Page:
+        """Rows of ``entity`` matching ``query`` within the principal's scope (and ``restrict``)."""
         grant = self.policy.authorize(ctx, entity, Action.READ)
         asked = query.where
         for translator in self.translators:
             asked = translator.translate(ctx, entity, asked) if asked is not None else None
         where = conjunction(
             self._read_where(ctx, entity, grant, query.include_deleted, where=asked),
+            self._scope_relations(ctx, entity, restrict.where),
             self._scope_relations(ctx, entity, asked),
         )
         columns, internal = self._projection(entity, query.fields, query.joins)
-        limit_cap = self.max_limit
-        take = query.limit if query.limit else (entity.default_limit or limit_cap)
+        limit_cap = min(self.max_limit, query.max_limit or self.max_limit)
+        take = query.limit if query.limit else (query.default_limit or entity.default_limit or limit_cap)
         take = min(take, limit_cap)
-        paginated = entity.always_paginate or query.page is not None or query.offset is not None
+        always = entity.always_paginate if query.always_paginate is None else query.always_paginate
+        paginated = always or query.page is not None or query.offset is not None
         skip = take * (query.page - 1) if query.page else (query.offset or 0)
         sort = self._scope_sort(ctx, entity, query.sort) or self.sql.default_sort(entity)
         stmt, values = self.sql.select(
@@ -443,11 +469,16 @@ class Pipeline:
         *,
         fields: tuple[str, ...] | None = None,
         joins: tuple[Join, ...] = (),
+        restrict: Restriction = NO_RESTRICTION,
     ) -> dict[str, Any]:
-        """One row by id; 404 when it does not exist or is outside the principal's scope."""
+        """One row by id; 404 when it does not exist or is outside the principal's scope (or ``restrict``)."""
         grant = self.policy.authorize(ctx, entity, Action.READ)
         row_id = self.parse_id(entity, raw_id)
-        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant))
+        where = conjunction(
+            Condition("id", "eq", row_id),
+            self._read_where(ctx, entity, grant),
+            self._scope_relations(ctx, entity, restrict.where),
+        )
         assert where is not None
         columns, internal = self._projection(entity, fields, joins)
         stmt, values = self.sql.select(entity, columns, where)
@@ -710,18 +741,33 @@ class Pipeline:
             raise validation_failed([FieldError("id", "is assigned by the server", "FIELD_NOT_ALLOWED")])
 
     async def create_row(
-        self, ctx: RequestContext, entity: Entity, body: Any, *, seal: Seal | None = None
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        body: Any,
+        *,
+        seal: Seal | None = None,
+        restrict: Restriction = NO_RESTRICTION,
     ) -> dict[str, Any]:
         """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         self._refuse_client_ids(ctx, [body])
+        body = restrict.body(body)
         body, links = self._split_links(entity, body)
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
-        rows = await self._insert_many(ctx, entity, [values], None if seal is None else _first(seal), [links])
+        rows = await self._insert_many(
+            ctx, entity, [values], None if seal is None else _first(seal), links=[links], restrict=restrict
+        )
         return rows[0]
 
     async def create_rows(
-        self, ctx: RequestContext, entity: Entity, items: Any, *, seal: Seal | None = None
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        items: Any,
+        *,
+        seal: Seal | None = None,
+        restrict: Restriction = NO_RESTRICTION,
     ) -> list[dict[str, Any]]:
         """Insert several rows in one transaction: all of them or none. ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
@@ -738,7 +784,7 @@ class Pipeline:
         errors: list[FieldError] = []
         for i, item in enumerate(items):
             try:
-                item, linked = self._split_links(entity, item)
+                item, linked = self._split_links(entity, restrict.body(item))
                 links.append(linked)
                 validated.append(models.validate_create(item, server_fills=ctx.principal.kind == "user"))
             except ApiError as exc:
@@ -748,7 +794,7 @@ class Pipeline:
                 )
         if errors:
             raise validation_failed(errors)
-        return await self._insert_many(ctx, entity, validated, seal, links)
+        return await self._insert_many(ctx, entity, validated, seal, links=links, restrict=restrict)
 
     async def _insert_many(
         self,
@@ -757,6 +803,7 @@ class Pipeline:
         items: list[dict[str, Any]],
         seal: Seal | None = None,
         links: list[dict[str, list[Any]]] | None = None,
+        restrict: Restriction = NO_RESTRICTION,
     ) -> list[dict[str, Any]]:
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
@@ -775,6 +822,7 @@ class Pipeline:
                     result = await conn.fetchrow(stmt.sql, stmt.params([row[n] for n in names]))
                     assert result is not None
                     new = shaper(result)
+                    await self._check_restriction(ctx, conn, entity, new["id"], restrict)
                     created.append(new)
                     if links and links[i]:
                         await self._write_links(ctx, conn, entity, new, links[i], bulk=len(items) > 1, index=i)
@@ -796,17 +844,30 @@ class Pipeline:
         return created
 
     async def update_row(
-        self, ctx: RequestContext, entity: Entity, raw_id: Any, body: Any, *, seal: Seal | None = None
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        raw_id: Any,
+        body: Any,
+        *,
+        seal: Seal | None = None,
+        restrict: Restriction = NO_RESTRICTION,
     ) -> dict[str, Any]:
         """Change the fields present in ``body`` (PUT and PATCH alike, as nestjsx/Apso); never inserts.
 
-        ``seal``: see ``Seal``."""
+        ``seal``: see ``Seal``. ``restrict``: only its rows are found, its values are written and the
+        row must still be one of them afterwards."""
         grant = self.policy.authorize(ctx, entity, Action.UPDATE)
         row_id = self.parse_id(entity, raw_id)
         models = self.models[entity.name]
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
-        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, action=Action.UPDATE))
+        body = restrict.body(body)
+        where = conjunction(
+            Condition("id", "eq", row_id),
+            self._read_where(ctx, entity, grant, action=Action.UPDATE),
+            self._scope_relations(ctx, entity, restrict.where),
+        )
         assert where is not None
         values: dict[str, Any] = {}
         body, links = self._split_links(entity, body)
@@ -835,6 +896,7 @@ class Pipeline:
                     result = await conn.fetchrow(stmt.sql, stmt.params([values[n] for n in names] + values_of(where)))
                     assert result is not None
                     new = shaper(result)
+                    await self._check_restriction(ctx, conn, entity, new["id"], restrict)
                     await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
                     if seal is not None:
                         await seal(conn, new)
@@ -854,7 +916,13 @@ class Pipeline:
         return new
 
     async def delete_row(
-        self, ctx: RequestContext, entity: Entity, raw_id: Any, *, seal: Seal | None = None
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        raw_id: Any,
+        *,
+        seal: Seal | None = None,
+        restrict: Restriction = NO_RESTRICTION,
     ) -> dict[str, Any]:
         """Delete a row (or mark it deleted, for soft-delete entities); returns the row as it was.
 
@@ -862,7 +930,11 @@ class Pipeline:
         grant = self.policy.authorize(ctx, entity, Action.DELETE)
         row_id = self.parse_id(entity, raw_id)
         columns = self._all_columns(entity)
-        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, action=Action.DELETE))
+        where = conjunction(
+            Condition("id", "eq", row_id),
+            self._read_where(ctx, entity, grant, action=Action.DELETE),
+            self._scope_relations(ctx, entity, restrict.where),
+        )
         assert where is not None
         try:
             async with self.db.transaction() as conn:
@@ -887,7 +959,9 @@ class Pipeline:
         await self.hooks.run_after("after_delete", HookEvent(entity.name, "delete", ctx, old=old))
         return old
 
-    async def recover_row(self, ctx: RequestContext, entity: Entity, raw_id: Any) -> dict[str, Any]:
+    async def recover_row(
+        self, ctx: RequestContext, entity: Entity, raw_id: Any, *, restrict: Restriction = NO_RESTRICTION
+    ) -> dict[str, Any]:
         """Undo a soft delete."""
         if not entity.soft_delete:
             raise not_found(entity.class_name)
@@ -895,7 +969,12 @@ class Pipeline:
         row_id = self.parse_id(entity, raw_id)
         columns = self._all_columns(entity)
         deleted = Condition("deleted_at", "notnull")
-        where = conjunction(Condition("id", "eq", row_id), self._read_where(ctx, entity, grant, True), deleted)
+        where = conjunction(
+            Condition("id", "eq", row_id),
+            self._read_where(ctx, entity, grant, True),
+            deleted,
+            self._scope_relations(ctx, entity, restrict.where),
+        )
         assert where is not None
         try:
             async with self.db.transaction() as conn:
@@ -908,6 +987,19 @@ class Pipeline:
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, [{}]) from None
         return new
+
+    async def _check_restriction(
+        self, ctx: RequestContext, conn: Connection, entity: Entity, row_id: Any, restrict: Restriction
+    ) -> None:
+        """A row written through a restricted route must be one the route can see (its ``filter``):
+        otherwise the write is refused and rolled back, never left where the route cannot reach it."""
+        if restrict.where is None:
+            return
+        inside = conjunction(Condition("id", "eq", row_id), self._scope_relations(ctx, entity, restrict.where))
+        assert inside is not None
+        stmt, params = self.sql.exists(entity, inside)
+        if await conn.fetchrow(stmt.sql, stmt.params(params)) is None:
+            raise bad_request("OUT_OF_SCOPE", f"The {entity.class_name} would fall outside this route's rows")
 
     async def _locked_row(
         self, conn: Connection, entity: Entity, columns: tuple[str, ...], where: Node
@@ -1005,12 +1097,14 @@ def _first_line(exc: Exception) -> str:
 
 
 __all__ = [
+    "NO_RESTRICTION",
     "Grant",
     "NoScope",
     "OpenPolicy",
     "Page",
     "Pipeline",
     "Policy",
+    "Restriction",
     "Scope",
     "Seal",
     "SortKey",

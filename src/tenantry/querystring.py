@@ -165,6 +165,10 @@ class QueryParser:
         fields = self._fields(entity, grouped.get("fields", []) + grouped.get("select", []))
         return fields, self._joins(entity, grouped.get("join", []))
 
+    def search(self, entity: Entity, raw: str) -> Node | None:
+        """An ``s`` search object (JSON text) as a condition tree; raises 400 ``ApiError``s."""
+        return self._search(entity, raw)
+
     # -- pieces -------------------------------------------------------------------------------
 
     @staticmethod

@@ -11,6 +11,8 @@ from openapi_spec_validator.validation import OpenAPIV31SpecValidator
 from starlette.routing import Mount, Route
 
 from tenantry.auth import Authentication, AuthSettings
+from tenantry.schema import Schema, load_schema
+from tests.api.test_crud_options import BLOG
 from tests.auth.helpers import runtime
 from tests.conftest import ClientFactory
 
@@ -18,6 +20,62 @@ ALL_PLUGINS = AuthSettings(TENANTRY_AUTH_PLUGINS="admin,two-factor,magic-link,pa
 # Served, but not API: the web app's pages (HTML for browsers, see docs/) and the development tools
 # under /dev/ (only in development). Every other route must be in the document.
 NOT_API = "/dev/"
+
+
+def crud_operations(schema: Schema) -> set[tuple[str, str]]:
+    """What the CRUD API serves: every entity's route and every view's, less the routes their
+    ``crud.routes`` options leave out (docs/crud-options.md)."""
+    served: set[tuple[str, str]] = set()
+    routes = [(e.route, e, e.crud) for e in schema.entities.values()]
+    routes += [(v.route, schema.entities[v.entity], v.crud) for v in schema.views]
+    for route, entity, options in routes:
+        base = f"/api/{route}"
+        operations = {
+            ("GET", base): "getManyBase",
+            ("POST", base): "createOneBase",
+            ("POST", base + "/bulk"): "createManyBase",
+            ("GET", base + "/{id}"): "getOneBase",
+            ("PUT", base + "/{id}"): "replaceOneBase",
+            ("PATCH", base + "/{id}"): "updateOneBase",
+            ("DELETE", base + "/{id}"): "deleteOneBase",
+        }
+        if entity.soft_delete:
+            operations[("PATCH", base + "/{id}/recover")] = "recoverOneBase"
+        served |= {op for op, name in operations.items() if options.serves(name)}
+    return served
+
+
+async def test_views_and_route_options_are_documented(make_client: ClientFactory) -> None:
+    """The blog of docs/crud-options.md: views are documented, routes its options leave out are not."""
+    async with make_client(load_schema(BLOG)) as client:
+        spec = (await client.get("/api/openapi.json")).json()
+        validate(spec, cls=OpenAPIV31SpecValidator)
+        schema = runtime(client).schema
+        routes = {f"/api/{e.route}" for e in schema.entities.values()} | {f"/api/{v.route}" for v in schema.views}
+        documented = {
+            (m.upper(), path)
+            for path, item in spec["paths"].items()
+            if "/".join(path.split("/")[:3]) in routes
+            for m in item
+            if m != "parameters"
+        }
+        served = crud_operations(schema)
+        assert documented == served
+        assert ("DELETE", "/api/Authors/{id}") not in served and ("GET", "/api/secure-posts") in served
+        # A guard's header is a required parameter of each of the view's operations.
+        listed = spec["paths"]["/api/secure-posts"]["get"]
+        assert {
+            "name": "x-blog-key",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string", "const": "s3cret"},
+        } in (listed["parameters"])
+        # Hidden fields are not in a route's rows; a fixed value is not required in its bodies.
+        shapes = spec["components"]["schemas"]
+        assert "email" not in shapes["AuthorResponse"]["properties"] and "email" in shapes["Author"]["properties"]
+        assert "body" not in shapes["SecurePosts"]["properties"]
+        assert "authorId" in shapes["PostCreate"]["required"]
+        assert "authorId" not in shapes["ScopedPostsCreate"]["required"]
 
 
 def _template(path: str) -> str:
@@ -51,12 +109,7 @@ async def test_every_route_is_documented(make_client: ClientFactory) -> None:
                 assert isinstance(route, Route) and route.methods, route
                 served |= {(m, _template(route.path)) for m in route.methods if m != "HEAD"}
         assert catch_alls == 4
-        for entity in app.schema.entities.values():
-            base = f"/api/{entity.route}"
-            served |= {("GET", base), ("POST", base), ("POST", base + "/bulk")}
-            served |= {(m, base + "/{id}") for m in ("GET", "PUT", "PATCH", "DELETE")}
-            if entity.soft_delete:
-                served.add(("PATCH", base + "/{id}/recover"))
+        served |= crud_operations(app.schema)
         missing = sorted(served - documented)
         assert not missing, f"served but not in the OpenAPI document: {missing}"
         # And nothing documented that is not served.

@@ -7,7 +7,9 @@ validate requests, so documentation and behaviour cannot drift apart.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from tenantry.db.query import ALL_OPS
 from tenantry.idempotency import idempotency_parameter
 from tenantry.querystring import RESERVED
 from tenantry.schema import Entity, FieldType, Schema
+from tenantry.schema.crud import CrudOptions, Guard
 from tenantry.validation import EntityModels
 
 # How every route may be called: the session cookie (browsers) or its token as a bearer (other clients).
@@ -150,10 +153,10 @@ def _error_schemas() -> dict[str, Any]:
     }
 
 
-def _list_parameters(entity: Entity) -> list[dict[str, Any]]:
+def _list_parameters(entity: Entity, joins: list[str] | None = None) -> list[dict[str, Any]]:
     ops = ", ".join(f"${op}" for op in sorted(ALL_OPS))
     fields = ", ".join(entity.columns)
-    rels = ", ".join(r.name for r in entity.relations) or "(none)"
+    rels = ", ".join(joins if joins is not None else [r.name for r in entity.relations]) or "(none)"
     array_of_strings = {"type": "array", "items": {"type": "string"}}
     params: list[dict[str, Any]] = [
         {
@@ -294,6 +297,306 @@ def _link_properties(schema: Schema, components: dict[str, Any]) -> None:
                     components[model].setdefault("properties", {})[rel.name] = prop
 
 
+@dataclass(frozen=True)
+class _Route:
+    """One CRUD route to describe: an entity's own or a view's."""
+
+    route: str
+    name: str
+    entity: Entity
+    options: CrudOptions
+    guard: Guard
+    is_view: bool
+
+
+def _routes(schema: Schema) -> list[_Route]:
+    own = [_Route(e.route, e.class_name, e, e.crud, Guard(), False) for e in schema.entities.values()]
+    views = [_Route(v.route, v.class_name, schema.entities[v.entity], v.crud, v.guard, True) for v in schema.views]
+    return own + views
+
+
+def _shown_row(schema: Schema, r: _Route, components: dict[str, Any]) -> str:
+    """The component a route's rows are described by: the entity's, or the route's own when its options
+    hide fields or relations (``{View}`` for a view, ``{Entity}Response`` for the entity's route)."""
+    entity, options = r.entity, r.options
+    visible = set(options.allow) if options.allow is not None else set(entity.columns)
+    hidden = {c for c in entity.columns if c != "id" and (c not in visible or c in options.exclude)}
+    joinable = None
+    if options.joins is not None:
+        heads = (entity.relation(path.split(".")[0]) for path, join in options.joins if join.select)
+        joinable = {rel.name for rel in heads if rel is not None}
+    if not hidden and joinable is None and not r.is_view:
+        return entity.class_name
+    name = r.name if r.is_view else f"{entity.class_name}Response"
+    row = copy.deepcopy(components[entity.class_name])
+    for column in hidden:
+        row["properties"].pop(column, None)
+    for rel in entity.relations:
+        if joinable is not None and rel.name not in joinable:
+            row["properties"].pop(rel.name, None)
+    row["title"] = name
+    components[name] = row
+    return name
+
+
+def _bodies(r: _Route, components: dict[str, Any]) -> tuple[str, str]:
+    """The create and update body components of a route: fixed values (``params``/``persist``) are
+    the server's, so a body need not send them (what it sends is overridden)."""
+    written = r.options.written
+    create, update = f"{r.entity.class_name}Create", f"{r.entity.class_name}Update"
+    if not written:
+        return create, update
+    out = []
+    for base in (create, update):
+        name = f"{r.name}{base.removeprefix(r.entity.class_name)}" if r.is_view else base
+        model = copy.deepcopy(components[base])
+        if "required" in model:
+            model["required"] = [f for f in model["required"] if f not in written]
+        for field_name, value in written.items():
+            if field_name in model.get("properties", {}):
+                model["properties"][field_name]["description"] = f"Always {value!r} on this route."
+        model["title"] = name
+        components[name] = model
+        out.append(name)
+    return out[0], out[1]
+
+
+def _route_paths(
+    schema: Schema,
+    r: _Route,
+    prefix: str,
+    keyed: list[dict[str, Any]],
+    key_errors: dict[str, Any],
+    components: dict[str, Any],
+) -> dict[str, Any]:
+    """The path items of one route, with only the operations its options serve."""
+    entity, options = r.entity, r.options
+    name = r.name
+    shown = _shown_row(schema, r, components)
+    create_model, update_model = _bodies(r, components)
+    components[f"{name}Page"] = {
+        "type": "object",
+        "required": ["data", "count", "total", "page", "pageCount"],
+        "properties": {
+            "data": {"type": "array", "items": {"$ref": REF.format(model=shown)}},
+            "count": {"type": "integer"},
+            "total": {"type": "integer"},
+            "page": {"type": "integer"},
+            "pageCount": {"type": "integer"},
+        },
+    }
+    row_ref = {"$ref": REF.format(model=shown)}
+    tag = r.route
+    base = f"{prefix}/{r.route}"
+    guard_params = [
+        {"name": header, "in": "header", "required": True, "schema": {"type": "string", "const": value}}
+        for header, value in r.guard.headers
+    ]
+    keyed = guard_params + keyed
+    always_paginate = entity.always_paginate if options.always_paginate is None else options.always_paginate
+    joins = None if options.joins is None else [path for path, j in options.joins]
+    paths: dict[str, Any] = {}
+    id_param = {
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {k: v for k, v in id_schema(entity).items() if k != "readOnly"},
+    }
+    read_params = [
+        *guard_params,
+        {"name": "fields", "in": "query", "schema": {"type": "string"}, "description": "Fields to return."},
+        {
+            "name": "join",
+            "in": "query",
+            "style": "form",
+            "explode": True,
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "description": "Relations to include" + (f": {', '.join(joins)}" if joins is not None else "."),
+        },
+    ]
+    list_desc = (
+        "Always the paginated envelope."
+        if always_paginate
+        else "A JSON array; the paginated envelope when `page` or `offset` is given."
+    )
+    paths[base] = {
+        "get": {
+            "tags": [tag],
+            "operationId": f"list{name}",
+            "summary": f"List {r.route}",
+            "description": list_desc,
+            "parameters": guard_params + _list_parameters(entity, joins),
+            "responses": {
+                "200": json_response(
+                    {"oneOf": [{"type": "array", "items": row_ref}, {"$ref": REF.format(model=f"{name}Page")}]},
+                    "Matching rows",
+                ),
+                "400": error_response("Invalid query"),
+                **error_responses(401, 403, 429, 503),
+            },
+        },
+        "post": {
+            "tags": [tag],
+            "operationId": f"create{name}",
+            "summary": f"Create {_a(name)}",
+            "parameters": keyed,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF.format(model=create_model)}}},
+            },
+            "responses": {
+                "201": json_response(row_ref, "Created"),
+                "400": error_response("Invalid body"),
+                **_WRITE_ERRORS,
+                "409": error_response("A unique field is already taken"),
+                **key_errors,
+            },
+        },
+    }
+    paths[f"{base}/bulk"] = {
+        "post": {
+            "tags": [tag],
+            "operationId": f"createMany{name}",
+            "summary": f"Create several {r.route} at once (all or none)",
+            "parameters": keyed,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["bulk"],
+                            "properties": {
+                                "bulk": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"$ref": REF.format(model=create_model)},
+                                }
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "201": json_response({"type": "array", "items": row_ref}, "Created"),
+                "400": error_response("Invalid body"),
+                **_WRITE_ERRORS,
+                "409": error_response("Unique conflict"),
+                **key_errors,
+            },
+        }
+    }
+    update_body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=update_model)}}},
+    }
+    paths[f"{base}/{{id}}"] = {
+        "parameters": [id_param],
+        "get": {
+            "tags": [tag],
+            "operationId": f"get{name}",
+            "summary": f"Get {_a(name)}",
+            "parameters": read_params,
+            "responses": {
+                "200": json_response(row_ref, "The row"),
+                "400": error_response("Invalid id or query"),
+                **error_responses(401, 403, 429, 503),
+                "404": error_response(f"{name} not found"),
+            },
+        },
+        "put": {
+            "tags": [tag],
+            "operationId": f"replace{name}",
+            "summary": f"Update {_a(name)} (fields present are changed)",
+            "parameters": keyed,
+            "requestBody": update_body,
+            "responses": {
+                "200": json_response(row_ref, "Updated"),
+                "400": error_response("Invalid body"),
+                **_WRITE_ERRORS,
+                "404": error_response(f"{name} not found"),
+                "409": error_response("Unique conflict"),
+                **key_errors,
+            },
+        },
+        "patch": {
+            "tags": [tag],
+            "operationId": f"update{name}",
+            "summary": f"Update some fields of {_a(name)}",
+            "parameters": keyed,
+            "requestBody": update_body,
+            "responses": {
+                "200": json_response(row_ref, "Updated"),
+                "400": error_response("Invalid body"),
+                **_WRITE_ERRORS,
+                "404": error_response(f"{name} not found"),
+                "409": error_response("Unique conflict"),
+                **key_errors,
+            },
+        },
+        "delete": {
+            "tags": [tag],
+            "operationId": f"delete{name}",
+            "summary": f"Delete {_a(name)}",
+            "parameters": keyed,
+            "responses": {
+                "200": {"description": "Deleted (empty body)"},
+                "400": error_response("Invalid id"),
+                **error_responses(401, 402, 403, 429, 503),
+                "404": error_response(f"{name} not found"),
+                "409": error_response("Still referenced by other rows"),
+                **key_errors,
+            },
+        },
+    }
+    if entity.soft_delete:
+        paths[f"{base}/{{id}}/recover"] = {
+            "parameters": [id_param],
+            "patch": {
+                "tags": [tag],
+                "operationId": f"recover{name}",
+                "summary": f"Restore a deleted {name}",
+                "parameters": guard_params,
+                "responses": {
+                    "200": json_response(row_ref, "Restored"),
+                    "400": error_response("Invalid id"),
+                    **error_responses(401, 402, 403, 429, 503),
+                    "404": error_response(f"{name} not found"),
+                    "409": error_response("A unique field of the row is taken again"),
+                },
+            },
+        }
+    return _served(paths, base, options)
+
+
+# nestjsx's route name of each documented operation, by path suffix and method.
+_OPERATION_ROUTES = {
+    ("", "get"): "getManyBase",
+    ("", "post"): "createOneBase",
+    ("/bulk", "post"): "createManyBase",
+    ("/{id}", "get"): "getOneBase",
+    ("/{id}", "put"): "replaceOneBase",
+    ("/{id}", "patch"): "updateOneBase",
+    ("/{id}", "delete"): "deleteOneBase",
+    ("/{id}/recover", "patch"): "recoverOneBase",
+}
+
+
+def _served(paths: dict[str, Any], base: str, options: CrudOptions) -> dict[str, Any]:
+    """Only the operations a route's ``routes`` option serves; a path left with none is left out."""
+    out: dict[str, Any] = {}
+    for path, item in paths.items():
+        suffix = path.removeprefix(base)
+        kept = {
+            key: value
+            for key, value in item.items()
+            if key == "parameters" or options.serves(_OPERATION_ROUTES[(suffix, key)])
+        }
+        if set(kept) - {"parameters"}:
+            out[path] = kept
+    return out
+
+
 def build_openapi(
     schema: Schema,
     *,
@@ -320,193 +623,13 @@ def build_openapi(
     _link_properties(schema, components)
     paths: dict[str, Any] = {}
     for entity in schema.entities.values():
-        name = entity.class_name
-        components[name] = row_schema(schema, entity)
-        components[f"{name}Page"] = {
-            "type": "object",
-            "required": ["data", "count", "total", "page", "pageCount"],
-            "properties": {
-                "data": {"type": "array", "items": {"$ref": REF.format(model=name)}},
-                "count": {"type": "integer"},
-                "total": {"type": "integer"},
-                "page": {"type": "integer"},
-                "pageCount": {"type": "integer"},
-            },
-        }
-        row_ref = {"$ref": REF.format(model=name)}
-        tag = entity.route
-        base = f"{prefix}/{entity.route}"
-        id_param = {
-            "name": "id",
-            "in": "path",
-            "required": True,
-            "schema": {k: v for k, v in id_schema(entity).items() if k != "readOnly"},
-        }
-        read_params = [
-            {"name": "fields", "in": "query", "schema": {"type": "string"}, "description": "Fields to return."},
-            {
-                "name": "join",
-                "in": "query",
-                "style": "form",
-                "explode": True,
-                "schema": {"type": "array", "items": {"type": "string"}},
-                "description": "Relations to include.",
-            },
-        ]
-        list_desc = (
-            "Always the paginated envelope."
-            if entity.always_paginate
-            else "A JSON array; the paginated envelope when `page` or `offset` is given."
-        )
-        paths[base] = {
-            "get": {
-                "tags": [tag],
-                "operationId": f"list{name}",
-                "summary": f"List {entity.route}",
-                "description": list_desc,
-                "parameters": _list_parameters(entity),
-                "responses": {
-                    "200": json_response(
-                        {"oneOf": [{"type": "array", "items": row_ref}, {"$ref": REF.format(model=f"{name}Page")}]},
-                        "Matching rows",
-                    ),
-                    "400": error_response("Invalid query"),
-                    **error_responses(401, 403, 429, 503),
-                },
-            },
-            "post": {
-                "tags": [tag],
-                "operationId": f"create{name}",
-                "summary": f"Create {_a(name)}",
-                "parameters": keyed,
-                "requestBody": {
-                    "required": True,
-                    "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Create")}}},
-                },
-                "responses": {
-                    "201": json_response(row_ref, "Created"),
-                    "400": error_response("Invalid body"),
-                    **_WRITE_ERRORS,
-                    "409": error_response("A unique field is already taken"),
-                    **key_errors,
-                },
-            },
-        }
-        paths[f"{base}/bulk"] = {
-            "post": {
-                "tags": [tag],
-                "operationId": f"createMany{name}",
-                "summary": f"Create several {entity.route} at once (all or none)",
-                "parameters": keyed,
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "required": ["bulk"],
-                                "properties": {
-                                    "bulk": {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "items": {"$ref": REF.format(model=f"{name}Create")},
-                                    }
-                                },
-                            }
-                        }
-                    },
-                },
-                "responses": {
-                    "201": json_response({"type": "array", "items": row_ref}, "Created"),
-                    "400": error_response("Invalid body"),
-                    **_WRITE_ERRORS,
-                    "409": error_response("Unique conflict"),
-                    **key_errors,
-                },
-            }
-        }
-        update_body = {
-            "required": True,
-            "content": {"application/json": {"schema": {"$ref": REF.format(model=f"{name}Update")}}},
-        }
-        paths[f"{base}/{{id}}"] = {
-            "parameters": [id_param],
-            "get": {
-                "tags": [tag],
-                "operationId": f"get{name}",
-                "summary": f"Get {_a(name)}",
-                "parameters": read_params,
-                "responses": {
-                    "200": json_response(row_ref, "The row"),
-                    "400": error_response("Invalid id or query"),
-                    **error_responses(401, 403, 429, 503),
-                    "404": error_response(f"{name} not found"),
-                },
-            },
-            "put": {
-                "tags": [tag],
-                "operationId": f"replace{name}",
-                "summary": f"Update {_a(name)} (fields present are changed)",
-                "parameters": keyed,
-                "requestBody": update_body,
-                "responses": {
-                    "200": json_response(row_ref, "Updated"),
-                    "400": error_response("Invalid body"),
-                    **_WRITE_ERRORS,
-                    "404": error_response(f"{name} not found"),
-                    "409": error_response("Unique conflict"),
-                    **key_errors,
-                },
-            },
-            "patch": {
-                "tags": [tag],
-                "operationId": f"update{name}",
-                "summary": f"Update some fields of {_a(name)}",
-                "parameters": keyed,
-                "requestBody": update_body,
-                "responses": {
-                    "200": json_response(row_ref, "Updated"),
-                    "400": error_response("Invalid body"),
-                    **_WRITE_ERRORS,
-                    "404": error_response(f"{name} not found"),
-                    "409": error_response("Unique conflict"),
-                    **key_errors,
-                },
-            },
-            "delete": {
-                "tags": [tag],
-                "operationId": f"delete{name}",
-                "summary": f"Delete {_a(name)}",
-                "parameters": keyed,
-                "responses": {
-                    "200": {"description": "Deleted (empty body)"},
-                    "400": error_response("Invalid id"),
-                    **error_responses(401, 402, 403, 429, 503),
-                    "404": error_response(f"{name} not found"),
-                    "409": error_response("Still referenced by other rows"),
-                    **key_errors,
-                },
-            },
-        }
-        if entity.soft_delete:
-            paths[f"{base}/{{id}}/recover"] = {
-                "parameters": [id_param],
-                "patch": {
-                    "tags": [tag],
-                    "operationId": f"recover{name}",
-                    "summary": f"Restore a deleted {name}",
-                    "responses": {
-                        "200": json_response(row_ref, "Restored"),
-                        "400": error_response("Invalid id"),
-                        **error_responses(401, 402, 403, 429, 503),
-                        "404": error_response(f"{name} not found"),
-                        "409": error_response("A unique field of the row is taken again"),
-                    },
-                },
-            }
+        components[entity.class_name] = row_schema(schema, entity)
+    for r in _routes(schema):
+        paths.update(_route_paths(schema, r, prefix, keyed, key_errors, components))
     tags = [
         {"name": e.route, "description": (e.display.plural if e.display else e.name)} for e in schema.entities.values()
     ]
+    tags.extend({"name": v.route, "description": f"A view of {v.entity}"} for v in schema.views)
     paths.update(_own_paths(prefix))
     tags.append({"name": "operations", "description": "Health, readiness and metrics"})
     tags.append({"name": "documentation", "description": "This document and its interactive page"})

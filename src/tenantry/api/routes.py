@@ -15,12 +15,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
 
+from tenantry.api.endpoint import Endpoint
 from tenantry.core.http import ROUTE_SCOPE_KEY, JSONResponse, read_json
 from tenantry.errors import ApiError
 from tenantry.idempotency import IDEMPOTENCY_HEADER, Claim, Idempotency
 from tenantry.pipeline import Seal
 from tenantry.querystring import QueryParser
 from tenantry.schema import Entity
+from tenantry.schema.crud import Guard
 
 if TYPE_CHECKING:
     from tenantry.core import App
@@ -52,8 +54,18 @@ class CrudEndpoints:
     def __init__(self, runtime: App) -> None:
         self.runtime = runtime
         self.pipeline = runtime.pipeline
-        self.by_route = runtime.schema.by_route()
-        self.parser = QueryParser(runtime.schema, runtime.settings.max_limit)
+        schema = runtime.schema
+        self.parser = QueryParser(schema, runtime.settings.max_limit)
+        # Every entity's own route and every view's, lower-cased: routes match case-insensitively.
+        self.by_route: dict[str, Endpoint] = {
+            e.route.lower(): Endpoint.build(schema, self.parser, e.route, e, e.crud, Guard())
+            for e in schema.entities.values()
+        }
+        for view in schema.views:
+            entity = schema.entities[view.entity]
+            self.by_route[view.route.lower()] = Endpoint.build(
+                schema, self.parser, view.route, entity, view.crud, view.guard
+            )
         self.max_body = runtime.settings.max_body_bytes
         idempotency = runtime.find(Idempotency)
         self.keys = idempotency.keys if idempotency is not None else None
@@ -77,42 +89,61 @@ class CrudEndpoints:
             Route(prefix + "/{resource}/{id}/recover", self.recover, methods=ALL_METHODS),
         ]
 
-    def entity(self, request: Request) -> Entity:
+    def endpoint(self, request: Request) -> Endpoint:
         fixed = self._fixed_paths(request).get(request.url.path)
         if fixed is not None:
             # A path another route serves with other methods (``PUT /api/audit_logs/export``):
             # Starlette passed it on to these catch-alls, which must not take it for a row id.
             raise method_not_allowed(request, sorted(fixed))
-        entity = self.by_route.get(request.path_params["resource"].lower())
-        if entity is None:
+        endpoint = self.by_route.get(request.path_params["resource"].lower())
+        if endpoint is None:
             raise not_routed(request)
         # Logs, traces and metrics name the entity's endpoint (/api/projects/{id}), not the shared route.
         template = getattr(request.scope.get("route"), "path_format", None)
         if isinstance(template, str):
-            request.scope[ROUTE_SCOPE_KEY] = template.replace("{resource}", entity.route, 1)
-        return entity
+            request.scope[ROUTE_SCOPE_KEY] = template.replace("{resource}", endpoint.route, 1)
+        return endpoint
+
+    def entity(self, request: Request) -> Entity:
+        """The entity a request's route serves (its own route or a view's)."""
+        return self.endpoint(request).entity
+
+    async def _open(self, request: Request, kind: str, methods: list[str]) -> tuple[Endpoint, Any]:
+        """The route's endpoint and the request's context, once its method, route options and guard allow it."""
+        endpoint = self.endpoint(request)
+        if request.method not in methods:
+            shown = [m for m in methods if m != "HEAD"]
+            raise method_not_allowed(request, endpoint.allowed_methods(kind, shown) or shown)
+        ctx = await self.runtime.context(request)
+        endpoint.check(request, ctx, kind)
+        return endpoint, ctx
 
     async def collection(self, request: Request) -> Response:
-        entity = self.entity(request)
-        ctx = await self.runtime.context(request)
+        endpoint, ctx = await self._open(request, "collection", ["GET", "HEAD", "POST"])
+        entity = endpoint.entity
         if request.method in ("GET", "HEAD"):
-            query = self.parser.parse_list(entity, request.query_params.multi_items())
-            page = await self.pipeline.list_rows(ctx, entity, query)
+            parsed = self.parser.parse_list(entity, endpoint.params(request.query_params.multi_items()))
+            query, restrict = endpoint.list_query(parsed)
+            page = await self.pipeline.list_rows(ctx, entity, query, restrict=restrict)
+            endpoint.shape(page.data)
             return JSONResponse(page.envelope() if page.paginated else page.data)
-        if request.method == "POST":
-            body = await read_json(request, self.max_body)
-            return await self._write(
-                request, ctx, entity, body, 201, lambda seal: self.pipeline.create_row(ctx, entity, body, seal=seal)
-            )
-        raise method_not_allowed(request, ["GET", "POST"])
+        body = await read_json(request, self.max_body)
+        restrict = endpoint.restriction
+        return await self._write(
+            request,
+            ctx,
+            endpoint,
+            body,
+            201,
+            lambda seal: self.pipeline.create_row(ctx, entity, body, seal=seal, restrict=restrict),
+        )
 
     async def bulk(self, request: Request) -> Response:
-        entity = self.entity(request)
-        if request.method != "POST":
-            if entity.id_type == "text":
-                return await self.item(request)  # `bulk` may be a row's id
-            raise method_not_allowed(request, ["POST"])
-        ctx = await self.runtime.context(request)
+        endpoint = self.endpoint(request)
+        entity = endpoint.entity
+        if request.method != "POST" and entity.id_type == "text":
+            return await self.item(request)  # `bulk` may be a row's id
+        endpoint, ctx = await self._open(request, "bulk", ["POST"])
         body = await read_json(request, self.max_body)
         if not isinstance(body, dict) or "bulk" not in body:
             raise ApiError(
@@ -121,43 +152,51 @@ class CrudEndpoints:
                 ["bulk should not be empty"],
                 errors=[{"field": "bulk", "message": "is required", "code": "REQUIRED"}],
             )
+        restrict = endpoint.restriction
         return await self._write(
             request,
             ctx,
-            entity,
+            endpoint,
             body,
             201,
-            lambda seal: self.pipeline.create_rows(ctx, entity, body["bulk"], seal=seal),
+            lambda seal: self.pipeline.create_rows(ctx, entity, body["bulk"], seal=seal, restrict=restrict),
         )
 
     async def item(self, request: Request) -> Response:
-        entity = self.entity(request)
-        ctx = await self.runtime.context(request)
+        endpoint, ctx = await self._open(request, "item", ["GET", "HEAD", "PUT", "PATCH", "DELETE"])
         row_id = request.path_params.get("id", "bulk")
-        handler = self._item_handlers.get(request.method)
-        if handler is None:
-            raise method_not_allowed(request, ["GET", "PUT", "PATCH", "DELETE"])
-        return await handler(self, request, entity, ctx, row_id)
+        handler = self._item_handlers[request.method]
+        return await handler(self, request, endpoint, ctx, row_id)
 
-    async def _get(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
-        fields, joins = self.parser.parse_read(entity, request.query_params.multi_items())
-        return JSONResponse(await self.pipeline.get_row(ctx, entity, row_id, fields=fields, joins=joins))
+    async def _get(self, request: Request, endpoint: Endpoint, ctx: Any, row_id: str) -> Response:
+        entity = endpoint.entity
+        fields, joins = self.parser.parse_read(entity, endpoint.params(request.query_params.multi_items()))
+        fields, joins, restrict = endpoint.read(fields, joins)
+        row = await self.pipeline.get_row(ctx, entity, row_id, fields=fields, joins=joins, restrict=restrict)
+        return JSONResponse(endpoint.shape_one(row))
 
-    async def _update(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
+    async def _update(self, request: Request, endpoint: Endpoint, ctx: Any, row_id: str) -> Response:
         body = await read_json(request, self.max_body)
-        return await self._write(
-            request, ctx, entity, body, 200, lambda seal: self.pipeline.update_row(ctx, entity, row_id, body, seal=seal)
-        )
-
-    async def _delete(self, request: Request, entity: Entity, ctx: Any, row_id: str) -> Response:
-        # nestjsx/crud answers a delete with 200 and an empty body (returnDeleted: false).
+        entity, restrict = endpoint.entity, endpoint.restriction
         return await self._write(
             request,
             ctx,
-            entity,
+            endpoint,
+            body,
+            200,
+            lambda seal: self.pipeline.update_row(ctx, entity, row_id, body, seal=seal, restrict=restrict),
+        )
+
+    async def _delete(self, request: Request, endpoint: Endpoint, ctx: Any, row_id: str) -> Response:
+        # nestjsx/crud answers a delete with 200 and an empty body (returnDeleted: false).
+        entity, restrict = endpoint.entity, endpoint.restriction
+        return await self._write(
+            request,
+            ctx,
+            endpoint,
             None,
             200,
-            lambda seal: self.pipeline.delete_row(ctx, entity, row_id, seal=seal),
+            lambda seal: self.pipeline.delete_row(ctx, entity, row_id, seal=seal, restrict=restrict),
             _empty,
         )
 
@@ -165,14 +204,23 @@ class CrudEndpoints:
         self,
         request: Request,
         ctx: Any,
-        entity: Entity,
+        endpoint: Endpoint,
         body: Any,
         status: int,
         write: Callable[[Seal | None], Awaitable[Any]],
-        render: Callable[[Any], Any] = lambda result: result,
+        render: Callable[[Any], Any] | None = None,
     ) -> Response:
-        """Run ``write`` and answer ``status`` with what ``render`` makes of its result; with an
-        ``Idempotency-Key``, once per key, its answer stored in the write's transaction."""
+        """Run ``write`` and answer ``status`` with what ``render`` makes of its result (by default the
+        row or rows as the route shows them); with an ``Idempotency-Key``, once per key, its answer
+        stored in the write's transaction."""
+        entity = endpoint.entity
+        if render is None:
+
+            def render(result: Any) -> Any:
+                if isinstance(result, list):
+                    return endpoint.shape([dict(r) for r in result])
+                return endpoint.shape_one(dict(result)) if isinstance(result, dict) else result
+
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key is None or self.keys is None:  # without the capability the header means nothing
             return _answer(status, render(await write(None)))
@@ -189,7 +237,7 @@ class CrudEndpoints:
             request, ctx, key, body, status=status, write=seal_of, render=render, present=present
         )
 
-    _item_handlers: dict[str, Callable[[CrudEndpoints, Request, Entity, Any, str], Awaitable[Response]]] = {
+    _item_handlers: dict[str, Callable[[CrudEndpoints, Request, Endpoint, Any, str], Awaitable[Response]]] = {
         "GET": _get,
         "HEAD": _get,
         "PUT": _update,
@@ -198,13 +246,14 @@ class CrudEndpoints:
     }
 
     async def recover(self, request: Request) -> Response:
-        entity = self.entity(request)
-        if not entity.soft_delete:
+        endpoint = self.endpoint(request)
+        if not endpoint.entity.soft_delete:
             raise ApiError(404, "ROUTE_NOT_FOUND", f"Cannot {request.method} {request.url.path}")
-        if request.method != "PATCH":
-            raise method_not_allowed(request, ["PATCH"])
-        ctx = await self.runtime.context(request)
-        return JSONResponse(await self.pipeline.recover_row(ctx, entity, request.path_params["id"]))
+        endpoint, ctx = await self._open(request, "recover", ["PATCH"])
+        row = await self.pipeline.recover_row(
+            ctx, endpoint.entity, request.path_params["id"], restrict=endpoint.restriction
+        )
+        return JSONResponse(endpoint.shape_one(row))
 
 
 def _empty(result: Any) -> None:

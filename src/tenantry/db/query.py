@@ -164,3 +164,7 @@ class ListQuery:
     offset: int | None = None
     page: int | None = None
     include_deleted: bool = False
+    # A route's own paging options (nestjsx query.limit / maxLimit / alwaysPaginate); None: the entity's.
+    default_limit: int | None = None
+    max_limit: int | None = None
+    always_paginate: bool | None = None

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeAlias
 
 from tenantry.schema.build import DraftEntity, DraftManyToMany, build_schema
+from tenantry.schema.crud import read_crud, read_views
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.model import Field, FieldType, IdType, Index, Location, Schema
 from tenantry.schema.naming import camel_case, is_identifier, pascal_case, pluralize, singularize, snake_case
@@ -316,7 +317,7 @@ class _JsonReader:
 _ENTITY_KEYS = frozenset(
     {
         "name", "table", "created_at", "updated_at", "primaryKeyType", "fields", "indexes", "uniques",
-        "scopeBy", "scopeOptions", "emitEvents", "http", "associations",
+        "scopeBy", "scopeOptions", "emitEvents", "http", "associations", "crud", "views",
     }
 )  # fmt: skip
 # `elementType` only accompanies `array`, which is reported as unsupported on its own.
@@ -590,6 +591,19 @@ class _Loader:
         if "scopeBy" in keys:
             draft.tenant = self.read_scope(keys["scopeBy"], label)
         # scopeOptions, emitEvents and http change Apso's generated code, not the data model.
+        # `crud` and `views` are Tenantry's: Apso's controllers have fixed @Crud() options.
+        for key in ("crud", "views"):
+            if key in keys:
+                at = self.loc(keys[key].line)
+                raw = to_python(keys[key].value)
+
+                def report(message: str, at: Location = at) -> None:
+                    self.problems.at(message, at)
+
+                if key == "crud":
+                    draft.crud = read_crud(raw, report, at)
+                else:
+                    draft.views = read_views(raw, label, report, at)
 
         associations: list[_Association] = []
         associations_line = None

@@ -10,6 +10,7 @@ import difflib
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from tenantry.schema.crud import CrudOptions, Report, View, check_crud
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.model import (
     AppDisplay,
@@ -88,6 +89,8 @@ class DraftEntity:
     default_limit: int | None = None
     display: Display | None = None
     title_field: str | None = None
+    crud: CrudOptions = field(default_factory=CrudOptions)
+    views: list[View] = field(default_factory=list)
 
 
 @dataclass
@@ -149,6 +152,18 @@ def build_schema(
             problems.at(f"entity '{d.name}' has the same route as '{routes[route].name}'", d.location)
         routes[route] = d
         _check_fields(d, problems)
+        _apply_crud(d)
+        for view in d.views:
+            taken = routes.get(view.route.lower())
+            if taken is not None:
+                problems.at(f"view '{view.route}' of '{d.name}' has the same route as '{taken.name}'", view.location)
+            routes[view.route.lower()] = d
+            for role in view.guard.roles:
+                if role not in roles:
+                    problems.at(
+                        f"view '{view.route}': guard names unknown role '{role}' (roles: {', '.join(roles)})",
+                        view.location,
+                    )
     unique_drafts = list(by_key.values())
     lookup = _reference_lookup(unique_drafts)
     system = {d.name: _SYSTEM_NAMES.get(d.name.lower()) for d in unique_drafts}
@@ -203,6 +218,7 @@ def build_schema(
             display=display,
             relations=tuple(relations[d.name]),
             location=d.location,
+            crud=d.crud,
         )
     tables = {e.table: name for name, e in entities.items()}
     for m in links:
@@ -210,7 +226,7 @@ def build_schema(
             problems.at(f"the join table '{m.table}' has the name of the table of '{tables[m.table]}'", m.location)
         tables[m.table] = m.table
     problems.raise_if_any()
-    return Schema(
+    schema = Schema(
         entities=entities,
         title=title,
         roles=roles,
@@ -218,7 +234,32 @@ def build_schema(
         options=dict(options or {}),
         app=app or AppDisplay(),
         many_to_many=tuple(links),
+        views=tuple(v for d in unique_drafts for v in d.views),
     )
+    for entity in entities.values():
+        check_crud(schema, entity, entity.crud, f"crud of '{entity.name}'", _reporter(problems, entity.crud.location))
+    for view in schema.views:
+        check_crud(schema, entities[view.entity], view.crud, f"view '{view.route}'", _reporter(problems, view.location))
+    problems.raise_if_any()
+    return schema
+
+
+def _reporter(problems: ProblemList, location: Location | None) -> Report:
+    def report(message: str) -> None:
+        problems.at(message, location)
+
+    return report
+
+
+def _apply_crud(d: DraftEntity) -> None:
+    """An entity's own ``crud`` options that change its table or its defaults."""
+    if d.crud.soft_delete is not None:
+        d.soft_delete = d.crud.soft_delete
+    if d.crud.limit is not None:
+        d.default_limit = d.crud.limit
+    if d.crud.always_paginate is not None:
+        d.always_paginate = d.crud.always_paginate
+
 
 
 def _many_to_many(

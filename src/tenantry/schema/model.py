@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
+from tenantry.schema.crud import CrudOptions, View
 from tenantry.schema.naming import readable_title
 
 
@@ -229,6 +230,8 @@ class Entity:
     display: Display | None = None
     relations: tuple[Relation, ...] = ()
     location: Location | None = None
+    # nestjsx @Crud() options of the entity's own route (docs/crud-options.md).
+    crud: CrudOptions = field(default_factory=CrudOptions)
 
     def field(self, name: str) -> Field | None:
         """The declared field called ``name`` (``id`` is implicit and not a declared field)."""
@@ -287,6 +290,8 @@ class Schema:
     options: dict[str, Any] = field(default_factory=dict)
     many_to_many: tuple[ManyToMany, ...] = ()
     app: AppDisplay = AppDisplay()
+    # Entities served under second routes, with guards and options of their own.
+    views: tuple[View, ...] = ()
 
     @property
     def app_name(self) -> str:

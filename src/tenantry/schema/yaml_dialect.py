@@ -10,6 +10,7 @@ visible, which ``yaml.safe_load`` would silently drop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -17,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from tenantry.schema.appearance import check_menu_entities, entity_menu_options, read_app_display
 from tenantry.schema.build import AUTO, DraftEntity, DraftManyToMany, build_schema
+from tenantry.schema.crud import read_crud, read_views
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.fieldspec import SpecError, parse_field_spec
 from tenantry.schema.model import Action, AppDisplay, Display, Field, FieldType, Index, Location, Permissions, Schema
@@ -43,6 +45,8 @@ _ENTITY_OPTIONS = {
     "display",
     "label",
     "title_field",
+    "crud",
+    "views",
     "many_to_many",
 }
 _MANY_TO_MANY_KEYS = {"to", "inverse", "table", "column", "target_column"}
@@ -251,6 +255,10 @@ class _Reader:
                 draft.title_field = self.scalar(value)
             elif key == "many_to_many":
                 self.read_many_to_many(draft, value)
+            elif key == "crud":
+                draft.crud = read_crud(self.plain(value), self.reporter(loc), loc)
+            elif key == "views":
+                draft.views = read_views(self.plain(value), draft.name, self.reporter(loc), loc)
 
     def read_many_to_many(self, draft: DraftEntity, node: Node) -> None:
         """``many_to_many: {categories: categories}`` or ``{tags: {to: tags, inverse: posts, table: …}}``.
@@ -301,6 +309,14 @@ class _Reader:
                     target_column=far,
                 )
             )
+
+    def reporter(self, loc: Location) -> Callable[[str], None]:
+        """Report messages at ``loc`` (the option's line)."""
+
+        def report(message: str) -> None:
+            self.problems.at(message, loc)
+
+        return report
 
     def read_permissions(self, node: Node) -> Permissions | None:
         if not isinstance(node, MappingNode):
