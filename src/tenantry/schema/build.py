@@ -261,7 +261,6 @@ def _apply_crud(d: DraftEntity) -> None:
         d.always_paginate = d.crud.always_paginate
 
 
-
 def _many_to_many(
     declared: list[DraftManyToMany],
     by_key: dict[str, DraftEntity],
