@@ -7,6 +7,7 @@ other requests on the event loop.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -22,7 +23,13 @@ ARGON2 = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 16384, 16, 1, 64
 SCRYPT_MAXMEM = 64 * 1024 * 1024
 
-_DUMMY_HASH = ARGON2.hash("tenantry-timing-equaliser")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check refused sign-ins against, made on first use: hashing costs tens of
+    milliseconds, which every worker would otherwise spend at start."""
+    return ARGON2.hash("tenantry-timing-equaliser")
 
 
 def hash_password(password: str) -> str:
@@ -78,6 +85,6 @@ async def verify_password_async(stored: str | None, password: str) -> bool:
     """Verify off the event loop. With no stored hash, spend the same time and return False,
     so an unknown e-mail cannot be told from a wrong password by timing."""
     if stored is None:
-        await asyncio.to_thread(verify_password, _DUMMY_HASH, password)
+        await asyncio.to_thread(verify_password, _dummy_hash(), password)
         return False
     return await asyncio.to_thread(verify_password, stored, password)
