@@ -611,11 +611,14 @@ class Pipeline:
         ``created_by`` outside its organization, nor an organization the user is not in. Reported
         exactly like a reference to nothing, so other tenants' rows do not show through."""
         errors: list[FieldError] = []
+        proven = self._proven_by_session(ctx)
         for f in entity.fields:
             value = values.get(f.name)
             if f.references is None or value is None:
                 continue
             target = self.schema.entities[f.references]
+            if proven.get(target.name) == str(value):
+                continue  # the principal's own user or active organization: its session lookup saw it
             scope = self.scope.read_filter(ctx, target)
             if scope is None:
                 continue  # the foreign key alone decides
@@ -626,6 +629,21 @@ class Pipeline:
                 )
         if errors:
             raise validation_failed(errors)
+
+    def _proven_by_session(self, ctx: RequestContext) -> dict[str, str]:
+        """Rows a signed-in user's request has already proven it may see: the user, and the active
+        organization of which the session lookup found them a member. A create that names them (the
+        usual ``org_id`` and ``created_by``) needs no query to check them again."""
+        principal = ctx.principal
+        if principal.kind != "user":
+            return {}
+        proven: dict[str, str] = {}
+        users, orgs = self.schema.system_entity("users"), self.schema.system_entity("organizations")
+        if users is not None and principal.user_id is not None:
+            proven[users.name] = principal.user_id
+        if orgs is not None and principal.org_id is not None and principal.role is not None:
+            proven[orgs.name] = principal.org_id
+        return proven
 
     # -- many-to-many links ------------------------------------------------------------------
 
