@@ -421,10 +421,8 @@ class QueryParser:
 
 def _column_type(entity: Entity, column: str) -> FieldType:
     if column == "id":
-        return (
-            FieldType.UUID
-            if entity.id_type == "uuid"
-            else (FieldType.INTEGER if entity.id_type == "serial" else FieldType.STRING)
+        return {"uuid": FieldType.UUID, "serial": FieldType.INTEGER, "bigserial": FieldType.BIGINT}.get(
+            entity.id_type, FieldType.STRING
         )
     if column == "deleted_at":
         return FieldType.TIMESTAMP

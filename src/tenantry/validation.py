@@ -116,7 +116,7 @@ class EntityModels:
         create_fields: dict[str, Any] = {}
         filled_fields: dict[str, Any] = {}
         update_fields: dict[str, Any] = {}
-        if entity.id_type != "serial":
+        if not entity.serial_id:
             create_fields["id"] = filled_fields["id"] = (_id_type(entity) | None, None)
         for f in entity.fields:
             if f.server_managed:

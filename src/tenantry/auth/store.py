@@ -21,6 +21,7 @@ from tenantry.auth.tables import USER_CORE, AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.actor import actor_columns
 from tenantry.db.codecs import format_timestamp, to_db
+from tenantry.db.ids import uuid7
 from tenantry.db.types import UTCTimestamp
 from tenantry.schema import FieldType
 
@@ -139,7 +140,7 @@ class AuthStore:
 
     def new_user_id(self) -> Any:
         if self.t.user_id_type == "uuid":
-            return str(uuid.uuid4())
+            return str(uuid7())
         if self.t.user_id_type == "text":
             return generate_id()
         return None  # serial: the database assigns it

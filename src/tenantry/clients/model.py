@@ -120,7 +120,12 @@ class EntityInfo:
 
 def id_column(entity: Entity) -> Column:
     """``id`` as the API returns it: a UUID, an integer (``serial``) or text."""
-    kind = {"uuid": FieldType.UUID, "serial": FieldType.INTEGER, "text": FieldType.STRING}[entity.id_type]
+    kind = {
+        "uuid": FieldType.UUID,
+        "serial": FieldType.INTEGER,
+        "bigserial": FieldType.BIGINT,
+        "text": FieldType.STRING,
+    }[entity.id_type]
     return Column("id", kind, nullable=False)
 
 
@@ -142,7 +147,7 @@ def create_fields(entity: Entity) -> tuple[BodyField, ...]:
     choose ids) except on ``serial`` entities, where the database numbers rows.
     """
     out: list[BodyField] = []
-    if entity.id_type != "serial":
+    if not entity.serial_id:
         out.append(BodyField(id_column(entity), True, "chosen by the server unless given (never by signed-in users)"))
     for f in entity.fields:
         if f.server_managed:

@@ -98,6 +98,8 @@ def id_schema(entity: Entity) -> dict[str, Any]:
         return {"type": "string", "format": "uuid", "readOnly": True}
     if entity.id_type == "serial":
         return {"type": "integer", "readOnly": True}
+    if entity.id_type == "bigserial":
+        return {"type": "string", "pattern": "^[0-9]+$", "readOnly": True}  # bigints are strings
     return {"type": "string", "readOnly": True}
 
 

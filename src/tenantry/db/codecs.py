@@ -123,6 +123,8 @@ def output_converter(ftype: FieldType, dialect: str, scale: int | None = None) -
 def field_output_converter(f: Field | None, dialect: str, id_type: str = "uuid") -> Converter | None:
     """The output converter for a declared field, or for the implicit ``id`` when ``f`` is None."""
     if f is None:
+        if id_type == "bigserial":
+            return _str_or_none  # a bigint, so a string on the wire like every bigint (and TypeORM's)
         return _str_or_none if (id_type == "uuid" and dialect == "postgresql") else None
     return output_converter(f.type, dialect, f.scale)
 
@@ -162,6 +164,6 @@ def id_to_db(id_type: str, dialect: str, value: Any) -> Any:
         if dialect == "postgresql":
             return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
         return str(value)
-    if id_type == "serial":
+    if id_type in ("serial", "bigserial"):
         return int(value)
     return str(value)

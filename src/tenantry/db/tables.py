@@ -128,6 +128,11 @@ def column_type(f: Field) -> sa.types.TypeEngine[Any]:
 def id_column(entity: Entity) -> sa.Column[Any]:
     if entity.id_type == "serial":
         return sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True)
+    if entity.id_type == "bigserial":
+        # SQLite numbers only an INTEGER PRIMARY KEY (its rowid, 64-bit anyway); PostgreSQL gets bigserial.
+        return sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        )
     if entity.id_type == "text":
         # text, as Better Auth's own tables declare their ids (its databases can be served unchanged).
         return sa.Column("id", sa.Text(), primary_key=True)

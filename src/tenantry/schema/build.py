@@ -23,6 +23,7 @@ from tenantry.schema.model import (
     Relation,
     Schema,
     SystemRole,
+    UnknownKeys,
 )
 from tenantry.schema.naming import humanize, is_identifier, pascal_case, pluralize, singularize, snake_case
 
@@ -32,6 +33,7 @@ _ID_FIELD_TYPE: dict[IdType, FieldType] = {
     "uuid": FieldType.UUID,
     "text": FieldType.STRING,
     "serial": FieldType.INTEGER,
+    "bigserial": FieldType.BIGINT,
 }
 _FK_COMPATIBLE = {FieldType.UUID, FieldType.STRING, FieldType.TEXT, FieldType.INTEGER, FieldType.BIGINT}
 _OWNER_NAMES = (
@@ -68,6 +70,7 @@ class DraftEntity:
     route: str | None = None
     class_name: str | None = None
     id_type: IdType = "uuid"
+    unknown_keys: UnknownKeys = "reject"
     tenant: str | Literal["auto"] | None = AUTO
     owner: str | Literal["auto"] | None = AUTO
     permissions: Permissions | None = None
@@ -112,6 +115,10 @@ def build_schema(
     orgs = next((d for d in unique_drafts if system[d.name] == "organizations"), None)
 
     for d in unique_drafts:
+        if d.id_type == "bigserial" and system[d.name] is not None:
+            # Accounts and organizations keep ids every authentication path already handles.
+            problems.at(f"'{d.name}' is a system entity: its id may be uuid, text or serial, not bigserial", d.location)
+    for d in unique_drafts:
         d.fields = [_resolve_reference(d, f, lookup, problems) for f in d.fields]
     if users is not None and orgs is not None:
         # A user's organization is the one active in their session; people sign up before they
@@ -147,6 +154,7 @@ def build_schema(
             class_name=class_name,
             fields=tuple(d.fields),
             id_type=d.id_type,
+            unknown_keys=d.unknown_keys,
             system=system[d.name],
             tenant_field=tenant,
             owner_field=owner,

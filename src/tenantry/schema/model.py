@@ -44,7 +44,12 @@ class Action(enum.StrEnum):
     DELETE = "delete"
 
 
-IdType = Literal["uuid", "text", "serial"]
+IdType = Literal["uuid", "text", "serial", "bigserial"]
+# Ids the database numbers itself (auto-increment): never chosen by a client, absent from inserts.
+SERIAL_ID_TYPES: frozenset[str] = frozenset({"serial", "bigserial"})
+# What a create or update does with body keys that are not fields: refuse them (400
+# ``UNKNOWN_FIELD``) or drop them, as nestjsx's validation pipe (``whitelist``) does for Apso.
+UnknownKeys = Literal["reject", "drop"]
 # Entities a capability gives meaning to: accounts, tenants, and the audit capability's log.
 SystemRole = Literal["users", "organizations", "audit_logs"]
 OnDelete = Literal["restrict", "cascade", "set null"]
@@ -162,6 +167,7 @@ class Entity:
     class_name: str
     fields: tuple[Field, ...]
     id_type: IdType = "uuid"
+    unknown_keys: UnknownKeys = "reject"
     system: SystemRole | None = None
     tenant_field: str | None = None
     owner_field: str | None = None
@@ -173,6 +179,11 @@ class Entity:
     display: Display | None = None
     relations: tuple[Relation, ...] = ()
     location: Location | None = None
+
+    @property
+    def serial_id(self) -> bool:
+        """Whether the database numbers this entity's rows (``serial``/``bigserial``)."""
+        return self.id_type in SERIAL_ID_TYPES
 
     def field(self, name: str) -> Field | None:
         """The declared field called ``name`` (``id`` is implicit and not a declared field)."""

@@ -205,10 +205,10 @@ class _Reader:
                 setattr(draft, key, self.scalar(value))
             elif key == "id":
                 id_type = (self.scalar(value) or "").lower()
-                if id_type in ("uuid", "text", "serial"):
+                if id_type in ("uuid", "text", "serial", "bigserial"):
                     draft.id_type = id_type  # type: ignore[assignment]
                 else:
-                    self.problems.at("'id' must be one of: uuid, text, serial", loc)
+                    self.problems.at("'id' must be one of: uuid, text, serial, bigserial", loc)
             elif key in ("tenant", "owner"):
                 raw = self.plain(value)
                 setattr(

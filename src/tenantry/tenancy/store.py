@@ -16,7 +16,6 @@ Timestamps of members and invitations are aware ``datetime`` objects.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -28,6 +27,7 @@ from tenantry.auth.store import AuthStore
 from tenantry.auth.tables import AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.codecs import Converter, field_output_converter, id_to_db, to_db, utc_now
+from tenantry.db.ids import uuid7
 from tenantry.schema import Entity, FieldType
 from tenantry.tenancy.tables import TenancyTables
 
@@ -183,7 +183,7 @@ class OrgStore:
         now = utc_now()
         row: dict[str, Any] = {}
         if self.t.org_id_type == "uuid":
-            row["id"] = str(uuid.uuid4())
+            row["id"] = str(uuid7())
         elif self.t.org_id_type != "serial":
             row["id"] = generate_id()
         for f in self.entity.fields:
