@@ -594,6 +594,8 @@ class Pipeline:
         # Auth's own ids), which the README states along with that consequence.
         if entity.id_type == "text" and not entity.system:
             return
+        if entity.serial_id and entity.unknown_keys == "drop":
+            return  # not a field of the create body, so dropped like any unknown key (nestjsx's whitelist)
         if ctx.principal.kind == "user" and any(isinstance(i, dict) and "id" in i for i in items):
             raise validation_failed([FieldError("id", "is assigned by the server", "FIELD_NOT_ALLOWED")])
 

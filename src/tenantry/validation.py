@@ -112,7 +112,10 @@ class EntityModels:
 
     def __init__(self, entity: Entity) -> None:
         self.entity = entity
-        config = ConfigDict(extra="forbid", title=entity.class_name, ser_json_inf_nan="null")
+        # Unknown body keys: a 400 naming them, or (Apso services, as nestjsx's whitelisting pipe)
+        # dropped before anything is written. Either way a known field with a bad value is a 400.
+        extra: Literal["forbid", "ignore"] = "ignore" if entity.unknown_keys == "drop" else "forbid"
+        config = ConfigDict(extra=extra, title=entity.class_name, ser_json_inf_nan="null")
         create_fields: dict[str, Any] = {}
         filled_fields: dict[str, Any] = {}
         update_fields: dict[str, Any] = {}

@@ -532,6 +532,8 @@ class _Loader:
         # expect the {data, count, total, page, pageCount} envelope on every list.
         draft.always_paginate = True
         draft.default_limit = APSO_PAGE_SIZE
+        # nestjsx's ValidationPipe (`whitelist: true`) strips body keys its DTO does not declare.
+        draft.unknown_keys = "drop"
 
         table = self.text(keys["table"], f"'table' of {what}") if "table" in keys else None
         if table is not None and not is_identifier(table):

@@ -42,6 +42,7 @@ _ENTITY_OPTIONS = {
     "display",
     "label",
     "title_field",
+    "unknown_fields",
 }
 
 
@@ -231,6 +232,12 @@ class _Reader:
                 draft.display = self.read_display(draft, value)
             elif key == "title_field":
                 draft.title_field = self.scalar(value)
+            elif key == "unknown_fields":
+                raw = self.scalar(value)
+                if raw in ("reject", "drop"):
+                    draft.unknown_keys = raw  # type: ignore[assignment]
+                else:
+                    self.problems.at("'unknown_fields' must be 'reject' (a 400, the default) or 'drop'", loc)
 
     def read_permissions(self, node: Node) -> Permissions | None:
         if not isinstance(node, MappingNode):
