@@ -31,6 +31,7 @@ from tenantry.schema import Entity, Field, FieldType
 from tenantry.schema.types import INT32, INT64
 
 TEXT_MAX = 1_000_000
+ARRAY_MAX = 10_000  # elements in one array value
 
 
 def _no_nul(value: str) -> str:
@@ -84,6 +85,8 @@ def python_type(f: Field) -> Any:
         return Annotated[dt.datetime, AfterValidator(_sane_datetime)]
     if t is FieldType.DATE:
         return dt.date
+    if t is FieldType.JSON and f.element is not None:
+        return Annotated[list[python_type(Field(f.name, f.element))], PydField(max_length=ARRAY_MAX)]  # type: ignore[misc]
     if t is FieldType.JSON:
         return Annotated[JsonValue, AfterValidator(_json_no_nul)]
     if t is FieldType.ENUM:

@@ -577,11 +577,48 @@ class TestFields:
         got = {t: schema.entities["Thing"].fields[i].type for i, t in enumerate(cases)}
         assert got == cases
 
-    @pytest.mark.parametrize("type_name", ["geometry", "bytea", "array", "interval", "serial", "point", "time"])
+    @pytest.mark.parametrize("type_name", ["bytea", "interval", "serial", "time"])
     def test_unsupported_types(self, type_name: str) -> None:
         assert problems(v2([entity("Thing", {"name": "x", "type": type_name})])) == [
             f"app.apsorc:2: field 'x': type '{type_name}' is not supported yet"
         ]
+
+    def test_array_fields(self) -> None:
+        fields = [
+            {"name": "a", "type": "array"},
+            {"name": "b", "type": "array", "elementType": "integer"},
+            {"name": "c", "type": "varchar[]"},
+            {"name": "d", "type": "float[]"},
+            {"name": "e", "type": "array", "elementType": "boolean"},
+        ]
+        schema = load(v2([entity("Thing", *fields)]))
+        got = {f.name: (f.type, f.element) for f in schema.entities["Thing"].fields}
+        assert got == {
+            "a": (FieldType.JSON, FieldType.TEXT),  # Apso's default element type is text
+            "b": (FieldType.JSON, FieldType.INTEGER),
+            "c": (FieldType.JSON, FieldType.TEXT),
+            "d": (FieldType.JSON, FieldType.FLOAT),
+            "e": (FieldType.JSON, FieldType.BOOLEAN),
+        }
+
+    def test_array_and_spatial_problems(self) -> None:
+        fields = [
+            {"name": "a", "type": "array", "elementType": "json"},
+            {"name": "b", "type": "date[]"},
+            {"name": "c", "type": "text", "elementType": "text"},
+        ]
+        assert problems(v2([entity("Thing", *fields)])) == [
+            "app.apsorc:2: field 'a': arrays of 'json' are not supported (element types: text, varchar, integer, "
+            "float, boolean)",
+            "app.apsorc:2: field 'b': arrays of 'date' are not supported (element types: text, varchar, integer, "
+            "float, boolean)",
+            "app.apsorc:2: 'elementType' applies to array fields, not to field 'c'",
+        ]
+
+    @pytest.mark.parametrize("type_name", ["geometry", "geography", "point", "polygon", "multilinestring"])
+    def test_spatial_fields_load_and_wait_for_the_database(self, type_name: str) -> None:
+        f = one_field({"name": "where", "type": type_name})
+        assert (f.type, f.spatial) == (FieldType.JSON, type_name)
 
     def test_nullable_and_required(self) -> None:
         plain = one_field({"name": "a", "type": "text"})
@@ -965,7 +1002,7 @@ BROKEN = """\
   "entities": [
     { "name": "User", "fields": [
         { "name": "email", "type": "txt" },
-        { "name": "location", "type": "geometry" },
+        { "name": "location", "type": "tsvector" },
         { "name": "role", "type": "enum" },
         { "name": "active", "type": "boolean", "default": "maybe" },
         { "name": "id", "type": "integer", "primary": true },
@@ -991,7 +1028,7 @@ class TestFile:
     def test_every_mistake_at_once(self) -> None:
         assert problems(BROKEN, "broken.apsorc") == [
             "broken.apsorc:5: field 'email': unknown type 'txt' (did you mean 'text'?)",
-            "broken.apsorc:6: field 'location': type 'geometry' is not supported yet",
+            "broken.apsorc:6: field 'location': type 'tsvector' is not supported yet",
             'broken.apsorc:7: enum field \'role\' needs \'values\', e.g. "values": ["Active", "Inactive"]',
             "broken.apsorc:8: field 'active': default 'maybe' is not a valid boolean",
             "broken.apsorc:9: field 'id': custom primary keys are not supported; every entity has an implicit 'id' "

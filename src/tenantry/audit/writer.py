@@ -32,7 +32,7 @@ import sqlalchemy as sa
 from tenantry.audit.redact import redact
 from tenantry.audit.tables import LOGICAL_COLUMNS, AuditTables
 from tenantry.db import Connection, SQLCompiler
-from tenantry.db.codecs import id_to_db, to_db, utc_now
+from tenantry.db.codecs import field_to_db, id_to_db, to_db, utc_now
 from tenantry.db.ids import uuid7
 from tenantry.db.tables import string_length
 from tenantry.pipeline import OrganizationChange, WriteEvent, organization_of
@@ -146,7 +146,7 @@ class Auditor:
             return text[:limit] if limit is not None else text
         if f.type is FieldType.UUID:
             return to_db(FieldType.UUID, self.dialect, str(value))
-        return to_db(f.type, self.dialect, value)
+        return field_to_db(f, self.dialect, value)
 
 
 class AuditWriter:

@@ -76,6 +76,8 @@ def field_schema(f: Field) -> dict[str, Any]:
         s = {"type": "string", "format": "date-time", "examples": ["2026-11-26T10:42:01.801Z"]}
     elif t is FieldType.DATE:
         s = {"type": "string", "format": "date"}
+    elif t is FieldType.JSON and f.element is not None:
+        s = {"type": "array", "items": field_schema(Field(f.name, f.element, nullable=False))}
     elif t is FieldType.JSON:
         s = {}
     else:

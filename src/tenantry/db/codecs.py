@@ -158,6 +158,13 @@ def to_db(ftype: FieldType, dialect: str, value: Any) -> Any:
     return value
 
 
+def field_to_db(f: Field, dialect: str, value: Any) -> Any:
+    """A validated value of the declared field ``f`` as the driver expects it (arrays differ by dialect)."""
+    if f.element is not None and dialect == "postgresql":
+        return None if value is None else list(value)  # a real array: asyncpg takes the list
+    return to_db(f.type, dialect, value)
+
+
 def id_to_db(id_type: str, dialect: str, value: Any) -> Any:
     """An entity id as the driver expects it."""
     if id_type == "uuid":

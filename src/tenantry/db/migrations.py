@@ -51,6 +51,7 @@ from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
+from tenantry.db.features import check_before_migrating
 from tenantry.db.tables import TableSet
 from tenantry.db.types import GUID, UTCTimestamp
 
@@ -252,6 +253,7 @@ def upgrade(
     _require_migrations(directory)
 
     def work(conn: Connection) -> None:
+        check_before_migrating(conn, tables.spatial)
         config = alembic_config(url, tables, directory, conn)
         _refuse_unknown(ScriptDirectory.from_config(config), _current(conn), directory)
         command.upgrade(config, revision)
@@ -343,6 +345,7 @@ def sync_schema(url: str, tables: TableSet, *, allow_destructive: bool = False) 
     """
 
     def work(conn: Connection) -> SyncResult:
+        check_before_migrating(conn, tables.spatial)
         upgrade_ops = _diff(conn, tables).upgrade_ops
         assert upgrade_ops is not None
         result = SyncResult()

@@ -345,10 +345,19 @@ _ID_TYPES: dict[str, IdType] = {"serial": "serial", "uuid": "uuid", "text": "tex
 _UNSUPPORTED_TYPES = frozenset(
     {
         "serial", "bigserial", "smallserial", "time", "timetz", "bytea", "xml", "inet", "interval",
-        "tsvector", "array", "point", "geometry", "geography", "linestring", "polygon", "multipoint",
-        "multilinestring", "multipolygon", "geometrycollection", "int4range",
+        "tsvector", "int4range",
     }
 )  # fmt: skip
+# PostGIS types (Apso's JSON Schema list): read into the model, and refused when the app's database
+# cannot hold them (``tenantry.db.features``).
+SPATIAL_TYPES = frozenset(
+    {
+        "geometry", "geography", "point", "linestring", "polygon", "multipoint", "multilinestring",
+        "multipolygon", "geometrycollection",
+    }
+)  # fmt: skip
+# What an array column's elements may be (Apso's `elementType`, or `text[]`-style type names).
+_ELEMENT_TYPES = (FieldType.TEXT, FieldType.STRING, FieldType.INTEGER, FieldType.FLOAT, FieldType.BOOLEAN)
 _TEXT_TYPES = (FieldType.STRING, FieldType.TEXT)
 _MAX_LENGTH = 10_485_760  # Postgres' limit for varchar(n)
 # Apso's own limits for decimal/numeric (`validateDecimalField`), which are Postgres' limits.
@@ -660,7 +669,14 @@ class _Loader:
             self.report(f"a field of '{entity}' needs a 'name'", line)
         what = f"field '{name}'" if name else f"a field of '{entity}'"
         keys = self.members(node, what, _FIELD_KEYS)
-        ftype = self.field_type(keys.get("type"), what, line)
+        shape = self.array_or_spatial(keys, what)
+        element, spatial = shape or (None, None)
+        if shape is None:
+            ftype = None  # an array of an unsupported element type, already reported
+        else:
+            ftype = FieldType.JSON if element or spatial else self.field_type(keys.get("type"), what, line)
+        if "elementType" in keys and element is None and shape is not None:
+            self.report(f"'elementType' applies to array fields, not to {what}", keys["elementType"].line)
         if name is None or ftype is None:
             return None
         type_name = str(to_python(keys["type"].value)).lower()
@@ -717,8 +733,37 @@ class _Loader:
             precision=precision,
             scale=scale,
             email=email,
+            element=element,
+            spatial=spatial,
             location=loc,
         )
+
+    def array_or_spatial(self, keys: dict[str, JsonMember], what: str) -> tuple[FieldType | None, str | None] | None:
+        """The element type of an array field (``array`` + ``elementType``, or ``text[]``) or the
+        PostGIS type of a spatial one; ``(None, None)`` for any other field, ``None`` for an array
+        whose element type was reported as unsupported."""
+        member = keys.get("type")
+        raw = to_python(member.value) if member is not None else None
+        if not isinstance(raw, str):
+            return None, None
+        lowered = raw.strip().lower()
+        if lowered in SPATIAL_TYPES:
+            return None, lowered
+        if lowered == "array":
+            elem_member = keys.get("elementType")
+            elem_raw = self.text(elem_member, f"'elementType' of {what}") if elem_member else "text"
+            line = elem_member.line if elem_member else member.line  # type: ignore[union-attr]
+        elif lowered.endswith("[]"):
+            elem_raw, line = lowered[:-2].strip(), member.line  # type: ignore[union-attr]
+        else:
+            return None, None
+        element = TYPE_ALIASES.get((elem_raw or "").lower())
+        if element not in _ELEMENT_TYPES:
+            allowed = "text, varchar, integer, float, boolean"
+            self.report(f"{what}: arrays of '{elem_raw}' are not supported (element types: {allowed})", line)
+            return None
+        # A string element's length is not kept: array elements are text.
+        return (FieldType.TEXT if element is FieldType.STRING else element), None
 
     def field_type(self, member: JsonMember | None, what: str, line: int) -> FieldType | None:
         if member is None:
@@ -733,7 +778,7 @@ class _Loader:
         if lowered in _UNSUPPORTED_TYPES:
             self.report(f"{what}: type '{raw}' is not supported yet", member.line)
             return None
-        known = sorted(set(TYPE_ALIASES) | _UNSUPPORTED_TYPES)
+        known = sorted(set(TYPE_ALIASES) | _UNSUPPORTED_TYPES | SPATIAL_TYPES | {"array"})
         close = difflib.get_close_matches(lowered, known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         self.report(f"{what}: unknown type '{raw}'{hint}", member.line)

@@ -91,6 +91,11 @@ class Field:
     label: str | None = None
     relation_name: str | None = None
     inverse_name: str | None = None
+    # An array column (``type`` is JSON on the wire): the type of its elements. PostgreSQL stores a
+    # real array (``text[]``), SQLite a JSON array.
+    element: FieldType | None = None
+    # A PostGIS column (``type`` is JSON: GeoJSON on the wire): Apso's type name (``geometry``, ``point`` …).
+    spatial: str | None = None
     location: Location | None = None
 
     @property
