@@ -140,7 +140,8 @@ def to_db(ftype: FieldType, dialect: str, value: Any) -> Any:
             return truncate_ms(value)
         if ftype is FieldType.UUID and isinstance(value, str):
             return uuid.UUID(value)
-        if ftype is FieldType.BIGINT and isinstance(value, str):
+        if ftype in (FieldType.BIGINT, FieldType.INTEGER) and isinstance(value, str):
+            # A serial organization's id is text in sessions (``org_id``): its tenant column is int4.
             return int(value)
         return value
     if ftype is FieldType.UUID:

@@ -593,7 +593,13 @@ class _Loader:
         if "uniques" in keys:
             draft.indexes.extend(self.read_indexes(keys["uniques"], what, unique_list=True))
         if "scopeBy" in keys:
-            draft.tenant = self.read_scope(keys["scopeBy"], label)
+            scope = self.read_scope(keys["scopeBy"], label)
+            if scope is not None and "." in scope:
+                # Scoped through a parent (`task.organizationId`): no tenant column of its own.
+                relation, _, parent_field = scope.partition(".")
+                draft.tenant, draft.tenant_via = None, (relation, parent_field)
+            else:
+                draft.tenant = scope
         # scopeOptions, emitEvents and http change Apso's generated code, not the data model.
 
         associations: list[_Association] = []
@@ -631,9 +637,11 @@ class _Loader:
                 member.line,
             )
         scope = paths[0]
-        if "." in scope:
+        parts = scope.split(".")
+        if len(parts) > 2 or not all(parts):
             self.report(
-                f"nested scope paths like '{scope}' are not supported yet; scope '{entity}' by one of its own fields",
+                f"scope path '{scope}' of '{entity}': scope by a field of its own ('organizationId') "
+                "or of a parent it belongs to ('task.organizationId')",
                 member.line,
             )
             return None

@@ -175,6 +175,9 @@ class Entity:
     unknown_keys: UnknownKeys = "reject"
     system: SystemRole | None = None
     tenant_field: str | None = None
+    # Scoped through a parent instead of a column of its own (Apso's nested ``scopeBy``,
+    # ``task.organizationId``): the name of the to-one relation whose row decides the tenant.
+    tenant_via: str | None = None
     owner_field: str | None = None
     permissions: Permissions | None = None
     indexes: tuple[Index, ...] = ()
@@ -184,6 +187,11 @@ class Entity:
     display: Display | None = None
     relations: tuple[Relation, ...] = ()
     location: Location | None = None
+
+    @property
+    def tenant_scoped(self) -> bool:
+        """Whether rows belong to an organization (by a column of their own, or through a parent)."""
+        return self.tenant_field is not None or self.tenant_via is not None
 
     @property
     def serial_id(self) -> bool:
