@@ -133,7 +133,7 @@ class EntityModels:
             if f.required and not f.has_default:
                 create_fields[f.name] = (annotation, PydField(description=f.label))
                 # A signed-in caller may leave out the tenant and owner: the server fills them.
-                server_filled = f.name in (entity.tenant_field, entity.owner_field)
+                server_filled = f.name == entity.owner_field or (f.name == entity.tenant_field and entity.inject_tenant)
                 filled_fields[f.name] = optional if server_filled else create_fields[f.name]
             else:
                 create_fields[f.name] = filled_fields[f.name] = optional

@@ -26,10 +26,14 @@ APSORC = """\
     { "name": "Organization", "fields": [
         { "name": "name", "type": "text" }, { "name": "slug", "type": "text", "unique": true } ] },
     { "name": "Project", "scopeBy": "organizationId", "fields": [ { "name": "name", "type": "text" } ] },
-    { "name": "Task", "scopeBy": "project.organizationId", "fields": [ { "name": "title", "type": "text" } ] }
+    { "name": "Task", "scopeBy": "project.organizationId", "fields": [ { "name": "title", "type": "text" } ] },
+    { "name": "Note", "scopeBy": "organizationId",
+      "scopeOptions": { "injectOnCreate": false, "enforceOn": ["find", "get"] },
+      "fields": [ { "name": "body", "type": "text" } ] }
   ],
   "relationships": [
     { "from": "Organization", "to": "Project", "type": "OneToMany" },
+    { "from": "Organization", "to": "Note", "type": "OneToMany" },
     { "from": "Project", "to": "Task", "type": "OneToMany" }
   ]
 }
@@ -89,3 +93,23 @@ async def test_nested_scope_follows_the_parent(make_client) -> None:
             _raw_tasks(client)
             assert (await client.get("/raw/tasks", headers=ann.headers)).json() == ["ann's"]
             assert (await client.get("/raw/tasks", headers=bob.headers)).json() == ["bob's"]
+
+
+async def test_scope_options_inject_on_create_and_enforce_on(make_client) -> None:
+    async with make_client(SCHEMA, auth=NO_VERIFICATION, base_url=BASE) as client:
+        ann = await new_user(client, "ann@example.com")
+        bob = await new_user(client, "bob@example.com")
+        acme = await create_org(client, ann, "Acme", slug="acme")
+        bravo = await create_org(client, bob, "Bravo", slug="bravo")
+        # injectOnCreate: false — the client names the organization, and only its active one will do.
+        missing = assert_error(await client.post("/api/Notes", json={"body": "x"}, headers=ann.headers), 400)
+        assert missing["errors"][0] == {"field": "organizationId", "message": "is required", "code": "REQUIRED"}
+        other = await client.post("/api/Notes", json={"body": "x", "organizationId": bravo["id"]}, headers=ann.headers)
+        assert_error(other, 403, "TENANT_MISMATCH")
+        ok = await client.post("/api/Notes", json={"body": "hi", "organizationId": acme["id"]}, headers=ann.headers)
+        assert ok.status_code == 201 and ok.json()["organizationId"] == int(acme["id"])
+        # enforceOn lists only find and get; Tenantry scopes every operation all the same.
+        note = ok.json()["id"]
+        assert_error(await client.patch(f"/api/Notes/{note}", json={"body": "mine"}, headers=bob.headers), 404)
+        assert_error(await client.delete(f"/api/Notes/{note}", headers=bob.headers), 404)
+        assert (await client.get(f"/api/Notes/{note}", headers=ann.headers)).json()["body"] == "hi"

@@ -152,7 +152,7 @@ def create_fields(entity: Entity) -> tuple[BodyField, ...]:
     for f in entity.fields:
         if f.server_managed:
             continue
-        filled = f.name in (entity.tenant_field, entity.owner_field)
+        filled = f.name == entity.owner_field or (f.name == entity.tenant_field and entity.inject_tenant)
         note = "filled by the server from the session when left out" if filled and f.required else None
         out.append(BodyField(_column(f), not f.required or f.has_default or filled, note))
     return tuple(out)

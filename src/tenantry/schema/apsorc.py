@@ -334,6 +334,8 @@ _RELATIONSHIP_KEYS = frozenset(
 )  # fmt: skip
 _ASSOCIATION_KEYS = frozenset({"name", "type", "reference_name", "nullable", "index", "join_table", "nested"})
 _INDEX_KEYS = frozenset({"fields", "unique"})
+_SCOPE_OPTION_KEYS = frozenset({"injectOnCreate", "enforceOn", "bypassRoles"})
+_SCOPE_OPERATIONS = ("find", "get", "create", "update", "delete")
 _UNIQUE_KEYS = frozenset({"name", "fields"})
 _RELATIONSHIP_TYPES = ("OneToMany", "ManyToOne", "OneToOne", "ManyToMany")
 _INVERSE_TYPE = {"OneToMany": "ManyToOne", "ManyToOne": "OneToMany", "OneToOne": "OneToOne", "ManyToMany": "ManyToMany"}
@@ -600,7 +602,10 @@ class _Loader:
                 draft.tenant, draft.tenant_via = None, (relation, parent_field)
             else:
                 draft.tenant = scope
-        # scopeOptions, emitEvents and http change Apso's generated code, not the data model.
+        if "scopeOptions" in keys and "scopeBy" in keys:
+            draft.inject_tenant = self.read_scope_options(keys["scopeOptions"], label)
+        # emitEvents and http change Apso's generated code, not the data model (nor does
+        # scopeOptions without a scopeBy: Apso's scope guard never reads it then).
 
         associations: list[_Association] = []
         associations_line = None
@@ -646,6 +651,36 @@ class _Loader:
             )
             return None
         return scope
+
+    def read_scope_options(self, member: JsonMember, entity: str) -> bool:
+        """Apso's ``scopeOptions``; returns ``injectOnCreate`` (default true).
+
+        ``enforceOn`` is checked and otherwise moot: Tenantry scopes every operation, so leaving one
+        out never opens other organizations' rows. ``bypassRoles`` is refused: a role that reads
+        across organizations is what the tenant boundary and row-level security exist to prevent.
+        """
+        what = f"'scopeOptions' of '{entity}'"
+        if not isinstance(member.value, JsonObject):
+            self.report(f"{what} must be an object", member.line)
+            return True
+        keys = self.members(member.value, what, _SCOPE_OPTION_KEYS)
+        inject = self.flag(keys["injectOnCreate"], what) if "injectOnCreate" in keys else True
+        if "enforceOn" in keys:
+            for op in self.names(keys["enforceOn"], f"'enforceOn' of {what}", keys["enforceOn"].line) or ():
+                if op not in _SCOPE_OPERATIONS:
+                    self.report(
+                        f"'enforceOn' of {what}: unknown operation '{op}' (one of: {', '.join(_SCOPE_OPERATIONS)})",
+                        keys["enforceOn"].line,
+                    )
+        if "bypassRoles" in keys:
+            roles = self.names(keys["bypassRoles"], f"'bypassRoles' of {what}", keys["bypassRoles"].line)
+            if roles:
+                self.report(
+                    f"'bypassRoles' of {what} ({', '.join(roles)}): Tenantry never lets a role read or write "
+                    "other organizations' rows; remove it (organization admins already see all of their own)",
+                    keys["bypassRoles"].line,
+                )
+        return inject
 
     def read_indexes(self, member: JsonMember, what: str, *, unique_list: bool) -> list[Index]:
         key = "uniques" if unique_list else "indexes"

@@ -74,6 +74,7 @@ class DraftEntity:
     tenant: str | Literal["auto"] | None = AUTO
     # Nested scope (``task.organizationId``): the to-one relation and the parent's tenant field.
     tenant_via: tuple[str, str] | None = None
+    inject_tenant: bool = True
     owner: str | Literal["auto"] | None = AUTO
     permissions: Permissions | None = None
     indexes: list[Index] = field(default_factory=list)
@@ -162,6 +163,7 @@ def build_schema(
             system=system[d.name],
             tenant_field=tenant,
             tenant_via=via,
+            inject_tenant=d.inject_tenant,
             owner_field=owner,
             permissions=d.permissions,
             indexes=tuple(d.indexes),

@@ -178,6 +178,9 @@ class Entity:
     # Scoped through a parent instead of a column of its own (Apso's nested ``scopeBy``,
     # ``task.organizationId``): the name of the to-one relation whose row decides the tenant.
     tenant_via: str | None = None
+    # Whether the server writes the tenant column of a new row (Apso's ``injectOnCreate``); when
+    # not, the client sends it, and it must still be the active organization.
+    inject_tenant: bool = True
     owner_field: str | None = None
     permissions: Permissions | None = None
     indexes: tuple[Index, ...] = ()
