@@ -15,6 +15,7 @@ from tests.api._helpers import assert_error
 from tests.auth.helpers import BASE, NO_VERIFICATION
 from tests.conftest import SEED_SCHEMA_PATH
 from tests.tenancy.helpers import create_org, new_user
+from tests.web.test_pages import FORM, log_in, sign_up
 
 ENTITIES = """
 tickets:
@@ -134,3 +135,20 @@ def _types(module: str, cls: str) -> str:
     """The ``<cls>Types`` interface of a generated TypeScript module."""
     start = module.index(f"export interface {cls}Types {{")
     return module[start : module.index("}\n", start)]
+
+
+async def test_web_pages_follow_serial_ids(make_client) -> None:
+    async with make_client(SCHEMA) as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        r = await client.post("/app/tickets/new", data={"title": "First"}, headers=FORM)
+        assert r.status_code == 303, r.text
+        listing = await client.get("/app/tickets")
+        assert 'href="/app/tickets/1"' in listing.text
+        detail = await client.get("/app/tickets/1")
+        assert detail.status_code == 200 and "First" in detail.text
+        r = await client.post("/app/tickets/1/edit", data={"title": "Renamed"}, headers=FORM)
+        assert r.status_code == 303
+        assert "Renamed" in (await client.get("/app/tickets/1")).text
+        assert (await client.get("/app/tickets/2")).status_code == 404
+        assert (await client.get("/app/tickets/abc")).status_code == 400  # the API's INVALID_ID, as a page
