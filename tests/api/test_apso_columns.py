@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from tenantry.clients.model import describe
+from tenantry.clients.python import render_models
+from tenantry.clients.typescript import render_module
 from tenantry.schema import SchemaError, load_schema_text
 from tests.api._helpers import assert_error
 from tests.auth.helpers import runtime, sql
@@ -109,3 +112,11 @@ async def test_postgis_types_are_refused_with_the_field_and_the_reason(make_clie
         assert "pg_available_extensions" in message or "does not serve PostGIS" in message
     else:
         assert "this app's database is SQLite" in message
+
+
+def test_typed_clients_type_array_columns() -> None:
+    schema = load_schema_text(ARTICLES, "app.apsorc")
+    ts = render_module(schema)
+    assert "tags: string[] | null;" in ts and "scores: number[] | null;" in ts and "flags: boolean[] | null;" in ts
+    py = render_models(schema, describe(schema))
+    assert '"tags": list[str] | None' in py and '"scores": list[int] | None' in py

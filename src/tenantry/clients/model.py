@@ -48,6 +48,8 @@ class Column:
     nullable: bool
     enum_values: tuple[str, ...] = ()
     label: str | None = None
+    # An array column: the type of its elements (filters treat it as JSON: only null tests).
+    element: FieldType | None = None
 
     @property
     def kind(self) -> FilterKind:
@@ -130,7 +132,7 @@ def id_column(entity: Entity) -> Column:
 
 
 def _column(f: Field) -> Column:
-    return Column(f.name, f.type, f.nullable, f.enum_values, f.label)
+    return Column(f.name, f.type, f.nullable, f.enum_values, f.label, f.element)
 
 
 def row_columns(entity: Entity) -> tuple[Column, ...]:

@@ -32,9 +32,11 @@ def _identifier(name: str) -> str:
 def read_type(c: Column) -> str:
     """A value as the API returns it: decimals and bigints as strings, instants as ISO text."""
     t = c.type
-    if t is FieldType.JSON:
+    if t is FieldType.JSON and c.element is not None:
+        base = f"list[{read_type(Column(c.name, c.element, False))}]"
+    elif t is FieldType.JSON:
         return "JsonValue"
-    if t is FieldType.ENUM:
+    elif t is FieldType.ENUM:
         base = _lit(c.enum_values)
     elif t is FieldType.INTEGER:
         base = "int"
