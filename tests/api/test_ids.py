@@ -65,6 +65,11 @@ async def test_serial_ids_are_numbered_by_the_database_and_stay_within_their_org
         assert_error(r, 400, "VALIDATION_FAILED")  # a reference to Bob's ticket is one to nothing
         bob_view = await client.get("/api/tickets/2", headers=bob.headers)
         assert bob_view.status_code == 200 and bob_view.json()["title"] == "B1"
+        # The audit log keeps serial ids as text, and each organization sees only its own.
+        logged = await client.get(
+            "/api/audit_logs", params={"filter": "resource_type||$eq||tickets"}, headers=ann.headers
+        )
+        assert sorted(entry["resource_id"] for entry in logged.json()) == ["1", "3"]
         # Ids of the wrong shape are refused before any query.
         for bad in ("abc", "1.5", "-1", "99999999999", "²"):
             assert_error(await client.get(f"/api/tickets/{bad}", headers=ann.headers), 400, "INVALID_ID")
