@@ -88,6 +88,11 @@ async def test_nested_scope_follows_the_parent(make_client) -> None:
         joined = (await client.get("/api/Tasks/1", params={"join": "project"}, headers=ann.headers)).json()
         assert joined["project"]["name"] == "Apollo"
         assert (await client.get("/api/Tasks/2", headers=bob.headers)).json()["title"] == "bob's"
+        # Through the parent the other way: a project's tasks, joined or filtered, stay scoped too.
+        by_task = {"filter": "tasks.title||$eq||ann's", "join": "tasks"}
+        found = (await client.get("/api/Projects", params=by_task, headers=ann.headers)).json()["data"]
+        assert [(p["name"], [t["title"] for t in p["tasks"]]) for p in found] == [("Apollo", ["ann's"])]
+        assert (await client.get("/api/Projects", params=by_task, headers=bob.headers)).json()["data"] == []
 
         if runtime(client).db.dialect_name == "postgresql":
             _raw_tasks(client)
