@@ -64,6 +64,13 @@ def array_type(element: str) -> TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.ARRAY(_ARRAY_ELEMENTS[element]), "postgresql")
 
 
+def array_element(pg_type: TypeEngine[Any]) -> str | None:
+    """The element name ``array_type`` was given, from its PostgreSQL variant; None for another type."""
+    if not isinstance(pg_type, postgresql.ARRAY):
+        return None
+    return next((name for name, t in _ARRAY_ELEMENTS.items() if type(t) is type(pg_type.item_type)), None)
+
+
 class Spatial(sa.types.UserDefinedType[Any]):
     """A PostGIS column (``geometry(Point)`` …); only ever built for PostgreSQL with PostGIS."""
 
