@@ -17,7 +17,7 @@ from tenantry.querystring import RESERVED
 from tenantry.schema import Entity, Field, FieldType, Schema
 
 # How a column may be filtered: the operator families the query parser allows for its type.
-FilterKind = Literal["text", "ordered", "bool", "json"]
+FilterKind = Literal["text", "ordered", "bool", "json", "array"]
 
 _KINDS: dict[FieldType, FilterKind] = {
     FieldType.STRING: "text",
@@ -48,12 +48,12 @@ class Column:
     nullable: bool
     enum_values: tuple[str, ...] = ()
     label: str | None = None
-    # An array column: the type of its elements (filters treat it as JSON: only null tests).
+    # An array column: the type of its elements (`$cont` one of them, `$in` any of several).
     element: FieldType | None = None
 
     @property
     def kind(self) -> FilterKind:
-        return _KINDS[self.type]
+        return "array" if self.element is not None else _KINDS[self.type]
 
 
 @dataclass(frozen=True)
@@ -174,21 +174,21 @@ def _describe_entity(schema: Schema, entity: Entity) -> EntityInfo:
     columns = row_columns(entity)
     relations = tuple(RelationInfo(r.name, r.target, r.kind == "many", r.aliases) for r in entity.relations if r.target)
     filters: list[tuple[str, Column]] = [(c.name, c) for c in columns]
-    sorts = [c.name for c in columns if c.kind != "json"]
+    sorts = [c.name for c in columns if c.kind not in ("json", "array")]
     joins: list[tuple[str, str]] = []
     for rel in entity.relations:
         target = schema.entities[rel.target]
         target_columns = row_columns(target)
         filters.extend((f"{rel.name}.{c.name}", c) for c in target_columns)
         if rel.kind == "one":  # the parser refuses to sort by a relation with many rows per row
-            sorts.extend(f"{rel.name}.{c.name}" for c in target_columns if c.kind != "json")
+            sorts.extend(f"{rel.name}.{c.name}" for c in target_columns if c.kind not in ("json", "array"))
         for name in (rel.name, *rel.aliases):
             joins.append((name, rel.name))
         if MAX_JOIN_DEPTH > 1:
             joins.extend((f"{rel.name}.{nested.name}", rel.name) for nested in target.relations)
     # Plain ``?field=value`` equality, as the seed's client sends ``?org_id=…``: not for names the
     # query language reserves, nor for JSON (the parser would refuse the comparison).
-    equality = tuple(c for c in columns if c.name not in RESERVED and c.kind != "json")
+    equality = tuple(c for c in columns if c.name not in RESERVED and c.kind not in ("json", "array"))
     return EntityInfo(
         entity=entity,
         columns=columns,

@@ -66,6 +66,8 @@ def write_type(c: Column) -> str:
 
 
 def _filter_type(c: Column) -> str:
+    if c.element is not None:
+        return f"ArrayColumn<{write_type(Column(c.name, c.element, False))}>"
     value = write_type(Column(c.name, c.type, False, c.enum_values))
     if c.kind == "text":
         return f"TextColumn<{value}>"
