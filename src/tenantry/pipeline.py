@@ -20,6 +20,7 @@ from tenantry.context import RequestContext
 from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
 from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected, IntegrityViolation
+from tenantry.db.ids import uuid7
 from tenantry.db.query import And, Condition, Join, ListQuery, Node, Or, Related, SortKey, conjunction, values_of
 from tenantry.db.tables import has_foreign_keys
 from tenantry.errors import (
@@ -34,7 +35,7 @@ from tenantry.errors import (
 )
 from tenantry.hooks import Deny, HookEvent, Hooks
 from tenantry.schema import Action, Entity, FieldType, Relation, Schema
-from tenantry.schema.types import INT32
+from tenantry.schema.types import INT32, INT64
 from tenantry.validation import EntityModels
 
 log = logging.getLogger("tenantry.pipeline")
@@ -261,9 +262,10 @@ class Pipeline:
                 raise bad_request(
                     "INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (a UUID)"
                 ) from None
-        if entity.id_type == "serial":
-            # ASCII digits only ('²'.isdigit() is true), within the int4 range of a serial column.
-            if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32[1]:
+        if entity.serial_id:
+            # ASCII digits only ('²'.isdigit() is true), within the range of the column (int4 or int8).
+            top = INT32[1] if entity.id_type == "serial" else INT64[1]
+            if not (text.isascii() and text.isdigit()) or len(text) > len(str(top)) or int(text) > top:
                 raise bad_request("INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (an integer)")
             return int(text)
         if not text or len(text) > 64 or "\x00" in text:
@@ -590,9 +592,10 @@ class Pipeline:
         """Add the server's values to validated input: id, defaults, timestamps, forced scope values."""
         now = utc_now()
         row: dict[str, Any] = {}
-        if entity.id_type != "serial":
+        if not entity.serial_id:
             given = values.pop("id", None)
-            row["id"] = str(given) if given is not None else str(uuid.uuid4())
+            # UUIDv7: time-ordered, so `sort=id` follows insertion and PostgreSQL's index stays compact.
+            row["id"] = str(given) if given is not None else str(uuid7())
         for f in entity.fields:
             if f.auto:
                 row[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
@@ -735,8 +738,14 @@ class Pipeline:
             await self._load_joins(ctx, entity, [row], [Join(name) for name in links])
 
     @staticmethod
-    def _refuse_client_ids(ctx: RequestContext, items: list[Any]) -> None:
+    def _refuse_client_ids(ctx: RequestContext, entity: Entity, items: list[Any]) -> None:
         # A signed-in user choosing an id could learn from a 409 that another tenant's row has it.
+        # Text ids are the exception: they are the client's by design (Apso's `text` keys, Better
+        # Auth's own ids), which the README states along with that consequence.
+        if entity.id_type == "text" and not entity.system:
+            return
+        if entity.serial_id and entity.unknown_keys == "drop":
+            return  # not a field of the create body, so dropped like any unknown key (nestjsx's whitelist)
         if ctx.principal.kind == "user" and any(isinstance(i, dict) and "id" in i for i in items):
             raise validation_failed([FieldError("id", "is assigned by the server", "FIELD_NOT_ALLOWED")])
 
@@ -751,7 +760,7 @@ class Pipeline:
     ) -> dict[str, Any]:
         """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
-        self._refuse_client_ids(ctx, [body])
+        self._refuse_client_ids(ctx, entity, [body])
         body = restrict.body(body)
         body, links = self._split_links(entity, body)
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
@@ -777,7 +786,7 @@ class Pipeline:
             raise validation_failed([FieldError("bulk", "should not be empty", "REQUIRED")])
         if len(items) > MAX_BULK:
             raise validation_failed([FieldError("bulk", f"must contain at most {MAX_BULK} items", "TOO_MANY")])
-        self._refuse_client_ids(ctx, items)
+        self._refuse_client_ids(ctx, entity, items)
         models = self.models[entity.name]
         validated: list[dict[str, Any]] = []
         links: list[dict[str, list[Any]]] = []
