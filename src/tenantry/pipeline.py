@@ -511,12 +511,18 @@ class Pipeline:
         return tuple(wanted), tuple(internal)
 
     async def _load_joins(
-        self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]], joins: Sequence[Join]
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        rows: list[dict[str, Any]],
+        joins: Sequence[Join],
+        conn: Connection | None = None,
     ) -> None:
         """Attach related rows under each relation's name: an object (to-one) or a list (to-many).
 
         Each relation costs one query for the whole page (never one per row), and its rows pass
-        through the target entity's own policy and scope.
+        through the target entity's own policy and scope. ``conn``: read inside a write's
+        transaction (its links are not committed yet).
         """
         by_head: dict[str, list[Join]] = {}
         for join in joins:
@@ -538,12 +544,12 @@ class Pipeline:
             if rel.remote_field not in columns:
                 columns = (*columns, rel.remote_field)
                 internal = (*internal, rel.remote_field)
-            await self._attach(ctx, entity, rel, target, rows, columns, grant)
+            await self._attach(ctx, entity, rel, target, rows, columns, grant, conn)
             children = [r[rel.name] for r in rows if rel.kind == "one" and r.get(rel.name) is not None]
             if rel.kind == "many":
                 children = [c for r in rows for c in r[rel.name]]
             if nested and children:
-                await self._load_joins(ctx, target, children, nested)
+                await self._load_joins(ctx, target, children, nested, conn)
             for child in children:
                 for name in internal:
                     child.pop(name, None)
@@ -557,6 +563,7 @@ class Pipeline:
         rows: list[dict[str, Any]],
         columns: tuple[str, ...],
         grant: Grant,
+        conn: Connection | None = None,
     ) -> None:
         keys = list({r[rel.local_field] for r in rows if r.get(rel.local_field) is not None})
         related: list[dict[str, Any]] = []
@@ -565,7 +572,7 @@ class Pipeline:
             where = self._read_where(ctx, target, grant)
             stmt, values = self.sql.select_related(rel, columns, where, via)
             ids = self.sql.key_list(target, rel.remote_field, keys)
-            found = await self.db.fetch(stmt.sql, stmt.params(values, {"ids": ids}))
+            found = await (conn or self.db).fetch(stmt.sql, stmt.params(values, {"ids": ids}))
             related = self.shaper(target, columns).many(found)
             if via is not None:
                 # Group by the key each row was linked to (the extra last column), not a column of the row.
@@ -730,12 +737,24 @@ class Pipeline:
             for i in ids:
                 await conn.execute(insert.sql, insert.params((), {"near": near, "far": self.sql.id_value(target, i)}))
 
-    async def _show_links(
-        self, ctx: RequestContext, entity: Entity, row: dict[str, Any], links: dict[str, list[Any]]
+    async def _show_joins(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        entity: Entity,
+        rows: list[dict[str, Any]],
+        links: Sequence[dict[str, list[Any]]],
+        joins: Sequence[Join],
     ) -> None:
-        """A write that set links answers with the rows now linked, as ``?join=`` would show them."""
-        if links:
-            await self._load_joins(ctx, entity, [row], [Join(name) for name in links])
+        """The rows a write answers with carry the rows it linked and the route's ``joins`` (its
+        eager ones, as nestjsx re-reads a written row with them), as ``?join=`` would show them.
+
+        Read on the write's connection before its answer is sealed, so that an ``Idempotency-Key``
+        replay returns the same body."""
+        for row, linked in zip(rows, links, strict=True):
+            wanted = [*joins, *(Join(name) for name in linked if all(j.path != name for j in joins))]
+            if wanted:
+                await self._load_joins(ctx, entity, [row], wanted, conn)
 
     @staticmethod
     def _refuse_client_ids(ctx: RequestContext, entity: Entity, items: list[Any]) -> None:
@@ -757,15 +776,22 @@ class Pipeline:
         *,
         seal: Seal | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> dict[str, Any]:
-        """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
+        """Insert one row; returns it as the API shows it (201), with ``joins`` loaded. ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         self._refuse_client_ids(ctx, entity, [body])
         body = restrict.body(body)
         body, links = self._split_links(entity, body)
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
         rows = await self._insert_many(
-            ctx, entity, [values], None if seal is None else _first(seal), links=[links], restrict=restrict
+            ctx,
+            entity,
+            [values],
+            None if seal is None else _first(seal),
+            links=[links],
+            restrict=restrict,
+            joins=joins,
         )
         return rows[0]
 
@@ -777,8 +803,10 @@ class Pipeline:
         *,
         seal: Seal | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> list[dict[str, Any]]:
-        """Insert several rows in one transaction: all of them or none. ``seal``: see ``Seal``."""
+        """Insert several rows in one transaction: all of them or none, each with ``joins`` loaded.
+        ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         if not isinstance(items, list):
             raise validation_failed([FieldError("bulk", "must be an array of objects", "INVALID_TYPE")])
@@ -803,7 +831,7 @@ class Pipeline:
                 )
         if errors:
             raise validation_failed(errors)
-        return await self._insert_many(ctx, entity, validated, seal, links=links, restrict=restrict)
+        return await self._insert_many(ctx, entity, validated, seal, links=links, restrict=restrict, joins=joins)
 
     async def _insert_many(
         self,
@@ -813,6 +841,7 @@ class Pipeline:
         seal: Seal | None = None,
         links: list[dict[str, list[Any]]] | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> list[dict[str, Any]]:
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
@@ -836,8 +865,11 @@ class Pipeline:
                     if links and links[i]:
                         await self._write_links(ctx, conn, entity, new, links[i], bulk=len(items) > 1, index=i)
                     await self._notify(conn, WriteEvent(entity, "create", new["id"], None, new, ctx))
+                # Events and hooks saw the rows alone; the answer (and what a replay returns) has its joins.
+                shown = [dict(row) for row in created]
+                await self._show_joins(ctx, conn, entity, shown, links or [{} for _ in created], joins)
                 if seal is not None:
-                    await seal(conn, created)
+                    await seal(conn, shown)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, items) from None
         except DataRejected as exc:
@@ -846,11 +878,8 @@ class Pipeline:
             raise ApiError(exc.status, exc.code, exc.message) from None
         for new in created:
             await self.hooks.run_after("after_create", HookEvent(entity.name, "create", ctx, new=new))
-        if links:
-            for new, linked in zip(created, links, strict=True):
-                await self._show_links(ctx, entity, new, linked)
-        await self._present(ctx, entity, created)
-        return created
+        await self._present(ctx, entity, shown)
+        return shown
 
     async def update_row(
         self,
@@ -861,11 +890,12 @@ class Pipeline:
         *,
         seal: Seal | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> dict[str, Any]:
         """Change the fields present in ``body`` (PUT and PATCH alike, as nestjsx/Apso); never inserts.
 
         ``seal``: see ``Seal``. ``restrict``: only its rows are found, its values are written and the
-        row must still be one of them afterwards."""
+        row must still be one of them afterwards. ``joins``: loaded on the row it answers with."""
         grant = self.policy.authorize(ctx, entity, Action.UPDATE)
         row_id = self.parse_id(entity, raw_id)
         models = self.models[entity.name]
@@ -892,8 +922,10 @@ class Pipeline:
                 if links:
                     await self._write_links(ctx, conn, entity, {**old, **values}, links, replace=True)
                 if not values:
+                    shown = dict(old)
+                    await self._show_joins(ctx, conn, entity, [shown], [links], joins)
                     if seal is not None:
-                        await seal(conn, old)
+                        await seal(conn, shown)
                 else:
                     await self._check_references(ctx, conn, entity, values)
                     now = utc_now()
@@ -907,22 +939,20 @@ class Pipeline:
                     new = shaper(result)
                     await self._check_restriction(ctx, conn, entity, new["id"], restrict)
                     await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+                    shown = dict(new)
+                    await self._show_joins(ctx, conn, entity, [shown], [links], joins)
                     if seal is not None:
-                        await seal(conn, new)
+                        await seal(conn, shown)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, [values]) from None
         except DataRejected as exc:
             raise bad_request("INVALID_VALUE", f"The database rejected a value: {_first_line(exc)}") from None
         except Deny as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
-        if not values:  # nothing but links (or nothing at all) changed: the row is as it was
-            await self._show_links(ctx, entity, old, links)
-            await self._present(ctx, entity, [old])
-            return old
-        await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
-        await self._show_links(ctx, entity, new, links)
-        await self._present(ctx, entity, [new])
-        return new
+        if values:  # otherwise nothing but links (or nothing at all) changed: the row is as it was
+            await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
+        await self._present(ctx, entity, [shown])
+        return shown
 
     async def delete_row(
         self,

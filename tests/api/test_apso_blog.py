@@ -163,3 +163,36 @@ async def test_view_writes_with_links(make_client: ClientFactory) -> None:
         assert field_codes(assert_error(r, 400, "VALIDATION_FAILED")) == {"bulk.1.categories": "REFERENCE_NOT_FOUND"}
         assert await sql(client, LINKS) == links
         assert (await client.get("/api/Posts", params={"filter": "title||$eq||Seven"})).json() == []
+
+
+async def test_written_rows_carry_eager_joins_and_replays_repeat_them(make_client: ClientFactory) -> None:
+    """nestjsx re-reads a written row with its route's joins; an ``Idempotency-Key`` replay answers the
+    same bytes, links and joins included (they are stored with the write, in its transaction)."""
+    async with make_client(blog()) as client:
+        await seed(client)
+
+        async def twice(method: str, path: str, body: Any, key: str) -> dict[str, Any]:
+            first = await client.request(method, f"/api/{path}", json=body, headers={"idempotency-key": key})
+            again = await client.request(method, f"/api/{path}", json=body, headers={"idempotency-key": key})
+            assert first.status_code in (200, 201), first.text
+            assert "idempotent-replayed" not in first.headers and again.headers["idempotent-replayed"] == "true"
+            assert (again.status_code, again.content) == (first.status_code, first.content)
+            answer: dict[str, Any] = first.json()
+            return answer
+
+        review = await twice("POST", "Reviews", {"rating": 2, "postId": 1}, "k-review")
+        assert review == {"id": 2, "rating": 2, "postId": 1, "post": {"id": 1, "title": "One"}}
+        review = await twice("PATCH", "Reviews/2", {"postId": 3}, "k-review-move")
+        assert review["post"] == {"id": 3, "title": "Three"}
+        ada = await twice("PATCH", "Authors/1", {"name": "Ada L."}, "k-ada")
+        assert ada["profile"] == {"id": 1, "bio": "Mathematician", "authorId": 1} and "email" not in ada
+        assert (await twice("POST", "Authors", {"name": "Cy", "email": "cy@example.com"}, "k-cy"))["profile"] is None
+        made = await twice("POST", "Posts", {"title": "Four", "authorId": 2, "categories": [{"id": 2}]}, "k-post")
+        assert [c["name"] for c in made["categories"]] == ["Art"]
+        linked = await twice("PATCH", f"Posts/{made['id']}", {"categories": [{"id": 1}, {"id": 2}]}, "k-link")
+        assert sorted(c["name"] for c in linked["categories"]) == ["Art", "Tech"]
+        bulk = [{"title": "Five", "published": True, "categories": [{"id": 1}]}]
+        r = await client.post("/api/scoped-posts/bulk", json={"bulk": bulk}, headers={"idempotency-key": "k-bulk"})
+        again = await client.post("/api/scoped-posts/bulk", json={"bulk": bulk}, headers={"idempotency-key": "k-bulk"})
+        assert r.status_code == 201 and again.content == r.content and r.json()[0]["categories"][0]["name"] == "Tech"
+        assert (await client.get("/api/Reviews", params={"limit": 10})).json()["total"] == 2  # written once

@@ -174,6 +174,12 @@ class Endpoint:
         chosen, restriction = self._joins(joins)
         return fields, chosen, restriction
 
+    @property
+    def write_joins(self) -> tuple[Join, ...]:
+        """The joins the rows a write answers with carry: the route's eager ones that are selected, with
+        their fields (nestjsx re-reads a written row with its joins)."""
+        return self._joins(())[0]
+
     def _joins(self, asked: tuple[Join, ...]) -> tuple[tuple[Join, ...], Restriction]:
         """nestjsx's join rules: only the allow-list, eager ones always; required ones leave out rows
         without the relation; ``select: false`` joins filter but are not returned."""
