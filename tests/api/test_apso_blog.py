@@ -20,7 +20,8 @@ LINKS = 'SELECT "postId", "categoryId" FROM post_categories_category ORDER BY 1,
 
 async def seed(client: httpx.AsyncClient) -> None:
     """Ada (1, with a profile) and Bob (2); Tech (1) and Art (2); Ada's posts 1 (Tech, Art) and 2
-    (unpublished), Bob's post 3 (Tech); a comment by Bob on post 1; a review of post 3."""
+    (unpublished), Bob's post 3 (Tech); a comment by Bob on post 1 and one by Ada on post 3; a review of
+    post 3."""
 
     async def post(path: str, body: dict[str, Any]) -> dict[str, Any]:
         r = await client.post(f"/api/{path}", json=body)
@@ -37,6 +38,7 @@ async def seed(client: httpx.AsyncClient) -> None:
     await post("Posts", {"title": "Two", "authorId": 1, "published": False})
     await post("Posts", {"title": "Three", "authorId": 2, "published": True, "categories": [{"id": 1}]})
     await post("Comments", {"body": "Nice", "postId": 1, "commenterId": 2})
+    await post("Comments", {"body": "Meh", "postId": 3, "commenterId": 1})
     await post("Reviews", {"rating": 4, "postId": 3})
 
 
@@ -111,6 +113,22 @@ async def test_reads_through_views_joins_and_paths(make_client: ClientFactory) -
         ] == []
         page = (await get("/api/Reviews", params={"filter": "post.categories.name||$eq||Tech"})).json()
         assert [r["id"] for r in page["data"]] == [1]
+        # Comments: an alias and a required join on nested paths (`postAuthor` is `post.author`).
+        page = (await get("/api/Comments", params={"join": "postAuthor", "sort": "postAuthor.name,ASC"})).json()
+        assert [(c["body"], c["post"]) for c in page["data"]] == [
+            ("Nice", {"id": 1, "title": "One", "author": {"id": 1, "name": "Ada"}}),
+            ("Meh", {"id": 3, "title": "Three", "author": {"id": 2, "name": "Bob"}}),
+        ]
+        page = (await get("/api/Comments", params={"filter": "postAuthor.name||$eq||Bob"})).json()
+        assert [c["body"] for c in page["data"]] == ["Meh"]
+        search = orjson.dumps({"postAuthor.profile.website": {"$cont": "ada"}}).decode()
+        assert [c["body"] for c in (await get("/api/Comments", params={"s": search})).json()["data"]] == ["Nice"]
+        # `post.author.profile` is required: joining it leaves out the comment on Bob's post (no profile).
+        page = (await get("/api/Comments", params={"join": "post.author.profile"})).json()
+        assert [c["body"] for c in page["data"]] == ["Nice"] and page["total"] == 1
+        assert page["data"][0]["post"]["author"]["profile"]["bio"] == "Mathematician"
+        assert (await get("/api/Comments/2", params={"join": "post.author.profile"})).status_code == 404
+        assert (await get("/api/Comments/2")).json()["body"] == "Meh"
         # Authors: `posts` through its allow-list, categories two relations away.
         page = (await get("/api/Authors", params={"filter": "posts.categories.name||$eq||Art"})).json()
         assert [a["name"] for a in page["data"]] == ["Ada"]

@@ -82,8 +82,8 @@ class Endpoint:
             for path, join in options.joins:
                 canonical, target = _canonical(schema, entity, path)
                 joins[canonical] = join
-                if join.alias and "." not in canonical:
-                    aliases[join.alias] = canonical
+                if join.alias:
+                    aliases[join.alias] = canonical  # a nested path too: `writer` for `post.author`
                 if join.allow is not None or join.exclude:
                     shown = join.allow if join.allow is not None else target.columns
                     join_fields[canonical] = tuple(c for c in shown if c not in join.exclude)
@@ -189,9 +189,8 @@ class Endpoint:
         for path, option in self.joins.items():
             if option.eager and path not in chosen:
                 chosen[path] = Join(path)
-        required: list[Node] = [
-            Condition(f"{path}.id", "notnull") for path in chosen if self.joins[path].required and "." not in path
-        ]
+        # An inner join along a path: a row whose related row (at every step) is missing is left out.
+        required: list[Node] = [Condition(f"{path}.id", "notnull") for path in chosen if self.joins[path].required]
         loaded = tuple(
             self._fields(join)
             for join in sorted(chosen.values(), key=lambda j: j.path.count("."))
