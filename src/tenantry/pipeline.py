@@ -20,6 +20,7 @@ from tenantry.context import RequestContext
 from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
 from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected, IntegrityViolation
+from tenantry.db.ids import uuid7
 from tenantry.db.query import And, Condition, Join, ListQuery, Node, Or, Related, SortKey, conjunction, values_of
 from tenantry.db.tables import has_foreign_keys
 from tenantry.errors import (
@@ -34,7 +35,7 @@ from tenantry.errors import (
 )
 from tenantry.hooks import Deny, HookEvent, Hooks
 from tenantry.schema import Action, Entity, FieldType, Relation, Schema
-from tenantry.schema.types import INT32
+from tenantry.schema.types import INT32, INT64
 from tenantry.validation import EntityModels
 
 log = logging.getLogger("tenantry.pipeline")
@@ -261,9 +262,10 @@ class Pipeline:
                 raise bad_request(
                     "INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (a UUID)"
                 ) from None
-        if entity.id_type == "serial":
-            # ASCII digits only ('²'.isdigit() is true), within the int4 range of a serial column.
-            if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) > INT32[1]:
+        if entity.serial_id:
+            # ASCII digits only ('²'.isdigit() is true), within the range of the column (int4 or int8).
+            top = INT32[1] if entity.id_type == "serial" else INT64[1]
+            if not (text.isascii() and text.isdigit()) or len(text) > len(str(top)) or int(text) > top:
                 raise bad_request("INVALID_ID", f"'{text[:64]}' is not a valid {entity.class_name} id (an integer)")
             return int(text)
         if not text or len(text) > 64 or "\x00" in text:
@@ -509,12 +511,18 @@ class Pipeline:
         return tuple(wanted), tuple(internal)
 
     async def _load_joins(
-        self, ctx: RequestContext, entity: Entity, rows: list[dict[str, Any]], joins: Sequence[Join]
+        self,
+        ctx: RequestContext,
+        entity: Entity,
+        rows: list[dict[str, Any]],
+        joins: Sequence[Join],
+        conn: Connection | None = None,
     ) -> None:
         """Attach related rows under each relation's name: an object (to-one) or a list (to-many).
 
         Each relation costs one query for the whole page (never one per row), and its rows pass
-        through the target entity's own policy and scope.
+        through the target entity's own policy and scope. ``conn``: read inside a write's
+        transaction (its links are not committed yet).
         """
         by_head: dict[str, list[Join]] = {}
         for join in joins:
@@ -536,12 +544,12 @@ class Pipeline:
             if rel.remote_field not in columns:
                 columns = (*columns, rel.remote_field)
                 internal = (*internal, rel.remote_field)
-            await self._attach(ctx, entity, rel, target, rows, columns, grant)
+            await self._attach(ctx, entity, rel, target, rows, columns, grant, conn)
             children = [r[rel.name] for r in rows if rel.kind == "one" and r.get(rel.name) is not None]
             if rel.kind == "many":
                 children = [c for r in rows for c in r[rel.name]]
             if nested and children:
-                await self._load_joins(ctx, target, children, nested)
+                await self._load_joins(ctx, target, children, nested, conn)
             for child in children:
                 for name in internal:
                     child.pop(name, None)
@@ -555,6 +563,7 @@ class Pipeline:
         rows: list[dict[str, Any]],
         columns: tuple[str, ...],
         grant: Grant,
+        conn: Connection | None = None,
     ) -> None:
         keys = list({r[rel.local_field] for r in rows if r.get(rel.local_field) is not None})
         related: list[dict[str, Any]] = []
@@ -563,7 +572,7 @@ class Pipeline:
             where = self._read_where(ctx, target, grant)
             stmt, values = self.sql.select_related(rel, columns, where, via)
             ids = self.sql.key_list(target, rel.remote_field, keys)
-            found = await self.db.fetch(stmt.sql, stmt.params(values, {"ids": ids}))
+            found = await (conn or self.db).fetch(stmt.sql, stmt.params(values, {"ids": ids}))
             related = self.shaper(target, columns).many(found)
             if via is not None:
                 # Group by the key each row was linked to (the extra last column), not a column of the row.
@@ -590,9 +599,10 @@ class Pipeline:
         """Add the server's values to validated input: id, defaults, timestamps, forced scope values."""
         now = utc_now()
         row: dict[str, Any] = {}
-        if entity.id_type != "serial":
+        if not entity.serial_id:
             given = values.pop("id", None)
-            row["id"] = str(given) if given is not None else str(uuid.uuid4())
+            # UUIDv7: time-ordered, so `sort=id` follows insertion and PostgreSQL's index stays compact.
+            row["id"] = str(given) if given is not None else str(uuid7())
         for f in entity.fields:
             if f.auto:
                 row[f.name] = now if f.type is FieldType.TIMESTAMP else now.date()
@@ -745,16 +755,34 @@ class Pipeline:
             for i in ids:
                 await conn.execute(insert.sql, insert.params((), {"near": near, "far": self.sql.id_value(target, i)}))
 
-    async def _show_links(
-        self, ctx: RequestContext, entity: Entity, row: dict[str, Any], links: dict[str, list[Any]]
+    async def _show_joins(
+        self,
+        ctx: RequestContext,
+        conn: Connection,
+        entity: Entity,
+        rows: list[dict[str, Any]],
+        links: Sequence[dict[str, list[Any]]],
+        joins: Sequence[Join],
     ) -> None:
-        """A write that set links answers with the rows now linked, as ``?join=`` would show them."""
-        if links:
-            await self._load_joins(ctx, entity, [row], [Join(name) for name in links])
+        """The rows a write answers with carry the rows it linked and the route's ``joins`` (its
+        eager ones, as nestjsx re-reads a written row with them), as ``?join=`` would show them.
+
+        Read on the write's connection before its answer is sealed, so that an ``Idempotency-Key``
+        replay returns the same body."""
+        for row, linked in zip(rows, links, strict=True):
+            wanted = [*joins, *(Join(name) for name in linked if all(j.path != name for j in joins))]
+            if wanted:
+                await self._load_joins(ctx, entity, [row], wanted, conn)
 
     @staticmethod
-    def _refuse_client_ids(ctx: RequestContext, items: list[Any]) -> None:
+    def _refuse_client_ids(ctx: RequestContext, entity: Entity, items: list[Any]) -> None:
         # A signed-in user choosing an id could learn from a 409 that another tenant's row has it.
+        # Text ids are the exception: they are the client's by design (Apso's `text` keys, Better
+        # Auth's own ids), which the README states along with that consequence.
+        if entity.id_type == "text" and not entity.system:
+            return
+        if entity.serial_id and entity.unknown_keys == "drop":
+            return  # not a field of the create body, so dropped like any unknown key (nestjsx's whitelist)
         if ctx.principal.kind == "user" and any(isinstance(i, dict) and "id" in i for i in items):
             raise validation_failed([FieldError("id", "is assigned by the server", "FIELD_NOT_ALLOWED")])
 
@@ -766,15 +794,22 @@ class Pipeline:
         *,
         seal: Seal | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> dict[str, Any]:
-        """Insert one row; returns it as the API shows it (201). ``seal``: see ``Seal``."""
+        """Insert one row; returns it as the API shows it (201), with ``joins`` loaded. ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
-        self._refuse_client_ids(ctx, [body])
+        self._refuse_client_ids(ctx, entity, [body])
         body = restrict.body(body)
         body, links = self._split_links(entity, body)
         values = self.models[entity.name].validate_create(body, server_fills=ctx.principal.kind == "user")
         rows = await self._insert_many(
-            ctx, entity, [values], None if seal is None else _first(seal), links=[links], restrict=restrict
+            ctx,
+            entity,
+            [values],
+            None if seal is None else _first(seal),
+            links=[links],
+            restrict=restrict,
+            joins=joins,
         )
         return rows[0]
 
@@ -786,8 +821,10 @@ class Pipeline:
         *,
         seal: Seal | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> list[dict[str, Any]]:
-        """Insert several rows in one transaction: all of them or none. ``seal``: see ``Seal``."""
+        """Insert several rows in one transaction: all of them or none, each with ``joins`` loaded.
+        ``seal``: see ``Seal``."""
         self.policy.authorize(ctx, entity, Action.CREATE)
         if not isinstance(items, list):
             raise validation_failed([FieldError("bulk", "must be an array of objects", "INVALID_TYPE")])
@@ -795,7 +832,7 @@ class Pipeline:
             raise validation_failed([FieldError("bulk", "should not be empty", "REQUIRED")])
         if len(items) > MAX_BULK:
             raise validation_failed([FieldError("bulk", f"must contain at most {MAX_BULK} items", "TOO_MANY")])
-        self._refuse_client_ids(ctx, items)
+        self._refuse_client_ids(ctx, entity, items)
         models = self.models[entity.name]
         validated: list[dict[str, Any]] = []
         links: list[dict[str, list[Any]]] = []
@@ -812,7 +849,7 @@ class Pipeline:
                 )
         if errors:
             raise validation_failed(errors)
-        return await self._insert_many(ctx, entity, validated, seal, links=links, restrict=restrict)
+        return await self._insert_many(ctx, entity, validated, seal, links=links, restrict=restrict, joins=joins)
 
     async def _insert_many(
         self,
@@ -822,6 +859,7 @@ class Pipeline:
         seal: Seal | None = None,
         links: list[dict[str, list[Any]]] | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> list[dict[str, Any]]:
         columns = self._all_columns(entity)
         shaper = self.shaper(entity, columns)
@@ -845,8 +883,11 @@ class Pipeline:
                     if links and links[i]:
                         await self._write_links(ctx, conn, entity, new, links[i], bulk=len(items) > 1, index=i)
                     await self._notify(conn, WriteEvent(entity, "create", new["id"], None, new, ctx))
+                # Events and hooks saw the rows alone; the answer (and what a replay returns) has its joins.
+                shown = [dict(row) for row in created]
+                await self._show_joins(ctx, conn, entity, shown, links or [{} for _ in created], joins)
                 if seal is not None:
-                    await seal(conn, created)
+                    await seal(conn, shown)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, items) from None
         except DataRejected as exc:
@@ -855,11 +896,8 @@ class Pipeline:
             raise ApiError(exc.status, exc.code, exc.message) from None
         for new in created:
             await self.hooks.run_after("after_create", HookEvent(entity.name, "create", ctx, new=new))
-        if links:
-            for new, linked in zip(created, links, strict=True):
-                await self._show_links(ctx, entity, new, linked)
-        await self._present(ctx, entity, created)
-        return created
+        await self._present(ctx, entity, shown)
+        return shown
 
     async def update_row(
         self,
@@ -870,11 +908,12 @@ class Pipeline:
         *,
         seal: Seal | None = None,
         restrict: Restriction = NO_RESTRICTION,
+        joins: Sequence[Join] = (),
     ) -> dict[str, Any]:
         """Change the fields present in ``body`` (PUT and PATCH alike, as nestjsx/Apso); never inserts.
 
         ``seal``: see ``Seal``. ``restrict``: only its rows are found, its values are written and the
-        row must still be one of them afterwards."""
+        row must still be one of them afterwards. ``joins``: loaded on the row it answers with."""
         grant = self.policy.authorize(ctx, entity, Action.UPDATE)
         row_id = self.parse_id(entity, raw_id)
         models = self.models[entity.name]
@@ -901,8 +940,10 @@ class Pipeline:
                 if links:
                     await self._write_links(ctx, conn, entity, {**old, **values}, links, replace=True)
                 if not values:
+                    shown = dict(old)
+                    await self._show_joins(ctx, conn, entity, [shown], [links], joins)
                     if seal is not None:
-                        await seal(conn, old)
+                        await seal(conn, shown)
                 else:
                     await self._check_references(ctx, conn, entity, values)
                     now = utc_now()
@@ -916,22 +957,20 @@ class Pipeline:
                     new = shaper(result)
                     await self._check_restriction(ctx, conn, entity, new["id"], restrict)
                     await self._notify(conn, WriteEvent(entity, "update", new["id"], old, new, ctx))
+                    shown = dict(new)
+                    await self._show_joins(ctx, conn, entity, [shown], [links], joins)
                     if seal is not None:
-                        await seal(conn, new)
+                        await seal(conn, shown)
         except IntegrityViolation as exc:
             raise await self._explain(entity, exc, [values]) from None
         except DataRejected as exc:
             raise bad_request("INVALID_VALUE", f"The database rejected a value: {_first_line(exc)}") from None
         except Deny as exc:
             raise ApiError(exc.status, exc.code, exc.message) from None
-        if not values:  # nothing but links (or nothing at all) changed: the row is as it was
-            await self._show_links(ctx, entity, old, links)
-            await self._present(ctx, entity, [old])
-            return old
-        await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
-        await self._show_links(ctx, entity, new, links)
-        await self._present(ctx, entity, [new])
-        return new
+        if values:  # otherwise nothing but links (or nothing at all) changed: the row is as it was
+            await self.hooks.run_after("after_update", HookEvent(entity.name, "update", ctx, old=old, new=new))
+        await self._present(ctx, entity, [shown])
+        return shown
 
     async def delete_row(
         self,

@@ -336,7 +336,16 @@ class QueryParser:
         if isinstance(raw, str) and "\x00" in raw:  # e.g. "\u0000" inside an s= JSON string
             raise bad_request("INVALID_QUERY", "Query parameters must not contain NUL characters")
         ftype = _column_type(entity, column)
-        if op in LIKE_OPS or op in CI_OPS:
+        declared = entity.field(column)
+        if declared is not None and declared.element is not None:
+            if op not in ("cont", "in"):
+                raise bad_request(
+                    "INVALID_OPERATOR",
+                    f"Array field '{column}' can be tested with $cont (holds the value), $in (holds one of the "
+                    "values), $isnull and $notnull",
+                )
+            ftype = declared.element  # the value is compared with the array's elements
+        elif op in LIKE_OPS or op in CI_OPS:
             if ftype not in _TEXT_TYPES and ftype is not FieldType.UUID:
                 raise bad_request(
                     "INVALID_OPERATOR", f"Operator ${op} applies to text fields, not '{column}' ({ftype.value})"
@@ -426,10 +435,8 @@ class QueryParser:
 
 def _column_type(entity: Entity, column: str) -> FieldType:
     if column == "id":
-        return (
-            FieldType.UUID
-            if entity.id_type == "uuid"
-            else (FieldType.INTEGER if entity.id_type == "serial" else FieldType.STRING)
+        return {"uuid": FieldType.UUID, "serial": FieldType.INTEGER, "bigserial": FieldType.BIGINT}.get(
+            entity.id_type, FieldType.STRING
         )
     if column == "deleted_at":
         return FieldType.TIMESTAMP

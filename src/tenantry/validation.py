@@ -31,6 +31,7 @@ from tenantry.schema import Entity, Field, FieldType
 from tenantry.schema.types import INT32, INT64
 
 TEXT_MAX = 1_000_000
+ARRAY_MAX = 10_000  # elements in one array value
 
 
 def _no_nul(value: str) -> str:
@@ -84,6 +85,8 @@ def python_type(f: Field) -> Any:
         return Annotated[dt.datetime, AfterValidator(_sane_datetime)]
     if t is FieldType.DATE:
         return dt.date
+    if t is FieldType.JSON and f.element is not None:
+        return Annotated[list[python_type(Field(f.name, f.element))], PydField(max_length=ARRAY_MAX)]  # type: ignore[misc]
     if t is FieldType.JSON:
         return Annotated[JsonValue, AfterValidator(_json_no_nul)]
     if t is FieldType.ENUM:
@@ -112,11 +115,14 @@ class EntityModels:
 
     def __init__(self, entity: Entity) -> None:
         self.entity = entity
-        config = ConfigDict(extra="forbid", title=entity.class_name, ser_json_inf_nan="null")
+        # Unknown body keys: a 400 naming them, or (Apso services, as nestjsx's whitelisting pipe)
+        # dropped before anything is written. Either way a known field with a bad value is a 400.
+        extra: Literal["forbid", "ignore"] = "ignore" if entity.unknown_keys == "drop" else "forbid"
+        config = ConfigDict(extra=extra, title=entity.class_name, ser_json_inf_nan="null")
         create_fields: dict[str, Any] = {}
         filled_fields: dict[str, Any] = {}
         update_fields: dict[str, Any] = {}
-        if entity.id_type != "serial":
+        if not entity.serial_id:
             create_fields["id"] = filled_fields["id"] = (_id_type(entity) | None, None)
         for f in entity.fields:
             if f.server_managed:
@@ -127,7 +133,7 @@ class EntityModels:
             if f.required and not f.has_default:
                 create_fields[f.name] = (annotation, PydField(description=f.label))
                 # A signed-in caller may leave out the tenant and owner: the server fills them.
-                server_filled = f.name in (entity.tenant_field, entity.owner_field)
+                server_filled = f.name == entity.owner_field or (f.name == entity.tenant_field and entity.inject_tenant)
                 filled_fields[f.name] = optional if server_filled else create_fields[f.name]
             else:
                 create_fields[f.name] = filled_fields[f.name] = optional

@@ -1,4 +1,4 @@
-"""nestjsx ``@Crud()`` options and views (docs/crud-options.md), on the blog of ``fixtures/blog_crud.apsorc``:
+"""nestjsx ``@Crud()`` options and views (docs/crud-options.md), on the blog of ``fixtures/blog.apsorc``:
 routes left out, the join allow-list with eager, required, select, allow/exclude and alias joins,
 hidden fields, default sort, limit, maxLimit and alwaysPaginate, soft delete, a guarded view and a
 view fixed to one author that no query can widen and whose fixed values override the body."""
@@ -25,7 +25,7 @@ from tests.conftest import ClientFactory, PrepareDatabase
 from tests.live_server import live_server
 from tests.tenancy.helpers import create_org, join, new_user
 
-BLOG = Path(__file__).resolve().parent / "fixtures" / "blog_crud.apsorc"
+BLOG = Path(__file__).resolve().parent / "fixtures" / "blog.apsorc"
 KEY = {"x-blog-key": "s3cret"}
 
 
@@ -35,7 +35,7 @@ def blog() -> Schema:
 
 
 async def seed(client: httpx.AsyncClient) -> None:
-    """Two authors (Ada has a profile), a category, four posts, a comment and two reviews."""
+    """Two authors (Ada has a profile), a category, five posts (two in the category), a comment and two reviews."""
 
     async def post(path: str, body: dict[str, Any]) -> None:
         r = await client.post(f"/api/{path}", json=body)
@@ -45,14 +45,15 @@ async def seed(client: httpx.AsyncClient) -> None:
     await post("Authors", {"name": "Bob", "email": "bob@example.com"})
     await post("Profiles", {"bio": "Mathematician", "website": "https://ada.example", "authorId": 1})
     await post("Categories", {"name": "Tech"})
-    for title, author, published, category in (
-        ("Delta", 1, True, 1),
-        ("Alpha", 1, False, None),
-        ("Charlie", 2, True, 1),
-        ("Bravo", 1, True, None),
+    for title, author, published, categories in (
+        ("Delta", 1, True, [{"id": 1}]),
+        ("Alpha", 1, False, []),
+        ("Charlie", 2, True, [{"id": 1}]),
+        ("Bravo", 1, True, []),
+        ("Zulu", 2, False, []),
     ):
         await post(
-            "Posts", {"title": title, "body": "…", "authorId": author, "published": published, "categoryId": category}
+            "Posts", {"title": title, "body": "…", "authorId": author, "published": published, "categories": categories}
         )
     await post("Comments", {"body": "Nice", "signature": "Eve", "postId": 1})
     await post("Reviews", {"rating": 5, "postId": 1})
@@ -84,26 +85,29 @@ async def test_read_options(make_client: ClientFactory) -> None:
             {"id": 4, "title": "Bravo"},
         ]
 
-        # Posts: sorted by title unless asked, two a page, never more than three, a bare array.
+        # Posts: sorted by title unless asked, two a page, never more than four, a bare array.
         assert titles((await get("/api/Posts")).json()) == ["Alpha", "Bravo"]
-        assert titles((await get("/api/Posts", params={"limit": 10})).json()) == ["Alpha", "Bravo", "Charlie"]
+        assert titles((await get("/api/Posts", params={"limit": 10})).json()) == ["Alpha", "Bravo", "Charlie", "Delta"]
         second = (await get("/api/Posts", params={"page": 2})).json()
         assert titles(second) == ["Charlie", "Delta"]
-        assert (second["total"], second["page"], second["pageCount"]) == (4, 2, 2)
-        assert titles((await get("/api/Posts", params={"sort": "id,DESC"})).json()) == ["Bravo", "Charlie"]
+        assert (second["total"], second["page"], second["pageCount"]) == (5, 2, 3)
+        assert titles((await get("/api/Posts", params={"sort": "id,DESC"})).json()) == ["Zulu", "Bravo"]
         # `reviews` is not on the allow-list: ignored, as nestjsx does; `comments` is.
         rows = (await get("/api/Posts", params={"join": ["reviews", "comments"], "limit": 3})).json()
         assert all("reviews" not in row and "comments" in row for row in rows)
         # The alias `writer` names the `author` relation in join, filter, or, s and sort.
         rows = (await get("/api/Posts", params={"join": "writer", "filter": "writer.name||$eq||Bob"})).json()
-        assert [(r["title"], r["author"]["name"]) for r in rows] == [("Charlie", "Bob")]
+        assert [(r["title"], r["author"]["name"]) for r in rows] == [("Charlie", "Bob"), ("Zulu", "Bob")]
         rows = (await get("/api/Posts", params={"s": orjson.dumps({"writer.name": "Bob"}).decode()})).json()
-        assert titles(rows) == ["Charlie"]
+        assert titles(rows) == ["Charlie", "Zulu"]
         rows = (await get("/api/Posts", params={"sort": ["writer.name,DESC", "title,ASC"], "limit": 3})).json()
-        assert titles(rows) == ["Charlie", "Alpha", "Bravo"]
-        # `category` is required and not selected: joining it leaves out posts without one, shows nothing.
-        rows = (await get("/api/Posts", params={"join": "category"})).json()
-        assert titles(rows) == ["Charlie", "Delta"] and all("category" not in r for r in rows)
+        assert titles(rows) == ["Charlie", "Zulu", "Alpha"]
+        # On secure-posts `categories` is required and not selected: joining it leaves out posts without
+        # one (a many-to-many join), and shows nothing of it.
+        rows = (await get("/api/secure-posts", params={"join": "categories", "limit": 4}, headers=KEY)).json()
+        assert [r["id"] for r in rows] == [3, 1] and all("categories" not in r for r in rows)
+        rows = (await get("/api/Posts", params={"join": "categories", "limit": 4})).json()
+        assert [len(r["categories"]) for r in rows] == [0, 0, 1, 1]
 
         # Comments: only the allowed fields (and the id) are shown.
         assert (await get("/api/Comments")).json()["data"] == [{"id": 1, "body": "Nice", "postId": 1}]
@@ -126,7 +130,7 @@ async def test_read_options(make_client: ClientFactory) -> None:
         }
         assert (await get("/api/secure-posts", headers={"x-blog-key": "guess"})).status_code == 403
         rows = (await get("/api/secure-posts", headers=KEY)).json()
-        assert [r["id"] for r in rows] == [4, 3] and all("body" not in r for r in rows)
+        assert [r["id"] for r in rows] == [5, 4] and all("body" not in r for r in rows)
         assert "body" in (await get("/api/Posts/4")).json()  # the entity's own route still shows it
 
         # scoped-posts: only Ada's published posts, whatever the query asks.
@@ -197,7 +201,7 @@ async def test_guarded_view_writes(make_client: ClientFactory) -> None:
         assert (await client.post("/api/secure-posts", json=new)).status_code == 403
         assert (await client.post("/api/secure-posts/bulk", json={"bulk": [new]})).status_code == 403
         assert (await client.patch("/api/secure-posts/1", json={"title": "Hacked"})).status_code == 403
-        assert (await client.get("/api/Posts", params={"limit": 3, "sort": "id,DESC"})).json()[0]["id"] == 4
+        assert (await client.get("/api/Posts", params={"limit": 3, "sort": "id,DESC"})).json()[0]["id"] == 5
         assert (await client.get("/api/Posts/1")).json()["title"] == "Delta"
 
         r = await client.post("/api/secure-posts", json=new, headers=KEY)

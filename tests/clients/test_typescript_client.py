@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from tenantry.clients import write_client
-from tenantry.schema import Schema
+from tenantry.schema import Schema, load_schema_text
+from tests.api.test_apso_columns import ARTICLES
 from tests.clients.schemas import typed_schema
 from tests.compat.live import HERE as COMPAT
 from tests.compat.live import require_node, run_node_suite
@@ -71,3 +72,9 @@ def test_seed_client_compiles(tmp_path: Path) -> None:
 
 def test_typed_client_live(server: str, compiled: Path) -> None:
     run_node_suite(str(compiled / "typed.test.js"), server, passes=2)
+
+
+def test_array_columns_are_typed(tmp_path: Path) -> None:
+    """An `.apsorc` schema's array columns: element-typed rows, `$cont`/`$in` filters, the rest refused."""
+    require_node("typescript")
+    compile_project(tmp_path, load_schema_text(ARTICLES, "app.apsorc"), ["arrays.ts"], emit=False)

@@ -575,11 +575,48 @@ class TestFields:
         got = {t: schema.entities["Thing"].fields[i].type for i, t in enumerate(cases)}
         assert got == cases
 
-    @pytest.mark.parametrize("type_name", ["geometry", "bytea", "array", "interval", "serial", "point", "time"])
+    @pytest.mark.parametrize("type_name", ["bytea", "interval", "serial", "time"])
     def test_unsupported_types(self, type_name: str) -> None:
         assert problems(v2([entity("Thing", {"name": "x", "type": type_name})])) == [
             f"app.apsorc:2: field 'x': type '{type_name}' is not supported yet"
         ]
+
+    def test_array_fields(self) -> None:
+        fields = [
+            {"name": "a", "type": "array"},
+            {"name": "b", "type": "array", "elementType": "integer"},
+            {"name": "c", "type": "varchar[]"},
+            {"name": "d", "type": "float[]"},
+            {"name": "e", "type": "array", "elementType": "boolean"},
+        ]
+        schema = load(v2([entity("Thing", *fields)]))
+        got = {f.name: (f.type, f.element) for f in schema.entities["Thing"].fields}
+        assert got == {
+            "a": (FieldType.JSON, FieldType.TEXT),  # Apso's default element type is text
+            "b": (FieldType.JSON, FieldType.INTEGER),
+            "c": (FieldType.JSON, FieldType.TEXT),
+            "d": (FieldType.JSON, FieldType.FLOAT),
+            "e": (FieldType.JSON, FieldType.BOOLEAN),
+        }
+
+    def test_array_and_spatial_problems(self) -> None:
+        fields = [
+            {"name": "a", "type": "array", "elementType": "json"},
+            {"name": "b", "type": "date[]"},
+            {"name": "c", "type": "text", "elementType": "text"},
+        ]
+        assert problems(v2([entity("Thing", *fields)])) == [
+            "app.apsorc:2: field 'a': arrays of 'json' are not supported (element types: text, varchar, integer, "
+            "float, boolean)",
+            "app.apsorc:2: field 'b': arrays of 'date' are not supported (element types: text, varchar, integer, "
+            "float, boolean)",
+            "app.apsorc:2: 'elementType' applies to array fields, not to field 'c'",
+        ]
+
+    @pytest.mark.parametrize("type_name", ["geometry", "geography", "point", "polygon", "multilinestring"])
+    def test_spatial_fields_load_and_wait_for_the_database(self, type_name: str) -> None:
+        f = one_field({"name": "where", "type": type_name})
+        assert (f.type, f.spatial) == (FieldType.JSON, type_name)
 
     def test_nullable_and_required(self) -> None:
         plain = one_field({"name": "a", "type": "text"})
@@ -747,13 +784,21 @@ class TestEntities:
                 [
                     entity("Organization"),
                     entity("Project", {"name": "orgCode", "type": "text"}, scopeBy="orgCode"),
-                    entity("Task", scopeBy=["organizationId"], scopeOptions={"bypassRoles": ["admin"]}),
+                    entity("Task", scopeBy=["organizationId"], scopeOptions={"injectOnCreate": False}),
+                    entity("Step", scopeBy="task.organizationId", scopeOptions={"enforceOn": ["find", "get"]}),
                 ],
-                [{"from": "Organization", "to": "Task", "type": "OneToMany"}],
+                [
+                    {"from": "Organization", "to": "Task", "type": "OneToMany"},
+                    {"from": "Task", "to": "Step", "type": "OneToMany"},
+                ],
             )
         )
         assert schema.entities["Project"].tenant_field == "orgCode"
-        assert schema.entities["Task"].tenant_field == "organizationId"
+        assert schema.entities["Project"].inject_tenant is True
+        task = schema.entities["Task"]
+        assert (task.tenant_field, task.inject_tenant) == ("organizationId", False)
+        step = schema.entities["Step"]
+        assert (step.tenant_field, step.tenant_via, step.tenant_scoped) == (None, "task", True)
 
     def test_scope_by_problems(self) -> None:
         assert problems(
@@ -766,11 +811,64 @@ class TestEntities:
                 ]
             )
         ) == [
-            "app.apsorc:2: nested scope paths like 'project.organizationId' are not supported yet; "
-            "scope 'Task' by one of its own fields",
+            "app.apsorc:2: scope path 'project.organizationId' of 'Task': 'project' is not a to-one relation of 'Task'",
             "app.apsorc:3: 'scopeBy' of 'Note' lists 2 fields; scoping by more than one field is not supported yet",
             "app.apsorc:4: tenant field 'orgId' is not a field of 'Memo'",
             "app.apsorc:5: 'scopeBy' of 'Page' must be a field name or a list of field names",
+        ]
+
+    def test_nested_scope_and_scope_option_problems(self) -> None:
+        assert problems(
+            v2(
+                [
+                    entity("Organization"),
+                    entity("Project", {"name": "a", "type": "text"}),
+                    entity("Task", {"name": "a", "type": "text"}, scopeBy="project.organizationId"),
+                    entity("Loose", {"name": "a", "type": "text"}, scopeBy="task.organizationId"),
+                    entity("Deep", {"name": "a", "type": "text"}, scopeBy="a.b.c"),
+                    entity(
+                        "Opts",
+                        scopeBy="organizationId",
+                        scopeOptions={"enforceOn": ["find", "list"], "bypassRoles": ["superadmin"], "x": 1},
+                    ),
+                ],
+                [
+                    {"from": "Organization", "to": "Project", "type": "OneToMany", "nullable": True},
+                    {"from": "Project", "to": "Task", "type": "OneToMany"},
+                    {"from": "Task", "to": "Loose", "type": "OneToMany", "nullable": True},
+                    {"from": "Organization", "to": "Opts", "type": "OneToMany"},
+                ],
+            )
+        ) == [
+            # Task is fine: Project is scoped by its reference to Organization, found without a scopeBy.
+            "app.apsorc:5: scope path 'task.organizationId' of 'Loose': 'Task' must itself be scoped by its own "
+            "field 'organizationId' (scopeBy: \"organizationId\")",
+            "app.apsorc:6: scope path 'a.b.c' of 'Deep': scope by a field of its own ('organizationId') or of a "
+            "parent it belongs to ('task.organizationId')",
+            "app.apsorc:7: unknown key 'x' in 'scopeOptions' of 'Opts' (known keys: bypassRoles, enforceOn, "
+            "injectOnCreate)",
+            "app.apsorc:7: 'enforceOn' of 'scopeOptions' of 'Opts': unknown operation 'list' (one of: find, get, "
+            "create, update, delete)",
+            "app.apsorc:7: 'bypassRoles' of 'scopeOptions' of 'Opts' (superadmin): Tenantry never lets a role read "
+            "or write other organizations' rows; remove it (organization admins already see all of their own)",
+        ]
+
+    def test_nested_scope_needs_a_required_parent(self) -> None:
+        assert problems(
+            v2(
+                [
+                    entity("Organization"),
+                    entity("Project", scopeBy="organizationId"),
+                    entity("Task", {"name": "a", "type": "text"}, scopeBy="project.organizationId"),
+                ],
+                [
+                    {"from": "Organization", "to": "Project", "type": "OneToMany"},
+                    {"from": "Project", "to": "Task", "type": "OneToMany", "nullable": True},
+                ],
+            )
+        ) == [
+            "app.apsorc:4: scope path 'project.organizationId' of 'Task': the relationship to 'Project' must not "
+            "be nullable (a row without a parent would belong to no organization)"
         ]
 
     def test_ignored_keys(self) -> None:
@@ -968,7 +1066,7 @@ BROKEN = """\
   "entities": [
     { "name": "User", "fields": [
         { "name": "email", "type": "txt" },
-        { "name": "location", "type": "geometry" },
+        { "name": "location", "type": "tsvector" },
         { "name": "role", "type": "enum" },
         { "name": "active", "type": "boolean", "default": "maybe" },
         { "name": "id", "type": "integer", "primary": true },
@@ -994,15 +1092,15 @@ class TestFile:
     def test_every_mistake_at_once(self) -> None:
         assert problems(BROKEN, "broken.apsorc") == [
             "broken.apsorc:5: field 'email': unknown type 'txt' (did you mean 'text'?)",
-            "broken.apsorc:6: field 'location': type 'geometry' is not supported yet",
+            "broken.apsorc:6: field 'location': type 'tsvector' is not supported yet",
             'broken.apsorc:7: enum field \'role\' needs \'values\', e.g. "values": ["Active", "Inactive"]',
             "broken.apsorc:8: field 'active': default 'maybe' is not a valid boolean",
             "broken.apsorc:9: field 'id': custom primary keys are not supported; every entity has an implicit 'id' "
             "(choose its type with the entity's 'primaryKeyType')",
             "broken.apsorc:10: 'scale' (6) of field 'price' cannot be greater than its precision (4)",
             "broken.apsorc:11: unknown key 'nulable' in field 'nick' (did you mean 'nullable'?)",
-            "broken.apsorc:13: nested scope paths like 'project.organizationId' are not supported yet; "
-            "scope 'Task' by one of its own fields",
+            "broken.apsorc:13: scope path 'project.organizationId' of 'Task': 'project' is not a to-one relation "
+            "of 'Task'",
             "broken.apsorc:19: relationship from unknown entity 'Usr' (did you mean 'User'?)",
             "broken.apsorc:22: 'Task' gets the foreign key 'userId' twice (first from the relationship at line 21); "
             "give one of them a 'to_name'",

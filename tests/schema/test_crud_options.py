@@ -61,6 +61,8 @@ def test_yaml_extended_form() -> None:
         ("query: {join: {tags: {}}}", "'query.join' names unknown relation 'tags'"),
         ("query: {join: {author: {eagerly: true}}}", "unknown key 'eagerly' in join 'author'"),
         ("query: {join: {author: {allow: [nope]}}}", "join 'author' names unknown field 'nope'"),
+        ("query: {join: {author: {alias: title}}}", "alias 'title' of join 'author' is already a field or relation"),
+        ("query: {join: {author: {alias: author_id}}}", "alias 'author_id' of join 'author' is already a field"),
         ("query: {exclude: [nope]}", "'query.exclude' names unknown field 'nope'"),
         ("query: {sort: [{field: title, order: UP}]}", "sort order of 'title' must be ASC or DESC"),
         ("query: {limit: 0}", "'query.limit' must be a positive integer"),

@@ -320,3 +320,44 @@ def test_many_to_many_mistakes() -> None:
         "s.yaml:7: unknown key 'colour' in many-to-many 'other' (keys: column, inverse, table, target_column, to)",
         "s.yaml:8: many-to-many 'none' of 'posts' needs 'to: <entity>'",
     ]
+
+
+def test_id_kinds_and_unknown_fields_of_the_extended_form() -> None:
+    schema = load_schema_text(
+        textwrap.dedent(
+            """
+            events:
+              id: bigserial
+              unknown_fields: drop
+              fields:
+                - name: string (required)
+            marks:
+              id: serial
+              fields:
+                - event_id: integer (references events)
+            """
+        )
+    )
+    events, marks = schema.entities["events"], schema.entities["marks"]
+    assert (events.id_type, events.serial_id, events.unknown_keys) == ("bigserial", True, "drop")
+    assert (marks.id_type, marks.unknown_keys) == ("serial", "reject")
+    assert marks.field("event_id").type is FieldType.BIGINT  # a reference takes the type of the id
+    assert problems(
+        textwrap.dedent(
+            """
+            organizations:
+              id: bigserial
+              fields:
+                - name: string (required)
+            things:
+              id: integer
+              unknown_fields: ignore
+              fields:
+                - name: string (required)
+            """
+        )
+    ) == [
+        "s.yaml:2: 'organizations' is a system entity: its id may be uuid, text or serial, not bigserial",
+        "s.yaml:7: 'id' must be one of: uuid, text, serial, bigserial",
+        "s.yaml:8: 'unknown_fields' must be 'reject' (a 400, the default) or 'drop'",
+    ]

@@ -25,6 +25,12 @@ other organization, is refused like a label that does not exist). List queries f
 join through the join table and along deeper paths (``labels.projects.name``,
 ``organization.projects.name``), and the join table must match the model after every step.
 
+Projects are also served under two views (docs/crud-options.md): ``admin-projects``, guarded by the
+admin role (anyone else gets 403 ``FORBIDDEN_RESOURCE``), and ``archived-projects``, fixed to
+``status = archived`` (other rows are 404, its writes store ``archived`` whatever the body says).
+Lists, gets, creates, updates and deletes go through them with the same random queries and bodies,
+and must keep to the tenant's rows exactly as the entity's own route does.
+
 Besides projects (list with random queries, get, create, bulk create, update, delete) the machine
 reads and writes users and organizations, reads subscriptions (written as Stripe's webhooks write
 them; every client write is refused alike, so no answer confirms another organization's Stripe
@@ -91,7 +97,32 @@ labels:
   many_to_many:
     projects: {to: projects, inverse: labels}
 """
-SCHEMA = SEED_SCHEMA_PATH.read_text() + LABELS
+# Projects in the extended form, with a guarded view and a view fixed to archived projects.
+ADMIN_VIEW, ARCHIVED_VIEW = "admin-projects", "archived-projects"
+VIEWS = f"""
+  views:
+    - route: {ADMIN_VIEW}
+      guard: {{roles: [admin]}}
+    - route: {ARCHIVED_VIEW}
+      crud:
+        params: {{status: archived}}
+"""
+
+
+def with_project_views(seed: str) -> str:
+    """The seed's schema with its ``projects`` in the extended form, carrying ``VIEWS``."""
+    head, sep, rest = seed.partition("\nprojects:\n")
+    assert sep, "the seed's schema has no projects"
+    lines = rest.split("\n")
+    block = list(itertools.takewhile(lambda line: line.startswith("  - "), lines))
+    fields = "\n".join("    " + line.strip() for line in block)
+    tail = "\n".join(lines[len(block) :])
+    return f"{head}\nprojects:\n  fields:\n{fields}{VIEWS}{tail}"
+
+
+SCHEMA = with_project_views(SEED_SCHEMA_PATH.read_text()) + LABELS
+# Which route a project operation goes through: mostly the entity's own.
+routes = st.sampled_from((None, None, None, ADMIN_VIEW, ARCHIVED_VIEW))
 LABELS_PER_ORG = 2
 
 OPS_PER_DATABASE = int(os.environ.get("TENANTRY_ISOLATION_OPS", "5000" if IN_CI else "1000"))
@@ -865,9 +896,23 @@ class IsolationMachine(RuleBasedStateMachine):
 
     # -- projects -------------------------------------------------------------------------------
 
-    @rule(actor=actors, q=project_queries)
-    def list_projects(self, actor: str, q: ProjectQuery) -> None:
-        """A random list query: exactly the matching rows of the organizations in scope."""
+    def guard_refuses(self, r: Response, view: str | None, role: str | None) -> bool:
+        """The admin view's guard answers 403 to anyone but an admin of the active organization
+        (before anything else); True when it did."""
+        if view == ADMIN_VIEW and role != "admin":
+            r.expect(403, "FORBIDDEN_RESOURCE")
+            return True
+        return False
+
+    def in_view(self, pr: Project | None, view: str | None) -> Project | None:
+        """``pr`` when the route's fixed scope holds it (the archived view: archived projects only)."""
+        if pr is not None and view == ARCHIVED_VIEW and pr.status != "archived":
+            return None
+        return pr
+
+    @rule(actor=actors, q=project_queries, view=routes)
+    def list_projects(self, actor: str, q: ProjectQuery, view: str | None) -> None:
+        """A random list query: exactly the matching rows of the organizations in scope (and of the view)."""
         self.tally.operations += 1
         org, role = self.principal(actor)
         params: list[tuple[str, str]] = []
@@ -906,7 +951,9 @@ class IsolationMachine(RuleBasedStateMachine):
             params.append(("limit", str(q.limit)))
         if q.page is not None:
             params.append(("page", str(q.page)))
-        r = self.send(actor, "GET", "/api/projects", params=params)
+        r = self.send(actor, "GET", f"/api/{view or 'projects'}", params=params)
+        if self.guard_refuses(r, view, role):
+            return
         if role is None:
             r.expect(403, "NO_ACTIVE_ORGANIZATION")
             return
@@ -914,7 +961,9 @@ class IsolationMachine(RuleBasedStateMachine):
         assert org is not None
         scope = set(self.people[actor].memberships) if pins_tenant(tree) else {org}
         matching = [
-            p for p in self.projects.values() if p.org in scope and self.project_matches(actor, p, tree) is True
+            p
+            for p in self.projects.values()
+            if p.org in scope and self.in_view(p, view) and self.project_matches(actor, p, tree) is True
         ]
         take = q.limit or MAX_LIMIT
         if q.page is not None:
@@ -1004,18 +1053,21 @@ class IsolationMachine(RuleBasedStateMachine):
         joins=st.lists(st.sampled_from(("organization", "user", "organization.projects")), max_size=2, unique=True).map(
             tuple
         ),
+        view=routes,
     )
-    def get_project(self, actor: str, kind: str, pick: int, joins: tuple[str, ...]) -> None:
-        """One project by id: its row in the active organization, 404 anywhere else."""
+    def get_project(self, actor: str, kind: str, pick: int, joins: tuple[str, ...], view: str | None) -> None:
+        """One project by id: its row in the active organization (and the view), 404 anywhere else."""
         self.tally.operations += 1
         project_id = self.pick_project(actor, kind, pick)
         params = [("join", j) for j in joins]
-        r = self.send(actor, "GET", f"/api/projects/{project_id}", params=params)
+        r = self.send(actor, "GET", f"/api/{view or 'projects'}/{project_id}", params=params)
         _, role = self.principal(actor)
+        if self.guard_refuses(r, view, role):
+            return
         if role is None:
             r.expect(403, "NO_ACTIVE_ORGANIZATION")
             return
-        pr = self.in_scope(actor, project_id)
+        pr = self.in_view(self.in_scope(actor, project_id), view)
         if pr is None:
             r.expect(404, "NOT_FOUND")
             return
@@ -1118,11 +1170,15 @@ class IsolationMachine(RuleBasedStateMachine):
             row["id"], org, creator.key, row["name"], row["description"], row["status"], tok, linked
         )
 
-    def _create_project(self, actor: str, spec: NewProject) -> None:
+    def _create_project(self, actor: str, spec: NewProject, view: str | None = None) -> None:
         """POST one project and check the answer against the model."""
         body, tok = self.project_body(actor, spec)
-        r = self.send(actor, "POST", "/api/projects", body=body)
+        r = self.send(actor, "POST", f"/api/{view or 'projects'}", body=body)
         _, role = self.principal(actor)
+        if self.guard_refuses(r, view, role):
+            return
+        if view == ARCHIVED_VIEW:
+            body = {**body, "status": "archived"}  # the view's fixed value, put over the body
         if role is None:
             r.expect(403, "NO_ACTIVE_ORGANIZATION")
             return
@@ -1142,12 +1198,13 @@ class IsolationMachine(RuleBasedStateMachine):
         r.expect(201)
         self.add_project(actor, r.body, tok)
         self.check_project_row(r.body, self.projects[r.body["id"]], None, r.what)
+        assert view != ARCHIVED_VIEW or r.body["status"] == "archived", r.what
 
-    @rule(actor=actors, spec=new_projects)
-    def create_project(self, actor: str, spec: NewProject) -> None:
-        """Create a project naming own, other or no organization and creator."""
+    @rule(actor=actors, spec=new_projects, view=routes)
+    def create_project(self, actor: str, spec: NewProject, view: str | None) -> None:
+        """Create a project naming own, other or no organization and creator (through a view or not)."""
         self.tally.operations += 1
-        self._create_project(actor, spec)
+        self._create_project(actor, spec, view)
 
     @rule(actor=actors, specs=st.lists(new_projects, min_size=1, max_size=3))
     def bulk_create_projects(self, actor: str, specs: list[NewProject]) -> None:
@@ -1181,8 +1238,8 @@ class IsolationMachine(RuleBasedStateMachine):
         for row, (_, tok) in zip(r.body, made, strict=True):
             self.add_project(actor, row, tok)
 
-    @rule(actor=actors, kind=st.sampled_from(PROJECT_TARGETS), pick=picks, change=project_changes)
-    def update_project(self, actor: str, kind: str, pick: int, change: ProjectChange) -> None:
+    @rule(actor=actors, kind=st.sampled_from(PROJECT_TARGETS), pick=picks, change=project_changes, view=routes)
+    def update_project(self, actor: str, kind: str, pick: int, change: ProjectChange, view: str | None) -> None:
         """Change a project, possibly trying to move it or hand it to someone else."""
         self.tally.operations += 1
         project_id = self.pick_project(actor, kind, pick)
@@ -1214,14 +1271,18 @@ class IsolationMachine(RuleBasedStateMachine):
             body["created_by"] = self.people[chosen[pick % len(chosen)]].id
         if change.labels is not None:
             body["labels"] = self.label_refs(actor, change.labels, pick)
-        r = self.send(actor, "PATCH", f"/api/projects/{project_id}", body=body)
+        r = self.send(actor, "PATCH", f"/api/{view or 'projects'}/{project_id}", body=body)
+        if self.guard_refuses(r, view, role):
+            return
+        if view == ARCHIVED_VIEW:
+            body = {**body, "status": "archived"}  # the view's fixed value, put over the body
         if role is None:
             r.expect(403, "NO_ACTIVE_ORGANIZATION")
             return
         if role == "viewer":
             r.expect(403, "FORBIDDEN_ACTION")
             return
-        pr = self.in_scope(actor, project_id)
+        pr = self.in_view(self.in_scope(actor, project_id), view)
         if pr is None:
             r.expect(404, "NOT_FOUND")
             return
@@ -1263,20 +1324,22 @@ class IsolationMachine(RuleBasedStateMachine):
             pr.creator = found.key
         self.check_project_row({k: v for k, v in r.body.items() if k != "labels"}, pr, None, r.what)
 
-    @rule(actor=actors, kind=st.sampled_from(PROJECT_TARGETS), pick=picks)
-    def delete_project(self, actor: str, kind: str, pick: int) -> None:
-        """Delete a project: only the active organization's, only as the role allows."""
+    @rule(actor=actors, kind=st.sampled_from(PROJECT_TARGETS), pick=picks, view=routes)
+    def delete_project(self, actor: str, kind: str, pick: int, view: str | None) -> None:
+        """Delete a project: only the active organization's (and the view's), only as the role allows."""
         self.tally.operations += 1
         project_id = self.pick_project(actor, kind, pick)
-        r = self.send(actor, "DELETE", f"/api/projects/{project_id}")
+        r = self.send(actor, "DELETE", f"/api/{view or 'projects'}/{project_id}")
         _, role = self.principal(actor)
+        if self.guard_refuses(r, view, role):
+            return
         if role is None:
             r.expect(403, "NO_ACTIVE_ORGANIZATION")
             return
         if role == "viewer":
             r.expect(403, "FORBIDDEN_ACTION")
             return
-        pr = self.in_scope(actor, project_id)
+        pr = self.in_view(self.in_scope(actor, project_id), view)
         if pr is None:
             r.expect(404, "NOT_FOUND")
             return

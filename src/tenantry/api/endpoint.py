@@ -82,8 +82,8 @@ class Endpoint:
             for path, join in options.joins:
                 canonical, target = _canonical(schema, entity, path)
                 joins[canonical] = join
-                if join.alias and "." not in canonical:
-                    aliases[join.alias] = canonical
+                if join.alias:
+                    aliases[join.alias] = canonical  # a nested path too: `writer` for `post.author`
                 if join.allow is not None or join.exclude:
                     shown = join.allow if join.allow is not None else target.columns
                     join_fields[canonical] = tuple(c for c in shown if c not in join.exclude)
@@ -174,6 +174,12 @@ class Endpoint:
         chosen, restriction = self._joins(joins)
         return fields, chosen, restriction
 
+    @property
+    def write_joins(self) -> tuple[Join, ...]:
+        """The joins the rows a write answers with carry: the route's eager ones that are selected, with
+        their fields (nestjsx re-reads a written row with its joins)."""
+        return self._joins(())[0]
+
     def _joins(self, asked: tuple[Join, ...]) -> tuple[tuple[Join, ...], Restriction]:
         """nestjsx's join rules: only the allow-list, eager ones always; required ones leave out rows
         without the relation; ``select: false`` joins filter but are not returned."""
@@ -183,9 +189,8 @@ class Endpoint:
         for path, option in self.joins.items():
             if option.eager and path not in chosen:
                 chosen[path] = Join(path)
-        required: list[Node] = [
-            Condition(f"{path}.id", "notnull") for path in chosen if self.joins[path].required and "." not in path
-        ]
+        # An inner join along a path: a row whose related row (at every step) is missing is left out.
+        required: list[Node] = [Condition(f"{path}.id", "notnull") for path in chosen if self.joins[path].required]
         loaded = tuple(
             self._fields(join)
             for join in sorted(chosen.values(), key=lambda j: j.path.count("."))

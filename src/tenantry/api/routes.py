@@ -135,7 +135,9 @@ class CrudEndpoints:
             endpoint,
             body,
             201,
-            lambda seal: self.pipeline.create_row(ctx, entity, body, seal=seal, restrict=restrict),
+            lambda seal: self.pipeline.create_row(
+                ctx, entity, body, seal=seal, restrict=restrict, joins=endpoint.write_joins
+            ),
         )
 
     async def bulk(self, request: Request) -> Response:
@@ -159,7 +161,9 @@ class CrudEndpoints:
             endpoint,
             body,
             201,
-            lambda seal: self.pipeline.create_rows(ctx, entity, body["bulk"], seal=seal, restrict=restrict),
+            lambda seal: self.pipeline.create_rows(
+                ctx, entity, body["bulk"], seal=seal, restrict=restrict, joins=endpoint.write_joins
+            ),
         )
 
     async def item(self, request: Request) -> Response:
@@ -184,7 +188,9 @@ class CrudEndpoints:
             endpoint,
             body,
             200,
-            lambda seal: self.pipeline.update_row(ctx, entity, row_id, body, seal=seal, restrict=restrict),
+            lambda seal: self.pipeline.update_row(
+                ctx, entity, row_id, body, seal=seal, restrict=restrict, joins=endpoint.write_joins
+            ),
         )
 
     async def _delete(self, request: Request, endpoint: Endpoint, ctx: Any, row_id: str) -> Response:

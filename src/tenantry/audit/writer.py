@@ -32,11 +32,12 @@ import sqlalchemy as sa
 from tenantry.audit.redact import redact
 from tenantry.audit.tables import LOGICAL_COLUMNS, AuditTables
 from tenantry.db import Connection, SQLCompiler
-from tenantry.db.codecs import id_to_db, to_db, utc_now
+from tenantry.db.codecs import field_to_db, id_to_db, to_db, utc_now
 from tenantry.db.ids import uuid7
 from tenantry.db.tables import string_length
 from tenantry.pipeline import OrganizationChange, WriteEvent, organization_of
 from tenantry.schema import Field, FieldType
+from tenantry.schema.model import SERIAL_ID_TYPES
 
 _TEXTUAL = (FieldType.STRING, FieldType.TEXT, FieldType.ENUM)
 
@@ -52,7 +53,7 @@ class Auditor:
         self.id_type = tables.entity.id_type
         # Bind parameter -> column; serial ids are the database's to assign.
         self._binds = {f"a_{k}": tables.columns[k] for k in LOGICAL_COLUMNS}
-        if self.id_type != "serial":
+        if self.id_type not in SERIAL_ID_TYPES:
             self._binds["a_id"] = "id"
 
     def _insert(self) -> Any:
@@ -117,7 +118,7 @@ class Auditor:
             "created_at": utc_now(),
         }
         params = {f"a_{k}": self._param(self.tables.fields[k], v) for k, v in values.items()}
-        if self.id_type != "serial":
+        if self.id_type not in SERIAL_ID_TYPES:
             new_id = uuid7()  # time-ordered: the log reads in the order it was written
             params["a_id"] = id_to_db(self.id_type, self.dialect, new_id if self.id_type == "uuid" else str(new_id))
         return params
@@ -145,7 +146,7 @@ class Auditor:
             return text[:limit] if limit is not None else text
         if f.type is FieldType.UUID:
             return to_db(FieldType.UUID, self.dialect, str(value))
-        return to_db(f.type, self.dialect, value)
+        return field_to_db(f, self.dialect, value)
 
 
 class AuditWriter:

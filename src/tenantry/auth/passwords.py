@@ -24,7 +24,6 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_DKLEN = 16384, 16, 1, 64
 SCRYPT_MAXMEM = 64 * 1024 * 1024
 
 
-
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to check refused sign-ins against, made on first use: hashing costs tens of

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from tenantry.auth.errors import validation_error
 from tenantry.auth.store import UserRecord, iso
 from tenantry.auth.tables import AuthTables
-from tenantry.db.codecs import Converter, field_output_converter, to_db
+from tenantry.db.codecs import Converter, field_output_converter, field_to_db
 from tenantry.validation import python_type
 
 
@@ -98,4 +98,4 @@ class UserShapes:
             first = exc.errors(include_url=False)[0]
             name = str(first["loc"][0]) if first["loc"] else "body"
             raise validation_error(f"body.{name}", first["msg"]) from None
-        return {name: to_db(self._writable[name].type, self.dialect, value) for name, value in validated.items()}
+        return {name: field_to_db(self._writable[name], self.dialect, value) for name, value in validated.items()}

@@ -20,7 +20,8 @@ from tenantry.auth.crypto import generate_id
 from tenantry.auth.tables import USER_CORE, AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.actor import actor_columns
-from tenantry.db.codecs import format_timestamp, to_db
+from tenantry.db.codecs import format_timestamp, id_to_db, to_db
+from tenantry.db.ids import uuid7
 from tenantry.db.types import UTCTimestamp
 from tenantry.schema import FieldType
 
@@ -139,7 +140,7 @@ class AuthStore:
 
     def new_user_id(self) -> Any:
         if self.t.user_id_type == "uuid":
-            return str(uuid.uuid4())
+            return str(uuid7())
         if self.t.user_id_type == "text":
             return generate_id()
         return None  # serial: the database assigns it
@@ -396,8 +397,9 @@ class AuthStore:
         return out
 
     def org_id_in(self, value: Any) -> Any:
-        if self.memberships is not None and self.memberships.org_id_type == "uuid":
-            return uuid.UUID(str(value)) if self.dialect == "postgresql" else str(value)
+        if self.memberships is not None and value is not None:
+            # A serial organization id arrives as text (sessions carry it as a string): an int4 again.
+            return id_to_db(self.memberships.org_id_type, self.dialect, value)
         return value
 
     async def first_organization(self, conn: Connection, user_id: Any) -> Any:

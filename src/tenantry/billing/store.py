@@ -7,7 +7,6 @@ the pipeline's compiler and shapers so they come out exactly as the CRUD API sho
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +17,7 @@ from tenantry.billing.tables import EXTRA_COLUMNS, BillingTables
 from tenantry.db import Connection, Database, SQLCompiler, Statement
 from tenantry.db.codecs import id_to_db, output_converter, to_db, utc_now
 from tenantry.db.errors import IntegrityViolation
+from tenantry.db.ids import uuid7
 from tenantry.db.query import Condition, values_of
 from tenantry.pipeline import Pipeline
 from tenantry.schema import FieldType
@@ -242,8 +242,8 @@ class BillingStore:
         entity = self.entity
         now = utc_now()
         row: dict[str, Any] = {}
-        if entity.id_type != "serial":
-            row["id"] = str(uuid.uuid4())
+        if not entity.serial_id:
+            row["id"] = str(uuid7())
         for f in entity.fields:
             if f.auto:
                 row[f.name] = now

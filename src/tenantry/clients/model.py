@@ -17,7 +17,7 @@ from tenantry.querystring import RESERVED
 from tenantry.schema import Entity, Field, FieldType, Schema
 
 # How a column may be filtered: the operator families the query parser allows for its type.
-FilterKind = Literal["text", "ordered", "bool", "json"]
+FilterKind = Literal["text", "ordered", "bool", "json", "array"]
 
 _KINDS: dict[FieldType, FilterKind] = {
     FieldType.STRING: "text",
@@ -48,10 +48,12 @@ class Column:
     nullable: bool
     enum_values: tuple[str, ...] = ()
     label: str | None = None
+    # An array column: the type of its elements (`$cont` one of them, `$in` any of several).
+    element: FieldType | None = None
 
     @property
     def kind(self) -> FilterKind:
-        return _KINDS[self.type]
+        return "array" if self.element is not None else _KINDS[self.type]
 
 
 @dataclass(frozen=True)
@@ -120,12 +122,17 @@ class EntityInfo:
 
 def id_column(entity: Entity) -> Column:
     """``id`` as the API returns it: a UUID, an integer (``serial``) or text."""
-    kind = {"uuid": FieldType.UUID, "serial": FieldType.INTEGER, "text": FieldType.STRING}[entity.id_type]
+    kind = {
+        "uuid": FieldType.UUID,
+        "serial": FieldType.INTEGER,
+        "bigserial": FieldType.BIGINT,
+        "text": FieldType.STRING,
+    }[entity.id_type]
     return Column("id", kind, nullable=False)
 
 
 def _column(f: Field) -> Column:
-    return Column(f.name, f.type, f.nullable, f.enum_values, f.label)
+    return Column(f.name, f.type, f.nullable, f.enum_values, f.label, f.element)
 
 
 def row_columns(entity: Entity) -> tuple[Column, ...]:
@@ -142,12 +149,12 @@ def create_fields(entity: Entity) -> tuple[BodyField, ...]:
     choose ids) except on ``serial`` entities, where the database numbers rows.
     """
     out: list[BodyField] = []
-    if entity.id_type != "serial":
+    if not entity.serial_id:
         out.append(BodyField(id_column(entity), True, "chosen by the server unless given (never by signed-in users)"))
     for f in entity.fields:
         if f.server_managed:
             continue
-        filled = f.name in (entity.tenant_field, entity.owner_field)
+        filled = f.name == entity.owner_field or (f.name == entity.tenant_field and entity.inject_tenant)
         note = "filled by the server from the session when left out" if filled and f.required else None
         out.append(BodyField(_column(f), not f.required or f.has_default or filled, note))
     return tuple(out)
@@ -167,21 +174,21 @@ def _describe_entity(schema: Schema, entity: Entity) -> EntityInfo:
     columns = row_columns(entity)
     relations = tuple(RelationInfo(r.name, r.target, r.kind == "many", r.aliases) for r in entity.relations if r.target)
     filters: list[tuple[str, Column]] = [(c.name, c) for c in columns]
-    sorts = [c.name for c in columns if c.kind != "json"]
+    sorts = [c.name for c in columns if c.kind not in ("json", "array")]
     joins: list[tuple[str, str]] = []
     for rel in entity.relations:
         target = schema.entities[rel.target]
         target_columns = row_columns(target)
         filters.extend((f"{rel.name}.{c.name}", c) for c in target_columns)
         if rel.kind == "one":  # the parser refuses to sort by a relation with many rows per row
-            sorts.extend(f"{rel.name}.{c.name}" for c in target_columns if c.kind != "json")
+            sorts.extend(f"{rel.name}.{c.name}" for c in target_columns if c.kind not in ("json", "array"))
         for name in (rel.name, *rel.aliases):
             joins.append((name, rel.name))
         if MAX_JOIN_DEPTH > 1:
             joins.extend((f"{rel.name}.{nested.name}", rel.name) for nested in target.relations)
     # Plain ``?field=value`` equality, as the seed's client sends ``?org_id=…``: not for names the
     # query language reserves, nor for JSON (the parser would refuse the comparison).
-    equality = tuple(c for c in columns if c.name not in RESERVED and c.kind != "json")
+    equality = tuple(c for c in columns if c.name not in RESERVED and c.kind not in ("json", "array"))
     return EntityInfo(
         entity=entity,
         columns=columns,

@@ -32,9 +32,11 @@ def _identifier(name: str) -> str:
 def read_type(c: Column) -> str:
     """A value as the API returns it: decimals and bigints as strings, instants as ISO text."""
     t = c.type
-    if t is FieldType.JSON:
+    if t is FieldType.JSON and c.element is not None:
+        base = f"list[{read_type(Column(c.name, c.element, False))}]"
+    elif t is FieldType.JSON:
         return "JsonValue"
-    if t is FieldType.ENUM:
+    elif t is FieldType.ENUM:
         base = _lit(c.enum_values)
     elif t is FieldType.INTEGER:
         base = "int"
@@ -81,12 +83,18 @@ def _conditions(info: EntityInfo) -> str:
     """The union of ``(field, operator, value)`` tuples a filter may hold, grouped by value type."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for name, c in info.filters:
-        plain = Column(c.name, c.type, False, c.enum_values)
+        plain = Column(c.name, c.element or c.type, False, c.enum_values)
         groups[(c.kind, write_type(plain))].append(name)
     members = [f"tuple[{_lit([n for n, _ in info.filters])}, NullOp]"]
     for (kind, value), names in groups.items():
         field = _lit(names)
         if kind == "json":
+            continue
+        if kind == "array":  # the value is one element, or several
+            members += [
+                f'tuple[{field}, Literal["$cont"], {value}]',
+                f'tuple[{field}, Literal["$in"], Sequence[{value}]]',
+            ]
             continue
         if kind == "bool":
             members += [f"tuple[{field}, EqualityOp, bool]", f"tuple[{field}, ListOp, Sequence[bool]]"]

@@ -42,6 +42,8 @@ def read_type(c: Column) -> str:
         base = "number"
     elif t is FieldType.BOOLEAN:
         base = "boolean"
+    elif t is FieldType.JSON and c.element is not None:
+        base = f"{read_type(Column(c.name, c.element, False))}[]"
     elif t is FieldType.JSON:
         return "JsonValue"  # null is a JSON value already
     else:
@@ -64,6 +66,8 @@ def write_type(c: Column) -> str:
 
 
 def _filter_type(c: Column) -> str:
+    if c.element is not None:
+        return f"ArrayColumn<{write_type(Column(c.name, c.element, False))}>"
     value = write_type(Column(c.name, c.type, False, c.enum_values))
     if c.kind == "text":
         return f"TextColumn<{value}>"

@@ -76,6 +76,8 @@ def field_schema(f: Field) -> dict[str, Any]:
         s = {"type": "string", "format": "date-time", "examples": ["2026-11-26T10:42:01.801Z"]}
     elif t is FieldType.DATE:
         s = {"type": "string", "format": "date"}
+    elif t is FieldType.JSON and f.element is not None:
+        s = {"type": "array", "items": field_schema(Field(f.name, f.element, nullable=False))}
     elif t is FieldType.JSON:
         s = {}
     else:
@@ -98,6 +100,8 @@ def id_schema(entity: Entity) -> dict[str, Any]:
         return {"type": "string", "format": "uuid", "readOnly": True}
     if entity.id_type == "serial":
         return {"type": "integer", "readOnly": True}
+    if entity.id_type == "bigserial":
+        return {"type": "string", "pattern": "^[0-9]+$", "readOnly": True}  # bigints are strings
     return {"type": "string", "readOnly": True}
 
 

@@ -123,6 +123,8 @@ def output_converter(ftype: FieldType, dialect: str, scale: int | None = None) -
 def field_output_converter(f: Field | None, dialect: str, id_type: str = "uuid") -> Converter | None:
     """The output converter for a declared field, or for the implicit ``id`` when ``f`` is None."""
     if f is None:
+        if id_type == "bigserial":
+            return _str_or_none  # a bigint, so a string on the wire like every bigint (and TypeORM's)
         return _str_or_none if (id_type == "uuid" and dialect == "postgresql") else None
     return output_converter(f.type, dialect, f.scale)
 
@@ -138,7 +140,8 @@ def to_db(ftype: FieldType, dialect: str, value: Any) -> Any:
             return truncate_ms(value)
         if ftype is FieldType.UUID and isinstance(value, str):
             return uuid.UUID(value)
-        if ftype is FieldType.BIGINT and isinstance(value, str):
+        if ftype in (FieldType.BIGINT, FieldType.INTEGER) and isinstance(value, str):
+            # A serial organization's id is text in sessions (``org_id``): its tenant column is int4.
             return int(value)
         return value
     if ftype is FieldType.UUID:
@@ -156,12 +159,19 @@ def to_db(ftype: FieldType, dialect: str, value: Any) -> Any:
     return value
 
 
+def field_to_db(f: Field, dialect: str, value: Any) -> Any:
+    """A validated value of the declared field ``f`` as the driver expects it (arrays differ by dialect)."""
+    if f.element is not None and dialect == "postgresql":
+        return None if value is None else list(value)  # a real array: asyncpg takes the list
+    return to_db(f.type, dialect, value)
+
+
 def id_to_db(id_type: str, dialect: str, value: Any) -> Any:
     """An entity id as the driver expects it."""
     if id_type == "uuid":
         if dialect == "postgresql":
             return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
         return str(value)
-    if id_type == "serial":
+    if id_type in ("serial", "bigserial"):
         return int(value)
     return str(value)

@@ -18,7 +18,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-from tenantry.db.codecs import id_to_db, to_db
+from tenantry.db.codecs import field_to_db, id_to_db, to_db
 from tenantry.db.query import (
     CI_OPS,
     LIKE_OPS,
@@ -186,9 +186,9 @@ class SQLCompiler:
             return lambda v: id_to_db(id_type, dialect, v)
         if name == "deleted_at":
             return lambda v: to_db(FieldType.TIMESTAMP, dialect, v)
-        ftype = self._field_type(entity, name)
-        assert ftype is not None
-        return lambda v: to_db(ftype, dialect, v)
+        f = entity.field(name)
+        assert f is not None, f"{entity.name}.{name}"
+        return lambda v: field_to_db(f, dialect, v)
 
     # -- expressions --------------------------------------------------------------------------
 
@@ -258,6 +258,9 @@ class SQLCompiler:
         op = cond.op
         if op in UNARY_OPS:
             return col.is_(None) if op == "isnull" else col.is_not(None)
+        f = entity.field(cond.field)
+        if f is not None and f.element is not None:
+            return self._array_condition(f.element, col, cond, transforms)
         conv = self._to_db(entity, cond.field)
         ftype = self._field_type(entity, cond.field)
         textual = ftype in (FieldType.STRING, FieldType.TEXT, FieldType.ENUM) or (
@@ -299,6 +302,21 @@ class SQLCompiler:
             "gte": lambda: col >= param,
             "lte": lambda: col <= param,
         }[op]()
+
+    def _array_condition(self, element: FieldType, col: Any, cond: Condition, transforms: list[Transform]) -> Any:
+        """``$cont``: the array holds the value; ``$in``: it holds at least one of the values.
+
+        PostgreSQL compares with ``= ANY(col)`` on its real array; SQLite looks through the JSON
+        array with ``json_each`` (a JSON ``true`` reads as 1 there, as booleans are stored).
+        """
+        dialect = self.dialect_name
+        convert: Transform = lambda v: to_db(element, dialect, v)  # noqa: E731
+        count = len(cond.value) if cond.op == "in" else 1
+        params = [self._bind(transforms, convert) for _ in range(count)]
+        if dialect == "postgresql":
+            return sa.or_(*(p == sa.any_(col) for p in params))
+        each = sa.func.json_each(col).table_valued("value")
+        return sa.exists(sa.select(sa.literal(1)).select_from(each).where(each.c.value.in_(params)))
 
     def _order_by(self, entity: Entity, table: Any, sort: Sequence[SortKey], transforms: list[Transform]) -> list[Any]:
         clauses: list[Any] = []

@@ -51,8 +51,9 @@ from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
+from tenantry.db.features import check_before_migrating
 from tenantry.db.tables import TableSet
-from tenantry.db.types import GUID, UTCTimestamp
+from tenantry.db.types import GUID, UTCTimestamp, array_element
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -252,6 +253,7 @@ def upgrade(
     _require_migrations(directory)
 
     def work(conn: Connection) -> None:
+        check_before_migrating(conn, tables.spatial)
         config = alembic_config(url, tables, directory, conn)
         _refuse_unknown(ScriptDirectory.from_config(config), _current(conn), directory)
         command.upgrade(config, revision)
@@ -343,6 +345,7 @@ def sync_schema(url: str, tables: TableSet, *, allow_destructive: bool = False) 
     """
 
     def work(conn: Connection) -> SyncResult:
+        check_before_migrating(conn, tables.spatial)
         upgrade_ops = _diff(conn, tables).upgrade_ops
         assert upgrade_ops is not None
         result = SyncResult()
@@ -561,6 +564,9 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
         return "tenantry.db.types.UTCTimestamp()"
     # SQLAlchemy offers no public way to ask a type for its dialect variants.
     if isinstance(obj, sa.JSON) and "postgresql" in obj._variant_mapping:  # noqa: SLF001
+        element = array_element(obj._variant_mapping["postgresql"])  # noqa: SLF001
+        if element is not None:
+            return f"tenantry.db.types.array_type({element!r})"
         return "tenantry.db.types.json_type()"
     module = type(obj).__module__
     if not module.startswith(("sqlalchemy.", "tenantry.db.types")):

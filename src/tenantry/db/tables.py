@@ -16,7 +16,8 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import conv
 
-from tenantry.db.types import GUID, SQLITE_NOW, UTCTimestamp, json_type
+from tenantry.db.features import refuse_spatial, spatial_fields
+from tenantry.db.types import GUID, SQLITE_NOW, Spatial, UTCTimestamp, array_type, json_type
 from tenantry.schema import Entity, Field, FieldType, ManyToMany, Schema
 from tenantry.schema.types import DEFAULT_STRING_LENGTH
 
@@ -65,6 +66,8 @@ class TableSet:
     # DDL that Alembic neither compares nor generates (triggers, row-level security policies):
     # contributors register steps here, and every sync, upgrade and downgrade runs them afterwards.
     post_steps: list[PostStep] = field(default_factory=list)
+    # PostGIS fields (entity, field): checked against the database before any DDL (``tenantry.db.features``).
+    spatial: list[tuple[Entity, Field]] = field(default_factory=list)
 
     def table(self, entity: Entity | str) -> sa.Table:
         return self.tables[entity if isinstance(entity, str) else entity.name]
@@ -110,6 +113,10 @@ def column_type(f: Field) -> sa.types.TypeEngine[Any]:
         return UTCTimestamp()
     if t is FieldType.DATE:
         return sa.Date()
+    if t is FieldType.JSON and f.spatial is not None:
+        return Spatial(f.spatial)
+    if t is FieldType.JSON and f.element is not None:
+        return array_type(f.element.value)
     if t is FieldType.JSON:
         return json_type()
     if t is FieldType.ENUM:
@@ -128,6 +135,11 @@ def column_type(f: Field) -> sa.types.TypeEngine[Any]:
 def id_column(entity: Entity) -> sa.Column[Any]:
     if entity.id_type == "serial":
         return sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True)
+    if entity.id_type == "bigserial":
+        # SQLite numbers only an INTEGER PRIMARY KEY (its rowid, 64-bit anyway); PostgreSQL gets bigserial.
+        return sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True
+        )
     if entity.id_type == "text":
         # text, as Better Auth's own tables declare their ids (its databases can be served unchanged).
         return sa.Column("id", sa.Text(), primary_key=True)
@@ -153,6 +165,9 @@ def server_default(f: Field, dialect: DialectName) -> Any:
 def build_metadata(schema: Schema, dialect: DialectName, contributors: Iterable[TableContributor] = ()) -> TableSet:
     """Tables for every entity of ``schema``, then whatever each contributor adds."""
     ts = TableSet(metadata=sa.MetaData(naming_convention=NAMING_CONVENTION), dialect=dialect)
+    ts.spatial = spatial_fields(schema.entities.values())
+    if dialect == "sqlite":
+        refuse_spatial(ts.spatial, dialect)  # no database needed to know SQLite cannot hold them
     for entity in schema.entities.values():
         ts.tables[entity.name] = _entity_table(ts, schema, entity)
     for m2m in schema.many_to_many:

@@ -49,3 +49,39 @@ def json_type() -> TypeEngine[Any]:
 
 # The SQLite expression producing the timestamp text format above, for server defaults.
 SQLITE_NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ','now'))"
+
+
+_ARRAY_ELEMENTS: dict[str, TypeEngine[Any]] = {
+    "text": sa.Text(),
+    "integer": sa.Integer(),
+    "float": sa.Double(),
+    "boolean": sa.Boolean(),
+}
+
+
+def array_type(element: str) -> TypeEngine[Any]:
+    """A real array on PostgreSQL (``text[]`` …), a JSON array elsewhere (SQLite has no arrays)."""
+    return sa.JSON().with_variant(postgresql.ARRAY(_ARRAY_ELEMENTS[element]), "postgresql")
+
+
+def array_element(pg_type: TypeEngine[Any]) -> str | None:
+    """The element name ``array_type`` was given, from its PostgreSQL variant; None for another type."""
+    if not isinstance(pg_type, postgresql.ARRAY):
+        return None
+    return next((name for name, t in _ARRAY_ELEMENTS.items() if type(t) is type(pg_type.item_type)), None)
+
+
+class Spatial(sa.types.UserDefinedType[Any]):
+    """A PostGIS column (``geometry(Point)`` …); only ever built for PostgreSQL with PostGIS."""
+
+    cache_ok = True
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+    def get_col_spec(self, **kw: Any) -> str:
+        if self.kind in ("geometry", "geography"):
+            return self.kind
+        names = {"linestring": "LineString", "multipoint": "MultiPoint", "multilinestring": "MultiLineString"}
+        names |= {"multipolygon": "MultiPolygon", "geometrycollection": "GeometryCollection"}
+        return f"geometry({names.get(self.kind, self.kind.capitalize())})"

@@ -335,6 +335,8 @@ _RELATIONSHIP_KEYS = frozenset(
 )  # fmt: skip
 _ASSOCIATION_KEYS = frozenset({"name", "type", "reference_name", "nullable", "index", "join_table", "nested"})
 _INDEX_KEYS = frozenset({"fields", "unique"})
+_SCOPE_OPTION_KEYS = frozenset({"injectOnCreate", "enforceOn", "bypassRoles"})
+_SCOPE_OPERATIONS = ("find", "get", "create", "update", "delete")
 _UNIQUE_KEYS = frozenset({"name", "fields"})
 _RELATIONSHIP_TYPES = ("OneToMany", "ManyToOne", "OneToOne", "ManyToMany")
 _INVERSE_TYPE = {"OneToMany": "ManyToOne", "ManyToOne": "OneToMany", "OneToOne": "OneToOne", "ManyToMany": "ManyToMany"}
@@ -346,10 +348,19 @@ _ID_TYPES: dict[str, IdType] = {"serial": "serial", "uuid": "uuid", "text": "tex
 _UNSUPPORTED_TYPES = frozenset(
     {
         "serial", "bigserial", "smallserial", "time", "timetz", "bytea", "xml", "inet", "interval",
-        "tsvector", "array", "point", "geometry", "geography", "linestring", "polygon", "multipoint",
-        "multilinestring", "multipolygon", "geometrycollection", "int4range",
+        "tsvector", "int4range",
     }
 )  # fmt: skip
+# PostGIS types (Apso's JSON Schema list): read into the model, and refused when the app's database
+# cannot hold them (``tenantry.db.features``).
+SPATIAL_TYPES = frozenset(
+    {
+        "geometry", "geography", "point", "linestring", "polygon", "multipoint", "multilinestring",
+        "multipolygon", "geometrycollection",
+    }
+)  # fmt: skip
+# What an array column's elements may be (Apso's `elementType`, or `text[]`-style type names).
+_ELEMENT_TYPES = (FieldType.TEXT, FieldType.STRING, FieldType.INTEGER, FieldType.FLOAT, FieldType.BOOLEAN)
 _TEXT_TYPES = (FieldType.STRING, FieldType.TEXT)
 _MAX_LENGTH = 10_485_760  # Postgres' limit for varchar(n)
 # Apso's own limits for decimal/numeric (`validateDecimalField`), which are Postgres' limits.
@@ -539,6 +550,8 @@ class _Loader:
         # expect the {data, count, total, page, pageCount} envelope on every list.
         draft.always_paginate = True
         draft.default_limit = APSO_PAGE_SIZE
+        # nestjsx's ValidationPipe (`whitelist: true`) strips body keys its DTO does not declare.
+        draft.unknown_keys = "drop"
 
         table = self.text(keys["table"], f"'table' of {what}") if "table" in keys else None
         if table is not None and not is_identifier(table):
@@ -589,8 +602,17 @@ class _Loader:
         if "uniques" in keys:
             draft.indexes.extend(self.read_indexes(keys["uniques"], what, unique_list=True))
         if "scopeBy" in keys:
-            draft.tenant = self.read_scope(keys["scopeBy"], label)
-        # scopeOptions, emitEvents and http change Apso's generated code, not the data model.
+            scope = self.read_scope(keys["scopeBy"], label)
+            if scope is not None and "." in scope:
+                # Scoped through a parent (`task.organizationId`): no tenant column of its own.
+                relation, _, parent_field = scope.partition(".")
+                draft.tenant, draft.tenant_via = None, (relation, parent_field)
+            else:
+                draft.tenant = scope
+        if "scopeOptions" in keys and "scopeBy" in keys:
+            draft.inject_tenant = self.read_scope_options(keys["scopeOptions"], label)
+        # emitEvents and http change Apso's generated code, not the data model (nor does
+        # scopeOptions without a scopeBy: Apso's scope guard never reads it then).
         # `crud` and `views` are Tenantry's: Apso's controllers have fixed @Crud() options.
         for key in ("crud", "views"):
             if key in keys:
@@ -640,13 +662,45 @@ class _Loader:
                 member.line,
             )
         scope = paths[0]
-        if "." in scope:
+        parts = scope.split(".")
+        if len(parts) > 2 or not all(parts):
             self.report(
-                f"nested scope paths like '{scope}' are not supported yet; scope '{entity}' by one of its own fields",
+                f"scope path '{scope}' of '{entity}': scope by a field of its own ('organizationId') "
+                "or of a parent it belongs to ('task.organizationId')",
                 member.line,
             )
             return None
         return scope
+
+    def read_scope_options(self, member: JsonMember, entity: str) -> bool:
+        """Apso's ``scopeOptions``; returns ``injectOnCreate`` (default true).
+
+        ``enforceOn`` is checked and otherwise moot: Tenantry scopes every operation, so leaving one
+        out never opens other organizations' rows. ``bypassRoles`` is refused: a role that reads
+        across organizations is what the tenant boundary and row-level security exist to prevent.
+        """
+        what = f"'scopeOptions' of '{entity}'"
+        if not isinstance(member.value, JsonObject):
+            self.report(f"{what} must be an object", member.line)
+            return True
+        keys = self.members(member.value, what, _SCOPE_OPTION_KEYS)
+        inject = self.flag(keys["injectOnCreate"], what) if "injectOnCreate" in keys else True
+        if "enforceOn" in keys:
+            for op in self.names(keys["enforceOn"], f"'enforceOn' of {what}", keys["enforceOn"].line) or ():
+                if op not in _SCOPE_OPERATIONS:
+                    self.report(
+                        f"'enforceOn' of {what}: unknown operation '{op}' (one of: {', '.join(_SCOPE_OPERATIONS)})",
+                        keys["enforceOn"].line,
+                    )
+        if "bypassRoles" in keys:
+            roles = self.names(keys["bypassRoles"], f"'bypassRoles' of {what}", keys["bypassRoles"].line)
+            if roles:
+                self.report(
+                    f"'bypassRoles' of {what} ({', '.join(roles)}): Tenantry never lets a role read or write "
+                    "other organizations' rows; remove it (organization admins already see all of their own)",
+                    keys["bypassRoles"].line,
+                )
+        return inject
 
     def read_indexes(self, member: JsonMember, what: str, *, unique_list: bool) -> list[Index]:
         key = "uniques" if unique_list else "indexes"
@@ -678,7 +732,14 @@ class _Loader:
             self.report(f"a field of '{entity}' needs a 'name'", line)
         what = f"field '{name}'" if name else f"a field of '{entity}'"
         keys = self.members(node, what, _FIELD_KEYS)
-        ftype = self.field_type(keys.get("type"), what, line)
+        shape = self.array_or_spatial(keys, what)
+        element, spatial = shape or (None, None)
+        if shape is None:
+            ftype = None  # an array of an unsupported element type, already reported
+        else:
+            ftype = FieldType.JSON if element or spatial else self.field_type(keys.get("type"), what, line)
+        if "elementType" in keys and element is None and shape is not None:
+            self.report(f"'elementType' applies to array fields, not to {what}", keys["elementType"].line)
         if name is None or ftype is None:
             return None
         type_name = str(to_python(keys["type"].value)).lower()
@@ -735,8 +796,37 @@ class _Loader:
             precision=precision,
             scale=scale,
             email=email,
+            element=element,
+            spatial=spatial,
             location=loc,
         )
+
+    def array_or_spatial(self, keys: dict[str, JsonMember], what: str) -> tuple[FieldType | None, str | None] | None:
+        """The element type of an array field (``array`` + ``elementType``, or ``text[]``) or the
+        PostGIS type of a spatial one; ``(None, None)`` for any other field, ``None`` for an array
+        whose element type was reported as unsupported."""
+        member = keys.get("type")
+        raw = to_python(member.value) if member is not None else None
+        if not isinstance(raw, str):
+            return None, None
+        lowered = raw.strip().lower()
+        if lowered in SPATIAL_TYPES:
+            return None, lowered
+        if lowered == "array":
+            elem_member = keys.get("elementType")
+            elem_raw = self.text(elem_member, f"'elementType' of {what}") if elem_member else "text"
+            line = elem_member.line if elem_member else member.line  # type: ignore[union-attr]
+        elif lowered.endswith("[]"):
+            elem_raw, line = lowered[:-2].strip(), member.line  # type: ignore[union-attr]
+        else:
+            return None, None
+        element = TYPE_ALIASES.get((elem_raw or "").lower())
+        if element not in _ELEMENT_TYPES:
+            allowed = "text, varchar, integer, float, boolean"
+            self.report(f"{what}: arrays of '{elem_raw}' are not supported (element types: {allowed})", line)
+            return None
+        # A string element's length is not kept: array elements are text.
+        return (FieldType.TEXT if element is FieldType.STRING else element), None
 
     def field_type(self, member: JsonMember | None, what: str, line: int) -> FieldType | None:
         if member is None:
@@ -751,7 +841,7 @@ class _Loader:
         if lowered in _UNSUPPORTED_TYPES:
             self.report(f"{what}: type '{raw}' is not supported yet", member.line)
             return None
-        known = sorted(set(TYPE_ALIASES) | _UNSUPPORTED_TYPES)
+        known = sorted(set(TYPE_ALIASES) | _UNSUPPORTED_TYPES | SPATIAL_TYPES | {"array"})
         close = difflib.get_close_matches(lowered, known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         self.report(f"{what}: unknown type '{raw}'{hint}", member.line)

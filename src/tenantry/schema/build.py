@@ -27,6 +27,7 @@ from tenantry.schema.model import (
     Relation,
     Schema,
     SystemRole,
+    UnknownKeys,
 )
 from tenantry.schema.naming import (
     camel_case,
@@ -44,6 +45,7 @@ _ID_FIELD_TYPE: dict[IdType, FieldType] = {
     "uuid": FieldType.UUID,
     "text": FieldType.STRING,
     "serial": FieldType.INTEGER,
+    "bigserial": FieldType.BIGINT,
 }
 _FK_COMPATIBLE = {FieldType.UUID, FieldType.STRING, FieldType.TEXT, FieldType.INTEGER, FieldType.BIGINT}
 _OWNER_NAMES = (
@@ -80,7 +82,11 @@ class DraftEntity:
     route: str | None = None
     class_name: str | None = None
     id_type: IdType = "uuid"
+    unknown_keys: UnknownKeys = "reject"
     tenant: str | Literal["auto"] | None = AUTO
+    # Nested scope (``task.organizationId``): the to-one relation and the parent's tenant field.
+    tenant_via: tuple[str, str] | None = None
+    inject_tenant: bool = True
     owner: str | Literal["auto"] | None = AUTO
     permissions: Permissions | None = None
     indexes: list[Index] = field(default_factory=list)
@@ -171,6 +177,10 @@ def build_schema(
     orgs = next((d for d in unique_drafts if system[d.name] == "organizations"), None)
 
     for d in unique_drafts:
+        if d.id_type == "bigserial" and system[d.name] is not None:
+            # Accounts and organizations keep ids every authentication path already handles.
+            problems.at(f"'{d.name}' is a system entity: its id may be uuid, text or serial, not bigserial", d.location)
+    for d in unique_drafts:
         d.fields = [_resolve_reference(d, f, lookup, problems) for f in d.fields]
     if users is not None and orgs is not None:
         # A user's organization is the one active in their session; people sign up before they
@@ -189,8 +199,10 @@ def build_schema(
     links = _many_to_many(many_to_many or [], by_key, relations, target_fields, problems)
 
     entities: dict[str, Entity] = {}
+    tenants = {d.name: _tenant_field(d, orgs, problems) for d in unique_drafts}
     for d in unique_drafts:
-        tenant = _tenant_field(d, orgs, problems)
+        tenant = tenants[d.name]
+        via = _tenant_via(d, relations[d.name], tenants, problems)
         owner = _owner_field(d, users, problems)
         _check_indexes(d, problems)
         _check_permissions(d, roles, problems)
@@ -207,8 +219,11 @@ def build_schema(
             class_name=class_name,
             fields=tuple(d.fields),
             id_type=d.id_type,
+            unknown_keys=d.unknown_keys,
             system=system[d.name],
             tenant_field=tenant,
+            tenant_via=via,
+            inject_tenant=d.inject_tenant,
             owner_field=owner,
             permissions=d.permissions,
             indexes=tuple(d.indexes),
@@ -444,6 +459,40 @@ def _tenant_field(d: DraftEntity, orgs: DraftEntity | None, problems: ProblemLis
         if f.references == orgs.name:
             return f.name
     return None
+
+
+def _tenant_via(
+    d: DraftEntity, relations: list[Relation], tenants: dict[str, str | None], problems: ProblemList
+) -> str | None:
+    """The relation a nested scope (``task.organizationId``) goes through, checked.
+
+    The parent must be scoped by that field of its own, and the link must be required: a row
+    without a parent would belong to no organization, and be seen by none or by all.
+    """
+    if d.tenant_via is None:
+        return None
+    name, field_name = d.tenant_via
+    path = f"{name}.{field_name}"
+    rel = next((r for r in relations if r.kind == "one" and (r.name == name or name in r.aliases)), None)
+    if rel is None:
+        problems.at(f"scope path '{path}' of '{d.name}': '{name}' is not a to-one relation of '{d.name}'", d.location)
+        return None
+    if tenants.get(rel.target) != field_name:
+        problems.at(
+            f"scope path '{path}' of '{d.name}': '{rel.target}' must itself be scoped by its own field "
+            f"'{field_name}' (scopeBy: \"{field_name}\")",
+            d.location,
+        )
+        return None
+    link = next((f for f in d.fields if f.name == rel.local_field), None)
+    if link is None or link.nullable:
+        problems.at(
+            f"scope path '{path}' of '{d.name}': the relationship to '{rel.target}' must not be nullable "
+            "(a row without a parent would belong to no organization)",
+            d.location,
+        )
+        return None
+    return rel.name
 
 
 def _owner_field(d: DraftEntity, users: DraftEntity | None, problems: ProblemList) -> str | None:

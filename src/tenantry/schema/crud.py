@@ -345,8 +345,9 @@ def check_crud(schema: Schema, entity: Entity, options: CrudOptions, where: str,
         for name in (*(join.allow or ()), *join.exclude):
             if name not in current.columns:
                 report(f"{where}: join '{path}' names unknown field '{name}'")
-        if join.required and "." in path:
-            report(f"{where}: 'required' applies to joins of the entity's own relations, not '{path}'")
+        shadows = join.alias is not None and (entity.relation(join.alias) is not None or join.alias in columns)
+        if shadows and join.alias != path:  # naming a relation by its own name changes nothing
+            report(f"{where}: alias '{join.alias}' of join '{path}' is already a field or relation of '{entity.name}'")
     if options.filter is not None:
         for name in _search_fields(orjson.loads(options.filter)):
             head, _, column = name.partition(".")

@@ -47,7 +47,12 @@ class Action(enum.StrEnum):
     DELETE = "delete"
 
 
-IdType = Literal["uuid", "text", "serial"]
+IdType = Literal["uuid", "text", "serial", "bigserial"]
+# Ids the database numbers itself (auto-increment): never chosen by a client, absent from inserts.
+SERIAL_ID_TYPES: frozenset[str] = frozenset({"serial", "bigserial"})
+# What a create or update does with body keys that are not fields: refuse them (400
+# ``UNKNOWN_FIELD``) or drop them, as nestjsx's validation pipe (``whitelist``) does for Apso.
+UnknownKeys = Literal["reject", "drop"]
 # Entities a capability gives meaning to: accounts, tenants, and the audit capability's log.
 SystemRole = Literal["users", "organizations", "audit_logs"]
 OnDelete = Literal["restrict", "cascade", "set null"]
@@ -89,6 +94,11 @@ class Field:
     label: str | None = None
     relation_name: str | None = None
     inverse_name: str | None = None
+    # An array column (``type`` is JSON on the wire): the type of its elements. PostgreSQL stores a
+    # real array (``text[]``), SQLite a JSON array.
+    element: FieldType | None = None
+    # A PostGIS column (``type`` is JSON: GeoJSON on the wire): Apso's type name (``geometry``, ``point`` …).
+    spatial: str | None = None
     location: Location | None = None
 
     @property
@@ -219,8 +229,15 @@ class Entity:
     class_name: str
     fields: tuple[Field, ...]
     id_type: IdType = "uuid"
+    unknown_keys: UnknownKeys = "reject"
     system: SystemRole | None = None
     tenant_field: str | None = None
+    # Scoped through a parent instead of a column of its own (Apso's nested ``scopeBy``,
+    # ``task.organizationId``): the name of the to-one relation whose row decides the tenant.
+    tenant_via: str | None = None
+    # Whether the server writes the tenant column of a new row (Apso's ``injectOnCreate``); when
+    # not, the client sends it, and it must still be the active organization.
+    inject_tenant: bool = True
     owner_field: str | None = None
     permissions: Permissions | None = None
     indexes: tuple[Index, ...] = ()
@@ -232,6 +249,16 @@ class Entity:
     location: Location | None = None
     # nestjsx @Crud() options of the entity's own route (docs/crud-options.md).
     crud: CrudOptions = field(default_factory=CrudOptions)
+
+    @property
+    def tenant_scoped(self) -> bool:
+        """Whether rows belong to an organization (by a column of their own, or through a parent)."""
+        return self.tenant_field is not None or self.tenant_via is not None
+
+    @property
+    def serial_id(self) -> bool:
+        """Whether the database numbers this entity's rows (``serial``/``bigserial``)."""
+        return self.id_type in SERIAL_ID_TYPES
 
     def field(self, name: str) -> Field | None:
         """The declared field called ``name`` (``id`` is implicit and not a declared field)."""

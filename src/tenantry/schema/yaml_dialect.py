@@ -48,6 +48,7 @@ _ENTITY_OPTIONS = {
     "crud",
     "views",
     "many_to_many",
+    "unknown_fields",
 }
 _MANY_TO_MANY_KEYS = {"to", "inverse", "table", "column", "target_column"}
 
@@ -227,10 +228,10 @@ class _Reader:
                 setattr(draft, key, self.scalar(value))
             elif key == "id":
                 id_type = (self.scalar(value) or "").lower()
-                if id_type in ("uuid", "text", "serial"):
+                if id_type in ("uuid", "text", "serial", "bigserial"):
                     draft.id_type = id_type  # type: ignore[assignment]
                 else:
-                    self.problems.at("'id' must be one of: uuid, text, serial", loc)
+                    self.problems.at("'id' must be one of: uuid, text, serial, bigserial", loc)
             elif key in ("tenant", "owner"):
                 raw = self.plain(value)
                 setattr(
@@ -259,6 +260,12 @@ class _Reader:
                 draft.crud = read_crud(self.plain(value), self.reporter(loc), loc)
             elif key == "views":
                 draft.views = read_views(self.plain(value), draft.name, self.reporter(loc), loc)
+            elif key == "unknown_fields":
+                raw = self.scalar(value)
+                if raw in ("reject", "drop"):
+                    draft.unknown_keys = raw  # type: ignore[assignment]
+                else:
+                    self.problems.at("'unknown_fields' must be 'reject' (a 400, the default) or 'drop'", loc)
 
     def read_many_to_many(self, draft: DraftEntity, node: Node) -> None:
         """``many_to_many: {categories: categories}`` or ``{tags: {to: tags, inverse: posts, table: …}}``.

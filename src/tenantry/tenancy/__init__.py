@@ -64,7 +64,9 @@ class Tenancy(AuthPlugin):
         # ``check_write`` fills these on create: a client need not send them.
         users = schema.system_entity("users")
         filled = {
-            f"{e.class_name}Create": [f for f in (e.tenant_field, e.owner_field) if f is not None]
+            f"{e.class_name}Create": [
+                f for f in (e.tenant_field if e.inject_tenant else None, e.owner_field) if f is not None
+            ]
             for e in schema.entities.values()
             if e is not users and (e.tenant_field or e.owner_field)
         }

@@ -77,7 +77,7 @@ class RolePolicy:
             if action is Action.READ and p.role == self.top_role and p.org_id:
                 return Grant()
             raise forbidden("Only organization admins can read the audit log; nobody can change it", "FORBIDDEN_ACTION")
-        if entity.tenant_field is None:
+        if not entity.tenant_scoped:
             return self._global(p, entity, action)
         if not p.org_id or not p.role:
             raise ApiError(403, "NO_ACTIVE_ORGANIZATION", "Create an organization or accept an invitation first")
@@ -150,6 +150,13 @@ class TenantScope:
                 members = InSelect("id", self.members, "user_id", (("organization_id", p.org_id or ""),))
                 return Or((Condition("id", "eq", user_id), members)) if p.org_id else Condition("id", "eq", user_id)
             return Condition("id", "eq", user_id)
+        if entity.tenant_via is not None:
+            # Scoped through its parent: rows whose parent is one this principal may see (for a
+            # write, one of the active organization). The parent's link is required, so no row escapes.
+            rel = entity.relation(entity.tenant_via)
+            assert rel is not None
+            parent = self.read_filter(ctx, self.schema.entities[rel.target], action)
+            return Related(rel.name, parent) if parent is not None else None
         tenant = entity.tenant_field
         if tenant is None:
             return None

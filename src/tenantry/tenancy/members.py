@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Any
 
 import orjson
@@ -12,6 +11,7 @@ import sqlalchemy as sa
 from tenantry.auth.crypto import generate_id
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.codecs import id_to_db, to_db
+from tenantry.db.ids import uuid7
 from tenantry.schema import FieldType
 from tenantry.tenancy.tables import TenancyTables
 
@@ -118,4 +118,4 @@ class MemberStore:
 
 
 def new_org_id(id_type: str) -> Any:
-    return str(uuid.uuid4()) if id_type == "uuid" else generate_id()
+    return str(uuid7()) if id_type == "uuid" else generate_id()

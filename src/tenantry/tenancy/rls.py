@@ -42,6 +42,9 @@ class TenantTable:
     table: str
     tenant_column: str
     append_only: bool = False
+    # Scoped through a parent: ``tenant_column`` is the link to this table's ``id``, and a row is
+    # visible when its parent is (the parent's own policy applies inside the policy's subquery).
+    parent_table: str | None = None
 
 
 MEMBER_ORGS_FUNCTION = "tenantry_member_orgs"
@@ -75,6 +78,16 @@ def membership_condition(tenant_column: str, dialect: sa.engine.Dialect) -> str:
     return (
         "(current_setting('tenantry.system', true) = 'on' OR "
         f"{quote(tenant_column)} IN (SELECT org FROM {MEMBER_ORGS_FUNCTION}() AS org))"
+    )
+
+
+def parent_condition(link_column: str, parent_table: str, dialect: sa.engine.Dialect) -> str:
+    """The policy's condition for a table scoped through its parent: the system, or a row whose
+    parent the acting user may see (row-level security filters the subquery's table too)."""
+    quote = dialect.identifier_preparer.quote
+    return (
+        "(current_setting('tenantry.system', true) = 'on' OR "
+        f"{quote(link_column)} IN (SELECT id FROM {quote(parent_table)}))"
     )
 
 
@@ -186,7 +199,11 @@ def _guard(conn: Connection, item: TenantTable) -> list[str]:
             {"t": item.table},
         ).scalars()
     )
-    condition = membership_condition(item.tenant_column, conn.dialect)
+    condition = (
+        membership_condition(item.tenant_column, conn.dialect)
+        if item.parent_table is None
+        else parent_condition(item.tenant_column, item.parent_table, conn.dialect)
+    )
     wanted = (
         {
             f"{POLICY_PREFIX}read": f"FOR SELECT USING {condition}",

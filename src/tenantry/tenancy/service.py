@@ -143,7 +143,7 @@ class OrganizationService:
         audit = self.tenancy.kinds.audit
         out: dict[str, dict[str, frozenset[str]]] = {role: {} for role in self.roles}
         for entity in self.schema.entities.values():
-            if entity.tenant_field is None or entity.name == audit:
+            if not entity.tenant_scoped or entity.name == audit:
                 continue
             permissions = entity.permissions or defaults
             for role in self.roles:

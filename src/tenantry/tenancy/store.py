@@ -16,7 +16,6 @@ Timestamps of members and invitations are aware ``datetime`` objects.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -27,7 +26,8 @@ from tenantry.auth.crypto import generate_id
 from tenantry.auth.store import AuthStore
 from tenantry.auth.tables import AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
-from tenantry.db.codecs import Converter, field_output_converter, id_to_db, to_db, utc_now
+from tenantry.db.codecs import Converter, field_output_converter, field_to_db, id_to_db, to_db, utc_now
+from tenantry.db.ids import uuid7
 from tenantry.schema import Entity, FieldType
 from tenantry.tenancy.tables import TenancyTables
 
@@ -114,7 +114,7 @@ class OrgStore:
             return id_to_db(self.t.org_id_type, self.dialect, value)
         f = self.entity.field(column)
         if f is not None and not (column == "metadata" and f.type is not FieldType.JSON):
-            return to_db(f.type, self.dialect, value)
+            return field_to_db(f, self.dialect, value)
         if column == "metadata" and value is not None and not isinstance(value, str):
             return orjson.dumps(value).decode()
         return value
@@ -183,7 +183,7 @@ class OrgStore:
         now = utc_now()
         row: dict[str, Any] = {}
         if self.t.org_id_type == "uuid":
-            row["id"] = str(uuid.uuid4())
+            row["id"] = str(uuid7())
         elif self.t.org_id_type != "serial":
             row["id"] = generate_id()
         for f in self.entity.fields:

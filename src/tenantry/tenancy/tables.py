@@ -123,6 +123,13 @@ def _guarded_tables(ts: TableSet, schema: Schema, orgs: Entity) -> list[TenantTa
     organizations by authentication) and the audit log's as append-only."""
     guarded = []
     for entity in schema.entities.values():
+        if entity.tenant_via is not None:
+            # Scoped through its parent: rows whose parent row the policy of the parent's table shows.
+            rel = entity.relation(entity.tenant_via)
+            assert rel is not None
+            parent = ts.tables[rel.target].name
+            guarded.append(TenantTable(ts.tables[entity.name].name, rel.local_field, parent_table=parent))
+            continue
         if entity.tenant_field is None or entity.system in ("users", "organizations") or entity is orgs:
             continue
         guarded.append(TenantTable(ts.tables[entity.name].name, entity.tenant_field, entity.system == "audit_logs"))

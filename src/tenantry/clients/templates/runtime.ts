@@ -21,6 +21,11 @@ export interface BoolColumn {
   kind: "bool";
   value: boolean;
 }
+/** An array column: `$cont` asks for one element, `$in` for any of several. */
+export interface ArrayColumn<V> {
+  kind: "array";
+  value: V;
+}
 /** A JSON column: only tested for null. */
 export interface JsonColumn {
   kind: "json";
@@ -46,7 +51,9 @@ export type TextListOperator = "$inL" | "$notinL";
 
 type ConditionOn<K extends string, C> =
   | readonly [K, NullOperator]
-  | (C extends JsonColumn
+  | (C extends ArrayColumn<infer V>
+      ? readonly [K, "$cont", V] | readonly [K, "$in", readonly V[]]
+      : C extends JsonColumn
       ? never
       : C extends BoolColumn
         ? readonly [K, EqualityOperator, boolean] | readonly [K, ListOperator, readonly boolean[]]

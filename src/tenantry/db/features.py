@@ -1,0 +1,52 @@
+"""Database features a schema needs beyond plain tables, checked before any DDL is run.
+
+PostGIS columns (Apso's ``geometry``, ``point`` …) need PostgreSQL with the ``postgis``
+extension. A schema that declares one is refused with a schema error naming each field's file
+and line: at once on SQLite, and on PostgreSQL before a migration touches the database, after
+looking the extension up in ``pg_available_extensions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+
+from tenantry.schema import Entity, Field
+from tenantry.schema.errors import Problem, SchemaError
+
+
+def spatial_fields(entities: Iterable[Entity]) -> list[tuple[Entity, Field]]:
+    """Every PostGIS field of ``entities``, in schema order."""
+    return [(e, f) for e in entities for f in e.fields if f.spatial is not None]
+
+
+def refuse_spatial(fields: list[tuple[Entity, Field]], dialect: str, postgis_available: bool = False) -> None:
+    """Raise ``SchemaError`` when ``fields`` is not empty, saying why this database cannot hold them."""
+    if not fields:
+        return
+    problems = []
+    for entity, f in fields:
+        what = f"field '{f.name}' of '{entity.name}' is a PostGIS type ({f.spatial})"
+        if dialect != "postgresql":
+            why = "it needs PostgreSQL with the PostGIS extension, and this app's database is SQLite"
+        elif not postgis_available:
+            why = (
+                "this PostgreSQL server has no PostGIS extension (pg_available_extensions lists no 'postgis'); "
+                "install PostGIS on the server or remove the field"
+            )
+        else:
+            why = "PostGIS is available on this server, but Tenantry does not serve PostGIS columns yet"
+        problems.append(Problem(f"{what}: {why}", f.location))
+    raise SchemaError(problems)
+
+
+def check_before_migrating(conn: sa.engine.Connection, fields: list[tuple[Entity, Field]]) -> None:
+    """On the migration's connection: refuse PostGIS fields, naming whether the extension exists."""
+    if not fields:
+        return
+    available = False
+    if conn.dialect.name == "postgresql":
+        found = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
+        available = found is not None
+    refuse_spatial(fields, conn.dialect.name, available)
