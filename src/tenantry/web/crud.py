@@ -6,6 +6,7 @@ scope and validation are the API's own; the pages only leave out what the role m
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -26,8 +27,14 @@ from tenantry.web.frame import filled_by_system
 from tenantry.web.records import Records, plural, title_of
 
 PAGE_SIZE = 20
+FORM_PREFIX = re.compile(r"[a-z0-9_-]{1,80}")
 REFERENCE_CHOICES = 200
 LIST_COLUMNS = 6
+
+
+def form_prefix(posted: str | None) -> str:
+    """The id prefix a form posted back (its ids kept when it returns with errors), if well formed."""
+    return posted if posted and FORM_PREFIX.fullmatch(posted) else ""
 
 
 class Crud:
@@ -220,6 +227,7 @@ class Crud:
                 next_url=next_url,
                 in_dialog=bool(form.get("dialog")),
                 upgrade=exc.status == 402,
+                prefix=form_prefix(form.get("form_id")),
             )
         singular = entity.display.singular if entity.display else entity.name
         target = next_url or f"/app/{entity.route}/{saved['id']}"
@@ -243,6 +251,7 @@ class Crud:
         next_url: str = "",
         in_dialog: bool = False,
         upgrade: bool = False,
+        prefix: str = "",
     ) -> Response:
         creating = row is None
         cancel = next_url or f"/app/{entity.route}" + ("" if row is None else f"/{row['id']}")
@@ -261,6 +270,7 @@ class Crud:
             cancel_url=cancel,
             in_dialog=in_dialog,
             upgrade=upgrade,
+            prefix=prefix,
             plural=plural(entity),
         )
 
