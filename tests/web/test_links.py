@@ -42,7 +42,9 @@ async def _create(client: httpx.AsyncClient, route: str, body: dict[str, str | l
 
 def _chosen(page: str) -> dict[str, bool]:
     """The categories' multiple select on a form: option text -> selected."""
-    found = re.search(r'<select multiple size="\d+" id="f-categories" name="categories"[^>]*>(.*?)</select>', page, re.S)
+    found = re.search(
+        r'<select multiple size="\d+" id="f-categories" name="categories"[^>]*>(.*?)</select>', page, re.S
+    )
     assert found, page
     options = re.findall(r'<option value="[^"]+" (selected)?>([^<]+)</option>', found.group(1))
     return {text: bool(selected) for selected, text in options}
