@@ -14,16 +14,17 @@ page. Screenshots go to ``artifacts/screenshots/<database>/frame/``;
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from tenantry.auth import AuthSettings
 from tenantry.schema import Schema, load_schema_text
@@ -229,6 +230,7 @@ def test_every_page_fits_a_phone_and_passes_axe(
         for url in urls:
             check_page(ada, url, problems)
         # What opens over a page: a project's add-child dialog (two on the page), the palette.
+        ada.goto("/app/projects")
         project = rows_of(ada, "projects")[0]
         check_page(ada, project, problems, then=add_task)
         check_page(ada, "/dashboard", problems, then=open_palette)
@@ -268,8 +270,14 @@ def open_palette(page: Page) -> None:
 def serve_schema_error(page: Page, url: str) -> None:
     """Answer ``url`` in this browser with the development server's schema-error page, headers
     (its content security policy) included."""
-    with TestClient(schema_error_app(["schema.yaml:7: unknown icon 'foldr' for 'projects' in the menu"])) as tc:
-        answer = tc.get("/", headers={"accept": "text/html"})
+    app = schema_error_app(["schema.yaml:7: unknown icon 'foldr' for 'projects' in the menu"])
+
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dev") as client:
+            return await client.get("/", headers={"accept": "text/html"})
+
+    with ThreadPoolExecutor(1) as pool:  # away from the browser driver's own event loop
+        answer = pool.submit(asyncio.run, fetch()).result()
     assert answer.status_code == 503 and "content-security-policy" in answer.headers
     page.route(url, lambda route: route.fulfill(status=503, headers=dict(answer.headers), body=answer.text))
 
@@ -419,9 +427,6 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         # The README's tour of the merged product, desktop and phone, light and dark.
         page.set_viewport_size(DESKTOP)
         page.emulate_media(color_scheme="light")
-        page.goto("/dashboard")
-        expect(page.get_by_role("heading", name="First steps")).to_be_visible()
-        shoot(j, page, "dashboard-checklist-light", docs)
         page.goto("/app/projects")
         project = rows_of(page, "projects")[0]
         page.goto(project)
@@ -431,7 +436,7 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         page.goto("/app/tasks")
         shoot(j, page, "list-dark", docs)
         page.keyboard.press("Control+K")
-        page.keyboard.type("a")
+        page.keyboard.type("Apollo")
         expect(page.get_by_role("dialog", name="Command palette").get_by_role("option").first).to_be_visible()
         shoot(j, page, "palette-dark", docs)
         page.keyboard.press("Escape")
@@ -440,10 +445,20 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         shoot(j, page, "settings-data-light", docs)
         page.set_viewport_size(NARROW)  # type: ignore[arg-type]
         page.goto(project)
+        page.get_by_role("heading", name="Tasks").scroll_into_view_if_needed()
         shoot(j, page, "record-children-phone-light", docs)
-        page.emulate_media(color_scheme="dark")
+        # A new organization's dashboard: the first steps, none done yet (creating it makes it the active one).
+        created = page.request.post(
+            "/api/auth/organization/create", data={"name": "Zenith", "slug": "zenith"}, headers={"origin": base}
+        )
+        assert created.status == 200, created.text()
         page.goto("/dashboard")
+        expect(page.get_by_role("heading", name="First steps")).to_be_visible()
+        page.emulate_media(color_scheme="dark")
         shoot(j, page, "dashboard-checklist-phone-dark", docs)
+        page.set_viewport_size(DESKTOP)
+        page.emulate_media(color_scheme="light")
+        shoot(j, page, "dashboard-checklist-light", docs)
         context.close()
 
 
