@@ -234,7 +234,8 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
     assert created.status_code == 201, created.text
     assert created.headers["x-request-id"] == "edge-42"
     assert created.json()["slug"] == "acme"  # the example project's hook lower-cases slugs
-    assert httpx.get(f"{base}/api/docs").status_code == 200
+    docs = httpx.get(f"{base}/api/docs")
+    assert docs.status_code == 200 and "<title>Orbit — API docs</title>" in docs.text
     assert "No errors yet." in httpx.get(f"{base}/dev/errors").text  # kept locally: no SENTRY_DSN
     assert "organizations" in httpx.get(f"{base}/").text
     assert (project / "tenantry.db").exists()
@@ -255,6 +256,7 @@ def test_dev_serves_the_example_app(tmp_path: Path, server_process: list[subproc
     created = re.search(r"Created (\d+) tables, (\d+) indexes and 2 triggers \(--verbose lists them\)", output)
     assert created and int(created[1]) > 10 and int(created[2]) > 10, output
     assert "applied" not in output and output.index("Created") < output.index("Tenantry development"), output
+    assert "Orbit — Tenantry development" in output, output  # the banner names the app as its pages do
 
 
 def test_schema_changes_are_summarised() -> None:

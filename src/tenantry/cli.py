@@ -25,6 +25,7 @@ from tenantry.config import Settings
 from tenantry.core import App
 from tenantry.core.options import SchemaOption
 from tenantry.schema import Schema, SchemaError, load_schema
+from tenantry.schema.naming import readable_title
 
 app = typer.Typer(
     name="tenantry",
@@ -141,7 +142,7 @@ def init(
             continue
         text = template.read_text(encoding="utf-8")
         if template.name.endswith(".tmpl"):
-            text = text.format(name=app_name)
+            text = text.format(name=app_name, title=readable_title(app_name))
         target.write_text(text, encoding="utf-8")
         written.append(target_name)
     ensure_migrations_dir(directory)
@@ -201,7 +202,7 @@ def _banner(
         table.add_row("Webhooks", f"{base}/dev/webhooks (an endpoint to try: {base}/dev/webhooks/inbox)")
     table.add_row("Errors", _errors_row(settings, base))
     table.add_row("Entities", ", ".join(e.route for e in schema.entities.values()))
-    console.print(Panel(table, title=f"[bold]{schema.title}[/] — Tenantry {mode}", expand=False))
+    console.print(Panel(table, title=f"[bold]{schema.app_name}[/] — Tenantry {mode}", expand=False))
 
 
 def _errors_row(settings: Settings, base: str) -> str:

@@ -158,6 +158,7 @@ async def test_docs_page_uses_only_local_assets(make_client) -> None:
         assert r.headers["content-type"].startswith("text/html")
         html = r.text
         assert "swagger-ui" in html and "/api/openapi.json" in html
+        assert "<title>My SaaS API — API docs</title>" in html  # the app's name, as its pages call it
         # No absolute or protocol-relative URL anywhere on the page.
         assert not re.search(r"https?:|//[a-z0-9]", html, re.IGNORECASE), re.findall(r"\S*https?:\S*", html)
         parser = _Assets()

@@ -70,14 +70,23 @@ def test_the_example_is_the_seed_schema_with_free_and_pro_plans() -> None:
     assert free.name == "Free" and free.prices == () and free.limits == {"projects": 3}
     assert pro.name == "Pro" and pro.prices == ("price_pro_monthly", "price_pro_yearly")
     assert pro.trial_days == 14 and pro.limits == {"projects": 100}
+    # Its branding: a name, a colour and the sidebar's "Work" heading with the projects' icon.
+    assert schema.app_name == "Orbit" and schema.app.color == "#0f766e"
+    assert schema.app.menu is not None and [g.label for g in schema.app.menu] == ["Work"]
+    assert dict(schema.app.icons) == {"projects": "folder"}
 
 
 def test_project_template_is_the_example_under_its_own_name() -> None:
     template = TEMPLATE.read_text()
     assert "guide" not in template.lower() and "seed" not in template.lower()
-    mine = template.format(name="acme-crm")
+    mine = template.format(name="acme-crm", title="Acme CRM")
     assert "Service Name: acme-crm" in mine
-    assert _entities(mine).replace("acme-crm", "my-saas-api") == _entities(EXAMPLE.read_text())
+    # The same display block, under the project's own name.
+    assert '    name: "Acme CRM"' in mine
+    ours = _entities(mine).replace("acme-crm", "my-saas-api").replace('name: "Acme CRM"', 'name: "Orbit"')
+    assert ours == _entities(EXAMPLE.read_text())
+    schema = load_schema_text(mine, "schema.yaml")
+    assert schema.app_name == "Acme CRM" and schema.app.color == "#0f766e"
 
 
 def test_every_mistake_is_reported_with_file_and_line_at_once() -> None:

@@ -47,9 +47,10 @@ def test_upgrade_in_the_browser(
     emulator = StripeEmulator(
         webhook_url=f"{base}/api/billing/webhook",
         webhook_secret=SECRET,
-        prices={PRICE_PRO: 1500, PRICE_PRO_YEARLY: 15000},
+        prices={PRICE_PRO: 1500},
         base_url=stripe_url,
     )
+    emulator.add_price(PRICE_PRO_YEARLY, 15000, "year")
     billing = stripe(SECRET, secret_key="sk_test_browser", api_base=stripe_url)
     schema = load_schema_text(billing_schema(), "test.yaml")
     settings = Settings(TENANTRY_BASE_URL=base, TENANTRY_OPEN_API=False, billing=billing)
@@ -73,7 +74,7 @@ def test_upgrade_in_the_browser(
         page.goto("/settings/billing")
         expect(page.locator("#current-plan")).to_have_text("Free")
         # Plans show their price, as Stripe (here the emulator) has it.
-        expect(page.locator("[data-plan-price=pro]")).to_contain_text("$15.00 / month")
+        expect(page.locator("[data-plan-price=pro]")).to_contain_text("$15.00 / month or $150.00 / year")
         expect(page.locator("[data-plan-price=free]")).to_have_text("Free")
         expect(page.get_by_text("Projects: 2 of 2")).to_be_visible()
         expect(page.locator("#usage-projects")).to_have_attribute("value", "2")
@@ -109,7 +110,8 @@ def test_upgrade_in_the_browser(
         j.shoot(page, "billing-pro")
         if backend == "sqlite" and UPDATE_DOCS:
             DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.locator("main").screenshot(path=DOCS_SHOT)
+            page.evaluate("window.scrollTo(0, 0)")
+            page.screenshot(path=DOCS_SHOT)  # the window, frame included (an element's shot slides under the top bar)
 
         # The project refused before is created now.
         page.goto("/dashboard")

@@ -4,15 +4,22 @@ theme (no serious or critical violation); the sidebar, its drawer on phones and 
 and keyboard-only journeys (Tab and Enter) that sign in, create, edit and delete a project.
 
 The app is the example schema with the ``settings: display:`` block of the README (its own name,
-colour, icons and groups). Screenshots go to ``artifacts/screenshots/<database>/frame/``;
+colour, icons and groups), plus tasks and milestones under projects (a parent with two kinds of
+children, so two add dialogs on one page) and milestones linked to tasks (many-to-many). Besides
+every page a person opens, the audit covers a project with its add-child dialog open, the command
+palette open, the account deletion's confirmation page and the development server's schema-error
+page. Screenshots go to ``artifacts/screenshots/<database>/frame/``;
 ``TENANTRY_UPDATE_DOCS_SCREENSHOTS=1`` also refreshes the README's copies in ``docs/screenshots/``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +28,7 @@ import pytest
 
 from tenantry.auth import AuthSettings
 from tenantry.schema import Schema, load_schema_text
+from tenantry.server.schema_error import schema_error_app
 from tests.browser_harness import DESKTOP, PASSWORD, Journey, expect, log_in, screenshots
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.conftest import ROOT, SEED_SCHEMA_PATH, PrepareDatabase, require_service
@@ -32,6 +40,22 @@ if TYPE_CHECKING:
 AXE = ROOT / "tests" / "compat" / "node_modules" / "axe-core" / "axe.min.js"
 NARROW = {"width": 360, "height": 740}
 NO_VERIFICATION = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
+WORK = """
+tasks:
+  - title: string (required)
+  - project_id: uuid (references projects, required)
+  - org_id: uuid (references organizations, required)
+  - created_at: timestamp (auto)
+
+milestones:
+  fields:
+    - name: string (required)
+    - due: date (nullable)
+    - project_id: uuid (references projects, required)
+    - org_id: uuid (references organizations, required)
+  many_to_many:
+    tasks: tasks
+"""
 DISPLAY = """
 settings:
   display:
@@ -44,8 +68,8 @@ settings:
 
 @cache
 def frame_schema() -> Schema:
-    """The example schema, branded as the README shows it."""
-    return load_schema_text(SEED_SCHEMA_PATH.read_text() + DISPLAY, "schema.yaml")
+    """The example schema with tasks and milestones, branded as the README shows it."""
+    return load_schema_text(SEED_SCHEMA_PATH.read_text() + WORK + DISPLAY, "schema.yaml")
 
 
 @cache
@@ -87,6 +111,18 @@ def people(base: str) -> dict[str, Any]:
             cookies=ada,
         )
         assert r.status_code == 201, r.text
+        # Each project with a task and a milestone linked to it: record pages with children and links.
+        project = r.json()["id"]
+        r = httpx.post(
+            f"{base}/api/tasks",
+            json={"title": f"Plan {name}", "project_id": project},
+            headers={"origin": base},
+            cookies=ada,
+        )
+        assert r.status_code == 201, r.text
+        body = {"name": f"{name} launch", "project_id": project, "tasks": [{"id": r.json()["id"]}]}
+        r = httpx.post(f"{base}/api/milestones", json=body, headers={"origin": base}, cookies=ada)
+        assert r.status_code == 201, r.text
     return {"ada": ada}
 
 
@@ -124,11 +160,15 @@ def audit(page: Page) -> list[str]:
     return [f"{v['id']}: {v['help']} at {v['nodes']}" for v in found]
 
 
-def check_page(page: Page, url: str, problems: list[str]) -> None:
-    """Load ``url``; check it at 360 px and audit it in both themes at desktop width."""
+def check_page(page: Page, url: str, problems: list[str], then: Callable[[Page], None] | None = None) -> None:
+    """Load ``url`` (and do ``then``: open a dialog); check it at 360 px and audit it in both themes
+    at desktop width."""
     page.set_viewport_size(NARROW)  # type: ignore[arg-type]
     response = page.goto(url)
-    assert response is not None and response.status in (200, 404), (url, response and response.status)
+    assert response is not None and response.status in (200, 404, 503), (url, response and response.status)
+    if then is not None:
+        then(page)
+        url = f"{url} ({then.__doc__})"
     if (extra := overflow(page)) > 0:
         problems.append(f"{url}: {extra}px wider than a 360px screen: {too_wide(page)}")
     page.set_viewport_size(DESKTOP)
@@ -186,8 +226,19 @@ def test_every_page_fits_a_phone_and_passes_axe(
         ada = signed_in(j, browser, "ada@example.com")
         urls = app_pages(ada)
         assert "/settings/members" in urls and "/settings/audit" in urls and "/app/projects/new" in urls, urls
+        assert "/settings/data" in urls and "/app/tasks" in urls and "/app/milestones" in urls, urls
         for url in urls:
             check_page(ada, url, problems)
+        # What opens over a page: a project's add-child dialog (two on the page), the palette.
+        ada.goto("/app/projects")
+        project = rows_of(ada, "projects")[0]
+        check_page(ada, project, problems, then=add_task)
+        check_page(ada, "/dashboard", problems, then=open_palette)
+        # The account deletion's confirmation (the e-mailed link's page), and the development
+        # server's page for a broken schema, served as it is with its own policy.
+        check_page(ada, "/settings/data/delete-account/confirm?token=not-sent", problems)
+        serve_schema_error(ada, f"{base}/schema-error")
+        check_page(ada, "/schema-error", problems)
 
         root = signed_in(j, browser, "root@example.com", lands_on=r"/(dashboard|organizations/new|welcome)?")
         root.goto("/admin")
@@ -195,6 +246,40 @@ def test_every_page_fits_a_phone_and_passes_axe(
         for url in ("/dashboard", "/admin", "/admin/organizations", *user_links[:1]):
             check_page(root, url, problems)
         assert problems == [], "\n".join(problems)
+
+
+def add_task(page: Page) -> None:
+    """the add-task dialog open"""
+    page.get_by_role("button", name="Add task").click()
+    expect(page.get_by_role("dialog", name="New task")).to_be_visible()
+    # Each of the page's add dialogs has ids of its own: one field of each name per form.
+    ids: list[str] = page.eval_on_selector_all("[id]", "els => els.map(e => e.id)")
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    expect(page.get_by_role("dialog", name="New task").get_by_label("Title")).to_be_visible()
+
+
+def open_palette(page: Page) -> None:
+    """the palette open"""
+    page.keyboard.press("Control+K")
+    palette = page.get_by_role("dialog", name="Command palette")
+    expect(palette).to_be_visible()
+    page.keyboard.type("Apo")
+    expect(palette.get_by_role("option").first).to_be_visible()
+
+
+def serve_schema_error(page: Page, url: str) -> None:
+    """Answer ``url`` in this browser with the development server's schema-error page, headers
+    (its content security policy) included."""
+    app = schema_error_app(["schema.yaml:7: unknown icon 'foldr' for 'projects' in the menu"])
+
+    async def fetch() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dev") as client:
+            return await client.get("/", headers={"accept": "text/html"})
+
+    with ThreadPoolExecutor(1) as pool:  # away from the browser driver's own event loop
+        answer = pool.submit(asyncio.run, fetch()).result()
+    assert answer.status_code == 503 and "content-security-policy" in answer.headers
+    page.route(url, lambda route: route.fulfill(status=503, headers=dict(answer.headers), body=answer.text))
 
 
 def rows_of_admin(page: Page) -> list[str]:
@@ -272,8 +357,27 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         expect(page.locator("html.sidebar-collapsed")).to_have_count(1)
         expect(main_nav.get_by_role("link", name="Projects")).to_be_visible()  # its name kept for screen readers
         assert audit(page) == []
-        page.get_by_role("button", name="Menu", exact=True).click()
+        # Folded, the organization is a button with its initials: it unfolds the sidebar onto the switcher.
+        org_button = sidebar.get_by_role("button", name=re.compile(r"^Switch organization \(now Acme\)"))
+        expect(org_button).to_contain_text("A")
+        expect(sidebar.get_by_label("Organization")).to_be_hidden()
+        org_button.click()
         expect(page.locator("html.sidebar-collapsed")).to_have_count(0)
+        expect(sidebar.get_by_label("Organization")).to_be_focused()
+        expect(org_button).to_be_hidden()
+        page.reload()  # unfolded for good (the cookie)
+        expect(page.locator("html.sidebar-collapsed")).to_have_count(0)
+
+        # One organization switcher (the sidebar's) on the dashboard; the sidebar's Search opens the palette.
+        page.goto("/dashboard")
+        expect(page.locator("select[name=organization_id]")).to_have_count(1)
+        search = sidebar.get_by_role("button", name="Search")
+        expect(search).to_have_attribute("aria-keyshortcuts", "Control+K Meta+K")
+        expect(search).to_contain_text("Ctrl K")
+        search.click()
+        expect(page.get_by_role("dialog", name="Command palette")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("dialog", name="Command palette")).to_be_hidden()
 
         page.emulate_media(color_scheme="dark")
         page.goto("/app/projects")
@@ -319,6 +423,42 @@ def test_sidebar_drawer_and_user_menu(database_url: str, prepare_database: Prepa
         box = page.locator("table.audit").bounding_box()
         assert box is not None and box["x"] + box["width"] <= NARROW["width"], box
         shoot(j, page, "audit-phone-dark", False)
+
+        # The README's tour of the merged product, desktop and phone, light and dark.
+        page.set_viewport_size(DESKTOP)
+        page.emulate_media(color_scheme="light")
+        page.goto("/app/projects")
+        project = rows_of(page, "projects")[0]
+        page.goto(project)
+        expect(page.get_by_role("heading", name="Milestones")).to_be_visible()
+        shoot(j, page, "record-children-light", docs)
+        page.emulate_media(color_scheme="dark")
+        page.goto("/app/tasks")
+        shoot(j, page, "list-dark", docs)
+        page.keyboard.press("Control+K")
+        page.keyboard.type("Apollo")
+        expect(page.get_by_role("dialog", name="Command palette").get_by_role("option").first).to_be_visible()
+        shoot(j, page, "palette-dark", docs)
+        page.keyboard.press("Escape")
+        page.emulate_media(color_scheme="light")
+        page.goto("/settings/data")
+        shoot(j, page, "settings-data-light", docs)
+        page.set_viewport_size(NARROW)  # type: ignore[arg-type]
+        page.goto(project)
+        page.get_by_role("heading", name="Tasks").scroll_into_view_if_needed()
+        shoot(j, page, "record-children-phone-light", docs)
+        # A new organization's dashboard: the first steps, none done yet (creating it makes it the active one).
+        created = page.request.post(
+            "/api/auth/organization/create", data={"name": "Zenith", "slug": "zenith"}, headers={"origin": base}
+        )
+        assert created.status == 200, created.text()
+        page.goto("/dashboard")
+        expect(page.get_by_role("heading", name="First steps")).to_be_visible()
+        page.emulate_media(color_scheme="dark")
+        shoot(j, page, "dashboard-checklist-phone-dark", docs)
+        page.set_viewport_size(DESKTOP)
+        page.emulate_media(color_scheme="light")
+        shoot(j, page, "dashboard-checklist-light", docs)
         context.close()
 
 

@@ -103,6 +103,21 @@ async def test_record_pages_read_like_a_product(make_client: ClientFactory) -> N
         after = await _statements(client, "/app/tasks")
         assert before == after and (before is None or before >= 2), (before, after)
 
+        # The add dialog's form has ids of its own (a parent may have several), kept when it comes
+        # back with an error; a prefix that is not an id's is ignored.
+        dialog_ids = re.findall(r'id="(add-tasks-project_id-[^"]+)"', page)
+        assert "add-tasks-project_id-entity-form" in dialog_ids and "add-tasks-project_id-f-title" in dialog_ids
+        assert 'id="f-title"' not in page
+        body = {"title": "", "project_id": apollo, "dialog": "1", "form_id": "add-tasks-project_id-"}
+        refused = await client.post("/app/tasks/new", data=body, headers=FORM)
+        assert refused.status_code == 400
+        assert 'id="add-tasks-project_id-entity-form"' in refused.text
+        assert 'hx-select="#add-tasks-project_id-entity-form"' in refused.text
+        assert 'aria-describedby="add-tasks-project_id-e-title"' in refused.text
+        body["form_id"] = '"><script>'
+        refused = await client.post("/app/tasks/new", data=body, headers=FORM)
+        assert refused.status_code == 400 and 'id="entity-form"' in refused.text and "<script>" not in refused.text
+
         # Empty states say what to do next.
         empty = (await client.get("/app/tasks?q=nothing-like-this")).text
         assert "No tasks match" in empty and "Clear search and filters" in empty

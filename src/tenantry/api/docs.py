@@ -75,7 +75,7 @@ def docs_routes(runtime: App, prefix: str = "/api") -> list[BaseRoute]:
         return Response(spec_bytes[0], media_type="application/json")
 
     async def docs(request: Request) -> Response:
-        page = _DOCS_PAGE.format(title=html.escape(runtime.schema.title), prefix=prefix)
+        page = _DOCS_PAGE.format(title=html.escape(runtime.schema.app_name), prefix=prefix)
         return HTMLResponse(page, headers=DOCS_HEADERS)
 
     return [

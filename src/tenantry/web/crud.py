@@ -6,6 +6,7 @@ scope and validation are the API's own; the pages only leave out what the role m
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -15,19 +16,35 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from tenantry.db.query import Join
 from tenantry.errors import ApiError
 from tenantry.querystring import QueryParser
-from tenantry.schema import Action, Entity, Field, FieldType
+from tenantry.schema import Action, Entity, Field, FieldType, Relation
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect, safe_next
 from tenantry.web.filters import conditions as filter_conditions
 from tenantry.web.filters import controls as filter_controls
-from tenantry.web.forms import Widget, editable_fields, field_errors, label_of, parse_form, widget
+from tenantry.web.forms import (
+    Widget,
+    editable_fields,
+    field_errors,
+    label_of,
+    link_ids,
+    links_widget,
+    parse_form,
+    widget,
+)
 from tenantry.web.frame import filled_by_system
 from tenantry.web.records import Records, plural, title_of
 
 PAGE_SIZE = 20
+FORM_PREFIX = re.compile(r"[a-z0-9_-]{1,80}")
 REFERENCE_CHOICES = 200
 LIST_COLUMNS = 6
+
+
+def form_prefix(posted: str | None) -> str:
+    """The id prefix a form posted back (its ids kept when it returns with errors), if well formed."""
+    return posted if posted and FORM_PREFIX.fullmatch(posted) else ""
 
 
 class Crud:
@@ -80,12 +97,32 @@ class Crud:
         target = self.web.schema.entity(f.references or "")
         if target is None:
             return []
+        return await self.choices_of(viewer, target)
+
+    async def choices_of(self, viewer: Viewer, target: Entity) -> list[tuple[str, str]]:
+        """Rows of ``target`` the viewer can see, as options: ``(id, title)``."""
         try:
             query = self.parser.parse_list(target, [("limit", str(REFERENCE_CHOICES))])
             rows = (await self.pipeline.list_rows(viewer.ctx, target, query)).data
         except ApiError:
             return []
         return [(str(r["id"]), self.title_of(target, r)) for r in rows]
+
+    def linked(self, viewer: Viewer, entity: Entity) -> list[tuple[Relation, Entity]]:
+        """The entity's many-to-many relations whose rows the viewer may read, with their targets."""
+        out = []
+        for rel in entity.relations:
+            target = self.web.schema.entities.get(rel.target)
+            if rel.link is not None and target is not None and self.can(viewer, target, Action.READ):
+                out.append((rel, target))
+        return out
+
+    async def row_with_links(self, viewer: Viewer, entity: Entity, row_id: Any) -> dict[str, Any]:
+        """One row, with the rows its many-to-many relations link it to (those the viewer may read)."""
+        joins: tuple[Join, ...] = ()
+        if linked := self.linked(viewer, entity):
+            joins = self.parser.parse_read(entity, [("join", rel.name) for rel, _ in linked])[1]
+        return await self.pipeline.get_row(viewer.ctx, entity, row_id, joins=joins)
 
     async def widgets(
         self, viewer: Viewer, entity: Entity, values: dict[str, Any], errors: dict[str, str], *, creating: bool
@@ -95,6 +132,10 @@ class Crud:
             options = await self.choices(viewer, f) if f.references else None
             w = widget(f, values.get(f.name, f.default if creating and f.has_default else None), options)
             w.error = errors.get(f.name)
+            out.append(w)
+        for rel, target in self.linked(viewer, entity):
+            w = links_widget(rel.name, link_ids(values.get(rel.name)), await self.choices_of(viewer, target))
+            w.error = errors.get(rel.name)
             out.append(w)
         return out
 
@@ -156,7 +197,7 @@ class Crud:
 
     async def detail_page(self, request: Request, viewer: Viewer) -> Response:
         entity = self.entity(request)
-        row = await self.pipeline.get_row(viewer.ctx, entity, request.path_params["id"])
+        row = await self.row_with_links(viewer, entity, request.path_params["id"])
         children = await self.records.children(viewer, entity, row, self.can)
         for c in children:
             if c.new_href is not None:
@@ -172,6 +213,7 @@ class Crud:
             title=self.title_of(entity, row),
             label_of=label_of,
             links=await self.records.links(viewer, entity, [row], list(entity.fields)),
+            linked=[(rel, target, row.get(rel.name) or []) for rel, target in self.linked(viewer, entity)],
             children=children,
             title_of=self.title_of,
             can_update=self.can(viewer, entity, Action.UPDATE, row),
@@ -182,7 +224,7 @@ class Crud:
         entity = self.entity(request)
         row_id = request.path_params.get("id")
         creating = row_id is None
-        row = None if creating else await self.pipeline.get_row(viewer.ctx, entity, row_id)
+        row = None if creating else await self.row_with_links(viewer, entity, row_id)
         action = Action.CREATE if creating else Action.UPDATE
         if creating and filled_by_system(entity):
             raise Refused(403, f"{entity.display.plural if entity.display else entity.name} are created by the app.")
@@ -196,6 +238,14 @@ class Crud:
         form = await self.web.form(request)
         next_url = safe_next(form.get("next"), "")
         body = parse_form(editable_fields(entity, creating=creating), form, creating=creating)
+        # Many-to-many: the rows chosen in a multiple select, as the API takes them. Editing, the
+        # set replaces the links (none chosen: none kept); creating, an empty choice links nothing.
+        chosen = await request.form()  # parsed once by Starlette: the same form, with repeated names
+        picked: dict[str, list[str]] = {}
+        for rel, _ in self.linked(viewer, entity):
+            picked[rel.name] = [v for v in chosen.getlist(rel.name) if isinstance(v, str) and v]
+            if picked[rel.name] or not creating:
+                body[rel.name] = [{"id": v} for v in picked[rel.name]]
         try:
             if creating:
                 saved = await self.pipeline.create_row(viewer.ctx, entity, body)
@@ -207,7 +257,7 @@ class Crud:
                 raise
             errors = field_errors(exc)
             general = None if errors else (exc.message if isinstance(exc.message, str) else "; ".join(exc.message))
-            values = {**(row or {}), **form}
+            values = {**(row or {}), **form, **picked}
             return await self.render_form(
                 request,
                 viewer,
@@ -220,6 +270,7 @@ class Crud:
                 next_url=next_url,
                 in_dialog=bool(form.get("dialog")),
                 upgrade=exc.status == 402,
+                prefix=form_prefix(form.get("form_id")),
             )
         singular = entity.display.singular if entity.display else entity.name
         target = next_url or f"/app/{entity.route}/{saved['id']}"
@@ -243,6 +294,7 @@ class Crud:
         next_url: str = "",
         in_dialog: bool = False,
         upgrade: bool = False,
+        prefix: str = "",
     ) -> Response:
         creating = row is None
         cancel = next_url or f"/app/{entity.route}" + ("" if row is None else f"/{row['id']}")
@@ -261,6 +313,7 @@ class Crud:
             cancel_url=cancel,
             in_dialog=in_dialog,
             upgrade=upgrade,
+            prefix=prefix,
             plural=plural(entity),
         )
 

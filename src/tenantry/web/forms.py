@@ -19,7 +19,7 @@ class Widget:
 
     name: str
     label: str
-    kind: str  # text, textarea, select, checkbox, datetime, date, number, json
+    kind: str  # text, textarea, select, checkbox, datetime, date, number, json, multiselect
     value: Any = ""
     required: bool = False
     options: list[tuple[str, str]] = field(default_factory=list)
@@ -93,6 +93,27 @@ def widget(f: Field, value: Any, options: list[tuple[str, str]] | None = None) -
     if kind == "datetime":
         w.hint = "UTC"
     return w
+
+
+def links_widget(name: str, chosen: list[str], options: list[tuple[str, str]]) -> Widget:
+    """A many-to-many relation as a multiple select of the rows it may link to; ``value`` holds the
+    ids linked now."""
+    hint = "Hold Ctrl (Cmd on a Mac) to choose several." if options else "Nothing to choose from yet."
+    return Widget(
+        name=name,
+        label=name.replace("_", " ").capitalize(),
+        kind="multiselect",
+        value=chosen,
+        options=options,
+        hint=hint,
+    )
+
+
+def link_ids(value: Any) -> list[str]:
+    """The ids of linked rows, from a row's joined relation (dicts) or a submitted form (ids)."""
+    if not isinstance(value, list):
+        return []
+    return [str(v["id"]) if isinstance(v, dict) else str(v) for v in value]
 
 
 def parse_form(fields: list[Field], form: dict[str, str], *, creating: bool) -> dict[str, Any]:

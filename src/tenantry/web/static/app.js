@@ -59,6 +59,15 @@
       syncToggle();
       return;
     }
+    if (event.target.closest("[data-sidebar-expand]")) {
+      // The folded sidebar's organization button: unfold, then hand the focus to the switcher.
+      root.classList.remove("sidebar-collapsed");
+      document.cookie = "tenantry.sidebar=open; path=/; max-age=31536000; samesite=lax";
+      syncToggle();
+      var switcher = document.getElementById("org-switcher");
+      if (switcher) switcher.focus();
+      return;
+    }
     if (event.target.closest("[data-drawer-close]")) { closeDrawer(true); return; }
     // A click outside an open menu (user menu, bell) closes it.
     document.querySelectorAll("details.user-menu[open], details.bell[open]").forEach(function (d) {
