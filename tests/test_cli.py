@@ -65,6 +65,19 @@ def test_init_takes_a_name(tmp_path: Path) -> None:
     assert load_schema(_init_in(tmp_path, "My Shop 2") / "schema.yaml").title == "my-shop-2"
 
 
+def test_init_skips_what_is_not_a_template_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An installed package holds the template's bytecode beside it (``__pycache__``): not copied."""
+    import tenantry.cli
+
+    templates = tmp_path / "templates"
+    shutil.copytree(tenantry.cli.TEMPLATES, templates)
+    (templates / "__pycache__").mkdir(exist_ok=True)
+    (templates / "__pycache__" / "hooks.cpython-311.pyc").write_bytes(b"\0")
+    monkeypatch.setattr(tenantry.cli, "TEMPLATES", templates)
+    made = _init_in(tmp_path, "shop")
+    assert (made / "schema.yaml").is_file() and not (made / "__pycache__").exists()
+
+
 def _init_in(tmp_path: Path, folder: str) -> Path:
     result = runner.invoke(app, ["init", str(tmp_path / folder)])
     assert result.exit_code == 0, result.output

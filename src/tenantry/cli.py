@@ -133,6 +133,8 @@ def init(
     written: list[str] = []
     skipped: list[str] = []
     for template in sorted(TEMPLATES.iterdir()):
+        if not template.is_file():
+            continue  # an installer's bytecode cache (``__pycache__`` of the template's hooks.py)
         target_name = template.name.removesuffix(".tmpl")
         if target_name == "gitignore":
             target_name = ".gitignore"

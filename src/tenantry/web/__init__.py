@@ -74,6 +74,9 @@ def web_routes(runtime: Services, providers: Sequence[PageProvider] = ()) -> lis
 
     async def not_found(request: Request) -> Response:
         """Any path nothing else serves: an HTML page for browsers, the API's JSON for the rest."""
+        # Still a path no route serves: logs, traces and metrics name it ``<unmatched>``, not by
+        # this route's template (which would lump every probe with real 404s of real pages).
+        request.scope.pop("route", None)
         allowed = other_methods(request, catch_all)
         if allowed:
             raise ApiError(
