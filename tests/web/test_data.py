@@ -15,6 +15,7 @@ import orjson
 
 from tests.auth.helpers import PASSWORD, sql
 from tests.conftest import ClientFactory
+from tests.two_factor.helpers import TF, code, secret_of
 from tests.web.test_pages import BASE, FORM, invite, last_link, log_in, sign_up
 
 
@@ -145,6 +146,23 @@ async def test_my_data_spans_every_organization_and_keeps_no_secret(make_client:
         for secret in secrets:
             assert secret not in contents, secret
         assert key.json()["key"].encode() not in contents
+
+        # Bobs now requires two-factor, which Ada has not finished setting up: she may no longer
+        # read its rows, so her export has none of them (her membership is still listed).
+        await _as(client, "bob@example.com")
+        enabled = await client.post(f"{TF}/enable", json={"password": PASSWORD}, headers=FORM)
+        verified = await client.post(
+            f"{TF}/verify-totp", json={"code": code(secret_of(enabled.json()["totpURI"]))}, headers=FORM
+        )
+        assert verified.status_code == 200, verified.text
+        bobs = next(o["id"] for o in _lines(mine, "organizations.jsonl") if o["name"] == "Bobs")
+        body = {"requireTwoFactor": True, "organizationId": bobs}
+        assert (await client.post(f"{TF}/organization-requirement", json=body, headers=FORM)).status_code == 200
+        await _as(client, "ada@example.com")
+        again = _zip(await client.get("/settings/data/my-data.zip"))
+        assert [o["name"] for o in _lines(again, "organizations.jsonl")] == ["Acme", "Bobs"]
+        assert [p["name"] for p in _lines(again, "organizations/acme/projects.jsonl")] == ["Apollo"]
+        assert not any(n.startswith("organizations/bobs/") for n in again.namelist())
 
 
 async def test_leave_and_delete_organization_and_account(make_client: ClientFactory) -> None:

@@ -19,6 +19,7 @@ import orjson
 from starlette.requests import Request
 
 from tenantry.auth.errors import AuthError
+from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE
 from tenantry.context import SYSTEM_CONTEXT, RequestContext
 from tenantry.errors import ApiError
 from tenantry.schema import Action, Entity
@@ -50,7 +51,10 @@ async def _audit_entries(web: Web, exporter: Exporter, viewer: Viewer) -> AsyncI
 async def _as_member(web: Web, request: Request, viewer: Viewer, org: dict[str, Any], role: str) -> Viewer | None:
     """The viewer acting in ``org`` with ``role``, or None when the organization refuses them
     (the same checks as a request made after switching to it)."""
-    principal = dataclasses.replace(viewer.ctx.principal, org_id=str(org["id"]), role=role)
+    principal = viewer.ctx.principal
+    # What the session knows of two-factor is about its active organization: another one is asked.
+    attributes = {k: v for k, v in principal.attributes.items() if k != TWO_FACTOR_ATTRIBUTE}
+    principal = dataclasses.replace(principal, org_id=str(org["id"]), role=role, attributes=attributes)
     try:
         principal = await web.runtime.auth.checked(request, principal)
     except (ApiError, AuthError):
