@@ -87,6 +87,20 @@ def screenshots(database_url: str, *under: str) -> Path:
     return ROOT.joinpath("artifacts", "screenshots", backend, *under)
 
 
+# The README's pictures in docs/screenshots, by the journey shot each is taken with. With
+# TENANTRY_UPDATE_DOCS_SCREENSHOTS=1, the SQLite run of a journey rewrites them: what the window
+# shows (not the full page, which keeps them small and the frame's sticky header in place).
+UPDATE_DOCS = os.environ.get("TENANTRY_UPDATE_DOCS_SCREENSHOTS") == "1"
+DOCS_SCREENSHOTS = {
+    "new-project-dialog-desktop.png": "new-project-dialog-desktop.png",
+    "dashboard-viewer-dark-phone.png": "dashboard-viewer-dark-phone.png",
+    "settings-members-desktop.png": "settings-members-desktop.png",
+    "project-edit-error-phone.png": "project-edit-error-phone.png",
+    "admin-impersonating-desktop.png": "admin-impersonating.png",
+    "two-factor-enrol-desktop.png": "two-factor-enrol.png",
+}
+
+
 class Journey:
     """The server's address, the outbox, and screenshots for one database."""
 
@@ -100,10 +114,17 @@ class Journey:
 
     def shoot(self, page: Page, name: str) -> None:
         """The page at desktop and phone widths."""
-        page.screenshot(path=self.shots / f"{name}-desktop.png", full_page=True)
+        self.save(page, f"{name}-desktop.png")
         page.set_viewport_size(PHONE)
-        page.screenshot(path=self.shots / f"{name}-phone.png", full_page=True)
+        self.save(page, f"{name}-phone.png")
         page.set_viewport_size(DESKTOP)
+
+    def save(self, page: Page, file: str) -> None:
+        """The whole page as ``file``; also the README's copy, when it is one and asked for."""
+        page.screenshot(path=self.shots / file, full_page=True)
+        docs = DOCS_SCREENSHOTS.get(file)
+        if docs is not None and UPDATE_DOCS and "sqlite" in self.shots.parts:
+            page.screenshot(path=ROOT / "docs" / "screenshots" / docs, animations="disabled")
 
     def mail_link(self, page: Page, to: str, template: str) -> str:
         """The link of the newest ``template`` e-mail to ``to``, as the dev outbox shows it."""

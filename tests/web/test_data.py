@@ -15,6 +15,7 @@ import orjson
 
 from tests.auth.helpers import PASSWORD, sql
 from tests.conftest import ClientFactory
+from tests.two_factor.helpers import TF, code, secret_of
 from tests.web.test_pages import BASE, FORM, invite, last_link, log_in, sign_up
 
 
@@ -58,7 +59,7 @@ async def test_exports_are_isolated_and_for_admins(make_client: ClientFactory) -
         mine = _zip(await client.get("/settings/data/my-data.zip"))
         assert orjson.loads(mine.read("profile.json"))["email"] == "ada@example.com"
         assert [o["name"] for o in _lines(mine, "organizations.jsonl")] == ["Acme"]
-        assert [p["name"] for p in _lines(mine, "projects.jsonl")] == ["Apollo"]
+        assert [p["name"] for p in _lines(mine, "organizations/acme/projects.jsonl")] == ["Apollo"]
         sessions = _lines(mine, "sessions.jsonl")
         assert sessions and all("token" not in s for s in sessions)
 
@@ -80,6 +81,88 @@ async def test_exports_are_isolated_and_for_admins(make_client: ClientFactory) -
         await _as(client, "ada@example.com")
         audit = (await client.get("/settings/audit?action=data_export")).text
         assert audit.count("data_export") >= 3, audit
+
+
+async def _secrets(client: httpx.AsyncClient, email: str) -> list[bytes]:
+    """Every secret the database keeps of ``email``'s account: password hash, session tokens, API
+    key hashes, the TOTP secret and backup codes."""
+    (uid,) = (await sql(client, "SELECT id FROM users WHERE email = ?", email))[0]
+    found = [r[0] for r in await sql(client, "SELECT password FROM auth_accounts WHERE user_id = ?", uid)]
+    found += [r[0] for r in await sql(client, "SELECT token FROM auth_sessions WHERE user_id = ?", uid)]
+    found += [r[0] for r in await sql(client, "SELECT key FROM auth_api_keys WHERE reference_id = ?", str(uid))]
+    for secret, codes in await sql(client, "SELECT secret, backup_codes FROM auth_two_factors WHERE user_id = ?", uid):
+        found += [secret, codes]
+    return [str(s).encode() for s in found if s]
+
+
+async def test_my_data_spans_every_organization_and_keeps_no_secret(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        # Bob's organization, where Ada is a member; Eve's, where she is not.
+        await sign_up(client, "eve@example.com", org="Elsewhere")
+        await log_in(client, "eve@example.com")
+        await client.post("/app/projects/new", data={"name": "Eves secret", "status": "active"}, headers=FORM)
+        await sign_up(client, "bob@example.com", org="Bobs")
+        await _as(client, "bob@example.com")
+        await client.post("/app/projects/new", data={"name": "Bobs own", "status": "active"}, headers=FORM)
+        link = await invite(client, "ada@example.com", "member")
+        await sign_up(client, "ada@example.com")
+        await _as(client, "ada@example.com")
+        await client.post("/app/projects/new", data={"name": "Apollo", "status": "active"}, headers=FORM)
+        assert (await client.post(link, data={"decision": "accept"}, headers=FORM)).status_code == 303
+        await client.post("/app/projects/new", data={"name": "Gemini", "status": "active"}, headers=FORM)
+
+        # Credentials whose secrets must stay out of the export.
+        key = await client.post("/api/auth/api-key/create", json={"name": "laptop"}, headers=FORM)
+        assert key.status_code == 200, key.text
+        enrol = await client.post("/api/auth/two-factor/enable", json={"password": PASSWORD}, headers=FORM)
+        assert enrol.status_code == 200, enrol.text
+
+        r = await client.get("/settings/data/my-data.zip")
+        mine = _zip(r)
+        names = set(mine.namelist())
+        assert [p["name"] for p in _lines(mine, "organizations/acme/projects.jsonl")] == ["Apollo"]
+        assert [p["name"] for p in _lines(mine, "organizations/bobs/projects.jsonl")] == ["Gemini"]
+        assert not any(n.startswith("organizations/elsewhere") for n in names), names
+        memberships = {o["name"]: o["role"] for o in _lines(mine, "organizations.jsonl")}
+        assert memberships == {"Acme": "admin", "Bobs": "member"}
+        assert [k["name"] for k in _lines(mine, "api_keys.jsonl")] == ["laptop"]
+        assert _lines(mine, "passkeys.jsonl") == []
+        sessions = _lines(mine, "sessions.jsonl")
+        assert sessions and all(
+            set(s) == {"id", "created_at", "expires_at", "ip_address", "user_agent"} for s in sessions
+        )
+        actions = {e["action"] for e in _lines(mine, "audit_log.jsonl")}
+        assert {"organization_create", "invitation_accept", "api_key_create", "create", "data_export"} <= actions, (
+            actions
+        )
+        (ada_id,) = (await sql(client, "SELECT id FROM users WHERE email = ?", "ada@example.com"))[0]
+        assert all(str(e["user_id"]) == str(ada_id) for e in _lines(mine, "audit_log.jsonl"))
+
+        contents = r.content + b"".join(mine.read(n) for n in names)
+        for other in (b"Bobs own", b"Eves secret", b"eve@example.com", b"bob@example.com"):
+            assert other not in contents, other
+        secrets = await _secrets(client, "ada@example.com")
+        assert len(secrets) >= 4  # password, a session, the key, the TOTP secret and codes
+        for secret in secrets:
+            assert secret not in contents, secret
+        assert key.json()["key"].encode() not in contents
+
+        # Bobs now requires two-factor, which Ada has not finished setting up: she may no longer
+        # read its rows, so her export has none of them (her membership is still listed).
+        await _as(client, "bob@example.com")
+        enabled = await client.post(f"{TF}/enable", json={"password": PASSWORD}, headers=FORM)
+        verified = await client.post(
+            f"{TF}/verify-totp", json={"code": code(secret_of(enabled.json()["totpURI"]))}, headers=FORM
+        )
+        assert verified.status_code == 200, verified.text
+        bobs = next(o["id"] for o in _lines(mine, "organizations.jsonl") if o["name"] == "Bobs")
+        body = {"requireTwoFactor": True, "organizationId": bobs}
+        assert (await client.post(f"{TF}/organization-requirement", json=body, headers=FORM)).status_code == 200
+        await _as(client, "ada@example.com")
+        again = _zip(await client.get("/settings/data/my-data.zip"))
+        assert [o["name"] for o in _lines(again, "organizations.jsonl")] == ["Acme", "Bobs"]
+        assert [p["name"] for p in _lines(again, "organizations/acme/projects.jsonl")] == ["Apollo"]
+        assert not any(n.startswith("organizations/bobs/") for n in again.namelist())
 
 
 async def test_leave_and_delete_organization_and_account(make_client: ClientFactory) -> None:

@@ -78,6 +78,9 @@ CredentialResolver = Callable[[Request], Awaitable[Principal | None]]
 # A session (or another credential, such as an API key) was resolved into a principal for a route
 # outside /api/auth: may refuse it (403) or adjust it.
 PrincipalCheck = Callable[[Request, Principal], Awaitable[Principal]]
+# What a plugin keeps of a user, for "download my data": a file name and its rows (metadata only,
+# never a secret: no key hash, no public key material, no TOTP secret).
+PersonalData = Callable[[Any], Awaitable[tuple[str, list[dict[str, Any]]]]]
 
 
 @dataclass
@@ -89,6 +92,7 @@ class AuthHooks:
     credentials: list[CredentialResolver] = field(default_factory=list)
     principal_checks: list[PrincipalCheck] = field(default_factory=list)
     action_checks: list[ActionCheck] = field(default_factory=list)
+    personal_data: list[PersonalData] = field(default_factory=list)
 
 
 class AuthPlugin(Capability):

@@ -26,6 +26,7 @@ from tenantry.web.auth_pages import explain
 from tenantry.web.core import Refused, Viewer, Web, flash, page, redirect
 from tenantry.web.crud import Crud
 from tenantry.web.export import Exporter
+from tenantry.web.personal_export import personal_parts
 
 PAGE = "/settings/data"
 MEMBERS_EXPORTED = 10_000
@@ -93,10 +94,9 @@ def data_routes(web: Web, crud: Crud, render: Callable[..., Response]) -> list[B
 
     async def export_account(request: Request, viewer: Viewer) -> Response:
         sessions = await ctx.store.sessions_of(viewer.current.user.id)
+        parts = await personal_parts(web, crud, exporter, request, viewer, sessions)
         await audited(viewer, request, "user", viewer.current.user.id)
-        # Without an active organization no entity of an organization's can be read.
-        entities = crud.readable(viewer) if viewer.active is not None or tenancy is None else []
-        return download(exporter.account(viewer, sessions, viewer.organizations, entities), "my-data.zip")
+        return download(exporter.account(viewer, parts), "my-data.zip")
 
     async def export_organization(request: Request, viewer: Viewer) -> Response:
         if tenancy is None or viewer.active is None:

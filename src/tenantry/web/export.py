@@ -1,5 +1,6 @@
 """Data exports as a zip of JSON lines files, streamed as they are read: "download my data" (the
-account, its memberships and sessions, and the rows it owns in the active organization) and
+account, its memberships, sessions and credentials' metadata, the rows it created in each of its
+organizations, and its audit entries) and
 "export this organization" (the organization, its members and every row it owns).
 
 Rows are read through the pipeline with the viewer's context, page by page, so an export holds
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 import zipfile
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from tenantry.context import RequestContext
 from tenantry.pipeline import Pipeline
 from tenantry.querystring import QueryParser
 from tenantry.schema import Entity
@@ -89,15 +92,18 @@ class Exporter:
         self.pipeline = pipeline
         self.parser = parser
 
-    async def rows(self, viewer: Viewer, entity: Entity, search: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Every row of ``entity`` the viewer may read (matching ``search``), a page at a time."""
+    async def rows(
+        self, viewer: Viewer, entity: Entity, search: str | None = None, ctx: RequestContext | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every row of ``entity`` the viewer may read (matching ``search``), a page at a time;
+        ``ctx`` reads as the viewer in another of their organizations."""
         size = self.pipeline.max_limit
         page_no = 1
         while True:
             params = [("limit", str(size)), ("page", str(page_no)), ("sort", "id,ASC")]
             if search is not None:
                 params.append(("s", search))
-            page = await self.pipeline.list_rows(viewer.ctx, entity, self.parser.parse_list(entity, params))
+            page = await self.pipeline.list_rows(ctx or viewer.ctx, entity, self.parser.parse_list(entity, params))
             for row in page.data:
                 yield row
             if len(page.data) < size or page_no >= page.page_count:
@@ -124,28 +130,38 @@ class Exporter:
         yield out.add("manifest.json", orjson.dumps(manifest, default=str, option=orjson.OPT_INDENT_2))
         yield out.close()
 
-    async def account(
-        self,
-        viewer: Viewer,
-        sessions: list[dict[str, Any]],
-        memberships: list[dict[str, Any]],
-        entities: list[Entity],
-    ) -> AsyncIterator[bytes]:
-        """The signed-in user: profile, memberships, sessions, and the rows they own in the
-        active organization (each entity's owner column naming them) among ``entities``."""
+    def owned(self, viewer: Viewer, entity: Entity, ctx: RequestContext) -> AsyncIterator[dict[str, Any]]:
+        """The rows of ``entity`` whose owner column names the viewer, read as ``ctx``."""
+        assert entity.owner_field is not None
+        search = orjson.dumps({entity.owner_field: {"$eq": str(viewer.current.user.id)}}).decode()
+        return self.rows(viewer, entity, search, ctx)
+
+    async def account(self, viewer: Viewer, parts: list[Part]) -> AsyncIterator[bytes]:
+        """The signed-in user: ``profile.json`` (no password, no secret of any kind), then each
+        part (memberships, sessions, credentials' metadata, records, audit entries) as JSON lines."""
         out = ZipStream()
         user = viewer.current.user
         profile = {"id": user.id, "email": user.email, **{k: user.core.get(k) for k in PROFILE_FIELDS}}
         yield out.add("profile.json", orjson.dumps(profile, default=str, option=orjson.OPT_INDENT_2))
-        async for chunk in out.add_lines("organizations.jsonl", _listed(memberships)):
-            yield chunk
-        shown = [{k: s.get(k) for k in SESSION_FIELDS} for s in sessions]
-        async for chunk in out.add_lines("sessions.jsonl", _listed(shown)):
-            yield chunk
-        for entity in entities:
-            if entity.owner_field is None or entity.system is not None:
-                continue
-            search = orjson.dumps({entity.owner_field: {"$eq": str(user.id)}}).decode()
-            async for chunk in out.add_lines(f"{entity.route}.jsonl", self.rows(viewer, entity, search)):
+        for part in parts:
+            async for chunk in out.add_lines(part.name, part.rows):
                 yield chunk
         yield out.close()
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of a personal export: its name in the zip and its rows, read as it is written."""
+
+    name: str
+    rows: AsyncIterator[dict[str, Any]]
+
+
+def listed(items: Iterable[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    """Rows already in memory as a part's rows."""
+    return _listed(items)
+
+
+def without_tokens(sessions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Sessions as an export shows them: a token is a secret."""
+    return [{k: s.get(k) for k in SESSION_FIELDS} for s in sessions]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
@@ -80,8 +80,14 @@ class ApiKeyPlugin(AuthPlugin, PageProvider):
 
     def hook(self, app: App, auth: Authentication) -> None:
         """``x-api-key`` as a credential; scopes in an app whose policy is not tenancy's."""
-        _, gate = self._wire(app, auth)
+        keys, gate = self._wire(app, auth)
         auth.ctx.hooks.credentials.append(KeyCredential(gate))
+
+        async def personal_data(user_id: Any) -> tuple[str, list[dict[str, Any]]]:
+            # Better Auth's JSON of a key carries no hash; ``start`` is the prefix it shows anyway.
+            return "api_keys.jsonl", [k.json() for k in await keys.of_user(user_id)]
+
+        auth.ctx.hooks.personal_data.append(personal_data)
         if "tenancy" not in app.tables.extensions:
             # Tenancy's role policy checks scopes itself and replaces this policy when present.
             app.pipeline.policy = ScopedPolicy(app.pipeline.policy)

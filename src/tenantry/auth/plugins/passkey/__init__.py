@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.routing import BaseRoute
 
@@ -55,6 +55,10 @@ ERROR_CODES = {
 HERE = Path(__file__).parent
 
 
+# What an export leaves out of a passkey: its public key and credential id identify the device.
+KEY_MATERIAL = frozenset({"publicKey", "credentialID"})
+
+
 class PasskeyPlugin(AuthPlugin, PageProvider):
     """Passkeys (WebAuthn) for sign-in, on Better Auth's ``/passkey/*`` endpoints."""
 
@@ -86,6 +90,16 @@ class PasskeyPlugin(AuthPlugin, PageProvider):
         self.store = PasskeyStore(auth.ctx.store, tables)
         self.service = Passkeys(auth.ctx, self.store)
         return PasskeyEndpoints(self.service, self.rp).endpoints()
+
+    def hook(self, app: App, auth: Authentication) -> None:
+        """A user's passkeys in "download my data" (names and dates, no key material)."""
+        store = self.store
+
+        async def personal_data(user_id: Any) -> tuple[str, list[dict[str, Any]]]:
+            rows = await store.of_user(user_id) if store is not None else []
+            return "passkeys.jsonl", [{k: v for k, v in p.json().items() if k not in KEY_MATERIAL} for p in rows]
+
+        auth.ctx.hooks.personal_data.append(personal_data)
 
     def pages(self, web: Web) -> Sequence[BaseRoute]:
         """Its pages in the web app (``pages.py``)."""
