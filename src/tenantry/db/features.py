@@ -1,9 +1,10 @@
 """Database features a schema needs beyond plain tables, checked before any DDL is run.
 
 PostGIS columns (Apso's ``geometry``, ``point`` …) need PostgreSQL with the ``postgis``
-extension. A schema that declares one is refused with a schema error naming each field's file
-and line: at once on SQLite, and on PostgreSQL before a migration touches the database, after
-looking the extension up in ``pg_available_extensions``.
+extension. On PostgreSQL the extension is created (if the server has it) before a migration or a
+sync touches the tables. A schema that declares one is refused with a schema error naming each
+field's file and line: at once on SQLite, and on a PostgreSQL server whose
+``pg_available_extensions`` lists no ``postgis``.
 """
 
 from __future__ import annotations
@@ -36,13 +37,18 @@ def refuse_spatial(fields: list[tuple[Entity, Field]], dialect: str, postgis_ava
                 "install PostGIS on the server or remove the field"
             )
         else:
-            why = "PostGIS is available on this server, but Tenantry does not serve PostGIS columns yet"
+            continue
         problems.append(Problem(f"{what}: {why}", f.location))
-    raise SchemaError(problems)
+    if problems:
+        raise SchemaError(problems)
 
 
 def check_before_migrating(conn: sa.engine.Connection, fields: list[tuple[Entity, Field]]) -> None:
-    """On the migration's connection: refuse PostGIS fields, naming whether the extension exists."""
+    """On the migration's connection, before any table: create PostGIS for ``fields``, or refuse them.
+
+    ``CREATE EXTENSION`` needs a role allowed to create it (a superuser, or the database's owner
+    once an administrator has made it trusted); a server without the extension gets the schema error.
+    """
     if not fields:
         return
     available = False
@@ -50,3 +56,4 @@ def check_before_migrating(conn: sa.engine.Connection, fields: list[tuple[Entity
         found = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
         available = found is not None
     refuse_spatial(fields, conn.dialect.name, available)
+    conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
