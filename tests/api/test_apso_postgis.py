@@ -12,7 +12,8 @@ import pytest
 
 from tenantry.schema import SchemaError, load_schema_text
 from tests.api._helpers import assert_error
-from tests.auth.helpers import sql
+from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql
+from tests.tenancy.helpers import create_org, new_user
 
 PLACES = """\
 {
@@ -36,6 +37,20 @@ LINE = {"type": "LineString", "coordinates": [[0, 0], [1, 1], [2, 0.5]]}
 SQUARE = [[[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]
 POLYGON = {"type": "Polygon", "coordinates": SQUARE}
 MULTI = {"type": "MultiPolygon", "coordinates": [SQUARE, [[[5, 5], [5, 6], [6, 6], [5, 5]]]]}
+
+
+SCOPED = """\
+{
+  "version": 2,
+  "entities": [
+    { "name": "Organization", "fields": [
+        { "name": "name", "type": "text" }, { "name": "slug", "type": "text", "unique": true } ] },
+    { "name": "Site", "scopeBy": "organizationId", "fields": [
+        { "name": "name", "type": "text" }, { "name": "where", "type": "geography" } ] }
+  ],
+  "relationships": [ { "from": "Organization", "to": "Site", "type": "OneToMany" } ]
+}
+"""
 
 
 async def _names(client, **params: str) -> list[str]:
@@ -67,6 +82,13 @@ async def test_postgis_columns_round_trip_as_geojson(make_client) -> None:
         r = await client.patch(f"/api/Places/{created['id']}", json={"shape": LINE, "spot": None})
         assert r.status_code == 200, r.text
         assert (r.json()["shape"], r.json()["spot"]) == (LINE, None)
+        bulk = [{"name": "a", "location": POINT, "area": POLYGON}, {"name": "b", "location": {"type": "Point"}}]
+        assert_error(await client.post("/api/Places/bulk", json={"bulk": bulk}), 400, "VALIDATION_FAILED")
+        r = await client.post("/api/Places/bulk", json={"bulk": bulk[:1]})
+        assert r.status_code == 201 and r.json()[0]["area"] == POLYGON, r.text
+        r = await client.put(f"/api/Places/{r.json()[0]['id']}", json={"name": "a", "location": POINT, "parts": MULTI})
+        assert r.status_code == 200 and (r.json()["parts"], r.json()["area"]) == (MULTI, POLYGON), r.text
+        await client.delete(f"/api/Places/{r.json()['id']}")
         elsewhere = {"type": "Point", "coordinates": [-1, 2]}
         r = await client.post("/api/Places", json={"name": "nowhere", "location": elsewhere})
         assert r.status_code == 201 and r.json()["location"]["coordinates"] == [-1, 2], r.text
@@ -147,3 +169,24 @@ async def test_postgis_types_are_refused_on_sqlite_with_the_field(make_client) -
     message = str(caught.value)
     assert message.startswith("places.apsorc:6: field 'location' of 'Place' is a PostGIS type (point): "), message
     assert "this app's database is SQLite" in message
+
+
+@ON_POSTGRES
+async def test_spatial_rows_stay_in_their_organization(make_client) -> None:
+    async with make_client(load_schema_text(SCOPED, "sites.apsorc"), auth=NO_VERIFICATION, base_url=BASE) as client:
+        ann = await new_user(client, "ann@example.com")
+        bob = await new_user(client, "bob@example.com")
+        await create_org(client, ann, "Acme", slug="acme")
+        await create_org(client, bob, "Bravo", slug="bravo")
+        mine = await client.post("/api/Sites", json={"name": "hq", "where": POINT}, headers=ann.headers)
+        assert mine.status_code == 201 and mine.json()["where"] == POINT, mine.text
+        theirs = await client.post("/api/Sites", json={"name": "depot", "where": LINE}, headers=bob.headers)
+        assert theirs.status_code == 201, theirs.text
+        other = theirs.json()["id"]
+        assert_error(await client.get(f"/api/Sites/{other}", headers=ann.headers), 404, "NOT_FOUND")
+        assert_error(await client.patch(f"/api/Sites/{other}", json={"where": POINT}, headers=ann.headers), 404)
+        assert_error(await client.delete(f"/api/Sites/{other}", headers=ann.headers), 404)
+        listed = await client.get("/api/Sites", params={"filter": "where||$notnull"}, headers=ann.headers)
+        assert [s["name"] for s in listed.json()["data"]] == ["hq"]
+        assert (await client.get(f"/api/Sites/{other}", headers=bob.headers)).json()["where"] == LINE
+        assert runtime(client).db.dialect_name == "postgresql"
