@@ -190,3 +190,38 @@ async def test_spatial_rows_stay_in_their_organization(make_client) -> None:
         assert [s["name"] for s in listed.json()["data"]] == ["hq"]
         assert (await client.get(f"/api/Sites/{other}", headers=bob.headers)).json()["where"] == LINE
         assert runtime(client).db.dialect_name == "postgresql"
+
+
+JOINED = """\
+{
+  "version": 2,
+  "entities": [
+    { "name": "Region", "fields": [
+        { "name": "name", "type": "text" }, { "name": "zone", "type": "polygon", "nullable": true } ] },
+    { "name": "Spot", "fields": [ { "name": "name", "type": "text" }, { "name": "at", "type": "geography" } ] }
+  ],
+  "relationships": [ { "from": "Region", "to": "Spot", "type": "OneToMany" } ]
+}
+"""
+
+
+@ON_POSTGRES
+async def test_joined_rows_carry_geojson(make_client) -> None:
+    async with make_client(load_schema_text(JOINED, "regions.apsorc")) as client:
+        region = await client.post("/api/Regions", json={"name": "r", "zone": POLYGON})
+        assert region.status_code == 201, region.text
+        spot = await client.post("/api/Spots", json={"name": "s", "at": POINT, "regionId": region.json()["id"]})
+        assert spot.status_code == 201, spot.text
+        (got,) = (await client.get("/api/Spots", params={"join": "region"})).json()["data"]
+        assert (got["at"], got["region"]["zone"]) == (POINT, POLYGON)
+        (got,) = (await client.get("/api/Regions", params={"join": "spots", "filter": "spots.at||$notnull"})).json()[
+            "data"
+        ]
+        assert (got["zone"], got["spots"][0]["at"]) == (POLYGON, POINT)
+        assert (await client.get("/api/Spots", params={"fields": "at"})).json()["data"] == [{"id": 1, "at": POINT}]
+        joined = {"join": "region"}
+        for params, code in (
+            ({**joined, "filter": "region.zone||$eq||x"}, "INVALID_OPERATOR"),
+            ({**joined, "sort": "region.zone,ASC"}, "INVALID_SORT"),
+        ):
+            assert_error(await client.get("/api/Spots", params=params), 400, code)
