@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tenantry.db.features import refuse_spatial, spatial_fields
 from tenantry.db.migrations import make_revision, status, sync_schema, upgrade
 from tenantry.schema import SchemaError, load_schema_text
-from tests.db.test_migrations import columns, db_url, project, tables_for
+from tests.db.test_migrations import columns, db_url, execute, project, tables_for
 
 __all__ = ["db_url", "project"]  # fixtures, used by name
 
@@ -106,3 +107,19 @@ def test_postgis_is_refused_where_the_server_has_no_extension() -> None:
     lines = str(caught.value).splitlines()
     assert len(lines) == 3 and lines[0].startswith("places.apsorc:6: field 'location' of 'Place' is a PostGIS type")
     assert "pg_available_extensions lists no 'postgis'" in lines[0]
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_postgis_needs_a_role_that_may_create_it(db_url: str) -> None:
+    role = "tenantry_test_no_postgis"
+    execute(
+        db_url,
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') "
+        f"THEN CREATE ROLE {role} LOGIN; END IF; END $$",
+    )
+    url = sa.make_url(db_url).set(username=role, password=None).render_as_string(hide_password=False)
+    with pytest.raises(SchemaError) as caught:
+        sync_schema(url, tables_for(PLACES, url))
+    first = str(caught.value).splitlines()[0]
+    assert "the PostGIS extension could not be created in this database (permission denied" in first, first
+    assert execute(db_url, "SELECT count(*) FROM pg_extension WHERE extname = 'postgis'") == [(0,)]

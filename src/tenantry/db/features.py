@@ -56,4 +56,21 @@ def check_before_migrating(conn: sa.engine.Connection, fields: list[tuple[Entity
         found = conn.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")).first()
         available = found is not None
     refuse_spatial(fields, conn.dialect.name, available)
-    conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    if conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first() is not None:
+        return
+    try:
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    except sa.exc.DBAPIError as exc:
+        # Typically a role that may not create it: say so, with the fields, instead of a bare SQL error.
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise SchemaError(
+            [
+                Problem(
+                    f"field '{f.name}' of '{entity.name}' is a PostGIS type ({f.spatial}): the PostGIS extension "
+                    f"could not be created in this database ({reason}); have an administrator run "
+                    "CREATE EXTENSION postgis in it, or remove the field",
+                    f.location,
+                )
+                for entity, f in fields
+            ]
+        ) from exc
