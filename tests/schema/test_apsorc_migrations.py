@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 
 from tenantry.db.features import refuse_spatial, spatial_fields
-from tenantry.db.migrations import make_revision, status, sync_schema, upgrade
+from tenantry.db.migrations import alembic_config, make_revision, status, sync_schema, upgrade
 from tenantry.schema import SchemaError, load_schema_text
 from tests.db.test_migrations import columns, db_url, execute, project, tables_for
 
@@ -96,6 +97,17 @@ def test_postgis_columns_migrate_and_sync_without_spurious_changes(db_url: str, 
     changed = tables_for(PLACES.replace('"type": "polygon"', '"type": "multipolygon"'), db_url)
     unmigrated = status(db_url, changed, project).unmigrated
     assert len(unmigrated) == 1 and "area" in unmigrated[0], unmigrated
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_alembic_run_on_its_own_creates_postgis_first(db_url: str, project: Path) -> None:
+    tables = tables_for(PLACES, db_url)
+    make_revision(db_url, tables, project, "initial")
+    # Writing the revision changed nothing (its transaction is rolled back): still no extension.
+    assert execute(db_url, "SELECT count(*) FROM pg_extension WHERE extname = 'postgis'") == [(0,)]
+    command.upgrade(alembic_config(db_url, tables, project), "head")  # env.py without a shared connection
+    assert execute(db_url, "SELECT count(*) FROM pg_extension WHERE extname = 'postgis'") == [(1,)]
+    assert columns(db_url, "place")["location"]["type"].__class__.__name__ == "ReflectedSpatial"
 
 
 def test_postgis_is_refused_where_the_server_has_no_extension() -> None:

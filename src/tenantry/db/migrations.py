@@ -405,6 +405,8 @@ def run_env() -> None:
 
     async def own_connection() -> None:
         async with _connect(url) as conn:
+            # Alembic's own command line (no Tenantry call around it): PostGIS first, as ``upgrade`` does.
+            await conn.run_sync(check_before_migrating, tables.spatial)
             await conn.run_sync(run)
             await conn.commit()
 
