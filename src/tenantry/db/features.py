@@ -23,24 +23,22 @@ def spatial_fields(entities: Iterable[Entity]) -> list[tuple[Entity, Field]]:
 
 
 def refuse_spatial(fields: list[tuple[Entity, Field]], dialect: str, postgis_available: bool = False) -> None:
-    """Raise ``SchemaError`` when ``fields`` is not empty, saying why this database cannot hold them."""
-    if not fields:
+    """Raise ``SchemaError`` when ``fields`` is not empty and this database cannot hold them (SQLite,
+    or PostgreSQL without PostGIS available), saying why."""
+    if not fields or (dialect == "postgresql" and postgis_available):
         return
     problems = []
     for entity, f in fields:
         what = f"field '{f.name}' of '{entity.name}' is a PostGIS type ({f.spatial})"
         if dialect != "postgresql":
             why = "it needs PostgreSQL with the PostGIS extension, and this app's database is SQLite"
-        elif not postgis_available:
+        else:
             why = (
                 "this PostgreSQL server has no PostGIS extension (pg_available_extensions lists no 'postgis'); "
                 "install PostGIS on the server or remove the field"
             )
-        else:
-            continue
         problems.append(Problem(f"{what}: {why}", f.location))
-    if problems:
-        raise SchemaError(problems)
+    raise SchemaError(problems)
 
 
 def check_before_migrating(conn: sa.engine.Connection, fields: list[tuple[Entity, Field]]) -> None:
