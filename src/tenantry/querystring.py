@@ -238,6 +238,8 @@ class QueryParser:
             raise bad_request("INVALID_SORT", "Invalid sort order. ASC,DESC expected")
         target, name, canonical = self._resolve_field(entity, field)
         f = target.field(name)
+        if f is not None and f.spatial is not None:
+            raise bad_request("INVALID_SORT", f"Cannot sort by PostGIS field '{field}'")
         if f is not None and f.type is FieldType.JSON:
             raise bad_request("INVALID_SORT", f"Cannot sort by JSON field '{field}'")
         return SortKey(canonical, order == "DESC")
@@ -351,6 +353,10 @@ class QueryParser:
                     "INVALID_OPERATOR", f"Operator ${op} applies to text fields, not '{column}' ({ftype.value})"
                 )
             return str(raw) if not isinstance(raw, bool) else str(raw).lower()
+        if declared is not None and declared.spatial is not None:
+            raise bad_request(
+                "INVALID_OPERATOR", f"PostGIS field '{column}' can only be tested with $isnull / $notnull"
+            )
         if ftype is FieldType.JSON:
             raise bad_request("INVALID_OPERATOR", f"JSON field '{column}' can only be tested with $isnull / $notnull")
         if ftype is FieldType.BOOLEAN and op in ("gt", "lt", "gte", "lte", "between"):

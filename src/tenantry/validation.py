@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic import Field as PydField
 
+from tenantry.db.geojson import check_geometry
 from tenantry.db.tables import string_length
 from tenantry.errors import ApiError, FieldError, validation_failed
 from tenantry.schema import Entity, Field, FieldType
@@ -85,6 +87,8 @@ def python_type(f: Field) -> Any:
         return Annotated[dt.datetime, AfterValidator(_sane_datetime)]
     if t is FieldType.DATE:
         return dt.date
+    if t is FieldType.JSON and f.spatial is not None:
+        return Annotated[dict[str, JsonValue], AfterValidator(partial(check_geometry, f.spatial))]
     if t is FieldType.JSON and f.element is not None:
         return Annotated[list[python_type(Field(f.name, f.element))], PydField(max_length=ARRAY_MAX)]  # type: ignore[misc]
     if t is FieldType.JSON:

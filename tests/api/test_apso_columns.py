@@ -1,19 +1,15 @@
-"""`.apsorc` column kinds beyond plain scalars: arrays (`array` + `elementType`, `text[]`) and PostGIS.
+"""`.apsorc` array columns (`array` + `elementType`, `text[]`); PostGIS columns are in test_apso_postgis.
 
 Arrays are real arrays on PostgreSQL and JSON arrays on SQLite, the same on the wire; `$cont`
-asks for an element, `$in` for any of several. PostGIS types are refused with a schema error
-naming the field's file and line: on SQLite at once, on PostgreSQL before any DDL, saying whether
-the server has the extension.
+asks for an element, `$in` for any of several.
 """
 
 from __future__ import annotations
 
-import pytest
-
 from tenantry.clients.model import describe
 from tenantry.clients.python import render_models
 from tenantry.clients.typescript import render_module
-from tenantry.schema import SchemaError, load_schema_text
+from tenantry.schema import load_schema_text
 from tests.api._helpers import assert_error
 from tests.auth.helpers import runtime, sql
 
@@ -26,18 +22,6 @@ ARTICLES = """\
         { "name": "tags", "type": "array", "elementType": "text", "nullable": true },
         { "name": "scores", "type": "integer[]", "nullable": true },
         { "name": "flags", "type": "array", "elementType": "boolean", "nullable": true }
-    ] }
-  ]
-}
-"""
-
-PLACES = """\
-{
-  "version": 2,
-  "entities": [
-    { "name": "Place", "fields": [
-        { "name": "name", "type": "text" },
-        { "name": "location", "type": "point" }
     ] }
   ]
 }
@@ -98,20 +82,6 @@ async def test_array_columns_store_filter_and_validate(make_client) -> None:
         doc = (await client.get("/api/openapi.json")).json()
         tags = doc["components"]["schemas"]["Article"]["properties"]["tags"]
         assert tags["type"] == ["array", "null"] and tags["items"] == {"type": "string"}
-
-
-async def test_postgis_types_are_refused_with_the_field_and_the_reason(make_client, database_url) -> None:
-    schema = load_schema_text(PLACES, "places.apsorc")
-    assert schema.entities["Place"].field("location").spatial == "point"
-    with pytest.raises(SchemaError) as caught:
-        async with make_client(schema):
-            pass
-    message = str(caught.value)
-    assert message.startswith("places.apsorc:6: field 'location' of 'Place' is a PostGIS type (point): "), message
-    if database_url.startswith("postgresql"):
-        assert "pg_available_extensions" in message or "does not serve PostGIS" in message
-    else:
-        assert "this app's database is SQLite" in message
 
 
 def test_typed_clients_type_array_columns() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenantry.db.geojson import geojson_schema
 from tenantry.db.tables import string_length
 from tenantry.schema import Entity, Field, FieldType
 
@@ -76,6 +77,8 @@ def field_schema(f: Field) -> dict[str, Any]:
         s = {"type": "string", "format": "date-time", "examples": ["2026-11-26T10:42:01.801Z"]}
     elif t is FieldType.DATE:
         s = {"type": "string", "format": "date"}
+    elif t is FieldType.JSON and f.spatial is not None:
+        s = geojson_schema(f.spatial)
     elif t is FieldType.JSON and f.element is not None:
         s = {"type": "array", "items": field_schema(Field(f.name, f.element, nullable=False))}
     elif t is FieldType.JSON:

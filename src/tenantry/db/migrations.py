@@ -53,7 +53,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.features import check_before_migrating
 from tenantry.db.tables import TableSet
-from tenantry.db.types import GUID, UTCTimestamp, array_element
+from tenantry.db.types import GUID, Spatial, UTCTimestamp, array_element
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
@@ -233,6 +233,7 @@ def make_revision(
             raise DestructiveChangeError(destructive)
 
     def work(conn: Connection) -> Path | None:
+        check_before_migrating(conn, tables.spatial)
         config = alembic_config(url, tables, directory, conn)
         command.upgrade(config, "heads")
         produced = command.revision(config, message=message, autogenerate=True, process_revision_directives=hook)
@@ -404,6 +405,8 @@ def run_env() -> None:
 
     async def own_connection() -> None:
         async with _connect(url) as conn:
+            # Alembic's own command line (no Tenantry call around it): PostGIS first, as ``upgrade`` does.
+            await conn.run_sync(check_before_migrating, tables.spatial)
             await conn.run_sync(run)
             await conn.commit()
 
@@ -527,7 +530,7 @@ def _context_options(dialect: Dialect, tables: TableSet) -> dict[str, Any]:
     """The ``MigrationContext`` options shared by revisions, upgrades and development sync."""
     return {
         "target_metadata": tables.metadata,
-        "compare_type": True,
+        "compare_type": _compare_type,
         "compare_server_default": _compare_server_default,
         # SQLite alters little in place; batch mode rebuilds the table (copying its rows) instead.
         "render_as_batch": dialect.name == "sqlite",
@@ -544,9 +547,43 @@ def _diff(conn: Connection, tables: TableSet) -> ops.MigrationScript:
     return produce_migrations(context, tables.metadata)
 
 
+# Tables an extension creates in the schema it is installed in (PostGIS's table of reference systems).
+_EXTENSION_TABLES = frozenset({"spatial_ref_sys"})
+
+
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Compare every table, except Alembic's own version table (which the metadata never lists)."""
-    return not (type_ == "table" and reflected and compare_to is None and name == VERSION_TABLE)
+    """Compare every table, except Alembic's own version table and the extensions' tables (which
+    the metadata never lists)."""
+    return not (
+        type_ == "table" and reflected and compare_to is None and (name == VERSION_TABLE or name in _EXTENSION_TABLES)
+    )
+
+
+def _compare_type(
+    context: MigrationContext,
+    inspected_column: sa.Column[Any],
+    metadata_column: sa.Column[Any],
+    inspected_type: Any,
+    metadata_type: Any,
+) -> bool | None:
+    """PostGIS columns: compare PostgreSQL's own spelling of the type; every other type: Alembic's rules.
+
+    SQLAlchemy reflects ``geometry(Point,4326)`` without its subtype and SRID, so they are read
+    from the catalog (``format_type``) for the columns that declare one.
+    """
+    if not isinstance(metadata_type, Spatial):
+        return None
+    table = inspected_column.table
+    qualified = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+    found = context.connection.execute(  # type: ignore[union-attr]
+        sa.text(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(:table) AND attname = :column"
+        ),
+        {"table": qualified, "column": inspected_column.name},
+    ).scalar()
+    declared = metadata_type.get_col_spec()
+    return found is None or str(found).replace(" ", "").lower() != declared.lower()
 
 
 def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
@@ -562,6 +599,8 @@ def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str |
         return "tenantry.db.types.GUID()"
     if isinstance(obj, UTCTimestamp):
         return "tenantry.db.types.UTCTimestamp()"
+    if isinstance(obj, Spatial):
+        return f"tenantry.db.types.Spatial({obj.kind!r})"
     # SQLAlchemy offers no public way to ask a type for its dialect variants.
     if isinstance(obj, sa.JSON) and "postgresql" in obj._variant_mapping:  # noqa: SLF001
         element = array_element(obj._variant_mapping["postgresql"])  # noqa: SLF001

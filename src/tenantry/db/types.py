@@ -71,17 +71,63 @@ def array_element(pg_type: TypeEngine[Any]) -> str | None:
     return next((name for name, t in _ARRAY_ELEMENTS.items() if type(t) is type(pg_type.item_type)), None)
 
 
+# Every PostGIS column is in this spatial reference system: Apso declares none, and 4326 (WGS 84
+# longitude/latitude) is what GeoJSON means by its coordinates.
+SRID = 4326
+
+# The PostGIS subtype of each of Apso's type names (``geometry``/``geography`` hold any).
+SPATIAL_SUBTYPES = {
+    "geometry": "Geometry",
+    "geography": "Geometry",
+    "point": "Point",
+    "linestring": "LineString",
+    "polygon": "Polygon",
+    "multipoint": "MultiPoint",
+    "multilinestring": "MultiLineString",
+    "multipolygon": "MultiPolygon",
+    "geometrycollection": "GeometryCollection",
+}
+
+
 class Spatial(sa.types.UserDefinedType[Any]):
-    """A PostGIS column (``geometry(Point)`` …); only ever built for PostgreSQL with PostGIS."""
+    """A PostGIS column (``geometry(Point,4326)`` …); only ever built for PostgreSQL with PostGIS.
+
+    GeoJSON text on both sides, as TypeORM's PostgreSQL driver does: values are written through
+    ``ST_GeomFromGeoJSON`` (with the SRID set) and read back as ``ST_AsGeoJSON(col)::json``.
+    """
 
     cache_ok = True
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str = "geometry") -> None:
         self.kind = kind
 
+    @property
+    def base(self) -> str:
+        """``geography`` for Apso's geography type, ``geometry`` for every other one."""
+        return "geography" if self.kind == "geography" else "geometry"
+
     def get_col_spec(self, **kw: Any) -> str:
-        if self.kind in ("geometry", "geography"):
-            return self.kind
-        names = {"linestring": "LineString", "multipoint": "MultiPoint", "multilinestring": "MultiLineString"}
-        names |= {"multipolygon": "MultiPolygon", "geometrycollection": "GeometryCollection"}
-        return f"geometry({names.get(self.kind, self.kind.capitalize())})"
+        return f"{self.base}({SPATIAL_SUBTYPES[self.kind]},{SRID})"
+
+    def bind_expression(self, bindvalue: Any) -> Any:
+        # The cast picks ST_GeomFromGeoJSON(text) among its overloads (text, json, jsonb).
+        geom = sa.func.ST_SetSRID(sa.func.ST_GeomFromGeoJSON(sa.cast(bindvalue, sa.Text)), SRID)
+        return geom if self.base == "geometry" else sa.func.geography(geom)
+
+    def column_expression(self, colexpr: Any) -> Any:
+        return sa.cast(sa.func.ST_AsGeoJSON(colexpr), postgresql.JSON)
+
+
+class ReflectedSpatial(Spatial):
+    """A PostGIS column as SQLAlchemy reflects it (``geometry(Point,4326)`` gives ``"Point", "4326"``).
+
+    Registered for reflection so Alembic's comparison knows PostGIS's types instead of warning
+    about them; the subtype and SRID are compared from the catalog (``tenantry.db.migrations``).
+    """
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__()
+
+
+for _name in ("geometry", "geography"):
+    postgresql.base.ischema_names.setdefault(_name, ReflectedSpatial)

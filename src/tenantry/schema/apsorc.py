@@ -11,7 +11,7 @@ standard ``json`` module does not say where a value was written.
 
 Where Apso's behaviour is a known bug, the loader does what the file plainly means instead
 (a boolean default of ``"false"`` is false; ``scale: 0`` is zero). What Tenantry cannot serve
-yet (PostGIS and other exotic column types, custom primary keys, nested scope paths)
+yet (exotic column types such as ``interval`` or ``tsvector``, custom primary keys, nested scope paths)
 is reported as a problem rather than silently dropped.
 """
 
@@ -351,8 +351,8 @@ _UNSUPPORTED_TYPES = frozenset(
         "tsvector", "int4range",
     }
 )  # fmt: skip
-# PostGIS types (Apso's JSON Schema list): read into the model, and refused when the app's database
-# cannot hold them (``tenantry.db.features``).
+# PostGIS types (Apso's JSON Schema list): served on PostgreSQL with the extension, refused where the
+# app's database cannot hold them (``tenantry.db.features``).
 SPATIAL_TYPES = frozenset(
     {
         "geometry", "geography", "point", "linestring", "polygon", "multipoint", "multilinestring",
