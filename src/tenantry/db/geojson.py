@@ -13,18 +13,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-# Apso's type name -> the GeoJSON geometry type it holds (None: any).
-_EXPECTED = {
-    "geometry": None,
-    "geography": None,
-    "point": "Point",
-    "linestring": "LineString",
-    "polygon": "Polygon",
-    "multipoint": "MultiPoint",
-    "multilinestring": "MultiLineString",
-    "multipolygon": "MultiPolygon",
-    "geometrycollection": "GeometryCollection",
-}
+from tenantry.db.types import SPATIAL_SUBTYPES
+
+# Apso's type name -> the GeoJSON geometry type it holds (None: ``geometry``/``geography``, any).
+_EXPECTED = {name: (None if subtype == "Geometry" else subtype) for name, subtype in SPATIAL_SUBTYPES.items()}
 
 GEOMETRY_TYPES = (
     "Point",
