@@ -78,6 +78,24 @@ def test_init_skips_what_is_not_a_template_file(tmp_path: Path, monkeypatch: pyt
     assert (made / "schema.yaml").is_file() and not (made / "__pycache__").exists()
 
 
+def test_an_app_loads_optional_libraries_only_when_it_uses_them(tmp_path: Path) -> None:
+    """Building the example app (plans, plugins, social sign-in code) imports none of the libraries
+    a deployment may never use, nor Alembic or the command line: workers start without them."""
+    script = f"""
+import sys
+from tenantry.app import create_app
+from tenantry.config import Settings
+from tenantry.schema import load_schema
+settings = Settings(DATABASE_URL="sqlite:///{tmp_path / "app.db"}", TENANTRY_ENV="development")
+create_app(load_schema("{EXAMPLE / "schema.yaml"}"), settings)
+lazy = ("stripe", "posthog", "webauthn", "authlib", "aiosmtplib", "segno", "joserfc", "alembic", "typer")
+print(",".join(m for m in lazy if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "", done.stdout
+
+
 def _init_in(tmp_path: Path, folder: str) -> Path:
     result = runner.invoke(app, ["init", str(tmp_path / folder)])
     assert result.exit_code == 0, result.output
@@ -300,6 +318,19 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
     made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
     assert made.returncode == 0, made.stdout + made.stderr
     base = _start(server_process, project, env, "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1")
+    # After its checks serve became the node process (same pid), which supervises without the app:
+    # none of the app's compiled libraries is mapped in it, while every worker has them.
+    node = server_process[-1].pid
+    assert b"tenantry.server" in Path(f"/proc/{node}/cmdline").read_bytes()
+    workers = [
+        int(c)
+        for c in Path(f"/proc/{node}/task/{node}/children").read_text().split()
+        if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 2
+    for pid, serves in ((node, False), *((w, True) for w in workers)):
+        maps = Path(f"/proc/{pid}/maps").read_text()
+        assert all((lib in maps) is serves for lib in ("asyncpg", "pydantic_core")), (pid, serves)
     # Production has no open API: until authentication is configured, the CRUD API refuses callers.
     refused = httpx.get(f"{base}/api/organizations")
     assert refused.status_code == 401

@@ -242,6 +242,10 @@ class Pipeline:
         self.dialect = self.db.dialect_name
         self.models = {name: EntityModels(e) for name, e in self.schema.entities.items()}
         self._shapers: dict[tuple[str, tuple[str, ...]], RowShaper] = {}
+        users, orgs = self.schema.system_entity("users"), self.schema.system_entity("organizations")
+        # The entities a session lookup proves rows of (``_proven_by_session``), found once.
+        self._users_entity = users.name if users is not None else None
+        self._orgs_entity = orgs.name if orgs is not None else None
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -648,11 +652,10 @@ class Pipeline:
         if principal.kind != "user":
             return {}
         proven: dict[str, str] = {}
-        users, orgs = self.schema.system_entity("users"), self.schema.system_entity("organizations")
-        if users is not None and principal.user_id is not None:
-            proven[users.name] = principal.user_id
-        if orgs is not None and principal.org_id is not None and principal.role is not None:
-            proven[orgs.name] = principal.org_id
+        if self._users_entity is not None and principal.user_id is not None:
+            proven[self._users_entity] = principal.user_id
+        if self._orgs_entity is not None and principal.org_id is not None and principal.role is not None:
+            proven[self._orgs_entity] = principal.org_id
         return proven
 
     # -- many-to-many links ------------------------------------------------------------------
