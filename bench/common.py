@@ -304,16 +304,39 @@ class Run:
     non2xx: int
     socket_errors: int
     cpu_us_per_req: float
+    db_cpu_us_per_req: float = 0.0  # the database's CPU, when ``wrk_run`` was told which one
 
 
-def wrk_run(argv: Sequence[str], server: Server, endpoint: str, rnd: int) -> Run:
+def database_cpu_seconds(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``database`` (by pid), read from
+    ``/proc``: a backend's title names its database (``postgres: 15/main: postgres <db> 127.0.0.1(…)``),
+    so other databases' work on a shared server is not counted."""
+    found: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if not title.startswith("postgres:") or f" {database} " not in title:
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            found[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def wrk_run(argv: Sequence[str], server: Server, endpoint: str, rnd: int, database: str | None = None) -> Run:
     """Run wrk (a script ending in ``WRK_DONE_LUA``) against ``server``; raises if it or the server failed.
 
-    CPU per request is the server's CPU time between wrk's start and end over the responses wrk got.
+    CPU per request is the server's CPU time between wrk's start and end over the responses wrk got;
+    with ``database``, also the CPU its PostgreSQL backends used meanwhile (``db_cpu_us_per_req``).
     """
+    db0 = database_cpu_seconds(database) if database else {}
     cpu0 = server.cpu_seconds()
     proc = subprocess.run(list(argv), capture_output=True, text=True, check=False)
     cpu = server.cpu_seconds() - cpu0
+    db1 = database_cpu_seconds(database) if database else {}
+    db_cpu = sum(seconds - db0.get(pid, 0.0) for pid, seconds in db1.items())
     if not server.alive():
         raise BenchError(f"{server.name} server died under load:\n{server.log_tail()}")
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
@@ -336,6 +359,7 @@ def wrk_run(argv: Sequence[str], server: Server, endpoint: str, rnd: int) -> Run
         non2xx=r["non2xx"],
         socket_errors=r["connect"] + r["read"] + r["write"] + r["timeout"],
         cpu_us_per_req=cpu / n * 1e6 if n else 0.0,
+        db_cpu_us_per_req=db_cpu / n * 1e6 if n else 0.0,
     )
 
 
@@ -365,7 +389,9 @@ def alternate(
                 run = run_one(server, key, duration, rnd)
                 log(
                     f"round {rnd} {key:4} {server.name:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-                    f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  non-2xx {run.non2xx}"
+                    f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  "
+                    + (f"db cpu {run.db_cpu_us_per_req:5.0f} us/req  " if run.db_cpu_us_per_req else "")
+                    + f"non-2xx {run.non2xx}"
                 )
                 runs.append(run)
     return runs
@@ -391,6 +417,8 @@ class Summary:
     base_p99_ms: float
     ours_cpu_us: float
     base_cpu_us: float
+    ours_db_cpu_us: float = 0.0
+    base_db_cpu_us: float = 0.0
 
 
 def summarize(runs: Sequence[Run], endpoints: Sequence[tuple[str, str]], ref: str = "baseline") -> list[Summary]:
@@ -415,6 +443,8 @@ def summarize(runs: Sequence[Run], endpoints: Sequence[tuple[str, str]], ref: st
                 base_p99_ms=med(r.p99_ms for r in base),
                 ours_cpu_us=med(r.cpu_us_per_req for r in ours),
                 base_cpu_us=med(r.cpu_us_per_req for r in base),
+                ours_db_cpu_us=med(r.db_cpu_us_per_req for r in ours),
+                base_db_cpu_us=med(r.db_cpu_us_per_req for r in base),
             )
         )
     return out
@@ -426,6 +456,9 @@ def print_table(summaries: Sequence[Summary], ref: str = "base") -> None:
         f"{'endpoint':24} {'ours req/s':>10} {f'{ref} req/s':>10} {'ratio':>6} {'(per round)':>18} "
         f"{'ours p50/p99 ms':>16} {f'{ref} p50/p99 ms':>16} {'ours cpu/req':>12} {f'{ref} cpu/req':>12}"
     )
+    with_db = any(s.ours_db_cpu_us or s.base_db_cpu_us for s in summaries)
+    if with_db:
+        cols += f" {'ours db cpu':>12} {f'{ref} db cpu':>12}"
     print(cols)
     print("-" * len(cols))
     for s in summaries:
@@ -434,6 +467,7 @@ def print_table(summaries: Sequence[Summary], ref: str = "base") -> None:
             f"{s.label:24} {s.ours_rps:10.0f} {s.base_rps:10.0f} {s.ratio:6.2f} {paired:>18} "
             f"{f'{s.ours_p50_ms:.2f} / {s.ours_p99_ms:.2f}':>16} {f'{s.base_p50_ms:.2f} / {s.base_p99_ms:.2f}':>16} "
             f"{f'{s.ours_cpu_us:.0f} us':>12} {f'{s.base_cpu_us:.0f} us':>12}"
+            + (f" {f'{s.ours_db_cpu_us:.0f} us':>12} {f'{s.base_db_cpu_us:.0f} us':>12}" if with_db else "")
         )
 
 

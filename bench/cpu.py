@@ -1,4 +1,5 @@
-"""Server CPU per signed-in request, in process: the list, the get, the list with an API key and the dashboard.
+"""Server CPU per signed-in request, in process: the list, the get, the list with an API key and the dashboard
+(and ``/healthz``, which does no I/O: the cost of the middleware and routing alone).
 
     .venv/bin/python bench/cpu.py [--requests 2000] [--rounds 3] [--database sqlite|postgresql]
 
@@ -136,7 +137,9 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
             gets.append(scope_of(f"/api/projects/{ids[7]}", bearer))
             keys.append(scope_of("/api/projects?limit=20", {"x-api-key": created.json()["key"]}))
             pages.append(scope_of("/dashboard", {"cookie": cookie}))
-        endpoints = {"list": lists, "get": gets, "key list": keys, "dashboard": pages}
+        # ``/healthz`` does no I/O: what every request pays for the middleware and routing alone.
+        stack = [scope_of("/healthz", {})]
+        endpoints = {"list": lists, "get": gets, "key list": keys, "dashboard": pages, "healthz": stack}
         only = [name.strip() for name in os.environ.get("BENCH_CPU_ONLY", "").split(",") if name.strip()]
         endpoints = {name: scopes for name, scopes in endpoints.items() if not only or name in only}
         results: dict[str, list[float]] = {name: [] for name in endpoints}

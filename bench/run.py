@@ -557,7 +557,7 @@ def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds
 
 def run_wrk(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds: int, rnd: int) -> Run:
     """One wrk run; raises if the server died or wrk printed no result."""
-    return wrk_run(wrk_argv(opts, ws, server, ep, seconds), server, ep.key, rnd)
+    return wrk_run(wrk_argv(opts, ws, server, ep, seconds), server, ep.key, rnd, database=opts.db_name)
 
 
 def measure(opts: Options, ws: Workspace, ours: Server, base: Server, eps: Sequence[Endpoint]) -> list[Run]:

@@ -248,3 +248,37 @@ def test_the_level_may_be_written_in_any_case() -> None:
     assert LogSettings(TENANTRY_LOG_LEVEL="warning").level == "WARNING"
     with pytest.raises(ValidationError):
         LogSettings(TENANTRY_LOG_LEVEL="loud")
+
+
+def test_the_access_lines_short_way_writes_what_the_processor_chain_writes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import structlog
+
+    from tenantry.logs.setup import bound_contextvars, configure_logging
+
+    # Nothing in Tenantry binds structlog's context (only this test, at its end): the short way is open.
+    assert not bound_contextvars()
+    handler = configure_logging("INFO", "json")
+    fields = {"method": "GET", "route": "/api/projects/{id}", "status": 200, "duration_ms": 0.51, "request_id": "r1"}
+    fields |= {"user_id": "u1", "organization_id": "o1"}
+    handler.write_line("tenantry.access", 20, "GET /api/projects/{id} 200 0.5ms", fields)
+    short = json_lines(capsys.readouterr().err)[0]
+    handler.json_lines = False  # the whole chain, as for any other line
+    handler.write_line("tenantry.access", 20, "GET /api/projects/{id} 200 0.5ms", fields)
+    chained = json_lines(capsys.readouterr().err)[0]
+    assert short.pop("timestamp").endswith("Z") and chained.pop("timestamp").endswith("Z")
+    assert list(short.items()) == list(chained.items())
+    assert short["route"] == "/api/projects/{id}" and short["level"] == "info"
+
+    # A key the short way does not know goes through the chain (and its redaction).
+    handler.json_lines = True
+    handler.write_line("tenantry.access", 20, "event", {**fields, "token": "abcdefgh12345678"})
+    assert json_lines(capsys.readouterr().err)[0]["token"] == "[redacted]"
+    # So does a line while something is bound to structlog's context: it carries the binding.
+    structlog.contextvars.bind_contextvars(tenant_note="kept")
+    try:
+        handler.write_line("tenantry.access", 20, "event", fields)
+        assert json_lines(capsys.readouterr().err)[0]["tenant_note"] == "kept"
+    finally:
+        structlog.contextvars.clear_contextvars()

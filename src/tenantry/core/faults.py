@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Final
+from typing import Any, Final
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -29,6 +29,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from tenantry.core.http import error_response
 from tenantry.core.metrics import HTTP_FAILURES
+from tenantry.core.routing import IndexedRouter
 from tenantry.db.errors import DatabaseUnavailable
 from tenantry.errors import ApiError
 
@@ -109,7 +110,13 @@ class AnsweringStarlette(Starlette):
     (uvicorn closes it without ``Connection: close``), so a client reusing it meets a reset. An
     exception before the answer was complete still reaches the server, which must cut the
     half-sent response off.
+
+    Its router is an ``IndexedRouter``: the same routes, tried only where the path can match.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.router = IndexedRouter(self.router.routes, lifespan=kwargs.get("lifespan"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -19,7 +19,7 @@ import structlog
 from structlog.typing import EventDict, Processor
 
 from tenantry.core.http import LOG_FIELDS
-from tenantry.logs.redact import redact_secrets
+from tenantry.logs.redact import SAFE_LINE_KEYS, redact_secrets
 from tenantry.logs.settings import LogFormat
 
 # Loggers that configure handlers of their own (uvicorn's dictConfig): handed to the root's handler.
@@ -54,20 +54,38 @@ class TenantryHandler(_StderrHandler):
     record, its copy in the formatter and the caller lookup would cost more than the line itself.
     """
 
-    def __init__(self, direct: Sequence[Processor] = ()) -> None:
+    def __init__(self, direct: Sequence[Processor] = (), *, json_lines: bool = False) -> None:
         super().__init__()
         self.direct = list(direct)
+        # JSON lines: a line whose keys are all known safe (the access line) is written straight
+        # with orjson, skipping the chain (see ``write_line``).
+        self.json_lines = json_lines
+        self.timestamp = next((p for p in self.direct if isinstance(p, UtcTimestamp)), UtcTimestamp())
 
     def write_line(self, logger: str, level: int, event: str, fields: dict[str, Any]) -> None:
         """Render ``event`` with ``fields`` as logger ``logger`` at ``level`` and write it (one line)."""
         method = _LEVEL_NAMES.get(level) or logging.getLevelName(level).lower()
         event_dict: Any = {"event": event, **fields, "logger": logger, "level": method}
-        for processor in self.direct:
-            event_dict = processor(None, method, event_dict)
+        if self.json_lines and not bound_contextvars() and event_dict.keys() <= SAFE_LINE_KEYS:
+            # Once per request: with no bound context and only keys that never hold a secret (the
+            # access line's), the chain's steps change nothing but the timestamp, so it is rendered
+            # as ``JSONRenderer`` would, at a fraction of the cost.
+            text = _dumps(self.timestamp(None, method, event_dict))
+        else:
+            for processor in self.direct:
+                event_dict = processor(None, method, event_dict)
+            text = event_dict
         with self.lock:  # type: ignore[union-attr]  # made by Handler.__init__
             stream = self.stream
-            stream.write(f"{event_dict}\n")
+            stream.write(f"{text}\n")
             stream.flush()
+
+
+def bound_contextvars() -> bool:
+    """Whether anything was ever bound with ``structlog.contextvars`` in this process (its variables
+    are made on first bind): until then, ``merge_contextvars`` adds nothing to a line."""
+    registry = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+    return registry is None or bool(registry)  # structlog's internals changed: assume so
 
 
 def add_request_fields(_logger: Any, _method: str, event_dict: EventDict) -> EventDict:
@@ -157,7 +175,7 @@ def configure_logging(level: str, fmt: LogFormat) -> TenantryHandler:
         UtcTimestamp(),
         *renderer(fmt),
     ]
-    handler = TenantryHandler(direct)
+    handler = TenantryHandler(direct, json_lines=fmt == "json")
     handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, TenantryHandler)]:
