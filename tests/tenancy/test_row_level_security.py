@@ -19,8 +19,11 @@ from starlette.routing import Route
 
 from tenantry.app import Tenantry
 from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
+from tests.api.test_apso_bypass import SCHEMA as BYPASS_SCHEMA
+from tests.api.test_apso_bypass import set_platform_role
+from tests.api.test_apso_bypass import world as bypass_world
 from tests.api.test_many_to_many import TENANT_SCHEMA, two_tenants
-from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime
+from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime, sql
 from tests.conftest import ClientFactory, postgres_scratch
 from tests.databases import PostgresDatabases
 from tests.tenancy.helpers import User, create_org, join, new_user
@@ -216,3 +219,73 @@ async def test_join_tables_are_guarded_through_the_rows_they_link(postgres_clien
         with acting_as(SYSTEM):
             left = await _column(runtime(client), "SELECT tag_id FROM articles_tags")
         assert [str(t) for t in left] == [tag_b]
+
+
+def _raw_bypass_routes(client: httpx.AsyncClient) -> None:
+    """``GET /raw/<table>``: every ``id`` of a table, unscoped by the pipeline (only the database's
+    policies apply); ``POST /raw/<table>/rename``: an unscoped UPDATE of every row, its count."""
+    rt = runtime(client)
+
+    async def read(request: Request) -> JSONResponse:
+        await rt.context(request)
+        table = request.path_params["table"]
+        assert table in ("project", "task", "note", "memo")
+        rows = await rt.db.fetch(f'SELECT "id" FROM {table} ORDER BY "id"')
+        return JSONResponse([row[0] for row in rows])
+
+    async def rename(request: Request) -> JSONResponse:
+        await rt.context(request)
+        table = request.path_params["table"]
+        assert table in ("project", "memo")
+        column = "name" if table == "project" else "body"
+        async with rt.db.transaction() as conn:
+            rows = await conn.fetch(f"UPDATE {table} SET {column} = 'raw' RETURNING \"id\"", ())
+        return JSONResponse(sorted(row[0] for row in rows))
+
+    client.app.router.routes.insert(0, Route("/raw/{table}", read))
+    client.app.router.routes.insert(0, Route("/raw/{table}/rename", rename, methods=["POST"]))
+
+
+async def test_bypass_roles_pass_their_tables_only(postgres_client: ClientFactory) -> None:
+    """Apso's bypassRoles: the platform role, read from the users table by the policy itself, opens
+    the tables that list it, for the commands of the operations its enforceOn names, and no others."""
+    async with postgres_client(BYPASS_SCHEMA, auth=NO_VERIFICATION, base_url=BASE) as client:
+        w = await bypass_world(client)
+        ann, bob, root = w["ann"], w["bob"], w["root"]
+        _raw_bypass_routes(client)
+
+        async def ids(who: User, table: str) -> list[int]:
+            r = await client.get(f"/raw/{table}", headers=who.headers)
+            assert r.status_code == 200, r.text
+            return list(r.json())
+
+        # Raw SQL under the application role, acting for the request's user.
+        assert await ids(root, "project") == [1, 2] and await ids(root, "task") == [1, 2]
+        assert await ids(ann, "project") == [1] and await ids(bob, "task") == [2]
+        assert await ids(root, "note") == [] and await ids(root, "memo") == []
+        assert (await client.post("/raw/project/rename", headers=ann.headers)).json() == [1]
+        assert (await client.post("/raw/project/rename", headers=root.headers)).json() == [1, 2]
+        # ``support`` reads memos everywhere; it may not write them there (enforceOn: find, get).
+        await set_platform_role(client, bob, "support")
+        assert await ids(bob, "memo") == [1, 2] and await ids(bob, "project") == [2]
+        assert (await client.post("/raw/memo/rename", headers=bob.headers)).json() == [2]
+        # The policy reads the stored role itself: removed, it no longer lets the user through.
+        await set_platform_role(client, root, None)
+        assert await ids(root, "project") == []
+
+        # The bypass policies exist on the bypassing tables only, and each names its roles.
+        policies = await sql(
+            client,
+            "SELECT tablename, policyname FROM pg_policies WHERE policyname LIKE 'tenantry_bypass%' ORDER BY 1, 2",
+        )
+        assert [tuple(p) for p in policies] == [
+            ("memo", "tenantry_bypass_select"),
+            ("project", "tenantry_bypass_delete"),
+            ("project", "tenantry_bypass_insert"),
+            ("project", "tenantry_bypass_select"),
+            ("project", "tenantry_bypass_update"),
+            ("task", "tenantry_bypass_delete"),
+            ("task", "tenantry_bypass_insert"),
+            ("task", "tenantry_bypass_select"),
+            ("task", "tenantry_bypass_update"),
+        ]

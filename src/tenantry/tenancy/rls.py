@@ -40,6 +40,7 @@ every time); Alembic does not manage them, so this runs after every migration.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -72,7 +73,7 @@ class PlatformRoles:
     table: str
     id_column: str
     role_column: str
-    id_type: str  # the id column's SQL type, to compare with ``tenantry.user_id``
+    id_type: Any  # the id column's SQLAlchemy type, to compare with ``tenantry.user_id``
 
 
 MEMBER_ORGS_FUNCTION = "tenantry_member_orgs"
@@ -125,10 +126,11 @@ def bypass_condition(roles: tuple[str, ...], platform: PlatformRoles, dialect: s
     ``-`` (the schema checks), so they are safe as literals."""
     quote = dialect.identifier_preparer.quote
     listed = ", ".join(f"'{role}'" for role in roles)
+    id_type = platform.id_type.compile(dialect=dialect)
     return (
         f"(EXISTS (SELECT 1 FROM {quote(platform.table)} AS bypass_user "
         f"WHERE bypass_user.{quote(platform.id_column)} = "
-        f"NULLIF(current_setting('tenantry.user_id', true), '')::{platform.id_type} "
+        f"NULLIF(current_setting('tenantry.user_id', true), '')::{id_type} "
         f"AND ARRAY(SELECT btrim(r) FROM unnest(string_to_array(bypass_user.{quote(platform.role_column)}, ',')) AS r)"
         f" && ARRAY[{listed}]::text[]))"
     )
@@ -175,7 +177,7 @@ def _bypass(conn: Connection, item: TenantTable, platform: PlatformRoles | None)
             body = f"FOR {command} {_BYPASS_CLAUSES[command].format(c=condition)}"
             wanted[f"{BYPASS_PREFIX}{command.lower()}"] = (body, condition)
     existing: dict[str, str | None] = dict(
-        conn.execute(  # type: ignore[arg-type]
+        conn.execute(
             sa.text(
                 "SELECT polname, obj_description(oid, 'pg_policy') FROM pg_policy "
                 "WHERE polrelid = to_regclass(:t) AND starts_with(polname, :p)"

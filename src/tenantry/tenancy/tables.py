@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import conv
 
 from tenantry.auth.tables import AuthTables, Preset, id_column_type, platform_role_column, preset_column
@@ -167,8 +166,7 @@ def _platform_roles(auth: AuthTables) -> PlatformRoles | None:
     if role is None:
         return None
     users = auth.users
-    id_type = users.c.id.type.compile(dialect=postgresql.dialect())
-    return PlatformRoles(users.name, users.c.id.name, role.name, id_type)
+    return PlatformRoles(users.name, users.c.id.name, role.name, users.c.id.type)
 
 
 def _guarded_links(schema: Schema, guarded: set[str]) -> list[LinkTable]:
