@@ -127,7 +127,15 @@ async def test_a_bypass_role_works_across_organizations(make_client) -> None:
         here = await client.post("/api/Projects", json={"name": "mine"}, headers=root.headers)
         assert here.status_code == 201 and here.json()["organizationId"] == hq, here.text
         nowhere = await client.post("/api/Projects", json={"name": "x", "organizationId": 999}, headers=root.headers)
-        assert nowhere.status_code == 400, nowhere.text
+        assert assert_error(nowhere, 400, "VALIDATION_FAILED")["errors"][0]["code"] == "REFERENCE_NOT_FOUND"
+        # A superuser of no organization at all: every row to read, but a create must name one.
+        ops = await new_user(client, "ops@example.com")
+        await make_superuser(runtime(client).get(Authentication).ctx, ops.email, None, None)
+        assert len(await _list(client, ops, "Projects")) == 4
+        assert_error(
+            await client.post("/api/Projects", json={"name": "x"}, headers=ops.headers), 400, "TENANT_REQUIRED"
+        )
+        assert_error(await client.get("/api/Notes", headers=ops.headers), 403, "NO_ACTIVE_ORGANIZATION")
         assert [p["name"] for p in await _list(client, bob, "Projects")] == [
             "renamed",
             "for bob",
