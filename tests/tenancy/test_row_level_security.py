@@ -7,20 +7,27 @@ each user to the organizations they belong to.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tenantry.app import Tenantry
+from tenantry.app import Tenantry, app_tables
+from tenantry.config import Settings
 from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
+from tenantry.db.database import to_sqlalchemy_url
+from tenantry.db.migrations import sync_schema
+from tenantry.schema import load_schema_text
+from tests.api.test_apso_bypass import APSORC, set_platform_role
 from tests.api.test_apso_bypass import SCHEMA as BYPASS_SCHEMA
-from tests.api.test_apso_bypass import set_platform_role
 from tests.api.test_apso_bypass import world as bypass_world
 from tests.api.test_many_to_many import TENANT_SCHEMA, two_tenants
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime, sql
@@ -289,3 +296,71 @@ async def test_bypass_roles_pass_their_tables_only(postgres_client: ClientFactor
             ("task", "tenantry_bypass_select"),
             ("task", "tenantry_bypass_update"),
         ]
+
+
+def test_bypass_policies_follow_the_schema(database_url: str) -> None:
+    """The bypass policies are kept in step with the schema's roles: made once, replaced when the
+    roles change, dropped when they go (the tenant policies stay as they are)."""
+
+    def policies() -> dict[tuple[str, str], str]:
+        async def run() -> dict[tuple[str, str], str]:
+            engine = create_async_engine(to_sqlalchemy_url(database_url))
+            try:
+                async with engine.connect() as conn:
+                    rows = await conn.execute(
+                        sa.text(
+                            "SELECT tablename, policyname, cmd FROM pg_policies "
+                            "WHERE tablename IN ('project', 'task', 'memo', 'note') ORDER BY 1, 2"
+                        )
+                    )
+                    return {(r[0], r[1]): r[2] for r in rows}
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+    first = app_tables(BYPASS_SCHEMA, Settings(DATABASE_URL=database_url))
+    applied = sync_schema(database_url, first).applied
+    assert "create policy tenantry_bypass_update on project" in applied
+    assert sync_schema(database_url, first).applied == []  # nothing to change the second time
+    before = policies()
+    assert before[("memo", "tenantry_bypass_select")] == "SELECT"
+    assert before[("project", "tenantry_bypass_delete")] == "DELETE"
+    assert not [key for key in before if key[0] == "note" and key[1].startswith("tenantry_bypass")]
+
+    # Memo's role changes and Project's roles go; Task keeps its own.
+    text = APSORC.replace('"bypassRoles": ["support"]', '"bypassRoles": ["ops"]').replace(
+        '{ "name": "Project", "scopeBy": "organizationId", "scopeOptions": { "bypassRoles": ["admin"] },',
+        '{ "name": "Project", "scopeBy": "organizationId",',
+    )
+    second = app_tables(load_schema_text(text, "app.apsorc"), Settings(DATABASE_URL=database_url))
+    applied = sync_schema(database_url, second).applied
+    assert sorted(a for a in applied if "bypass" in a) == [
+        "create policy tenantry_bypass_select on memo",
+        *(f"drop policy tenantry_bypass_{c} on project" for c in ("delete", "insert", "select", "update")),
+    ]
+    after = policies()
+    assert {k for k in after if k[0] == "project"} == {("project", "tenantry_tenant")}
+    assert {k: v for k, v in after.items() if k[0] == "task"} == {k: v for k, v in before.items() if k[0] == "task"}
+    comment = _policy_comment(database_url, "memo", "tenantry_bypass_select")
+    assert "'ops'" in comment and "'support'" not in comment
+    assert sync_schema(database_url, second).applied == []
+
+
+def _policy_comment(database_url: str, table: str, policy: str) -> str:
+    async def run() -> str:
+        engine = create_async_engine(to_sqlalchemy_url(database_url))
+        try:
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    sa.text(
+                        "SELECT obj_description(oid, 'pg_policy') FROM pg_policy "
+                        "WHERE polrelid = to_regclass(:t) AND polname = :p"
+                    ),
+                    {"t": table, "p": policy},
+                )
+                return str(found.scalar())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

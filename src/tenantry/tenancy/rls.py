@@ -63,7 +63,7 @@ class TenantTable:
     # Platform roles whose users pass, and for which commands (``SELECT``, ``INSERT``, ``UPDATE``,
     # ``DELETE``): Apso's ``bypassRoles`` for the operations its ``enforceOn`` names.
     bypass_roles: tuple[str, ...] = ()
-    bypass_commands: frozenset[str] = frozenset()
+    bypass_commands: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,7 @@ def _bypass(conn: Connection, item: TenantTable, platform: PlatformRoles | None)
     wanted: dict[str, tuple[str, str]] = {}
     if platform is not None and item.bypass_roles and item.bypass_commands:
         condition = bypass_condition(item.bypass_roles, platform, conn.dialect)
-        for command in ("SELECT", *sorted(item.bypass_commands - {"SELECT"})):
+        for command in item.bypass_commands:
             body = f"FOR {command} {_BYPASS_CLAUSES[command].format(c=condition)}"
             wanted[f"{BYPASS_PREFIX}{command.lower()}"] = (body, condition)
     existing: dict[str, str | None] = dict(

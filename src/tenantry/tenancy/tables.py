@@ -156,8 +156,9 @@ def _bypass_of(entity: Entity) -> dict[str, Any]:
     """The bypass roles of an entity's table and the commands they pass for."""
     if not entity.bypass_roles:
         return {}
-    commands = frozenset(c for action in entity.bypass_actions for c in _COMMANDS[action])
-    return {"bypass_roles": entity.bypass_roles, "bypass_commands": commands}
+    # In a fixed order, so that the step reads the same in every process (a set's order varies).
+    commands = sorted({c for action in entity.bypass_actions for c in _COMMANDS[action]})
+    return {"bypass_roles": entity.bypass_roles, "bypass_commands": tuple(commands)}
 
 
 def _platform_roles(auth: AuthTables) -> PlatformRoles | None:
