@@ -18,6 +18,7 @@ from tenantry.auth import Authentication
 from tenantry.auth.plugins.admin.superusers import make_superuser
 from tenantry.schema import load_schema_text
 from tests.api._helpers import assert_error
+from tests.api_key.helpers import create_key, with_key
 from tests.audit.helpers import audit_rows
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql
 from tests.tenancy.helpers import User, create_org, new_user, user_key
@@ -148,6 +149,13 @@ async def test_a_bypass_role_works_across_organizations(make_client) -> None:
         kinds = {(a, rid, org) for a, _, rid, _, org in audited}
         assert {("update", "2", str(bravo)), ("create", "3", str(bravo)), ("create", "4", str(hq))} <= kinds, audited
         assert any(a == "delete" and rid == "1" for a, _, rid, _, _ in audited), audited
+
+        # The superuser's API key acts in its own organization (HQ), whatever its owner's role.
+        key = (await create_key(client, root, name="ci"))["key"]
+        keyed = await client.get("/api/Projects", params={"sort": "id,ASC"}, headers=with_key(key))
+        assert keyed.status_code == 200, keyed.text
+        assert [p["name"] for p in keyed.json()["data"]] == ["mine"]
+        assert_error(await client.get("/api/Projects/2", headers=with_key(key)), 404, "NOT_FOUND")
 
         # No bypass roles on Note: the superuser is scoped as everyone else (their HQ has none).
         assert await _list(client, root, "Notes") == []
