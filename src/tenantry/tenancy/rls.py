@@ -17,6 +17,11 @@ outside requests). A connection that names nobody sees no tenant rows at all. Th
 readable under the same rule and open to inserts (its rows are written for failed sign-ins too,
 which belong to no organization); its triggers refuse every change to the rows one can see.
 
+Membership rather than only the active organization, because a user may read several of their
+organizations at once (``?org_id=``); the pipeline narrows each request to what it asked for.
+These policies are created once and left alone when present (``ENABLE ROW LEVEL SECURITY`` is
+checked every time); Alembic does not manage them, so this runs after every migration.
+
 An entity with bypass roles (Apso's ``scopeOptions.bypassRoles``) gets more policies on its table,
 permissive, so they widen the one above for their users only: a row passes when the acting user's
 platform role, read from the users table by the policy itself, is one of the listed roles:
@@ -30,11 +35,6 @@ taken away counts from the next statement). One policy per command the bypassed 
 ``DELETE`` for create, update, delete). Tables without bypass roles carry none, and pay nothing.
 Unlike the tenant policy, these are kept in step with the schema: each carries its condition as
 its comment, and is replaced when that changes, dropped when the roles go.
-
-Membership rather than only the active organization, because a user may read several of their
-organizations at once (``?org_id=``); the pipeline narrows each request to what it asked for.
-Policies are created once and left alone when present (``ENABLE ROW LEVEL SECURITY`` is checked
-every time); Alembic does not manage them, so this runs after every migration.
 """
 
 from __future__ import annotations
@@ -122,10 +122,10 @@ def parent_condition(link_column: str, parent_table: str, dialect: sa.engine.Dia
 
 def bypass_condition(roles: tuple[str, ...], platform: PlatformRoles, dialect: sa.engine.Dialect) -> str:
     """The bypass policies' condition: the acting user's stored platform role (Better Auth joins
-    several with commas) includes one of ``roles``. Role names are letters, digits, ``_`` and
-    ``-`` (the schema checks), so they are safe as literals."""
+    several with commas) includes one of ``roles`` (names of letters, digits, ``_`` and ``-``, as
+    the schema checks; quoted as SQL literals all the same)."""
     quote = dialect.identifier_preparer.quote
-    listed = ", ".join(f"'{role}'" for role in roles)
+    listed = ", ".join(_literal(role) for role in roles)
     id_type = platform.id_type.compile(dialect=dialect)
     return (
         f"(EXISTS (SELECT 1 FROM {quote(platform.table)} AS bypass_user "
