@@ -903,6 +903,21 @@ class TestEntities:
         assert check({"bypassRoles": "admin"}) == [
             "app.apsorc:3: 'bypassRoles' of 'scopeOptions' of 'Opts' must be a list"
         ]
+        system = v2(
+            [
+                entity("Organization"),
+                entity(
+                    "User",
+                    {"name": "email", "type": "text"},
+                    scopeBy="organizationId",
+                    scopeOptions={"bypassRoles": ["admin"]},
+                ),
+            ],
+            [{"from": "Organization", "to": "User", "type": "OneToMany"}],
+        )
+        assert problems(system) == [
+            "app.apsorc:3: 'User' is a system entity: bypass roles apply to the organizations' own data only"
+        ]
         assert check({"bypassRoles": ["admin"], "enforceOn": ["find", "update"]}) == [
             "app.apsorc:3: 'enforceOn' of 'scopeOptions' of 'Opts': with 'bypassRoles', list 'find' and 'get' "
             "together or neither (Tenantry grants reading rows as one permission)"

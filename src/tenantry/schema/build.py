@@ -183,6 +183,11 @@ def build_schema(
         if d.id_type == "bigserial" and system[d.name] is not None:
             # Accounts and organizations keep ids every authentication path already handles.
             problems.at(f"'{d.name}' is a system entity: its id may be uuid, text or serial, not bigserial", d.location)
+        if d.bypass_roles and system[d.name] is not None:
+            # Their reads and writes follow rules of their own (sign-in, memberships), never a scope.
+            problems.at(
+                f"'{d.name}' is a system entity: bypass roles apply to the organizations' own data only", d.location
+            )
     for d in unique_drafts:
         d.fields = [_resolve_reference(d, f, lookup, problems) for f in d.fields]
     if users is not None and orgs is not None:
