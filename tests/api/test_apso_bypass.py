@@ -171,6 +171,14 @@ async def test_a_bypass_role_works_across_organizations(make_client) -> None:
         assert_error(await client.delete("/api/Memos/1", headers=bob.headers), 404)
         assert_error(await client.get("/api/Projects/1", headers=bob.headers), 404)
 
+        # Impersonating Ann, the superuser is Ann: her organization only.
+        started = await client.post("/api/auth/admin/impersonate-user", json={"userId": ann.id}, headers=root.headers)
+        assert started.status_code == 200, started.text
+        client.cookies.clear()
+        as_ann = User(ann.id, ann.email, started.json()["session"]["token"])
+        assert [p["organizationId"] for p in await _list(client, as_ann, "Projects")] == [acme]
+        assert_error(await client.get("/api/Projects/2", headers=as_ann.headers), 404, "NOT_FOUND")
+
         # The role is read with the session on every request: taken away, it is gone at once.
         await set_platform_role(client, root, "user")
         assert [p["name"] for p in await _list(client, root, "Projects")] == ["mine"]
