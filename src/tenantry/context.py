@@ -8,6 +8,11 @@ from typing import Any, Literal
 
 PrincipalKind = Literal["anonymous", "user", "system", "developer"]
 
+# ``Principal.attributes`` key of a signed-in user's platform role (the admin plugin's
+# ``user.role``, read with the session on every request; absent without the plugin). Only a
+# session sets it: an API key acts in its own organization, whatever its owner's platform role.
+PLATFORM_ROLE_ATTRIBUTE = "platform_role"
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:

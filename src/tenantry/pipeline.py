@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from tenantry.context import RequestContext
+from tenantry.context import PLATFORM_ROLE_ATTRIBUTE, RequestContext
 from tenantry.db import Connection, Database, RowShaper, SQLCompiler, TableSet
 from tenantry.db.codecs import utc_now
 from tenantry.db.errors import DataRejected, IntegrityViolation
@@ -619,16 +619,20 @@ class Pipeline:
         return row
 
     async def _check_references(
-        self, ctx: RequestContext, conn: Connection, entity: Entity, values: dict[str, Any]
+        self, ctx: RequestContext, conn: Connection, entity: Entity, values: dict[str, Any], action: Action
     ) -> None:
         """Every row a write points at must be one the principal may see: a project cannot name a
         ``created_by`` outside its organization, nor an organization the user is not in. Reported
         exactly like a reference to nothing, so other tenants' rows do not show through."""
         errors: list[FieldError] = []
         proven = self._proven_by_session(ctx)
+        p = ctx.principal
+        # A bypass role (Apso's bypassRoles) writes rows of any organization: the foreign key alone
+        # decides that its organization exists (the scope has kept the row from moving).
+        any_tenant = p.kind == "user" and entity.bypasses(p.attributes.get(PLATFORM_ROLE_ATTRIBUTE), action)
         for f in entity.fields:
             value = values.get(f.name)
-            if f.references is None or value is None:
+            if f.references is None or value is None or (any_tenant and f.name == entity.tenant_field):
                 continue
             target = self.schema.entities[f.references]
             if proven.get(target.name) == str(value):
@@ -875,7 +879,7 @@ class Pipeline:
                         event = HookEvent(entity.name, "create", ctx, data=row, reader=self._reader(ctx, conn))
                         await self.hooks.run_before("before_create", event)
                         row = event.data
-                    await self._check_references(ctx, conn, entity, row)
+                    await self._check_references(ctx, conn, entity, row, Action.CREATE)
                     names = tuple(row)
                     stmt = self.sql.insert(entity, names, columns)
                     result = await conn.fetchrow(stmt.sql, stmt.params([row[n] for n in names]))
@@ -948,7 +952,7 @@ class Pipeline:
                     if seal is not None:
                         await seal(conn, shown)
                 else:
-                    await self._check_references(ctx, conn, entity, values)
+                    await self._check_references(ctx, conn, entity, values, Action.UPDATE)
                     now = utc_now()
                     for f in entity.fields:
                         if f.auto == "update":

@@ -18,6 +18,8 @@ import httpx
 import pytest
 
 from tenantry.db.postgres import PostgresDatabase
+from tests.api.test_apso_bypass import SCHEMA as BYPASS_SCHEMA
+from tests.api.test_apso_bypass import world as bypass_world
 from tests.api_key.helpers import create_key, with_key
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
 from tests.conftest import ClientFactory, postgres_scratch
@@ -150,3 +152,34 @@ async def test_connection_back_in_the_pool_when_the_answer_starts(make_client: C
         await asyncio.sleep(0)
         assert len(sent) == READ_BOUND, sent  # the session lookup's connection served the query
         assert in_use == {"http.response.start": 0, "http.response.body": 0}
+
+
+async def test_a_bypass_role_costs_no_statement_more(make_client: ClientFactory) -> None:
+    """Apso's bypassRoles: a superuser working across organizations sends as many statements as an
+    organization admin working in their own (the role comes with the session lookup; the policies
+    read it inside the statement)."""
+    async with make_client(BYPASS_SCHEMA, auth=NO_VERIFICATION, base_url=BASE, TENANTRY_DB_POOL_SIZE=1) as client:
+        db = runtime(client).db
+        assert isinstance(db, PostgresDatabase)
+        w = await bypass_world(client)
+        ann, root = w["ann"], w["root"]
+        await db.listen_statements(_listen)
+        await client.get("/api/Projects", headers=root.headers)  # warm: statements prepared
+        await client.get("/api/Projects", headers=ann.headers)
+        counts: dict[tuple[str, str], int] = {}
+        for _ in range(2):  # each request finds the connection acting for the other user
+            for who, user in (("superuser", root), ("member", ann)):
+                requests: dict[str, Callable[[], Awaitable[httpx.Response]]] = {
+                    "list": lambda u=user: client.get("/api/Projects", headers=u.headers),
+                    # Project 1 is Acme's: Ann's own, another organization's for the superuser.
+                    "get": lambda u=user: client.get("/api/Projects/1", headers=u.headers),
+                    "update": lambda u=user: client.patch("/api/Projects/1", json={"name": "n"}, headers=u.headers),
+                    "create": lambda u=user: client.post(
+                        "/api/Projects", json={"name": "n", "organizationId": int(w["acme"]["id"])}, headers=u.headers
+                    ),
+                }
+                for name, request in requests.items():
+                    counts[(who, name)] = len(await statements(request))
+        for name in ("list", "get", "update", "create"):
+            assert counts[("superuser", name)] == counts[("member", name)], counts
+        assert counts[("superuser", "list")] <= READ_BOUND and counts[("superuser", "create")] <= WRITE_BOUND, counts

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tenantry.schema import FieldType, Index, Relation, Schema, SchemaError, load_schema, load_schema_text
+from tenantry.schema import Action, FieldType, Index, Relation, Schema, SchemaError, load_schema, load_schema_text
 from tenantry.schema.apsorc import (
     JsonArray,
     JsonObject,
@@ -829,7 +829,7 @@ class TestEntities:
                     entity(
                         "Opts",
                         scopeBy="organizationId",
-                        scopeOptions={"enforceOn": ["find", "list"], "bypassRoles": ["superadmin"], "x": 1},
+                        scopeOptions={"enforceOn": ["find", "list"], "x": 1},
                     ),
                 ],
                 [
@@ -849,8 +849,78 @@ class TestEntities:
             "injectOnCreate)",
             "app.apsorc:7: 'enforceOn' of 'scopeOptions' of 'Opts': unknown operation 'list' (one of: find, get, "
             "create, update, delete)",
-            "app.apsorc:7: 'bypassRoles' of 'scopeOptions' of 'Opts' (superadmin): Tenantry never lets a role read "
-            "or write other organizations' rows; remove it (organization admins already see all of their own)",
+        ]
+
+    def test_bypass_roles(self) -> None:
+        """``bypassRoles`` with the operations ``enforceOn`` names (all of them when absent)."""
+        schema = load_schema_text(
+            v2(
+                [
+                    entity("Organization"),
+                    entity("Every", scopeBy="organizationId", scopeOptions={"bypassRoles": ["admin", "support"]}),
+                    entity(
+                        "Reads",
+                        scopeBy="organizationId",
+                        scopeOptions={"enforceOn": ["find", "get", "delete"], "bypassRoles": ["admin", "admin"]},
+                    ),
+                    entity("Writes", scopeBy="organizationId", scopeOptions={"enforceOn": ["create", "update"]}),
+                    entity("Plain", scopeBy="organizationId"),
+                ],
+                [
+                    {"from": "Organization", "to": name, "type": "OneToMany"}
+                    for name in ("Every", "Reads", "Writes", "Plain")
+                ],
+            ),
+            "app.apsorc",
+        )
+        every, reads = schema.entities["Every"], schema.entities["Reads"]
+        assert (every.bypass_roles, every.bypass_actions) == (("admin", "support"), frozenset(Action))
+        assert (reads.bypass_roles, reads.bypass_actions) == (("admin",), frozenset({Action.READ, Action.DELETE}))
+        for name in ("Writes", "Plain"):
+            assert (schema.entities[name].bypass_roles, schema.entities[name].bypass_actions) == ((), frozenset())
+        # The stored platform role, several joined by commas as Better Auth keeps them.
+        assert every.bypasses("user,support", Action.UPDATE) and every.bypasses("admin", Action.READ)
+        assert not every.bypasses("user", Action.READ) and not every.bypasses(None, Action.READ)
+        assert not every.bypasses("superadmin", Action.READ) and not every.bypasses("admins", Action.READ)
+        assert reads.bypasses("admin", Action.DELETE) and not reads.bypasses("admin", Action.UPDATE)
+
+    def test_bypass_role_problems(self) -> None:
+        def opts(**options: Any) -> dict[str, Any]:
+            return entity("Opts", scopeBy="organizationId", scopeOptions=options)
+
+        def check(options: dict[str, Any]) -> list[str]:
+            return problems(
+                v2(
+                    [entity("Organization"), opts(**options)],
+                    [{"from": "Organization", "to": "Opts", "type": "OneToMany"}],
+                )
+            )
+
+        assert check({"bypassRoles": ["admin", "super admin", "x'y"]}) == [
+            "app.apsorc:3: 'bypassRoles' of 'scopeOptions' of 'Opts': 'super admin', \"x'y\" is not a role name "
+            "(letters, digits, '_' and '-')"
+        ]
+        assert check({"bypassRoles": "admin"}) == [
+            "app.apsorc:3: 'bypassRoles' of 'scopeOptions' of 'Opts' must be a list"
+        ]
+        system = v2(
+            [
+                entity("Organization"),
+                entity(
+                    "User",
+                    {"name": "email", "type": "text"},
+                    scopeBy="organizationId",
+                    scopeOptions={"bypassRoles": ["admin"]},
+                ),
+            ],
+            [{"from": "Organization", "to": "User", "type": "OneToMany"}],
+        )
+        assert problems(system) == [
+            "app.apsorc:3: 'User' is a system entity: bypass roles apply to the organizations' own data only"
+        ]
+        assert check({"bypassRoles": ["admin"], "enforceOn": ["find", "update"]}) == [
+            "app.apsorc:3: 'enforceOn' of 'scopeOptions' of 'Opts': with 'bypassRoles', list 'find' and 'get' "
+            "together or neither (Tenantry grants reading rows as one permission)"
         ]
 
     def test_nested_scope_needs_a_required_parent(self) -> None:

@@ -7,20 +7,30 @@ each user to the organizations they belong to.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tenantry.app import Tenantry
+from tenantry.app import Tenantry, app_tables
+from tenantry.config import Settings
 from tenantry.db.actor import APP_ROLE, NOBODY, SYSTEM, acting_as, user_actor
+from tenantry.db.database import to_sqlalchemy_url
+from tenantry.db.migrations import sync_schema
+from tenantry.schema import load_schema_text
+from tests.api.test_apso_bypass import APSORC, set_platform_role
+from tests.api.test_apso_bypass import SCHEMA as BYPASS_SCHEMA
+from tests.api.test_apso_bypass import world as bypass_world
 from tests.api.test_many_to_many import TENANT_SCHEMA, two_tenants
-from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime
+from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime, sql
 from tests.conftest import ClientFactory, postgres_scratch
 from tests.databases import PostgresDatabases
 from tests.tenancy.helpers import User, create_org, join, new_user
@@ -216,3 +226,141 @@ async def test_join_tables_are_guarded_through_the_rows_they_link(postgres_clien
         with acting_as(SYSTEM):
             left = await _column(runtime(client), "SELECT tag_id FROM articles_tags")
         assert [str(t) for t in left] == [tag_b]
+
+
+def _raw_bypass_routes(client: httpx.AsyncClient) -> None:
+    """``GET /raw/<table>``: every ``id`` of a table, unscoped by the pipeline (only the database's
+    policies apply); ``POST /raw/<table>/rename``: an unscoped UPDATE of every row, its count."""
+    rt = runtime(client)
+
+    async def read(request: Request) -> JSONResponse:
+        await rt.context(request)
+        table = request.path_params["table"]
+        assert table in ("project", "task", "note", "memo")
+        rows = await rt.db.fetch(f'SELECT "id" FROM {table} ORDER BY "id"')
+        return JSONResponse([row[0] for row in rows])
+
+    async def rename(request: Request) -> JSONResponse:
+        await rt.context(request)
+        table = request.path_params["table"]
+        assert table in ("project", "memo")
+        column = "name" if table == "project" else "body"
+        async with rt.db.transaction() as conn:
+            rows = await conn.fetch(f"UPDATE {table} SET {column} = 'raw' RETURNING \"id\"", ())
+        return JSONResponse(sorted(row[0] for row in rows))
+
+    client.app.router.routes.insert(0, Route("/raw/{table}", read))
+    client.app.router.routes.insert(0, Route("/raw/{table}/rename", rename, methods=["POST"]))
+
+
+async def test_bypass_roles_pass_their_tables_only(postgres_client: ClientFactory) -> None:
+    """Apso's bypassRoles: the platform role, read from the users table by the policy itself, opens
+    the tables that list it, for the commands of the operations its enforceOn names, and no others."""
+    async with postgres_client(BYPASS_SCHEMA, auth=NO_VERIFICATION, base_url=BASE) as client:
+        w = await bypass_world(client)
+        ann, bob, root = w["ann"], w["bob"], w["root"]
+        _raw_bypass_routes(client)
+
+        async def ids(who: User, table: str) -> list[int]:
+            r = await client.get(f"/raw/{table}", headers=who.headers)
+            assert r.status_code == 200, r.text
+            return list(r.json())
+
+        # Raw SQL under the application role, acting for the request's user.
+        assert await ids(root, "project") == [1, 2] and await ids(root, "task") == [1, 2]
+        assert await ids(ann, "project") == [1] and await ids(bob, "task") == [2]
+        assert await ids(root, "note") == [] and await ids(root, "memo") == []
+        assert (await client.post("/raw/project/rename", headers=ann.headers)).json() == [1]
+        assert (await client.post("/raw/project/rename", headers=root.headers)).json() == [1, 2]
+        # ``support`` reads memos everywhere; it may not write them there (enforceOn: find, get).
+        await set_platform_role(client, bob, "support")
+        assert await ids(bob, "memo") == [1, 2] and await ids(bob, "project") == [2]
+        assert (await client.post("/raw/memo/rename", headers=bob.headers)).json() == [2]
+        # The policy reads the stored role itself: removed, it no longer lets the user through.
+        await set_platform_role(client, root, None)
+        assert await ids(root, "project") == []
+
+        # The bypass policies exist on the bypassing tables only, and each names its roles.
+        policies = await sql(
+            client,
+            "SELECT tablename, policyname FROM pg_policies WHERE policyname LIKE 'tenantry_bypass%' ORDER BY 1, 2",
+        )
+        assert [tuple(p) for p in policies] == [
+            ("memo", "tenantry_bypass_select"),
+            ("project", "tenantry_bypass_delete"),
+            ("project", "tenantry_bypass_insert"),
+            ("project", "tenantry_bypass_select"),
+            ("project", "tenantry_bypass_update"),
+            ("task", "tenantry_bypass_delete"),
+            ("task", "tenantry_bypass_insert"),
+            ("task", "tenantry_bypass_select"),
+            ("task", "tenantry_bypass_update"),
+        ]
+
+
+def test_bypass_policies_follow_the_schema(database_url: str) -> None:
+    """The bypass policies are kept in step with the schema's roles: made once, replaced when the
+    roles change, dropped when they go (the tenant policies stay as they are)."""
+
+    def policies() -> dict[tuple[str, str], str]:
+        async def run() -> dict[tuple[str, str], str]:
+            engine = create_async_engine(to_sqlalchemy_url(database_url))
+            try:
+                async with engine.connect() as conn:
+                    rows = await conn.execute(
+                        sa.text(
+                            "SELECT tablename, policyname, cmd FROM pg_policies "
+                            "WHERE tablename IN ('project', 'task', 'memo', 'note') ORDER BY 1, 2"
+                        )
+                    )
+                    return {(r[0], r[1]): r[2] for r in rows}
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(run())
+
+    first = app_tables(BYPASS_SCHEMA, Settings(DATABASE_URL=database_url))
+    applied = sync_schema(database_url, first).applied
+    assert "create policy tenantry_bypass_update on project" in applied
+    assert sync_schema(database_url, first).applied == []  # nothing to change the second time
+    before = policies()
+    assert before[("memo", "tenantry_bypass_select")] == "SELECT"
+    assert before[("project", "tenantry_bypass_delete")] == "DELETE"
+    assert not [key for key in before if key[0] == "note" and key[1].startswith("tenantry_bypass")]
+
+    # Memo's role changes and Project's roles go; Task keeps its own.
+    text = APSORC.replace('"bypassRoles": ["support"]', '"bypassRoles": ["ops"]').replace(
+        '{ "name": "Project", "scopeBy": "organizationId", "scopeOptions": { "bypassRoles": ["admin"] },',
+        '{ "name": "Project", "scopeBy": "organizationId",',
+    )
+    second = app_tables(load_schema_text(text, "app.apsorc"), Settings(DATABASE_URL=database_url))
+    applied = sync_schema(database_url, second).applied
+    assert sorted(a for a in applied if "bypass" in a) == [
+        "create policy tenantry_bypass_select on memo",
+        *(f"drop policy tenantry_bypass_{c} on project" for c in ("delete", "insert", "select", "update")),
+    ]
+    after = policies()
+    assert {k for k in after if k[0] == "project"} == {("project", "tenantry_tenant")}
+    assert {k: v for k, v in after.items() if k[0] == "task"} == {k: v for k, v in before.items() if k[0] == "task"}
+    comment = _policy_comment(database_url, "memo", "tenantry_bypass_select")
+    assert "'ops'" in comment and "'support'" not in comment
+    assert sync_schema(database_url, second).applied == []
+
+
+def _policy_comment(database_url: str, table: str, policy: str) -> str:
+    async def run() -> str:
+        engine = create_async_engine(to_sqlalchemy_url(database_url))
+        try:
+            async with engine.connect() as conn:
+                found = await conn.execute(
+                    sa.text(
+                        "SELECT obj_description(oid, 'pg_policy') FROM pg_policy "
+                        "WHERE polrelid = to_regclass(:t) AND polname = :p"
+                    ),
+                    {"t": table, "p": policy},
+                )
+                return str(found.scalar())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())

@@ -19,8 +19,8 @@ from tenantry.auth.service import AuthContext, Current, build_context
 from tenantry.auth.settings import AuthSettings
 from tenantry.auth.store import REQUIRE_TWO_FACTOR, TWO_FACTOR_ATTRIBUTE, Memberships
 from tenantry.auth.sweeper import ExpirySweeper
-from tenantry.auth.tables import AuthTables, auth_tables
-from tenantry.context import Principal
+from tenantry.auth.tables import PLATFORM_ROLE_FIELDS, AuthTables, auth_tables
+from tenantry.context import PLATFORM_ROLE_ATTRIBUTE, Principal
 from tenantry.core import App, Capabilities, Capability, OpenApiPart, Worker
 from tenantry.errors import ApiError
 from tenantry.mail import Mail
@@ -132,6 +132,10 @@ class Authentication(Capability):
                 raise ApiError(403, "INVALID_ORIGIN", "Cookie-authenticated writes must come from a trusted origin")
         role = current.session.get("role")
         attributes: dict[str, Any] = {"email": current.user.email, "email_verified": current.user.email_verified}
+        platform_role = next((current.user.plugin[n] for n in PLATFORM_ROLE_FIELDS if n in current.user.plugin), None)
+        if platform_role:
+            # Read with the session's user, so a new role or its removal counts from the next request.
+            attributes[PLATFORM_ROLE_ATTRIBUTE] = str(platform_role)
         if REQUIRE_TWO_FACTOR in current.session:
             # Read with the session: the two-factor plugin's check on every request needs no query.
             attributes[TWO_FACTOR_ATTRIBUTE] = (

@@ -82,6 +82,19 @@ class AuthTables:
         return tuple(f for f in self.additional if not f.references and not f.server_managed and f.name != "role")
 
 
+# Better Auth's names of the admin plugin's platform-role field on the user: ``role``, or
+# ``platformRole`` when the schema's users already have a ``role`` (their organization role).
+PLATFORM_ROLE_FIELDS = ("role", "platformRole")
+
+
+def platform_role_column(tables: AuthTables) -> sa.Column[Any] | None:
+    """The users' platform-role column (the admin plugin's), or None without that plugin."""
+    for f in tables.plugin_user_fields:
+        if f.name in PLATFORM_ROLE_FIELDS:
+            return tables.users.c[f.key]
+    return None
+
+
 def column_name(preset: Preset, snake: str) -> str:
     """A column's name in the database: snake_case, or camelCase in the ``better-auth`` preset."""
     return camel_case(snake) if preset == "better-auth" else snake

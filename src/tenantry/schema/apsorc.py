@@ -26,7 +26,7 @@ from typing import Any, TypeAlias
 from tenantry.schema.build import DraftEntity, DraftManyToMany, build_schema
 from tenantry.schema.crud import read_crud, read_views
 from tenantry.schema.errors import ProblemList
-from tenantry.schema.model import Field, FieldType, IdType, Index, Location, Schema
+from tenantry.schema.model import Action, Field, FieldType, IdType, Index, Location, Schema
 from tenantry.schema.naming import camel_case, is_identifier, pascal_case, pluralize, singularize, snake_case
 from tenantry.schema.types import (
     DEFAULT_PRECISION,
@@ -337,6 +337,9 @@ _ASSOCIATION_KEYS = frozenset({"name", "type", "reference_name", "nullable", "in
 _INDEX_KEYS = frozenset({"fields", "unique"})
 _SCOPE_OPTION_KEYS = frozenset({"injectOnCreate", "enforceOn", "bypassRoles"})
 _SCOPE_OPERATIONS = ("find", "get", "create", "update", "delete")
+# What each ``enforceOn`` operation is in Tenantry's permissions (find and get are both reading).
+_SCOPE_ACTIONS = {"find": Action.READ, "create": Action.CREATE, "update": Action.UPDATE, "delete": Action.DELETE}
+_ROLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _UNIQUE_KEYS = frozenset({"name", "fields"})
 _RELATIONSHIP_TYPES = ("OneToMany", "ManyToOne", "OneToOne", "ManyToMany")
 _INVERSE_TYPE = {"OneToMany": "ManyToOne", "ManyToOne": "OneToMany", "OneToOne": "OneToOne", "ManyToMany": "ManyToMany"}
@@ -610,7 +613,7 @@ class _Loader:
             else:
                 draft.tenant = scope
         if "scopeOptions" in keys and "scopeBy" in keys:
-            draft.inject_tenant = self.read_scope_options(keys["scopeOptions"], label)
+            self.read_scope_options(keys["scopeOptions"], label, draft)
         # emitEvents and http change Apso's generated code, not the data model (nor does
         # scopeOptions without a scopeBy: Apso's scope guard never reads it then).
         # `crud` and `views` are Tenantry's: Apso's controllers have fixed @Crud() options.
@@ -672,35 +675,56 @@ class _Loader:
             return None
         return scope
 
-    def read_scope_options(self, member: JsonMember, entity: str) -> bool:
-        """Apso's ``scopeOptions``; returns ``injectOnCreate`` (default true).
+    def read_scope_options(self, member: JsonMember, entity: str, draft: DraftEntity) -> None:
+        """Apso's ``scopeOptions`` onto ``draft``: ``injectOnCreate`` (default true) and ``bypassRoles``.
 
-        ``enforceOn`` is checked and otherwise moot: Tenantry scopes every operation, so leaving one
-        out never opens other organizations' rows. ``bypassRoles`` is refused: a role that reads
-        across organizations is what the tenant boundary and row-level security exist to prevent.
+        ``enforceOn`` (default: every operation) never unscopes anything: Tenantry scopes every
+        operation, so leaving one out never opens other organizations' rows. It says which
+        operations ``bypassRoles`` lifts the boundary of: users whose platform role is listed
+        (the admin plugin's ``user.role``, never a role in an organization) read and write every
+        organization's rows of this entity for those operations. Reading is one permission in
+        Tenantry, so ``find`` and ``get`` are listed together or not at all when roles bypass.
         """
         what = f"'scopeOptions' of '{entity}'"
         if not isinstance(member.value, JsonObject):
             self.report(f"{what} must be an object", member.line)
-            return True
+            return
         keys = self.members(member.value, what, _SCOPE_OPTION_KEYS)
-        inject = self.flag(keys["injectOnCreate"], what) if "injectOnCreate" in keys else True
+        draft.inject_tenant = self.flag(keys["injectOnCreate"], what) if "injectOnCreate" in keys else True
+        enforced: set[str] | None = set(_SCOPE_OPERATIONS)
         if "enforceOn" in keys:
-            for op in self.names(keys["enforceOn"], f"'enforceOn' of {what}", keys["enforceOn"].line) or ():
+            ops = self.names(keys["enforceOn"], f"'enforceOn' of {what}", keys["enforceOn"].line)
+            enforced = set(ops) if ops is not None else None
+            for op in ops or ():
                 if op not in _SCOPE_OPERATIONS:
                     self.report(
                         f"'enforceOn' of {what}: unknown operation '{op}' (one of: {', '.join(_SCOPE_OPERATIONS)})",
                         keys["enforceOn"].line,
                     )
-        if "bypassRoles" in keys:
-            roles = self.names(keys["bypassRoles"], f"'bypassRoles' of {what}", keys["bypassRoles"].line)
-            if roles:
-                self.report(
-                    f"'bypassRoles' of {what} ({', '.join(roles)}): Tenantry never lets a role read or write "
-                    "other organizations' rows; remove it (organization admins already see all of their own)",
-                    keys["bypassRoles"].line,
-                )
-        return inject
+        if "bypassRoles" not in keys:
+            return
+        line = keys["bypassRoles"].line
+        roles = self.names(keys["bypassRoles"], f"'bypassRoles' of {what}", line)
+        if roles is None or enforced is None:
+            return
+        bad = [r for r in roles if not _ROLE_NAME.fullmatch(r)]
+        if bad:
+            # The names go into row-level security policies: letters, digits, '_' and '-' only.
+            self.report(
+                f"'bypassRoles' of {what}: {', '.join(repr(r) for r in bad)} is not a role name "
+                "(letters, digits, '_' and '-')",
+                line,
+            )
+            return
+        if len(enforced & {"find", "get"}) == 1:
+            self.report(
+                f"'enforceOn' of {what}: with 'bypassRoles', list 'find' and 'get' together or neither "
+                "(Tenantry grants reading rows as one permission)",
+                keys["enforceOn"].line,
+            )
+            return
+        draft.bypass_roles = tuple(dict.fromkeys(roles))
+        draft.bypass_actions = frozenset(action for op, action in _SCOPE_ACTIONS.items() if op in enforced)
 
     def read_indexes(self, member: JsonMember, what: str, *, unique_list: bool) -> list[Index]:
         key = "uniques" if unique_list else "indexes"

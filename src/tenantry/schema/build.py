@@ -13,6 +13,7 @@ from typing import Any, Literal
 from tenantry.schema.crud import CrudOptions, Report, View, check_crud
 from tenantry.schema.errors import ProblemList
 from tenantry.schema.model import (
+    Action,
     AppDisplay,
     Display,
     Entity,
@@ -87,6 +88,8 @@ class DraftEntity:
     # Nested scope (``task.organizationId``): the to-one relation and the parent's tenant field.
     tenant_via: tuple[str, str] | None = None
     inject_tenant: bool = True
+    bypass_roles: tuple[str, ...] = ()
+    bypass_actions: frozenset[Action] = frozenset()
     owner: str | Literal["auto"] | None = AUTO
     permissions: Permissions | None = None
     indexes: list[Index] = field(default_factory=list)
@@ -180,6 +183,11 @@ def build_schema(
         if d.id_type == "bigserial" and system[d.name] is not None:
             # Accounts and organizations keep ids every authentication path already handles.
             problems.at(f"'{d.name}' is a system entity: its id may be uuid, text or serial, not bigserial", d.location)
+        if d.bypass_roles and system[d.name] is not None:
+            # Their reads and writes follow rules of their own (sign-in, memberships), never a scope.
+            problems.at(
+                f"'{d.name}' is a system entity: bypass roles apply to the organizations' own data only", d.location
+            )
     for d in unique_drafts:
         d.fields = [_resolve_reference(d, f, lookup, problems) for f in d.fields]
     if users is not None and orgs is not None:
@@ -224,6 +232,8 @@ def build_schema(
             tenant_field=tenant,
             tenant_via=via,
             inject_tenant=d.inject_tenant,
+            bypass_roles=d.bypass_roles,
+            bypass_actions=d.bypass_actions,
             owner_field=owner,
             permissions=d.permissions,
             indexes=tuple(d.indexes),

@@ -238,6 +238,11 @@ class Entity:
     # Whether the server writes the tenant column of a new row (Apso's ``injectOnCreate``); when
     # not, the client sends it, and it must still be the active organization.
     inject_tenant: bool = True
+    # Apso's ``scopeOptions.bypassRoles``: users whose *platform* role (the admin plugin's
+    # ``user.role``) is one of these skip the tenant boundary of this entity for ``bypass_actions``
+    # (the operations ``enforceOn`` lists), on every organization's rows (docs/apso.md).
+    bypass_roles: tuple[str, ...] = ()
+    bypass_actions: frozenset[Action] = frozenset()
     owner_field: str | None = None
     permissions: Permissions | None = None
     indexes: tuple[Index, ...] = ()
@@ -254,6 +259,13 @@ class Entity:
     def tenant_scoped(self) -> bool:
         """Whether rows belong to an organization (by a column of their own, or through a parent)."""
         return self.tenant_field is not None or self.tenant_via is not None
+
+    def bypasses(self, platform_role: str | None, action: Action) -> bool:
+        """Whether a user with the stored platform role value ``platform_role`` (Better Auth joins
+        several with commas: ``"admin,support"``) skips this entity's tenant boundary for ``action``."""
+        if not platform_role or action not in self.bypass_actions or not self.tenant_scoped:
+            return False
+        return any(role.strip() in self.bypass_roles for role in platform_role.split(","))
 
     @property
     def serial_id(self) -> bool:

@@ -9,6 +9,11 @@ Enforced on every path through the pipeline (REST, UI, internal callers):
 - The **scope** adds the tenant condition to every read, update and delete (other organizations'
   rows are simply not there: 404, never 403), takes the tenant column of new rows from the active
   organization, keeps rows from moving between organizations, and fixes ownership on create.
+- **Bypass roles** (Apso's ``scopeOptions.bypassRoles``): a signed-in user whose platform role
+  (the admin plugin's ``user.role``, read with the session on every request) an entity lists skips
+  both for the operations its ``enforceOn`` names: every organization's rows of that entity, with
+  every action, and no active organization needed. A role in an organization never bypasses (it
+  means something in one tenant only), nor does an API key (it acts in its own organization).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tenantry.context import Principal, RequestContext
+from tenantry.context import PLATFORM_ROLE_ATTRIBUTE, Principal, RequestContext
 from tenantry.db.query import And, Condition, InSelect, Node, Or, Related
 from tenantry.errors import ApiError, forbidden, unauthorized
 from tenantry.pipeline import Grant
@@ -79,6 +84,8 @@ class RolePolicy:
             raise forbidden("Only organization admins can read the audit log; nobody can change it", "FORBIDDEN_ACTION")
         if not entity.tenant_scoped:
             return self._global(p, entity, action)
+        if bypasses(p, entity, action):
+            return Grant()
         if not p.org_id or not p.role:
             raise ApiError(403, "NO_ACTIVE_ORGANIZATION", "Create an organization or accept an invitation first")
         permissions = entity.permissions or self.defaults
@@ -150,6 +157,8 @@ class TenantScope:
                 members = InSelect("id", self.members, "user_id", (("organization_id", p.org_id or ""),))
                 return Or((Condition("id", "eq", user_id), members)) if p.org_id else Condition("id", "eq", user_id)
             return Condition("id", "eq", user_id)
+        if bypasses(p, entity, action):
+            return None  # every organization's rows (the database's policies agree: tenancy.rls)
         if entity.tenant_via is not None:
             # Scoped through its parent: rows whose parent is one this principal may see (for a
             # write, one of the active organization). The parent's link is required, so no row escapes.
@@ -190,7 +199,16 @@ class TenantScope:
                 )
             return values
         tenant = entity.tenant_field
-        if tenant is not None:
+        if tenant is not None and old is None and bypasses(p, entity, Action.CREATE):
+            # Any organization the body names (a missing one is refused by its reference), else the
+            # active one: what injectOnCreate would have written.
+            if values.get(tenant) is None:
+                if not p.org_id:
+                    raise ApiError(
+                        400, "TENANT_REQUIRED", f"Name the organization of the new row ('{tenant}'): none is active"
+                    )
+                values = {**values, tenant: p.org_id}
+        elif tenant is not None:
             given = values.get(tenant)
             if old is None:
                 if given is not None and str(given) != p.org_id:
@@ -208,6 +226,15 @@ class TenantScope:
             elif given is not None and str(given) != str(old.get(owner)) and p.role != self.schema.roles[0]:
                 raise forbidden("Only admins can hand a row to someone else", "OWNER_MISMATCH")
         return values
+
+
+def bypasses(p: Principal, entity: Entity, action: Action) -> bool:
+    """Whether ``p`` skips the tenant boundary of ``entity`` for ``action`` (a bypass role)."""
+    return (
+        p.kind == "user"
+        and bool(entity.bypass_roles)
+        and entity.bypasses(p.attributes.get(PLATFORM_ROLE_ATTRIBUTE), action)
+    )
 
 
 def _names_tenant(node: Node | None, tenant: str) -> bool:

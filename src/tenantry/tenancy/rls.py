@@ -19,13 +19,28 @@ which belong to no organization); its triggers refuse every change to the rows o
 
 Membership rather than only the active organization, because a user may read several of their
 organizations at once (``?org_id=``); the pipeline narrows each request to what it asked for.
-Policies are created once and left alone when present (``ENABLE ROW LEVEL SECURITY`` is checked
-every time); Alembic does not manage them, so this runs after every migration.
+These policies are created once and left alone when present (``ENABLE ROW LEVEL SECURITY`` is
+checked every time); Alembic does not manage them, so this runs after every migration.
+
+An entity with bypass roles (Apso's ``scopeOptions.bypassRoles``) gets more policies on its table,
+permissive, so they widen the one above for their users only: a row passes when the acting user's
+platform role, read from the users table by the policy itself, is one of the listed roles:
+
+    EXISTS (SELECT 1 FROM users WHERE id = <tenantry.user_id> AND <role> listed)
+
+Nothing a client sends can make a request pass them: ``tenantry.user_id`` is set by the server
+from the verified session, and the role is the users table's, read as the statement runs (a role
+taken away counts from the next statement). One policy per command the bypassed operations use
+(``SELECT`` for any of them, since writes read their rows back; ``INSERT``, ``UPDATE``,
+``DELETE`` for create, update, delete). Tables without bypass roles carry none, and pay nothing.
+Unlike the tenant policy, these are kept in step with the schema: each carries its condition as
+its comment, and is replaced when that changes, dropped when the roles go.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -45,6 +60,20 @@ class TenantTable:
     # Scoped through a parent: ``tenant_column`` is the link to this table's ``id``, and a row is
     # visible when its parent is (the parent's own policy applies inside the policy's subquery).
     parent_table: str | None = None
+    # Platform roles whose users pass, and for which commands (``SELECT``, ``INSERT``, ``UPDATE``,
+    # ``DELETE``): Apso's ``bypassRoles`` for the operations its ``enforceOn`` names.
+    bypass_roles: tuple[str, ...] = ()
+    bypass_commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlatformRoles:
+    """Where the policies read a user's platform role: the users table, its id and role columns."""
+
+    table: str
+    id_column: str
+    role_column: str
+    id_type: Any  # the id column's SQLAlchemy type, to compare with ``tenantry.user_id``
 
 
 MEMBER_ORGS_FUNCTION = "tenantry_member_orgs"
@@ -91,8 +120,25 @@ def parent_condition(link_column: str, parent_table: str, dialect: sa.engine.Dia
     )
 
 
-def tenant_policies(members: sa.Table, guarded: list[TenantTable]) -> PostStep:
-    """A post-migration step putting row-level security on ``guarded`` (PostgreSQL only)."""
+def bypass_condition(roles: tuple[str, ...], platform: PlatformRoles, dialect: sa.engine.Dialect) -> str:
+    """The bypass policies' condition: the acting user's stored platform role (Better Auth joins
+    several with commas) includes one of ``roles`` (names of letters, digits, ``_`` and ``-``, as
+    the schema checks; quoted as SQL literals all the same)."""
+    quote = dialect.identifier_preparer.quote
+    listed = ", ".join(_literal(role) for role in roles)
+    id_type = platform.id_type.compile(dialect=dialect)
+    return (
+        f"(EXISTS (SELECT 1 FROM {quote(platform.table)} AS bypass_user "
+        f"WHERE bypass_user.{quote(platform.id_column)} = "
+        f"NULLIF(current_setting('tenantry.user_id', true), '')::{id_type} "
+        f"AND ARRAY(SELECT btrim(r) FROM unnest(string_to_array(bypass_user.{quote(platform.role_column)}, ',')) AS r)"
+        f" && ARRAY[{listed}]::text[]))"
+    )
+
+
+def tenant_policies(members: sa.Table, guarded: list[TenantTable], platform: PlatformRoles | None = None) -> PostStep:
+    """A post-migration step putting row-level security on ``guarded`` (PostgreSQL only); with
+    ``platform`` (the admin plugin's role column), the bypass policies of tables with bypass roles."""
 
     def step(conn: Connection, tables: TableSet) -> list[str]:
         if conn.dialect.name != "postgresql":
@@ -104,9 +150,60 @@ def tenant_policies(members: sa.Table, guarded: list[TenantTable]) -> PostStep:
             changed.extend(_define_member_orgs(conn, members))
         for item in present:
             changed.extend(_guard(conn, item))
+            changed.extend(_bypass(conn, item, platform))
         return changed
 
     return step
+
+
+BYPASS_PREFIX = f"{POLICY_PREFIX}bypass_"
+_BYPASS_CLAUSES = {
+    "SELECT": "USING {c}",
+    "INSERT": "WITH CHECK {c}",
+    "UPDATE": "USING {c} WITH CHECK {c}",
+    "DELETE": "USING {c}",
+}
+
+
+def _bypass(conn: Connection, item: TenantTable, platform: PlatformRoles | None) -> list[str]:
+    """Bring the table's bypass policies in step with its bypass roles (none without the admin
+    plugin: nobody has a platform role then)."""
+    quote = conn.dialect.identifier_preparer.quote
+    table = quote(item.table)
+    wanted: dict[str, tuple[str, str]] = {}
+    if platform is not None and item.bypass_roles and item.bypass_commands:
+        condition = bypass_condition(item.bypass_roles, platform, conn.dialect)
+        for command in item.bypass_commands:
+            body = f"FOR {command} {_BYPASS_CLAUSES[command].format(c=condition)}"
+            wanted[f"{BYPASS_PREFIX}{command.lower()}"] = (body, condition)
+    existing: dict[str, str | None] = dict(
+        conn.execute(
+            sa.text(
+                "SELECT polname, obj_description(oid, 'pg_policy') FROM pg_policy "
+                "WHERE polrelid = to_regclass(:t) AND starts_with(polname, :p)"
+            ),
+            {"t": table, "p": BYPASS_PREFIX},
+        ).all()
+    )
+    changed: list[str] = []
+    for name, comment in existing.items():
+        if name not in wanted or wanted[name][1] != comment:
+            conn.exec_driver_sql(f"DROP POLICY {quote(name)} ON {table}")
+            if name not in wanted:
+                changed.append(f"drop policy {name} on {item.table}")
+    for name, (body, condition) in wanted.items():
+        if existing.get(name) == condition:
+            continue
+        conn.exec_driver_sql(f"CREATE POLICY {quote(name)} ON {table} {body}")
+        # The comment is how the next run knows which roles the policy lets through.
+        conn.exec_driver_sql(f"COMMENT ON POLICY {quote(name)} ON {table} IS {_literal(condition)}")
+        changed.append(f"create policy {name} on {item.table}")
+    return changed
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (COMMENT takes no bind parameter)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)

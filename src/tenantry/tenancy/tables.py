@@ -14,11 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql.elements import conv
 
-from tenantry.auth.tables import AuthTables, Preset, id_column_type, preset_column
+from tenantry.auth.tables import AuthTables, Preset, id_column_type, platform_role_column, preset_column
 from tenantry.db.tables import TableContributor, TableSet, db_name
 from tenantry.db.types import SQLITE_NOW, UTCTimestamp
-from tenantry.schema import Entity, Schema
-from tenantry.tenancy.rls import LinkTable, TenantTable, link_policies, tenant_policies
+from tenantry.schema import Action, Entity, Schema
+from tenantry.tenancy.rls import LinkTable, PlatformRoles, TenantTable, link_policies, tenant_policies
 
 _NAMES: dict[Preset, dict[str, str]] = {
     "tenantry": {"member": "org_members", "invitation": "org_invitations"},
@@ -104,7 +104,7 @@ def tenancy_tables(preset: Preset = "tenantry") -> TableContributor:
         auth.sessions.append_column(active)
 
         guarded = _guarded_tables(ts, schema, orgs)
-        ts.post_steps.append(tenant_policies(members, guarded))
+        ts.post_steps.append(tenant_policies(members, guarded, _platform_roles(auth)))
         ts.post_steps.append(link_policies(_guarded_links(schema, {g.table for g in guarded})))
         ts.extensions["tenancy"] = TenancyTables(
             organizations=organizations,
@@ -128,12 +128,46 @@ def _guarded_tables(ts: TableSet, schema: Schema, orgs: Entity) -> list[TenantTa
             rel = entity.relation(entity.tenant_via)
             assert rel is not None
             parent = ts.tables[rel.target].name
-            guarded.append(TenantTable(ts.tables[entity.name].name, rel.local_field, parent_table=parent))
+            guarded.append(
+                TenantTable(ts.tables[entity.name].name, rel.local_field, parent_table=parent, **_bypass_of(entity))
+            )
             continue
         if entity.tenant_field is None or entity.system in ("users", "organizations") or entity is orgs:
             continue
-        guarded.append(TenantTable(ts.tables[entity.name].name, entity.tenant_field, entity.system == "audit_logs"))
+        guarded.append(
+            TenantTable(
+                ts.tables[entity.name].name, entity.tenant_field, entity.system == "audit_logs", **_bypass_of(entity)
+            )
+        )
     return guarded
+
+
+# The commands each bypassed action runs: writes read their rows back (RETURNING, an update's
+# WHERE), so any bypass needs SELECT too.
+_COMMANDS = {
+    Action.READ: ("SELECT",),
+    Action.CREATE: ("SELECT", "INSERT"),
+    Action.UPDATE: ("SELECT", "UPDATE"),
+    Action.DELETE: ("SELECT", "DELETE"),
+}
+
+
+def _bypass_of(entity: Entity) -> dict[str, Any]:
+    """The bypass roles of an entity's table and the commands they pass for."""
+    if not entity.bypass_roles:
+        return {}
+    # In a fixed order, so that the step reads the same in every process (a set's order varies).
+    commands = sorted({c for action in entity.bypass_actions for c in _COMMANDS[action]})
+    return {"bypass_roles": entity.bypass_roles, "bypass_commands": tuple(commands)}
+
+
+def _platform_roles(auth: AuthTables) -> PlatformRoles | None:
+    """Where the bypass policies read the platform role (None without the admin plugin)."""
+    role = platform_role_column(auth)
+    if role is None:
+        return None
+    users = auth.users
+    return PlatformRoles(users.name, users.c.id.name, role.name, users.c.id.type)
 
 
 def _guarded_links(schema: Schema, guarded: set[str]) -> list[LinkTable]:
