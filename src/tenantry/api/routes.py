@@ -90,7 +90,7 @@ class CrudEndpoints:
         ]
 
     def endpoint(self, request: Request) -> Endpoint:
-        fixed = self._fixed_paths(request).get(request.url.path)
+        fixed = self._fixed_paths(request).get(request.scope["path"])
         if fixed is not None:
             # A path another route serves with other methods (``PUT /api/audit_logs/export``):
             # Starlette passed it on to these catch-alls, which must not take it for a row id.

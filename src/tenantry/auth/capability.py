@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,7 @@ from tenantry.auth.plugin import AuthPlugin
 from tenantry.auth.router import AuthRouter
 from tenantry.auth.service import AuthContext, Current, build_context
 from tenantry.auth.settings import AuthSettings
-from tenantry.auth.store import REQUIRE_TWO_FACTOR, TWO_FACTOR_ATTRIBUTE, Memberships
+from tenantry.auth.store import REQUIRE_TWO_FACTOR, TWO_FACTOR_ATTRIBUTE, Memberships, SessionPrincipal
 from tenantry.auth.sweeper import ExpirySweeper
 from tenantry.auth.tables import PLATFORM_ROLE_FIELDS, AuthTables, auth_tables
 from tenantry.context import PLATFORM_ROLE_ATTRIBUTE, Principal
@@ -101,6 +102,14 @@ class Authentication(Capability):
         Requests authenticated by cookie that change state must come from a trusted origin, as on
         ``/api/auth``: a cookie alone never authorises a cross-site write.
         """
+        token, via_cookie = self.ctx.request_token(request)
+        if token:
+            # The usual case, read with only what a principal needs; anything else (no such session,
+            # an expired one, which the full lookup deletes) takes the full lookup below.
+            read = await self.ctx.store.session_principal(token)
+            if read is not None and read.expires_at >= dt.datetime.now(dt.UTC):
+                self._check_origin(request, via_cookie)
+                return await self.checked(request, principal_of(read))
         lookup = await self.ctx.lookup(request, refresh=False)
         if lookup.current is None:
             for resolve in self.ctx.hooks.credentials:
@@ -121,15 +130,19 @@ class Authentication(Capability):
             principal = await check(request, principal)
         return principal
 
+    def _check_origin(self, request: Request, via_cookie: bool) -> None:
+        """A cookie alone never authorises a write from an untrusted origin."""
+        if via_cookie and request.method not in SAFE_METHODS:
+            origin = request.headers.get("origin") or request.headers.get("referer")
+            if not self.ctx.origins.is_trusted(origin):
+                raise ApiError(403, "INVALID_ORIGIN", "Cookie-authenticated writes must come from a trusted origin")
+
     def principal(self, request: Request, current: Current | None) -> Principal | None:
         """The principal of a session already looked up for ``request`` (the web pages look it up
         themselves, refreshing it as get-session does); the same origin rule as ``authenticate``."""
         if current is None:
             return None
-        if current.via_cookie and request.method not in SAFE_METHODS:
-            origin = request.headers.get("origin") or request.headers.get("referer")
-            if not self.ctx.origins.is_trusted(origin):
-                raise ApiError(403, "INVALID_ORIGIN", "Cookie-authenticated writes must come from a trusted origin")
+        self._check_origin(request, current.via_cookie)
         role = current.session.get("role")
         attributes: dict[str, Any] = {"email": current.user.email, "email_verified": current.user.email_verified}
         platform_role = next((current.user.plugin[n] for n in PLATFORM_ROLE_FIELDS if n in current.user.plugin), None)
@@ -151,3 +164,21 @@ class Authentication(Capability):
             session_id=current.session["id"],
             attributes=attributes,
         )
+
+
+def principal_of(found: SessionPrincipal) -> Principal:
+    """The principal of a session read by ``AuthStore.session_principal``: what ``Authentication.principal``
+    makes of the same session and user read whole."""
+    attributes: dict[str, Any] = {"email": found.email, "email_verified": found.email_verified}
+    if found.platform_role:
+        attributes[PLATFORM_ROLE_ATTRIBUTE] = found.platform_role
+    if found.two_factor is not None:
+        attributes[TWO_FACTOR_ATTRIBUTE] = found.two_factor
+    return Principal(
+        kind="user",
+        user_id=found.user_id,
+        org_id=found.organization_id,
+        role=found.role,
+        session_id=found.session_id,
+        attributes=attributes,
+    )

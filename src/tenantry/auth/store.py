@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tenantry.auth.crypto import generate_id
-from tenantry.auth.tables import USER_CORE, AuthTables
+from tenantry.auth.tables import PLATFORM_ROLE_FIELDS, USER_CORE, AuthTables
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.actor import actor_columns
 from tenantry.db.codecs import format_timestamp, id_to_db, to_db
@@ -58,6 +58,24 @@ class Memberships:
     members: sa.Table  # columns keyed organization_id, user_id, role, created_at
     org_id_type: str
     organizations: sa.Table | None = None  # its name/slug describe the active organization
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPrincipal:
+    """What authenticating one request needs of its session and user (``AuthStore.session_principal``),
+    read without the rest of either."""
+
+    session_id: Any
+    expires_at: dt.datetime
+    user_id: str
+    organization_id: str | None  # the session's active organization, while the user is a member
+    role: str | None  # the user's role in it
+    email: str
+    email_verified: bool
+    # (the organization requires two-factor, the user has it): only with organizations whose table
+    # has the flag, and a membership.
+    two_factor: tuple[bool, bool] | None
+    platform_role: str | None  # the admin plugin's role on the user
 
 
 @dataclass
@@ -526,6 +544,66 @@ class AuthStore:
                     session["organization"] = {"id": org, "name": name, "slug": slug}
                     session[REQUIRE_TWO_FACTOR] = bool(requires)
         return session, self.user_from_row(rows[0], offset=offset)
+
+    async def session_principal(self, token: str) -> SessionPrincipal | None:
+        """The session for ``token`` as ``session_with_user`` reads it, but only what a request's
+        principal needs (a fifth of its columns: reading the whole session and user on every API
+        request cost as much as the rest of the lookup). One query, naming the acting user."""
+        s, u = self.t.sessions, self.t.users
+        memberships = self.memberships
+        plugin_keys = {f.name: f.key for f in self.t.plugin_user_fields}
+        two_factor_key = plugin_keys.get("twoFactorEnabled")
+        platform_key = next((plugin_keys[n] for n in PLATFORM_ROLE_FIELDS if n in plugin_keys), None)
+        with_orgs = memberships is not None and memberships.organizations is not None
+        with_flag = with_orgs and REQUIRE_TWO_FACTOR in memberships.organizations.c  # type: ignore[union-attr]
+
+        def build() -> Any:
+            joined = s.join(u, u.c.id == s.c.user_id)
+            extra: list[Any] = [sa.null(), sa.null(), sa.null()]
+            if memberships is not None:
+                m = memberships.members
+                joined = joined.outerjoin(
+                    m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
+                )
+                flag: Any = sa.null()
+                o = memberships.organizations
+                if with_flag and o is not None:
+                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+                    flag = o.c[REQUIRE_TWO_FACTOR]
+                extra = [s.c.active_organization_id, m.c.role, flag]
+            columns = self.t.user_columns
+            return (
+                sa.select(
+                    s.c.id,
+                    s.c.expires_at,
+                    s.c.user_id,
+                    *extra,
+                    columns["email"],
+                    columns["emailVerified"],
+                    u.c[two_factor_key] if two_factor_key else sa.null(),
+                    u.c[platform_key] if platform_key else sa.null(),
+                    *self.actor_columns(s.c.user_id),
+                )
+                .select_from(joined)
+                .where(s.c.token == sa.bindparam("token"))
+            )
+
+        rows = await self.fetch_identifying(("session_principal",), build, token=token)
+        if not rows:
+            return None
+        session_id, expires_at, user_id, org, role, requires, email, verified, has_two_factor, platform = rows[0][:10]
+        return SessionPrincipal(
+            session_id=session_id,
+            expires_at=self.ts_out(expires_at),  # type: ignore[arg-type]  # the column is NOT NULL
+            user_id=str(self.user_id_out(user_id)),
+            # As ``Authentication.principal`` reads a session: without a role there, no organization.
+            organization_id=str(org) if role and org is not None else None,
+            role=role,
+            email=str(email),
+            email_verified=bool(verified),
+            two_factor=(bool(requires), bool(has_two_factor)) if role is not None and with_orgs else None,
+            platform_role=str(platform) if platform else None,
+        )
 
     async def sessions_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:
         s = self.t.sessions

@@ -52,9 +52,10 @@ def actor_columns(user_id: Any) -> list[Any]:
     (``PostgresDatabase.fetch_identifying``): ``set_config`` of ``tenantry.user_id`` to ``user_id``
     (a SQL expression) and of ``tenantry.system`` to nothing, so that its connection acts for that
     user from then on, with no round trip of its own."""
+    # Constants written into the SQL, not bound: five fewer parameters to encode on every request.
     return [
-        sa.func.set_config("tenantry.user_id", sa.cast(user_id, sa.Text), False),
-        sa.func.set_config("tenantry.system", "", False),
+        sa.func.set_config(sa.literal_column("'tenantry.user_id'"), sa.cast(user_id, sa.Text), sa.false()),
+        sa.func.set_config(sa.literal_column("'tenantry.system'"), sa.literal_column("''"), sa.false()),
     ]
 
 
