@@ -157,7 +157,7 @@ class SocketServer:
         import socketio
 
         manager: Any = None
-        if self.redis:
+        if self.app.settings.redis_url:
             from tenantry.realtime.fanout import RedisManager
 
             # Every node publishes what it emits on one channel and emits what the others publish
