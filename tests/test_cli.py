@@ -118,6 +118,22 @@ print("LOADED:" + ",".join(m for m in heavy if m in sys.modules))
     assert re.search(r"│ admin +Platform superusers", done.stdout), done.stdout
 
 
+def test_the_supervising_node_loads_no_app_nor_server() -> None:
+    """What ``tenantry serve`` binds with, and what a node of several workers runs (it only watches
+    them), load neither the app nor uvicorn: each worker loads them itself."""
+    script = """
+import sys
+from tenantry.server import NodeOptions, bind
+from tenantry.server.__main__ import exec_argv, parse
+from tenantry.server.node import Supervisor
+heavy = ("tenantry.app", "tenantry.config", "uvicorn", "pydantic", "sqlalchemy", "starlette", "typer")
+print("LOADED:" + ",".join(m for m in heavy if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "LOADED:\n", done.stdout
+
+
 def test_capability_command_groups_are_all_listed() -> None:
     """Every capability and plugin offering commands is in ``CAPABILITY_COMMANDS``, with its group's own help."""
     from tenantry.app import CAPABILITIES

@@ -22,10 +22,6 @@ from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from types import FrameType
 
-import uvicorn
-
-from tenantry.server.drain import DrainingServer
-
 log = logging.getLogger("tenantry.server")
 
 # Beyond the grace period: the app's own shutdown (the outbox's handlers, closing the pool).
@@ -65,7 +61,11 @@ def serve_node(options: NodeOptions, sock: socket.socket) -> int:
 
 def run_worker(options: NodeOptions, sock: socket.socket) -> int:
     """Build the app from the environment and serve ``sock`` with it until told to stop."""
+    # Here, not at the top: a supervising node (several workers) serves nothing, and loads neither.
+    import uvicorn
+
     from tenantry.app import served_app
+    from tenantry.server.drain import DrainingServer
 
     app = served_app()
     config = uvicorn.Config(
