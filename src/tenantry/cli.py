@@ -9,6 +9,8 @@ what another command uses.
 from __future__ import annotations
 
 import contextlib
+import functools
+import gc
 import importlib
 import json
 import os
@@ -17,9 +19,9 @@ import secrets
 import shlex
 import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -109,6 +111,28 @@ TEMPLATES = Path(__file__).parent / "templates" / "project"
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def without_collections(command: Callable[P, R]) -> Callable[P, R]:
+    """``command`` run with the cyclic garbage collector off: it loads the app's modules only to check
+    and hand over (``serve`` then becomes another process), and collections among a thousand
+    modules loading find nothing to free while costing a tenth of the time."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return command(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return run
 
 
 # -- shared helpers ---------------------------------------------------------------------------
@@ -544,6 +568,7 @@ def _warn_if_behind(schema: Schema, settings: Settings, path: Path) -> None:
 
 
 @app.command()
+@without_collections
 def serve(
     schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
