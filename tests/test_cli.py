@@ -88,12 +88,64 @@ from tenantry.config import Settings
 from tenantry.schema import load_schema
 settings = Settings(DATABASE_URL="sqlite:///{tmp_path / "app.db"}", TENANTRY_ENV="development")
 create_app(load_schema("{EXAMPLE / "schema.yaml"}"), settings)
-lazy = ("stripe", "posthog", "webauthn", "authlib", "aiosmtplib", "segno", "joserfc", "alembic", "typer")
+lazy = ("stripe", "posthog", "webauthn", "authlib", "aiosmtplib", "segno", "joserfc", "alembic", "typer",
+        "socketio", "engineio", "redis", "requests", "httpx")
 print(",".join(m for m in lazy if m in sys.modules))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "", done.stdout
+
+
+def test_the_command_line_loads_no_app_before_a_command_needs_it() -> None:
+    """``tenantry --help`` (and any command before it runs) imports neither the app, its
+    capabilities, nor the libraries they load: the capabilities' own groups are listed all the same."""
+    script = """
+import sys
+sys.argv = ["tenantry", "--help"]
+from tenantry.cli import main
+try:
+    main()
+except SystemExit as exc:
+    assert exc.code == 0, exc.code
+heavy = ("tenantry.app", "tenantry.config", "tenantry.schema", "tenantry.auth", "tenantry.realtime",
+         "pydantic", "sqlalchemy", "alembic", "starlette", "asyncpg")
+print("LOADED:" + ",".join(m for m in heavy if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "LOADED:\n" in done.stdout, done.stdout[-300:]
+    assert re.search(r"│ admin +Platform superusers", done.stdout), done.stdout
+
+
+def test_the_supervising_node_loads_no_app_nor_server() -> None:
+    """What ``tenantry serve`` binds with, and what a node of several workers runs (it only watches
+    them), load neither the app nor uvicorn: each worker loads them itself."""
+    script = """
+import sys
+from tenantry.server import NodeOptions, bind
+from tenantry.server.__main__ import exec_argv, parse
+from tenantry.server.node import Supervisor
+heavy = ("tenantry.app", "tenantry.config", "uvicorn", "pydantic", "sqlalchemy", "starlette", "typer")
+print("LOADED:" + ",".join(m for m in heavy if m in sys.modules))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "LOADED:\n", done.stdout
+
+
+def test_capability_command_groups_are_all_listed() -> None:
+    """Every capability and plugin offering commands is in ``CAPABILITY_COMMANDS``, with its group's own help."""
+    from tenantry.app import CAPABILITIES
+    from tenantry.auth.plugins import PLUGINS
+    from tenantry.cli import CAPABILITY_COMMANDS, CliHost
+
+    offered = {}
+    for kind in (*CAPABILITIES, *(factory() for factory in PLUGINS.values())):
+        group = kind.commands(CliHost())
+        if group is not None:
+            offered[kind.name] = (f"{kind.__module__}:{kind.__qualname__}", group.info.help)
+    assert offered == CAPABILITY_COMMANDS
 
 
 def _init_in(tmp_path: Path, folder: str) -> Path:

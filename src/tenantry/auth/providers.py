@@ -29,11 +29,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import httpx
-
 if TYPE_CHECKING:
     from types import ModuleType
 
+    import httpx
     from joserfc.jwk import KeySet
 
     from tenantry.auth.settings import AuthSettings
@@ -52,6 +51,15 @@ def _authlib() -> ModuleType:
         warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=AuthlibDeprecationWarning)
         from authlib.integrations import httpx_client  # type: ignore[import-untyped]
     return cast("ModuleType", httpx_client)
+
+
+@functools.cache
+def _httpx() -> ModuleType:
+    """httpx, loaded with the first provider's request: it imports rich, click and pygments (its
+    command line) with itself, which a worker that never signs anyone in with a provider does without."""
+    import httpx
+
+    return httpx
 
 
 __all__ = [
@@ -201,7 +209,7 @@ def _merge_scopes(defaults: Sequence[str], extra: Sequence[str] | None) -> list[
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     # One context (certifi's roots) for every request: building one per client costs milliseconds.
-    return httpx.create_ssl_context()
+    return cast("ssl.SSLContext", _httpx().create_ssl_context())
 
 
 def _verified(value: object) -> bool:
@@ -295,7 +303,7 @@ class _OAuthProvider:
                 )
         except _authlib().OAuthError as exc:
             raise ProviderError(f"{self.id}: token endpoint refused the code: {exc.error}") from None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (_httpx().HTTPError, ValueError) as exc:
             raise ProviderError(f"{self.id}: token endpoint failed: {exc!r}") from None
         tokens = Tokens.from_response(token)
         if not tokens.access_token:
@@ -308,7 +316,7 @@ class _OAuthProvider:
                 token = await client.refresh_token(endpoint, refresh_token=refresh_token)
         except _authlib().OAuthError as exc:
             raise ProviderError(f"{self.id}: refresh refused: {exc.error}") from None
-        except (httpx.HTTPError, ValueError) as exc:
+        except (_httpx().HTTPError, ValueError) as exc:
             raise ProviderError(f"{self.id}: refresh failed: {exc!r}") from None
         tokens = Tokens.from_response(token)
         if not tokens.access_token:
@@ -322,7 +330,7 @@ class _OAuthProvider:
                 response: httpx.Response = await client.request(
                     "GET", url, withhold_token=token is None, headers=headers
                 )
-        except (httpx.HTTPError, _authlib().OAuthError) as exc:
+        except (_httpx().HTTPError, _authlib().OAuthError) as exc:
             raise ProviderError(f"{self.id}: {what} failed: {exc!r}") from None
         return response
 

@@ -5,11 +5,44 @@ and their helpers) imports no capability; capabilities import the core and, thro
 faces, each other; ``tenantry.app`` and ``tenantry.cli`` compose them (``make lint`` checks it).
 """
 
-from tenantry.core.app import App, Authenticator, PrincipalListener, Supervised, Worker
-from tenantry.core.capability import Capabilities, Capability, CapabilityError
-from tenantry.core.commands import CommandHost
-from tenantry.core.openapi import OpenApiPart
-from tenantry.core.settings import DEV_SECRET, CoreSettings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tenantry.core.app import App, Authenticator, PrincipalListener, Supervised, Worker
+    from tenantry.core.capability import Capabilities, Capability, CapabilityError
+    from tenantry.core.commands import CommandHost
+    from tenantry.core.openapi import OpenApiPart
+    from tenantry.core.settings import DEV_SECRET, CoreSettings
+
+# Each name's module, imported at first use: the command line imports ``tenantry.core.options``,
+# which must not load pydantic and SQLAlchemy (through the settings and the schema) with it.
+_MODULES = {
+    "App": "app",
+    "Authenticator": "app",
+    "PrincipalListener": "app",
+    "Supervised": "app",
+    "Worker": "app",
+    "Capabilities": "capability",
+    "Capability": "capability",
+    "CapabilityError": "capability",
+    "CommandHost": "commands",
+    "OpenApiPart": "openapi",
+    "DEV_SECRET": "settings",
+    "CoreSettings": "settings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEV_SECRET",

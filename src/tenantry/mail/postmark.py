@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from tenantry.mail.errors import PermanentMailError, TransientMailError
 from tenantry.mail.message import OutgoingMail
 from tenantry.mail.settings import MailSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_API_URL = "https://api.postmarkapp.com"
 
@@ -51,6 +52,9 @@ class PostmarkBackend:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            # Loaded with the first mail: a worker that sends none does without httpx (and its CLI's rich).
+            import httpx
+
             self._client = httpx.AsyncClient(
                 transport=self._transport,
                 timeout=self._timeout,
@@ -75,6 +79,8 @@ class PostmarkBackend:
         return body
 
     async def send(self, message: OutgoingMail) -> str:
+        import httpx
+
         try:
             response = await self._http().post(f"{self.api_url}/email", json=self.payload(message))
         except httpx.HTTPError as exc:

@@ -31,7 +31,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import socketio
 from starlette.requests import Request
 
 from tenantry.context import Principal, RequestContext
@@ -49,13 +48,14 @@ from tenantry.realtime.errors import (
     UNAVAILABLE,
     refusal,
 )
-from tenantry.realtime.fanout import RECHECK_EVENT, RECHECK_ROOM, PushesHeld, RedisManager
 from tenantry.realtime.service import NOTIFICATION_TOPIC, NotificationStore
 from tenantry.realtime.sessions import SessionReader
 from tenantry.realtime.settings import RealtimeSettings
 from tenantry.schema import Action, Entity
 
 if TYPE_CHECKING:
+    import socketio
+
     from tenantry.auth import AuthContext
     from tenantry.core import App
 
@@ -104,8 +104,12 @@ class Member:
     rooms: frozenset[str]
 
 
-class Refused(socketio.exceptions.ConnectionRefusedError):  # type: ignore[misc]
-    """A refused connection: ``err.message`` for people, ``err.data.code`` for programs."""
+class Refused(Exception):
+    """A refused connection: ``err.message`` for people, ``err.data.code`` for programs.
+
+    Told to python-socketio as its ``ConnectionRefusedError`` by the connect handler (this module
+    does not import python-socketio, which is loaded with the first socket; see ``SocketServer.sio``).
+    """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message, refusal(code, message))
@@ -120,17 +124,51 @@ class SocketServer:
         self.store = store
         self.auth = auth
         self.schema = app.schema
+        # Pushes go through Redis (and python-socketio is loaded at start-up) only with REDIS_URL.
+        self.redis = bool(app.settings.redis_url)
+        self._sio: socketio.AsyncServer | None = None
+        self._asgi: socketio.ASGIApp | None = None
+        self.members: dict[str, Member] = {}
+        self.sessions = SessionReader(app.db, app.tables, app.pipeline.sql)
+        self._poked = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._broadcasts: set[asyncio.Task[None]] = set()
+        self._database = Outage("database (for realtime's session re-checks)", log)
+
+    @property
+    def sio(self) -> socketio.AsyncServer:
+        """python-socketio's server, built (and the library imported) at first use: with no Redis, at
+        the first socket's handshake, so that a node nobody connects a socket to never loads it."""
+        if self._sio is None:
+            self._sio = self._build_sio()
+        return self._sio
+
+    @property
+    def asgi(self) -> socketio.ASGIApp:
+        """The ASGI app of ``/socket.io/`` (see ``sio``)."""
+        if self._asgi is None:
+            import socketio
+
+            self._asgi = socketio.ASGIApp(self.sio, socketio_path="socket.io")
+        return self._asgi
+
+    def _build_sio(self) -> socketio.AsyncServer:
+        import socketio
+
         manager: Any = None
-        if app.settings.redis_url:
+        if self.app.settings.redis_url:
+            from tenantry.realtime.fanout import RedisManager
+
             # Every node publishes what it emits on one channel and emits what the others publish
             # to its own sockets. A Redis outage loses live pushes only (logged); requests go on.
             manager = RedisManager(
-                app.settings.redis_url,
+                self.app.settings.redis_url,
                 self._poke_here,
-                channel=settings.channel,
+                channel=self.settings.channel,
                 redis_options={"socket_connect_timeout": 2, "health_check_interval": 10},
             )
-        self.sio = socketio.AsyncServer(
+        sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
             # Browsers may connect from the app's trusted origins only; clients without Origin
@@ -139,16 +177,9 @@ class SocketServer:
             logger=False,
             engineio_logger=False,
         )
-        self.asgi = socketio.ASGIApp(self.sio, socketio_path="socket.io")
-        self.sio.on("connect", self._connect)
-        self.sio.on("disconnect", self._disconnect)
-        self.members: dict[str, Member] = {}
-        self.sessions = SessionReader(app.db, app.tables, app.pipeline.sql)
-        self._poked = asyncio.Event()
-        self._sweeper: asyncio.Task[None] | None = None
-        self._stopping = False
-        self._broadcasts: set[asyncio.Task[None]] = set()
-        self._database = Outage("database (for realtime's session re-checks)", log)
+        sio.on("connect", self._connect)
+        sio.on("disconnect", self._disconnect)
+        return sio
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -158,9 +189,11 @@ class SocketServer:
         self._stopping = False
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.create_task(self._sweep_loop(), name="tenantry-realtime-sessions")
+        if not self.redis:
+            return
         manager = self.sio.manager
         listener = getattr(manager, "thread", None)
-        if isinstance(manager, RedisManager) and (listener is None or listener.done()):
+        if listener is None or listener.done():
             # python-socketio starts the Redis listener at the first socket's handshake; pushes wait
             # for it (``RedisManager.ensure_ready``), so a node without sockets yet needs it now.
             self.sio.manager_initialized = True
@@ -170,8 +203,10 @@ class SocketServer:
         """Close every client's connection (Engine.IO's close, not Socket.IO's disconnect): the client
         sees its transport closed and reconnects by itself, where a Socket.IO disconnect would tell it
         to stay away. Pushes from the outbox go on meanwhile (to other nodes' sockets, through Redis)."""
+        if self._sio is None:
+            return  # no socket ever connected here
         with contextlib.suppress(Exception):
-            await self.sio.eio.disconnect()
+            await self._sio.eio.disconnect()
 
     async def stop(self) -> None:
         """Disconnect every socket and stop the background work (the manager's Redis listener too)."""
@@ -186,6 +221,8 @@ class SocketServer:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self._sio is None:
+            return  # neither a socket nor a Redis listener was ever started here
         for sid in list(self.members):
             with contextlib.suppress(Exception):
                 await self.sio.disconnect(sid)
@@ -209,7 +246,7 @@ class SocketServer:
     def poke(self) -> None:
         """Re-check every socket's session now, on every node (after a sign-out, a revocation, a switch …)."""
         self._poked.set()
-        if isinstance(self.sio.manager, RedisManager):
+        if self.redis:
             # Published after the local re-check is asked for: a Redis outage only delays the others.
             self._broadcasts.add(task := asyncio.get_running_loop().create_task(self._broadcast_recheck()))
             task.add_done_callback(self._broadcasts.discard)
@@ -218,6 +255,8 @@ class SocketServer:
         self._poked.set()
 
     async def _broadcast_recheck(self) -> None:
+        from tenantry.realtime.fanout import RECHECK_EVENT, RECHECK_ROOM, PushesHeld
+
         try:
             await self.sio.emit(RECHECK_EVENT, {}, room=RECHECK_ROOM)
         except PushesHeld:
@@ -231,14 +270,17 @@ class SocketServer:
     # -- connect ---------------------------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
+        from socketio.exceptions import ConnectionRefusedError as SocketRefused
+
         try:
             await self._accept(sid, environ, auth)
-        except Refused:
-            raise
+        except Refused as refused:
+            raise SocketRefused(*refused.args) from None
         except Exception:
             # A refusal the client can see beats a handshake that never answers.
             log.exception("accepting a socket failed")
-            raise Refused(UNAVAILABLE, "The server could not accept the connection; try again") from None
+            message = "The server could not accept the connection; try again"
+            raise SocketRefused(message, refusal(UNAVAILABLE, message)) from None
 
     async def _accept(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         details = auth if isinstance(auth, dict) else {}
@@ -388,9 +430,10 @@ class SocketServer:
 
     async def on_event(self, event: DomainEvent) -> None:
         """Push one committed event: a notification to its user, a change to the roles that may read it."""
-        manager = self.sio.manager
-        if isinstance(manager, RedisManager):
-            manager.ensure_ready()  # held (raises) while a push could miss a node: nothing emitted yet
+        if self._sio is None and not self.redis:
+            return  # no socket ever connected to this node, and no other node to publish to: nobody hears it
+        if self.redis:
+            self.sio.manager.ensure_ready()  # held (raises) while a push could miss a node: nothing emitted yet
         if event.topic == NOTIFICATION_TOPIC:
             if event.data is not None:
                 room = user_room(str(event.data["user_id"]))

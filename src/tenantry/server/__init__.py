@@ -5,7 +5,24 @@
 
 from __future__ import annotations
 
-from tenantry.server.drain import DrainingServer
-from tenantry.server.node import NodeOptions, bind, serve_node
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tenantry.server.drain import DrainingServer
+    from tenantry.server.node import NodeOptions, bind, serve_node
 
 __all__ = ["DrainingServer", "NodeOptions", "bind", "serve_node"]
+
+# Each name's module, imported at first use: ``tenantry serve`` binds the socket with ``bind`` before
+# it becomes the node, and a supervising node serves nothing, so neither loads uvicorn.
+_MODULES = {"DrainingServer": "drain", "NodeOptions": "node", "bind": "node", "serve_node": "node"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

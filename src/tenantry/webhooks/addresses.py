@@ -16,9 +16,10 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -51,6 +52,10 @@ class Target:
 
 def parse_url(raw: str, *, https_only: bool) -> httpx.URL:
     """``raw`` as a URL an endpoint may have: absolute http(s), a host, no fragment."""
+    # Loaded when an endpoint is registered or called, not by every worker (httpx imports its
+    # command line's rich and click with itself).
+    import httpx
+
     try:
         url = httpx.URL(raw.strip())
     except (httpx.InvalidURL, TypeError, ValueError):

@@ -12,12 +12,13 @@ import asyncio
 import ipaddress
 import time
 from dataclasses import dataclass
-from typing import Final
-
-import httpx
+from typing import TYPE_CHECKING, Final
 
 from tenantry.webhooks.addresses import AddressRefused, check, parse_url
 from tenantry.webhooks.tables import ERROR_LENGTH, RESPONSE_KEPT
+
+if TYPE_CHECKING:
+    import httpx
 
 USER_AGENT: Final = "Tenantry-Webhooks/1"
 
@@ -49,6 +50,8 @@ class Sender:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx  # with the first delivery, not by every worker
+
             self._client = httpx.AsyncClient(
                 follow_redirects=False,
                 trust_env=False,
@@ -69,6 +72,8 @@ class Sender:
 
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
+
+        import httpx  # parse_url has loaded it already
 
         try:
             target = await check(parse_url(url, https_only=self.https_only), allow_private=self.allow_private)
