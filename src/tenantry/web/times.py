@@ -57,6 +57,11 @@ def exact(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+_NOTHING = Markup("")
+_OPEN, _TITLE = Markup('<time datetime="'), Markup('" title="')
+_WORDS, _CLOSE = Markup('" data-relative>'), Markup("</time>")
+
+
 def time_tag(value: Any, now: dt.datetime | None = None) -> Markup:
     """``<time datetime title>`` with the relative words inside; empty for no value."""
     moment = parse(value)
@@ -64,4 +69,6 @@ def time_tag(value: Any, now: dt.datetime | None = None) -> Markup:
         return Markup("") if value in (None, "") else escape(str(value))
     words = relative(moment, now or dt.datetime.now(dt.UTC))
     iso = format_timestamp(moment)
-    return Markup('<time datetime="{}" title="{}" data-relative>{}</time>').format(iso, exact(moment), words)
+    # ``Markup.join`` escapes the values and keeps the tag's pieces (``Markup.format`` runs Python's
+    # formatter: it was most of this function's time on a page of twenty rows).
+    return _NOTHING.join((_OPEN, iso, _TITLE, exact(moment), _WORDS, words, _CLOSE))
