@@ -28,10 +28,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher, Type
 from asgi_lifespan import LifespanManager
 
 from tenantry.app import create_app
-from tenantry.auth import AuthSettings
+from tenantry.auth import AuthSettings, passwords
 from tenantry.config import Settings
 from tenantry.core import Capability
 from tenantry.db import TableSet, dialect_of
@@ -45,10 +46,26 @@ from tests.tenancy.conftest import IsolationRun
 from tests.tenancy.conftest import runs_of as isolation_runs_of
 from tests.tenancy.conftest import write_summary as write_isolation_summary
 
+# Password hashing at test cost. argon2id at OWASP's cost (19 MiB, two passes) takes 70-200 ms a
+# hash on two busy cores, and the suite signs up and in thousands of times: most of a small test's
+# time. As Django's documentation advises, the tests hash with the same code and the same algorithm
+# at the lowest cost argon2 allows (every stored hash is still a real argon2id hash, verified and
+# upgraded the same way); the production cost has a test of its own (``production_password_cost``,
+# tests/auth/test_protection.py). Servers started as other processes hash at the production cost.
+PRODUCTION_ARGON2 = passwords.ARGON2
+TEST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+passwords.ARGON2 = TEST_ARGON2
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEMA_PATH = ROOT / "tests" / "seed_schema.yaml"
 PG_ADMIN_URL = os.environ.get("TENANTRY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture
+def production_password_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash passwords at the production cost (OWASP's argon2id parameters) for this test."""
+    monkeypatch.setattr(passwords, "ARGON2", PRODUCTION_ARGON2)
 
 
 def require_service(name: str, reason: str) -> None:
