@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import json
 import os
 import shutil
 import threading
@@ -27,10 +28,11 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from argon2 import PasswordHasher, Type
 from asgi_lifespan import LifespanManager
 
 from tenantry.app import create_app
-from tenantry.auth import AuthSettings
+from tenantry.auth import AuthSettings, passwords
 from tenantry.config import Settings
 from tenantry.core import Capability
 from tenantry.db import TableSet, dialect_of
@@ -44,10 +46,26 @@ from tests.tenancy.conftest import IsolationRun
 from tests.tenancy.conftest import runs_of as isolation_runs_of
 from tests.tenancy.conftest import write_summary as write_isolation_summary
 
+# Password hashing at test cost. argon2id at OWASP's cost (19 MiB, two passes) takes 70-200 ms a
+# hash on two busy cores, and the suite signs up and in thousands of times: most of a small test's
+# time. As Django's documentation advises, the tests hash with the same code and the same algorithm
+# at the lowest cost argon2 allows (every stored hash is still a real argon2id hash, verified and
+# upgraded the same way); the production cost has a test of its own (``production_password_cost``,
+# tests/auth/test_protection.py). Servers started as other processes hash at the production cost.
+PRODUCTION_ARGON2 = passwords.ARGON2
+TEST_ARGON2 = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16, type=Type.ID)
+passwords.ARGON2 = TEST_ARGON2
+
 ROOT = Path(__file__).resolve().parents[1]
 SEED_SCHEMA_PATH = ROOT / "tests" / "seed_schema.yaml"
 PG_ADMIN_URL = os.environ.get("TENANTRY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture
+def production_password_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash passwords at the production cost (OWASP's argon2id parameters) for this test."""
+    monkeypatch.setattr(passwords, "ARGON2", PRODUCTION_ARGON2)
 
 
 def require_service(name: str, reason: str) -> None:
@@ -100,6 +118,7 @@ _ISOLATION_RUNS: list[IsolationRun] = []
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # Reports reach this hook in the process that prints them (the controller under xdist).
     _ISOLATION_RUNS.extend(isolation_runs_of(report))
+    _record_duration(report)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
@@ -107,28 +126,82 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         write_isolation_summary(terminalreporter, _ISOLATION_RUNS)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Measured seconds per test (setup, call and teardown), for the longest-first order; written by
+# ``pytest --store-durations`` (see ``pytest_addoption``).
+DURATIONS_PATH = ROOT / "tests" / "durations.json"
+# A test shorter than this is left out of the table: at the end of a run it costs little, and kept
+# in file order it shares its module's fixtures with its neighbours.
+STORED_FROM_SECONDS = 2.0
+_DURATIONS: dict[str, float] = {}  # what this run measured, for --store-durations
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store-durations",
+        nargs="?",
+        const=str(DURATIONS_PATH),
+        default=None,
+        metavar="PATH",
+        help="write each test's measured seconds (those over 2 s) to PATH (default tests/durations.json), "
+        "the table the longest-first order reads; run the whole suite with `make pytest` to refresh it",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest tests first, so that parallel workers finish together instead of one of them
-    starting the isolation property test when the others are nearly done.
+    starting a long test when the others are nearly done.
 
-    The length is a hint: ``@pytest.mark.slow(seconds)``, or a browser's 10 s; PostgreSQL's variant
-    before SQLite's. The sort is stable: every other test keeps its place.
+    The length of a test is what ``tests/durations.json`` measured (a whole run on two cores); for a
+    test not in it, its ``@pytest.mark.slow(seconds)`` hint, or a browser's 10 s. PostgreSQL's
+    variant goes before SQLite's. The sort is stable: every other test keeps its place (and its
+    module's fixtures their sharing).
     """
-    items.sort(key=_expected_seconds, reverse=True)
+    measured = _measured_durations()
+    items.sort(key=functools.partial(_expected_seconds, measured), reverse=True)
 
 
-def _expected_seconds(item: pytest.Item) -> tuple[float, bool]:
+def _measured_durations() -> dict[str, float]:
+    try:
+        table = json.loads(DURATIONS_PATH.read_text())
+    except FileNotFoundError:
+        return {}
+    return {str(nodeid): float(seconds) for nodeid, seconds in table.items()}
+
+
+def _expected_seconds(measured: dict[str, float], item: pytest.Item) -> tuple[float, bool]:
     mark = item.get_closest_marker("slow")
-    seconds = float(mark.args[0]) if mark and mark.args else 10.0 if mark else 0.0
-    if not seconds and "browser" in getattr(item, "fixturenames", ()):
-        seconds = 10.0
+    hint = float(mark.args[0]) if mark and mark.args else 10.0 if mark else 0.0
+    if not hint and "browser" in getattr(item, "fixturenames", ()):
+        hint = 10.0
+    seconds = measured.get(item.nodeid, hint)
     return seconds, seconds > 0 and "[postgresql" in item.nodeid
+
+
+def _record_duration(report: pytest.TestReport) -> None:
+    _DURATIONS[report.nodeid] = _DURATIONS.get(report.nodeid, 0.0) + report.duration
+
+
+def _store_durations(config: pytest.Config) -> None:
+    """``--store-durations``: the run's measured seconds, merged over the table's (a run of some
+    tests only keeps the others' figures)."""
+    path = config.getoption("store_durations")
+    if path is None or not _DURATIONS:
+        return
+    target = Path(path)
+    table = json.loads(target.read_text()) if target.exists() else {}
+    for nodeid, seconds in _DURATIONS.items():
+        if seconds >= STORED_FROM_SECONDS:
+            table[nodeid] = round(seconds, 1)
+        else:
+            table.pop(nodeid, None)
+    target.write_text(json.dumps(dict(sorted(table.items())), indent=1) + "\n")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """Drop the run's PostgreSQL databases, once its workers (if any) have ended."""
     if getattr(session.config, "workerinput", None) is not None:
         return
+    _store_durations(session.config)
     if asyncio.run(_pg_reachable()) is None:
         drop_run_databases(PG_ADMIN_URL, run_prefix(session.config))
 

@@ -255,7 +255,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) ->
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError(f"server at {url} not ready in {timeout}s")
 
 

@@ -33,7 +33,7 @@ def wait_for(found: Callable[[], list[dict[str, Any]]]) -> list[dict[str, Any]]:
     while time.monotonic() < deadline:
         if events := found():
             return events
-        time.sleep(0.2)
+        time.sleep(0.05)
     raise AssertionError("posthog-js sent no such event in time")
 
 

@@ -114,7 +114,9 @@ def _better_auth_scrypt(password: str) -> str:
     return f"{salt}:{key.hex()}"
 
 
-async def test_better_auth_scrypt_hashes_sign_in_and_are_upgraded(make_client) -> None:
+async def test_better_auth_scrypt_hashes_sign_in_and_are_upgraded(make_client, production_password_cost) -> None:
+    """Upgraded to argon2id at OWASP's cost: the production parameters (the suite hashes at a lower
+    cost, see tests/conftest.py)."""
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         await sign_up(client)
         scrypt_hash = _better_auth_scrypt("Imported-Pass-9")

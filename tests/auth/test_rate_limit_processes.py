@@ -78,7 +78,7 @@ def two_servers(tmp_path: Path) -> Iterator[tuple[str, str]]:
                 except httpx.HTTPError:
                     pass
                 assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+                time.sleep(0.05)
             urls.append(url)
         yield urls[0], urls[1]
     finally:

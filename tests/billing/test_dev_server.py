@@ -60,7 +60,7 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 45) -> Any:
             found = None
         if found:
             return found
-        time.sleep(0.25)
+        time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
 
 

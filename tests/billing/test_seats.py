@@ -42,7 +42,7 @@ async def quantity_becomes(client: httpx.AsyncClient, headers: dict[str, str], e
         state: dict[str, Any] = (await client.get("/api/billing", headers=headers)).json()
         if state["quantity"] == expected or time.monotonic() > deadline:
             return state
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.05)
 
 
 async def test_member_count_is_synced_to_the_subscription_quantity(servers: Servers) -> None:

@@ -83,7 +83,7 @@ async def test_a_write_committed_before_the_process_died_is_answered_on_retry(
                     if (await remote.get("/api/auth/ok")).status_code == 200:
                         break
                 assert time.monotonic() < deadline, "the server process never answered"
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
             ada = await new_user(remote, "ada@example.com", verified=False)
             await create_org(remote, ada, "Acme", slug="acme")
             headers = {**ada.headers, "idempotency-key": "crash-1"}

@@ -262,7 +262,7 @@ def test_emulator_runs_standalone() -> None:
             except httpx.HTTPError:
                 pass
             assert time.monotonic() < deadline, "emulator did not start"
-            time.sleep(0.1)
+            time.sleep(0.05)
         r = httpx.post(f"{base}/email", json=VALID, headers={"X-Postmark-Server-Token": "standalone"})
         assert r.status_code == 200 and r.json()["ErrorCode"] == 0
         [stored] = httpx.get(f"{base}/__emulator__/messages").json()

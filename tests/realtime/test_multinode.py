@@ -81,7 +81,7 @@ def start_node(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
         except httpx.HTTPError:
             pass
         assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.2)
+        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -92,7 +92,7 @@ async def server(url: str, shift: float) -> AsyncIterator[tuple[asyncio.subproce
                     if (await client.get("/api/auth/ok")).status_code == 200:
                         break
                 assert time.monotonic() < deadline, "the server process never answered"
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
             yield proc, client
     finally:
         if proc.returncode is None:
