@@ -51,6 +51,11 @@ def test_the_browser_identifies_the_user_and_the_organization(
         session = page.request.get("/api/auth/get-session").json()
         user_id, org_id = session["user"]["id"], session["session"]["activeOrganizationId"]
         assert user_id and org_id
+        # posthog-js identifies the user on the first page it sees signed in, once: waited for there,
+        # before leaving it (a queue still unsent when the page goes may be lost, and later pages do
+        # not identify again).
+        identified = wait_for(lambda: posthog.emulator.named("$identify"))
+        assert {distinct_id_of(e) for e in identified} == {user_id}
         page.goto("/settings/account")
 
         def pageviews_of(distinct_id: str) -> list[dict[str, Any]]:
@@ -60,8 +65,6 @@ def test_the_browser_identifies_the_user_and_the_organization(
         [*_, seen] = wait_for(lambda: pageviews_of(user_id))
         assert seen["properties"]["$groups"] == {"organization": org_id}
         assert seen["api_key"] == posthog.settings().api_key
-        identified = wait_for(lambda: posthog.emulator.named("$identify"))
-        assert {distinct_id_of(e) for e in identified} == {user_id}
         # Signed out, the next visitor on this browser is anonymous: not counted as Ada.
         sign_out(page)
         page.wait_for_url("**/login**")
