@@ -549,46 +549,7 @@ class AuthStore:
         """The session for ``token`` as ``session_with_user`` reads it, but only what a request's
         principal needs (a fifth of its columns: reading the whole session and user on every API
         request cost as much as the rest of the lookup). One query, naming the acting user."""
-        s, u = self.t.sessions, self.t.users
-        memberships = self.memberships
-        plugin_keys = {f.name: f.key for f in self.t.plugin_user_fields}
-        two_factor_key = plugin_keys.get("twoFactorEnabled")
-        platform_key = next((plugin_keys[n] for n in PLATFORM_ROLE_FIELDS if n in plugin_keys), None)
-        with_orgs = memberships is not None and memberships.organizations is not None
-        with_flag = with_orgs and REQUIRE_TWO_FACTOR in memberships.organizations.c  # type: ignore[union-attr]
-
-        def build() -> Any:
-            joined = s.join(u, u.c.id == s.c.user_id)
-            extra: list[Any] = [sa.null(), sa.null(), sa.null()]
-            if memberships is not None:
-                m = memberships.members
-                joined = joined.outerjoin(
-                    m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
-                )
-                flag: Any = sa.null()
-                o = memberships.organizations
-                if with_flag and o is not None:
-                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
-                    flag = o.c[REQUIRE_TWO_FACTOR]
-                extra = [s.c.active_organization_id, m.c.role, flag]
-            columns = self.t.user_columns
-            return (
-                sa.select(
-                    s.c.id,
-                    s.c.expires_at,
-                    s.c.user_id,
-                    *extra,
-                    columns["email"],
-                    columns["emailVerified"],
-                    u.c[two_factor_key] if two_factor_key else sa.null(),
-                    u.c[platform_key] if platform_key else sa.null(),
-                    *self.actor_columns(s.c.user_id),
-                )
-                .select_from(joined)
-                .where(s.c.token == sa.bindparam("token"))
-            )
-
-        rows = await self.fetch_identifying(("session_principal",), build, token=token)
+        rows = await self.fetch_identifying(("session_principal",), self._build_session_principal, token=token)
         if not rows:
             return None
         session_id, expires_at, user_id, org, role, requires, email, verified, has_two_factor, platform = rows[0][:10]
@@ -601,8 +562,51 @@ class AuthStore:
             role=role,
             email=str(email),
             email_verified=bool(verified),
-            two_factor=(bool(requires), bool(has_two_factor)) if role is not None and with_orgs else None,
+            two_factor=(bool(requires), bool(has_two_factor)) if role is not None and self._with_orgs else None,
             platform_role=str(platform) if platform else None,
+        )
+
+    @property
+    def _with_orgs(self) -> bool:
+        return self.memberships is not None and self.memberships.organizations is not None
+
+    def _build_session_principal(self) -> Any:
+        """``session_principal``'s statement (built once: the compiled SQL is kept)."""
+        s, u = self.t.sessions, self.t.users
+        memberships = self.memberships
+        plugin_keys = {f.name: f.key for f in self.t.plugin_user_fields}
+        two_factor_key = plugin_keys.get("twoFactorEnabled")
+        platform_key = next((plugin_keys[n] for n in PLATFORM_ROLE_FIELDS if n in plugin_keys), None)
+        with_flag = self._with_orgs and REQUIRE_TWO_FACTOR in memberships.organizations.c  # type: ignore[union-attr]
+
+        joined = s.join(u, u.c.id == s.c.user_id)
+        extra: list[Any] = [sa.null(), sa.null(), sa.null()]
+        if memberships is not None:
+            m = memberships.members
+            joined = joined.outerjoin(
+                m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
+            )
+            flag: Any = sa.null()
+            o = memberships.organizations
+            if with_flag and o is not None:
+                joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+                flag = o.c[REQUIRE_TWO_FACTOR]
+            extra = [s.c.active_organization_id, m.c.role, flag]
+        columns = self.t.user_columns
+        return (
+            sa.select(
+                s.c.id,
+                s.c.expires_at,
+                s.c.user_id,
+                *extra,
+                columns["email"],
+                columns["emailVerified"],
+                u.c[two_factor_key] if two_factor_key else sa.null(),
+                u.c[platform_key] if platform_key else sa.null(),
+                *self.actor_columns(s.c.user_id),
+            )
+            .select_from(joined)
+            .where(s.c.token == sa.bindparam("token"))
         )
 
     async def sessions_of(self, user_id: Any, conn: Connection | None = None) -> list[dict[str, Any]]:
