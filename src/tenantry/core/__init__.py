@@ -7,8 +7,9 @@ faces, each other; ``tenantry.app`` and ``tenantry.cli`` compose them (``make li
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tenantry.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tenantry.core.app import App, Authenticator, PrincipalListener, Supervised, Worker
@@ -35,13 +36,7 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _MODULES)
 
 
 __all__ = [

@@ -5,8 +5,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from tenantry.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from tenantry.server.drain import DrainingServer
@@ -19,10 +20,4 @@ __all__ = ["DrainingServer", "NodeOptions", "bind", "serve_node"]
 _MODULES = {"DrainingServer": "drain", "NodeOptions": "node", "bind": "node", "serve_node": "node"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _MODULES)
