@@ -32,6 +32,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-c
 
 try:
     from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+    from playwright.sync_api import Error as PlaywrightError
 except ImportError:  # pragma: no cover - the dev extras pin it; the fixture reports it (skip, or fail in CI)
     sync_playwright = None  # type: ignore[assignment]
     expect = None  # type: ignore[assignment]
@@ -81,6 +82,19 @@ def new_context(browser: Browser, base: str, **options: Any) -> BrowserContext:
     return ctx
 
 
+def capture(page: Page, **options: Any) -> None:
+    """``page.screenshot(**options)``, tried again once when Chromium could not capture a frame yet
+    (it answers "Unable to capture screenshot" for a page painting its first frame under load). The
+    pictures are artifacts: what a test checks is asserted apart from them."""
+    try:
+        page.screenshot(**options)
+    except PlaywrightError as exc:
+        if "Unable to capture screenshot" not in str(exc):
+            raise
+        page.wait_for_timeout(250)
+        page.screenshot(**options)
+
+
 def screenshots(database_url: str, *under: str) -> Path:
     """``artifacts/screenshots/<database>/...``: where a test on ``database_url`` saves its pictures."""
     backend = "postgresql" if database_url.startswith("postgres") else "sqlite"
@@ -121,10 +135,10 @@ class Journey:
 
     def save(self, page: Page, file: str) -> None:
         """The whole page as ``file``; also the README's copy, when it is one and asked for."""
-        page.screenshot(path=self.shots / file, full_page=True)
+        capture(page, path=self.shots / file, full_page=True)
         docs = DOCS_SCREENSHOTS.get(file)
         if docs is not None and UPDATE_DOCS and "sqlite" in self.shots.parts:
-            page.screenshot(path=ROOT / "docs" / "screenshots" / docs, animations="disabled")
+            capture(page, path=ROOT / "docs" / "screenshots" / docs, animations="disabled")
 
     def mail_link(self, page: Page, to: str, template: str) -> str:
         """The link of the newest ``template`` e-mail to ``to``, as the dev outbox shows it."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from tests.browser_harness import DESKTOP, PASSWORD, Journey, expect, log_in, screenshots, sign_out, sign_up
+from tests.browser_harness import DESKTOP, PASSWORD, Journey, capture, expect, log_in, screenshots, sign_out, sign_up
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.conftest import PrepareDatabase
 from tests.live_server import live_server
@@ -66,7 +66,7 @@ def test_enrol_and_sign_in_with_totp(database_url: str, prepare_database: Prepar
         log_in_as_grace(page)
         expect(page).to_have_url(re.compile(r"/two-factor\?from="))
         expect(page.get_by_role("heading", name="Two-factor authentication")).to_be_visible()
-        page.screenshot(path=j.shots / "two-factor-sign-in-desktop.png", full_page=True)
+        capture(page, path=j.shots / "two-factor-sign-in-desktop.png", full_page=True)
         page.get_by_label("Code").fill("000000" if code(secret, 1) != "000000" else "111111")
         page.get_by_role("button", name="Verify").click()
         expect(page.get_by_role("alert")).to_contain_text("not right")

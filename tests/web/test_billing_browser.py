@@ -21,6 +21,7 @@ from tenantry.emulators.server import bind_socket, format_base_url, run_in_threa
 from tenantry.emulators.stripe import StripeEmulator
 from tenantry.schema import load_schema_text
 from tests.billing.helpers import PRICE_PRO, PRICE_PRO_YEARLY, SECRET, billing_schema, stripe
+from tests.browser_harness import capture
 from tests.conftest import ROOT, PrepareDatabase
 from tests.web.test_browser import Journey, browser, log_in, sign_up  # noqa: F401 - the browser fixture
 
@@ -111,7 +112,7 @@ def test_upgrade_in_the_browser(
         if backend == "sqlite" and UPDATE_DOCS:
             DOCS_SHOT.parent.mkdir(parents=True, exist_ok=True)
             page.evaluate("window.scrollTo(0, 0)")
-            page.screenshot(path=DOCS_SHOT)  # the window, frame included (an element's shot slides under the top bar)
+            capture(page, path=DOCS_SHOT)  # the window, frame included (an element's shot slides under the top bar)
 
         # The project refused before is created now.
         page.goto("/dashboard")

@@ -29,7 +29,7 @@ import pytest
 from tenantry.auth import AuthSettings
 from tenantry.schema import Schema, load_schema_text
 from tenantry.server.schema_error import schema_error_app
-from tests.browser_harness import DESKTOP, PASSWORD, Journey, expect, log_in, screenshots
+from tests.browser_harness import DESKTOP, PASSWORD, Journey, capture, expect, log_in, screenshots
 from tests.browser_harness import browser as browser  # the Chromium fixture
 from tests.conftest import ROOT, SEED_SCHEMA_PATH, PrepareDatabase, require_service
 from tests.live_server import create_superuser, live_server
@@ -303,7 +303,7 @@ def signed_in(j: Journey, browser: Browser, email: str, lands_on: str = r"/dashb
 def shoot(j: Journey, page: Page, name: str, docs: bool) -> None:
     """A screenshot of what the window shows, kept for the README when asked to."""
     path = j.shots / f"{name}.png"
-    page.screenshot(path=path, animations="disabled")
+    capture(page, path=path, animations="disabled")
     if docs:
         shutil.copyfile(path, ROOT / "docs" / "screenshots" / f"{name}.png")
 

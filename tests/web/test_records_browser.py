@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 import pytest
 
-from tests.browser_harness import PASSWORD, Journey, browser, expect, log_in, screenshots, sign_up
+from tests.browser_harness import PASSWORD, Journey, browser, capture, expect, log_in, screenshots, sign_up
 from tests.conftest import PrepareDatabase, schema_from_text
 from tests.live_server import live_server
 from tests.web.test_records import SCHEMA
@@ -43,7 +43,7 @@ def _no_sideways_scroll(page: Page) -> None:
 
 def _shot(j: Journey, page: Page, name: str) -> None:
     """The page at its current width (``Journey.shoot`` would put a phone back to desktop width)."""
-    page.screenshot(path=j.shots / f"{name}.png", full_page=True)
+    capture(page, path=j.shots / f"{name}.png", full_page=True)
 
 
 def _csp_watch(page: Page) -> list[str]:
