@@ -87,6 +87,7 @@ def test_record_pages_and_palette(
         expect(page.get_by_role("status").get_by_text("Task created.")).to_be_visible()
         expect(page.get_by_role("heading", name="Apollo", level=1)).to_be_visible()
         page.locator(".children").get_by_role("link", name="Launch").click()
+        page.wait_for_url(re.compile(r"/app/tasks/[0-9a-f-]{36}$"))  # the task's page, loaded
         _no_sideways_scroll(page)
 
         # The task reads by its title: breadcrumbs, the project by name and linked, a relative time.
