@@ -303,21 +303,12 @@ def test_bypass_policies_follow_the_schema(database_url: str) -> None:
     roles change, dropped when they go (the tenant policies stay as they are)."""
 
     def policies() -> dict[tuple[str, str], str]:
-        async def run() -> dict[tuple[str, str], str]:
-            engine = create_async_engine(to_sqlalchemy_url(database_url))
-            try:
-                async with engine.connect() as conn:
-                    rows = await conn.execute(
-                        sa.text(
-                            "SELECT tablename, policyname, cmd FROM pg_policies "
-                            "WHERE tablename IN ('project', 'task', 'memo', 'note') ORDER BY 1, 2"
-                        )
-                    )
-                    return {(r[0], r[1]): r[2] for r in rows}
-            finally:
-                await engine.dispose()
-
-        return asyncio.run(run())
+        rows = _catalog(
+            database_url,
+            "SELECT tablename, policyname, cmd FROM pg_policies "
+            "WHERE tablename IN ('project', 'task', 'memo', 'note') ORDER BY 1, 2",
+        )
+        return {(r[0], r[1]): r[2] for r in rows}
 
     first = app_tables(BYPASS_SCHEMA, Settings(DATABASE_URL=database_url))
     applied = sync_schema(database_url, first).applied
@@ -348,18 +339,23 @@ def test_bypass_policies_follow_the_schema(database_url: str) -> None:
 
 
 def _policy_comment(database_url: str, table: str, policy: str) -> str:
-    async def run() -> str:
+    [row] = _catalog(
+        database_url,
+        "SELECT obj_description(oid, 'pg_policy') FROM pg_policy WHERE polrelid = to_regclass(:t) AND polname = :p",
+        t=table,
+        p=policy,
+    )
+    return str(row[0])
+
+
+def _catalog(database_url: str, statement: str, **params: Any) -> list[Any]:
+    """The rows of one query on ``database_url``'s catalog, outside any app."""
+
+    async def run() -> list[Any]:
         engine = create_async_engine(to_sqlalchemy_url(database_url))
         try:
             async with engine.connect() as conn:
-                found = await conn.execute(
-                    sa.text(
-                        "SELECT obj_description(oid, 'pg_policy') FROM pg_policy "
-                        "WHERE polrelid = to_regclass(:t) AND polname = :p"
-                    ),
-                    {"t": table, "p": policy},
-                )
-                return str(found.scalar())
+                return list(await conn.execute(sa.text(statement), params))
         finally:
             await engine.dispose()
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from tenantry.auth.crypto import generate_id
-from tenantry.auth.tables import PLATFORM_ROLE_FIELDS, USER_CORE, AuthTables
+from tenantry.auth.tables import USER_CORE, AuthTables, platform_role_column
 from tenantry.db import Connection, Database, SQLCompiler
 from tenantry.db.actor import actor_columns
 from tenantry.db.codecs import format_timestamp, id_to_db, to_db
@@ -503,22 +503,16 @@ class AuthStore:
     async def session_with_user(self, token: str) -> tuple[dict[str, Any], UserRecord] | None:
         """The session for ``token``, its user and (with organizations) the user's role in the active
         one: one query, the hot path of every request."""
-        s, u = self.t.sessions, self.t.users
+        s = self.t.sessions
         fields = self.session_fields
         memberships = self.memberships
 
         def build() -> Any:
-            joined = s.join(u, u.c.id == s.c.user_id)
+            joined, m, o = self._session_join()
             extra: list[Any] = []
-            if memberships is not None:
-                m = memberships.members
-                joined = joined.outerjoin(
-                    m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
-                )
+            if m is not None:
                 extra = [m.c.role]
-                o = memberships.organizations
                 if o is not None:
-                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
                     # The two-factor plugin's flag: its check on every request reads it from here.
                     names = ("name", "slug", REQUIRE_TWO_FACTOR)
                     extra += [o.c[c] if c in o.c else sa.null() for c in names]
@@ -570,27 +564,32 @@ class AuthStore:
     def _with_orgs(self) -> bool:
         return self.memberships is not None and self.memberships.organizations is not None
 
+    def _session_join(self) -> tuple[Any, sa.Table | None, sa.Table | None]:
+        """Sessions joined to their users and, with organizations, to the user's membership in the
+        active one and that organization: what both session reads select from (the join, the
+        membership table, the organizations table)."""
+        s, u = self.t.sessions, self.t.users
+        joined = s.join(u, u.c.id == s.c.user_id)
+        memberships = self.memberships
+        if memberships is None:
+            return joined, None, None
+        m, o = memberships.members, memberships.organizations
+        joined = joined.outerjoin(
+            m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
+        )
+        if o is not None:
+            joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+        return joined, m, o
+
     def _build_session_principal(self) -> Any:
         """``session_principal``'s statement (built once: the compiled SQL is kept)."""
         s, u = self.t.sessions, self.t.users
-        memberships = self.memberships
-        plugin_keys = {f.name: f.key for f in self.t.plugin_user_fields}
-        two_factor_key = plugin_keys.get("twoFactorEnabled")
-        platform_key = next((plugin_keys[n] for n in PLATFORM_ROLE_FIELDS if n in plugin_keys), None)
-        with_flag = self._with_orgs and REQUIRE_TWO_FACTOR in memberships.organizations.c  # type: ignore[union-attr]
-
-        joined = s.join(u, u.c.id == s.c.user_id)
+        two_factor_key = next((f.key for f in self.t.plugin_user_fields if f.name == "twoFactorEnabled"), None)
+        platform_role = platform_role_column(self.t)
+        joined, m, o = self._session_join()
         extra: list[Any] = [sa.null(), sa.null(), sa.null()]
-        if memberships is not None:
-            m = memberships.members
-            joined = joined.outerjoin(
-                m, sa.and_(m.c.organization_id == s.c.active_organization_id, m.c.user_id == s.c.user_id)
-            )
-            flag: Any = sa.null()
-            o = memberships.organizations
-            if with_flag and o is not None:
-                joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
-                flag = o.c[REQUIRE_TWO_FACTOR]
+        if m is not None:
+            flag = o.c[REQUIRE_TWO_FACTOR] if o is not None and REQUIRE_TWO_FACTOR in o.c else sa.null()
             extra = [s.c.active_organization_id, m.c.role, flag]
         columns = self.t.user_columns
         return (
@@ -602,7 +601,7 @@ class AuthStore:
                 columns["email"],
                 columns["emailVerified"],
                 u.c[two_factor_key] if two_factor_key else sa.null(),
-                u.c[platform_key] if platform_key else sa.null(),
+                platform_role if platform_role is not None else sa.null(),
                 *self.actor_columns(s.c.user_id),
             )
             .select_from(joined)
