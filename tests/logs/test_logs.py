@@ -188,9 +188,12 @@ async def test_production_logs_json_lines_by_default(
     }
     async with make_client(**production) as client:
         assert runtime(client).get(Logs).format == "json"
+        # Access lines wait up to 0.2 s to be written together (development writes each at once).
+        assert runtime(client).get(Logs).handler.flush_interval == 0.2
         capsys.readouterr()
         await client.get("/api/auth/ok")
-        lines = json_lines(capsys.readouterr().err)
+    # Written at the latest when the app stops.
+    lines = json_lines(capsys.readouterr().err)
     assert access_lines(lines)[0]["route"] == "/api/auth/ok"
 
 
@@ -282,3 +285,48 @@ def test_the_access_lines_short_way_writes_what_the_processor_chain_writes(
         assert json_lines(capsys.readouterr().err)[0]["tenant_note"] == "kept"
     finally:
         structlog.contextvars.clear_contextvars()
+
+
+async def test_access_lines_wait_to_be_written_together_and_other_lines_keep_their_order(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+    import logging
+
+    from tenantry.logs.setup import configure_logging
+
+    handler = configure_logging("INFO", "json", flush_interval=0.05)
+    try:
+        fields = {"method": "GET", "route": "/x", "status": 200, "duration_ms": 0.5, "request_id": "r1"}
+        handler.write_line("tenantry.access", logging.INFO, "first", fields)
+        handler.write_line("tenantry.access", logging.INFO, "second", fields)
+        assert capsys.readouterr().err == ""  # both wait
+        # Any other line writes what waits first: the order of the lines is the order of events.
+        logging.getLogger("tenantry.test").warning("a warning")
+        assert [line["event"] for line in json_lines(capsys.readouterr().err)] == ["first", "second", "a warning"]
+        # An access line of a 5xx (an error) does not wait either.
+        handler.write_line("tenantry.access", logging.INFO, "third", fields)
+        handler.write_line("tenantry.access", logging.ERROR, "failed", {**fields, "status": 500})
+        assert [line["event"] for line in json_lines(capsys.readouterr().err)] == ["third", "failed"]
+        # Left alone, waiting lines go out after the interval, on the event loop.
+        handler.write_line("tenantry.access", logging.INFO, "fourth", fields)
+        assert capsys.readouterr().err == ""
+        await asyncio.sleep(0.2)
+        assert [line["event"] for line in json_lines(capsys.readouterr().err)] == ["fourth"]
+        # 64 KiB waiting are written at once.
+        long = {**fields, "route": "/" + "r" * 1000}
+        for _ in range(70):
+            handler.write_line("tenantry.access", logging.INFO, "bulk", long)
+        assert 0 < len(json_lines(capsys.readouterr().err)) < 70  # 64 KiB went out, the rest waits
+        handler.flush()  # what a shutdown does
+        capsys.readouterr()
+        # Outside an event loop nothing can schedule the flush: the line is written at once.
+        await asyncio.to_thread(handler.write_line, "tenantry.access", logging.INFO, "threaded", fields)
+        assert [line["event"] for line in json_lines(capsys.readouterr().err)] == ["threaded"]
+    finally:
+        configure_logging("INFO", "json")
+
+
+async def test_development_writes_each_access_line_at_once(make_client: Any) -> None:
+    async with make_client(auth=NO_VERIFICATION, logs=JSON_LOGS) as client:
+        assert runtime(client).get(Logs).handler.flush_interval == 0.0

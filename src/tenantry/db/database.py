@@ -20,9 +20,10 @@ from tenantry.db.tables import DialectName
 
 Row = Sequence[Any]
 
-# Entered around each statement a back end runs, given its SQL (tracing's span per query). A back end
-# whose driver has an instrumentation of its own (asyncpg) leaves it to that.
-QueryObserver = Callable[[str], AbstractContextManager[object]]
+# Called before each statement a back end runs, given its SQL: a context manager entered around the
+# statement (tracing's span per query), or None when this one is not observed. Set before the
+# database opens (PostgreSQL chooses its connections' class when its pool is made).
+QueryObserver = Callable[[str], AbstractContextManager[object] | None]
 
 
 class Connection(Protocol):
@@ -89,7 +90,7 @@ class Database(abc.ABC):
 
     dialect_name: DialectName
     sa_dialect: Dialect
-    # Set by tracing on SQLite (see ``QueryObserver``); None costs nothing.
+    # Set by tracing (see ``QueryObserver``); None costs nothing.
     query_observer: QueryObserver | None = None
 
     def __init__(self, url: str) -> None:

@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, asynccontextmanager
 from contextvars import ContextVar, Token
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 
 from tenantry.db.actor import APP_ROLE, DbActor, current_actor
-from tenantry.db.database import Database, PoolStats, Row, run_after_commit
+from tenantry.db.database import Database, PoolStats, QueryObserver, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 
 # What a statement, an acquisition or a commit raises when the server cannot be used: refused or
@@ -38,6 +38,7 @@ _DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncp
 log = logging.getLogger("tenantry.db")
 # Give-backs of kept connections running in the background (referenced until they end).
 _background: set[asyncio.Task[None]] = set()
+T = TypeVar("T")
 # Bound on opening a connection: a database host that drops packets must not hold requests for
 # asyncpg's default minute.
 CONNECT_TIMEOUT = 5.0
@@ -112,6 +113,51 @@ class _PgConnection:
         # 'UPDATE 3' / 'DELETE 1' / 'INSERT 0 1'
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+
+class _ObservedConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that enters its pool's ``QueryObserver`` around every statement it
+    sends (tracing's span per query), whoever sends it: our queries, a transaction's BEGIN and
+    COMMIT, the acting user's settings. The pool uses this class only when an observer is set.
+
+    The methods are not coroutines themselves: a statement the observer does not trace gets the
+    driver's own coroutine back (no extra frame on the hot path), a traced one a wrapper around it."""
+
+    __slots__ = ()
+    observer: QueryObserver  # set on a subclass made per pool (``observed_connection_class``)
+
+    def execute(self, query: str, *args: Any, **options: Any) -> Awaitable[str]:
+        return _observed(self.observer(query), asyncpg.Connection.execute(self, query, *args, **options))
+
+    def executemany(self, command: str, args: Any, **options: Any) -> Awaitable[None]:
+        return _observed(self.observer(command), asyncpg.Connection.executemany(self, command, args, **options))
+
+    def fetch(self, query: str, *args: Any, **options: Any) -> Awaitable[Any]:
+        return _observed(self.observer(query), asyncpg.Connection.fetch(self, query, *args, **options))
+
+    def fetchrow(self, query: str, *args: Any, **options: Any) -> Awaitable[Any]:
+        return _observed(self.observer(query), asyncpg.Connection.fetchrow(self, query, *args, **options))
+
+    def fetchval(self, query: str, *args: Any, **options: Any) -> Awaitable[Any]:
+        return _observed(self.observer(query), asyncpg.Connection.fetchval(self, query, *args, **options))
+
+
+def _observed(observation: AbstractContextManager[object] | None, statement: Awaitable[T]) -> Awaitable[T]:
+    """``statement`` itself when nothing observes it, else a coroutine running it inside ``observation``."""
+    if observation is None:
+        return statement
+    return _inside(observation, statement)
+
+
+async def _inside(observation: AbstractContextManager[object], statement: Awaitable[T]) -> T:
+    with observation:
+        return await statement
+
+
+def observed_connection_class(observer: QueryObserver) -> type[asyncpg.Connection]:
+    """A connection class whose statements are observed by ``observer`` (one class per pool: two
+    apps in one process trace with their own providers)."""
+    return type("ObservedConnection", (_ObservedConnection,), {"__slots__": (), "observer": staticmethod(observer)})
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -242,6 +288,11 @@ class PostgresDatabase(Database):
                 timeout=CONNECT_TIMEOUT,
                 reset=_keep_session,
                 init=self._init_connection,
+                connection_class=(
+                    asyncpg.Connection
+                    if self.query_observer is None
+                    else observed_connection_class(self.query_observer)
+                ),
             )
         except _DRIVER_ERRORS as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc

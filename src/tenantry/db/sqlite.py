@@ -86,8 +86,8 @@ class _SQLiteConnection:
         self.observer = observer
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        if self.observer is not None:
-            with self.observer(sql):
+        if self.observer is not None and (observation := self.observer(sql)) is not None:
+            with observation:
                 return await self._fetch(sql, params)
         return await self._fetch(sql, params)
 
@@ -109,8 +109,8 @@ class _SQLiteConnection:
         self.committed.append(callback)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        if self.observer is not None:
-            with self.observer(sql):
+        if self.observer is not None and (observation := self.observer(sql)) is not None:
+            with observation:
                 return await self._execute(sql, params)
         return await self._execute(sql, params)
 

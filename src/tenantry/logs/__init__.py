@@ -4,7 +4,8 @@
 request-id middleware outermost (``middleware``: the id, its response header, one access line per
 request) and listens for each request's principal (the user and organization ids on its lines).
 Secrets are redacted from every line (``redact``). Settings: ``LogSettings``
-(``TENANTRY_LOG_LEVEL``, ``TENANTRY_LOG_FORMAT``, ``TENANTRY_ACCESS_LOG``).
+(``TENANTRY_LOG_LEVEL``, ``TENANTRY_LOG_FORMAT``, ``TENANTRY_ACCESS_LOG``,
+``TENANTRY_LOG_FLUSH_INTERVAL``).
 """
 
 from __future__ import annotations
@@ -51,12 +52,18 @@ class Logs(Capability):
 
     def install(self, app: App) -> None:
         self._format: LogFormat = self.settings.format or ("json" if app.settings.env == "production" else "console")
-        self.handler = configure_logging(self.settings.level, self._format)
+        interval = self.settings.flush_interval
+        if interval is None:
+            interval = 0.2 if app.settings.env == "production" else 0.0
+        self.handler = configure_logging(self.settings.level, self._format, flush_interval=interval)
         # One list of trusted proxies for the whole app: authentication's (TENANTRY_TRUSTED_PROXIES).
         auth = app.find(Authentication)
         if auth is not None:
             self.trusted_proxies = tuple(auth.settings.trusted_proxies)
         app.principal_listeners.append(principal_fields)
+
+    async def shutdown(self) -> None:
+        self.handler.flush()  # the access lines that still wait
 
     def middleware(self) -> Sequence[Middleware]:
         logging_ = Middleware(

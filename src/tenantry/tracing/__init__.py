@@ -5,8 +5,7 @@
 otherwise it is not part of the app at all: no tracer provider, no middleware, no instrumentation.
 When on, it has its own ``TracerProvider`` (not the process-wide one, so two apps in one process
 stay apart) exporting by OTLP/HTTP in batches; ``middleware`` opens the server span, named after
-the route template; queries get client spans (asyncpg's
-instrumentation on PostgreSQL, ``queries`` on SQLite); the outbox stores each event's trace
+the route template; queries get client spans (``queries``); the outbox stores each event's trace
 context and each delivery runs in a span linked to it (``outbox``). ``sampler`` says which are kept.
 """
 
@@ -41,8 +40,6 @@ class Tracing(Capability):
         self.settings = settings
         self.provider: TracerProvider | None = None
         self.rate = 1.0
-        self._asyncpg: Any = None
-        self._dialect = ""
 
     def enabled(self, schema: Schema) -> bool:
         return self.settings.enabled
@@ -56,17 +53,16 @@ class Tracing(Capability):
     def install(self, app: App) -> None:
         # Loaded here, not at import: an app without tracing never imports the SDK.
         from opentelemetry.exporter.otlp.proto.http import Compression
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        from tenantry.tracing.exporter import TracesExporter
         from tenantry.tracing.outbox import OutboxTracer
-        from tenantry.tracing.queries import sqlite_query_observer
+        from tenantry.tracing.queries import query_observer
         from tenantry.tracing.sampler import TenantrySampler
 
         settings = self.settings
-        self._dialect = app.db.dialect_name
         rate = settings.sample_rate
         if rate is None:
             rate = 0.1 if app.settings.env == "production" else 1.0
@@ -75,15 +71,14 @@ class Tracing(Capability):
         )
         self.rate = rate
         self.provider = TracerProvider(resource=resource, sampler=TenantrySampler(rate))
-        exporter = OTLPSpanExporter(
+        exporter = TracesExporter(
             endpoint=settings.url,
             headers=settings.header_map() or None,
             compression=Compression.Gzip if settings.compression == "gzip" else Compression.NoCompression,
         )
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         app.outbox.observe(OutboxTracer(self.tracer))
-        if app.db.dialect_name == "sqlite":
-            app.db.query_observer = sqlite_query_observer(self.tracer, app.settings.database_url.rsplit("/", 1)[-1])
+        app.db.query_observer = query_observer(self.tracer, database_attributes(app.settings.database_url))
 
     def middleware(self) -> Sequence[Middleware]:
         from tenantry.tracing.gate import SamplingGate
@@ -97,22 +92,28 @@ class Tracing(Capability):
 
         return [Middleware(gated)]
 
-    async def startup(self) -> None:
-        if self.provider is not None and self._dialect == "postgresql":
-            from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
-
-            # asyncpg's instrumentation wraps the driver's methods process-wide; it is taken off at
-            # shutdown, so apps started one after another (tests) each trace with their own provider.
-            self._asyncpg = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
-            self._asyncpg.instrument(tracer_provider=self.provider)
-
     async def shutdown(self) -> None:
-        if self._asyncpg is not None:
-            self._asyncpg.uninstrument()
-            self._asyncpg = None
         if self.provider is not None:
             self.provider.shutdown()  # exports what the batch still holds
 
     def force_flush(self, timeout_millis: int = 5000) -> bool:
         """Export every finished span now (tests; a process about to exit)."""
         return self.provider.force_flush(timeout_millis) if self.provider is not None else True
+
+
+def database_attributes(url: str) -> dict[str, Any]:
+    """What every query span of the database at ``url`` records: its system, name, host and port
+    (never its user or password)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    system = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
+    attributes: dict[str, Any] = {"db.system.name": system}
+    if system == "sqlite":
+        attributes["db.namespace"] = (parsed.database or "").rsplit("/", 1)[-1] or ":memory:"
+        return attributes
+    attributes["db.namespace"] = parsed.database or ""
+    if parsed.host:
+        attributes["server.address"] = parsed.host
+        attributes["server.port"] = parsed.port or 5432
+    return attributes

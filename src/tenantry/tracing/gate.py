@@ -1,8 +1,8 @@
 """The sampling decision of a request, made before its server span would be opened.
 
 Opening a span costs the same whether the sampler keeps it or drops it (a non-recording span, a
-wrapped ``send``), and the database instrumentation opens a span per query the same way. At a 10 %
-sample rate nine requests in ten would pay all of that for nothing. The gate decides first:
+wrapped ``send``). At a 10 % sample rate nine requests in ten would pay that for nothing. The gate
+decides first:
 
 - a request that carries a ``traceparent`` goes through the server span, whose parent-based
   sampler follows the caller's choice;
