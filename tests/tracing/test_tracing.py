@@ -64,6 +64,35 @@ async def test_a_request_is_one_trace_with_a_span_per_query(
     assert all(s.parent_span_id is not None or s.kind in ("server", "consumer") for s in spans)
 
 
+async def test_a_statement_that_fails_is_a_span_with_an_error_status(
+    make_client: Any, otlp: OtlpEmulator, otlp_url: str
+) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, tracing=traced(otlp_url)) as client:
+        app = runtime(client)
+        with app.get(Tracing).tracer.start_as_current_span("work") as work:
+            await app.db.fetch("SELECT 1")
+            with pytest.raises(Exception):  # noqa: B017 - each driver's own error: what matters is the span
+                await app.db.fetch("SELECT * FROM no_such_table")
+        await app.db.fetch("SELECT 2")  # outside any span: no trace of its own
+        flush(client)
+        dialect = app.db.dialect_name
+
+    spans = otlp.wait_for(lambda got: any(s.name == "work" for s in got))
+    work_id = format(work.get_span_context().span_id, "016x")
+    # (PostgreSQL's connection may first send its role and acting user's settings: spans too.)
+    ours = ("SELECT 1", "SELECT * FROM no_such_table")
+    statements = [s for s in spans if s.parent_span_id == work_id and s.attributes["db.query.text"] in ours]
+    assert [(s.name, s.kind, s.status_code) for s in statements] == [("SELECT", "client", 0), ("SELECT", "client", 2)]
+    ok, failed = statements
+    assert ok.attributes["db.query.text"] == "SELECT 1" and ok.attributes["db.operation.name"] == "SELECT"
+    assert ok.attributes["db.system.name"] == dialect and "error.type" not in ok.attributes
+    assert failed.attributes["error.type"] and failed.trace_id == ok.trace_id
+    assert failed.start_ns <= failed.end_ns
+    assert not [s for s in spans if s.attributes.get("db.query.text") == "SELECT 2"]
+    if dialect == "postgresql":
+        assert ok.attributes["server.port"] == 5432 and ok.attributes["db.namespace"]
+
+
 async def test_a_delivery_links_to_the_request_that_published_its_event(
     make_client: Any, otlp: OtlpEmulator, otlp_url: str
 ) -> None:

@@ -46,14 +46,21 @@ _pairs: dict[tuple[str, Any, type], bytes] = {}
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """The serialized ``ExportTraceServiceRequest`` of ``spans``, grouped by resource then by scope."""
-    grouped: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+    # Grouped by identity: a ``Resource`` hashes by serializing its attributes to JSON, per span.
+    resources: dict[int, Resource] = {}
+    scopes: dict[int, InstrumentationScope | None] = {}
+    grouped: dict[int, dict[int, list[bytes]]] = {}
     for span in spans:
-        scopes = grouped.setdefault(span.resource, {})
-        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
+        resource, scope = span.resource, span.instrumentation_scope or None
+        resources.setdefault(id(resource), resource)
+        scopes.setdefault(id(scope), scope)
+        grouped.setdefault(id(resource), {}).setdefault(id(scope), []).append(_span(span))
     out = []
-    for resource, scopes in grouped.items():
+    for resource_id, by_scope in grouped.items():
+        resource = resources[resource_id]
         body = [_field(1, _attributes(1, resource.attributes))]  # ResourceSpans.resource
-        for scope, encoded in scopes.items():
+        for scope_id, encoded in by_scope.items():
+            scope = scopes[scope_id]
             scope_spans = [_field(1, _scope(scope)), *encoded]
             if scope is not None and scope.schema_url:
                 scope_spans.append(_field(3, scope.schema_url.encode()))
@@ -82,7 +89,7 @@ def _span(span: ReadableSpan) -> bytes:
         _FIXED64(span.start_time or 0),
         b"\x41",
         _FIXED64(span.end_time or 0),
-        _attributes(9, span.attributes),
+        _attributes(9, _plain(span)),
     )
     if span.dropped_attributes:
         parts.append(b"\x50" + _varint(span.dropped_attributes))
@@ -110,6 +117,14 @@ def _span(span: ReadableSpan) -> bytes:
     )
     parts += (b"\x85\x01", _FIXED32(_flags(parent)))
     return _field(2, b"".join(parts))
+
+
+def _plain(span: ReadableSpan) -> Mapping[str, Any] | None:
+    """The span's attributes as a plain dict when it holds one: ``span.attributes`` wraps the SDK's
+    ``BoundedAttributes`` in a read-only proxy, whose ``items()`` costs two Python calls per attribute."""
+    held = getattr(span, "_attributes", None)
+    inner = getattr(held, "_dict", held)
+    return inner if isinstance(inner, dict) else span.attributes
 
 
 def _flags(parent: SpanContext | None) -> int:
