@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import context, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -53,32 +53,44 @@ class ServerSpans:
         if client:
             attributes["client.address"] = client[0]
         parent = propagate.extract(carrier) if carrier else None
-        with self.tracer.start_as_current_span(
-            scope["method"], context=parent, kind=SpanKind.SERVER, attributes=attributes
-        ) as span:
-            # Log lines name the trace they belong to: those of the request, and its access line.
-            fields = LOG_FIELDS.get()
-            if fields is not None:
-                fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
+        # Started and made current by hand rather than with ``start_as_current_span``: the same span,
+        # without the generator-based context managers around it (a tenth of its cost).
+        span = self.tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        token = context.attach(trace.set_span_in_context(span, parent))
+        # Log lines name the trace they belong to: those of the request, and its access line.
+        fields = LOG_FIELDS.get()
+        if fields is not None:
+            fields["trace_id"] = format(span.get_span_context().trace_id, "032x")
 
-            async def send_recorded(message: Message) -> None:
-                if message["type"] == "http.response.start":
-                    status = message["status"]
-                    span.set_attribute("http.response.status_code", status)
-                    if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
-                    name_span(span, scope)
-                await send(message)
+        async def send_recorded(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if status >= 500:
+                    span.set_status(Status(StatusCode.ERROR))
+                name_span(span, scope, {"http.response.status_code": status})
+            await send(message)
 
+        try:
             await self.app(scope, receive, send_recorded)
+        except BaseException as error:
+            if isinstance(error, Exception):
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            raise
+        finally:
+            context.detach(token)
+            span.end()
 
 
-def name_span(span: trace.Span, scope: Scope) -> None:
-    """Name ``span`` ``METHOD /route/{template}`` with ``http.route`` and ``url.path``, once routed
-    (a path nothing matched is recorded as it came, without its query string)."""
+def name_span(span: trace.Span, scope: Scope, attributes: dict[str, Any] | None = None) -> None:
+    """Name ``span`` ``METHOD /route/{template}`` with ``http.route`` and ``url.path`` (and
+    ``attributes``), once routed (a path nothing matched is recorded as it came, without its query
+    string)."""
+    attributes = dict(attributes or {})
     template = route_template(scope)
     if template is None:
-        span.set_attribute("url.path", scope.get("path", ""))
-        return
-    span.update_name(f"{scope['method']} {template}")
-    span.set_attributes({"http.route": template, "url.path": template})
+        attributes["url.path"] = scope.get("path", "")
+    else:
+        span.update_name(f"{scope['method']} {template}")
+        attributes["http.route"] = attributes["url.path"] = template
+    span.set_attributes(attributes)
