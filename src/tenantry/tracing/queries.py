@@ -9,7 +9,8 @@ user's settings are spans too). Why not OpenTelemetry's instrumentations of the 
 - ``opentelemetry-instrumentation-asyncpg`` wraps the driver's methods process-wide and, per
   statement, strips comments with a regular expression and gathers eight attributes from the
   connection's parameters: measured, 45 k instructions per request that is *not* traced (two or three
-  statements) and ~400 k per traced statement, where this observer costs ~1 k and ~100 k.
+  statements) and ~400 k per traced statement; here a statement costs a few hundred instructions
+  when it is not traced and ~8 us when it is (``StatementRecorder``).
 
 A statement is traced only inside a span that is recording (a traced request or delivery), as a
 child of it; the span is not made current (nothing runs inside a statement). Its attributes follow
