@@ -273,8 +273,11 @@ class PostgresDatabase(Database):
     async def open(self) -> None:
         if self._pool is not None:
             return
-        # Bound to the loop that opens the pool (an app may be started again on another loop).
+        # Bound to the loop that opens the pool (an app may be started again on another loop). The
+        # loop is kept: asking for the running one costs a system call (``getpid``, a check against
+        # forks) each time, twice a request here, measurable under load.
         self._admission = asyncio.Semaphore(self.pool_size)
+        self._loop = asyncio.get_running_loop()
         try:
             self._pool = await asyncpg.create_pool(
                 self.dsn,
@@ -396,7 +399,7 @@ class PostgresDatabase(Database):
         if held is None or held.conn is not None or _is_closed(conn) or conn.is_in_transaction():
             return False
         held.conn = conn
-        held.timer = asyncio.get_running_loop().call_later(HOLD_SECONDS, self._expire, held)
+        held.timer = self._loop.call_later(HOLD_SECONDS, self._expire, held)
         return True
 
     def _expire(self, held: _Held) -> None:
@@ -404,7 +407,7 @@ class PostgresDatabase(Database):
         soon enough, or its answer is starting."""
         conn, held.conn, held.timer = held.conn, None, None
         if conn is not None:
-            task = asyncio.get_running_loop().create_task(self._release_quietly(conn))
+            task = self._loop.create_task(self._release_quietly(conn))
             _background.add(task)
             task.add_done_callback(_background.discard)
 

@@ -105,11 +105,14 @@ class TenantryHandler(_StderrHandler):
     def _wait(self, line: str) -> bool:
         """Keep ``line`` for the next flush, scheduled on the running event loop; False (write it
         now) outside one. Called with the lock held."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        if self._flush_loop is not loop:
+        loop = self._flush_loop
+        if loop is None or loop.is_closed():
+            # No flush pending (or its loop is gone): one is scheduled on the running loop. While
+            # one is pending, lines only join the list (the flush takes whatever waits by then).
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return False
             loop.call_later(self.flush_interval, self.flush)
             self._flush_loop = loop
         self._waiting.append(line)
