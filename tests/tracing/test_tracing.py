@@ -14,6 +14,7 @@ from tenantry.emulators.otlp import OtlpEmulator, ReceivedSpan
 from tenantry.events import DomainEvent
 from tenantry.logs import LogSettings
 from tenantry.tracing import Tracing, TracingSettings
+from tenantry.tracing.queries import StatementRecorder
 from tests.auth.helpers import BASE, NO_VERIFICATION, ORIGIN, runtime, sign_up, sql
 
 
@@ -69,6 +70,9 @@ async def test_a_statement_that_fails_is_a_span_with_an_error_status(
 ) -> None:
     async with make_client(auth=NO_VERIFICATION, base_url=BASE, tracing=traced(otlp_url)) as client:
         app = runtime(client)
+        # The SDK's tracer has what a statement's span is recorded through (an SDK change that
+        # removes it fails here, rather than every statement silently taking the slower live span).
+        assert StatementRecorder.of(app.get(Tracing).tracer) is not None
         with app.get(Tracing).tracer.start_as_current_span("work") as work:
             await app.db.fetch("SELECT 1")
             with pytest.raises(Exception):  # noqa: B017 - each driver's own error: what matters is the span

@@ -78,7 +78,9 @@ class Tracing(Capability):
         )
         self.provider.add_span_processor(BatchSpanProcessor(exporter))
         app.outbox.observe(OutboxTracer(self.tracer))
-        app.db.query_observer = query_observer(self.tracer, database_attributes(app.settings.database_url))
+        app.db.query_observer = query_observer(
+            self.tracer, database_attributes(app.db.dialect_name, app.settings.database_url)
+        )
 
     def middleware(self) -> Sequence[Middleware]:
         from tenantry.tracing.gate import SamplingGate
@@ -101,15 +103,14 @@ class Tracing(Capability):
         return self.provider.force_flush(timeout_millis) if self.provider is not None else True
 
 
-def database_attributes(url: str) -> dict[str, Any]:
-    """What every query span of the database at ``url`` records: its system, name, host and port
-    (never its user or password)."""
+def database_attributes(dialect: str, url: str) -> dict[str, Any]:
+    """What every query span of the ``dialect`` database at ``url`` records: its system, name, host
+    and port (never its user or password)."""
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    system = "sqlite" if parsed.get_backend_name() == "sqlite" else "postgresql"
-    attributes: dict[str, Any] = {"db.system.name": system}
-    if system == "sqlite":
+    attributes: dict[str, Any] = {"db.system.name": dialect}
+    if dialect == "sqlite":
         attributes["db.namespace"] = (parsed.database or "").rsplit("/", 1)[-1] or ":memory:"
         return attributes
     attributes["db.namespace"] = parsed.database or ""

@@ -72,21 +72,19 @@ class ServerSpans:
 
         try:
             await self.app(scope, receive, send_recorded)
-        except BaseException as error:
-            if isinstance(error, Exception):
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        except Exception as error:  # as the SDK's own context manager records it (a cancellation is no error)
+            span.record_exception(error)
+            span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
             raise
         finally:
             context.detach(token)
             span.end()
 
 
-def name_span(span: trace.Span, scope: Scope, attributes: dict[str, Any] | None = None) -> None:
-    """Name ``span`` ``METHOD /route/{template}`` with ``http.route`` and ``url.path`` (and
-    ``attributes``), once routed (a path nothing matched is recorded as it came, without its query
-    string)."""
-    attributes = dict(attributes or {})
+def name_span(span: trace.Span, scope: Scope, attributes: dict[str, Any]) -> None:
+    """Name ``span`` ``METHOD /route/{template}`` and set ``attributes`` with ``http.route`` and
+    ``url.path`` added, once routed (a path nothing matched is recorded as it came, without its query
+    string). ``attributes`` is the caller's own dict, completed in place."""
     template = route_template(scope)
     if template is None:
         attributes["url.path"] = scope.get("path", "")
