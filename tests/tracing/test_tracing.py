@@ -206,3 +206,16 @@ async def test_the_otlp_emulator_speaks_otlp_http(otlp: OtlpEmulator, otlp_url: 
     assert plain.headers["content-type"] == "application/x-protobuf"
     assert [s.name for s in otlp.spans] == ["hand-made", "hand-made"]
     assert otlp.spans[0].trace_id == "01" * 16
+    assert otlp.received == 2 and otlp.wait_for_received(2) == 2
+
+    # A benchmark's receiver counts spans without keeping them.
+    counting = OtlpEmulator(keep_spans=False)
+    two = ExportTraceServiceRequest()
+    scope = two.resource_spans.add().scope_spans.add()
+    scope.spans.add().name, scope.spans.add().name = "one", "two"
+    transport = httpx.ASGITransport(app=counting.app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://otlp.test") as http:
+        answer = await http.post("/v1/traces", content=two.SerializeToString(), headers=headers)
+    assert answer.status_code == 200
+    assert (counting.received, counting.requests, counting.spans) == (2, 1, [])
+    assert counting.wait_for_received(3, timeout=0.01) == 0

@@ -113,19 +113,39 @@ class OtlpEmulator:
 
     spans: list[ReceivedSpan] = field(default_factory=list)
     requests: int = 0
+    # How many spans arrived (kept or not).
+    received: int = 0
+    # False: spans are counted, not kept. A benchmark's receiver runs on the machine it measures, and
+    # turning every span into Python objects (kept in memory for the whole run) takes CPU that a real
+    # collector, elsewhere, would not take from the server.
+    keep_spans: bool = True
     _changed: threading.Condition = field(default_factory=threading.Condition)
 
     def reset(self) -> None:
         """Forget everything received."""
         with self._changed:
             self.spans.clear()
-            self.requests = 0
+            self.requests = self.received = 0
 
     def add(self, spans: list[ReceivedSpan]) -> None:
         with self._changed:
             self.spans.extend(spans)
             self.requests += 1
+            self.received += len(spans)
             self._changed.notify_all()
+
+    def count(self, spans: int) -> None:
+        """Note an export request of ``spans`` spans without keeping them."""
+        with self._changed:
+            self.requests += 1
+            self.received += spans
+            self._changed.notify_all()
+
+    def wait_for_received(self, minimum: int = 1, timeout: float = 5.0) -> int:
+        """How many spans arrived, once at least ``minimum`` did (kept or not); 0 after ``timeout`` seconds."""
+        with self._changed:
+            self._changed.wait_for(lambda: self.received >= minimum, timeout)
+            return self.received if self.received >= minimum else 0
 
     def wait_for(self, predicate: Callable[[list[ReceivedSpan]], bool], timeout: float = 5.0) -> list[ReceivedSpan]:
         """The spans once ``predicate(spans)`` holds; ``TimeoutError`` after ``timeout`` seconds."""
@@ -161,7 +181,10 @@ class OtlpEmulator:
             message = ExportTraceServiceRequest.FromString(body)
         except (OSError, EOFError, zlib.error, DecodeError) as exc:
             return Response(f"undecodable export request: {exc}", 400)
-        self.add(flatten(message))
+        if self.keep_spans:
+            self.add(flatten(message))
+        else:
+            self.count(sum(len(scope.spans) for spans in message.resource_spans for scope in spans.scope_spans))
         return Response(ExportTraceServiceResponse().SerializeToString(), 200, media_type=PROTOBUF)
 
     def app(self) -> Starlette:

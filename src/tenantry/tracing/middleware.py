@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.core.http import LOG_FIELDS, route_template
+from tenantry.tracing.roots import RootSpans, set_clean_attributes
 
 # The request headers the span reads: the propagator's and the user agent.
 _CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
@@ -31,6 +32,7 @@ class ServerSpans:
     def __init__(self, app: ASGIApp, tracer: trace.Tracer) -> None:
         self.app = app
         self.tracer = tracer
+        self.roots = RootSpans.of(tracer)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,13 +51,18 @@ class ServerSpans:
                 attributes["user_agent.original"] = value.decode("latin-1")
         server, client = scope.get("server"), scope.get("client")
         if server:
-            attributes["server.address"], attributes["server.port"] = server[0], server[1]
+            attributes["server.address"] = server[0]
+            if server[1] is not None:  # None on a Unix socket
+                attributes["server.port"] = server[1]
         if client:
             attributes["client.address"] = client[0]
         parent = propagate.extract(carrier) if carrier else None
         # Started and made current by hand rather than with ``start_as_current_span``: the same span,
         # without the generator-based context managers around it (a tenth of its cost).
-        span = self.tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        if parent is None and self.roots is not None:
+            span: trace.Span = self.roots.start(scope["method"], attributes, parent)
+        else:  # the caller's trace goes on: the sampler follows its choice
+            span = self.tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER, attributes=attributes)
         token = context.attach(trace.set_span_in_context(span, parent))
         # Log lines name the trace they belong to: those of the request, and its access line.
         fields = LOG_FIELDS.get()
@@ -91,4 +98,4 @@ def name_span(span: trace.Span, scope: Scope, attributes: dict[str, Any]) -> Non
     else:
         span.update_name(f"{scope['method']} {template}")
         attributes["http.route"] = attributes["url.path"] = template
-    span.set_attributes(attributes)
+    set_clean_attributes(span, attributes)
