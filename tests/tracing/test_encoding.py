@@ -146,3 +146,32 @@ def test_the_exporter_sends_this_encoding_through_the_official_client(otlp: Otlp
     server = next(s for s in received if s.kind == "server")
     assert server.attributes["text"] == "héllo ✓" and server.attributes["numbers"] == [1, -2, 3]
     exporter.shutdown()
+
+
+def test_statement_and_request_spans_encode_as_the_official_encoder_does() -> None:
+    from opentelemetry.trace import INVALID_SPAN_CONTEXT
+
+    from tenantry.tracing import encoding
+    from tenantry.tracing.queries import StatementRecorder, StatementSpan, describe
+    from tenantry.tracing.roots import RootSpans
+
+    # The fast path reads ``ReadableSpan``'s fields where the installed SDK keeps them.
+    assert encoding._READS_FIELDS
+    kept = Kept()
+    tracer = provider(kept, Resource.create({"service.name": "shop"})).get_tracer("tenantry")
+    roots, recorder = RootSpans.of(tracer), StatementRecorder.of(tracer)
+    assert roots is not None and recorder is not None
+    request = roots.start("GET /api/projects/{id}", {"http.request.method": "GET", "server.port": 80}, None)
+    parent = request.get_span_context()
+    name, shared = describe("SELECT id FROM projects WHERE id = $1", {"db.system.name": "postgresql"})
+    for _ in range(2):  # two spans of one statement: one dict, its block encoded once
+        with StatementSpan(recorder, name, shared, parent):
+            pass
+    with pytest.raises(ValueError), StatementSpan(recorder, name, shared, parent):
+        raise ValueError("no such row")
+    request.end()
+    assert parent != INVALID_SPAN_CONTEXT and len(kept.spans) == 4
+    for _ in range(2):
+        assert ExportTraceServiceRequest.FromString(encode_spans(kept.spans)) == official_encode_spans(kept.spans)
+    failed = ExportTraceServiceRequest.FromString(encode_spans(kept.spans)).resource_spans[0].scope_spans[0].spans[2]
+    assert failed.status.code == 2 and any(a.key == "error.type" for a in failed.attributes)

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 import struct
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -42,6 +44,10 @@ _TAGS = [bytes((number << 3 | 2,)) for number in range(16)]
 _CACHED_TYPES = frozenset({str, int, float, bool})
 _PAIR_CACHE_LIMIT = 4096
 _pairs: dict[tuple[str, Any, type], bytes] = {}
+# Encoded attribute blocks of the plain dicts statements share, by the dict's id (with the dict).
+_blocks: dict[int, tuple[dict[str, Any], bytes]] = {}
+# ``Span.status`` with neither code nor message.
+_EMPTY_STATUS = b"\x7a\x00"
 
 
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
@@ -73,50 +79,82 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
 
 def _span(span: ReadableSpan) -> bytes:
     """One ``Span``, as the field ``ScopeSpans.spans`` (2)."""
-    context = span.context
+    if _READS_FIELDS:
+        # What ``ReadableSpan``'s properties return, read where they keep it: its properties copy the
+        # events and links into tuples and wrap the attributes, a third of a span's encoding.
+        context, parent, name, kind, start, end, status, held, events, links = _FIELDS(span)
+        attributes = _attribute_block(held)
+        dropped_attributes = held.dropped if isinstance(held, BoundedAttributes) else 0
+    else:
+        context, parent, name, kind = span.context, span.parent, span.name, span.kind
+        start, end, status = span.start_time, span.end_time, span.status
+        events, links = span.events, span.links
+        attributes = _attributes(9, _plain(span))
+        dropped_attributes = span.dropped_attributes
     assert context is not None, "a finished span has its context"
     parts = [b"\x0a\x10", context.trace_id.to_bytes(16, "big"), b"\x12\x08", context.span_id.to_bytes(8, "big")]
     if context.trace_state:
         parts.append(_field(3, context.trace_state.to_header().encode()))
-    parent = span.parent
     if parent is not None:
         parts += (b"\x22\x08", parent.span_id.to_bytes(8, "big"))
     parts += (
-        _field(5, span.name.encode()),
+        _field(5, name.encode()),
         b"\x30",
-        _KINDS[span.kind].to_bytes(1, "big"),
+        _KINDS[kind].to_bytes(1, "big"),
         b"\x39",
-        _FIXED64(span.start_time or 0),
+        _FIXED64(start or 0),
         b"\x41",
-        _FIXED64(span.end_time or 0),
-        _attributes(9, _plain(span)),
+        _FIXED64(end or 0),
+        attributes,
     )
-    if span.dropped_attributes:
-        parts.append(b"\x50" + _varint(span.dropped_attributes))
-    for event in span.events:
-        body = b"\x09" + _FIXED64(event.timestamp) + _field(2, event.name.encode())
-        body += _attributes(3, event.attributes)
-        if event.dropped_attributes:
-            body += b"\x20" + _varint(event.dropped_attributes)
-        parts.append(_field(11, body))
-    if span.dropped_events:
-        parts.append(b"\x60" + _varint(span.dropped_events))
-    for link in span.links:
-        body = b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
-        body += b"\x12\x08" + link.context.span_id.to_bytes(8, "big") + _attributes(4, link.attributes)
-        if link.dropped_attributes:
-            body += b"\x28" + _varint(link.dropped_attributes)
-        parts.append(_field(13, body + b"\x35" + _FIXED32(_flags(link.context))))
-    if span.dropped_links:
-        parts.append(b"\x70" + _varint(span.dropped_links))
-    status = span.status
+    if dropped_attributes:
+        parts.append(b"\x50" + _varint(dropped_attributes))
+    if events:
+        for event in events:
+            body = b"\x09" + _FIXED64(event.timestamp) + _field(2, event.name.encode())
+            body += _attributes(3, event.attributes)
+            if event.dropped_attributes:
+                body += b"\x20" + _varint(event.dropped_attributes)
+            parts.append(_field(11, body))
+    dropped_events = getattr(events, "dropped", 0)
+    if dropped_events:
+        parts.append(b"\x60" + _varint(dropped_events))
+    if links:
+        for link in links:
+            body = b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
+            body += b"\x12\x08" + link.context.span_id.to_bytes(8, "big") + _attributes(4, link.attributes)
+            if link.dropped_attributes:
+                body += b"\x28" + _varint(link.dropped_attributes)
+            parts.append(_field(13, body + b"\x35" + _FIXED32(_flags(link.context))))
+    dropped_links = getattr(links, "dropped", 0)
+    if dropped_links:
+        parts.append(b"\x70" + _varint(dropped_links))
     code = status.status_code.value
     message = status.description
-    parts.append(
-        _field(15, (_field(2, message.encode()) if message else b"") + (b"\x18" + _varint(code) if code else b""))
-    )
+    if code or message:
+        parts.append(
+            _field(15, (_field(2, message.encode()) if message else b"") + (b"\x18" + _varint(code) if code else b""))
+        )
+    else:
+        parts.append(_EMPTY_STATUS)
     parts += (b"\x85\x01", _FIXED32(_flags(parent)))
     return _field(2, b"".join(parts))
+
+
+def _attribute_block(held: Any) -> bytes:
+    """The span's attributes as the field ``Span.attributes`` (9). A plain dict is a statement's
+    (``tenantry.tracing.queries`` gives every span of one statement text the same dict, never
+    changed): its block is made once and kept while the dict is."""
+    if type(held) is dict:
+        found = _blocks.get(id(held))
+        if found is not None and found[0] is held:
+            return found[1]
+        block = _attributes(9, held)
+        if len(_blocks) >= _PAIR_CACHE_LIMIT:
+            _blocks.clear()
+        _blocks[id(held)] = (held, block)  # holding the dict keeps its id from being reused
+        return block
+    return _attributes(9, getattr(held, "_dict", held))
 
 
 def _plain(span: ReadableSpan) -> Mapping[str, Any] | None:
@@ -125,6 +163,28 @@ def _plain(span: ReadableSpan) -> Mapping[str, Any] | None:
     held = getattr(span, "_attributes", None)
     inner = getattr(held, "_dict", held)
     return inner if isinstance(inner, dict) else span.attributes
+
+
+# Where ``ReadableSpan`` keeps what its properties return (the SDK's layout).
+_FIELD_NAMES = (
+    "_context",
+    "_parent",
+    "_name",
+    "_kind",
+    "_start_time",
+    "_end_time",
+    "_status",
+    "_attributes",
+    "_events",
+    "_links",
+)
+_FIELDS = attrgetter(*_FIELD_NAMES)
+
+
+def _reads_fields() -> bool:
+    """Whether ``ReadableSpan`` keeps what ``_span`` reads where it reads it."""
+    probe = ReadableSpan("probe", attributes={}, resource=Resource.get_empty())
+    return all(hasattr(probe, name) for name in _FIELD_NAMES)
 
 
 def _flags(parent: SpanContext | None) -> int:
@@ -216,3 +276,6 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_READS_FIELDS = _reads_fields()
