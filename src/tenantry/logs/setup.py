@@ -16,6 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+import orjson
 import structlog
 from structlog.typing import EventDict, Processor
 
@@ -211,8 +212,6 @@ def renderer(fmt: LogFormat) -> list[Processor]:
 
 
 def _dumps(value: Any, **_: Any) -> str:
-    import orjson
-
     return orjson.dumps(value, default=str).decode()
 
 

@@ -53,8 +53,9 @@ class SamplingGate:
 
     def chosen(self, scope: Scope) -> bool:
         """Whether this request is traced: its caller's trace goes on, else a draw at ``rate``."""
-        if any(name == TRACEPARENT for name, _ in scope.get("headers", ())):
-            return True
+        for name, _ in scope.get("headers", ()):
+            if name == TRACEPARENT:
+                return True
         return random.random() < self.rate  # a sampling draw, not a secret
 
 
