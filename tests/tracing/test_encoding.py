@@ -157,11 +157,16 @@ def test_statement_and_request_spans_encode_as_the_official_encoder_does() -> No
 
     # The fast path reads ``ReadableSpan``'s fields where the installed SDK keeps them.
     assert encoding._READS_FIELDS
+    from tenantry.tracing.sampler import TenantrySampler
+
     kept = Kept()
-    tracer = provider(kept, Resource.create({"service.name": "shop"})).get_tracer("tenantry")
+    made = TracerProvider(resource=Resource.create({"service.name": "shop"}), sampler=TenantrySampler(1.0))
+    made.add_span_processor(SimpleSpanProcessor(kept))
+    tracer = made.get_tracer("tenantry")
     roots, recorder = RootSpans.of(tracer), StatementRecorder.of(tracer)
     assert roots is not None and recorder is not None
-    request = roots.start("GET /api/projects/{id}", {"http.request.method": "GET", "server.port": 80}, None)
+    request = roots.start("GET /api/projects/{id}", {"http.request.method": "GET", "server.port": 80})
+    assert request is not None
     parent = request.get_span_context()
     name, shared = describe("SELECT id FROM projects WHERE id = $1", {"db.system.name": "postgresql"})
     for _ in range(2):  # two spans of one statement: one dict, its block encoded once

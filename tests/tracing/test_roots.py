@@ -140,6 +140,12 @@ async def test_a_callers_trace_goes_on_through_the_sdks_tracer() -> None:
     assert format(span.get_span_context().trace_id, "032x") == "0af7651916cd43dd8448eb211c80319c"  # type: ignore[union-attr]
 
 
+def test_only_a_tracer_sampling_with_tenantrys_sampler_skips_the_sampler() -> None:
+    # Another sampler may drop a root span: its tracer's own ``start_span`` asks it.
+    assert RootSpans.of(TracerProvider().get_tracer("other")) is None
+    assert RootSpans.of(trace.NoOpTracer()) is None
+
+
 def test_attributes_go_through_the_sdk_once_the_span_ended_or_for_another_span() -> None:
     tracing, exporter, _ = provider()
     tracer = tracing.get_tracer("tenantry")

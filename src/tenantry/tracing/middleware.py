@@ -59,9 +59,10 @@ class ServerSpans:
         parent = propagate.extract(carrier) if carrier else None
         # Started and made current by hand rather than with ``start_as_current_span``: the same span,
         # without the generator-based context managers around it (a tenth of its cost).
+        span: trace.Span | None = None
         if parent is None and self.roots is not None:
-            span: trace.Span = self.roots.start(scope["method"], attributes, parent)
-        else:  # the caller's trace goes on: the sampler follows its choice
+            span = self.roots.start(scope["method"], attributes)
+        if span is None:  # the caller's trace goes on (the sampler follows its choice), or no fast path
             span = self.tracer.start_span(scope["method"], context=parent, kind=SpanKind.SERVER, attributes=attributes)
         token = context.attach(trace.set_span_in_context(span, parent))
         # Log lines name the trace they belong to: those of the request, and its access line.

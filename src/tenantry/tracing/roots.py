@@ -15,17 +15,18 @@ continues a caller's trace still goes through ``Tracer.start_span`` (the sampler
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Span, SpanLimits, SpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+
+from tenantry.tracing.sampler import TenantrySampler
 
 # What the SDK's spans hold their attributes in, and the plain dict inside it.
 _ATTRIBUTES, _PLAIN = "_attributes", "_dict"
@@ -38,7 +39,7 @@ class RequestSpan(Span):
 class RootSpans:
     """Starts recording ``SERVER`` spans without a parent, for one SDK tracer."""
 
-    __slots__ = ("flags", "ids", "info", "limits", "metrics", "processor", "resource", "sampler", "scope")
+    __slots__ = ("enabled", "flags", "ids", "info", "limits", "metrics", "processor", "resource", "sampler", "scope")
 
     def __init__(
         self,
@@ -51,6 +52,7 @@ class RootSpans:
         sampler: Sampler,
         info: Any,
         metrics: Any,
+        enabled: Callable[[], bool],
     ) -> None:
         self.ids = ids
         self.resource = resource
@@ -60,6 +62,7 @@ class RootSpans:
         self.sampler = sampler
         self.info = info
         self.metrics = metrics
+        self.enabled = enabled
         flags = TraceFlags.SAMPLED
         random_id = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)  # W3C trace context level 2, newer SDKs
         if random_id and ids.is_trace_id_random():
@@ -68,8 +71,9 @@ class RootSpans:
 
     @classmethod
     def of(cls, tracer: trace.Tracer) -> RootSpans | None:
-        """The root spans of an SDK tracer (None for another implementation, or an SDK whose tracer
-        or span no longer has what this needs: its own ``start_span`` is used then)."""
+        """The root spans of an SDK tracer sampling with ``TenantrySampler`` (None for another
+        implementation or sampler, or an SDK whose tracer or span no longer has what this needs: its
+        own ``start_span`` is used then)."""
         ids = getattr(tracer, "id_generator", None)
         resource = getattr(tracer, "resource", None)
         scope = getattr(tracer, "_instrumentation_scope", None)
@@ -82,13 +86,14 @@ class RootSpans:
             and isinstance(scope, InstrumentationScope)
             and isinstance(processor, SpanProcessor)
             and isinstance(limits, SpanLimits)
-            and isinstance(sampler, Sampler)
+            and isinstance(sampler, TenantrySampler)  # keeps every root SERVER span: no need to ask
         ):
             return None
         probe = RequestSpan("probe", trace.INVALID_SPAN_CONTEXT, limits=limits, resource=resource)
         if not isinstance(getattr(getattr(probe, _ATTRIBUTES, None), _PLAIN, None), dict):
             return None
         metrics = getattr(tracer, "_tracer_metrics", None)
+        enabled = getattr(tracer, "_is_enabled", None)  # a tracer switched off by configuration
         return cls(
             ids=ids,
             resource=resource,
@@ -98,10 +103,14 @@ class RootSpans:
             sampler=sampler,
             info=getattr(tracer, "instrumentation_info", None),
             metrics=metrics if callable(getattr(metrics, "start_span", None)) else None,
+            enabled=enabled if callable(enabled) else _always,
         )
 
-    def start(self, name: str, attributes: Mapping[str, str | int], parent_context: Context | None) -> RequestSpan:
-        """A started ``SERVER`` span named ``name``, a new trace's root, holding ``attributes``."""
+    def start(self, name: str, attributes: Mapping[str, str | int]) -> RequestSpan | None:
+        """A started ``SERVER`` span named ``name``, a new trace's root, holding ``attributes`` (None
+        while the tracer is switched off: its ``start_span`` answers then)."""
+        if not self.enabled():
+            return None
         ids = self.ids
         context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), is_remote=False, trace_flags=self.flags)
         record_end = self.metrics.start_span(None, Decision.RECORD_AND_SAMPLE) if self.metrics is not None else None
@@ -118,8 +127,12 @@ class RootSpans:
             record_end_metrics=record_end,
         )
         set_clean_attributes(span, attributes)
-        span.start(parent_context=parent_context)
+        span.start()
         return span
+
+
+def _always() -> bool:
+    return True
 
 
 def set_clean_attributes(span: trace.Span, attributes: Mapping[str, str | int]) -> None:
