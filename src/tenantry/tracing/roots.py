@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
+from tenantry.tracing.queries import StatementRecorder
 from tenantry.tracing.sampler import TenantrySampler
 
 # What the SDK's spans hold their attributes in, and the plain dict inside it.
@@ -74,31 +75,27 @@ class RootSpans:
         """The root spans of an SDK tracer sampling with ``TenantrySampler`` (None for another
         implementation or sampler, or an SDK whose tracer or span no longer has what this needs: its
         own ``start_span`` is used then)."""
-        ids = getattr(tracer, "id_generator", None)
-        resource = getattr(tracer, "resource", None)
-        scope = getattr(tracer, "_instrumentation_scope", None)
-        processor = getattr(tracer, "span_processor", None)
+        # The tracer's resource, scope, ids and processors: what statement spans take from it too.
+        parts = StatementRecorder.of(tracer)
         limits = getattr(tracer, "_span_limits", None)
         sampler = getattr(tracer, "sampler", None)
         if not (
-            isinstance(ids, IdGenerator)
-            and isinstance(resource, Resource)
-            and isinstance(scope, InstrumentationScope)
-            and isinstance(processor, SpanProcessor)
+            parts is not None
             and isinstance(limits, SpanLimits)
             and isinstance(sampler, TenantrySampler)  # keeps every root SERVER span: no need to ask
         ):
             return None
+        resource = parts.resource
         probe = RequestSpan("probe", trace.INVALID_SPAN_CONTEXT, limits=limits, resource=resource)
         if not isinstance(getattr(getattr(probe, _ATTRIBUTES, None), _PLAIN, None), dict):
             return None
         metrics = getattr(tracer, "_tracer_metrics", None)
         enabled = getattr(tracer, "_is_enabled", None)  # a tracer switched off by configuration
         return cls(
-            ids=ids,
+            ids=parts.ids,
             resource=resource,
-            scope=scope,
-            processor=processor,
+            scope=parts.scope,
+            processor=parts.processor,
             limits=limits,
             sampler=sampler,
             info=getattr(tracer, "instrumentation_info", None),
