@@ -156,3 +156,40 @@ def test_attributes_go_through_the_sdk_once_the_span_ended_or_for_another_span()
     (done,) = finished(exporter)
     assert dict(done.attributes or {}) == {"app.started": True, "a": "1"}
     set_clean_attributes(trace.INVALID_SPAN, {"c": "3"})  # a span of no SDK: its own set_attributes
+
+
+async def test_a_tracer_switched_off_by_configuration_records_nothing() -> None:
+    from opentelemetry.sdk import trace as sdk_trace
+
+    tracing, exporter, seen = provider()
+    tracer = tracing.get_tracer("tenantry")
+    switch = tracing._set_tracer_configurator  # the SDK's (experimental) tracer configuration
+    switch(tracer_configurator=sdk_trace._disable_tracer_configurator)
+    await request_spans(tracer, "/items/1", fast=True)
+    assert finished(exporter) == () and seen.seen == []  # the fast path stepped aside; the SDK's made none
+    switch(tracer_configurator=sdk_trace._default_tracer_configurator)
+    await request_spans(tracer, "/items/1", fast=True)
+    assert len(finished(exporter)) == 1
+
+
+async def test_the_sdks_own_span_metrics_count_root_spans_as_its_tracer_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+
+    async def counted(fast: bool) -> dict[str, int]:
+        reader = InMemoryMetricReader()
+        tracing = TracerProvider(sampler=TenantrySampler(1.0), meter_provider=MeterProvider(metric_readers=[reader]))
+        await request_spans(tracing.get_tracer("tenantry"), "/items/1", fast=fast)
+        data = reader.get_metrics_data()
+        assert data is not None
+        return {
+            metric.name: sum(int(point.value) for point in metric.data.data_points)  # type: ignore[union-attr]
+            for resource in data.resource_metrics
+            for scope in resource.scope_metrics
+            for metric in scope.metrics
+        }
+
+    fast, sdk = await counted(True), await counted(False)
+    assert fast == sdk and fast["otel.sdk.span.started"] == 1 and fast.get("otel.sdk.span.live", 0) == 0

@@ -128,11 +128,10 @@ class OtlpEmulator:
             self.requests = self.received = 0
 
     def add(self, spans: list[ReceivedSpan]) -> None:
-        with self._changed:
+        """Keep the spans of an export request."""
+        with self._changed:  # reentrant: ``count`` takes it again
             self.spans.extend(spans)
-            self.requests += 1
-            self.received += len(spans)
-            self._changed.notify_all()
+            self.count(len(spans))
 
     def count(self, spans: int) -> None:
         """Note an export request of ``spans`` spans without keeping them."""

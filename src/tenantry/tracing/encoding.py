@@ -6,8 +6,9 @@ machine, in the exporter's thread of the serving process, where it holds the int
 requests need. At a 10 % sample rate that alone cost ~3 % of the throughput of a signed-in read.
 The spans of one app repeat the same attributes (methods, routes, statements, addresses), so the
 bytes of each ``key = value`` pair are cached, those of a statement's whole attribute block too, and
-a span's fields are read where ``ReadableSpan`` keeps them (its properties copy lists): ~4 us for a
-statement's span, ~6 us for a request's, on the machine where the official encoder took 36 us. The output is the same
+a span's fields are read where ``ReadableSpan`` keeps them (its properties copy lists): ~6 us for a
+statement's span and ~9 us for a request's (9 and 11.5 us without the last two, same sitting). The
+output is the same
 ``ExportTraceServiceRequest`` (``tests/tracing/test_encoding.py`` decodes it with the official
 ``opentelemetry-proto`` classes and compares it with the official encoder's, field by field), sent by
 the official exporter's HTTP client (``TracesExporter``).

@@ -19,11 +19,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Span, SpanLimits, SpanProcessor
-from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.sdk.trace import Span, SpanLimits
 from opentelemetry.sdk.trace.sampling import Decision, Sampler
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
 
 from tenantry.tracing.queries import StatementRecorder
@@ -40,25 +37,20 @@ class RequestSpan(Span):
 class RootSpans:
     """Starts recording ``SERVER`` spans without a parent, for one SDK tracer."""
 
-    __slots__ = ("enabled", "flags", "ids", "info", "limits", "metrics", "processor", "resource", "sampler", "scope")
+    __slots__ = ("enabled", "flags", "info", "limits", "metrics", "parts", "sampler")
 
     def __init__(
         self,
         *,
-        ids: IdGenerator,
-        resource: Resource,
-        scope: InstrumentationScope,
-        processor: SpanProcessor,
+        parts: StatementRecorder,
         limits: SpanLimits,
         sampler: Sampler,
         info: Any,
         metrics: Any,
         enabled: Callable[[], bool],
     ) -> None:
-        self.ids = ids
-        self.resource = resource
-        self.scope = scope
-        self.processor = processor
+        # The tracer's resource, scope, ids and processors: what statement spans take from it too.
+        self.parts = parts
         self.limits = limits
         self.sampler = sampler
         self.info = info
@@ -66,7 +58,7 @@ class RootSpans:
         self.enabled = enabled
         flags = TraceFlags.SAMPLED
         random_id = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)  # W3C trace context level 2, newer SDKs
-        if random_id and ids.is_trace_id_random():
+        if random_id and parts.ids.is_trace_id_random():
             flags |= random_id
         self.flags = TraceFlags(flags)
 
@@ -75,7 +67,6 @@ class RootSpans:
         """The root spans of an SDK tracer sampling with ``TenantrySampler`` (None for another
         implementation or sampler, or an SDK whose tracer or span no longer has what this needs: its
         own ``start_span`` is used then)."""
-        # The tracer's resource, scope, ids and processors: what statement spans take from it too.
         parts = StatementRecorder.of(tracer)
         limits = getattr(tracer, "_span_limits", None)
         sampler = getattr(tracer, "sampler", None)
@@ -85,17 +76,13 @@ class RootSpans:
             and isinstance(sampler, TenantrySampler)  # keeps every root SERVER span: no need to ask
         ):
             return None
-        resource = parts.resource
-        probe = RequestSpan("probe", trace.INVALID_SPAN_CONTEXT, limits=limits, resource=resource)
+        probe = RequestSpan("probe", trace.INVALID_SPAN_CONTEXT, limits=limits, resource=parts.resource)
         if not isinstance(getattr(getattr(probe, _ATTRIBUTES, None), _PLAIN, None), dict):
             return None
         metrics = getattr(tracer, "_tracer_metrics", None)
         enabled = getattr(tracer, "_is_enabled", None)  # a tracer switched off by configuration
         return cls(
-            ids=parts.ids,
-            resource=resource,
-            scope=parts.scope,
-            processor=parts.processor,
+            parts=parts,
             limits=limits,
             sampler=sampler,
             info=getattr(tracer, "instrumentation_info", None),
@@ -108,19 +95,20 @@ class RootSpans:
         while the tracer is switched off: its ``start_span`` answers then)."""
         if not self.enabled():
             return None
-        ids = self.ids
+        parts = self.parts
+        ids = parts.ids
         context = SpanContext(ids.generate_trace_id(), ids.generate_span_id(), is_remote=False, trace_flags=self.flags)
         record_end = self.metrics.start_span(None, Decision.RECORD_AND_SAMPLE) if self.metrics is not None else None
         span = RequestSpan(
             name,
             context,
             sampler=self.sampler,
-            resource=self.resource,
+            resource=parts.resource,
             kind=SpanKind.SERVER,
-            span_processor=self.processor,
+            span_processor=parts.processor,
             instrumentation_info=self.info,
             limits=self.limits,
-            instrumentation_scope=self.scope,
+            instrumentation_scope=parts.scope,
             record_end_metrics=record_end,
         )
         set_clean_attributes(span, attributes)
