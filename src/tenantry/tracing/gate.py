@@ -21,6 +21,8 @@ from opentelemetry import context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tenantry.tracing.current import CurrentContext
+
 TRACEPARENT = b"traceparent"
 
 
@@ -36,20 +38,22 @@ class SamplingGate:
         # empty OpenTelemetry context, and attaching a ready one costs a fifth of building it anew.
         with suppress_instrumentation():
             self.suppressed = context.get_current()
+        self.current = CurrentContext.of()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or self.chosen(scope):
             await self.traced(scope, receive, send)
             return
-        if context.get_current():  # something set values already: keep them, suppressed
+        current = self.current
+        if current is None or current.get():  # something set values already: keep them, suppressed
             with suppress_instrumentation():
                 await self.app(scope, receive, send)
             return
-        token = context.attach(self.suppressed)
+        token = current.attach(self.suppressed)
         try:
             await self.app(scope, receive, send)
         finally:
-            context.detach(token)
+            current.detach(token)
 
     def chosen(self, scope: Scope) -> bool:
         """Whether this request is traced: its caller's trace goes on, else a draw at ``rate``."""

@@ -32,6 +32,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from tenantry.db import QueryObserver
+from tenantry.tracing.current import CurrentContext
 
 # Attributes by statement text: an app sends a few hundred distinct statements, each thousands of times.
 _CACHE_LIMIT = 2048
@@ -43,12 +44,13 @@ def query_observer(tracer: trace.Tracer, shared: dict[str, Any]) -> QueryObserve
     ``shared`` holds the attributes every statement has (``db.system.name``, ``db.namespace``,
     ``server.address``, ``server.port``)."""
     described: dict[str, tuple[str, dict[str, Any]]] = {}
-    get_current_span = trace.get_current_span
     recorder = StatementRecorder.of(tracer)
+    current = CurrentContext.of()
+    get_current_span = trace.get_current_span if current is None else current.span
 
     def observe(sql: str) -> AbstractContextManager[object] | None:
         parent = get_current_span()
-        if not parent.is_recording():  # an untraced request, a poll, a sweeper
+        if parent is None or not parent.is_recording():  # an untraced request, a poll, a sweeper
             return None
         found = described.get(sql)
         if found is None:
