@@ -397,6 +397,40 @@ def alternate(
     return runs
 
 
+def together(
+    keys: Sequence[str],
+    ours: Server,
+    ref: Server,
+    run_one: RunOne,
+    *,
+    warmup: int,
+    rounds: int,
+    duration: int,
+) -> list[Run]:
+    """Warm up, then per endpoint ``rounds`` runs of both servers at the same time, each under its
+    own wrk: whatever else the machine does meanwhile slows both alike, so the ratio of their
+    throughputs reads their CPU cost per request (each gets its share of the cores) with the
+    machine's drift taken out, where ``alternate`` compares moments seconds apart."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        for key in keys:
+            log(f"warm-up {ours.name} and {ref.name} {key} {warmup}s")
+            list(pool.map(run_one, (ours, ref), (key, key), (warmup, warmup), (0, 0)))
+        runs: list[Run] = []
+        for rnd in range(1, rounds + 1):
+            for key in keys:
+                pair = list(pool.map(run_one, (ours, ref), (key, key), (duration, duration), (rnd, rnd)))
+                for run in pair:
+                    log(
+                        f"round {rnd} {key:4} {run.server:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+                        f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  non-2xx {run.non2xx}"
+                    )
+                log(f"round {rnd} {key:4} ratio {pair[0].rps / pair[1].rps:.3f}")
+                runs += pair
+    return runs
+
+
 # --------------------------------------------------------------------------------------------------
 # Report
 

@@ -1,7 +1,7 @@
 """What logs, metrics and traces cost on the hot path: Tenantry with them on against itself with them off.
 
     .venv/bin/python bench/observability.py [--duration 10] [--rounds 3] [--quick] [--sample-rate 0.1]
-                                            [--mode production|development]
+                                            [--mode production|development] [--together]
 
 Starts the same Tenantry twice with uvicorn (one worker each, uvloop + httptools) on one database
 and drives both with ``wrk``, alternating run by run. In ``--mode production`` (the default: what
@@ -26,6 +26,9 @@ The two servers:
   middleware still counts, the cost of an unscraped counter), no OTLP endpoint (no tracing at all),
   and no error tracking (``TENANTRY_DEV_ERRORS=false``: development mode would otherwise keep
   errors in memory for ``/dev/errors``, with the Sentry SDK's per-request work).
+
+``--together`` loads both at the same time instead, each by its own wrk with half the threads and
+connections: the machine's drift slows both alike, and the ratio reads their CPU per request.
 
 It then measures ``/readyz`` and ``/healthz`` latency on the "on" server with wrk (one connection,
 then 10).
@@ -73,6 +76,7 @@ from common import (
     shielded_cleanup,
     summarize,
     terminate_as_interrupt,
+    together,
     uvicorn_argv,
     wait_ready,
     wrk_run,
@@ -98,6 +102,7 @@ class Options:
     mode: str
     users: int
     projects: int
+    together: bool = False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -115,6 +120,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         "'none': two identical servers, the spread of the measurement itself",
     )
     p.add_argument("--profile", type=Path, metavar="DIR", help="also profile the 'on' server under load with py-spy")
+    p.add_argument(
+        "--together",
+        action="store_true",
+        help="load both servers at the same time (each wrk with half the threads and connections) instead of "
+        "alternating: the machine's drift then slows both alike",
+    )
     p.add_argument(
         "--mode",
         choices=("production", "development"),
@@ -159,6 +170,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         mode=a.mode,
         users=users,
         projects=a.projects,
+        together=a.together,
     )
 
 
@@ -368,10 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if reply.status != 200 or not isinstance(reply.json(), dict):
                     raise BenchError(f"{server.name}: get-session answered {reply.status}: {reply.body[:200]!r}")
             eps = [*eps, run.Endpoint("session", "get-session (cookie)", [SESSION_PATH])]
-            load = Load(o, ws, cookie, eps, signed_in)
+            # Together, each server's wrk has half the load, so that the machine carries the same.
+            shared = replace(o, threads=max(1, o.threads // 2), connections=max(1, o.connections // 2))
+            load = Load(shared if opts.together else o, ws, cookie, eps, signed_in)
             with contextlib.ExitStack() as scraping:
                 scraper = scraping.enter_context(Scraper(on)) if "metrics" in opts.signals else None
-                runs = alternate(
+                runs = (together if opts.together else alternate)(
                     [ep.key for ep in eps], on, off, load, warmup=o.warmup, rounds=o.rounds, duration=o.duration
                 )
             traced = receiver.wait_for_received(timeout=10) if "traces" in opts.signals and opts.sample_rate > 0 else 0
@@ -380,9 +394,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             summaries = summarize(runs, [(ep.key, ep.label) for ep in eps], ref="off")
             probes = [latency(opts, ws, on, path, c) for path in ("/readyz", "/healthz") for c in (1, 10)]
             print()
+            how = (
+                f"both loaded at once, each by wrk {shared.threads} thread(s) x {shared.connections} connections"
+                if opts.together
+                else f"alternating, wrk {o.threads} threads x {o.connections} connections"
+            )
             print(
                 f"Tenantry ({opts.mode} mode) with its signals (traces sampled at {opts.sample_rate:g}) on against "
-                f"off: {o.rounds} rounds x {o.duration}s, wrk {o.threads} threads x {o.connections} connections."
+                f"off: {o.rounds} rounds x {o.duration}s, {how}."
             )
             print("Medians over the rounds; ratio = on / off (1.00 = the signals cost nothing).")
             print_table(summaries, ref="off")
@@ -401,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             print_totals(runs)
             if opts.profile is not None and opts.mode == "development":
-                run.profile(replace(o, profile=opts.profile), ws, on, eps[:2])  # wrk without the cookie
+                run.profile(replace(o, profile=opts.profile), ws, on, eps[:2], "signals-on")  # wrk without the cookie
             bad = [r for r in (*runs, *probes) if r.non2xx or r.socket_errors]
             if bad:
                 print(f"\nFAILED: {len(bad)} runs had non-2xx responses or socket errors; the figures are not valid.")
