@@ -387,14 +387,19 @@ def alternate(
         for key in keys:
             for server in order:
                 run = run_one(server, key, duration, rnd)
-                log(
-                    f"round {rnd} {key:4} {server.name:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-                    f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  "
-                    + (f"db cpu {run.db_cpu_us_per_req:5.0f} us/req  " if run.db_cpu_us_per_req else "")
-                    + f"non-2xx {run.non2xx}"
-                )
+                log_run(run)
                 runs.append(run)
     return runs
+
+
+def log_run(run: Run) -> None:
+    """One line for a measured run: its server, throughput, latency and CPU per request."""
+    log(
+        f"round {run.round} {run.endpoint:4} {run.server:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
+        f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  "
+        + (f"db cpu {run.db_cpu_us_per_req:5.0f} us/req  " if run.db_cpu_us_per_req else "")
+        + f"non-2xx {run.non2xx}"
+    )
 
 
 def together(
@@ -422,10 +427,7 @@ def together(
             for key in keys:
                 pair = list(pool.map(run_one, (ours, ref), (key, key), (duration, duration), (rnd, rnd)))
                 for run in pair:
-                    log(
-                        f"round {rnd} {key:4} {run.server:8} {run.rps:8.0f} req/s  p50 {run.p50_ms:6.2f} ms  "
-                        f"p99 {run.p99_ms:7.2f} ms  cpu {run.cpu_us_per_req:5.0f} us/req  non-2xx {run.non2xx}"
-                    )
+                    log_run(run)
                 log(f"round {rnd} {key:4} ratio {pair[0].rps / pair[1].rps:.3f}")
                 runs += pair
     return runs
