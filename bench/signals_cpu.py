@@ -1,0 +1,199 @@
+"""What logs, metrics and traces cost a signed-in get, in one process: the app with them off and with
+them on, served alternately, in CPU time and (under callgrind) in instructions per request.
+
+    .venv/bin/python bench/signals_cpu.py [--requests 400] [--rounds 3] [--database sqlite|postgresql]
+    valgrind --tool=callgrind --dump-instr=no .venv/bin/python bench/signals_cpu.py --database postgresql
+
+Two apps as ``tenantry serve`` builds them in production (the API closed, row-level security on
+PostgreSQL) share one process and one database: "off" (no access log, no tracing) and "on" (JSON
+access lines to stderr, a metrics token, traces sampled at ``TENANTRY_TRACES_SAMPLE_RATE``, default
+0.1, exported by OTLP/HTTP to a receiver in a process of its own so its work is not counted). Ten
+users of ten organizations read one of their projects, a random user per request; each round runs
+``--requests`` gets through each app in random order, with garbage collection off while measuring.
+
+Why one process: instruction counts of separate processes running the *same* configuration have
+differed by up to 56 k per request (about 5 %), more than the difference measured; alternating
+within one process takes that out. Under callgrind (found by ``callgrind_control``), each round's
+instructions are dumped per app and summed here; otherwise it prints CPU time per request, which
+this machine's neighbours move by +-25 % from round to round (read its medians only).
+Stderr carries the "on" app's access lines: send it to a file (``2>/dev/null``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import glob
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+from asgi_lifespan import LifespanManager
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from common import in_process_main  # noqa: E402
+from cpu import BASE, PASSWORD, SECRET, call, scope_of  # noqa: E402
+from tenantry.app import app_tables, create_app  # noqa: E402
+from tenantry.auth import AuthSettings  # noqa: E402
+from tenantry.config import Settings  # noqa: E402
+from tenantry.db.migrations import sync_schema  # noqa: E402
+from tenantry.schema import load_schema  # noqa: E402
+
+OTLP_PORT = 8824
+USERS = 10
+CONFIGS: dict[str, dict[str, str]] = {
+    "off": {"TENANTRY_ACCESS_LOG": "false"},
+    "on": {
+        "TENANTRY_ACCESS_LOG": "true",
+        "TENANTRY_METRICS_TOKEN": "signals-cpu-bench-metrics-token-0123456789",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
+        "TENANTRY_TRACES_SAMPLE_RATE": os.environ.get("TENANTRY_TRACES_SAMPLE_RATE", "0.1"),
+    },
+}
+
+
+def build(name: str, database_url: str) -> tuple[Any, Settings]:
+    """The app of configuration ``name`` (its settings read from the environment, as a server's are)."""
+    for key in {k for c in CONFIGS.values() for k in c}:
+        os.environ.pop(key, None)
+    os.environ.update(CONFIGS[name])
+    settings = Settings(
+        DATABASE_URL=database_url,
+        TENANTRY_BASE_URL=BASE,
+        TENANTRY_ENV="production",
+        TENANTRY_SECRET=SECRET,
+        TENANTRY_AUTO_MIGRATE=False,
+        auth=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False),
+    )
+    schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
+    return create_app(schema, settings), settings
+
+
+def callgrind_dump(label: str) -> bool:
+    """Ask callgrind to write this process's counts since the last dump (False when not under it)."""
+    tool = shutil.which("callgrind_control")
+    if tool is None:
+        return False
+    done = subprocess.run([tool, "-d", label, str(os.getpid())], capture_output=True, text=True, check=False)
+    return done.returncode == 0 and "Error" not in done.stdout
+
+
+def dumped_instructions(pid: int) -> dict[str, list[int]]:
+    """The instructions of each labelled dump this process wrote, by label."""
+    found: dict[str, list[int]] = {}
+    for path in glob.glob(f"callgrind.out.{pid}.*"):
+        label, total = "", 0
+        for line in Path(path).read_text(errors="replace").splitlines():
+            if line.startswith("desc: Trigger:"):
+                label = line.rsplit(" ", 1)[-1]
+            elif line.startswith("summary:"):
+                total = int(line.split()[1])
+        if label in CONFIGS:
+            found.setdefault(label, []).append(total)
+    return found
+
+
+async def run(database_url: str, requests: int, rounds: int) -> None:
+    os.environ |= {
+        "TENANTRY_LOG_FORMAT": "json",
+        "TENANTRY_RATE_LIMIT": "off",
+        "TENANTRY_MAIL_BACKEND": "file",
+        "TENANTRY_MAIL_FILE": str(Path(tempfile.mkdtemp()) / "mail.jsonl"),
+    }
+    receiver = start_receiver()
+    try:
+        apps = {name: build(name, database_url) for name in CONFIGS}
+        await asyncio.to_thread(
+            sync_schema, database_url, app_tables(load_schema(ROOT / "tests" / "seed_schema.yaml"), apps["off"][1])
+        )
+        await measure({name: app for name, (app, _) in apps.items()}, requests, rounds)
+    finally:
+        receiver.terminate()
+        receiver.wait(10)
+
+
+def start_receiver() -> subprocess.Popen[bytes]:
+    """The OTLP receiver the "on" app exports to, in a process of its own (its work is not measured)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tenantry.emulators.otlp", "--port", str(OTLP_PORT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def measure(apps: dict[str, Any], requests: int, rounds: int) -> None:
+    async with LifespanManager(apps["off"]), LifespanManager(apps["on"]):
+        scopes = await seed(apps["off"])
+        for app in apps.values():
+            for i in range(300):  # warm up: statements prepared, caches filled, both paths taken
+                status = await call(app, scopes[i % len(scopes)])
+                assert status == 200, status
+        gc.collect()
+        gc.freeze()
+        gc.disable()
+        counting = callgrind_dump("start")
+        cpu: dict[str, list[float]] = {name: [] for name in apps}
+        for _ in range(rounds):
+            for name in random.sample(list(apps), len(apps)):
+                if counting:
+                    callgrind_dump("between")
+                started = time.process_time()
+                for _ in range(requests):
+                    await call(apps[name], scopes[random.randrange(len(scopes))])
+                cpu[name].append((time.process_time() - started) / requests)
+                if counting:
+                    callgrind_dump(name)
+        gc.enable()
+    print(f"{requests} signed-in gets x {rounds} rounds per app, in one process, alternating in random order")
+    for name, values in cpu.items():
+        print(f"  {name:4} CPU {statistics.median(values) * 1e6:7.0f} us/request (median of rounds)")
+    if counting:
+        counted = dumped_instructions(os.getpid())
+        per_request = {name: [total / requests for total in totals] for name, totals in counted.items()}
+        for name, values in per_request.items():
+            print(
+                f"  {name:4} {statistics.median(values) / 1000:7.0f} k instructions/request "
+                f"(rounds {min(values) / 1000:.0f}-{max(values) / 1000:.0f} k)"
+            )
+        off, on = statistics.median(per_request["off"]), statistics.median(per_request["on"])
+        print(f"  signals on - off: {(on - off) / 1000:+.0f} k instructions/request ({on / off - 1:+.1%})")
+
+
+async def seed(app: Any) -> list[dict[str, Any]]:
+    """Users with an organization and three projects each; the scope of a get of one project each."""
+    scopes = []
+    origin = {"origin": BASE}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        for i in range(USERS):
+            email = f"signals-{i}-{time.time_ns()}@example.com"
+            body = {"email": email, "password": PASSWORD, "name": f"User {i}"}
+            signed = await client.post("/api/auth/sign-up/email", json=body, headers=origin)
+            assert signed.status_code == 200, signed.text
+            client.cookies.clear()
+            bearer = {"authorization": f"Bearer {signed.json()['token']}"}
+            org = await client.post("/api/auth/organization/create", json={"name": f"Org {i}"}, headers=bearer | origin)
+            assert org.status_code == 200, org.text
+            ids = []
+            for n in range(3):
+                project = {"name": f"Project {n}", "description": "Benchmark data"}
+                made = await client.post("/api/projects", json=project, headers=bearer | origin)
+                assert made.status_code == 201, made.text
+                ids.append(made.json()["id"])
+            scopes.append(scope_of(f"/api/projects/{ids[1]}", bearer))
+    return scopes
+
+
+if __name__ == "__main__":
+    uvloop.install()  # the event loop ``tenantry serve`` runs on
+    in_process_main(__doc__, "signals", run)
