@@ -133,7 +133,8 @@ def start_receiver() -> subprocess.Popen[bytes]:
 
 
 async def measure(apps: dict[str, Any], requests: int, rounds: int) -> None:
-    async with LifespanManager(apps["off"]), LifespanManager(apps["on"]):
+    # Generous start-up limits: under valgrind an app starts many times slower.
+    async with LifespanManager(apps["off"], startup_timeout=120), LifespanManager(apps["on"], startup_timeout=120):
         scopes = await seed(apps["off"])
         for app in apps.values():
             for i in range(300):  # warm up: statements prepared, caches filled, both paths taken
