@@ -84,6 +84,29 @@ async def call(app: ASGIApp, scope: dict[str, Any]) -> int:
     return status
 
 
+def production_settings(database_url: str) -> Settings:
+    """The settings of ``tenantry serve`` in production on ``database_url`` (the rest from the environment)."""
+    return Settings(
+        DATABASE_URL=database_url,
+        TENANTRY_BASE_URL=BASE,
+        TENANTRY_ENV="production",
+        TENANTRY_SECRET=SECRET,
+        TENANTRY_AUTO_MIGRATE=False,
+        auth=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False),
+    )
+
+
+async def create_projects(client: httpx.AsyncClient, headers: dict[str, str], count: int) -> list[str]:
+    """``count`` projects made through the API with ``headers`` (a signed-in user's): their ids."""
+    ids = []
+    for i in range(count):
+        project = {"name": f"Project {i}", "description": "Benchmark data"}
+        made = await client.post("/api/projects", json=project, headers=headers)
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    return ids
+
+
 async def cpu_per_request(app: ASGIApp, scopes: list[dict[str, Any]], count: int) -> float:
     """CPU seconds per request over ``count`` requests cycling through ``scopes``."""
     started = time.process_time()
@@ -96,18 +119,10 @@ async def cpu_per_request(app: ASGIApp, scopes: list[dict[str, Any]], count: int
 async def run(database_url: str, requests: int, rounds: int) -> None:
     os.environ["TENANTRY_API_KEY_RATE_LIMIT_MAX"] = str(10 * requests * rounds + 1000)
     schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
-    auth = AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False)
     # Production refuses the development mail outbox; nothing is mailed while measuring.
     os.environ["TENANTRY_MAIL_BACKEND"] = "file"
     os.environ["TENANTRY_MAIL_FILE"] = str(Path(tempfile.mkdtemp()) / "mail.jsonl")
-    settings = Settings(
-        DATABASE_URL=database_url,
-        TENANTRY_BASE_URL=BASE,
-        TENANTRY_ENV="production",
-        TENANTRY_SECRET=SECRET,
-        TENANTRY_AUTO_MIGRATE=False,
-        auth=auth,
-    )
+    settings = production_settings(database_url)
     await asyncio.to_thread(sync_schema, database_url, app_tables(schema, settings))
     app = create_app(schema, settings)
     origin = {"origin": BASE}
@@ -127,12 +142,7 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
             assert org.status_code == 200, org.text
             created = await c.post("/api/auth/api-key/create", json={"name": "bench"}, headers=bearer | origin)
             assert created.status_code == 200, created.text
-            ids = []
-            for i in range(20):
-                project = {"name": f"Project {i}", "description": "Benchmark data"}
-                made = await c.post("/api/projects", json=project, headers=bearer | origin)
-                assert made.status_code == 201, made.text
-                ids.append(made.json()["id"])
+            ids = await create_projects(c, bearer | origin, 20)
             lists.append(scope_of("/api/projects?limit=20", bearer))
             gets.append(scope_of(f"/api/projects/{ids[7]}", bearer))
             keys.append(scope_of("/api/projects?limit=20", {"x-api-key": created.json()["key"]}))

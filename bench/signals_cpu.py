@@ -43,9 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from common import in_process_main  # noqa: E402
-from cpu import BASE, PASSWORD, SECRET, call, scope_of  # noqa: E402
+from cpu import BASE, PASSWORD, call, create_projects, production_settings, scope_of  # noqa: E402
 from tenantry.app import app_tables, create_app  # noqa: E402
-from tenantry.auth import AuthSettings  # noqa: E402
 from tenantry.config import Settings  # noqa: E402
 from tenantry.db.migrations import sync_schema  # noqa: E402
 from tenantry.schema import load_schema  # noqa: E402
@@ -68,14 +67,7 @@ def build(name: str, database_url: str) -> tuple[Any, Settings]:
     for key in {k for c in CONFIGS.values() for k in c}:
         os.environ.pop(key, None)
     os.environ.update(CONFIGS[name])
-    settings = Settings(
-        DATABASE_URL=database_url,
-        TENANTRY_BASE_URL=BASE,
-        TENANTRY_ENV="production",
-        TENANTRY_SECRET=SECRET,
-        TENANTRY_AUTO_MIGRATE=False,
-        auth=AuthSettings(TENANTRY_REQUIRE_EMAIL_VERIFICATION=False),
-    )
+    settings = production_settings(database_url)
     schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
     return create_app(schema, settings), settings
 
@@ -185,12 +177,7 @@ async def seed(app: Any) -> list[dict[str, Any]]:
             bearer = {"authorization": f"Bearer {signed.json()['token']}"}
             org = await client.post("/api/auth/organization/create", json={"name": f"Org {i}"}, headers=bearer | origin)
             assert org.status_code == 200, org.text
-            ids = []
-            for n in range(3):
-                project = {"name": f"Project {n}", "description": "Benchmark data"}
-                made = await client.post("/api/projects", json=project, headers=bearer | origin)
-                assert made.status_code == 201, made.text
-                ids.append(made.json()["id"])
+            ids = await create_projects(client, bearer | origin, 3)
             scopes.append(scope_of(f"/api/projects/{ids[1]}", bearer))
     return scopes
 
