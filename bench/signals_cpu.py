@@ -15,7 +15,8 @@ Why one process: instruction counts of separate processes running the *same* con
 differed by up to 56 k per request (about 5 %), more than the difference measured; alternating
 within one process takes that out. Under callgrind (found by ``callgrind_control``), each round's
 instructions are dumped per app and summed here; otherwise it prints CPU time per request, which
-this machine's neighbours move by +-25 % from round to round (read its medians only).
+this machine's neighbours move by +-25 % from round to round (read its medians only). The dumps
+are read from the working directory, callgrind's default place (no ``--callgrind-out-file``).
 Stderr carries the "on" app's access lines: send it to a file (``2>/dev/null``).
 """
 
@@ -47,7 +48,7 @@ from cpu import BASE, PASSWORD, call, create_projects, production_settings, scop
 from tenantry.app import app_tables, create_app  # noqa: E402
 from tenantry.config import Settings  # noqa: E402
 from tenantry.db.migrations import sync_schema  # noqa: E402
-from tenantry.schema import load_schema  # noqa: E402
+from tenantry.schema import Schema, load_schema  # noqa: E402
 
 OTLP_PORT = 8824
 USERS = 10
@@ -62,13 +63,12 @@ CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
-def build(name: str, database_url: str) -> tuple[Any, Settings]:
+def build(name: str, schema: Schema, database_url: str) -> tuple[Any, Settings]:
     """The app of configuration ``name`` (its settings read from the environment, as a server's are)."""
     for key in {k for c in CONFIGS.values() for k in c}:
         os.environ.pop(key, None)
     os.environ.update(CONFIGS[name])
     settings = production_settings(database_url)
-    schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
     return create_app(schema, settings), settings
 
 
@@ -105,10 +105,9 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     }
     receiver = start_receiver()
     try:
-        apps = {name: build(name, database_url) for name in CONFIGS}
-        await asyncio.to_thread(
-            sync_schema, database_url, app_tables(load_schema(ROOT / "tests" / "seed_schema.yaml"), apps["off"][1])
-        )
+        schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
+        apps = {name: build(name, schema, database_url) for name in CONFIGS}
+        await asyncio.to_thread(sync_schema, database_url, app_tables(schema, apps["off"][1]))
         await measure({name: app for name, (app, _) in apps.items()}, requests, rounds)
     finally:
         receiver.terminate()

@@ -330,3 +330,24 @@ async def test_access_lines_wait_to_be_written_together_and_other_lines_keep_the
 async def test_development_writes_each_access_line_at_once(make_client: Any) -> None:
     async with make_client(auth=NO_VERIFICATION, logs=JSON_LOGS) as client:
         assert runtime(client).get(Logs).handler.flush_interval == 0.0
+
+
+def test_the_timestamp_is_the_utc_time_to_the_microsecond_across_seconds_and_a_clock_set_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime as dt
+    import time
+
+    from tenantry.logs.setup import UtcTimestamp
+
+    def expected(ns: int) -> str:
+        moment = dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC)
+        return f"{moment:%Y-%m-%dT%H:%M:%S}.{ns // 1000 % 1_000_000:06d}Z"
+
+    stamp = UtcTimestamp()
+    second = 1_796_000_000 * 1_000_000_000
+    # Within a second, its first and last microsecond, the next second, then the clock set back.
+    for ns in (second + 295_527_000, second, second + 999_999_999, second + 1_000_000_000, second - 1_000):
+        monkeypatch.setattr(time, "time_ns", lambda ns=ns: ns)
+        assert stamp.now() == expected(ns)
+        assert stamp(None, "info", {}) == {"timestamp": expected(ns)}

@@ -8,8 +8,7 @@ The spans of one app repeat the same attributes (methods, routes, statements, ad
 bytes of each ``key = value`` pair are cached, those of a statement's whole attribute block too, and
 a span's fields are read where ``ReadableSpan`` keeps them (its properties copy lists): ~6 us for a
 statement's span and ~9 us for a request's (9 and 11.5 us without the last two, same sitting). The
-output is the same
-``ExportTraceServiceRequest`` (``tests/tracing/test_encoding.py`` decodes it with the official
+output is the same ``ExportTraceServiceRequest`` (``tests/tracing/test_encoding.py`` decodes it with the official
 ``opentelemetry-proto`` classes and compares it with the official encoder's, field by field), sent by
 the official exporter's HTTP client (``TracesExporter``).
 
