@@ -124,8 +124,11 @@ async def outbox(client: httpx.AsyncClient) -> list[dict[str, Any]]:
     return out
 
 
-async def eventually(check: Callable[[], Any], within: float = 5.0) -> None:
-    """Wait until ``check()`` (sync or async) is truthy; fail after ``within`` seconds."""
+async def eventually(check: Callable[[], Any], within: float = 20.0) -> None:
+    """Wait until ``check()`` (sync or async) is truthy; fail after ``within`` seconds.
+
+    The limit is generous on purpose: a check that holds returns at once, and a loaded CI machine
+    has taken over 5 s to finish a delivery that takes milliseconds alone."""
     deadline = asyncio.get_running_loop().time() + within
     while True:
         result = check()
