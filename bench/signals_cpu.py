@@ -1,5 +1,5 @@
 """What logs, metrics and traces cost a signed-in get, in one process: the app with them off and with
-them on, served alternately, in CPU time and (under callgrind) in instructions per request.
+them on (or with each alone), served alternately, in CPU time and (under callgrind) in instructions per request.
 
     .venv/bin/python bench/signals_cpu.py [--requests 400] [--rounds 3] [--database sqlite|postgresql]
     valgrind --tool=callgrind --dump-instr=no .venv/bin/python bench/signals_cpu.py --database postgresql
@@ -10,6 +10,10 @@ access lines to stderr, a metrics token, traces sampled at ``TENANTRY_TRACES_SAM
 0.1, exported by OTLP/HTTP to a receiver in a process of its own so its work is not counted). Ten
 users of ten organizations read one of their projects, a random user per request; each round runs
 ``--requests`` gets through each app in random order, with garbage collection off while measuring.
+``SIGNALS_CPU_CONFIGS=off,on,logs,traces,untraced,off2`` adds apps with one signal each ("untraced":
+tracing on, nothing sampled), to see where the cost goes, and a second "off" ("off2"), whose
+difference from the first is the measurement's own spread. ``SIGNALS_CPU_PATH=session`` measures
+``bench/auth.py``'s request instead: get-session with a session cookie.
 
 Why one process: instruction counts of separate processes running the *same* configuration have
 differed by up to 56 k per request (about 5 %), more than the difference measured; alternating
@@ -23,6 +27,7 @@ Stderr carries the "on" app's access lines: send it to a file (``2>/dev/null``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import glob
 import os
@@ -52,15 +57,28 @@ from tenantry.schema import Schema, load_schema  # noqa: E402
 
 OTLP_PORT = 8824
 USERS = 10
-CONFIGS: dict[str, dict[str, str]] = {
+_TRACES = {
+    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
+    "TENANTRY_TRACES_SAMPLE_RATE": os.environ.get("TENANTRY_TRACES_SAMPLE_RATE", "0.1"),
+}
+_ALL_CONFIGS: dict[str, dict[str, str]] = {
     "off": {"TENANTRY_ACCESS_LOG": "false"},
+    "off2": {"TENANTRY_ACCESS_LOG": "false"},  # a second "off": the spread between two identical apps
     "on": {
         "TENANTRY_ACCESS_LOG": "true",
         "TENANTRY_METRICS_TOKEN": "signals-cpu-bench-metrics-token-0123456789",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
-        "TENANTRY_TRACES_SAMPLE_RATE": os.environ.get("TENANTRY_TRACES_SAMPLE_RATE", "0.1"),
+        **_TRACES,
     },
+    # The parts alone (SIGNALS_CPU_CONFIGS=off,on,logs,traces,untraced): where the cost goes.
+    "logs": {"TENANTRY_ACCESS_LOG": "true"},
+    "traces": {"TENANTRY_ACCESS_LOG": "false", **_TRACES},
+    "metrics": {"TENANTRY_ACCESS_LOG": "false", "TENANTRY_METRICS_TOKEN": "signals-cpu-bench-metrics-token-0123456789"},
+    "logs_traces": {"TENANTRY_ACCESS_LOG": "true", **_TRACES},
+    "untraced": {"TENANTRY_ACCESS_LOG": "false", **_TRACES, "TENANTRY_TRACES_SAMPLE_RATE": "0"},
 }
+# What each request is: a signed-in get of a project, or ("session") get-session with a cookie.
+PATH = os.environ.get("SIGNALS_CPU_PATH", "get")
+CONFIGS = {name: _ALL_CONFIGS[name] for name in os.environ.get("SIGNALS_CPU_CONFIGS", "off,on").split(",")}
 
 
 def build(name: str, schema: Schema, database_url: str) -> tuple[Any, Settings]:
@@ -107,7 +125,7 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
     try:
         schema = load_schema(ROOT / "tests" / "seed_schema.yaml")
         apps = {name: build(name, schema, database_url) for name in CONFIGS}
-        await asyncio.to_thread(sync_schema, database_url, app_tables(schema, apps["off"][1]))
+        await asyncio.to_thread(sync_schema, database_url, app_tables(schema, next(iter(apps.values()))[1]))
         await measure({name: app for name, (app, _) in apps.items()}, requests, rounds)
     finally:
         receiver.terminate()
@@ -125,8 +143,10 @@ def start_receiver() -> subprocess.Popen[bytes]:
 
 async def measure(apps: dict[str, Any], requests: int, rounds: int) -> None:
     # Generous start-up limits: under valgrind an app starts many times slower.
-    async with LifespanManager(apps["off"], startup_timeout=120), LifespanManager(apps["on"], startup_timeout=120):
-        scopes = await seed(apps["off"])
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(LifespanManager(app, startup_timeout=120))
+        scopes = await seed(next(iter(apps.values())))
         for app in apps.values():
             for i in range(300):  # warm up: statements prepared, caches filled, both paths taken
                 status = await call(app, scopes[i % len(scopes)])
@@ -147,7 +167,8 @@ async def measure(apps: dict[str, Any], requests: int, rounds: int) -> None:
                 if counting:
                     callgrind_dump(name)
         gc.enable()
-    print(f"{requests} signed-in gets x {rounds} rounds per app, in one process, alternating in random order")
+    what = "get-sessions" if PATH == "session" else "signed-in gets"
+    print(f"{requests} {what} x {rounds} rounds per app, in one process, alternating in random order")
     for name, values in cpu.items():
         print(f"  {name:4} CPU {statistics.median(values) * 1e6:7.0f} us/request (median of rounds)")
     if counting:
@@ -158,8 +179,10 @@ async def measure(apps: dict[str, Any], requests: int, rounds: int) -> None:
                 f"  {name:4} {statistics.median(values) / 1000:7.0f} k instructions/request "
                 f"(rounds {min(values) / 1000:.0f}-{max(values) / 1000:.0f} k)"
             )
-        off, on = statistics.median(per_request["off"]), statistics.median(per_request["on"])
-        print(f"  signals on - off: {(on - off) / 1000:+.0f} k instructions/request ({on / off - 1:+.1%})")
+        off = statistics.median(per_request["off"])
+        for name in per_request.keys() - {"off"}:
+            cost = statistics.median(per_request[name])
+            print(f"  {name} - off: {(cost - off) / 1000:+.0f} k instructions/request ({cost / off - 1:+.1%})")
 
 
 async def seed(app: Any) -> list[dict[str, Any]]:
@@ -177,7 +200,11 @@ async def seed(app: Any) -> list[dict[str, Any]]:
             org = await client.post("/api/auth/organization/create", json={"name": f"Org {i}"}, headers=bearer | origin)
             assert org.status_code == 200, org.text
             ids = await create_projects(client, bearer | origin, 3)
-            scopes.append(scope_of(f"/api/projects/{ids[1]}", bearer))
+            if PATH == "session":  # bench/auth.py's request: get-session with the session cookie
+                cookie = "; ".join(f"{name}={value}" for name, value in signed.cookies.items())
+                scopes.append(scope_of("/api/auth/get-session", {"cookie": cookie}))
+            else:
+                scopes.append(scope_of(f"/api/projects/{ids[1]}", bearer))
     return scopes
 
 

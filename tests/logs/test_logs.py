@@ -95,6 +95,10 @@ async def test_no_password_token_cookie_or_api_key_reaches_the_logs(
     assert [line["status"] for line in access][:3] == [200, 401, 200]
     assert all(len(line["request_id"]) == 32 and line["duration_ms"] >= 0 for line in access)
     assert len({line["request_id"] for line in access}) == len(access)
+    # An authentication endpoint that reads the session names its user, as an API request does;
+    # a sign-up or a failed sign-in (no session) names nobody.
+    assert access[-1]["user_id"] == up.json()["user"]["id"]
+    assert "user_id" not in access[0] and "user_id" not in access[1]
 
 
 async def test_the_request_id_is_returned_bound_and_given_to_the_audit_context(

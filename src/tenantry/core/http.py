@@ -32,6 +32,15 @@ ROUTE_SCOPE_KEY = "tenantry.route"
 LOG_FIELDS: ContextVar[dict[str, Any] | None] = ContextVar("tenantry.log_fields", default=None)
 
 
+def log_who(user_id: str | None, organization_id: str | None) -> None:
+    """Name the user and organization on the rest of the request's log lines (and its access line),
+    once known: by the app's principal, or by an authentication endpoint that read the session itself."""
+    fields = LOG_FIELDS.get()
+    if fields is not None and (user_id is not None or organization_id is not None):
+        fields["user_id"] = user_id
+        fields["organization_id"] = organization_id
+
+
 class JSONResponse(Response):
     """JSON rendered by orjson (values are already JSON-ready; ``str`` is the fallback)."""
 

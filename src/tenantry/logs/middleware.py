@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tenantry.context import Principal
-from tenantry.core.http import LOG_FIELDS, REQUEST_ID_SCOPE_KEY, route_template
+from tenantry.core.http import LOG_FIELDS, REQUEST_ID_SCOPE_KEY, log_who, route_template
 
 HEADER: Final = b"x-request-id"
 # Letters, digits and a few separators (UUIDs, hex, ULIDs, "Root=1-…"): nothing that could break a line.
@@ -56,10 +56,7 @@ def incoming_request_id(scope: Scope, trusted_proxies: Collection[str]) -> str |
 
 def principal_fields(request: Request, principal: Principal) -> None:
     """The principal listener: the user and organization ids on the rest of the request's lines."""
-    fields = LOG_FIELDS.get()
-    if fields is not None and (principal.user_id is not None or principal.org_id is not None):
-        fields["user_id"] = principal.user_id
-        fields["organization_id"] = principal.org_id
+    log_who(principal.user_id, principal.org_id)
 
 
 class RequestLogging:
