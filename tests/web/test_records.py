@@ -13,7 +13,7 @@ import httpx
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
 from tests.billing.helpers import SECRET, billing_schema, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
-from tests.tenancy.helpers import create_org, new_user
+from tests.tenancy.helpers import create_org, join, new_user
 from tests.web.test_pages import FORM, log_in, sign_up
 
 SCHEMA = """
@@ -184,6 +184,20 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         assert r.status_code == 303
         dash = (await client.get("/dashboard")).text
         assert "First steps" not in dash  # every step done: the checklist leaves
+
+
+async def test_a_teammate_who_joined_ticks_the_first_step_and_is_counted(make_client: ClientFactory) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        admin = await new_user(client, "admin@example.com")
+        org = await create_org(client, admin, "Acme", slug="acme")
+        dash = (await client.get("/dashboard", headers=admin.headers)).text
+        assert '<a class="step" href="/settings/members#invite-email">Invite a teammate</a>' in dash
+        assert re.search(r'<p class="muted" style="margin:0">Members</p><p class="stat">1</p>', dash)
+        # Joined through an invitation, which is no longer pending: the member count ticks the step.
+        await join(client, admin, org, await new_user(client, "bo@example.com"), "member")
+        dash = (await client.get("/dashboard", headers=admin.headers)).text
+        assert '<li class="done" data-step="1">' in dash
+        assert re.search(r'<p class="muted" style="margin:0">Members</p><p class="stat">2</p>', dash)
 
 
 async def test_choosing_a_plan_is_a_step_ticked_by_the_subscription(make_client: ClientFactory) -> None:

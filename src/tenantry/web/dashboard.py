@@ -17,7 +17,7 @@ from tenantry.tenancy import service as organizations
 from tenantry.tenancy.service import OrganizationService
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect, refused_status, safe_next
 from tenantry.web.crud import Crud
-from tenantry.web.onboarding import checklist, stats
+from tenantry.web.onboarding import checklist, members_total, stats
 
 if TYPE_CHECKING:
     from tenantry.web.services import Services
@@ -64,7 +64,8 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
                 widgets = await crud.widgets(viewer, entity, {}, {}, creating=True)
         description = next((f.name for f in entity.fields if f.name == "description"), None) if entity else None
         badge = next((f.name for f in entity.fields if f.type is FieldType.ENUM), None) if entity else None
-        steps = await checklist(web, viewer, entity, bool(rows))
+        members = await members_total(web, viewer)
+        steps = await checklist(web, viewer, entity, bool(rows), members)
         return web.render(
             request,
             "dashboard.html",
@@ -77,7 +78,7 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             created=entity.created_at_field if entity else None,
             badge=badge,
             steps=steps if not all(step.done for step in steps) else [],
-            stats=await stats(web, crud, viewer),
+            stats=await stats(web, crud, viewer, members),
             title_of=crud.title_of,
         )
 

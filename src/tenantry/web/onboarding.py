@@ -34,8 +34,19 @@ class Stat:
     href: str
 
 
-async def stats(web: Web, crud: Crud, viewer: Viewer) -> list[Stat]:
-    """How many rows of each of the organization's own entities the viewer may read, and its members."""
+async def members_total(web: Web, viewer: Viewer) -> int | None:
+    """How many members the viewer's active organization has (None: the app has no organizations,
+    or the viewer has none active). Read once per page: the counts and the checklist both show it."""
+    tenancy = web.runtime.tenancy
+    if tenancy is None or viewer.active is None:
+        return None
+    listed = await tenancy.organizations.list_members(viewer.current, MemberQuery(limit=1))
+    return int(listed.get("total", 0))
+
+
+async def stats(web: Web, crud: Crud, viewer: Viewer, members: int | None) -> list[Stat]:
+    """How many rows of each of the organization's own entities the viewer may read, and ``members``
+    (``members_total``)."""
     out = []
     for e in crud.readable(viewer):
         if e.system is not None or not e.tenant_field:
@@ -47,23 +58,21 @@ async def stats(web: Web, crud: Crud, viewer: Viewer) -> list[Stat]:
         except ApiError:
             continue
         out.append(Stat(plural(e), page.total, f"/app/{e.route}"))
-    tenancy = web.runtime.tenancy
-    if tenancy is not None and viewer.active is not None:
-        listed = await tenancy.organizations.list_members(viewer.current, MemberQuery(limit=1))
-        out.append(Stat("Members", int(listed.get("total", 0)), "/settings/members"))
+    if members is not None:
+        out.append(Stat("Members", members, "/settings/members"))
     return out
 
 
-async def checklist(web: Web, viewer: Viewer, entity: Entity | None, has_rows: bool) -> list[Step]:
-    """The first steps of a new organization, for its admins (the top role); empty for others."""
+async def checklist(web: Web, viewer: Viewer, entity: Entity | None, has_rows: bool, members: int | None) -> list[Step]:
+    """The first steps of a new organization, for its admins (the top role); empty for others.
+    ``members``: ``members_total``."""
     tenancy = web.runtime.tenancy
     roles = web.schema.roles
-    if tenancy is None or viewer.active is None or not roles or viewer.role != roles[0]:
+    if tenancy is None or members is None or not roles or viewer.role != roles[0]:
         return []
     service = tenancy.organizations
-    members = await service.list_members(viewer.current, MemberQuery(limit=1))
-    invited = any(i.get("status") == "pending" for i in await service.list_invitations(viewer.current))
-    steps = [Step("Invite a teammate", "/settings/members#invite-email", int(members.get("total", 0)) > 1 or invited)]
+    invited = members > 1 or any(i.get("status") == "pending" for i in await service.list_invitations(viewer.current))
+    steps = [Step("Invite a teammate", "/settings/members#invite-email", invited)]
     if entity is not None:
         steps.append(Step(f"Create your first {singular(entity).lower()}", f"/app/{entity.route}/new", has_rows))
     billing = web.runtime.billing
