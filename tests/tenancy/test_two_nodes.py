@@ -49,14 +49,7 @@ async def other_node(database_url: str, directory: Path) -> AsyncIterator[httpx.
         TENANTRY_AUTO_MIGRATE="false",
     )
     log_path = directory / "node-b.log"
-    args = [sys.executable, "-m", "uvicorn", "--factory", "tenantry.app:app_from_env"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*args, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = await asyncio.to_thread(start_server, env, port, log_path)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             deadline = time.monotonic() + 60
@@ -78,6 +71,18 @@ async def other_node(database_url: str, directory: Path) -> AsyncIterator[httpx.
             proc.kill()
             proc.wait(5)
     assert "Traceback" not in log_path.read_text(), log_path.read_text()
+
+
+def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """``uvicorn`` serving the app the environment describes on ``port``, its output in ``log_path``."""
+    args = [sys.executable, "-m", "uvicorn", "--factory", "tenantry.app:app_from_env"]
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [*args, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 async def statuses(nodes: tuple[httpx.AsyncClient, ...], user: User, method: str, path: str, **kw: object) -> list[int]:
