@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from common import in_process_main  # noqa: E402
 from tenantry.app import app_tables, create_app  # noqa: E402
-from tenantry.auth import AuthSettings  # noqa: E402
+from tenantry.auth import Authentication, AuthSettings  # noqa: E402
 from tenantry.auth.plugins.api_key import ApiKeyPlugin  # noqa: E402
 from tenantry.config import Settings  # noqa: E402
 from tenantry.db.migrations import sync_schema  # noqa: E402
@@ -70,7 +70,7 @@ async def run(database_url: str, requests: int, rounds: int) -> None:
         for i in range(20):
             project = {"name": f"Project {i}", "description": "Benchmark data"}
             assert (await c.post("/api/projects", json=project, headers=session)).status_code == 201
-        plugin = app.state.tenantry.auth.plugin("api-key")
+        plugin = app.state.tenantry.get(Authentication).plugin("api-key")
         assert isinstance(plugin, ApiKeyPlugin)
 
         async def with_key(audited: bool, count: int) -> float:
