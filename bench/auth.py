@@ -3,7 +3,8 @@
     .venv/bin/python bench/auth.py [--duration 10] [--connections 50] [--threads 2] [--rounds 3] [--quick]
 
 Creates two databases on one PostgreSQL (``tenantry_bench_auth_ours`` and ``tenantry_bench_auth_ba``),
-starts Tenantry (uvicorn, one worker, port 8831) and ``bench/better_auth_server.mjs`` (one Node
+starts Tenantry (uvicorn, one worker, port 8831, in production mode as ``tenantry serve`` runs it:
+JSON access lines, mail to a file) and ``bench/better_auth_server.mjs`` (one Node
 process, port 8832) with the same secret and rate limits off, signs the same users up and in on each
 through its own endpoints, checks the answers are comparable, checks that a revoked session is gone
 on the very next ``get-session``, then drives ``GET /api/auth/get-session`` (rotating session cookies)
@@ -267,7 +268,10 @@ def make_servers(opts: Options, workdir: Path) -> tuple[Server, Server]:
         "TENANTRY_SCHEMA": str(SCHEMA),
         "TENANTRY_HOOKS": str(ROOT / "examples" / "saas" / "hooks.py"),
         "DATABASE_URL": opts.url(opts.ours_db),
-        "TENANTRY_ENV": "development",
+        # Production, as ``tenantry serve`` runs it (JSON access lines, no development tooling).
+        "TENANTRY_ENV": "production",
+        "TENANTRY_MAIL_BACKEND": "file",
+        "TENANTRY_MAIL_FILE": str(workdir / "mail.jsonl"),
         "TENANTRY_DB_POOL_SIZE": str(POOL_SIZE),
         "TENANTRY_SECRET": SECRET,
         "TENANTRY_BASE_URL": f"http://127.0.0.1:{opts.ours_port}",
