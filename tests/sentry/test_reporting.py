@@ -140,6 +140,30 @@ async def test_client_errors_are_not_reported(make_client: Any, sentry: tuple[Se
     assert emulator.events == []
 
 
+async def test_requests_start_no_sentry_transaction(
+    make_client: Any, sentry: tuple[SentryEmulator, str], monkeypatch: Any
+) -> None:
+    # Tracing is OpenTelemetry's: the integration must not build a transaction per request (with
+    # tracing off it still did, parsing trace headers and sampling: most of what error tracking
+    # cost a request). Errors are still reported with the route's name (the test above).
+    started: list[object] = []
+    real = sentry_sdk.start_transaction
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        return real(*args, **kwargs)
+
+    emulator, dsn = sentry
+    async with reporting_app(make_client, dsn) as client:
+        monkeypatch.setattr(sentry_sdk, "start_transaction", counting)
+        await signed_up_with_org(client)
+        assert (await client.get("/api/projects")).status_code == 200
+        assert (await client.post("/api/projects", json={"name": "Apollo"}, headers=ORIGIN)).status_code == 201
+        await flush()
+    assert started == []
+    assert emulator.events == []
+
+
 async def test_a_failing_delivery_is_reported_at_each_attempt_an_expected_one_when_given_up(
     make_client: Any, sentry: tuple[SentryEmulator, str]
 ) -> None:
