@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.db.postgres import PostgresDatabase
 from tests.api.test_apso_bypass import SCHEMA as BYPASS_SCHEMA
 from tests.api.test_apso_bypass import world as bypass_world
@@ -101,6 +102,29 @@ async def test_statements_per_authenticated_request(make_client: ClientFactory) 
             assert len(sent) <= bound, f"{name}: {len(sent)} statements (at most {bound})\n" + "\n".join(sent)
             # The lookup named the acting user of row-level security: no statement of its own did.
             assert not any(s.lstrip().startswith("SELECT set_config") for s in sent), (name, sent)
+
+
+async def test_a_key_without_audit_of_its_uses_is_counted_by_one_statement(make_client: ClientFactory) -> None:
+    # With the audit of uses off there is nothing to write with the count: the key's guarded update
+    # alone, outside a transaction (it was BEGIN, the update, COMMIT: five round trips in all).
+    quiet = ApiKeySettings(
+        TENANTRY_API_KEY_AUDIT_USE=False, TENANTRY_API_KEY_RATE_LIMIT_MAX=2, TENANTRY_API_KEY_RATE_LIMIT_WINDOW=60
+    )
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, api_key=quiet, TENANTRY_DB_POOL_SIZE=1) as client:
+        db = runtime(client).db
+        assert isinstance(db, PostgresDatabase)
+        ann = await new_user(client, "ann@example.com")
+        await create_org(client, ann, "Acme")
+        limited = await create_key(client, ann, name="limited")
+        await db.listen_statements(_listen)
+        for _ in range(2):
+            sent = await statements(lambda: client.get("/api/projects", headers=with_key(limited["key"])))
+            assert len(sent) <= KEY_BOUND and not any(s.strip().upper() == "BEGIN" for s in sent), sent
+        # The count held: a third use within the window is refused, and no use was audited.
+        over = await client.get("/api/projects", headers=with_key(limited["key"]))
+        assert over.status_code == 429 and over.json()["code"] == "RATE_LIMITED"
+        rows = await db.fetch("SELECT count(*) FROM audit_logs WHERE action = 'api_key_use'")
+        assert rows[0][0] == 0
 
 
 async def test_connection_back_in_the_pool_when_the_answer_starts(make_client: ClientFactory) -> None:

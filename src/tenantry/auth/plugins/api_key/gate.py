@@ -6,7 +6,8 @@ key loses rights at once. Then, all or nothing, the use is counted against the k
 (``remaining``) and rate limit (``rateLimitMax`` requests per ``rateLimitTimeWindow``) by guarded
 updates of its row, which hold across processes, and the use is written to the audit log: on
 PostgreSQL, for a key without a quota, by one statement (the update and the audit row's insert in
-a data-modifying CTE); otherwise in one transaction.
+a data-modifying CTE); otherwise in one transaction. With the audit of uses off, a key without a
+quota is counted by its guarded update alone.
 """
 
 from __future__ import annotations
@@ -121,6 +122,11 @@ class KeyGate:
             )
             async with self.ctx.db.connection() as conn:
                 key = await self.claim(conn, admitted.key, now, audit)
+        elif not self.settings.audit_use and admitted.key.remaining is None:
+            # Nothing to audit and no quota: each guarded update of the window is all-or-nothing on
+            # its own, so no transaction (its BEGIN and COMMIT were two round trips of three).
+            async with self.ctx.db.connection() as conn:
+                key = await self.claim(conn, admitted.key, now)
         else:
             async with self.ctx.db.transaction() as conn:
                 key = await self.claim(conn, admitted.key, now)
