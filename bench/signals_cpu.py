@@ -10,10 +10,12 @@ access lines to stderr, a metrics token, traces sampled at ``TENANTRY_TRACES_SAM
 0.1, exported by OTLP/HTTP to a receiver in a process of its own so its work is not counted). Ten
 users of ten organizations read one of their projects, a random user per request; each round runs
 ``--requests`` gets through each app in random order, with garbage collection off while measuring.
-``SIGNALS_CPU_CONFIGS=off,on,logs,traces,untraced,off2`` adds apps with one signal each ("untraced":
-tracing on, nothing sampled), to see where the cost goes, and a second "off" ("off2"), whose
-difference from the first is the measurement's own spread. ``SIGNALS_CPU_PATH=session`` measures
-``bench/auth.py``'s request instead: get-session with a session cookie.
+``SIGNALS_CPU_CONFIGS`` names the apps, the first being the one the others are compared with
+(default ``off,on``): ``logs``, ``metrics`` (a scrape token; the metrics middleware runs in every
+app), ``traces`` and ``logs_traces`` have those signals alone, ``untraced`` tracing on with nothing
+sampled, and ``off2`` is a second "off", whose difference from the first is the measurement's own
+spread. ``SIGNALS_CPU_PATH=session`` measures ``bench/auth.py``'s request instead: get-session with
+a session cookie.
 
 Why one process: instruction counts of separate processes running the *same* configuration have
 differed by up to 56 k per request (about 5 %), more than the difference measured; alternating
@@ -57,6 +59,7 @@ from tenantry.schema import Schema, load_schema  # noqa: E402
 
 OTLP_PORT = 8824
 USERS = 10
+_METRICS = {"TENANTRY_METRICS_TOKEN": "signals-cpu-bench-metrics-token-0123456789"}
 _TRACES = {
     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{OTLP_PORT}",
     "TENANTRY_TRACES_SAMPLE_RATE": os.environ.get("TENANTRY_TRACES_SAMPLE_RATE", "0.1"),
@@ -64,21 +67,21 @@ _TRACES = {
 _ALL_CONFIGS: dict[str, dict[str, str]] = {
     "off": {"TENANTRY_ACCESS_LOG": "false"},
     "off2": {"TENANTRY_ACCESS_LOG": "false"},  # a second "off": the spread between two identical apps
-    "on": {
-        "TENANTRY_ACCESS_LOG": "true",
-        "TENANTRY_METRICS_TOKEN": "signals-cpu-bench-metrics-token-0123456789",
-        **_TRACES,
-    },
-    # The parts alone (SIGNALS_CPU_CONFIGS=off,on,logs,traces,untraced): where the cost goes.
+    "on": {"TENANTRY_ACCESS_LOG": "true", **_METRICS, **_TRACES},
+    # The parts alone: where the cost goes.
     "logs": {"TENANTRY_ACCESS_LOG": "true"},
     "traces": {"TENANTRY_ACCESS_LOG": "false", **_TRACES},
-    "metrics": {"TENANTRY_ACCESS_LOG": "false", "TENANTRY_METRICS_TOKEN": "signals-cpu-bench-metrics-token-0123456789"},
+    "metrics": {"TENANTRY_ACCESS_LOG": "false", **_METRICS},
     "logs_traces": {"TENANTRY_ACCESS_LOG": "true", **_TRACES},
     "untraced": {"TENANTRY_ACCESS_LOG": "false", **_TRACES, "TENANTRY_TRACES_SAMPLE_RATE": "0"},
 }
 # What each request is: a signed-in get of a project, or ("session") get-session with a cookie.
 PATH = os.environ.get("SIGNALS_CPU_PATH", "get")
-CONFIGS = {name: _ALL_CONFIGS[name] for name in os.environ.get("SIGNALS_CPU_CONFIGS", "off,on").split(",")}
+_CHOSEN = os.environ.get("SIGNALS_CPU_CONFIGS", "off,on").split(",")
+if unknown := [name for name in _CHOSEN if name not in _ALL_CONFIGS]:
+    raise SystemExit(f"SIGNALS_CPU_CONFIGS: no configuration {', '.join(unknown)} (known: {', '.join(_ALL_CONFIGS)})")
+# The first named is the reference the others are compared with.
+CONFIGS = {name: _ALL_CONFIGS[name] for name in _CHOSEN}
 
 
 def build(name: str, schema: Schema, database_url: str) -> tuple[Any, Settings]:
@@ -179,10 +182,13 @@ async def measure(apps: dict[str, Any], requests: int, rounds: int) -> None:
                 f"  {name:4} {statistics.median(values) / 1000:7.0f} k instructions/request "
                 f"(rounds {min(values) / 1000:.0f}-{max(values) / 1000:.0f} k)"
             )
-        off = statistics.median(per_request["off"])
-        for name in per_request.keys() - {"off"}:
+        reference, *others = CONFIGS
+        base = statistics.median(per_request[reference])
+        for name in others:
             cost = statistics.median(per_request[name])
-            print(f"  {name} - off: {(cost - off) / 1000:+.0f} k instructions/request ({cost / off - 1:+.1%})")
+            print(
+                f"  {name} - {reference}: {(cost - base) / 1000:+.0f} k instructions/request ({cost / base - 1:+.1%})"
+            )
 
 
 async def seed(app: Any) -> list[dict[str, Any]]:

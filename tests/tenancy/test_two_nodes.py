@@ -1,6 +1,6 @@
 """Two nodes on one database: what one node changes about a signed-in user counts on the other's next request.
 
-Node A is an app in this process; node B a server process of its own (its own pool, caches and
+Node A is an app in this process; node B a server process of its own (``uvicorn``) (its own pool, caches and
 memory: nothing but the database is shared). A user's bearer session is used on both. Each change
 is made through one node and checked on both at once, with no wait in between: a role change, a
 switch of the session's active organization, a revoked session and a ban. A cache of sessions or
@@ -12,11 +12,10 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,9 +23,9 @@ import pytest
 from tenantry.auth import Authentication
 from tenantry.auth.plugins.admin.superusers import make_superuser
 from tests.admin.helpers import SETTINGS
-from tests.auth.helpers import BASE, ORIGIN, runtime
+from tests.auth.helpers import BASE, ORIGIN, PASSWORD, runtime
 from tests.conftest import ClientFactory, seed_project
-from tests.realtime.test_multinode import free_port
+from tests.realtime.test_multinode import free_port, start_node
 from tests.tenancy.helpers import User, create_org, join, new_user, ok
 
 SECRET = "two-nodes-secret-" + "n" * 32
@@ -34,60 +33,40 @@ SECRET = "two-nodes-secret-" + "n" * 32
 
 @asynccontextmanager
 async def other_node(database_url: str, directory: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """Node B: ``uvicorn`` serving the seed's app on ``database_url`` (migrated by node A), and a client of it."""
+    """Node B: the realtime test's server process serving the seed's app on ``database_url`` (migrated
+    by node A), and a client of it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TENANTRY_") and k != "DATABASE_URL"}
     env.update(
         TENANTRY_SCHEMA=str(seed_project(directory) / "schema.yaml"),
         DATABASE_URL=database_url,
         TENANTRY_SECRET=SECRET,
-        TENANTRY_BASE_URL=f"http://127.0.0.1:{port}",
         TENANTRY_TRUSTED_ORIGINS=BASE,
         TENANTRY_REQUIRE_EMAIL_VERIFICATION="false",
         TENANTRY_RATE_LIMIT="off",
         TENANTRY_OPEN_API="false",
         TENANTRY_AUTO_MIGRATE="false",
     )
-    log_path = directory / "node-b.log"
-    proc = await asyncio.to_thread(start_server, env, port, log_path)
+    proc = await asyncio.to_thread(start_node, env, port)
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if (await client.get("/api/auth/ok")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert time.monotonic() < deadline, "node B did not start:\n" + log_path.read_text()
-                await asyncio.sleep(0.05)
             yield client
     finally:
         proc.terminate()
         try:
-            proc.wait(15)
+            output, _ = await asyncio.to_thread(proc.communicate, timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
-    assert "Traceback" not in log_path.read_text(), log_path.read_text()
+            output, _ = await asyncio.to_thread(proc.communicate, timeout=5)
+    log = output.decode(errors="replace")
+    assert "Traceback" not in log, log
 
 
-def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """``uvicorn`` serving the app the environment describes on ``port``, its output in ``log_path``."""
-    args = [sys.executable, "-m", "uvicorn", "--factory", "tenantry.app:app_from_env"]
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [*args, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-
-
-async def statuses(nodes: tuple[httpx.AsyncClient, ...], user: User, method: str, path: str, **kw: object) -> list[int]:
-    """The status of the same request made by ``user`` on each node, in turn."""
-    return [(await node.request(method, path, headers=user.headers, **kw)).status_code for node in nodes]  # type: ignore[arg-type]
+async def statuses(
+    nodes: tuple[httpx.AsyncClient, ...], user: User, method: str, path: str, body: Any = None
+) -> list[int]:
+    """The status of the same request (JSON ``body``, if any) made by ``user`` on each node, in turn."""
+    return [(await node.request(method, path, headers=user.headers, json=body)).status_code for node in nodes]
 
 
 async def project_names(node: httpx.AsyncClient, user: User) -> set[str]:
@@ -117,9 +96,9 @@ async def test_role_switch_revocation_and_ban_count_on_the_next_request_of_eithe
 
             # A role change made on one node: the next request on either node has the new role.
             await ok(b, ann, "update-member-role", {"memberId": member["id"], "role": "viewer"})
-            assert await statuses(nodes, mia, "POST", "/api/projects", json={"name": "Refused"}) == [403, 403]
+            assert await statuses(nodes, mia, "POST", "/api/projects", {"name": "Refused"}) == [403, 403]
             await ok(a, ann, "update-member-role", {"memberId": member["id"], "role": "member"})
-            assert await statuses(nodes, mia, "POST", "/api/projects", json={"name": "Mia's"}) == [201, 201]
+            assert await statuses(nodes, mia, "POST", "/api/projects", {"name": "Mia's"}) == [201, 201]
 
             # The session's organization switched on one node: both read the other organization's rows.
             await ok(a, mia, "set-active", {"organizationId": beta["id"]})
@@ -129,7 +108,7 @@ async def test_role_switch_revocation_and_ban_count_on_the_next_request_of_eithe
 
             # A session revoked on one node is refused by both; her other session still works.
             second = await a.post(
-                "/api/auth/sign-in/email", json={"email": mia.email, "password": "Password-One-111"}, headers=ORIGIN
+                "/api/auth/sign-in/email", json={"email": mia.email, "password": PASSWORD}, headers=ORIGIN
             )
             assert second.status_code == 200, second.text
             a.cookies.clear()  # the bearer tokens say who asks, not a cookie the client kept

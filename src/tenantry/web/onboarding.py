@@ -71,8 +71,9 @@ async def checklist(web: Web, viewer: Viewer, entity: Entity | None, has_rows: b
     if tenancy is None or members is None or not roles or viewer.role != roles[0]:
         return []
     service = tenancy.organizations
-    invited = members > 1 or any(i.get("status") == "pending" for i in await service.list_invitations(viewer.current))
-    steps = [Step("Invite a teammate", "/settings/members#invite-email", invited)]
+    # Done once someone joined, or while an invitation waits (read only when nobody has joined yet).
+    teammate = members > 1 or any(i.get("status") == "pending" for i in await service.list_invitations(viewer.current))
+    steps = [Step("Invite a teammate", "/settings/members#invite-email", teammate)]
     if entity is not None:
         steps.append(Step(f"Create your first {singular(entity).lower()}", f"/app/{entity.route}/new", has_rows))
     billing = web.runtime.billing

@@ -104,29 +104,27 @@ class KeyGate:
         self, admitted: Admitted, client: ClientInfo, method: str, path: str, action: str, now: dt.datetime
     ) -> ApiKey:
         rows = self.ctx.audit_rows if self.settings.audit_use and self.ctx.audit_hook is not None else None
-        if rows is not None and admitted.key.remaining is None:
-            # One statement counts the use and writes its audit row (both or neither): no
-            # transaction, so one round trip instead of four (BEGIN, counter, audit row, COMMIT).
-            audit = AuditedUse(
-                rows,
-                rows.row(
-                    action=action,
-                    resource_type="api_key",
-                    user_id=admitted.principal.user_id,
-                    org_id=admitted.key.organization_id,
-                    resource_id=admitted.key.id,
-                    new={"method": method, "path": path},
-                    ip=client.ip or None,
-                    user_agent=client.user_agent or None,
-                ),
-            )
+        if admitted.key.remaining is None and (rows is not None or not self.settings.audit_use):
+            # One statement counts the use (a guarded update, all or nothing on its own) and writes
+            # its audit row when uses are audited: no transaction, one round trip instead of four
+            # (BEGIN, counter, audit row, COMMIT), or three with nothing to audit.
+            audit = None
+            if rows is not None:
+                audit = AuditedUse(
+                    rows,
+                    rows.row(
+                        action=action,
+                        resource_type="api_key",
+                        user_id=admitted.principal.user_id,
+                        org_id=admitted.key.organization_id,
+                        resource_id=admitted.key.id,
+                        new={"method": method, "path": path},
+                        ip=client.ip or None,
+                        user_agent=client.user_agent or None,
+                    ),
+                )
             async with self.ctx.db.connection() as conn:
                 key = await self.claim(conn, admitted.key, now, audit)
-        elif not self.settings.audit_use and admitted.key.remaining is None:
-            # Nothing to audit and no quota: each guarded update of the window is all-or-nothing on
-            # its own, so no transaction (its BEGIN and COMMIT were two round trips of three).
-            async with self.ctx.db.connection() as conn:
-                key = await self.claim(conn, admitted.key, now)
         else:
             async with self.ctx.db.transaction() as conn:
                 key = await self.claim(conn, admitted.key, now)
