@@ -219,13 +219,27 @@ def test_migrations_from_the_command_line(project: Path) -> None:
     assert down.exit_code == 0, down.output
 
 
+def _refused_serve(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``tenantry serve ARGS`` as a real process (it becomes the node, which checks before serving)."""
+    argv = [_tenantry(), "serve", *args, "--host", "127.0.0.1", "--port", str(_free_port())]
+    return subprocess.run(
+        argv, cwd=project, env=_clean_env(**env), capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def test_serve_refuses_unsafe_starts(project: Path) -> None:
-    no_secret = runner.invoke(app, ["serve"])
-    assert no_secret.exit_code == 2 and "TENANTRY_SECRET" in no_secret.output
-    no_mail = runner.invoke(app, ["serve"], env={"TENANTRY_SECRET": "x" * 40})
-    assert no_mail.exit_code == 2 and "TENANTRY_MAIL_BACKEND" in no_mail.output
-    unmigrated = runner.invoke(app, ["serve"], env={"TENANTRY_SECRET": "x" * 40, "TENANTRY_MAIL_BACKEND": "file"})
-    assert unmigrated.exit_code == 1 and "does not match the schema" in unmigrated.output
+    # The node checks the settings and the database beside the app it builds: each refusal is
+    # explained once, plainly (no traceback of the app's build), and the node exits with its status.
+    no_secret = _refused_serve(project)
+    assert no_secret.returncode == 2 and "TENANTRY_SECRET" in no_secret.stderr, no_secret
+    assert "Traceback" not in no_secret.stderr + no_secret.stdout
+    no_mail = _refused_serve(project, TENANTRY_SECRET="x" * 40)
+    assert no_mail.returncode == 2 and "TENANTRY_MAIL_BACKEND" in no_mail.stderr, no_mail
+    unmigrated = _refused_serve(project, TENANTRY_SECRET="x" * 40, TENANTRY_MAIL_BACKEND="file")
+    assert unmigrated.returncode == 1 and "does not match the schema" in unmigrated.stderr, unmigrated
+    assert "Traceback" not in unmigrated.stderr + unmigrated.stdout
+    # Nothing was served meanwhile, and the banner (shown once the check passes) never was.
+    assert "Tenantry production" not in unmigrated.stdout
 
 
 def test_missing_schema_is_explained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -454,8 +468,9 @@ def test_serve_refuses_a_database_ahead_of_its_code(project: Path) -> None:
     with sqlite3.connect(project / "tenantry.db") as db:
         db.execute("UPDATE alembic_version SET version_num = 'f00dfeed1234'")
     env = {"TENANTRY_SECRET": "x" * 40, "TENANTRY_MAIL_BACKEND": "file"}
-    for args in (["serve"], ["serve", "--migrate"]):
-        refused = runner.invoke(app, args, env=env)
-        assert refused.exit_code == 1, refused.output
-        assert "This code is older than the database; not starting." in refused.output
-        assert "f00dfeed1234" in refused.output and "a newer version of this project migrated it" in refused.output
+    for args in ([], ["--migrate"], ["--migrate", "--workers", "2"]):
+        refused = _refused_serve(project, *args, **env)
+        assert refused.returncode == 1, refused
+        output = " ".join((refused.stdout + refused.stderr).split())  # Rich wraps at the terminal's width
+        assert "This code is older than the database; not starting." in output
+        assert "f00dfeed1234" in output and "a newer version of this project migrated it" in output

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from tenantry.config import Settings
     from tenantry.core import App
     from tenantry.schema import Schema, SchemaError
+    from tenantry.server.check import CheckRequest, Verdict
 
 # The client languages (``tenantry.clients.Language``, which loads the schema package: mypy checks they agree).
 Language = Literal["typescript", "python"]
@@ -600,16 +601,13 @@ def serve(
     from tenantry.server.__main__ import exec_argv
 
     path = resolve_schema_path(schema)
-    loaded = load_or_exit(path)
+    load_or_exit(path)  # its mistakes at once, with file and line, before anything starts
     os.environ.setdefault("TENANTRY_ENV", "production")
     if not proxy_headers:
         os.environ["TENANTRY_TRUSTED_PROXIES"] = ""  # the workers read it too
     if grace is not None:
         os.environ["TENANTRY_SHUTDOWN_GRACE"] = str(grace)
-    settings = settings_or_exit()
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
-    _require_migrated(path, loaded, settings, migrate=migrate)
-    _banner(loaded, host, port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
     if workers > 1:
         from tenantry.metrics.multiprocess import prepare_directory
 
@@ -621,13 +619,34 @@ def serve(
     except OSError as exc:  # the port is taken, or the address is not this machine's
         err.print(f"[red]Cannot listen on {host}:{port}:[/] {exc}")
         raise typer.Exit(1) from None
-    options = NodeOptions(host=host, port=port, workers=workers, grace=settings.shutdown_grace)
-    # The node starts afresh, without this command line, Alembic or the schema's tables in memory
-    # (see tenantry.server.__main__); the environment set above carries the rest.
+    options = NodeOptions(host=host, port=port, workers=workers, migrate=migrate)
+    # The node imports the app once, and checks the settings and the database beside building it
+    # (``check_before_serving``, below): this process imports neither, and is replaced now.
     sys.stdout.flush()
     sys.stderr.flush()
     argv = exec_argv(options, sock)
     os.execv(argv[0], argv)  # noqa: S606 - this interpreter, our own module, no shell involved
+
+
+def check_before_serving(request: CheckRequest) -> Verdict:
+    """What ``tenantry serve``'s node runs before it serves (see ``tenantry.server.check``).
+
+    The settings are valid and the database is at this code's head (migrated first if asked);
+    the banner is shown then. A refusal is explained here and answered with the exit status the
+    node ends with: 2 for settings, 1 for the database.
+    """
+    from tenantry.server.check import Verdict
+
+    path = resolve_schema_path(None)  # the node's environment names it
+    try:
+        loaded = load_or_exit(path)
+        settings = settings_or_exit()
+        heads = _require_migrated(path, loaded, settings, migrate=request.migrate)
+    except typer.Exit as exc:
+        return Verdict(status=exc.exit_code)
+    workers = request.workers
+    _banner(loaded, request.host, request.port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
+    return Verdict(status=0, heads=tuple(heads), grace=settings.shutdown_grace)
 
 
 @app.command()
@@ -646,7 +665,10 @@ def worker(
     os.environ.setdefault("TENANTRY_ENV", "production")
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0", TENANTRY_BACKGROUND="true")
     settings = settings_or_exit()
-    _require_migrated(path, loaded, settings, migrate=migrate)
+    from tenantry.health import HEADS_ENV
+
+    # Readiness compares the database with these; the app need not load Alembic to read them again.
+    os.environ[HEADS_ENV] = ",".join(_require_migrated(path, loaded, settings, migrate=migrate))
     if settings.dialect != "postgresql":
         console.print(
             "[yellow]On SQLite nothing wakes this worker when a web process writes: it finds new work at "
@@ -664,8 +686,11 @@ def worker(
     asyncio.run(run_worker())
 
 
-def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate: bool) -> None:
-    """Apply pending migrations if asked; exit unless the database is at this code's head and matches the schema."""
+def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate: bool) -> list[str]:
+    """Apply pending migrations if asked; exit unless the database is at this code's head and matches the schema.
+
+    Returns the code's head revisions.
+    """
     from tenantry.app import app_tables
     from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
 
@@ -697,10 +722,7 @@ def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate
             err.print(f"  {line}")
         err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
         raise typer.Exit(1)
-    from tenantry.health import HEADS_ENV
-
-    # Readiness compares the database with these; the processes started from here need not read them again.
-    os.environ[HEADS_ENV] = ",".join(state.heads)
+    return list(state.heads)
 
 
 def _waiting_for_another_node() -> None:

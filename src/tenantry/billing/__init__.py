@@ -13,12 +13,17 @@ Public face:
 
 from __future__ import annotations
 
-from tenantry.billing.plans import BillingConfig, Plan, billing_config
-from tenantry.billing.routes import billing_routes
-from tenantry.billing.service import Billing, Entitlements
-from tenantry.billing.settings import BillingSettings
-from tenantry.billing.tables import BillingTables, billing_tables
-from tenantry.billing.webhooks import WebhookProcessor, verify
+from typing import TYPE_CHECKING
+
+from tenantry.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from tenantry.billing.plans import BillingConfig, Plan, billing_config
+    from tenantry.billing.routes import billing_routes
+    from tenantry.billing.service import Billing, Entitlements
+    from tenantry.billing.settings import BillingSettings
+    from tenantry.billing.tables import BillingTables, billing_tables
+    from tenantry.billing.webhooks import WebhookProcessor, verify
 
 __all__ = [
     "Billing",
@@ -33,3 +38,21 @@ __all__ = [
     "billing_tables",
     "verify",
 ]
+
+# Each name's module, imported at first use: ``tenantry serve`` checks a schema's plans
+# (``tenantry.billing.plans``) before it becomes the node, without loading Stripe's processing.
+_MODULES = {
+    "Billing": "service",
+    "BillingConfig": "plans",
+    "BillingSettings": "settings",
+    "BillingTables": "tables",
+    "Entitlements": "service",
+    "Plan": "plans",
+    "WebhookProcessor": "webhooks",
+    "billing_config": "plans",
+    "billing_routes": "routes",
+    "billing_tables": "tables",
+    "verify": "webhooks",
+}
+
+__getattr__ = lazy_exports(__name__, _MODULES)

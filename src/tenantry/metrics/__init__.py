@@ -14,73 +14,26 @@ Labels never hold user data (see ``tenantry.core.metrics``).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from tenantry.lazy import lazy_exports
 
-from tenantry.core import App, Capability, OpenApiPart, Worker
-from tenantry.db.tables import TableSet
-from tenantry.metrics import multiprocess
-from tenantry.metrics.exposition import Exposition, OutboxBacklog, not_served
-from tenantry.metrics.middleware import HttpMetrics, route_template
-from tenantry.metrics.openapi import metrics_openapi
-from tenantry.metrics.sampler import PoolSampler
-from tenantry.metrics.server import MetricsServer
-from tenantry.metrics.settings import MetricsSettings
-from tenantry.schema import Schema
+if TYPE_CHECKING:
+    from tenantry.metrics.capability import Metrics
+    from tenantry.metrics.exposition import OutboxBacklog
+    from tenantry.metrics.middleware import HttpMetrics, route_template
+    from tenantry.metrics.settings import MetricsSettings
 
 __all__ = ["HttpMetrics", "Metrics", "MetricsSettings", "OutboxBacklog", "route_template"]
 
-log = logging.getLogger("tenantry.metrics")
+# Each name's module, imported at first use: ``tenantry serve --workers N`` prepares the metrics
+# directory (``tenantry.metrics.multiprocess``) before it becomes the node, without loading the app.
+_MODULES = {
+    "HttpMetrics": "middleware",
+    "Metrics": "capability",
+    "MetricsSettings": "settings",
+    "OutboxBacklog": "exposition",
+    "route_template": "middleware",
+}
 
-
-class Metrics(Capability):
-    """``/metrics`` and the HTTP middleware of an app (listed first: its middleware is the outermost)."""
-
-    name = "metrics"
-    settings_model = MetricsSettings
-
-    def __init__(self, settings: MetricsSettings) -> None:
-        self.settings = settings
-        self.server: MetricsServer | None = None
-
-    def install(self, app: App) -> None:
-        self.app = app
-        self.sampler = PoolSampler(app.db, self.settings.sample_interval)
-        token = self.settings.token_value()
-        self.exposition = Exposition(app, token, self.settings.query_timeout, [self.sampler.sample])
-        if self.settings.port is not None:
-            self.server = MetricsServer(self.exposition, self.settings.host, self.settings.port)
-        # Open on the public port only in development, or behind a token.
-        self.public = self.settings.port is None and (token is not None or app.settings.is_development)
-        if self.settings.port is None and not self.public:
-            log.warning(
-                "/metrics is not served: set TENANTRY_METRICS_TOKEN or TENANTRY_METRICS_PORT to expose it in production"
-            )
-
-    def openapi(self, schema: Schema, tables: TableSet) -> OpenApiPart:
-        """``/metrics``."""
-        return metrics_openapi()
-
-    def routes(self) -> Sequence[BaseRoute]:
-        endpoint = self.exposition.endpoint if self.public else not_served
-        return [Route("/metrics", endpoint, methods=["GET"])]
-
-    def middleware(self) -> Sequence[Middleware]:
-        return [Middleware(HttpMetrics)]
-
-    def workers(self) -> Sequence[Worker]:
-        return [self.sampler] if self.server is None else [self.sampler, self.server]
-
-    async def startup(self) -> None:
-        path = multiprocess.directory()
-        if path is not None:
-            # A worker replaced after a crash: its predecessor's live gauges no longer count.
-            multiprocess.forget_dead_processes(path)
-
-    async def shutdown(self) -> None:
-        path = multiprocess.directory()
-        if path is not None:
-            multiprocess.forget_this_process(path)
+__getattr__ = lazy_exports(__name__, _MODULES)

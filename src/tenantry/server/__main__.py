@@ -1,11 +1,11 @@
 """``python -m tenantry.server``: the node process ``tenantry serve`` replaces itself with.
 
-``tenantry serve`` loads the schema, checks the database's migrations and binds the listening
-socket, which needs the whole command line, Alembic and every capability's tables. It then
-``exec``s this module with the socket's descriptor, so the process that serves (one worker) or
-supervises (several) starts from a fresh interpreter holding none of that: a supervisor imports
-only ``tenantry.server``, and each worker only what the app needs. The process id stays the same,
-so a container runtime's or a test's SIGTERM reaches the node as before.
+``tenantry serve`` reads the schema file and binds the listening socket, then ``exec``s this
+module with the socket's descriptor, so the process that serves (one worker) or supervises
+(several) starts from a fresh interpreter without the command line: a supervisor imports only
+``tenantry.server``, and each worker only what the app needs, once. The settings and the
+database are checked beside the app being built (``tenantry.server.check``). The process id
+stays the same, so a container runtime's or a test's SIGTERM reaches the node as before.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ def parse(argv: Sequence[str]) -> tuple[NodeOptions, int]:
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--grace", type=float, default=30.0)
+    parser.add_argument("--migrate", action="store_true", help="apply pending migrations before serving")
     args = parser.parse_args(argv)
-    options = NodeOptions(host=args.host, port=args.port, workers=args.workers, grace=args.grace)
+    options = NodeOptions(host=args.host, port=args.port, workers=args.workers, migrate=args.migrate)
     return options, args.fd
 
 
@@ -41,7 +41,7 @@ def exec_argv(options: NodeOptions, sock: socket.socket) -> list[str]:
         f"--host={options.host}",
         f"--port={options.port}",
         f"--workers={options.workers}",
-        f"--grace={options.grace}",
+        *(["--migrate"] if options.migrate else []),
     ]
 
 

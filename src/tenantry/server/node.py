@@ -7,10 +7,14 @@ or SIGINT is passed on to every worker at once; each stops as ``DrainingServer``
 first to get it shuts the shared socket down, so the node refuses new connections at once). The
 exit status is the same either way: 0 once every worker has finished gracefully, 1 if one had to
 be killed after the grace period.
+
+No worker serves before the start-up check (``tenantry.server.check``) has answered; a refusal
+stops the node with the check's status.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -20,8 +24,11 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from types import FrameType
+
+from tenantry.server.check import CheckHere, CheckRequest, Forwarded, Given, Verdict, VerdictSource
 
 log = logging.getLogger("tenantry.server")
 
@@ -38,8 +45,12 @@ class NodeOptions:
     host: str
     port: int
     workers: int = 1
-    grace: float = 30.0
+    migrate: bool = False  # apply pending migrations before serving (``--migrate``)
     log_level: str = "info"
+
+    def check_request(self) -> CheckRequest:
+        """What the start-up check of this node is asked."""
+        return CheckRequest(migrate=self.migrate, host=self.host, port=self.port, workers=self.workers)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -56,12 +67,12 @@ def bind(host: str, port: int) -> socket.socket:
 def serve_node(options: NodeOptions, sock: socket.socket) -> int:
     """Serve ``sock`` (see ``bind``) until SIGTERM/SIGINT; returns the exit status (0: stopped gracefully)."""
     if options.workers == 1:
-        return run_worker(options, sock)
+        return run_worker(options, sock, CheckHere(options.check_request()))
     return Supervisor(options, sock).run()
 
 
-def run_worker(options: NodeOptions, sock: socket.socket) -> int:
-    """Build the app from the environment and serve ``sock`` with it until told to stop."""
+def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource) -> int:
+    """Build the app from the environment and serve ``sock`` with it once ``verdict`` allows, until told to stop."""
     # Collections while the app's thousand modules load find nothing to free (they live as long as
     # the process) and cost a tenth of the start: off until ``served_app`` collects once and freezes.
     gc.disable()
@@ -72,9 +83,21 @@ def run_worker(options: NodeOptions, sock: socket.socket) -> int:
         from tenantry.app import served_app
         from tenantry.server.drain import DrainingServer
 
-        app = served_app()
+        verdict.begin()
+        try:
+            app = served_app()
+        except BaseException:
+            # Invalid settings fail the build too: the check explains them, without a traceback.
+            refused = verdict.wait()
+            if refused.status:
+                return refused.status
+            raise
     finally:
         gc.enable()
+    answer = verdict.wait()
+    if answer.status:
+        return answer.status
+    handed_down(answer)
     config = uvicorn.Config(
         app,
         # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
@@ -83,14 +106,21 @@ def run_worker(options: NodeOptions, sock: socket.socket) -> int:
         access_log=False,
         log_level=options.log_level,
     )
-    server = DrainingServer(config, grace=options.grace, on_drain=app.state.tenantry.drain)
+    server = DrainingServer(config, grace=answer.grace, on_drain=app.state.tenantry.drain)
     server.run(sockets=[sock])
     return 0
 
 
-def _worker_main(options: NodeOptions, sock: socket.socket) -> None:
+def handed_down(verdict: Verdict) -> None:
+    """What the check found that the app reads at its start: the code's migration heads."""
+    from tenantry.health import HEADS_ENV
+
+    os.environ[HEADS_ENV] = ",".join(verdict.heads)
+
+
+def _worker_main(options: NodeOptions, sock: socket.socket, verdict: VerdictSource) -> None:
     """A worker process's entry point (spawned: a fresh interpreter)."""
-    raise SystemExit(run_worker(options, sock))
+    raise SystemExit(run_worker(options, sock, verdict))
 
 
 class Supervisor:
@@ -102,21 +132,72 @@ class Supervisor:
         self.context = multiprocessing.get_context("spawn")
         self.processes: list[BaseProcess] = []
         self.stopping = threading.Event()
+        self.verdict: Verdict | None = None
+        # The worker that runs the start-up check, and the end of the pipe it reports the verdict on.
+        self.checking: BaseProcess | None = None
+        self.report: Connection | None = None
+        # The workers started before the verdict, each waiting on the end of a pipe kept here.
+        self.waiting: list[Connection] = []
+        self.refused = 0
 
     def run(self) -> int:
-        """Start the workers, watch them, and stop them all on SIGTERM/SIGINT."""
+        """Start the workers, forward the start-up check's verdict, watch them, and stop them all on SIGTERM/SIGINT."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         log.info("supervisor [%d] starting %d workers", os.getpid(), self.options.workers)
         self.processes = [self._start() for _ in range(self.options.workers)]
-        while not self.stopping.wait(WATCH_INTERVAL):
+        while not self.stopping.is_set():
+            if self.report is not None:
+                self._forward_verdict(WATCH_INTERVAL)  # at once when it comes: the other workers wait for it
+            else:
+                self.stopping.wait(WATCH_INTERVAL)
             self._replace_dead()
         return self._stop()
 
     def _start(self) -> BaseProcess:
-        process = self.context.Process(target=_worker_main, args=(self.options, self.sock), name="tenantry-worker")
+        source: VerdictSource
+        checks = False
+        if self.verdict is not None:
+            source = Given(self.verdict)
+        elif self.checking is None:
+            # The first worker (or the replacement of a checking one that died) checks: forked from
+            # it once the app's modules are loaded, the check costs no second import of them.
+            self.report, report = self.context.Pipe(duplex=False)
+            source, checks = CheckHere(self.options.check_request(), report), True
+        else:
+            receive, send = self.context.Pipe(duplex=False)
+            self.waiting.append(send)
+            source = Forwarded(receive)
+        process = self.context.Process(
+            target=_worker_main, args=(self.options, self.sock, source), name="tenantry-worker"
+        )
         process.start()
+        if checks:
+            self.checking = process
         return process
+
+    def _forward_verdict(self, timeout: float) -> None:
+        assert self.report is not None
+        try:
+            if not self.report.poll(timeout):
+                return
+            verdict: Verdict = self.report.recv()
+        except (EOFError, OSError):  # the checking worker died first: its replacement checks
+            self.report = None
+            return
+        self.report.close()
+        self.report = None
+        self.verdict = verdict
+        if verdict.status:
+            # The check said why on the terminal; no worker served, and all stop now.
+            self.refused = verdict.status
+            self._on_signal(signal.SIGTERM, None)
+            return
+        for send in self.waiting:
+            with contextlib.suppress(OSError):  # a worker that died meanwhile (replaced with the verdict)
+                send.send(verdict)
+            send.close()
+        self.waiting.clear()
 
     def _on_signal(self, sig: int, frame: FrameType | None) -> None:
         # Passed on at once (not at the next watch): the workers stop accepting now.
@@ -131,6 +212,8 @@ class Supervisor:
             if process.exitcode is None or self.stopping.is_set():
                 continue
             log.warning("worker [%s] exited with status %s; starting another", process.pid, process.exitcode)
+            if process is self.checking and self.verdict is None:
+                self.checking = self.report = None  # the replacement checks
             if process.exitcode == 3:  # uvicorn's STARTUP_FAILURE: every replacement would fail alike
                 log.error("a worker could not start; stopping the node")
                 self._on_signal(signal.SIGTERM, None)
@@ -140,8 +223,10 @@ class Supervisor:
     def _stop(self) -> int:
         log.info("supervisor [%d] stopping %d workers", os.getpid(), len(self.processes))
         self.sock.close()  # the workers have shut it down; this process never accepted on it
-        deadline = time.monotonic() + self.options.grace + SHUTDOWN_MARGIN
-        status = 0
+        # Stopped before the verdict: no worker served anything.
+        grace = self.verdict.grace if self.verdict is not None else 0.0
+        deadline = time.monotonic() + grace + SHUTDOWN_MARGIN
+        status = self.refused
         for process in self.processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.exitcode is None:
@@ -151,5 +236,5 @@ class Supervisor:
                 status = 1
             elif process.exitcode not in (0, -signal.SIGTERM):
                 # -SIGTERM: stopped while starting, before it could serve anything: nothing was cut off.
-                status = 1
+                status = status or 1
         return status
