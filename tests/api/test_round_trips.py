@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -25,7 +26,7 @@ from tests.api_key.helpers import create_key, with_key
 from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
 from tests.conftest import ClientFactory, postgres_scratch
 from tests.databases import PostgresDatabases
-from tests.tenancy.helpers import User, create_org, new_user
+from tests.tenancy.helpers import User, create_org, join, new_user
 
 # The bounds (before: 5-6 for a read, 9 then 6 with an API key, 11 for a create). A read: the session
 # lookup, which also names the acting user, then the request's query. With an API key, one more:
@@ -36,6 +37,11 @@ from tests.tenancy.helpers import User, create_org, new_user
 READ_BOUND = 2
 KEY_BOUND = 3
 WRITE_BOUND = 6
+# The dashboard of an organization with a teammate (before: 9): the session lookup, the viewer's
+# organizations, the notification bell, the cards (with their entity's total), the member count
+# (was a membership check, a page of members and its count), and one count per other entity of
+# the organization's own.
+DASHBOARD_BOUND = 6
 
 _measuring: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("measuring", default=None)
 
@@ -102,6 +108,26 @@ async def test_statements_per_authenticated_request(make_client: ClientFactory) 
             assert len(sent) <= bound, f"{name}: {len(sent)} statements (at most {bound})\n" + "\n".join(sent)
             # The lookup named the acting user of row-level security: no statement of its own did.
             assert not any(s.lstrip().startswith("SELECT set_config") for s in sent), (name, sent)
+
+
+async def test_statements_of_the_dashboard(make_client: ClientFactory) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE, TENANTRY_DB_POOL_SIZE=1) as client:
+        db = runtime(client).db
+        assert isinstance(db, PostgresDatabase)
+        ann = await new_user(client, "ann@example.com")
+        org = await create_org(client, ann, "Acme")
+        await join(client, ann, org, await new_user(client, "bob@example.com"), "member")
+        for name in ("one", "two"):
+            assert (await client.post("/api/projects", json={"name": name}, headers=ann.headers)).status_code == 201
+        await db.listen_statements(_listen)
+        await client.get("/dashboard", headers=ann.headers)  # warm: statements prepared
+        sent = await statements(lambda: client.get("/dashboard", headers=ann.headers))
+        assert len(sent) <= DASHBOARD_BOUND, f"{len(sent)} statements (at most {DASHBOARD_BOUND})\n" + "\n".join(sent)
+        page = (await client.get("/dashboard", headers=ann.headers)).text
+        # What the saved statements read still shows: two projects and their count, two members.
+        assert ">one<" in page and ">two<" in page
+        assert re.search(r'<p class="muted" style="margin:0">Projects</p><p class="stat">2</p>', page)
+        assert re.search(r'<p class="muted" style="margin:0">Members</p><p class="stat">2</p>', page)
 
 
 async def test_a_key_without_audit_of_its_uses_is_counted_by_one_statement(make_client: ClientFactory) -> None:

@@ -616,6 +616,17 @@ class OrganizationService:
         )
         return {"members": [self.member_json(m) for m in members], "total": total}
 
+    async def active_member_count(self, current: Current, role: str | None) -> int:
+        """How many members the caller's active organization has (one statement).
+
+        ``role``: the caller's role there, as this request's session lookup read it (it joins the
+        membership): None refuses, as ``list_members`` does for a non-member, without reading the
+        membership a second time."""
+        org_id = self._active(current)
+        if org_id is None or role is None:
+            raise org_error(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION")
+        return await self.store.count_members(None, org_id)
+
     async def _last_owner(self, conn: Connection, org_id: Any, member: dict[str, Any]) -> bool:
         """Whether ``member`` is the organization's only top-role member."""
         return member["role"] == self.top_role and await self.store.count_members(conn, org_id, self.top_role) <= 1

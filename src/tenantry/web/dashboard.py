@@ -56,9 +56,12 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         rows: list[dict[str, object]] = []
         widgets = []
         can_create = False
+        known: dict[str, int] = {}
         if entity is not None and crud.can(viewer, entity, Action.READ):
-            query = crud.parser.parse_list(entity, [("limit", str(CARDS))])
-            rows = (await runtime.pipeline.list_rows(viewer.ctx, entity, query)).data
+            # With its total (``page``): the entity's count among the stats below needs no query of its own.
+            query = crud.parser.parse_list(entity, [("limit", str(CARDS)), ("page", "1")])
+            listed = await runtime.pipeline.list_rows(viewer.ctx, entity, query)
+            rows, known[entity.name] = listed.data, listed.total
             can_create = crud.can(viewer, entity, Action.CREATE)
             if can_create:
                 widgets = await crud.widgets(viewer, entity, {}, {}, creating=True)
@@ -78,7 +81,7 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
             created=entity.created_at_field if entity else None,
             badge=badge,
             steps=steps if not all(step.done for step in steps) else [],
-            stats=await stats(web, crud, viewer, members),
+            stats=await stats(web, crud, viewer, members, known),
             title_of=crud.title_of,
         )
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from tenantry.billing.plans import LIVE_STATUSES
 from tenantry.errors import ApiError
 from tenantry.schema import Entity
-from tenantry.tenancy.service import MemberQuery
 from tenantry.web.billing_page import billing_enabled
 from tenantry.web.core import Viewer, Web
 from tenantry.web.crud import Crud
@@ -40,24 +39,28 @@ async def members_total(web: Web, viewer: Viewer) -> int | None:
     tenancy = web.runtime.tenancy
     if tenancy is None or viewer.active is None:
         return None
-    listed = await tenancy.organizations.list_members(viewer.current, MemberQuery(limit=1))
-    return int(listed.get("total", 0))
+    return await tenancy.organizations.active_member_count(viewer.current, viewer.role)
 
 
-async def stats(web: Web, crud: Crud, viewer: Viewer, members: int | None) -> list[Stat]:
+async def stats(
+    web: Web, crud: Crud, viewer: Viewer, members: int | None, known: dict[str, int] | None = None
+) -> list[Stat]:
     """How many rows of each of the organization's own entities the viewer may read, and ``members``
-    (``members_total``)."""
+    (``members_total``). ``known``: counts the page has already read, by entity name (not read again)."""
     out = []
     for e in crud.readable(viewer):
         if e.system is not None or not e.tenant_field:
             continue
-        try:
-            page = await web.runtime.pipeline.list_rows(
-                viewer.ctx, e, crud.parser.parse_list(e, [("limit", "1"), ("page", "1")])
-            )
-        except ApiError:
-            continue
-        out.append(Stat(plural(e), page.total, f"/app/{e.route}"))
+        total = (known or {}).get(e.name)
+        if total is None:
+            try:
+                page = await web.runtime.pipeline.list_rows(
+                    viewer.ctx, e, crud.parser.parse_list(e, [("limit", "1"), ("page", "1")])
+                )
+            except ApiError:
+                continue
+            total = page.total
+        out.append(Stat(plural(e), total, f"/app/{e.route}"))
     if members is not None:
         out.append(Stat("Members", members, "/settings/members"))
     return out
