@@ -21,12 +21,9 @@ import shutil
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
 
 # Typer's own copy of Click, whose classes its groups extend (Typer has no public name for them).
 from typer._click import Command, Context
@@ -35,6 +32,8 @@ from typer.core import TyperGroup
 from tenantry.core.options import SchemaOption
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from tenantry.config import Settings
     from tenantry.core import App
     from tenantry.schema import Schema, SchemaError
@@ -100,8 +99,27 @@ migrate_app = typer.Typer(help="Create and apply database migrations (Alembic)."
 app.add_typer(schema_app, name="schema")
 app.add_typer(migrate_app, name="migrate")
 
-console = Console()
-err = Console(stderr=True, soft_wrap=True)  # one problem per line, so editors can jump to FILE:LINE
+
+class LazyConsole:
+    """A Rich console made at its first use: a command that prints nothing before it hands over
+    (``serve``, whose node prints the banner) does not load Rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return getattr(self._console, name)
+
+
+console = cast("Console", LazyConsole())
+err = cast(
+    "Console", LazyConsole(stderr=True, soft_wrap=True)
+)  # one problem per line, so editors can jump to FILE:LINE
 
 SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
 DEV_IDP_PORT = 9400
@@ -276,6 +294,9 @@ def tenantry_command() -> str:
 def _banner(
     schema: Schema, host: str, port: int, settings: Settings, mode: str, dev_provider: str | None = None
 ) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - only for display
     base = f"http://{shown}:{port}"
     table = Table.grid(padding=(0, 2))
@@ -737,6 +758,8 @@ def schema_check(file: Annotated[Path | None, typer.Argument(help="Schema file t
     """Check a schema file; every problem is reported as FILE:LINE: message (exit status 1)."""
     path = resolve_schema_path(file)
     loaded = load_or_exit(path)
+    from rich.table import Table
+
     table = Table(title=f"{path} — {loaded.title}", show_lines=False)
     for column in ("entity", "route", "fields", "tenant", "relations"):
         table.add_column(column)
@@ -781,6 +804,8 @@ def check(
     if not problems:
         console.print(f"[green]No problems[/]: nothing unsafe for production found ({workers} worker(s) per node).")
         return
+    from rich.table import Table
+
     table = Table(title="Settings unsafe in production", show_lines=True, expand=True)
     table.add_column("level", no_wrap=True)
     table.add_column("id", no_wrap=True, style="bold")
@@ -951,6 +976,8 @@ def routes(schema: SchemaOption = None) -> None:
 
     loaded = load_or_exit(resolve_schema_path(schema))
     spec = openapi_document(loaded, settings_or_exit())
+    from rich.table import Table
+
     table = Table(title=f"{loaded.title} routes")
     table.add_column("method", style="bold")
     table.add_column("path")
