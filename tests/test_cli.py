@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -425,6 +427,44 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
         for i in range(7)
     ]
     assert 429 in [r.status_code for r in statuses], [r.status_code for r in statuses]
+
+
+def _workers_of(node: int) -> list[int]:
+    """The worker processes of a supervising node, oldest first (not multiprocessing's resource tracker)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{node}/task/{node}/children").read_text().split():
+            with contextlib.suppress(OSError):
+                if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                    found.append(int(child))
+    return sorted(found)
+
+
+@pytest.mark.slow(8)
+def test_a_checking_worker_killed_while_starting_is_replaced_by_one_that_checks(
+    tmp_path: Path, server_process: list[subprocess.Popen[bytes]]
+) -> None:
+    # The first worker runs the start-up check and reports it; the others wait for its verdict. Killed
+    # before it could, its replacement must check in its place, or no worker would ever serve.
+    project = _copy_example(tmp_path)
+    env = _clean_env(TENANTRY_SECRET="s" * 48, TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "m"))
+    made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
+    assert made.returncode == 0, made.stdout + made.stderr
+    port = _free_port()
+    argv = [_tenantry(), "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
+    node = subprocess.Popen(argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server_process.append(node)
+    deadline = time.monotonic() + 60
+    while len(workers := _workers_of(node.pid)) < 2:
+        assert node.poll() is None and time.monotonic() < deadline, "the node did not start its workers"
+        time.sleep(0.005)
+    os.kill(workers[0], signal.SIGKILL)  # the first started, the one that checks: still importing the app
+    _wait_ready(f"http://127.0.0.1:{port}/readyz", node)
+    assert workers[0] not in _workers_of(node.pid) and len(_workers_of(node.pid)) == 2
+    node.terminate()
+    assert node.wait(30) == 0
+    assert node.stdout is not None
+    assert b"starting another" in node.stdout.read()
 
 
 def test_example_hooks_are_the_template_hooks() -> None:

@@ -11,6 +11,7 @@ with its status (2: settings, 1: the database), as the command line did when it 
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import sys
 from dataclasses import dataclass
@@ -137,5 +138,7 @@ def _check_main(send: Connection, request: CheckRequest) -> None:
     verdict = check_before_serving(request)
     sys.stdout.flush()
     sys.stderr.flush()
-    send.send(verdict)
+    # Nobody to tell when the worker that asked was killed while starting: its replacement checks.
+    with contextlib.suppress(BrokenPipeError):
+        send.send(verdict)
     send.close()

@@ -156,24 +156,27 @@ class Supervisor:
 
     def _start(self) -> BaseProcess:
         source: VerdictSource
-        checks = False
+        given: Connection | None = None  # the worker's end of its pipe, closed here once it has it
         if self.verdict is not None:
             source = Given(self.verdict)
         elif self.checking is None:
             # The first worker (or the replacement of a checking one that died) checks: forked from
             # it once the app's modules are loaded, the check costs no second import of them.
-            self.report, report = self.context.Pipe(duplex=False)
-            source, checks = CheckHere(self.options.check_request(), report), True
+            self.report, given = self.context.Pipe(duplex=False)
+            source = CheckHere(self.options.check_request(), given)
         else:
-            receive, send = self.context.Pipe(duplex=False)
+            given, send = self.context.Pipe(duplex=False)
             self.waiting.append(send)
-            source = Forwarded(receive)
+            source = Forwarded(given)
         process = self.context.Process(
             target=_worker_main, args=(self.options, self.sock, source), name="tenantry-worker"
         )
         process.start()
-        if checks:
-            self.checking = process
+        if given is not None:
+            # Only the worker holds it now: a checking worker that dies ends the report pipe.
+            given.close()
+            if isinstance(source, CheckHere):
+                self.checking = process
         return process
 
     def _forward_verdict(self, timeout: float) -> None:
