@@ -467,6 +467,38 @@ def test_a_checking_worker_killed_while_starting_is_replaced_by_one_that_checks(
     assert b"starting another" in node.stdout.read()
 
 
+def test_ctrl_c_while_the_node_loads_the_app_stops_it_quietly(tmp_path: Path) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the node (still importing the app) and
+    # whatever it started. Nothing was served: no traceback, the shell's status for SIGINT.
+    project = _copy_example(tmp_path)
+    env = _clean_env(TENANTRY_SECRET="s" * 48, TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "m"))
+    argv = [_tenantry(), "serve", "--migrate", "--host", "127.0.0.1", "--port", str(_free_port())]
+    node = subprocess.Popen(
+        argv,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        # A terminal's default: this test runner may have been started with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while b"tenantry.server" not in Path(f"/proc/{node.pid}/cmdline").read_bytes():
+            assert node.poll() is None and time.monotonic() < deadline, "serve never became the node"
+            time.sleep(0.005)
+        time.sleep(0.1)  # into the app's import (half a second or more)
+        os.killpg(node.pid, signal.SIGINT)
+        output, _ = node.communicate(timeout=30)
+    finally:
+        if node.poll() is None:
+            os.killpg(node.pid, signal.SIGKILL)
+            node.wait()
+    assert node.returncode == 130, output.decode(errors="replace")
+    assert b"Traceback" not in output and b"KeyboardInterrupt" not in output, output.decode(errors="replace")
+
+
 def test_example_hooks_are_the_template_hooks() -> None:
     template = ROOT / "src" / "tenantry" / "templates" / "project" / "hooks.py"
     assert (EXAMPLE / "hooks.py").read_text() == template.read_text()

@@ -50,7 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     options, fd = parse(sys.argv[1:] if argv is None else argv)
     sock = socket.socket(fileno=fd)
     sock.set_inheritable(True)  # the workers of a supervisor are given it
-    return serve_node(options, sock)
+    try:
+        return serve_node(options, sock)
+    except KeyboardInterrupt:
+        # Ctrl-C while the app is still loading: nothing was served, nothing to report (once it
+        # serves, SIGINT stops the node gracefully). 130: the shell's status for a SIGINT.
+        return 130
 
 
 if __name__ == "__main__":

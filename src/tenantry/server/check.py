@@ -133,9 +133,12 @@ class Given:
 def _check_main(send: Connection, request: CheckRequest) -> None:
     # Only here does the node reach the command line: its settings and migration messages are the
     # ones ``tenantry serve`` has always printed, and this process exits once it has answered.
-    from tenantry.cli import check_before_serving
+    try:
+        from tenantry.cli import check_before_serving
 
-    verdict = check_before_serving(request)
+        verdict = check_before_serving(request)
+    except KeyboardInterrupt:  # Ctrl-C reached the whole node: its worker stops too
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     # Nobody to tell when the worker that asked was killed while starting: its replacement checks.

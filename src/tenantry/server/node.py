@@ -86,6 +86,8 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
         verdict.begin()
         try:
             app = served_app()
+        except KeyboardInterrupt:
+            raise
         except BaseException:
             # Invalid settings fail the build too: the check explains them, without a traceback.
             refused = verdict.wait()
