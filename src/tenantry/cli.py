@@ -117,9 +117,8 @@ class LazyConsole:
 
 
 console = cast("Console", LazyConsole())
-err = cast(
-    "Console", LazyConsole(stderr=True, soft_wrap=True)
-)  # one problem per line, so editors can jump to FILE:LINE
+# One problem per line, so that editors can jump to FILE:LINE.
+err = cast("Console", LazyConsole(stderr=True, soft_wrap=True))
 
 SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
 DEV_IDP_PORT = 9400
@@ -667,7 +666,7 @@ def check_before_serving(request: CheckRequest) -> Verdict:
         return Verdict(status=exc.exit_code)
     workers = request.workers
     _banner(loaded, request.host, request.port, settings, f"production · {workers} worker{'s' if workers > 1 else ''}")
-    return Verdict(status=0, heads=tuple(heads), grace=settings.shutdown_grace)
+    return Verdict(status=0, heads=heads, grace=settings.shutdown_grace)
 
 
 @app.command()
@@ -686,10 +685,9 @@ def worker(
     os.environ.setdefault("TENANTRY_ENV", "production")
     _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0", TENANTRY_BACKGROUND="true")
     settings = settings_or_exit()
-    from tenantry.health import HEADS_ENV
+    from tenantry.health import hand_down_heads
 
-    # Readiness compares the database with these; the app need not load Alembic to read them again.
-    os.environ[HEADS_ENV] = ",".join(_require_migrated(path, loaded, settings, migrate=migrate))
+    hand_down_heads(_require_migrated(path, loaded, settings, migrate=migrate))
     if settings.dialect != "postgresql":
         console.print(
             "[yellow]On SQLite nothing wakes this worker when a web process writes: it finds new work at "
@@ -707,7 +705,7 @@ def worker(
     asyncio.run(run_worker())
 
 
-def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate: bool) -> list[str]:
+def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate: bool) -> tuple[str, ...]:
     """Apply pending migrations if asked; exit unless the database is at this code's head and matches the schema.
 
     Returns the code's head revisions.
@@ -743,7 +741,7 @@ def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate
             err.print(f"  {line}")
         err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
         raise typer.Exit(1)
-    return list(state.heads)
+    return state.heads
 
 
 def _waiting_for_another_node() -> None:

@@ -24,9 +24,10 @@ SLOW_REQUESTS = 6
 LOOPS = 4
 
 
-def create_slowly(url: str, token: str) -> int:
+def create_slowly(url: str, token: str, seconds: float = SLOW) -> int:
+    """``POST /api/notes`` whose hook sleeps ``seconds``: its status."""
     answer = httpx.post(
-        f"{url}/api/notes", json={"title": f"slow {SLOW}"}, headers={"authorization": f"Bearer {token}"}, timeout=30
+        f"{url}/api/notes", json={"title": f"slow {seconds}"}, headers={"authorization": f"Bearer {token}"}, timeout=90
     )
     return answer.status_code
 
@@ -103,3 +104,42 @@ def test_sigterm_finishes_what_is_in_flight_and_refuses_the_rest(tmp_path: Path,
             assert [k for k, v in counts.items() if v > 1] == []
         finally:
             node.stop()
+
+
+@pytest.mark.slow(8)
+def test_the_grace_period_set_for_the_node_cuts_off_what_outlasts_it(tmp_path: Path, database_url: str) -> None:
+    # TENANTRY_SHUTDOWN_GRACE reaches the workers (and a supervisor) through the start-up check's
+    # verdict: a request far longer than it is cancelled when it runs out, not waited for.
+    workers = 2 if database_url.startswith("postgresql") else 1
+    project = make_project(tmp_path, database_url)
+    node = Node(project, {}, workers=workers)
+    node.env = base_env(
+        project, {"DATABASE_URL": database_url, "TENANTRY_BASE_URL": node.url, "TENANTRY_SHUTDOWN_GRACE": "1"}
+    )
+    try:
+        node.start(migrate=True)
+        token = sign_up(node.url, "grace@example.com", node.url)
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(_status_or_error, node.url, token, 60)
+            deadline = time.monotonic() + 20
+            while in_flight(project) < 1:
+                assert time.monotonic() < deadline, "the slow create never started"
+                time.sleep(0.01)
+            signalled = time.monotonic()
+            node.terminate()
+            status = node.wait(60)
+            exited = time.monotonic() - signalled
+            assert slow.result() != 201  # cut off, never created
+        assert exited < 1 + 8, (exited, node.output()[-3000:])  # the grace, then the app's own shutdown
+        assert status == 0, node.output()[-3000:]  # a graceful stop, even with a request cut off
+        assert "grace period of 1 s over: cancelling 1 request(s) still running" in node.output()
+    finally:
+        node.stop()
+
+
+def _status_or_error(url: str, token: str, seconds: float) -> int | str:
+    """A create that takes ``seconds``: its status, or the error that ended it."""
+    try:
+        return create_slowly(url, token, seconds)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__

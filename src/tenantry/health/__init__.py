@@ -44,6 +44,12 @@ NO_STORE = {"Cache-Control": "no-store"}
 HEADS_ENV = "TENANTRY_MIGRATION_HEADS"
 
 
+def hand_down_heads(heads: Sequence[str]) -> None:
+    """Name the code's head revisions, just checked against the database, to the app this process
+    (and the processes it starts) will build: its readiness reads them instead of loading Alembic."""
+    os.environ[HEADS_ENV] = ",".join(heads)
+
+
 class Health(Capability):
     """The liveness and readiness endpoints of an app."""
 

@@ -16,9 +16,7 @@ import multiprocessing
 import sys
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from typing import Protocol
 
 # A check that died without a verdict (an unexpected error, already printed) refuses with this.
 UNEXPLAINED = 1
@@ -43,34 +41,43 @@ class CheckRequest:
     workers: int
 
 
-class VerdictSource(Protocol):
+class VerdictSource:
     """Where a worker learns the verdict: a check of its own, or its supervisor."""
 
     def begin(self) -> None:
-        """Called once the app's modules are loaded, before the app is built."""
-        ...
+        """Called once the app's modules are loaded, before the app is built (nothing to start here)."""
 
     def wait(self) -> Verdict:
         """Block until the verdict is known."""
-        ...
+        raise NotImplementedError
 
 
-class CheckHere:
+class CheckHere(VerdictSource):
     """The check, forked from this worker; its verdict is also sent to ``report`` (a supervisor), if any."""
 
     def __init__(self, request: CheckRequest, report: Connection | None = None) -> None:
         self.request = request
         self.report = report
-        self.check: StartCheck | None = None
+        self.receive: Connection | None = None
+        self.process: BaseProcess | None = None
 
     def begin(self) -> None:
         """Fork the check now: it shares every module loaded so far, and no thread has started yet."""
-        self.check = StartCheck(multiprocessing.get_context("fork"), self.request)
+        context = multiprocessing.get_context("fork")
+        self.receive, send = context.Pipe(duplex=False)
+        self.process = context.Process(target=_check_main, args=(send, self.request), name="tenantry-check")
+        self.process.start()
+        send.close()  # the child holds the only writer: its exit ends the pipe
 
     def wait(self) -> Verdict:
-        """The check's verdict, reported to the supervisor first."""
-        assert self.check is not None, "begin() first"
-        verdict = self.check.wait()
+        """The check's verdict (a check that died without answering refuses), reported to the supervisor first."""
+        assert self.receive is not None and self.process is not None, "begin() first"
+        try:
+            verdict: Verdict = self.receive.recv()
+        except EOFError:  # it printed why
+            verdict = Verdict(status=UNEXPLAINED)
+        self.receive.close()
+        self.process.join()
         if self.report is not None:
             self.report.send(verdict)
             self.report.close()
@@ -78,36 +85,11 @@ class CheckHere:
         return verdict
 
 
-class StartCheck:
-    """The check, running in a child process started by ``context``."""
-
-    def __init__(self, context: BaseContext, request: CheckRequest) -> None:
-        self.receive, send = context.Pipe(duplex=False)
-        self.process: BaseProcess = context.Process(  # type: ignore[attr-defined]
-            target=_check_main, args=(send, request), name="tenantry-check"
-        )
-        self.process.start()
-        send.close()  # the child holds the only writer: its exit ends the pipe
-
-    def wait(self) -> Verdict:
-        """Block until the check answers (a check that died without answering refuses)."""
-        try:
-            verdict: Verdict = self.receive.recv()
-        except EOFError:  # it printed why
-            verdict = Verdict(status=UNEXPLAINED)
-        self.receive.close()
-        self.process.join()
-        return verdict
-
-
-class Forwarded:
+class Forwarded(VerdictSource):
     """A supervised worker's verdict, sent by its supervisor once the checking worker reported it."""
 
     def __init__(self, receive: Connection) -> None:
         self.receive = receive
-
-    def begin(self) -> None:
-        """Nothing to start: another worker checks."""
 
     def wait(self) -> Verdict:
         """Block until the supervisor forwards the verdict."""
@@ -116,14 +98,11 @@ class Forwarded:
         return verdict
 
 
-class Given:
+class Given(VerdictSource):
     """A verdict already known (a worker that replaces one that died)."""
 
     def __init__(self, verdict: Verdict) -> None:
         self.verdict = verdict
-
-    def begin(self) -> None:
-        """Nothing to start: the check has answered."""
 
     def wait(self) -> Verdict:
         """The verdict, at once."""

@@ -81,14 +81,13 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
         import uvicorn
 
         from tenantry.app import served_app
+        from tenantry.health import hand_down_heads
         from tenantry.server.drain import DrainingServer
 
         verdict.begin()
         try:
             app = served_app()
-        except KeyboardInterrupt:
-            raise
-        except BaseException:
+        except (Exception, SystemExit):  # not Ctrl-C: that stops the node at once
             # Invalid settings fail the build too: the check explains them, without a traceback.
             refused = verdict.wait()
             if refused.status:
@@ -99,7 +98,7 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
     answer = verdict.wait()
     if answer.status:
         return answer.status
-    handed_down(answer)
+    hand_down_heads(answer.heads)
     config = uvicorn.Config(
         app,
         # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
@@ -111,13 +110,6 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
     server = DrainingServer(config, grace=answer.grace, on_drain=app.state.tenantry.drain)
     server.run(sockets=[sock])
     return 0
-
-
-def handed_down(verdict: Verdict) -> None:
-    """What the check found that the app reads at its start: the code's migration heads."""
-    from tenantry.health import HEADS_ENV
-
-    os.environ[HEADS_ENV] = ",".join(verdict.heads)
 
 
 def _worker_main(options: NodeOptions, sock: socket.socket, verdict: VerdictSource) -> None:
@@ -140,7 +132,6 @@ class Supervisor:
         self.report: Connection | None = None
         # The workers started before the verdict, each waiting on the end of a pipe kept here.
         self.waiting: list[Connection] = []
-        self.refused = 0
 
     def run(self) -> int:
         """Start the workers, forward the start-up check's verdict, watch them, and stop them all on SIGTERM/SIGINT."""
@@ -195,7 +186,6 @@ class Supervisor:
         self.verdict = verdict
         if verdict.status:
             # The check said why on the terminal; no worker served, and all stop now.
-            self.refused = verdict.status
             self._on_signal(signal.SIGTERM, None)
             return
         for send in self.waiting:
@@ -231,7 +221,7 @@ class Supervisor:
         # Stopped before the verdict: no worker served anything.
         grace = self.verdict.grace if self.verdict is not None else 0.0
         deadline = time.monotonic() + grace + SHUTDOWN_MARGIN
-        status = self.refused
+        status = self.verdict.status if self.verdict is not None else 0  # a refusal's, else 0 so far
         for process in self.processes:
             process.join(max(0.0, deadline - time.monotonic()))
             if process.exitcode is None:

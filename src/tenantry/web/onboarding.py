@@ -4,6 +4,7 @@ from the organization's real data (a teammate invited or joined, a first record,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tenantry.billing.plans import LIVE_STATUSES
@@ -42,16 +43,14 @@ async def members_total(web: Web, viewer: Viewer) -> int | None:
     return await tenancy.organizations.active_member_count(viewer.current, viewer.role)
 
 
-async def stats(
-    web: Web, crud: Crud, viewer: Viewer, members: int | None, known: dict[str, int] | None = None
-) -> list[Stat]:
+async def stats(web: Web, crud: Crud, viewer: Viewer, members: int | None, known: Mapping[str, int]) -> list[Stat]:
     """How many rows of each of the organization's own entities the viewer may read, and ``members``
     (``members_total``). ``known``: counts the page has already read, by entity name (not read again)."""
     out = []
     for e in crud.readable(viewer):
         if e.system is not None or not e.tenant_field:
             continue
-        total = (known or {}).get(e.name)
+        total = known.get(e.name)
         if total is None:
             try:
                 page = await web.runtime.pipeline.list_rows(
