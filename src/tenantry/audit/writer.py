@@ -123,16 +123,28 @@ class Auditor:
             params["a_id"] = id_to_db(self.id_type, self.dialect, new_id if self.id_type == "uuid" else str(new_id))
         return params
 
-    def insert_when(self, source: Any) -> Any:
+    def insert_when(self, source: Any, taken: Mapping[str, Any] | None = None) -> Any:
         """``INSERT`` of one row (``row``'s parameters) if ``source`` (a CTE of the same statement)
         has a row: a change and its audit row in one statement, both or neither, with no
-        transaction of their own (PostgreSQL, where a data-modifying CTE may do it)."""
+        transaction of their own (PostgreSQL, where a data-modifying CTE may do it).
+
+        ``taken``: values read from ``source``'s row instead, by logical column (``user_id``,
+        ``org_id``, ``resource_id`` …: what the statement itself finds, unknown when it is sent)."""
         table = self.tables.table
+        taken = taken or {}
         binds = list(self._binds.items())
-        values = sa.select(*(sa.bindparam(bind, type_=table.c[column].type) for bind, column in binds)).where(
-            sa.exists(sa.select(sa.literal(1)).select_from(source))
+        columns = {self.tables.columns[name]: value for name, value in taken.items()}
+        selected = [
+            sa.cast(columns[column], table.c[column].type)
+            if column in columns
+            else sa.bindparam(bind, type_=table.c[column].type)
+            for bind, column in binds
+        ]
+        query = sa.select(*selected)
+        query = (
+            query.select_from(source) if taken else query.where(sa.exists(sa.select(sa.literal(1)).select_from(source)))
         )
-        return sa.insert(table).from_select([column for _, column in binds], values)
+        return sa.insert(table).from_select([column for _, column in binds], query)
 
     def _param(self, f: Field, value: Any) -> Any:
         if value is None:

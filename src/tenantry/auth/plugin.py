@@ -49,6 +49,8 @@ class PluginField:
 
 
 # A new session is about to be created for this user: raise an AuthError to refuse it (banned users).
+# A guard that also has ``admits(users_table, now) -> condition`` says in SQL whom it lets through,
+# so a credential's lookup can count its use in the same statement (API keys, on PostgreSQL).
 SessionGuard = Callable[["Connection | None", "UserRecord"], Awaitable[None]]
 
 

@@ -88,8 +88,9 @@ class AuditRows(Protocol):
         """The bind parameters of one row."""
         ...
 
-    def insert_when(self, source: Any) -> Any:
-        """A SQLAlchemy ``INSERT`` of that row, made only if the CTE ``source`` has a row."""
+    def insert_when(self, source: Any, taken: Mapping[str, Any] | None = None) -> Any:
+        """A SQLAlchemy ``INSERT`` of that row, made only if the CTE ``source`` has a row; the
+        logical columns of ``taken`` read from ``source``'s columns instead of parameters."""
         ...
 
 

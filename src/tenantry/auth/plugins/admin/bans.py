@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import sqlalchemy as sa
+
 from tenantry.auth.errors import AuthError, validation_error
 from tenantry.auth.plugins.admin import service
 from tenantry.auth.plugins.admin.common import require_admin, user_id
@@ -27,15 +29,24 @@ def ban_is_over(user: UserRecord, now: dt.datetime) -> bool:
     return expires is not None and expires < now
 
 
-def session_guard(ctx: AuthContext) -> Any:
-    """The ``session_guards`` hook: 403 BANNED_USER for a banned user; an expired ban is lifted."""
+class BanGuard:
+    """The ``session_guards`` hook: 403 BANNED_USER for a banned user; an expired ban is lifted.
 
-    async def guard(conn: Connection | None, user: UserRecord) -> None:
+    ``admits`` says the same in SQL, for a statement that finds a credential's user and counts
+    its use at once (an API key's): only a user this guard would let through is counted."""
+
+    def __init__(self, ctx: AuthContext) -> None:
+        self.ctx = ctx
+        keys = {f.name: f.key for f in ctx.store.t.plugin_user_fields}
+        self._banned, self._expires = keys.get("banned"), keys.get("banExpires")
+
+    async def __call__(self, conn: Connection | None, user: UserRecord) -> None:
         if not user.plugin.get("banned"):
             return
         now = dt.datetime.now(dt.UTC)
         if ban_is_over(user, now):
             changes = {**LIFTED, "updatedAt": now}
+            ctx = self.ctx
             if conn is not None:
                 await ctx.store.update_user(conn, user.id, changes)
             else:
@@ -44,7 +55,18 @@ def session_guard(ctx: AuthContext) -> Any:
             return
         raise AuthError(403, "BANNED_USER", BANNED_MESSAGE)
 
-    return guard
+    def admits(self, users: sa.Table, now: Any) -> Any | None:
+        """Users this guard lets through, as a condition on ``users`` at time ``now`` (a bind
+        parameter); None when the ban columns are not there to read."""
+        if self._banned is None or self._expires is None:
+            return None
+        banned, expires = users.c[self._banned], users.c[self._expires]
+        return sa.or_(banned.is_(None), banned.is_(False), sa.and_(expires.is_not(None), expires < now))
+
+
+def session_guard(ctx: AuthContext) -> BanGuard:
+    """The ``session_guards`` hook of the admin plugin (``BanGuard``)."""
+    return BanGuard(ctx)
 
 
 async def ban_user(req: AuthRequest) -> Reply:

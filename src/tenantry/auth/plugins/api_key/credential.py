@@ -35,8 +35,7 @@ class KeyCredential:
         if not path.startswith("/api/") or path.startswith(NOT_FOR_KEYS):
             raise ApiError(403, "API_KEY_NOT_ACCEPTED", "API keys are accepted on the CRUD API only")
         try:
-            admitted = await self.gate.check(raw)
-            await self.gate.record(admitted, self.gate.ctx.client(request), request.method, path, "api_key_use")
+            admitted = await self.gate.admit(raw, self.gate.ctx.client(request), request.method, path, "api_key_use")
         except KeyRefused as exc:
             raise exc.api_error() from None
         except AuthError as exc:  # a plugin's guard refused the key's user (banned)

@@ -8,6 +8,11 @@ updates of its row, which hold across processes, and the use is written to the a
 PostgreSQL, for a key without a quota, by one statement (the update and the audit row's insert in
 a data-modifying CTE); otherwise in one transaction. With the audit of uses off, a key without a
 quota is counted by its guarded update alone.
+
+On PostgreSQL the lookup itself does all of that for a key without a quota (``admit``): one
+statement reads the key, its user and membership, counts the use under the same guards (the
+plugins' session guards given in SQL: a banned user's key is not counted) and writes the audit
+row, so a request with a key costs the round trips of one with a session.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import sqlalchemy as sa
 
 from tenantry.auth.plugins.api_key.errors import KeyRefused
 from tenantry.auth.plugins.api_key.keys import hash_key
@@ -49,6 +56,65 @@ class KeyGate:
         self.store = store
         self.settings = settings
 
+    async def admit(self, raw: str, client: ClientInfo, method: str, path: str, action: str) -> Admitted:
+        """``check`` then ``record``: the key's principal with its use counted (and audited), or
+        ``KeyRefused`` (``AuthError`` from a plugin's session guard). On PostgreSQL a usable key
+        without a quota is found and counted by one statement (``ApiKeyStore.find_and_count``);
+        a key that statement did not count (refused, with a quota, or a lost race) goes the usual
+        way from what it read, with no second lookup."""
+        if not raw or len(raw) > MAX_KEY_LENGTH:
+            raise KeyRefused(401, "INVALID_API_KEY")
+        admits = self._guards_in_sql()
+        if admits is None:
+            admitted = await self.check(raw)
+            await self.record(admitted, client, method, path, action)
+            return admitted
+        audit = None
+        audited = self.settings.audit_use and self.ctx.audit_hook is not None
+        rows = self.ctx.audit_rows if audited else None
+        if audited and rows is None:
+            admitted = await self.check(raw)  # uses audited on a connection of their own: the usual way
+            await self.record(admitted, client, method, path, action)
+            return admitted
+        if rows is not None:
+            row = rows.row(
+                action=action,
+                resource_type="api_key",
+                new={"method": method, "path": path},
+                ip=client.ip or None,
+                user_agent=client.user_agent or None,
+            )
+            audit = AuditedUse(rows, row)
+        result = await self.store.find_and_count(
+            hash_key(raw), utc_now(), rate_limits=self.settings.rate_limit_enabled, admits=admits, audit=audit
+        )
+        if result is None:
+            raise KeyRefused(401, "INVALID_API_KEY")
+        found, counted = result
+        if counted is None:
+            admitted = await self.checked(found)
+            await self.record(admitted, client, method, path, action)
+            return admitted
+        # Counted: usable, a member, let through by the guards in SQL. A ban that ran out is lifted
+        # by its guard, as it is when the user next signs in.
+        if self.ctx.hooks.session_guards and found.user.plugin.get("banned"):
+            await self.ctx.guard_session(None, found.user)
+        found.key = counted
+        return Admitted(counted, self.principal(found))
+
+    def _guards_in_sql(self) -> list[Any] | None:
+        """The session guards' conditions in SQL (``admits``), or None when a key cannot be found and
+        counted by one statement: not PostgreSQL, or a guard that cannot say it in SQL."""
+        if self.ctx.db.dialect_name != "postgresql":
+            return None
+        admits: list[Any] = []
+        for guard in self.ctx.hooks.session_guards:
+            admit = getattr(guard, "admits", None)
+            if admit is None or admit(self.store.auth.users, sa.literal(None)) is None:
+                return None
+            admits.append(admit)
+        return admits
+
     async def check(self, raw: str) -> Admitted:
         """The key's principal, or ``KeyRefused`` (a plugin's session guard may raise ``AuthError``:
         a banned user's keys stop working with their sessions). Nothing is counted yet."""
@@ -57,6 +123,10 @@ class KeyGate:
         found = await self.store.find(hash_key(raw))
         if found is None:
             raise KeyRefused(401, "INVALID_API_KEY")
+        return await self.checked(found)
+
+    async def checked(self, found: Found) -> Admitted:
+        """``check`` of a key already found."""
         key = found.key
         now = utc_now()
         if not key.enabled:

@@ -293,26 +293,49 @@ class ApiKeyStore:
 
     # -- use ----------------------------------------------------------------------------------
 
-    async def find(self, hashed: str) -> Found | None:
-        """The key with this hash, its user, and the user's role in the key's organization (one query)."""
+    def _found_parts(self) -> tuple[Any, list[Any], bool]:
+        """What a lookup by hash selects from (the key joined to its user, the user's membership in
+        the key's organization and that organization), the membership's columns, and whether the
+        organization's two-factor flag is among them."""
         t, u, m = self.t.keys, self.auth.users, self.t.members
         memberships = self.store.memberships
         o = memberships.organizations if memberships is not None else None
         # The two-factor plugin's flag on the key's organization: its check on every request reads it here.
         requires = m is not None and o is not None and REQUIRE_TWO_FACTOR in o.c
+        joined = t.join(u, u.c.id == t.c.reference_id)
+        extra: list[Any] = []
+        if m is not None:
+            joined = joined.outerjoin(
+                m, sa.and_(m.c.organization_id == t.c.organization_id, m.c.user_id == t.c.reference_id)
+            )
+            extra = [m.c.role]
+            if requires:
+                assert o is not None
+                joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+                extra.append(o.c[REQUIRE_TWO_FACTOR])
+        return joined, extra, requires
+
+    def _found(self, row: Sequence[Any], requires: bool) -> tuple[Found, int]:
+        """The ``Found`` of a lookup's row, and where the row's columns after the user's start."""
+        offset = len(self.fields)
+        role = None
+        org_requires: bool | None = None
+        if self.t.members is not None:
+            role = row[offset]
+            offset += 1
+            if requires:
+                org_requires = bool(row[offset]) if role is not None else None
+                offset += 1
+        # The authentication store reads the user columns it selects the same way.
+        user = self.store.user_from_row(row, offset=offset)
+        return Found(self._key(row), user, role, org_requires), offset + len(self.store.user_select)
+
+    async def find(self, hashed: str) -> Found | None:
+        """The key with this hash, its user, and the user's role in the key's organization (one query)."""
+        t, u = self.t.keys, self.auth.users
+        joined, extra, requires = self._found_parts()
 
         def build() -> Any:
-            joined = t.join(u, u.c.id == t.c.reference_id)
-            extra: list[Any] = []
-            if m is not None:
-                joined = joined.outerjoin(
-                    m, sa.and_(m.c.organization_id == t.c.organization_id, m.c.user_id == t.c.reference_id)
-                )
-                extra = [m.c.role]
-                if requires:
-                    assert o is not None
-                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
-                    extra.append(o.c[REQUIRE_TWO_FACTOR])
             return (
                 sa.select(*self._columns(), *extra, *self.store.user_select, *self.store.actor_columns(u.c.id))
                 .select_from(joined)
@@ -321,20 +344,88 @@ class ApiKeyStore:
 
         # It authenticates the request: its connection acts for the key's user from then on.
         rows = await self.store.fetch_identifying(("api_key", "find"), build, key=hashed)
+        return self._found(rows[0], requires)[0] if rows else None
+
+    async def find_and_count(
+        self,
+        hashed: str,
+        now: dt.datetime,
+        *,
+        rate_limits: bool,
+        admits: Sequence[Callable[[sa.Table, Any], Any]] = (),
+        audit: AuditedUse | None = None,
+    ) -> tuple[Found, ApiKey | None] | None:
+        """``find`` and the use of the key counted, by one statement (PostgreSQL: a data-modifying
+        CTE): the key as it was, and as counted (None when this use was not counted).
+
+        A use is counted only for a key that may be used now without a quota (enabled, not
+        expired, ``remaining`` unset), whose organization (if any) has the user as a member, whose
+        user every condition of ``admits`` lets through (a plugin's session guard, in SQL), and,
+        with ``rate_limits``, within its rate limit: a window that has run out starts again with
+        this request, else the count goes up while under the maximum (a guarded update, which holds
+        across processes). With ``audit``, the use's audit row is written by the same statement,
+        its user, organization and key read from the counted row. Whatever is not counted is the
+        caller's to refuse or to count the usual way (a key with a quota, a lost race)."""
+        t, u, m = self.t.keys, self.auth.users, self.t.members
+        joined, extra, requires = self._found_parts()
+        with_org = "organization_id" in self.fields
+
+        def build() -> Any:
+            at = sa.bindparam("now", type_=t.c.last_request.type)
+            usable = [
+                t.c.key == sa.bindparam("key"),
+                t.c.enabled.is_(True),
+                t.c.remaining.is_(None),
+                sa.or_(t.c.expires_at.is_(None), t.c.expires_at > at),
+                sa.exists().where(u.c.id == t.c.reference_id, *(admit(u, at) for admit in admits)),
+            ]
+            if m is not None:
+                member = sa.exists().where(m.c.organization_id == t.c.organization_id, m.c.user_id == t.c.reference_id)
+                usable.append(sa.or_(t.c.organization_id.is_(None), member))
+            values: dict[Any, Any] = {t.c.last_request: at, t.c.updated_at: at}
+            if rate_limits:
+                window = t.c.rate_limit_time_window
+                limited = sa.and_(
+                    t.c.rate_limit_enabled.is_(True), sa.func.coalesce(window, 0) != 0, t.c.rate_limit_max.is_not(None)
+                )
+                millisecond = sa.literal_column("interval '1 millisecond'", sa.Interval)
+                elapsed = millisecond.op("*", return_type=sa.Interval)(window)
+                fresh = sa.or_(t.c.window_start.is_(None), t.c.window_start <= at - elapsed)
+                usable.append(sa.or_(sa.not_(limited), fresh, t.c.request_count < t.c.rate_limit_max))
+                values[t.c.request_count] = sa.case(
+                    (sa.not_(limited), t.c.request_count), (fresh, 1), else_=t.c.request_count + 1
+                )
+                values[t.c.window_start] = sa.case((sa.and_(limited, fresh), at), else_=t.c.window_start)
+            used = sa.update(t).where(*usable).values(values).returning(*self._columns()).cte("used")
+            query = (
+                sa.select(
+                    *self._columns(),
+                    *extra,
+                    *self.store.user_select,
+                    *(used.c[k] for k in self.fields),
+                    *self.store.actor_columns(u.c.id),
+                )
+                .select_from(joined.outerjoin(used, used.c.id == t.c.id))
+                .where(t.c.key == sa.bindparam("key"))
+            )
+            if audit is not None:
+                taken = {"user_id": used.c.reference_id, "resource_id": used.c.id}
+                if with_org:
+                    taken["org_id"] = used.c.organization_id
+                query = query.add_cte(audit.rows.insert_when(used, taken).cte("logged"))
+            return query
+
+        params: dict[str, Any] = {"key": hashed, "now": self.store.ts_in(now)}
+        if audit is not None:
+            params.update(audit.params)
+        statement = ("api_key", "find_and_count", rate_limits, len(admits), audit is not None)
+        # It authenticates the request: its connection acts for the key's user from then on.
+        rows = await self.store.fetch_identifying(statement, build, **params)
         if not rows:
             return None
-        row = rows[0]
-        offset = len(self.fields)
-        role = None
-        org_requires: bool | None = None
-        if m is not None:
-            role = row[offset]
-            offset += 1
-            if requires:
-                org_requires = bool(row[offset]) if role is not None else None
-                offset += 1
-        # The authentication store reads the user columns it selects the same way.
-        return Found(self._key(row), self.store.user_from_row(row, offset=offset), role, org_requires)
+        found, offset = self._found(rows[0], requires)
+        counted = rows[0][offset : offset + len(self.fields)]
+        return found, (self._key(counted) if counted[0] is not None else None)
 
     async def start_window(
         self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
