@@ -55,6 +55,8 @@ class KeyGate:
         self.ctx = ctx
         self.store = store
         self.settings = settings
+        # The session guards last seen, and their conditions in SQL (``_guards_in_sql``).
+        self._admits: tuple[tuple[Any, ...], list[Any] | None] | None = None
 
     async def admit(self, raw: str, client: ClientInfo, method: str, path: str, action: str) -> Admitted:
         """``check`` then ``record``: the key's principal with its use counted (and audited), or
@@ -104,15 +106,19 @@ class KeyGate:
 
     def _guards_in_sql(self) -> list[Any] | None:
         """The session guards' conditions in SQL (``admits``), or None when a key cannot be found and
-        counted by one statement: not PostgreSQL, or a guard that cannot say it in SQL."""
-        if self.ctx.db.dialect_name != "postgresql":
-            return None
-        admits: list[Any] = []
-        for guard in self.ctx.hooks.session_guards:
+        counted by one statement: not PostgreSQL, or a guard that cannot say it in SQL. Worked out
+        at the first use (the plugins have all hooked in by then) and kept."""
+        guards = tuple(self.ctx.hooks.session_guards)
+        if self._admits is not None and self._admits[0] == guards:
+            return self._admits[1]
+        admits: list[Any] | None = [] if self.ctx.db.dialect_name == "postgresql" else None
+        for guard in guards:
             admit = getattr(guard, "admits", None)
-            if admit is None or admit(self.store.auth.users, sa.literal(None)) is None:
-                return None
+            if admits is None or admit is None or admit(self.store.auth.users, sa.literal(None)) is None:
+                admits = None
+                break
             admits.append(admit)
+        self._admits = (guards, admits)
         return admits
 
     async def check(self, raw: str) -> Admitted:

@@ -293,15 +293,25 @@ class ApiKeyStore:
 
     # -- use ----------------------------------------------------------------------------------
 
-    def _found_parts(self) -> tuple[Any, list[Any], bool]:
-        """What a lookup by hash selects from (the key joined to its user, the user's membership in
-        the key's organization and that organization), the membership's columns, and whether the
-        organization's two-factor flag is among them."""
-        t, u, m = self.t.keys, self.auth.users, self.t.members
+    @property
+    def _organizations(self) -> sa.Table | None:
         memberships = self.store.memberships
-        o = memberships.organizations if memberships is not None else None
-        # The two-factor plugin's flag on the key's organization: its check on every request reads it here.
-        requires = m is not None and o is not None and REQUIRE_TWO_FACTOR in o.c
+        return memberships.organizations if memberships is not None else None
+
+    @property
+    def _reads_requirement(self) -> bool:
+        """Whether a lookup reads the two-factor plugin's flag on the key's organization (its check
+        on every request reads it there)."""
+        o = self._organizations
+        return self.t.members is not None and o is not None and REQUIRE_TWO_FACTOR in o.c
+
+    def _found_parts(self) -> tuple[Any, list[Any]]:
+        """What a lookup by hash selects from (the key joined to its user, the user's membership in
+        the key's organization and that organization) and the membership's columns (built once per
+        statement: the compiled SQL is kept)."""
+        t, u, m = self.t.keys, self.auth.users, self.t.members
+        o = self._organizations
+        requires = self._reads_requirement
         joined = t.join(u, u.c.id == t.c.reference_id)
         extra: list[Any] = []
         if m is not None:
@@ -313,7 +323,7 @@ class ApiKeyStore:
                 assert o is not None
                 joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
                 extra.append(o.c[REQUIRE_TWO_FACTOR])
-        return joined, extra, requires
+        return joined, extra
 
     def _found(self, row: Sequence[Any], requires: bool) -> tuple[Found, int]:
         """The ``Found`` of a lookup's row, and where the row's columns after the user's start."""
@@ -333,9 +343,9 @@ class ApiKeyStore:
     async def find(self, hashed: str) -> Found | None:
         """The key with this hash, its user, and the user's role in the key's organization (one query)."""
         t, u = self.t.keys, self.auth.users
-        joined, extra, requires = self._found_parts()
 
         def build() -> Any:
+            joined, extra = self._found_parts()
             return (
                 sa.select(*self._columns(), *extra, *self.store.user_select, *self.store.actor_columns(u.c.id))
                 .select_from(joined)
@@ -344,7 +354,7 @@ class ApiKeyStore:
 
         # It authenticates the request: its connection acts for the key's user from then on.
         rows = await self.store.fetch_identifying(("api_key", "find"), build, key=hashed)
-        return self._found(rows[0], requires)[0] if rows else None
+        return self._found(rows[0], self._reads_requirement)[0] if rows else None
 
     async def find_and_count(
         self,
@@ -367,10 +377,10 @@ class ApiKeyStore:
         its user, organization and key read from the counted row. Whatever is not counted is the
         caller's to refuse or to count the usual way (a key with a quota, a lost race)."""
         t, u, m = self.t.keys, self.auth.users, self.t.members
-        joined, extra, requires = self._found_parts()
         with_org = "organization_id" in self.fields
 
         def build() -> Any:
+            joined, extra = self._found_parts()
             at = sa.bindparam("now", type_=t.c.last_request.type)
             usable = [
                 t.c.key == sa.bindparam("key"),
@@ -423,7 +433,7 @@ class ApiKeyStore:
         rows = await self.store.fetch_identifying(statement, build, **params)
         if not rows:
             return None
-        found, offset = self._found(rows[0], requires)
+        found, offset = self._found(rows[0], self._reads_requirement)
         counted = rows[0][offset : offset + len(self.fields)]
         return found, (self._key(counted) if counted[0] is not None else None)
 
