@@ -1,4 +1,5 @@
-"""PostgreSQL through an asyncpg pool (prepared statements are cached per connection by asyncpg)."""
+"""PostgreSQL through a pool of asyncpg connections (``tenantry.db.pool``; prepared statements are
+cached per connection by asyncpg)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 from tenantry.db.actor import APP_ROLE, DbActor, current_actor
 from tenantry.db.database import Database, PoolStats, QueryObserver, Row, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
+from tenantry.db.pool import ConnectionPool, PoolClosed
 
 # What a statement, an acquisition or a commit raises when the server cannot be used: refused or
 # broken connections (the operating system's errors, asyncpg's class 08), a server shutting down or
@@ -37,8 +39,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
 _DRIVER_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 log = logging.getLogger("tenantry.db")
 T = TypeVar("T")
-# Give-backs of kept connections running in the background (referenced until they end).
-_background: set[asyncio.Task[None]] = set()
 # Bound on opening a connection: a database host that drops packets must not hold requests for
 # asyncpg's default minute.
 CONNECT_TIMEOUT = 5.0
@@ -160,18 +160,6 @@ def observed_connection_class(observer: QueryObserver) -> type[asyncpg.Connectio
     return type("ObservedConnection", (_ObservedConnection,), {"__slots__": (), "observer": staticmethod(observer)})
 
 
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Skip asyncpg's reset when a connection returns to the pool.
-
-    The default runs ``RESET ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()`` after every
-    request: a round trip that cost a quarter of a session lookup's time. Tenantry never leaves
-    session state on a pooled connection (no SET outside a transaction, no LISTEN, cursors or
-    advisory locks), and asyncpg still rolls back a transaction left open. The two settings it
-    does keep (the role and the acting user, see ``PostgresDatabase``) are set again by every
-    acquire that needs other values.
-    """
-
-
 def quote_identifier(name: str) -> str:
     """``name`` as a PostgreSQL identifier (for statements that take no parameters, like SET ROLE)."""
     return '"' + name.replace('"', '""') + '"'
@@ -221,22 +209,43 @@ class PostgresDatabase(Database):
         super().__init__(url)
         self.pool_size = pool_size
         self.role = role
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         # server process id -> the actor whose settings that connection holds
         self._actors: dict[int, DbActor] = {}
-        # Callers holding or acquiring a connection: at the pool's size, the next one queues.
-        self._busy = 0
-        # One permit per connection of the pool, taken in arrival order (see ``_take``).
-        self._admission = asyncio.Semaphore(pool_size)
-        # The loop the pool was opened on (set by ``open``), for the hold timers and give-backs.
+        # The loop the pool was opened on (set by ``open``), for the hold timers.
         self._loop: asyncio.AbstractEventLoop | None = None
         # Called with the text of every statement the pool's connections send (``listen_statements``).
         self._statement_listeners: list[Callable[[str], None]] = []
         # The current request's slot (one variable per database: two apps in one process keep apart).
         self._held: ContextVar[_Held | None] = ContextVar(f"tenantry_held_connection_{id(self)}", default=None)
 
+    async def _new_connection(self) -> asyncpg.Connection:
+        """A connection for the pool, ready to serve (``_init_connection``); cut if that fails."""
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self.dsn,
+            command_timeout=60,
+            timeout=CONNECT_TIMEOUT,
+            connection_class=(
+                asyncpg.Connection if self.query_observer is None else observed_connection_class(self.query_observer)
+            ),
+        )
+        try:
+            await self._init_connection(conn)
+        except BaseException:
+            conn.terminate()
+            raise
+        return conn
+
     async def _init_connection(self, conn: asyncpg.Connection) -> None:
-        """A new connection: take on the application role, and hold no actor yet."""
+        """A new connection: take on the application role, and hold no actor yet.
+
+        Connections go back to the pool as they are, with no reset (asyncpg's default runs ``RESET
+        ALL; UNLISTEN *; CLOSE ALL; pg_advisory_unlock_all()``: a round trip that cost a quarter of
+        a session lookup's time): Tenantry never leaves session state on a pooled connection (no SET
+        outside a transaction, no LISTEN, cursors or advisory locks), and the pool drops one left in
+        a transaction. The two settings it does keep (the role and the acting user) are set again
+        by every acquisition that needs other values.
+        """
         self._actors.pop(conn.get_server_pid(), None)  # a new process may reuse an old one's id
         for listener in self._statement_listeners:
             conn.add_query_logger(lambda logged, listener=listener: listener(logged.query))
@@ -266,7 +275,7 @@ class PostgresDatabase(Database):
         Open connections are replaced at their next use, so that they report too."""
         self._statement_listeners.append(listener)
         if self._pool is not None:
-            await self._pool.expire_connections()
+            self._pool.expire()
 
     @property
     def dsn(self) -> str:
@@ -278,44 +287,32 @@ class PostgresDatabase(Database):
         # Bound to the loop that opens the pool (an app may be started again on another loop). The
         # loop is kept rather than asked for twice a request: under load, asking asyncio for the
         # running loop showed in profiles (CPython 3.11 checks ``getpid()`` in it, against forks).
-        self._admission = asyncio.Semaphore(self.pool_size)
         self._loop = asyncio.get_running_loop()
+        pool = ConnectionPool(self._new_connection, self.pool_size)
+        # One connection at start proves the database is there; no floor is kept after that (a pool
+        # that restores one in the background logs every retry of an outage): requests open what
+        # they need, and the first after an outage reconnects.
         try:
-            self._pool = await asyncpg.create_pool(
-                self.dsn,
-                # One connection at start proves the database is there; no floor kept after that:
-                # asyncpg restores a floor in the background, logging a traceback every retry of an
-                # outage. Requests open what they need (the first after an outage reconnects).
-                init_size=1,
-                min_size=0,
-                max_size=self.pool_size,
-                command_timeout=60,
-                timeout=CONNECT_TIMEOUT,
-                reset=_keep_session,
-                init=self._init_connection,
-                connection_class=(
-                    asyncpg.Connection
-                    if self.query_observer is None
-                    else observed_connection_class(self.query_observer)
-                ),
-            )
+            pool.release(await pool.acquire())
         except _DRIVER_ERRORS as exc:
+            await pool.close()
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._pool = pool
 
     async def close(self) -> None:
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            await pool.close()
 
-    def _require_pool(self) -> asyncpg.Pool:
+    def _require_pool(self) -> ConnectionPool:
         if self._pool is None:
             raise DatabaseUnavailable("the database is not open")
         return self._pool
 
     def pool_stats(self) -> PoolStats:
         pool = self._pool
-        size = pool.get_size() if pool is not None else 0
-        idle = pool.get_idle_size() if pool is not None else 0
+        size = pool.open_count if pool is not None else 0
+        idle = pool.idle_count if pool is not None else 0
         return PoolStats(
             size=size,
             max_size=self.pool_size,
@@ -340,26 +337,15 @@ class PostgresDatabase(Database):
                 held.timer = None
         else:
             pool = self._require_pool()
-            queued = self._busy >= self.pool_size
-            self._busy += 1
+            queued = pool.must_wait
             started = time.perf_counter() if queued else 0.0
             try:
-                # First come, first served: asyncpg's pool lets a newcomer take a connection released
-                # while an older waiter is being woken, and that waiter queues again at the back; under
-                # load some requests then wait seconds. A permit per connection, handed out in order
-                # (asyncio's semaphore lets nobody jump the queue), keeps every wait to its turn.
-                await self._admission.acquire()
-                try:
-                    # Opening a connection (the pool replaces broken ones here) is where an outage shows first.
-                    conn = await pool.acquire()
-                except BaseException:
-                    self._admission.release()
-                    raise
-            except BaseException as exc:
-                self._busy -= 1
-                if isinstance(exc, _DRIVER_ERRORS):
-                    _raise_translated(exc)
-                raise
+                # Opening a connection (the pool replaces broken ones here) is where an outage shows first.
+                conn = await pool.acquire()
+            except PoolClosed as exc:
+                raise DatabaseUnavailable(str(exc)) from exc
+            except _DRIVER_ERRORS as exc:
+                _raise_translated(exc)
             if queued:
                 self.waits.add(time.perf_counter() - started)
         if sync:
@@ -382,17 +368,16 @@ class PostgresDatabase(Database):
             await self._release(conn)
 
     async def _release(self, conn: asyncpg.Connection) -> None:
-        """Return ``conn`` to the pool."""
-        try:
-            await self._require_pool().release(conn)
-        except asyncpg.InternalClientError:
-            # A connection that closed (the database went away) was handed back to the pool by
-            # asyncpg as it closed; only a live one released twice would be a mistake of ours.
-            if not _is_closed(conn):
-                raise
-        finally:
-            self._busy -= 1
-            self._admission.release()
+        """Return ``conn`` to the pool (a coroutine for the callers that await it; the pool's release
+        itself is a plain call)."""
+        self._release_now(conn)
+
+    def _release_now(self, conn: asyncpg.Connection) -> None:
+        pool = self._pool
+        if pool is None:  # closed meanwhile: the connection goes with it
+            conn.terminate()
+            return
+        pool.release(conn)
 
     def _keep(self, conn: asyncpg.Connection) -> bool:
         """Keep ``conn`` in the request's slot for its next statement; False outside a request, when
@@ -406,21 +391,11 @@ class PostgresDatabase(Database):
         return True
 
     def _expire(self, held: _Held) -> None:
-        """Back to the pool with the kept connection, in the background: the request did not use it
-        soon enough, or its answer is starting."""
+        """Back to the pool with the kept connection: the request did not use it soon enough, or its
+        answer is starting."""
         conn, held.conn, held.timer = held.conn, None, None
         if conn is not None:
-            assert self._loop is not None, "a connection is kept only from an open pool"
-            task = self._loop.create_task(self._release_quietly(conn))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-
-    async def _release_quietly(self, conn: asyncpg.Connection) -> None:
-        """``_release`` in the background, where nobody would hear of a failure: it is logged."""
-        try:
-            await self._release(conn)
-        except Exception:
-            log.exception("returning a connection to the pool failed")
+            self._release_now(conn)
 
     def begin_request(self) -> _Held:
         """A request starts: a slot for the connection its last statement used (see ``end_request``)."""
@@ -437,9 +412,7 @@ class PostgresDatabase(Database):
 
     async def hand_back(self) -> None:
         """The request's answer is starting: its kept connection goes back to the pool now, not held
-        through the rest of the answer (a later statement of the request takes one from the pool).
-        In the background: asyncpg's release takes turns of the event loop, which the answer's
-        start need not wait for (the connection is no longer the request's either way)."""
+        through the rest of the answer (a later statement of the request takes one from the pool)."""
         held = self._held.get()
         if held is not None and held.conn is not None:
             if held.timer is not None:
