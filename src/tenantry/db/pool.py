@@ -115,7 +115,7 @@ class ConnectionPool:
         try:
             handed = await waiter
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
                 # Handed something in the same turn the caller gave up: pass it on.
                 late = waiter.result()
                 if late is None:
