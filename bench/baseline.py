@@ -22,6 +22,12 @@ Run it like the benchmark does::
 
 ``BENCH_DB_POOL_SIZE`` (default 10, Tenantry's default) sets the pool size and ``BENCH_MAX_LIMIT``
 (default 100) caps ``limit`` as Tenantry does.
+
+``BENCH_BASELINE_POOL`` says how it uses asyncpg's pool: ``default`` runs each statement through the
+pool (``pool.fetchrow``) with the pool's defaults, as a plain app does, so every statement also
+pays asyncpg's reset on release (``RESET ALL``, ``UNLISTEN *`` … : a round trip of its own);
+``tuned`` takes one connection per request for both statements and skips the reset, as Tenantry
+does (its pool keeps no session state on a connection): the strongest baseline this code can be.
 """
 
 from __future__ import annotations
@@ -114,14 +120,39 @@ def session_token(secret: str, header: str) -> str | None:
     return value if value and hmac.compare_digest(signature, expected) else None
 
 
-async def organization(request: Request) -> uuid.UUID | Response | None:
+class Statements:
+    """Where a request's statements run: through the pool one by one (``default``), or on one
+    connection taken for the whole request (``tuned``)."""
+
+    def __init__(self, request: Request) -> None:
+        self.pool = pool_of(request)
+        self.tuned: bool = request.app.state.tuned
+        self.conn: Any = None
+
+    async def __aenter__(self) -> Statements:
+        if self.tuned:
+            self.conn = await self.pool.acquire()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self.conn is not None:
+            await self.pool.release(self.conn)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await (self.conn or self.pool).fetchrow(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        return await (self.conn or self.pool).fetch(sql, *args)
+
+
+async def organization(request: Request, db: Statements) -> uuid.UUID | Response | None:
     """The active organization of the request's session (a 401 answer when it has none); None
     without ``Authorization``."""
     header = request.headers.get("authorization")
     if header is None:
         return None
     token = session_token(request.app.state.secret, header) if header[:7].lower() == "bearer " else None
-    row = await pool_of(request).fetchrow(SESSION_SQL, token) if token else None
+    row = await db.fetchrow(SESSION_SQL, token) if token else None
     if row is None or row[0] < dt.datetime.now(dt.UTC) or row[3] is None:
         return error(401, "UNAUTHORIZED", "Sign in to continue")
     org: uuid.UUID = row[3]
@@ -131,7 +162,12 @@ async def organization(request: Request) -> uuid.UUID | Response | None:
 async def list_projects(request: Request) -> Response:
     """``GET /api/projects?org_id=…&limit=…`` (org_id is required here without a session: the
     benchmark always sends it)."""
-    signed_in = await organization(request)
+    async with Statements(request) as db:
+        return await _list_projects(request, db)
+
+
+async def _list_projects(request: Request, db: Statements) -> Response:
+    signed_in = await organization(request, db)
     if isinstance(signed_in, Response):
         return signed_in
     org_id = signed_in or parse_uuid(request.query_params.get("org_id"))
@@ -140,35 +176,46 @@ async def list_projects(request: Request) -> Response:
     raw_limit = request.query_params.get("limit")
     limit = int(raw_limit) if raw_limit and raw_limit.isdigit() else DEFAULT_LIMIT
     limit = min(max(limit, 1), request.app.state.max_limit)
-    rows = await pool_of(request).fetch(LIST_SQL, org_id, limit)
+    rows = await db.fetch(LIST_SQL, org_id, limit)
     return json_response([project_json(r) for r in rows])
 
 
 async def get_project(request: Request) -> Response:
     """``GET /api/projects/<id>``."""
-    signed_in = await organization(request)
+    async with Statements(request) as db:
+        return await _get_project(request, db)
+
+
+async def _get_project(request: Request, db: Statements) -> Response:
+    signed_in = await organization(request, db)
     if isinstance(signed_in, Response):
         return signed_in
     project_id = parse_uuid(request.path_params["id"])
     if project_id is None:
         return error(400, "INVALID_ID", "id must be a UUID")
-    row = await pool_of(request).fetchrow(GET_SQL, project_id)
+    row = await db.fetchrow(GET_SQL, project_id)
     if row is None or (signed_in is not None and row[3] != signed_in):
         return error(404, "NOT_FOUND", "Project not found")
     return json_response(project_json(row))
 
 
 def create_app() -> Starlette:
-    """The baseline app; reads ``BENCH_DATABASE_URL``, ``BENCH_DB_POOL_SIZE``, ``BENCH_MAX_LIMIT`` and
-    ``BENCH_SECRET``."""
+    """The baseline app; reads ``BENCH_DATABASE_URL``, ``BENCH_DB_POOL_SIZE``, ``BENCH_MAX_LIMIT``,
+    ``BENCH_SECRET`` and ``BENCH_BASELINE_POOL``."""
     dsn = os.environ["BENCH_DATABASE_URL"]
     pool_size = int(os.environ.get("BENCH_DB_POOL_SIZE", "10"))
     max_limit = int(os.environ.get("BENCH_MAX_LIMIT", str(DEFAULT_LIMIT)))
+    tuned = os.environ.get("BENCH_BASELINE_POOL", "default") == "tuned"
+
+    async def no_reset(conn: asyncpg.Connection) -> None:
+        """Tuned: nothing to reset (no statement here leaves session state behind)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # The same pool settings as tenantry.db.postgres.PostgresDatabase.
-        app.state.pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, command_timeout=60)
+        app.state.pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, command_timeout=60, **({"reset": no_reset} if tuned else {})
+        )
+        app.state.tuned = tuned
         app.state.max_limit = max_limit
         app.state.secret = os.environ.get("BENCH_SECRET", "")
         try:

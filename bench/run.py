@@ -154,6 +154,7 @@ class Options:
     quick: bool
     workers: tuple[int, ...]
     open_api: bool
+    baseline_pool: str = "default"
 
     @property
     def database_url(self) -> str:
@@ -181,6 +182,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument("--json", dest="json_out", type=Path, metavar="FILE", help="also write the results as JSON")
     p.add_argument(
         "--workers", default="1,2", help="uvicorn workers of the signed-in runs, comma-separated (default 1,2)"
+    )
+    p.add_argument(
+        "--baseline-pool",
+        choices=("default", "tuned"),
+        default="default",
+        help="how the baseline uses asyncpg's pool: per statement with its reset, as a plain app does "
+        "(default), or one connection per request without the reset, as Tenantry does (tuned)",
     )
     p.add_argument(
         "--no-open", dest="open_api", action="store_false", help="skip the second figure (open API, no session)"
@@ -215,6 +223,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         quick=a.quick,
         workers=tuple(int(w) for w in a.workers.split(",") if w.strip()),
         open_api=a.open_api,
+        baseline_pool=a.baseline_pool,
     )
 
 
@@ -398,6 +407,7 @@ def make_servers(opts: Options, workdir: Path, *, signed_in: bool = False, worke
         "BENCH_DATABASE_URL": opts.database_url,
         "BENCH_DB_POOL_SIZE": str(POOL_SIZE),
         "BENCH_SECRET": SECRET,
+        "BENCH_BASELINE_POOL": opts.baseline_pool,
     }
     suffix = f"-{workers}w" if signed_in else "-open"
     ours = Server(
@@ -583,7 +593,8 @@ def print_report(opts: Options, title: str, workers: int, summaries: Sequence[Su
     print(
         f"{title}: Tenantry vs raw Starlette + asyncpg, {opts.rounds} rounds x {opts.duration}s per server and "
         f"endpoint, wrk {opts.threads} threads x {opts.connections} connections, {workers} uvicorn worker"
-        f"{'s' if workers > 1 else ''} each, pool {POOL_SIZE} per worker."
+        f"{'s' if workers > 1 else ''} each, pool {POOL_SIZE} per worker, the baseline's pool used the "
+        f"{opts.baseline_pool} way."
     )
     print("Medians over the rounds; ratio = ours / baseline (1.00 = as fast as the baseline).")
     print_table(summaries)
