@@ -210,6 +210,8 @@ class PostgresDatabase(Database):
         self.pool_size = pool_size
         self.role = role
         self._pool: ConnectionPool | None = None
+        # The class of the pool's connections (observed when tracing is on), made once by ``open``.
+        self._connection_class: type[asyncpg.Connection] = asyncpg.Connection
         # server process id -> the actor whose settings that connection holds
         self._actors: dict[int, DbActor] = {}
         # The loop the pool was opened on (set by ``open``), for the hold timers.
@@ -222,12 +224,7 @@ class PostgresDatabase(Database):
     async def _new_connection(self) -> asyncpg.Connection:
         """A connection for the pool, ready to serve (``_init_connection``); cut if that fails."""
         conn: asyncpg.Connection = await asyncpg.connect(
-            self.dsn,
-            command_timeout=60,
-            timeout=CONNECT_TIMEOUT,
-            connection_class=(
-                asyncpg.Connection if self.query_observer is None else observed_connection_class(self.query_observer)
-            ),
+            self.dsn, command_timeout=60, timeout=CONNECT_TIMEOUT, connection_class=self._connection_class
         )
         try:
             await self._init_connection(conn)
@@ -288,6 +285,8 @@ class PostgresDatabase(Database):
         # loop is kept rather than asked for twice a request: under load, asking asyncio for the
         # running loop showed in profiles (CPython 3.11 checks ``getpid()`` in it, against forks).
         self._loop = asyncio.get_running_loop()
+        observer = self.query_observer
+        self._connection_class = asyncpg.Connection if observer is None else observed_connection_class(observer)
         pool = ConnectionPool(self._new_connection, self.pool_size)
         # One connection at start proves the database is there; no floor is kept after that (a pool
         # that restores one in the background logs every retry of an outage): requests open what
