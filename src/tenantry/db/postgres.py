@@ -354,9 +354,9 @@ class PostgresDatabase(Database):
                 try:
                     _raise_translated(exc, conn)  # while ``conn`` can still say whether it is closed
                 finally:
-                    await self._release(conn)
+                    self._release(conn)
             except BaseException:
-                await self._release(conn)
+                self._release(conn)
                 raise
         return conn
 
@@ -364,16 +364,13 @@ class PostgresDatabase(Database):
         """Keep ``conn`` for the request's next statement (inside ``begin_request``), else return it
         to the pool."""
         if not self._keep(conn):
-            await self._release(conn)
+            self._release(conn)
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
-        """Return ``conn`` to the pool (a coroutine for the callers that await it; the pool's release
-        itself is a plain call)."""
-        self._release_now(conn)
-
-    def _release_now(self, conn: asyncpg.Connection) -> None:
+    def _release(self, conn: asyncpg.Connection) -> None:
+        """Return ``conn`` to the pool (a plain call: nothing to wait for); with the pool closed
+        meanwhile, the connection goes with it."""
         pool = self._pool
-        if pool is None:  # closed meanwhile: the connection goes with it
+        if pool is None:
             conn.terminate()
             return
         pool.release(conn)
@@ -394,7 +391,7 @@ class PostgresDatabase(Database):
         answer is starting."""
         conn, held.conn, held.timer = held.conn, None, None
         if conn is not None:
-            self._release_now(conn)
+            self._release(conn)
 
     def begin_request(self) -> _Held:
         """A request starts: a slot for the connection its last statement used (see ``end_request``)."""
@@ -424,7 +421,7 @@ class PostgresDatabase(Database):
             held.timer = None
         if held.conn is not None:
             conn, held.conn = held.conn, None
-            await self._release(conn)
+            self._release(conn)
 
     @asynccontextmanager
     async def request_scope(self) -> AsyncIterator[None]:
@@ -451,9 +448,9 @@ class PostgresDatabase(Database):
             try:
                 _raise_translated(exc, conn)
             finally:
-                await self._release(conn)
+                self._release(conn)
         except BaseException:
-            await self._release(conn)
+            self._release(conn)
             raise
         if rows:
             row = rows[0]
@@ -470,7 +467,7 @@ class PostgresDatabase(Database):
         try:
             yield conn
         except BaseException:
-            await self._release(conn)
+            self._release(conn)
             raise
         await self._give_back(conn)
 

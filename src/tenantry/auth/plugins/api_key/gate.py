@@ -67,17 +67,14 @@ class KeyGate:
         if not raw or len(raw) > MAX_KEY_LENGTH:
             raise KeyRefused(401, "INVALID_API_KEY")
         admits = self._guards_in_sql()
-        if admits is None:
+        audited = self.settings.audit_use and self.ctx.audit_hook is not None
+        rows = self.ctx.audit_rows if audited else None
+        if admits is None or (audited and rows is None):
+            # Not in one statement (SQLite, a guard without SQL, uses audited on their own): the usual way.
             admitted = await self.check(raw)
             await self.record(admitted, client, method, path, action)
             return admitted
         audit = None
-        audited = self.settings.audit_use and self.ctx.audit_hook is not None
-        rows = self.ctx.audit_rows if audited else None
-        if audited and rows is None:
-            admitted = await self.check(raw)  # uses audited on a connection of their own: the usual way
-            await self.record(admitted, client, method, path, action)
-            return admitted
         if rows is not None:
             row = rows.row(
                 action=action,
