@@ -15,6 +15,12 @@ membership in the session's active organization are read in one query (``SESSION
 list is that organization's (no ``org_id`` needed), the get answers 404 for another organization's
 row. No session: 401.
 
+With ``x-api-key: <key>`` instead, both act for the key's user in the key's organization, with the
+work Tenantry does for a key: the key is hashed (SHA-256, base64url), then one statement
+(``KEY_SQL``) finds it, checks it is enabled, unexpired, without a quota, within its rate limit
+(a fixed window) and that its user is still a member of its organization, counts the use (the
+window's count and the last use) and writes the use's audit row. A key it does not count: 401.
+
 Run it like the benchmark does::
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/tenantry_bench \\
@@ -66,6 +72,28 @@ SESSION_SQL = (
     "SELECT s.expires_at, s.user_id, u.email, m.organization_id, m.role FROM auth_sessions AS s "
     "JOIN users AS u ON u.id = s.user_id LEFT JOIN org_members AS m "
     "ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id WHERE s.token = $1"
+)
+
+# A key's use, as Tenantry counts and audits it: the guarded update of the key (usable, a member of
+# its organization, within its rate limit: a window that ran out starts again with this request),
+# the audit row read from the updated row, the organization to act in. Written as a plain app would.
+_FRESH = "(k.window_start IS NULL OR k.window_start <= $2 - k.rate_limit_time_window * interval '1 millisecond')"
+_LIMITED = "(k.rate_limit_enabled AND coalesce(k.rate_limit_time_window, 0) <> 0 AND k.rate_limit_max IS NOT NULL)"
+KEY_SQL = (
+    "WITH used AS (UPDATE auth_api_keys AS k SET "
+    f"request_count = CASE WHEN NOT {_LIMITED} THEN k.request_count WHEN {_FRESH} THEN 1 "
+    "ELSE k.request_count + 1 END, "
+    f"window_start = CASE WHEN {_LIMITED} AND {_FRESH} THEN $2 ELSE k.window_start END, "
+    "last_request = $2, updated_at = $2 "
+    "WHERE k.key = $1 AND k.enabled AND k.remaining IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2) "
+    f"AND (NOT {_LIMITED} OR {_FRESH} OR k.request_count < k.rate_limit_max) "
+    "AND EXISTS (SELECT 1 FROM org_members AS m WHERE m.organization_id = k.organization_id "
+    "AND m.user_id = k.reference_id) "
+    "RETURNING k.id, k.reference_id, k.organization_id), "
+    "logged AS (INSERT INTO audit_logs (id, user_id, org_id, action, resource_type, resource_id, new_values, "
+    "ip_address, user_agent, created_at) SELECT $3, used.reference_id, used.organization_id, 'api_key_use', "
+    "'api_key', used.id, $4::jsonb, $5, $6, $2 FROM used) "
+    "SELECT used.organization_id FROM used"
 )
 
 JSON = "application/json"
@@ -145,12 +173,32 @@ class Statements:
         return await (self.conn or self.pool).fetch(sql, *args)
 
 
+def key_hash(key: str) -> str:
+    """What the key table stores for ``key``: SHA-256, base64url, unpadded."""
+    return base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()).decode().rstrip("=")
+
+
+async def key_organization(request: Request, db: Statements, key: str) -> uuid.UUID | Response:
+    """The organization of the request's API key, its use counted and audited (a 401 answer when
+    the key is unknown or may not be used)."""
+    now = dt.datetime.now(dt.UTC)
+    client = request.client.host if request.client else None
+    used = orjson.dumps({"method": request.method, "path": request.url.path}).decode()
+    agent = request.headers.get("user-agent")
+    row = await db.fetchrow(KEY_SQL, key_hash(key), now, uuid.uuid4(), used, client, agent) if key else None
+    if row is None:
+        return error(401, "INVALID_API_KEY", "Invalid API key")
+    org: uuid.UUID = row[0]
+    return org
+
+
 async def organization(request: Request, db: Statements) -> uuid.UUID | Response | None:
-    """The active organization of the request's session (a 401 answer when it has none); None
-    without ``Authorization``."""
+    """The active organization of the request's session or API key (a 401 answer when it has
+    none); None without ``Authorization`` or ``x-api-key``."""
     header = request.headers.get("authorization")
     if header is None:
-        return None
+        key = request.headers.get("x-api-key")
+        return None if key is None else await key_organization(request, db, key)
     token = session_token(request.app.state.secret, header) if header[:7].lower() == "bearer " else None
     row = await db.fetchrow(SESSION_SQL, token) if token else None
     if row is None or row[0] < dt.datetime.now(dt.UTC) or row[3] is None:

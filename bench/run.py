@@ -2,11 +2,13 @@
 
     .venv/bin/python bench/run.py [--duration 10] [--connections 50] [--threads 2] [--rounds 3] [--quick]
 
-Creates the database ``tenantry_bench``, creates the tables of ``examples/saas/schema.yaml`` and
-seeds them, starts Tenantry (port 8811) and ``bench/baseline.py`` (port 8812) with uvicorn (one
-worker each, uvloop + httptools), checks that both answer the same requests with identical bytes,
-warms both up, then drives each endpoint on each server with ``wrk``, alternating servers run by
-run, and prints requests per second, latency, server CPU per request and the ours/baseline ratio.
+Creates the database ``tenantry_bench``, creates the app's tables for ``tests/seed_schema.yaml`` and
+seeds them, starts Tenantry (port 8811) and ``bench/baseline.py`` (port 8812) with uvicorn (uvloop +
+httptools), checks that both answer the same requests with identical bytes, warms both up, then
+drives each endpoint on each server with ``wrk``, alternating servers run by run, and prints
+requests per second, latency, server CPU per request and the ours/baseline ratio. The headline
+phases are signed in, in production, with 1 and 2 workers: the list and the get with a session's
+bearer token, then with an API key; the last phase is the open API in development mode.
 Everything it started is stopped and the database dropped on exit, Ctrl-C included.
 
 See bench/README.md for how to read the figures. Needs ``wrk`` (``apt-get install -y wrk``), and
@@ -63,6 +65,7 @@ from common import (
     wrk_run,
 )
 from tenantry.auth.crypto import sign_value
+from tenantry.auth.plugins.api_key.keys import hash_key
 
 SCHEMA = ROOT / "tests" / "seed_schema.yaml"
 LIST_LIMIT = 20
@@ -99,19 +102,22 @@ end
 )
 
 
-# The signed-in load: each line of the endpoint's file is "<bearer> <path>"; every request takes the
-# next line (the file is shuffled, so the user changes from one request to the next).
-AUTH_LUA = (
-    r"""
+# The signed-in loads: each line of the endpoint's file is "<credential> <path>"; every request takes
+# the next line (the file is shuffled, so the user changes from one request to the next) and sends
+# the credential in its header: a session's signed token as a bearer, or an API key.
+def credential_lua(header: str, prefix: str) -> str:
+    """wrk's script sending each line's credential as ``header: <prefix><credential>``."""
+    return (
+        r"""
 local lines = {}
 local n = 0
 local i = 0
 function init(args)
   for line in io.lines(args[1]) do
-    local bearer, path = line:match("^(%S+) (%S+)$")
-    if bearer then
+    local credential, path = line:match("^(%S+) (%S+)$")
+    if credential then
       n = n + 1
-      lines[n] = {bearer, path}
+      lines[n] = {credential, path}
     end
   end
   i = math.random(n)
@@ -119,11 +125,14 @@ end
 function request()
   i = i % n + 1
   local l = lines[i]
-  return wrk.format("GET", l[2], {["Authorization"] = "Bearer " .. l[1]})
-end
 """
-    + WRK_DONE_LUA
-)
+        + f'  return wrk.format("GET", l[2], {{["{header}"] = "{prefix}" .. l[1]}})\nend\n'
+        + WRK_DONE_LUA
+    )
+
+
+AUTH_LUA = credential_lua("Authorization", "Bearer ")
+KEY_LUA = credential_lua("x-api-key", "")
 # The secret both servers check the bearer tokens' signatures with (a throwaway benchmark secret).
 SECRET = "tenantry-bench-run-secret-0123456789abcdef0123456789abcdef"
 
@@ -279,6 +288,8 @@ class Seed:
     bearers: list[str]
     # organization index of each project
     project_orgs: list[int]
+    # an API key of the owner's, acting in the organization, per organization
+    keys: list[str]
 
 
 def create_tables(opts: Options) -> None:
@@ -320,6 +331,22 @@ SESSION_COLUMNS = (
     "active_organization_id",
 )
 
+KEY_COLUMNS = (
+    "id",
+    "name",
+    "start",
+    "reference_id",
+    "key",
+    "enabled",
+    "rate_limit_enabled",
+    "rate_limit_time_window",
+    "rate_limit_max",
+    "request_count",
+    "created_at",
+    "updated_at",
+    "organization_id",
+)
+
 
 async def seed(opts: Options) -> Seed:
     """``orgs`` organizations with one user each and ``projects_per_org`` projects each.
@@ -351,14 +378,35 @@ async def seed(opts: Options) -> Seed:
             status = "archived" if p % 7 == 0 else "active"
             updated = at + dt.timedelta(hours=p % 24, microseconds=rng.randrange(1_000_000))
             projects.append((new_id(), f"Project {o}-{p}", description, org_id, user_id, status, at, updated))
-    # Each owner is an admin of their organization, with a session active there for a week.
-    members, sessions, bearers = [], [], []
+    # Each owner is an admin of their organization, with a session active there for a week and an
+    # API key acting there, rate-limited (a day's window, a maximum no run reaches) as keys are by default.
+    members, sessions, bearers, keys, key_rows = [], [], [], [], []
     now = dt.datetime.now(dt.UTC)
     for o, (org, user) in enumerate(zip(orgs, users, strict=True)):
         token = f"benchsession{o:04d}{rng.getrandbits(96):024x}"
         members.append((f"member-{o}", org[0], user[0], "admin", now))
         sessions.append((f"session-{o}", now + dt.timedelta(days=7), token, now, now, None, "wrk", user[0], org[0]))
         bearers.append(sign_value(SECRET, token))
+        key = f"benchkey{o:04d}{rng.getrandbits(192):048x}"
+        keys.append(key)
+        window, maximum = 86_400_000, 10**9
+        key_rows.append(
+            (
+                f"key-{o}",
+                f"bench {o}",
+                key[:6],
+                user[0],
+                hash_key(key),
+                True,
+                True,
+                window,
+                maximum,
+                0,
+                now,
+                now,
+                org[0],
+            )
+        )
     conn = await asyncpg.connect(opts.database_url)
     try:
         # The columns are named: the capabilities add columns of their own to these tables.
@@ -367,11 +415,13 @@ async def seed(opts: Options) -> Seed:
         await conn.copy_records_to_table("projects", records=projects, columns=PROJECT_COLUMNS)
         await conn.copy_records_to_table("org_members", records=members, columns=MEMBER_COLUMNS)
         await conn.copy_records_to_table("auth_sessions", records=sessions, columns=SESSION_COLUMNS)
+        await conn.copy_records_to_table("auth_api_keys", records=key_rows, columns=KEY_COLUMNS)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
     per_org = opts.projects_per_org
-    return Seed([o[0] for o in orgs], [p[0] for p in projects], bearers, [i // per_org for i in range(len(projects))])
+    project_orgs = [i // per_org for i in range(len(projects))]
+    return Seed([o[0] for o in orgs], [p[0] for p in projects], bearers, project_orgs, keys)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -433,11 +483,22 @@ def make_servers(opts: Options, workdir: Path, *, signed_in: bool = False, worke
 
 @dataclass(frozen=True)
 class Endpoint:
-    """One thing to measure: a label and the request paths wrk cycles through."""
+    """One thing to measure: a label and the request paths wrk cycles through (``<credential> <path>``
+    lines when signed in, the credential being a session's bearer or, with ``credential="key"``, an
+    API key)."""
 
     key: str
     label: str
     paths: list[str]
+    credential: str = "session"
+
+    @property
+    def signed_in(self) -> bool:
+        return " " in self.paths[0]
+
+    def headers(self, credential: str) -> dict[str, str]:
+        """The request headers carrying ``credential`` (a line's first word)."""
+        return {"x-api-key": credential} if self.credential == "key" else {"Authorization": f"Bearer {credential}"}
 
 
 def endpoints(data: Seed) -> list[Endpoint]:
@@ -457,21 +518,26 @@ def signed_in_endpoints(data: Seed) -> list[Endpoint]:
     rng = random.Random(11)
     lists = [f"{bearer} /api/projects?limit={LIST_LIMIT}" for bearer in data.bearers]
     gets = [f"{data.bearers[o]} /api/projects/{p}" for p, o in zip(data.project_ids, data.project_orgs, strict=True)]
-    rng.shuffle(lists)
-    rng.shuffle(gets)
+    key_lists = [f"{key} /api/projects?limit={LIST_LIMIT}" for key in data.keys]
+    key_gets = [f"{data.keys[o]} /api/projects/{p}" for p, o in zip(data.project_ids, data.project_orgs, strict=True)]
+    for lines in (lists, gets, key_lists, key_gets):
+        rng.shuffle(lines)
     return [
         Endpoint("list", f"list {LIST_LIMIT} of own org, signed in", lists),
         Endpoint("get", "get by id, signed in", gets),
+        Endpoint("key-list", f"list {LIST_LIMIT} of own org, API key", key_lists, credential="key"),
+        Endpoint("key-get", "get by id, API key", key_gets, credential="key"),
     ]
 
 
-def verify_signed_in(ours: Server, base: Server, eps: Sequence[Endpoint], samples: int) -> int:
-    """As ``verify_identical``, with the sessions' bearer tokens; and both refuse a forged one."""
+def verify_signed_in(ours: Server, base: Server, eps: Sequence[Endpoint], samples: int, database_url: str) -> int:
+    """As ``verify_identical``, with the sessions' bearer tokens and the API keys; both refuse a
+    forged token and an unknown key, and both count a key's use and write its audit row."""
     checked = 0
     for ep in eps:
         for line in ep.paths[:samples]:
-            bearer, path = line.split(" ", 1)
-            headers = {"Authorization": f"Bearer {bearer}"}
+            credential, path = line.split(" ", 1)
+            headers = ep.headers(credential)
             a, b = http_request(ours, "GET", path, headers=headers), http_request(base, "GET", path, headers=headers)
             if a.status != 200 or b.status != 200:
                 raise BenchError(
@@ -496,7 +562,41 @@ def verify_signed_in(ours: Server, base: Server, eps: Sequence[Endpoint], sample
     )
     if statuses != (401, 401):
         raise BenchError(f"GET {path} with a forged token: expected 401 from both, got {statuses}")
+    keyed = [ep for ep in eps if ep.credential == "key"]
+    if keyed:
+        unknown = {"x-api-key": "bench-unknown-key"}
+        statuses = (
+            http_request(ours, "GET", path, headers=unknown).status,
+            http_request(base, "GET", path, headers=unknown).status,
+        )
+        if statuses != (401, 401):
+            raise BenchError(f"GET {path} with an unknown API key: expected 401 from both, got {statuses}")
+        key, key_path = keyed[0].paths[0].split(" ", 1)
+        for server in (ours, base):
+            before = asyncio.run(key_uses(database_url, key))
+            http_request(server, "GET", key_path, headers={"x-api-key": key})
+            after = asyncio.run(key_uses(database_url, key))
+            if after != (before[0] + 1, before[1] + 1):
+                raise BenchError(
+                    f"{server.name}: one request with an API key must count one use and write one audit row; "
+                    f"(count, audit rows) went from {before} to {after}"
+                )
     return checked
+
+
+async def key_uses(database_url: str, key: str) -> tuple[int, int]:
+    """The use count of ``key`` and the audit rows of its uses."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT k.request_count, (SELECT count(*) FROM audit_logs AS a WHERE a.action = 'api_key_use' "
+            "AND a.resource_id = k.id) FROM auth_api_keys AS k WHERE k.key = $1",
+            hash_key(key),
+        )
+    finally:
+        await conn.close()
+    assert row is not None, "the seeded key is in the table"
+    return int(row[0]), int(row[1])
 
 
 def verify_identical(ours: Server, base: Server, eps: Sequence[Endpoint], samples: int) -> int:
@@ -532,23 +632,30 @@ class Workspace:
     dir: Path
     script: Path = field(init=False)
     auth_script: Path = field(init=False)
+    key_script: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.script = self.dir / "paths.lua"
         self.script.write_text(WRK_LUA)
         self.auth_script = self.dir / "signed-in.lua"
         self.auth_script.write_text(AUTH_LUA)
+        self.key_script = self.dir / "api-key.lua"
+        self.key_script.write_text(KEY_LUA)
+
+    def script_for(self, ep: Endpoint) -> Path:
+        """wrk's script for ``ep``: plain paths, or lines with a session's bearer or an API key."""
+        if not ep.signed_in:
+            return self.script
+        return self.key_script if ep.credential == "key" else self.auth_script
 
     def paths_file(self, ep: Endpoint) -> Path:
-        signed_in = " " in ep.paths[0]
-        path = self.dir / f"{ep.key}{'.signed-in' if signed_in else ''}.paths"
+        path = self.dir / f"{ep.key}{'.signed-in' if ep.signed_in else ''}.paths"
         if not path.exists():
             path.write_text("\n".join(ep.paths) + "\n")
         return path
 
 
 def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds: int) -> list[str]:
-    signed_in = " " in ep.paths[0]
     return [
         "wrk",
         f"-t{opts.threads}",
@@ -557,7 +664,7 @@ def wrk_argv(opts: Options, ws: Workspace, server: Server, ep: Endpoint, seconds
         "--timeout",
         "10s",
         "-s",
-        str(ws.auth_script if signed_in else ws.script),
+        str(ws.script_for(ep)),
         server.base_url,
         "--",
         str(ws.paths_file(ep)),
@@ -660,8 +767,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "/api/auth/ok" if server is ours and signed_in else f"/api/projects/{data.project_ids[0]}",
                     )
                     log(f"{server.name} ready on {server.base_url} (pid {server.pid}, {workers} worker(s))")
-                verify = verify_signed_in if signed_in else verify_identical
-                log(f"identical responses from both servers for {verify(ours, base, eps, samples)} requests")
+                if signed_in:
+                    checked = verify_signed_in(ours, base, eps, samples, opts.database_url)
+                else:
+                    checked = verify_identical(ours, base, eps, samples)
+                log(f"identical responses from both servers for {checked} requests")
                 runs = measure(opts, ws, ours, base, eps)
                 summaries = summarize(runs, [(ep.key, ep.label) for ep in eps])
                 printed.append((title, workers, summaries, runs))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import orjson
@@ -24,6 +24,8 @@ from tenantry.db import Connection, Database, SQLCompiler
 
 _TIMESTAMPS = frozenset({"last_refill_at", "last_request", "expires_at", "created_at", "updated_at", "window_start"})
 _FLAGS = frozenset({"enabled", "rate_limit_enabled"})
+# What counting a use changes in a key's row: all ``find_and_count`` reads back of the counted row.
+_COUNTED = ("request_count", "window_start", "last_request", "updated_at")
 SORTABLE = {
     "createdAt": "created_at",
     "updatedAt": "updated_at",
@@ -406,13 +408,16 @@ class ApiKeyStore:
                     (sa.not_(limited), t.c.request_count), (fresh, 1), else_=t.c.request_count + 1
                 )
                 values[t.c.window_start] = sa.case((sa.and_(limited, fresh), at), else_=t.c.window_start)
-            used = sa.update(t).where(*usable).values(values).returning(*self._columns()).cte("used")
+            # The counted row's id (None: not counted), what the audit row reads, and what changed.
+            returned = ["id", "reference_id", *(["organization_id"] if with_org else []), *_COUNTED]
+            used = sa.update(t).where(*usable).values(values).returning(*(t.c[k] for k in returned)).cte("used")
             query = (
                 sa.select(
                     *self._columns(),
                     *extra,
                     *self.store.user_select,
-                    *(used.c[k] for k in self.fields),
+                    used.c.id,
+                    *(used.c[k] for k in _COUNTED),
                     *self.store.actor_columns(u.c.id),
                 )
                 .select_from(joined.outerjoin(used, used.c.id == t.c.id))
@@ -434,8 +439,13 @@ class ApiKeyStore:
         if not rows:
             return None
         found, offset = self._found(rows[0], self._reads_requirement)
-        counted = rows[0][offset : offset + len(self.fields)]
-        return found, (self._key(counted) if counted[0] is not None else None)
+        counted_id, *changed = rows[0][offset : offset + 1 + len(_COUNTED)]
+        if counted_id is None:
+            return found, None
+        counted = dict(zip(_COUNTED, changed, strict=True))
+        for name in ("window_start", "last_request", "updated_at"):
+            counted[name] = self.store.ts_out(counted[name])
+        return found, replace(found.key, **counted)
 
     async def start_window(
         self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
