@@ -555,33 +555,31 @@ def verify_signed_in(ours: Server, base: Server, eps: Sequence[Endpoint], sample
                 raise BenchError(f"GET {path}: expected {LIST_LIMIT} rows (seed at least that many per org)")
             checked += 1
     path = eps[0].paths[0].split(" ", 1)[1]
-    forged = {"Authorization": "Bearer benchsession-forged.c2lnbmF0dXJl"}
-    statuses = (
-        http_request(ours, "GET", path, headers=forged).status,
-        http_request(base, "GET", path, headers=forged).status,
-    )
-    if statuses != (401, 401):
-        raise BenchError(f"GET {path} with a forged token: expected 401 from both, got {statuses}")
+    both_refuse(ours, base, path, {"Authorization": "Bearer benchsession-forged.c2lnbmF0dXJl"}, "a forged token")
     keyed = [ep for ep in eps if ep.credential == "key"]
     if keyed:
-        unknown = {"x-api-key": "bench-unknown-key"}
-        statuses = (
-            http_request(ours, "GET", path, headers=unknown).status,
-            http_request(base, "GET", path, headers=unknown).status,
-        )
-        if statuses != (401, 401):
-            raise BenchError(f"GET {path} with an unknown API key: expected 401 from both, got {statuses}")
+        both_refuse(ours, base, path, {"x-api-key": "bench-unknown-key"}, "an unknown API key")
         key, key_path = keyed[0].paths[0].split(" ", 1)
         for server in (ours, base):
             before = asyncio.run(key_uses(database_url, key))
-            http_request(server, "GET", key_path, headers={"x-api-key": key})
+            status = http_request(server, "GET", key_path, headers={"x-api-key": key}).status
             after = asyncio.run(key_uses(database_url, key))
-            if after != (before[0] + 1, before[1] + 1):
+            if status != 200 or after != (before[0] + 1, before[1] + 1):
                 raise BenchError(
-                    f"{server.name}: one request with an API key must count one use and write one audit row; "
-                    f"(count, audit rows) went from {before} to {after}"
+                    f"{server.name}: one request with an API key must answer 200, count one use and write one "
+                    f"audit row; it answered {status}, (count, audit rows) went from {before} to {after}"
                 )
     return checked
+
+
+def both_refuse(ours: Server, base: Server, path: str, headers: dict[str, str], what: str) -> None:
+    """Both servers answer ``GET path`` with ``headers`` (a bad credential, ``what``) with 401."""
+    statuses = (
+        http_request(ours, "GET", path, headers=headers).status,
+        http_request(base, "GET", path, headers=headers).status,
+    )
+    if statuses != (401, 401):
+        raise BenchError(f"GET {path} with {what}: expected 401 from both, got {statuses}")
 
 
 async def key_uses(database_url: str, key: str) -> tuple[int, int]:
