@@ -174,7 +174,9 @@ class Statements:
 
 
 def key_hash(key: str) -> str:
-    """What the key table stores for ``key``: SHA-256, base64url, unpadded."""
+    """What the key table stores for ``key``: SHA-256, base64url, unpadded (Tenantry's ``hash_key``,
+    written again: this server imports nothing of Tenantry; ``run.py`` refuses to measure if a key
+    request here is not counted)."""
     return base64.urlsafe_b64encode(hashlib.sha256(key.encode()).digest()).decode().rstrip("=")
 
 

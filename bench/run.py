@@ -331,6 +331,8 @@ SESSION_COLUMNS = (
     "active_organization_id",
 )
 
+# The seeded keys' rate limit: a day's window, a maximum no run reaches (the limit is still checked).
+KEY_WINDOW_MS, KEY_MAX = 86_400_000, 10**9
 KEY_COLUMNS = (
     "id",
     "name",
@@ -389,24 +391,8 @@ async def seed(opts: Options) -> Seed:
         bearers.append(sign_value(SECRET, token))
         key = f"benchkey{o:04d}{rng.getrandbits(192):048x}"
         keys.append(key)
-        window, maximum = 86_400_000, 10**9
-        key_rows.append(
-            (
-                f"key-{o}",
-                f"bench {o}",
-                key[:6],
-                user[0],
-                hash_key(key),
-                True,
-                True,
-                window,
-                maximum,
-                0,
-                now,
-                now,
-                org[0],
-            )
-        )
+        key_row = (f"key-{o}", f"bench {o}", key[:6], user[0], hash_key(key), True, True, KEY_WINDOW_MS, KEY_MAX)
+        key_rows.append((*key_row, 0, now, now, org[0]))
     conn = await asyncpg.connect(opts.database_url)
     try:
         # The columns are named: the capabilities add columns of their own to these tables.

@@ -35,9 +35,9 @@ class KeyCredential:
         if not path.startswith("/api/") or path.startswith(NOT_FOR_KEYS):
             raise ApiError(403, "API_KEY_NOT_ACCEPTED", "API keys are accepted on the CRUD API only")
         try:
-            admitted = await self.gate.admit(raw, self.gate.ctx.client(request), request.method, path, "api_key_use")
+            principal = await self.gate.admit(raw, self.gate.ctx.client(request), request.method, path, "api_key_use")
         except KeyRefused as exc:
             raise exc.api_error() from None
         except AuthError as exc:  # a plugin's guard refused the key's user (banned)
             raise ApiError(exc.status, exc.code or "UNAUTHORIZED", exc.message) from None
-        return admitted.principal
+        return principal

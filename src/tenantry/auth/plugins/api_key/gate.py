@@ -58,8 +58,8 @@ class KeyGate:
         # The session guards last seen, and their conditions in SQL (``_guards_in_sql``).
         self._admits: tuple[tuple[Any, ...], list[Any] | None] | None = None
 
-    async def admit(self, raw: str, client: ClientInfo, method: str, path: str, action: str) -> Admitted:
-        """``check`` then ``record``: the key's principal with its use counted (and audited), or
+    async def admit(self, raw: str, client: ClientInfo, method: str, path: str, action: str) -> Principal:
+        """``check`` then ``record``: the principal of a key whose use is counted (and audited), or
         ``KeyRefused`` (``AuthError`` from a plugin's session guard). On PostgreSQL a usable key
         without a quota is found and counted by one statement (``ApiKeyStore.find_and_count``);
         a key that statement did not count (refused, with a quota, or a lost race) goes the usual
@@ -73,7 +73,7 @@ class KeyGate:
             # Not in one statement (SQLite, a guard without SQL, uses audited on their own): the usual way.
             admitted = await self.check(raw)
             await self.record(admitted, client, method, path, action)
-            return admitted
+            return admitted.principal
         audit = None
         if rows is not None:
             row = rows.row(
@@ -90,16 +90,15 @@ class KeyGate:
         if result is None:
             raise KeyRefused(401, "INVALID_API_KEY")
         found, counted = result
-        if counted is None:
+        if not counted:
             admitted = await self.checked(found)
             await self.record(admitted, client, method, path, action)
-            return admitted
+            return admitted.principal
         # Counted: usable, a member, let through by the guards in SQL. A ban that ran out is lifted
         # by its guard, as it is when the user next signs in.
         if self.ctx.hooks.session_guards and found.user.plugin.get("banned"):
             await self.ctx.guard_session(None, found.user)
-        found.key = counted
-        return Admitted(counted, self.principal(found))
+        return self.principal(found)
 
     def _guards_in_sql(self) -> list[Any] | None:
         """The session guards' conditions in SQL (``admits``), or None when a key cannot be found and

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import orjson
@@ -24,8 +24,6 @@ from tenantry.db import Connection, Database, SQLCompiler
 
 _TIMESTAMPS = frozenset({"last_refill_at", "last_request", "expires_at", "created_at", "updated_at", "window_start"})
 _FLAGS = frozenset({"enabled", "rate_limit_enabled"})
-# What counting a use changes in a key's row: all ``find_and_count`` reads back of the counted row.
-_COUNTED = ("request_count", "window_start", "last_request", "updated_at")
 SORTABLE = {
     "createdAt": "created_at",
     "updatedAt": "updated_at",
@@ -366,9 +364,9 @@ class ApiKeyStore:
         rate_limits: bool,
         admits: Sequence[Callable[[sa.Table, Any], Any]] = (),
         audit: AuditedUse | None = None,
-    ) -> tuple[Found, ApiKey | None] | None:
+    ) -> tuple[Found, bool] | None:
         """``find`` and the use of the key counted, by one statement (PostgreSQL: a data-modifying
-        CTE): the key as it was, and as counted (None when this use was not counted).
+        CTE): the key as it was before this use, and whether this use was counted.
 
         A use is counted only for a key that may be used now without a quota (enabled, not
         expired, ``remaining`` unset), whose organization (if any) has the user as a member, whose
@@ -408,8 +406,8 @@ class ApiKeyStore:
                     (sa.not_(limited), t.c.request_count), (fresh, 1), else_=t.c.request_count + 1
                 )
                 values[t.c.window_start] = sa.case((sa.and_(limited, fresh), at), else_=t.c.window_start)
-            # The counted row's id (None: not counted), what the audit row reads, and what changed.
-            returned = ["id", "reference_id", *(["organization_id"] if with_org else []), *_COUNTED]
+            # The counted row's id (whether the use was counted) and what its audit row reads.
+            returned = ["id", "reference_id", *(["organization_id"] if with_org else [])]
             used = sa.update(t).where(*usable).values(values).returning(*(t.c[k] for k in returned)).cte("used")
             query = (
                 sa.select(
@@ -417,7 +415,6 @@ class ApiKeyStore:
                     *extra,
                     *self.store.user_select,
                     used.c.id,
-                    *(used.c[k] for k in _COUNTED),
                     *self.store.actor_columns(u.c.id),
                 )
                 .select_from(joined.outerjoin(used, used.c.id == t.c.id))
@@ -439,13 +436,7 @@ class ApiKeyStore:
         if not rows:
             return None
         found, offset = self._found(rows[0], self._reads_requirement)
-        counted_id, *changed = rows[0][offset : offset + 1 + len(_COUNTED)]
-        if counted_id is None:
-            return found, None
-        counted = dict(zip(_COUNTED, changed, strict=True))
-        for name in ("window_start", "last_request", "updated_at"):
-            counted[name] = self.store.ts_out(counted[name])
-        return found, replace(found.key, **counted)
+        return found, rows[0][offset] is not None
 
     async def start_window(
         self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
