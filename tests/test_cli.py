@@ -499,6 +499,103 @@ def test_ctrl_c_while_the_node_loads_the_app_stops_it_quietly(tmp_path: Path) ->
     assert b"Traceback" not in output and b"KeyboardInterrupt" not in output, output.decode(errors="replace")
 
 
+_CHECK_SCRIPT = """
+import sys
+from tenantry.server.check import CheckRequest
+from tenantry.cli import check_before_serving
+verdict = check_before_serving(CheckRequest(migrate=False, host="127.0.0.1", port=8000, workers=1))
+print("VERDICT", verdict.status, "ALEMBIC" if "alembic" in sys.modules else "NO-ALEMBIC")
+"""
+
+
+def test_a_start_after_a_passed_check_skips_the_comparison_and_still_sees_changes(project: Path) -> None:
+    """The node's check remembers what it passed: the next start with the same code and database
+    answers without Alembic, and a change made by hand in between is caught by the full comparison."""
+    assert runner.invoke(app, ["migrate", "make", "-m", "initial"]).exit_code == 0
+    assert runner.invoke(app, ["migrate", "up"]).exit_code == 0
+    env = _clean_env(TENANTRY_SCHEMA=str(project / "schema.yaml"), TENANTRY_SECRET="x" * 40)
+    env |= {"TENANTRY_ENV": "production", "TENANTRY_MAIL_BACKEND": "file"}
+
+    def check() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _CHECK_SCRIPT], cwd=project, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return " ".join((done.stdout + done.stderr).split())
+
+    assert "VERDICT 0 ALEMBIC" in check()  # the first: compared in full, and remembered
+    assert "VERDICT 0 NO-ALEMBIC" in check()
+    with sqlite3.connect(project / "tenantry.db") as db:
+        db.execute("ALTER TABLE projects ADD COLUMN added_by_hand INTEGER")
+    changed = check()
+    assert "VERDICT 1 ALEMBIC" in changed and "does not match the schema" in changed, changed
+
+
+def test_serve_reads_its_own_options_as_the_command_does() -> None:
+    """A plain ``tenantry serve`` starts without Typer (``tenantry.server.command``): it must know
+    exactly the command's options, with the same defaults, and leave anything else to the command."""
+    import typer.main
+
+    from tenantry.server.command import ServeRequest, parser, read_plain
+
+    serve = typer.main.get_command(app).commands["serve"]  # type: ignore[attr-defined]
+    theirs = {
+        tuple(sorted([*param.opts, *param.secondary_opts])): param.default
+        for param in serve.params
+        if param.param_type_name == "option" and param.name != "help"
+    }
+    by_dest: dict[str, list[str]] = {}
+    for action in parser()._actions:
+        by_dest.setdefault(action.dest, []).extend(action.option_strings)
+    ours = {tuple(sorted(names)): getattr(ServeRequest(), dest) for dest, names in by_dest.items()}
+    assert ours == theirs
+    assert read_plain(["--port", "9000", "--workers=2", "--no-proxy-headers", "--grace", "1.5", "--migrate"]) == (
+        ServeRequest(port=9000, workers=2, proxy_headers=False, grace=1.5, migrate=True)
+    )
+    assert read_plain(["-s", "x.yaml"]) == ServeRequest(schema=Path("x.yaml"))
+    for unusual in (
+        ["--help"],
+        ["-h"],
+        ["--bogus"],
+        ["--workers", "0"],
+        ["--grace", "-1"],
+        ["--port", "x"],
+        ["--wor", "2"],
+        ["extra"],
+    ):
+        assert read_plain(unusual) is None, unusual
+
+
+def test_a_plain_serve_becomes_the_node_without_the_command_line_library(project: Path) -> None:
+    script = """
+import os, sys
+def execv(path, argv):
+    loaded = [m for m in ("typer", "pydantic", "rich", "tenantry.cli") if m in sys.modules]
+    print("EXEC", " ".join(argv[1:3]), "LOADED:" + ",".join(loaded))
+    sys.exit(0)
+os.execv = execv
+sys.argv = ["tenantry", "serve", "--host", "127.0.0.1", "--port", "0"]
+from tenantry.entry import main
+main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, env=_clean_env(), capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "EXEC -m tenantry.server LOADED:", done.stdout
+    # A schema with a mistake: the command answers, with file and line.
+    (project / "schema.yaml").write_text((project / "schema.yaml").read_text() + "\nbroken: [\n")
+    refused = subprocess.run(
+        [_tenantry(), "serve", "--port", "0"],
+        cwd=project,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 1 and "schema.yaml:" in refused.stderr, refused
+
+
 def test_example_hooks_are_the_template_hooks() -> None:
     template = ROOT / "src" / "tenantry" / "templates" / "project" / "hooks.py"
     assert (EXAMPLE / "hooks.py").read_text() == template.read_text()

@@ -1,5 +1,5 @@
-"""``python -m tenantry`` runs the command-line interface."""
+"""``python -m tenantry`` runs the ``tenantry`` executable."""
 
-from tenantry.cli import main
+from tenantry.entry import main
 
 main()

@@ -444,9 +444,12 @@ def served_app() -> Starlette:
     Everything built so far (schema, compiled models, routes) lives as long as the process: keep
     it out of the collector's scans, and collect young objects less eagerly, which keeps request
     latency tails short under load. Process-wide, so only the server command does it.
+
+    Frozen without a collection first: of the ~190,000 objects the app's modules and build leave,
+    a collection finds ~1,300 unreachable (about 100 KB kept for good once frozen), and takes
+    80 ms, a tenth of a cold start.
     """
     app = app_from_env()
-    gc.collect()
     gc.freeze()
     gc.set_threshold(*SERVING_GC_THRESHOLDS)
     return app

@@ -120,7 +120,6 @@ console = cast("Console", LazyConsole())
 # One problem per line, so that editors can jump to FILE:LINE.
 err = cast("Console", LazyConsole(stderr=True, soft_wrap=True))
 
-SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
 DEV_IDP_PORT = 9400
 DEV_STRIPE_PORT = 12111
 TEMPLATES = Path(__file__).parent / "templates" / "project"
@@ -158,14 +157,11 @@ def without_collections(command: Callable[P, R]) -> Callable[P, R]:
 
 def resolve_schema_path(option: Path | None) -> Path:
     """The schema file from the option, the environment, or the current directory."""
-    if option is not None:
-        return option
-    env = os.environ.get("TENANTRY_SCHEMA")
-    if env:
-        return Path(env)
-    for name in SCHEMA_CANDIDATES:
-        if Path(name).exists():
-            return Path(name)
+    from tenantry.schema import find_schema_file
+
+    found = find_schema_file(option)
+    if found is not None:
+        return found
     err.print(
         "[red]No schema file found.[/] Pass [bold]--schema FILE[/], set TENANTRY_SCHEMA, "
         "or run [bold]tenantry init DIR[/] to start a project."
@@ -617,35 +613,18 @@ def serve(
     On SIGTERM it stops accepting connections at once, lets requests in flight finish (up to
     --grace seconds), hands back its outbox work and exits with status 0.
     """
-    from tenantry.server import NodeOptions, bind
-    from tenantry.server.__main__ import exec_argv
+    from tenantry.server.command import ServeRequest, become_node
 
     path = resolve_schema_path(schema)
     load_or_exit(path)  # its mistakes at once, with file and line, before anything starts
-    os.environ.setdefault("TENANTRY_ENV", "production")
-    if not proxy_headers:
-        os.environ["TENANTRY_TRUSTED_PROXIES"] = ""  # the workers read it too
-    if grace is not None:
-        os.environ["TENANTRY_SHUTDOWN_GRACE"] = str(grace)
-    _set_env(TENANTRY_SCHEMA=str(path.resolve()), TENANTRY_AUTO_MIGRATE="0")
-    if workers > 1:
-        from tenantry.metrics.multiprocess import prepare_directory
-
-        # Before the workers start: each writes its metrics there, and a scrape sums them. Emptied
-        # now, so the counters of a previous run do not add to this one's.
-        prepare_directory()
+    request = ServeRequest(
+        schema=path, host=host, port=port, workers=workers, grace=grace, migrate=migrate, proxy_headers=proxy_headers
+    )
     try:
-        sock = bind(host, port)
+        become_node(path, request)
     except OSError as exc:  # the port is taken, or the address is not this machine's
         err.print(f"[red]Cannot listen on {host}:{port}:[/] {exc}")
         raise typer.Exit(1) from None
-    options = NodeOptions(host=host, port=port, workers=workers, migrate=migrate)
-    # The node imports the app once, and checks the settings and the database beside building it
-    # (``check_before_serving``, below): this process imports neither, and is replaced now.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    argv = exec_argv(options, sock)
-    os.execv(argv[0], argv)  # noqa: S606 - this interpreter, our own module, no shell involved
 
 
 def check_before_serving(request: CheckRequest) -> Verdict:
@@ -711,10 +690,17 @@ def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate
     Returns the code's head revisions.
     """
     from tenantry.app import app_tables
-    from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
+    from tenantry.db import verified
 
     tables = app_tables(loaded, settings)
     root = project_dir(path)
+    # A check that passed for this code and this database as it is now: nothing to compare again.
+    code = verified.code_fingerprint(tables, root)
+    heads = verified.verified_heads(settings.database_url, code)
+    if heads is not None:
+        return heads
+    from tenantry.db.migrations import DatabaseAheadError, MigrationError, status, upgrade
+
     try:
         if migrate:
             with console.status("Applying migrations…"):
@@ -741,6 +727,7 @@ def _require_migrated(path: Path, loaded: Schema, settings: Settings, *, migrate
             err.print(f"  {line}")
         err.print("Create a migration with [bold]tenantry migrate make -m MESSAGE[/] and apply it.")
         raise typer.Exit(1)
+    verified.remember(settings.database_url, verified.fingerprint(code, state.catalog, state.current), state.heads)
     return state.heads
 
 

@@ -65,24 +65,6 @@ projects:
 # Fixtures and helpers
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: PostgresDatabases | None) -> str:
-    """A URL of an empty database of each kind: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'app.db'}"
-    if postgres_databases is None:
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
-    assert postgres_databases is not None
-    return postgres_databases.fresh()
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    path = tmp_path / "project"
-    path.mkdir()
-    return path
-
-
 def tables_for(text: str, url: str) -> TableSet:
     return build_metadata(load_schema_text(text), dialect_of(url))
 

@@ -13,7 +13,8 @@ from alembic import command
 from tenantry.db.features import refuse_spatial, spatial_fields
 from tenantry.db.migrations import alembic_config, make_revision, status, sync_schema, upgrade
 from tenantry.schema import SchemaError, load_schema_text
-from tests.db.test_migrations import columns, db_url, execute, project, tables_for
+from tests.db.conftest import db_url, project
+from tests.db.test_migrations import columns, execute, tables_for
 
 __all__ = ["db_url", "project"]  # fixtures, used by name
 

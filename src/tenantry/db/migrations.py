@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import re
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -54,13 +53,13 @@ from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.features import check_before_migrating
 from tenantry.db.tables import TableSet
 from tenantry.db.types import GUID, Spatial, UTCTimestamp, array_element
+from tenantry.db.verified import CHECKS_TABLE, MIGRATION_LOCK_KEY, MIGRATIONS_DIRNAME, catalog_lines
 
 if TYPE_CHECKING:
     from alembic.autogenerate.api import AutogenContext
 
 T = TypeVar("T")
 
-MIGRATIONS_DIRNAME = "migrations"
 VERSION_TABLE = "alembic_version"
 _ENUM_PLUGIN = "tenantry.enum_checks"
 # Alembic's built-in comparisons plus ours (see ``_compare_enum_checks``).
@@ -161,6 +160,9 @@ class MigrationStatus:
     heads: tuple[str, ...]
     pending: tuple[PendingRevision, ...]
     unmigrated: tuple[str, ...]
+    # The database's catalog as the comparison saw it (``tenantry.db.verified.catalog_lines``); only
+    # when nothing was pending (else it is the catalog of revisions applied and rolled back).
+    catalog: tuple[Any, ...] = ()
 
     @property
     def has_unmigrated_changes(self) -> bool:
@@ -304,7 +306,9 @@ def status(
             raise DatabaseAheadError(current, migrations_dir(directory))
         upgrade_ops = _diff(conn, tables).upgrade_ops
         assert upgrade_ops is not None
-        return MigrationStatus(current, heads, pending, tuple(_describe_all(upgrade_ops.ops, conn.dialect)))
+        unmigrated = tuple(_describe_all(upgrade_ops.ops, conn.dialect))
+        catalog = () if pending else tuple(catalog_lines(conn))
+        return MigrationStatus(current, heads, pending, unmigrated, catalog)
 
     return _alembic_call(url, work, commit=False, on_wait=on_wait)
 
@@ -455,11 +459,6 @@ async def _connect(url: str) -> AsyncIterator[AsyncConnection]:
         await engine.dispose()
 
 
-# The PostgreSQL advisory lock every Tenantry process takes before touching a database's schema (a
-# transaction-scoped one: released by the commit or rollback, or by the server if the process dies).
-MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"tenantry.migrations").digest()[:8], "big", signed=True)
-
-
 def _one_at_a_time(conn: Connection, on_wait: Callable[[], None] | None) -> None:
     """Take the migration lock (PostgreSQL), after telling ``on_wait`` when another process holds it."""
     if conn.dialect.name != "postgresql":
@@ -547,16 +546,15 @@ def _diff(conn: Connection, tables: TableSet) -> ops.MigrationScript:
     return produce_migrations(context, tables.metadata)
 
 
-# Tables an extension creates in the schema it is installed in (PostGIS's table of reference systems).
-_EXTENSION_TABLES = frozenset({"spatial_ref_sys"})
+# Tables the metadata never lists: Alembic's version table, the start-up checks passed
+# (``tenantry.db.verified``), and what an extension creates in the schema it is installed in
+# (PostGIS's table of reference systems).
+_OTHERS_TABLES = frozenset({VERSION_TABLE, CHECKS_TABLE, "spatial_ref_sys"})
 
 
 def _include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Compare every table, except Alembic's own version table and the extensions' tables (which
-    the metadata never lists)."""
-    return not (
-        type_ == "table" and reflected and compare_to is None and (name == VERSION_TABLE or name in _EXTENSION_TABLES)
-    )
+    """Compare every table, except those the metadata never lists (``_OTHERS_TABLES``)."""
+    return not (type_ == "table" and reflected and compare_to is None and name in _OTHERS_TABLES)
 
 
 def _compare_type(

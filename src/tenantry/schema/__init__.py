@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tenantry.schema.errors import Problem, SchemaError
@@ -24,6 +25,7 @@ from tenantry.schema.model import (
 from tenantry.schema.yaml_dialect import load_yaml_schema
 
 __all__ = [
+    "SCHEMA_CANDIDATES",
     "Action",
     "AppDisplay",
     "Display",
@@ -43,6 +45,21 @@ __all__ = [
     "load_schema",
     "load_schema_text",
 ]
+
+
+# Where a project's schema file is looked for when neither an option nor TENANTRY_SCHEMA names it.
+SCHEMA_CANDIDATES = ("schema.yaml", "schema.yml", ".apsorc")
+
+
+def find_schema_file(option: str | Path | None = None) -> Path | None:
+    """The schema file named by ``option``, else by ``TENANTRY_SCHEMA``, else the first of
+    ``SCHEMA_CANDIDATES`` in the current directory; None when there is none."""
+    if option is not None:
+        return Path(option)
+    named = os.environ.get("TENANTRY_SCHEMA")
+    if named:
+        return Path(named)
+    return next((Path(name) for name in SCHEMA_CANDIDATES if Path(name).exists()), None)
 
 
 def load_schema_text(text: str, filename: str = "<schema>") -> Schema:
