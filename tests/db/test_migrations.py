@@ -38,8 +38,6 @@ from tenantry.db.migrations import (
 )
 from tenantry.db.tables import TableSet, build_metadata
 from tenantry.schema import load_schema, load_schema_text
-from tests.conftest import PG_ADMIN_URL, require_service
-from tests.databases import PostgresDatabases
 
 T = TypeVar("T")
 
@@ -686,13 +684,8 @@ upgrade(url, build_metadata(load_schema_text(schema), "postgresql"), Path(projec
 """
 
 
-def test_three_nodes_migrating_at_once_apply_each_revision_once(
-    postgres_databases: PostgresDatabases | None, project: Path
-) -> None:
-    if postgres_databases is None:
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
-    assert postgres_databases is not None
-    url = postgres_databases.fresh()
+def test_three_nodes_migrating_at_once_apply_each_revision_once(pg_url: str, project: Path) -> None:
+    url = pg_url
     tables = tables_for(PROJECTS, url)
     path = make_revision(url, tables, project, "initial")
     assert path is not None

@@ -23,8 +23,6 @@ from tenantry.db.verified import (
     remember,
     verified_heads,
 )
-from tests.conftest import PG_ADMIN_URL, require_service
-from tests.databases import PostgresDatabases
 from tests.db.test_migrations import PROJECTS, PROJECTS_WITH_PRIORITY, execute, table_names, tables_for
 
 
@@ -119,15 +117,10 @@ def test_a_database_that_cannot_answer_is_checked_in_full(tmp_path: Path) -> Non
     assert verified_heads(f"sqlite:///{tmp_path / 'missing' / 'app.db'}", "code") is None
 
 
-def test_a_migration_under_way_sends_the_check_the_full_way(
-    postgres_databases: PostgresDatabases | None, project: Path
-) -> None:
+def test_a_migration_under_way_sends_the_check_the_full_way(pg_url: str, project: Path) -> None:
     # PostgreSQL: another process holds the migration lock (SQLite's migrations hold its single
     # writer's lock, which its readers do not wait for; the full check would not either).
-    if postgres_databases is None:
-        require_service("PostgreSQL", f"cannot connect to {PG_ADMIN_URL}")
-    assert postgres_databases is not None
-    url = postgres_databases.fresh()
+    url = pg_url
     tables = migrated(url, project)
     code, heads = check_and_remember(url, tables, project)
 
