@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 from tenantry.auth.plugins.api_key.errors import KeyRefused
 from tenantry.auth.plugins.api_key.keys import hash_key
-from tenantry.auth.plugins.api_key.scopes import principal_scopes
+from tenantry.auth.plugins.api_key.scopes import Scopes, principal_scopes
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
 from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore, AuditedUse, Found
 from tenantry.auth.service import AuthContext, ClientInfo
-from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE
+from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE, UserRecord
 from tenantry.context import Principal
 from tenantry.db import Connection
 from tenantry.db.actor import acting_as, user_actor
@@ -84,21 +84,30 @@ class KeyGate:
                 user_agent=client.user_agent or None,
             )
             audit = AuditedUse(rows, row)
-        result = await self.store.find_and_count(
-            hash_key(raw), utc_now(), rate_limits=self.settings.rate_limit_enabled, admits=admits, audit=audit
+        hashed = hash_key(raw)
+        counted = await self.store.find_and_count(
+            hashed, utc_now(), rate_limits=self.settings.rate_limit_enabled, admits=admits, audit=audit
         )
-        if result is None:
-            raise KeyRefused(401, "INVALID_API_KEY")
-        found, counted = result
-        if not counted:
+        if counted is None:
+            # Not counted (unknown, refused, with a quota, a lost race): looked up, the usual way.
+            found = await self.store.find(hashed)
+            if found is None:
+                raise KeyRefused(401, "INVALID_API_KEY")
             admitted = await self.checked(found)
             await self.record(admitted, client, method, path, action)
             return admitted.principal
         # Counted: usable, a member, let through by the guards in SQL. A ban that ran out is lifted
         # by its guard, as it is when the user next signs in.
-        if self.ctx.hooks.session_guards and found.user.plugin.get("banned"):
-            await self.ctx.guard_session(None, found.user)
-        return self.principal(found)
+        if self.ctx.hooks.session_guards and counted.user.plugin.get("banned"):
+            await self.ctx.guard_session(None, counted.user)
+        return self.acting(
+            counted.key_id,
+            counted.organization_id,
+            counted.scopes,
+            counted.user,
+            counted.role,
+            counted.requires_two_factor,
+        )
 
     def _guards_in_sql(self) -> list[Any] | None:
         """The session guards' conditions in SQL (``admits``), or None when a key cannot be found and
@@ -149,19 +158,31 @@ class KeyGate:
 
     def principal(self, found: Found) -> Principal:
         """The key's user, in the key's organization with the role held there now, within its scopes."""
-        key, user = found.key, found.user
-        if key.organization_id is not None and found.role is None:
+        key = found.key
+        return self.acting(key.id, key.organization_id, key.scopes, found.user, found.role, found.requires_two_factor)
+
+    def acting(
+        self,
+        key_id: Any,
+        organization_id: str | None,
+        scopes: Scopes | None,
+        user: UserRecord,
+        role: str | None,
+        requires_two_factor: bool | None,
+    ) -> Principal:
+        """The principal of a key (``key_id``) of ``user``, in its organization with ``role``, within ``scopes``."""
+        if organization_id is not None and role is None:
             raise KeyRefused(403, "USER_NOT_MEMBER_OF_ORGANIZATION")
-        attributes: dict[str, Any] = {"email": user.email, "email_verified": user.email_verified, "api_key_id": key.id}
-        if found.requires_two_factor is not None:
-            attributes[TWO_FACTOR_ATTRIBUTE] = (found.requires_two_factor, bool(user.plugin.get("twoFactorEnabled")))
+        attributes: dict[str, Any] = {"email": user.email, "email_verified": user.email_verified, "api_key_id": key_id}
+        if requires_two_factor is not None:
+            attributes[TWO_FACTOR_ATTRIBUTE] = (requires_two_factor, bool(user.plugin.get("twoFactorEnabled")))
         return Principal(
             kind="user",
             user_id=str(user.id),
-            org_id=key.organization_id,
-            role=found.role,
+            org_id=organization_id,
+            role=role,
             attributes=attributes,
-            scopes=principal_scopes(key.scopes),
+            scopes=principal_scopes(scopes),
         )
 
     async def record(self, admitted: Admitted, client: ClientInfo, method: str, path: str, action: str) -> ApiKey:

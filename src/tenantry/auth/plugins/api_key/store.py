@@ -114,6 +114,23 @@ class Found:
     requires_two_factor: bool | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Counted:
+    """A key's use that ``find_and_count`` counted: what acting for the key needs, and no more."""
+
+    key_id: Any
+    organization_id: str | None
+    permissions: str | None
+    user: UserRecord
+    role: str | None
+    # Whether the key's organization requires two-factor (None: not known from the lookup).
+    requires_two_factor: bool | None = None
+
+    @property
+    def scopes(self) -> Scopes | None:
+        return load_scopes(self.permissions)
+
+
 Usage = Literal["skip", "start", "increment"]
 
 
@@ -364,9 +381,10 @@ class ApiKeyStore:
         rate_limits: bool,
         admits: Sequence[Callable[[sa.Table, Any], Any]] = (),
         audit: AuditedUse | None = None,
-    ) -> tuple[Found, bool] | None:
-        """``find`` and the use of the key counted, by one statement (PostgreSQL: a data-modifying
-        CTE): the key as it was before this use, and whether this use was counted.
+    ) -> Counted | None:
+        """The use of the key counted, and what acting for it needs, by one statement (PostgreSQL:
+        a data-modifying CTE); None when this use was not counted (no such key, or one to refuse,
+        with a quota, or a lost race: the caller looks it up and goes the usual way).
 
         A use is counted only for a key that may be used now without a quota (enabled, not
         expired, ``remaining`` unset), whose organization (if any) has the user as a member, whose
@@ -374,13 +392,14 @@ class ApiKeyStore:
         with ``rate_limits``, within its rate limit: a window that has run out starts again with
         this request, else the count goes up while under the maximum (a guarded update, which holds
         across processes). With ``audit``, the use's audit row is written by the same statement,
-        its user, organization and key read from the counted row. Whatever is not counted is the
-        caller's to refuse or to count the usual way (a key with a quota, a lost race)."""
+        its user, organization and key read from the counted row. The rest of the statement reads
+        from the counted row alone: its user, the user's role in its organization, and what the
+        principal takes of the key (not the key's other columns: a counted use needs none)."""
         t, u, m = self.t.keys, self.auth.users, self.t.members
         with_org = "organization_id" in self.fields
+        requires = self._reads_requirement
 
         def build() -> Any:
-            joined, extra = self._found_parts()
             at = sa.bindparam("now", type_=t.c.last_request.type)
             usable = [
                 t.c.key == sa.bindparam("key"),
@@ -406,20 +425,25 @@ class ApiKeyStore:
                     (sa.not_(limited), t.c.request_count), (fresh, 1), else_=t.c.request_count + 1
                 )
                 values[t.c.window_start] = sa.case((sa.and_(limited, fresh), at), else_=t.c.window_start)
-            # The counted row's id (whether the use was counted) and what its audit row reads.
-            returned = ["id", "reference_id", *(["organization_id"] if with_org else [])]
+            # What the principal and the audit row read of the counted key.
+            returned = ["id", "reference_id", *(["organization_id"] if with_org else []), "permissions"]
             used = sa.update(t).where(*usable).values(values).returning(*(t.c[k] for k in returned)).cte("used")
-            query = (
-                sa.select(
-                    *self._columns(),
-                    *extra,
-                    *self.store.user_select,
-                    used.c.id,
-                    *self.store.actor_columns(u.c.id),
+            joined = used.join(u, u.c.id == used.c.reference_id)
+            extra: list[Any] = []
+            if m is not None:
+                joined = joined.outerjoin(
+                    m, sa.and_(m.c.organization_id == used.c.organization_id, m.c.user_id == used.c.reference_id)
                 )
-                .select_from(joined.outerjoin(used, used.c.id == t.c.id))
-                .where(t.c.key == sa.bindparam("key"))
-            )
+                extra = [m.c.role]
+                if requires:
+                    o = self._organizations
+                    assert o is not None
+                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
+                    extra.append(o.c[REQUIRE_TWO_FACTOR])
+            org = [used.c.organization_id] if with_org else [sa.null()]
+            query = sa.select(
+                used.c.id, *org, used.c.permissions, *extra, *self.store.user_select, *self.store.actor_columns(u.c.id)
+            ).select_from(joined)
             if audit is not None:
                 taken = {"user_id": used.c.reference_id, "resource_id": used.c.id}
                 if with_org:
@@ -435,8 +459,17 @@ class ApiKeyStore:
         rows = await self.store.fetch_identifying(statement, build, **params)
         if not rows:
             return None
-        found, offset = self._found(rows[0], self._reads_requirement)
-        return found, rows[0][offset] is not None
+        row = rows[0]
+        offset, role, org_requires = 3, None, None
+        if m is not None:
+            role = row[offset]
+            offset += 1
+            if requires:
+                org_requires = bool(row[offset]) if role is not None else None
+                offset += 1
+        organization = None if row[1] is None else str(row[1])
+        user = self.store.user_from_row(row, offset=offset)
+        return Counted(row[0], organization, row[2], user, role, org_requires)
 
     async def start_window(
         self, conn: Connection, key: ApiKey, now: dt.datetime, audit: AuditedUse | None = None
