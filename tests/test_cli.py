@@ -560,6 +560,7 @@ def test_serve_reads_its_own_options_as_the_command_does() -> None:
         ["--workers", "0"],
         ["--grace", "-1"],
         ["--port", "x"],
+        ["--port", "70000"],
         ["--wor", "2"],
         ["extra"],
     ):

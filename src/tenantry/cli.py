@@ -337,7 +337,7 @@ def _redact(url: str) -> str:
 def dev(
     schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart when files change.")] = True,
     allow_destructive: Annotated[
         bool, typer.Option("--allow-destructive", help="Let automatic schema changes drop columns and tables.")
@@ -589,7 +589,7 @@ def _warn_if_behind(schema: Schema, settings: Settings, path: Path) -> None:
 def serve(
     schema: SchemaOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",  # noqa: S104 - a server
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     grace: Annotated[
         float | None,

@@ -76,10 +76,12 @@ class _Parser(argparse.ArgumentParser):
         raise _NotPlain(message)
 
 
-def _at_least(minimum: float, kind: type[int] | type[float]) -> Callable[[str], int | float]:
+def _within(kind: type[int] | type[float], low: float, high: float = float("inf")) -> Callable[[str], int | float]:
+    """An option's type: a ``kind`` from ``low`` to ``high`` (else the command explains the bounds)."""
+
     def convert(text: str) -> int | float:
         value = kind(text)
-        if value < minimum:
+        if not low <= value <= high:
             raise ValueError(text)
         return value
 
@@ -91,9 +93,9 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tenantry serve", add_help=False, allow_abbrev=False)
     p.add_argument("--schema", "-s", type=Path, default=None)
     p.add_argument("--host", default=ServeRequest.host)
-    p.add_argument("--port", type=int, default=ServeRequest.port)
-    p.add_argument("--workers", type=_at_least(1, int), default=ServeRequest.workers)
-    p.add_argument("--grace", type=_at_least(0, float), default=None)
+    p.add_argument("--port", type=_within(int, 0, 65535), default=ServeRequest.port)
+    p.add_argument("--workers", type=_within(int, 1), default=ServeRequest.workers)
+    p.add_argument("--grace", type=_within(float, 0), default=None)
     p.add_argument("--migrate", action="store_true")
     p.add_argument("--proxy-headers", dest="proxy_headers", action="store_true", default=True)
     p.add_argument("--no-proxy-headers", dest="proxy_headers", action="store_false")
