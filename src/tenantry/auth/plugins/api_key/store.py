@@ -322,37 +322,40 @@ class ApiKeyStore:
         o = self._organizations
         return self.t.members is not None and o is not None and REQUIRE_TWO_FACTOR in o.c
 
-    def _found_parts(self) -> tuple[Any, list[Any]]:
-        """What a lookup by hash selects from (the key joined to its user, the user's membership in
-        the key's organization and that organization) and the membership's columns (built once per
-        statement: the compiled SQL is kept)."""
-        t, u, m = self.t.keys, self.auth.users, self.t.members
-        o = self._organizations
-        requires = self._reads_requirement
-        joined = t.join(u, u.c.id == t.c.reference_id)
+    def _found_parts(self, keys: Any = None) -> tuple[Any, list[Any]]:
+        """What a lookup selects from (the key, or ``keys``: the rows of keys counted, joined to
+        its user, the user's membership in the key's organization and that organization) and the
+        membership's columns (built once per statement: the compiled SQL is kept)."""
+        k = self.t.keys if keys is None else keys
+        u, m, o = self.auth.users, self.t.members, self._organizations
+        joined = k.join(u, u.c.id == k.c.reference_id)
         extra: list[Any] = []
         if m is not None:
             joined = joined.outerjoin(
-                m, sa.and_(m.c.organization_id == t.c.organization_id, m.c.user_id == t.c.reference_id)
+                m, sa.and_(m.c.organization_id == k.c.organization_id, m.c.user_id == k.c.reference_id)
             )
             extra = [m.c.role]
-            if requires:
+            if self._reads_requirement:
                 assert o is not None
                 joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
                 extra.append(o.c[REQUIRE_TWO_FACTOR])
         return joined, extra
 
-    def _found(self, row: Sequence[Any], requires: bool) -> tuple[Found, int]:
-        """The ``Found`` of a lookup's row, and where the row's columns after the user's start."""
-        offset = len(self.fields)
-        role = None
-        org_requires: bool | None = None
+    def _membership(self, row: Sequence[Any], offset: int) -> tuple[str | None, bool | None, int]:
+        """The role and the organization's two-factor rule read by ``_found_parts``'s columns at
+        ``offset`` of ``row``, and where the columns after them start."""
+        role = org_requires = None
         if self.t.members is not None:
             role = row[offset]
             offset += 1
-            if requires:
+            if self._reads_requirement:
                 org_requires = bool(row[offset]) if role is not None else None
                 offset += 1
+        return role, org_requires, offset
+
+    def _found(self, row: Sequence[Any]) -> tuple[Found, int]:
+        """The ``Found`` of a lookup's row, and where the row's columns after the user's start."""
+        role, org_requires, offset = self._membership(row, len(self.fields))
         # The authentication store reads the user columns it selects the same way.
         user = self.store.user_from_row(row, offset=offset)
         return Found(self._key(row), user, role, org_requires), offset + len(self.store.user_select)
@@ -371,7 +374,7 @@ class ApiKeyStore:
 
         # It authenticates the request: its connection acts for the key's user from then on.
         rows = await self.store.fetch_identifying(("api_key", "find"), build, key=hashed)
-        return self._found(rows[0], self._reads_requirement)[0] if rows else None
+        return self._found(rows[0])[0] if rows else None
 
     async def find_and_count(
         self,
@@ -397,7 +400,6 @@ class ApiKeyStore:
         principal takes of the key (not the key's other columns: a counted use needs none)."""
         t, u, m = self.t.keys, self.auth.users, self.t.members
         with_org = "organization_id" in self.fields
-        requires = self._reads_requirement
 
         def build() -> Any:
             at = sa.bindparam("now", type_=t.c.last_request.type)
@@ -428,18 +430,7 @@ class ApiKeyStore:
             # What the principal and the audit row read of the counted key.
             returned = ["id", "reference_id", *(["organization_id"] if with_org else []), "permissions"]
             used = sa.update(t).where(*usable).values(values).returning(*(t.c[k] for k in returned)).cte("used")
-            joined = used.join(u, u.c.id == used.c.reference_id)
-            extra: list[Any] = []
-            if m is not None:
-                joined = joined.outerjoin(
-                    m, sa.and_(m.c.organization_id == used.c.organization_id, m.c.user_id == used.c.reference_id)
-                )
-                extra = [m.c.role]
-                if requires:
-                    o = self._organizations
-                    assert o is not None
-                    joined = joined.outerjoin(o, o.c.id == m.c.organization_id)
-                    extra.append(o.c[REQUIRE_TWO_FACTOR])
+            joined, extra = self._found_parts(used)
             org = [used.c.organization_id] if with_org else [sa.null()]
             query = sa.select(
                 used.c.id, *org, used.c.permissions, *extra, *self.store.user_select, *self.store.actor_columns(u.c.id)
@@ -460,13 +451,7 @@ class ApiKeyStore:
         if not rows:
             return None
         row = rows[0]
-        offset, role, org_requires = 3, None, None
-        if m is not None:
-            role = row[offset]
-            offset += 1
-            if requires:
-                org_requires = bool(row[offset]) if role is not None else None
-                offset += 1
+        role, org_requires, offset = self._membership(row, 3)
         organization = None if row[1] is None else str(row[1])
         user = self.store.user_from_row(row, offset=offset)
         return Counted(row[0], organization, row[2], user, role, org_requires)
