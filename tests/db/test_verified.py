@@ -7,9 +7,13 @@ either, made any way, sends the next check through Alembic's full comparison.
 from __future__ import annotations
 
 import asyncio
+import logging
+import uuid
 from pathlib import Path
 
 import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
 
 from tenantry.db.database import dialect_of
 from tenantry.db.migrations import make_revision, status, upgrade
@@ -135,3 +139,23 @@ def test_a_migration_under_way_sends_the_check_the_full_way(pg_url: str, project
 
     assert asyncio.run(while_locked()) is None
     assert verified_heads(url, code) == heads
+
+
+def test_a_role_that_may_not_create_the_table_only_loses_the_shortcut(
+    pg_url: str, project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tables = migrated(pg_url, project)
+    state = status(pg_url, tables, project)
+    code = code_fingerprint(tables, project)
+    role = f"tenantry_reader_{uuid.uuid4().hex[:12]}"
+    execute(pg_url, f"CREATE ROLE {role} LOGIN")
+    try:
+        execute(pg_url, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        reader = make_url(pg_url).set(username=role).render_as_string(hide_password=False)
+        with caplog.at_level(logging.INFO, logger="tenantry.migrations"):
+            remember(reader, fingerprint(code, state.catalog, state.current), state.heads)  # no error
+        assert "could not be remembered" in caplog.text
+        assert CHECKS_TABLE not in table_names(pg_url)
+        assert verified_heads(reader, code) is None
+    finally:
+        execute(pg_url, f"DROP ROLE {role}")

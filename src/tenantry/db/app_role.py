@@ -30,8 +30,9 @@ $body$
 """
 
 _TABLE_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")
-# Alembic's table of applied revisions (named as ``tenantry.db.migrations.VERSION_TABLE``).
+# Alembic's table of applied revisions, and the revisions a database is at.
 VERSION_TABLE = "alembic_version"
+REVISIONS_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
 
 
 class AppRoleError(RuntimeError):

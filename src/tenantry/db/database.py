@@ -186,6 +186,11 @@ def to_sqlalchemy_url(url: str) -> str:
     return parsed.set(drivername=f"{parsed.get_backend_name()}+{driver}").render_as_string(hide_password=False)
 
 
+def asyncpg_dsn(url: str) -> str:
+    """The DSN asyncpg takes for a PostgreSQL ``DATABASE_URL`` (no SQLAlchemy driver name, no ``postgres://``)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
+
+
 def create_database(url: str, *, pool_size: int = 10) -> Database:
     """The executor for ``url`` (not yet opened)."""
     if dialect_of(url) == "postgresql":

@@ -49,6 +49,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.sql.elements import conv
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from tenantry.db.app_role import VERSION_TABLE
 from tenantry.db.database import dialect_of, to_sqlalchemy_url
 from tenantry.db.features import check_before_migrating
 from tenantry.db.tables import TableSet
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-VERSION_TABLE = "alembic_version"
 _ENUM_PLUGIN = "tenantry.enum_checks"
 # Alembic's built-in comparisons plus ours (see ``_compare_enum_checks``).
 _AUTOGENERATE_PLUGINS = ["alembic.autogenerate.*", _ENUM_PLUGIN]
@@ -333,9 +333,6 @@ def head_revisions(directory: Path) -> tuple[str, ...]:
     if not (migrations_dir(directory) / "env.py").exists():
         return ()
     return tuple(sorted(ScriptDirectory(str(migrations_dir(directory))).get_heads()))
-
-
-CURRENT_REVISIONS_SQL = f"SELECT version_num FROM {VERSION_TABLE}"
 
 
 def sync_schema(url: str, tables: TableSet, *, allow_destructive: bool = False) -> SyncResult:

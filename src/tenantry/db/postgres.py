@@ -16,7 +16,7 @@ import asyncpg
 from sqlalchemy.dialects.postgresql import asyncpg as sa_asyncpg
 
 from tenantry.db.actor import APP_ROLE, DbActor, current_actor
-from tenantry.db.database import Database, PoolStats, QueryObserver, Row, run_after_commit
+from tenantry.db.database import Database, PoolStats, QueryObserver, Row, asyncpg_dsn, run_after_commit
 from tenantry.db.errors import DatabaseUnavailable, DataRejected, IntegrityViolation
 from tenantry.db.pool import ConnectionPool, PoolClosed
 
@@ -276,7 +276,7 @@ class PostgresDatabase(Database):
 
     @property
     def dsn(self) -> str:
-        return self.url.replace("postgresql+asyncpg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)
+        return asyncpg_dsn(self.url)
 
     async def open(self) -> None:
         if self._pool is not None:

@@ -41,8 +41,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from tenantry.db.app_role import VERSION_TABLE
-from tenantry.db.database import dialect_of, driver_dialect
+from tenantry.db.app_role import REVISIONS_SQL, VERSION_TABLE
+from tenantry.db.database import asyncpg_dsn, dialect_of, driver_dialect
 from tenantry.db.tables import TableSet
 
 log = logging.getLogger("tenantry.migrations")
@@ -89,7 +89,6 @@ POSTGRES_CATALOG = (
 # SQLite keeps each table's, index's and trigger's whole definition as its SQL.
 SQLITE_CATALOG = (f"SELECT type, name, tbl_name, sql FROM sqlite_master WHERE tbl_name <> '{CHECKS_TABLE}'",)
 
-_REVISIONS = f"SELECT version_num FROM {VERSION_TABLE}"
 _FIND = f"SELECT heads FROM {CHECKS_TABLE} WHERE fingerprint = "
 _CREATE = {
     "postgresql": f"CREATE TABLE IF NOT EXISTS {CHECKS_TABLE} "
@@ -175,7 +174,7 @@ def _heads(found: Any) -> tuple[str, ...] | None:
 async def _postgres_heads(url: str, code: str) -> tuple[str, ...] | None:
     import asyncpg
 
-    conn = await asyncpg.connect(_dsn(url), timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         async with conn.transaction(readonly=True):
             # Another process migrating: the full check waits for it, and says so.
@@ -188,7 +187,7 @@ async def _postgres_heads(url: str, code: str) -> tuple[str, ...] | None:
                 return None
             catalog = [tuple(row) for statement in POSTGRES_CATALOG for row in await conn.fetch(statement)]
             # No version table: a project without revisions (its tables made otherwise), at none.
-            revisions = [row[0] for row in await conn.fetch(_REVISIONS)] if found[0] else []
+            revisions = [row[0] for row in await conn.fetch(REVISIONS_SQL)] if found[0] else []
             return _heads(await conn.fetchval(_FIND + "$1", fingerprint(code, catalog, revisions)))
     finally:
         await conn.close()
@@ -197,7 +196,7 @@ async def _postgres_heads(url: str, code: str) -> tuple[str, ...] | None:
 async def _postgres_remember(url: str, check: str, heads: str) -> None:
     import asyncpg
 
-    conn = await asyncpg.connect(_dsn(url), timeout=10)
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
     try:
         async with conn.transaction():
             await conn.execute(_CREATE["postgresql"])
@@ -212,8 +211,8 @@ def _sqlite_heads(url: str, code: str) -> tuple[str, ...] | None:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if CHECKS_TABLE not in names:
             return None
-        catalog = [tuple(row) for row in conn.execute(SQLITE_CATALOG[0])]
-        revisions = [row[0] for row in conn.execute(_REVISIONS)] if VERSION_TABLE in names else []
+        catalog = [tuple(row) for statement in SQLITE_CATALOG for row in conn.execute(statement)]
+        revisions = [row[0] for row in conn.execute(REVISIONS_SQL)] if VERSION_TABLE in names else []
         found = conn.execute(_FIND + "?", (fingerprint(code, catalog, revisions),)).fetchone()
         return _heads(found[0] if found else None)
 
@@ -233,7 +232,3 @@ def _sqlite(url: str) -> contextlib.closing[sqlite3.Connection]:
     if database in ("", ":memory:"):
         raise ValueError("an in-memory database starts empty: nothing to remember")
     return contextlib.closing(sqlite3.connect(database, isolation_level=None, timeout=10))
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1).replace("postgres://", "postgresql://", 1)

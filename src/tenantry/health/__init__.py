@@ -28,7 +28,7 @@ from starlette.routing import BaseRoute, Route
 
 from tenantry.core import App, Capability, OpenApiPart
 from tenantry.core.http import JSONResponse
-from tenantry.db.app_role import VERSION_TABLE
+from tenantry.db.app_role import REVISIONS_SQL
 from tenantry.db.tables import TableSet
 from tenantry.health import checks
 from tenantry.health.openapi import health_openapi
@@ -76,7 +76,7 @@ class Health(Capability):
         ]
 
     async def startup(self) -> None:
-        self.revisions_sql = f"SELECT version_num FROM {VERSION_TABLE}"
+        self.revisions_sql = REVISIONS_SQL
         # The code's head revision(s) are in its files: read once, they change only with a deploy.
         # ``tenantry serve`` and ``tenantry worker`` have just read them to check the database and
         # hand them down, which spares each worker loading Alembic (a sixth of its memory) for this.

@@ -42,6 +42,7 @@ __all__ = [
     "Relation",
     "Schema",
     "SchemaError",
+    "find_schema_file",
     "load_schema",
     "load_schema_text",
 ]

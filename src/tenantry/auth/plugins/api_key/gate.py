@@ -26,11 +26,11 @@ import sqlalchemy as sa
 
 from tenantry.auth.plugins.api_key.errors import KeyRefused
 from tenantry.auth.plugins.api_key.keys import hash_key
-from tenantry.auth.plugins.api_key.scopes import Scopes, principal_scopes
+from tenantry.auth.plugins.api_key.scopes import principal_scopes
 from tenantry.auth.plugins.api_key.settings import ApiKeySettings
-from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore, AuditedUse, Found
+from tenantry.auth.plugins.api_key.store import ApiKey, ApiKeyStore, AuditedUse, Counted, Found
 from tenantry.auth.service import AuthContext, ClientInfo
-from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE, UserRecord
+from tenantry.auth.store import TWO_FACTOR_ATTRIBUTE
 from tenantry.context import Principal
 from tenantry.db import Connection
 from tenantry.db.actor import acting_as, user_actor
@@ -100,14 +100,7 @@ class KeyGate:
         # by its guard, as it is when the user next signs in.
         if self.ctx.hooks.session_guards and counted.user.plugin.get("banned"):
             await self.ctx.guard_session(None, counted.user)
-        return self.acting(
-            counted.key_id,
-            counted.organization_id,
-            counted.scopes,
-            counted.user,
-            counted.role,
-            counted.requires_two_factor,
-        )
+        return self.principal(counted)
 
     def _guards_in_sql(self) -> list[Any] | None:
         """The session guards' conditions in SQL (``admits``), or None when a key cannot be found and
@@ -156,33 +149,25 @@ class KeyGate:
             await self.ctx.guard_session(None, found.user)
         return Admitted(key, self.principal(found))
 
-    def principal(self, found: Found) -> Principal:
+    def principal(self, found: Found | Counted) -> Principal:
         """The key's user, in the key's organization with the role held there now, within its scopes."""
-        key = found.key
-        return self.acting(key.id, key.organization_id, key.scopes, found.user, found.role, found.requires_two_factor)
-
-    def acting(
-        self,
-        key_id: Any,
-        organization_id: str | None,
-        scopes: Scopes | None,
-        user: UserRecord,
-        role: str | None,
-        requires_two_factor: bool | None,
-    ) -> Principal:
-        """The principal of a key (``key_id``) of ``user``, in its organization with ``role``, within ``scopes``."""
-        if organization_id is not None and role is None:
+        user = found.user
+        if found.organization_id is not None and found.role is None:
             raise KeyRefused(403, "USER_NOT_MEMBER_OF_ORGANIZATION")
-        attributes: dict[str, Any] = {"email": user.email, "email_verified": user.email_verified, "api_key_id": key_id}
-        if requires_two_factor is not None:
-            attributes[TWO_FACTOR_ATTRIBUTE] = (requires_two_factor, bool(user.plugin.get("twoFactorEnabled")))
+        attributes: dict[str, Any] = {
+            "email": user.email,
+            "email_verified": user.email_verified,
+            "api_key_id": found.key_id,
+        }
+        if found.requires_two_factor is not None:
+            attributes[TWO_FACTOR_ATTRIBUTE] = (found.requires_two_factor, bool(user.plugin.get("twoFactorEnabled")))
         return Principal(
             kind="user",
             user_id=str(user.id),
-            org_id=organization_id,
-            role=role,
+            org_id=found.organization_id,
+            role=found.role,
             attributes=attributes,
-            scopes=principal_scopes(scopes),
+            scopes=principal_scopes(found.scopes),
         )
 
     async def record(self, admitted: Admitted, client: ClientInfo, method: str, path: str, action: str) -> ApiKey:

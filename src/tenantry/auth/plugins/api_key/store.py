@@ -113,6 +113,19 @@ class Found:
     # Whether the key's organization requires two-factor (None: not known from the lookup).
     requires_two_factor: bool | None = None
 
+    # What acting for the key reads of it, named as ``Counted`` names them.
+    @property
+    def key_id(self) -> Any:
+        return self.key.id
+
+    @property
+    def organization_id(self) -> str | None:
+        return self.key.organization_id
+
+    @property
+    def scopes(self) -> Scopes | None:
+        return self.key.scopes
+
 
 @dataclass(frozen=True, slots=True)
 class Counted:
