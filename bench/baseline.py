@@ -7,6 +7,10 @@ the framework: query-string parsing, the pipeline, statement lookup, row shaping
 
 - ``GET /api/projects?org_id=<uuid>&limit=<n>``: the organization's projects, oldest first.
 - ``GET /api/projects/<uuid>``: one project, or 404.
+- ``GET /dashboard`` (signed in only): Tenantry's dashboard page, the same bytes, rendered with
+  Jinja2 from ``dashboard.html`` (this page's markup written once as a template: the frame with its
+  organization switcher, the notification bell, the first-steps checklist, the counts and the
+  organization's 60 oldest projects as cards, the "New project" dialog), from five queries.
 
 With ``Authorization: Bearer <token>.<signature>`` (the signed session token Tenantry's sign-in
 returns in ``set-auth-token``), both act for the session's user as Tenantry does in production: the
@@ -50,10 +54,11 @@ from typing import Any
 from urllib.parse import unquote
 
 import asyncpg
+import jinja2
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 COLUMNS = ", ".join(
@@ -95,6 +100,48 @@ KEY_SQL = (
     "'api_key', used.id, $4::jsonb, $5, $6, $2 FROM used) "
     "SELECT used.organization_id FROM used"
 )
+
+# The dashboard's reads, written as a plain app would: the session with its user, role and active
+# organization; the user's organizations (the switcher); the bell (the 8 newest notifications and
+# the unread count); the cards with the organization's total; the other counts and whether an
+# invitation waits (the checklist), in one statement.
+PAGE_SESSION_SQL = (
+    "SELECT s.expires_at, s.user_id, u.email, u.name, u.email_verified, m.organization_id, m.role, o.name "
+    "FROM auth_sessions AS s JOIN users AS u ON u.id = s.user_id LEFT JOIN org_members AS m "
+    "ON m.organization_id = s.active_organization_id AND m.user_id = s.user_id "
+    "LEFT JOIN organizations AS o ON o.id = m.organization_id WHERE s.token = $1"
+)
+ORGANIZATIONS_SQL = (
+    "SELECT o.id, o.name FROM org_members AS m JOIN organizations AS o ON o.id = m.organization_id "
+    "WHERE m.user_id = $1 ORDER BY m.created_at, m.id"
+)
+BELL_SQL = (
+    "SELECT n.id, n.title, n.message, n.read_at IS NOT NULL, n.created_at, (SELECT count(*) FROM notifications "
+    "AS u WHERE u.user_id = $1 AND u.read_at IS NULL) FROM notifications AS n WHERE n.user_id = $1 "
+    "ORDER BY n.id DESC LIMIT 8"
+)
+CARDS_SQL = (
+    "SELECT id, name, description, status, created_at, count(*) OVER () FROM projects WHERE org_id = $1 "
+    "ORDER BY created_at ASC NULLS LAST, id ASC LIMIT 60"
+)
+COUNTS_SQL = (
+    "SELECT (SELECT count(*) FROM subscriptions WHERE org_id = $1), "
+    "(SELECT count(*) FROM org_members WHERE organization_id = $1), "
+    "EXISTS (SELECT 1 FROM org_invitations WHERE organization_id = $1 AND status = 'pending')"
+)
+# The page's headers, as Tenantry's pages send them.
+PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    ),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+_DAY = 86400
+_UNITS = ((365 * _DAY, "year"), (30 * _DAY, "month"), (7 * _DAY, "week"), (_DAY, "day"), (3600, "hour"), (60, "minute"))
 
 JSON = "application/json"
 
@@ -249,6 +296,88 @@ async def _get_project(request: Request, db: Statements) -> Response:
     return json_response(project_json(row))
 
 
+def minutes(value: dt.datetime) -> str:
+    """``2026-12-07 16:38``: a notification's time in the bell."""
+    return iso_ms(value).replace("T", " ")[:16]
+
+
+def relative(moment: dt.datetime, now: dt.datetime) -> str:
+    """``3 minutes ago``: the largest whole unit between the two, as the cards say it."""
+    seconds = (now - moment).total_seconds()
+    ahead, seconds = seconds < 0, abs(seconds)
+    if seconds < 45:
+        return "just now"
+    for size, unit in _UNITS:
+        if seconds >= size:
+            count = round(seconds / size) if size < 86400 else int(seconds // size)
+            words = f"{count} {unit}{'' if count == 1 else 's'}"
+            return f"in {words}" if ahead else f"{words} ago"
+    return "in a minute" if ahead else "a minute ago"
+
+
+def initials(text: str) -> str:
+    """``Ada Lovelace`` -> ``AL``: an avatar's letters."""
+    words = [w for w in text.split("@")[0].replace(".", " ").replace("_", " ").split() if w[:1].isalnum()]
+    return "".join(w[0] for w in words[:2]).upper() or "?"
+
+
+async def dashboard(request: Request) -> Response:
+    """``GET /dashboard``: the signed-in user's dashboard in their active organization; without a
+    valid session, to the sign-in page."""
+    header = request.headers.get("authorization", "")
+    token = session_token(request.app.state.secret, header) if header[:7].lower() == "bearer " else None
+    async with Statements(request) as db:
+        session = await db.fetchrow(PAGE_SESSION_SQL, token) if token else None
+        now = dt.datetime.now(dt.UTC)
+        if session is None or session[0] < now:
+            return Response(status_code=303, headers={"location": "/login?from=%2Fdashboard"})
+        user_id, org_id = session[1], session[5]
+        if org_id is None:
+            return Response("no organization", status_code=404)
+        organizations = await db.fetch(ORGANIZATIONS_SQL, user_id)
+        bell = await db.fetch(BELL_SQL, str(user_id))
+        cards = await db.fetch(CARDS_SQL, org_id)
+        subscriptions, members, invited = await db.fetchrow(COUNTS_SQL, org_id)
+    role = session[6]
+    steps = []
+    if role == "admin":  # the schema's first role: its admins see the first steps until all are done
+        steps = [
+            {"text": "Invite a teammate", "href": "/settings/members#invite-email", "done": members > 1 or invited},
+            {"text": "Create your first project", "href": "/app/projects/new", "done": bool(cards)},
+        ]
+        if all(step["done"] for step in steps):
+            steps = []
+    rows = [
+        {
+            "id": r[0],
+            "name": r[1],
+            "description": r[2],
+            "status": r[3],
+            "iso": iso_ms(r[4]),
+            "exact": r[4].strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "words": relative(r[4], now),
+        }
+        for r in cards
+    ]
+    name, email = session[3], session[2]
+    body = request.app.state.dashboard.render(
+        user={"id": user_id, "email": email, "name": name, "verified": session[4]},
+        who=name or email,
+        org={"id": org_id, "name": session[7]},
+        role=role,
+        organizations=organizations,
+        bell=[{"id": n[0], "title": n[1], "message": n[2], "read": n[3], "at": minutes(n[4])} for n in bell],
+        unread=bell[0][5] if bell else 0,
+        steps=steps,
+        total=cards[0][5] if cards else 0,
+        subscriptions=subscriptions,
+        members=members,
+        rows=rows,
+        initials=initials,
+    )
+    return HTMLResponse(body, headers=PAGE_HEADERS)
+
+
 def create_app() -> Starlette:
     """The baseline app; reads ``BENCH_DATABASE_URL``, ``BENCH_DB_POOL_SIZE``, ``BENCH_MAX_LIMIT``,
     ``BENCH_SECRET`` and ``BENCH_BASELINE_POOL``."""
@@ -268,6 +397,14 @@ def create_app() -> Starlette:
         app.state.tuned = tuned
         app.state.max_limit = max_limit
         app.state.secret = os.environ.get("BENCH_SECRET", "")
+        templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(os.path.dirname(__file__)),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
+        app.state.dashboard = templates.get_template("dashboard.html")
         try:
             yield
         finally:
@@ -277,6 +414,7 @@ def create_app() -> Starlette:
         routes=[
             Route("/api/projects", list_projects, methods=["GET"]),
             Route("/api/projects/{id}", get_project, methods=["GET"]),
+            Route("/dashboard", dashboard, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

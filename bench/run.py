@@ -330,6 +330,8 @@ SESSION_COLUMNS = (
     "user_id",
     "active_organization_id",
 )
+NOTIFICATION_COLUMNS = ("id", "user_id", "org_id", "type", "title", "message", "read_at", "created_at")
+NOTIFICATIONS_PER_USER, UNREAD_PER_USER = 12, 3  # the bell shows the 8 newest and the unread count
 
 # The seeded keys' rate limit: a day's window, a maximum no run reaches (the limit is still checked).
 KEY_WINDOW_MS, KEY_MAX = 86_400_000, 10**9
@@ -382,7 +384,7 @@ async def seed(opts: Options) -> Seed:
             projects.append((new_id(), f"Project {o}-{p}", description, org_id, user_id, status, at, updated))
     # Each owner is an admin of their organization, with a session active there for a week and an
     # API key acting there, rate-limited (a day's window, a maximum no run reaches) as keys are by default.
-    members, sessions, bearers, keys, key_rows = [], [], [], [], []
+    members, sessions, bearers, keys, key_rows, notifications = [], [], [], [], [], []
     now = dt.datetime.now(dt.UTC)
     for o, (org, user) in enumerate(zip(orgs, users, strict=True)):
         token = f"benchsession{o:04d}{rng.getrandbits(96):024x}"
@@ -393,6 +395,14 @@ async def seed(opts: Options) -> Seed:
         keys.append(key)
         key_row = (f"key-{o}", f"bench {o}", key[:6], user[0], hash_key(key), True, True, KEY_WINDOW_MS, KEY_MAX)
         key_rows.append((*key_row, 0, now, now, org[0]))
+        # The bell's notifications, newest last (their ids sort by time, as the app's do); the newest
+        # unread. Their text has characters HTML must escape.
+        for n in range(NOTIFICATIONS_PER_USER):
+            at = now - dt.timedelta(hours=NOTIFICATIONS_PER_USER - n, microseconds=rng.randrange(1_000_000))
+            read = None if n >= NOTIFICATIONS_PER_USER - UNREAD_PER_USER else at + dt.timedelta(minutes=5)
+            note_id = uuid.UUID(int=(o * 1000 + n + 1) << 80 | rng.getrandbits(64), version=4)
+            text = f'Ann <ann@example.com> commented on “Project {o}-{n}” & asked: "ready?"'
+            notifications.append((note_id, str(user[0]), str(org[0]), "comment", f"Comment {n}", text, read, at))
     conn = await asyncpg.connect(opts.database_url)
     try:
         # The columns are named: the capabilities add columns of their own to these tables.
@@ -402,6 +412,7 @@ async def seed(opts: Options) -> Seed:
         await conn.copy_records_to_table("org_members", records=members, columns=MEMBER_COLUMNS)
         await conn.copy_records_to_table("auth_sessions", records=sessions, columns=SESSION_COLUMNS)
         await conn.copy_records_to_table("auth_api_keys", records=key_rows, columns=KEY_COLUMNS)
+        await conn.copy_records_to_table("notifications", records=notifications, columns=NOTIFICATION_COLUMNS)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -506,13 +517,15 @@ def signed_in_endpoints(data: Seed) -> list[Endpoint]:
     gets = [f"{data.bearers[o]} /api/projects/{p}" for p, o in zip(data.project_ids, data.project_orgs, strict=True)]
     key_lists = [f"{key} /api/projects?limit={LIST_LIMIT}" for key in data.keys]
     key_gets = [f"{data.keys[o]} /api/projects/{p}" for p, o in zip(data.project_ids, data.project_orgs, strict=True)]
-    for lines in (lists, gets, key_lists, key_gets):
+    pages = [f"{bearer} /dashboard" for bearer in data.bearers]
+    for lines in (lists, gets, key_lists, key_gets, pages):
         rng.shuffle(lines)
     return [
         Endpoint("list", f"list {LIST_LIMIT} of own org, signed in", lists),
         Endpoint("get", "get by id, signed in", gets),
         Endpoint("key-list", f"list {LIST_LIMIT} of own org, API key", key_lists, credential="key"),
         Endpoint("key-get", "get by id, API key", key_gets, credential="key"),
+        Endpoint("dashboard", "dashboard page, signed in", pages),
     ]
 
 
