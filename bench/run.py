@@ -68,6 +68,7 @@ from tenantry.auth.crypto import sign_value
 from tenantry.auth.plugins.api_key.keys import hash_key
 
 SCHEMA = ROOT / "tests" / "seed_schema.yaml"
+SIGNED_IN_KEYS = ("list", "get", "key-list", "key-get", "dashboard")
 LIST_LIMIT = 20
 POOL_SIZE = 10  # Tenantry's default TENANTRY_DB_POOL_SIZE; the baseline gets the same.
 
@@ -164,6 +165,7 @@ class Options:
     workers: tuple[int, ...]
     open_api: bool
     baseline_pool: str = "default"
+    only: tuple[str, ...] = ()
 
     @property
     def database_url(self) -> str:
@@ -202,6 +204,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     p.add_argument(
         "--no-open", dest="open_api", action="store_false", help="skip the second figure (open API, no session)"
     )
+    p.add_argument(
+        "--endpoints",
+        default="",
+        help=f"only these signed-in endpoints, comma-separated, of: {', '.join(SIGNED_IN_KEYS)} (default all)",
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.duration, a.rounds, a.warmup = 3, 2, 2
@@ -213,6 +220,9 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         p.error(f"--db-name must start with {DB_PREFIX} and be letters, digits and underscores")
     if a.ours_port == a.baseline_port:
         p.error("the two servers need different ports")
+    only = tuple(k.strip() for k in a.endpoints.split(",") if k.strip())
+    if unknown := [k for k in only if k not in SIGNED_IN_KEYS]:
+        p.error(f"unknown endpoint {', '.join(unknown)} (known: {', '.join(SIGNED_IN_KEYS)})")
     return Options(
         duration=a.duration,
         connections=a.connections,
@@ -233,6 +243,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         workers=tuple(int(w) for w in a.workers.split(",") if w.strip()),
         open_api=a.open_api,
         baseline_pool=a.baseline_pool,
+        only=only,
     )
 
 
@@ -553,8 +564,14 @@ def verify_signed_in(ours: Server, base: Server, eps: Sequence[Endpoint], sample
             if ep.key == "list" and len(json.loads(a.body)) != LIST_LIMIT:
                 raise BenchError(f"GET {path}: expected {LIST_LIMIT} rows (seed at least that many per org)")
             checked += 1
-    path = eps[0].paths[0].split(" ", 1)[1]
-    both_refuse(ours, base, path, {"Authorization": "Bearer benchsession-forged.c2lnbmF0dXJl"}, "a forged token")
+    path = f"/api/projects?limit={LIST_LIMIT}"
+    forged = {"Authorization": "Bearer benchsession-forged.c2lnbmF0dXJl"}
+    both_refuse(ours, base, path, forged, "a forged token")
+    if any(ep.key == "dashboard" for ep in eps):
+        # A page refuses by sending the browser to sign in.
+        answers = [http_request(server, "GET", "/dashboard", headers=forged) for server in (ours, base)]
+        if [(a.status, a.header("location").split("?")[0]) for a in answers] != [(303, "/login")] * 2:
+            raise BenchError(f"GET /dashboard with a forged token: both must answer 303 to /login, got {answers}")
     keyed = [ep for ep in eps if ep.credential == "key"]
     if keyed:
         both_refuse(ours, base, path, {"x-api-key": "bench-unknown-key"}, "an unknown API key")
@@ -753,6 +770,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             printed: list[tuple[str, int, list[Summary], list[Run]]] = []
             for title, signed_in, workers in phases:
                 eps = signed_in_endpoints(data) if signed_in else endpoints(data)
+                if signed_in and opts.only:
+                    eps = [ep for ep in eps if ep.key in opts.only]
                 ours, base = make_servers(opts, Path(tmp), signed_in=signed_in, workers=workers)
                 servers[:] = [ours, base]
                 for server in servers:

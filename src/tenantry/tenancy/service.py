@@ -627,6 +627,15 @@ class OrganizationService:
             raise org_error(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION")
         return await self.store.count_members(None, org_id)
 
+    async def invitation_waiting(self, current: Current, role: str | None) -> bool:
+        """Whether an invitation to the caller's active organization waits for an answer (pending and
+        unexpired), for a caller whose ``role`` there (as this request's session lookup read it) may
+        invite; False for any other caller. One statement: the membership is not read again."""
+        org_id = self._active(current)
+        if org_id is None or role is None or not self.allows(role, {"invitation": ["create"]}):
+            return False
+        return bool(await self.store.invitations_of(None, org_id, pending_only=True))
+
     async def _last_owner(self, conn: Connection, org_id: Any, member: dict[str, Any]) -> bool:
         """Whether ``member`` is the organization's only top-role member."""
         return member["role"] == self.top_role and await self.store.count_members(conn, org_id, self.top_role) <= 1

@@ -167,7 +167,7 @@ class Web:
         )
         self.env.filters["timestamp"] = _timestamp
         self.env.filters["device"] = device
-        self.env.filters["when"] = lambda value: time_tag(value, runtime.app.clock())
+        self.env.filters["when"] = _when
         self.env.globals["app_title"] = runtime.schema.app_name
         # The app frame's brand and helpers (``web/frame.py``), for base.html and _frame.html.
         self.brand = brand_of(runtime.schema)
@@ -303,7 +303,13 @@ class Web:
             kind, _, message = unquote(raw).partition(":")
             toast = {"kind": kind if kind in ("success", "error") else "success", "message": message}
         body = self.env.get_template(template).render(
-            request=request, viewer=viewer, toast=toast, path=request.url.path, entities=self.entities, **context
+            request=request,
+            viewer=viewer,
+            toast=toast,
+            path=request.url.path,
+            entities=self.entities,
+            rendered_at=self.runtime.app.clock(),
+            **context,
         )
         response = HTMLResponse(body, status_code=status, headers=self.page_headers)
         if raw:
@@ -344,6 +350,13 @@ def page(web: Web, *, signed_in: bool = False) -> Callable[[Callable[..., Awaita
         return endpoint
 
     return wrap
+
+
+@jinja2.pass_context
+def _when(context: jinja2.runtime.Context, value: Any) -> Markup:
+    """``value`` as ``time_tag`` writes it, relative to the moment the page is rendered (the clock is
+    read once per page: every time on it is relative to the same now, and sixty cards read it once)."""
+    return time_tag(value, context.get("rendered_at"))
 
 
 def _timestamp(value: Any) -> str:

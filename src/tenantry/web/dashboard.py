@@ -33,6 +33,14 @@ def dashboard_entity(web: Web) -> Entity | None:
     return next((e for e in web.entities if e.tenant_field and e.system is None), None)
 
 
+def card_fields(entity: Entity, description: str | None, badge: str | None) -> str:
+    """The columns a dashboard card shows, as a ``fields`` list: the id, the title (``title_of``'s
+    candidates), the description, the badge and the creation time."""
+    title = entity.display.title_field if entity.display else None
+    names = ("id", title, "name", "title", "email", description, badge, entity.created_at_field)
+    return ",".join(dict.fromkeys(n for n in names if n and n in entity.columns))
+
+
 def organizations_of(runtime: Services) -> OrganizationService:
     """The app's organization service (the organization forms exist only with organizations)."""
     if runtime.tenancy is None:
@@ -57,16 +65,18 @@ def dashboard_routes(web: Web, crud: Crud) -> list[BaseRoute]:
         widgets = []
         can_create = False
         known: dict[str, int] = {}
+        description = next((f.name for f in entity.fields if f.name == "description"), None) if entity else None
+        badge = next((f.name for f in entity.fields if f.type is FieldType.ENUM), None) if entity else None
         if entity is not None and crud.can(viewer, entity, Action.READ):
             # With its total (``page``): the entity's count among the stats below needs no query of its own.
-            query = crud.parser.parse_list(entity, [("limit", str(CARDS)), ("page", "1")])
+            # Only the columns a card shows are read and shaped (a third of the rows' cost on this page).
+            shown = card_fields(entity, description, badge)
+            query = crud.parser.parse_list(entity, [("limit", str(CARDS)), ("page", "1"), ("fields", shown)])
             listed = await runtime.pipeline.list_rows(viewer.ctx, entity, query)
             rows, known[entity.name] = listed.data, listed.total
             can_create = crud.can(viewer, entity, Action.CREATE)
             if can_create:
                 widgets = await crud.widgets(viewer, entity, {}, {}, creating=True)
-        description = next((f.name for f in entity.fields if f.name == "description"), None) if entity else None
-        badge = next((f.name for f in entity.fields if f.type is FieldType.ENUM), None) if entity else None
         members = await members_total(web, viewer)
         steps = await checklist(web, viewer, entity, bool(rows), members)
         return web.render(

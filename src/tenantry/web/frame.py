@@ -9,6 +9,7 @@ organizations, subscriptions, the audit log) are reached through Settings and Ad
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ SYSTEM_TABLES = frozenset({"subscriptions"})
 FAVICON_CACHE = "public, max-age=3600"
 
 
+@functools.lru_cache(maxsize=256)
 def icon(name: str | None, label: str | None = None) -> Markup:
-    """An icon as inline SVG (decorative unless ``label`` names it for screen readers)."""
+    """An icon as inline SVG (decorative unless ``label`` names it for screen readers). Remembered:
+    a page draws a dozen, the same ones on every page."""
     drawing = ICONS.get(name or DEFAULT_ICON, ICONS[DEFAULT_ICON])
     quoted = escape(label or "", {'"': "&quot;"})
     a11y = f'role="img" aria-label="{quoted}"' if label else 'aria-hidden="true"'

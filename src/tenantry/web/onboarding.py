@@ -74,7 +74,7 @@ async def checklist(web: Web, viewer: Viewer, entity: Entity | None, has_rows: b
         return []
     service = tenancy.organizations
     # Done once someone joined, or while an invitation waits (read only when nobody has joined yet).
-    teammate = members > 1 or any(i.get("status") == "pending" for i in await service.list_invitations(viewer.current))
+    teammate = members > 1 or await service.invitation_waiting(viewer.current, viewer.role)
     steps = [Step("Invite a teammate", "/settings/members#invite-email", teammate)]
     if entity is not None:
         steps.append(Step(f"Create your first {singular(entity).lower()}", f"/app/{entity.route}/new", has_rows))
