@@ -48,9 +48,9 @@ WRITE_BOUND = 6
 # (was a membership check, a page of members and its count), and one count per other entity of
 # the organization's own.
 DASHBOARD_BOUND = 6
-# Before anyone joined, its admin's checklist also asks whether an invitation waits (before: 8, the
-# admin's membership read again and every invitation listed).
-DASHBOARD_ALONE_BOUND = 7
+# Before anyone joined, its admin's checklist also shows whether an invitation waits: asked by the
+# member count's statement (before: 8, the admin's membership read again and every invitation listed).
+DASHBOARD_ALONE_BOUND = 6
 
 _measuring: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("measuring", default=None)
 

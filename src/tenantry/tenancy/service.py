@@ -616,8 +616,10 @@ class OrganizationService:
         )
         return {"members": [self.member_json(m) for m in members], "total": total}
 
-    async def active_member_count(self, current: Current, role: str | None) -> int:
-        """How many members the caller's active organization has (one statement).
+    async def active_members(self, current: Current, role: str | None) -> tuple[int, bool]:
+        """How many members the caller's active organization has, and whether an invitation to it
+        waits for an answer (pending and unexpired; always False for a ``role`` that may not invite,
+        whose count is read alone): one statement.
 
         ``role``: the caller's role there, as this request's session lookup read it (it joins the
         membership): None refuses, as ``list_members`` does for a non-member, without reading the
@@ -625,16 +627,9 @@ class OrganizationService:
         org_id = self._active(current)
         if org_id is None or role is None:
             raise org_error(403, "YOU_ARE_NOT_A_MEMBER_OF_THIS_ORGANIZATION")
-        return await self.store.count_members(None, org_id)
-
-    async def invitation_waiting(self, current: Current, role: str | None) -> bool:
-        """Whether an invitation to the caller's active organization waits for an answer (pending and
-        unexpired), for a caller whose ``role`` there (as this request's session lookup read it) may
-        invite; False for any other caller. One statement: the membership is not read again."""
-        org_id = self._active(current)
-        if org_id is None or role is None or not self.allows(role, {"invitation": ["create"]}):
-            return False
-        return bool(await self.store.invitations_of(None, org_id, pending_only=True))
+        if not self.allows(role, {"invitation": ["create"]}):
+            return await self.store.count_members(None, org_id), False
+        return await self.store.members_and_waiting(None, org_id)
 
     async def _last_owner(self, conn: Connection, org_id: Any, member: dict[str, Any]) -> bool:
         """Whether ``member`` is the organization's only top-role member."""

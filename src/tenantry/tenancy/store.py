@@ -424,6 +424,23 @@ class OrgStore:
             )
         return int(rows[0][0])
 
+    async def members_and_waiting(self, conn: Connection | None, org_id: Any) -> tuple[int, bool]:
+        """How many members an organization has, and whether an invitation to it waits for an answer
+        (pending and unexpired), in one statement."""
+        m, i = self.t.members, self.t.invitations
+
+        def build() -> Any:
+            waiting = sa.exists().where(
+                i.c.organization_id == sa.bindparam("org"),
+                i.c.status == "pending",
+                i.c.expires_at > sa.bindparam("now"),
+            )
+            return sa.select(sa.func.count(), waiting).select_from(m).where(m.c.organization_id == sa.bindparam("org"))
+
+        org = self.org_key(org_id)
+        rows = await self._fetch(conn, ("members_and_waiting",), build, org=org, now=self._ts(dt.datetime.now(dt.UTC)))
+        return int(rows[0][0]), bool(rows[0][1])
+
     async def add_member(self, conn: Connection, org_id: Any, user_id: Any, role: str) -> dict[str, Any]:
         m = self.t.members
         rows = await self._fetch(

@@ -34,16 +34,27 @@ class Stat:
     href: str
 
 
-async def members_total(web: Web, viewer: Viewer) -> int | None:
-    """How many members the viewer's active organization has (None: the app has no organizations,
-    or the viewer has none active). Read once per page: the counts and the checklist both show it."""
+@dataclass(frozen=True)
+class Members:
+    """The viewer's active organization's members: how many, and whether an invitation waits (only
+    read for a viewer who may invite; False for others)."""
+
+    count: int
+    invitation_waiting: bool
+
+
+async def members_total(web: Web, viewer: Viewer) -> Members | None:
+    """The viewer's active organization's ``Members`` (None: the app has no organizations, or the
+    viewer has none active). Read once per page, in one statement: the counts and the checklist
+    both show it."""
     tenancy = web.runtime.tenancy
     if tenancy is None or viewer.active is None:
         return None
-    return await tenancy.organizations.active_member_count(viewer.current, viewer.role)
+    count, waiting = await tenancy.organizations.active_members(viewer.current, viewer.role)
+    return Members(count, waiting)
 
 
-async def stats(web: Web, crud: Crud, viewer: Viewer, members: int | None, known: Mapping[str, int]) -> list[Stat]:
+async def stats(web: Web, crud: Crud, viewer: Viewer, members: Members | None, known: Mapping[str, int]) -> list[Stat]:
     """How many rows of each of the organization's own entities the viewer may read, and ``members``
     (``members_total``). ``known``: counts the page has already read, by entity name (not read again)."""
     out = []
@@ -61,20 +72,21 @@ async def stats(web: Web, crud: Crud, viewer: Viewer, members: int | None, known
             total = page.total
         out.append(Stat(plural(e), total, f"/app/{e.route}"))
     if members is not None:
-        out.append(Stat("Members", members, "/settings/members"))
+        out.append(Stat("Members", members.count, "/settings/members"))
     return out
 
 
-async def checklist(web: Web, viewer: Viewer, entity: Entity | None, has_rows: bool, members: int | None) -> list[Step]:
+async def checklist(
+    web: Web, viewer: Viewer, entity: Entity | None, has_rows: bool, members: Members | None
+) -> list[Step]:
     """The first steps of a new organization, for its admins (the top role); empty for others.
     ``members``: ``members_total``."""
     tenancy = web.runtime.tenancy
     roles = web.schema.roles
     if tenancy is None or members is None or not roles or viewer.role != roles[0]:
         return []
-    service = tenancy.organizations
-    # Done once someone joined, or while an invitation waits (read only when nobody has joined yet).
-    teammate = members > 1 or await service.invitation_waiting(viewer.current, viewer.role)
+    # Done once someone joined, or while an invitation waits.
+    teammate = members.count > 1 or members.invitation_waiting
     steps = [Step("Invite a teammate", "/settings/members#invite-email", teammate)]
     if entity is not None:
         steps.append(Step(f"Create your first {singular(entity).lower()}", f"/app/{entity.route}/new", has_rows))
