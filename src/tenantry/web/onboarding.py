@@ -65,7 +65,10 @@ async def stats(web: Web, crud: Crud, viewer: Viewer, members: Members | None, k
         if total is None:
             try:
                 page = await web.runtime.pipeline.list_rows(
-                    viewer.ctx, e, crud.parser.parse_list(e, [("limit", "1"), ("page", "1")])
+                    # Only its total is shown: one row of its id alone comes back with it.
+                    viewer.ctx,
+                    e,
+                    crud.parser.parse_list(e, [("limit", "1"), ("page", "1"), ("fields", "id")]),
                 )
             except ApiError:
                 continue
