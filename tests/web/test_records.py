@@ -5,12 +5,13 @@ palette's search, which finds only what the viewer's organization and role may r
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 
 import httpx
 
-from tests.auth.helpers import BASE, NO_VERIFICATION, runtime
+from tests.auth.helpers import BASE, NO_VERIFICATION, runtime, sql, ts
 from tests.billing.helpers import SECRET, billing_schema, deliver, event, stripe, subscription_object
 from tests.conftest import ClientFactory
 from tests.tenancy.helpers import create_org, join, new_user
@@ -184,6 +185,25 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         assert r.status_code == 303
         dash = (await client.get("/dashboard")).text
         assert "First steps" not in dash  # every step done: the checklist leaves
+
+
+async def test_a_waiting_invitation_ticks_the_first_step_until_it_expires(make_client: ClientFactory) -> None:
+    async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
+        admin = await new_user(client, "admin@example.com")
+        await create_org(client, admin, "Acme", slug="acme")
+        invited = await client.post(
+            "/api/auth/organization/invite-member",
+            json={"email": "bo@example.com", "role": "member"},
+            headers=admin.headers,
+        )
+        assert invited.status_code == 200, invited.text
+        dash = (await client.get("/dashboard", headers=admin.headers)).text
+        assert '<li class="done" data-step="1">' in dash
+        # Expired, it can no longer be accepted: nobody is on the way, the step is to do again.
+        past = ts(client, dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        await sql(client, "UPDATE org_invitations SET expires_at = ? WHERE id = ?", past, invited.json()["id"])
+        dash = (await client.get("/dashboard", headers=admin.headers)).text
+        assert '<a class="step" href="/settings/members#invite-email">Invite a teammate</a>' in dash
 
 
 async def test_a_teammate_who_joined_ticks_the_first_step_and_is_counted(make_client: ClientFactory) -> None:
