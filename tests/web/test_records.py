@@ -187,6 +187,26 @@ async def test_dashboard_counts_and_first_steps_ticked_from_data(make_client: Cl
         assert "First steps" not in dash  # every step done: the checklist leaves
 
 
+async def test_the_cards_times_are_relative_to_the_apps_clock(make_client: ClientFactory) -> None:
+    ahead = dt.timedelta()
+
+    def clock() -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + ahead
+
+    async with make_client(clock=clock) as client:
+        await sign_up(client, "ada@example.com")
+        await log_in(client, "ada@example.com")
+        await _create(client, "projects", {"name": "Apollo", "description": "To the moon", "status": "archived"})
+        dash = (await client.get("/dashboard")).text
+        # A card reads only its columns (``card_fields``): each one it shows is there.
+        card = '>Apollo</a></h3>\n<span class="badge">archived</span><p>To the moon</p><small class="muted">Created <'
+        assert card in dash and "data-relative>just now</time>" in dash
+        # Three hours later by the app's clock (the one the page reads once), not by the wall's.
+        ahead = dt.timedelta(hours=3)
+        dash = (await client.get("/dashboard")).text
+        assert "data-relative>3 hours ago</time>" in dash and "just now" not in dash
+
+
 async def test_a_waiting_invitation_ticks_the_first_step_until_it_expires(make_client: ClientFactory) -> None:
     async with make_client(auth=NO_VERIFICATION, base_url=BASE) as client:
         admin = await new_user(client, "admin@example.com")

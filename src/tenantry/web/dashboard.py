@@ -18,7 +18,7 @@ from tenantry.tenancy.service import OrganizationService
 from tenantry.web.core import Refused, Viewer, Web, attempt, flash, page, redirect, refused_status, safe_next
 from tenantry.web.crud import Crud
 from tenantry.web.onboarding import checklist, members_total, stats
-from tenantry.web.records import title_of
+from tenantry.web.records import title_fields, title_of
 
 if TYPE_CHECKING:
     from tenantry.web.services import Services
@@ -37,8 +37,7 @@ def dashboard_entity(web: Web) -> Entity | None:
 def card_fields(entity: Entity, description: str | None, badge: str | None) -> str:
     """The columns a dashboard card shows, as a ``fields`` list: the id, the title (``title_of``'s
     candidates), the description, the badge and the creation time."""
-    title = entity.display.title_field if entity.display else None
-    names = ("id", title, "name", "title", "email", description, badge, entity.created_at_field)
+    names = ("id", *title_fields(entity), description, badge, entity.created_at_field)
     return ",".join(dict.fromkeys(n for n in names if n and n in entity.columns))
 
 

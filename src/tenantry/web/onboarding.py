@@ -63,13 +63,10 @@ async def stats(web: Web, crud: Crud, viewer: Viewer, members: Members | None, k
             continue
         total = known.get(e.name)
         if total is None:
+            # Only its total is shown: one row of its id alone comes back with it.
+            query = crud.parser.parse_list(e, [("limit", "1"), ("page", "1"), ("fields", "id")])
             try:
-                page = await web.runtime.pipeline.list_rows(
-                    # Only its total is shown: one row of its id alone comes back with it.
-                    viewer.ctx,
-                    e,
-                    crud.parser.parse_list(e, [("limit", "1"), ("page", "1"), ("fields", "id")]),
-                )
+                page = await web.runtime.pipeline.list_rows(viewer.ctx, e, query)
             except ApiError:
                 continue
             total = page.total

@@ -48,11 +48,16 @@ class Children:
     here: str = ""  # the parent's page, where the new child's form returns to
 
 
+def title_fields(entity: Entity) -> tuple[str, ...]:
+    """The fields ``title_of`` looks in, in its order: the title field, else a name, title or e-mail."""
+    name = entity.display.title_field if entity.display else None
+    return tuple(key for key in (name, "name", "title", "email") if key)
+
+
 def title_of(entity: Entity, row: dict[str, Any]) -> str:
     """The words a row is known by: its title field, else a name, title or e-mail, else its id."""
-    name = entity.display.title_field if entity.display else None
-    for key in (name, "name", "title", "email"):
-        if key and row.get(key) not in (None, ""):
+    for key in title_fields(entity):
+        if row.get(key) not in (None, ""):
             return str(row[key])
     return str(row.get("id", ""))
 
