@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -355,3 +357,30 @@ def test_the_timestamp_is_the_utc_time_to_the_microsecond_across_seconds_and_a_c
         monkeypatch.setattr(time, "time_ns", lambda ns=ns: ns)
         assert stamp.now() == expected(ns)
         assert stamp(None, "info", {}) == {"timestamp": expected(ns)}
+
+
+def test_a_served_app_loads_neither_rich_nor_pygments_and_still_logs_tracebacks() -> None:
+    """structlog is imported with Rich hidden (``tenantry.logs.structlog_without_rich``): a worker
+    loads neither Rich nor Pygments, its exceptions are still logged with their traceback in both
+    formats, and Rich stays importable afterwards (the command line's console)."""
+    script = """
+import logging, sys
+import tenantry.app
+from tenantry.logs import configure_logging
+print("loaded:", sorted(m for m in ("rich", "pygments") if m in sys.modules))
+for fmt in ("json", "console"):
+    configure_logging("INFO", fmt)
+    try:
+        raise RuntimeError("the reason " + fmt)
+    except RuntimeError:
+        logging.getLogger("tenantry.test").exception("it failed")
+import rich.console
+print("rich:", rich.console.Console.__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["loaded: []", "rich: Console"], done.stdout
+    json_line = next(line for line in done.stderr.splitlines() if line.startswith("{"))
+    assert "Traceback (most recent call last)" in json.loads(json_line)["exception"], json_line
+    assert "RuntimeError: the reason json" in json.loads(json_line)["exception"]
+    assert "RuntimeError: the reason console" in done.stderr and done.stderr.count("Traceback") == 2, done.stderr

@@ -14,15 +14,17 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
-import structlog
-from structlog.typing import EventDict, Processor
 
 from tenantry.core.http import LOG_FIELDS
 from tenantry.logs.redact import SAFE_LINE_KEYS, redact_secrets
 from tenantry.logs.settings import LogFormat
+from tenantry.logs.structlog_without_rich import structlog
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, Processor
 
 # Loggers that configure handlers of their own (uvicorn's dictConfig): handed to the root's handler.
 _ROUTED = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")

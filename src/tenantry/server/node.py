@@ -95,10 +95,6 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
             raise
     finally:
         gc.enable()
-    answer = verdict.wait()
-    if answer.status:
-        return answer.status
-    hand_down_heads(answer.heads)
     config = uvicorn.Config(
         app,
         # The app believes the trusted proxies' forwarded headers itself (uvicorn would trust
@@ -107,6 +103,12 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
         access_log=False,
         log_level=options.log_level,
     )
+    # Loaded (its protocol modules imported) while the check may still be running, not after it.
+    config.load()
+    answer = verdict.wait()
+    if answer.status:
+        return answer.status
+    hand_down_heads(answer.heads)
     server = DrainingServer(config, grace=answer.grace, on_drain=app.state.tenantry.drain)
     server.run(sockets=[sock])
     return 0
