@@ -386,10 +386,9 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
     made = subprocess.run([_tenantry(), "migrate", "make", "-m", "initial"], cwd=project, env=env, capture_output=True)
     assert made.returncode == 0, made.stdout + made.stderr
     base = _start(server_process, project, env, "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1")
-    # After its checks serve became the node process (same pid), which supervises without the app:
-    # none of the app's compiled libraries is mapped in it, while every worker has them.
+    # The command became the node process (same pid), which supervises without the app: none of
+    # the app's compiled libraries is mapped in it, while every worker has them.
     node = server_process[-1].pid
-    assert b"tenantry.server" in Path(f"/proc/{node}/cmdline").read_bytes()
     workers = [
         int(c)
         for c in Path(f"/proc/{node}/task/{node}/children").read_text().split()
@@ -472,7 +471,8 @@ def test_ctrl_c_while_the_node_loads_the_app_stops_it_quietly(tmp_path: Path) ->
     # whatever it started. Nothing was served: no traceback, the shell's status for SIGINT.
     project = _copy_example(tmp_path)
     env = _clean_env(TENANTRY_SECRET="s" * 48, TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "m"))
-    argv = [_tenantry(), "serve", "--migrate", "--host", "127.0.0.1", "--port", str(_free_port())]
+    port = _free_port()
+    argv = [_tenantry(), "serve", "--migrate", "--host", "127.0.0.1", "--port", str(port)]
     node = subprocess.Popen(
         argv,
         cwd=project,
@@ -485,7 +485,8 @@ def test_ctrl_c_while_the_node_loads_the_app_stops_it_quietly(tmp_path: Path) ->
     )
     try:
         deadline = time.monotonic() + 30
-        while b"tenantry.server" not in Path(f"/proc/{node.pid}/cmdline").read_bytes():
+        # Listening: the command has become the node, which is loading the app.
+        while not _accepts_connections(port):
             assert node.poll() is None and time.monotonic() < deadline, "serve never became the node"
             time.sleep(0.005)
         time.sleep(0.1)  # into the app's import (half a second or more)
@@ -497,6 +498,14 @@ def test_ctrl_c_while_the_node_loads_the_app_stops_it_quietly(tmp_path: Path) ->
             node.wait()
     assert node.returncode == 130, output.decode(errors="replace")
     assert b"Traceback" not in output and b"KeyboardInterrupt" not in output, output.decode(errors="replace")
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 _CHECK_SCRIPT = """
@@ -570,12 +579,13 @@ def test_serve_reads_its_own_options_as_the_command_does() -> None:
 def test_a_plain_serve_becomes_the_node_without_the_command_line_library(project: Path) -> None:
     script = """
 import os, sys
-def execv(path, argv):
-    loaded = [m for m in ("typer", "pydantic", "rich", "tenantry.cli") if m in sys.modules]
-    print("EXEC", " ".join(argv[1:3]), "LOADED:" + ",".join(loaded))
-    sys.exit(0)
-os.execv = execv
-sys.argv = ["tenantry", "serve", "--host", "127.0.0.1", "--port", "0"]
+import tenantry.server.__main__ as node
+def run_node(options, sock):
+    loaded = [m for m in ("typer", "pydantic", "rich", "tenantry.cli", "tenantry.app") if m in sys.modules]
+    print("NODE", os.environ["TENANTRY_SCHEMA"].endswith("schema.yaml"), options.workers, "LOADED:" + ",".join(loaded))
+    return 0
+node.run_node = run_node
+sys.argv = ["tenantry", "serve", "--host", "127.0.0.1", "--port", "0", "--workers", "2"]
 from tenantry.entry import main
 main()
 """
@@ -583,7 +593,7 @@ main()
         [sys.executable, "-c", script], cwd=project, env=_clean_env(), capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "EXEC -m tenantry.server LOADED:", done.stdout
+    assert done.stdout.strip() == "NODE True 2 LOADED:", done.stdout
     # A schema with a mistake: the command answers, with file and line.
     (project / "schema.yaml").write_text((project / "schema.yaml").read_text() + "\nbroken: [\n")
     refused = subprocess.run(

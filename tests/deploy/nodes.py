@@ -227,6 +227,6 @@ def worker_pids(supervisor: int) -> set[int]:
             cmdline = (entry / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue
-        if ppid == supervisor and b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+        if ppid == supervisor and b"resource_tracker" not in cmdline:
             found.add(int(entry.name))
     return found

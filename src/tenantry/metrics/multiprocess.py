@@ -3,7 +3,9 @@
 Each worker process writes its metrics to memory-mapped files in ``PROMETHEUS_MULTIPROC_DIR``; a
 scrape answered by any worker reads them all. The directory must be set before the workers start
 (``prepare_directory``, called by ``tenantry serve``) and emptied at each start, or counters from a
-previous run would add to this one's. A worker that exits (or is killed and replaced) leaves its
+previous run would add to this one's. prometheus-client reads the variable once, when it is
+imported: the supervisor, whose workers are forked from it, never imports it (nor does this module
+until a worker asks for more than the directory). A worker that exits (or is killed and replaced) leaves its
 live gauges behind: ``forget_dead_processes`` drops them, at every worker's start and every scrape.
 """
 
@@ -14,8 +16,10 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, multiprocess
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PID = re.compile(r"_(\d+)\.db$")
@@ -40,6 +44,8 @@ def prepare_directory(path: Path | None = None) -> Path:
 
 def registry(path: Path) -> CollectorRegistry:
     """A registry reading every process's files in ``path`` (a new one per scrape, as the library asks)."""
+    from prometheus_client import CollectorRegistry, multiprocess
+
     found = CollectorRegistry()
     multiprocess.MultiProcessCollector(found, path=str(path))  # type: ignore[no-untyped-call]
     return found
@@ -47,6 +53,8 @@ def registry(path: Path) -> CollectorRegistry:
 
 def forget_dead_processes(path: Path) -> list[int]:
     """Drop the live gauges of processes that no longer run; their counters are kept (they still count)."""
+    from prometheus_client import multiprocess
+
     pids = {int(m.group(1)) for f in path.glob("*.db") if (m := _PID.search(f.name))}
     dead = [pid for pid in sorted(pids) if not _running(pid)]
     for pid in dead:
@@ -56,6 +64,8 @@ def forget_dead_processes(path: Path) -> list[int]:
 
 def forget_this_process(path: Path) -> None:
     """At a clean exit: this process's live gauges go (connections and sockets it no longer holds)."""
+    from prometheus_client import multiprocess
+
     with contextlib.suppress(OSError):
         multiprocess.mark_process_dead(os.getpid(), str(path))  # type: ignore[no-untyped-call]
 

@@ -1,11 +1,13 @@
-"""``python -m tenantry.server``: the node process ``tenantry serve`` replaces itself with.
+"""``python -m tenantry.server``: the node process the ``tenantry serve`` command replaces itself with.
 
-``tenantry serve`` reads the schema file and binds the listening socket, then ``exec``s this
-module with the socket's descriptor, so the process that serves (one worker) or supervises
-(several) starts from a fresh interpreter without the command line: a supervisor imports only
-``tenantry.server``, and each worker only what the app needs, once. The settings and the
-database are checked beside the app being built (``tenantry.server.check``). The process id
-stays the same, so a container runtime's or a test's SIGTERM reaches the node as before.
+The command (Typer's, see ``tenantry.server.command``) reads the schema file and binds the listening
+socket, then ``exec``s this module with the socket's descriptor, so the process that serves (one
+worker) or supervises (several) starts from a fresh interpreter without the command line: a
+supervisor imports only ``tenantry.server``, and each worker only what the app needs, once. A
+plain ``tenantry serve``, which loads no command line library, runs ``run_node`` in place. The
+settings and the database are checked beside the app being built (``tenantry.server.check``).
+The process id stays the same either way, so a container runtime's or a test's SIGTERM reaches
+the node.
 """
 
 from __future__ import annotations
@@ -45,10 +47,8 @@ def exec_argv(options: NodeOptions, sock: socket.socket) -> list[str]:
     ]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Serve the inherited socket until SIGTERM/SIGINT; the exit status of ``serve_node``."""
-    options, fd = parse(sys.argv[1:] if argv is None else argv)
-    sock = socket.socket(fileno=fd)
+def run_node(options: NodeOptions, sock: socket.socket) -> int:
+    """Serve ``sock`` as the node until SIGTERM/SIGINT; the exit status of ``serve_node``."""
     sock.set_inheritable(True)  # the workers of a supervisor are given it
     try:
         return serve_node(options, sock)
@@ -56,6 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Ctrl-C while the app is still loading: nothing was served, nothing to report (once it
         # serves, SIGINT stops the node gracefully). 130: the shell's status for a SIGINT.
         return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve the inherited socket until SIGTERM/SIGINT; the exit status of ``serve_node``."""
+    options, fd = parse(sys.argv[1:] if argv is None else argv)
+    return run_node(options, socket.socket(fileno=fd))
 
 
 if __name__ == "__main__":

@@ -1,29 +1,34 @@
 """``tenantry serve`` up to the moment it becomes the node, for the Typer command and for its quick path.
 
 Before it hands over, ``tenantry serve`` does little: it reads the schema file (its mistakes at once,
-with file and line), sets the environment the workers read, binds the listening socket and replaces
-itself with ``python -m tenantry.server`` (``become_node``). Typer, which parses every other
-command, takes about a fifth of a second to start: it imports Pydantic and builds a validator for
-each option, a fifth of a node's cold start. So the ``tenantry`` executable reads a plain ``serve``
-command line itself (``quick_serve``): options ``serve`` has, with valid values, a schema that
-loads and a port it can bind. Anything else (``--help``, a typo, a value out of range, a schema with
-problems, a port taken) goes to the Typer command, which explains it as always. The tests check
-that both know the same options, with the same defaults.
+with file and line), sets the environment the workers read and binds the listening socket
+(``prepare_node``). Typer, which parses every other command, takes about a fifth of a second to
+start: it imports Pydantic and builds a validator for each option, a fifth of a node's cold start.
+So the ``tenantry`` executable reads a plain ``serve`` command line itself (``quick_serve``):
+options ``serve`` has, with valid values, a schema that loads and a port it can bind. Anything else
+(``--help``, a typo, a value out of range, a schema with problems, a port taken) goes to the Typer
+command, which explains it as always. The tests check that both know the same options, with the
+same defaults.
+
+The quick path has loaded nothing the node would not (no Typer, no Pydantic, no app): it becomes
+the node in place, keeping the schema modules a worker needs anyway. The Typer
+command replaces itself with ``python -m tenantry.server`` (``become_node``), so that no node
+process carries the command line's libraries.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-from tenantry.server.__main__ import exec_argv
+from tenantry.server.__main__ import exec_argv, run_node
 from tenantry.server.node import NodeOptions, bind
 
 
@@ -40,10 +45,10 @@ class ServeRequest:
     proxy_headers: bool = True
 
 
-def become_node(path: Path, request: ServeRequest) -> NoReturn:
-    """Set the environment the node's workers read, bind the socket and replace this process with the
-    node. Raises ``OSError`` when the socket cannot be bound (the port is taken, or the address is
-    not this machine's); nothing has been started then."""
+def prepare_node(path: Path, request: ServeRequest) -> tuple[NodeOptions, socket.socket]:
+    """Set the environment the node's workers read and bind the socket: what the node is given.
+    Raises ``OSError`` when the socket cannot be bound (the port is taken, or the address is not
+    this machine's); nothing has been started then."""
     os.environ.setdefault("TENANTRY_ENV", "production")
     if not request.proxy_headers:
         os.environ["TENANTRY_TRUSTED_PROXIES"] = ""  # the workers read it too
@@ -59,6 +64,13 @@ def become_node(path: Path, request: ServeRequest) -> NoReturn:
         prepare_directory()
     sock = bind(request.host, request.port)
     options = NodeOptions(host=request.host, port=request.port, workers=request.workers, migrate=request.migrate)
+    return options, sock
+
+
+def become_node(path: Path, request: ServeRequest) -> NoReturn:
+    """``prepare_node``, then replace this process with the node (``python -m tenantry.server``): for
+    a process that has loaded the command line. Raises ``OSError`` as ``prepare_node`` does."""
+    options, sock = prepare_node(path, request)
     # The node imports the app once, and checks the settings and the database beside building it
     # (``tenantry.server.check``): this process imports neither, and is replaced now.
     sys.stdout.flush()
@@ -131,7 +143,12 @@ def quick_serve(argv: Sequence[str]) -> None:
             billing_config(load_schema(path))
         except Exception:  # the command prints every problem, with file and line
             return
-        with contextlib.suppress(OSError):  # the command says why it cannot listen
-            become_node(path, request)
+        try:
+            options, sock = prepare_node(path, request)
+        except OSError:  # the command says why it cannot listen
+            return
     finally:
         gc.enable()
+    # Not replaced by ``python -m tenantry.server`` as the command is: a new interpreter would
+    # import again what this one holds (the schema's modules, which a worker needs too).
+    raise SystemExit(run_node(options, sock))

@@ -1,8 +1,9 @@
 """One node of ``tenantry serve``: a listening socket and one or more worker processes serving it.
 
 With one worker the app is served in this process. With several, this process binds the socket,
-starts the workers (``spawn``: each builds its own app) and watches them: a worker that dies (a
-crash, SIGKILL) is replaced, and the others serve meanwhile since they share the socket. SIGTERM
+starts the workers (forked from it, which holds nothing of the app: each builds its own) and
+watches them: a worker that dies (a crash, SIGKILL) is replaced, and the others serve meanwhile
+since they share the socket. SIGTERM
 or SIGINT is passed on to every worker at once; each stops as ``DrainingServer`` describes (the
 first to get it shuts the shared socket down, so the node refuses new connections at once). The
 exit status is the same either way: 0 once every worker has finished gracefully, 1 if one had to
@@ -36,6 +37,8 @@ log = logging.getLogger("tenantry.server")
 SHUTDOWN_MARGIN = 15.0
 # How often the supervisor looks for dead workers.
 WATCH_INTERVAL = 0.2
+# The signals the supervisor passes on to its workers.
+_FORWARDED = {signal.SIGTERM, signal.SIGINT}
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,11 @@ def run_worker(options: NodeOptions, sock: socket.socket, verdict: VerdictSource
 
 
 def _worker_main(options: NodeOptions, sock: socket.socket, verdict: VerdictSource) -> None:
-    """A worker process's entry point (spawned: a fresh interpreter)."""
+    """A worker process's entry point, forked from its supervisor with SIGTERM and SIGINT blocked."""
+    # The supervisor's handlers would act on its own processes: a worker starts with Python's.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
     raise SystemExit(run_worker(options, sock, verdict))
 
 
@@ -125,7 +132,9 @@ class Supervisor:
     def __init__(self, options: NodeOptions, sock: socket.socket) -> None:
         self.options = options
         self.sock = sock
-        self.context = multiprocessing.get_context("spawn")
+        # Forked, not spawned: this process holds nothing of the app and runs no thread, and a
+        # fork spares each worker a new interpreter and the modules this one has already loaded.
+        self.context = multiprocessing.get_context("fork")
         self.processes: list[BaseProcess] = []
         self.stopping = threading.Event()
         self.verdict: Verdict | None = None
@@ -137,7 +146,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Start the workers, forward the start-up check's verdict, watch them, and stop them all on SIGTERM/SIGINT."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in _FORWARDED:
             signal.signal(sig, self._on_signal)
         log.info("supervisor [%d] starting %d workers", os.getpid(), self.options.workers)
         self.processes = [self._start() for _ in range(self.options.workers)]
@@ -166,7 +175,13 @@ class Supervisor:
         process = self.context.Process(
             target=_worker_main, args=(self.options, self.sock, source), name="tenantry-worker"
         )
-        process.start()
+        # Blocked across the fork, so that neither signal reaches the new worker before it has
+        # put Python's handlers back (a signal sent meanwhile waits, and is handled then).
+        signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _FORWARDED)
         if given is not None:
             # Only the worker holds it now: a checking worker that dies ends the report pipe.
             given.close()
