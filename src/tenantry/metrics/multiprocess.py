@@ -5,8 +5,9 @@ scrape answered by any worker reads them all. The directory must be set before t
 (``prepare_directory``, called by ``tenantry serve``) and emptied at each start, or counters from a
 previous run would add to this one's. prometheus-client reads the variable once, when it is
 imported: the supervisor, whose workers are forked from it, never imports it (nor does this module
-until a worker asks for more than the directory). A worker that exits (or is killed and replaced) leaves its
-live gauges behind: ``forget_dead_processes`` drops them, at every worker's start and every scrape.
+until a worker asks for more than the directory). A worker that exits (or is killed and replaced)
+leaves its live gauges behind: ``forget_dead_processes`` drops them, at every worker's start and
+every scrape.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ command, which explains it as always. The tests check that both know the same op
 same defaults.
 
 The quick path has loaded nothing the node would not (no Typer, no Pydantic, no app): it becomes
-the node in place, keeping the schema modules a worker needs anyway. The Typer
-command replaces itself with ``python -m tenantry.server`` (``become_node``), so that no node
-process carries the command line's libraries.
+the node in place, keeping the schema modules a worker needs anyway. The Typer command replaces
+itself with ``python -m tenantry.server`` (``become_node``), so that no node process carries the
+command line's libraries.
 """
 
 from __future__ import annotations

@@ -3,11 +3,10 @@
 With one worker the app is served in this process. With several, this process binds the socket,
 starts the workers (forked from it, which holds nothing of the app: each builds its own) and
 watches them: a worker that dies (a crash, SIGKILL) is replaced, and the others serve meanwhile
-since they share the socket. SIGTERM
-or SIGINT is passed on to every worker at once; each stops as ``DrainingServer`` describes (the
-first to get it shuts the shared socket down, so the node refuses new connections at once). The
-exit status is the same either way: 0 once every worker has finished gracefully, 1 if one had to
-be killed after the grace period.
+since they share the socket. SIGTERM or SIGINT is passed on to every worker at once; each stops
+as ``DrainingServer`` describes (the first to get it shuts the shared socket down, so the node
+refuses new connections at once). The exit status is the same either way: 0 once every worker has
+finished gracefully, 1 if one had to be killed after the grace period.
 
 No worker serves before the start-up check (``tenantry.server.check``) has answered; a refusal
 stops the node with the check's status.
