@@ -28,8 +28,8 @@ test: lint pytest
 # tests/conftest.py), so that they finish together. PYTEST_WORKERS=0 runs the tests in this process.
 PYTEST_WORKERS ?= auto
 # The package's bytecode is compiled first, as an installed package has it: the tests start a
-# hundred-odd servers and commands, and where PYTHONDONTWRITEBYTECODE is set (as on CI machines)
-# each would compile the package again (about 0.4 s of CPU per process).
+# great many servers and commands, and where PYTHONDONTWRITEBYTECODE is set each of them would
+# compile the package again (about 0.4 s of CPU per process).
 pytest: $(STAMP) $(COMPAT)
 	$(BIN)/python -m compileall -q src
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxschedchunk 1
