@@ -500,6 +500,31 @@ def test_ctrl_c_while_the_node_loads_the_app_stops_it_quietly(tmp_path: Path) ->
     assert b"Traceback" not in output and b"KeyboardInterrupt" not in output, output.decode(errors="replace")
 
 
+def test_sigterm_while_forked_workers_load_the_app_stops_the_node_at_once(tmp_path: Path) -> None:
+    # The supervisor forks its workers: each must stop on SIGTERM as a worker does, not run the
+    # supervisor's own handler (inherited through the fork), which would leave it loading and
+    # serving until the supervisor killed it after the grace period (exit status 1).
+    project = _copy_example(tmp_path)
+    env = _clean_env(TENANTRY_SECRET="s" * 48, TENANTRY_MAIL_BACKEND="file", TENANTRY_MAIL_FILE=str(tmp_path / "m"))
+    port = _free_port()
+    argv = [_tenantry(), "serve", "--migrate", "--workers", "2", "--host", "127.0.0.1", "--port", str(port)]
+    node = subprocess.Popen(argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while len(_workers_of(node.pid)) < 2:
+            assert node.poll() is None and time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.005)
+        time.sleep(0.1)  # into the workers' import of the app (half a second or more)
+        node.terminate()
+        output, _ = node.communicate(timeout=10)
+    finally:
+        if node.poll() is None:
+            node.kill()
+            node.wait()
+    assert node.returncode == 0, output.decode(errors="replace")
+    assert b"Traceback" not in output and b"killing it" not in output, output.decode(errors="replace")
+
+
 def _accepts_connections(port: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
