@@ -27,9 +27,9 @@ test: lint pytest
 # One pytest worker per core (pytest-xdist), each handed one test at a time, longest first (see
 # tests/conftest.py), so that they finish together. PYTEST_WORKERS=0 runs the tests in this process.
 PYTEST_WORKERS ?= auto
-# The package's bytecode is compiled first, as an installed package has it: the tests start a
-# great many servers and commands, and where PYTHONDONTWRITEBYTECODE is set each of them would
-# compile the package again (about 0.4 s of CPU per process).
+# The package's bytecode is compiled first, as an installed package has it: the tests start
+# servers and commands in processes of their own, and where PYTHONDONTWRITEBYTECODE is set each of
+# them would compile the package again (about 0.3 s of CPU to import the app).
 pytest: $(STAMP) $(COMPAT)
 	$(BIN)/python -m compileall -q src
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --maxschedchunk 1

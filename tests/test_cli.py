@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -25,6 +24,7 @@ from typer.testing import CliRunner
 from tenantry.billing import billing_config
 from tenantry.cli import app, summarize_changes
 from tenantry.schema import load_schema
+from tests.deploy.nodes import worker_pids
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "saas"
@@ -389,11 +389,7 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
     # The command became the node process (same pid), which supervises without the app: none of
     # the app's compiled libraries is mapped in it, while every worker has them.
     node = server_process[-1].pid
-    workers = [
-        int(c)
-        for c in Path(f"/proc/{node}/task/{node}/children").read_text().split()
-        if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()
-    ]
+    workers = worker_pids(node)
     assert len(workers) == 2
     for pid, serves in ((node, False), *((w, True) for w in workers)):
         maps = Path(f"/proc/{pid}/maps").read_text()
@@ -428,17 +424,6 @@ def test_serve_runs_migrated_app_with_workers(tmp_path: Path, server_process: li
     assert 429 in [r.status_code for r in statuses], [r.status_code for r in statuses]
 
 
-def _workers_of(node: int) -> list[int]:
-    """The worker processes of a supervising node, oldest first (not multiprocessing's resource tracker)."""
-    found = []
-    with contextlib.suppress(OSError):
-        for child in Path(f"/proc/{node}/task/{node}/children").read_text().split():
-            with contextlib.suppress(OSError):
-                if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
-                    found.append(int(child))
-    return sorted(found)
-
-
 @pytest.mark.slow(8)
 def test_a_checking_worker_killed_while_starting_is_replaced_by_one_that_checks(
     tmp_path: Path, server_process: list[subprocess.Popen[bytes]]
@@ -454,12 +439,12 @@ def test_a_checking_worker_killed_while_starting_is_replaced_by_one_that_checks(
     node = subprocess.Popen(argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     server_process.append(node)
     deadline = time.monotonic() + 60
-    while len(workers := _workers_of(node.pid)) < 2:
+    while len(workers := worker_pids(node.pid)) < 2:
         assert node.poll() is None and time.monotonic() < deadline, "the node did not start its workers"
         time.sleep(0.005)
     os.kill(workers[0], signal.SIGKILL)  # the first started, the one that checks: still importing the app
     _wait_ready(f"http://127.0.0.1:{port}/readyz", node)
-    assert workers[0] not in _workers_of(node.pid) and len(_workers_of(node.pid)) == 2
+    assert workers[0] not in worker_pids(node.pid) and len(worker_pids(node.pid)) == 2
     node.terminate()
     assert node.wait(30) == 0
     assert node.stdout is not None
@@ -511,7 +496,7 @@ def test_sigterm_while_forked_workers_load_the_app_stops_the_node_at_once(tmp_pa
     node = subprocess.Popen(argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 30
-        while len(_workers_of(node.pid)) < 2:
+        while len(worker_pids(node.pid)) < 2:
             assert node.poll() is None and time.monotonic() < deadline, "the workers never started"
             time.sleep(0.005)
         time.sleep(0.1)  # into the workers' import of the app (half a second or more)

@@ -9,6 +9,7 @@ arrives, without any test-only endpoint in the app. Mail goes to an SMTP server 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -216,17 +217,11 @@ def in_flight(project: Path) -> int:
     return len(list((project.parent / "slow-marks").iterdir()))
 
 
-def worker_pids(supervisor: int) -> set[int]:
-    """The worker processes of a ``tenantry serve --workers N`` (multiprocessing's helper excluded)."""
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == supervisor and b"resource_tracker" not in cmdline:
-            found.add(int(entry.name))
-    return found
+def worker_pids(supervisor: int) -> list[int]:
+    """The worker processes of a ``tenantry serve --workers N``, oldest first: every child of its
+    supervisor, which forks them and starts nothing else."""
+    found = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split():
+            found.append(int(child))
+    return sorted(found)
